@@ -1,0 +1,156 @@
+/*
+ * xlite_ctx.c: the context, errors and logging
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xlite_internal.h"
+
+/* The last failure of each thread, for xlite_errmsg(). */
+static __thread char errmsg_buf[1024];
+
+XLITE_EXPORT const char *
+xlite_errmsg(void)
+{
+    return errmsg_buf;
+}
+
+void
+xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
+           const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    if (!ctx || !ctx->log)
+        return;
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    ctx->log(ctx->log_opaque, level, func, msg);
+}
+
+int
+xlite__error(xlite_ctx *ctx, int rc, const char *func, const char *fmt, ...)
+{
+    va_list ap;
+
+    g_assert(rc < 0);
+    va_start(ap, fmt);
+    vsnprintf(errmsg_buf, sizeof(errmsg_buf), fmt, ap);
+    va_end(ap);
+    xlite__log(ctx, XLITE_LOG_ERROR, func, "%s", errmsg_buf);
+    return rc;
+}
+
+XLITE_EXPORT const char *
+xlite_backend_name(xlite_backend_kind kind)
+{
+    switch (kind) {
+    case XLITE_BACKEND_AUTO:
+        return "auto";
+    case XLITE_BACKEND_STUB:
+        return "stub";
+    case XLITE_BACKEND_SIM:
+        return "sim";
+    case XLITE_BACKEND_XEN:
+        return "xen";
+    }
+    return "unknown";
+}
+
+static const xlite__hv_ops *
+hv_ops_for(xlite_backend_kind kind)
+{
+    switch (kind) {
+    case XLITE_BACKEND_AUTO:
+    case XLITE_BACKEND_STUB:
+    case XLITE_BACKEND_SIM:
+    case XLITE_BACKEND_XEN:
+        /* Until the simulated host and the real-Xen backend exist, every
+         * choice is served by the stub backend, which knows host facts
+         * only.  The domains work replaces this with the real table. */
+        return &xlite__hv_stub_ops;
+    }
+    return NULL;
+}
+
+static void
+ctx_free_fields(xlite_ctx *ctx)
+{
+    g_free(ctx->state_dir);
+    g_free(ctx->sim_rundir);
+    pthread_mutex_destroy(&ctx->lock);
+    g_free(ctx);
+}
+
+XLITE_EXPORT int
+xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
+{
+    xlite_ctx *ctx;
+    pthread_mutexattr_t attr;
+    int rc;
+
+    if (!opts || !ctx_r)
+        return xlite__error(NULL, -EINVAL, __func__,
+                            "xlite_ctx_new needs options and a result pointer");
+    if (!opts->state_dir || !g_path_is_absolute(opts->state_dir))
+        return xlite__error(NULL, -EINVAL, __func__,
+                            "the state directory must be an absolute path");
+
+    ctx = g_new0(xlite_ctx, 1);
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ctx->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+
+    ctx->state_dir = g_strdup(opts->state_dir);
+    ctx->sim_rundir = g_strdup(opts->sim_rundir);
+    ctx->log = opts->log;
+    ctx->log_opaque = opts->log_opaque;
+    ctx->backend = opts->backend == XLITE_BACKEND_AUTO ? XLITE_BACKEND_STUB
+                                                       : opts->backend;
+    ctx->hv = hv_ops_for(ctx->backend);
+
+    if ((rc = ctx->hv->open(ctx, &ctx->hv_state)) < 0) {
+        ctx_free_fields(ctx);
+        return rc;
+    }
+    *ctx_r = ctx;
+    return 0;
+}
+
+XLITE_EXPORT void
+xlite_ctx_free(xlite_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ctx->hv->close(ctx, ctx->hv_state);
+    ctx_free_fields(ctx);
+}
+
+XLITE_EXPORT xlite_backend_kind
+xlite_ctx_backend(xlite_ctx *ctx)
+{
+    return ctx->backend;
+}
+
+XLITE_EXPORT int
+xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r)
+{
+    xlite_host_info info = { 0 };
+    int rc;
+
+    pthread_mutex_lock(&ctx->lock);
+    rc = ctx->hv->host_info(ctx, ctx->hv_state, &info);
+    pthread_mutex_unlock(&ctx->lock);
+    if (rc < 0)
+        return rc;
+    *info_r = info;
+    return 0;
+}
