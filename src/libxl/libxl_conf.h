@@ -1,0 +1,76 @@
+/*
+ * libxl_conf.h: the Xenvirt driver's private state and configuration
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "internal.h"
+#include "capabilities.h"
+#include "domain_conf.h"
+#include "object_event.h"
+#include "virdomainobjlist.h"
+#include "virthread.h"
+
+#include "xlite.h"
+
+/* Our messages belong to our own text domain, not libvirt's: every driver
+ * file includes this header after libvirt's internal.h. */
+#undef _
+#define _(str) dgettext(XV_GETTEXT_PACKAGE, str)
+
+#define XV_DRIVER_NAME "Xen"
+
+/*
+ * Where the driver keeps its files.  Daemon mode uses the system locations
+ * (privileged) or the user's (unprivileged); embedded mode puts everything
+ * under the root the application named, as virStateInitialize prescribes.
+ */
+typedef struct _xvDriverConfig xvDriverConfig;
+struct _xvDriverConfig {
+    char *root;           /* embedded root, or NULL */
+    char *configDir;      /* xenvirt.conf */
+    char *domainConfigDir;/* persistent domain XML */
+    char *stateDir;       /* libxlite's private state */
+    char *runDir;         /* live status of running domains */
+    char *logDir;
+
+    /* From xenvirt.conf */
+    xlite_backend_kind backend;
+    char *simRundir;      /* the simulated host's run directory */
+};
+
+void xvDriverConfigFree(xvDriverConfig *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xvDriverConfig, xvDriverConfigFree);
+
+xvDriverConfig *xvDriverConfigNew(bool privileged, const char *root);
+int xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path);
+
+/*
+ * The driver.  Locking rules are written on each field; "immutable" fields
+ * are set in stateInitialize before any connection can exist and never
+ * change afterwards, so they are read without a lock.
+ */
+typedef struct _xvDriver xvDriver;
+struct _xvDriver {
+    /* Immutable */
+    bool privileged;
+    bool embedded;
+    xvDriverConfig *config;
+    xlite_ctx *ctx;               /* thread safe by itself */
+    xlite_host_info hostInfo;     /* taken once at initialisation */
+
+    /* Immutable pointer, self-locking object */
+    virDomainObjList *domains;
+
+    /* Immutable pointer, self-locking object */
+    virObjectEventState *domainEventState;
+
+    /* Immutable pointer; the capabilities are never modified after
+     * initialisation, so readers take a reference and need no lock. */
+    virCaps *caps;
+};
+
+virCaps *xvCapabilitiesNew(const xlite_host_info *info);
+unsigned long xvHostVersion(const xlite_host_info *info);

@@ -1,0 +1,531 @@
+/*
+ * libxl_driver.c: the Xenvirt driver's entry points
+ *
+ * This file holds the tables libvirt calls through (virConnectDriver,
+ * virHypervisorDriver, virStateDriver) and the connection- and host-level
+ * entry points.  Every entry point calls its generated ACL check first.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <config.h>
+
+#include "libxl_conf.h"
+#include "libxl_driver.h"
+
+#include "datatypes.h"
+#include "driver.h"
+#include "viraccessapicheck.h"
+#include "viralloc.h"
+#include "virerror.h"
+#include "virfile.h"
+#include "virlog.h"
+#include "virstring.h"
+#include "virutil.h"
+
+#define VIR_FROM_THIS VIR_FROM_LIBXL
+
+VIR_LOG_INIT("xenvirt.libxl_driver");
+
+/* The one driver of this process: set by stateInitialize, cleared by
+ * stateCleanup; libvirt calls neither concurrently with any entry point. */
+static xvDriver *xv_driver;
+
+/* ---------------------------------------------------------------------
+ * State driver
+ */
+
+static void
+xvCoreLog(void *opaque G_GNUC_UNUSED, xlite_log_level level,
+          const char *func, const char *msg)
+{
+    virLogPriority prio = VIR_LOG_DEBUG;
+
+    switch (level) {
+    case XLITE_LOG_DEBUG:
+        prio = VIR_LOG_DEBUG;
+        break;
+    case XLITE_LOG_INFO:
+        prio = VIR_LOG_INFO;
+        break;
+    case XLITE_LOG_WARN:
+        prio = VIR_LOG_WARN;
+        break;
+    case XLITE_LOG_ERROR:
+        /* Errors reach the user through the entry point that failed; log
+         * them at warning level so they are not reported twice. */
+        prio = VIR_LOG_WARN;
+        break;
+    }
+    virLogMessage(&virLogSelf, prio, __FILE__, __LINE__, func, NULL,
+                  "xlite: %s", msg);
+}
+
+static void
+xvDriverFree(xvDriver *driver)
+{
+    if (!driver)
+        return;
+    virObjectUnref(driver->caps);
+    virObjectUnref(driver->domainEventState);
+    virObjectUnref(driver->domains);
+    xlite_ctx_free(driver->ctx);
+    xvDriverConfigFree(driver->config);
+    g_free(driver);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xvDriver, xvDriverFree);
+
+static int
+xvStateCleanup(void)
+{
+    xvDriverFree(g_steal_pointer(&xv_driver));
+    return 0;
+}
+
+static int
+xvMakeDirs(const xvDriverConfig *cfg)
+{
+    const char *dirs[] = {
+        cfg->configDir, cfg->domainConfigDir, cfg->stateDir,
+        cfg->runDir, cfg->logDir,
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        if (g_mkdir_with_parents(dirs[i], 0700) < 0) {
+            virReportSystemError(errno, _("cannot create directory '%s'"),
+                                 dirs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A daemon started for tests or a demo must not share the system's state
+ * directories with a system instance: XENVIRT_ROOT gives it a root of its
+ * own, laid out exactly as an embedded root.  It is honoured only in daemon
+ * mode; embedded mode has its root from the URI.
+ */
+static const char *
+xvDaemonRoot(void)
+{
+    const char *root = g_getenv("XENVIRT_ROOT");
+
+    if (!root || !*root)
+        return NULL;
+    return root;
+}
+
+static virDrvStateInitResult
+xvStateInitialize(bool privileged,
+                  const char *root,
+                  bool monolithic G_GNUC_UNUSED,
+                  virStateInhibitCallback callback G_GNUC_UNUSED,
+                  void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(xvDriver) driver = g_new0(xvDriver, 1);
+    g_autofree char *confFile = NULL;
+    const char *pathRoot = root;
+    xlite_ctx_options opts = { 0 };
+
+    driver->privileged = privileged;
+    driver->embedded = root != NULL;
+
+    if (!pathRoot && (pathRoot = xvDaemonRoot()) &&
+        !g_path_is_absolute(pathRoot)) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("XENVIRT_ROOT '%s' must be an absolute path"),
+                       pathRoot);
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+
+    if (!(driver->config = xvDriverConfigNew(privileged, pathRoot)))
+        return VIR_DRV_STATE_INIT_ERROR;
+    if (xvMakeDirs(driver->config) < 0)
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    confFile = g_strdup_printf("%s/xenvirt.conf", driver->config->configDir);
+    if (xvDriverConfigLoadFile(driver->config, confFile) < 0)
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    opts.backend = driver->config->backend;
+    opts.state_dir = driver->config->stateDir;
+    opts.sim_rundir = driver->config->simRundir;
+    opts.log = xvCoreLog;
+    if (xlite_ctx_new(&opts, &driver->ctx) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot initialise the Xen core library: %s"),
+                       xlite_errmsg());
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+
+    if (xlite_host_get_info(driver->ctx, &driver->hostInfo) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot get the Xen host's information: %s"),
+                       xlite_errmsg());
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+
+    if (!(driver->caps = xvCapabilitiesNew(&driver->hostInfo)))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    if (!(driver->domains = virDomainObjListNew()))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    if (!(driver->domainEventState = virObjectEventStateNew()))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    VIR_INFO("Xenvirt driver initialised (%s, %s backend, state in %s)",
+             driver->embedded ? "embedded" : "daemon",
+             xlite_backend_name(xlite_ctx_backend(driver->ctx)),
+             driver->config->stateDir);
+
+    xv_driver = g_steal_pointer(&driver);
+    return VIR_DRV_STATE_INIT_COMPLETE;
+}
+
+/* ---------------------------------------------------------------------
+ * Connections
+ */
+
+static int
+xvConnectURIProbe(char **uri)
+{
+    if (!xv_driver || xv_driver->embedded)
+        return 0;
+    *uri = g_strdup(xv_driver->privileged ? "xen:///system" : "xen:///session");
+    return 1;
+}
+
+static virDrvOpenStatus
+xvConnectOpen(virConnectPtr conn,
+              virConnectAuthPtr auth G_GNUC_UNUSED,
+              virConf *conf G_GNUC_UNUSED,
+              unsigned int flags)
+{
+    const char *path = conn->uri->path ? conn->uri->path : "";
+
+    virCheckFlags(VIR_CONNECT_RO, VIR_DRV_OPEN_ERROR);
+
+    if (!xv_driver) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("the Xen state driver is not active"));
+        return VIR_DRV_OPEN_ERROR;
+    }
+
+    if (xv_driver->embedded) {
+        const char *root = virURIGetParam(conn->uri, "root");
+
+        if (!root)
+            return VIR_DRV_OPEN_ERROR;
+        if (STRNEQ(path, "/embed")) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("unexpected Xen URI path '%s' in an embedded driver, try xen:///embed?root=%s"),
+                           path, xv_driver->config->root);
+            return VIR_DRV_OPEN_ERROR;
+        }
+        if (STRNEQ(root, xv_driver->config->root)) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("cannot open the embedded Xen driver at '%s': this process already runs it at '%s'"),
+                           root, xv_driver->config->root);
+            return VIR_DRV_OPEN_ERROR;
+        }
+    } else {
+        const char *expected = xv_driver->privileged ? "/system" : "/session";
+
+        if (STRNEQ(path, expected)) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("unexpected Xen URI path '%s', try xen://%s"),
+                           path, expected);
+            return VIR_DRV_OPEN_ERROR;
+        }
+    }
+
+    if (virConnectOpenEnsureACL(conn) < 0)
+        return VIR_DRV_OPEN_ERROR;
+
+    conn->privateData = xv_driver;
+    return VIR_DRV_OPEN_SUCCESS;
+}
+
+static int
+xvConnectClose(virConnectPtr conn)
+{
+    conn->privateData = NULL;
+    return 0;
+}
+
+static const char *
+xvConnectGetType(virConnectPtr conn)
+{
+    if (virConnectGetTypeEnsureACL(conn) < 0)
+        return NULL;
+    return XV_DRIVER_NAME;
+}
+
+static int
+xvConnectGetVersion(virConnectPtr conn, unsigned long *version)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectGetVersionEnsureACL(conn) < 0)
+        return -1;
+    *version = xvHostVersion(&driver->hostInfo);
+    return 0;
+}
+
+static char *
+xvConnectGetHostname(virConnectPtr conn)
+{
+    if (virConnectGetHostnameEnsureACL(conn) < 0)
+        return NULL;
+    return virGetHostname();
+}
+
+static int
+xvConnectGetMaxVcpus(virConnectPtr conn, const char *type)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectGetMaxVcpusEnsureACL(conn) < 0)
+        return -1;
+
+    if (type && STRCASENEQ(type, "xen")) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unknown hypervisor type '%s', expected 'xen'"), type);
+        return -1;
+    }
+    return driver->hostInfo.max_vcpus;
+}
+
+static char *
+xvConnectGetCapabilities(virConnectPtr conn)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectGetCapabilitiesEnsureACL(conn) < 0)
+        return NULL;
+    return virCapabilitiesFormatXML(driver->caps);
+}
+
+static int
+xvConnectIsEncrypted(virConnectPtr conn G_GNUC_UNUSED)
+{
+    /* Not encrypted, but local: the driver is never reached remotely. */
+    return 0;
+}
+
+static int
+xvConnectIsSecure(virConnectPtr conn G_GNUC_UNUSED)
+{
+    return 1;
+}
+
+static int
+xvConnectIsAlive(virConnectPtr conn G_GNUC_UNUSED)
+{
+    return 1;
+}
+
+static int
+xvConnectSupportsFeature(virConnectPtr conn, int feature)
+{
+    int supported;
+
+    if (virConnectSupportsFeatureEnsureACL(conn) < 0)
+        return -1;
+
+    if (virDriverFeatureIsGlobal(feature, &supported))
+        return supported;
+
+    switch ((virDrvFeature) feature) {
+    case VIR_DRV_FEATURE_TYPED_PARAM_STRING:
+        return 1;
+    case VIR_DRV_FEATURE_REMOTE:
+    case VIR_DRV_FEATURE_PROGRAM_KEEPALIVE:
+    case VIR_DRV_FEATURE_REMOTE_CLOSE_CALLBACK:
+    case VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK:
+    case VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER:
+    case VIR_DRV_FEATURE_FD_PASSING:
+    case VIR_DRV_FEATURE_MIGRATION_V1:
+    case VIR_DRV_FEATURE_MIGRATION_V2:
+    case VIR_DRV_FEATURE_MIGRATION_V3:
+    case VIR_DRV_FEATURE_MIGRATION_P2P:
+    case VIR_DRV_FEATURE_MIGRATION_DIRECT:
+    case VIR_DRV_FEATURE_MIGRATION_OFFLINE:
+    case VIR_DRV_FEATURE_MIGRATION_PARAMS:
+    case VIR_DRV_FEATURE_MIGRATE_CHANGE_PROTECTION:
+    case VIR_DRV_FEATURE_XML_MIGRATABLE:
+    default:
+        return 0;
+    }
+}
+
+/* ---------------------------------------------------------------------
+ * Host
+ */
+
+static int
+xvNodeGetInfo(virConnectPtr conn, virNodeInfoPtr info)
+{
+    xvDriver *driver = conn->privateData;
+    const xlite_host_info *host = &driver->hostInfo;
+
+    if (virNodeGetInfoEnsureACL(conn) < 0)
+        return -1;
+
+    memset(info, 0, sizeof(*info));
+    if (virStrcpyStatic(info->model, host->arch) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("host architecture '%s' is too long"), host->arch);
+        return -1;
+    }
+    info->memory = host->total_kib;
+    info->cpus = host->nr_cpus;
+    info->mhz = host->cpu_mhz;
+    info->nodes = host->numa_nodes;
+    info->sockets = host->sockets;
+    info->cores = host->cores_per_socket;
+    info->threads = host->threads_per_core;
+    return 0;
+}
+
+static unsigned long long
+xvNodeGetFreeMemory(virConnectPtr conn)
+{
+    xvDriver *driver = conn->privateData;
+    xlite_host_info host;
+
+    if (virNodeGetFreeMemoryEnsureACL(conn) < 0)
+        return 0;
+
+    /* Free memory changes as domains come and go: ask the host now. */
+    if (xlite_host_get_info(driver->ctx, &host) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot get the Xen host's free memory: %s"),
+                       xlite_errmsg());
+        return 0;
+    }
+    return host.free_kib * 1024;
+}
+
+/* ---------------------------------------------------------------------
+ * Domain lists
+ */
+
+static int
+xvConnectListDomains(virConnectPtr conn, int *ids, int nids)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectListDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListGetActiveIDs(driver->domains, ids, nids,
+                                        virConnectListDomainsCheckACL, conn);
+}
+
+static int
+xvConnectNumOfDomains(virConnectPtr conn)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectNumOfDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListNumOfDomains(driver->domains, true,
+                                        virConnectNumOfDomainsCheckACL, conn);
+}
+
+static int
+xvConnectListDefinedDomains(virConnectPtr conn, char **const names,
+                            int maxnames)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectListDefinedDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListGetInactiveNames(driver->domains, names, maxnames,
+                                            virConnectListDefinedDomainsCheckACL,
+                                            conn);
+}
+
+static int
+xvConnectNumOfDefinedDomains(virConnectPtr conn)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectNumOfDefinedDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListNumOfDomains(driver->domains, false,
+                                        virConnectNumOfDefinedDomainsCheckACL,
+                                        conn);
+}
+
+static int
+xvConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains,
+                        unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+
+    virCheckFlags(VIR_CONNECT_LIST_DOMAINS_FILTERS_ALL, -1);
+
+    if (virConnectListAllDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListExport(driver->domains, conn, domains,
+                                  virConnectListAllDomainsCheckACL, flags);
+}
+
+/* ---------------------------------------------------------------------
+ * Tables
+ */
+
+static virHypervisorDriver xvHypervisorDriver = {
+    .name = XV_DRIVER_NAME,
+    .connectURIProbe = xvConnectURIProbe,
+    .connectOpen = xvConnectOpen,
+    .connectClose = xvConnectClose,
+    .connectGetType = xvConnectGetType,
+    .connectGetVersion = xvConnectGetVersion,
+    .connectGetHostname = xvConnectGetHostname,
+    .connectGetMaxVcpus = xvConnectGetMaxVcpus,
+    .connectGetCapabilities = xvConnectGetCapabilities,
+    .connectIsEncrypted = xvConnectIsEncrypted,
+    .connectIsSecure = xvConnectIsSecure,
+    .connectIsAlive = xvConnectIsAlive,
+    .connectSupportsFeature = xvConnectSupportsFeature,
+    .nodeGetInfo = xvNodeGetInfo,
+    .nodeGetFreeMemory = xvNodeGetFreeMemory,
+    .connectListDomains = xvConnectListDomains,
+    .connectNumOfDomains = xvConnectNumOfDomains,
+    .connectListDefinedDomains = xvConnectListDefinedDomains,
+    .connectNumOfDefinedDomains = xvConnectNumOfDefinedDomains,
+    .connectListAllDomains = xvConnectListAllDomains,
+};
+
+static const char *xvURISchemes[] = { "xen", NULL };
+
+static virConnectDriver xvConnectDriver = {
+    .localOnly = true,
+    .embeddable = true,
+    .uriSchemes = xvURISchemes,
+    .hypervisorDriver = &xvHypervisorDriver,
+};
+
+static virStateDriver xvStateDriver = {
+    .name = XV_DRIVER_NAME,
+    .stateInitialize = xvStateInitialize,
+    .stateCleanup = xvStateCleanup,
+};
+
+int
+xvRegister(void)
+{
+    /* Our messages are translated from our own catalogue. */
+    bindtextdomain(XV_GETTEXT_PACKAGE, XV_LOCALEDIR);
+
+    if (virRegisterConnectDriver(&xvConnectDriver, true) < 0)
+        return -1;
+    if (virRegisterStateDriver(&xvStateDriver) < 0)
+        return -1;
+    return 0;
+}
