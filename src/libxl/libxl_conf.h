@@ -70,6 +70,9 @@ struct _xvDriver {
     /* Immutable pointer; the capabilities are never modified after
      * initialisation, so readers take a reference and need no lock. */
     virCaps *caps;
+
+    /* Immutable pointer, immutable object */
+    virDomainXMLOption *xmlopt;
 };
 
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);

@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include "libxl_conf.h"
+#include "libxl_domain.h"
 #include "libxl_driver.h"
 
 #include "datatypes.h"
@@ -66,6 +67,7 @@ xvDriverFree(xvDriver *driver)
 {
     if (!driver)
         return;
+    virObjectUnref(driver->xmlopt);
     virObjectUnref(driver->caps);
     virObjectUnref(driver->domainEventState);
     virObjectUnref(driver->domains);
@@ -168,6 +170,9 @@ xvStateInitialize(bool privileged,
     }
 
     if (!(driver->caps = xvCapabilitiesNew(&driver->hostInfo)))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    if (!(driver->xmlopt = xvDomainXMLOptionNew(driver)))
         return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->domains = virDomainObjListNew()))
