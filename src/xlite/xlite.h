@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "xlite_config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
