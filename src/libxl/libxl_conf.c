@@ -150,3 +150,299 @@ xvHostVersion(const xlite_host_info *info)
         micro = micro * 10 + (unsigned long)(*p++ - '0');
     return info->xen_major * 1000000UL + info->xen_minor * 1000UL + MIN(micro, 999UL);
 }
+
+/* ---------------------------------------------------------------------
+ * virDomainDef -> the core's domain configuration
+ *
+ * Everything the XML says that a Xen guest can run is carried over; what
+ * the core cannot provide is refused with VIR_ERR_CONFIG_UNSUPPORTED,
+ * naming the element, never silently dropped.
+ */
+
+static int
+xvActionFromDef(virDomainLifecycleAction action, xlite_action *out,
+                const char *event)
+{
+    switch (action) {
+    case VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY:
+        *out = XLITE_ACTION_DESTROY;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_RESTART:
+        *out = XLITE_ACTION_RESTART;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_RESTART_RENAME:
+        *out = XLITE_ACTION_RENAME_RESTART;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE:
+        *out = XLITE_ACTION_PRESERVE;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_DESTROY:
+        *out = XLITE_ACTION_COREDUMP_DESTROY;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_RESTART:
+        *out = XLITE_ACTION_COREDUMP_RESTART;
+        return 0;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_LAST:
+        break;
+    }
+    virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("action '%s' for %s is not supported by Xen"),
+                   NULLSTR(virDomainLifecycleActionTypeToString(action)), event);
+    return -1;
+}
+
+static int
+xvDiskFromDef(virDomainDiskDef *disk, xlite_domain_config *cfg)
+{
+    xlite_disk_config *out;
+    const char *src = virDomainDiskGetSource(disk);
+    const char *driverName = virDomainDiskGetDriver(disk);
+    int format = virDomainDiskGetFormat(disk);
+    virStorageType type = virDomainDiskGetType(disk);
+
+    if (disk->device != VIR_DOMAIN_DISK_DEVICE_DISK &&
+        disk->device != VIR_DOMAIN_DISK_DEVICE_CDROM) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s': device '%s' is not supported by Xen, only 'disk' and 'cdrom'"),
+                       disk->dst, virDomainDiskDeviceTypeToString(disk->device));
+        return -1;
+    }
+    if (type != VIR_STORAGE_TYPE_FILE && type != VIR_STORAGE_TYPE_BLOCK) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s': source type '%s' is not supported, only 'file' and 'block'"),
+                       disk->dst, virStorageTypeToString(type));
+        return -1;
+    }
+
+    out = xlite_domain_config_add_disk(cfg);
+    out->vdev = g_strdup(disk->dst);
+    out->target = g_strdup(src);
+    out->cdrom = disk->device == VIR_DOMAIN_DISK_DEVICE_CDROM;
+    out->readonly = disk->src->readonly;
+
+    switch (format) {
+    case VIR_STORAGE_FILE_NONE:
+        break;
+    case VIR_STORAGE_FILE_RAW:
+        out->format = XLITE_DISK_FORMAT_RAW;
+        break;
+    case VIR_STORAGE_FILE_QCOW2:
+        out->format = XLITE_DISK_FORMAT_QCOW2;
+        break;
+    case VIR_STORAGE_FILE_VHD:
+        out->format = XLITE_DISK_FORMAT_VHD;
+        break;
+    case VIR_STORAGE_FILE_QED:
+        out->format = XLITE_DISK_FORMAT_QED;
+        break;
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s': format '%s' is not supported by Xen"),
+                       disk->dst, virStorageFileFormatTypeToString(format));
+        return -1;
+    }
+
+    if (!driverName)
+        out->backend = XLITE_DISK_BACKEND_DEFAULT;
+    else if (STREQ(driverName, "phy"))
+        out->backend = XLITE_DISK_BACKEND_PHY;
+    else if (STREQ(driverName, "qemu"))
+        out->backend = XLITE_DISK_BACKEND_QDISK;
+    else if (STREQ(driverName, "tap") || STREQ(driverName, "tap2"))
+        out->backend = XLITE_DISK_BACKEND_TAP;
+    else {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk '%s': driver '%s' is not supported by Xen, expected 'phy', 'qemu' or 'tap'"),
+                       disk->dst, driverName);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+xvNicFromDef(virDomainNetDef *net, xlite_domain_config *cfg)
+{
+    xlite_nic_config *out;
+    virDomainNetType type = virDomainNetGetActualType(net);
+    const char *model = virDomainNetGetModelString(net);
+    g_autoptr(GString) ips = NULL;
+    size_t i;
+
+    if (type != VIR_DOMAIN_NET_TYPE_BRIDGE &&
+        type != VIR_DOMAIN_NET_TYPE_ETHERNET) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("network interface type '%s' is not supported by Xen, only 'bridge' and 'ethernet'"),
+                       virDomainNetTypeToString(type));
+        return -1;
+    }
+
+    out = xlite_domain_config_add_nic(cfg);
+    virMacAddrFormat(&net->mac, out->mac);
+    if (type == VIR_DOMAIN_NET_TYPE_BRIDGE)
+        out->bridge = g_strdup(virDomainNetGetActualBridgeName(net));
+    out->script = g_strdup(net->script);
+    out->vifname = g_strdup(net->ifname);
+    /* "netfront" is the PV device every guest has: no emulated model. */
+    if (model && STRNEQ(model, "netfront"))
+        out->model = g_strdup(model);
+
+    for (i = 0; i < net->guestIP.nips; i++) {
+        g_autofree char *addr =
+            virSocketAddrFormat(&net->guestIP.ips[i]->address);
+
+        if (!addr)
+            return -1;
+        if (!ips)
+            ips = g_string_new(addr);
+        else
+            g_string_append_printf(ips, " %s", addr);
+    }
+    if (ips)
+        out->ip = g_string_free(g_steal_pointer(&ips), FALSE);
+
+    /* libvirt's bandwidth is in KiB/s. */
+    if (net->bandwidth && net->bandwidth->out && net->bandwidth->out->average)
+        out->rate_bytes_per_sec = net->bandwidth->out->average * 1024ULL;
+    return 0;
+}
+
+static int
+xvConsoleFromDef(const virDomainChrDef *chr, xlite_domain_config *cfg)
+{
+    if (chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE &&
+        chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN) {
+        xlite_domain_config_add_console(cfg)->kind = XLITE_CONSOLE_PV;
+        return 0;
+    }
+    if ((chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_SERIAL ||
+         (chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE &&
+          chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL))) {
+        xlite_domain_config_add_console(cfg)->kind = XLITE_CONSOLE_SERIAL;
+        return 0;
+    }
+    virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("character device '%s' is not supported by Xen"),
+                   virDomainChrDeviceTypeToString(chr->deviceType));
+    return -1;
+}
+
+/* Devices the core cannot provide yet: refused, naming the element. */
+static int
+xvRefuseUnsupportedDevices(const virDomainDef *def)
+{
+    const char *what = NULL;
+
+    if (def->ngraphics)
+        what = "graphics";
+    else if (def->nhostdevs)
+        what = "hostdev";
+    else if (def->nsounds)
+        what = "sound";
+    else if (def->nfss)
+        what = "filesystem";
+    else if (def->nchannels)
+        what = "channel";
+    else if (def->nparallels)
+        what = "parallel";
+    else if (def->nsmartcards)
+        what = "smartcard";
+    else if (def->nredirdevs)
+        what = "redirdev";
+    else if (def->nrngs)
+        what = "rng";
+    else if (def->ntpms)
+        what = "tpm";
+    else if (def->watchdog)
+        what = "watchdog";
+    if (!what)
+        return 0;
+    virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("domain '%s': <%s> devices are not supported by this Xen driver yet"),
+                   def->name, what);
+    return -1;
+}
+
+int
+xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    size_t i;
+
+    if (xvRefuseUnsupportedDevices(def) < 0)
+        return -1;
+
+    cfg->name = g_strdup(def->name);
+    memcpy(cfg->uuid, def->uuid, sizeof(cfg->uuid));
+
+    switch (def->os.type) {
+    case VIR_DOMAIN_OSTYPE_XEN:
+    case VIR_DOMAIN_OSTYPE_LINUX:
+        cfg->type = XLITE_DOMAIN_TYPE_PV;
+        break;
+    case VIR_DOMAIN_OSTYPE_XENPVH:
+        cfg->type = XLITE_DOMAIN_TYPE_PVH;
+        break;
+    case VIR_DOMAIN_OSTYPE_HVM:
+        cfg->type = XLITE_DOMAIN_TYPE_HVM;
+        break;
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("os type '%s' is not supported by Xen"),
+                       virDomainOSTypeToString(def->os.type));
+        return -1;
+    }
+
+    cfg->kernel = g_strdup(def->os.kernel);
+    cfg->ramdisk = g_strdup(def->os.initrd);
+    cfg->cmdline = g_strdup(def->os.cmdline);
+    cfg->bootloader = g_strdup(def->os.bootloader);
+    cfg->bootloader_args = g_strdup(def->os.bootloaderArgs);
+
+    cfg->max_memkb = virDomainDefGetMemoryTotal(def);
+    cfg->target_memkb = def->mem.cur_balloon;
+    cfg->max_vcpus = virDomainDefGetVcpusMax(def);
+    cfg->online_vcpus = virDomainDefGetVcpus(def);
+    if (def->cpumask && !(cfg->cpus = virBitmapFormat(def->cpumask)))
+        return -1;
+    if (def->cputune.sharesSpecified) {
+        if (def->cputune.shares < 1 || def->cputune.shares > 65535) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("cpu shares %llu are outside Xen's weight range 1..65535"),
+                           def->cputune.shares);
+            return -1;
+        }
+        cfg->sched_weight = def->cputune.shares;
+    }
+
+    if (xvActionFromDef(def->onPoweroff, &cfg->on_poweroff, "on_poweroff") < 0 ||
+        xvActionFromDef(def->onReboot, &cfg->on_reboot, "on_reboot") < 0 ||
+        xvActionFromDef(def->onCrash, &cfg->on_crash, "on_crash") < 0)
+        return -1;
+
+    for (i = 0; i < def->ndisks; i++) {
+        if (xvDiskFromDef(def->disks[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nnets; i++) {
+        if (xvNicFromDef(def->nets[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nconsoles; i++) {
+        /* libvirt mirrors the first serial port as a console of target
+         * type 'serial': that is the same device, counted once below. */
+        if (def->consoles[i]->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL &&
+            def->nserials > 0)
+            continue;
+        if (xvConsoleFromDef(def->consoles[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nserials; i++) {
+        if (xvConsoleFromDef(def->serials[i], cfg) < 0)
+            return -1;
+    }
+
+    if (xlite_domain_config_validate(cfg) < 0) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s", xlite_errmsg());
+        return -1;
+    }
+    return 0;
+}

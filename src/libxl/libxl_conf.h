@@ -77,3 +77,7 @@ struct _xvDriver {
 
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);
 unsigned long xvHostVersion(const xlite_host_info *info);
+
+/* Fill @cfg (initialised by the caller) from @def.  On failure reports the
+ * error and leaves @cfg for the caller to dispose. */
+int xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg);
