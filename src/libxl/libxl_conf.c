@@ -28,6 +28,7 @@ xvDriverConfigFree(xvDriverConfig *cfg)
     g_free(cfg->root);
     g_free(cfg->configDir);
     g_free(cfg->domainConfigDir);
+    g_free(cfg->autostartDir);
     g_free(cfg->stateDir);
     g_free(cfg->runDir);
     g_free(cfg->logDir);
@@ -79,6 +80,7 @@ xvDriverConfigNew(bool privileged, const char *root)
         cfg->logDir = g_strdup_printf("%s/xenvirt/log", cacheBase);
     }
 
+    cfg->autostartDir = g_strdup_printf("%s/autostart", cfg->domainConfigDir);
     cfg->backend = xvDefaultBackend();
     cfg->simRundir = g_strdup_printf("%s/xensim", cfg->runDir);
     return g_steal_pointer(&cfg);

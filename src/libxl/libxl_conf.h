@@ -32,6 +32,7 @@ struct _xvDriverConfig {
     char *root;           /* embedded root, or NULL */
     char *configDir;      /* xenvirt.conf */
     char *domainConfigDir;/* persistent domain XML */
+    char *autostartDir;   /* links to the domains that start with the driver */
     char *stateDir;       /* libxlite's private state */
     char *runDir;         /* live status of running domains */
     char *logDir;

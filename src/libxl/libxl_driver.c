@@ -15,6 +15,7 @@
 #include "libxl_driver.h"
 
 #include "datatypes.h"
+#include "domain_event.h"
 #include "driver.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
@@ -22,6 +23,8 @@
 #include "virfile.h"
 #include "virlog.h"
 #include "virstring.h"
+#include "viruuid.h"
+#include "virxml.h"
 #include "virutil.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
@@ -179,6 +182,13 @@ xvStateInitialize(bool privileged,
         return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->domainEventState = virObjectEventStateNew()))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    /* The persistent definitions, with their autostart marks. */
+    if (virDomainObjListLoadAllConfigs(driver->domains,
+                                       driver->config->domainConfigDir,
+                                       driver->config->autostartDir,
+                                       false, driver->xmlopt, NULL, NULL) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
 
     VIR_INFO("Xenvirt driver initialised (%s, %s backend, state in %s)",
@@ -481,6 +491,535 @@ xvConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains,
 }
 
 /* ---------------------------------------------------------------------
+ * Domains: lookup, definition, queries
+ *
+ * Queries read the domain object under its lock and take no job, so they
+ * answer at once even while a long operation (a shutdown waiting for the
+ * guest, a block-job abort) holds the domain's job with the lock dropped.
+ */
+
+/* The domain object for @dom, locked and referenced (release it with
+ * virDomainObjEndAPI), or NULL with VIR_ERR_NO_DOMAIN reported. */
+static virDomainObj *
+xvDomObjFromDomain(virDomainPtr dom)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    if (!(vm = virDomainObjListFindByUUID(driver->domains, dom->uuid))) {
+        virUUIDFormat(dom->uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s' (%s)"),
+                       uuidstr, dom->name);
+    }
+    return vm;
+}
+
+static virDomainPtr
+xvDomainLookupByID(virConnectPtr conn, int id)
+{
+    xvDriver *driver = conn->privateData;
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+
+    if (!(vm = virDomainObjListFindByID(driver->domains, id))) {
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching id %d"), id);
+        return NULL;
+    }
+    if (virDomainLookupByIDEnsureACL(conn, vm->def) == 0)
+        dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+static virDomainPtr
+xvDomainLookupByUUID(virConnectPtr conn, const unsigned char *uuid)
+{
+    xvDriver *driver = conn->privateData;
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    if (!(vm = virDomainObjListFindByUUID(driver->domains, uuid))) {
+        virUUIDFormat(uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s'"), uuidstr);
+        return NULL;
+    }
+    if (virDomainLookupByUUIDEnsureACL(conn, vm->def) == 0)
+        dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+static virDomainPtr
+xvDomainLookupByName(virConnectPtr conn, const char *name)
+{
+    xvDriver *driver = conn->privateData;
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+
+    if (!(vm = virDomainObjListFindByName(driver->domains, name))) {
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching name '%s'"), name);
+        return NULL;
+    }
+    if (virDomainLookupByNameEnsureACL(conn, vm->def) == 0)
+        dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+/* Parse domain XML the way every entry point that accepts one does, and
+ * refuse at once what the core could never run. */
+static virDomainDef *
+xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
+{
+    g_autoptr(virDomainDef) def = NULL;
+    xlite_domain_config cfg;
+    int rc;
+
+    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
+        return NULL;
+    if (virXMLCheckIllegalChars("name", def->name, "\n") < 0)
+        return NULL;
+
+    xlite_domain_config_init(&cfg);
+    rc = xvDomainConfigFromDef(def, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    if (rc < 0)
+        return NULL;
+    return g_steal_pointer(&def);
+}
+
+static virDomainPtr
+xvDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    g_autoptr(virDomainDef) def = NULL;
+    g_autoptr(virDomainDef) oldDef = NULL;
+    virDomainObj *vm = NULL;
+    virDomainPtr dom = NULL;
+    virObjectEvent *event = NULL;
+    unsigned int parseFlags = VIR_DOMAIN_DEF_PARSE_INACTIVE;
+
+    virCheckFlags(VIR_DOMAIN_DEFINE_VALIDATE, NULL);
+
+    if (flags & VIR_DOMAIN_DEFINE_VALIDATE)
+        parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
+
+    if (!(def = xvDomainDefParse(driver, xml, parseFlags)))
+        goto cleanup;
+
+    if (virDomainDefineXMLFlagsEnsureACL(conn, def) < 0)
+        goto cleanup;
+
+    if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
+                                   0, &oldDef)))
+        goto cleanup;
+    vm->persistent = 1;
+
+    if (virDomainDefSave(vm->newDef ? vm->newDef : vm->def, driver->xmlopt,
+                         driver->config->domainConfigDir) < 0) {
+        if (oldDef) {
+            /* Put the previous definition back: nothing half-applied. */
+            virDomainObjAssignDef(vm, &oldDef, false, NULL);
+        } else {
+            virDomainObjListRemove(driver->domains, vm);
+        }
+        goto cleanup;
+    }
+
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_DEFINED,
+                                              oldDef ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
+                                                     : VIR_DOMAIN_EVENT_DEFINED_ADDED);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return dom;
+}
+
+static virDomainPtr
+xvDomainDefineXML(virConnectPtr conn, const char *xml)
+{
+    return xvDomainDefineXMLFlags(conn, xml, 0);
+}
+
+static int
+xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    /* There is no managed save image to remove yet: the flag is accepted,
+     * as it is harmless when no image exists. */
+    virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainUndefineFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (!vm->persistent) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot undefine a transient domain"));
+        goto cleanup;
+    }
+
+    if (virDomainDeleteConfig(driver->config->domainConfigDir,
+                              driver->config->autostartDir, vm) < 0)
+        goto cleanup;
+
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_UNDEFINED,
+                                              VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
+
+    if (virDomainObjIsActive(vm))
+        vm->persistent = 0;
+    else
+        virDomainObjListRemove(driver->domains, vm);
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+static int
+xvDomainUndefine(virDomainPtr dom)
+{
+    return xvDomainUndefineFlags(dom, 0);
+}
+
+static char *
+xvDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    virCheckFlags(VIR_DOMAIN_XML_COMMON_FLAGS, NULL);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+
+    if (virDomainGetXMLDescEnsureACL(dom->conn, vm->def, flags) == 0)
+        ret = virDomainDefFormat((flags & VIR_DOMAIN_XML_INACTIVE) && vm->newDef
+                                 ? vm->newDef : vm->def,
+                                 driver->xmlopt,
+                                 virDomainDefFormatConvertXMLFlags(flags));
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainGetInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    info->state = virDomainObjGetState(vm, NULL);
+    info->maxMem = virDomainDefGetMemoryTotal(vm->def);
+    info->memory = vm->def->mem.cur_balloon;
+    info->nrVirtCpu = virDomainDefGetVcpus(vm->def);
+    info->cpuTime = 0;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetState(virDomainPtr dom, int *state, int *reason, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainGetStateEnsureACL(dom->conn, vm->def) == 0) {
+        *state = virDomainObjGetState(vm, reason);
+        ret = 0;
+    }
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static char *
+xvDomainGetOSType(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+
+    if (virDomainGetOSTypeEnsureACL(dom->conn, vm->def) == 0)
+        ret = g_strdup(virDomainOSTypeToString(vm->def->os.type));
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static unsigned long long
+xvDomainGetMaxMemory(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    unsigned long long ret = 0;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return 0;
+
+    if (virDomainGetMaxMemoryEnsureACL(dom->conn, vm->def) == 0)
+        ret = virDomainDefGetMemoryTotal(vm->def);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainIsActive(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsActiveEnsureACL(dom->conn, vm->def) == 0)
+        ret = virDomainObjIsActive(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainIsPersistent(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsPersistentEnsureACL(dom->conn, vm->def) == 0)
+        ret = vm->persistent;
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainIsUpdated(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsUpdatedEnsureACL(dom->conn, vm->def) == 0)
+        ret = vm->updated;
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetAutostart(virDomainPtr dom, int *autostart)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetAutostartEnsureACL(dom->conn, vm->def) == 0) {
+        *autostart = vm->autostart;
+        ret = 0;
+    }
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainSetAutostart(virDomainPtr dom, int autostart)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    g_autofree char *configFile = NULL;
+    g_autofree char *linkFile = NULL;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainSetAutostartEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    if (!vm->persistent) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot set autostart for a transient domain"));
+        goto endjob;
+    }
+
+    autostart = (autostart != 0);
+    if (vm->autostart != autostart) {
+        configFile = virDomainConfigFile(driver->config->domainConfigDir,
+                                         vm->def->name);
+        linkFile = virDomainConfigFile(driver->config->autostartDir,
+                                       vm->def->name);
+        if (autostart) {
+            if (g_mkdir_with_parents(driver->config->autostartDir, 0700) < 0) {
+                virReportSystemError(errno, _("cannot create autostart directory '%s'"),
+                                     driver->config->autostartDir);
+                goto endjob;
+            }
+            if (symlink(configFile, linkFile) < 0) {
+                virReportSystemError(errno, _("failed to create symlink '%s' to '%s'"),
+                                     linkFile, configFile);
+                goto endjob;
+            }
+        } else if (unlink(linkFile) < 0 && errno != ENOENT && errno != ENOTDIR) {
+            virReportSystemError(errno, _("failed to delete symlink '%s'"),
+                                 linkFile);
+            goto endjob;
+        }
+        vm->autostart = autostart;
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
+                    const char *key, const char *uri, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainSetMetadataEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    ret = virDomainObjSetMetadata(vm, type, metadata, key, uri,
+                                  driver->xmlopt, driver->config->runDir,
+                                  driver->config->domainConfigDir, flags);
+    if (ret == 0)
+        event = virDomainEventMetadataChangeNewFromObj(vm, type, uri);
+
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+static char *
+xvDomainGetMetadata(virDomainPtr dom, int type, const char *uri,
+                    unsigned int flags)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+    if (virDomainGetMetadataEnsureACL(dom->conn, vm->def) == 0)
+        ret = virDomainObjGetMetadata(vm, type, uri, flags);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Events
+ */
+
+static int
+xvConnectDomainEventRegister(virConnectPtr conn,
+                             virConnectDomainEventCallback callback,
+                             void *opaque, virFreeCallback freecb)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectDomainEventRegisterEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateRegister(conn, driver->domainEventState,
+                                    callback, opaque, freecb) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+xvConnectDomainEventDeregister(virConnectPtr conn,
+                               virConnectDomainEventCallback callback)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectDomainEventDeregisterEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateDeregister(conn, driver->domainEventState,
+                                      callback) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+xvConnectDomainEventRegisterAny(virConnectPtr conn, virDomainPtr dom,
+                                int eventID,
+                                virConnectDomainEventGenericCallback callback,
+                                void *opaque, virFreeCallback freecb)
+{
+    xvDriver *driver = conn->privateData;
+    int ret;
+
+    if (virConnectDomainEventRegisterAnyEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateRegisterID(conn, driver->domainEventState, dom,
+                                      eventID, callback, opaque, freecb,
+                                      &ret) < 0)
+        return -1;
+    return ret;
+}
+
+static int
+xvConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID)
+{
+    xvDriver *driver = conn->privateData;
+
+    if (virConnectDomainEventDeregisterAnyEnsureACL(conn) < 0)
+        return -1;
+    if (virObjectEventStateDeregisterID(conn, driver->domainEventState,
+                                        callbackID, true) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
  * Tables
  */
 
@@ -505,6 +1044,29 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectListDefinedDomains = xvConnectListDefinedDomains,
     .connectNumOfDefinedDomains = xvConnectNumOfDefinedDomains,
     .connectListAllDomains = xvConnectListAllDomains,
+    .domainLookupByID = xvDomainLookupByID,
+    .domainLookupByUUID = xvDomainLookupByUUID,
+    .domainLookupByName = xvDomainLookupByName,
+    .domainDefineXML = xvDomainDefineXML,
+    .domainDefineXMLFlags = xvDomainDefineXMLFlags,
+    .domainUndefine = xvDomainUndefine,
+    .domainUndefineFlags = xvDomainUndefineFlags,
+    .domainGetXMLDesc = xvDomainGetXMLDesc,
+    .domainGetInfo = xvDomainGetInfo,
+    .domainGetState = xvDomainGetState,
+    .domainGetOSType = xvDomainGetOSType,
+    .domainGetMaxMemory = xvDomainGetMaxMemory,
+    .domainIsActive = xvDomainIsActive,
+    .domainIsPersistent = xvDomainIsPersistent,
+    .domainIsUpdated = xvDomainIsUpdated,
+    .domainGetAutostart = xvDomainGetAutostart,
+    .domainSetAutostart = xvDomainSetAutostart,
+    .domainSetMetadata = xvDomainSetMetadata,
+    .domainGetMetadata = xvDomainGetMetadata,
+    .connectDomainEventRegister = xvConnectDomainEventRegister,
+    .connectDomainEventDeregister = xvConnectDomainEventDeregister,
+    .connectDomainEventRegisterAny = xvConnectDomainEventRegisterAny,
+    .connectDomainEventDeregisterAny = xvConnectDomainEventDeregisterAny,
 };
 
 static const char *xvURISchemes[] = { "xen", NULL };
