@@ -208,7 +208,7 @@ hook_timeout_register(xlite_ctx *ctx, xlite__ev_time *ev)
     if (r < 0)
         return XLITE_ERROR(ctx, r, "the application refused a timeout");
     ev->hook = hook;
-    g_hash_table_insert(ctx->hook_timeouts, (void *)hook->id,
+    g_hash_table_insert(ctx->hook_timeouts, (void *)ev->hook->id,
                         g_steal_pointer(&hook));
     return 0;
 }
