@@ -407,3 +407,9 @@ fake_loop_released(fake_loop *loop)
     pthread_mutex_unlock(&loop->lock);
     return released;
 }
+
+int
+test_iterations(int plain, int under_valgrind)
+{
+    return g_getenv("XLITE_UNDER_VALGRIND") ? under_valgrind : plain;
+}

@@ -57,3 +57,7 @@ int64_t fake_loop_last_timeout_abs(fake_loop *loop);
 bool fake_loop_released(fake_loop *loop);
 void fake_loop_free(fake_loop *loop);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(fake_loop, fake_loop_free)
+
+/* Scales an iteration count down under valgrind (XLITE_UNDER_VALGRIND is
+ * set by the "valgrind" test setup), where threads run one at a time. */
+int test_iterations(int plain, int under_valgrind);
