@@ -19,8 +19,10 @@
 
 #pragma once
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "xlite_config.h"
 
@@ -58,6 +60,11 @@ typedef struct {
     const char *sim_rundir;
     xlite_log_fn log;
     void *log_opaque;
+    /* Debugging: every child the library spawns writes a line to its
+     * stderr for each file descriptor above 2 it would inherit across
+     * exec (none should: see "File descriptors" below).  Also switched on
+     * by XLITE_DEBUG_FDS=1 in the environment. */
+    bool debug_child_fds;
 } xlite_ctx_options;
 
 int xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r);
@@ -95,6 +102,301 @@ typedef struct {
 } xlite_host_info;
 
 int xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r);
+
+
+/* Called when the library lets go of an opaque pointer the application
+ * handed it along with this function (GDestroyNotify-compatible). */
+typedef void (*xlite_free_fn)(void *opaque);
+
+/*
+ * ==================== Event loop integration ====================
+ *
+ * The library waits on file descriptors and timers.  An application with
+ * its own event loop registers hooks, and the library asks the loop to
+ * watch for it; without hooks, the library only makes progress while some
+ * thread is inside a synchronous call or xlite_event_wait(), which runs an
+ * internal poll() loop.  The two mix: with hooks installed, a synchronous
+ * call still runs its own loop over the same sources, and whichever of
+ * the two sees readiness first handles it.
+ *
+ * Times are absolute CLOCK_MONOTONIC microseconds (g_get_monotonic_time()).
+ *
+ * The hooks are called with the context's lock held, from any thread that
+ * is inside the library (including xlite_osevent_occurred_*).  So the lock
+ * hierarchy is: application locks taken by the hooks < the library's lock
+ * < application locks held while calling into the library.  In words: an
+ * application must never call into libxlite while holding a lock its hook
+ * functions take, and its hooks must not call into libxlite.
+ *
+ * fd_register: watch fd for the poll() bits in events (POLLIN, POLLOUT,
+ *   POLLPRI; POLLERR/POLLHUP are always implied).  Store what the loop
+ *   needs in *for_app_registration_r.  When the fd is ready, call
+ *   xlite_osevent_occurred_fd() with for_xlite.  Return 0 or a negative
+ *   errno-style code.  Level or edge triggering are both fine.
+ * fd_modify: change the bits (never to 0); may update the registration.
+ * fd_deregister: stop watching; cannot fail.  A delivery for it that was
+ *   already under way when deregistration happened is harmless.
+ * timeout_register: one-shot timeout at abs_usec; when it is due, call
+ *   xlite_osevent_occurred_timeout() with for_xlite, once, and forget the
+ *   registration (it is not periodic and is never deregistered).
+ * timeout_modify: move a registered timeout.  abs_usec == 0 means "as
+ *   soon as possible": it is how the library abandons a timeout, and it
+ *   may happen while the timeout is firing in another thread; either way
+ *   the application delivers it exactly once more and then forgets it.
+ *
+ * Deliveries that are spurious (nothing ready), stale (for a registration
+ * since deregistered or already delivered), duplicated or early are
+ * ignored by the library.
+ *
+ * After xlite_ctx_free() has called user_free, no delivery may be made any
+ * more: user_free must drop any registration the loop still holds (only
+ * abandoned timeouts can still be outstanding then).
+ */
+typedef struct {
+    int (*fd_register)(void *user, int fd, void **for_app_registration_r,
+                       short events, void *for_xlite);
+    int (*fd_modify)(void *user, int fd, void **for_app_registration_update,
+                     short events);
+    void (*fd_deregister)(void *user, int fd, void *for_app_registration);
+    int (*timeout_register)(void *user, void **for_app_registration_r,
+                            int64_t abs_usec, void *for_xlite);
+    int (*timeout_modify)(void *user, void **for_app_registration_update,
+                          int64_t abs_usec);
+} xlite_osevent_hooks;
+
+/* Installs hooks; only before the context has registered any source
+ * (-EBUSY otherwise), at most once (-EEXIST).  The context keeps a copy of
+ * *hooks and calls user_free(user) when it is freed. */
+int xlite_osevent_register_hooks(xlite_ctx *ctx,
+                                 const xlite_osevent_hooks *hooks,
+                                 void *user, xlite_free_fn user_free);
+
+/* Readiness feedback from the application's loop.  revents is a hint
+ * only: the library checks the fd itself. */
+void xlite_osevent_occurred_fd(xlite_ctx *ctx, void *for_xlite, int fd,
+                               short events, short revents);
+void xlite_osevent_occurred_timeout(xlite_ctx *ctx, void *for_xlite);
+
+/*
+ * ==================== Events ====================
+ *
+ * An event is a heap object owned by whoever receives it, released with
+ * xlite_event_free().  Events from a generator carry the generator's
+ * for_user cookie; completion events carry the operation's cookie.
+ */
+
+typedef enum {
+    XLITE_EVENT_DOMAIN_SHUTDOWN = 1,
+    XLITE_EVENT_DOMAIN_DEATH,
+    XLITE_EVENT_DISK_EJECT,
+    XLITE_EVENT_DEVICE_REMOVED,
+    XLITE_EVENT_BLOCK_JOB,
+    XLITE_EVENT_CONSOLE_AVAILABLE,
+    XLITE_EVENT_OPERATION_COMPLETE,
+    XLITE_EVENT_OPERATION_PROGRESS,
+    XLITE_EVENT_LAST = XLITE_EVENT_OPERATION_PROGRESS,
+} xlite_event_type;
+
+#define XLITE_EVENTMASK(type) (UINT64_C(1) << (type))
+#define XLITE_EVENTMASK_ALL UINT64_MAX
+
+typedef enum {
+    XLITE_SHUTDOWN_POWEROFF = 0,
+    XLITE_SHUTDOWN_REBOOT,
+    XLITE_SHUTDOWN_SUSPEND,
+    XLITE_SHUTDOWN_CRASH,
+    XLITE_SHUTDOWN_WATCHDOG,
+    XLITE_SHUTDOWN_SOFT_RESET,
+} xlite_shutdown_reason;
+
+typedef enum {
+    XLITE_BLOCK_JOB_PULL = 1,
+    XLITE_BLOCK_JOB_COPY,
+    XLITE_BLOCK_JOB_COMMIT,
+    XLITE_BLOCK_JOB_ACTIVE_COMMIT,
+} xlite_block_job_type;
+
+typedef enum {
+    XLITE_BLOCK_JOB_COMPLETED = 0,
+    XLITE_BLOCK_JOB_FAILED,
+    XLITE_BLOCK_JOB_CANCELED,
+    XLITE_BLOCK_JOB_READY,
+} xlite_block_job_status;
+
+typedef struct {
+    xlite_event_type type;
+    uint32_t domid;           /* 0 for operation events */
+    uint8_t uuid[16];
+    uint64_t for_user;        /* the generator's or operation's cookie */
+    union {
+        struct {
+            xlite_shutdown_reason reason;
+        } domain_shutdown;
+        struct {
+            char vdev[32];    /* "xvdc" */
+        } disk_eject;
+        struct {
+            char kind[16];    /* "vbd", "vif", ... */
+            int devid;
+        } device_removed;
+        struct {
+            char disk[32];
+            xlite_block_job_type job;
+            xlite_block_job_status status;
+        } block_job;
+        struct {
+            int rc;           /* 0 or a negative errno-style code */
+        } operation_complete;
+        struct {
+            unsigned int step; /* 1 .. total - 1 */
+            unsigned int total;
+        } operation_progress;
+    } u;
+} xlite_event;
+
+void xlite_event_free(xlite_event *ev);
+
+/*
+ * Events whose type is in mask go to event_occurs, called without any
+ * library lock, in the order they occurred, from whichever thread produced
+ * them; the callee owns ev.  Others are queued for xlite_event_check/wait.
+ * Once only (-EEXIST); user_free(user) is called when the context is freed.
+ */
+int xlite_event_register_callbacks(xlite_ctx *ctx, uint64_t mask,
+                                   void (*event_occurs)(void *user,
+                                                        xlite_event *ev),
+                                   void *user, xlite_free_fn user_free);
+
+typedef bool (*xlite_event_predicate)(const xlite_event *ev, void *user);
+
+/* Takes the oldest queued event whose type is in mask and for which pred
+ * (if not NULL) is true.  check returns -ENOENT when there is none; wait
+ * runs the library's loop until there is one or timeout_usec (relative,
+ * < 0 for none) runs out (-ETIMEDOUT). */
+int xlite_event_check(xlite_ctx *ctx, uint64_t mask,
+                      xlite_event_predicate pred, void *pred_user,
+                      xlite_event **ev_r);
+int xlite_event_wait(xlite_ctx *ctx, uint64_t mask,
+                     xlite_event_predicate pred, void *pred_user,
+                     int64_t timeout_usec, xlite_event **ev_r);
+
+/*
+ * Per-domain event generators.  While a generator is enabled, events of the
+ * types in mask that concern domid are produced with its for_user cookie.
+ * After xlite_evdisable() returns none is produced any more (some may still
+ * be queued).  -EOPNOTSUPP if no producer serves a type in mask.
+ */
+typedef struct xlite_evgen xlite_evgen;
+
+int xlite_evenable_domain(xlite_ctx *ctx, uint32_t domid, uint64_t mask,
+                          uint64_t for_user, xlite_evgen **evgen_r);
+void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
+
+/*
+ * ==================== Asynchronous operations ====================
+ *
+ * Every call that can wait takes how:
+ *  - NULL: synchronous; the call returns the operation's result.
+ *  - callback set: the call returns 0 once the operation is under way (or
+ *    an error if it could not start, and then nothing else happens), and
+ *    callback(ctx, rc, opaque) is called once when it completes, without
+ *    any library lock, possibly before the initiating call returns.
+ *  - callback NULL: completion is an XLITE_EVENT_OPERATION_COMPLETE event
+ *    with u.operation_complete.rc and for_user = for_event.
+ * Outputs (_r) are written before completion is reported, on success only.
+ *
+ * Every operation completes exactly once, with 0, its own error, or
+ * -ECANCELED when aborted first.  xlite_async_abort(ctx, how) asks all
+ * operations started with the how pointer to stop; it is idempotent,
+ * returns 0 if one was still running, -ESRCH if none.  An operation may
+ * still succeed if it was past the point of no return.
+ *
+ * Progress reports (aop) go to their own callback or become events; every
+ * report of an operation is delivered before its completion.
+ */
+typedef struct {
+    void (*callback)(xlite_ctx *ctx, int rc, void *opaque);
+    void *opaque;
+    uint64_t for_event;
+} xlite_async_how;
+
+typedef struct {
+    void (*callback)(xlite_ctx *ctx, xlite_event *ev, void *opaque);
+    void *opaque;
+    uint64_t for_event;
+} xlite_asyncprogress_how;
+
+int xlite_async_abort(xlite_ctx *ctx, const xlite_async_how *how);
+
+/* Waits ticks (>= 1) periods of usec microseconds, reporting progress
+ * (step i of ticks) after each period but the last. */
+int xlite_sleep(xlite_ctx *ctx, int64_t usec, unsigned int ticks,
+                const xlite_asyncprogress_how *aop,
+                const xlite_async_how *how);
+
+/* Waits until fd is ready for events (poll() bits): 0; or until
+ * timeout_usec (relative, < 0 for none) runs out: -ETIMEDOUT. */
+int xlite_fd_wait(xlite_ctx *ctx, int fd, short events,
+                  int64_t timeout_usec, const xlite_async_how *how);
+
+/*
+ * ==================== Child processes ====================
+ *
+ * Who owns SIGCHLD, set before the library has children (-EBUSY):
+ *  - XLITE_SIGCHLD_OWNER_LIBRARY (default): the library installs a SIGCHLD
+ *    handler when it first spawns and reaps every child with waitpid(-1):
+ *    the application must not have children of its own.
+ *  - XLITE_SIGCHLD_OWNER_MAINLOOP: the application owns SIGCHLD and reaps.
+ *    It passes every status it reaps to xlite_childproc_reaped() (which
+ *    returns -ESRCH for a pid that is not the library's), or, if it only
+ *    reaps its own pids, calls xlite_childproc_sigchld_occurred() on each
+ *    SIGCHLD and the library reaps its own.
+ *  - XLITE_SIGCHLD_OWNER_SELECTIVE_REAP: the library installs a handler for
+ *    as long as the mode lasts and reaps only its own pids, so that the
+ *    application's own waitpid(its_pid) keeps working.  The application
+ *    must not install a SIGCHLD handler itself.
+ * The library's handler is process-wide and shared by its contexts.
+ */
+typedef enum {
+    XLITE_SIGCHLD_OWNER_LIBRARY = 0,
+    XLITE_SIGCHLD_OWNER_MAINLOOP,
+    XLITE_SIGCHLD_OWNER_SELECTIVE_REAP,
+} xlite_sigchld_owner;
+
+int xlite_childproc_setmode(xlite_ctx *ctx, xlite_sigchld_owner mode);
+int xlite_childproc_reaped(xlite_ctx *ctx, pid_t pid, int status);
+void xlite_childproc_sigchld_occurred(xlite_ctx *ctx);
+
+/* Runs argv[0] (searched in PATH) with argv, the environment plus env
+ * ("NAME=value" entries, NULL-terminated, may be NULL), and stdin, stdout,
+ * stderr from fds[0..2] (-1: /dev/null).  Completes when it has exited,
+ * with its wait status in *status_r (whatever the status: 0 means the
+ * program ran, not that it succeeded); after timeout_usec (< 0: none) it
+ * is killed with SIGKILL and the operation completes with -ETIMEDOUT. */
+int xlite_run_command(xlite_ctx *ctx, const char *const *argv,
+                      const char *const *env, const int fds[3],
+                      int64_t timeout_usec, int *status_r,
+                      const xlite_async_how *how);
+
+/* A new pseudo-terminal pair in raw mode, opened by openpty(3) in a helper
+ * child (openpty may fork, which is unsafe in a process with a SIGCHLD
+ * handler) and passed back over a socket.  Both fds are CLOEXEC and belong
+ * to the caller. */
+int xlite_openpty(xlite_ctx *ctx, int *master_r, int *slave_r,
+                  const xlite_async_how *how);
+
+/*
+ * An exclusive lock on a file, created if missing: flock(2) semantics, held
+ * until released and not inherited by programs the process executes.  If the lock
+ * is busy, a helper child waits for it, and the operation completes when
+ * it is ours.  Abort stops waiting.
+ */
+typedef struct xlite_file_lock xlite_file_lock;
+
+int xlite_file_lock_acquire(xlite_ctx *ctx, const char *path,
+                            xlite_file_lock **lock_r,
+                            const xlite_async_how *how);
+void xlite_file_lock_release(xlite_file_lock *lock);
 
 #ifdef __cplusplus
 }

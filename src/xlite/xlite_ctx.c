@@ -80,9 +80,15 @@ hv_ops_for(xlite_backend_kind kind)
     return NULL;
 }
 
+/* Tears down what ctx_new set up, mechanism by mechanism, in the reverse
+ * order; each one asserts that nothing of it is left in use. */
 static void
 ctx_free_fields(xlite_ctx *ctx)
 {
+    xlite__xs_ctx_free(ctx);
+    xlite__childproc_ctx_free(ctx);
+    xlite__ao_ctx_free(ctx);
+    xlite__event_ctx_free(ctx);
     g_free(ctx->state_dir);
     g_free(ctx->sim_rundir);
     pthread_mutex_destroy(&ctx->lock);
@@ -113,11 +119,16 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     ctx->sim_rundir = g_strdup(opts->sim_rundir);
     ctx->log = opts->log;
     ctx->log_opaque = opts->log_opaque;
+    ctx->debug_child_fds = opts->debug_child_fds;
     ctx->backend = opts->backend == XLITE_BACKEND_AUTO ? XLITE_BACKEND_STUB
                                                        : opts->backend;
     ctx->hv = hv_ops_for(ctx->backend);
+    g_queue_init(&ctx->aos);
+    xlite__childproc_ctx_init(ctx);
+    xlite__xs_ctx_init(ctx);
 
-    if ((rc = ctx->hv->open(ctx, &ctx->hv_state)) < 0) {
+    if ((rc = xlite__event_ctx_init(ctx)) < 0 ||
+        (rc = ctx->hv->open(ctx, &ctx->hv_state)) < 0) {
         ctx_free_fields(ctx);
         return rc;
     }
@@ -146,9 +157,9 @@ xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r)
     xlite_host_info info = { 0 };
     int rc;
 
-    pthread_mutex_lock(&ctx->lock);
+    CTX_LOCK(ctx);
     rc = ctx->hv->host_info(ctx, ctx->hv_state, &info);
-    pthread_mutex_unlock(&ctx->lock);
+    CTX_UNLOCK(ctx);
     if (rc < 0)
         return rc;
     *info_r = info;

@@ -8,8 +8,11 @@
 
 #pragma once
 
+#include <assert.h>
 #include <glib.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 
 #include "xlite.h"
 
@@ -52,11 +55,365 @@ typedef struct xlite__hv_ops {
 
 extern const xlite__hv_ops xlite__hv_stub_ops;
 
+
+#define XLITE__CONTAINER_OF(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+typedef struct xlite__egc xlite__egc;
+typedef struct xlite__ao xlite__ao;
+
+/*
+ * ==================== Locking and callbacks ====================
+ *
+ * The context has one recursive lock, ctx->lock, taken with CTX_LOCK at
+ * every public entry point and held while the library touches any state.
+ * Nothing blocks while holding it except the application's osevent hooks
+ * (see xlite.h for the resulting lock hierarchy) and short syscalls on
+ * fds that are known to be ready or non-blocking.  Only the poller (below)
+ * waits, and it releases the lock to do so.
+ *
+ * Callbacks into the application (event callbacks, progress reports,
+ * operation completions) are never made with the lock held.  Every public
+ * entry point that may cause one declares an event generation context,
+ * EGC_INIT(ctx), on its stack; the internal code queues the callbacks in
+ * it; after CTX_UNLOCK the entry point calls EGC_FREE, which runs them in
+ * this order: occurred events, then progress reports, then completions,
+ * repeating until nothing is left (a progress report being delivered may
+ * release a completion).  The application may call back into the library
+ * from any of these: the lock is not held.
+ *
+ * Internal callbacks (an fd became ready, a timer expired, a child died)
+ * are library code: they are called with the lock held and an egc, and
+ * must not block.  An fd callback is only called when poll() on the fd,
+ * under the lock, has just said it is ready, and it must consume all the
+ * readiness it is told about (read until EAGAIN, or deregister), so that an
+ * edge-triggered application loop loses nothing.
+ */
+
+void xlite__ctx_lock(xlite_ctx *ctx);
+void xlite__ctx_unlock(xlite_ctx *ctx);
+#define CTX_LOCK(ctx) xlite__ctx_lock(ctx)
+#define CTX_UNLOCK(ctx) xlite__ctx_unlock(ctx)
+
+struct xlite__egc {
+    xlite_ctx *ctx;
+    GQueue occurred;      /* xlite_event *, for the event callback */
+    GQueue progress;      /* xlite__aop_report * */
+    GQueue completed;     /* xlite__ao *, async, to notify */
+};
+
+#define EGC_INIT(ctx_) \
+    xlite__egc egc[1] = { { .ctx = (ctx_), .occurred = G_QUEUE_INIT, \
+                            .progress = G_QUEUE_INIT, \
+                            .completed = G_QUEUE_INIT } }
+#define EGC_FREE xlite__egc_cleanup(egc)
+
+/* Runs what egc holds.  Called without the lock. */
+void xlite__egc_cleanup(xlite__egc *egc);
+
+/*
+ * ==================== Event sources ====================
+ *
+ * Each source is a struct embedded in the state of whoever uses it.  _init
+ * makes it "not registered" (so _deregister on it is a no-op and
+ * _isregistered false); _register arms it; when it fires it is called with
+ * the lock held.  A timer is deregistered by the library just before its
+ * callback runs; an fd watch stays registered until deregistered.  All
+ * functions take the lock (or are called with it held).  Freeing a context
+ * with any source registered is a programming error (assertion).
+ *
+ * With osevent hooks installed, each fd watch and timer is mirrored in the
+ * application's loop.  The application gets an opaque token per
+ * registration, an id never reused (a 64-bit counter), looked up in a
+ * table: deliveries for ids no longer in the table are stale and dropped.
+ * A timer the library gives up on is modified to "now" and its id stays in
+ * the table, without a timer, until the application delivers it.
+ *
+ * The poller: a thread that must wait (a synchronous operation, or
+ * xlite_event_wait) runs xlite__wait_until().  If no other thread is
+ * polling, it becomes the poller: it gathers every registered fd and the
+ * earliest timer, releases the lock, poll()s, retakes the lock and
+ * dispatches; the others sleep on ctx->wait_cond.  Anything that may end a
+ * wait (a completion, a queued event) or change what the poller should
+ * watch (a new registration) broadcasts the condition and writes to the
+ * poller's wake pipe.
+ */
+
+typedef struct xlite__ev_fd xlite__ev_fd;
+typedef void xlite__ev_fd_callback(xlite__egc *egc, xlite__ev_fd *ev, int fd,
+                                   short events, short revents);
+struct xlite__ev_fd {
+    /* private */
+    xlite__ev_fd_callback *func;   /* NULL: not registered */
+    int fd;
+    short events;
+    uintptr_t id;
+    void *for_app_reg;
+};
+
+void xlite__ev_fd_init(xlite__ev_fd *ev);
+int xlite__ev_fd_register(xlite_ctx *ctx, xlite__ev_fd *ev,
+                          xlite__ev_fd_callback *func, int fd, short events);
+int xlite__ev_fd_modify(xlite_ctx *ctx, xlite__ev_fd *ev, short events);
+void xlite__ev_fd_deregister(xlite_ctx *ctx, xlite__ev_fd *ev);
+bool xlite__ev_fd_isregistered(const xlite__ev_fd *ev);
+
+typedef struct xlite__ev_time xlite__ev_time;
+typedef struct xlite__hook_timeout xlite__hook_timeout;
+/* rc is 0 when the time came, or -ECANCELED when the owning operation is
+ * aborted (if the timer was registered with an ao: see below). */
+typedef void xlite__ev_time_callback(xlite__egc *egc, xlite__ev_time *ev,
+                                     int rc);
+struct xlite__ev_time {
+    /* private */
+    xlite__ev_time_callback *func; /* NULL: not registered */
+    int64_t abs;                   /* CLOCK_MONOTONIC, us */
+    GList link;                    /* in ctx->etimes, sorted by abs */
+    xlite__hook_timeout *hook;     /* its mirror in the app's loop */
+};
+
+void xlite__ev_time_init(xlite__ev_time *ev);
+int xlite__ev_time_register_abs(xlite_ctx *ctx, xlite__ev_time *ev,
+                                xlite__ev_time_callback *func, int64_t abs);
+int xlite__ev_time_register_rel(xlite_ctx *ctx, xlite__ev_time *ev,
+                                xlite__ev_time_callback *func, int64_t usec);
+void xlite__ev_time_deregister(xlite_ctx *ctx, xlite__ev_time *ev);
+bool xlite__ev_time_isregistered(const xlite__ev_time *ev);
+
+/* Runs the loop (as the poller or asleep) until done(data) is true or the
+ * absolute deadline passes (< 0: none): 0 or -ETIMEDOUT.  Called with the
+ * lock held exactly once (the wait releases it fully); egc collects what
+ * the dispatching produces and is flushed, without the lock, on every
+ * round, so done() must be re-checked by the caller's logic only through
+ * this function. */
+int xlite__wait_until(xlite__egc *egc, bool (*done)(xlite_ctx *ctx, void *data),
+                      void *data, int64_t deadline);
+
+/* Wakes every waiter and the poller (something they wait for changed). */
+void xlite__wake_waiters(xlite_ctx *ctx);
+
+/*
+ * ==================== Events for the application ====================
+ *
+ * xlite__event_occurs() takes ownership of ev (from xlite__event_new) and
+ * queues it in egc (for the event callback) or in the context's queue (for
+ * xlite_event_check/wait).
+ *
+ * Generators: a producer (one per family of event types, added by the
+ * mechanism that watches for them) is told when the first generator for a
+ * domain wants one of its types and when the last one stops, and emits
+ * with xlite__evgen_emit(), which makes one event per interested generator.
+ */
+
+xlite_event *xlite__event_new(xlite_event_type type, uint32_t domid,
+                              uint64_t for_user);
+void xlite__event_occurs(xlite__egc *egc, xlite_event *ev);
+/* Without the lock (from EGC_FREE): to the callback or the queue. */
+void xlite__event_deliver(xlite_ctx *ctx, xlite_event *ev);
+
+typedef struct xlite__evgen_producer xlite__evgen_producer;
+struct xlite__evgen_producer {
+    /* caller */
+    uint64_t mask;        /* the event types it produces */
+    /* Start and stop watching domid; called with the lock held. */
+    int (*start)(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid);
+    void (*stop)(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid);
+    /* private */
+    GList link;           /* in ctx->producers */
+};
+
+void xlite__evgen_producer_add(xlite_ctx *ctx, xlite__evgen_producer *p);
+void xlite__evgen_producer_remove(xlite_ctx *ctx, xlite__evgen_producer *p);
+/* Emits an event like tmpl (type, domid, payload) to every generator that
+ * wants it, each with its own for_user. */
+void xlite__evgen_emit(xlite__egc *egc, const xlite_event *tmpl);
+
+/*
+ * ==================== Machinery for asynchronous operations ====================
+ *
+ * A public function that can wait is an initiator.  It:
+ *  1. declares EGC_INIT, takes the lock, and creates the ao with
+ *     xlite__ao_create(ctx, how);
+ *  2. allocates its state (caller-filled fields, results, private), with
+ *     ao pointing at the ao, and starts the first step: registers sources,
+ *     forks helpers.  If this fails before anything was registered, it
+ *     calls xlite__ao_create_fail() and returns the error;
+ *  3. otherwise returns xlite__ao_inprogress(egc, ao), which for a
+ *     synchronous call runs the loop until the operation completes and
+ *     returns its rc, and for an asynchronous one returns 0;
+ *  4. releases the lock and calls EGC_FREE.
+ *
+ * Steps after the first run as internal callbacks (lock held, never
+ * blocking).  The operation ends with xlite__ao_complete(egc, ao, rc)
+ * exactly once, after it has deregistered every source and freed its
+ * state: completing twice is an assertion failure.  The ao itself lives on
+ * until the application has been told (or the synchronous initiator has
+ * returned); nothing may touch it after xlite__ao_complete.
+ *
+ * Abort: an operation registers an xlite__ao_abortable for each thing it
+ * waits for that can be stopped early.  xlite_async_abort() marks the ao
+ * aborting and calls each registered abortable's callback once (with the
+ * lock held), deregistering it first; the callback stops the step and
+ * leads to completion, normally with -ECANCELED.  A step that begins after
+ * the abort sees xlite__ao_aborting() and stops at once.
+ *
+ * Progress: xlite__ao_progress_report() queues a report in egc.  Reports
+ * outstanding (queued and not yet delivered, possibly in another thread's
+ * egc) hold back the notification of completion, which is therefore
+ * always the ao's last callback.
+ */
+
+typedef struct xlite__ao_abortable xlite__ao_abortable;
+typedef void xlite__ao_abortable_callback(xlite__egc *egc,
+                                          xlite__ao_abortable *abrt, int rc);
+struct xlite__ao_abortable {
+    /* caller */
+    xlite__ao *ao;
+    xlite__ao_abortable_callback *callback;
+    /* private */
+    bool registered;
+    GList link;           /* in ao->abortables */
+};
+
+void xlite__ao_abortable_init(xlite__ao_abortable *abrt);
+int xlite__ao_abortable_register(xlite__ao_abortable *abrt);
+void xlite__ao_abortable_deregister(xlite__ao_abortable *abrt);
+bool xlite__ao_abortable_isregistered(const xlite__ao_abortable *abrt);
+
+xlite__ao *xlite__ao_create(xlite_ctx *ctx, const xlite_async_how *how);
+void xlite__ao_create_fail(xlite__ao *ao);
+int xlite__ao_inprogress(xlite__egc *egc, xlite__ao *ao);
+void xlite__ao_complete(xlite__egc *egc, xlite__ao *ao, int rc);
+bool xlite__ao_aborting(const xlite__ao *ao);
+void xlite__ao_progress_report(xlite__egc *egc, xlite__ao *ao,
+                               const xlite_asyncprogress_how *aop,
+                               xlite_event *ev);
+
+/*
+ * ==================== File descriptors and fork ====================
+ *
+ * No fd the library creates may reach a program some thread executes.
+ * Every fd is created CLOEXEC (O_CLOEXEC, SOCK_CLOEXEC, MSG_CMSG_CLOEXEC)
+ * while holding the process-wide "no forking" lock, which pthread_atfork
+ * handlers also take: no thread can fork between the creation of an fd and
+ * its CLOEXEC flag, even where a foreign library (libxenstore) creates it
+ * without the flag and we set it afterwards.
+ *
+ * The no-forking lock is a leaf: nothing else is taken while it is held,
+ * and it is never held across fork() by its holder (fork takes it).
+ */
+
+void xlite__nofork_lock(void);
+void xlite__nofork_unlock(void);
+int xlite__pipe(xlite_ctx *ctx, int fds_r[2]);
+int xlite__socketpair(xlite_ctx *ctx, int fds_r[2]);
+int xlite__open(xlite_ctx *ctx, const char *path, int flags, mode_t mode);
+/* For foreign code that creates fds: between begin and end (no-forking
+ * lock held), end sets CLOEXEC on every fd that was not open at begin. */
+typedef struct xlite__foreign_fds xlite__foreign_fds;
+xlite__foreign_fds *xlite__foreign_fds_begin(void);
+void xlite__foreign_fds_end(xlite__foreign_fds *before);
+void xlite__close(int *fd);
+
+/*
+ * ==================== Child processes ====================
+ *
+ * xlite__fork() forks with the lock held and registers the child (in the
+ * parent) so that its death calls ch->callback, with the lock held, once.
+ * In the child it returns 0 with signal dispositions and mask reset; the
+ * child may use async-signal-safe calls only and must end in exec or
+ * _exit.  SIGCHLD is handled as xlite_childproc_setmode() says.
+ *
+ * xlite__spawn runs a program with stdio redirected, an environment and a
+ * timeout (after which it is killed with SIGKILL), and calls death_cb once
+ * with rc 0 or -ETIMEDOUT and the wait status.  It is an abortable step:
+ * abort kills the child and death_cb gets -ECANCELED.
+ */
+
+typedef struct xlite__ev_child xlite__ev_child;
+typedef void xlite__ev_child_callback(xlite__egc *egc, xlite__ev_child *ch,
+                                      pid_t pid, int status);
+struct xlite__ev_child {
+    /* caller */
+    xlite__ev_child_callback *callback;
+    /* private */
+    pid_t pid;            /* -1: not registered */
+    GList link;           /* in ctx->children */
+};
+
+void xlite__ev_child_init(xlite__ev_child *ch);
+bool xlite__ev_child_inuse(const xlite__ev_child *ch);
+pid_t xlite__fork(xlite__egc *egc, xlite__ev_child *ch);
+/* In a child: writes msg to stderr and _exit(code).  Async-signal-safe. */
+G_GNUC_NORETURN void xlite__child_fail(const char *msg, int code);
+
+typedef struct xlite__spawn_state xlite__spawn_state;
+typedef void xlite__spawn_death_callback(xlite__egc *egc,
+                                         xlite__spawn_state *ss,
+                                         int rc, int status);
+struct xlite__spawn_state {
+    /* caller */
+    xlite__ao *ao;
+    const char *what;              /* for messages */
+    const char *const *argv;
+    const char *const *env;        /* extra "NAME=value", may be NULL */
+    int stdfds[3];                 /* -1: /dev/null */
+    int64_t timeout_usec;          /* < 0: none */
+    xlite__spawn_death_callback *death_cb;
+    /* private */
+    xlite__ev_child child;
+    xlite__ev_time timeout;
+    xlite__ao_abortable abrt;
+    int rc;                        /* why we killed it, if we did */
+};
+
+void xlite__spawn_init(xlite__spawn_state *ss);
+int xlite__spawn(xlite__egc *egc, xlite__spawn_state *ss);
+bool xlite__spawn_inuse(const xlite__spawn_state *ss);
+
+/* Called by the context. */
+void xlite__childproc_ctx_init(xlite_ctx *ctx);
+void xlite__childproc_ctx_free(xlite_ctx *ctx);
+
+/*
+ * ==================== xenstore ====================
+ *
+ * One libxenstore connection per context, opened on first use (xs_open
+ * honours XENSTORED_PATH), its watch fd in the loop.  A watch fires its
+ * callback (lock held) for each event with the watched and the changed
+ * path; the changed path is guest-influenced data: bounded and not to be
+ * trusted beyond being a string.
+ */
+
+struct xs_handle;
+typedef struct xlite__ev_xswatch xlite__ev_xswatch;
+typedef void xlite__ev_xswatch_callback(xlite__egc *egc, xlite__ev_xswatch *w,
+                                        const char *wpath, const char *epath);
+struct xlite__ev_xswatch {
+    /* private */
+    xlite__ev_xswatch_callback *callback;  /* NULL: not registered */
+    char *path;
+    uintptr_t token;
+};
+
+void xlite__ev_xswatch_init(xlite__ev_xswatch *w);
+int xlite__ev_xswatch_register(xlite_ctx *ctx, xlite__ev_xswatch *w,
+                               xlite__ev_xswatch_callback *func,
+                               const char *path);
+void xlite__ev_xswatch_deregister(xlite_ctx *ctx, xlite__ev_xswatch *w);
+bool xlite__ev_xswatch_isregistered(const xlite__ev_xswatch *w);
+/* The connection, for reads and writes by the mechanisms; NULL and an
+ * error reported if it cannot be opened. */
+struct xs_handle *xlite__xs(xlite_ctx *ctx);
+void xlite__xs_ctx_init(xlite_ctx *ctx);
+void xlite__xs_ctx_free(xlite_ctx *ctx);
+
 /*
  * ==================== The context ====================
  *
  * One per application (per driver).  Fields set at creation and never
- * changed afterwards may be read without the lock.
+ * changed afterwards may be read without the lock; all others are guarded
+ * by ctx->lock.
  */
 
 struct xlite_ctx {
@@ -65,10 +422,56 @@ struct xlite_ctx {
     char *sim_rundir;
     xlite_log_fn log;
     void *log_opaque;
+    bool debug_child_fds;
     xlite_backend_kind backend;
     const xlite__hv_ops *hv;
     void *hv_state;
 
-    /* The one recursive lock of the context. */
+    /* The one recursive lock of the context, and its holder's depth. */
     pthread_mutex_t lock;
+    unsigned int lock_depth;
+
+    /* Event loop (xlite_event.c). */
+    const xlite_osevent_hooks *hooks;    /* NULL or &hooks_copy */
+    xlite_osevent_hooks hooks_copy;
+    void *hooks_user;
+    xlite_free_fn hooks_user_free;
+    uintptr_t next_id;
+    GHashTable *fds_by_id;               /* id -> xlite__ev_fd */
+    GHashTable *hook_timeouts;           /* id -> xlite__hook_timeout */
+    GQueue etimes;                       /* xlite__ev_time, by abs */
+    int wake_pipe[2];
+    pthread_cond_t wait_cond;
+    bool poller_busy;
+    unsigned int nwaiters;
+
+    /* Events (xlite_event.c). */
+    uint64_t event_mask;
+    void (*event_occurs)(void *user, xlite_event *ev);
+    void *event_user;
+    xlite_free_fn event_user_free;
+    GQueue events;                       /* xlite_event, queued */
+    GQueue producers;                    /* xlite__evgen_producer */
+    GQueue evgens;                       /* xlite_evgen */
+
+    /* Asynchronous operations (xlite_ao.c). */
+    GQueue aos;                          /* xlite__ao, not yet complete */
+
+    /* Child processes (xlite_fork.c). */
+    xlite_sigchld_owner sigchld_owner;
+    GQueue children;                     /* xlite__ev_child */
+    bool sigchld_installed;
+    int sigchld_pipe[2];
+    xlite__ev_fd sigchld_ev;
+
+    /* xenstore (xlite_xs.c). */
+    struct xs_handle *xsh;
+    xlite__ev_fd xs_ev;
+    GHashTable *xswatches;               /* token -> xlite__ev_xswatch */
+    uintptr_t next_xs_token;
 };
+
+/* Called by xlite_ctx_new / xlite_ctx_free for each mechanism. */
+int xlite__event_ctx_init(xlite_ctx *ctx);
+void xlite__event_ctx_free(xlite_ctx *ctx);
+void xlite__ao_ctx_free(xlite_ctx *ctx);

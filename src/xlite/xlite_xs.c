@@ -1,0 +1,176 @@
+/*
+ * xlite_xs.c: the xenstore connection and watches
+ *
+ * The rules are in xlite_internal.h, "xenstore".  libxenstore delivers
+ * watch events through an fd (xs_fileno) that becomes readable when events
+ * are queued; xs_check_watch takes them one at a time without blocking.
+ * The connection is opened with XS_UNWATCH_FILTER, so no event for a watch
+ * arrives after xs_unwatch returns.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+
+#include "xlite_internal.h"
+
+/* Longest path xenstored accepts (XENSTORE_ABS_PATH_MAX); anything longer
+ * in an event did not come from a well-behaved xenstored. */
+#define XS_PATH_MAX 3072
+
+static void
+xs_watch_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
+               short revents)
+{
+    xlite_ctx *ctx = egc->ctx;
+    char **event;
+
+    while ((event = xs_check_watch(ctx->xsh))) {
+        const char *epath = event[XS_WATCH_PATH];
+        const char *token = event[XS_WATCH_TOKEN];
+        xlite__ev_xswatch *w = NULL;
+        char *end;
+        uintptr_t id;
+
+        errno = 0;
+        id = (uintptr_t)strtoull(token, &end, 10);
+        if (!errno && *end == '\0')
+            w = g_hash_table_lookup(ctx->xswatches, (void *)id);
+        if (!w)
+            XLITE_LOG(ctx, XLITE_LOG_DEBUG,
+                      "xenstore event for unknown watch token '%.32s'",
+                      token);
+        else if (strnlen(epath, XS_PATH_MAX + 1) > XS_PATH_MAX)
+            XLITE_LOG(ctx, XLITE_LOG_WARN,
+                      "xenstore event with an overlong path ignored");
+        else
+            w->callback(egc, w, w->path, epath);
+        free(event);
+    }
+    if (errno != EAGAIN)
+        XLITE_LOG(ctx, XLITE_LOG_ERROR, "reading xenstore watch events: %s",
+                  g_strerror(errno));
+}
+
+struct xs_handle *
+xlite__xs(xlite_ctx *ctx)
+{
+    xlite__foreign_fds *before;
+    int fd = -1;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if (ctx->xsh)
+        goto out;
+    /* libxenstore creates its socket and its event pipe itself. */
+    before = xlite__foreign_fds_begin();
+    ctx->xsh = xs_open(XS_UNWATCH_FILTER);
+    if (ctx->xsh)
+        fd = xs_fileno(ctx->xsh);
+    xlite__foreign_fds_end(before);
+
+    if (!ctx->xsh) {
+        XLITE_ERROR(ctx, -errno ? -errno : -EIO,
+                    "cannot connect to xenstore (XENSTORED_PATH=%s): %s",
+                    g_getenv("XENSTORED_PATH") ?: "unset", g_strerror(errno));
+        goto out;
+    }
+    if (fd < 0 ||
+        (rc = xlite__ev_fd_register(ctx, &ctx->xs_ev, xs_watch_fd_cb, fd,
+                                    POLLIN)) < 0) {
+        if (fd < 0)
+            XLITE_ERROR(ctx, -EIO, "libxenstore gave no watch fd");
+        xs_close(ctx->xsh);
+        ctx->xsh = NULL;
+    }
+
+ out:
+    CTX_UNLOCK(ctx);
+    return ctx->xsh;
+}
+
+void
+xlite__ev_xswatch_init(xlite__ev_xswatch *w)
+{
+    w->callback = NULL;
+    w->path = NULL;
+    w->token = 0;
+}
+
+bool
+xlite__ev_xswatch_isregistered(const xlite__ev_xswatch *w)
+{
+    return w->callback != NULL;
+}
+
+int
+xlite__ev_xswatch_register(xlite_ctx *ctx, xlite__ev_xswatch *w,
+                           xlite__ev_xswatch_callback *func, const char *path)
+{
+    char token[32];
+    int rc = 0;
+
+    CTX_LOCK(ctx);
+    assert(!xlite__ev_xswatch_isregistered(w));
+    if (!xlite__xs(ctx)) {
+        rc = -EIO;
+        goto out;
+    }
+    w->token = ++ctx->next_xs_token;
+    snprintf(token, sizeof(token), "%" PRIuPTR, w->token);
+    if (!xs_watch(ctx->xsh, path, token)) {
+        rc = XLITE_ERROR(ctx, -errno, "cannot watch xenstore path %s: %s",
+                         path, g_strerror(errno));
+        goto out;
+    }
+    w->callback = func;
+    w->path = g_strdup(path);
+    g_hash_table_insert(ctx->xswatches, (void *)w->token, w);
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+void
+xlite__ev_xswatch_deregister(xlite_ctx *ctx, xlite__ev_xswatch *w)
+{
+    char token[32];
+
+    CTX_LOCK(ctx);
+    if (xlite__ev_xswatch_isregistered(w)) {
+        snprintf(token, sizeof(token), "%" PRIuPTR, w->token);
+        if (!xs_unwatch(ctx->xsh, w->path, token))
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "cannot unwatch xenstore path %s: %s",
+                      w->path, g_strerror(errno));
+        g_hash_table_remove(ctx->xswatches, (void *)w->token);
+        g_free(w->path);
+        xlite__ev_xswatch_init(w);
+    }
+    CTX_UNLOCK(ctx);
+}
+
+void
+xlite__xs_ctx_init(xlite_ctx *ctx)
+{
+    xlite__ev_fd_init(&ctx->xs_ev);
+    ctx->xswatches = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
+
+void
+xlite__xs_ctx_free(xlite_ctx *ctx)
+{
+    /* Programming error: watches left registered. */
+    assert(!ctx->xswatches || g_hash_table_size(ctx->xswatches) == 0);
+    g_clear_pointer(&ctx->xswatches, g_hash_table_unref);
+    xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
+    if (ctx->xsh) {
+        xs_close(ctx->xsh);
+        ctx->xsh = NULL;
+    }
+}
