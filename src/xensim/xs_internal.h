@@ -10,6 +10,9 @@
  */
 #pragma once
 
+/* xs_wire.h needs these first; errno.h also enables its error table. */
+#include <errno.h>
+#include <stdint.h>
 #include <xen/io/xs_wire.h>
 
 #include "xs_server.h"
