@@ -69,8 +69,8 @@ xsim_listen_unix(const char *path,
     }
     /* We hold the run dir lock: whatever is there is stale. */
     unlink(path);
-    /* Bind creates the file: no window where it has looser permissions. */
-    old_umask = umask(0077);
+    /* Bind creates the file 0600: no window with looser permissions. */
+    old_umask = umask(0177);
     r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
     umask(old_umask);
     if (r < 0 || listen(fd, 128) < 0) {
