@@ -204,6 +204,7 @@ main(int argc,
     quota.outstanding = outstanding;
     quota.watch_queue = wq;
     xsim_log_verbose = verbose;
+    xsim_server_set_debug(verbose);
 
     /* Lock first: nothing in DIR is touched unless it is ours. */
     if (!(rd = xsim_rundir_acquire(rundir, &error))) {

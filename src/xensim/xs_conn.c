@@ -52,7 +52,7 @@ xsim_conn_new(XsimServer *srv,
     if (fd >= 0)
         conn->source = xsim_fd_source_new(fd, G_IO_IN, xsim_conn_io, conn);
     srv->conns = g_list_prepend(srv->conns, conn);
-    g_debug("conn %u: new, domain %u%s", conn->id, domid,
+    XSIM_DEBUG("conn %u: new, domain %u%s", conn->id, domid,
             domain ? "" : " (privileged)");
     return conn;
 }
@@ -212,7 +212,7 @@ xsim_conn_watch_event(XsimConn *conn,
     if (conn->dead)
         return;
     if (plen + tlen > XENSTORE_PAYLOAD_MAX) {
-        g_debug("conn %u: dropped oversized watch event", conn->id);
+        XSIM_DEBUG("conn %u: dropped oversized watch event", conn->id);
         return;
     }
     if (conn->out_events >= conn->srv->quota.watch_queue) {

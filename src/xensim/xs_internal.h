@@ -19,6 +19,14 @@
 
 typedef struct _XsimDomain XsimDomain;
 
+/* g_debug formats its message even when nobody wants it: test first. */
+extern bool xsim_debug_enabled;
+#define XSIM_DEBUG(...) \
+    do { \
+        if (G_UNLIKELY(xsim_debug_enabled)) \
+            g_debug(__VA_ARGS__); \
+    } while (0)
+
 typedef struct {
     char *path;           /* absolute, or a special "@..." name */
     char *token;

@@ -17,6 +17,14 @@
 #include "xs_internal.h"
 #include "xsim_fdsource.h"
 
+bool xsim_debug_enabled;
+
+void
+xsim_server_set_debug(bool on)
+{
+    xsim_debug_enabled = on;
+}
+
 void
 xsim_quota_init_default(XsimQuota *quota)
 {
@@ -702,11 +710,11 @@ xsim_server_dispatch(XsimConn *conn,
     int rc;
 
     if (!op || !op->fn) {
-        g_debug("conn %u: unknown request type %u", conn->id, hdr->type);
+        XSIM_DEBUG("conn %u: unknown request type %u", conn->id, hdr->type);
         xsim_conn_error(conn, hdr, ENOSYS);
         return;
     }
-    g_debug("conn %u: %s req %u tx %u len %u", conn->id, op->name,
+    XSIM_DEBUG("conn %u: %s req %u tx %u len %u", conn->id, op->name,
             hdr->req_id, hdr->tx_id, hdr->len);
 
     if ((op->flags & XSIM_OP_PRIV) && !conn->caller.privileged) {

@@ -25,6 +25,10 @@ typedef struct {
 void
 xsim_quota_init_default(XsimQuota *quota);
 
+/* Log every request (g_debug).  Off by default: formatting costs. */
+void
+xsim_server_set_debug(bool on);
+
 /*
  * @rundir: where the sockets live (DIR/xenstored/...), or NULL for a server
  * without sockets that is driven through in-memory connections (fuzzing).
