@@ -1,0 +1,253 @@
+/*
+ * main.c: xensimd, the simulated Xen host.  For now: its xenstored.
+ *
+ *   xensimd --rundir DIR [--foreground] [--verbose] [--quota-* N ...]
+ *
+ * Without --foreground the daemon forks, and the parent exits only once
+ * the socket accepts connections (0) or start-up failed (1), so a caller
+ * can connect as soon as xensimd returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "xs_server.h"
+#include "xsim_rundir.h"
+
+static FILE *xsim_log_file;
+static bool xsim_log_verbose;
+
+static void
+xsim_log_handler(const char *domain,
+                 GLogLevelFlags level,
+                 const char *message,
+                 gpointer opaque)
+{
+    const char *name = "info";
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+
+    if ((level & G_LOG_LEVEL_DEBUG) && !xsim_log_verbose)
+        return;
+    if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+        name = "error";
+    else if (level & G_LOG_LEVEL_WARNING)
+        name = "warning";
+    else if (level & G_LOG_LEVEL_DEBUG)
+        name = "debug";
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(xsim_log_file ? xsim_log_file : stderr, "%s.%03ld %d %s: %s\n",
+            stamp, ts.tv_nsec / 1000000, (int)getpid(), name, message);
+    if (xsim_log_file)
+        fflush(xsim_log_file);
+}
+
+static gboolean
+xsim_on_signal(gpointer opaque)
+{
+    GMainLoop *loop = opaque;
+
+    g_message("signal received, stopping");
+    g_main_loop_quit(loop);
+    return G_SOURCE_CONTINUE;
+}
+
+/* Parent side of the start-up handshake: exit with the child's verdict. */
+static int
+xsim_wait_ready(int fd)
+{
+    char c = 1;
+
+    while (read(fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    return c == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static void
+xsim_report_ready(int *fd,
+                  bool ok)
+{
+    char c = ok ? 0 : 1;
+
+    if (*fd < 0)
+        return;
+    if (write(*fd, &c, 1) < 0) {
+        /* The parent is gone: nobody to tell. */
+    }
+    close(*fd);
+    *fd = -1;
+}
+
+static bool
+xsim_daemonize(int *ready_fd,
+               GError **error)
+{
+    int pipefd[2];
+    pid_t pid;
+    int null;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "pipe: %s", g_strerror(errno));
+        return false;
+    }
+    pid = fork();
+    if (pid < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                    "fork: %s", g_strerror(errno));
+        return false;
+    }
+    if (pid > 0) {
+        close(pipefd[1]);
+        exit(xsim_wait_ready(pipefd[0]));
+    }
+    close(pipefd[0]);
+    *ready_fd = pipefd[1];
+    setsid();
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    return true;
+}
+
+int
+main(int argc,
+     char **argv)
+{
+    g_autoptr(GOptionContext) ctx = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(XsimRundir) rd = NULL;
+    g_autoptr(XsimServer) srv = NULL;
+    g_autoptr(GMainLoop) loop = NULL;
+    g_autofree char *rundir = NULL;
+    g_autofree char *log_path = NULL;
+    gboolean foreground = FALSE;
+    gboolean verbose = FALSE;
+    int ready_fd = -1;
+    XsimQuota quota;
+    int nodes, node_size, perms, txn_nodes, watches, txns, outstanding, wq;
+
+    xsim_quota_init_default(&quota);
+    nodes = quota.store.nodes;
+    node_size = quota.store.node_size;
+    perms = quota.store.perms;
+    txn_nodes = quota.store.txn_nodes;
+    watches = quota.watches;
+    txns = quota.transactions;
+    outstanding = quota.outstanding;
+    wq = quota.watch_queue;
+
+    {
+        GOptionEntry entries[] = {
+            { "rundir", 'r', 0, G_OPTION_ARG_FILENAME, &rundir,
+              "Run directory (sockets, pid file, log)", "DIR" },
+            { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
+              "Do not fork", NULL },
+            { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+              "Log every request", NULL },
+            { "quota-nodes", 0, 0, G_OPTION_ARG_INT, &nodes,
+              "Nodes a domain may own (1000)", "N" },
+            { "quota-node-size", 0, 0, G_OPTION_ARG_INT, &node_size,
+              "Bytes of value and child names per node (2048)", "N" },
+            { "quota-perms", 0, 0, G_OPTION_ARG_INT, &perms,
+              "Permission entries per node (5)", "N" },
+            { "quota-transaction-nodes", 0, 0, G_OPTION_ARG_INT, &txn_nodes,
+              "Nodes one transaction may touch (1024)", "N" },
+            { "quota-watches", 0, 0, G_OPTION_ARG_INT, &watches,
+              "Watches per connection (128)", "N" },
+            { "quota-transactions", 0, 0, G_OPTION_ARG_INT, &txns,
+              "Open transactions per connection (10)", "N" },
+            { "quota-outstanding", 0, 0, G_OPTION_ARG_INT, &outstanding,
+              "Unanswered requests per connection before reading pauses (20)", "N" },
+            { "watch-queue", 0, 0, G_OPTION_ARG_INT, &wq,
+              "Undelivered watch events before a connection is closed (1024)", "N" },
+            { NULL }
+        };
+
+        ctx = g_option_context_new("- simulated Xen host");
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+            fprintf(stderr, "xensimd: %s\n", error->message);
+            return EXIT_FAILURE;
+        }
+    }
+    if (!rundir) {
+        fprintf(stderr, "xensimd: --rundir is required\n");
+        return EXIT_FAILURE;
+    }
+    if (nodes < 1 || node_size < 1 || perms < 1 || txn_nodes < 1 ||
+        watches < 0 || txns < 0 || outstanding < 1 || wq < 1) {
+        fprintf(stderr, "xensimd: quotas must be positive\n");
+        return EXIT_FAILURE;
+    }
+    quota.store.nodes = nodes;
+    quota.store.node_size = node_size;
+    quota.store.perms = perms;
+    quota.store.txn_nodes = txn_nodes;
+    quota.watches = watches;
+    quota.transactions = txns;
+    quota.outstanding = outstanding;
+    quota.watch_queue = wq;
+    xsim_log_verbose = verbose;
+    xsim_server_set_debug(verbose);
+
+    /* Lock first: nothing in DIR is touched unless it is ours. */
+    if (!(rd = xsim_rundir_acquire(rundir, &error))) {
+        fprintf(stderr, "xensimd: %s\n", error->message);
+        return EXIT_FAILURE;
+    }
+    if (!foreground && !xsim_daemonize(&ready_fd, &error)) {
+        fprintf(stderr, "xensimd: %s\n", error->message);
+        return EXIT_FAILURE;
+    }
+
+    log_path = g_build_filename(rundir, "xensimd.log", NULL);
+    xsim_log_file = fopen(log_path, "ae");
+    g_log_set_default_handler(xsim_log_handler, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!xsim_rundir_write_pid(rd, &error)) {
+        g_warning("%s", error->message);
+        xsim_report_ready(&ready_fd, false);
+        return EXIT_FAILURE;
+    }
+
+    srv = xsim_server_new(&quota, rundir);
+    if (!xsim_server_listen(srv, &error)) {
+        g_warning("%s", error->message);
+        if (foreground)
+            fprintf(stderr, "xensimd: %s\n", error->message);
+        xsim_report_ready(&ready_fd, false);
+        return EXIT_FAILURE;
+    }
+
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
+    g_unix_signal_add(SIGINT, xsim_on_signal, loop);
+    g_message("xensimd started, run directory %s", rundir);
+    xsim_report_ready(&ready_fd, true);
+
+    g_main_loop_run(loop);
+
+    g_clear_pointer(&srv, xsim_server_free);
+    g_message("xensimd stopped");
+    g_clear_pointer(&rd, xsim_rundir_release);
+    if (xsim_log_file)
+        fclose(xsim_log_file);
+    return EXIT_SUCCESS;
+}

@@ -1,0 +1,200 @@
+/*
+ * xs_internal.h: the structures shared by the xenstore server's files.
+ *
+ * Lifetime rule: a connection is never freed while a request or an event
+ * is being handled.  Closing one (xsim_conn_close) only marks it dead and
+ * puts it on the server's doomed list; xsim_server_idle(), called at the
+ * end of every top-level callback, flushes output and frees the dead.
+ * Code that loops over connections or watches can therefore close any
+ * connection, including the one it is serving.
+ */
+#pragma once
+
+/* xs_wire.h needs these first; errno.h also enables its error table. */
+#include <errno.h>
+#include <stdint.h>
+#include <xen/io/xs_wire.h>
+
+#include "xs_server.h"
+
+typedef struct _XsimDomain XsimDomain;
+
+/* g_debug formats its message even when nobody wants it: test first. */
+extern bool xsim_debug_enabled;
+#define XSIM_DEBUG(...) \
+    do { \
+        if (G_UNLIKELY(xsim_debug_enabled)) \
+            g_debug(__VA_ARGS__); \
+    } while (0)
+
+typedef struct {
+    char *path;           /* absolute, or a special "@..." name */
+    char *token;
+    gsize strip;          /* registered relative: strip this prefix from events */
+    XsimConn *conn;
+} XsimWatch;
+
+typedef struct _XsimOutMsg XsimOutMsg;
+
+/* Input buffer: room for two maximal messages, so one always fits. */
+#define XSIM_IN_BUF (2 * (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX))
+
+/* Requests a privileged client may have unanswered before we stop reading. */
+#define XSIM_PRIV_OUTSTANDING 1024
+
+struct _XsimConn {
+    XsimServer *srv;
+    guint id;               /* for the log */
+    int fd;                 /* -1: in-memory connection, output discarded */
+    GSource *source;
+    XsimCaller caller;
+    XsimDomain *domain;     /* NULL for the privileged socket */
+
+    guint8 in[XSIM_IN_BUF];
+    gsize in_len;
+
+    GQueue out;             /* XsimOutMsg */
+    gsize out_off;          /* bytes of the head already sent */
+    guint out_replies;
+    guint out_events;
+    guint64 out_total;
+    bool flush_queued;
+
+    GHashTable *txns;       /* tx id -> XsimTxn */
+    uint32_t next_txid;
+    guint nwatches;
+
+    bool dead;
+};
+
+struct _XsimDomain {
+    uint32_t domid;
+    uint64_t mfn;
+    uint32_t port;
+    uint32_t target;        /* SET_TARGET, or XSIM_DOMID_NONE */
+    bool shutdown;
+    char *sock_path;        /* DIR/xenstored/domain/<domid>.sock */
+    int listen_fd;
+    GSource *listen_source;
+    XsimServer *srv;
+};
+
+struct _XsimServer {
+    XsimQuota quota;
+    char *rundir;
+    XsimStore *store;
+
+    char *sock_path;
+    int listen_fd;
+    GSource *listen_source;
+
+    GList *conns;           /* live connections */
+    GPtrArray *doomed;      /* closed, freed by xsim_server_idle() */
+    GPtrArray *to_flush;    /* connections with queued output */
+    GPtrArray *watches;     /* XsimWatch, all connections */
+    GHashTable *domains;    /* domid -> XsimDomain */
+    guint next_conn_id;
+};
+
+/* xs_conn.c */
+XsimConn *
+xsim_conn_new(XsimServer *srv,
+              int fd,
+              uint32_t domid,
+              XsimDomain *domain);
+
+void
+xsim_conn_free(XsimConn *conn);
+
+void
+xsim_conn_close(XsimConn *conn,
+                const char *why);
+
+void
+xsim_conn_reply(XsimConn *conn,
+                const struct xsd_sockmsg *req,
+                uint32_t type,
+                const void *payload,
+                gsize len);
+
+void
+xsim_conn_error(XsimConn *conn,
+                const struct xsd_sockmsg *req,
+                int err);
+
+void
+xsim_conn_watch_event(XsimConn *conn,
+                      const char *path,
+                      const char *token);
+
+void
+xsim_conn_flush(XsimConn *conn);
+
+void
+xsim_conn_process_input(XsimConn *conn);
+
+/* xs_server.c */
+void
+xsim_server_dispatch(XsimConn *conn,
+                     const struct xsd_sockmsg *hdr,
+                     const char *payload);
+
+void
+xsim_server_idle(XsimServer *srv);
+
+/* xs_watch.c */
+void
+xsim_watch_free(XsimWatch *watch);
+
+int
+xsim_watch_add(XsimConn *conn,
+               const char *path,
+               const char *token,
+               gsize strip);
+
+int
+xsim_watch_remove(XsimConn *conn,
+                  const char *path,
+                  const char *token);
+
+void
+xsim_watch_remove_all(XsimConn *conn);
+
+void
+xsim_watch_fire(XsimServer *srv,
+                const XsimChange *change);
+
+void
+xsim_watch_fire_changes(XsimServer *srv,
+                        GPtrArray *changes);
+
+void
+xsim_watch_fire_special(XsimServer *srv,
+                        const char *name);
+
+/* xs_domain.c */
+int
+xsim_listen_unix(const char *path,
+                 GError **error);
+
+XsimDomain *
+xsim_domain_lookup(XsimServer *srv,
+                   uint32_t domid);
+
+int
+xsim_domain_introduce(XsimServer *srv,
+                      uint32_t domid,
+                      uint64_t mfn,
+                      uint32_t port);
+
+int
+xsim_domain_release(XsimServer *srv,
+                    uint32_t domid);
+
+int
+xsim_domain_set_target(XsimServer *srv,
+                       uint32_t domid,
+                       uint32_t target);
+
+void
+xsim_domain_free(XsimDomain *dom);

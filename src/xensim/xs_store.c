@@ -1,0 +1,940 @@
+/*
+ * xs_store.c: the xenstore tree.
+ *
+ * The committed tree is a hash table from absolute path to node; each node
+ * lists its children by name, so DIRECTORY and recursive RM need no scan.
+ * Every change stamps the changed node (and a parent whose child list
+ * changed) with a new store-wide generation number.
+ *
+ * A transaction is an overlay of the nodes it touched: on first access a
+ * node is copied in (or recorded as absent) together with its generation,
+ * and every later read or write in the transaction uses the copy.  Commit
+ * checks that no accessed node has a different generation in the committed
+ * tree (else EAGAIN) and then moves the modified copies in.  This is the
+ * scheme of the C xenstored: optimistic, isolation per node, no locks held
+ * between requests.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "xs_store.h"
+
+typedef struct {
+    char *value;
+    gsize len;
+    XsimPerm *perms;
+    guint nperms;
+    GPtrArray *children;    /* char *, owned */
+    guint64 generation;
+} XsimNode;
+
+typedef struct {
+    XsimNode *node;         /* the transaction's version, NULL if absent */
+    guint64 base_generation;/* committed generation at first access, 0: absent */
+    bool dirty;
+} XsimTxnEntry;
+
+struct _XsimStore {
+    XsimStoreQuota quota;
+    GHashTable *nodes;      /* path -> XsimNode */
+    GHashTable *owned;      /* domid -> count of nodes it owns */
+    guint64 generation;
+};
+
+struct _XsimTxn {
+    XsimStore *store;
+    GHashTable *entries;    /* path -> XsimTxnEntry */
+    GHashTable *owned_delta;/* domid -> signed change in owned nodes */
+    GPtrArray *changes;     /* XsimChange, fired on commit */
+};
+
+/* ---- nodes ---- */
+
+static void
+xsim_node_free(XsimNode *node)
+{
+    if (!node)
+        return;
+    g_free(node->value);
+    g_free(node->perms);
+    g_ptr_array_unref(node->children);
+    g_free(node);
+}
+
+static XsimNode *
+xsim_node_new(const XsimPerm *perms,
+              guint nperms)
+{
+    XsimNode *node = g_new0(XsimNode, 1);
+
+    node->value = g_strdup("");
+    node->perms = g_memdup2(perms, sizeof(*perms) * nperms);
+    node->nperms = nperms;
+    node->children = g_ptr_array_new_with_free_func(g_free);
+    return node;
+}
+
+static XsimNode *
+xsim_node_copy(const XsimNode *src)
+{
+    XsimNode *node = g_new0(XsimNode, 1);
+    guint i;
+
+    node->value = g_memdup2(src->value, src->len + 1);
+    node->len = src->len;
+    node->perms = g_memdup2(src->perms, sizeof(*src->perms) * src->nperms);
+    node->nperms = src->nperms;
+    node->children = g_ptr_array_new_full(src->children->len, g_free);
+    for (i = 0; i < src->children->len; i++)
+        g_ptr_array_add(node->children,
+                        g_strdup(g_ptr_array_index(src->children, i)));
+    node->generation = src->generation;
+    return node;
+}
+
+static uint32_t
+xsim_node_owner(const XsimNode *node)
+{
+    return node->perms[0].id;
+}
+
+/* What the node-size quota counts: the value and the child names. */
+static gsize
+xsim_node_size(const XsimNode *node)
+{
+    gsize size = node->len;
+    guint i;
+
+    for (i = 0; i < node->children->len; i++)
+        size += strlen(g_ptr_array_index(node->children, i)) + 1;
+    return size;
+}
+
+static void
+xsim_node_remove_child(XsimNode *node,
+                       const char *name)
+{
+    guint i;
+
+    for (i = 0; i < node->children->len; i++) {
+        if (strcmp(g_ptr_array_index(node->children, i), name) == 0) {
+            g_ptr_array_remove_index_fast(node->children, i);
+            return;
+        }
+    }
+}
+
+void
+xsim_change_free(XsimChange *change)
+{
+    if (!change)
+        return;
+    g_free(change->path);
+    g_free(change->perms);
+    g_free(change);
+}
+
+static void
+xsim_change_add(GPtrArray *changes,
+                const char *path,
+                bool removed,
+                const XsimNode *node)
+{
+    XsimChange *change;
+
+    if (!changes)
+        return;
+    change = g_new0(XsimChange, 1);
+    change->path = g_strdup(path);
+    change->removed = removed;
+    change->perms = g_memdup2(node->perms, sizeof(*node->perms) * node->nperms);
+    change->nperms = node->nperms;
+    g_ptr_array_add(changes, change);
+}
+
+/* ---- paths ---- */
+
+/* The parent of a canonical absolute path other than "/". */
+static char *
+xsim_path_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash || slash == path)
+        return g_strdup("/");
+    return g_strndup(path, slash - path);
+}
+
+static const char *
+xsim_path_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash ? slash + 1 : path;
+}
+
+static char *
+xsim_path_child(const char *parent,
+                const char *name)
+{
+    if (strcmp(parent, "/") == 0)
+        return g_strconcat("/", name, NULL);
+    return g_strconcat(parent, "/", name, NULL);
+}
+
+/* ---- the store ---- */
+
+static void
+xsim_store_owned_add(GHashTable *owned,
+                     uint32_t domid,
+                     int delta)
+{
+    gpointer key = GUINT_TO_POINTER(domid);
+    int count = GPOINTER_TO_INT(g_hash_table_lookup(owned, key)) + delta;
+
+    if (count == 0)
+        g_hash_table_remove(owned, key);
+    else
+        g_hash_table_insert(owned, key, GINT_TO_POINTER(count));
+}
+
+XsimStore *
+xsim_store_new(const XsimStoreQuota *quota)
+{
+    static const XsimPerm root_perms[] = { { 0, XSIM_PERM_NONE } };
+    static const char *const initial[] = { "/local", "/local/domain", "/tool" };
+    XsimStore *store = g_new0(XsimStore, 1);
+    XsimNode *root;
+    guint i;
+
+    store->quota = *quota;
+    store->nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)xsim_node_free);
+    store->owned = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    root = xsim_node_new(root_perms, 1);
+    root->generation = ++store->generation;
+    g_hash_table_insert(store->nodes, g_strdup("/"), root);
+    xsim_store_owned_add(store->owned, 0, 1);
+
+    for (i = 0; i < G_N_ELEMENTS(initial); i++) {
+        XsimCaller dom0 = { 0, true, XSIM_DOMID_NONE };
+
+        xsim_store_mkdir(store, NULL, &dom0, initial[i], NULL);
+    }
+    return store;
+}
+
+void
+xsim_store_free(XsimStore *store)
+{
+    if (!store)
+        return;
+    g_hash_table_unref(store->nodes);
+    g_hash_table_unref(store->owned);
+    g_free(store);
+}
+
+void
+xsim_store_add_special(XsimStore *store,
+                       const char *name)
+{
+    static const XsimPerm perms[] = { { 0, XSIM_PERM_NONE } };
+    XsimNode *node;
+
+    if (g_hash_table_contains(store->nodes, name))
+        return;
+    node = xsim_node_new(perms, 1);
+    node->generation = ++store->generation;
+    g_hash_table_insert(store->nodes, g_strdup(name), node);
+    xsim_store_owned_add(store->owned, 0, 1);
+}
+
+guint
+xsim_store_owned(XsimStore *store,
+                 uint32_t domid)
+{
+    return GPOINTER_TO_INT(g_hash_table_lookup(store->owned,
+                                               GUINT_TO_POINTER(domid)));
+}
+
+guint
+xsim_store_size(XsimStore *store)
+{
+    return g_hash_table_size(store->nodes);
+}
+
+/* ---- the view: the committed tree, or a transaction's overlay of it ---- */
+
+/*
+ * Look a node up as the caller's transaction sees it.  In a transaction
+ * this is an access: the node is copied in and will be checked at commit.
+ */
+static int
+xsim_view_get(XsimStore *store,
+              XsimTxn *txn,
+              const XsimCaller *caller,
+              const char *path,
+              XsimNode **node_r)
+{
+    XsimTxnEntry *entry;
+    XsimNode *committed;
+
+    committed = g_hash_table_lookup(store->nodes, path);
+    if (!txn) {
+        *node_r = committed;
+        return 0;
+    }
+
+    entry = g_hash_table_lookup(txn->entries, path);
+    if (!entry) {
+        if (!caller->privileged &&
+            g_hash_table_size(txn->entries) >= store->quota.txn_nodes)
+            return ENOSPC;
+        entry = g_new0(XsimTxnEntry, 1);
+        if (committed) {
+            entry->node = xsim_node_copy(committed);
+            entry->base_generation = committed->generation;
+        }
+        g_hash_table_insert(txn->entries, g_strdup(path), entry);
+    }
+    *node_r = entry->node;
+    return 0;
+}
+
+/* The caller changed a node it got from xsim_view_get(). */
+static void
+xsim_view_touch(XsimStore *store,
+                XsimTxn *txn,
+                const char *path,
+                XsimNode *node)
+{
+    if (txn) {
+        XsimTxnEntry *entry = g_hash_table_lookup(txn->entries, path);
+
+        entry->dirty = true;
+    } else {
+        node->generation = ++store->generation;
+    }
+}
+
+static GHashTable *
+xsim_view_owned(XsimStore *store,
+                XsimTxn *txn)
+{
+    return txn ? txn->owned_delta : store->owned;
+}
+
+/* Put a new node where xsim_view_get() just found none. */
+static void
+xsim_view_insert(XsimStore *store,
+                 XsimTxn *txn,
+                 const char *path,
+                 XsimNode *node)
+{
+    xsim_store_owned_add(xsim_view_owned(store, txn), xsim_node_owner(node), 1);
+    if (txn) {
+        XsimTxnEntry *entry = g_hash_table_lookup(txn->entries, path);
+
+        entry->node = node;
+        entry->dirty = true;
+    } else {
+        node->generation = ++store->generation;
+        g_hash_table_insert(store->nodes, g_strdup(path), node);
+    }
+}
+
+static void
+xsim_view_remove(XsimStore *store,
+                 XsimTxn *txn,
+                 const char *path,
+                 XsimNode *node)
+{
+    xsim_store_owned_add(xsim_view_owned(store, txn), xsim_node_owner(node), -1);
+    if (txn) {
+        XsimTxnEntry *entry = g_hash_table_lookup(txn->entries, path);
+
+        xsim_node_free(g_steal_pointer(&entry->node));
+        entry->dirty = true;
+    } else {
+        g_hash_table_remove(store->nodes, path);
+    }
+}
+
+static guint
+xsim_view_owned_count(XsimStore *store,
+                      XsimTxn *txn,
+                      uint32_t domid)
+{
+    int count = xsim_store_owned(store, domid);
+
+    if (txn)
+        count += GPOINTER_TO_INT(g_hash_table_lookup(txn->owned_delta,
+                                                     GUINT_TO_POINTER(domid)));
+    return count < 0 ? 0 : count;
+}
+
+/*
+ * The error for a node that does not exist: ENOENT, unless the caller may
+ * not read the nearest existing ancestor.  A guest must not learn whether
+ * nodes it cannot read exist.
+ */
+static int
+xsim_view_missing(XsimStore *store,
+                  XsimTxn *txn,
+                  const XsimCaller *caller,
+                  const char *path)
+{
+    g_autofree char *cur = g_strdup(path);
+
+    if (caller->privileged || cur[0] != '/')
+        return ENOENT;
+
+    while (strcmp(cur, "/") != 0) {
+        g_autofree char *parent = xsim_path_parent(cur);
+        XsimNode *node = NULL;
+        int rc;
+
+        if ((rc = xsim_view_get(store, txn, caller, parent, &node)) != 0)
+            return rc;
+        if (node) {
+            guint perm = xsim_perm_for_caller(caller, node->perms, node->nperms);
+
+            return (perm & XSIM_PERM_READ) ? ENOENT : EACCES;
+        }
+        g_free(cur);
+        cur = g_steal_pointer(&parent);
+    }
+    return ENOENT;
+}
+
+/* Look up an existing node the caller needs @want on. */
+static int
+xsim_view_get_checked(XsimStore *store,
+                      XsimTxn *txn,
+                      const XsimCaller *caller,
+                      const char *path,
+                      guint want,
+                      XsimNode **node_r)
+{
+    XsimNode *node = NULL;
+    guint perm;
+    int rc;
+
+    if ((rc = xsim_view_get(store, txn, caller, path, &node)) != 0)
+        return rc;
+    if (!node)
+        return xsim_view_missing(store, txn, caller, path);
+    perm = xsim_perm_for_caller(caller, node->perms, node->nperms);
+    if ((perm & want) != want)
+        return EACCES;
+    *node_r = node;
+    return 0;
+}
+
+/* ---- operations ---- */
+
+int
+xsim_store_read(XsimStore *store,
+                XsimTxn *txn,
+                const XsimCaller *caller,
+                const char *path,
+                const char **value_r,
+                gsize *len_r)
+{
+    XsimNode *node = NULL;
+    int rc;
+
+    if ((rc = xsim_view_get_checked(store, txn, caller, path,
+                                    XSIM_PERM_READ, &node)) != 0)
+        return rc;
+    *value_r = node->value;
+    *len_r = node->len;
+    return 0;
+}
+
+int
+xsim_store_directory(XsimStore *store,
+                     XsimTxn *txn,
+                     const XsimCaller *caller,
+                     const char *path,
+                     const GPtrArray **children_r,
+                     guint64 *generation_r)
+{
+    XsimNode *node = NULL;
+    int rc;
+
+    if ((rc = xsim_view_get_checked(store, txn, caller, path,
+                                    XSIM_PERM_READ, &node)) != 0)
+        return rc;
+    *children_r = node->children;
+    *generation_r = node->generation;
+    return 0;
+}
+
+int
+xsim_store_get_perms(XsimStore *store,
+                     XsimTxn *txn,
+                     const XsimCaller *caller,
+                     const char *path,
+                     const XsimPerm **perms_r,
+                     guint *nperms_r)
+{
+    XsimNode *node = NULL;
+    int rc;
+
+    if ((rc = xsim_view_get_checked(store, txn, caller, path,
+                                    XSIM_PERM_READ, &node)) != 0)
+        return rc;
+    *perms_r = node->perms;
+    *nperms_r = node->nperms;
+    return 0;
+}
+
+/*
+ * Create @path and its missing ancestors.  Checks everything before
+ * changing anything, so a refused request leaves no trace.
+ */
+static int
+xsim_store_create(XsimStore *store,
+                  XsimTxn *txn,
+                  const XsimCaller *caller,
+                  const char *path,
+                  const char *value,
+                  gsize len,
+                  GPtrArray *changes)
+{
+    g_autoptr(GPtrArray) missing = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *anchor_path = NULL;
+    XsimNode *anchor = NULL;
+    XsimNode *parent;
+    const char *parent_path;
+    g_autofree XsimPerm *perms = NULL;
+    guint nperms;
+    guint perm;
+    int i;
+    int rc;
+
+    /* Walk up to the nearest existing ancestor, collecting what is missing. */
+    g_ptr_array_add(missing, g_strdup(path));
+    for (;;) {
+        g_autofree char *up = xsim_path_parent(g_ptr_array_index(missing,
+                                                                 missing->len - 1));
+
+        if ((rc = xsim_view_get(store, txn, caller, up, &anchor)) != 0)
+            return rc;
+        if (anchor) {
+            anchor_path = g_steal_pointer(&up);
+            break;
+        }
+        g_ptr_array_add(missing, g_steal_pointer(&up));
+    }
+
+    perm = xsim_perm_for_caller(caller, anchor->perms, anchor->nperms);
+    if (!(perm & XSIM_PERM_WRITE))
+        return EACCES;
+
+    /* New nodes inherit the parent's permissions; guests own what they create. */
+    nperms = anchor->nperms;
+    perms = g_memdup2(anchor->perms, sizeof(*perms) * nperms);
+    if (!caller->privileged)
+        perms[0].id = caller->domid;
+
+    if (!caller->privileged) {
+        const char *first = g_ptr_array_index(missing, missing->len - 1);
+
+        if (xsim_view_owned_count(store, txn, perms[0].id) + missing->len >
+            store->quota.nodes)
+            return ENOSPC;
+        if (len > store->quota.node_size)
+            return ENOSPC;
+        if (xsim_node_size(anchor) + strlen(xsim_path_basename(first)) + 1 >
+            store->quota.node_size)
+            return ENOSPC;
+        for (i = 0; i < (int)missing->len - 1; i++) {
+            const char *child = g_ptr_array_index(missing, i);
+
+            if (strlen(xsim_path_basename(child)) + 1 > store->quota.node_size)
+                return ENOSPC;
+        }
+    }
+
+    parent = anchor;
+    parent_path = anchor_path;
+    for (i = missing->len - 1; i >= 0; i--) {
+        const char *child_path = g_ptr_array_index(missing, i);
+        XsimNode *child = xsim_node_new(perms, nperms);
+        XsimNode *check = NULL;
+
+        if (i == 0) {
+            g_free(child->value);
+            child->value = g_malloc(len + 1);
+            memcpy(child->value, value, len);
+            child->value[len] = '\0';
+            child->len = len;
+        }
+        g_ptr_array_add(parent->children,
+                        g_strdup(xsim_path_basename(child_path)));
+        xsim_view_touch(store, txn, parent_path, parent);
+        /* In a transaction the entry exists already (looked up above). */
+        (void)xsim_view_get(store, txn, caller, child_path, &check);
+        xsim_view_insert(store, txn, child_path, child);
+        parent = child;
+        parent_path = child_path;
+    }
+
+    if (txn)
+        xsim_change_add(txn->changes, path, false, parent);
+    else
+        xsim_change_add(changes, path, false, parent);
+    return 0;
+}
+
+int
+xsim_store_write(XsimStore *store,
+                 XsimTxn *txn,
+                 const XsimCaller *caller,
+                 const char *path,
+                 const char *value,
+                 gsize len,
+                 GPtrArray *changes)
+{
+    XsimNode *node = NULL;
+    guint perm;
+    int rc;
+
+    if ((rc = xsim_view_get(store, txn, caller, path, &node)) != 0)
+        return rc;
+    if (!node)
+        return xsim_store_create(store, txn, caller, path, value, len, changes);
+
+    perm = xsim_perm_for_caller(caller, node->perms, node->nperms);
+    if (!(perm & XSIM_PERM_WRITE))
+        return EACCES;
+    if (!caller->privileged &&
+        xsim_node_size(node) - node->len + len > store->quota.node_size)
+        return ENOSPC;
+
+    g_free(node->value);
+    node->value = g_malloc(len + 1);
+    memcpy(node->value, value, len);
+    node->value[len] = '\0';
+    node->len = len;
+    xsim_view_touch(store, txn, path, node);
+    xsim_change_add(txn ? txn->changes : changes, path, false, node);
+    return 0;
+}
+
+int
+xsim_store_mkdir(XsimStore *store,
+                 XsimTxn *txn,
+                 const XsimCaller *caller,
+                 const char *path,
+                 GPtrArray *changes)
+{
+    XsimNode *node = NULL;
+    int rc;
+
+    if ((rc = xsim_view_get(store, txn, caller, path, &node)) != 0)
+        return rc;
+    if (!node)
+        return xsim_store_create(store, txn, caller, path, "", 0, changes);
+    if (!(xsim_perm_for_caller(caller, node->perms, node->nperms) &
+          XSIM_PERM_WRITE))
+        return EACCES;
+    return 0;
+}
+
+/* Remove a subtree, children first; every node of it is touched. */
+static int
+xsim_store_rm_tree(XsimStore *store,
+                   XsimTxn *txn,
+                   const XsimCaller *caller,
+                   const char *path,
+                   XsimNode *node)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    guint i;
+    int rc;
+
+    /* Copy the names: removing a child edits nothing here, but be safe. */
+    for (i = 0; i < node->children->len; i++)
+        g_ptr_array_add(names, g_strdup(g_ptr_array_index(node->children, i)));
+
+    for (i = 0; i < names->len; i++) {
+        g_autofree char *child_path = xsim_path_child(path,
+                                                      g_ptr_array_index(names, i));
+        XsimNode *child = NULL;
+
+        if ((rc = xsim_view_get(store, txn, caller, child_path, &child)) != 0)
+            return rc;
+        if (child && (rc = xsim_store_rm_tree(store, txn, caller,
+                                              child_path, child)) != 0)
+            return rc;
+    }
+    xsim_view_remove(store, txn, path, node);
+    return 0;
+}
+
+/*
+ * Count the subtree as the transaction sees it, touching every node, so
+ * the removal itself cannot fail half way on the transaction quota.
+ */
+static int
+xsim_store_rm_count(XsimStore *store,
+                    XsimTxn *txn,
+                    const XsimCaller *caller,
+                    const char *path,
+                    XsimNode *node)
+{
+    guint i;
+    int rc;
+
+    for (i = 0; i < node->children->len; i++) {
+        g_autofree char *child_path =
+            xsim_path_child(path, g_ptr_array_index(node->children, i));
+        XsimNode *child = NULL;
+
+        if ((rc = xsim_view_get(store, txn, caller, child_path, &child)) != 0)
+            return rc;
+        if (child &&
+            (rc = xsim_store_rm_count(store, txn, caller, child_path, child)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int
+xsim_store_rm(XsimStore *store,
+              XsimTxn *txn,
+              const XsimCaller *caller,
+              const char *path,
+              GPtrArray *changes)
+{
+    g_autofree char *parent_path = NULL;
+    XsimNode *node = NULL;
+    XsimNode *parent = NULL;
+    XsimChange *change;
+    int rc;
+
+    if (path[0] != '/' || strcmp(path, "/") == 0)
+        return EINVAL;
+
+    if ((rc = xsim_view_get(store, txn, caller, path, &node)) != 0)
+        return rc;
+    parent_path = xsim_path_parent(path);
+    if (!node) {
+        rc = xsim_view_missing(store, txn, caller, path);
+        if (rc != ENOENT)
+            return rc;
+        /* Removing what is not there is fine, if its parent is. */
+        if ((rc = xsim_view_get(store, txn, caller, parent_path, &parent)) != 0)
+            return rc;
+        return parent ? 0 : ENOENT;
+    }
+    if (!(xsim_perm_for_caller(caller, node->perms, node->nperms) &
+          XSIM_PERM_WRITE))
+        return EACCES;
+
+    if ((rc = xsim_view_get(store, txn, caller, parent_path, &parent)) != 0)
+        return rc;
+    if (txn && (rc = xsim_store_rm_count(store, txn, caller, path, node)) != 0)
+        return rc;
+
+    change = g_new0(XsimChange, 1);
+    change->path = g_strdup(path);
+    change->removed = true;
+    change->perms = g_memdup2(node->perms, sizeof(*node->perms) * node->nperms);
+    change->nperms = node->nperms;
+
+    if ((rc = xsim_store_rm_tree(store, txn, caller, path, node)) != 0) {
+        /* Cannot happen: every node was touched by the count above. */
+        xsim_change_free(change);
+        return rc;
+    }
+    if (parent) {
+        xsim_node_remove_child(parent, xsim_path_basename(path));
+        xsim_view_touch(store, txn, parent_path, parent);
+    }
+
+    if (txn)
+        g_ptr_array_add(txn->changes, change);
+    else if (changes)
+        g_ptr_array_add(changes, change);
+    else
+        xsim_change_free(change);
+    return 0;
+}
+
+int
+xsim_store_set_perms(XsimStore *store,
+                     XsimTxn *txn,
+                     const XsimCaller *caller,
+                     const char *path,
+                     const XsimPerm *perms,
+                     guint nperms,
+                     GPtrArray *changes)
+{
+    GHashTable *owned = xsim_view_owned(store, txn);
+    XsimNode *node = NULL;
+    int rc;
+
+    if (nperms == 0)
+        return EINVAL;
+    if ((rc = xsim_view_get_checked(store, txn, caller, path,
+                                    XSIM_PERM_WRITE | XSIM_PERM_OWNER,
+                                    &node)) != 0)
+        return rc;
+    if (!caller->privileged) {
+        if (nperms > store->quota.perms)
+            return ENOSPC;
+        /* A guest may share its nodes, not give them away. */
+        if (perms[0].id != xsim_node_owner(node))
+            return EPERM;
+    }
+
+    xsim_store_owned_add(owned, xsim_node_owner(node), -1);
+    g_free(node->perms);
+    node->perms = g_memdup2(perms, sizeof(*perms) * nperms);
+    node->nperms = nperms;
+    xsim_store_owned_add(owned, xsim_node_owner(node), 1);
+    xsim_view_touch(store, txn, path, node);
+    xsim_change_add(txn ? txn->changes : changes, path, false, node);
+    return 0;
+}
+
+/* ---- transactions ---- */
+
+static void
+xsim_txn_entry_free(XsimTxnEntry *entry)
+{
+    xsim_node_free(entry->node);
+    g_free(entry);
+}
+
+XsimTxn *
+xsim_txn_new(XsimStore *store)
+{
+    XsimTxn *txn = g_new0(XsimTxn, 1);
+
+    txn->store = store;
+    txn->entries = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)xsim_txn_entry_free);
+    txn->owned_delta = g_hash_table_new(g_direct_hash, g_direct_equal);
+    txn->changes = g_ptr_array_new_with_free_func((GDestroyNotify)xsim_change_free);
+    return txn;
+}
+
+void
+xsim_txn_free(XsimTxn *txn)
+{
+    if (!txn)
+        return;
+    g_hash_table_unref(txn->entries);
+    g_hash_table_unref(txn->owned_delta);
+    g_ptr_array_unref(txn->changes);
+    g_free(txn);
+}
+
+int
+xsim_txn_commit(XsimTxn *txn,
+                GPtrArray *changes)
+{
+    XsimStore *store = txn->store;
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, txn->entries);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        XsimTxnEntry *entry = value;
+        XsimNode *committed = g_hash_table_lookup(store->nodes, key);
+        guint64 generation = committed ? committed->generation : 0;
+
+        if (generation != entry->base_generation)
+            return EAGAIN;
+    }
+
+    g_hash_table_iter_init(&iter, txn->entries);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        XsimTxnEntry *entry = value;
+        XsimNode *committed = g_hash_table_lookup(store->nodes, key);
+
+        if (!entry->dirty)
+            continue;
+        if (committed) {
+            xsim_store_owned_add(store->owned, xsim_node_owner(committed), -1);
+            g_hash_table_remove(store->nodes, key);
+        }
+        if (entry->node) {
+            XsimNode *node = g_steal_pointer(&entry->node);
+
+            node->generation = ++store->generation;
+            xsim_store_owned_add(store->owned, xsim_node_owner(node), 1);
+            g_hash_table_insert(store->nodes, g_strdup(key), node);
+        }
+    }
+
+    if (changes) {
+        while (txn->changes->len > 0)
+            g_ptr_array_add(changes, g_ptr_array_steal_index(txn->changes, 0));
+    }
+    return 0;
+}
+
+/* ---- consistency ---- */
+
+bool
+xsim_store_check(XsimStore *store)
+{
+    g_autoptr(GHashTable) owned = g_hash_table_new(g_direct_hash, g_direct_equal);
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+    guint children = 0;
+    guint linked = 0;
+
+    g_hash_table_iter_init(&iter, store->nodes);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        const char *path = key;
+        XsimNode *node = value;
+        guint i;
+
+        if (node->nperms == 0 || node->value[node->len] != '\0')
+            return false;
+        xsim_store_owned_add(owned, xsim_node_owner(node), 1);
+        if (path[0] != '/')
+            continue;
+        if (strcmp(path, "/") != 0) {
+            g_autofree char *parent_path = xsim_path_parent(path);
+            XsimNode *parent = g_hash_table_lookup(store->nodes, parent_path);
+            bool found = false;
+
+            if (!parent)
+                return false;
+            for (i = 0; i < parent->children->len && !found; i++)
+                found = strcmp(g_ptr_array_index(parent->children, i),
+                               xsim_path_basename(path)) == 0;
+            if (!found)
+                return false;
+            linked++;
+        }
+        for (i = 0; i < node->children->len; i++) {
+            g_autofree char *child_path =
+                xsim_path_child(path, g_ptr_array_index(node->children, i));
+
+            if (!g_hash_table_contains(store->nodes, child_path))
+                return false;
+            children++;
+        }
+    }
+    if (children != linked)
+        return false;
+
+    g_hash_table_iter_init(&iter, owned);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        if (g_hash_table_lookup(store->owned, key) != value)
+            return false;
+    }
+    return g_hash_table_size(owned) == g_hash_table_size(store->owned);
+}

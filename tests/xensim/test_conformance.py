@@ -1,0 +1,86 @@
+"""Xen's own tools against xensimd: test-xenstore and xenstore-utils."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+TEST_XENSTORE = "/usr/lib/xen-4.17/bin/test-xenstore"
+
+
+def xs_env(xsd):
+    env = dict(os.environ)
+    env["XENSTORED_PATH"] = xsd.sock
+    return env
+
+
+def run(xsd, *cmd, check=True):
+    return subprocess.run(list(cmd), env=xs_env(xsd), capture_output=True,
+                          text=True, timeout=60, check=check)
+
+
+@pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")
+def test_test_xenstore_all(xsd):
+    out = run(xsd, TEST_XENSTORE)
+    listed = run(xsd, TEST_XENSTORE, "-l").stdout.strip().splitlines()
+    ran = [l for l in out.stdout.splitlines() if " ns" in l]
+    assert "failed" not in out.stdout
+    assert len(ran) == len(listed) >= 12
+    # It cleans up after itself.
+    assert run(xsd, "xenstore-ls", "/local/domain/0").stdout.strip() == ""
+
+
+@pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")
+def test_test_xenstore_iterations(xsd):
+    out = run(xsd, TEST_XENSTORE, "-i", "50")
+    assert "failed" not in out.stdout
+    assert "avg:" in out.stdout
+
+
+def test_utils_write_read_ls_rm(xsd):
+    run(xsd, "xenstore-write", "/vm/a", "1", "/vm/b/c", "two words")
+    assert run(xsd, "xenstore-read", "/vm/a").stdout == "1\n"
+    assert run(xsd, "xenstore-read", "/vm/b/c").stdout == "two words\n"
+    ls = run(xsd, "xenstore-ls", "/vm").stdout
+    assert 'a = "1"' in ls and 'c = "two words"' in ls
+    assert run(xsd, "xenstore-exists", "/vm/b").returncode == 0
+    run(xsd, "xenstore-rm", "/vm/b")
+    assert run(xsd, "xenstore-exists", "/vm/b", check=False).returncode != 0
+    r = run(xsd, "xenstore-read", "/vm/b/c", check=False)
+    assert r.returncode != 0
+
+
+def test_utils_list_large_directory(xsd):
+    # Over 4096 bytes of names: DIRECTORY says E2BIG, libxenstore falls
+    # back to DIRECTORY_PART.
+    with xsd.dom0() as c:
+        for i in range(300):
+            c.write("/big/child-with-a-longish-name-%03d" % i, "")
+    out = run(xsd, "xenstore-list", "/big").stdout.split()
+    assert len(out) == 300
+
+
+def test_utils_chmod(xsd):
+    run(xsd, "xenstore-write", "/p/x", "v")
+    run(xsd, "xenstore-chmod", "/p/x", "n0", "r5", "w7")
+    ls = run(xsd, "xenstore-ls", "-p", "/p").stdout
+    assert "(n0,r5,w7)" in ls
+    run(xsd, "xenstore-chmod", "-r", "/p", "b3")
+    assert "(b3)" in run(xsd, "xenstore-ls", "-p", "/p").stdout
+
+
+def test_utils_watch(xsd):
+    run(xsd, "xenstore-write", "/w", "")
+    proc = subprocess.Popen(["xenstore-watch", "-n", "3", "/w"], env=xs_env(xsd),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        run(xsd, "xenstore-write", "/w/a", "1")
+        run(xsd, "xenstore-rm", "/w/a")
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert out.split() == ["/w", "/w/a", "/w/a"]
