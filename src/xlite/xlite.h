@@ -401,3 +401,57 @@ void xlite_file_lock_release(xlite_file_lock *lock);
 #ifdef __cplusplus
 }
 #endif
+
+/*
+ * ==================== Domains ====================
+ *
+ * (Declared here so that every caller sees them with the async types
+ * above.  The types live in xlite_domain.h.)
+ *
+ * create: makes the domain, builds it (kernel), writes its xenstore home
+ *   and devices, runs hotplug scripts, waits for the backends and leaves
+ *   it paused; *domid_r is written before completion.  A create that fails
+ *   at any step undoes all it did: no domain, no xenstore nodes, no child,
+ *   no stored config, no lock file.  The stored config is written first.
+ * shutdown: writes the request to control/shutdown and completes when the
+ *   guest has shut down (0) or when timeout_usec runs out (-ETIMEDOUT; the
+ *   domain keeps running and can then be destroyed).
+ * destroy: tears down devices, xenstore, children, the stored config and
+ *   the hypervisor domain; completes when the hypervisor has let it go.
+ */
+#include "xlite_domain.h"
+
+int xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
+                        uint32_t *domid_r, const xlite_async_how *how);
+int xlite_domain_unpause(xlite_ctx *ctx, uint32_t domid);
+int xlite_domain_pause(xlite_ctx *ctx, uint32_t domid);
+int xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
+                          xlite_shutdown_request request,
+                          int64_t timeout_usec, const xlite_async_how *how);
+int xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
+                         const xlite_async_how *how);
+
+int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
+/* Every domain but dom0, by domid; free *infos_r with free(). */
+int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
+
+int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
+                                   uint64_t target_memkb);
+int xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
+                                uint64_t max_memkb);
+int xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid,
+                           unsigned int online);
+int xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid,
+                           unsigned int weight, unsigned int cap);
+int xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name);
+
+/* The console's pty path (console 0 is the PV console or first serial);
+ * free *path_r with free().  -ENOENT while the backend has not made one. */
+int xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid,
+                              unsigned int num, char **path_r);
+
+/* The user's config as stored at create, merged with the runtime facts
+ * (name, memory, vcpus): xenstore is the primary reference and the stored
+ * JSON the template (DESIGN.md section 4).  cfg_r must be _init'ed. */
+int xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
+                                 xlite_domain_config *cfg_r);
