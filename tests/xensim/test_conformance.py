@@ -84,3 +84,18 @@ def test_utils_watch(xsd):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     assert out.split() == ["/w", "/w/a", "/w/a"]
+
+
+def test_utils_as_guest(xsd):
+    # A guest's endpoint works with the stock tools too, as that domain.
+    xsd.guest(4).close()
+    env = dict(os.environ, XENSTORED_PATH=xsd.domain_sock(4))
+    subprocess.run(["xenstore-write", "data/x", "1"], env=env, check=True,
+                   timeout=30)
+    r = subprocess.run(["xenstore-read", "/local/domain/4/data/x"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "1\n"
+    r = subprocess.run(["xenstore-ls", "/local/domain/0"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert run(xsd, "xenstore-read", "/local/domain/4/data/x").stdout == "1\n"
