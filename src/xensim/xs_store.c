@@ -831,6 +831,45 @@ xsim_txn_free(XsimTxn *txn)
     g_free(txn);
 }
 
+/*
+ * A transaction fires once per node it changed, however often it changed
+ * it, in the order of first change.  A removal anywhere in the sequence
+ * still fires the watches below the node; the last permissions decide who
+ * sees the event.
+ */
+static void
+xsim_txn_merge_changes(XsimTxn *txn,
+                       GPtrArray *changes)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    guint i;
+
+    for (i = 0; i < txn->changes->len; i++) {
+        XsimChange *change = g_ptr_array_index(txn->changes, i);
+        XsimChange *first = g_hash_table_lookup(seen, change->path);
+
+        if (!first) {
+            g_hash_table_insert(seen, change->path, change);
+            continue;
+        }
+        first->removed |= change->removed;
+        g_free(first->perms);
+        first->perms = g_steal_pointer(&change->perms);
+        first->nperms = change->nperms;
+        g_ptr_array_index(txn->changes, i) = NULL;
+        xsim_change_free(change);
+    }
+    for (i = 0; i < txn->changes->len; i++) {
+        XsimChange *change = g_ptr_array_index(txn->changes, i);
+
+        if (change) {
+            g_ptr_array_index(txn->changes, i) = NULL;
+            g_ptr_array_add(changes, change);
+        }
+    }
+    g_ptr_array_set_size(txn->changes, 0);
+}
+
 int
 xsim_txn_commit(XsimTxn *txn,
                 GPtrArray *changes)
@@ -870,10 +909,8 @@ xsim_txn_commit(XsimTxn *txn,
         }
     }
 
-    if (changes) {
-        while (txn->changes->len > 0)
-            g_ptr_array_add(changes, g_ptr_array_steal_index(txn->changes, 0));
-    }
+    if (changes)
+        xsim_txn_merge_changes(txn, changes);
     return 0;
 }
 
