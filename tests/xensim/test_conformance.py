@@ -38,6 +38,18 @@ def test_test_xenstore_iterations(xsd):
     assert "avg:" in out.stdout
 
 
+@pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")
+def test_test_xenstore_random_and_concurrent(xsd):
+    # Four at once: their transactions conflict on the shared parent and
+    # must retry, not fail.
+    procs = [subprocess.Popen([TEST_XENSTORE, "-r", "3", "-i", "5"],
+                              env=xs_env(xsd), stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for p in procs:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, out
+
+
 def test_utils_write_read_ls_rm(xsd):
     run(xsd, "xenstore-write", "/vm/a", "1", "/vm/b/c", "two words")
     assert run(xsd, "xenstore-read", "/vm/a").stdout == "1\n"
