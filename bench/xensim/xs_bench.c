@@ -410,6 +410,18 @@ xsim_bench_start_xensimd(const char *xensimd,
     exit(EXIT_FAILURE);
 }
 
+/* What a stopped xensimd leaves in its run directory: the log. */
+static void
+xsim_bench_remove_rundir(const char *dir)
+{
+    g_autofree char *log_path = g_build_filename(dir, "xensimd.log", NULL);
+    g_autofree char *xs_dir = g_build_filename(dir, "xenstored", NULL);
+
+    unlink(log_path);
+    rmdir(xs_dir);
+    rmdir(dir);
+}
+
 int
 main(int argc,
      char **argv)
@@ -479,10 +491,6 @@ main(int argc,
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
     unlink(echo_sock);
-    g_autofree char *log_path = g_build_filename(tmp, "xensimd.log", NULL);
-    unlink(log_path);
-    g_autofree char *xsdir = g_build_filename(tmp, "xenstored", NULL);
-    rmdir(xsdir);
-    rmdir(tmp);
+    xsim_bench_remove_rundir(tmp);
     return EXIT_SUCCESS;
 }

@@ -327,7 +327,10 @@ xsim_conn_process_input(XsimConn *conn)
         memmove(conn->in, conn->in + off, conn->in_len - off);
         conn->in_len -= off;
     }
-    xsim_conn_update_events(conn);
+    /*
+     * The poll events are left to the flush that follows whenever a reply
+     * was queued: each change costs GLib a wakeup write and a loop turn.
+     */
 }
 
 static void

@@ -25,6 +25,19 @@ xsim_domain_lookup(XsimServer *srv,
     return g_hash_table_lookup(srv->domains, GUINT_TO_POINTER(domid));
 }
 
+static guint
+xsim_domain_count_conns(XsimDomain *dom)
+{
+    guint n = 0;
+    GList *l;
+
+    for (l = dom->srv->conns; l; l = l->next) {
+        if (((XsimConn *)l->data)->domain == dom)
+            n++;
+    }
+    return n;
+}
+
 static void
 xsim_domain_accept(int fd,
                    GIOCondition revents,
@@ -38,6 +51,12 @@ xsim_domain_accept(int fd,
     if (cfd < 0) {
         if (errno != EAGAIN && errno != EINTR)
             g_warning("domain %u: accept: %s", dom->domid, g_strerror(errno));
+        return;
+    }
+    if (xsim_domain_count_conns(dom) >= XSIM_DOMAIN_CONNS_MAX) {
+        g_warning("domain %u: refused a connection over the limit of %u",
+                  dom->domid, XSIM_DOMAIN_CONNS_MAX);
+        close(cfd);
         return;
     }
     xsim_conn_new(srv, cfd, dom->domid, dom);

@@ -39,6 +39,12 @@ typedef struct _XsimOutMsg XsimOutMsg;
 /* Input buffer: room for two maximal messages, so one always fits. */
 #define XSIM_IN_BUF (2 * (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX))
 
+/*
+ * Connections one domain may hold open at once: a real guest has one ring;
+ * the simulated one may use a few sockets, a hostile one not thousands.
+ */
+#define XSIM_DOMAIN_CONNS_MAX 16
+
 /* Requests a privileged client may have unanswered before we stop reading. */
 #define XSIM_PRIV_OUTSTANDING 1024
 

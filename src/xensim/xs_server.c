@@ -94,11 +94,11 @@ xsim_parse_uint(const char *s,
     if (!s || !*s)
         return false;
     for (; *s; s++) {
-        if (!g_ascii_isdigit(*s))
+        unsigned int digit = *s - '0';
+
+        if (!g_ascii_isdigit(*s) || val > (max - digit) / 10)
             return false;
-        val = val * 10 + (*s - '0');
-        if (val > max)
-            return false;
+        val = val * 10 + digit;
     }
     *val_r = val;
     return true;
@@ -536,7 +536,7 @@ xsim_op_introduce(const XsimReq *req)
     if (xsim_req_strings(req->payload, req->hdr->len, argv, 3) < 3)
         return EINVAL;
     if (!xsim_parse_domid(argv[0], &domid) ||
-        !xsim_parse_uint(argv[1], UINT64_MAX / 10, &mfn) ||
+        !xsim_parse_uint(argv[1], UINT64_MAX, &mfn) ||
         !xsim_parse_uint(argv[2], UINT32_MAX, &port))
         return EINVAL;
     if ((rc = xsim_domain_introduce(req->conn->srv, domid, mfn, port)) != 0)

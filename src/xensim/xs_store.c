@@ -564,7 +564,6 @@ xsim_store_create(XsimStore *store,
     for (i = missing->len - 1; i >= 0; i--) {
         const char *child_path = g_ptr_array_index(missing, i);
         XsimNode *child = xsim_node_new(perms, nperms);
-        XsimNode *check = NULL;
 
         if (i == 0) {
             g_free(child->value);
@@ -576,8 +575,8 @@ xsim_store_create(XsimStore *store,
         g_ptr_array_add(parent->children,
                         g_strdup(xsim_path_basename(child_path)));
         xsim_view_touch(store, txn, parent_path, parent);
-        /* In a transaction the entry exists already (looked up above). */
-        (void)xsim_view_get(store, txn, caller, child_path, &check);
+        /* The walk up looked every missing path up: in a transaction, each
+         * has its (absent) entry already. */
         xsim_view_insert(store, txn, child_path, child);
         parent = child;
         parent_path = child_path;
@@ -653,17 +652,13 @@ xsim_store_rm_tree(XsimStore *store,
                    const char *path,
                    XsimNode *node)
 {
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     guint i;
     int rc;
 
-    /* Copy the names: removing a child edits nothing here, but be safe. */
-    for (i = 0; i < node->children->len; i++)
-        g_ptr_array_add(names, g_strdup(g_ptr_array_index(node->children, i)));
-
-    for (i = 0; i < names->len; i++) {
-        g_autofree char *child_path = xsim_path_child(path,
-                                                      g_ptr_array_index(names, i));
+    /* Removing a child leaves this node's child list alone: it goes too. */
+    for (i = 0; i < node->children->len; i++) {
+        g_autofree char *child_path =
+            xsim_path_child(path, g_ptr_array_index(node->children, i));
         XsimNode *child = NULL;
 
         if ((rc = xsim_view_get(store, txn, caller, child_path, &child)) != 0)
@@ -836,6 +831,45 @@ xsim_txn_free(XsimTxn *txn)
     g_free(txn);
 }
 
+/*
+ * A transaction fires once per node it changed, however often it changed
+ * it, in the order of first change.  A removal anywhere in the sequence
+ * still fires the watches below the node; the last permissions decide who
+ * sees the event.
+ */
+static void
+xsim_txn_merge_changes(XsimTxn *txn,
+                       GPtrArray *changes)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    guint i;
+
+    for (i = 0; i < txn->changes->len; i++) {
+        XsimChange *change = g_ptr_array_index(txn->changes, i);
+        XsimChange *first = g_hash_table_lookup(seen, change->path);
+
+        if (!first) {
+            g_hash_table_insert(seen, change->path, change);
+            continue;
+        }
+        first->removed |= change->removed;
+        g_free(first->perms);
+        first->perms = g_steal_pointer(&change->perms);
+        first->nperms = change->nperms;
+        g_ptr_array_index(txn->changes, i) = NULL;
+        xsim_change_free(change);
+    }
+    for (i = 0; i < txn->changes->len; i++) {
+        XsimChange *change = g_ptr_array_index(txn->changes, i);
+
+        if (change) {
+            g_ptr_array_index(txn->changes, i) = NULL;
+            g_ptr_array_add(changes, change);
+        }
+    }
+    g_ptr_array_set_size(txn->changes, 0);
+}
+
 int
 xsim_txn_commit(XsimTxn *txn,
                 GPtrArray *changes)
@@ -875,10 +909,8 @@ xsim_txn_commit(XsimTxn *txn,
         }
     }
 
-    if (changes) {
-        while (txn->changes->len > 0)
-            g_ptr_array_add(changes, g_ptr_array_steal_index(txn->changes, 0));
-    }
+    if (changes)
+        xsim_txn_merge_changes(txn, changes);
     return 0;
 }
 

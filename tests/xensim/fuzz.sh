@@ -4,7 +4,7 @@
 #
 #   tests/xensim/fuzz.sh [SECONDS]          (default 600)
 #
-# Env: XENVIRT_BUILD_DIR (default <repo>/build), FUZZ_JOBS (default 1).
+# Env: XENVIRT_BUILD_DIR (default <repo>/build), FUZZ_JOBS (parallel workers).
 # Crashes land in $XENVIRT_BUILD_DIR/fuzz-xensim/; add a minimised
 # reproducer to fuzz-corpus/ once fixed, so every build replays it.
 set -eu
@@ -28,5 +28,6 @@ clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
     -o "$out/xs-fuzzer"
 
 cd "$out"
-exec ./xs-fuzzer -max_total_time="$seconds" -jobs="${FUZZ_JOBS:-1}" \
+# -jobs makes libFuzzer fork workers that log to fuzz-N.log: only on request.
+exec ./xs-fuzzer -max_total_time="$seconds" ${FUZZ_JOBS:+-jobs=$FUZZ_JOBS} \
     -max_len=8192 -print_final_stats=1 corpus

@@ -38,6 +38,18 @@ def test_test_xenstore_iterations(xsd):
     assert "avg:" in out.stdout
 
 
+@pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")
+def test_test_xenstore_random_and_concurrent(xsd):
+    # Four at once: their transactions conflict on the shared parent and
+    # must retry, not fail.
+    procs = [subprocess.Popen([TEST_XENSTORE, "-r", "3", "-i", "5"],
+                              env=xs_env(xsd), stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for p in procs:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, out
+
+
 def test_utils_write_read_ls_rm(xsd):
     run(xsd, "xenstore-write", "/vm/a", "1", "/vm/b/c", "two words")
     assert run(xsd, "xenstore-read", "/vm/a").stdout == "1\n"
@@ -84,3 +96,18 @@ def test_utils_watch(xsd):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
     assert out.split() == ["/w", "/w/a", "/w/a"]
+
+
+def test_utils_as_guest(xsd):
+    # A guest's endpoint works with the stock tools too, as that domain.
+    xsd.guest(4).close()
+    env = dict(os.environ, XENSTORED_PATH=xsd.domain_sock(4))
+    subprocess.run(["xenstore-write", "data/x", "1"], env=env, check=True,
+                   timeout=30)
+    r = subprocess.run(["xenstore-read", "/local/domain/4/data/x"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "1\n"
+    r = subprocess.run(["xenstore-ls", "/local/domain/0"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert run(xsd, "xenstore-read", "/local/domain/4/data/x").stdout == "1\n"

@@ -81,3 +81,22 @@ def test_guest_connections_share_identity(xsd):
     a.write("x", "1")
     assert b.read("x") == b"1"
     assert b.get_perms("x") == ["n3"]
+
+
+def test_guest_connection_limit(xsd):
+    conns = [xsd.guest(6) for _ in range(16)]
+    extra = XsClient(xsd.domain_sock(6))
+    import pytest
+    with pytest.raises((ConnectionError, OSError)):
+        extra.read("x")
+    conns[0].close()
+    assert wait_until(lambda: "over the limit" in xsd.log())
+    # A slot is free again.
+    def can_connect():
+        try:
+            with XsClient(xsd.domain_sock(6)) as c:
+                c.write("ok", "1")
+            return True
+        except (ConnectionError, OSError):
+            return False
+    assert wait_until(can_connect)
