@@ -1453,7 +1453,7 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
     g_autoptr(virDomainDiskDef) disk = virDomainDiskDefNew(p->xmlopt);
     xvXenDiskSpec s = { 0 };
     g_autofree char *driver = NULL;
-    g_autofree char *positional[4] = { NULL };
+    char *positional[4] = { NULL };
     size_t npositional = 0;
     unsigned int line = xvXenLineOf(p, "disk", spec);
     int format = VIR_STORAGE_FILE_NONE;
