@@ -63,8 +63,11 @@ readData(const char *name, const char *ext)
     g_autoptr(GError) err = NULL;
     char *text = NULL;
 
-    if (!g_file_get_contents(path, &text, NULL, &err))
-        g_error("cannot read %s: %s", path, err->message);
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        g_test_message("cannot read %s: %s", path, err->message);
+        g_test_fail();
+        return NULL;
+    }
     return text;
 }
 
@@ -79,7 +82,8 @@ checkData(const char *name, const char *ext, const char *actual)
         g_assert_true(g_file_set_contents(path, actual, -1, NULL));
         return;
     }
-    expected = readData(name, ext);
+    if (!(expected = readData(name, ext)))
+        return;
     if (g_strcmp0(expected, actual) != 0) {
         g_test_message("%s differs; expected:\n%s\nactual:\n%s", path, expected, actual);
         g_test_fail();
@@ -119,6 +123,8 @@ testNativeToXML(const testCase *tc)
     g_autoptr(virDomainDef) def = NULL;
     g_autofree char *xml = NULL;
 
+    if (!cfg)
+        return;
     virResetLastError();
     if (!(def = parseNative(tc, cfg))) {
         g_test_message("%s.cfg: %s", tc->name, virGetLastErrorMessage());
@@ -137,6 +143,8 @@ testXMLToNative(const testCase *tc)
     g_autoptr(virDomainDef) def = NULL;
     g_autofree char *cfg = NULL;
 
+    if (!xml)
+        return;
     virResetLastError();
     if (!(def = parseXML(xml)) || !(cfg = formatNative(tc, def))) {
         g_test_message("%s.xml: %s", tc->name, virGetLastErrorMessage());
@@ -156,6 +164,8 @@ testRoundTrip(const testCase *tc)
     g_autofree char *cfg = NULL;
     g_autofree char *xml2 = NULL;
 
+    if (!xml)
+        return;
     virResetLastError();
     if (!(def = parseXML(xml)) || !(cfg = formatNative(tc, def)) ||
         !(def2 = parseNative(tc, cfg))) {
@@ -178,6 +188,8 @@ testInvalid(const testCase *tc)
     g_autoptr(virDomainDef) def = NULL;
     g_autofree char *msg = NULL;
 
+    if (!cfg)
+        return;
     virResetLastError();
     def = parseNative(tc, cfg);
     if (def) {
@@ -197,6 +209,8 @@ testUnsupported(const testCase *tc)
     g_autofree char *cfg = NULL;
     g_autofree char *msg = NULL;
 
+    if (!xml)
+        return;
     virResetLastError();
     if (!(def = parseXML(xml))) {
         g_test_message("%s.xml does not parse: %s", tc->name, virGetLastErrorMessage());
@@ -298,6 +312,12 @@ main(int argc, char **argv)
     size_t i;
     int ret;
 
+    /* Run every case even after a failure: one report for the data set. */
+    g_autofree char **args = g_new0(char *, argc + 2);
+
+    memcpy(args, argv, argc * sizeof(char *));
+    args[argc++] = (char *) "--keep-going";
+    argv = args;
     g_test_init(&argc, &argv, NULL);
     if (virInitialize() < 0)
         return EXIT_FAILURE;

@@ -1808,7 +1808,7 @@ xvXenFormatDisk(xvXenWriter *w, virDomainDiskDef *disk, GPtrArray *out)
         /* [prefix:][format:]target,vdev[:cdrom],access */
         if (src) {
             if (driver && STREQ(driver, "tap"))
-                virBufferAsprintf(&buf, "tap:%s:", format ? format : "aio");
+                virBufferAsprintf(&buf, "tap:%s:", format && STRNEQ(format, "raw") ? format : "aio");
             else if (driver && STREQ(driver, "phy"))
                 virBufferAddLit(&buf, "phy:");
             else if (driver && STREQ(driver, "file"))
@@ -2109,8 +2109,9 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
         } else {
             gfx->data.vnc.port = 5900 + display;
         }
-        if ((v = xvXenGfxGet(src, "vnclisten")) &&
-            virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        /* Like the XML parser: a listen element even without address. */
+        v = xvXenGfxGet(src, "vnclisten");
+        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if ((v = xvXenGfxGet(src, "vncpasswd")) && *v)
             gfx->data.vnc.auth.passwd = g_strdup(v);
@@ -2148,8 +2149,8 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
         if (!gfx)
             return -1;
         gfx->type = VIR_DOMAIN_GRAPHICS_TYPE_SPICE;
-        if ((v = xvXenGfxGet(src, "spicehost")) &&
-            virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        v = xvXenGfxGet(src, "spicehost");
+        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if (xvXenGfxUInt(src, "spiceport", 65535, &port) < 0 ||
             xvXenGfxUInt(src, "spicetls_port", 65535, &tlsport) < 0 ||
@@ -2229,6 +2230,18 @@ xvXenParseVfbList(xvXenParser *p, virDomainDef *def)
         }
         if (xvXenParseGraphics(&src, def) < 0)
             return -1;
+    }
+
+    /* A vfb is the Xen PV framebuffer, whatever the PVH default is. */
+    if (def->ngraphics > 0 && def->nvideos == 0) {
+        virDomainVideoDef *video = virDomainVideoDefNew(p->xmlopt);
+
+        if (!video)
+            return -1;
+        video->type = VIR_DOMAIN_VIDEO_TYPE_XEN;
+        video->heads = 1;
+        video->primary = true;
+        VIR_APPEND_ELEMENT(def->videos, def->nvideos, video);
     }
     return 0;
 }
