@@ -1733,7 +1733,8 @@ xvXenParseDiskList(xvXenParser *p, virDomainDef *def)
 
         if (!disk)
             return -1;
-        VIR_APPEND_ELEMENT(def->disks, def->ndisks, disk);
+        /* In the order the XML parser keeps, so that a round trip is stable. */
+        virDomainDiskInsert(def, disk);
     }
     return 0;
 }

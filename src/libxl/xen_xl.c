@@ -519,6 +519,44 @@ xvXLFormatUSB(xvXenWriter *w, virDomainDef *def)
  * Both formats: the whole conversion
  */
 
+/*
+ * xl's parser takes a comment wherever a blank may be, inside a list too;
+ * virConf only at the end of a statement.  Drop comments outside quotes,
+ * keeping the newlines so that lines keep their numbers.
+ */
+static char *
+xvXenStripComments(const char *text)
+{
+    g_autofree char *out = g_new0(char, strlen(text) + 1);
+    const char *in = text;
+    char *o = out;
+    char quote = '\0';
+
+    while (*in) {
+        if (!quote && STRPREFIX(in, "\"\"\"")) {
+            const char *end = strstr(in + 3, "\"\"\"");
+            size_t len = end ? (size_t) (end + 3 - in) : strlen(in);
+
+            memcpy(o, in, len);
+            o += len;
+            in += len;
+            continue;
+        }
+        if (quote) {
+            if (*in == quote || *in == '\n')
+                quote = '\0';
+        } else if (*in == '"' || *in == '\'') {
+            quote = *in;
+        } else if (*in == '#') {
+            while (*in && *in != '\n')
+                in++;
+            continue;
+        }
+        *o++ = *in++;
+    }
+    return g_steal_pointer(&out);
+}
+
 virDomainDef *
 xvXenConfigParse(const char *text, xvXenFormat format, virCaps *caps,
                  virDomainXMLOption *xmlopt)
@@ -530,9 +568,12 @@ xvXenConfigParse(const char *text, xvXenFormat format, virCaps *caps,
     xvXenParser p = { .text = text, .format = format, .xmlopt = xmlopt,
                       .used = used };
 
-    if (!(conf = virConfReadString(text, 0)))
+    g_autofree char *stripped = xvXenStripComments(text);
+
+    if (!(conf = virConfReadString(stripped, 0)))
         return NULL;
     p.conf = conf;
+    p.text = stripped;
     if (!(def = virDomainDefNew(xmlopt)))
         return NULL;
 
