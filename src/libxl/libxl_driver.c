@@ -13,6 +13,7 @@
 #include "libxl_conf.h"
 #include "libxl_domain.h"
 #include "libxl_driver.h"
+#include "xen_xl.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -1020,6 +1021,71 @@ xvConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID)
 }
 
 /* ---------------------------------------------------------------------
+ * Native formats: xl.cfg ("xen-xl") and xm ("xen-xm"), docs/xl-native.md
+ */
+
+static char *
+xvConnectDomainXMLFromNative(virConnectPtr conn,
+                             const char *nativeFormat,
+                             const char *nativeConfig,
+                             unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    g_autoptr(virDomainDef) def = NULL;
+
+    virCheckFlags(0, NULL);
+
+    if (virConnectDomainXMLFromNativeEnsureACL(conn) < 0)
+        return NULL;
+
+    if (STREQ(nativeFormat, XV_NATIVE_FORMAT_XL)) {
+        def = xvXLConfigParse(nativeConfig, driver->caps, driver->xmlopt);
+    } else if (STREQ(nativeFormat, XV_NATIVE_FORMAT_XM)) {
+        def = xvXMConfigParse(nativeConfig, driver->caps, driver->xmlopt);
+    } else {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unsupported config type %s"), nativeFormat);
+        return NULL;
+    }
+    if (!def)
+        return NULL;
+
+    /* The XML is the caller's own configuration: passwords stay in it. */
+    return virDomainDefFormat(def, driver->xmlopt,
+                              VIR_DOMAIN_DEF_FORMAT_INACTIVE |
+                              VIR_DOMAIN_DEF_FORMAT_SECURE);
+}
+
+static char *
+xvConnectDomainXMLToNative(virConnectPtr conn,
+                           const char *nativeFormat,
+                           const char *domainXml,
+                           unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    g_autoptr(virDomainDef) def = NULL;
+    bool xl;
+
+    virCheckFlags(0, NULL);
+
+    if (virConnectDomainXMLToNativeEnsureACL(conn) < 0)
+        return NULL;
+
+    xl = STREQ(nativeFormat, XV_NATIVE_FORMAT_XL);
+    if (!xl && STRNEQ(nativeFormat, XV_NATIVE_FORMAT_XM)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unsupported config type %s"), nativeFormat);
+        return NULL;
+    }
+
+    if (!(def = virDomainDefParseString(domainXml, driver->xmlopt, NULL,
+                                        VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        return NULL;
+
+    return xl ? xvXLConfigFormat(def) : xvXMConfigFormat(def);
+}
+
+/* ---------------------------------------------------------------------
  * Tables
  */
 
@@ -1067,6 +1133,8 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectDomainEventDeregister = xvConnectDomainEventDeregister,
     .connectDomainEventRegisterAny = xvConnectDomainEventRegisterAny,
     .connectDomainEventDeregisterAny = xvConnectDomainEventDeregisterAny,
+    .connectDomainXMLFromNative = xvConnectDomainXMLFromNative,
+    .connectDomainXMLToNative = xvConnectDomainXMLToNative,
 };
 
 static const char *xvURISchemes[] = { "xen", NULL };

@@ -227,6 +227,12 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
+    /* Handle SIGTERM before anyone can see the sockets: a client that
+     * stops the daemon as soon as it serves must get the clean stop. */
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
+    g_unix_signal_add(SIGINT, xsim_on_signal, loop);
+
     srv = xsim_server_new(&quota, rundir);
     if (!xsim_server_listen(srv, &error)) {
         g_warning("%s", error->message);
@@ -236,9 +242,6 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
-    loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
-    g_unix_signal_add(SIGINT, xsim_on_signal, loop);
     g_message("xensimd started, run directory %s", rundir);
     xsim_report_ready(&ready_fd, true);
 
