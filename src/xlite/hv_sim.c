@@ -49,6 +49,7 @@ typedef struct {
     char *sock_path;
     /* The request connection: -1 when not connected. */
     int fd;
+    bool connected_before;
     GString *inbuf;
     uint64_t next_id;
     /* The notification connection. */
@@ -193,6 +194,10 @@ sim_ensure_connected(xlite_ctx *ctx, sim_state *st)
         return XLITE_ERROR(ctx, -ENOTCONN,
                            "hypervisor connection lost: cannot connect to "
                            "%s: %s", st->sock_path, g_strerror(-rc));
+    /* A new xensimd is a new host: its xenstored too. */
+    if (st->connected_before)
+        xlite__xs_reset(ctx);
+    st->connected_before = true;
     return 0;
 }
 

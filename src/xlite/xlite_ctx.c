@@ -21,6 +21,12 @@ xlite_errmsg(void)
 }
 
 void
+xlite__errmsg_restore(const char *msg)
+{
+    g_strlcpy(errmsg_buf, msg ? msg : "", sizeof(errmsg_buf));
+}
+
+void
 xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
            const char *fmt, ...)
 {

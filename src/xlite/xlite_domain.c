@@ -63,6 +63,16 @@ xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
     return 0;
 }
 
+void
+xlite__xs_reset(xlite_ctx *ctx)
+{
+    if (!ctx->xsh || g_hash_table_size(ctx->xswatches) > 0)
+        return;
+    xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
+    xs_close(ctx->xsh);
+    ctx->xsh = NULL;
+}
+
 static bool
 hv_has_domains(xlite_ctx *ctx)
 {
@@ -253,6 +263,7 @@ typedef struct {
     bool made;
     bool stored;
     int rc;                        /* why we are undoing */
+    char *errmsg;                  /* and what was said */
     xlite__udlock udlock;
     xlite__hotplug hotplug;
     xlite__devwait devwait;
@@ -270,6 +281,7 @@ static void
 create_state_free(create_state *cs)
 {
     xlite_domain_config_dispose(&cs->cfg);
+    g_free(cs->errmsg);
     g_free(cs);
 }
 
@@ -559,6 +571,7 @@ create_undo(xlite__egc *egc, create_state *cs, int rc)
     xlite_ctx *ctx = egc->ctx;
 
     cs->rc = rc;
+    cs->errmsg = g_strdup(xlite_errmsg());
     XLITE_LOG(ctx, XLITE_LOG_DEBUG, "undoing the create of domain %u",
               cs->domid);
     xlite__devwait_stop(ctx, &cs->devwait);
@@ -588,8 +601,9 @@ create_undo_gone(xlite__egc *egc, gonewait *gw, int rc)
 
     xlite__udlock_release(egc->ctx, &cs->udlock, true);
     rc = cs->rc;
+    /* Put the message back: the undo may have reported others. */
+    xlite__errmsg_restore(cs->errmsg);
     create_state_free(cs);
-    /* Put the message back: the undo may have logged others. */
     xlite__ao_complete(egc, ao, rc);
 }
 

@@ -30,6 +30,9 @@
 
 int xlite__error(xlite_ctx *ctx, int rc, const char *func,
                  const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* Puts back a message saved from xlite_errmsg() (after cleanup that may
+ * have reported other failures), without logging it again. */
+void xlite__errmsg_restore(const char *msg);
 #define XLITE_ERROR(ctx, rc, ...) \
     xlite__error((ctx), (rc), __func__, __VA_ARGS__)
 
@@ -579,7 +582,10 @@ void xlite__domains_kick(xlite_ctx *ctx);
 int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
 
-/* xenstore helpers (xlite_domain.c). */
+/* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
+ * connection (the host restarted) unless watches still use it; the next
+ * use opens a new one. */
+void xlite__xs_reset(xlite_ctx *ctx);
 char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
 int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
                         uint64_t *val_r);
