@@ -149,8 +149,14 @@ domtest_config(xlite_domain_config *cfg, const char *name, const char *kernel)
 {
     xlite_domain_config_init(cfg);
     cfg->name = g_strdup(name);
-    cfg->type = XLITE_DOMAIN_TYPE_PV;
-    cfg->kernel = g_strdup(kernel);
+    /* DOMTEST_HVM=1: device-less HVM guests (no PV console), to exercise
+     * the core where the simulator's backends are not there. */
+    if (g_strcmp0(g_getenv("DOMTEST_HVM"), "1") == 0) {
+        cfg->type = XLITE_DOMAIN_TYPE_HVM;
+    } else {
+        cfg->type = XLITE_DOMAIN_TYPE_PV;
+        cfg->kernel = g_strdup(kernel);
+    }
     cfg->max_memkb = 65536;
     cfg->max_vcpus = 1;
 }
