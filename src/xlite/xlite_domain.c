@@ -1054,23 +1054,18 @@ xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid, unsigned int weight,
 XLITE_EXPORT int
 xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
 {
-    xlite_domain_config probe;
     struct xs_handle *xsh;
     xlite_dominfo info;
     char us[37];
     unsigned int attempt;
+    size_t i, len = name ? strlen(name) : 0;
     int rc;
 
-    /* The same rule as a config's name. */
-    xlite_domain_config_init(&probe);
-    probe.name = (char *)name;
-    probe.type = XLITE_DOMAIN_TYPE_PV;
-    probe.max_memkb = 1;
-    probe.max_vcpus = 1;
-    probe.online_vcpus = 1;
-    probe.kernel = (char *)"/";
-    rc = name ? xlite_domain_config_validate(&probe) : -EINVAL;
-    if (rc < 0)
+    /* The same alphabet as a config's name (xlite_config.c). */
+    for (i = 0; i < len; i++)
+        if (!g_ascii_isalnum(name[i]) && !strchr("-_.+:", name[i]))
+            break;
+    if (len == 0 || len > XLITE_NAME_MAX || i < len)
         return XLITE_ERROR(ctx, -EINVAL, "'%s' is not a valid domain name",
                            name ? name : "");
     CTX_LOCK(ctx);
