@@ -1,11 +1,14 @@
 /*
- * main.c: xensimd, the simulated Xen host.  For now: its xenstored.
+ * main.c: xensimd, the simulated Xen host: its xenstored and its
+ * hypervisor (guests and dom0's backends), in one main loop.
  *
- *   xensimd --rundir DIR [--foreground] [--verbose] [--quota-* N ...]
+ *   xensimd --rundir DIR [--foreground] [--verbose] [--memory MIB]
+ *           [--quota-* N ...]
  *
  * Without --foreground the daemon forks, and the parent exits only once
- * the socket accepts connections (0) or start-up failed (1), so a caller
- * can connect as soon as xensimd returns.
+ * both sockets (xenstored/socket and hypervisor.sock) accept connections
+ * (0) or start-up failed (1), so a caller can connect as soon as xensimd
+ * returns.  --daemonize is accepted as the explicit name of that default.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 
 #include <glib-unix.h>
 
+#include "hv.h"
 #include "xs_server.h"
 #include "xsim_rundir.h"
 
@@ -51,6 +55,13 @@ xsim_log_handler(const char *domain,
             stamp, ts.tv_nsec / 1000000, (int)getpid(), name, message);
     if (xsim_log_file)
         fflush(xsim_log_file);
+}
+
+/* The "stop" operation of the control socket. */
+static void
+xsim_on_stop(gpointer opaque)
+{
+    g_main_loop_quit(opaque);
 }
 
 static gboolean
@@ -133,11 +144,14 @@ main(int argc,
     g_autoptr(GError) error = NULL;
     g_autoptr(XsimRundir) rd = NULL;
     g_autoptr(XsimServer) srv = NULL;
+    g_autoptr(XsimHv) hv = NULL;
     g_autoptr(GMainLoop) loop = NULL;
     g_autofree char *rundir = NULL;
     g_autofree char *log_path = NULL;
     gboolean foreground = FALSE;
     gboolean verbose = FALSE;
+    gboolean daemonize = FALSE;
+    int memory_mib = 16384;
     int ready_fd = -1;
     XsimQuota quota;
     int nodes, node_size, perms, txn_nodes, watches, txns, outstanding, wq;
@@ -158,8 +172,12 @@ main(int argc,
               "Run directory (sockets, pid file, log)", "DIR" },
             { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
               "Do not fork", NULL },
+            { "daemonize", 'd', 0, G_OPTION_ARG_NONE, &daemonize,
+              "Fork, return once serving (the default)", NULL },
             { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
               "Log every request", NULL },
+            { "memory", 'm', 0, G_OPTION_ARG_INT, &memory_mib,
+              "The host's memory in MiB (16384), 1024 of it dom0's", "MIB" },
             { "quota-nodes", 0, 0, G_OPTION_ARG_INT, &nodes,
               "Nodes a domain may own (1000)", "N" },
             { "quota-node-size", 0, 0, G_OPTION_ARG_INT, &node_size,
@@ -193,6 +211,15 @@ main(int argc,
     if (nodes < 1 || node_size < 1 || perms < 1 || txn_nodes < 1 ||
         watches < 0 || txns < 0 || outstanding < 1 || wq < 1) {
         fprintf(stderr, "xensimd: quotas must be positive\n");
+        return EXIT_FAILURE;
+    }
+    if (foreground && daemonize) {
+        fprintf(stderr, "xensimd: --foreground and --daemonize exclude each other\n");
+        return EXIT_FAILURE;
+    }
+    if (memory_mib < 2048 || memory_mib > 64 * 1024 * 1024) {
+        fprintf(stderr, "xensimd: --memory must be 2048..%d MiB\n",
+                64 * 1024 * 1024);
         return EXIT_FAILURE;
     }
     quota.store.nodes = nodes;
@@ -242,11 +269,22 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
+    hv = xsim_hv_new(srv, rundir, (guint64)memory_mib * 1024, 1024 * 1024);
+    xsim_hv_set_stop_func(hv, xsim_on_stop, loop);
+    if (!xsim_hv_start(hv, &error)) {
+        g_warning("%s", error->message);
+        if (foreground)
+            fprintf(stderr, "xensimd: %s\n", error->message);
+        xsim_report_ready(&ready_fd, false);
+        return EXIT_FAILURE;
+    }
     g_message("xensimd started, run directory %s", rundir);
     xsim_report_ready(&ready_fd, true);
 
     g_main_loop_run(loop);
 
+    /* Guests first: tearing them down still talks to the xenstore server. */
+    g_clear_pointer(&hv, xsim_hv_free);
     g_clear_pointer(&srv, xsim_server_free);
     g_message("xensimd stopped");
     g_clear_pointer(&rd, xsim_rundir_release);

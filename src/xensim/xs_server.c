@@ -887,6 +887,16 @@ xsim_server_domain_shutdown(XsimServer *srv,
     xsim_server_idle(srv);
 }
 
+void
+xsim_server_domain_destroyed(XsimServer *srv,
+                             uint32_t domid)
+{
+    /* Release fires @releaseDomain itself when the domain was known. */
+    if (xsim_domain_release(srv, domid) != 0)
+        xsim_watch_fire_special(srv, "@releaseDomain");
+    xsim_server_idle(srv);
+}
+
 XsimConn *
 xsim_server_connect_memory(XsimServer *srv,
                            uint32_t domid)

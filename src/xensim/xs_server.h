@@ -69,6 +69,17 @@ xsim_server_domain_shutdown(XsimServer *srv,
                             uint32_t domid);
 
 /*
+ * The hypervisor reports that a domain died (destroyed): like C xenstored's
+ * domain_cleanup() on VIRQ_DOM_EXC, forget it as if RELEASEd: close its
+ * endpoint and every connection it has, and fire @releaseDomain (even if
+ * it was never introduced: the toolstack may wait for it).  A later
+ * RELEASE of it gets ENOENT, as in C xenstored.
+ */
+void
+xsim_server_domain_destroyed(XsimServer *srv,
+                             uint32_t domid);
+
+/*
  * In-memory connection as @domid (0: privileged), whose replies are
  * discarded.  For the fuzzer: no sockets involved.
  */

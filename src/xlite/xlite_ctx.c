@@ -21,6 +21,12 @@ xlite_errmsg(void)
 }
 
 void
+xlite__errmsg_restore(const char *msg)
+{
+    g_strlcpy(errmsg_buf, msg ? msg : "", sizeof(errmsg_buf));
+}
+
+void
 xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
            const char *fmt, ...)
 {
@@ -64,18 +70,40 @@ xlite_backend_name(xlite_backend_kind kind)
     return "unknown";
 }
 
+/* A dom0 of a real Xen host says "control_d" in /proc/xen/capabilities. */
+static bool
+on_xen_control_domain(void)
+{
+    g_autofree char *caps = NULL;
+
+    return g_file_get_contents("/proc/xen/capabilities", &caps, NULL, NULL) &&
+           strstr(caps, "control_d") != NULL;
+}
+
+static xlite_backend_kind
+backend_resolve(xlite_backend_kind kind)
+{
+    if (kind != XLITE_BACKEND_AUTO)
+        return kind;
+    return on_xen_control_domain() ? XLITE_BACKEND_XEN : XLITE_BACKEND_SIM;
+}
+
 static const xlite__hv_ops *
 hv_ops_for(xlite_backend_kind kind)
 {
     switch (kind) {
-    case XLITE_BACKEND_AUTO:
     case XLITE_BACKEND_STUB:
-    case XLITE_BACKEND_SIM:
-    case XLITE_BACKEND_XEN:
-        /* Until the simulated host and the real-Xen backend exist, every
-         * choice is served by the stub backend, which knows host facts
-         * only.  The domains work replaces this with the real table. */
         return &xlite__hv_stub_ops;
+    case XLITE_BACKEND_SIM:
+        return &xlite__hv_sim_ops;
+    case XLITE_BACKEND_XEN:
+#ifdef XLITE_HAVE_XENCTRL
+        return &xlite__hv_xen_ops;
+#else
+        return NULL;
+#endif
+    case XLITE_BACKEND_AUTO:
+        break;
     }
     return NULL;
 }
@@ -120,15 +148,29 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     ctx->log = opts->log;
     ctx->log_opaque = opts->log_opaque;
     ctx->debug_child_fds = opts->debug_child_fds;
-    ctx->backend = opts->backend == XLITE_BACKEND_AUTO ? XLITE_BACKEND_STUB
-                                                       : opts->backend;
+    ctx->backend = backend_resolve(opts->backend);
     ctx->hv = hv_ops_for(ctx->backend);
+    if (!ctx->hv) {
+        rc = xlite__error(NULL, -EOPNOTSUPP, __func__,
+                          "the %s backend is not built in",
+                          xlite_backend_name(ctx->backend));
+        pthread_mutex_destroy(&ctx->lock);
+        g_free(ctx->state_dir);
+        g_free(ctx->sim_rundir);
+        g_free(ctx);
+        return rc;
+    }
     g_queue_init(&ctx->aos);
     xlite__childproc_ctx_init(ctx);
     xlite__xs_ctx_init(ctx);
 
     if ((rc = xlite__event_ctx_init(ctx)) < 0 ||
         (rc = ctx->hv->open(ctx, &ctx->hv_state)) < 0) {
+        ctx_free_fields(ctx);
+        return rc;
+    }
+    if ((rc = xlite__domains_ctx_init(ctx)) < 0) {
+        ctx->hv->close(ctx, ctx->hv_state);
         ctx_free_fields(ctx);
         return rc;
     }
@@ -141,6 +183,7 @@ xlite_ctx_free(xlite_ctx *ctx)
 {
     if (!ctx)
         return;
+    xlite__domains_ctx_free(ctx);
     ctx->hv->close(ctx, ctx->hv_state);
     ctx_free_fields(ctx);
 }

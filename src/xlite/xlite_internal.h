@@ -30,6 +30,9 @@
 
 int xlite__error(xlite_ctx *ctx, int rc, const char *func,
                  const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+/* Puts back a message saved from xlite_errmsg() (after cleanup that may
+ * have reported other failures), without logging it again. */
+void xlite__errmsg_restore(const char *msg);
 #define XLITE_ERROR(ctx, rc, ...) \
     xlite__error((ctx), (rc), __func__, __VA_ARGS__)
 
@@ -46,20 +49,74 @@ void xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
  * negative errno-style code reported with XLITE_ERROR.
  */
 
+/*
+ * A hypervisor operation is the equivalent of a hypercall: a short,
+ * synchronous exchange made with ctx->lock held, like libxl's xc_* calls.
+ * Backends bound it (the sim backend gives up on a reply after
+ * XLITE__HV_REPLY_TIMEOUT and reports the connection lost), so it never
+ * waits on a guest, a backend or a child.  Anything that waits for a
+ * domain to change state watches instead: the backend calls the function
+ * given to watch_domains() (lock held, with an egc) whenever some domain
+ * may have changed (VIRQ_DOM_EXC on Xen, a domain_changed notification in
+ * the sim); the core then lists the domains and compares.
+ *
+ * Domain operations are NULL in a backend that runs no domains (the stub);
+ * the core reports -EOPNOTSUPP for them.  dom_list includes dom0.
+ */
+#define XLITE__HV_REPLY_TIMEOUT (5 * G_USEC_PER_SEC)
+
+typedef struct {
+    uint8_t uuid[16];
+    xlite_domain_type type;
+    unsigned int max_vcpus;
+    uint64_t max_memkb;
+} xlite__hv_create_args;
+
+typedef struct xlite__egc xlite__egc;
+typedef void xlite__hv_changed_fn(xlite__egc *egc);
+
 typedef struct xlite__hv_ops {
     const char *name;
     int (*open)(xlite_ctx *ctx, void **state_r);
     void (*close)(xlite_ctx *ctx, void *state);
     int (*host_info)(xlite_ctx *ctx, void *state, xlite_host_info *info_r);
+
+    int (*dom_create)(xlite_ctx *ctx, void *state,
+                      const xlite__hv_create_args *args, uint32_t *domid_r);
+    int (*dom_build)(xlite_ctx *ctx, void *state, uint32_t domid,
+                     const char *kernel, const char *ramdisk,
+                     const char *cmdline);
+    int (*dom_pause)(xlite_ctx *ctx, void *state, uint32_t domid);
+    int (*dom_unpause)(xlite_ctx *ctx, void *state, uint32_t domid);
+    int (*dom_destroy)(xlite_ctx *ctx, void *state, uint32_t domid);
+    /* -ESRCH, without reporting an error, if domid does not exist. */
+    int (*dom_info)(xlite_ctx *ctx, void *state, uint32_t domid,
+                    xlite_dominfo *info_r);
+    int (*dom_list)(xlite_ctx *ctx, void *state, xlite_dominfo **infos_r,
+                    size_t *n_r);
+    int (*dom_set_max_mem)(xlite_ctx *ctx, void *state, uint32_t domid,
+                           uint64_t max_memkb);
+    int (*dom_set_vcpus)(xlite_ctx *ctx, void *state, uint32_t domid,
+                         unsigned int online);
+    int (*dom_sched_set)(xlite_ctx *ctx, void *state, uint32_t domid,
+                         unsigned int weight, unsigned int cap);
+    int (*evtchn_alloc_unbound)(xlite_ctx *ctx, void *state, uint32_t domid,
+                                uint32_t remote, uint32_t *port_r);
+    /* Start (fn) or stop (NULL) reporting domain state changes. */
+    int (*watch_domains)(xlite_ctx *ctx, void *state,
+                         xlite__hv_changed_fn *fn);
 } xlite__hv_ops;
 
 extern const xlite__hv_ops xlite__hv_stub_ops;
+extern const xlite__hv_ops xlite__hv_sim_ops;
+#ifdef XLITE_HAVE_XENCTRL
+extern const xlite__hv_ops xlite__hv_xen_ops;
+#endif
 
 
 #define XLITE__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-typedef struct xlite__egc xlite__egc;
 typedef struct xlite__ao xlite__ao;
 
 /*
@@ -469,9 +526,113 @@ struct xlite_ctx {
     xlite__ev_fd xs_ev;
     GHashTable *xswatches;               /* token -> xlite__ev_xswatch */
     uintptr_t next_xs_token;
+
+    /* Domains (xlite_domain.c, xlite_death.c). */
+    struct xlite__domains *domains;
 };
 
 /* Called by xlite_ctx_new / xlite_ctx_free for each mechanism. */
 int xlite__event_ctx_init(xlite_ctx *ctx);
 void xlite__event_ctx_free(xlite_ctx *ctx);
 void xlite__ao_ctx_free(xlite_ctx *ctx);
+
+/*
+ * ==================== Domains ====================
+ *
+ * A domain's state lives in three places, none of them in memory: the
+ * hypervisor (through ctx->hv), its xenstore home, and its stored config
+ * (xlite_userdata.c).  So any number of contexts, in any number of
+ * processes, see the same domains.
+ *
+ * Domain watching (xlite_death.c): while anything waits for domains to
+ * change (an event generator, a shutdown or destroy waiting for the
+ * domain to go), the context holds ONE @releaseDomain xenstore watch and
+ * the backend's domain-change reports.  Each report makes one scan (one
+ * dom_list) that every waiter sees.  A waiter is a struct embedded in the
+ * operation's state; its callback runs with the lock held and the info of
+ * its domain, or NULL when the domain is gone.
+ *
+ * Guest-writable xenstore values (everything under the guest's own
+ * device/, control/, data/, console/, memory/ written by the guest) are
+ * read with xlite__xs_read_bounded() and parsed strictly; they never
+ * become a path, a command or a format string.
+ */
+typedef struct xlite__domwait xlite__domwait;
+/* rc < 0: the hypervisor could not be asked (info NULL); else info is the
+ * domain's state, NULL if it is gone. */
+typedef void xlite__domwait_callback(xlite__egc *egc, xlite__domwait *dw,
+                                     int rc, const xlite_dominfo *info);
+struct xlite__domwait {
+    /* caller */
+    uint32_t domid;
+    xlite__domwait_callback *callback;
+    /* private */
+    bool registered;
+    uint64_t seen_scan;
+    GList link;
+};
+
+void xlite__domwait_init(xlite__domwait *dw);
+int xlite__domwait_register(xlite__egc *egc, xlite__domwait *dw);
+void xlite__domwait_deregister(xlite_ctx *ctx, xlite__domwait *dw);
+/* Asks for a scan soon (from a zero timer): after something the core did
+ * itself that waiters must see. */
+void xlite__domains_kick(xlite_ctx *ctx);
+
+int xlite__domains_ctx_init(xlite_ctx *ctx);
+void xlite__domains_ctx_free(xlite_ctx *ctx);
+
+/* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
+ * connection (the host restarted) unless watches still use it; the next
+ * use opens a new one. */
+void xlite__xs_reset(xlite_ctx *ctx);
+char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
+int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
+                        uint64_t *val_r);
+
+/* The stored config (xlite_userdata.c).  Paths are
+ * STATE_DIR/userdata/<domid>-<uuid>.{json,lock}. */
+char *xlite__userdata_path(xlite_ctx *ctx, uint32_t domid,
+                           const uint8_t uuid[16], const char *suffix);
+int xlite__userdata_store(xlite_ctx *ctx, uint32_t domid,
+                          const uint8_t uuid[16],
+                          const xlite_domain_config *cfg);
+int xlite__userdata_load(xlite_ctx *ctx, uint32_t domid,
+                         const uint8_t uuid[16], xlite_domain_config *cfg_r);
+void xlite__userdata_remove(xlite_ctx *ctx, uint32_t domid,
+                            const uint8_t uuid[16]);
+/* Removes stored configs of domains not in infos (with their domid and
+ * uuid); skips those whose lock is held. */
+void xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n);
+
+/*
+ * The per-domain lock, as a sub-operation: taken with
+ * xlite_file_lock_acquire() (an operation of its own, with an internal
+ * how), and handed back through a zero timer so that the callback always
+ * runs from the loop, lock held, whatever thread completed the lock.
+ */
+typedef struct xlite__udlock xlite__udlock;
+typedef void xlite__udlock_callback(xlite__egc *egc, xlite__udlock *ul,
+                                    int rc);
+struct xlite__udlock {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    uint8_t uuid[16];
+    xlite__udlock_callback *callback;
+    /* results */
+    xlite_file_lock *lock;        /* held once callback got 0 */
+    /* private */
+    xlite_async_how how;
+    xlite__ev_time defer;
+    xlite__ao_abortable abrt;
+    int rc;
+    bool pending;
+};
+
+void xlite__udlock_init(xlite__udlock *ul);
+int xlite__udlock_acquire(xlite__egc *egc, xlite__udlock *ul);
+bool xlite__udlock_inuse(const xlite__udlock *ul);
+/* Releases the lock; with remove, deletes the lock file first (while
+ * holding it, so that a waiter re-checks the inode). */
+void xlite__udlock_release(xlite_ctx *ctx, xlite__udlock *ul, bool remove);

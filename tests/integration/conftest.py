@@ -36,3 +36,11 @@ def daemon(build_dir, tmp_path_factory):
     d.start()
     yield d
     d.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stop_simulated_hosts(tmp_path):
+    """Every simulated host a test caused to start under its tmp_path is
+    stopped when the test ends."""
+    yield
+    xvtest.stop_simulated_hosts(tmp_path)

@@ -1,7 +1,9 @@
 """Helpers shared by the integration suites."""
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
@@ -77,6 +79,7 @@ class PrivateDaemon:
     def stop(self):
         subprocess.run([str(self.script), "stop", str(self.dir)],
                        check=True, timeout=60)
+        stop_simulated_hosts(self.dir)
 
     @property
     def pid(self):
@@ -88,3 +91,33 @@ class PrivateDaemon:
     def virsh(self, *args, readonly=False, **kw):
         return virsh(self.ro_uri if readonly else self.uri, *args,
                      readonly=readonly, **kw)
+
+
+def stop_simulated_hosts(under):
+    """Stop every xensimd whose run directory is below @under.
+
+    The driver starts a simulated host for each root on demand, and the
+    host outlives the client, like a real host outlives its toolstack: a
+    test that made a root stops its host, by the pid file xensimd keeps."""
+    stopped = []
+    for pidfile in Path(under).rglob("xensimd.pid"):
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        stopped.append(pid)
+    deadline = time.monotonic() + 10
+    for pid in stopped:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    return stopped

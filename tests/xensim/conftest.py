@@ -103,3 +103,48 @@ def wait_until(cond, timeout=5.0):
             return True
         time.sleep(0.02)
     return cond()
+
+
+# -- the simulated hypervisor (test_hv_*.py, test_xensimctl.py) --
+
+GUEST_MAGIC = "#!xensim-guest\n"
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    """A kernel file for the default guest; kernel_script() makes others."""
+    path = tmp_path / "vmlinuz"
+    path.write_bytes(b"\x7fELF not really a kernel\n")
+    return path
+
+
+@pytest.fixture
+def kernel_script(tmp_path):
+    def make(*directives):
+        path = tmp_path / ("guest-%s" % "-".join(
+            d.replace(" ", "") for d in directives) or "plain")
+        path.write_text(GUEST_MAGIC + "".join(d + "\n" for d in directives))
+        return path
+    return make
+
+
+@pytest.fixture
+def host(xsd_factory):
+    """A running xensimd; .hv() opens a control connection."""
+    from hvclient import HvClient
+
+    d = xsd_factory()
+    d.hv_sock = os.path.join(d.rundir, "hypervisor.sock")
+    wait_for_socket(d.hv_sock, d.proc)
+    d.hv = lambda: HvClient(d.hv_sock)
+    return d
+
+
+@pytest.fixture
+def ts(host):
+    """A toolstack on the host (hvclient.Toolstack)."""
+    from hvclient import Toolstack
+
+    t = Toolstack(host.rundir)
+    yield t
+    t.close()

@@ -1,0 +1,873 @@
+/*
+ * backend.c: dom0's backends: blkback (vbd), netback (vif) and
+ * xenconsoled (console), in one thread of xensimd.
+ *
+ * Like the real drivers, they watch /local/domain/0/backend and run the
+ * backend side of the XenbusState handshake for every
+ * backend/<kind>/<domid>/<devid> the toolstack writes, reading the
+ * frontend's state through its watch.  The thread has its own GLib main
+ * context and a privileged xenstore connection (xsim_xsc.c); it never
+ * touches the domain table except for the two reads hv_internal.h allows
+ * under hv->lock.
+ *
+ * Every node read here may have been written by a guest (frontend state,
+ * and a toolstack may copy guest input into params): values are parsed
+ * strictly, paths are only stat()ed and open()ed, nothing reaches a
+ * shell or a format string.
+ *
+ * Per device (struct XsimBackDev), one step function reads the two states
+ * and moves the backend on:
+ *
+ *   toolstack: state 1 --> setup (checks, nodes, pty) --> InitWait (2)
+ *                              \--> failure: error nodes, Closing (5)
+ *   frontend Initialised/Connected --> Connected (4)
+ *   frontend Closing/Closed, or toolstack state 5 / online 0
+ *       --> Closing (5) --> (frontend Closed or gone) --> Closed (6)
+ *
+ * The primary console (devid 0, frontend .../console) has no frontend
+ * handshake: it is Connected as soon as its pty exists.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "hv_internal.h"
+#include "xsim_fdsource.h"
+#include "xsim_xsc.h"
+
+#define XSIM_BACKEND_ROOT "/local/domain/0/backend"
+
+enum {
+    XSIM_XB_INITIALISING = 1,
+    XSIM_XB_INITWAIT = 2,
+    XSIM_XB_INITIALISED = 3,
+    XSIM_XB_CONNECTED = 4,
+    XSIM_XB_CLOSING = 5,
+    XSIM_XB_CLOSED = 6,
+};
+
+typedef struct {
+    XsimBackends *be;
+    char *kind;
+    uint32_t domid;
+    uint32_t devid;
+    char *key;              /* "kind/domid/devid" */
+    char *path;             /* backend/<kind>/<domid>/<devid> */
+    char *front;            /* the frontend's path, once read */
+    char *front_state;      /* <front>/state, watched */
+    int state;              /* what we last wrote, 0 before anything */
+    bool set_up;
+    bool failed;            /* setup failed: Closing until the frontend closes */
+    bool dead;              /* kill-backend: answers nothing any more */
+    gint64 delay_until;     /* delay-backend: monotonic us */
+    GSource *delay;
+
+    /* console */
+    int pty;                /* master */
+    int pty_slave;          /* held open so the master never sees EIO/HUP */
+    int chan;               /* our dup of the domain's console channel */
+    GSource *pty_source;
+    GSource *chan_source;
+} XsimBackDev;
+
+struct _XsimBackends {
+    XsimHv *hv;
+    GThread *thread;
+    GMainContext *ctx;
+    XsimXsc *xsc;
+    GSource *xsc_source;
+    GHashTable *devs;       /* key -> XsimBackDev */
+    GHashTable *faults;     /* key -> XsimBackFault, for devices yet to come */
+
+    GMutex lock;
+    bool stop;
+};
+
+typedef struct {
+    uint32_t domid;
+    bool kill;
+    int delay;
+} XsimBackFault;
+
+static void xsim_backdev_step(XsimBackDev *dev);
+static void xsim_backdev_kill(XsimBackDev *dev);
+
+static void
+xsim_source_drop(GSource **source)
+{
+    if (*source) {
+        g_source_destroy(*source);
+        g_source_unref(*source);
+        *source = NULL;
+    }
+}
+
+static char *
+xsim_backdev_node(XsimBackDev *dev,
+                  const char *node)
+{
+    return g_strdup_printf("%s/%s", dev->path, node);
+}
+
+static int
+xsim_backdev_read(XsimBackDev *dev,
+                  const char *node,
+                  char **value_r)
+{
+    g_autofree char *path = xsim_backdev_node(dev, node);
+
+    return xsim_xsc_read(dev->be->xsc, path, value_r);
+}
+
+static void G_GNUC_PRINTF(3, 4)
+xsim_backdev_write(XsimBackDev *dev,
+                   const char *node,
+                   const char *fmt,
+                   ...)
+{
+    g_autofree char *path = xsim_backdev_node(dev, node);
+    g_autofree char *value = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    value = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    xsim_xsc_write_str(dev->be->xsc, path, value);
+}
+
+static void
+xsim_backdev_set_state(XsimBackDev *dev,
+                       int state)
+{
+    if (dev->state == state)
+        return;
+    dev->state = state;
+    xsim_backdev_write(dev, "state", "%d", state);
+}
+
+/* A state node: a small decimal, anything else counts as absent (0). */
+static int
+xsim_read_state(XsimXsc *xsc,
+                const char *path)
+{
+    g_autofree char *val = NULL;
+    guint64 state;
+
+    if (xsim_xsc_read(xsc, path, &val) != 0 ||
+        !g_ascii_string_to_unsigned(val, 10, 0, 6, &state, NULL))
+        return 0;
+    return state;
+}
+
+/* ---- the console: xenconsoled's part ---- */
+
+static void
+xsim_console_close(XsimBackDev *dev)
+{
+    xsim_source_drop(&dev->pty_source);
+    xsim_source_drop(&dev->chan_source);
+    if (dev->pty >= 0)
+        close(dev->pty);
+    if (dev->pty_slave >= 0)
+        close(dev->pty_slave);
+    if (dev->chan >= 0)
+        close(dev->chan);
+    dev->pty = dev->pty_slave = dev->chan = -1;
+}
+
+/*
+ * Copy between the guest's console channel and the pty, never blocking:
+ * with nobody reading the pty, output is dropped as xenconsoled drops it
+ * once its buffer is full.
+ */
+static void
+xsim_console_copy(int from,
+                  int to)
+{
+    char buf[4096];
+    ssize_t n;
+
+    while ((n = read(from, buf, sizeof(buf))) > 0) {
+        if (to >= 0 && write(to, buf, n) < 0) {
+            /* Full (EAGAIN) or gone: dropped, like a full console ring. */
+        }
+    }
+}
+
+static void
+xsim_console_chan_ready(int fd,
+                        GIOCondition revents,
+                        gpointer opaque)
+{
+    XsimBackDev *dev = opaque;
+
+    xsim_console_copy(fd, dev->pty);
+    if (revents & (G_IO_HUP | G_IO_ERR))
+        xsim_source_drop(&dev->chan_source);
+}
+
+static void
+xsim_console_pty_ready(int fd,
+                       GIOCondition revents,
+                       gpointer opaque)
+{
+    XsimBackDev *dev = opaque;
+
+    xsim_console_copy(fd, dev->chan);
+    if (revents & (G_IO_HUP | G_IO_ERR))
+        xsim_source_drop(&dev->pty_source);
+}
+
+static bool
+xsim_console_setup(XsimBackDev *dev,
+                   char **err_r)
+{
+    XsimHv *hv = dev->be->hv;
+    char name[128];
+    struct termios tio;
+    g_autofree char *fe_tty = NULL;
+
+    dev->pty = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (dev->pty < 0 || grantpt(dev->pty) < 0 || unlockpt(dev->pty) < 0 ||
+        ptsname_r(dev->pty, name, sizeof(name)) != 0) {
+        *err_r = g_strdup_printf("cannot allocate a pty: %s", g_strerror(errno));
+        return false;
+    }
+    dev->pty_slave = open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (dev->pty_slave < 0) {
+        *err_r = g_strdup_printf("cannot open '%s': %s", name, g_strerror(errno));
+        return false;
+    }
+    /* Raw, as xenconsoled makes it: bytes pass untouched both ways. */
+    if (tcgetattr(dev->pty_slave, &tio) == 0) {
+        cfmakeraw(&tio);
+        tcsetattr(dev->pty_slave, TCSANOW, &tio);
+    }
+
+    /* Only the primary console is the guest's hvc0 channel. */
+    if (dev->devid == 0) {
+        g_mutex_lock(&hv->lock);
+        dev->chan = xsim_hv_console_dup(hv, dev->domid);
+        g_mutex_unlock(&hv->lock);
+    }
+    dev->pty_source = xsim_fd_source_new(dev->pty, G_IO_IN,
+                                         xsim_console_pty_ready, dev);
+    if (dev->chan >= 0)
+        dev->chan_source = xsim_fd_source_new(dev->chan, G_IO_IN,
+                                              xsim_console_chan_ready, dev);
+
+    fe_tty = g_strdup_printf("%s/tty", dev->front);
+    xsim_xsc_write_str(dev->be->xsc, fe_tty, name);
+    xsim_backdev_write(dev, "tty", "%s", name);
+    return true;
+}
+
+/* ---- blkback ---- */
+
+static bool
+xsim_vbd_setup(XsimBackDev *dev,
+               char **err_r)
+{
+    g_autofree char *params = NULL;
+    g_autofree char *mode = NULL;
+    g_autofree char *devtype = NULL;
+    guint64 bytes = 0;
+    struct stat st;
+    bool ro, cdrom;
+    int fd;
+
+    if (xsim_backdev_read(dev, "params", &params) != 0 || !*params) {
+        *err_r = g_strdup("no params");
+        return false;
+    }
+    if (xsim_backdev_read(dev, "mode", &mode) != 0)
+        mode = g_strdup("w");
+    if (xsim_backdev_read(dev, "device-type", &devtype) != 0)
+        devtype = g_strdup("disk");
+    ro = !g_str_equal(mode, "w");
+    cdrom = g_str_equal(devtype, "cdrom");
+
+    /* A cdrom with no medium is a valid empty drive. */
+    if (!(cdrom && !*params)) {
+        fd = open(params, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY |
+                  O_NONBLOCK);
+        if (fd < 0) {
+            *err_r = g_strdup_printf("%d opening %s: %s", errno, params,
+                                     g_strerror(errno));
+            return false;
+        }
+        if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+            if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+                bytes = 0;
+        } else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            bytes = st.st_size;
+        } else {
+            close(fd);
+            *err_r = g_strdup_printf("%s is neither a file nor a block device",
+                                     params);
+            return false;
+        }
+        close(fd);
+    }
+    xsim_backdev_write(dev, "sectors", "%" G_GUINT64_FORMAT, bytes / 512);
+    xsim_backdev_write(dev, "sector-size", "%d", 512);
+    xsim_backdev_write(dev, "physical-sector-size", "%d", 512);
+    /* VDISK_CDROM 1, VDISK_READONLY 4 (xen/io/blkif.h) */
+    xsim_backdev_write(dev, "info", "%d", (cdrom ? 1 : 0) | (ro ? 4 : 0));
+    xsim_backdev_write(dev, "feature-flush-cache", "%d", 1);
+    xsim_backdev_write(dev, "feature-persistent", "%d", 1);
+    xsim_backdev_write(dev, "max-ring-page-order", "%d", 4);
+    return true;
+}
+
+/* ---- netback ---- */
+
+static bool
+xsim_mac_valid(const char *mac)
+{
+    if (strlen(mac) != 17)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        if (i % 3 == 2 ? mac[i] != ':' : !g_ascii_isxdigit(mac[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool
+xsim_vif_setup(XsimBackDev *dev,
+               char **err_r)
+{
+    g_autofree char *mac = NULL;
+    g_autofree char *vifname = NULL;
+
+    if (xsim_backdev_read(dev, "mac", &mac) == 0 && !xsim_mac_valid(mac)) {
+        *err_r = g_strdup("invalid mac");
+        return false;
+    }
+    xsim_backdev_write(dev, "handle", "%u", dev->devid);
+    /* The host-side interface the hotplug script would have made. */
+    if (xsim_backdev_read(dev, "vifname", &vifname) != 0)
+        xsim_backdev_write(dev, "vifname", "vif%u.%u", dev->domid, dev->devid);
+    xsim_backdev_write(dev, "feature-sg", "%d", 1);
+    xsim_backdev_write(dev, "feature-gso-tcpv4", "%d", 1);
+    xsim_backdev_write(dev, "feature-rx-copy", "%d", 1);
+    xsim_backdev_write(dev, "feature-rx-flip", "%d", 0);
+    xsim_backdev_write(dev, "feature-split-event-channels", "%d", 1);
+    return true;
+}
+
+/* ---- the device state machine ---- */
+
+/*
+ * What xenbus_dev_fatal() and a failed hotplug script leave behind: the
+ * error under dom0's error/ directory, hotplug-error and hotplug-status
+ * for the toolstack, and the backend Closing.
+ */
+static void
+xsim_backdev_fail(XsimBackDev *dev,
+                  const char *message)
+{
+    g_autofree char *err_path = g_strdup_printf("/local/domain/0/error/backend/"
+                                                "%s/%u/%u/error", dev->kind,
+                                                dev->domid, dev->devid);
+
+    g_message("backend %s: %s", dev->key, message);
+    dev->failed = true;
+    xsim_xsc_write_str(dev->be->xsc, err_path, message);
+    xsim_backdev_write(dev, "hotplug-error", "%s", message);
+    xsim_backdev_write(dev, "hotplug-status", "%s", "error");
+    xsim_backdev_set_state(dev, XSIM_XB_CLOSING);
+}
+
+static bool
+xsim_backdev_setup(XsimBackDev *dev)
+{
+    g_autofree char *err = NULL;
+    bool ok;
+
+    dev->set_up = true;
+    g_mutex_lock(&dev->be->hv->lock);
+    ok = !xsim_hv_take_hotplug_fault(dev->be->hv, dev->domid);
+    g_mutex_unlock(&dev->be->hv->lock);
+    if (!ok) {
+        xsim_backdev_fail(dev, "hotplug script failed (injected fault)");
+        return false;
+    }
+
+    if (g_str_equal(dev->kind, "vbd"))
+        ok = xsim_vbd_setup(dev, &err);
+    else if (g_str_equal(dev->kind, "vif"))
+        ok = xsim_vif_setup(dev, &err);
+    else
+        ok = xsim_console_setup(dev, &err);
+    if (!ok) {
+        xsim_backdev_fail(dev, err);
+        return false;
+    }
+    xsim_backdev_write(dev, "hotplug-status", "%s", "connected");
+    return true;
+}
+
+static bool
+xsim_backdev_primary_console(XsimBackDev *dev)
+{
+    return g_str_equal(dev->kind, "console") && dev->devid == 0;
+}
+
+static gboolean
+xsim_backdev_delay_done(gpointer opaque)
+{
+    XsimBackDev *dev = opaque;
+
+    /* Unref here: the source is being dispatched, GLib holds its own ref. */
+    g_clear_pointer(&dev->delay, g_source_unref);
+    dev->delay_until = 0;
+    xsim_backdev_step(dev);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+xsim_backdev_free(XsimBackDev *dev)
+{
+    if (!dev)
+        return;
+    if (dev->front_state && dev->be->xsc)
+        xsim_xsc_unwatch(dev->be->xsc, dev->front_state, "front");
+    xsim_source_drop(&dev->delay);
+    xsim_console_close(dev);
+    g_free(dev->kind);
+    g_free(dev->key);
+    g_free(dev->path);
+    g_free(dev->front);
+    g_free(dev->front_state);
+    g_free(dev);
+}
+
+static void
+xsim_backdev_kill(XsimBackDev *dev)
+{
+    dev->dead = true;
+    xsim_console_close(dev);
+    xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
+    g_message("backend %s killed", dev->key);
+}
+
+static void
+xsim_backdev_step(XsimBackDev *dev)
+{
+    XsimXsc *xsc = dev->be->xsc;
+    g_autofree char *online = NULL;
+    int bstate, fstate;
+
+    if (dev->dead || dev->delay)
+        return;
+    if (dev->delay_until) {
+        gint64 ms = (dev->delay_until - g_get_monotonic_time()) / 1000;
+
+        if (ms > 0) {
+            /* A stalled hotplug script: the handshake waits. */
+            dev->delay = g_timeout_source_new(ms);
+            g_source_set_callback(dev->delay, xsim_backdev_delay_done, dev, NULL);
+            g_source_attach(dev->delay, dev->be->ctx);
+            return;
+        }
+        dev->delay_until = 0;
+    }
+
+    {
+        g_autofree char *state_path = xsim_backdev_node(dev, "state");
+        g_autofree char *dir = NULL;
+
+        bstate = xsim_read_state(xsc, state_path);
+        if (bstate == 0) {
+            /* Removed by the toolstack: forget it.  Else still being written. */
+            if (xsim_xsc_read(xsc, dev->path, &dir) == ENOENT)
+                g_hash_table_remove(dev->be->devs, dev->key);
+            return;
+        }
+    }
+    if (!dev->front) {
+        g_autofree char *front = NULL;
+
+        if (xsim_backdev_read(dev, "frontend", &front) != 0 || front[0] != '/')
+            return;     /* the toolstack has not written it yet */
+        dev->front = g_steal_pointer(&front);
+        dev->front_state = g_strdup_printf("%s/state", dev->front);
+        /* Its initial event steps us again: nothing more to do now. */
+        xsim_xsc_watch(xsc, dev->front_state, "front");
+        return;
+    }
+    fstate = xsim_read_state(xsc, dev->front_state);
+    if (xsim_backdev_read(dev, "online", &online) != 0)
+        online = g_strdup("1");
+
+    /* Toolstack-initiated removal, or the frontend leaving. */
+    if (bstate == XSIM_XB_CLOSING || !g_str_equal(online, "1") ||
+        fstate == XSIM_XB_CLOSING || (fstate == XSIM_XB_CLOSED && dev->set_up)) {
+        if (bstate != XSIM_XB_CLOSED) {
+            dev->state = bstate;
+            if (bstate != XSIM_XB_CLOSING)
+                xsim_backdev_set_state(dev, XSIM_XB_CLOSING);
+            /*
+             * The frontend is closed, or gone, or never came: we are done.
+             * A failed backend stays Closing for its frontend to see.
+             */
+            if (fstate == XSIM_XB_CLOSED || xsim_backdev_primary_console(dev) ||
+                (!dev->failed && (fstate == 0 || fstate == XSIM_XB_INITIALISING))) {
+                xsim_console_close(dev);
+                xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
+            }
+        }
+        return;
+    }
+    if (bstate == XSIM_XB_CLOSED)
+        return;
+
+    if (!dev->set_up) {
+        /* Only from Initialising: a state we find elsewhere is not ours. */
+        if (bstate != XSIM_XB_INITIALISING)
+            return;
+        dev->state = bstate;
+        if (!xsim_backdev_setup(dev))
+            return;
+        xsim_backdev_set_state(dev, xsim_backdev_primary_console(dev) ?
+                               XSIM_XB_CONNECTED : XSIM_XB_INITWAIT);
+        return;
+    }
+    if (dev->state == XSIM_XB_INITWAIT &&
+        (fstate == XSIM_XB_INITIALISED || fstate == XSIM_XB_CONNECTED))
+        xsim_backdev_set_state(dev, XSIM_XB_CONNECTED);
+}
+
+/* Parse "/local/domain/0/backend/<kind>/<domid>/<devid>[/...]". */
+static bool
+xsim_backend_path_parse(const char *path,
+                        char **kind_r,
+                        uint32_t *domid_r,
+                        uint32_t *devid_r)
+{
+    g_auto(GStrv) parts = NULL;
+    guint64 domid, devid;
+
+    if (!g_str_has_prefix(path, XSIM_BACKEND_ROOT "/"))
+        return false;
+    parts = g_strsplit(path + strlen(XSIM_BACKEND_ROOT "/"), "/", 4);
+    if (g_strv_length(parts) < 3 ||
+        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "vif") &&
+         !g_str_equal(parts[0], "console")) ||
+        !g_ascii_string_to_unsigned(parts[1], 10, 1, 0x7fef, &domid, NULL) ||
+        !g_ascii_string_to_unsigned(parts[2], 10, 0, G_MAXINT32, &devid, NULL))
+        return false;
+    *kind_r = g_strdup(parts[0]);
+    *domid_r = domid;
+    *devid_r = devid;
+    return true;
+}
+
+static XsimBackDev *
+xsim_backdev_get(XsimBackends *be,
+                 const char *kind,
+                 uint32_t domid,
+                 uint32_t devid)
+{
+    g_autofree char *key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
+    XsimBackDev *dev = g_hash_table_lookup(be->devs, key);
+    XsimBackFault *fault;
+
+    if (dev)
+        return dev;
+    dev = g_new0(XsimBackDev, 1);
+    dev->be = be;
+    dev->kind = g_strdup(kind);
+    dev->domid = domid;
+    dev->devid = devid;
+    dev->key = g_steal_pointer(&key);
+    dev->path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s", dev->key);
+    dev->pty = dev->pty_slave = dev->chan = -1;
+    g_hash_table_insert(be->devs, dev->key, dev);
+
+    if ((fault = g_hash_table_lookup(be->faults, dev->key))) {
+        if (fault->kill)
+            xsim_backdev_kill(dev);
+        else if (fault->delay)
+            dev->delay_until = g_get_monotonic_time() +
+                               (gint64)fault->delay * G_USEC_PER_SEC;
+        g_hash_table_remove(be->faults, dev->key);
+    }
+    return dev;
+}
+
+static void
+xsim_backends_events(XsimBackends *be)
+{
+    char *path, *token;
+
+    while (be->xsc && xsim_xsc_next_event(be->xsc, &path, &token)) {
+        g_autofree char *p = path;
+        g_autofree char *t = token;
+
+        if (g_str_equal(t, "backend")) {
+            g_autofree char *kind = NULL;
+            uint32_t domid, devid;
+            g_autofree char *key = NULL;
+
+            if (!xsim_backend_path_parse(p, &kind, &domid, &devid))
+                continue;
+            key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
+            /* A removal event for a device we never knew: nothing to do. */
+            if (!g_hash_table_contains(be->devs, key)) {
+                g_autofree char *val = NULL;
+                g_autofree char *dpath = g_strdup_printf(XSIM_BACKEND_ROOT "/%s",
+                                                         key);
+
+                if (xsim_xsc_read(be->xsc, dpath, &val) != 0)
+                    continue;
+            }
+            xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
+        } else if (g_str_equal(t, "front")) {
+            GHashTableIter iter;
+            gpointer value;
+            g_autoptr(GPtrArray) hits = g_ptr_array_new();
+
+            g_hash_table_iter_init(&iter, be->devs);
+            while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                XsimBackDev *dev = value;
+
+                if (dev->front_state && g_str_equal(dev->front_state, p))
+                    g_ptr_array_add(hits, g_strdup(dev->key));
+            }
+            /* By key: a step may free the device. */
+            for (guint i = 0; i < hits->len; i++) {
+                XsimBackDev *dev = g_hash_table_lookup(be->devs, hits->pdata[i]);
+
+                if (dev)
+                    xsim_backdev_step(dev);
+                g_free(hits->pdata[i]);
+            }
+        }
+    }
+}
+
+static void
+xsim_backends_xsc_ready(int fd,
+                        GIOCondition revents,
+                        gpointer opaque)
+{
+    XsimBackends *be = opaque;
+
+    if (xsim_xsc_pump(be->xsc) != 0) {
+        bool stopping;
+
+        g_mutex_lock(&be->lock);
+        stopping = be->stop;
+        g_mutex_unlock(&be->lock);
+        if (!stopping)
+            g_warning("dom0 backends lost their xenstore connection");
+        xsim_source_drop(&be->xsc_source);
+    }
+}
+
+static gpointer
+xsim_backends_main(gpointer opaque)
+{
+    XsimBackends *be = opaque;
+
+    g_main_context_push_thread_default(be->ctx);
+    be->xsc_source = xsim_fd_source_new(xsim_xsc_fd(be->xsc), G_IO_IN,
+                                        xsim_backends_xsc_ready, be);
+    /*
+     * Sent from this thread: xenstored serves it once the main loop runs.
+     * Its initial event makes us look at whatever is already there.
+     */
+    if (xsim_xsc_watch(be->xsc, XSIM_BACKEND_ROOT, "backend") != 0)
+        g_warning("dom0 backends cannot watch " XSIM_BACKEND_ROOT);
+    for (;;) {
+        bool stop;
+
+        g_mutex_lock(&be->lock);
+        stop = be->stop;
+        g_mutex_unlock(&be->lock);
+        if (stop)
+            break;
+        xsim_backends_events(be);
+        g_main_context_iteration(be->ctx, TRUE);
+    }
+    g_hash_table_remove_all(be->devs);
+    xsim_source_drop(&be->xsc_source);
+    g_main_context_pop_thread_default(be->ctx);
+    return NULL;
+}
+
+/*
+ * Called from the main thread before its loop runs: connecting a unix
+ * socket needs no help from the server (the kernel queues it until
+ * accept), so this cannot wait for ourselves.
+ */
+XsimBackends *
+xsim_backends_start(XsimHv *hv)
+{
+    g_autofree char *path = g_build_filename(hv->rundir, "xenstored", "socket",
+                                             NULL);
+    XsimBackends *be;
+    int err = 0;
+    XsimXsc *xsc;
+
+    if (!(xsc = xsim_xsc_connect(path, &err))) {
+        g_warning("backends: cannot connect to '%s': %s", path, g_strerror(err));
+        return NULL;
+    }
+    be = g_new0(XsimBackends, 1);
+    be->hv = hv;
+    be->xsc = xsc;
+    be->ctx = g_main_context_new();
+    be->devs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                     (GDestroyNotify)xsim_backdev_free);
+    be->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_mutex_init(&be->lock);
+    be->thread = g_thread_new("dom0-backends", xsim_backends_main, be);
+    return be;
+}
+
+void
+xsim_backends_stop(XsimBackends *be)
+{
+    if (!be)
+        return;
+    g_mutex_lock(&be->lock);
+    be->stop = true;
+    g_mutex_unlock(&be->lock);
+    /* It may be waiting for xenstored, which no longer runs: cut it off. */
+    xsim_xsc_shutdown(be->xsc);
+    g_main_context_wakeup(be->ctx);
+    g_thread_join(be->thread);
+    g_hash_table_unref(be->devs);
+    g_hash_table_unref(be->faults);
+    xsim_xsc_free(be->xsc);
+    g_main_context_unref(be->ctx);
+    g_mutex_clear(&be->lock);
+    g_free(be);
+}
+
+/* ---- messages from the main thread ---- */
+
+typedef struct {
+    XsimBackends *be;
+    char *key;              /* fault: the device; NULL: domain gone */
+    uint32_t domid;
+    bool kill;
+    int delay;
+} XsimBackMsg;
+
+static void
+xsim_back_msg_free(XsimBackMsg *msg)
+{
+    g_free(msg->key);
+    g_free(msg);
+}
+
+static gboolean
+xsim_back_msg_dispatch(gpointer opaque)
+{
+    XsimBackMsg *msg = opaque;
+    XsimBackends *be = msg->be;
+
+    if (!msg->key) {
+        /* The domain is gone: its devices hold nothing any more. */
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, be->devs);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+            XsimBackDev *dev = value;
+
+            if (dev->domid == msg->domid)
+                g_hash_table_iter_remove(&iter);
+        }
+        g_hash_table_iter_init(&iter, be->faults);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+            XsimBackFault *fault = value;
+
+            if (fault->domid == msg->domid)
+                g_hash_table_iter_remove(&iter);
+        }
+    } else {
+        XsimBackDev *dev = g_hash_table_lookup(be->devs, msg->key);
+
+        if (dev && msg->kill) {
+            xsim_backdev_kill(dev);
+        } else if (dev) {
+            dev->delay_until = g_get_monotonic_time() +
+                               (gint64)msg->delay * G_USEC_PER_SEC;
+        } else {
+            /* For a device yet to come. */
+            XsimBackFault *fault = g_new0(XsimBackFault, 1);
+
+            fault->domid = msg->domid;
+            fault->kill = msg->kill;
+            fault->delay = msg->delay;
+            g_hash_table_replace(be->faults, g_strdup(msg->key), fault);
+        }
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Not g_main_context_invoke(): it may run the function in our thread. */
+static void
+xsim_backends_post(XsimBackends *be,
+                   XsimBackMsg *msg)
+{
+    GSource *source = g_idle_source_new();
+
+    msg->be = be;
+    g_source_set_callback(source, xsim_back_msg_dispatch, msg,
+                          (GDestroyNotify)xsim_back_msg_free);
+    g_source_attach(source, be->ctx);
+    g_source_unref(source);
+}
+
+int
+xsim_backends_fault(XsimBackends *be,
+                    uint32_t domid,
+                    const char *kind,
+                    const char *device,
+                    int seconds)
+{
+    g_auto(GStrv) parts = g_strsplit(device, "/", 0);
+    g_autofree char *dkind = NULL;
+    g_autofree char *path = NULL;
+    uint32_t d, devid;
+    XsimBackMsg *msg;
+
+    /* "KIND/DEVID": checked by the same parser as the real paths. */
+    if (g_strv_length(parts) != 2)
+        return EINVAL;
+    path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s/%u/%s", parts[0], domid,
+                           parts[1]);
+    if (!xsim_backend_path_parse(path, &dkind, &d, &devid))
+        return EINVAL;
+    msg = g_new0(XsimBackMsg, 1);
+    msg->key = g_strdup_printf("%s/%u/%u", dkind, domid, devid);
+    msg->domid = domid;
+    msg->kill = g_str_equal(kind, "kill-backend");
+    msg->delay = seconds;
+    xsim_backends_post(be, msg);
+    return 0;
+}
+
+void
+xsim_backends_domain_gone(XsimBackends *be,
+                          uint32_t domid)
+{
+    XsimBackMsg *msg = g_new0(XsimBackMsg, 1);
+
+    msg->domid = domid;
+    xsim_backends_post(be, msg);
+}

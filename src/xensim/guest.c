@@ -1,0 +1,881 @@
+/*
+ * guest.c: the simulated guest kernels.
+ *
+ * Each running domain's kernel is a thread of xensimd with its own GLib
+ * main context.  A thread rather than a child process: the simulation must
+ * see pause (a paused domain runs no instruction) and destroy at once and
+ * without signals, and a thread costs a stack and two fds (its xenstore
+ * socket, its end of the console channel) where a process would cost a
+ * whole address space and a reaper.  The thread never touches the domain
+ * table: it talks to xenstore over its own endpoint as the real guest
+ * would (xsim_xsc.c), and to the hypervisor by posting messages
+ * (hv_internal.h).  A guest is hostile input for everybody else, and its
+ * code being ours changes nothing: the "garbage" script is there to prove
+ * that xenstored's checks hold.
+ *
+ * What the kernel does, like a Linux PV guest:
+ *  - prints boot messages on its console, connects to xenstore through
+ *    DIR/xenstored/domain/<domid>.sock (retrying until INTRODUCE made it),
+ *    writes control/feature-*, and watches control/shutdown, memory/target
+ *    and device/;
+ *  - runs the frontend side of the XenbusState handshake for every
+ *    device/<kind>/<devid> with kind vbd, vif, console or vkb, and
+ *    detaches a device once its backend goes to Closing;
+ *  - answers control/shutdown (poweroff, halt, reboot, suspend, crash) by
+ *    acknowledging it and shutting down with that reason;
+ *  - follows memory/target: the hypervisor's cur_memkb becomes the target;
+ *  - prints a login prompt and echoes console input.
+ *
+ * Device rings are not real: the frontend writes the ring-ref and
+ * event-channel nodes a backend expects, but no backend here moves data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hv_internal.h"
+#include "xsim_fdsource.h"
+#include "xsim_xsc.h"
+
+/* XenbusState (xen/io/xenbus.h) */
+enum {
+    XSIM_XB_UNKNOWN = 0,
+    XSIM_XB_INITIALISING = 1,
+    XSIM_XB_INITWAIT = 2,
+    XSIM_XB_INITIALISED = 3,
+    XSIM_XB_CONNECTED = 4,
+    XSIM_XB_CLOSING = 5,
+    XSIM_XB_CLOSED = 6,
+};
+
+/* Devices a guest handles: more is a guest being flooded, not booting. */
+#define XSIM_GUEST_MAX_DEVICES 64
+
+typedef struct {
+    char *kind;
+    char *devid;
+    char *front;            /* relative: device/<kind>/<devid> */
+    char *back;             /* the backend's absolute path */
+    char *back_state;       /* <back>/state, watched */
+    int state;              /* ours, as last written */
+} XsimFront;
+
+struct _XsimGuest {
+    /* Set at start, read only after. */
+    XsimHv *hv;
+    uint32_t domid;
+    char *xs_path;          /* DIR/xenstored/domain/<domid>.sock */
+    char *cmdline;
+    guint64 max_memkb;
+    int console;            /* our end of the console channel */
+    GThread *thread;
+
+    /* Shared with the main thread, under lock. */
+    GMutex lock;
+    GCond cond;
+    bool paused;
+    bool stop;
+    XsimGuestScript script; /* faults may change it */
+    bool script_changed;
+    GMainContext *ctx;      /* for wakeups, set before the thread starts */
+
+    /* The thread's own. */
+    XsimXsc *xsc;
+    GSource *xsc_source;
+    GSource *console_source;
+    GHashTable *fronts;     /* "kind/devid" -> XsimFront */
+    GString *line;          /* console input being typed */
+    guint flood_id;
+    guint garbage_id;
+    guint crash_id;
+    guint64 garbage_n;
+    bool ignore_shutdown;
+    bool no_balloon;
+    bool hung;
+    bool done;              /* shut down: stop doing anything */
+};
+
+
+/* ---- the kernel file ---- */
+
+#define XSIM_GUEST_MAGIC "#!xensim-guest"
+#define XSIM_GUEST_SCRIPT_MAX (64 * 1024)
+
+static bool
+xsim_guest_parse_seconds(const char *arg,
+                         int *val_r)
+{
+    guint64 val;
+
+    if (!arg || !g_ascii_string_to_unsigned(arg, 10, 0, 86400, &val, NULL))
+        return false;
+    *val_r = val;
+    return true;
+}
+
+bool
+xsim_guest_parse_script(const char *path,
+                        XsimGuestScript *script,
+                        GError **error)
+{
+    g_autofree char *head = NULL;
+    g_auto(GStrv) lines = NULL;
+    ssize_t n;
+    int fd;
+
+    *script = (XsimGuestScript) { .crash_after = -1 };
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                    "cannot read kernel '%s': %s", path, g_strerror(err));
+        return false;
+    }
+    head = g_malloc0(XSIM_GUEST_SCRIPT_MAX + 1);
+    n = read(fd, head, XSIM_GUEST_SCRIPT_MAX);
+    close(fd);
+    if (n < 0) {
+        int err = errno;
+
+        /* A directory opens but does not read: not a kernel either. */
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                    "cannot read kernel '%s': %s", path, g_strerror(err));
+        return false;
+    }
+    /* Any other file is a kernel that boots the default guest. */
+    if (!g_str_has_prefix(head, XSIM_GUEST_MAGIC "\n") &&
+        g_strcmp0(head, XSIM_GUEST_MAGIC) != 0)
+        return true;
+
+    lines = g_strsplit(head, "\n", -1);
+    for (guint i = 1; lines[i]; i++) {
+        g_auto(GStrv) words = NULL;
+        char *line = g_strstrip(lines[i]);
+        const char *verb;
+        const char *arg;
+        bool ok = true;
+
+        if (!*line || *line == '#')
+            continue;
+        words = g_strsplit_set(line, " \t", 3);
+        verb = words[0];
+        arg = words[1];
+        if (arg && words[2]) {
+            ok = false;
+        } else if (g_str_equal(verb, "ignore-shutdown") && !arg) {
+            script->ignore_shutdown = true;
+        } else if (g_str_equal(verb, "crash-after")) {
+            ok = xsim_guest_parse_seconds(arg, &script->crash_after);
+        } else if (g_str_equal(verb, "no-balloon") && !arg) {
+            script->no_balloon = true;
+        } else if (g_str_equal(verb, "console-flood") && !arg) {
+            script->console_flood = true;
+        } else if (g_str_equal(verb, "garbage") && !arg) {
+            script->garbage = true;
+        } else if (g_str_equal(verb, "hang") && !arg) {
+            script->hang = true;
+        } else if (g_str_equal(verb, "boot-delay")) {
+            ok = xsim_guest_parse_seconds(arg, &script->boot_delay);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "guest script '%s', line %u: bad directive '%s'",
+                        path, i + 1, line);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Sources are created with a reference for us: drop both at once. */
+static void
+xsim_source_drop(GSource **source)
+{
+    if (*source) {
+        g_source_destroy(*source);
+        g_source_unref(*source);
+        *source = NULL;
+    }
+}
+
+/* ---- the console ---- */
+
+/*
+ * Output goes to the console channel without blocking: like a real
+ * console ring, what xenconsoled has not taken is lost, never waited for.
+ */
+static void
+xsim_guest_write(XsimGuest *guest,
+                 const char *text,
+                 gsize len)
+{
+    while (len > 0) {
+        ssize_t n = send(guest->console, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        text += n;
+        len -= n;
+    }
+}
+
+static void G_GNUC_PRINTF(2, 3)
+xsim_guest_printf(XsimGuest *guest,
+                  const char *fmt,
+                  ...)
+{
+    g_autofree char *text = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    xsim_guest_write(guest, text, strlen(text));
+}
+
+#define XSIM_GUEST_PROMPT "\r\nDebian GNU/Linux 12 xensim hvc0\r\n\r\nxensim login: "
+
+/* A getty that never lets anyone in, and echoes what is typed. */
+static void
+xsim_guest_console_in(int fd,
+                      GIOCondition revents,
+                      gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            xsim_source_drop(&guest->console_source);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        char c = buf[i];
+
+        if (c == '\r' || c == '\n') {
+            xsim_guest_printf(guest, "\r\nLogin incorrect" XSIM_GUEST_PROMPT);
+            g_string_truncate(guest->line, 0);
+        } else if (guest->line->len < 256) {
+            g_string_append_c(guest->line, c);
+            xsim_guest_write(guest, &c, 1);
+        }
+    }
+}
+
+/* ---- sleeping, pausing, stopping ---- */
+
+/* Sleep up to @seconds unless stopped; pause stretches it. */
+static bool
+xsim_guest_sleep(XsimGuest *guest,
+                 gint64 seconds_ms)
+{
+    gint64 end = g_get_monotonic_time() + seconds_ms * 1000;
+    bool stop;
+
+    g_mutex_lock(&guest->lock);
+    while (!guest->stop && (guest->paused || g_get_monotonic_time() < end)) {
+        if (guest->paused)
+            g_cond_wait(&guest->cond, &guest->lock);
+        else
+            g_cond_wait_until(&guest->cond, &guest->lock, end);
+    }
+    stop = guest->stop;
+    g_mutex_unlock(&guest->lock);
+    return !stop;
+}
+
+/* ---- shutting down ---- */
+
+static void
+xsim_guest_shutdown(XsimGuest *guest,
+                    XsimShutdownReason reason)
+{
+    if (guest->done)
+        return;
+    guest->done = true;
+    xsim_guest_printf(guest, "\r\nreboot: %s\r\n",
+                      reason == XSIM_SHUTDOWN_REBOOT ? "Restarting system" :
+                      reason == XSIM_SHUTDOWN_CRASH ? "Kernel panic - not syncing" :
+                      reason == XSIM_SHUTDOWN_SUSPEND ? "Suspending" :
+                      "Power down");
+    xsim_hv_post_shutdown(guest->hv, guest->domid, reason);
+}
+
+static gboolean
+xsim_guest_crash_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    guest->crash_id = 0;
+    xsim_guest_shutdown(guest, XSIM_SHUTDOWN_CRASH);
+    return G_SOURCE_REMOVE;
+}
+
+/* control/shutdown changed: Linux's shutdown_handler(). */
+static void
+xsim_guest_control_shutdown(XsimGuest *guest)
+{
+    g_autofree char *req = NULL;
+    XsimShutdownReason reason;
+
+    if (xsim_xsc_read(guest->xsc, "control/shutdown", &req) != 0 || !*req)
+        return;
+    if (guest->ignore_shutdown)
+        return;
+    if (g_str_equal(req, "poweroff") || g_str_equal(req, "halt"))
+        reason = XSIM_SHUTDOWN_POWEROFF;
+    else if (g_str_equal(req, "reboot"))
+        reason = XSIM_SHUTDOWN_REBOOT;
+    else if (g_str_equal(req, "suspend"))
+        reason = XSIM_SHUTDOWN_SUSPEND;
+    else if (g_str_equal(req, "crash"))
+        reason = XSIM_SHUTDOWN_CRASH;
+    else {
+        /* The value is the toolstack's, but print only what is printable. */
+        g_autofree char *safe = g_strcanon(g_strndup(req, 32),
+                                           G_CSET_a_2_z G_CSET_A_2_Z "0123456789-_",
+                                           '?');
+
+        xsim_guest_printf(guest, "Ignoring shutdown request: %s\r\n", safe);
+        return;
+    }
+    /* Acknowledge, as Linux does, so the toolstack knows we heard. */
+    xsim_xsc_write(guest->xsc, "control/shutdown", "", 0);
+    xsim_guest_shutdown(guest, reason);
+}
+
+/* ---- the balloon ---- */
+
+static void
+xsim_guest_memory_target(XsimGuest *guest)
+{
+    g_autofree char *val = NULL;
+    guint64 target;
+
+    if (guest->no_balloon ||
+        xsim_xsc_read(guest->xsc, "memory/target", &val) != 0 ||
+        !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64 / 2, &target, NULL))
+        return;
+    /* The hypervisor clamps to max_memkb; the guest never goes below 16 MiB. */
+    xsim_hv_post_memkb(guest->hv, guest->domid, MAX(target, 16 * 1024));
+}
+
+/* ---- frontends ---- */
+
+static void
+xsim_front_free(XsimFront *front)
+{
+    g_free(front->kind);
+    g_free(front->devid);
+    g_free(front->front);
+    g_free(front->back);
+    g_free(front->back_state);
+    g_free(front);
+}
+
+static void
+xsim_front_set_state(XsimGuest *guest,
+                     XsimFront *front,
+                     int state)
+{
+    g_autofree char *path = g_strdup_printf("%s/state", front->front);
+
+    if (xsim_xsc_printf(guest->xsc, path, "%d", state) == 0)
+        front->state = state;
+}
+
+/* What the frontend drivers write before Initialised (ring pages are fake). */
+static void
+xsim_front_publish(XsimGuest *guest,
+                   XsimFront *front)
+{
+    XsimXsc *xsc = guest->xsc;
+    guint n = g_str_hash(front->front) % 1000;
+    g_autofree char *f = g_strdup(front->front);
+
+#define XSIM_FRONT_W(node, ...) \
+    do { \
+        g_autofree char *p_ = g_strdup_printf("%s/" node, f); \
+        xsim_xsc_printf(xsc, p_, __VA_ARGS__); \
+    } while (0)
+
+    if (g_str_equal(front->kind, "vbd")) {
+        XSIM_FRONT_W("ring-ref", "%u", 8 + n);
+        XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);
+        XSIM_FRONT_W("protocol", "%s", "x86_64-abi");
+        XSIM_FRONT_W("feature-persistent", "%d", 1);
+    } else if (g_str_equal(front->kind, "vif")) {
+        XSIM_FRONT_W("tx-ring-ref", "%u", 8 + n);
+        XSIM_FRONT_W("rx-ring-ref", "%u", 9 + n);
+        XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);
+        XSIM_FRONT_W("request-rx-copy", "%d", 1);
+        XSIM_FRONT_W("feature-rx-notify", "%d", 1);
+    } else if (g_str_equal(front->kind, "vkb")) {
+        XSIM_FRONT_W("page-ref", "%u", 8 + n);
+        XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);
+    } else {
+        XSIM_FRONT_W("ring-ref", "%u", 8 + n);
+        XSIM_FRONT_W("port", "%u", 10 + n % 100);
+    }
+#undef XSIM_FRONT_W
+}
+
+static void
+xsim_front_detach(XsimGuest *guest,
+                  XsimFront *front)
+{
+    xsim_xsc_unwatch(guest->xsc, front->back_state, "back");
+    /* The key is the "kind/devid" tail of front->front: frees @front. */
+    g_hash_table_remove(guest->fronts, front->front + strlen("device/"));
+}
+
+/* The backend changed state: xenbus' otherend_changed() for one driver. */
+static void
+xsim_front_backend_changed(XsimGuest *guest,
+                           XsimFront *front)
+{
+    g_autofree char *val = NULL;
+    guint64 state = XSIM_XB_UNKNOWN;
+    int rc;
+
+    rc = xsim_xsc_read(guest->xsc, front->back_state, &val);
+    if (rc == 0 && !g_ascii_string_to_unsigned(val, 10, 0, 6, &state, NULL))
+        return;     /* a backend writing nonsense is ignored, like Linux */
+
+    switch (state) {
+    case XSIM_XB_INITWAIT:
+        if (front->state < XSIM_XB_INITIALISED) {
+            xsim_front_publish(guest, front);
+            /* netfront connects right away; the others wait for the backend. */
+            xsim_front_set_state(guest, front, g_str_equal(front->kind, "vif") ?
+                                 XSIM_XB_CONNECTED : XSIM_XB_INITIALISED);
+        }
+        break;
+    case XSIM_XB_CONNECTED:
+        if (front->state < XSIM_XB_INITIALISED)
+            xsim_front_publish(guest, front);
+        if (front->state != XSIM_XB_CONNECTED) {
+            xsim_front_set_state(guest, front, XSIM_XB_CONNECTED);
+            if (g_str_equal(front->kind, "vbd")) {
+                g_autofree char *p = g_strdup_printf("%s/sectors", front->back);
+                g_autofree char *sectors = NULL;
+
+                if (xsim_xsc_read(guest->xsc, p, &sectors) == 0 &&
+                    strspn(sectors, "0123456789") == strlen(sectors))
+                    xsim_guest_printf(guest, "blkfront: %s: %s sectors\r\n",
+                                      front->devid, sectors);
+            }
+        }
+        break;
+    case XSIM_XB_CLOSING:
+    case XSIM_XB_CLOSED:
+    case XSIM_XB_UNKNOWN:
+        /* Backend leaving (or gone): close our side and forget the device. */
+        if (rc == 0 || rc == ENOENT) {
+            if (front->state != XSIM_XB_CLOSED)
+                xsim_front_set_state(guest, front, XSIM_XB_CLOSED);
+            if (state != XSIM_XB_UNKNOWN || rc == ENOENT)
+                xsim_front_detach(guest, front);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+xsim_guest_probe_device(XsimGuest *guest,
+                        const char *kind,
+                        const char *devid)
+{
+    g_autofree char *key = g_strdup_printf("%s/%s", kind, devid);
+    g_autofree char *bpath = NULL;
+    g_autofree char *back = NULL;
+    g_autofree char *spath = NULL;
+    g_autofree char *state = NULL;
+    XsimFront *front;
+
+    if (g_hash_table_contains(guest->fronts, key) ||
+        g_hash_table_size(guest->fronts) >= XSIM_GUEST_MAX_DEVICES)
+        return;
+    /* A device the toolstack is still writing: the next event brings it. */
+    bpath = g_strdup_printf("device/%s/backend", key);
+    if (xsim_xsc_read(guest->xsc, bpath, &back) != 0 || back[0] != '/')
+        return;
+    spath = g_strdup_printf("device/%s/state", key);
+    if (xsim_xsc_read(guest->xsc, spath, &state) != 0)
+        return;
+    /* A frontend that was closed stays closed until the toolstack resets it. */
+    if (g_str_equal(state, "6"))
+        return;
+
+    front = g_new0(XsimFront, 1);
+    front->kind = g_strdup(kind);
+    front->devid = g_strdup(devid);
+    front->front = g_strdup_printf("device/%s", key);
+    front->back = g_steal_pointer(&back);
+    front->back_state = g_strdup_printf("%s/state", front->back);
+    front->state = XSIM_XB_INITIALISING;
+    g_hash_table_insert(guest->fronts, front->front + strlen("device/"), front);
+    /* The initial watch event runs the handshake from wherever it stands. */
+    if (xsim_xsc_watch(guest->xsc, front->back_state, "back") != 0)
+        g_hash_table_remove(guest->fronts, key);
+}
+
+/* device/ changed: probe new devices, as xenbus_probe_frontend does. */
+static void
+xsim_guest_scan_devices(XsimGuest *guest)
+{
+    static const char *const kinds[] = { "vbd", "vif", "console", "vkb" };
+
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        g_autofree char *dir = g_strdup_printf("device/%s", kinds[k]);
+        g_auto(GStrv) devids = NULL;
+
+        if (xsim_xsc_directory(guest->xsc, dir, &devids) != 0)
+            continue;
+        for (guint i = 0; devids[i]; i++) {
+            if (strspn(devids[i], "0123456789") == strlen(devids[i]))
+                xsim_guest_probe_device(guest, kinds[k], devids[i]);
+        }
+    }
+}
+
+static XsimFront *
+xsim_guest_front_by_back_state(XsimGuest *guest,
+                               const char *path)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+
+        if (g_str_equal(front->back_state, path))
+            return front;
+    }
+    return NULL;
+}
+
+/* ---- misbehaviour ---- */
+
+static gboolean
+xsim_guest_flood_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    char line[1024];
+
+    memset(line, 'x', sizeof(line));
+    memcpy(line, "flood ", 6);
+    line[sizeof(line) - 2] = '\r';
+    line[sizeof(line) - 1] = '\n';
+    for (int i = 0; i < 4; i++)
+        xsim_guest_write(guest, line, sizeof(line));
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Random writes: oversized values, paths outside the home, node after
+ * node until the quota says no.  Every answer is ignored; the point is
+ * what xenstored lets through, which the tests check.
+ */
+static gboolean
+xsim_guest_garbage_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    /* Each gets a running number appended. */
+    static const char *const targets[] = {
+        "data/garbage-", "data/g/deeper/still-", "/local/domain/0/garbage-",
+        "/local/domain/1/../escape-", "/tool/garbage-", "control/shutdown",
+        "memory/target", "device/vbd/", "../../", "data/bad//path-",
+    };
+    g_autofree char *path = NULL;
+    g_autofree char *value = NULL;
+    gsize len;
+
+    if (!guest->xsc)
+        return G_SOURCE_CONTINUE;
+    for (int i = 0; i < 8; i++) {
+        guint t = g_random_int_range(0, G_N_ELEMENTS(targets));
+
+        g_free(path);
+        g_free(value);
+        path = g_strdup_printf("%s%" G_GUINT64_FORMAT, targets[t],
+                               guest->garbage_n++);
+        /* Up to the payload limit, well over the node-size quota. */
+        len = g_random_int_range(0, 4000);
+        value = g_malloc(len + 1);
+        for (gsize j = 0; j < len; j++)
+            value[j] = g_random_int_range(0, 256);
+        if (xsim_xsc_write(guest->xsc, path, value, len) == EPIPE)
+            return G_SOURCE_CONTINUE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static guint
+xsim_guest_add_timer(XsimGuest *guest,
+                     GSource *source,
+                     GSourceFunc fn)
+{
+    guint id;
+
+    g_source_set_callback(source, fn, guest, NULL);
+    id = g_source_attach(source, guest->ctx);
+    g_source_unref(source);
+    return id;
+}
+
+/* Apply what the script (and any fault since) asks for. */
+static void
+xsim_guest_apply_script(XsimGuest *guest)
+{
+    XsimGuestScript script;
+
+    g_mutex_lock(&guest->lock);
+    script = guest->script;
+    guest->script_changed = false;
+    g_mutex_unlock(&guest->lock);
+
+    guest->ignore_shutdown = script.ignore_shutdown;
+    guest->no_balloon = script.no_balloon;
+    guest->hung = script.hang;
+    if (script.console_flood && !guest->flood_id)
+        guest->flood_id = xsim_guest_add_timer(guest, g_timeout_source_new(10),
+                                               xsim_guest_flood_timer);
+    if (script.garbage && !guest->garbage_id)
+        guest->garbage_id = xsim_guest_add_timer(guest, g_timeout_source_new(20),
+                                                 xsim_guest_garbage_timer);
+    if (script.crash_after >= 0 && !guest->crash_id)
+        guest->crash_id = xsim_guest_add_timer(
+            guest, g_timeout_source_new_seconds(script.crash_after),
+            xsim_guest_crash_timer);
+}
+
+/* ---- the thread ---- */
+
+static void
+xsim_guest_events(XsimGuest *guest)
+{
+    char *path, *token;
+
+    while (!guest->done && !guest->hung && guest->xsc &&
+           xsim_xsc_next_event(guest->xsc, &path, &token)) {
+        g_autofree char *p = path;
+        g_autofree char *t = token;
+
+        if (g_str_equal(t, "shutdown")) {
+            xsim_guest_control_shutdown(guest);
+        } else if (g_str_equal(t, "target")) {
+            xsim_guest_memory_target(guest);
+        } else if (g_str_equal(t, "device")) {
+            xsim_guest_scan_devices(guest);
+        } else if (g_str_equal(t, "back")) {
+            XsimFront *front = xsim_guest_front_by_back_state(guest, p);
+
+            if (front)
+                xsim_front_backend_changed(guest, front);
+        }
+    }
+}
+
+static void
+xsim_guest_xsc_ready(int fd,
+                     GIOCondition revents,
+                     gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    if (xsim_xsc_pump(guest->xsc) != 0) {
+        /* xenstored closed us: the domain is dying.  Nothing more to say. */
+        xsim_source_drop(&guest->xsc_source);
+    }
+}
+
+/* Connect to our xenstore endpoint; it exists once INTRODUCE made it. */
+static bool
+xsim_guest_connect(XsimGuest *guest)
+{
+    int err = 0;
+
+    while (!(guest->xsc = xsim_xsc_connect(guest->xs_path, &err))) {
+        if (!xsim_guest_sleep(guest, 50))
+            return false;
+    }
+    return true;
+}
+
+static void
+xsim_guest_boot(XsimGuest *guest)
+{
+    static const char *const features[] = {
+        "control/feature-poweroff", "control/feature-reboot",
+        "control/feature-suspend",
+    };
+
+    xsim_guest_printf(guest,
+                      "Linux version 6.1.0-xensim (xensim@localhost) #1 SMP\r\n"
+                      "Command line: %s\r\n"
+                      "Booting paravirtualized kernel on Xen\r\n"
+                      "Xen version: 4.17.0-xensim (preserve-AD)\r\n"
+                      "Memory: %" G_GUINT64_FORMAT "K available\r\n",
+                      guest->cmdline ? guest->cmdline : "",
+                      guest->max_memkb);
+    if (guest->script.boot_delay > 0 &&
+        !xsim_guest_sleep(guest, guest->script.boot_delay * 1000))
+        return;
+    if (!xsim_guest_connect(guest))
+        return;
+    guest->xsc_source = xsim_fd_source_new(xsim_xsc_fd(guest->xsc), G_IO_IN,
+                                           xsim_guest_xsc_ready, guest);
+
+    /* The toolstack pre-creates these for us (libxl does): just write. */
+    for (guint i = 0; i < G_N_ELEMENTS(features); i++)
+        xsim_xsc_write_str(guest->xsc, features[i], "1");
+    xsim_xsc_watch(guest->xsc, "control/shutdown", "shutdown");
+    xsim_xsc_watch(guest->xsc, "memory/target", "target");
+    xsim_xsc_watch(guest->xsc, "device", "device");
+    xsim_guest_printf(guest, "xenbus_probe_frontend: waiting for devices\r\n"
+                      XSIM_GUEST_PROMPT);
+}
+
+static gpointer
+xsim_guest_main(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    g_main_context_push_thread_default(guest->ctx);
+    guest->console_source = xsim_fd_source_new(guest->console, G_IO_IN,
+                                               xsim_guest_console_in, guest);
+    xsim_guest_apply_script(guest);
+    xsim_guest_boot(guest);
+    if (guest->hung) {
+        /*
+         * Hung after boot: nothing reads our sockets any more.  xenstored
+         * queues our events until its bound, then drops the connection.
+         */
+        xsim_source_drop(&guest->xsc_source);
+        xsim_source_drop(&guest->console_source);
+    }
+
+    for (;;) {
+        bool changed;
+
+        g_mutex_lock(&guest->lock);
+        while (guest->paused && !guest->stop)
+            g_cond_wait(&guest->cond, &guest->lock);
+        changed = guest->script_changed;
+        g_mutex_unlock(&guest->lock);
+        if (guest->stop)
+            break;
+        if (changed && !guest->hung)
+            xsim_guest_apply_script(guest);
+        xsim_guest_events(guest);
+        g_main_context_iteration(guest->ctx, TRUE);
+    }
+
+    /* Everything the thread made, in the thread's context. */
+    xsim_source_drop(&guest->xsc_source);
+    xsim_source_drop(&guest->console_source);
+    g_hash_table_remove_all(guest->fronts);
+    g_clear_pointer(&guest->xsc, xsim_xsc_free);
+    g_main_context_pop_thread_default(guest->ctx);
+    xsim_hv_post_guest_exited(guest->hv, guest->domid);
+    return NULL;
+}
+
+XsimGuest *
+xsim_guest_start(XsimHvDomain *dom)
+{
+    XsimGuest *guest = g_new0(XsimGuest, 1);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *name = g_strdup_printf("guest-%u", dom->domid);
+
+    guest->hv = dom->hv;
+    guest->domid = dom->domid;
+    guest->xs_path = g_strdup_printf("%s/xenstored/domain/%u.sock",
+                                     dom->hv->rundir, dom->domid);
+    guest->cmdline = g_strdup(dom->cmdline);
+    guest->max_memkb = dom->max_memkb;
+    guest->script = dom->script;
+    guest->console = fcntl(dom->console[0], F_DUPFD_CLOEXEC, 0);
+    guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                          (GDestroyNotify)xsim_front_free);
+    guest->line = g_string_new(NULL);
+    guest->ctx = g_main_context_new();
+    g_mutex_init(&guest->lock);
+    g_cond_init(&guest->cond);
+    if (guest->console >= 0)
+        guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
+    if (!guest->thread) {
+        g_warning("domain %u: cannot start its kernel: %s", dom->domid,
+                  error ? error->message : g_strerror(errno));
+        xsim_guest_join(guest);
+        return NULL;
+    }
+    return guest;
+}
+
+void
+xsim_guest_set_paused(XsimGuest *guest,
+                      bool paused)
+{
+    g_mutex_lock(&guest->lock);
+    guest->paused = paused;
+    g_cond_broadcast(&guest->cond);
+    g_mutex_unlock(&guest->lock);
+    g_main_context_wakeup(guest->ctx);
+}
+
+void
+xsim_guest_fault(XsimGuest *guest,
+                 const char *kind)
+{
+    g_mutex_lock(&guest->lock);
+    if (g_str_equal(kind, "garbage"))
+        guest->script.garbage = true;
+    else if (g_str_equal(kind, "ignore-shutdown"))
+        guest->script.ignore_shutdown = true;
+    guest->script_changed = true;
+    g_mutex_unlock(&guest->lock);
+    g_main_context_wakeup(guest->ctx);
+}
+
+void
+xsim_guest_stop(XsimGuest *guest)
+{
+    g_mutex_lock(&guest->lock);
+    guest->stop = true;
+    g_cond_broadcast(&guest->cond);
+    g_mutex_unlock(&guest->lock);
+    g_main_context_wakeup(guest->ctx);
+}
+
+/* Also frees a guest whose thread never started. */
+void
+xsim_guest_join(XsimGuest *guest)
+{
+    if (guest->thread)
+        g_thread_join(guest->thread);
+    if (guest->console >= 0)
+        close(guest->console);
+    /* Drops the timers the thread left in its context. */
+    g_main_context_unref(guest->ctx);
+    g_hash_table_unref(guest->fronts);
+    g_string_free(guest->line, TRUE);
+    g_mutex_clear(&guest->lock);
+    g_cond_clear(&guest->cond);
+    g_free(guest->xs_path);
+    g_free(guest->cmdline);
+    g_free(guest);
+}

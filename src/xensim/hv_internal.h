@@ -1,0 +1,331 @@
+/*
+ * hv_internal.h: the simulated hypervisor's structures, shared by hv.c
+ * (domains and their operations), hv_control.c (the control socket),
+ * guest.c (the simulated guest kernels) and backend.c (dom0's backends).
+ *
+ * Threads and locking, the rules every file here follows:
+ *
+ *  - The main thread runs the GLib main loop that also serves xenstore.
+ *    It alone creates, changes and frees XsimHvDomain objects, and it alone
+ *    calls into the xenstore server (which is single threaded).
+ *  - Every running guest kernel is a thread of its own (guest.c), and all
+ *    dom0 backends share one thread (backend.c).  Both reach xenstore only
+ *    through the wire protocol, over sockets, as real guests and backends
+ *    do; they never touch XsimServer.
+ *  - Those threads never modify the domain table.  They report to the
+ *    hypervisor by queueing a message on the main context
+ *    (xsim_hv_post_*), which the main thread applies in order.
+ *  - The few things they read from the table (a domain's console channel,
+ *    its pending backend faults) are read under hv->lock, which the main
+ *    thread takes whenever it adds or removes a domain or changes those
+ *    fields.  The main thread reads its own table without the lock.
+ *  - The main thread may wait for a guest thread to end (join), because a
+ *    guest thread never waits for the main thread except on a xenstore
+ *    socket, and the main thread closes that socket before joining.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "hv.h"
+
+#define XSIM_PAGE_SIZE 4096
+
+typedef enum {
+    XSIM_DOM_PV,
+    XSIM_DOM_PVH,
+    XSIM_DOM_HVM,
+} XsimDomType;
+
+/* Xen's SHUTDOWN_* codes, in their order (xen/sched.h). */
+typedef enum {
+    XSIM_SHUTDOWN_NONE = -1,
+    XSIM_SHUTDOWN_POWEROFF = 0,
+    XSIM_SHUTDOWN_REBOOT = 1,
+    XSIM_SHUTDOWN_SUSPEND = 2,
+    XSIM_SHUTDOWN_CRASH = 3,
+    XSIM_SHUTDOWN_WATCHDOG = 4,
+    XSIM_SHUTDOWN_SOFT_RESET = 5,
+} XsimShutdownReason;
+
+const char *
+xsim_shutdown_reason_name(XsimShutdownReason reason);
+
+XsimShutdownReason
+xsim_shutdown_reason_parse(const char *name);
+
+/* The behaviour a guest script (the kernel file) selects. */
+typedef struct {
+    bool ignore_shutdown;
+    int crash_after;        /* seconds, or -1 */
+    bool no_balloon;
+    bool console_flood;
+    bool garbage;
+    bool hang;
+    int boot_delay;         /* seconds, or 0 */
+} XsimGuestScript;
+
+/* One event channel port of a domain. */
+typedef enum {
+    XSIM_EVTCHN_UNBOUND,    /* waiting for @remote to bind */
+    XSIM_EVTCHN_INTERDOMAIN,
+} XsimEvtchnState;
+
+typedef struct {
+    XsimEvtchnState state;
+    uint32_t remote;        /* the peer domain */
+    uint32_t remote_port;   /* INTERDOMAIN: its port */
+    guint64 pending;        /* notifications received, for the log/tests */
+} XsimEvtchn;
+
+/* A page range a domain grants to a peer, backed by a /dev/shm file. */
+typedef struct {
+    uint32_t gref;
+    uint32_t peer;
+    guint pages;
+    char *shm;              /* shm_open() name, "/xensim-..." */
+    guint maps;             /* how many times the peer has it mapped */
+} XsimGrant;
+
+typedef struct _XsimGuest XsimGuest;
+
+typedef struct {
+    XsimHv *hv;
+    uint32_t domid;
+    char *uuid;
+    XsimDomType type;
+
+    bool paused;
+    bool booted;            /* the guest kernel was started */
+    bool shutdown;
+    bool dying;
+    XsimShutdownReason reason;
+
+    guint64 cur_memkb;
+    guint64 max_memkb;
+    guint online_vcpus;
+    guint max_vcpus;
+    guint weight;
+    guint cap;
+
+    /* cpu_time_ns: accumulated, plus the current run since run_since. */
+    gint64 cpu_ns;
+    gint64 run_since;       /* monotonic us, 0 when not running */
+
+    bool built;
+    char *kernel;
+    char *ramdisk;
+    char *cmdline;
+    XsimGuestScript script;
+
+    GHashTable *evtchns;    /* port -> XsimEvtchn */
+    uint32_t next_port;
+    GHashTable *grants;     /* gref -> XsimGrant */
+    uint32_t next_gref;
+    GPtrArray *mapped;      /* XsimHvMapping: others' grants this one maps */
+
+    /*
+     * The console "ring": a socketpair standing for the shared page and
+     * event channel.  [0] is the guest's end, [1] xenconsoled's (backend.c
+     * takes a dup of it under hv->lock).
+     */
+    int console[2];
+
+    XsimGuest *guest;       /* the running kernel, or NULL */
+
+    /* Faults for the backends, read by backend.c under hv->lock. */
+    bool fail_next_hotplug;
+} XsimHvDomain;
+
+typedef struct {
+    uint32_t granter;
+    uint32_t gref;
+} XsimHvMapping;
+
+typedef struct _XsimHvClient XsimHvClient;
+typedef struct _XsimBackends XsimBackends;
+
+struct _XsimHv {
+    XsimServer *xs;
+    char *rundir;
+    char *sock_path;
+    int listen_fd;
+    GSource *listen_source;
+    GList *clients;         /* XsimHvClient */
+
+    GMutex lock;            /* see the rules at the top */
+    GHashTable *domains;    /* domid -> XsimHvDomain; main thread writes */
+    uint32_t next_domid;
+
+    guint64 total_kib;
+    guint64 dom0_kib;
+
+    XsimBackends *backends;
+
+    XsimHvStopFunc stop_cb;
+    gpointer stop_opaque;
+    bool stopping;
+};
+
+/* hv.c: the operations, called by hv_control.c in the main thread. */
+XsimHvDomain *
+xsim_hv_lookup(XsimHv *hv,
+               uint32_t domid);
+
+void
+xsim_hv_notify(XsimHv *hv,
+               uint32_t domid);
+
+void
+xsim_hv_domain_set_shutdown(XsimHvDomain *dom,
+                            XsimShutdownReason reason);
+
+guint64
+xsim_hv_free_kib(XsimHv *hv);
+
+gint64
+xsim_hv_domain_cpu_ns(XsimHvDomain *dom);
+
+/* hv_control.c */
+void
+xsim_hv_client_notify_all(XsimHv *hv,
+                          uint32_t domid);
+
+void
+xsim_hv_clients_free(XsimHv *hv);
+
+bool
+xsim_hv_control_listen(XsimHv *hv,
+                       GError **error);
+
+/* guest.c: one thread per running guest kernel. */
+XsimGuest *
+xsim_guest_start(XsimHvDomain *dom);
+
+void
+xsim_guest_set_paused(XsimGuest *guest,
+                      bool paused);
+
+/* Ask the kernel to act as if it had seen this fault ("garbage", ...). */
+void
+xsim_guest_fault(XsimGuest *guest,
+                 const char *kind);
+
+/* Stop the thread and wait for it; the domain's xenstore link must be cut. */
+void
+xsim_guest_stop(XsimGuest *guest);
+
+bool
+xsim_guest_parse_script(const char *path,
+                        XsimGuestScript *script,
+                        GError **error);
+
+/* Messages from guest threads, applied in the main thread. */
+void
+xsim_hv_post_shutdown(XsimHv *hv,
+                      uint32_t domid,
+                      XsimShutdownReason reason);
+
+void
+xsim_hv_post_memkb(XsimHv *hv,
+                   uint32_t domid,
+                   guint64 memkb);
+
+/* backend.c: dom0's backends, one thread. */
+XsimBackends *
+xsim_backends_start(XsimHv *hv);
+
+void
+xsim_backends_stop(XsimBackends *be);
+
+/* A fault for one device of @domid: @device is "KIND/DEVID". */
+int
+xsim_backends_fault(XsimBackends *be,
+                    uint32_t domid,
+                    const char *kind,
+                    const char *device,
+                    int seconds);
+
+/* The domain is gone: drop whatever its devices still hold. */
+void
+xsim_backends_domain_gone(XsimBackends *be,
+                          uint32_t domid);
+
+/* Under hv->lock: a dup of the domain's console channel, or -1. */
+int
+xsim_hv_console_dup(XsimHv *hv,
+                    uint32_t domid);
+
+/* Under hv->lock: consume the domain's fail-next-hotplug fault. */
+bool
+xsim_hv_take_hotplug_fault(XsimHv *hv,
+                           uint32_t domid);
+
+/* hv.c: the operations behind the control protocol (main thread). */
+int
+xsim_hv_domain_create(XsimHv *hv,
+                      const char *uuid,
+                      XsimDomType type,
+                      guint max_vcpus,
+                      guint64 max_memkb,
+                      uint32_t *domid_r);
+
+int
+xsim_hv_domain_unpause(XsimHvDomain *dom);
+
+int
+xsim_hv_domain_pause(XsimHvDomain *dom);
+
+int
+xsim_hv_domain_destroy(XsimHvDomain *dom);
+
+int
+xsim_hv_evtchn_alloc_unbound(XsimHvDomain *dom,
+                             uint32_t remote,
+                             uint32_t *port_r);
+
+int
+xsim_hv_evtchn_bind(XsimHvDomain *dom,
+                    XsimHvDomain *remote,
+                    uint32_t remote_port,
+                    uint32_t *port_r);
+
+int
+xsim_hv_evtchn_notify(XsimHvDomain *dom,
+                      uint32_t port);
+
+int
+xsim_hv_evtchn_close(XsimHvDomain *dom,
+                     uint32_t port);
+
+int
+xsim_hv_grant_share(XsimHvDomain *dom,
+                    uint32_t peer,
+                    guint pages,
+                    uint32_t *gref_r,
+                    const char **shm_r);
+
+int
+xsim_hv_grant_map(XsimHvDomain *dom,
+                  XsimHvDomain *granter,
+                  uint32_t gref,
+                  const char **shm_r);
+
+int
+xsim_hv_grant_unmap(XsimHvDomain *dom,
+                    uint32_t granter,
+                    uint32_t gref);
+
+void
+xsim_hv_stop_requested(XsimHv *hv);
+
+void
+xsim_hv_post_guest_exited(XsimHv *hv,
+                          uint32_t domid);
+
+/* guest.c: after xsim_guest_stop(), wait for the thread and free it. */
+void
+xsim_guest_join(XsimGuest *guest);

@@ -1,0 +1,95 @@
+/*
+ * xsim_xsc.h: a small blocking xenstore client for the simulated guests
+ * and backends.
+ *
+ * Why not libxenstore: its socket path comes from the process-wide
+ * XENSTORED_PATH environment variable, read at xs_open(), while each guest
+ * thread must reach its own DIR/xenstored/domain/<domid>.sock; and its
+ * reader thread per handle would double our threads per guest.  This
+ * client is just the wire format (xen/io/xs_wire.h) over a unix socket:
+ * requests block until their reply (watch events that arrive meanwhile are
+ * queued), and the owner polls xsim_xsc_fd() to learn of new events.
+ *
+ * Not thread safe: one owner thread per client.  Errors are errno values;
+ * EPIPE means the connection is gone (the domain died, the daemon stops).
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct _XsimXsc XsimXsc;
+
+XsimXsc *
+xsim_xsc_connect(const char *path,
+                 int *err_r);
+
+void
+xsim_xsc_free(XsimXsc *xsc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimXsc, xsim_xsc_free);
+
+int
+xsim_xsc_fd(XsimXsc *xsc);
+
+/* Make every blocked or later request fail with EPIPE (any thread). */
+void
+xsim_xsc_shutdown(XsimXsc *xsc);
+
+int
+xsim_xsc_read(XsimXsc *xsc,
+              const char *path,
+              char **value_r);
+
+int
+xsim_xsc_write(XsimXsc *xsc,
+               const char *path,
+               const char *value,
+               gsize len);
+
+/* xsim_xsc_write of a nul-terminated string. */
+int
+xsim_xsc_write_str(XsimXsc *xsc,
+                   const char *path,
+                   const char *value);
+
+int
+xsim_xsc_printf(XsimXsc *xsc,
+                const char *path,
+                const char *fmt,
+                ...) G_GNUC_PRINTF(3, 4);
+
+int
+xsim_xsc_mkdir(XsimXsc *xsc,
+               const char *path);
+
+int
+xsim_xsc_rm(XsimXsc *xsc,
+            const char *path);
+
+int
+xsim_xsc_directory(XsimXsc *xsc,
+                   const char *path,
+                   GStrv *children_r);
+
+int
+xsim_xsc_watch(XsimXsc *xsc,
+               const char *path,
+               const char *token);
+
+int
+xsim_xsc_unwatch(XsimXsc *xsc,
+                 const char *path,
+                 const char *token);
+
+/*
+ * Read what the socket has (without blocking) and queue the events in it.
+ * 0, or EPIPE once the connection is gone.
+ */
+int
+xsim_xsc_pump(XsimXsc *xsc);
+
+/* The oldest queued watch event; false if none. */
+bool
+xsim_xsc_next_event(XsimXsc *xsc,
+                    char **path_r,
+                    char **token_r);

@@ -1,0 +1,833 @@
+/*
+ * hv_sim.c: the "sim" hypervisor backend, a client of xensimd's control
+ * socket (docs/xensim-hypervisor-protocol.md)
+ *
+ * Two connections to DIR/hypervisor.sock:
+ *  - the request connection: one JSON line out, the reply line back, made
+ *    synchronously with the context's lock held, like a hypercall (see
+ *    "Hypervisor backends" in xlite_internal.h), bounded by
+ *    XLITE__HV_REPLY_TIMEOUT;
+ *  - the notification connection, only while the core watches domains:
+ *    subscribed, its fd in the event loop, each domain_changed line a
+ *    "look again" for the core.
+ *
+ * When a connection breaks (xensimd died), the call that sees it fails
+ * with -ENOTCONN and "hypervisor connection lost"; the next call tries to
+ * connect again (a restarted xensimd is a new, empty host).
+ *
+ * At open, if nothing serves DIR, the backend starts `xensimd --rundir
+ * DIR` (which forks and returns once it serves) and waits for the socket.
+ * xensimd outlives the context, like a host outlives its toolstack.  It
+ * also points libxenstore at DIR's xenstored (XENSTORED_PATH) unless the
+ * environment already names one.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-glib/json-glib.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "xlite_internal.h"
+
+#define SIM_LINE_MAX 65536
+#define SIM_START_TIMEOUT (10 * G_USEC_PER_SEC)
+
+extern char **environ;
+
+typedef struct {
+    char *rundir;
+    char *sock_path;
+    /* The request connection: -1 when not connected. */
+    int fd;
+    bool connected_before;
+    GString *inbuf;
+    uint64_t next_id;
+    /* The notification connection. */
+    int nfd;
+    GString *ninbuf;
+    xlite__ev_fd nev;
+    xlite__hv_changed_fn *changed;
+} sim_state;
+
+/* ---------- connecting ---------- */
+
+static int
+sim_connect_fd(xlite_ctx *ctx, const char *path, int *fd_r)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd;
+    int r;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return XLITE_ERROR(ctx, -ENAMETOOLONG,
+                           "the hypervisor socket path %s is too long", path);
+    strcpy(sun.sun_path, path);
+    xlite__nofork_lock();
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    xlite__nofork_unlock();
+    if (fd < 0)
+        return XLITE_ERROR(ctx, -errno, "cannot create a socket: %s",
+                           g_strerror(errno));
+    do {
+        r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int err = errno;
+
+        close(fd);
+        return -err;
+    }
+    *fd_r = fd;
+    return 0;
+}
+
+static bool
+sim_socket_serves(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd;
+    bool ok;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return false;
+    strcpy(sun.sun_path, path);
+    xlite__nofork_lock();
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    xlite__nofork_unlock();
+    if (fd < 0)
+        return false;
+    ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    close(fd);
+    return ok;
+}
+
+static const char *
+sim_xensimd_program(void)
+{
+    const char *p = g_getenv("XLITE_XENSIMD");
+
+    if (p && *p)
+        return p;
+#ifdef XLITE_XENSIMD_PATH
+    if (access(XLITE_XENSIMD_PATH, X_OK) == 0)
+        return XLITE_XENSIMD_PATH;
+#endif
+    return "xensimd";
+}
+
+/* Starts xensimd for the run directory and waits until it serves.  Called
+ * from xlite_ctx_new, before the context has children or a SIGCHLD mode:
+ * xensimd forks itself and its first process exits once it serves, so we
+ * only wait for that pid (someone else's SIGCHLD handler may reap it
+ * first: ECHILD is fine) and then for the socket. */
+static int
+sim_start_xensimd(xlite_ctx *ctx, sim_state *st)
+{
+    const char *prog = sim_xensimd_program();
+    char *argv[] = { (char *)prog, (char *)"--rundir", st->rundir, NULL };
+    posix_spawn_file_actions_t fa;
+    int64_t deadline;
+    pid_t pid;
+    int status;
+    int r;
+
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "starting %s --rundir %s", prog,
+              st->rundir);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    xlite__nofork_lock();
+    r = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+    xlite__nofork_unlock();
+    posix_spawn_file_actions_destroy(&fa);
+    if (r != 0)
+        return XLITE_ERROR(ctx, -r, "cannot start %s: %s", prog,
+                           g_strerror(r));
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    deadline = g_get_monotonic_time() + SIM_START_TIMEOUT;
+    while (!sim_socket_serves(st->sock_path)) {
+        if (g_get_monotonic_time() > deadline)
+            return XLITE_ERROR(ctx, -ETIMEDOUT,
+                               "xensimd did not start serving %s (see %s/"
+                               "xensimd.log)", st->sock_path, st->rundir);
+        g_usleep(10000);
+    }
+    return 0;
+}
+
+static void
+sim_disconnect(sim_state *st)
+{
+    xlite__close(&st->fd);
+    g_string_truncate(st->inbuf, 0);
+}
+
+static int
+sim_lost(xlite_ctx *ctx, sim_state *st, const char *why)
+{
+    sim_disconnect(st);
+    return XLITE_ERROR(ctx, -ENOTCONN,
+                       "hypervisor connection lost (xensimd at %s: %s)",
+                       st->rundir, why);
+}
+
+static int
+sim_ensure_connected(xlite_ctx *ctx, sim_state *st)
+{
+    int rc;
+
+    if (st->fd >= 0)
+        return 0;
+    if ((rc = sim_connect_fd(ctx, st->sock_path, &st->fd)) < 0)
+        return XLITE_ERROR(ctx, -ENOTCONN,
+                           "hypervisor connection lost: cannot connect to "
+                           "%s: %s", st->sock_path, g_strerror(-rc));
+    /* A new xensimd is a new host: its xenstored too. */
+    if (st->connected_before)
+        xlite__xs_reset(ctx);
+    st->connected_before = true;
+    return 0;
+}
+
+/* ---------- lines ---------- */
+
+static void
+json_append_string(GString *out, const char *s)
+{
+    g_string_append_c(out, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            g_string_append_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            g_string_append_printf(out, "\\u%04x", c);
+        else
+            g_string_append_c(out, c);
+    }
+    g_string_append_c(out, '"');
+}
+
+static int
+write_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+            int64_t left = deadline - g_get_monotonic_time();
+
+            if (left <= 0)
+                return -ETIMEDOUT;
+            poll(&pfd, 1, (int)(left / 1000) + 1);
+            continue;
+        }
+        if (n < 0)
+            return -errno;
+        buf += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Takes one complete line out of buf, if there is one. */
+static char *
+take_line(GString *buf)
+{
+    char *nl = memchr(buf->str, '\n', buf->len);
+    char *line;
+
+    if (!nl)
+        return NULL;
+    line = g_strndup(buf->str, nl - buf->str);
+    g_string_erase(buf, 0, nl - buf->str + 1);
+    return line;
+}
+
+/* Reads what is there (non-blocking): 0, or -EPIPE at end of file. */
+static int
+read_some(int fd, GString *buf)
+{
+    char chunk[8192];
+
+    for (;;) {
+        ssize_t n = recv(fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            return -EPIPE;
+        g_string_append_len(buf, chunk, n);
+        if (buf->len > SIM_LINE_MAX && !memchr(buf->str, '\n', buf->len))
+            return -EPROTO;
+    }
+}
+
+static JsonObject *
+parse_object(const char *line, JsonParser **parser_r)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonNode *root;
+
+    if (!json_parser_load_from_data(parser, line, -1, NULL))
+        return NULL;
+    root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+        return NULL;
+    *parser_r = g_steal_pointer(&parser);
+    return json_node_get_object(root);
+}
+
+static int
+errno_from_name(const char *name)
+{
+    static const struct { const char *name; int err; } tab[] = {
+        { "EINVAL", EINVAL }, { "ENOENT", ENOENT }, { "ESRCH", ESRCH },
+        { "EEXIST", EEXIST }, { "ENOMEM", ENOMEM }, { "EBUSY", EBUSY },
+        { "EACCES", EACCES }, { "ENOSYS", ENOSYS }, { "EPERM", EPERM },
+        { "EIO", EIO }, { "ENOSPC", ENOSPC },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(tab); i++)
+        if (g_strcmp0(tab[i].name, name) == 0)
+            return tab[i].err;
+    return EIO;
+}
+
+/*
+ * One request and its reply.  args is the rest of the JSON object (",
+ * "domid": 3" style, starting with a comma) or "".  On success *result_r
+ * is the "ok" object, alive as long as *parser_r.  With quiet_esrch, an
+ * ESRCH reply returns -ESRCH without reporting an error.
+ */
+static int
+sim_call(xlite_ctx *ctx, sim_state *st, const char *op, const char *args,
+         bool quiet_esrch, JsonParser **parser_r, JsonObject **result_r)
+{
+    g_autoptr(GString) req = g_string_new(NULL);
+    int64_t deadline = g_get_monotonic_time() + XLITE__HV_REPLY_TIMEOUT;
+    uint64_t id;
+    int rc;
+
+    if ((rc = sim_ensure_connected(ctx, st)) < 0)
+        return rc;
+    id = ++st->next_id;
+    g_string_printf(req, "{\"id\": %" G_GUINT64_FORMAT ", \"op\": \"%s\"%s}\n",
+                    id, op, args);
+    if ((rc = write_all(st->fd, req->str, req->len, deadline)) < 0)
+        return sim_lost(ctx, st, g_strerror(-rc));
+
+    for (;;) {
+        g_autofree char *line = NULL;
+        g_autoptr(JsonParser) parser = NULL;
+        JsonObject *obj;
+        JsonNode *node;
+
+        while (!(line = take_line(st->inbuf))) {
+            struct pollfd pfd = { .fd = st->fd, .events = POLLIN };
+            int64_t left = deadline - g_get_monotonic_time();
+
+            if (left <= 0)
+                return sim_lost(ctx, st, "no reply in time");
+            if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+                return sim_lost(ctx, st, g_strerror(errno));
+            if ((rc = read_some(st->fd, st->inbuf)) < 0)
+                return sim_lost(ctx, st, rc == -EPIPE ? "it closed the "
+                                "connection" : g_strerror(-rc));
+        }
+        if (!(obj = parse_object(line, &parser)))
+            return sim_lost(ctx, st, "it sent a line that is not a JSON "
+                            "object");
+        if (json_object_has_member(obj, "event"))
+            continue;           /* not subscribed here; ignore */
+        node = json_object_get_member(obj, "id");
+        if (!node || json_node_get_value_type(node) != G_TYPE_INT64 ||
+            (uint64_t)json_node_get_int(node) != id)
+            return sim_lost(ctx, st, "a reply out of order");
+        if ((node = json_object_get_member(obj, "error"))) {
+            const char *ename = json_object_get_string_member_with_default(
+                obj, "error", "EIO");
+            const char *msg = json_object_get_string_member_with_default(
+                obj, "message", "");
+            int err = errno_from_name(ename);
+
+            if (err == ESRCH && quiet_esrch)
+                return -ESRCH;
+            return XLITE_ERROR(ctx, -err, "hypervisor: %s failed: %s (%s)",
+                               op, msg, ename);
+        }
+        node = json_object_get_member(obj, "ok");
+        if (!node || !JSON_NODE_HOLDS_OBJECT(node))
+            return sim_lost(ctx, st, "a reply without a result");
+        if (result_r) {
+            *result_r = json_node_get_object(node);
+            *parser_r = g_steal_pointer(&parser);
+        }
+        return 0;
+    }
+}
+
+static uint64_t
+obj_uint(JsonObject *o, const char *key)
+{
+    JsonNode *n = json_object_get_member(o, key);
+
+    if (!n || json_node_get_value_type(n) != G_TYPE_INT64 ||
+        json_node_get_int(n) < 0)
+        return 0;
+    return (uint64_t)json_node_get_int(n);
+}
+
+static bool
+obj_bool(JsonObject *o, const char *key)
+{
+    JsonNode *n = json_object_get_member(o, key);
+
+    return n && json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
+           json_node_get_boolean(n);
+}
+
+static const char *
+obj_str(JsonObject *o, const char *key)
+{
+    JsonNode *n = json_object_get_member(o, key);
+
+    if (!n || json_node_get_value_type(n) != G_TYPE_STRING)
+        return NULL;
+    return json_node_get_string(n);
+}
+
+static int
+shutdown_reason_from_string(const char *s)
+{
+    static const char *const names[] = {
+        [XLITE_SHUTDOWN_POWEROFF] = "poweroff",
+        [XLITE_SHUTDOWN_REBOOT] = "reboot",
+        [XLITE_SHUTDOWN_SUSPEND] = "suspend",
+        [XLITE_SHUTDOWN_CRASH] = "crash",
+        [XLITE_SHUTDOWN_WATCHDOG] = "watchdog",
+        [XLITE_SHUTDOWN_SOFT_RESET] = "soft_reset",
+    };
+    size_t i;
+
+    for (i = 0; s && i < G_N_ELEMENTS(names); i++)
+        if (strcmp(s, names[i]) == 0)
+            return (int)i;
+    return XLITE_SHUTDOWN_POWEROFF;
+}
+
+static void
+uuid_parse_text(const char *s, uint8_t uuid[16])
+{
+    size_t i = 0;
+
+    memset(uuid, 0, 16);
+    for (; s && *s && i < 32; s++) {
+        int v = g_ascii_xdigit_value(*s);
+
+        if (*s == '-')
+            continue;
+        if (v < 0)
+            return;
+        uuid[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
+        i++;
+    }
+}
+
+static void
+info_from_json(JsonObject *o, xlite_dominfo *info)
+{
+    const char *type = obj_str(o, "type");
+
+    memset(info, 0, sizeof(*info));
+    info->domid = (uint32_t)obj_uint(o, "domid");
+    uuid_parse_text(obj_str(o, "uuid"), info->uuid);
+    info->type = g_strcmp0(type, "hvm") == 0 ? XLITE_DOMAIN_TYPE_HVM :
+                 g_strcmp0(type, "pvh") == 0 ? XLITE_DOMAIN_TYPE_PVH :
+                 XLITE_DOMAIN_TYPE_PV;
+    info->running = obj_bool(o, "running");
+    info->blocked = obj_bool(o, "blocked");
+    info->paused = obj_bool(o, "paused");
+    info->shutdown = obj_bool(o, "shutdown");
+    info->dying = obj_bool(o, "dying");
+    info->shutdown_reason =
+        shutdown_reason_from_string(obj_str(o, "shutdown_reason"));
+    info->cur_memkb = obj_uint(o, "cur_memkb");
+    info->max_memkb = obj_uint(o, "max_memkb");
+    info->online_vcpus = (unsigned int)obj_uint(o, "online_vcpus");
+    info->max_vcpus = (unsigned int)obj_uint(o, "max_vcpus");
+    info->cpu_time_ns = obj_uint(o, "cpu_time_ns");
+    info->sched_weight = (unsigned int)obj_uint(o, "weight");
+    info->sched_cap = (unsigned int)obj_uint(o, "cap");
+}
+
+/* ---------- the operations ---------- */
+
+static int
+sim_open(xlite_ctx *ctx, void **state_r)
+{
+    sim_state *st = g_new0(sim_state, 1);
+    g_autofree char *xs_path = NULL;
+    int rc;
+
+    st->fd = -1;
+    st->nfd = -1;
+    st->inbuf = g_string_new(NULL);
+    st->ninbuf = g_string_new(NULL);
+    xlite__ev_fd_init(&st->nev);
+    st->rundir = ctx->sim_rundir ? g_strdup(ctx->sim_rundir)
+                                 : g_build_filename(ctx->state_dir, "xensim",
+                                                    NULL);
+    st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
+
+    /* libxenstore finds xenstored through the environment only. */
+    xs_path = g_build_filename(st->rundir, "xenstored", "socket", NULL);
+    if (!g_getenv("XENSTORED_PATH"))
+        g_setenv("XENSTORED_PATH", xs_path, FALSE);
+    else if (strcmp(g_getenv("XENSTORED_PATH"), xs_path) != 0)
+        XLITE_LOG(ctx, XLITE_LOG_WARN,
+                  "XENSTORED_PATH=%s is not the simulated host's %s",
+                  g_getenv("XENSTORED_PATH"), xs_path);
+
+    if (!sim_socket_serves(st->sock_path) &&
+        (rc = sim_start_xensimd(ctx, st)) < 0)
+        goto fail;
+    if ((rc = sim_ensure_connected(ctx, st)) < 0)
+        goto fail;
+    *state_r = st;
+    return 0;
+
+ fail:
+    g_string_free(st->inbuf, TRUE);
+    g_string_free(st->ninbuf, TRUE);
+    g_free(st->rundir);
+    g_free(st->sock_path);
+    g_free(st);
+    return rc;
+}
+
+static void
+sim_notify_stop(xlite_ctx *ctx, sim_state *st)
+{
+    xlite__ev_fd_deregister(ctx, &st->nev);
+    xlite__close(&st->nfd);
+    g_string_truncate(st->ninbuf, 0);
+}
+
+static void
+sim_close(xlite_ctx *ctx, void *state)
+{
+    sim_state *st = state;
+
+    if (!st)
+        return;
+    sim_notify_stop(ctx, st);
+    sim_disconnect(st);
+    g_string_free(st->inbuf, TRUE);
+    g_string_free(st->ninbuf, TRUE);
+    g_free(st->rundir);
+    g_free(st->sock_path);
+    g_free(st);
+}
+
+static int
+sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    JsonArray *types;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "host_info", "", false, &parser, &o)) < 0)
+        return rc;
+    info->nr_cpus = (unsigned int)obj_uint(o, "nr_cpus");
+    info->sockets = (unsigned int)obj_uint(o, "sockets");
+    info->cores_per_socket = (unsigned int)obj_uint(o, "cores_per_socket");
+    info->threads_per_core = (unsigned int)obj_uint(o, "threads_per_core");
+    info->numa_nodes = (unsigned int)obj_uint(o, "numa_nodes");
+    info->cpu_mhz = (unsigned int)obj_uint(o, "cpu_mhz");
+    info->total_kib = obj_uint(o, "total_kib");
+    info->free_kib = obj_uint(o, "free_kib");
+    info->xen_major = (unsigned int)obj_uint(o, "xen_major");
+    info->xen_minor = (unsigned int)obj_uint(o, "xen_minor");
+    g_strlcpy(info->xen_extra, obj_str(o, "xen_extra") ?: "",
+              sizeof(info->xen_extra));
+    info->max_vcpus = (unsigned int)obj_uint(o, "max_vcpus");
+    g_strlcpy(info->arch, obj_str(o, "arch") ?: "x86_64", sizeof(info->arch));
+    info->guest_types = 0;
+    if ((types = json_object_get_array_member(o, "guest_types"))) {
+        guint i;
+
+        for (i = 0; i < json_array_get_length(types); i++) {
+            const char *t = json_array_get_string_element(types, i);
+
+            if (g_strcmp0(t, "pv") == 0)
+                info->guest_types |= XLITE_GUEST_PV;
+            else if (g_strcmp0(t, "pvh") == 0)
+                info->guest_types |= XLITE_GUEST_PVH;
+            else if (g_strcmp0(t, "hvm") == 0)
+                info->guest_types |= XLITE_GUEST_HVM;
+        }
+    }
+    return 0;
+}
+
+static int
+sim_dom_create(xlite_ctx *ctx, void *state, const xlite__hv_create_args *a,
+               uint32_t *domid_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = NULL;
+    const uint8_t *u = a->uuid;
+    JsonObject *o;
+    int rc;
+
+    args = g_strdup_printf(
+        ", \"uuid\": \"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+        "%02x%02x%02x%02x%02x%02x\", \"type\": \"%s\", \"max_vcpus\": %u, "
+        "\"max_memkb\": %" G_GUINT64_FORMAT,
+        u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+        u[11], u[12], u[13], u[14], u[15],
+        xlite_domain_type_to_string(a->type), a->max_vcpus, a->max_memkb);
+    if ((rc = sim_call(ctx, state, "create", args, false, &parser, &o)) < 0)
+        return rc;
+    *domid_r = (uint32_t)obj_uint(o, "domid");
+    return 0;
+}
+
+static int
+sim_dom_build(xlite_ctx *ctx, void *state, uint32_t domid, const char *kernel,
+              const char *ramdisk, const char *cmdline)
+{
+    g_autoptr(GString) args = g_string_new(NULL);
+
+    g_string_printf(args, ", \"domid\": %u", domid);
+    if (kernel) {
+        g_string_append(args, ", \"kernel\": ");
+        json_append_string(args, kernel);
+    }
+    if (ramdisk) {
+        g_string_append(args, ", \"ramdisk\": ");
+        json_append_string(args, ramdisk);
+    }
+    if (cmdline) {
+        g_string_append(args, ", \"cmdline\": ");
+        json_append_string(args, cmdline);
+    }
+    return sim_call(ctx, state, "build", args->str, false, NULL, NULL);
+}
+
+static int
+sim_domid_op(xlite_ctx *ctx, void *state, const char *op, uint32_t domid)
+{
+    g_autofree char *args = g_strdup_printf(", \"domid\": %u", domid);
+
+    return sim_call(ctx, state, op, args, false, NULL, NULL);
+}
+
+static int
+sim_dom_pause(xlite_ctx *ctx, void *state, uint32_t domid)
+{
+    return sim_domid_op(ctx, state, "pause", domid);
+}
+
+static int
+sim_dom_unpause(xlite_ctx *ctx, void *state, uint32_t domid)
+{
+    return sim_domid_op(ctx, state, "unpause", domid);
+}
+
+static int
+sim_dom_destroy(xlite_ctx *ctx, void *state, uint32_t domid)
+{
+    return sim_domid_op(ctx, state, "destroy", domid);
+}
+
+static int
+sim_dom_info(xlite_ctx *ctx, void *state, uint32_t domid, xlite_dominfo *info)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = g_strdup_printf(", \"domid\": %u", domid);
+    JsonObject *o;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "info", args, true, &parser, &o)) < 0)
+        return rc;
+    info_from_json(o, info);
+    return 0;
+}
+
+static int
+sim_dom_list(xlite_ctx *ctx, void *state, xlite_dominfo **infos_r,
+             size_t *n_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    JsonArray *doms;
+    xlite_dominfo *infos;
+    guint i, n;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "list", "", false, &parser, &o)) < 0)
+        return rc;
+    if (!(doms = json_object_get_array_member(o, "domains")))
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: list without domains");
+    n = json_array_get_length(doms);
+    infos = g_new0(xlite_dominfo, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(doms, i);
+
+        if (JSON_NODE_HOLDS_OBJECT(e))
+            info_from_json(json_node_get_object(e), &infos[i]);
+    }
+    *infos_r = infos;
+    *n_r = n;
+    return 0;
+}
+
+static int
+sim_dom_set_max_mem(xlite_ctx *ctx, void *state, uint32_t domid,
+                    uint64_t max_memkb)
+{
+    g_autofree char *args = g_strdup_printf(
+        ", \"domid\": %u, \"max_memkb\": %" G_GUINT64_FORMAT, domid,
+        max_memkb);
+
+    return sim_call(ctx, state, "set_max_mem", args, false, NULL, NULL);
+}
+
+static int
+sim_dom_set_vcpus(xlite_ctx *ctx, void *state, uint32_t domid,
+                  unsigned int online)
+{
+    g_autofree char *args = g_strdup_printf(", \"domid\": %u, \"online\": %u",
+                                            domid, online);
+
+    return sim_call(ctx, state, "set_vcpus", args, false, NULL, NULL);
+}
+
+static int
+sim_dom_sched_set(xlite_ctx *ctx, void *state, uint32_t domid,
+                  unsigned int weight, unsigned int cap)
+{
+    g_autofree char *args = g_strdup_printf(
+        ", \"domid\": %u, \"weight\": %u, \"cap\": %u", domid, weight, cap);
+
+    return sim_call(ctx, state, "sched_set", args, false, NULL, NULL);
+}
+
+static int
+sim_evtchn_alloc_unbound(xlite_ctx *ctx, void *state, uint32_t domid,
+                         uint32_t remote, uint32_t *port_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = g_strdup_printf(", \"domid\": %u, \"remote\": %u",
+                                            domid, remote);
+    JsonObject *o;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "evtchn_alloc_unbound", args, false,
+                       &parser, &o)) < 0)
+        return rc;
+    *port_r = (uint32_t)obj_uint(o, "port");
+    return 0;
+}
+
+/* ---------- notifications ---------- */
+
+static void
+sim_notify_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
+                 short revents)
+{
+    sim_state *st = XLITE__CONTAINER_OF(ev, sim_state, nev);
+    xlite__hv_changed_fn *changed = st->changed;
+    bool any = false;
+    char *line;
+    int rc;
+
+    rc = read_some(st->nfd, st->ninbuf);
+    while ((line = take_line(st->ninbuf))) {
+        /* Only "look again": the content does not matter beyond that. */
+        if (strstr(line, "\"event\""))
+            any = true;
+        g_free(line);
+    }
+    if (rc < 0) {
+        XLITE_LOG(egc->ctx, XLITE_LOG_ERROR,
+                  "hypervisor connection lost (notifications from xensimd "
+                  "at %s)", st->rundir);
+        sim_notify_stop(egc->ctx, st);
+        /* The request connection is dead too: the next call says so. */
+        any = true;
+    }
+    if (any && changed)
+        changed(egc);
+}
+
+static int
+sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
+{
+    sim_state *st = state;
+    static const char sub[] = "{\"id\": 0, \"op\": \"subscribe\"}\n";
+    int rc;
+
+    st->changed = fn;
+    if (!fn) {
+        sim_notify_stop(ctx, st);
+        return 0;
+    }
+    if (st->nfd >= 0)
+        return 0;
+    if ((rc = sim_connect_fd(ctx, st->sock_path, &st->nfd)) < 0)
+        return XLITE_ERROR(ctx, -ENOTCONN,
+                           "hypervisor connection lost: cannot connect to "
+                           "%s: %s", st->sock_path, g_strerror(-rc));
+    if ((rc = write_all(st->nfd, sub, strlen(sub),
+                        g_get_monotonic_time() + XLITE__HV_REPLY_TIMEOUT)) < 0 ||
+        (rc = xlite__ev_fd_register(ctx, &st->nev, sim_notify_fd_cb, st->nfd,
+                                    POLLIN)) < 0) {
+        xlite__close(&st->nfd);
+        return XLITE_ERROR(ctx, rc, "cannot subscribe to domain changes: %s",
+                           g_strerror(-rc));
+    }
+    return 0;
+}
+
+const xlite__hv_ops xlite__hv_sim_ops = {
+    .name = "sim",
+    .open = sim_open,
+    .close = sim_close,
+    .host_info = sim_host_info,
+    .dom_create = sim_dom_create,
+    .dom_build = sim_dom_build,
+    .dom_pause = sim_dom_pause,
+    .dom_unpause = sim_dom_unpause,
+    .dom_destroy = sim_dom_destroy,
+    .dom_info = sim_dom_info,
+    .dom_list = sim_dom_list,
+    .dom_set_max_mem = sim_dom_set_max_mem,
+    .dom_set_vcpus = sim_dom_set_vcpus,
+    .dom_sched_set = sim_dom_sched_set,
+    .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+    .watch_domains = sim_watch_domains,
+};

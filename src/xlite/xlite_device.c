@@ -1,0 +1,613 @@
+/*
+ * xlite_device.c: devices of a domain: their xenstore nodes, hotplug
+ * scripts, and waiting for their backends
+ *
+ * Layout (as libxl writes it):
+ *   /local/domain/0/backend/<kind>/<domid>/<devid>/   dom0 owns, guest reads
+ *   /local/domain/<domid>/device/<kind>/<devid>/      guest owns, dom0 reads
+ *   /local/domain/<domid>/console/                    the PV console (0)
+ * with the XenbusState handshake: both start Initialising (1); a backend
+ * goes to InitWait (2) when it is ready for its frontend and to Connected
+ * (4) when they are connected; Closing (5) and Closed (6) before anything
+ * connected mean it failed.  Backend nodes are dom0's: the values read
+ * from there are trusted to be strings we wrote or xenstored's backends
+ * did, but still bounded and parsed strictly.
+ *
+ * Disk backends: "vbd" (blkback) for phy and default (raw) disks, "qdisk"
+ * (a QEMU) for qdisk, "vbd3" (tapdisk) for tap.  A backend kind nobody
+ * serves on the host never connects: the wait times out.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "xlite_dom_internal.h"
+
+#define XENBUS_STATE_INITIALISING 1
+#define XENBUS_STATE_INITWAIT 2
+#define XENBUS_STATE_CONNECTED 4
+#define XENBUS_STATE_CLOSING 5
+#define XENBUS_STATE_CLOSED 6
+
+int64_t
+xlite__device_timeout(void)
+{
+    const char *s = g_getenv("XLITE_DEVICE_TIMEOUT_MS");
+    guint64 ms;
+
+    if (s && g_ascii_string_to_unsigned(s, 10, 1, 3600 * 1000, &ms, NULL))
+        return (int64_t)ms * 1000;
+    return 10 * G_USEC_PER_SEC;
+}
+
+/* ---------- naming ---------- */
+
+int
+xlite__disk_devid(xlite_ctx *ctx, const char *vdev, int *devid_r)
+{
+    const char *p;
+    int idx = 0;
+    int part = 0;
+
+    /* xvdX, hdX, sdX with X in a..z (then aa..), optional partition. */
+    if (g_str_has_prefix(vdev, "xvd"))
+        p = vdev + 3;
+    else if (g_str_has_prefix(vdev, "hd") || g_str_has_prefix(vdev, "sd"))
+        p = vdev + 2;
+    else
+        goto bad;
+    if (!g_ascii_islower(*p))
+        goto bad;
+    while (g_ascii_islower(*p)) {
+        idx = idx * 26 + (*p - 'a' + 1);
+        if (idx > 26 * 27)
+            goto bad;
+        p++;
+    }
+    idx--;
+    if (*p) {
+        guint64 v;
+
+        if (!g_ascii_string_to_unsigned(p, 10, 1, 15, &v, NULL))
+            goto bad;
+        part = (int)v;
+    }
+    if (vdev[0] == 'x') {
+        *devid_r = idx < 16 ? (202 << 8) | (idx << 4) | part
+                            : (1 << 28) | (idx << 8) | part;
+    } else if (vdev[0] == 'h') {
+        if (idx > 3)
+            goto bad;
+        *devid_r = ((idx < 2 ? 3 : 22) << 8) | ((idx % 2) << 6) | part;
+    } else {
+        if (idx > 15)
+            goto bad;
+        *devid_r = (8 << 8) | (idx << 4) | part;
+    }
+    return 0;
+
+ bad:
+    return XLITE_ERROR(ctx, -EINVAL, "cannot place disk '%s': expected "
+                       "xvdX, hdX or sdX", vdev);
+}
+
+static const char *
+disk_backend_kind(const xlite_disk_config *d)
+{
+    switch (d->backend) {
+    case XLITE_DISK_BACKEND_QDISK:
+        return "qdisk";
+    case XLITE_DISK_BACKEND_TAP:
+        return "vbd3";
+    case XLITE_DISK_BACKEND_PHY:
+    case XLITE_DISK_BACKEND_DEFAULT:
+        break;
+    }
+    return "vbd";
+}
+
+char *
+xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d, int devid)
+{
+    return g_strdup_printf("/local/domain/0/backend/%s/%u/%d",
+                           disk_backend_kind(d), domid, devid);
+}
+
+static char *
+nic_backend_path(uint32_t domid, const xlite_nic_config *n)
+{
+    return g_strdup_printf("/local/domain/0/backend/vif/%u/%d", domid,
+                           n->devid);
+}
+
+static char *
+console_backend_path(uint32_t domid, size_t i)
+{
+    return g_strdup_printf("/local/domain/0/backend/console/%u/%zu", domid, i);
+}
+
+void
+xlite__devices_prepare(xlite_domain_config *cfg)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->num_nics; i++) {
+        xlite_nic_config *n = &cfg->nics[i];
+
+        if (n->devid < 0) {
+            int next = 0;
+
+            for (j = 0; j < cfg->num_nics; j++)
+                if (cfg->nics[j].devid >= next)
+                    next = cfg->nics[j].devid + 1;
+            n->devid = next;
+        }
+        if (!n->mac[0])
+            snprintf(n->mac, sizeof(n->mac), "00:16:3e:%02x:%02x:%02x",
+                     g_random_int_range(0, 128), g_random_int_range(0, 256),
+                     g_random_int_range(0, 256));
+    }
+}
+
+/* ---------- writing ---------- */
+
+typedef struct {
+    xlite_ctx *ctx;
+    struct xs_handle *xsh;
+    xs_transaction_t t;
+    int rc;
+} xs_writer;
+
+static void
+w_node(xs_writer *w, const char *path, const char *value,
+       const struct xs_permissions *perms, unsigned int nperms)
+{
+    if (w->rc < 0)
+        return;
+    if (!xs_write(w->xsh, w->t, path, value, strlen(value)) ||
+        (perms && !xs_set_permissions(w->xsh, w->t, path,
+                                      (struct xs_permissions *)perms,
+                                      nperms)))
+        w->rc = -errno ? -errno : -EIO;
+}
+
+static void G_GNUC_PRINTF(5, 6)
+w_printf(xs_writer *w, const char *dir, const char *key,
+         const struct xs_permissions *perms, const char *fmt, ...)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", dir, key);
+    g_autofree char *value = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    value = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    w_node(w, path, value, perms, perms ? 2 : 0);
+}
+
+/* A device directory pair: backend (dom0 owns, guest reads) and frontend
+ * (guest owns, dom0 reads). */
+static void
+w_dirs(xs_writer *w, uint32_t domid, const char *be, const char *fe)
+{
+    struct xs_permissions be_perms[2] = {
+        { .id = 0, .perms = XS_PERM_NONE },
+        { .id = domid, .perms = XS_PERM_READ },
+    };
+    struct xs_permissions fe_perms[2] = {
+        { .id = domid, .perms = XS_PERM_NONE },
+        { .id = 0, .perms = XS_PERM_READ },
+    };
+
+    w_node(w, be, "", be_perms, 2);
+    w_node(w, fe, "", fe_perms, 2);
+    w_printf(w, be, "frontend", NULL, "%s", fe);
+    w_printf(w, be, "frontend-id", NULL, "%u", domid);
+    w_printf(w, be, "online", NULL, "1");
+    w_printf(w, be, "state", NULL, "%d", XENBUS_STATE_INITIALISING);
+    w_printf(w, fe, "backend", NULL, "%s", be);
+    w_printf(w, fe, "backend-id", NULL, "0");
+    w_printf(w, fe, "state", NULL, "%d", XENBUS_STATE_INITIALISING);
+}
+
+int
+xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
+                     const xlite_domain_config *cfg)
+{
+    xs_writer w = { .ctx = ctx, .xsh = xlite__xs(ctx), .t = t };
+    size_t i;
+    int rc;
+
+    if (!w.xsh)
+        return -EIO;
+    for (i = 0; i < cfg->num_disks && w.rc == 0; i++) {
+        const xlite_disk_config *d = &cfg->disks[i];
+        g_autofree char *be = NULL;
+        g_autofree char *fe = NULL;
+        struct stat sb;
+        int devid;
+
+        if ((rc = xlite__disk_devid(ctx, d->vdev, &devid)) < 0)
+            return rc;
+        be = xlite__disk_backend_path(domid, d, devid);
+        fe = g_strdup_printf("/local/domain/%u/device/vbd/%d", domid, devid);
+        w_dirs(&w, domid, be, fe);
+        w_printf(&w, be, "params", NULL, "%s", d->target ? d->target : "");
+        w_printf(&w, be, "type", NULL, "%s",
+                 d->target && stat(d->target, &sb) == 0 && S_ISBLK(sb.st_mode)
+                 ? "phy" : "file");
+        w_printf(&w, be, "format", NULL, "%s",
+                 xlite_disk_format_to_string(d->format));
+        w_printf(&w, be, "mode", NULL, "%s", d->readonly ? "r" : "w");
+        w_printf(&w, be, "dev", NULL, "%s", d->vdev);
+        w_printf(&w, be, "device-type", NULL, "%s",
+                 d->cdrom ? "cdrom" : "disk");
+        w_printf(&w, be, "removable", NULL, "%d", d->cdrom ? 1 : 0);
+        w_printf(&w, be, "bootable", NULL, "1");
+        if (d->script)
+            w_printf(&w, be, "script", NULL, "%s", d->script);
+        w_printf(&w, fe, "virtual-device", NULL, "%d", devid);
+        w_printf(&w, fe, "device-type", NULL, "%s",
+                 d->cdrom ? "cdrom" : "disk");
+    }
+    for (i = 0; i < cfg->num_nics && w.rc == 0; i++) {
+        const xlite_nic_config *n = &cfg->nics[i];
+        g_autofree char *be = nic_backend_path(domid, n);
+        g_autofree char *fe = g_strdup_printf("/local/domain/%u/device/vif/%d",
+                                              domid, n->devid);
+
+        w_dirs(&w, domid, be, fe);
+        w_printf(&w, be, "handle", NULL, "%d", n->devid);
+        w_printf(&w, be, "mac", NULL, "%s", n->mac);
+        w_printf(&w, be, "type", NULL, "vif");
+        if (n->bridge)
+            w_printf(&w, be, "bridge", NULL, "%s", n->bridge);
+        if (n->script)
+            w_printf(&w, be, "script", NULL, "%s", n->script);
+        if (n->ip)
+            w_printf(&w, be, "ip", NULL, "%s", n->ip);
+        if (n->vifname)
+            w_printf(&w, be, "vifname", NULL, "%s", n->vifname);
+        w_printf(&w, fe, "handle", NULL, "%d", n->devid);
+        w_printf(&w, fe, "mac", NULL, "%s", n->mac);
+    }
+    for (i = 0; i < cfg->num_consoles && w.rc == 0; i++) {
+        g_autofree char *be = console_backend_path(domid, i);
+        g_autofree char *fe = i == 0
+            ? g_strdup_printf("/local/domain/%u/console", domid)
+            : g_strdup_printf("/local/domain/%u/device/console/%zu", domid, i);
+
+        w_dirs(&w, domid, be, fe);
+        w_printf(&w, be, "protocol", NULL, "vt100");
+        w_printf(&w, be, "type", NULL, "xenconsoled");
+        w_printf(&w, fe, "type", NULL, "xenconsoled");
+        w_printf(&w, fe, "output", NULL, "pty");
+        w_printf(&w, fe, "limit", NULL, "1048576");
+        w_printf(&w, fe, "tty", NULL, "%s", "");
+    }
+    if (w.rc < 0)
+        return XLITE_ERROR(ctx, w.rc, "cannot write the devices of domain "
+                           "%u to xenstore: %s", domid, g_strerror(-w.rc));
+    return 0;
+}
+
+void
+xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
+{
+    static const char *const kinds[] = { "vbd", "vbd3", "qdisk", "vif",
+                                         "console" };
+    struct xs_handle *xsh = xlite__xs(ctx);
+    size_t i;
+
+    if (!xsh)
+        return;
+    for (i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        g_autofree char *be = g_strdup_printf("/local/domain/0/backend/%s/%u",
+                                              kinds[i], domid);
+        g_autofree char *err = g_strdup_printf(
+            "/local/domain/0/error/backend/%s/%u", kinds[i], domid);
+
+        xs_rm(xsh, XBT_NULL, be);
+        xs_rm(xsh, XBT_NULL, err);
+    }
+}
+
+/* ---------- hotplug scripts ---------- */
+
+static void hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc,
+                             int status);
+
+void
+xlite__hotplug_init(xlite__hotplug *hp)
+{
+    memset(hp->argv, 0, sizeof(hp->argv));
+    memset(hp->env, 0, sizeof(hp->env));
+    hp->next = 0;
+    xlite__spawn_init(&hp->spawn);
+}
+
+bool
+xlite__hotplug_inuse(const xlite__hotplug *hp)
+{
+    return xlite__spawn_inuse(&hp->spawn);
+}
+
+static void
+hotplug_clear(xlite__hotplug *hp)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(hp->argv); i++)
+        g_clear_pointer(&hp->argv[i], g_free);
+    for (i = 0; i < G_N_ELEMENTS(hp->env); i++)
+        g_clear_pointer(&hp->env[i], g_free);
+}
+
+void
+xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
+{
+    const xlite_domain_config *cfg = hp->cfg;
+    xlite_ctx *ctx = egc->ctx;
+    int rc;
+
+    for (;;) {
+        g_autofree char *be = NULL;
+        const char *script = NULL;
+        const char *kind = NULL;
+        size_t i = hp->next++;
+
+        if (i < cfg->num_disks) {
+            const xlite_disk_config *d = &cfg->disks[i];
+            int devid;
+
+            if (!d->script || xlite__disk_devid(ctx, d->vdev, &devid) < 0)
+                continue;
+            script = d->script;
+            kind = "vbd";
+            be = xlite__disk_backend_path(hp->domid, d, devid);
+        } else if (i < cfg->num_disks + cfg->num_nics) {
+            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+            if (!n->script)
+                continue;
+            script = n->script;
+            kind = "vif";
+            be = nic_backend_path(hp->domid, n);
+        } else {
+            hp->callback(egc, hp, 0);
+            return;
+        }
+        if (xlite__ao_aborting(hp->ao)) {
+            hp->callback(egc, hp, -ECANCELED);
+            return;
+        }
+        hotplug_clear(hp);
+        hp->argv[0] = g_strdup(script);
+        hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
+        hp->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
+        hp->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
+        hp->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/"
+                                     "backend");
+        hp->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
+        xlite__spawn_init(&hp->spawn);
+        hp->spawn.ao = hp->ao;
+        hp->spawn.what = hp->argv[0];
+        hp->spawn.argv = (const char *const *)hp->argv;
+        hp->spawn.env = (const char *const *)hp->env;
+        hp->spawn.stdfds[0] = hp->spawn.stdfds[1] = hp->spawn.stdfds[2] = -1;
+        hp->spawn.timeout_usec = xlite__device_timeout();
+        hp->spawn.death_cb = hotplug_death_cb;
+        if ((rc = xlite__spawn(egc, &hp->spawn)) < 0) {
+            hotplug_clear(hp);
+            hp->callback(egc, hp, rc);
+        }
+        return;
+    }
+}
+
+static void
+hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
+{
+    xlite__hotplug *hp = XLITE__CONTAINER_OF(ss, xlite__hotplug, spawn);
+    g_autofree char *script = g_strdup(hp->argv[0]);
+
+    hotplug_clear(hp);
+    if (rc == -ETIMEDOUT)
+        rc = XLITE_ERROR(egc->ctx, rc, "hotplug script %s of domain %u did "
+                         "not finish in time", script, hp->domid);
+    else if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        rc = XLITE_ERROR(egc->ctx, -EIO, "hotplug script %s of domain %u "
+                         "failed (wait status %#x)", script, hp->domid,
+                         status);
+    if (rc < 0 && !hp->remove) {
+        hp->callback(egc, hp, rc);
+        return;
+    }
+    /* Removal goes on past a failing script: the device goes anyway. */
+    xlite__hotplug_run(egc, hp);
+}
+
+/* ---------- waiting for the backends ---------- */
+
+static void devwait_check(xlite__egc *egc, xlite__devwait *dw);
+
+void
+xlite__devwait_init(xlite__devwait *dw)
+{
+    dw->paths = NULL;
+    dw->watches = NULL;
+    dw->nwatches = 0;
+    xlite__ev_time_init(&dw->timeout);
+    xlite__ao_abortable_init(&dw->abrt);
+}
+
+void
+xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw)
+{
+    size_t i;
+
+    for (i = 0; i < dw->nwatches; i++)
+        xlite__ev_xswatch_deregister(ctx, &dw->watches[i].watch);
+    g_clear_pointer(&dw->watches, g_free);
+    dw->nwatches = 0;
+    g_clear_pointer(&dw->paths, g_ptr_array_unref);
+    xlite__ev_time_deregister(ctx, &dw->timeout);
+    xlite__ao_abortable_deregister(&dw->abrt);
+}
+
+static void
+devwait_done(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    xlite__devwait_stop(egc->ctx, dw);
+    dw->callback(egc, dw, rc);
+}
+
+static void
+devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
+                 const char *epath)
+{
+    xlite__devwatch *dwa = XLITE__CONTAINER_OF(w, xlite__devwatch, watch);
+
+    devwait_check(egc, dwa->dw);
+}
+
+static void
+devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+{
+    xlite__devwait *dw = XLITE__CONTAINER_OF(ev, xlite__devwait, timeout);
+    GString *which = g_string_new(NULL);
+    size_t i;
+
+    for (i = 0; i < dw->paths->len; i++) {
+        g_autofree char *path = g_strdup_printf(
+            "%s/state", (char *)g_ptr_array_index(dw->paths, i));
+        uint64_t state = 0;
+
+        if (xlite__xs_read_uint(egc->ctx, path, 16, &state) < 0 ||
+            (state != XENBUS_STATE_INITWAIT &&
+             state != XENBUS_STATE_CONNECTED))
+            g_string_append_printf(which, "%s%s", which->len ? ", " : "",
+                                   (char *)g_ptr_array_index(dw->paths, i));
+    }
+    rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
+                     "connect within %.1f s", which->str,
+                     xlite__device_timeout() / 1e6);
+    g_string_free(which, TRUE);
+    devwait_done(egc, dw, rc);
+}
+
+static void
+devwait_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
+{
+    devwait_done(egc, XLITE__CONTAINER_OF(abrt, xlite__devwait, abrt), rc);
+}
+
+/* A printable, bounded copy of what a backend wrote as its error. */
+static char *
+sanitize(const char *s)
+{
+    char *copy = g_strndup(s ? s : "", 200);
+    char *p;
+
+    for (p = copy; *p; p++)
+        if (!g_ascii_isprint(*p))
+            *p = '?';
+    return copy;
+}
+
+static void
+devwait_check(xlite__egc *egc, xlite__devwait *dw)
+{
+    xlite_ctx *ctx = egc->ctx;
+    bool all = true;
+    size_t i;
+
+    for (i = 0; i < dw->paths->len; i++) {
+        const char *be = g_ptr_array_index(dw->paths, i);
+        g_autofree char *spath = g_strdup_printf("%s/state", be);
+        g_autofree char *epath = g_strdup_printf("%s/hotplug-error", be);
+        g_autofree char *errnode = NULL;
+        g_autofree char *errtext = NULL;
+        uint64_t state = 0;
+
+        if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0)
+            state = 0;
+        if ((errtext = xlite__xs_read_bounded(ctx, epath, 1024)) ||
+            state == XENBUS_STATE_CLOSING || state == XENBUS_STATE_CLOSED) {
+            g_autofree char *clean = NULL;
+
+            if (!errtext) {
+                /* The generic error node of the backend, if any. */
+                errnode = g_strdup_printf("/local/domain/0/error%s/error",
+                                          be + strlen("/local/domain/0"));
+                errtext = xlite__xs_read_bounded(ctx, errnode, 1024);
+            }
+            clean = sanitize(errtext ? errtext : "it closed");
+            devwait_done(egc, dw,
+                         XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s",
+                                     be, clean));
+            return;
+        }
+        if (state != XENBUS_STATE_INITWAIT && state != XENBUS_STATE_CONNECTED)
+            all = false;
+    }
+    if (all)
+        devwait_done(egc, dw, 0);
+}
+
+void
+xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
+{
+    const xlite_domain_config *cfg = dw->cfg;
+    xlite_ctx *ctx = egc->ctx;
+    size_t i;
+    int rc;
+
+    dw->paths = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; i < cfg->num_disks; i++) {
+        int devid;
+
+        if ((rc = xlite__disk_devid(ctx, cfg->disks[i].vdev, &devid)) < 0) {
+            devwait_done(egc, dw, rc);
+            return;
+        }
+        g_ptr_array_add(dw->paths, xlite__disk_backend_path(
+                            dw->domid, &cfg->disks[i], devid));
+    }
+    for (i = 0; i < cfg->num_nics; i++)
+        g_ptr_array_add(dw->paths, nic_backend_path(dw->domid, &cfg->nics[i]));
+    for (i = 0; i < cfg->num_consoles; i++)
+        g_ptr_array_add(dw->paths, console_backend_path(dw->domid, i));
+
+    dw->abrt.ao = dw->ao;
+    dw->abrt.callback = devwait_abort_cb;
+    if ((rc = xlite__ao_abortable_register(&dw->abrt)) < 0 ||
+        (rc = xlite__ev_time_register_rel(ctx, &dw->timeout,
+                                          devwait_timeout_cb,
+                                          xlite__device_timeout())) < 0) {
+        devwait_done(egc, dw, rc);
+        return;
+    }
+    dw->watches = g_new0(xlite__devwatch, dw->paths->len);
+    for (i = 0; i < dw->paths->len; i++) {
+        dw->watches[i].dw = dw;
+        xlite__ev_xswatch_init(&dw->watches[i].watch);
+        if ((rc = xlite__ev_xswatch_register(ctx, &dw->watches[i].watch,
+                                             devwait_watch_cb,
+                                             g_ptr_array_index(dw->paths,
+                                                               i))) < 0) {
+            devwait_done(egc, dw, rc);
+            return;
+        }
+        dw->nwatches++;
+    }
+    /* Each watch fires once at once; a domain without devices is done. */
+    if (dw->paths->len == 0)
+        devwait_done(egc, dw, 0);
+}

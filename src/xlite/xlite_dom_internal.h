@@ -1,0 +1,91 @@
+/*
+ * xlite_dom_internal.h: what xlite_domain.c and xlite_device.c share
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <xenstore.h>
+
+#include "xlite_internal.h"
+
+/* How long a backend may take to come up, a hotplug script to run, a
+ * dying domain to go: XLITE_DEVICE_TIMEOUT_MS in the environment
+ * overrides it (tests). */
+int64_t xlite__device_timeout(void);
+
+/* Fills what create decides for devices: nic devids and MACs. */
+void xlite__devices_prepare(xlite_domain_config *cfg);
+
+/* Writes every device's frontend and backend nodes (state Initialising)
+ * in transaction t. */
+int xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
+                         const xlite_domain_config *cfg);
+
+/* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,
+ * console) and its error nodes. */
+void xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid);
+
+/* The backend xenstore directory of a disk and its devid; -EINVAL (and
+ * an error) for a vdev we cannot place. */
+int xlite__disk_devid(xlite_ctx *ctx, const char *vdev, int *devid_r);
+char *xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d,
+                               int devid);
+
+/*
+ * Hotplug scripts, one after the other: "SCRIPT add" (or "remove") with
+ * XENBUS_PATH and friends in the environment, each with the device
+ * timeout.  done(egc, hp, rc) once, after the last or the first failure.
+ */
+typedef struct xlite__hotplug xlite__hotplug;
+typedef void xlite__hotplug_callback(xlite__egc *egc, xlite__hotplug *hp,
+                                     int rc);
+struct xlite__hotplug {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    const xlite_domain_config *cfg;
+    bool remove;
+    xlite__hotplug_callback *callback;
+    /* private */
+    size_t next;                  /* disks first, then nics */
+    char *argv[3];
+    char *env[5];
+    xlite__spawn_state spawn;
+};
+
+void xlite__hotplug_init(xlite__hotplug *hp);
+/* Starts; the callback may run before this returns. */
+void xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp);
+bool xlite__hotplug_inuse(const xlite__hotplug *hp);
+
+/*
+ * Waiting for every backend of a new domain to be ready (InitWait or
+ * Connected), or one to fail (Closing, Closed, an error node), or the
+ * timeout.  One xenstore watch per backend state node.
+ */
+typedef struct xlite__devwait xlite__devwait;
+typedef struct {
+    xlite__ev_xswatch watch;
+    xlite__devwait *dw;
+} xlite__devwatch;
+typedef void xlite__devwait_callback(xlite__egc *egc, xlite__devwait *dw,
+                                     int rc);
+struct xlite__devwait {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    const xlite_domain_config *cfg;
+    xlite__devwait_callback *callback;
+    /* private */
+    GPtrArray *paths;             /* backend directories */
+    xlite__devwatch *watches;
+    size_t nwatches;
+    xlite__ev_time timeout;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__devwait_init(xlite__devwait *dw);
+void xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw);
+void xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw);

@@ -1,0 +1,1258 @@
+/*
+ * xlite_domain.c: domains: create, pause and unpause, shutdown, destroy,
+ * inspect, change memory, vcpus, scheduling and name; the stored config
+ *
+ * The rules are in xlite_internal.h ("Domains", and the async machinery).
+ * Callback chains are in the order they run.
+ *
+ * create:  initiator: copy and check the config, hypervisor create ->
+ *          create_locked (the domain's lock file is ours): store the
+ *          config, build (kernel), xenstore home and devices, introduce ->
+ *          create_hotplug_done (every "add" script ran) ->
+ *          create_backends_done (every backend is ready): done, paused.
+ *          A failure at any step goes to create_undo, which takes back
+ *          all of it and waits for the hypervisor to let the domain go.
+ * destroy: initiator: the domain's uuid -> destroy_locked: hypervisor
+ *          destroy, xenstore, "remove" scripts -> destroy_hotplug_done:
+ *          stored config and lock file -> gonewait until the hypervisor
+ *          has let the domain go.
+ * shutdown: initiator writes control/shutdown and waits (domwait) for the
+ *          domain to shut down or go, or the timeout.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xlite_dom_internal.h"
+
+/* ---------- helpers ---------- */
+
+char *
+xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    unsigned int len = 0;
+    char *v;
+
+    if (!xsh || !(v = xs_read(xsh, XBT_NULL, path, &len)))
+        return NULL;
+    if (len > max || strlen(v) != len) {
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "ignoring the value of %s: too long "
+                  "or not a string", path);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+int
+xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
+                    uint64_t *val_r)
+{
+    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 24);
+    guint64 n;
+
+    if (!v || !g_ascii_string_to_unsigned(v, 10, 0, max, &n, NULL))
+        return -EINVAL;
+    *val_r = n;
+    return 0;
+}
+
+void
+xlite__xs_reset(xlite_ctx *ctx)
+{
+    if (!ctx->xsh || g_hash_table_size(ctx->xswatches) > 0)
+        return;
+    xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
+    xs_close(ctx->xsh);
+    ctx->xsh = NULL;
+}
+
+static bool
+hv_has_domains(xlite_ctx *ctx)
+{
+    return ctx->hv->dom_create != NULL;
+}
+
+static int
+no_domains(xlite_ctx *ctx)
+{
+    return XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend runs no domains",
+                       ctx->hv->name);
+}
+
+static int
+check_domid(xlite_ctx *ctx, uint32_t domid)
+{
+    if (domid == 0 || domid >= 0x7ff0)
+        return XLITE_ERROR(ctx, -EINVAL, "%u is not a guest domain id",
+                           domid);
+    return 0;
+}
+
+/* The domain's info, with a clear error if it does not exist. */
+static int
+dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
+{
+    int rc;
+
+    if (!hv_has_domains(ctx))
+        return no_domains(ctx);
+    if ((rc = check_domid(ctx, domid)) < 0)
+        return rc;
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, domid, info);
+    if (rc == -ESRCH)
+        return XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist", domid);
+    return rc;
+}
+
+static void
+fill_name(xlite_ctx *ctx, xlite_dominfo *info)
+{
+    g_autofree char *path = g_strdup_printf("/local/domain/%u/name",
+                                            info->domid);
+    g_autofree char *name = xlite__xs_read_bounded(ctx, path, XLITE_NAME_MAX);
+
+    info->name[0] = '\0';
+    if (name)
+        g_strlcpy(info->name, name, sizeof(info->name));
+}
+
+static void
+uuid_format(const uint8_t u[16], char out[37])
+{
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+             u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
+}
+
+static bool
+uuid_is_null(const uint8_t u[16])
+{
+    static const uint8_t zero[16];
+
+    return memcmp(u, zero, 16) == 0;
+}
+
+/* Removes the domain's xenstore home, vm path and devices. */
+static void
+xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+    char us[37];
+    g_autofree char *vm = NULL;
+
+    if (!xsh)
+        return;
+    uuid_format(uuid, us);
+    vm = g_strdup_printf("/vm/%s", us);
+    xlite__devices_remove_xs(ctx, domid);
+    xs_rm(xsh, XBT_NULL, home);
+    xs_rm(xsh, XBT_NULL, vm);
+}
+
+/* Is there another domain with this name?  -EEXIST reported if so. */
+static int
+check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0, i;
+    int rc;
+
+    if ((rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n)) < 0)
+        return rc;
+    for (i = 0; i < n; i++) {
+        if (infos[i].domid == 0 || infos[i].domid == except || infos[i].dying)
+            continue;
+        fill_name(ctx, &infos[i]);
+        if (strcmp(infos[i].name, name) == 0)
+            return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                               "(domid %u)", name, infos[i].domid);
+    }
+    return 0;
+}
+
+/* ---------- waiting for a domain to go ---------- */
+
+typedef struct gonewait gonewait;
+typedef void gonewait_callback(xlite__egc *egc, gonewait *gw, int rc);
+struct gonewait {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    gonewait_callback *callback;
+    /* private */
+    xlite__domwait dw;
+    xlite__ev_time timeout;
+};
+
+static void gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
+                                const xlite_dominfo *info);
+static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+
+static void
+gonewait_init(gonewait *gw)
+{
+    xlite__domwait_init(&gw->dw);
+    xlite__ev_time_init(&gw->timeout);
+}
+
+static void
+gonewait_done(xlite__egc *egc, gonewait *gw, int rc)
+{
+    xlite__domwait_deregister(egc->ctx, &gw->dw);
+    xlite__ev_time_deregister(egc->ctx, &gw->timeout);
+    gw->callback(egc, gw, rc);
+}
+
+static void
+gonewait_start(xlite__egc *egc, gonewait *gw)
+{
+    int rc;
+
+    gw->dw.domid = gw->domid;
+    gw->dw.callback = gonewait_domwait_cb;
+    if ((rc = xlite__ev_time_register_rel(egc->ctx, &gw->timeout,
+                                          gonewait_timeout_cb,
+                                          xlite__device_timeout())) < 0 ||
+        (rc = xlite__domwait_register(egc, &gw->dw)) < 0)
+        gonewait_done(egc, gw, rc);
+}
+
+static void
+gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
+                    const xlite_dominfo *info)
+{
+    gonewait *gw = XLITE__CONTAINER_OF(dw, gonewait, dw);
+
+    if (rc < 0)
+        gonewait_done(egc, gw, rc);
+    else if (!info)
+        gonewait_done(egc, gw, 0);
+}
+
+static void
+gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+{
+    gonewait *gw = XLITE__CONTAINER_OF(ev, gonewait, timeout);
+
+    gonewait_done(egc, gw, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
+                                       "domain %u is still dying after "
+                                       "%.1f s (pages still mapped?)",
+                                       gw->domid,
+                                       xlite__device_timeout() / 1e6));
+}
+
+/* ==================== create ==================== */
+
+typedef struct {
+    /* caller */
+    xlite__ao *ao;
+    xlite_domain_config cfg;       /* our copy, defaults filled */
+    uint32_t *domid_r;
+    /* results */
+    uint32_t domid;
+    /* private */
+    bool made;
+    bool stored;
+    int rc;                        /* why we are undoing */
+    char *errmsg;                  /* and what was said */
+    xlite__udlock udlock;
+    xlite__hotplug hotplug;
+    xlite__devwait devwait;
+    gonewait gone;
+} create_state;
+
+static void create_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
+static void create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc);
+static void create_backends_done(xlite__egc *egc, xlite__devwait *dw,
+                                 int rc);
+static void create_undo(xlite__egc *egc, create_state *cs, int rc);
+static void create_undo_gone(xlite__egc *egc, gonewait *gw, int rc);
+
+static void
+create_state_free(create_state *cs)
+{
+    xlite_domain_config_dispose(&cs->cfg);
+    g_free(cs->errmsg);
+    g_free(cs);
+}
+
+/* Copies cfg through its JSON form (the one deep copy we have). */
+static int
+config_copy(const xlite_domain_config *cfg, xlite_domain_config *copy)
+{
+    g_autofree char *json = NULL;
+    int rc;
+
+    if ((rc = xlite_domain_config_to_json(cfg, &json)) < 0)
+        return rc;
+    return xlite_domain_config_from_json(json, copy);
+}
+
+XLITE_EXPORT int
+xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
+                    uint32_t *domid_r, const xlite_async_how *how)
+{
+    create_state *cs;
+    xlite__hv_create_args args = { 0 };
+    xlite__ao *ao;
+    size_t i;
+    int rc;
+    EGC_INIT(ctx);
+
+    if (!cfg || !domid_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a config and a result pointer are "
+                           "required");
+    CTX_LOCK(ctx);
+    if (!hv_has_domains(ctx)) {
+        rc = no_domains(ctx);
+        goto out;
+    }
+    ao = xlite__ao_create(ctx, how);
+    cs = g_new0(create_state, 1);
+    cs->ao = ao;
+    cs->domid_r = domid_r;
+    xlite_domain_config_init(&cs->cfg);
+    xlite__udlock_init(&cs->udlock);
+    xlite__hotplug_init(&cs->hotplug);
+    xlite__devwait_init(&cs->devwait);
+    gonewait_init(&cs->gone);
+
+    if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
+        (rc = xlite_domain_config_set_defaults(&cs->cfg)) < 0 ||
+        (rc = xlite_domain_config_validate(&cs->cfg)) < 0)
+        goto fail;
+    for (i = 0; i < cs->cfg.num_disks; i++) {
+        int devid;
+
+        if ((rc = xlite__disk_devid(ctx, cs->cfg.disks[i].vdev, &devid)) < 0)
+            goto fail;
+    }
+    xlite__devices_prepare(&cs->cfg);
+    if (uuid_is_null(cs->cfg.uuid)) {
+        for (i = 0; i < 16; i++)
+            cs->cfg.uuid[i] = (uint8_t)g_random_int_range(0, 256);
+        cs->cfg.uuid[6] = (cs->cfg.uuid[6] & 0x0f) | 0x40;
+        cs->cfg.uuid[8] = (cs->cfg.uuid[8] & 0x3f) | 0x80;
+    }
+    if ((rc = check_name_free(ctx, cs->cfg.name, 0)) < 0)
+        goto fail;
+
+    memcpy(args.uuid, cs->cfg.uuid, 16);
+    args.type = cs->cfg.type;
+    args.max_vcpus = cs->cfg.max_vcpus;
+    args.max_memkb = cs->cfg.max_memkb;
+    if ((rc = ctx->hv->dom_create(ctx, ctx->hv_state, &args,
+                                  &cs->domid)) < 0)
+        goto fail;
+    cs->made = true;
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u (%s) made", cs->domid,
+              cs->cfg.name);
+
+    cs->udlock.ao = ao;
+    cs->udlock.domid = cs->domid;
+    memcpy(cs->udlock.uuid, cs->cfg.uuid, 16);
+    cs->udlock.callback = create_locked;
+    if ((rc = xlite__udlock_acquire(egc, &cs->udlock)) < 0) {
+        create_undo(egc, cs, rc);
+        goto inprogress;
+    }
+ inprogress:
+    rc = xlite__ao_inprogress(egc, ao);
+    goto out;
+
+ fail:
+    create_state_free(cs);
+    xlite__ao_create_fail(ao);
+ out:
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+}
+
+/* Writes the domain's home, its vm path and its devices, in one
+ * transaction (retried while it conflicts). */
+static int
+create_write_xenstore(xlite_ctx *ctx, create_state *cs)
+{
+    const xlite_domain_config *cfg = &cs->cfg;
+    uint32_t domid = cs->domid;
+    struct xs_handle *xsh = xlite__xs(ctx);
+    struct xs_permissions ro[2] = {
+        { .id = 0, .perms = XS_PERM_NONE },
+        { .id = domid, .perms = XS_PERM_READ },
+    };
+    struct xs_permissions rw[1] = {
+        { .id = domid, .perms = XS_PERM_NONE },
+    };
+    static const char *const rw_dirs[] = {
+        "control", "control/shutdown", "device", "data", "drivers", "attr",
+        "error", "feature", "messages",
+    };
+    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+    g_autofree char *vm = NULL;
+    char us[37];
+    unsigned int attempt;
+
+    if (!xsh)
+        return -EIO;
+    uuid_format(cfg->uuid, us);
+    vm = g_strdup_printf("/vm/%s", us);
+
+    for (attempt = 0; attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        bool ok = t != XBT_NULL;
+        size_t i;
+        int rc;
+
+#define W(path, ...) \
+        do { \
+            g_autofree char *p_ = (path); \
+            g_autofree char *v_ = g_strdup_printf(__VA_ARGS__); \
+            ok = ok && xs_write(xsh, t, p_, v_, strlen(v_)); \
+        } while (0)
+#define P(path, perms, n) \
+        do { \
+            g_autofree char *p_ = (path); \
+            ok = ok && xs_write(xsh, t, p_, "", 0) && \
+                 xs_set_permissions(xsh, t, p_, (perms), (n)); \
+        } while (0)
+
+        xs_rm(xsh, t, home);
+        P(g_strdup(home), ro, 2);
+        P(g_strdup(vm), ro, 2);
+        W(g_strdup_printf("%s/uuid", vm), "%s", us);
+        W(g_strdup_printf("%s/name", vm), "%s", cfg->name);
+        W(g_strdup_printf("%s/image/ostype", vm), "%s",
+          cfg->type == XLITE_DOMAIN_TYPE_HVM ? "hvm" : "linux");
+        if (cfg->kernel)
+            W(g_strdup_printf("%s/image/kernel", vm), "%s", cfg->kernel);
+        if (cfg->cmdline)
+            W(g_strdup_printf("%s/image/cmdline", vm), "%s", cfg->cmdline);
+        W(g_strdup_printf("%s/start_time", vm), "%.2f",
+          g_get_real_time() / 1e6);
+        W(g_strdup_printf("%s/name", home), "%s", cfg->name);
+        W(g_strdup_printf("%s/domid", home), "%u", domid);
+        W(g_strdup_printf("%s/vm", home), "%s", vm);
+        P(g_strdup_printf("%s/memory", home), ro, 2);
+        W(g_strdup_printf("%s/memory/static-max", home), "%" G_GUINT64_FORMAT,
+          cfg->max_memkb);
+        W(g_strdup_printf("%s/memory/target", home), "%" G_GUINT64_FORMAT,
+          cfg->target_memkb);
+        P(g_strdup_printf("%s/cpu", home), ro, 2);
+        for (i = 0; i < cfg->max_vcpus; i++)
+            W(g_strdup_printf("%s/cpu/%zu/availability", home, i), "%s",
+              i < cfg->online_vcpus ? "online" : "offline");
+        for (i = 0; i < G_N_ELEMENTS(rw_dirs); i++)
+            P(g_strdup_printf("%s/%s", home, rw_dirs[i]), rw, 1);
+#undef W
+#undef P
+        if (ok && (rc = xlite__devices_write(ctx, t, domid, cfg)) < 0) {
+            xs_transaction_end(xsh, t, true);
+            return rc;
+        }
+        if (!ok) {
+            int err = errno ? errno : EIO;
+
+            if (t != XBT_NULL)
+                xs_transaction_end(xsh, t, true);
+            return XLITE_ERROR(ctx, -err, "cannot write the xenstore home "
+                               "of domain %u: %s", domid, g_strerror(err));
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return XLITE_ERROR(ctx, -errno, "cannot write the xenstore home "
+                               "of domain %u: %s", domid, g_strerror(errno));
+    }
+    return XLITE_ERROR(ctx, -EAGAIN, "cannot write the xenstore home of "
+                       "domain %u: too many conflicting transactions", domid);
+}
+
+static void
+create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(ul, create_state, udlock);
+    xlite_ctx *ctx = egc->ctx;
+    struct xs_handle *xsh;
+    uint32_t port = 0;
+
+    if (rc < 0)
+        goto fail;
+    if (xlite__ao_aborting(cs->ao)) {
+        rc = -ECANCELED;
+        goto fail;
+    }
+    /* The stored config first: whatever exists of the domain from now on
+     * has its entry in the JSON (seed 001, "xenstore first"). */
+    if ((rc = xlite__userdata_store(ctx, cs->domid, cs->cfg.uuid,
+                                    &cs->cfg)) < 0)
+        goto fail;
+    cs->stored = true;
+    if ((rc = ctx->hv->dom_build(ctx, ctx->hv_state, cs->domid,
+                                 cs->cfg.kernel, cs->cfg.ramdisk,
+                                 cs->cfg.cmdline)) < 0)
+        goto fail;
+    if ((rc = create_write_xenstore(ctx, cs)) < 0)
+        goto fail;
+    if (ctx->hv->evtchn_alloc_unbound &&
+        (rc = ctx->hv->evtchn_alloc_unbound(ctx, ctx->hv_state, cs->domid, 0,
+                                            &port)) < 0)
+        goto fail;
+    if (!(xsh = xlite__xs(ctx))) {
+        rc = -EIO;
+        goto fail;
+    }
+    if (!xs_introduce_domain(xsh, cs->domid, 0, port)) {
+        rc = XLITE_ERROR(ctx, -errno, "xenstored refused to introduce "
+                         "domain %u: %s", cs->domid, g_strerror(errno));
+        goto fail;
+    }
+    cs->hotplug.ao = cs->ao;
+    cs->hotplug.domid = cs->domid;
+    cs->hotplug.cfg = &cs->cfg;
+    cs->hotplug.remove = false;
+    cs->hotplug.callback = create_hotplug_done;
+    xlite__hotplug_run(egc, &cs->hotplug);
+    return;
+
+ fail:
+    create_undo(egc, cs, rc);
+}
+
+static void
+create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
+
+    if (rc < 0) {
+        create_undo(egc, cs, rc);
+        return;
+    }
+    cs->devwait.ao = cs->ao;
+    cs->devwait.domid = cs->domid;
+    cs->devwait.cfg = &cs->cfg;
+    cs->devwait.callback = create_backends_done;
+    xlite__devwait_start(egc, &cs->devwait);
+}
+
+static void
+create_backends_done(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, devwait);
+    xlite__ao *ao = cs->ao;
+
+    if (rc == 0 && xlite__ao_aborting(ao))
+        rc = -ECANCELED;
+    if (rc < 0) {
+        create_undo(egc, cs, rc);
+        return;
+    }
+    XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u (%s) created, paused",
+              cs->domid, cs->cfg.name);
+    *cs->domid_r = cs->domid;
+    xlite__udlock_release(egc->ctx, &cs->udlock, false);
+    create_state_free(cs);
+    xlite__ao_complete(egc, ao, 0);
+}
+
+/* Takes back whatever the create did; completes with cs->rc. */
+static void
+create_undo(xlite__egc *egc, create_state *cs, int rc)
+{
+    xlite_ctx *ctx = egc->ctx;
+
+    cs->rc = rc;
+    cs->errmsg = g_strdup(xlite_errmsg());
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "undoing the create of domain %u",
+              cs->domid);
+    xlite__devwait_stop(ctx, &cs->devwait);
+    if (cs->made) {
+        ctx->hv->dom_destroy(ctx, ctx->hv_state, cs->domid);
+        xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
+    }
+    if (cs->stored)
+        xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
+    if (cs->made && !xlite__udlock_inuse(&cs->udlock)) {
+        /* Keep the lock until the domain is gone, so that no list
+         * collects a config we are still removing. */
+        cs->gone.ao = cs->ao;
+        cs->gone.domid = cs->domid;
+        cs->gone.callback = create_undo_gone;
+        gonewait_start(egc, &cs->gone);
+        return;
+    }
+    create_undo_gone(egc, &cs->gone, 0);
+}
+
+static void
+create_undo_gone(xlite__egc *egc, gonewait *gw, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(gw, create_state, gone);
+    xlite__ao *ao = cs->ao;
+
+    xlite__udlock_release(egc->ctx, &cs->udlock, true);
+    rc = cs->rc;
+    /* Put the message back: the undo may have reported others. */
+    xlite__errmsg_restore(cs->errmsg);
+    create_state_free(cs);
+    xlite__ao_complete(egc, ao, rc);
+}
+
+/* ==================== pause, unpause ==================== */
+
+XLITE_EXPORT int
+xlite_domain_unpause(xlite_ctx *ctx, uint32_t domid)
+{
+    xlite_dominfo info;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) == 0)
+        rc = ctx->hv->dom_unpause(ctx, ctx->hv_state, domid);
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_pause(xlite_ctx *ctx, uint32_t domid)
+{
+    xlite_dominfo info;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) == 0)
+        rc = ctx->hv->dom_pause(ctx, ctx->hv_state, domid);
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+/* ==================== shutdown ==================== */
+
+typedef struct {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    int64_t timeout_usec;
+    /* private */
+    xlite__domwait dw;
+    xlite__ev_time timeout;
+    xlite__ao_abortable abrt;
+} shutdown_state;
+
+static void shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
+                                const xlite_dominfo *info);
+static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
+                              int rc);
+
+static void
+shutdown_done(xlite__egc *egc, shutdown_state *ss, int rc)
+{
+    xlite__ao *ao = ss->ao;
+
+    xlite__domwait_deregister(egc->ctx, &ss->dw);
+    xlite__ev_time_deregister(egc->ctx, &ss->timeout);
+    xlite__ao_abortable_deregister(&ss->abrt);
+    g_free(ss);
+    xlite__ao_complete(egc, ao, rc);
+}
+
+XLITE_EXPORT int
+xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
+                      xlite_shutdown_request request, int64_t timeout_usec,
+                      const xlite_async_how *how)
+{
+    static const char *const words[] = {
+        [XLITE_SHUTDOWN_REQUEST_POWEROFF] = "poweroff",
+        [XLITE_SHUTDOWN_REQUEST_REBOOT] = "reboot",
+        [XLITE_SHUTDOWN_REQUEST_SUSPEND] = "suspend",
+    };
+    g_autofree char *path = NULL;
+    struct xs_handle *xsh;
+    shutdown_state *ss;
+    xlite_dominfo info;
+    xlite__ao *ao;
+    int rc;
+    EGC_INIT(ctx);
+
+    if (request < XLITE_SHUTDOWN_REQUEST_POWEROFF ||
+        request > XLITE_SHUTDOWN_REQUEST_SUSPEND)
+        return XLITE_ERROR(ctx, -EINVAL, "unknown shutdown request %d",
+                           request);
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    if (!(xsh = xlite__xs(ctx))) {
+        rc = -EIO;
+        goto out;
+    }
+    path = g_strdup_printf("/local/domain/%u/control/shutdown", domid);
+    if (!xs_write(xsh, XBT_NULL, path, words[request],
+                  strlen(words[request]))) {
+        rc = XLITE_ERROR(ctx, -errno, "cannot ask domain %u to %s: %s",
+                         domid, words[request], g_strerror(errno));
+        goto out;
+    }
+    ao = xlite__ao_create(ctx, how);
+    ss = g_new0(shutdown_state, 1);
+    ss->ao = ao;
+    ss->domid = domid;
+    ss->timeout_usec = timeout_usec;
+    xlite__domwait_init(&ss->dw);
+    ss->dw.domid = domid;
+    ss->dw.callback = shutdown_domwait_cb;
+    xlite__ev_time_init(&ss->timeout);
+    xlite__ao_abortable_init(&ss->abrt);
+    ss->abrt.ao = ao;
+    ss->abrt.callback = shutdown_abort_cb;
+    if ((timeout_usec >= 0 &&
+         (rc = xlite__ev_time_register_rel(ctx, &ss->timeout,
+                                           shutdown_timeout_cb,
+                                           timeout_usec)) < 0) ||
+        (rc = xlite__ao_abortable_register(&ss->abrt)) < 0 ||
+        (rc = xlite__domwait_register(egc, &ss->dw)) < 0) {
+        xlite__ev_time_deregister(ctx, &ss->timeout);
+        xlite__ao_abortable_deregister(&ss->abrt);
+        g_free(ss);
+        xlite__ao_create_fail(ao);
+        goto out;
+    }
+    rc = xlite__ao_inprogress(egc, ao);
+
+ out:
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+}
+
+static void
+shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
+                    const xlite_dominfo *info)
+{
+    shutdown_state *ss = XLITE__CONTAINER_OF(dw, shutdown_state, dw);
+
+    if (rc < 0)
+        shutdown_done(egc, ss, rc);
+    else if (!info || info->shutdown || info->dying)
+        shutdown_done(egc, ss, 0);
+}
+
+static void
+shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+{
+    shutdown_state *ss = XLITE__CONTAINER_OF(ev, shutdown_state, timeout);
+
+    shutdown_done(egc, ss, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
+                                       "domain %u did not shut down within "
+                                       "%.1f s: the guest ignored the "
+                                       "request (it can be destroyed)",
+                                       ss->domid, ss->timeout_usec / 1e6));
+}
+
+static void
+shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
+{
+    shutdown_done(egc, XLITE__CONTAINER_OF(abrt, shutdown_state, abrt), rc);
+}
+
+/* ==================== destroy ==================== */
+
+typedef struct {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    uint8_t uuid[16];
+    /* private */
+    xlite_domain_config cfg;       /* stored, for the remove scripts */
+    xlite__udlock udlock;
+    xlite__hotplug hotplug;
+    gonewait gone;
+} destroy_state;
+
+static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
+static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
+                                 int rc);
+static void destroy_gone(xlite__egc *egc, gonewait *gw, int rc);
+
+XLITE_EXPORT int
+xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
+                     const xlite_async_how *how)
+{
+    destroy_state *ds;
+    xlite_dominfo info;
+    xlite__ao *ao;
+    int rc;
+    EGC_INIT(ctx);
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    ao = xlite__ao_create(ctx, how);
+    ds = g_new0(destroy_state, 1);
+    ds->ao = ao;
+    ds->domid = domid;
+    memcpy(ds->uuid, info.uuid, 16);
+    xlite_domain_config_init(&ds->cfg);
+    xlite__udlock_init(&ds->udlock);
+    xlite__hotplug_init(&ds->hotplug);
+    gonewait_init(&ds->gone);
+    ds->udlock.ao = ao;
+    ds->udlock.domid = domid;
+    memcpy(ds->udlock.uuid, info.uuid, 16);
+    ds->udlock.callback = destroy_locked;
+    if ((rc = xlite__udlock_acquire(egc, &ds->udlock)) < 0) {
+        g_free(ds);
+        xlite__ao_create_fail(ao);
+        goto out;
+    }
+    rc = xlite__ao_inprogress(egc, ao);
+
+ out:
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+}
+
+static void
+destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
+{
+    destroy_state *ds = XLITE__CONTAINER_OF(ul, destroy_state, udlock);
+    xlite_ctx *ctx = egc->ctx;
+    xlite__ao *ao = ds->ao;
+
+    if (rc < 0) {
+        g_free(ds);
+        xlite__ao_complete(egc, ao, rc);
+        return;
+    }
+    /* Past here, no turning back: abort does not stop a destroy. */
+    if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &ds->cfg) < 0)
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u has no stored config: its "
+                  "hotplug scripts will not be run", ds->domid);
+    rc = ctx->hv->dom_destroy(ctx, ctx->hv_state, ds->domid);
+    if (rc < 0 && rc != -ESRCH) {
+        xlite__udlock_release(ctx, &ds->udlock, false);
+        xlite_domain_config_dispose(&ds->cfg);
+        g_free(ds);
+        xlite__ao_complete(egc, ao, rc);
+        return;
+    }
+    xs_remove_domain(ctx, ds->domid, ds->uuid);
+    ds->hotplug.ao = ao;
+    ds->hotplug.domid = ds->domid;
+    ds->hotplug.cfg = &ds->cfg;
+    ds->hotplug.remove = true;
+    ds->hotplug.callback = destroy_hotplug_done;
+    xlite__hotplug_run(egc, &ds->hotplug);
+}
+
+static void
+destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    destroy_state *ds = XLITE__CONTAINER_OF(hp, destroy_state, hotplug);
+
+    xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
+    xlite__udlock_release(egc->ctx, &ds->udlock, true);
+    ds->gone.ao = ds->ao;
+    ds->gone.domid = ds->domid;
+    ds->gone.callback = destroy_gone;
+    gonewait_start(egc, &ds->gone);
+}
+
+static void
+destroy_gone(xlite__egc *egc, gonewait *gw, int rc)
+{
+    destroy_state *ds = XLITE__CONTAINER_OF(gw, destroy_state, gone);
+    xlite__ao *ao = ds->ao;
+
+    if (rc == 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u destroyed", ds->domid);
+    xlite_domain_config_dispose(&ds->cfg);
+    g_free(ds);
+    xlite__ao_complete(egc, ao, rc);
+}
+
+/* ==================== inspecting ==================== */
+
+XLITE_EXPORT int
+xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r)
+{
+    xlite_dominfo info;
+    int rc;
+
+    if (!info_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) == 0) {
+        fill_name(ctx, &info);
+        *info_r = info;
+    }
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0, i, j;
+    int rc;
+
+    if (!infos_r || !n_r)
+        return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
+    CTX_LOCK(ctx);
+    if (!hv_has_domains(ctx)) {
+        rc = no_domains(ctx);
+        goto out;
+    }
+    if ((rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n)) < 0)
+        goto out;
+    /* Stored configs of domains the host no longer has (it restarted). */
+    xlite__userdata_gc(ctx, infos, n);
+    for (i = 0, j = 0; i < n; i++) {
+        if (infos[i].domid == 0)
+            continue;
+        infos[j] = infos[i];
+        fill_name(ctx, &infos[j]);
+        j++;
+    }
+    *infos_r = g_steal_pointer(&infos);
+    *n_r = j;
+    rc = 0;
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+/* ==================== changing a running domain ==================== */
+
+static int
+xs_write_checked(xlite_ctx *ctx, const char *path, const char *value)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+
+    if (!xsh)
+        return -EIO;
+    if (!xs_write(xsh, XBT_NULL, path, value, strlen(value)))
+        return XLITE_ERROR(ctx, -errno, "cannot write %s: %s", path,
+                           g_strerror(errno));
+    return 0;
+}
+
+XLITE_EXPORT int
+xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
+                               uint64_t target_memkb)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *value = NULL;
+    xlite_dominfo info;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    if (target_memkb == 0 || target_memkb > info.max_memkb) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "memory target %" G_GUINT64_FORMAT
+                         " KiB of domain %u is not within 1..%"
+                         G_GUINT64_FORMAT " KiB", target_memkb, domid,
+                         info.max_memkb);
+        goto out;
+    }
+    path = g_strdup_printf("/local/domain/%u/memory/target", domid);
+    value = g_strdup_printf("%" G_GUINT64_FORMAT, target_memkb);
+    rc = xs_write_checked(ctx, path, value);
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
+                            uint64_t max_memkb)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *value = NULL;
+    xlite_dominfo info;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    if (max_memkb == 0) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "the maximum memory must be > 0");
+        goto out;
+    }
+    if ((rc = ctx->hv->dom_set_max_mem(ctx, ctx->hv_state, domid,
+                                       max_memkb)) < 0)
+        goto out;
+    path = g_strdup_printf("/local/domain/%u/memory/static-max", domid);
+    value = g_strdup_printf("%" G_GUINT64_FORMAT, max_memkb);
+    rc = xs_write_checked(ctx, path, value);
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid, unsigned int online)
+{
+    xlite_dominfo info;
+    unsigned int i;
+    int rc;
+
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    if (online < 1 || online > info.max_vcpus) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "domain %u can have 1 to %u vcpus "
+                         "online, not %u", domid, info.max_vcpus, online);
+        goto out;
+    }
+    if ((rc = ctx->hv->dom_set_vcpus(ctx, ctx->hv_state, domid, online)) < 0)
+        goto out;
+    for (i = 0; i < info.max_vcpus && rc == 0; i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/local/domain/%u/cpu/%u/availability", domid, i);
+
+        rc = xs_write_checked(ctx, path, i < online ? "online" : "offline");
+    }
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid, unsigned int weight,
+                       unsigned int cap)
+{
+    xlite_dominfo info;
+    int rc;
+
+    if (weight < 1 || weight > 65535)
+        return XLITE_ERROR(ctx, -EINVAL, "scheduler weight %u is not within "
+                           "1..65535", weight);
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) == 0)
+        rc = ctx->hv->dom_sched_set(ctx, ctx->hv_state, domid, weight, cap);
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
+{
+    struct xs_handle *xsh;
+    xlite_dominfo info;
+    char us[37];
+    unsigned int attempt;
+    size_t i, len = name ? strlen(name) : 0;
+    int rc;
+
+    /* The same alphabet as a config's name (xlite_config.c). */
+    for (i = 0; i < len; i++)
+        if (!g_ascii_isalnum(name[i]) && !strchr("-_.+:", name[i]))
+            break;
+    if (len == 0 || len > XLITE_NAME_MAX || i < len)
+        return XLITE_ERROR(ctx, -EINVAL, "'%s' is not a valid domain name",
+                           name ? name : "");
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0 ||
+        (rc = check_name_free(ctx, name, domid)) < 0)
+        goto out;
+    if (!(xsh = xlite__xs(ctx))) {
+        rc = -EIO;
+        goto out;
+    }
+    uuid_format(info.uuid, us);
+    for (attempt = 0; attempt < 16; attempt++) {
+        g_autofree char *p1 = g_strdup_printf("/local/domain/%u/name", domid);
+        g_autofree char *p2 = g_strdup_printf("/vm/%s/name", us);
+        xs_transaction_t t = xs_transaction_start(xsh);
+
+        if (t == XBT_NULL ||
+            !xs_write(xsh, t, p1, name, strlen(name)) ||
+            !xs_write(xsh, t, p2, name, strlen(name))) {
+            rc = XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",
+                             domid, g_strerror(errno));
+            if (t != XBT_NULL)
+                xs_transaction_end(xsh, t, true);
+            goto out;
+        }
+        if (xs_transaction_end(xsh, t, false)) {
+            rc = 0;
+            goto out;
+        }
+        if (errno != EAGAIN) {
+            rc = XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",
+                             domid, g_strerror(errno));
+            goto out;
+        }
+    }
+    rc = XLITE_ERROR(ctx, -EAGAIN, "cannot rename domain %u: too many "
+                     "conflicting transactions", domid);
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+/* A pty path as the console backend writes it: /dev/pts/N. */
+static bool
+valid_pty_path(const char *s)
+{
+    guint64 n;
+
+    return g_str_has_prefix(s, "/dev/pts/") &&
+           g_ascii_string_to_unsigned(s + 9, 10, 0, 1 << 20, &n, NULL);
+}
+
+XLITE_EXPORT int
+xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid, unsigned int num,
+                          char **path_r)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *tty = NULL;
+    xlite_dominfo info;
+    int rc;
+
+    if (!path_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0)
+        goto out;
+    /* The backend's copy: dom0's, where the guest cannot write. */
+    path = g_strdup_printf("/local/domain/0/backend/console/%u/%u/tty",
+                           domid, num);
+    tty = xlite__xs_read_bounded(ctx, path, 64);
+    if (!tty || !*tty) {
+        rc = XLITE_ERROR(ctx, -ENOENT, "console %u of domain %u has no pty "
+                         "(yet)", num, domid);
+        goto out;
+    }
+    if (!valid_pty_path(tty)) {
+        rc = XLITE_ERROR(ctx, -EPROTO, "console %u of domain %u: unexpected "
+                         "pty path", num, domid);
+        goto out;
+    }
+    *path_r = strdup(tty);
+    rc = 0;
+
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
+/* ==================== the stored config ==================== */
+
+static bool
+xs_exists(xlite_ctx *ctx, const char *path)
+{
+    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 4096);
+
+    return v != NULL;
+}
+
+XLITE_EXPORT int
+xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
+                             xlite_domain_config *cfg_r)
+{
+    xlite_domain_config cfg;
+    xlite_dominfo info;
+    g_autofree char *path = NULL;
+    g_autofree char *name = NULL;
+    uint64_t target;
+    size_t i, j;
+    int rc;
+
+    if (!cfg_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    xlite_domain_config_init(&cfg);
+    CTX_LOCK(ctx);
+    if ((rc = dom_info(ctx, domid, &info)) < 0 ||
+        (rc = xlite__userdata_load(ctx, domid, info.uuid, &cfg)) < 0)
+        goto out;
+
+    /* xenstore is the reference; the JSON the template. */
+    path = g_strdup_printf("/local/domain/%u/name", domid);
+    if ((name = xlite__xs_read_bounded(ctx, path, XLITE_NAME_MAX)) && *name) {
+        g_free(cfg.name);
+        cfg.name = g_strdup(name);
+    }
+    g_free(path);
+    path = g_strdup_printf("/local/domain/%u/memory/target", domid);
+    if (xlite__xs_read_uint(ctx, path, info.max_memkb ? info.max_memkb
+                                                      : G_MAXUINT64,
+                            &target) == 0)
+        cfg.target_memkb = target;
+    if (info.max_memkb)
+        cfg.max_memkb = info.max_memkb;
+    if (info.online_vcpus && info.online_vcpus <= cfg.max_vcpus)
+        cfg.online_vcpus = info.online_vcpus;
+
+    /* Devices in the JSON but not in xenstore are not there. */
+    for (i = 0, j = 0; i < cfg.num_disks; i++) {
+        xlite_disk_config *d = &cfg.disks[i];
+        g_autofree char *be = NULL;
+        g_autofree char *params = NULL;
+        g_autofree char *ppath = NULL;
+        int devid;
+
+        if (xlite__disk_devid(ctx, d->vdev, &devid) < 0)
+            continue;
+        be = xlite__disk_backend_path(domid, d, devid);
+        ppath = g_strdup_printf("%s/params", be);
+        params = xlite__xs_read_bounded(ctx, ppath, 4096);
+        if (!params) {
+            g_free(d->vdev);
+            g_free(d->target);
+            g_free(d->script);
+            continue;
+        }
+        /* An ejected CD-ROM: empty in xenstore wins over the JSON. */
+        if (d->cdrom && !*params) {
+            g_clear_pointer(&d->target, g_free);
+            d->format = XLITE_DISK_FORMAT_EMPTY;
+        }
+        cfg.disks[j++] = *d;
+    }
+    cfg.num_disks = j;
+    for (i = 0, j = 0; i < cfg.num_nics; i++) {
+        xlite_nic_config *n = &cfg.nics[i];
+        g_autofree char *be = g_strdup_printf(
+            "/local/domain/0/backend/vif/%u/%d/handle", domid, n->devid);
+
+        if (!xs_exists(ctx, be)) {
+            xlite_nic_config gone = *n;
+
+            g_free(gone.bridge);
+            g_free(gone.script);
+            g_free(gone.ip);
+            g_free(gone.model);
+            g_free(gone.vifname);
+            continue;
+        }
+        cfg.nics[j++] = *n;
+    }
+    cfg.num_nics = j;
+    *cfg_r = cfg;
+    xlite_domain_config_init(&cfg);
+    rc = 0;
+
+ out:
+    CTX_UNLOCK(ctx);
+    xlite_domain_config_dispose(&cfg);
+    return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * xlite_userdata.c: the stored config of each domain and its lock
+ *
+ * The user's config, as given to create (defaults filled), is kept as JSON
+ * in STATE_DIR/userdata/<domid>-<uuid>.json (DESIGN.md section 4,
+ * "Configuration sync", and seed 001): private to the core, never read
+ * by applications, written atomically (temporary file, fsync, rename,
+ * fsync of the directory) and only while holding the domain's lock file
+ * STATE_DIR/userdata/<domid>-<uuid>.lock, taken with
+ * xlite_file_lock_acquire().  Both files go away when the domain is
+ * destroyed; those of domains that no longer exist (the host restarted)
+ * are collected by xlite_domain_list().
+ *
+ * The domid and the uuid both name the files: a domid is reused after a
+ * wrap, a uuid after a destroy, the pair is not.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xlite_internal.h"
+
+static char *
+userdata_dir(xlite_ctx *ctx)
+{
+    return g_build_filename(ctx->state_dir, "userdata", NULL);
+}
+
+char *
+xlite__userdata_path(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
+                     const char *suffix)
+{
+    g_autofree char *dir = userdata_dir(ctx);
+    const uint8_t *u = uuid;
+
+    return g_strdup_printf("%s/%u-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                           "%02x%02x%02x%02x%02x%02x.%s", dir, domid, u[0],
+                           u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
+                           u[9], u[10], u[11], u[12], u[13], u[14], u[15],
+                           suffix);
+}
+
+static int
+fsync_dir(xlite_ctx *ctx, const char *dir)
+{
+    int fd = xlite__open(ctx, dir, O_RDONLY | O_DIRECTORY, 0);
+    int r;
+
+    if (fd < 0)
+        return fd;
+    r = fsync(fd);
+    close(fd);
+    return r < 0 ? -errno : 0;
+}
+
+int
+xlite__userdata_store(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
+                      const xlite_domain_config *cfg)
+{
+    g_autofree char *dir = userdata_dir(ctx);
+    g_autofree char *path = xlite__userdata_path(ctx, domid, uuid, "json");
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+    g_autofree char *json = NULL;
+    size_t len, done = 0;
+    int fd = -1;
+    int rc;
+
+    if ((rc = xlite_domain_config_to_json(cfg, &json)) < 0)
+        return rc;
+    if (g_mkdir_with_parents(dir, 0700) < 0)
+        return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", dir,
+                           g_strerror(errno));
+    if ((fd = xlite__open(ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+        return fd;
+    len = strlen(json);
+    while (done < len) {
+        ssize_t n = write(fd, json + done, len - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = XLITE_ERROR(ctx, -errno, "cannot write %s: %s", tmp,
+                             g_strerror(errno));
+            goto out;
+        }
+        done += n;
+    }
+    if (fsync(fd) < 0) {
+        rc = XLITE_ERROR(ctx, -errno, "cannot sync %s: %s", tmp,
+                         g_strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) < 0) {
+        rc = XLITE_ERROR(ctx, -errno, "cannot rename %s to %s: %s", tmp, path,
+                         g_strerror(errno));
+        goto out;
+    }
+    if ((rc = fsync_dir(ctx, dir)) < 0) {
+        rc = XLITE_ERROR(ctx, rc, "cannot sync %s: %s", dir, g_strerror(-rc));
+        goto out;
+    }
+    rc = 0;
+
+ out:
+    xlite__close(&fd);
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
+}
+
+int
+xlite__userdata_load(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
+                     xlite_domain_config *cfg_r)
+{
+    g_autofree char *path = xlite__userdata_path(ctx, domid, uuid, "json");
+    g_autofree char *json = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_get_contents(path, &json, NULL, &err))
+        return XLITE_ERROR(ctx, err->code == G_FILE_ERROR_NOENT ? -ENOENT
+                                                                : -EIO,
+                           "no stored config for domain %u: %s", domid,
+                           err->message);
+    return xlite_domain_config_from_json(json, cfg_r);
+}
+
+void
+xlite__userdata_remove(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
+{
+    g_autofree char *path = xlite__userdata_path(ctx, domid, uuid, "json");
+    g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+
+    if (unlink(path) < 0 && errno != ENOENT)
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "cannot remove %s: %s", path,
+                  g_strerror(errno));
+    unlink(tmp);
+}
+
+/* "<domid>-<uuid>.json": strict, since it decides what we delete. */
+static bool
+parse_name(const char *name, uint32_t *domid_r, uint8_t uuid[16])
+{
+    const char *dash = strchr(name, '-');
+    g_autofree char *id = NULL;
+    guint64 domid;
+    size_t i, j;
+
+    if (!dash || dash == name || !g_str_has_suffix(name, ".json") ||
+        strlen(dash + 1) != 36 + 5)
+        return false;
+    id = g_strndup(name, dash - name);
+    if (!g_ascii_string_to_unsigned(id, 10, 0, G_MAXUINT32, &domid, NULL))
+        return false;
+    memset(uuid, 0, 16);
+    for (i = 0, j = 0; i < 36; i++) {
+        char c = dash[1 + i];
+        int v;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+            continue;
+        }
+        if ((v = g_ascii_xdigit_value(c)) < 0)
+            return false;
+        uuid[j / 2] |= (uint8_t)(j % 2 ? v : v << 4);
+        j++;
+    }
+    *domid_r = (uint32_t)domid;
+    return true;
+}
+
+void
+xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
+{
+    g_autofree char *dir = userdata_dir(ctx);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    if (!d)
+        return;
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *lockpath = NULL;
+        uint8_t uuid[16];
+        uint32_t domid;
+        bool alive = false;
+        size_t i;
+        int fd;
+
+        if (!parse_name(name, &domid, uuid))
+            continue;
+        for (i = 0; i < n && !alive; i++)
+            alive = infos[i].domid == domid &&
+                    memcmp(infos[i].uuid, uuid, 16) == 0;
+        if (alive)
+            continue;
+        /* A create in progress holds the lock: leave it alone. */
+        lockpath = xlite__userdata_path(ctx, domid, uuid, "lock");
+        fd = xlite__open(ctx, lockpath, O_RDWR | O_CREAT, 0600);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            XLITE_LOG(ctx, XLITE_LOG_INFO,
+                      "removing the stored config of domain %u, which no "
+                      "longer exists", domid);
+            xlite__userdata_remove(ctx, domid, uuid);
+            unlink(lockpath);
+        }
+        close(fd);
+    }
+}
+
+/* ---------- the per-domain lock, as a sub-operation ---------- */
+
+static void udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque);
+static void udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void udlock_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
+                            int rc);
+
+void
+xlite__udlock_init(xlite__udlock *ul)
+{
+    ul->lock = NULL;
+    ul->pending = false;
+    ul->rc = 0;
+    xlite__ev_time_init(&ul->defer);
+    xlite__ao_abortable_init(&ul->abrt);
+}
+
+bool
+xlite__udlock_inuse(const xlite__udlock *ul)
+{
+    return ul->pending;
+}
+
+int
+xlite__udlock_acquire(xlite__egc *egc, xlite__udlock *ul)
+{
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *dir = userdata_dir(ctx);
+    g_autofree char *path = xlite__userdata_path(ctx, ul->domid, ul->uuid,
+                                                 "lock");
+    int rc;
+
+    if (g_mkdir_with_parents(dir, 0700) < 0)
+        return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", dir,
+                           g_strerror(errno));
+    ul->abrt.ao = ul->ao;
+    ul->abrt.callback = udlock_abort_cb;
+    if ((rc = xlite__ao_abortable_register(&ul->abrt)) < 0)
+        return rc;
+    ul->how = (xlite_async_how){ .callback = udlock_locked_cb, .opaque = ul };
+    ul->pending = true;
+    /* Its completion comes to udlock_locked_cb, perhaps before this
+     * returns (the lock was free): hence the deferral. */
+    if ((rc = xlite_file_lock_acquire(ctx, path, &ul->lock, &ul->how)) < 0) {
+        ul->pending = false;
+        xlite__ao_abortable_deregister(&ul->abrt);
+        return rc;
+    }
+    return 0;
+}
+
+static void
+udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque)
+{
+    xlite__udlock *ul = opaque;
+
+    CTX_LOCK(ctx);
+    ul->rc = rc;
+    if (xlite__ev_time_register_rel(ctx, &ul->defer, udlock_defer_cb, 0) < 0)
+        g_error("cannot register a timer");
+    CTX_UNLOCK(ctx);
+}
+
+static void
+udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+{
+    xlite__udlock *ul = XLITE__CONTAINER_OF(ev, xlite__udlock, defer);
+
+    ul->pending = false;
+    xlite__ao_abortable_deregister(&ul->abrt);
+    ul->callback(egc, ul, ul->rc);
+}
+
+static void
+udlock_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
+{
+    xlite__udlock *ul = XLITE__CONTAINER_OF(abrt, xlite__udlock, abrt);
+
+    /* The lock operation completes with -ECANCELED (or 0 if it was just
+     * done), through udlock_locked_cb as usual. */
+    xlite_async_abort(egc->ctx, &ul->how);
+}
+
+void
+xlite__udlock_release(xlite_ctx *ctx, xlite__udlock *ul, bool remove)
+{
+    if (!ul->lock)
+        return;
+    if (remove) {
+        g_autofree char *path = xlite__userdata_path(ctx, ul->domid, ul->uuid,
+                                                     "lock");
+
+        unlink(path);
+    }
+    xlite_file_lock_release(ul->lock);
+    ul->lock = NULL;
+}

@@ -1,0 +1,365 @@
+"""The hypervisor control socket: docs/xensim-hypervisor-protocol.md.
+
+Each test has its own xensimd (conftest.host) and drives hypervisor.sock
+with hvclient.HvClient, xenstore with xsclient.XsClient.
+"""
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid as uuidlib
+
+import pytest
+
+from conftest import XENSIMD
+from hvclient import HvClient, HvError, wait_until
+from xsclient import XsClient
+
+INFO_KEYS = {"domid", "uuid", "type", "running", "blocked", "paused",
+             "shutdown", "dying", "shutdown_reason", "cur_memkb",
+             "max_memkb", "online_vcpus", "max_vcpus", "cpu_time_ns",
+             "weight", "cap"}
+
+
+def new_uuid():
+    return str(uuidlib.uuid4())
+
+
+def create(hv, memkb=131072, vcpus=2, type="pv", uuid=None):
+    return hv.call("create", uuid=uuid or new_uuid(), type=type,
+                   max_vcpus=vcpus, max_memkb=memkb)["domid"]
+
+
+def boot(hv, kernel, **kw):
+    domid = create(hv, **kw)
+    hv.call("build", domid=domid, kernel=str(kernel))
+    hv.call("unpause", domid=domid)
+    return domid
+
+
+def expect_error(name, fn, *args, **kw):
+    with pytest.raises(HvError) as e:
+        fn(*args, **kw)
+    assert e.value.name == name, e.value
+    return e.value
+
+
+def test_socket_mode(host):
+    assert os.stat(host.hv_sock).st_mode & 0o777 == 0o600
+
+
+def test_host_info(host):
+    with host.hv() as hv:
+        h = hv.call("host_info")
+        for key in ("nr_cpus", "sockets", "cores_per_socket",
+                    "threads_per_core", "numa_nodes", "cpu_mhz", "total_kib",
+                    "free_kib", "xen_major", "xen_minor", "xen_extra",
+                    "guest_types", "max_vcpus", "arch"):
+            assert key in h, key
+        assert h["nr_cpus"] == (h["sockets"] * h["cores_per_socket"] *
+                                h["threads_per_core"])
+        assert 0 < h["free_kib"] < h["total_kib"]
+        create(hv, memkb=524288)
+        assert hv.call("host_info")["free_kib"] == h["free_kib"] - 524288
+
+
+def test_list_has_dom0(host):
+    with host.hv() as hv:
+        doms = hv.call("list")["domains"]
+        assert [d["domid"] for d in doms] == [0]
+        assert set(doms[0]) == INFO_KEYS
+        assert doms[0]["running"]
+
+
+def test_create_info(host):
+    with host.hv() as hv:
+        u = new_uuid()
+        domid = create(hv, memkb=262144, vcpus=3, type="pvh", uuid=u)
+        assert domid == 1
+        info = hv.info(domid)
+        assert set(info) == INFO_KEYS
+        assert info["uuid"] == u and info["type"] == "pvh"
+        assert info["paused"] and not info["running"]
+        assert not info["shutdown"] and not info["dying"]
+        assert info["shutdown_reason"] is None
+        assert info["max_memkb"] == info["cur_memkb"] == 262144
+        assert info["max_vcpus"] == info["online_vcpus"] == 3
+        assert info["cpu_time_ns"] == 0
+        assert hv.domids() == [0, 1]
+
+
+def test_create_errors(host):
+    with host.hv() as hv:
+        u = new_uuid()
+        create(hv, uuid=u)
+        expect_error("EEXIST", create, hv, uuid=u)
+        expect_error("ENOMEM", create, hv, memkb=1 << 40)
+        e = expect_error("EINVAL", create, hv, type="arm")
+        assert "type" in e.message
+        e = expect_error("EINVAL", create, hv, uuid="not-a-uuid")
+        assert "uuid" in e.message
+        e = expect_error("EINVAL", hv.call, "create", uuid=new_uuid(),
+                         type="pv", max_vcpus="2", max_memkb=131072)
+        assert "max_vcpus" in e.message
+        e = expect_error("EINVAL", hv.call, "create", uuid=new_uuid(),
+                         type="pv", max_vcpus=2)
+        assert "max_memkb" in e.message
+        e = expect_error("EINVAL", hv.call, "create", uuid=new_uuid(),
+                         type="pv", max_vcpus=2, max_memkb=131072, colour=1)
+        assert "colour" in e.message
+        expect_error("EINVAL", create, hv, vcpus=0)
+        expect_error("ENOSYS", hv.call, "frobnicate")
+        expect_error("ESRCH", hv.call, "info", domid=42)
+        expect_error("ESRCH", hv.call, "unpause", domid=42)
+
+
+def test_domids_increase_and_are_not_reused(host, kernel):
+    with host.hv() as hv:
+        seen = []
+        for _ in range(5):
+            domid = create(hv)
+            seen.append(domid)
+            hv.call("destroy", domid=domid)
+        assert seen == sorted(seen) and len(set(seen)) == 5
+        assert hv.domids() == [0]
+
+
+def test_build(host, kernel, kernel_script, tmp_path):
+    with host.hv() as hv:
+        domid = create(hv)
+        missing = str(tmp_path / "no-such-kernel")
+        e = expect_error("ENOENT", hv.call, "build", domid=domid, kernel=missing)
+        assert missing in e.message
+        expect_error("EINVAL", hv.call, "build", domid=domid)
+        bad = tmp_path / "bad-script"
+        bad.write_text("#!xensim-guest\nfly-to-the-moon\n")
+        e = expect_error("EINVAL", hv.call, "build", domid=domid, kernel=str(bad))
+        assert "fly-to-the-moon" in e.message
+        expect_error("EINVAL", hv.call, "unpause", domid=domid)
+        hv.call("build", domid=domid, kernel=str(kernel_script("crash-after 5",
+                                                               "no-balloon")))
+        hv.call("build", domid=domid, kernel=str(kernel), cmdline="console=hvc0")
+        # HVM needs no kernel.
+        hvm = create(hv, type="hvm")
+        hv.call("build", domid=hvm)
+
+
+def test_pause_unpause_cpu_time(host, kernel):
+    with host.hv() as hv:
+        domid = boot(hv, kernel)
+        info = hv.info(domid)
+        assert info["running"] and not info["paused"]
+        time.sleep(0.3)
+        t1 = hv.info(domid)["cpu_time_ns"]
+        assert t1 > 0
+        hv.call("pause", domid=domid)
+        info = hv.info(domid)
+        assert info["paused"] and not info["running"]
+        t2 = info["cpu_time_ns"]
+        time.sleep(0.3)
+        assert hv.info(domid)["cpu_time_ns"] == t2
+        hv.call("unpause", domid=domid)
+        time.sleep(0.2)
+        assert hv.info(domid)["cpu_time_ns"] > t2
+        expect_error("EINVAL", hv.call, "pause", domid=0)
+
+
+def test_notifications(host, kernel):
+    with host.hv() as hv, host.hv() as sub:
+        sub.call("subscribe")
+        domid = create(hv)
+        assert sub.wait_event() == {"event": "domain_changed", "domid": domid}
+        hv.call("build", domid=domid, kernel=str(kernel))
+        hv.call("unpause", domid=domid)
+        assert sub.wait_event()["domid"] == domid
+        hv.call("pause", domid=domid)
+        assert sub.wait_event()["domid"] == domid
+        hv.call("destroy", domid=domid)
+        evs = sub.drain_events(0.5)
+        assert evs and all(e == {"event": "domain_changed", "domid": domid}
+                           for e in evs)
+        assert domid not in sub.domids()
+        # Unsubscribed connections get none.
+        assert hv.drain_events(0.1) == [] and hv.events == []
+
+
+def test_shutdown_op_fires_release_domain(host, kernel):
+    with host.hv() as hv, host.dom0() as xs:
+        domid = boot(hv, kernel)
+        xs.watch("@releaseDomain", "rel")
+        assert xs.wait_event() == (b"@releaseDomain", b"rel")
+        for reason in ("bogus", 7):
+            expect_error("EINVAL", hv.call, "shutdown", domid=domid, reason=reason)
+        hv.call("shutdown", domid=domid, reason="reboot")
+        info = hv.info(domid)
+        assert info["shutdown"] and info["shutdown_reason"] == "reboot"
+        assert not info["running"]
+        assert xs.wait_event() == (b"@releaseDomain", b"rel")
+        # The first reason stays.
+        hv.call("shutdown", domid=domid, reason="crash")
+        assert hv.info(domid)["shutdown_reason"] == "reboot"
+        expect_error("EINVAL", hv.call, "unpause", domid=domid)
+        hv.call("destroy", domid=domid)
+        assert xs.wait_event() == (b"@releaseDomain", b"rel")
+        assert domid not in hv.domids()
+
+
+def test_destroy_closes_xenstore_connection(host, kernel):
+    with host.hv() as hv, host.dom0() as xs:
+        domid = create(hv)
+        home = "/local/domain/%d" % domid
+        xs.mkdir(home)
+        xs.set_perms(home, ["n%d" % domid])
+        xs.introduce(domid)
+        g = XsClient(host.domain_sock(domid))
+        g.write("x", "1")
+        hv.call("destroy", domid=domid)
+        with pytest.raises((ConnectionError, OSError)):
+            g.write("x", "2")
+            g.read("x")
+        assert not os.path.exists(host.domain_sock(domid))
+        g.close()
+
+
+def test_memory_vcpus_sched(host, kernel):
+    with host.hv() as hv:
+        domid = create(hv, memkb=262144, vcpus=4)
+        hv.call("set_max_mem", domid=domid, max_memkb=524288)
+        assert hv.info(domid)["max_memkb"] == 524288
+        hv.call("set_vcpus", domid=domid, online=2)
+        assert hv.info(domid)["online_vcpus"] == 2
+        expect_error("EINVAL", hv.call, "set_vcpus", domid=domid, online=5)
+        expect_error("EINVAL", hv.call, "set_vcpus", domid=domid, online=0)
+        hv.call("sched_set", domid=domid, weight=512, cap=50)
+        info = hv.info(domid)
+        assert (info["weight"], info["cap"]) == (512, 50)
+        hv.call("sched_set", domid=domid, cap=0)
+        assert hv.info(domid)["weight"] == 512
+        expect_error("EINVAL", hv.call, "sched_set", domid=domid, weight=0)
+        expect_error("EINVAL", hv.call, "sched_set", domid=domid, weight=70000)
+
+
+def test_event_channels(host):
+    with host.hv() as hv:
+        a = create(hv)
+        b = create(hv)
+        pa = hv.call("evtchn_alloc_unbound", domid=a, remote=b)["port"]
+        # Only the named remote may bind.
+        c = create(hv)
+        expect_error("EINVAL", hv.call, "evtchn_bind", domid=c, remote=a,
+                     remote_port=pa)
+        pb = hv.call("evtchn_bind", domid=b, remote=a, remote_port=pa)["port"]
+        assert pb >= 1
+        hv.call("evtchn_notify", domid=b, port=pb)
+        hv.call("evtchn_notify", domid=a, port=pa)
+        expect_error("EINVAL", hv.call, "evtchn_notify", domid=a, port=999)
+        hv.call("evtchn_close", domid=b, port=pb)
+        expect_error("EINVAL", hv.call, "evtchn_close", domid=b, port=pb)
+        # a's end is unbound again: b may bind anew.
+        hv.call("evtchn_bind", domid=b, remote=a, remote_port=pa)
+        expect_error("ESRCH", hv.call, "evtchn_alloc_unbound", domid=a, remote=99)
+
+
+def shm_files():
+    return {f for f in os.listdir("/dev/shm") if f.startswith("xensim-")}
+
+
+def test_grants_and_zombie(host):
+    with host.hv() as hv, host.hv() as sub:
+        sub.call("subscribe")
+        before = shm_files()
+        g = create(hv)
+        other = create(hv)
+        r = hv.call("grant_share", domid=g, peer=0, pages=2)
+        path = "/dev/shm" + r["shm"]
+        assert os.path.getsize(path) == 8192
+        expect_error("EACCES", hv.call, "grant_map", domid=other, granter=g,
+                     gref=r["gref"])
+        expect_error("ENOENT", hv.call, "grant_map", domid=0, granter=g,
+                     gref=r["gref"] + 100)
+        m = hv.call("grant_map", domid=0, granter=g, gref=r["gref"])
+        assert m["shm"] == r["shm"]
+        # Shared memory really is shared.
+        with open(path, "r+b") as f:
+            f.write(b"ring")
+        with open("/dev/shm" + m["shm"], "rb") as f:
+            assert f.read(4) == b"ring"
+        # Destroyed while dom0 maps its page: a zombie, dying but present.
+        hv.call("destroy", domid=g)
+        info = hv.info(g)
+        assert info["dying"]
+        sub.drain_events(0.2)
+        hv.call("grant_unmap", domid=0, granter=g, gref=r["gref"])
+        assert g not in hv.domids()
+        assert sub.wait_event() == {"event": "domain_changed", "domid": g}
+        expect_error("ENOENT", hv.call, "grant_unmap", domid=0, granter=g,
+                     gref=r["gref"])
+        assert shm_files() == before
+
+
+def test_guest_mapping_dropped_on_its_death(host):
+    with host.hv() as hv:
+        a = create(hv)
+        b = create(hv)
+        r = hv.call("grant_share", domid=a, peer=b, pages=1)
+        hv.call("grant_map", domid=b, granter=a, gref=r["gref"])
+        hv.call("destroy", domid=a)
+        assert hv.info(a)["dying"]
+        # The mapper dies: Xen drops its mappings, the zombie goes.
+        hv.call("destroy", domid=b)
+        assert hv.domids() == [0]
+
+
+def test_bad_lines_close_the_connection(host):
+    for junk in (b"not json\n", b"[1, 2]\n", b"\"str\"\n",
+                 b"{" + b" " * 70000 + b"}\n", b"x" * 70000):
+        with host.hv() as hv:
+            hv.send_raw(junk)
+            with pytest.raises((ConnectionError, OSError)):
+                hv.recv_line(5)
+    with host.hv() as hv:
+        r = hv.call_raw({"op": "list"})
+        assert r["error"] == "EINVAL" and r["id"] is None
+        r = hv.call_raw({"id": 3, "op": 5})
+        assert r == {"id": 3, "error": "EINVAL",
+                     "message": "argument 'op' must be a string"}
+        # Several requests in one write, answered in order.
+        hv.send_raw(b'{"id": 10, "op": "list"}\n{"id": 11, "op": "nope"}\n')
+        assert hv.recv_line()["id"] == 10
+        assert hv.recv_line()["error"] == "ENOSYS"
+    assert host.alive()
+
+
+def test_stop_tears_guests_down(host, kernel):
+    with host.hv() as hv:
+        for _ in range(3):
+            boot(hv, kernel)
+        assert hv.call("stop") == {}
+    host.proc.wait(10)
+    assert host.proc.returncode == 0
+    assert not os.path.exists(host.hv_sock)
+    assert not os.path.exists(os.path.join(host.rundir, "xensimd.pid"))
+
+
+def test_daemonize_returns_when_both_sockets_serve(tmp_path):
+    rundir = tmp_path / "run"
+    r = subprocess.run([XENSIMD, "--rundir", str(rundir), "--daemonize"],
+                       timeout=20)
+    assert r.returncode == 0
+    pid = int((rundir / "xensimd.pid").read_text())
+    try:
+        # No waiting: both answer at once.
+        with HvClient(str(rundir / "hypervisor.sock")) as hv:
+            assert hv.domids() == [0]
+        with XsClient(str(rundir / "xenstored" / "socket")) as xs:
+            xs.write("/x", "1")
+        # A second daemon on the same directory is refused.
+        r = subprocess.run([XENSIMD, "--rundir", str(rundir)],
+                           stderr=subprocess.PIPE, timeout=20)
+        assert r.returncode != 0 and b"already runs" in r.stderr
+    finally:
+        with HvClient(str(rundir / "hypervisor.sock")) as hv:
+            hv.call("stop")
+        assert wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
+                          open("/proc/%d/stat" % pid).read().split()[2] == "Z")

@@ -1,0 +1,425 @@
+/*
+ * test-domain.c: domain life cycles on a private simulated host
+ *
+ * Each test starts its own xensimd (in a temporary run directory) and
+ * stops it by pid at the end, and ends with the leak check: no event
+ * source (the context asserts it when freed), no child, no new fd.
+ *
+ *  - round trip: create, unpause, info, list, retrieve, change memory,
+ *    vcpus, name, shutdown, destroy, with the generator's events;
+ *  - death order: 5 domains destroyed in a random order, each DEATH event
+ *    with its domid and uuid, exactly once;
+ *  - reasons: reboot and crash;
+ *  - ignore-shutdown: the shutdown times out with a clear error, destroy
+ *    then works;
+ *  - failed creates: missing kernel, bad disk path, a backend that never
+ *    connects, a failing hotplug script, a xenstore limit: nothing left.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "domtest.h"
+
+#define SHUTDOWN_TIMEOUT (20 * G_USEC_PER_SEC)
+
+static xlite_event *
+wait_event(xlite_ctx *ctx, xlite_event_type type, int64_t usec)
+{
+    xlite_event *ev = NULL;
+    int rc = xlite_event_wait(ctx, XLITE_EVENTMASK(type), NULL, NULL, usec,
+                              &ev);
+
+    if (rc < 0)
+        g_error("no event %d: %s", type, xlite_errmsg());
+    return ev;
+}
+
+static void
+assert_no_event(xlite_ctx *ctx, uint64_t mask, int64_t usec)
+{
+    xlite_event *ev = NULL;
+
+    g_assert_cmpint(xlite_event_wait(ctx, mask, NULL, NULL, usec, &ev), ==,
+                    -ETIMEDOUT);
+}
+
+static uint32_t
+create_ok(xlite_ctx *ctx, xlite_domain_config *cfg)
+{
+    uint32_t domid = 0;
+
+    if (xlite_domain_create(ctx, cfg, &domid, NULL) < 0)
+        g_error("create %s: %s", cfg->name, xlite_errmsg());
+    g_assert_cmpuint(domid, >, 0);
+    return domid;
+}
+
+static void
+test_roundtrip(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    xlite_domain_config cfg, got;
+    xlite_dominfo info, *infos = NULL;
+    xlite_evgen *gen = NULL;
+    xlite_event *ev;
+    g_autofree char *disk = NULL;
+    size_t n = 0;
+    uint32_t domid;
+
+    leak_check_begin(&lc);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+
+    disk = g_build_filename(sh->dir, "disk.img", NULL);
+    g_assert_true(g_file_set_contents(disk, "", 0, NULL));
+    g_assert_cmpint(truncate(disk, 1 << 20), ==, 0);
+    domtest_config(&cfg, "round-trip", sh->kernel);
+    xlite_disk_config *d = xlite_domain_config_add_disk(&cfg);
+    d->vdev = g_strdup("xvda");
+    d->target = g_strdup(disk);
+    d->backend = XLITE_DISK_BACKEND_PHY;
+    xlite_nic_config *nic = xlite_domain_config_add_nic(&cfg);
+    nic->bridge = g_strdup("xenbr0");
+    domid = create_ok(ctx, &cfg);
+
+    g_assert_cmpint(xlite_domain_info(ctx, domid, &info), ==, 0);
+    g_assert_true(info.paused);
+    g_assert_cmpstr(info.name, ==, "round-trip");
+    g_assert_cmpint(xlite_evenable_domain(ctx, domid,
+                                          XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
+                                          XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+                                          42, &gen), ==, 0);
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+    g_assert_cmpint(xlite_domain_info(ctx, domid, &info), ==, 0);
+    g_assert_false(info.paused);
+
+    g_assert_cmpint(xlite_domain_list(ctx, &infos, &n), ==, 0);
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_cmpuint(infos[0].domid, ==, domid);
+    free(infos);
+
+    /* Same name twice: refused. */
+    {
+        uint32_t other;
+
+        g_assert_cmpint(xlite_domain_create(ctx, &cfg, &other, NULL), ==,
+                        -EEXIST);
+    }
+
+    g_assert_cmpint(xlite_domain_set_memory_target(ctx, domid, 32768), ==, 0);
+    g_assert_cmpint(xlite_domain_rename(ctx, domid, "renamed"), ==, 0);
+    xlite_domain_config_init(&got);
+    g_assert_cmpint(xlite_retrieve_domain_config(ctx, domid, &got), ==, 0);
+    g_assert_cmpstr(got.name, ==, "renamed");
+    g_assert_cmpuint(got.target_memkb, ==, 32768);
+    g_assert_cmpuint(got.num_disks, ==, 1);
+    g_assert_cmpstr(got.disks[0].target, ==, disk);
+    g_assert_cmpuint(got.num_nics, ==, 1);
+    g_assert_cmpuint(memcmp(got.uuid, info.uuid, 16), ==, 0);
+    xlite_domain_config_dispose(&got);
+
+    g_assert_cmpint(xlite_domain_shutdown(ctx, domid,
+                                          XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                                          SHUTDOWN_TIMEOUT, NULL), ==, 0);
+    ev = wait_event(ctx, XLITE_EVENT_DOMAIN_SHUTDOWN, SHUTDOWN_TIMEOUT);
+    g_assert_cmpuint(ev->domid, ==, domid);
+    g_assert_cmpuint(ev->for_user, ==, 42);
+    g_assert_cmpint(ev->u.domain_shutdown.reason, ==, XLITE_SHUTDOWN_POWEROFF);
+    xlite_event_free(ev);
+
+    g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, 0);
+    ev = wait_event(ctx, XLITE_EVENT_DOMAIN_DEATH, SHUTDOWN_TIMEOUT);
+    g_assert_cmpuint(ev->domid, ==, domid);
+    g_assert_cmpuint(memcmp(ev->uuid, info.uuid, 16), ==, 0);
+    xlite_event_free(ev);
+    /* At most one shutdown, exactly one death. */
+    assert_no_event(ctx, XLITE_EVENTMASK_ALL, 300000);
+    xlite_evdisable(ctx, gen);
+
+    domtest_assert_gone(sh, ctx, domid);
+    g_assert_cmpuint(domtest_userdata_files(sh), ==, 0);
+    g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, -ESRCH);
+    xlite_domain_config_dispose(&cfg);
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
+static void
+test_death_order(void)
+{
+    enum { N = 5 };
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    uint32_t domids[N];
+    uint8_t uuids[N][16];
+    xlite_evgen *gens[N];
+    int order[N];
+    bool seen[N] = { false };
+    int i;
+
+    leak_check_begin(&lc);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    for (i = 0; i < N; i++) {
+        g_autofree char *name = g_strdup_printf("order-%d", i);
+        xlite_domain_config cfg;
+        xlite_dominfo info;
+
+        domtest_config(&cfg, name, sh->kernel);
+        domids[i] = create_ok(ctx, &cfg);
+        xlite_domain_config_dispose(&cfg);
+        g_assert_cmpint(xlite_domain_unpause(ctx, domids[i]), ==, 0);
+        g_assert_cmpint(xlite_domain_info(ctx, domids[i], &info), ==, 0);
+        memcpy(uuids[i], info.uuid, 16);
+        g_assert_cmpint(xlite_evenable_domain(
+                            ctx, domids[i],
+                            XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH), 100 + i,
+                            &gens[i]), ==, 0);
+        order[i] = i;
+    }
+    for (i = N - 1; i > 0; i--) {
+        int j = g_test_rand_int_range(0, i + 1);
+        int t = order[i];
+
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (i = 0; i < N; i++) {
+        xlite_event *ev;
+        int k = order[i];
+
+        g_assert_cmpint(xlite_domain_destroy(ctx, domids[k], NULL), ==, 0);
+        ev = wait_event(ctx, XLITE_EVENT_DOMAIN_DEATH, SHUTDOWN_TIMEOUT);
+        g_assert_cmpuint(ev->domid, ==, domids[k]);
+        g_assert_cmpuint(ev->for_user, ==, 100 + (uint64_t)k);
+        g_assert_cmpuint(memcmp(ev->uuid, uuids[k], 16), ==, 0);
+        g_assert_false(seen[k]);
+        seen[k] = true;
+        xlite_event_free(ev);
+    }
+    assert_no_event(ctx, XLITE_EVENTMASK_ALL, 300000);
+    for (i = 0; i < N; i++) {
+        xlite_evdisable(ctx, gens[i]);
+        domtest_assert_gone(sh, ctx, domids[i]);
+    }
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
+static void
+check_reason(simhost *sh, xlite_ctx *ctx, const char *kernel,
+             xlite_shutdown_request request, xlite_shutdown_reason reason)
+{
+    xlite_domain_config cfg;
+    xlite_evgen *gen = NULL;
+    xlite_event *ev;
+    uint32_t domid;
+
+    domtest_config(&cfg, "reason", kernel);
+    domid = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    g_assert_cmpint(xlite_evenable_domain(ctx, domid, XLITE_EVENTMASK_ALL &
+                                          (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
+                                           XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH)),
+                                          7, &gen), ==, 0);
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+    if (request)
+        g_assert_cmpint(xlite_domain_shutdown(ctx, domid, request,
+                                              SHUTDOWN_TIMEOUT, NULL), ==, 0);
+    ev = wait_event(ctx, XLITE_EVENT_DOMAIN_SHUTDOWN, SHUTDOWN_TIMEOUT);
+    g_assert_cmpuint(ev->domid, ==, domid);
+    g_assert_cmpint(ev->u.domain_shutdown.reason, ==, reason);
+    xlite_event_free(ev);
+    g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, 0);
+    ev = wait_event(ctx, XLITE_EVENT_DOMAIN_DEATH, SHUTDOWN_TIMEOUT);
+    g_assert_cmpuint(ev->domid, ==, domid);
+    xlite_event_free(ev);
+    assert_no_event(ctx, XLITE_EVENTMASK_ALL, 200000);
+    xlite_evdisable(ctx, gen);
+    domtest_assert_gone(sh, ctx, domid);
+}
+
+static void
+test_reasons(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    g_autofree char *crasher = NULL;
+
+    leak_check_begin(&lc);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    crasher = simhost_kernel(sh, "crasher", "crash-after 1");
+    check_reason(sh, ctx, sh->kernel, XLITE_SHUTDOWN_REQUEST_REBOOT,
+                 XLITE_SHUTDOWN_REBOOT);
+    check_reason(sh, ctx, sh->kernel, XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                 XLITE_SHUTDOWN_POWEROFF);
+    check_reason(sh, ctx, crasher, 0, XLITE_SHUTDOWN_CRASH);
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
+static void
+test_ignore_shutdown(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    xlite_domain_config cfg;
+    g_autofree char *stubborn = NULL;
+    xlite_dominfo info;
+    uint32_t domid;
+    int64_t t0;
+
+    leak_check_begin(&lc);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    stubborn = simhost_kernel(sh, "stubborn", "ignore-shutdown");
+    domtest_config(&cfg, "stubborn", stubborn);
+    domid = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+    t0 = g_get_monotonic_time();
+    g_assert_cmpint(xlite_domain_shutdown(ctx, domid,
+                                          XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                                          G_USEC_PER_SEC, NULL), ==,
+                    -ETIMEDOUT);
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, G_USEC_PER_SEC);
+    g_assert_nonnull(strstr(xlite_errmsg(), "did not shut down"));
+    g_test_message("the error: %s", xlite_errmsg());
+    g_assert_cmpint(xlite_domain_info(ctx, domid, &info), ==, 0);
+    g_assert_false(info.shutdown);
+    g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, 0);
+    domtest_assert_gone(sh, ctx, domid);
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
+/* A create that must fail, and leave nothing.  Returns its message. */
+static char *
+create_fails(simhost *sh, xlite_ctx *ctx, xlite_domain_config *cfg,
+             const char *what)
+{
+    xlite_dominfo *infos = NULL;
+    uint32_t domid = 0;
+    size_t n = 99;
+    int rc;
+
+    char *msg;
+
+    rc = xlite_domain_create(ctx, cfg, &domid, NULL);
+    msg = g_strdup(xlite_errmsg());
+    g_test_message("%s: %d %s", what, rc, msg);
+    g_assert_cmpint(rc, <, 0);
+    g_assert_cmpuint(domid, ==, 0);
+    g_assert_cmpint(xlite_domain_list(ctx, &infos, &n), ==, 0);
+    g_assert_cmpuint(n, ==, 0);
+    free(infos);
+    g_assert_cmpuint(domtest_userdata_files(sh), ==, 0);
+    /* Domain ids are not reused: check the next few that were tried. */
+    for (domid = 1; domid < 16; domid++)
+        domtest_assert_gone(sh, ctx, domid);
+    return msg;
+}
+
+static void
+test_create_failures(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    xlite_domain_config cfg;
+    xlite_disk_config *d;
+    char *msg;
+    g_autofree char *disk = NULL;
+    g_autofree char *script = NULL;
+
+    leak_check_begin(&lc);
+    g_setenv("XLITE_DEVICE_TIMEOUT_MS", "1500", TRUE);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    disk = g_build_filename(sh->dir, "disk.img", NULL);
+    g_assert_true(g_file_set_contents(disk, "0123456789", -1, NULL));
+    script = g_build_filename(sh->dir, "failing-hotplug", NULL);
+    g_assert_true(g_file_set_contents(script, "#!/bin/sh\nexit 3\n", -1,
+                                      NULL));
+    g_assert_cmpint(chmod(script, 0755), ==, 0);
+
+    /* missing kernel */
+    domtest_config(&cfg, "no-kernel", "/nonexistent/vmlinuz");
+    msg = create_fails(sh, ctx, &cfg, "missing kernel");
+    g_assert_nonnull(strstr(msg, "/nonexistent/vmlinuz"));
+    g_free(msg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* bad disk path: the backend refuses it */
+    domtest_config(&cfg, "bad-disk", sh->kernel);
+    d = xlite_domain_config_add_disk(&cfg);
+    d->vdev = g_strdup("xvda");
+    d->target = g_strdup("/nonexistent/disk.img");
+    d->backend = XLITE_DISK_BACKEND_PHY;
+    g_free(create_fails(sh, ctx, &cfg, "bad disk path"));
+    xlite_domain_config_dispose(&cfg);
+
+    /* a backend that never connects: nobody serves tapdisk here */
+    domtest_config(&cfg, "no-backend", sh->kernel);
+    d = xlite_domain_config_add_disk(&cfg);
+    d->vdev = g_strdup("xvda");
+    d->target = g_strdup(disk);
+    d->backend = XLITE_DISK_BACKEND_TAP;
+    msg = create_fails(sh, ctx, &cfg, "backend never connects");
+    g_assert_nonnull(strstr(msg, "did not connect"));
+    g_free(msg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* a hotplug script that fails */
+    domtest_config(&cfg, "bad-hotplug", sh->kernel);
+    d = xlite_domain_config_add_disk(&cfg);
+    d->vdev = g_strdup("xvda");
+    d->target = g_strdup(disk);
+    d->backend = XLITE_DISK_BACKEND_PHY;
+    d->script = g_strdup(script);
+    msg = create_fails(sh, ctx, &cfg, "failing hotplug script");
+    g_assert_nonnull(strstr(msg, "hotplug script"));
+    g_free(msg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* xenstore's limit: a value beyond the 4096-byte payload */
+    domtest_config(&cfg, "xs-limit", sh->kernel);
+    cfg.cmdline = g_strnfill(4090, 'x');
+    g_free(create_fails(sh, ctx, &cfg, "xenstore limit"));
+    xlite_domain_config_dispose(&cfg);
+
+    g_unsetenv("XLITE_DEVICE_TIMEOUT_MS");
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    /* No SIGPIPE from a dead xensimd. */
+    signal(SIGPIPE, SIG_IGN);
+    g_test_add_func("/xlite/domain/roundtrip", test_roundtrip);
+    g_test_add_func("/xlite/domain/death-order", test_death_order);
+    g_test_add_func("/xlite/domain/reasons", test_reasons);
+    g_test_add_func("/xlite/domain/ignore-shutdown", test_ignore_shutdown);
+    g_test_add_func("/xlite/domain/create-failures", test_create_failures);
+    return g_test_run();
+}
