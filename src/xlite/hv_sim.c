@@ -39,7 +39,9 @@
 
 #include "xlite_internal.h"
 
-#define SIM_LINE_MAX 65536
+/* Requests are at most 65536 bytes a line; replies grow with the host
+ * (a list of 500 domains is ~130 KB), so we accept up to 16 MiB. */
+#define SIM_LINE_MAX (16 * 1024 * 1024)
 #define SIM_START_TIMEOUT (10 * G_USEC_PER_SEC)
 
 extern char **environ;
