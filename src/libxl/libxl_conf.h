@@ -74,6 +74,10 @@ struct _xvDriver {
 
     /* Immutable pointer, immutable object */
     virDomainXMLOption *xmlopt;
+
+    /* Immutable pointer, thread safe: handles the core's domain events
+     * one at a time (libxl_domain.c). */
+    GThreadPool *eventWorker;
 };
 
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);

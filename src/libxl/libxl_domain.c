@@ -11,6 +11,7 @@
 #include "viralloc.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "domain_event.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
 
@@ -172,6 +173,8 @@ xvDomainDefValidate(const virDomainDef *def,
     return 0;
 }
 
+static virDomainXMLPrivateDataCallbacks xvDomainXMLPrivateDataCallbacks;
+
 static virDomainDefParserConfig xvDomainDefParserConfig = {
     .macPrefix = { 0x00, 0x16, 0x3e },
     .netPrefix = "vif",
@@ -190,5 +193,403 @@ xvDomainXMLOptionNew(xvDriver *driver)
     virDomainDefParserConfig config = xvDomainDefParserConfig;
 
     config.priv = driver;
-    return virDomainXMLOptionNew(&config, NULL, NULL, NULL, NULL, NULL);
+    return virDomainXMLOptionNew(&config, &xvDomainXMLPrivateDataCallbacks,
+                                 NULL, NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Private data of domain objects
+ */
+
+static void *
+xvDomainObjPrivateAlloc(void *opaque G_GNUC_UNUSED)
+{
+    return g_new0(xvDomainObjPrivate, 1);
+}
+
+static void
+xvDomainObjPrivateFree(void *data)
+{
+    xvDomainObjPrivate *priv = data;
+
+    /* The generator is disabled when the domain stops, before the object
+     * can go away. */
+    g_assert(!priv->deathEvgen);
+    g_free(priv);
+}
+
+static virDomainXMLPrivateDataCallbacks xvDomainXMLPrivateDataCallbacks = {
+    .alloc = xvDomainObjPrivateAlloc,
+    .free = xvDomainObjPrivateFree,
+};
+
+/* ---------------------------------------------------------------------
+ * Starting and stopping
+ */
+
+static void
+xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+
+    if (priv->deathEvgen)
+        xlite_evdisable(driver->ctx, g_steal_pointer(&priv->deathEvgen));
+}
+
+static int
+xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    int rc;
+
+    rc = xlite_evenable_domain(driver->ctx, vm->def->id,
+                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
+                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+                               (uint64_t)vm->def->id, &priv->deathEvgen);
+    if (rc < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot watch domain '%s' for shutdown: %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+    return 0;
+}
+
+/* Forget the running instance: state, status file, transient object. */
+static void
+xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
+                       virDomainShutoffReason reason)
+{
+    g_autofree char *statusFile = virDomainConfigFile(driver->config->runDir,
+                                                      vm->def->name);
+
+    xvDomainDisableEvents(driver, vm);
+    if (unlink(statusFile) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove status file '%s': %s", statusFile,
+                 g_strerror(errno));
+    vm->def->id = -1;
+    virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, reason);
+    if (vm->newDef) {
+        virDomainDefFree(vm->def);
+        vm->def = g_steal_pointer(&vm->newDef);
+        vm->def->id = -1;
+    }
+}
+
+int
+xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
+              virDomainRunningReason reason)
+{
+    xlite_domain_config cfg;
+    uint32_t domid = 0;
+    bool created = false;
+    int rc;
+
+    if (virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is already running"), vm->def->name);
+        return -1;
+    }
+
+    xlite_domain_config_init(&cfg);
+    if (xvDomainConfigFromDef(vm->def, &cfg) < 0) {
+        xlite_domain_config_dispose(&cfg);
+        return -1;
+    }
+    /* The running instance keeps its own copy of the definition, so that
+     * live changes never touch the persistent one. */
+    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0) {
+        xlite_domain_config_dispose(&cfg);
+        return -1;
+    }
+
+    /* The long part runs unlocked: queries go on meanwhile. */
+    virObjectUnlock(vm);
+    rc = xlite_domain_create(driver->ctx, &cfg, &domid, NULL);
+    created = rc == 0;
+    if (rc == 0 && !startPaused)
+        rc = xlite_domain_unpause(driver->ctx, domid);
+    virObjectLock(vm);
+    xlite_domain_config_dispose(&cfg);
+
+    if (rc < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("failed to start domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        goto error;
+    }
+
+    vm->def->id = domid;
+    if (xvDomainEnableEvents(driver, vm) < 0)
+        goto error;
+    if (startPaused)
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+    else
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, reason);
+
+    if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+        goto error;
+    return 0;
+
+ error:
+    if (created) {
+        virErrorPtr saved;
+
+        virErrorPreserveLast(&saved);
+        virObjectUnlock(vm);
+        if (xlite_domain_destroy(driver->ctx, domid, NULL) < 0)
+            VIR_WARN("cannot destroy half-started domain %u: %s", domid,
+                     xlite_errmsg());
+        virObjectLock(vm);
+        virErrorRestore(&saved);
+    }
+    xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+    return -1;
+}
+
+/* Destroy the hypervisor domain; the domain object is left as it is for
+ * the caller to mark stopped or restart. */
+static int
+xvDomainDestroyCore(xvDriver *driver, virDomainObj *vm)
+{
+    uint32_t domid = vm->def->id;
+    int rc;
+
+    /* Our own destroy is not a death to report: stop listening first. */
+    xvDomainDisableEvents(driver, vm);
+    virObjectUnlock(vm);
+    rc = xlite_domain_destroy(driver->ctx, domid, NULL);
+    virObjectLock(vm);
+    if (rc < 0 && rc != -ESRCH) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("failed to destroy domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        /* Still running: keep watching it. */
+        ignore_value(xvDomainEnableEvents(driver, vm));
+        return -1;
+    }
+    return 0;
+}
+
+int
+xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,
+                          virDomainShutoffReason reason,
+                          virDomainEventStoppedDetailType detail)
+{
+    virObjectEvent *event;
+
+    if (xvDomainDestroyCore(driver, vm) < 0)
+        return -1;
+
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
+                                              detail);
+    xvDomainCleanupStopped(driver, vm, reason);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    if (!vm->persistent)
+        virDomainObjListRemove(driver->domains, vm);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The core's domain events
+ *
+ * The core calls xvDomainEventOccurs from any thread, with none of its
+ * locks held.  It only triages: events for domains we do not run are
+ * dropped, the rest go to the worker, which handles them one at a time in
+ * the order they came, taking each domain's job like any API call.
+ */
+
+typedef struct {
+    xvDriver *driver;
+    xlite_event *ev;
+} xvDomainEventWork;
+
+static void
+xvDomainEventWorkFree(xvDomainEventWork *work)
+{
+    xlite_event_free(work->ev);
+    g_free(work);
+}
+
+static xlite_action
+xvDomainActionFor(virDomainObj *vm, xlite_shutdown_reason reason)
+{
+    virDomainLifecycleAction action;
+
+    switch (reason) {
+    case XLITE_SHUTDOWN_POWEROFF:
+        action = vm->def->onPoweroff;
+        break;
+    case XLITE_SHUTDOWN_REBOOT:
+        action = vm->def->onReboot;
+        break;
+    case XLITE_SHUTDOWN_CRASH:
+        action = vm->def->onCrash;
+        break;
+    case XLITE_SHUTDOWN_WATCHDOG:
+    case XLITE_SHUTDOWN_SUSPEND:
+    case XLITE_SHUTDOWN_SOFT_RESET:
+    default:
+        return XLITE_ACTION_DESTROY;
+    }
+    switch (action) {
+    case VIR_DOMAIN_LIFECYCLE_ACTION_RESTART:
+    case VIR_DOMAIN_LIFECYCLE_ACTION_RESTART_RENAME:
+    case VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_RESTART:
+        return XLITE_ACTION_RESTART;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE:
+        return XLITE_ACTION_PRESERVE;
+    case VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY:
+    case VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_DESTROY:
+    case VIR_DOMAIN_LIFECYCLE_ACTION_LAST:
+    default:
+        return XLITE_ACTION_DESTROY;
+    }
+}
+
+static void
+xvDomainHandleShutdown(xvDriver *driver, virDomainObj *vm,
+                       xlite_shutdown_reason reason)
+{
+    bool crashed = reason == XLITE_SHUTDOWN_CRASH;
+    virObjectEvent *event = NULL;
+
+    switch (xvDomainActionFor(vm, reason)) {
+    case XLITE_ACTION_PRESERVE:
+        virDomainObjSetState(vm, crashed ? VIR_DOMAIN_CRASHED : VIR_DOMAIN_SHUTDOWN,
+                             crashed ? VIR_DOMAIN_CRASHED_PANICKED
+                                     : VIR_DOMAIN_SHUTDOWN_USER);
+        event = crashed
+            ? virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_CRASHED,
+                                                VIR_DOMAIN_EVENT_CRASHED_PANICKED)
+            : virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SHUTDOWN,
+                                                VIR_DOMAIN_EVENT_SHUTDOWN_GUEST);
+        virObjectEventStateQueue(driver->domainEventState, event);
+        ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+        return;
+
+    case XLITE_ACTION_RESTART:
+        if (reason == XLITE_SHUTDOWN_REBOOT) {
+            event = virDomainEventRebootNewFromObj(vm);
+        } else {
+            event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
+                                                      VIR_DOMAIN_EVENT_STOPPED_CRASHED);
+        }
+        if (xvDomainDestroyCore(driver, vm) < 0) {
+            virObjectUnref(event);
+            return;
+        }
+        /* Restarted with the same live definition, under a new domid. */
+        vm->def->id = -1;
+        virObjectEventStateQueue(driver->domainEventState, event);
+        if (xvDomainStart(driver, vm, false,
+                          crashed ? VIR_DOMAIN_RUNNING_CRASHED
+                                  : VIR_DOMAIN_RUNNING_BOOTED) < 0) {
+            VIR_WARN("cannot restart domain '%s': %s", vm->def->name,
+                     virGetLastErrorMessage());
+            if (!vm->persistent)
+                virDomainObjListRemove(driver->domains, vm);
+            return;
+        }
+        if (reason != XLITE_SHUTDOWN_REBOOT)
+            virObjectEventStateQueue(driver->domainEventState,
+                                     virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STARTED,
+                                                                       VIR_DOMAIN_EVENT_STARTED_BOOTED));
+        return;
+
+    default:
+        if (!crashed)
+            virObjectEventStateQueue(driver->domainEventState,
+                                     virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SHUTDOWN,
+                                                                       VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED));
+        ignore_value(xvDomainDestroyAndCleanup(driver, vm,
+                                               crashed ? VIR_DOMAIN_SHUTOFF_CRASHED
+                                                       : VIR_DOMAIN_SHUTOFF_SHUTDOWN,
+                                               crashed ? VIR_DOMAIN_EVENT_STOPPED_CRASHED
+                                                       : VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN));
+        return;
+    }
+}
+
+static void
+xvDomainEventWorker(gpointer data, gpointer user G_GNUC_UNUSED)
+{
+    xvDomainEventWork *work = data;
+    xvDriver *driver = work->driver;
+    const xlite_event *ev = work->ev;
+    virDomainObj *vm;
+
+    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
+        goto out;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto out_unlock;
+
+    /* The domain may have been stopped, or restarted under another domid,
+     * while the event waited for the job. */
+    if (!virDomainObjIsActive(vm) || (uint32_t)vm->def->id != ev->domid)
+        goto out_endjob;
+
+    if (ev->type == XLITE_EVENT_DOMAIN_SHUTDOWN) {
+        xvDomainHandleShutdown(driver, vm, ev->u.domain_shutdown.reason);
+    } else if (ev->type == XLITE_EVENT_DOMAIN_DEATH) {
+        /* Gone behind our back (destroyed by another tool, or the host
+         * lost it): it is shut off now. */
+        virObjectEvent *event =
+            virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
+                                              VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+
+        xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+        virObjectEventStateQueue(driver->domainEventState, event);
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
+    }
+
+ out_endjob:
+    virDomainObjEndJob(vm);
+ out_unlock:
+    virDomainObjEndAPI(&vm);
+ out:
+    xvDomainEventWorkFree(work);
+}
+
+static void
+xvDomainEventOccurs(void *user, xlite_event *ev)
+{
+    xvDriver *driver = user;
+    xvDomainEventWork *work;
+
+    if (ev->type != XLITE_EVENT_DOMAIN_SHUTDOWN &&
+        ev->type != XLITE_EVENT_DOMAIN_DEATH) {
+        xlite_event_free(ev);
+        return;
+    }
+    work = g_new0(xvDomainEventWork, 1);
+    work->driver = driver;
+    work->ev = ev;
+    g_thread_pool_push(driver->eventWorker, work, NULL);
+}
+
+int
+xvDomainEventsInit(xvDriver *driver)
+{
+    g_autoptr(GError) err = NULL;
+
+    /* One worker: events of one domain are handled in order. */
+    if (!(driver->eventWorker = g_thread_pool_new(xvDomainEventWorker, NULL,
+                                                  1, TRUE, &err))) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot start the domain event worker: %s"),
+                       err->message);
+        return -1;
+    }
+    if (xlite_event_register_callbacks(driver->ctx,
+                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
+                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+                                       xvDomainEventOccurs, driver, NULL) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot register for domain events: %s"),
+                       xlite_errmsg());
+        return -1;
+    }
+    return 0;
 }

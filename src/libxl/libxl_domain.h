@@ -12,3 +12,41 @@
  * checks that refuse what a Xen host cannot run.  @driver may be NULL (the
  * format converters, tests): the capabilities check is then skipped. */
 virDomainXMLOption *xvDomainXMLOptionNew(xvDriver *driver);
+
+/*
+ * Running domains.
+ *
+ * The domain object's lock protects its definition and state; a domain's
+ * job (virDomainObjBeginJob) serialises changes.  Long calls into the core
+ * run with the job held and the object unlocked, so queries, which take no
+ * job, never wait behind them.
+ */
+
+/* Private data of each domain object: protected by the object's lock. */
+typedef struct _xvDomainObjPrivate xvDomainObjPrivate;
+struct _xvDomainObjPrivate {
+    /* The core's shutdown/death generator for the running domain. */
+    xlite_evgen *deathEvgen;
+};
+
+/* Start a defined domain: the caller holds a MODIFY job and the lock.
+ * On failure nothing is left behind: no domain in the hypervisor, no
+ * status file, the object back to shut off. */
+int xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
+                  virDomainRunningReason reason);
+
+/* Destroy a running domain and mark it shut off with @reason; the caller
+ * holds a MODIFY job and the lock.  Queues the STOPPED event @detail. */
+int xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,
+                              virDomainShutoffReason reason,
+                              virDomainEventStoppedDetailType detail);
+
+/* Route the core's domain events (death, shutdown) into the driver. */
+int xvDomainEventsInit(xvDriver *driver);
+
+/* After the driver (re)starts: reconnect to every domain whose status was
+ * saved, and report the ones that died meanwhile as shut off. */
+void xvDomainReconnectAll(xvDriver *driver);
+
+/* Start the autostart domains that are not running. */
+void xvDomainAutostartAll(xvDriver *driver);

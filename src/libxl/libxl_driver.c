@@ -71,6 +71,8 @@ xvDriverFree(xvDriver *driver)
 {
     if (!driver)
         return;
+    if (driver->eventWorker)
+        g_thread_pool_free(driver->eventWorker, FALSE, TRUE);
     virObjectUnref(driver->xmlopt);
     virObjectUnref(driver->caps);
     virObjectUnref(driver->domainEventState);
@@ -183,6 +185,9 @@ xvStateInitialize(bool privileged,
         return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->domainEventState = virObjectEventStateNew()))
+        return VIR_DRV_STATE_INIT_ERROR;
+
+    if (xvDomainEventsInit(driver) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
 
     /* The persistent definitions, with their autostart marks. */
@@ -957,6 +962,317 @@ xvDomainGetMetadata(virDomainPtr dom, int type, const char *uri,
 }
 
 /* ---------------------------------------------------------------------
+ * Domains: lifecycle
+ */
+
+static int
+xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_START_PAUSED, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainCreateWithFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    if (xvDomainStart(driver, vm, flags & VIR_DOMAIN_START_PAUSED,
+                      VIR_DOMAIN_RUNNING_BOOTED) < 0)
+        goto endjob;
+
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STARTED,
+                                              VIR_DOMAIN_EVENT_STARTED_BOOTED);
+    dom->id = vm->def->id;
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+static int
+xvDomainCreate(virDomainPtr dom)
+{
+    return xvDomainCreateWithFlags(dom, 0);
+}
+
+static virDomainPtr
+xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    g_autoptr(virDomainDef) def = NULL;
+    virDomainObj *vm = NULL;
+    virDomainPtr dom = NULL;
+    virObjectEvent *event = NULL;
+    unsigned int parseFlags = VIR_DOMAIN_DEF_PARSE_INACTIVE;
+
+    virCheckFlags(VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_VALIDATE, NULL);
+
+    if (flags & VIR_DOMAIN_START_VALIDATE)
+        parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
+
+    if (!(def = xvDomainDefParse(driver, xml, parseFlags)))
+        goto cleanup;
+
+    if (virDomainCreateXMLEnsureACL(conn, def) < 0)
+        goto cleanup;
+
+    if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
+                                   VIR_DOMAIN_OBJ_LIST_ADD_LIVE |
+                                   VIR_DOMAIN_OBJ_LIST_ADD_CHECK_LIVE, NULL)))
+        goto cleanup;
+
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
+        goto cleanup;
+    }
+
+    if (xvDomainStart(driver, vm, flags & VIR_DOMAIN_START_PAUSED,
+                      VIR_DOMAIN_RUNNING_BOOTED) < 0) {
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
+        goto endjob;
+    }
+
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STARTED,
+                                              VIR_DOMAIN_EVENT_STARTED_BOOTED);
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return dom;
+}
+
+/* Entry points that act on a running domain share this frame: look up,
+ * ACL checked by the caller's @acl, MODIFY job, must be active. */
+static virDomainObj *
+xvDomainBeginActive(virDomainPtr dom,
+                    int (*acl)(virConnectPtr conn, virDomainDef *def))
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+    if (acl(dom->conn, vm->def) < 0)
+        goto error;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto error;
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        virDomainObjEndJob(vm);
+        goto error;
+    }
+    return vm;
+
+ error:
+    virDomainObjEndAPI(&vm);
+    return NULL;
+}
+
+static void
+xvDomainEndActive(virDomainObj **vm)
+{
+    virDomainObjEndJob(*vm);
+    virDomainObjEndAPI(vm);
+}
+
+static int
+xvDomainSuspend(virDomainPtr dom)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    if (!(vm = xvDomainBeginActive(dom, virDomainSuspendEnsureACL)))
+        return -1;
+
+    if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
+        if (xlite_domain_pause(driver->ctx, vm->def->id) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to suspend domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto cleanup;
+        }
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+        event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SUSPENDED,
+                                                  VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+    }
+    ret = 0;
+
+ cleanup:
+    xvDomainEndActive(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+static int
+xvDomainResume(virDomainPtr dom)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    if (!(vm = xvDomainBeginActive(dom, virDomainResumeEnsureACL)))
+        return -1;
+
+    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) {
+        if (xlite_domain_unpause(driver->ctx, vm->def->id) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to resume domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto cleanup;
+        }
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+        event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_RESUMED,
+                                                  VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+        ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+    }
+    ret = 0;
+
+ cleanup:
+    xvDomainEndActive(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+/* The guest is asked; the call does not wait for it (libvirt's contract):
+ * the shutdown event arrives when the guest has done it. */
+static void
+xvShutdownRequestDone(xlite_ctx *ctx G_GNUC_UNUSED, int rc, void *opaque)
+{
+    g_autofree char *name = opaque;
+
+    if (rc < 0)
+        VIR_WARN("domain '%s' did not act on the shutdown request: %s",
+                 name, xlite_errmsg());
+}
+
+static int
+xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
+                        xlite_shutdown_request request,
+                        int (*acl)(virConnectPtr, virDomainDef *, unsigned int))
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (acl(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        goto endjob;
+    }
+
+    {
+        /* How long the core keeps watching for the guest to comply; the
+         * request itself is not withdrawn when this runs out. */
+        xlite_async_how how = {
+            .callback = xvShutdownRequestDone,
+            .opaque = g_strdup(vm->def->name),
+        };
+
+        if (xlite_domain_shutdown(driver->ctx, vm->def->id, request,
+                                  300 * G_USEC_PER_SEC, &how) < 0) {
+            g_free(how.opaque);
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to ask domain '%s' to shut down: %s"),
+                           vm->def->name, xlite_errmsg());
+            goto endjob;
+        }
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainShutdownFlags(virDomainPtr dom, unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_SHUTDOWN_PARAVIRT, -1);
+    return xvDomainRequestShutdown(dom, flags, XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                                   virDomainShutdownFlagsEnsureACL);
+}
+
+static int
+xvDomainShutdown(virDomainPtr dom)
+{
+    return xvDomainShutdownFlags(dom, 0);
+}
+
+static int
+xvDomainReboot(virDomainPtr dom, unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_REBOOT_PARAVIRT, -1);
+    return xvDomainRequestShutdown(dom, flags, XLITE_SHUTDOWN_REQUEST_REBOOT,
+                                   virDomainRebootEnsureACL);
+}
+
+static int
+xvDomainDestroyFlags(virDomainPtr dom, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_DESTROY_GRACEFUL, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainDestroyFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        goto endjob;
+    }
+    ret = xvDomainDestroyAndCleanup(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED,
+                                    VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+    dom->id = -1;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainDestroy(virDomainPtr dom)
+{
+    return xvDomainDestroyFlags(dom, 0);
+}
+
+/* ---------------------------------------------------------------------
  * Events
  */
 
@@ -1113,6 +1429,16 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainLookupByID = xvDomainLookupByID,
     .domainLookupByUUID = xvDomainLookupByUUID,
     .domainLookupByName = xvDomainLookupByName,
+    .domainCreate = xvDomainCreate,
+    .domainCreateWithFlags = xvDomainCreateWithFlags,
+    .domainCreateXML = xvDomainCreateXML,
+    .domainSuspend = xvDomainSuspend,
+    .domainResume = xvDomainResume,
+    .domainShutdown = xvDomainShutdown,
+    .domainShutdownFlags = xvDomainShutdownFlags,
+    .domainReboot = xvDomainReboot,
+    .domainDestroy = xvDomainDestroy,
+    .domainDestroyFlags = xvDomainDestroyFlags,
     .domainDefineXML = xvDomainDefineXML,
     .domainDefineXMLFlags = xvDomainDefineXMLFlags,
     .domainUndefine = xvDomainUndefine,
