@@ -402,7 +402,9 @@ xsim_backdev_setup(XsimBackDev *dev)
         return false;
     }
 
-    if (g_str_equal(dev->kind, "vbd"))
+    /* A qdisk (a QEMU serving the disk in real Xen) is set up like blkback
+     * here: the simulated host checks and serves the file itself. */
+    if (g_str_equal(dev->kind, "vbd") || g_str_equal(dev->kind, "qdisk"))
         ok = xsim_vbd_setup(dev, &err);
     else if (g_str_equal(dev->kind, "vif"))
         ok = xsim_vif_setup(dev, &err);
@@ -561,8 +563,8 @@ xsim_backend_path_parse(const char *path,
         return false;
     parts = g_strsplit(path + strlen(XSIM_BACKEND_ROOT "/"), "/", 4);
     if (g_strv_length(parts) < 3 ||
-        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "vif") &&
-         !g_str_equal(parts[0], "console")) ||
+        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "qdisk") &&
+         !g_str_equal(parts[0], "vif") && !g_str_equal(parts[0], "console")) ||
         !g_ascii_string_to_unsigned(parts[1], 10, 1, 0x7fef, &domid, NULL) ||
         !g_ascii_string_to_unsigned(parts[2], 10, 0, G_MAXINT32, &devid, NULL))
         return false;
