@@ -12,8 +12,9 @@
  * nothing anyone else sees: after locking, the file at the path must be
  * the one our fd has open (same device and inode), or we start over.
  *
- * While it waits, the helper holds copies of every fd the process had when
- * it forked (it never execs).  Abort kills it.
+ * The helper closes every other fd it inherited before it waits: it must
+ * not keep alive, say, another open file description of the same file
+ * whose lock we are waiting for.  Abort kills it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -142,6 +143,9 @@ flock_attempt(xlite__egc *egc, flock_state *fs)
     if (pid == 0) {
         int r;
 
+        if ((fs->fd > 0 && close_range(0, fs->fd - 1, 0) < 0) ||
+            close_range(fs->fd + 1, ~0U, 0) < 0)
+            _exit(1);
         do {
             r = flock(fs->fd, LOCK_EX);
         } while (r < 0 && errno == EINTR);
