@@ -593,3 +593,111 @@ xvDomainEventsInit(xvDriver *driver)
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------
+ * Reconnecting after the driver starts
+ *
+ * The simulated host (and a real one) outlives the driver: a libvirtd
+ * restart, or the next virsh process in embedded mode, finds its running
+ * domains from their saved status and asks the hypervisor whether each is
+ * still the same domain (domid and uuid).  One that is gone is reported
+ * shut off, with the stop event.
+ */
+
+static int
+xvDomainCollect(virDomainObj *vm, void *opaque)
+{
+    g_ptr_array_add(opaque, virObjectRef(vm));
+    return 0;
+}
+
+/* Every domain object, referenced, outside the list's lock. */
+static GPtrArray *
+xvDomainListAll(xvDriver *driver)
+{
+    GPtrArray *vms = g_ptr_array_new_with_free_func(virObjectUnref);
+
+    virDomainObjListForEach(driver->domains, false, xvDomainCollect, vms);
+    return vms;
+}
+
+static void
+xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
+{
+    xlite_dominfo info;
+    virObjectEvent *event;
+    int rc;
+
+    rc = xlite_domain_info(driver->ctx, vm->def->id, &info);
+    if (rc == 0 && memcmp(info.uuid, vm->def->uuid, VIR_UUID_BUFLEN) == 0 &&
+        !info.dying) {
+        if (info.paused)
+            virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);
+        else if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
+            virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+        vm->def->mem.cur_balloon = info.cur_memkb;
+        if (info.shutdown) {
+            /* It shut down while no driver was watching: act on it now. */
+            if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) == 0) {
+                xvDomainHandleShutdown(driver, vm, info.shutdown_reason);
+                virDomainObjEndJob(vm);
+                return;
+            }
+        } else if (xvDomainEnableEvents(driver, vm) == 0) {
+            VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
+                     vm->def->id);
+            return;
+        }
+    }
+
+    VIR_INFO("domain '%s' (domid %d) is gone from the host", vm->def->name,
+             vm->def->id);
+    event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
+                                              VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+    xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    if (!vm->persistent)
+        virDomainObjListRemove(driver->domains, vm);
+}
+
+void
+xvDomainReconnectAll(xvDriver *driver)
+{
+    g_autoptr(GPtrArray) vms = xvDomainListAll(driver);
+    size_t i;
+
+    for (i = 0; i < vms->len; i++) {
+        virDomainObj *vm = vms->pdata[i];
+
+        virObjectLock(vm);
+        if (virDomainObjIsActive(vm))
+            xvDomainReconnect(driver, vm);
+        virObjectUnlock(vm);
+    }
+}
+
+void
+xvDomainAutostartAll(xvDriver *driver)
+{
+    g_autoptr(GPtrArray) vms = xvDomainListAll(driver);
+    size_t i;
+
+    for (i = 0; i < vms->len; i++) {
+        virDomainObj *vm = vms->pdata[i];
+        virObjectEvent *event = NULL;
+
+        virObjectLock(vm);
+        if (vm->autostart && !virDomainObjIsActive(vm) &&
+            virDomainObjBeginJob(vm, VIR_JOB_MODIFY) == 0) {
+            if (xvDomainStart(driver, vm, false, VIR_DOMAIN_RUNNING_BOOTED) < 0)
+                VIR_ERROR(_("failed to autostart domain '%s': %s"),
+                          vm->def->name, virGetLastErrorMessage());
+            else
+                event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STARTED,
+                                                          VIR_DOMAIN_EVENT_STARTED_BOOTED);
+            virDomainObjEndJob(vm);
+        }
+        virObjectUnlock(vm);
+        virObjectEventStateQueue(driver->domainEventState, event);
+    }
+}

@@ -13,6 +13,7 @@
 #include "libxl_conf.h"
 #include "libxl_domain.h"
 #include "libxl_driver.h"
+#include "libxl_event.h"
 #include "xen_xl.h"
 
 #include "datatypes.h"
@@ -57,9 +58,10 @@ xvCoreLog(void *opaque G_GNUC_UNUSED, xlite_log_level level,
         prio = VIR_LOG_WARN;
         break;
     case XLITE_LOG_ERROR:
-        /* Errors reach the user through the entry point that failed; log
-         * them at warning level so they are not reported twice. */
-        prio = VIR_LOG_WARN;
+        /* The core returns every error to its caller, and the entry point
+         * that failed reports it: logging it louder would say it twice
+         * (and a client such as virsh prints warnings on its terminal). */
+        prio = VIR_LOG_INFO;
         break;
     }
     virLogMessage(&virLogSelf, prio, __FILE__, __LINE__, func, NULL,
@@ -168,6 +170,15 @@ xvStateInitialize(bool privileged,
         return VIR_DRV_STATE_INIT_ERROR;
     }
 
+    /* The core's fds and timers live in libvirt's event loop, so its
+     * events (a guest's shutdown, a domain's death) arrive between calls. */
+    if (xvEventHooksInstall(driver->ctx) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot hook the Xen core library into the event loop: %s"),
+                       xlite_errmsg());
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+
     if (xlite_host_get_info(driver->ctx, &driver->hostInfo) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot get the Xen host's information: %s"),
@@ -190,12 +201,18 @@ xvStateInitialize(bool privileged,
     if (xvDomainEventsInit(driver) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
 
-    /* The persistent definitions, with their autostart marks. */
+    /* The running domains first (their live status), then the persistent
+     * definitions, with their autostart marks. */
+    if (virDomainObjListLoadAllConfigs(driver->domains,
+                                       driver->config->runDir, NULL,
+                                       true, driver->xmlopt, NULL, NULL) < 0)
+        return VIR_DRV_STATE_INIT_ERROR;
     if (virDomainObjListLoadAllConfigs(driver->domains,
                                        driver->config->domainConfigDir,
                                        driver->config->autostartDir,
                                        false, driver->xmlopt, NULL, NULL) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
+    xvDomainReconnectAll(driver);
 
     VIR_INFO("Xenvirt driver initialised (%s, %s backend, state in %s)",
              driver->embedded ? "embedded" : "daemon",
@@ -203,6 +220,7 @@ xvStateInitialize(bool privileged,
              driver->config->stateDir);
 
     xv_driver = g_steal_pointer(&driver);
+    xvDomainAutostartAll(xv_driver);
     return VIR_DRV_STATE_INIT_COMPLETE;
 }
 

@@ -1,9 +1,9 @@
 """Fixtures for the integration suites: real virsh, real python-libvirt and
 Debian's real libvirtd, loading the plugin from the build directory."""
 
-import os
-import subprocess
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,20 @@ def build_dir():
 
 
 @pytest.fixture
-def embed(build_dir, tmp_path):
+def short_dir():
+    """A fresh directory with a short path.  The simulated host keeps its
+    unix sockets under the embedded root, and a socket path is limited to
+    108 bytes: pytest's own tmp_path is too deep for that."""
+    d = Path(tempfile.mkdtemp(prefix="xv-"))
+    yield d
+    xvtest.stop_simulated_hosts(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def embed(build_dir, short_dir):
     """A fresh embedded root: returns its URI."""
-    root = tmp_path / "root"
+    root = short_dir / "root"
     root.mkdir()
     return xvtest.EmbeddedHost(root)
 
@@ -32,10 +43,12 @@ def embed(build_dir, tmp_path):
 @pytest.fixture(scope="module")
 def daemon(build_dir, tmp_path_factory):
     """A private libvirtd with the plugin, on private sockets."""
-    d = xvtest.PrivateDaemon(tmp_path_factory.mktemp("libvirtd"))
+    workdir = Path(tempfile.mkdtemp(prefix="xvd-"))
+    d = xvtest.PrivateDaemon(workdir)
     d.start()
     yield d
     d.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,156 @@
+"""Running guests on the simulated host through real virsh and
+python-libvirt: start, pause, resume, shutdown by the guest, destroy, and
+the state surviving from one client process to the next (the simulated
+host outlives the client, like a real host outlives its toolstack)."""
+
+import textwrap
+import time
+
+import pytest
+
+import xvtest
+
+
+def guest_xml(tmp_path, name="g1", kernel=None, on_poweroff="destroy"):
+    disk = tmp_path / f"{name}.img"
+    disk.write_bytes(b"\0" * 1024 * 1024)
+    if kernel is None:
+        kernel = tmp_path / "vmlinuz"
+        kernel.write_text("a kernel the simulated host boots\n")
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>128</memory>
+          <os>
+            <type arch='x86_64'>xen</type>
+            <kernel>{kernel}</kernel>
+          </os>
+          <on_poweroff>{on_poweroff}</on_poweroff>
+          <devices>
+            <disk type='file' device='disk'>
+              <source file='{disk}'/>
+              <target dev='xvda' bus='xen'/>
+            </disk>
+          </devices>
+        </domain>""")
+
+
+def wait_for(cond, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return cond()
+
+
+@pytest.fixture
+def defined(embed, tmp_path):
+    f = tmp_path / "g1.xml"
+    f.write_text(guest_xml(tmp_path))
+    res = embed.virsh("define", str(f))
+    assert res.rc == 0, res
+    return embed
+
+
+def state(host, name="g1"):
+    return host.virsh("domstate", name).out.strip()
+
+
+def test_start_pause_resume_destroy(defined):
+    res = defined.virsh("start", "g1")
+    assert res.rc == 0, res
+    assert state(defined) == "running"
+    domid = defined.virsh("domid", "g1").out.strip()
+    assert domid.isdigit() and int(domid) > 0
+    assert defined.virsh("suspend", "g1").rc == 0
+    assert state(defined) == "paused"
+    assert defined.virsh("resume", "g1").rc == 0
+    assert state(defined) == "running"
+    res = defined.virsh("start", "g1")
+    assert res.rc != 0 and "already" in res.err
+    assert defined.virsh("destroy", "g1").rc == 0
+    assert state(defined) == "shut off"
+    res = defined.virsh("destroy", "g1")
+    assert res.rc != 0 and "not running" in res.err
+
+
+def test_guest_shutdown_is_seen_by_the_next_client(defined):
+    assert defined.virsh("start", "g1").rc == 0
+    assert defined.virsh("shutdown", "g1").rc == 0
+    # The guest powers off after the client is gone; the next client (a
+    # new driver instance) finds it shut down and applies on_poweroff.
+    assert wait_for(lambda: state(defined) == "shut off"), state(defined)
+
+
+def test_missing_kernel_leaves_nothing(embed, tmp_path):
+    f = tmp_path / "bad.xml"
+    f.write_text(guest_xml(tmp_path, name="bad", kernel=tmp_path / "nope"))
+    assert embed.virsh("define", str(f)).rc == 0
+    res = embed.virsh("start", "bad")
+    assert res.rc != 0
+    assert "nope" in res.err
+    assert state(embed, "bad") == "shut off"
+    assert list((embed.root / "run/xenvirt").glob("*.xml")) == []
+
+
+def test_transient_domain_vanishes_at_destroy(embed, tmp_path):
+    f = tmp_path / "t.xml"
+    f.write_text(guest_xml(tmp_path, name="t1"))
+    res = embed.virsh("create", str(f))
+    assert res.rc == 0, res
+    assert embed.virsh("list", "--name").out.split() == ["t1"]
+    assert embed.virsh("dominfo", "t1").out.count("Persistent:     no") == 1
+    assert embed.virsh("destroy", "t1").rc == 0
+    assert embed.virsh("list", "--all", "--name").out.strip() == ""
+
+
+def test_events_in_one_process(build_dir, tmp_path, short_dir):
+    script = textwrap.dedent("""\
+        import sys, threading, time, libvirt
+        libvirt.virEventRegisterDefaultImpl()
+        c = libvirt.open(sys.argv[1])
+        seen = []
+        c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                 lambda conn, d, e, det, o: seen.append((e, det)), None)
+        def loop():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+        threading.Thread(target=loop, daemon=True).start()
+        d = c.defineXML(sys.argv[2])
+        d.create()
+        d.suspend()
+        d.resume()
+        d.shutdown()
+        deadline = time.time() + 20
+        while time.time() < deadline and d.isActive():
+            time.sleep(0.1)
+        time.sleep(0.5)
+        E = libvirt
+        want = [(E.VIR_DOMAIN_EVENT_DEFINED, E.VIR_DOMAIN_EVENT_DEFINED_ADDED),
+                (E.VIR_DOMAIN_EVENT_STARTED, E.VIR_DOMAIN_EVENT_STARTED_BOOTED),
+                (E.VIR_DOMAIN_EVENT_SUSPENDED, E.VIR_DOMAIN_EVENT_SUSPENDED_PAUSED),
+                (E.VIR_DOMAIN_EVENT_RESUMED, E.VIR_DOMAIN_EVENT_RESUMED_UNPAUSED),
+                (E.VIR_DOMAIN_EVENT_SHUTDOWN, E.VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED),
+                (E.VIR_DOMAIN_EVENT_STOPPED, E.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)]
+        assert seen == want, seen
+        assert d.state()[0] == E.VIR_DOMAIN_SHUTOFF
+        print('ok')
+        """)
+    res = xvtest.python(script, f"xen:///embed?root={short_dir}/r",
+                        guest_xml(tmp_path))
+    assert res.rc == 0, res
+    assert res.out.strip() == "ok"
+
+
+def test_daemon_lifecycle(daemon, tmp_path):
+    f = tmp_path / "d.xml"
+    f.write_text(guest_xml(tmp_path, name="dl"))
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "dl").rc == 0
+    assert daemon.virsh("domstate", "dl").out.strip() == "running"
+    ro = daemon.virsh("destroy", "dl", readonly=True)
+    assert ro.rc != 0
+    assert daemon.virsh("shutdown", "dl").rc == 0
+    assert wait_for(lambda: daemon.virsh("domstate", "dl").out.strip() == "shut off")
+    assert daemon.virsh("undefine", "dl").rc == 0
