@@ -1,18 +1,23 @@
 /*
  * xs_bench.c: xensimd's xenstored against a raw unix-socket echo server,
- * same clients, same round trips, same run.
+ * same round trips, same run.
  *
  *   xsim-bench [--seconds N] [--xensimd PATH]
  *
- * For 1 and 16 concurrent clients, measures per second:
- *   read   libxenstore xs_read of a 16-byte node      vs  one echo round trip
- *   write  libxenstore xs_write of 16 bytes           vs  one echo round trip
- *   watch  xs_write to a watched node, then wait for  vs  one request answered
- *          its event (reply and event: 2 messages)        by two messages
- * and prints xensimd / echo.  The echo server is what a xenstored with
- * zero work per request would cost on this machine: one thread, poll(),
- * non-blocking sockets, like xensimd.  The goal is a ratio of 0.5 or more.
- * Never a test: it prints, it does not fail on numbers.
+ * For 1 and 16 concurrent clients, operations per second of:
+ *   read   a 16-byte node: one request, one reply
+ *   write  16 bytes: one request, one reply
+ *   watch  a write to a node the client watches, then its event: one
+ *          request, two messages back
+ * by three kinds of client:
+ *   libxs  libxenstore (xs_read, xs_write, xs_read_watch) on xensimd
+ *   raw    the same bytes written in one write() on xensimd
+ *   echo   the same bytes on an echo server (XS_WATCH answered twice)
+ * The echo server is what a xenstored doing no work per request would cost
+ * on this machine: one thread, poll(), non-blocking sockets, like xensimd.
+ * libxs:e includes libxenstore's own cost (a write per header and argument,
+ * a reader thread once watches are used); raw:e is the server's alone.
+ * The goal is 0.5 or more.  Never a test: it prints, it does not judge.
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +40,7 @@
 
 #define XSIM_BENCH_MAX_CLIENTS 64
 #define XSIM_BENCH_VALUE "0123456789abcdef"
+#define XSIM_BENCH_ROUNDS 5
 
 typedef enum {
     XSIM_BENCH_READ,
@@ -44,9 +50,15 @@ typedef enum {
 
 static const char *const xsim_bench_op_names[] = { "read", "write", "watch" };
 
+typedef enum {
+    XSIM_BENCH_LIBXS,   /* libxenstore against xensimd */
+    XSIM_BENCH_RAW,     /* raw wire client against xensimd */
+    XSIM_BENCH_ECHO,    /* raw wire client against the echo server */
+} XsimBenchTarget;
+
 typedef struct {
     XsimBenchOp op;
-    bool echo;
+    XsimBenchTarget target;
     int index;
     const char *sock_path;
     double seconds;
@@ -96,26 +108,6 @@ xsim_write_all(int fd,
             poll(&pfd, 1, -1);
             continue;
         }
-        if (r <= 0)
-            return false;
-        p += r;
-        len -= r;
-    }
-    return true;
-}
-
-static bool
-xsim_read_all(int fd,
-              void *buf,
-              size_t len)
-{
-    uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t r = read(fd, p, len);
-
-        if (r < 0 && errno == EINTR)
-            continue;
         if (r <= 0)
             return false;
         p += r;
@@ -233,45 +225,112 @@ xsim_unix_connect(const char *path)
 
 /* ---- clients ---- */
 
-static void
-xsim_bench_echo_client(XsimBenchClient *cl)
+/* Buffered reading of whole messages, as few read() calls as possible. */
+typedef struct {
+    uint8_t buf[2 * (sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX)];
+    size_t have;
+} XsimRawReader;
+
+static bool
+xsim_raw_read_msg(int fd,
+                  XsimRawReader *rd)
 {
+    struct xsd_sockmsg hdr;
+    size_t total = sizeof(hdr);
+
+    for (;;) {
+        ssize_t r;
+
+        if (rd->have >= sizeof(hdr)) {
+            memcpy(&hdr, rd->buf, sizeof(hdr));
+            if (hdr.len > XENSTORE_PAYLOAD_MAX)
+                return false;
+            total = sizeof(hdr) + hdr.len;
+            if (rd->have >= total)
+                break;
+        }
+        r = read(fd, rd->buf + rd->have, sizeof(rd->buf) - rd->have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        rd->have += r;
+    }
+    memmove(rd->buf, rd->buf + total, rd->have - total);
+    rd->have -= total;
+    return true;
+}
+
+/*
+ * One client speaking the wire directly, one write per request: against
+ * the echo server (which answers XS_WATCH twice) or against xensimd.
+ */
+static void
+xsim_bench_raw_client(XsimBenchClient *cl)
+{
+    XsimRawReader rd = { .have = 0 };
     char path[64];
     uint8_t msg[sizeof(struct xsd_sockmsg) + 128];
-    uint8_t reply[sizeof(msg)];
     struct xsd_sockmsg hdr = { 0 };
     size_t plen;
     int replies = cl->op == XSIM_BENCH_WATCH ? 2 : 1;
+    bool ok = true;
     double end;
     int fd;
 
-    /* The same bytes as libxenstore puts on the wire for the real thing. */
+    /* The bytes libxenstore sends for the same operation. */
     plen = g_snprintf(path, sizeof(path), "/bench/%d", cl->index) + 1;
-    hdr.type = cl->op == XSIM_BENCH_READ ? XS_READ :
-               cl->op == XSIM_BENCH_WRITE ? XS_WRITE : XS_WATCH;
     memcpy(msg + sizeof(hdr), path, plen);
     if (cl->op != XSIM_BENCH_READ) {
         memcpy(msg + sizeof(hdr) + plen, XSIM_BENCH_VALUE, 16);
         plen += 16;
     }
     hdr.len = plen;
+    if (cl->op == XSIM_BENCH_READ)
+        hdr.type = XS_READ;
+    else if (cl->op == XSIM_BENCH_WATCH && cl->target == XSIM_BENCH_ECHO)
+        hdr.type = XS_WATCH;
+    else
+        hdr.type = XS_WRITE;
 
     fd = xsim_unix_connect(cl->sock_path);
+    if (fd >= 0 && cl->target == XSIM_BENCH_RAW) {
+        /* Create the node; watch it and take the OK and initial event. */
+        hdr.type = XS_WRITE;
+        memcpy(msg, &hdr, sizeof(hdr));
+        ok = xsim_write_all(fd, msg, sizeof(hdr) + hdr.len) &&
+             xsim_raw_read_msg(fd, &rd);
+        if (ok && cl->op == XSIM_BENCH_WATCH) {
+            struct xsd_sockmsg w = { .type = XS_WATCH, .len = strlen(path) + 3 };
+            uint8_t wmsg[sizeof(w) + 64 + 3];
+
+            memcpy(wmsg, &w, sizeof(w));
+            memcpy(wmsg + sizeof(w), path, strlen(path) + 1);
+            memcpy(wmsg + sizeof(w) + strlen(path) + 1, "t", 2);
+            ok = xsim_write_all(fd, wmsg, sizeof(w) + w.len) &&
+                 xsim_raw_read_msg(fd, &rd) && xsim_raw_read_msg(fd, &rd);
+        }
+        if (cl->op == XSIM_BENCH_READ)
+            hdr.type = XS_READ, hdr.len = strlen(path) + 1;
+    }
     pthread_barrier_wait(cl->barrier);
-    if (fd < 0) {
+    if (fd < 0 || !ok) {
         cl->failed = true;
+        if (fd >= 0)
+            close(fd);
         return;
     }
+
     end = xsim_now() + cl->seconds;
     while (xsim_now() < end) {
         int i;
 
         hdr.req_id++;
         memcpy(msg, &hdr, sizeof(hdr));
-        if (!xsim_write_all(fd, msg, sizeof(hdr) + plen))
+        if (!xsim_write_all(fd, msg, sizeof(hdr) + hdr.len))
             break;
         for (i = 0; i < replies; i++) {
-            if (!xsim_read_all(fd, reply, sizeof(hdr) + plen))
+            if (!xsim_raw_read_msg(fd, &rd))
                 goto out;
         }
         cl->ops++;
@@ -341,16 +400,16 @@ xsim_bench_client_main(void *opaque)
 {
     XsimBenchClient *cl = opaque;
 
-    if (cl->echo)
-        xsim_bench_echo_client(cl);
-    else
+    if (cl->target == XSIM_BENCH_LIBXS)
         xsim_bench_xs_client(cl);
+    else
+        xsim_bench_raw_client(cl);
     return NULL;
 }
 
 static double
 xsim_bench_run(XsimBenchOp op,
-               bool echo,
+               XsimBenchTarget target,
                int nclients,
                const char *sock_path,
                double seconds)
@@ -364,7 +423,7 @@ xsim_bench_run(XsimBenchOp op,
     pthread_barrier_init(&barrier, NULL, nclients);
     for (i = 0; i < nclients; i++) {
         cls[i] = (XsimBenchClient) {
-            .op = op, .echo = echo, .index = i, .sock_path = sock_path,
+            .op = op, .target = target, .index = i, .sock_path = sock_path,
             .seconds = seconds, .barrier = &barrier,
         };
         pthread_create(&threads[i], NULL, xsim_bench_client_main, &cls[i]);
@@ -373,7 +432,8 @@ xsim_bench_run(XsimBenchOp op,
         pthread_join(threads[i], NULL);
         if (cls[i].failed)
             fprintf(stderr, "xsim-bench: client %d failed (%s)\n", i,
-                    echo ? "echo" : "xensimd");
+                    target == XSIM_BENCH_ECHO ? "echo" :
+                    target == XSIM_BENCH_RAW ? "raw" : "libxenstore");
         total += cls[i].ops;
     }
     pthread_barrier_destroy(&barrier);
@@ -468,21 +528,40 @@ main(int argc,
         return EXIT_FAILURE;
     pthread_create(&echo.thread, NULL, xsim_echo_main, &echo);
 
-    printf("%-6s %7s %14s %14s %7s\n", "op", "clients", "xensimd/s", "echo/s",
-           "ratio");
+    printf("%-6s %7s %12s %12s %12s %8s %8s\n", "op", "clients",
+           "libxs/s", "raw/s", "echo/s", "libxs:e", "raw:e");
     for (i = 0; i < G_N_ELEMENTS(client_counts); i++) {
         for (op = XSIM_BENCH_READ; op <= XSIM_BENCH_WATCH; op++) {
-            double xs = xsim_bench_run(op, false, client_counts[i], xs_sock,
-                                       seconds);
-            double ec = xsim_bench_run(op, true, client_counts[i], echo_sock,
-                                       seconds);
+            int n = client_counts[i];
+            double xs = 0;
+            double raw = 0;
+            double ec = 0;
+            int round;
 
-            printf("%-6s %7d %14.0f %14.0f %7.2f\n", xsim_bench_op_names[op],
-                   client_counts[i], xs, ec, ec > 0 ? xs / ec : 0.0);
+            /*
+             * Interleaved in short rounds, so a change in the machine's
+             * load hits the three alike.
+             */
+            for (round = 0; round < XSIM_BENCH_ROUNDS; round++) {
+                double slice = seconds / XSIM_BENCH_ROUNDS;
+
+                xs += xsim_bench_run(op, XSIM_BENCH_LIBXS, n, xs_sock, slice);
+                raw += xsim_bench_run(op, XSIM_BENCH_RAW, n, xs_sock, slice);
+                ec += xsim_bench_run(op, XSIM_BENCH_ECHO, n, echo_sock, slice);
+            }
+            xs /= XSIM_BENCH_ROUNDS;
+            raw /= XSIM_BENCH_ROUNDS;
+            ec /= XSIM_BENCH_ROUNDS;
+
+            printf("%-6s %7d %12.0f %12.0f %12.0f %8.2f %8.2f\n",
+                   xsim_bench_op_names[op], n, xs, raw, ec,
+                   ec > 0 ? xs / ec : 0.0, ec > 0 ? raw / ec : 0.0);
             fflush(stdout);
         }
     }
-    printf("goal: ratio >= 0.50 (xensimd throughput / echo server's)\n");
+    printf("libxs:e = libxenstore clients on xensimd / raw clients on the echo server\n"
+           "raw:e   = raw clients on xensimd / raw clients on the echo server\n"
+           "goal: >= 0.50\n");
 
     if (write(echo.wake[1], "x", 1) < 0)
         perror("echo wake");

@@ -53,7 +53,7 @@ xsim_conn_new(XsimServer *srv,
         conn->source = xsim_fd_source_new(fd, G_IO_IN, xsim_conn_io, conn);
     srv->conns = g_list_prepend(srv->conns, conn);
     XSIM_DEBUG("conn %u: new, domain %u%s", conn->id, domid,
-            domain ? "" : " (privileged)");
+               domain ? "" : " (privileged)");
     return conn;
 }
 

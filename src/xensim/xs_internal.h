@@ -7,6 +7,9 @@
  * end of every top-level callback, flushes output and frees the dead.
  * Code that loops over connections or watches can therefore close any
  * connection, including the one it is serving.
+ *
+ * Locking: none.  Everything here is touched only from the thread that
+ * runs the main context (DESIGN.md: the simulated host is one event loop).
  */
 #pragma once
 

@@ -715,7 +715,7 @@ xsim_server_dispatch(XsimConn *conn,
         return;
     }
     XSIM_DEBUG("conn %u: %s req %u tx %u len %u", conn->id, op->name,
-            hdr->req_id, hdr->tx_id, hdr->len);
+               hdr->req_id, hdr->tx_id, hdr->len);
 
     if ((op->flags & XSIM_OP_PRIV) && !conn->caller.privileged) {
         xsim_conn_error(conn, hdr, EACCES);

@@ -43,6 +43,14 @@ xsim_fd_source_new(int fd,
     fds->cb = cb;
     fds->opaque = opaque;
     fds->tag = g_source_add_unix_fd(source, fd, events);
+    /*
+     * GLib "blocks" a non-recursive source while dispatching it, taking its
+     * fds out of the poll set and back, and each of those signals the
+     * context's wakeup eventfd: two writes, a read and a spurious poll
+     * return per request.  We never iterate the loop from a callback, so
+     * recursion cannot happen and the blocking buys nothing.
+     */
+    g_source_set_can_recurse(source, TRUE);
     g_source_attach(source, g_main_context_get_thread_default());
     return source;
 }

@@ -2,7 +2,6 @@
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -87,10 +86,12 @@ def test_utils_watch(xsd):
     proc = subprocess.Popen(["xenstore-watch", "-n", "3", "/w"], env=xs_env(xsd),
                             stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.3)
+        # The initial event says the watch is in place.
+        first = proc.stdout.readline()
         run(xsd, "xenstore-write", "/w/a", "1")
         run(xsd, "xenstore-rm", "/w/a")
         out, _ = proc.communicate(timeout=10)
+        out = first + out
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
