@@ -204,7 +204,13 @@ xvDomainXMLOptionNew(xvDriver *driver)
 static void *
 xvDomainObjPrivateAlloc(void *opaque G_GNUC_UNUSED)
 {
-    return g_new0(xvDomainObjPrivate, 1);
+    xvDomainObjPrivate *priv = g_new0(xvDomainObjPrivate, 1);
+
+    if (!(priv->devs = virChrdevAlloc())) {
+        g_free(priv);
+        return NULL;
+    }
+    return priv;
 }
 
 static void
@@ -215,6 +221,7 @@ xvDomainObjPrivateFree(void *data)
     /* The generator is disabled when the domain stops, before the object
      * can go away. */
     g_assert(!priv->deathEvgen);
+    virChrdevFree(priv->devs);
     g_free(priv);
 }
 
@@ -276,6 +283,39 @@ xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
     }
 }
 
+/* The console devices' ptys, from the console backend, into the live
+ * definition: they show in the live XML and `virsh console` opens them. */
+static void
+xvDomainRecordConsoles(xvDriver *driver, virDomainObj *vm)
+{
+    virDomainDef *def = vm->def;
+    size_t i;
+
+    for (i = 0; i < def->nconsoles; i++) {
+        virDomainChrDef *chr = def->consoles[i];
+        char *path = NULL;
+
+        /* The serial-mirroring console of HVM guests shares serial 0. */
+        if (chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL &&
+            def->nserials > 0)
+            chr = def->serials[0];
+        if (chr->source->type != VIR_DOMAIN_CHR_TYPE_PTY)
+            continue;
+        if (xlite_domain_console_path(driver->ctx, def->id, i, &path) < 0) {
+            VIR_WARN("domain '%s': console %zu has no pty: %s", def->name, i,
+                     xlite_errmsg());
+            continue;
+        }
+        g_free(chr->source->data.file.path);
+        chr->source->data.file.path = g_strdup(path);
+        free(path);
+        if (def->consoles[i] != chr) {
+            g_free(def->consoles[i]->source->data.file.path);
+            def->consoles[i]->source->data.file.path = g_strdup(chr->source->data.file.path);
+        }
+    }
+}
+
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
@@ -320,6 +360,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     }
 
     vm->def->id = domid;
+    xvDomainRecordConsoles(driver, vm);
     if (xvDomainEnableEvents(driver, vm) < 0)
         goto error;
     if (startPaused)

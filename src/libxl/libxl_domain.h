@@ -8,6 +8,8 @@
 
 #include "libxl_conf.h"
 
+#include "virchrdev.h"
+
 /* The XML options of the driver: Xen defaults applied after parsing, and the
  * checks that refuse what a Xen host cannot run.  @driver may be NULL (the
  * format converters, tests): the capabilities check is then skipped. */
@@ -27,6 +29,10 @@ typedef struct _xvDomainObjPrivate xvDomainObjPrivate;
 struct _xvDomainObjPrivate {
     /* The core's shutdown/death generator for the running domain. */
     xlite_evgen *deathEvgen;
+
+    /* Console streams: one client per console unless forced.  Thread
+     * safe by itself. */
+    virChrdevs *devs;
 };
 
 /* Start a defined domain: the caller holds a MODIFY job and the lock.

@@ -27,6 +27,7 @@
 #include "virstring.h"
 #include "viruuid.h"
 #include "virxml.h"
+#include "virtypedparam.h"
 #include "virutil.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
@@ -1291,6 +1292,481 @@ xvDomainDestroy(virDomainPtr dom)
 }
 
 /* ---------------------------------------------------------------------
+ * Domains: console, memory, vcpus, scheduler
+ */
+
+static int
+xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
+                    unsigned int flags)
+{
+    virDomainObj *vm;
+    virDomainChrDef *chr = NULL;
+    xvDomainObjPrivate *priv;
+    size_t i;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_CONSOLE_FORCE | VIR_DOMAIN_CONSOLE_SAFE, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainOpenConsoleEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+
+    if (devName) {
+        for (i = 0; !chr && i < vm->def->nconsoles; i++) {
+            if (STREQ_NULLABLE(devName, vm->def->consoles[i]->info.alias))
+                chr = vm->def->consoles[i];
+        }
+        for (i = 0; !chr && i < vm->def->nserials; i++) {
+            if (STREQ_NULLABLE(devName, vm->def->serials[i]->info.alias))
+                chr = vm->def->serials[i];
+        }
+    } else if (vm->def->nconsoles > 0) {
+        chr = vm->def->consoles[0];
+        if (chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL &&
+            vm->def->nserials > 0)
+            chr = vm->def->serials[0];
+    }
+
+    if (!chr) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("domain '%s' has no console '%s'"),
+                       vm->def->name, NULLSTR(devName));
+        goto cleanup;
+    }
+    if (chr->source->type != VIR_DOMAIN_CHR_TYPE_PTY ||
+        !chr->source->data.file.path) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("console '%s' of domain '%s' has no pty"),
+                       devName ? devName : NULLSTR(chr->info.alias),
+                       vm->def->name);
+        goto cleanup;
+    }
+
+    priv = vm->privateData;
+    ret = virChrdevOpen(priv->devs, chr->source, st,
+                        (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0);
+    if (ret == 1) {
+        virReportError(VIR_ERR_OPERATION_FAILED, "%s",
+                       _("an active console session exists for this domain"));
+        ret = -1;
+    }
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* Save what a change touched: the live status and/or the definition. */
+static int
+xvDomainSaveDefs(xvDriver *driver, virDomainObj *vm, virDomainDef *def,
+                 virDomainDef *persistentDef)
+{
+    if (def && virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+        return -1;
+    if (persistentDef &&
+        virDomainDefSave(persistentDef, driver->xmlopt,
+                         driver->config->domainConfigDir) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+xvDomainSetMemoryFlags(virDomainPtr dom, unsigned long memory,
+                       unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    virDomainDef *persistentDef;
+    int rc;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                  VIR_DOMAIN_MEM_MAXIMUM, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainSetMemoryFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
+        goto endjob;
+
+    if (flags & VIR_DOMAIN_MEM_MAXIMUM) {
+        if (def) {
+            if ((rc = xlite_domain_set_max_memory(driver->ctx, def->id, memory)) < 0) {
+                virReportError(VIR_ERR_OPERATION_FAILED,
+                               _("cannot set the maximum memory of domain '%s': %s"),
+                               vm->def->name, xlite_errmsg());
+                goto endjob;
+            }
+            virDomainDefSetMemoryTotal(def, memory);
+            def->mem.cur_balloon = MIN(def->mem.cur_balloon, memory);
+        }
+        if (persistentDef) {
+            virDomainDefSetMemoryTotal(persistentDef, memory);
+            persistentDef->mem.cur_balloon = MIN(persistentDef->mem.cur_balloon, memory);
+        }
+    } else {
+        if ((def && memory > virDomainDefGetMemoryTotal(def)) ||
+            (persistentDef && memory > virDomainDefGetMemoryTotal(persistentDef))) {
+            virReportError(VIR_ERR_INVALID_ARG, "%s",
+                           _("cannot set memory higher than max memory"));
+            goto endjob;
+        }
+        if (def) {
+            if ((rc = xlite_domain_set_memory_target(driver->ctx, def->id, memory)) < 0) {
+                virReportError(VIR_ERR_OPERATION_FAILED,
+                               _("cannot set the memory of domain '%s': %s"),
+                               vm->def->name, xlite_errmsg());
+                goto endjob;
+            }
+            def->mem.cur_balloon = memory;
+        }
+        if (persistentDef)
+            persistentDef->mem.cur_balloon = memory;
+    }
+    ret = xvDomainSaveDefs(driver, vm, def, persistentDef);
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainSetMemory(virDomainPtr dom, unsigned long memory)
+{
+    return xvDomainSetMemoryFlags(dom, memory, VIR_DOMAIN_AFFECT_LIVE);
+}
+
+static int
+xvDomainSetMaxMemory(virDomainPtr dom, unsigned long memory)
+{
+    return xvDomainSetMemoryFlags(dom, memory, VIR_DOMAIN_MEM_MAXIMUM);
+}
+
+static int
+xvDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus,
+                      unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    virDomainDef *persistentDef;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                  VIR_DOMAIN_VCPU_MAXIMUM, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainSetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
+        goto endjob;
+
+    if (nvcpus < 1 || nvcpus > driver->hostInfo.max_vcpus) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("vcpu count %u is outside 1..%u"),
+                       nvcpus, driver->hostInfo.max_vcpus);
+        goto endjob;
+    }
+
+    if (flags & VIR_DOMAIN_VCPU_MAXIMUM) {
+        if (def) {
+            virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                           _("the maximum vcpu count of a running Xen domain cannot change"));
+            goto endjob;
+        }
+        if (virDomainDefSetVcpusMax(persistentDef, nvcpus, driver->xmlopt) < 0)
+            goto endjob;
+    } else {
+        if ((def && nvcpus > virDomainDefGetVcpusMax(def)) ||
+            (persistentDef && nvcpus > virDomainDefGetVcpusMax(persistentDef))) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("requested vcpus %u exceed the maximum vcpus of domain '%s'"),
+                           nvcpus, vm->def->name);
+            goto endjob;
+        }
+        if (def) {
+            if (xlite_domain_set_vcpus(driver->ctx, def->id, nvcpus) < 0) {
+                virReportError(VIR_ERR_OPERATION_FAILED,
+                               _("cannot set the vcpus of domain '%s': %s"),
+                               vm->def->name, xlite_errmsg());
+                goto endjob;
+            }
+            if (virDomainDefSetVcpus(def, nvcpus) < 0)
+                goto endjob;
+        }
+        if (persistentDef && virDomainDefSetVcpus(persistentDef, nvcpus) < 0)
+            goto endjob;
+    }
+    ret = xvDomainSaveDefs(driver, vm, def, persistentDef);
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainSetVcpus(virDomainPtr dom, unsigned int nvcpus)
+{
+    return xvDomainSetVcpusFlags(dom, nvcpus, VIR_DOMAIN_AFFECT_LIVE);
+}
+
+static int
+xvDomainGetVcpusFlags(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    virDomainDef *def;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                  VIR_DOMAIN_VCPU_MAXIMUM, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (!(def = virDomainObjGetOneDef(vm, flags)))
+        goto cleanup;
+    ret = (flags & VIR_DOMAIN_VCPU_MAXIMUM) ? virDomainDefGetVcpusMax(def)
+                                            : virDomainDefGetVcpus(def);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetMaxVcpus(virDomainPtr dom)
+{
+    return xvDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE |
+                                      VIR_DOMAIN_VCPU_MAXIMUM);
+}
+
+static char *
+xvDomainGetSchedulerType(virDomainPtr dom, int *nparams)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+    if (virDomainGetSchedulerTypeEnsureACL(dom->conn, vm->def) == 0) {
+        if (nparams)
+            *nparams = 2;
+        ret = g_strdup("credit");
+    }
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* Xen's credit weight is libvirt's cpu shares; an unset weight is Xen's
+ * default, 256.  The cap (percent of one cpu, 0 = none) lives in the
+ * running domain only. */
+static int
+xvDomainGetSchedulerParametersFlags(virDomainPtr dom,
+                                    virTypedParameterPtr params,
+                                    int *nparams, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    unsigned int weight, cap = 0;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                  VIR_TYPED_PARAM_STRING_OKAY, -1);
+    flags &= ~VIR_TYPED_PARAM_STRING_OKAY;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetSchedulerParametersFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (!(def = virDomainObjGetOneDef(vm, flags)))
+        goto cleanup;
+
+    weight = def->cputune.sharesSpecified ? def->cputune.shares : 256;
+    if (def == vm->def && virDomainObjIsActive(vm)) {
+        xlite_dominfo info;
+
+        if (xlite_domain_info(driver->ctx, vm->def->id, &info) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot get the scheduler parameters of domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto cleanup;
+        }
+        weight = info.sched_weight;
+        cap = info.sched_cap;
+    }
+
+    if (*nparams > 2)
+        *nparams = 2;
+    if (*nparams >= 1 &&
+        virTypedParameterAssign(&params[0], VIR_DOMAIN_SCHEDULER_WEIGHT,
+                                VIR_TYPED_PARAM_UINT, weight) < 0)
+        goto cleanup;
+    if (*nparams >= 2 &&
+        virTypedParameterAssign(&params[1], VIR_DOMAIN_SCHEDULER_CAP,
+                                VIR_TYPED_PARAM_UINT, cap) < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetSchedulerParameters(virDomainPtr dom, virTypedParameterPtr params,
+                               int *nparams)
+{
+    return xvDomainGetSchedulerParametersFlags(dom, params, nparams, 0);
+}
+
+static int
+xvDomainSetSchedulerParametersFlags(virDomainPtr dom,
+                                    virTypedParameterPtr params,
+                                    int nparams, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    virDomainDef *persistentDef;
+    bool haveWeight = false, haveCap = false;
+    unsigned int weight = 0, cap = 0;
+    size_t i;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+    if (virTypedParamsValidate(params, nparams,
+                               VIR_DOMAIN_SCHEDULER_WEIGHT, VIR_TYPED_PARAM_UINT,
+                               VIR_DOMAIN_SCHEDULER_CAP, VIR_TYPED_PARAM_UINT,
+                               NULL) < 0)
+        return -1;
+
+    for (i = 0; i < (size_t)nparams; i++) {
+        if (STREQ(params[i].field, VIR_DOMAIN_SCHEDULER_WEIGHT)) {
+            weight = params[i].value.ui;
+            haveWeight = true;
+        } else {
+            cap = params[i].value.ui;
+            haveCap = true;
+        }
+    }
+    if (haveWeight && (weight < 1 || weight > 65535)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("scheduler weight %u is outside 1..65535"), weight);
+        return -1;
+    }
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainSetSchedulerParametersFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
+        goto endjob;
+
+    if (haveCap && persistentDef && !def) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                       _("the scheduler cap can only be set on a running domain"));
+        goto endjob;
+    }
+    if (def) {
+        xlite_dominfo info;
+
+        if (xlite_domain_info(driver->ctx, def->id, &info) < 0 ||
+            xlite_domain_set_sched(driver->ctx, def->id,
+                                   haveWeight ? weight : info.sched_weight,
+                                   haveCap ? cap : info.sched_cap) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot set the scheduler parameters of domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto endjob;
+        }
+        if (haveWeight) {
+            def->cputune.shares = weight;
+            def->cputune.sharesSpecified = true;
+        }
+    }
+    if (persistentDef && haveWeight) {
+        persistentDef->cputune.shares = weight;
+        persistentDef->cputune.sharesSpecified = true;
+    }
+    ret = xvDomainSaveDefs(driver, vm, def, persistentDef);
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainSetSchedulerParameters(virDomainPtr dom, virTypedParameterPtr params,
+                               int nparams)
+{
+    return xvDomainSetSchedulerParametersFlags(dom, params, nparams, 0);
+}
+
+static int
+xvNodeGetCellsFreeMemory(virConnectPtr conn, unsigned long long *freeMems,
+                         int startCell, int maxCells)
+{
+    xvDriver *driver = conn->privateData;
+    xlite_host_info host;
+
+    if (virNodeGetCellsFreeMemoryEnsureACL(conn) < 0)
+        return -1;
+
+    /* The host is one NUMA cell. */
+    if (startCell != 0 || maxCells < 1) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("start cell %d out of range (0-0)"), startCell);
+        return -1;
+    }
+    if (xlite_host_get_info(driver->ctx, &host) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot get the Xen host's free memory: %s"),
+                       xlite_errmsg());
+        return -1;
+    }
+    freeMems[0] = host.free_kib * 1024;
+    return 1;
+}
+
+static int
+xvDomainGetJobInfo(virDomainPtr dom, virDomainJobInfoPtr info)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) == 0) {
+        /* No long job (migration, save) is reported yet: none is running. */
+        memset(info, 0, sizeof(*info));
+        info->type = VIR_DOMAIN_JOB_NONE;
+        ret = 0;
+    }
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
  * Events
  */
 
@@ -1457,6 +1933,21 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainReboot = xvDomainReboot,
     .domainDestroy = xvDomainDestroy,
     .domainDestroyFlags = xvDomainDestroyFlags,
+    .domainOpenConsole = xvDomainOpenConsole,
+    .domainSetMemory = xvDomainSetMemory,
+    .domainSetMaxMemory = xvDomainSetMaxMemory,
+    .domainSetMemoryFlags = xvDomainSetMemoryFlags,
+    .domainSetVcpus = xvDomainSetVcpus,
+    .domainSetVcpusFlags = xvDomainSetVcpusFlags,
+    .domainGetVcpusFlags = xvDomainGetVcpusFlags,
+    .domainGetMaxVcpus = xvDomainGetMaxVcpus,
+    .domainGetSchedulerType = xvDomainGetSchedulerType,
+    .domainGetSchedulerParameters = xvDomainGetSchedulerParameters,
+    .domainGetSchedulerParametersFlags = xvDomainGetSchedulerParametersFlags,
+    .domainSetSchedulerParameters = xvDomainSetSchedulerParameters,
+    .domainSetSchedulerParametersFlags = xvDomainSetSchedulerParametersFlags,
+    .nodeGetCellsFreeMemory = xvNodeGetCellsFreeMemory,
+    .domainGetJobInfo = xvDomainGetJobInfo,
     .domainDefineXML = xvDomainDefineXML,
     .domainDefineXMLFlags = xvDomainDefineXMLFlags,
     .domainUndefine = xvDomainUndefine,

@@ -154,3 +154,69 @@ def test_daemon_lifecycle(daemon, tmp_path):
     assert daemon.virsh("shutdown", "dl").rc == 0
     assert wait_for(lambda: daemon.virsh("domstate", "dl").out.strip() == "shut off")
     assert daemon.virsh("undefine", "dl").rc == 0
+
+
+def test_console_through_a_stream(defined):
+    assert defined.virsh("start", "g1").rc == 0
+    xml = defined.virsh("dumpxml", "g1").out
+    assert "<console type='pty' tty='/dev/pts/" in xml
+    script = textwrap.dedent("""\
+        import sys, time, libvirt
+        libvirt.virEventRegisterDefaultImpl()
+        c = libvirt.open(sys.argv[1])
+        d = c.lookupByName('g1')
+        st = c.newStream(0)
+        d.openConsole(None, st, 0)
+        try:
+            d.openConsole(None, c.newStream(0), 0)
+            raise SystemExit('a second console session was allowed')
+        except libvirt.libvirtError as e:
+            assert 'active console session' in e.get_error_message(), e
+        st.send(b'\\n')
+        buf = b''
+        deadline = time.time() + 10
+        while time.time() < deadline and b'login:' not in buf:
+            data = st.recv(4096)
+            if isinstance(data, bytes):
+                buf += data
+            else:
+                time.sleep(0.05)
+        st.finish()
+        print(buf.decode(errors='replace'))
+        """)
+    res = xvtest.python(script, defined.uri)
+    assert res.rc == 0, res
+    assert "login:" in res.out
+    assert defined.virsh("destroy", "g1").rc == 0
+    res = xvtest.python(script, defined.uri)
+    assert res.rc != 0 and "not running" in res.err
+
+
+def test_memory_vcpus_scheduler(defined):
+    # Inactive: config changes only.
+    assert defined.virsh("setvcpus", "g1", "3", "--config", "--maximum").rc == 0
+    assert defined.virsh("setvcpus", "g1", "2", "--config").rc == 0
+    res = defined.virsh("setmem", "g1", "512M", "--config")
+    assert res.rc != 0 and "higher than max memory" in res.err
+    res = defined.virsh("setmem", "g1", "64M", "--live")
+    assert res.rc != 0
+    assert defined.virsh("start", "g1").rc == 0
+    res = defined.virsh("vcpucount", "g1", "--live", "--current")
+    assert res.out.strip() == "2", res
+    assert defined.virsh("setvcpus", "g1", "1", "--live").rc == 0
+    assert defined.virsh("vcpucount", "g1", "--live", "--current").out.strip() == "1"
+    res = defined.virsh("setvcpus", "g1", "3", "--live", "--maximum")
+    assert res.rc != 0
+    assert defined.virsh("setmem", "g1", "64M", "--live").rc == 0
+    assert "Used memory:    65536 KiB" in defined.virsh("dominfo", "g1").out
+    res = defined.virsh("schedinfo", "g1", "--set", "weight=512", "--live")
+    assert res.rc == 0, res
+    res = defined.virsh("schedinfo", "g1", "--set", "cap=50", "--live")
+    assert res.rc == 0, res
+    out = defined.virsh("schedinfo", "g1").out
+    assert "weight         : 512" in out and "cap            : 50" in out
+    res = defined.virsh("schedinfo", "g1", "--set", "weight=0", "--live")
+    assert res.rc != 0 and "outside 1..65535" in res.err
+    assert defined.virsh("destroy", "g1").rc == 0
+    # The live changes did not touch the definition.
+    assert defined.virsh("vcpucount", "g1", "--config", "--current").out.strip() == "2"
