@@ -301,7 +301,9 @@ void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
  *  - callback set: the call returns 0 once the operation is under way (or
  *    an error if it could not start, and then nothing else happens), and
  *    callback(ctx, rc, opaque) is called once when it completes, without
- *    any library lock, possibly before the initiating call returns.
+ *    any library lock, possibly before the initiating call returns.  Then
+ *    opaque_free(opaque), if set: on success the library owns opaque (on
+ *    an error return the caller keeps it).
  *  - callback NULL: completion is an XLITE_EVENT_OPERATION_COMPLETE event
  *    with u.operation_complete.rc and for_user = for_event.
  * Outputs (_r) are written before completion is reported, on success only.
@@ -318,6 +320,7 @@ void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
 typedef struct {
     void (*callback)(xlite_ctx *ctx, int rc, void *opaque);
     void *opaque;
+    xlite_free_fn opaque_free;
     uint64_t for_event;
 } xlite_async_how;
 

@@ -242,6 +242,8 @@ deliver_completion(xlite__egc *egc, xlite__ao *ao)
 
     if (ao->how.callback) {
         ao->how.callback(ctx, ao->rc, ao->how.opaque);
+        if (ao->how.opaque_free)
+            ao->how.opaque_free(ao->how.opaque);
     } else {
         xlite_event *ev = xlite__event_new(XLITE_EVENT_OPERATION_COMPLETE, 0,
                                            ao->how.for_event);
