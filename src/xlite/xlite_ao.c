@@ -128,7 +128,7 @@ xlite__ao_abortable_register(xlite__ao_abortable *abrt)
 {
     xlite__ao *ao = abrt->ao;
 
-    assert(!abrt->registered && !ao->complete);
+    assert(!xlite__ao_abortable_isregistered(abrt) && !ao->complete);
     if (ao->aborting)
         return -ECANCELED;
     abrt->registered = true;

@@ -55,7 +55,8 @@ typedef struct xlite__hv_ops {
 
 extern const xlite__hv_ops xlite__hv_stub_ops;
 
-
+/* Sub-operations are embedded in their parent's state; callbacks find the
+ * parent from the member they are given. */
 #define XLITE__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -68,9 +69,10 @@ typedef struct xlite__ao xlite__ao;
  * The context has one recursive lock, ctx->lock, taken with CTX_LOCK at
  * every public entry point and held while the library touches any state.
  * Nothing blocks while holding it except the application's osevent hooks
- * (see xlite.h for the resulting lock hierarchy) and short syscalls on
- * fds that are known to be ready or non-blocking.  Only the poller (below)
- * waits, and it releases the lock to do so.
+ * (see xlite.h for the resulting lock hierarchy), fork(), request and
+ * reply round trips to the local xenstored, and syscalls on fds that are
+ * known to be ready or non-blocking.  Only the poller (below) waits for
+ * events, and it releases the lock to do so.
  *
  * Callbacks into the application (event callbacks, progress reports,
  * operation completions) are never made with the lock held.  Every public
@@ -366,7 +368,6 @@ struct xlite__spawn_state {
 
 void xlite__spawn_init(xlite__spawn_state *ss);
 int xlite__spawn(xlite__egc *egc, xlite__spawn_state *ss);
-bool xlite__spawn_inuse(const xlite__spawn_state *ss);
 
 /* Called by the context. */
 void xlite__childproc_ctx_init(xlite_ctx *ctx);
@@ -467,6 +468,9 @@ struct xlite_ctx {
     GHashTable *xswatches;               /* token -> xlite__ev_xswatch */
     uintptr_t next_xs_token;
 };
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_ctx, xlite_ctx_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_event, xlite_event_free)
 
 /* Called by xlite_ctx_new / xlite_ctx_free for each mechanism. */
 int xlite__event_ctx_init(xlite_ctx *ctx);
