@@ -66,6 +66,9 @@ typedef struct {
 } xlite_ctx_options;
 
 int xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r);
+/* Every operation must have completed, every generator been disabled and
+ * no thread be inside the library for ctx: freeing a context still in use
+ * is a programming error, caught by assertions in debug builds. */
 void xlite_ctx_free(xlite_ctx *ctx);
 
 /* The backend a context ended up with (never XLITE_BACKEND_AUTO). */
