@@ -68,6 +68,9 @@ typedef struct {
 } xlite_ctx_options;
 
 int xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r);
+/* Every operation must have completed, every generator been disabled and
+ * no thread be inside the library for ctx: freeing a context still in use
+ * is a programming error, caught by assertions in debug builds. */
 void xlite_ctx_free(xlite_ctx *ctx);
 
 /* The backend a context ended up with (never XLITE_BACKEND_AUTO). */
@@ -270,9 +273,12 @@ int xlite_event_register_callbacks(xlite_ctx *ctx, uint64_t mask,
 typedef bool (*xlite_event_predicate)(const xlite_event *ev, void *user);
 
 /* Takes the oldest queued event whose type is in mask and for which pred
- * (if not NULL) is true.  check returns -ENOENT when there is none; wait
- * runs the library's loop until there is one or timeout_usec (relative,
- * < 0 for none) runs out (-ETIMEDOUT). */
+ * (if not NULL) is true.  pred is called with the library's lock held and
+ * must not call the library.  check returns -ENOENT when there is none;
+ * wait runs the library's loop until there is one or timeout_usec
+ * (relative, < 0 for none) runs out (-ETIMEDOUT).  With mask 0, wait just
+ * runs the loop for timeout_usec: a way to drive the library without
+ * hooks. */
 int xlite_event_check(xlite_ctx *ctx, uint64_t mask,
                       xlite_event_predicate pred, void *pred_user,
                       xlite_event **ev_r);
@@ -300,7 +306,9 @@ void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
  *  - callback set: the call returns 0 once the operation is under way (or
  *    an error if it could not start, and then nothing else happens), and
  *    callback(ctx, rc, opaque) is called once when it completes, without
- *    any library lock, possibly before the initiating call returns.
+ *    any library lock, possibly before the initiating call returns.  Then
+ *    opaque_free(opaque), if set: on success the library owns opaque (on
+ *    an error return the caller keeps it).
  *  - callback NULL: completion is an XLITE_EVENT_OPERATION_COMPLETE event
  *    with u.operation_complete.rc and for_user = for_event.
  * Outputs (_r) are written before completion is reported, on success only.
@@ -317,6 +325,7 @@ void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
 typedef struct {
     void (*callback)(xlite_ctx *ctx, int rc, void *opaque);
     void *opaque;
+    xlite_free_fn opaque_free;
     uint64_t for_event;
 } xlite_async_how;
 

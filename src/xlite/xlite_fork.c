@@ -536,12 +536,6 @@ xlite__spawn_init(xlite__spawn_state *ss)
     xlite__ao_abortable_init(&ss->abrt);
 }
 
-bool
-xlite__spawn_inuse(const xlite__spawn_state *ss)
-{
-    return xlite__ev_child_inuse(&ss->child);
-}
-
 static void
 spawn_child_death_cb(xlite__egc *egc, xlite__ev_child *ch, pid_t pid,
                      int status)
@@ -566,7 +560,7 @@ spawn_kill(xlite__egc *egc, xlite__spawn_state *ss, int rc)
 }
 
 static void
-spawn_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+spawn_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     xlite__spawn_state *ss = XLITE__CONTAINER_OF(ev, xlite__spawn_state,
                                                  timeout);

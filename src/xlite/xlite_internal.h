@@ -113,7 +113,8 @@ extern const xlite__hv_ops xlite__hv_sim_ops;
 extern const xlite__hv_ops xlite__hv_xen_ops;
 #endif
 
-
+/* Sub-operations are embedded in their parent's state; callbacks find the
+ * parent from the member they are given. */
 #define XLITE__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -125,9 +126,10 @@ typedef struct xlite__ao xlite__ao;
  * The context has one recursive lock, ctx->lock, taken with CTX_LOCK at
  * every public entry point and held while the library touches any state.
  * Nothing blocks while holding it except the application's osevent hooks
- * (see xlite.h for the resulting lock hierarchy) and short syscalls on
- * fds that are known to be ready or non-blocking.  Only the poller (below)
- * waits, and it releases the lock to do so.
+ * (see xlite.h for the resulting lock hierarchy), fork(), request and
+ * reply round trips to the local xenstored, and syscalls on fds that are
+ * known to be ready or non-blocking.  Only the poller (below) waits for
+ * events, and it releases the lock to do so.
  *
  * Callbacks into the application (event callbacks, progress reports,
  * operation completions) are never made with the lock held.  Every public
@@ -217,10 +219,8 @@ bool xlite__ev_fd_isregistered(const xlite__ev_fd *ev);
 
 typedef struct xlite__ev_time xlite__ev_time;
 typedef struct xlite__hook_timeout xlite__hook_timeout;
-/* rc is 0 when the time came, or -ECANCELED when the owning operation is
- * aborted (if the timer was registered with an ao: see below). */
-typedef void xlite__ev_time_callback(xlite__egc *egc, xlite__ev_time *ev,
-                                     int rc);
+/* Called once the time has come (and the timer deregistered). */
+typedef void xlite__ev_time_callback(xlite__egc *egc, xlite__ev_time *ev);
 struct xlite__ev_time {
     /* private */
     xlite__ev_time_callback *func; /* NULL: not registered */
@@ -237,12 +237,11 @@ int xlite__ev_time_register_rel(xlite_ctx *ctx, xlite__ev_time *ev,
 void xlite__ev_time_deregister(xlite_ctx *ctx, xlite__ev_time *ev);
 bool xlite__ev_time_isregistered(const xlite__ev_time *ev);
 
-/* Runs the loop (as the poller or asleep) until done(data) is true or the
- * absolute deadline passes (< 0: none): 0 or -ETIMEDOUT.  Called with the
- * lock held exactly once (the wait releases it fully); egc collects what
- * the dispatching produces and is flushed, without the lock, on every
- * round, so done() must be re-checked by the caller's logic only through
- * this function. */
+/* Runs the loop (as the poller or asleep) until done(ctx, data), called
+ * with the lock held, is true, or the absolute deadline passes (< 0:
+ * none): 0 or -ETIMEDOUT.  Called with the lock held exactly once, since
+ * the wait releases it.  egc collects what each round of dispatching
+ * produces and is flushed, without the lock, after each round. */
 int xlite__wait_until(xlite__egc *egc, bool (*done)(xlite_ctx *ctx, void *data),
                       void *data, int64_t deadline);
 
@@ -426,7 +425,6 @@ struct xlite__spawn_state {
 
 void xlite__spawn_init(xlite__spawn_state *ss);
 int xlite__spawn(xlite__egc *egc, xlite__spawn_state *ss);
-bool xlite__spawn_inuse(const xlite__spawn_state *ss);
 
 /* Called by the context. */
 void xlite__childproc_ctx_init(xlite_ctx *ctx);
@@ -530,6 +528,9 @@ struct xlite_ctx {
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
 };
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_ctx, xlite_ctx_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_event, xlite_event_free)
 
 /* Called by xlite_ctx_new / xlite_ctx_free for each mechanism. */
 int xlite__event_ctx_init(xlite_ctx *ctx);

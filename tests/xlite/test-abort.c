@@ -31,7 +31,7 @@ completion_cb(xlite_ctx *ctx, int rc, void *opaque)
 typedef struct {
     fake_loop *loop;
     xlite_ctx *ctx;
-    volatile bool stop;
+    bool stop;                 /* atomic */
 } loop_thread;
 
 static void *
@@ -39,7 +39,7 @@ loop_thread_main(void *opaque)
 {
     loop_thread *lt = opaque;
 
-    while (!lt->stop)
+    while (!__atomic_load_n(&lt->stop, __ATOMIC_ACQUIRE))
         fake_loop_run_once(lt->loop, lt->ctx, 1);
     return NULL;
 }
@@ -87,7 +87,7 @@ test_abort_callbacks(void)
     }
     while (fake_loop_live_timeouts(loop))
         g_usleep(100);
-    lt.stop = true;
+    __atomic_store_n(&lt.stop, true, __ATOMIC_RELEASE);
     pthread_join(tid, NULL);
     for (i = 0; i < n; i++) {
         g_assert_cmpint(cs[i].calls, ==, 1);

@@ -332,7 +332,7 @@ test_mainloop_sigchld_occurred(void)
 
 typedef struct {
     xlite_ctx *ctx;
-    volatile bool stop;
+    bool stop;                 /* atomic */
     int runs;
 } lib_churn;
 
@@ -341,7 +341,7 @@ lib_churn_main(void *opaque)
 {
     lib_churn *c = opaque;
 
-    while (!c->stop) {
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
         int status = -1;
 
         g_assert_cmpint(run_sh(c->ctx, "exit 7", NULL, NULL, -1, &status),
@@ -378,7 +378,7 @@ test_selective_reap(void)
         g_assert_cmpint(r, ==, pid);
         g_assert_cmpint(WEXITSTATUS(status), ==, i);
     }
-    churn.stop = true;
+    __atomic_store_n(&churn.stop, true, __ATOMIC_RELEASE);
     pthread_join(tid, NULL);
     g_test_message("library ran %d children meanwhile", churn.runs);
     g_assert_cmpint(churn.runs, >, 0);

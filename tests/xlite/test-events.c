@@ -201,13 +201,20 @@ record_done_cb(xlite_ctx *ctx, int rc, void *opaque)
 }
 
 static void
+record_freed(void *opaque)
+{
+    g_string_append((GString *)opaque, "freed;");
+}
+
+static void
 test_progress_order(void)
 {
     xlite_ctx *ctx = test_ctx_new();
     g_autoptr(GString) order = g_string_new("");
     xlite_asyncprogress_how aop = { .callback = record_progress_cb,
                                     .opaque = order };
-    xlite_async_how how = { .callback = record_done_cb, .opaque = order };
+    xlite_async_how how = { .callback = record_done_cb, .opaque = order,
+                            .opaque_free = record_freed };
     xlite_asyncprogress_how aop_ev = { .for_event = 41 };
     xlite_async_how how_ev = { .for_event = 42 };
     xlite_event *ev;
@@ -224,7 +231,8 @@ test_progress_order(void)
     g_assert_cmpint(xlite_sleep(ctx, 1000, 3, &aop, &how), ==, 0);
     while (!strstr(order->str, "done"))
         xlite_event_wait(ctx, 0, NULL, NULL, 1000, &ev);
-    g_assert_cmpstr(order->str, ==, "progress 1/3;progress 2/3;done 0;");
+    g_assert_cmpstr(order->str, ==,
+                    "progress 1/3;progress 2/3;done 0;freed;");
 
     /* Asynchronous with events only: in the queue, in order. */
     g_assert_cmpint(xlite_sleep(ctx, 0, 3, &aop_ev, &how_ev), ==, 0);

@@ -24,7 +24,7 @@
 #define NFORKERS 4
 #define NCHURNERS 2
 
-static volatile bool stop_churn;
+static bool stop_churn;           /* atomic */
 static GHashTable *inherited;     /* fds this process passes on anyway */
 
 static void
@@ -96,7 +96,7 @@ churner_main(void *opaque)
                                                 opaque);
     const char *argv[] = { "true", NULL };
 
-    while (!stop_churn) {
+    while (!__atomic_load_n(&stop_churn, __ATOMIC_ACQUIRE)) {
         xlite_ctx *ctx = test_ctx_new();
         xlite_file_lock *lock = NULL;
         int master, slave;
@@ -131,6 +131,8 @@ test_fork_storm(void)
     int i;
 
     leak_check_begin(&lc);
+    /* GLib computes it on first use, without a lock the threads share. */
+    g_get_tmp_dir();
     inherited = g_hash_table_new(g_direct_hash, g_direct_equal);
     for (fd = 3; fd < 1024; fd++) {
         int flags = fcntl(fd, F_GETFD);
@@ -145,7 +147,7 @@ test_fork_storm(void)
                        GINT_TO_POINTER(iterations));
     for (i = 0; i < NFORKERS; i++)
         pthread_join(forkers[i], NULL);
-    stop_churn = true;
+    __atomic_store_n(&stop_churn, true, __ATOMIC_RELEASE);
     for (i = 0; i < NCHURNERS; i++)
         pthread_join(churners[i], NULL);
     g_hash_table_unref(inherited);

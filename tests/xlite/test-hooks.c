@@ -241,7 +241,7 @@ test_timeout_modified_while_firing(void)
 typedef struct {
     fake_loop *loop;
     xlite_ctx *ctx;
-    volatile bool stop;
+    bool stop;                 /* atomic */
 } loop_thread;
 
 static void *
@@ -249,7 +249,7 @@ loop_thread_main(void *opaque)
 {
     loop_thread *lt = opaque;
 
-    while (!lt->stop)
+    while (!__atomic_load_n(&lt->stop, __ATOMIC_ACQUIRE))
         fake_loop_run_once(lt->loop, lt->ctx, 1);
     return NULL;
 }
@@ -286,14 +286,14 @@ test_timeout_modified_while_firing_threads(void)
     /* Let the loop deliver the abandoned copies. */
     while (fake_loop_live_timeouts(loop))
         g_usleep(100);
-    lt.stop = true;
+    __atomic_store_n(&lt.stop, true, __ATOMIC_RELEASE);
     pthread_join(thread, NULL);
     xlite_ctx_free(ctx);
     leak_check_end(&lc);
 }
 
 static void
-never_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+never_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     g_assert_not_reached();
 }

@@ -146,7 +146,7 @@ test_many(void)
 }
 
 typedef struct {
-    volatile bool stop;
+    bool stop;                 /* atomic */
 } loop_thread;
 
 static void *
@@ -154,7 +154,7 @@ loop_thread_main(void *opaque)
 {
     loop_thread *lt = opaque;
 
-    while (!lt->stop)
+    while (!__atomic_load_n(&lt->stop, __ATOMIC_ACQUIRE))
         virEventRunDefaultImpl();
     return NULL;
 }
@@ -195,7 +195,7 @@ test_sync_with_loop_thread(void)
         g_assert_cmpint(status, ==, 0);
     }
     xlite_ctx_free(ctx);
-    lt.stop = true;
+    __atomic_store_n(&lt.stop, true, __ATOMIC_RELEASE);
     pthread_join(tid, NULL);
     virEventRemoveTimeout(tick);
     settle_loop();

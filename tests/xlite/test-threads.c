@@ -70,7 +70,7 @@ worker_main(void *opaque)
 typedef struct {
     fake_loop *loop;
     xlite_ctx *ctx;
-    volatile bool stop;
+    bool stop;                 /* atomic */
 } loop_thread;
 
 static void *
@@ -78,7 +78,7 @@ loop_thread_main(void *opaque)
 {
     loop_thread *lt = opaque;
 
-    while (!lt->stop)
+    while (!__atomic_load_n(&lt->stop, __ATOMIC_ACQUIRE))
         fake_loop_run_once(lt->loop, lt->ctx, 1);
     return NULL;
 }
@@ -116,7 +116,7 @@ run_workers(bool hooks)
         /* Let the loop deliver the timeouts the library abandoned. */
         while (fake_loop_live_timeouts(loop))
             g_usleep(100);
-        lt.stop = true;
+        __atomic_store_n(&lt.stop, true, __ATOMIC_RELEASE);
         pthread_join(loop_tid, NULL);
         g_assert_cmpuint(fake_loop_live_fds(loop), ==, 0);
     }
