@@ -21,6 +21,7 @@
 #include "virbitmap.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "virmacaddr.h"
 #include "virstring.h"
 #include "viruuid.h"
 #include "domain_postparse.h"
@@ -99,6 +100,26 @@ xvXenGet(xvXenParser *p, const char *key)
     return val;
 }
 
+/* Text that an XML document can carry: UTF-8 without control characters. */
+static int
+xvXenCheckText(xvXenParser *p, const char *key, const char *str)
+{
+    const char *c;
+
+    if (g_utf8_validate(str, -1, NULL)) {
+        for (c = str; *c; c++) {
+            if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                break;
+        }
+        if (!*c)
+            return 0;
+    }
+    virReportError(VIR_ERR_CONF_SYNTAX,
+                   _("line %u: the value of '%s' is not valid UTF-8 text without control characters"),
+                   xvXenLine(p, key), key);
+    return -1;
+}
+
 int
 xvXenGetString(xvXenParser *p, const char *key, const char **value)
 {
@@ -112,6 +133,8 @@ xvXenGetString(xvXenParser *p, const char *key, const char **value)
                        xvXenLine(p, key), key);
         return -1;
     }
+    if (xvXenCheckText(p, key, val->str) < 0)
+        return -1;
     *value = val->str;
     return 1;
 }
@@ -216,6 +239,8 @@ xvXenGetStringList(xvXenParser *p, const char *key, bool allowString,
     if (!val)
         return 0;
     if (val->type == VIR_CONF_STRING && allowString) {
+        if (xvXenCheckText(p, key, val->str) < 0)
+            return -1;
         g_ptr_array_add(list, g_strdup(val->str));
     } else if (val->type != VIR_CONF_LIST) {
         virReportError(VIR_ERR_CONF_SYNTAX,
@@ -237,6 +262,8 @@ xvXenGetStringList(xvXenParser *p, const char *key, bool allowString,
                                xvXenLine(p, key), key);
                 return -1;
             }
+            if (xvXenCheckText(p, key, el->str) < 0)
+                return -1;
             g_ptr_array_add(list, g_strdup(el->str));
         }
     }
@@ -848,7 +875,8 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            xvXenGetString(p, "timer_mode", &str);
+            if (xvXenGetString(p, "timer_mode", &str) < 0)
+                return -1;
             for (i = 0; i < G_N_ELEMENTS(xvXenTimerModes); i++) {
                 if (STREQ(str, xvXenTimerModes[i].name))
                     mode = i;
@@ -884,7 +912,8 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            xvXenGetString(p, "tsc_mode", &str);
+            if (xvXenGetString(p, "tsc_mode", &str) < 0)
+                return -1;
             for (i = 0; i < G_N_ELEMENTS(xvXenTscModes); i++) {
                 if (STREQ(str, xvXenTscModes[i].name))
                     mode = i;
@@ -1094,10 +1123,11 @@ xvXenParseVif(xvXenParser *p, const char *spec)
             return NULL;
         }
         if (STREQ(item->key, "mac")) {
-            if (virMacAddrParse(v, &net->mac) < 0) {
+            if (virMacAddrParse(v, &net->mac) < 0 ||
+                virMacAddrIsMulticast(&net->mac)) {
                 virResetLastError();
                 virReportError(VIR_ERR_CONF_SYNTAX,
-                               _("line %u: vif spec '%s': malformed mac address '%s'"),
+                               _("line %u: vif spec '%s': malformed or multicast mac address '%s'"),
                                line, spec, v);
                 return NULL;
             }
@@ -2023,8 +2053,13 @@ xvXenGfxGet(xvXenGfxSource *src, const char *key)
         if (!val)
             return NULL;
         g_hash_table_add(src->p->used, g_strdup(key));
-        if (val->type == VIR_CONF_STRING)
+        if (val->type == VIR_CONF_STRING) {
+            if (xvXenCheckText(src->p, key, val->str) < 0) {
+                src->failed = true;
+                return NULL;
+            }
             return val->str;
+        }
         if (val->type == VIR_CONF_ULLONG) {
             g_snprintf(num, sizeof(num), "%lld", val->l);
             return num;
