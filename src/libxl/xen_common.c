@@ -135,6 +135,9 @@ xvXenGetString(xvXenParser *p, const char *key, const char **value)
     }
     if (xvXenCheckText(p, key, val->str) < 0)
         return -1;
+    /* xl.cfg(5): an empty string is the same as no setting. */
+    if (!*val->str)
+        return 0;
     *value = val->str;
     return 1;
 }
@@ -2045,7 +2048,7 @@ xvXenGfxGet(xvXenGfxSource *src, const char *key)
             if (item->key && STREQ(item->key, key))
                 found = item->value;
         }
-        return found;
+        return found && *found ? found : NULL;
     } else {
         virConfValue *val = virConfGetValue(src->p->conf, key);
         static __thread char num[32];
@@ -2058,7 +2061,7 @@ xvXenGfxGet(xvXenGfxSource *src, const char *key)
                 src->failed = true;
                 return NULL;
             }
-            return val->str;
+            return *val->str ? val->str : NULL;
         }
         if (val->type == VIR_CONF_ULLONG) {
             g_snprintf(num, sizeof(num), "%lld", val->l);
