@@ -1440,9 +1440,11 @@ xvXenDiskStripPrefixes(const char *target, int *format, char **driver,
         for (i = 0; i < G_N_ELEMENTS(ignored); i++) {
             if (STRPREFIX(target, ignored[i])) {
                 if (!*driver) {
-                    *driver = g_strndup(ignored[i], strlen(ignored[i]) - 1);
-                    if (STREQ(*driver, "tap2") || STREQ(*driver, "tapdisk"))
-                        g_free(g_steal_pointer(driver)), *driver = g_strdup("tap");
+                    /* tap2: and tapdisk: are spellings of tap: */
+                    if (STRPREFIX(ignored[i], "tap"))
+                        *driver = g_strdup("tap");
+                    else
+                        *driver = g_strndup(ignored[i], strlen(ignored[i]) - 1);
                 }
                 target += strlen(ignored[i]);
                 *hadPrefix = again = true;
@@ -1538,16 +1540,21 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
             goto cleanup;
         }
         if (STREQ(k, "target")) {
-            s.target = g_strdup(v), s.targetSet = true;
+            g_free(s.target);
+            s.target = g_strdup(v);
+            s.targetSet = true;
         } else if (STREQ(k, "format")) {
             g_free(s.format);
-            s.format = g_strdup(v), s.formatSet = true;
+            s.format = g_strdup(v);
+            s.formatSet = true;
         } else if (STREQ(k, "vdev")) {
             g_free(s.vdev);
-            s.vdev = g_strdup(v), s.vdevSet = true;
+            s.vdev = g_strdup(v);
+            s.vdevSet = true;
         } else if (STREQ(k, "access")) {
             g_free(s.access);
-            s.access = g_strdup(v), s.accessSet = true;
+            s.access = g_strdup(v);
+            s.accessSet = true;
         } else if (STREQ(k, "devtype")) {
             if (STRNEQ(v, "cdrom") && STRNEQ(v, "disk")) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
@@ -1616,10 +1623,14 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
         }
         if (STRPREFIX(vdev, "ioemu:"))
             vdev += strlen("ioemu:");
-        if (!s.targetSet)
-            s.target = g_strdup(positional[0]), s.targetSet = true;
-        if (!s.vdevSet)
-            s.vdev = g_strdup(vdev), s.vdevSet = true;
+        if (!s.targetSet) {
+            s.target = g_strdup(positional[0]);
+            s.targetSet = true;
+        }
+        if (!s.vdevSet) {
+            s.vdev = g_strdup(vdev);
+            s.vdevSet = true;
+        }
         if ((colon = strchr(s.vdev, ':'))) {
             if (STREQ(colon, ":cdrom")) {
                 s.cdrom = true;
@@ -1631,8 +1642,10 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
             }
             *colon = '\0';
         }
-        if (npositional == 3 && !s.accessSet)
-            s.access = g_strdup(positional[2]), s.accessSet = true;
+        if (npositional == 3 && !s.accessSet) {
+            s.access = g_strdup(positional[2]);
+            s.accessSet = true;
+        }
     } else {
         for (i = 0; i < npositional; i++) {
             char **slot[] = { &s.target, &s.format, &s.vdev, &s.access };
