@@ -1400,26 +1400,32 @@ xvXenDiskFormatToString(int format)
     return NULL;
 }
 
-/* hd[a-z]+, sd[a-z]+, xvd[a-z]+, optionally followed by partition digits
- * (xen-vbd-interface(7)); "d0p0"-style numeric names are not accepted. */
+/* hdX and sdX with one or two letters, xvdX with up to three, optionally
+ * followed by a partition number (xen-vbd-interface(7)); "d0p0"-style
+ * numeric names are not accepted.  The bounds also keep the implicit
+ * controllers libvirt adds for a disk's index to a sane number. */
 static bool
 xvXenIsVdev(const char *vdev)
 {
     const char *c = vdev;
+    size_t maxLetters = 2;
+    size_t n;
 
-    if (STRPREFIX(c, "xvd"))
+    if (STRPREFIX(c, "xvd")) {
         c += 3;
-    else if (STRPREFIX(c, "hd") || STRPREFIX(c, "sd"))
+        maxLetters = 3;
+    } else if (STRPREFIX(c, "hd") || STRPREFIX(c, "sd")) {
         c += 2;
-    else
+    } else {
         return false;
-    if (!g_ascii_islower(*c))
+    }
+    for (n = 0; g_ascii_islower(*c); n++)
+        c++;
+    if (n == 0 || n > maxLetters)
         return false;
-    while (g_ascii_islower(*c))
+    for (n = 0; g_ascii_isdigit(*c); n++)
         c++;
-    while (g_ascii_isdigit(*c))
-        c++;
-    return *c == '\0';
+    return *c == '\0' && n <= 2;
 }
 
 /* Deprecated prefixes on the target ("phy:", "tap:aio:", "qcow2:"...):
