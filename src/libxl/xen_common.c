@@ -21,6 +21,7 @@
 #include "virbitmap.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "virmacaddr.h"
 #include "virstring.h"
 #include "viruuid.h"
 #include "domain_postparse.h"
@@ -99,6 +100,26 @@ xvXenGet(xvXenParser *p, const char *key)
     return val;
 }
 
+/* Text that an XML document can carry: UTF-8 without control characters. */
+static int
+xvXenCheckText(xvXenParser *p, const char *key, const char *str)
+{
+    const char *c;
+
+    if (g_utf8_validate(str, -1, NULL)) {
+        for (c = str; *c; c++) {
+            if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                break;
+        }
+        if (!*c)
+            return 0;
+    }
+    virReportError(VIR_ERR_CONF_SYNTAX,
+                   _("line %u: the value of '%s' is not valid UTF-8 text without control characters"),
+                   xvXenLine(p, key), key);
+    return -1;
+}
+
 int
 xvXenGetString(xvXenParser *p, const char *key, const char **value)
 {
@@ -112,6 +133,11 @@ xvXenGetString(xvXenParser *p, const char *key, const char **value)
                        xvXenLine(p, key), key);
         return -1;
     }
+    if (xvXenCheckText(p, key, val->str) < 0)
+        return -1;
+    /* xl.cfg(5): an empty string is the same as no setting. */
+    if (!*val->str)
+        return 0;
     *value = val->str;
     return 1;
 }
@@ -216,6 +242,8 @@ xvXenGetStringList(xvXenParser *p, const char *key, bool allowString,
     if (!val)
         return 0;
     if (val->type == VIR_CONF_STRING && allowString) {
+        if (xvXenCheckText(p, key, val->str) < 0)
+            return -1;
         g_ptr_array_add(list, g_strdup(val->str));
     } else if (val->type != VIR_CONF_LIST) {
         virReportError(VIR_ERR_CONF_SYNTAX,
@@ -237,6 +265,8 @@ xvXenGetStringList(xvXenParser *p, const char *key, bool allowString,
                                xvXenLine(p, key), key);
                 return -1;
             }
+            if (xvXenCheckText(p, key, el->str) < 0)
+                return -1;
             g_ptr_array_add(list, g_strdup(el->str));
         }
     }
@@ -848,7 +878,8 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            xvXenGetString(p, "timer_mode", &str);
+            if (xvXenGetString(p, "timer_mode", &str) < 0)
+                return -1;
             for (i = 0; i < G_N_ELEMENTS(xvXenTimerModes); i++) {
                 if (STREQ(str, xvXenTimerModes[i].name))
                     mode = i;
@@ -884,7 +915,8 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            xvXenGetString(p, "tsc_mode", &str);
+            if (xvXenGetString(p, "tsc_mode", &str) < 0)
+                return -1;
             for (i = 0; i < G_N_ELEMENTS(xvXenTscModes); i++) {
                 if (STREQ(str, xvXenTscModes[i].name))
                     mode = i;
@@ -1094,10 +1126,11 @@ xvXenParseVif(xvXenParser *p, const char *spec)
             return NULL;
         }
         if (STREQ(item->key, "mac")) {
-            if (virMacAddrParse(v, &net->mac) < 0) {
+            if (virMacAddrParse(v, &net->mac) < 0 ||
+                virMacAddrIsMulticast(&net->mac)) {
                 virResetLastError();
                 virReportError(VIR_ERR_CONF_SYNTAX,
-                               _("line %u: vif spec '%s': malformed mac address '%s'"),
+                               _("line %u: vif spec '%s': malformed or multicast mac address '%s'"),
                                line, spec, v);
                 return NULL;
             }
@@ -1367,26 +1400,32 @@ xvXenDiskFormatToString(int format)
     return NULL;
 }
 
-/* hd[a-z]+, sd[a-z]+, xvd[a-z]+, optionally followed by partition digits
- * (xen-vbd-interface(7)); "d0p0"-style numeric names are not accepted. */
+/* hdX and sdX with one or two letters, xvdX with up to three, optionally
+ * followed by a partition number (xen-vbd-interface(7)); "d0p0"-style
+ * numeric names are not accepted.  The bounds also keep the implicit
+ * controllers libvirt adds for a disk's index to a sane number. */
 static bool
 xvXenIsVdev(const char *vdev)
 {
     const char *c = vdev;
+    size_t maxLetters = 2;
+    size_t n;
 
-    if (STRPREFIX(c, "xvd"))
+    if (STRPREFIX(c, "xvd")) {
         c += 3;
-    else if (STRPREFIX(c, "hd") || STRPREFIX(c, "sd"))
+        maxLetters = 3;
+    } else if (STRPREFIX(c, "hd") || STRPREFIX(c, "sd")) {
         c += 2;
-    else
+    } else {
         return false;
-    if (!g_ascii_islower(*c))
+    }
+    for (n = 0; g_ascii_islower(*c); n++)
+        c++;
+    if (n == 0 || n > maxLetters)
         return false;
-    while (g_ascii_islower(*c))
+    for (n = 0; g_ascii_isdigit(*c); n++)
         c++;
-    while (g_ascii_isdigit(*c))
-        c++;
-    return *c == '\0';
+    return *c == '\0' && n <= 2;
 }
 
 /* Deprecated prefixes on the target ("phy:", "tap:aio:", "qcow2:"...):
@@ -1407,9 +1446,11 @@ xvXenDiskStripPrefixes(const char *target, int *format, char **driver,
         for (i = 0; i < G_N_ELEMENTS(ignored); i++) {
             if (STRPREFIX(target, ignored[i])) {
                 if (!*driver) {
-                    *driver = g_strndup(ignored[i], strlen(ignored[i]) - 1);
-                    if (STREQ(*driver, "tap2") || STREQ(*driver, "tapdisk"))
-                        g_free(g_steal_pointer(driver)), *driver = g_strdup("tap");
+                    /* tap2: and tapdisk: are spellings of tap: */
+                    if (STRPREFIX(ignored[i], "tap"))
+                        *driver = g_strdup("tap");
+                    else
+                        *driver = g_strndup(ignored[i], strlen(ignored[i]) - 1);
                 }
                 target += strlen(ignored[i]);
                 *hadPrefix = again = true;
@@ -1505,16 +1546,21 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
             goto cleanup;
         }
         if (STREQ(k, "target")) {
-            s.target = g_strdup(v), s.targetSet = true;
+            g_free(s.target);
+            s.target = g_strdup(v);
+            s.targetSet = true;
         } else if (STREQ(k, "format")) {
             g_free(s.format);
-            s.format = g_strdup(v), s.formatSet = true;
+            s.format = g_strdup(v);
+            s.formatSet = true;
         } else if (STREQ(k, "vdev")) {
             g_free(s.vdev);
-            s.vdev = g_strdup(v), s.vdevSet = true;
+            s.vdev = g_strdup(v);
+            s.vdevSet = true;
         } else if (STREQ(k, "access")) {
             g_free(s.access);
-            s.access = g_strdup(v), s.accessSet = true;
+            s.access = g_strdup(v);
+            s.accessSet = true;
         } else if (STREQ(k, "devtype")) {
             if (STRNEQ(v, "cdrom") && STRNEQ(v, "disk")) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
@@ -1583,10 +1629,14 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
         }
         if (STRPREFIX(vdev, "ioemu:"))
             vdev += strlen("ioemu:");
-        if (!s.targetSet)
-            s.target = g_strdup(positional[0]), s.targetSet = true;
-        if (!s.vdevSet)
-            s.vdev = g_strdup(vdev), s.vdevSet = true;
+        if (!s.targetSet) {
+            s.target = g_strdup(positional[0]);
+            s.targetSet = true;
+        }
+        if (!s.vdevSet) {
+            s.vdev = g_strdup(vdev);
+            s.vdevSet = true;
+        }
         if ((colon = strchr(s.vdev, ':'))) {
             if (STREQ(colon, ":cdrom")) {
                 s.cdrom = true;
@@ -1598,8 +1648,10 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
             }
             *colon = '\0';
         }
-        if (npositional == 3 && !s.accessSet)
-            s.access = g_strdup(positional[2]), s.accessSet = true;
+        if (npositional == 3 && !s.accessSet) {
+            s.access = g_strdup(positional[2]);
+            s.accessSet = true;
+        }
     } else {
         for (i = 0; i < npositional; i++) {
             char **slot[] = { &s.target, &s.format, &s.vdev, &s.access };
@@ -2015,7 +2067,7 @@ xvXenGfxGet(xvXenGfxSource *src, const char *key)
             if (item->key && STREQ(item->key, key))
                 found = item->value;
         }
-        return found;
+        return found && *found ? found : NULL;
     } else {
         virConfValue *val = virConfGetValue(src->p->conf, key);
         static __thread char num[32];
@@ -2023,8 +2075,13 @@ xvXenGfxGet(xvXenGfxSource *src, const char *key)
         if (!val)
             return NULL;
         g_hash_table_add(src->p->used, g_strdup(key));
-        if (val->type == VIR_CONF_STRING)
-            return val->str;
+        if (val->type == VIR_CONF_STRING) {
+            if (xvXenCheckText(src->p, key, val->str) < 0) {
+                src->failed = true;
+                return NULL;
+            }
+            return *val->str ? val->str : NULL;
+        }
         if (val->type == VIR_CONF_ULLONG) {
             g_snprintf(num, sizeof(num), "%lld", val->l);
             return num;

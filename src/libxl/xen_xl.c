@@ -125,6 +125,12 @@ xvXLParseCPUID(xvXenParser *p, virDomainDef *def)
             }
             policy = eq[1] == '1' ? VIR_CPU_FEATURE_FORCE : VIR_CPU_FEATURE_DISABLE;
             *eq = '\0';
+            if (strspn(parts[i], "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(parts[i])) {
+                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                               _("line %u: 'cpuid' feature name '%s' is not valid"),
+                               xvXenLine(p, "cpuid"), parts[i]);
+                return -1;
+            }
             name = xvXLCPUIDToLibvirt(parts[i]);
             if (xvXLIsNestedFeature(name)) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
