@@ -634,6 +634,7 @@ xsim_backdev_get(XsimBackends *be,
     g_autofree char *key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
     XsimBackDev *dev = g_hash_table_lookup(be->devs, key);
     XsimBackFault *fault = NULL;
+    gpointer fkey;
 
     if (dev)
         return dev;
@@ -648,7 +649,9 @@ xsim_backdev_get(XsimBackends *be,
     g_hash_table_insert(be->devs, dev->key, dev);
 
     g_mutex_lock(&be->lock);
-    g_hash_table_steal_extended(be->faults, dev->key, NULL, (gpointer *)&fault);
+    if (g_hash_table_steal_extended(be->faults, dev->key, &fkey,
+                                    (gpointer *)&fault))
+        g_free(fkey);
     g_mutex_unlock(&be->lock);
     if (fault) {
         xsim_backdev_apply_fault(dev, fault);

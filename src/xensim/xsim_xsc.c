@@ -226,23 +226,33 @@ xsim_xsc_errno(const char *name)
     return EIO;
 }
 
-int
-xsim_xsc_pump(XsimXsc *xsc)
+/*
+ * Queue the whole messages already read.  Outside a request only events
+ * can come; this must run after every request too, since the read that
+ * brought its reply may have brought events behind it, and the socket
+ * will not signal those again.
+ */
+static void
+xsim_xsc_queue_buffered(XsimXsc *xsc)
 {
     struct xsd_sockmsg hdr;
     char *payload;
-    int rc;
 
-    if (xsc->broken)
-        return EPIPE;
-    while ((rc = xsim_xsc_fill(xsc)) == 0)
-        ;
     while (xsim_xsc_take(xsc, &hdr, &payload)) {
-        /* Outside a request only events can come. */
         if (hdr.type == XS_WATCH_EVENT)
             xsim_xsc_queue_event(xsc, payload, hdr.len);
         g_free(payload);
     }
+}
+
+int
+xsim_xsc_pump(XsimXsc *xsc)
+{
+    if (xsc->broken)
+        return EPIPE;
+    while (xsim_xsc_fill(xsc) == 0)
+        ;
+    xsim_xsc_queue_buffered(xsc);
     return xsc->broken ? EPIPE : 0;
 }
 
@@ -305,6 +315,7 @@ xsim_xsc_request(XsimXsc *xsc,
         if (hdr.type == XS_ERROR) {
             rc = xsim_xsc_errno(payload);
             g_free(payload);
+            xsim_xsc_queue_buffered(xsc);
             return rc;
         }
         if (reply_r) {
@@ -314,6 +325,7 @@ xsim_xsc_request(XsimXsc *xsc,
         } else {
             g_free(payload);
         }
+        xsim_xsc_queue_buffered(xsc);
         return 0;
     }
 }
