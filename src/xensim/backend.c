@@ -660,6 +660,50 @@ xsim_backdev_get(XsimBackends *be,
     return dev;
 }
 
+/*
+ * An event above the device level: the watch's initial event (devices
+ * written before our watch existed), or a whole domain's or kind's
+ * subtree removed.  Look at every device there is and every one we know.
+ */
+static void
+xsim_backends_rescan(XsimBackends *be)
+{
+    static const char *const kinds[] = { "vbd", "vif", "console" };
+    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer key;
+
+    g_hash_table_iter_init(&iter, be->devs);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(keys, g_strdup(key));
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        g_autofree char *kdir = g_strdup_printf(XSIM_BACKEND_ROOT "/%s", kinds[k]);
+        g_auto(GStrv) domids = NULL;
+
+        if (xsim_xsc_directory(be->xsc, kdir, &domids) != 0)
+            continue;
+        for (guint d = 0; domids[d]; d++) {
+            g_autofree char *ddir = g_strdup_printf("%s/%s", kdir, domids[d]);
+            g_auto(GStrv) devids = NULL;
+
+            if (xsim_xsc_directory(be->xsc, ddir, &devids) != 0)
+                continue;
+            for (guint i = 0; devids[i]; i++)
+                g_ptr_array_add(keys, g_strdup_printf("%s/%s/%s", kinds[k],
+                                                      domids[d], devids[i]));
+        }
+    }
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s",
+                                                (char *)keys->pdata[i]);
+        g_autofree char *kind = NULL;
+        uint32_t domid, devid;
+
+        if (xsim_backend_path_parse(path, &kind, &domid, &devid))
+            xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
+    }
+}
+
 static void
 xsim_backends_events(XsimBackends *be)
 {
@@ -674,8 +718,12 @@ xsim_backends_events(XsimBackends *be)
             uint32_t domid, devid;
             g_autofree char *key = NULL;
 
-            if (!xsim_backend_path_parse(p, &kind, &domid, &devid))
+            if (!xsim_backend_path_parse(p, &kind, &domid, &devid)) {
+                if (g_str_equal(p, XSIM_BACKEND_ROOT) ||
+                    g_str_has_prefix(p, XSIM_BACKEND_ROOT "/"))
+                    xsim_backends_rescan(be);
                 continue;
+            }
             key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
             /* A removal event for a device we never knew: nothing to do. */
             if (!g_hash_table_contains(be->devs, key)) {

@@ -425,6 +425,40 @@ xsim_xsc_directory(XsimXsc *xsc,
 }
 
 int
+xsim_xsc_set_perms(XsimXsc *xsc,
+                   const char *path,
+                   const char *const *perms)
+{
+    guint n = g_strv_length((GStrv)perms);
+    g_autofree const char **args = g_new0(const char *, n + 1);
+    g_autofree gsize *lens = g_new0(gsize, n + 1);
+
+    args[0] = path;
+    lens[0] = strlen(path);
+    for (guint i = 0; i < n; i++) {
+        args[i + 1] = perms[i];
+        lens[i + 1] = strlen(perms[i]);
+    }
+    return xsim_xsc_request(xsc, XS_SET_PERMS, args, lens, n + 1, false,
+                            NULL, NULL);
+}
+
+int
+xsim_xsc_introduce(XsimXsc *xsc,
+                   guint32 domid,
+                   guint64 mfn,
+                   guint32 port)
+{
+    g_autofree char *d = g_strdup_printf("%u", domid);
+    g_autofree char *m = g_strdup_printf("%" G_GUINT64_FORMAT, mfn);
+    g_autofree char *p = g_strdup_printf("%u", port);
+    const char *args[] = { d, m, p };
+    gsize lens[] = { strlen(d), strlen(m), strlen(p) };
+
+    return xsim_xsc_request(xsc, XS_INTRODUCE, args, lens, 3, false, NULL, NULL);
+}
+
+int
 xsim_xsc_watch(XsimXsc *xsc,
                const char *path,
                const char *token)
