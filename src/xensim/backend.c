@@ -408,7 +408,9 @@ xsim_backdev_setup(XsimBackDev *dev)
         return false;
     }
 
-    if (g_str_equal(dev->kind, "vbd"))
+    /* A qdisk (a QEMU serving the disk in real Xen) is set up like blkback
+     * here: the simulated host checks and serves the file itself. */
+    if (g_str_equal(dev->kind, "vbd") || g_str_equal(dev->kind, "qdisk"))
         ok = xsim_vbd_setup(dev, &err);
     else if (g_str_equal(dev->kind, "vif"))
         ok = xsim_vif_setup(dev, &err);
@@ -614,8 +616,8 @@ xsim_backend_path_parse(const char *path,
         return false;
     parts = g_strsplit(path + strlen(XSIM_BACKEND_ROOT "/"), "/", 4);
     if (g_strv_length(parts) < 3 ||
-        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "vif") &&
-         !g_str_equal(parts[0], "console")) ||
+        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "qdisk") &&
+         !g_str_equal(parts[0], "vif") && !g_str_equal(parts[0], "console")) ||
         !g_ascii_string_to_unsigned(parts[1], 10, 1, 0x7fef, &domid, NULL) ||
         !g_ascii_string_to_unsigned(parts[2], 10, 0, G_MAXINT32, &devid, NULL))
         return false;
@@ -668,7 +670,7 @@ xsim_backdev_get(XsimBackends *be,
 static void
 xsim_backends_rescan(XsimBackends *be)
 {
-    static const char *const kinds[] = { "vbd", "vif", "console" };
+    static const char *const kinds[] = { "vbd", "qdisk", "vif", "console" };
     g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
     GHashTableIter iter;
     gpointer key;
