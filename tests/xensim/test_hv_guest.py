@@ -399,3 +399,19 @@ def test_fault_garbage(ts, kernel):
     assert wait_until(lambda: len(ts.xs.directory(home(domid) + "/data")) > 0)
     with pytest.raises(HvError):
         ts.hv.call("fault", domid=domid, kind="explode")
+
+
+def test_backend_forgets_a_removed_subtree(ts, kernel):
+    """rm of backend/vif/<domid> (as libxl's cleanup does) is an event above
+    device level: the backend must still forget the device, so that the same
+    path written again is a new device."""
+    domid = ts.create(kernel, nics=1)
+    assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "2")
+    ts.xs.rm("/local/domain/0/backend/vif/%d" % domid)
+    ts.xs.rm(home(domid) + "/device/vif")
+    time.sleep(0.3)
+    ts.add_device(domid, "vif", 0, {"mac": "00:16:3e:00:00:09"},
+                  {"mac": "00:16:3e:00:00:09", "handle": "0"})
+    assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "2")
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vif", 0))
