@@ -364,3 +364,16 @@ def test_daemonize_returns_when_both_sockets_serve(tmp_path):
             hv.call("stop")
         assert wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
                           open("/proc/%d/stat" % pid).read().split()[2] == "Z")
+
+
+def test_long_list_reply(host):
+    """Requests are bounded at 64 KiB a line; replies are not."""
+    with host.hv() as hv:
+        for _ in range(300):
+            create(hv, memkb=16384, vcpus=1)
+        hv.send_raw(b'{"id": 1, "op": "list"}\n')
+        while b"\n" not in hv.buf:
+            hv.buf += hv.sock.recv(1 << 20)
+        assert len(hv.buf) > 65536
+        reply = json.loads(hv.buf.split(b"\n", 1)[0])
+        assert len(reply["ok"]["domains"]) == 301
