@@ -181,9 +181,10 @@ def test_crash_after(ts, kernel_script):
 
 
 def test_console_output_and_input(ts, kernel):
-    domid = start(ts, kernel)
+    domid = start(ts, kernel, name="web-1;rm -rf\x1b")
     con = console_of(ts, domid)
-    assert con.wait_for(b"xensim login: ")
+    # Its name from its home, printable only.
+    assert con.wait_for(b"web-1-rm--rf- login: ")
     assert b"Linux version" in con.data
     con.write(b"root\r")
     assert con.wait_for(b"Login incorrect")
