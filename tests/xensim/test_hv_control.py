@@ -377,3 +377,36 @@ def test_long_list_reply(host):
         assert len(hv.buf) > 65536
         reply = json.loads(hv.buf.split(b"\n", 1)[0])
         assert len(reply["ok"]["domains"]) == 301
+
+
+def test_random_requests_never_hurt(host, kernel):
+    """Every op with arguments of every type and range: errors, never a crash."""
+    import random
+    rnd = random.Random(int(os.environ.get("XSIM_SEED", "1234")))
+    ops = ["host_info", "create", "build", "unpause", "pause", "destroy",
+           "shutdown", "info", "list", "set_max_mem", "set_vcpus", "sched_set",
+           "evtchn_alloc_unbound", "evtchn_bind", "evtchn_notify",
+           "evtchn_close", "grant_share", "grant_map", "grant_unmap", "fault",
+           "nope"]
+    names = ["domid", "uuid", "type", "max_vcpus", "max_memkb", "kernel",
+             "reason", "online", "weight", "cap", "remote", "remote_port",
+             "port", "peer", "pages", "granter", "gref", "kind", "device",
+             "seconds", "cmdline"]
+    values = [None, True, -1, 0, 1, 2, 3, 2**31, 2**63 - 1, -2**63, 1.5, "",
+              "pv", "hvm", str(kernel), "/etc/shadow", "crash", "poweroff",
+              "vbd/51712", "kill-backend", "delay-backend", "garbage",
+              str(uuidlib.uuid4()), [], {}, [1, "x"], {"a": {"b": []}}]
+    with host.hv() as hv:
+        # Real domains behind ids 1..3, one of them running.
+        create(hv)
+        create(hv, type="hvm")
+        boot(hv, kernel)
+        for i in range(3000):
+            req = {"id": i, "op": rnd.choice(ops)}
+            for _ in range(rnd.randint(0, 4)):
+                req[rnd.choice(names)] = rnd.choice(values)
+            r = hv.call_raw(req)
+            assert r["id"] == i and ("ok" in r or "error" in r), r
+    assert host.alive()
+    with host.hv() as hv:
+        assert 0 in hv.domids()
