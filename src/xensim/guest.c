@@ -88,6 +88,7 @@ struct _XsimGuest {
     GSource *console_source;
     GHashTable *fronts;     /* "kind/devid" -> XsimFront */
     GString *line;          /* console input being typed */
+    char *hostname;         /* from our home's name, made printable */
     guint flood_id;
     guint garbage_id;
     guint crash_id;
@@ -241,7 +242,12 @@ xsim_guest_printf(XsimGuest *guest,
     xsim_guest_write(guest, text, strlen(text));
 }
 
-#define XSIM_GUEST_PROMPT "\r\nDebian GNU/Linux 12 xensim hvc0\r\n\r\nxensim login: "
+static void
+xsim_guest_prompt(XsimGuest *guest)
+{
+    xsim_guest_printf(guest, "\r\nDebian GNU/Linux 12 %s hvc0\r\n\r\n%s login: ",
+                      guest->hostname, guest->hostname);
+}
 
 /* A getty that never lets anyone in, and echoes what is typed. */
 static void
@@ -262,7 +268,8 @@ xsim_guest_console_in(int fd,
         char c = buf[i];
 
         if (c == '\r' || c == '\n') {
-            xsim_guest_printf(guest, "\r\nLogin incorrect" XSIM_GUEST_PROMPT);
+            xsim_guest_printf(guest, "\r\nLogin incorrect\r\n");
+            xsim_guest_prompt(guest);
             g_string_truncate(guest->line, 0);
         } else if (guest->line->len < 256) {
             g_string_append_c(guest->line, c);
@@ -739,14 +746,29 @@ xsim_guest_boot(XsimGuest *guest)
     guest->xsc_source = xsim_fd_source_new(xsim_xsc_fd(guest->xsc), G_IO_IN,
                                            xsim_guest_xsc_ready, guest);
 
+    /*
+     * Our home: relative paths are under it.  The name is the toolstack's,
+     * but it reaches a terminal: keep it short and printable.
+     */
+    {
+        g_autofree char *name = NULL;
+
+        if (xsim_xsc_read(guest->xsc, "name", &name) == 0 && *name) {
+            g_free(guest->hostname);
+            guest->hostname = g_strcanon(g_strndup(name, 32),
+                                         G_CSET_a_2_z G_CSET_A_2_Z
+                                         "0123456789-_.", '-');
+        }
+    }
+
     /* The toolstack pre-creates these for us (libxl does): just write. */
     for (guint i = 0; i < G_N_ELEMENTS(features); i++)
         xsim_xsc_write_str(guest->xsc, features[i], "1");
     xsim_xsc_watch(guest->xsc, "control/shutdown", "shutdown");
     xsim_xsc_watch(guest->xsc, "memory/target", "target");
     xsim_xsc_watch(guest->xsc, "device", "device");
-    xsim_guest_printf(guest, "xenbus_probe_frontend: waiting for devices\r\n"
-                      XSIM_GUEST_PROMPT);
+    xsim_guest_printf(guest, "xenbus_probe_frontend: waiting for devices\r\n");
+    xsim_guest_prompt(guest);
 }
 
 static gpointer
@@ -812,6 +834,7 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)xsim_front_free);
     guest->line = g_string_new(NULL);
+    guest->hostname = g_strdup("xensim");
     guest->ctx = g_main_context_new();
     g_mutex_init(&guest->lock);
     g_cond_init(&guest->cond);
@@ -877,5 +900,6 @@ xsim_guest_join(XsimGuest *guest)
     g_cond_clear(&guest->cond);
     g_free(guest->xs_path);
     g_free(guest->cmdline);
+    g_free(guest->hostname);
     g_free(guest);
 }

@@ -787,12 +787,13 @@ xsim_hv_client_send(XsimHvClient *client,
 
     if (client->dead)
         return;
-    text = json_to_string(node, FALSE);
-    if (client->out->len - client->out_off + strlen(text) > XSIM_HV_OUT_MAX) {
+    /* The backlog, not this line: one big reply (a long list) always goes. */
+    if (client->out->len - client->out_off > XSIM_HV_OUT_MAX) {
         g_warning("control client not reading its output, disconnected");
         client->dead = true;
         return;
     }
+    text = json_to_string(node, FALSE);
     g_string_append(client->out, text);
     g_string_append_c(client->out, '\n');
     xsim_hv_client_update_events(client);
@@ -852,8 +853,9 @@ xsim_hv_client_flush(XsimHvClient *client)
 }
 
 /*
- * One request line.  Returns false if the client was freed (bad input, or
- * the host is stopping).
+ * One request line.  Returns false when the caller must stop reading from
+ * the client: it was freed (bad input), or the host is stopping (then
+ * xsim_hv_free() frees it).
  */
 static bool
 xsim_hv_client_line(XsimHvClient *client,

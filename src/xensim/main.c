@@ -254,8 +254,10 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
-    /* Handle SIGTERM before anyone can see the sockets: a client that
-     * stops the daemon as soon as it serves must get the clean stop. */
+    /*
+     * Signals first: a client may send SIGTERM as soon as a socket
+     * appears, and must get a clean stop, not death by the default action.
+     */
     loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
     g_unix_signal_add(SIGINT, xsim_on_signal, loop);
