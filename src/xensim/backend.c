@@ -84,10 +84,17 @@ struct _XsimBackends {
     XsimXsc *xsc;
     GSource *xsc_source;
     GHashTable *devs;       /* key -> XsimBackDev */
-    GHashTable *faults;     /* key -> XsimBackFault, for devices yet to come */
 
+    /*
+     * Shared with the main thread.  Faults are a table rather than
+     * messages so that one injected before the toolstack writes the
+     * device is found when the device appears, whatever the order in
+     * which this thread learns of the two.
+     */
     GMutex lock;
     bool stop;
+    GHashTable *faults;     /* key -> XsimBackFault, not yet applied */
+    bool faults_pending;
 };
 
 typedef struct {
@@ -97,7 +104,6 @@ typedef struct {
 } XsimBackFault;
 
 static void xsim_backdev_step(XsimBackDev *dev);
-static void xsim_backdev_kill(XsimBackDev *dev);
 
 static void
 xsim_source_drop(GSource **source)
@@ -402,7 +408,9 @@ xsim_backdev_setup(XsimBackDev *dev)
         return false;
     }
 
-    if (g_str_equal(dev->kind, "vbd"))
+    /* A qdisk (a QEMU serving the disk in real Xen) is set up like blkback
+     * here: the simulated host checks and serves the file itself. */
+    if (g_str_equal(dev->kind, "vbd") || g_str_equal(dev->kind, "qdisk"))
         ok = xsim_vbd_setup(dev, &err);
     else if (g_str_equal(dev->kind, "vif"))
         ok = xsim_vif_setup(dev, &err);
@@ -458,6 +466,53 @@ xsim_backdev_kill(XsimBackDev *dev)
     xsim_console_close(dev);
     xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
     g_message("backend %s killed", dev->key);
+}
+
+static void
+xsim_backdev_apply_fault(XsimBackDev *dev,
+                         const XsimBackFault *fault)
+{
+    if (fault->kill) {
+        xsim_backdev_kill(dev);
+    } else {
+        xsim_source_drop(&dev->delay);
+        dev->delay_until = g_get_monotonic_time() +
+                           (gint64)fault->delay * G_USEC_PER_SEC;
+        g_message("backend %s delayed by %d s", dev->key, fault->delay);
+    }
+}
+
+/* Faults for devices we know; the others wait in the table. */
+static void
+xsim_backends_apply_faults(XsimBackends *be)
+{
+    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) faults = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer key, value;
+
+    g_mutex_lock(&be->lock);
+    if (be->faults_pending) {
+        be->faults_pending = false;
+        g_hash_table_iter_init(&iter, be->faults);
+        while (g_hash_table_iter_next(&iter, &key, &value)) {
+            if (!g_hash_table_contains(be->devs, key))
+                continue;
+            g_hash_table_iter_steal(&iter);
+            g_ptr_array_add(keys, key);
+            g_ptr_array_add(faults, value);
+        }
+    }
+    g_mutex_unlock(&be->lock);
+
+    for (guint i = 0; i < keys->len; i++) {
+        XsimBackDev *dev = g_hash_table_lookup(be->devs, keys->pdata[i]);
+
+        if (dev) {
+            xsim_backdev_apply_fault(dev, faults->pdata[i]);
+            xsim_backdev_step(dev);
+        }
+    }
 }
 
 static void
@@ -561,8 +616,8 @@ xsim_backend_path_parse(const char *path,
         return false;
     parts = g_strsplit(path + strlen(XSIM_BACKEND_ROOT "/"), "/", 4);
     if (g_strv_length(parts) < 3 ||
-        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "vif") &&
-         !g_str_equal(parts[0], "console")) ||
+        (!g_str_equal(parts[0], "vbd") && !g_str_equal(parts[0], "qdisk") &&
+         !g_str_equal(parts[0], "vif") && !g_str_equal(parts[0], "console")) ||
         !g_ascii_string_to_unsigned(parts[1], 10, 1, 0x7fef, &domid, NULL) ||
         !g_ascii_string_to_unsigned(parts[2], 10, 0, G_MAXINT32, &devid, NULL))
         return false;
@@ -580,7 +635,8 @@ xsim_backdev_get(XsimBackends *be,
 {
     g_autofree char *key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
     XsimBackDev *dev = g_hash_table_lookup(be->devs, key);
-    XsimBackFault *fault;
+    XsimBackFault *fault = NULL;
+    gpointer fkey;
 
     if (dev)
         return dev;
@@ -594,15 +650,60 @@ xsim_backdev_get(XsimBackends *be,
     dev->pty = dev->pty_slave = dev->chan = -1;
     g_hash_table_insert(be->devs, dev->key, dev);
 
-    if ((fault = g_hash_table_lookup(be->faults, dev->key))) {
-        if (fault->kill)
-            xsim_backdev_kill(dev);
-        else if (fault->delay)
-            dev->delay_until = g_get_monotonic_time() +
-                               (gint64)fault->delay * G_USEC_PER_SEC;
-        g_hash_table_remove(be->faults, dev->key);
+    g_mutex_lock(&be->lock);
+    if (g_hash_table_steal_extended(be->faults, dev->key, &fkey,
+                                    (gpointer *)&fault))
+        g_free(fkey);
+    g_mutex_unlock(&be->lock);
+    if (fault) {
+        xsim_backdev_apply_fault(dev, fault);
+        g_free(fault);
     }
     return dev;
+}
+
+/*
+ * An event above the device level: the watch's initial event (devices
+ * written before our watch existed), or a whole domain's or kind's
+ * subtree removed.  Look at every device there is and every one we know.
+ */
+static void
+xsim_backends_rescan(XsimBackends *be)
+{
+    static const char *const kinds[] = { "vbd", "qdisk", "vif", "console" };
+    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter iter;
+    gpointer key;
+
+    g_hash_table_iter_init(&iter, be->devs);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(keys, g_strdup(key));
+    for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        g_autofree char *kdir = g_strdup_printf(XSIM_BACKEND_ROOT "/%s", kinds[k]);
+        g_auto(GStrv) domids = NULL;
+
+        if (xsim_xsc_directory(be->xsc, kdir, &domids) != 0)
+            continue;
+        for (guint d = 0; domids[d]; d++) {
+            g_autofree char *ddir = g_strdup_printf("%s/%s", kdir, domids[d]);
+            g_auto(GStrv) devids = NULL;
+
+            if (xsim_xsc_directory(be->xsc, ddir, &devids) != 0)
+                continue;
+            for (guint i = 0; devids[i]; i++)
+                g_ptr_array_add(keys, g_strdup_printf("%s/%s/%s", kinds[k],
+                                                      domids[d], devids[i]));
+        }
+    }
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s",
+                                                (char *)keys->pdata[i]);
+        g_autofree char *kind = NULL;
+        uint32_t domid, devid;
+
+        if (xsim_backend_path_parse(path, &kind, &domid, &devid))
+            xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
+    }
 }
 
 static void
@@ -619,8 +720,12 @@ xsim_backends_events(XsimBackends *be)
             uint32_t domid, devid;
             g_autofree char *key = NULL;
 
-            if (!xsim_backend_path_parse(p, &kind, &domid, &devid))
+            if (!xsim_backend_path_parse(p, &kind, &domid, &devid)) {
+                if (g_str_equal(p, XSIM_BACKEND_ROOT) ||
+                    g_str_has_prefix(p, XSIM_BACKEND_ROOT "/"))
+                    xsim_backends_rescan(be);
                 continue;
+            }
             key = g_strdup_printf("%s/%u/%u", kind, domid, devid);
             /* A removal event for a device we never knew: nothing to do. */
             if (!g_hash_table_contains(be->devs, key)) {
@@ -697,6 +802,7 @@ xsim_backends_main(gpointer opaque)
         g_mutex_unlock(&be->lock);
         if (stop)
             break;
+        xsim_backends_apply_faults(be);
         xsim_backends_events(be);
         g_main_context_iteration(be->ctx, TRUE);
     }
@@ -758,20 +864,12 @@ xsim_backends_stop(XsimBackends *be)
 
 /* ---- messages from the main thread ---- */
 
+/* The one message: a domain is gone. */
 typedef struct {
     XsimBackends *be;
-    char *key;              /* fault: the device; NULL: domain gone */
     uint32_t domid;
-    bool kill;
-    int delay;
 } XsimBackMsg;
 
-static void
-xsim_back_msg_free(XsimBackMsg *msg)
-{
-    g_free(msg->key);
-    g_free(msg);
-}
 
 static gboolean
 xsim_back_msg_dispatch(gpointer opaque)
@@ -779,7 +877,7 @@ xsim_back_msg_dispatch(gpointer opaque)
     XsimBackMsg *msg = opaque;
     XsimBackends *be = msg->be;
 
-    if (!msg->key) {
+    {
         /* The domain is gone: its devices hold nothing any more. */
         GHashTableIter iter;
         gpointer value;
@@ -791,6 +889,7 @@ xsim_back_msg_dispatch(gpointer opaque)
             if (dev->domid == msg->domid)
                 g_hash_table_iter_remove(&iter);
         }
+        g_mutex_lock(&be->lock);
         g_hash_table_iter_init(&iter, be->faults);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
             XsimBackFault *fault = value;
@@ -798,23 +897,7 @@ xsim_back_msg_dispatch(gpointer opaque)
             if (fault->domid == msg->domid)
                 g_hash_table_iter_remove(&iter);
         }
-    } else {
-        XsimBackDev *dev = g_hash_table_lookup(be->devs, msg->key);
-
-        if (dev && msg->kill) {
-            xsim_backdev_kill(dev);
-        } else if (dev) {
-            dev->delay_until = g_get_monotonic_time() +
-                               (gint64)msg->delay * G_USEC_PER_SEC;
-        } else {
-            /* For a device yet to come. */
-            XsimBackFault *fault = g_new0(XsimBackFault, 1);
-
-            fault->domid = msg->domid;
-            fault->kill = msg->kill;
-            fault->delay = msg->delay;
-            g_hash_table_replace(be->faults, g_strdup(msg->key), fault);
-        }
+        g_mutex_unlock(&be->lock);
     }
     return G_SOURCE_REMOVE;
 }
@@ -827,8 +910,7 @@ xsim_backends_post(XsimBackends *be,
     GSource *source = g_idle_source_new();
 
     msg->be = be;
-    g_source_set_callback(source, xsim_back_msg_dispatch, msg,
-                          (GDestroyNotify)xsim_back_msg_free);
+    g_source_set_callback(source, xsim_back_msg_dispatch, msg, g_free);
     g_source_attach(source, be->ctx);
     g_source_unref(source);
 }
@@ -844,7 +926,7 @@ xsim_backends_fault(XsimBackends *be,
     g_autofree char *dkind = NULL;
     g_autofree char *path = NULL;
     uint32_t d, devid;
-    XsimBackMsg *msg;
+    XsimBackFault *fault;
 
     /* "KIND/DEVID": checked by the same parser as the real paths. */
     if (g_strv_length(parts) != 2)
@@ -853,12 +935,16 @@ xsim_backends_fault(XsimBackends *be,
                            parts[1]);
     if (!xsim_backend_path_parse(path, &dkind, &d, &devid))
         return EINVAL;
-    msg = g_new0(XsimBackMsg, 1);
-    msg->key = g_strdup_printf("%s/%u/%u", dkind, domid, devid);
-    msg->domid = domid;
-    msg->kill = g_str_equal(kind, "kill-backend");
-    msg->delay = seconds;
-    xsim_backends_post(be, msg);
+    fault = g_new0(XsimBackFault, 1);
+    fault->domid = domid;
+    fault->kill = g_str_equal(kind, "kill-backend");
+    fault->delay = seconds;
+    g_mutex_lock(&be->lock);
+    g_hash_table_replace(be->faults,
+                         g_strdup_printf("%s/%u/%u", dkind, domid, devid), fault);
+    be->faults_pending = true;
+    g_mutex_unlock(&be->lock);
+    g_main_context_wakeup(be->ctx);
     return 0;
 }
 

@@ -256,10 +256,9 @@ static int
 xsim_op_host_info(XsimHvReq *req)
 {
     JsonBuilder *b = req->result;
-    static const char *const types[] = {
-        "xen-3.0-x86_64", "xen-3.0-x86_32p", "hvm-3.0-x86_32",
-        "hvm-3.0-x86_32p", "hvm-3.0-x86_64",
-    };
+    /* Guest types in the protocol's words (docs/xensim-hypervisor-protocol.md),
+     * not Xen's xen_caps strings. */
+    static const char *const types[] = { "pv", "pvh", "hvm" };
 
     xsim_add_int(b, "nr_cpus", XSIM_HOST_CPUS);
     xsim_add_int(b, "sockets", 1);
@@ -853,8 +852,9 @@ xsim_hv_client_flush(XsimHvClient *client)
 }
 
 /*
- * One request line.  Returns false if the client was freed (bad input, or
- * the host is stopping).
+ * One request line.  Returns false when the caller must stop reading from
+ * the client: it was freed (bad input), or the host is stopping (then
+ * xsim_hv_free() frees it).
  */
 static bool
 xsim_hv_client_line(XsimHvClient *client,

@@ -254,6 +254,14 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
+    /*
+     * Signals first: a client may send SIGTERM as soon as a socket
+     * appears, and must get a clean stop, not death by the default action.
+     */
+    loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
+    g_unix_signal_add(SIGINT, xsim_on_signal, loop);
+
     srv = xsim_server_new(&quota, rundir);
     if (!xsim_server_listen(srv, &error)) {
         g_warning("%s", error->message);
@@ -263,7 +271,6 @@ main(int argc,
         return EXIT_FAILURE;
     }
 
-    loop = g_main_loop_new(NULL, FALSE);
     hv = xsim_hv_new(srv, rundir, (guint64)memory_mib * 1024, 1024 * 1024);
     xsim_hv_set_stop_func(hv, xsim_on_stop, loop);
     if (!xsim_hv_start(hv, &error)) {
@@ -273,8 +280,6 @@ main(int argc,
         xsim_report_ready(&ready_fd, false);
         return EXIT_FAILURE;
     }
-    g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
-    g_unix_signal_add(SIGINT, xsim_on_signal, loop);
     g_message("xensimd started, run directory %s", rundir);
     xsim_report_ready(&ready_fd, true);
 

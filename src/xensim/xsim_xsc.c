@@ -226,23 +226,33 @@ xsim_xsc_errno(const char *name)
     return EIO;
 }
 
-int
-xsim_xsc_pump(XsimXsc *xsc)
+/*
+ * Queue the whole messages already read.  Outside a request only events
+ * can come; this must run after every request too, since the read that
+ * brought its reply may have brought events behind it, and the socket
+ * will not signal those again.
+ */
+static void
+xsim_xsc_queue_buffered(XsimXsc *xsc)
 {
     struct xsd_sockmsg hdr;
     char *payload;
-    int rc;
 
-    if (xsc->broken)
-        return EPIPE;
-    while ((rc = xsim_xsc_fill(xsc)) == 0)
-        ;
     while (xsim_xsc_take(xsc, &hdr, &payload)) {
-        /* Outside a request only events can come. */
         if (hdr.type == XS_WATCH_EVENT)
             xsim_xsc_queue_event(xsc, payload, hdr.len);
         g_free(payload);
     }
+}
+
+int
+xsim_xsc_pump(XsimXsc *xsc)
+{
+    if (xsc->broken)
+        return EPIPE;
+    while (xsim_xsc_fill(xsc) == 0)
+        ;
+    xsim_xsc_queue_buffered(xsc);
     return xsc->broken ? EPIPE : 0;
 }
 
@@ -305,6 +315,7 @@ xsim_xsc_request(XsimXsc *xsc,
         if (hdr.type == XS_ERROR) {
             rc = xsim_xsc_errno(payload);
             g_free(payload);
+            xsim_xsc_queue_buffered(xsc);
             return rc;
         }
         if (reply_r) {
@@ -314,6 +325,7 @@ xsim_xsc_request(XsimXsc *xsc,
         } else {
             g_free(payload);
         }
+        xsim_xsc_queue_buffered(xsc);
         return 0;
     }
 }
@@ -410,6 +422,40 @@ xsim_xsc_directory(XsimXsc *xsc,
     g_ptr_array_add(children, NULL);
     *children_r = (GStrv)g_ptr_array_free(g_steal_pointer(&children), FALSE);
     return 0;
+}
+
+int
+xsim_xsc_set_perms(XsimXsc *xsc,
+                   const char *path,
+                   const char *const *perms)
+{
+    guint n = g_strv_length((GStrv)perms);
+    g_autofree const char **args = g_new0(const char *, n + 1);
+    g_autofree gsize *lens = g_new0(gsize, n + 1);
+
+    args[0] = path;
+    lens[0] = strlen(path);
+    for (guint i = 0; i < n; i++) {
+        args[i + 1] = perms[i];
+        lens[i + 1] = strlen(perms[i]);
+    }
+    return xsim_xsc_request(xsc, XS_SET_PERMS, args, lens, n + 1, false,
+                            NULL, NULL);
+}
+
+int
+xsim_xsc_introduce(XsimXsc *xsc,
+                   guint32 domid,
+                   guint64 mfn,
+                   guint32 port)
+{
+    g_autofree char *d = g_strdup_printf("%u", domid);
+    g_autofree char *m = g_strdup_printf("%" G_GUINT64_FORMAT, mfn);
+    g_autofree char *p = g_strdup_printf("%u", port);
+    const char *args[] = { d, m, p };
+    gsize lens[] = { strlen(d), strlen(m), strlen(p) };
+
+    return xsim_xsc_request(xsc, XS_INTRODUCE, args, lens, 3, false, NULL, NULL);
 }
 
 int

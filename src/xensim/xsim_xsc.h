@@ -71,6 +71,19 @@ xsim_xsc_directory(XsimXsc *xsc,
                    const char *path,
                    GStrv *children_r);
 
+/* @perms: NULL-terminated, "n0", "r5", ... (owner first). */
+int
+xsim_xsc_set_perms(XsimXsc *xsc,
+                   const char *path,
+                   const char *const *perms);
+
+/* Privileged: what the toolstack sends once a domain is built. */
+int
+xsim_xsc_introduce(XsimXsc *xsc,
+                   guint32 domid,
+                   guint64 mfn,
+                   guint32 port);
+
 int
 xsim_xsc_watch(XsimXsc *xsc,
                const char *path,

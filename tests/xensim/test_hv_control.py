@@ -179,7 +179,7 @@ def test_notifications(host, kernel):
         evs = sub.drain_events(0.5)
         assert evs and all(e == {"event": "domain_changed", "domid": domid}
                            for e in evs)
-        assert domid not in sub.domids()
+        assert wait_until(lambda: domid not in sub.domids())
         # Unsubscribed connections get none.
         assert hv.drain_events(0.1) == [] and hv.events == []
 
@@ -202,7 +202,8 @@ def test_shutdown_op_fires_release_domain(host, kernel):
         expect_error("EINVAL", hv.call, "unpause", domid=domid)
         hv.call("destroy", domid=domid)
         assert xs.wait_event() == (b"@releaseDomain", b"rel")
-        assert domid not in hv.domids()
+        # Gone once its kernel thread has ended: dying until then.
+        assert wait_until(lambda: domid not in hv.domids())
 
 
 def test_destroy_closes_xenstore_connection(host, kernel):

@@ -1,0 +1,417 @@
+"""Simulated PV guests and dom0's backends, driven like a toolstack would.
+
+conftest.ts is a hvclient.Toolstack: create + build + the xenstore nodes
+libxl writes + INTRODUCE; the tests then unpause and watch what the guest
+kernel and the backends do, through xenstore, the control socket and the
+console pty.
+"""
+import os
+import select
+import time
+
+import pytest
+
+from hvclient import HvError, wait_until
+from xsclient import XsClient, XsError, IS_DOMAIN_INTRODUCED
+
+
+def home(domid):
+    return "/local/domain/%d" % domid
+
+
+def fe_state(ts, domid, kind, devid):
+    return ts.read("%s/device/%s/%d/state" % (home(domid), kind, devid))
+
+
+def be_state(ts, domid, kind, devid):
+    return ts.read("/local/domain/0/backend/%s/%d/%d/state" % (kind, domid, devid))
+
+
+def connected(ts, domid, kind, devid):
+    return (fe_state(ts, domid, kind, devid) == "4" and
+            be_state(ts, domid, kind, devid) == "4")
+
+
+class Console:
+    """The guest's console, read on its pty as `xl console` would."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self.data = b""
+
+    def read(self, timeout=0.2):
+        got = b""
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                break
+            try:
+                got += os.read(self.fd, 65536)
+            except BlockingIOError:
+                pass
+        self.data += got
+        return got
+
+    def wait_for(self, text, timeout=10):
+        end = time.monotonic() + timeout
+        while text not in self.data and time.monotonic() < end:
+            self.read(0.1)
+        return text in self.data
+
+    def drain(self, quiet=0.3, limit=30):
+        """Read until nothing comes for `quiet` seconds."""
+        end = time.monotonic() + limit
+        while self.read(quiet) and time.monotonic() < end:
+            pass
+
+    def write(self, data):
+        os.write(self.fd, data)
+
+    def close(self):
+        os.close(self.fd)
+
+
+def console_of(ts, domid):
+    tty = wait_until(lambda: ts.read(home(domid) + "/console/tty"))
+    assert tty and tty.startswith("/dev/pts/"), tty
+    return Console(tty)
+
+
+def start(ts, kernel, **kw):
+    domid = ts.create(kernel, **kw)
+    ts.hv.call("unpause", domid=domid)
+    return domid
+
+
+def test_boot_handshakes_and_poweroff(host, ts, kernel, tmp_path):
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * (4 << 20))
+    domid = ts.create(kernel, disks=[disk], nics=2, vkb=True)
+    # Paused: nothing happens in the guest yet, the backends wait for it.
+    time.sleep(0.3)
+    assert fe_state(ts, domid, "vbd", 51712) == "1"
+    assert be_state(ts, domid, "vbd", 51712) == "2"
+    assert ts.read(home(domid) + "/control/feature-poweroff") == ""
+
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712) and
+                      connected(ts, domid, "vif", 0) and
+                      connected(ts, domid, "vif", 1))
+    be = "/local/domain/0/backend/vbd/%d/51712" % domid
+    assert ts.read(be + "/sectors") == str((4 << 20) // 512)
+    assert ts.read(be + "/sector-size") == "512"
+    assert ts.read(be + "/info") == "0"
+    assert ts.read(be + "/hotplug-status") == "connected"
+    fe = home(domid) + "/device/vbd/51712"
+    assert ts.read(fe + "/ring-ref") and ts.read(fe + "/event-channel")
+    vif = "/local/domain/0/backend/vif/%d/1" % domid
+    assert ts.read(vif + "/handle") == "1"
+    assert ts.read(vif + "/vifname") == "vif%d.1" % domid
+    # vkb has no backend here: the frontend waits, as it would on Xen.
+    assert fe_state(ts, domid, "vkb", 0) == "1"
+    for f in ("poweroff", "reboot", "suspend"):
+        assert ts.read(home(domid) + "/control/feature-" + f) == "1"
+    tty = ts.read(home(domid) + "/console/tty")
+    assert tty == ts.read("/local/domain/0/backend/console/%d/0/tty" % domid)
+    assert ts.read("/local/domain/0/backend/console/%d/0/state" % domid) == "4"
+
+    ts.xs.watch("@releaseDomain", "rel")
+    assert ts.xs.wait_event() == (b"@releaseDomain", b"rel")
+    ts.xs.write(home(domid) + "/control/shutdown", "poweroff")
+    assert wait_until(lambda: ts.hv.info(domid)["shutdown"])
+    info = ts.hv.info(domid)
+    assert info["shutdown_reason"] == "poweroff" and not info["running"]
+    assert ts.xs.wait_event() == (b"@releaseDomain", b"rel")
+    # The guest acknowledged by clearing the request, as Linux does.
+    assert ts.read(home(domid) + "/control/shutdown") == ""
+
+    ts.hv.call("destroy", domid=domid)
+    assert wait_until(lambda: domid not in ts.hv.domids())
+    assert ts.xs.wait_event() == (b"@releaseDomain", b"rel")
+    # The guest's xenstore connection is gone, and xenstored forgot it.
+    assert not os.path.exists(host.domain_sock(domid))
+    r = ts.xs.request(IS_DOMAIN_INTRODUCED, b"%d\0" % domid)
+    assert r.rstrip(b"\0") == b"F"
+    assert "conn" in host.log() and "(domain %d): closed" % domid in host.log()
+    ts.cleanup(domid, info["uuid"])
+
+
+@pytest.mark.parametrize("request_, reason", [("reboot", "reboot"),
+                                              ("crash", "crash"),
+                                              ("halt", "poweroff"),
+                                              ("suspend", "suspend")])
+def test_shutdown_reasons(ts, kernel, request_, reason):
+    domid = start(ts, kernel)
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-reboot") == "1")
+    ts.xs.write(home(domid) + "/control/shutdown", request_)
+    assert wait_until(lambda: ts.hv.info(domid)["shutdown"])
+    assert ts.hv.info(domid)["shutdown_reason"] == reason
+    ts.destroy(domid)
+
+
+def test_unknown_shutdown_request_is_ignored(ts, kernel):
+    domid = start(ts, kernel)
+    con = console_of(ts, domid)
+    ts.xs.write(home(domid) + "/control/shutdown", "dance")
+    assert con.wait_for(b"Ignoring shutdown request: dance")
+    assert not ts.hv.info(domid)["shutdown"]
+    con.close()
+
+
+def test_ignore_shutdown_stays_up(ts, kernel_script):
+    domid = start(ts, kernel_script("ignore-shutdown"))
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    ts.xs.write(home(domid) + "/control/shutdown", "poweroff")
+    time.sleep(1.0)
+    info = ts.hv.info(domid)
+    assert info["running"] and not info["shutdown"]
+    # The toolstack's way out: destroy works regardless.
+    ts.destroy(domid)
+
+
+def test_crash_after(ts, kernel_script):
+    domid = start(ts, kernel_script("crash-after 1"))
+    assert not ts.hv.info(domid)["shutdown"]
+    assert wait_until(lambda: ts.hv.info(domid)["shutdown"], timeout=10)
+    assert ts.hv.info(domid)["shutdown_reason"] == "crash"
+
+
+def test_console_output_and_input(ts, kernel):
+    domid = start(ts, kernel)
+    con = console_of(ts, domid)
+    assert con.wait_for(b"xensim login: ")
+    assert b"Linux version" in con.data
+    con.write(b"root\r")
+    assert con.wait_for(b"Login incorrect")
+    con.close()
+
+
+def test_pause_stops_console_output(ts, kernel_script):
+    domid = start(ts, kernel_script("console-flood"))
+    con = console_of(ts, domid)
+    assert con.wait_for(b"flood ")
+    ts.hv.call("pause", domid=domid)
+    con.drain()
+    # Paused: not one more byte.
+    assert con.read(1.0) == b""
+    ts.hv.call("unpause", domid=domid)
+    assert con.read(1.0) != b""
+    con.close()
+
+
+def test_pause_stops_the_guest_answering(ts, kernel):
+    domid = start(ts, kernel)
+    con = console_of(ts, domid)
+    assert con.wait_for(b"login: ")
+    ts.hv.call("pause", domid=domid)
+    con.drain()
+    con.write(b"x\r")
+    ts.xs.write(home(domid) + "/control/shutdown", "poweroff")
+    assert con.read(0.8) == b""
+    assert not ts.hv.info(domid)["shutdown"]
+    ts.hv.call("unpause", domid=domid)
+    assert con.wait_for(b"Login incorrect")
+    assert wait_until(lambda: ts.hv.info(domid)["shutdown"])
+    con.close()
+
+
+def test_balloon_follows_target(ts, kernel, kernel_script):
+    domid = start(ts, kernel, memkb=524288)
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    free = ts.hv.call("host_info")["free_kib"]
+    ts.xs.write(home(domid) + "/memory/target", "262144")
+    assert wait_until(lambda: ts.hv.info(domid)["cur_memkb"] == 262144)
+    assert ts.hv.call("host_info")["free_kib"] == free + 262144
+    # Never above the ceiling.
+    ts.xs.write(home(domid) + "/memory/target", "9999999")
+    assert wait_until(lambda: ts.hv.info(domid)["cur_memkb"] == 524288)
+
+    stubborn = start(ts, kernel_script("no-balloon"), memkb=262144)
+    assert wait_until(lambda: ts.read(home(stubborn) + "/control/feature-poweroff") == "1")
+    ts.xs.write(home(stubborn) + "/memory/target", "131072")
+    time.sleep(0.5)
+    assert ts.hv.info(stubborn)["cur_memkb"] == 262144
+
+
+def test_garbage_guest_is_contained(host, ts, kernel, kernel_script):
+    good = start(ts, kernel)
+    bad = start(ts, kernel_script("garbage"))
+    assert wait_until(lambda: ts.read(home(bad) + "/data/garbage-0") is not None or
+                      len(ts.xs.directory(home(bad) + "/data")) > 0)
+    time.sleep(2.0)
+    xs = ts.xs
+    # Nothing outside its home, nor in the toolstack's nodes within it.
+    for path in ("/local/domain/0", "/tool", "/local/domain/%d" % good):
+        names = xs.directory(path)
+        assert not any(n.startswith("garbage") for n in names), (path, names)
+    assert ts.read(home(bad) + "/memory/target") == "262144"
+    # Its own quota is all it can fill (C xenstored's default 1000 nodes).
+    def owned(path):
+        n = 1
+        for c in xs.directory(path):
+            n += owned(path + "/" + c)
+        return n
+    assert owned(home(bad) + "/data") <= 1000
+    # The other guest and the toolstack are unaffected.
+    xs.write(home(good) + "/control/shutdown", "poweroff")
+    assert wait_until(lambda: ts.hv.info(good)["shutdown"])
+    assert host.alive()
+    ts.destroy(bad)
+    assert host.alive()
+
+
+def test_missing_backing_file(ts, kernel, tmp_path):
+    missing = str(tmp_path / "gone.img")
+    domid = ts.create(kernel, disks=[missing])
+    be = "/local/domain/0/backend/vbd/%d/51712" % domid
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51712) == "5")
+    err = ts.read("/local/domain/0/error/backend/vbd/%d/51712/error" % domid)
+    assert err.startswith("2 ") and missing in err
+    assert ts.read(be + "/hotplug-status") == "error"
+    assert missing in ts.read(be + "/hotplug-error")
+    # The frontend sees Closing and closes; so does the backend.
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: fe_state(ts, domid, "vbd", 51712) == "6" and
+                      be_state(ts, domid, "vbd", 51712) == "6")
+
+
+def test_detach_device(ts, kernel, tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 4096)
+    domid = start(ts, kernel, disks=[disk])
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712))
+    # libxl's removal: online 0, state Closing, wait for Closed.
+    be = "/local/domain/0/backend/vbd/%d/51712" % domid
+    ts.xs.write(be + "/online", "0")
+    ts.xs.write(be + "/state", "5")
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51712) == "6")
+    assert fe_state(ts, domid, "vbd", 51712) == "6"
+    ts.xs.rm(be)
+    ts.xs.rm(home(domid) + "/device/vbd/51712")
+    # Hotplug a new one: the guest picks it up.
+    ts.add_device(domid, "vbd", 51728, {"params": str(disk), "type": "file",
+                                        "mode": "r", "device-type": "disk"},
+                  {"virtual-device": "51728", "device-type": "disk"})
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51728))
+    assert ts.read("/local/domain/0/backend/vbd/%d/51728/info" % domid) == "4"
+
+
+def test_hang(ts, kernel_script):
+    domid = start(ts, kernel_script("hang"))
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    info = ts.hv.info(domid)
+    assert info["blocked"] and not info["running"]
+    ts.xs.write(home(domid) + "/control/shutdown", "poweroff")
+    time.sleep(0.5)
+    assert not ts.hv.info(domid)["shutdown"]
+    ts.destroy(domid)
+
+
+def test_boot_delay(ts, kernel_script):
+    domid = start(ts, kernel_script("boot-delay 1"), nics=1)
+    time.sleep(0.5)
+    assert fe_state(ts, domid, "vif", 0) == "1"
+    assert wait_until(lambda: connected(ts, domid, "vif", 0), timeout=10)
+
+
+def test_hvm_boots_without_kernel(ts):
+    domid = ts.create(None, type="hvm", nics=1)
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vif", 0))
+
+
+# -- faults (the same ones xensimctl injects) --
+
+def test_fault_crash(ts, kernel):
+    domid = start(ts, kernel)
+    ts.hv.call("fault", domid=domid, kind="crash")
+    info = ts.hv.info(domid)
+    assert info["shutdown"] and info["shutdown_reason"] == "crash"
+    with pytest.raises(HvError):
+        ts.hv.call("fault", domid=domid, kind="crash")
+
+
+def test_fault_ignore_shutdown(ts, kernel):
+    domid = start(ts, kernel)
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    ts.hv.call("fault", domid=domid, kind="ignore-shutdown")
+    ts.xs.write(home(domid) + "/control/shutdown", "poweroff")
+    time.sleep(0.8)
+    assert not ts.hv.info(domid)["shutdown"]
+
+
+def test_fault_kill_backend(ts, kernel, tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 4096)
+    domid = start(ts, kernel, disks=[disk], nics=1)
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712))
+    ts.hv.call("fault", domid=domid, kind="kill-backend", device="vbd/51712")
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51712) == "6")
+    # The frontend notices its backend is gone.
+    assert wait_until(lambda: fe_state(ts, domid, "vbd", 51712) == "6")
+    assert connected(ts, domid, "vif", 0)
+    for bad in ("vbd", "vbd/x", "tpm/0", "vbd/1/2"):
+        with pytest.raises(HvError) as e:
+            ts.hv.call("fault", domid=domid, kind="kill-backend", device=bad)
+        assert e.value.name == "EINVAL"
+
+
+def test_fault_delay_backend(ts, kernel):
+    domid = ts.create(kernel, nics=1)
+    ts.hv.call("fault", domid=domid, kind="delay-backend", device="vif/1",
+               seconds=2)
+    ts.add_device(domid, "vif", 1, {"mac": "00:16:3e:11:22:33"},
+                  {"mac": "00:16:3e:11:22:33", "handle": "1"})
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vif", 0))
+    t0 = time.monotonic()
+    assert be_state(ts, domid, "vif", 1) == "1"
+    assert wait_until(lambda: connected(ts, domid, "vif", 1), timeout=10)
+    assert time.monotonic() - t0 > 0.5
+
+
+def test_fault_fail_next_hotplug(ts, kernel, tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 4096)
+    domid = start(ts, kernel, disks=[disk])
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712) and
+                      be_state(ts, domid, "console", 0) == "4")
+    ts.hv.call("fault", domid=domid, kind="fail-next-hotplug")
+    ts.add_device(domid, "vbd", 51728, {"params": str(disk), "type": "file",
+                                        "mode": "w"}, {"virtual-device": "51728"})
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51728) in ("5", "6"))
+    assert ts.read("/local/domain/0/backend/vbd/%d/51728/hotplug-status"
+                   % domid) == "error"
+    # Only the next one.
+    ts.add_device(domid, "vbd", 51744, {"params": str(disk), "type": "file",
+                                        "mode": "w"}, {"virtual-device": "51744"})
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51744))
+
+
+def test_fault_garbage(ts, kernel):
+    domid = start(ts, kernel)
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    ts.hv.call("fault", domid=domid, kind="garbage")
+    assert wait_until(lambda: len(ts.xs.directory(home(domid) + "/data")) > 0)
+    with pytest.raises(HvError):
+        ts.hv.call("fault", domid=domid, kind="explode")
+
+
+def test_backend_forgets_a_removed_subtree(ts, kernel):
+    """rm of backend/vif/<domid> (as libxl's cleanup does) is an event above
+    device level: the backend must still forget the device, so that the same
+    path written again is a new device."""
+    domid = ts.create(kernel, nics=1)
+    assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "2")
+    ts.xs.rm("/local/domain/0/backend/vif/%d" % domid)
+    ts.xs.rm(home(domid) + "/device/vif")
+    time.sleep(0.3)
+    ts.add_device(domid, "vif", 0, {"mac": "00:16:3e:00:00:09"},
+                  {"mac": "00:16:3e:00:00:09", "handle": "0"})
+    assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "2")
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vif", 0))
