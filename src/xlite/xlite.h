@@ -270,9 +270,12 @@ int xlite_event_register_callbacks(xlite_ctx *ctx, uint64_t mask,
 typedef bool (*xlite_event_predicate)(const xlite_event *ev, void *user);
 
 /* Takes the oldest queued event whose type is in mask and for which pred
- * (if not NULL) is true.  check returns -ENOENT when there is none; wait
- * runs the library's loop until there is one or timeout_usec (relative,
- * < 0 for none) runs out (-ETIMEDOUT). */
+ * (if not NULL) is true.  pred is called with the library's lock held and
+ * must not call the library.  check returns -ENOENT when there is none;
+ * wait runs the library's loop until there is one or timeout_usec
+ * (relative, < 0 for none) runs out (-ETIMEDOUT).  With mask 0, wait just
+ * runs the loop for timeout_usec: a way to drive the library without
+ * hooks. */
 int xlite_event_check(xlite_ctx *ctx, uint64_t mask,
                       xlite_event_predicate pred, void *pred_user,
                       xlite_event **ev_r);

@@ -300,7 +300,7 @@ typedef struct {
     xlite__ao_abortable abrt;
 } sleep_state;
 
-static void sleep_timer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void sleep_timer_cb(xlite__egc *egc, xlite__ev_time *ev);
 static void sleep_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc);
 
 static void
@@ -315,10 +315,11 @@ sleep_done(xlite__egc *egc, sleep_state *ss, int rc)
 }
 
 static void
-sleep_timer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+sleep_timer_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     sleep_state *ss = XLITE__CONTAINER_OF(ev, sleep_state, timer);
     xlite_event *pev;
+    int rc;
 
     if (++ss->elapsed == ss->ticks) {
         sleep_done(egc, ss, 0);
@@ -413,7 +414,7 @@ fd_wait_ready_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
 }
 
 static void
-fd_wait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+fd_wait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     fd_wait_done(egc, XLITE__CONTAINER_OF(ev, fd_wait_state, timer),
                  -ETIMEDOUT);

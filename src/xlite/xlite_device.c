@@ -478,11 +478,12 @@ devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
 }
 
 static void
-devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     xlite__devwait *dw = XLITE__CONTAINER_OF(ev, xlite__devwait, timeout);
     GString *which = g_string_new(NULL);
     size_t i;
+    int rc;
 
     if (dw->closing) {
         XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the backends of domain %u did "

@@ -209,7 +209,7 @@ struct gonewait {
 
 static void gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
                                 const xlite_dominfo *info);
-static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
 
 static void
 gonewait_init(gonewait *gw)
@@ -253,7 +253,7 @@ gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
 }
 
 static void
-gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     gonewait *gw = XLITE__CONTAINER_OF(ev, gonewait, timeout);
 
@@ -684,7 +684,7 @@ typedef struct {
 
 static void shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
                                 const xlite_dominfo *info);
-static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
 static void shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
                               int rc);
 
@@ -781,7 +781,7 @@ shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
 }
 
 static void
-shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     shutdown_state *ss = XLITE__CONTAINER_OF(ev, shutdown_state, timeout);
 

@@ -294,7 +294,7 @@ time_fire(xlite__egc *egc, xlite__ev_time *ev)
     xlite__ev_time_callback *func = ev->func;
 
     xlite__ev_time_deregister(egc->ctx, ev);
-    func(egc, ev, 0);
+    func(egc, ev);
 }
 
 static void

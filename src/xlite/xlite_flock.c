@@ -12,8 +12,9 @@
  * nothing anyone else sees: after locking, the file at the path must be
  * the one our fd has open (same device and inode), or we start over.
  *
- * While it waits, the helper holds copies of every fd the process had when
- * it forked (it never execs).  Abort kills it.
+ * The helper closes every other fd it inherited before it waits: it must
+ * not keep alive, say, another open file description of the same file
+ * whose lock we are waiting for.  Abort kills it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,7 +24,6 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "xlite_internal.h"
@@ -88,6 +88,11 @@ flock_verify(xlite__egc *egc, flock_state *fs)
     flock_attempt(egc, fs);
 }
 
+/* The helper has died.  If it got the lock, it is ours: our fd shares its
+ * open file description, and flock() on it succeeds again at once.  That
+ * test, rather than the helper's exit status, decides: a helper that got
+ * the lock but could not exit cleanly (killed, or under valgrind, which
+ * may change a forked child's exit status) still gave it to us. */
 static void
 flock_helper_death_cb(xlite__egc *egc, xlite__ev_child *ch, pid_t pid,
                       int status)
@@ -97,13 +102,13 @@ flock_helper_death_cb(xlite__egc *egc, xlite__ev_child *ch, pid_t pid,
     xlite__ao_abortable_deregister(&fs->abrt);
     if (xlite__ao_aborting(fs->ao))
         flock_done(egc, fs, -ECANCELED);
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    else if (flock(fs->fd, LOCK_EX | LOCK_NB) == 0)
+        flock_verify(egc, fs);
+    else
         flock_done(egc, fs, XLITE_ERROR(egc->ctx, -EIO,
                                         "the helper waiting for the lock on "
                                         "%s failed (wait status %#x)",
                                         fs->path, status));
-    else
-        flock_verify(egc, fs);
 }
 
 static void
@@ -142,6 +147,9 @@ flock_attempt(xlite__egc *egc, flock_state *fs)
     if (pid == 0) {
         int r;
 
+        if ((fs->fd > 0 && close_range(0, fs->fd - 1, 0) < 0) ||
+            close_range(fs->fd + 1, ~0U, 0) < 0)
+            _exit(1);
         do {
             r = flock(fs->fd, LOCK_EX);
         } while (r < 0 && errno == EINTR);

@@ -566,7 +566,7 @@ spawn_kill(xlite__egc *egc, xlite__spawn_state *ss, int rc)
 }
 
 static void
-spawn_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+spawn_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     xlite__spawn_state *ss = XLITE__CONTAINER_OF(ev, xlite__spawn_state,
                                                  timeout);

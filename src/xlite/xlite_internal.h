@@ -217,10 +217,8 @@ bool xlite__ev_fd_isregistered(const xlite__ev_fd *ev);
 
 typedef struct xlite__ev_time xlite__ev_time;
 typedef struct xlite__hook_timeout xlite__hook_timeout;
-/* rc is 0 when the time came, or -ECANCELED when the owning operation is
- * aborted (if the timer was registered with an ao: see below). */
-typedef void xlite__ev_time_callback(xlite__egc *egc, xlite__ev_time *ev,
-                                     int rc);
+/* Called once the time has come (and the timer deregistered). */
+typedef void xlite__ev_time_callback(xlite__egc *egc, xlite__ev_time *ev);
 struct xlite__ev_time {
     /* private */
     xlite__ev_time_callback *func; /* NULL: not registered */
@@ -237,12 +235,11 @@ int xlite__ev_time_register_rel(xlite_ctx *ctx, xlite__ev_time *ev,
 void xlite__ev_time_deregister(xlite_ctx *ctx, xlite__ev_time *ev);
 bool xlite__ev_time_isregistered(const xlite__ev_time *ev);
 
-/* Runs the loop (as the poller or asleep) until done(data) is true or the
- * absolute deadline passes (< 0: none): 0 or -ETIMEDOUT.  Called with the
- * lock held exactly once (the wait releases it fully); egc collects what
- * the dispatching produces and is flushed, without the lock, on every
- * round, so done() must be re-checked by the caller's logic only through
- * this function. */
+/* Runs the loop (as the poller or asleep) until done(ctx, data), called
+ * with the lock held, is true, or the absolute deadline passes (< 0:
+ * none): 0 or -ETIMEDOUT.  Called with the lock held exactly once, since
+ * the wait releases it.  egc collects what each round of dispatching
+ * produces and is flushed, without the lock, after each round. */
 int xlite__wait_until(xlite__egc *egc, bool (*done)(xlite_ctx *ctx, void *data),
                       void *data, int64_t deadline);
 

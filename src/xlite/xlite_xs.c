@@ -62,6 +62,7 @@ xlite__xs(xlite_ctx *ctx)
 {
     xlite__foreign_fds *before;
     int fd = -1;
+    int err;
     int rc;
 
     CTX_LOCK(ctx);
@@ -70,14 +71,15 @@ xlite__xs(xlite_ctx *ctx)
     /* libxenstore creates its socket and its event pipe itself. */
     before = xlite__foreign_fds_begin();
     ctx->xsh = xs_open(XS_UNWATCH_FILTER);
+    err = errno;
     if (ctx->xsh)
         fd = xs_fileno(ctx->xsh);
     xlite__foreign_fds_end(before);
 
     if (!ctx->xsh) {
-        XLITE_ERROR(ctx, -errno ? -errno : -EIO,
+        XLITE_ERROR(ctx, err ? -err : -EIO,
                     "cannot connect to xenstore (XENSTORED_PATH=%s): %s",
-                    g_getenv("XENSTORED_PATH") ?: "unset", g_strerror(errno));
+                    g_getenv("XENSTORED_PATH") ?: "unset", g_strerror(err));
         goto out;
     }
     if (fd < 0 ||

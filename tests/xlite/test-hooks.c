@@ -293,7 +293,7 @@ test_timeout_modified_while_firing_threads(void)
 }
 
 static void
-never_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+never_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     g_assert_not_reached();
 }
