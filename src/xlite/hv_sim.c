@@ -583,12 +583,16 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
         for (i = 0; i < json_array_get_length(types); i++) {
             const char *t = json_array_get_string_element(types, i);
 
-            if (g_strcmp0(t, "pv") == 0)
+            /* Xen's capability strings ("xen-3.0-x86_64" is PV,
+             * "hvm-3.0-x86_64" HVM, which PVH needs too) or plain names. */
+            if (!t)
+                continue;
+            if (g_strcmp0(t, "pv") == 0 || g_str_has_prefix(t, "xen-"))
                 info->guest_types |= XLITE_GUEST_PV;
             else if (g_strcmp0(t, "pvh") == 0)
                 info->guest_types |= XLITE_GUEST_PVH;
-            else if (g_strcmp0(t, "hvm") == 0)
-                info->guest_types |= XLITE_GUEST_HVM;
+            else if (g_strcmp0(t, "hvm") == 0 || g_str_has_prefix(t, "hvm-"))
+                info->guest_types |= XLITE_GUEST_HVM | XLITE_GUEST_PVH;
         }
     }
     return 0;

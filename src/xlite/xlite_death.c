@@ -175,7 +175,7 @@ domains_changed(xlite__egc *egc)
 }
 
 static void
-kick_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+kick_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     domains_changed(egc);
 }

@@ -478,12 +478,20 @@ devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
 }
 
 static void
-devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     xlite__devwait *dw = XLITE__CONTAINER_OF(ev, xlite__devwait, timeout);
     GString *which = g_string_new(NULL);
     size_t i;
+    int rc;
 
+    if (dw->closing) {
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the backends of domain %u did "
+                  "not close in time: removing them anyway", dw->domid);
+        g_string_free(which, TRUE);
+        devwait_done(egc, dw, 0);
+        return;
+    }
     for (i = 0; i < dw->paths->len; i++) {
         g_autofree char *path = g_strdup_printf(
             "%s/state", (char *)g_ptr_array_index(dw->paths, i));
@@ -521,6 +529,31 @@ sanitize(const char *s)
     return copy;
 }
 
+/* Closing: is every backend Closed, failed or gone? */
+static void
+devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
+{
+    xlite_ctx *ctx = egc->ctx;
+    size_t i;
+
+    for (i = 0; i < dw->paths->len; i++) {
+        const char *be = g_ptr_array_index(dw->paths, i);
+        g_autofree char *spath = g_strdup_printf("%s/state", be);
+        g_autofree char *epath = g_strdup_printf("%s/hotplug-error", be);
+        g_autofree char *err = NULL;
+        uint64_t state = 0;
+
+        if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0 ||
+            state == XENBUS_STATE_CLOSED)
+            continue;
+        if (state == XENBUS_STATE_CLOSING &&
+            (err = xlite__xs_read_bounded(ctx, epath, 1024)))
+            continue;
+        return;
+    }
+    devwait_done(egc, dw, 0);
+}
+
 static void
 devwait_check(xlite__egc *egc, xlite__devwait *dw)
 {
@@ -528,6 +561,10 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
     bool all = true;
     size_t i;
 
+    if (dw->closing) {
+        devwait_check_closed(egc, dw);
+        return;
+    }
     for (i = 0; i < dw->paths->len; i++) {
         const char *be = g_ptr_array_index(dw->paths, i);
         g_autofree char *spath = g_strdup_printf("%s/state", be);
@@ -561,6 +598,54 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
         devwait_done(egc, dw, 0);
 }
 
+/* Closing: the backend directories the domain has, each told to go. */
+static void
+devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
+{
+    static const char *const kinds[] = { "vbd", "vbd3", "qdisk", "vif",
+                                         "console" };
+    xlite_ctx *ctx = egc->ctx;
+    struct xs_handle *xsh = xlite__xs(ctx);
+    size_t k;
+
+    if (!xsh)
+        return;
+    for (k = 0; k < G_N_ELEMENTS(kinds); k++) {
+        g_autofree char *dir = g_strdup_printf("/local/domain/0/backend/%s/%u",
+                                               kinds[k], dw->domid);
+        unsigned int n = 0, j;
+        char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
+
+        for (j = 0; devs && j < n; j++) {
+            char *be = g_strdup_printf("%s/%s", dir, devs[j]);
+            g_autofree char *online = g_strdup_printf("%s/online", be);
+            g_autofree char *state = g_strdup_printf("%s/state", be);
+            unsigned int attempt;
+
+            /* Only where the backend still is: never recreate it. */
+            for (attempt = 0; attempt < 8; attempt++) {
+                xs_transaction_t t = xs_transaction_start(xsh);
+                unsigned int len;
+                char *cur;
+
+                if (t == XBT_NULL)
+                    break;
+                if ((cur = xs_read(xsh, t, state, &len))) {
+                    if (strcmp(cur, "6") != 0) {
+                        xs_write(xsh, t, online, "0", 1);
+                        xs_write(xsh, t, state, "5", 1);
+                    }
+                    free(cur);
+                }
+                if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+                    break;
+            }
+            g_ptr_array_add(dw->paths, be);
+        }
+        free(devs);
+    }
+}
+
 void
 xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
 {
@@ -570,6 +655,10 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
     int rc;
 
     dw->paths = g_ptr_array_new_with_free_func(g_free);
+    if (dw->closing) {
+        devwait_list_and_close(egc, dw);
+        goto watch;
+    }
     for (i = 0; i < cfg->num_disks; i++) {
         int devid;
 
@@ -587,8 +676,17 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
 
     dw->abrt.ao = dw->ao;
     dw->abrt.callback = devwait_abort_cb;
-    if ((rc = xlite__ao_abortable_register(&dw->abrt)) < 0 ||
-        (rc = xlite__ev_time_register_rel(ctx, &dw->timeout,
+    if ((rc = xlite__ao_abortable_register(&dw->abrt)) < 0) {
+        devwait_done(egc, dw, rc);
+        return;
+    }
+ watch:
+    if (dw->paths->len == 0) {
+        /* A domain without devices is done. */
+        devwait_done(egc, dw, 0);
+        return;
+    }
+    if ((rc = xlite__ev_time_register_rel(ctx, &dw->timeout,
                                           devwait_timeout_cb,
                                           xlite__device_timeout())) < 0) {
         devwait_done(egc, dw, rc);
@@ -607,7 +705,5 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
         }
         dw->nwatches++;
     }
-    /* Each watch fires once at once; a domain without devices is done. */
-    if (dw->paths->len == 0)
-        devwait_done(egc, dw, 0);
+    /* Each watch fires once at once: the first check comes from there. */
 }

@@ -63,7 +63,14 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
 /*
  * Waiting for every backend of a new domain to be ready (InitWait or
  * Connected), or one to fail (Closing, Closed, an error node), or the
- * timeout.  One xenstore watch per backend state node.
+ * timeout.  One xenstore watch per backend directory.
+ *
+ * With closing set, the other way round (removal, DESIGN.md "removal
+ * waits for the backend to close"): every backend directory the domain
+ * has in xenstore is told to go (online 0, state Closing) and waited for
+ * until Closed, failed (Closing with a hotplug-error) or gone; at the
+ * timeout the removal goes on anyway (logged).  Not abortable: it runs
+ * while taking things back.  cfg is not used.
  */
 typedef struct xlite__devwait xlite__devwait;
 typedef struct {
@@ -77,6 +84,7 @@ struct xlite__devwait {
     xlite__ao *ao;
     uint32_t domid;
     const xlite_domain_config *cfg;
+    bool closing;
     xlite__devwait_callback *callback;
     /* private */
     GPtrArray *paths;             /* backend directories */

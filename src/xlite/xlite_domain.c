@@ -10,12 +10,15 @@
  *          config, build (kernel), xenstore home and devices, introduce ->
  *          create_hotplug_done (every "add" script ran) ->
  *          create_backends_done (every backend is ready): done, paused.
- *          A failure at any step goes to create_undo, which takes back
- *          all of it and waits for the hypervisor to let the domain go.
- * destroy: initiator: the domain's uuid -> destroy_locked: hypervisor
+ *          A failure at any step goes to create_undo: the home goes, the
+ *          backends are closed -> create_undo_closed: xenstore, the
+ *          hypervisor domain, the stored config -> create_undo_gone once
+ *          the hypervisor has let the domain go.
+ * destroy: initiator: the domain's uuid -> destroy_locked: pause, the home
+ *          goes, the backends are closed -> destroy_closed: hypervisor
  *          destroy, xenstore, "remove" scripts -> destroy_hotplug_done:
- *          stored config and lock file -> gonewait until the hypervisor
- *          has let the domain go.
+ *          stored config and lock file -> destroy_gone once the
+ *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
  *          domain to shut down or go, or the timeout.
  *
@@ -140,6 +143,17 @@ uuid_is_null(const uint8_t u[16])
     return memcmp(u, zero, 16) == 0;
 }
 
+/* Removes the domain's home (its frontends with it). */
+static void
+xs_remove_home(xlite_ctx *ctx, uint32_t domid)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+
+    if (xsh)
+        xs_rm(xsh, XBT_NULL, home);
+}
+
 /* Removes the domain's xenstore home, vm path and devices. */
 static void
 xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
@@ -195,7 +209,7 @@ struct gonewait {
 
 static void gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
                                 const xlite_dominfo *info);
-static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
 
 static void
 gonewait_init(gonewait *gw)
@@ -239,7 +253,7 @@ gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
 }
 
 static void
-gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     gonewait *gw = XLITE__CONTAINER_OF(ev, gonewait, timeout);
 
@@ -267,6 +281,7 @@ typedef struct {
     xlite__udlock udlock;
     xlite__hotplug hotplug;
     xlite__devwait devwait;
+    xlite__devwait closer;
     gonewait gone;
 } create_state;
 
@@ -275,6 +290,7 @@ static void create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc);
 static void create_backends_done(xlite__egc *egc, xlite__devwait *dw,
                                  int rc);
 static void create_undo(xlite__egc *egc, create_state *cs, int rc);
+static void create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void create_undo_gone(xlite__egc *egc, gonewait *gw, int rc);
 
 static void
@@ -324,6 +340,7 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     xlite__udlock_init(&cs->udlock);
     xlite__hotplug_init(&cs->hotplug);
     xlite__devwait_init(&cs->devwait);
+    xlite__devwait_init(&cs->closer);
     gonewait_init(&cs->gone);
 
     if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
@@ -564,7 +581,12 @@ create_backends_done(xlite__egc *egc, xlite__devwait *dw, int rc)
     xlite__ao_complete(egc, ao, 0);
 }
 
-/* Takes back whatever the create did; completes with cs->rc. */
+/*
+ * Takes back whatever the create did, in the order of a destroy: the
+ * domain stays paused; its home (and frontends) go, its backends are
+ * closed and removed, then the hypervisor domain, the stored config, and
+ * we wait until the hypervisor has let it go.  Completes with cs->rc.
+ */
 static void
 create_undo(xlite__egc *egc, create_state *cs, int rc)
 {
@@ -575,22 +597,34 @@ create_undo(xlite__egc *egc, create_state *cs, int rc)
     XLITE_LOG(ctx, XLITE_LOG_DEBUG, "undoing the create of domain %u",
               cs->domid);
     xlite__devwait_stop(ctx, &cs->devwait);
-    if (cs->made) {
-        ctx->hv->dom_destroy(ctx, ctx->hv_state, cs->domid);
-        xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
-    }
-    if (cs->stored)
-        xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
-    if (cs->made && !xlite__udlock_inuse(&cs->udlock)) {
-        /* Keep the lock until the domain is gone, so that no list
-         * collects a config we are still removing. */
-        cs->gone.ao = cs->ao;
-        cs->gone.domid = cs->domid;
-        cs->gone.callback = create_undo_gone;
-        gonewait_start(egc, &cs->gone);
+    if (!cs->made) {
+        create_undo_gone(egc, &cs->gone, 0);
         return;
     }
-    create_undo_gone(egc, &cs->gone, 0);
+    xs_remove_home(ctx, cs->domid);
+    cs->closer.ao = cs->ao;
+    cs->closer.domid = cs->domid;
+    cs->closer.closing = true;
+    cs->closer.callback = create_undo_closed;
+    xlite__devwait_start(egc, &cs->closer);
+}
+
+static void
+create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, closer);
+    xlite_ctx *ctx = egc->ctx;
+
+    xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
+    ctx->hv->dom_destroy(ctx, ctx->hv_state, cs->domid);
+    if (cs->stored)
+        xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
+    /* Keep the lock until the domain is gone, so that no list collects a
+     * config we are still removing. */
+    cs->gone.ao = cs->ao;
+    cs->gone.domid = cs->domid;
+    cs->gone.callback = create_undo_gone;
+    gonewait_start(egc, &cs->gone);
 }
 
 static void
@@ -650,7 +684,7 @@ typedef struct {
 
 static void shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
                                 const xlite_dominfo *info);
-static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
 static void shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
                               int rc);
 
@@ -747,7 +781,7 @@ shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
 }
 
 static void
-shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     shutdown_state *ss = XLITE__CONTAINER_OF(ev, shutdown_state, timeout);
 
@@ -774,11 +808,13 @@ typedef struct {
     /* private */
     xlite_domain_config cfg;       /* stored, for the remove scripts */
     xlite__udlock udlock;
+    xlite__devwait closer;
     xlite__hotplug hotplug;
     gonewait gone;
 } destroy_state;
 
 static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
+static void destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
                                  int rc);
 static void destroy_gone(xlite__egc *egc, gonewait *gw, int rc);
@@ -804,6 +840,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     xlite_domain_config_init(&ds->cfg);
     xlite__udlock_init(&ds->udlock);
     xlite__hotplug_init(&ds->hotplug);
+    xlite__devwait_init(&ds->closer);
     gonewait_init(&ds->gone);
     ds->udlock.ao = ao;
     ds->udlock.domid = domid;
@@ -834,10 +871,35 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         xlite__ao_complete(egc, ao, rc);
         return;
     }
-    /* Past here, no turning back: abort does not stop a destroy. */
+    /* Past here, no turning back: abort does not stop a destroy.  As
+     * libxl does: pause, devices (frontends go, backends close), then the
+     * hypervisor domain. */
     if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &ds->cfg) < 0)
         XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u has no stored config: its "
                   "hotplug scripts will not be run", ds->domid);
+    rc = ctx->hv->dom_pause(ctx, ctx->hv_state, ds->domid);
+    if (rc == -ENOTCONN) {
+        xlite__udlock_release(ctx, &ds->udlock, false);
+        xlite_domain_config_dispose(&ds->cfg);
+        g_free(ds);
+        xlite__ao_complete(egc, ao, rc);
+        return;
+    }
+    xs_remove_home(ctx, ds->domid);
+    ds->closer.ao = ao;
+    ds->closer.domid = ds->domid;
+    ds->closer.closing = true;
+    ds->closer.callback = destroy_closed;
+    xlite__devwait_start(egc, &ds->closer);
+}
+
+static void
+destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    destroy_state *ds = XLITE__CONTAINER_OF(dw, destroy_state, closer);
+    xlite_ctx *ctx = egc->ctx;
+    xlite__ao *ao = ds->ao;
+
     rc = ctx->hv->dom_destroy(ctx, ctx->hv_state, ds->domid);
     if (rc < 0 && rc != -ESRCH) {
         xlite__udlock_release(ctx, &ds->udlock, false);

@@ -220,7 +220,7 @@ xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
 /* ---------- the per-domain lock, as a sub-operation ---------- */
 
 static void udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque);
-static void udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc);
+static void udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev);
 static void udlock_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
                             int rc);
 
@@ -281,7 +281,7 @@ udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque)
 }
 
 static void
-udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev, int rc)
+udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
     xlite__udlock *ul = XLITE__CONTAINER_OF(ev, xlite__udlock, defer);
 

@@ -114,6 +114,37 @@ test_roundtrip(void)
                         -EEXIST);
     }
 
+    /* host facts through the simulator */
+    {
+        xlite_host_info hi;
+
+        g_assert_cmpint(xlite_host_get_info(ctx, &hi), ==, 0);
+        g_assert_cmpuint(hi.nr_cpus, >, 0);
+        g_assert_cmpuint(hi.total_kib, >, hi.free_kib);
+        g_assert_true(hi.guest_types & XLITE_GUEST_PV);
+    }
+    /* the console's pty, from its backend */
+    {
+        char *pty = NULL;
+
+        g_assert_cmpint(xlite_domain_console_path(ctx, domid, 0, &pty), ==, 0);
+        g_assert_true(g_str_has_prefix(pty, "/dev/pts/"));
+        free(pty);
+        g_assert_cmpint(xlite_domain_console_path(ctx, domid, 5, &pty), ==,
+                        -ENOENT);
+    }
+    g_assert_cmpint(xlite_domain_pause(ctx, domid), ==, 0);
+    g_assert_cmpint(xlite_domain_info(ctx, domid, &info), ==, 0);
+    g_assert_true(info.paused);
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+    g_assert_cmpint(xlite_domain_set_max_memory(ctx, domid, 98304), ==, 0);
+    g_assert_cmpint(xlite_domain_set_vcpus(ctx, domid, 2), ==, -EINVAL);
+    g_assert_cmpint(xlite_domain_set_vcpus(ctx, domid, 1), ==, 0);
+    g_assert_cmpint(xlite_domain_set_sched(ctx, domid, 512, 50), ==, 0);
+    g_assert_cmpint(xlite_domain_info(ctx, domid, &info), ==, 0);
+    g_assert_cmpuint(info.max_memkb, ==, 98304);
+    g_assert_cmpuint(info.sched_weight, ==, 512);
+    g_assert_cmpuint(info.sched_cap, ==, 50);
     g_assert_cmpint(xlite_domain_set_memory_target(ctx, domid, 32768), ==, 0);
     g_assert_cmpint(xlite_domain_rename(ctx, domid, "renamed"), ==, 0);
     xlite_domain_config_init(&got);
