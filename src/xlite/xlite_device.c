@@ -335,7 +335,7 @@ xlite__hotplug_init(xlite__hotplug *hp)
 bool
 xlite__hotplug_inuse(const xlite__hotplug *hp)
 {
-    return xlite__spawn_inuse(&hp->spawn);
+    return xlite__ev_child_inuse(&hp->spawn.child);
 }
 
 static void
