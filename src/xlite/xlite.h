@@ -320,7 +320,9 @@ void xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen);
  * still succeed if it was past the point of no return.
  *
  * Progress reports (aop) go to their own callback or become events; every
- * report of an operation is delivered before its completion.
+ * report of an operation is delivered before its completion, so aop's
+ * opaque need only live until then (the completion's opaque_free can
+ * release it).
  */
 typedef struct {
     void (*callback)(xlite_ctx *ctx, int rc, void *opaque);
