@@ -1570,7 +1570,7 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
             }
             s.cdrom = STREQ(v, "cdrom");
         } else if (STREQ(k, "backendtype")) {
-            g_free(driver);
+            g_clear_pointer(&driver, g_free);
             if (STREQ(v, "phy"))
                 driver = g_strdup("phy");
             else if (STREQ(v, "qdisk"))
