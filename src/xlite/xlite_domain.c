@@ -229,7 +229,16 @@ gonewait_done(xlite__egc *egc, gonewait *gw, int rc)
 static void
 gonewait_start(xlite__egc *egc, gonewait *gw)
 {
+    xlite_ctx *ctx = egc->ctx;
+    xlite_dominfo info;
     int rc;
+
+    /* Often gone already: no need to watch then. */
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, gw->domid, &info);
+    if (rc == -ESRCH || rc == -ENOTCONN) {
+        gw->callback(egc, gw, rc == -ESRCH ? 0 : rc);
+        return;
+    }
 
     gw->dw.domid = gw->domid;
     gw->dw.callback = gonewait_domwait_cb;
