@@ -13,7 +13,9 @@
  *
  * When a connection breaks (xensimd died), the call that sees it fails
  * with -ENOTCONN and "hypervisor connection lost"; the next call tries to
- * connect again (a restarted xensimd is a new, empty host).
+ * connect again (a restarted xensimd is a new, empty host, with a new
+ * xenstored: xlite__xs_reset).  The notification connection retries on a
+ * timer and, once back, asks the core to look again.
  *
  * At open, if nothing serves DIR, the backend starts `xensimd --rundir
  * DIR` (which forks and returns once it serves) and waits for the socket.
