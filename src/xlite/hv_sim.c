@@ -13,7 +13,9 @@
  *
  * When a connection breaks (xensimd died), the call that sees it fails
  * with -ENOTCONN and "hypervisor connection lost"; the next call tries to
- * connect again (a restarted xensimd is a new, empty host).
+ * connect again (a restarted xensimd is a new, empty host, with a new
+ * xenstored: xlite__xs_reset).  The notification connection retries on a
+ * timer and, once back, asks the core to look again.
  *
  * At open, if nothing serves DIR, the backend starts `xensimd --rundir
  * DIR` (which forks and returns once it serves) and waits for the socket.
@@ -58,8 +60,13 @@ typedef struct {
     int nfd;
     GString *ninbuf;
     xlite__ev_fd nev;
+    xlite__ev_time nretry;        /* reconnecting after a loss */
     xlite__hv_changed_fn *changed;
 } sim_state;
+
+#define SIM_NOTIFY_RETRY (500 * 1000)
+
+static int sim_notify_start(xlite_ctx *ctx, sim_state *st);
 
 /* ---------- connecting ---------- */
 
@@ -497,6 +504,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
     st->inbuf = g_string_new(NULL);
     st->ninbuf = g_string_new(NULL);
     xlite__ev_fd_init(&st->nev);
+    xlite__ev_time_init(&st->nretry);
     st->rundir = ctx->sim_rundir ? g_strdup(ctx->sim_rundir)
                                  : g_build_filename(ctx->state_dir, "xensim",
                                                     NULL);
@@ -531,6 +539,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
 static void
 sim_notify_stop(xlite_ctx *ctx, sim_state *st)
 {
+    xlite__ev_time_deregister(ctx, &st->nretry);
     xlite__ev_fd_deregister(ctx, &st->nev);
     xlite__close(&st->nfd);
     g_string_truncate(st->ninbuf, 0);
@@ -761,6 +770,8 @@ sim_evtchn_alloc_unbound(xlite_ctx *ctx, void *state, uint32_t domid,
 
 /* ---------- notifications ---------- */
 
+static void sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev);
+
 static void
 sim_notify_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
                  short revents)
@@ -783,27 +794,45 @@ sim_notify_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
                   "hypervisor connection lost (notifications from xensimd "
                   "at %s)", st->rundir);
         sim_notify_stop(egc->ctx, st);
-        /* The request connection is dead too: the next call says so. */
+        /* The request connection is dead too: the next call says so.
+         * Meanwhile we try to come back, so that the watchers learn what
+         * a restarted host no longer has. */
+        if (xlite__ev_time_register_rel(egc->ctx, &st->nretry,
+                                        sim_notify_retry_cb,
+                                        SIM_NOTIFY_RETRY) < 0)
+            XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "cannot register a timer");
         any = true;
     }
     if (any && changed)
         changed(egc);
 }
 
-static int
-sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
+static void
+sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
-    sim_state *st = state;
+    sim_state *st = XLITE__CONTAINER_OF(ev, sim_state, nretry);
+
+    if (!st->changed)
+        return;
+    if (!sim_socket_serves(st->sock_path) ||
+        sim_notify_start(egc->ctx, st) < 0) {
+        if (xlite__ev_time_register_rel(egc->ctx, &st->nretry,
+                                        sim_notify_retry_cb,
+                                        SIM_NOTIFY_RETRY) < 0)
+            XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "cannot register a timer");
+        return;
+    }
+    XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "xensimd at %s serves again",
+              st->rundir);
+    st->changed(egc);
+}
+
+static int
+sim_notify_start(xlite_ctx *ctx, sim_state *st)
+{
     static const char sub[] = "{\"id\": 0, \"op\": \"subscribe\"}\n";
     int rc;
 
-    st->changed = fn;
-    if (!fn) {
-        sim_notify_stop(ctx, st);
-        return 0;
-    }
-    if (st->nfd >= 0)
-        return 0;
     if ((rc = sim_connect_fd(ctx, st->sock_path, &st->nfd)) < 0)
         return XLITE_ERROR(ctx, -ENOTCONN,
                            "hypervisor connection lost: cannot connect to "
@@ -817,6 +846,21 @@ sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
                            g_strerror(-rc));
     }
     return 0;
+}
+
+static int
+sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
+{
+    sim_state *st = state;
+
+    st->changed = fn;
+    if (!fn) {
+        sim_notify_stop(ctx, st);
+        return 0;
+    }
+    if (st->nfd >= 0)
+        return 0;
+    return sim_notify_start(ctx, st);
 }
 
 const xlite__hv_ops xlite__hv_sim_ops = {

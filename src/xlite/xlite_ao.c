@@ -20,6 +20,7 @@ struct xlite__ao {
     bool complete;
     bool notified;                    /* completion handed on */
     bool aborting;
+    char *errmsg;                     /* the failure's sentence, if rc < 0 */
     int rc;
     unsigned int progress_outstanding;
     GQueue abortables;                /* xlite__ao_abortable */
@@ -80,6 +81,10 @@ xlite__ao_complete(xlite__egc *egc, xlite__ao *ao, int rc)
     assert(ao->abortables.length == 0);
     ao->complete = true;
     ao->rc = rc;
+    /* The step that failed reported it in this thread; a synchronous
+     * initiator waiting in another thread gets it back from here. */
+    if (rc < 0)
+        ao->errmsg = g_strdup(xlite_errmsg());
     g_queue_unlink(&ao->ctx->aos, &ao->link);
     ao_check_notify(egc, ao);
 }
@@ -99,6 +104,9 @@ xlite__ao_inprogress(xlite__egc *egc, xlite__ao *ao)
         return 0;
     xlite__wait_until(egc, ao_notified, ao, -1);
     rc = ao->rc;
+    if (rc < 0)
+        xlite__errmsg_restore(ao->errmsg);
+    g_free(ao->errmsg);
     g_free(ao);
     return rc;
 }
@@ -240,6 +248,9 @@ deliver_completion(xlite__egc *egc, xlite__ao *ao)
 {
     xlite_ctx *ctx = egc->ctx;
 
+    /* So that xlite_errmsg() in the callback says why. */
+    if (ao->rc < 0)
+        xlite__errmsg_restore(ao->errmsg);
     if (ao->how.callback) {
         ao->how.callback(ctx, ao->rc, ao->how.opaque);
         if (ao->how.opaque_free)
@@ -251,6 +262,7 @@ deliver_completion(xlite__egc *egc, xlite__ao *ao)
         ev->u.operation_complete.rc = ao->rc;
         xlite__event_deliver(ctx, ev);
     }
+    g_free(ao->errmsg);
     g_free(ao);
 }
 

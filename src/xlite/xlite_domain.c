@@ -69,11 +69,31 @@ xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
 void
 xlite__xs_reset(xlite_ctx *ctx)
 {
-    if (!ctx->xsh || g_hash_table_size(ctx->xswatches) > 0)
+    GHashTableIter iter;
+    void *key, *value;
+
+    if (!ctx->xsh)
         return;
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
+              "xenstore");
     xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
     xs_close(ctx->xsh);
     ctx->xsh = NULL;
+    if (g_hash_table_size(ctx->xswatches) == 0 || !xlite__xs(ctx))
+        return;
+    /* The watches the mechanisms hold, on the new connection (each fires
+     * once at once, as a new watch does). */
+    g_hash_table_iter_init(&iter, ctx->xswatches);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        xlite__ev_xswatch *w = value;
+        char token[32];
+
+        snprintf(token, sizeof(token), "%" G_GUINTPTR_FORMAT,
+                 (guintptr)key);
+        if (!xs_watch(ctx->xsh, w->path, token))
+            XLITE_LOG(ctx, XLITE_LOG_ERROR, "cannot watch %s again: %s",
+                      w->path, g_strerror(errno));
+    }
 }
 
 static bool
@@ -229,7 +249,16 @@ gonewait_done(xlite__egc *egc, gonewait *gw, int rc)
 static void
 gonewait_start(xlite__egc *egc, gonewait *gw)
 {
+    xlite_ctx *ctx = egc->ctx;
+    xlite_dominfo info;
     int rc;
+
+    /* Often gone already: no need to watch then. */
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, gw->domid, &info);
+    if (rc == -ESRCH || rc == -ENOTCONN) {
+        gw->callback(egc, gw, rc == -ESRCH ? 0 : rc);
+        return;
+    }
 
     gw->dw.domid = gw->domid;
     gw->dw.callback = gonewait_domwait_cb;

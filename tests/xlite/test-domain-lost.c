@@ -2,8 +2,9 @@
  * test-domain-lost.c: xensimd dies under running domains
  *
  * The next call reports "hypervisor connection lost"; a restarted xensimd
- * is a clean, empty host, and the next list removes the stored configs of
- * the domains that went with the old one.
+ * is a clean, empty host: the generator reports the death of the domains
+ * that went with the old one, and the next list removes their stored
+ * configs.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,6 +24,9 @@ test_lost(void)
     xlite_dominfo *infos = NULL;
     xlite_dominfo info;
     size_t n = 99;
+    xlite_evgen *gens[3];
+    uint32_t domids[3];
+    bool dead[3] = { false };
     int i, rc;
 
     leak_check_begin(&lc);
@@ -36,6 +40,11 @@ test_lost(void)
         domtest_config(&cfg, name, sh->kernel);
         g_assert_cmpint(xlite_domain_create(ctx, &cfg, &domid, NULL), ==, 0);
         g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+        g_assert_cmpint(xlite_evenable_domain(
+                            ctx, domid,
+                            XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH), i,
+                            &gens[i]), ==, 0);
+        domids[i] = domid;
         xlite_domain_config_dispose(&cfg);
     }
     g_assert_cmpuint(domtest_userdata_files(sh), ==, 6);   /* json + lock */
@@ -50,6 +59,22 @@ test_lost(void)
     g_assert_nonnull(strstr(xlite_errmsg(), "hypervisor connection lost"));
 
     simhost_restart(sh);
+    /* The watchers learn that the domains went with the old host. */
+    for (i = 0; i < 3; i++) {
+        xlite_event *ev = NULL;
+
+        g_assert_cmpint(xlite_event_wait(ctx,
+                                         XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+                                         NULL, NULL, 10 * G_USEC_PER_SEC, &ev),
+                        ==, 0);
+        g_assert_cmpuint(ev->for_user, <, 3);
+        g_assert_cmpuint(ev->domid, ==, domids[ev->for_user]);
+        g_assert_false(dead[ev->for_user]);
+        dead[ev->for_user] = true;
+        xlite_event_free(ev);
+    }
+    for (i = 0; i < 3; i++)
+        xlite_evdisable(ctx, gens[i]);
     g_assert_cmpint(xlite_domain_list(ctx, &infos, &n), ==, 0);
     g_assert_cmpuint(n, ==, 0);
     free(infos);
