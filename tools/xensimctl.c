@@ -392,6 +392,8 @@ xsim_ctl_usage(void)
             "  list                              domains and their state\n"
             "  tree [PATH]                       dump the xenstore tree\n"
             "  devices DOMID                     a domain's devices\n"
+            "  destroy DOMID                     destroy a domain behind the\n"
+            "                                    toolstack's back (a fault)\n"
             "  crash DOMID                       crash the guest now\n"
             "  ignore-shutdown DOMID             make it ignore control/shutdown\n"
             "  garbage DOMID                     make it write garbage to xenstore\n"
@@ -462,6 +464,17 @@ main(int argc,
         g_autoptr(JsonObject) ok = xsim_ctl_call(&ctl, "stop", NULL);
 
         rc = ok ? 0 : 1;
+    } else if (g_str_equal(cmd, "destroy") && nargs == 1) {
+        if (xsim_ctl_domid(argv[2], &domid)) {
+            g_autoptr(JsonObject) args = json_object_new();
+            g_autoptr(JsonObject) ok = NULL;
+
+            json_object_set_int_member(args, "domid", domid);
+            ok = xsim_ctl_call(&ctl, "destroy", args);
+            rc = ok ? 0 : 1;
+        } else {
+            rc = 2;
+        }
     } else if ((g_str_equal(cmd, "crash") || g_str_equal(cmd, "ignore-shutdown") ||
                 g_str_equal(cmd, "garbage") ||
                 g_str_equal(cmd, "fail-next-hotplug")) && nargs == 1) {

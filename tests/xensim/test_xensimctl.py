@@ -160,3 +160,13 @@ def test_stop(host, ts, kernel):
     host.proc.wait(10)
     assert host.proc.returncode == 0
     assert "xensimd stopped" in host.log()
+
+
+def test_destroy(host, ts, kernel):
+    domid = ts.create(kernel)
+    ts.hv.call("unpause", domid=domid)
+    ctl(host, "destroy", domid)
+    assert wait_until(lambda: all(d["domid"] != domid
+                                  for d in ts.hv.call("list")["domains"]))
+    r = ctl(host, "destroy", domid, ok=1)
+    assert "ESRCH" in r.stderr
