@@ -28,6 +28,8 @@
 #include "viruuid.h"
 #include "virxml.h"
 #include "virtypedparam.h"
+#include "domain_capabilities.h"
+#include "virarch.h"
 #include "virutil.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
@@ -448,6 +450,73 @@ xvNodeGetFreeMemory(virConnectPtr conn)
         return 0;
     }
     return host.free_kib * 1024;
+}
+
+/* What a guest of one machine type can have on this host, as the driver
+ * (not Xen in general) provides it: PV disks and consoles, no graphics
+ * and no passthrough yet (refused at define, see xvDomainConfigFromDef). */
+static char *
+xvConnectGetDomainCapabilities(virConnectPtr conn, const char *emulatorbin,
+                               const char *archStr, const char *machine,
+                               const char *virttypeStr, unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    g_autoptr(virDomainCaps) domCaps = NULL;
+    virArch arch = virArchFromString(driver->hostInfo.arch);
+    bool hvm;
+
+    virCheckFlags(0, NULL);
+
+    if (virConnectGetDomainCapabilitiesEnsureACL(conn) < 0)
+        return NULL;
+
+    if (virttypeStr && STRNEQ(virttypeStr, "xen")) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unknown virttype '%s', expected 'xen'"), virttypeStr);
+        return NULL;
+    }
+    if (archStr && virArchFromString(archStr) != arch) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("architecture '%s' is not supported, only '%s'"),
+                       archStr, virArchToString(arch));
+        return NULL;
+    }
+    if (!machine)
+        machine = "xenpv";
+    if (STRNEQ(machine, "xenpv") && STRNEQ(machine, "xenpvh") &&
+        STRNEQ(machine, "xenfv")) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unknown machine '%s': Xen offers 'xenpv', 'xenpvh' and 'xenfv'"),
+                       machine);
+        return NULL;
+    }
+    hvm = STREQ(machine, "xenfv");
+
+    if (!(domCaps = virDomainCapsNew(emulatorbin ? emulatorbin
+                                                 : "/usr/lib/xen-4.17/bin/qemu-system-i386",
+                                     machine, arch, VIR_DOMAIN_VIRT_XEN)))
+        return NULL;
+
+    domCaps->maxvcpus = driver->hostInfo.max_vcpus;
+    domCaps->os.supported = VIR_TRISTATE_BOOL_YES;
+    domCaps->disk.supported = VIR_TRISTATE_BOOL_YES;
+    domCaps->disk.diskDevice.report = true;
+    domCaps->disk.bus.report = true;
+    VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.diskDevice,
+                             VIR_DOMAIN_DISK_DEVICE_DISK,
+                             VIR_DOMAIN_DISK_DEVICE_CDROM);
+    VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.bus, VIR_DOMAIN_DISK_BUS_XEN);
+    if (hvm)
+        VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.bus, VIR_DOMAIN_DISK_BUS_IDE);
+    domCaps->graphics.supported = VIR_TRISTATE_BOOL_NO;
+    domCaps->video.supported = VIR_TRISTATE_BOOL_NO;
+    domCaps->hostdev.supported = VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_IOTHREADS] = VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_VMCOREINFO] = VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_GENID] = VIR_TRISTATE_BOOL_NO;
+    domCaps->gic.supported = VIR_TRISTATE_BOOL_NO;
+
+    return virDomainCapsFormat(domCaps);
 }
 
 /* ---------------------------------------------------------------------
@@ -1947,6 +2016,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainSetSchedulerParameters = xvDomainSetSchedulerParameters,
     .domainSetSchedulerParametersFlags = xvDomainSetSchedulerParametersFlags,
     .nodeGetCellsFreeMemory = xvNodeGetCellsFreeMemory,
+    .connectGetDomainCapabilities = xvConnectGetDomainCapabilities,
     .domainGetJobInfo = xvDomainGetJobInfo,
     .domainDefineXML = xvDomainDefineXML,
     .domainDefineXMLFlags = xvDomainDefineXMLFlags,

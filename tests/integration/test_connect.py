@@ -208,3 +208,33 @@ class TestDaemon:
         # After every call above, including refused ones, it still runs.
         assert subprocess.run(["kill", "-0", str(daemon.pid)]).returncode == 0
         assert daemon.virsh("version").rc == 0
+
+
+class TestDomainCapabilities:
+    @pytest.mark.parametrize("machine,buses", [("xenpv", {"xen"}),
+                                               ("xenpvh", {"xen"}),
+                                               ("xenfv", {"xen", "ide"})])
+    def test_valid_and_honest(self, embed, tmp_path, machine, buses):
+        res = embed.virsh("domcapabilities", "--machine", machine)
+        assert res.rc == 0, res
+        f = tmp_path / "dc.xml"
+        f.write_text(res.out)
+        v = subprocess.run(["virt-xml-validate", str(f), "domaincaps"],
+                           capture_output=True, text=True)
+        assert v.returncode == 0, v.stderr + v.stdout
+        caps = ET.fromstring(res.out)
+        assert caps.findtext("machine") == machine
+        assert caps.findtext("domain") == "xen"
+        disk = caps.find("devices/disk")
+        assert disk.get("supported") == "yes"
+        values = {e.get("name"): {v.text for v in e.findall("value")}
+                  for e in disk.findall("enum")}
+        assert values["diskDevice"] == {"disk", "cdrom"}
+        assert values["bus"] == buses
+        assert caps.find("devices/graphics").get("supported") == "no"
+
+    def test_unknown_machine_and_virttype(self, embed):
+        res = embed.virsh("domcapabilities", "--machine", "pc")
+        assert res.rc != 0 and "unknown machine 'pc'" in res.err
+        res = embed.virsh("domcapabilities", "--virttype", "kvm")
+        assert res.rc != 0 and "unknown virttype 'kvm'" in res.err
