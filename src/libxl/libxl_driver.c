@@ -30,6 +30,7 @@
 #include "virtypedparam.h"
 #include "domain_capabilities.h"
 #include "virarch.h"
+#include "virbitmap.h"
 #include "virutil.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
@@ -1624,6 +1625,162 @@ xvDomainGetMaxVcpus(virDomainPtr dom)
                                       VIR_DOMAIN_VCPU_MAXIMUM);
 }
 
+/* The host's cpus, as the hypervisor reports them. */
+static virBitmap *
+xvHostCpus(xvDriver *driver)
+{
+    virBitmap *cpus = virBitmapNew(driver->hostInfo.nr_cpus);
+
+    virBitmapSetAll(cpus);
+    return cpus;
+}
+
+/* Vcpu affinity is recorded in the definitions (live and/or persistent);
+ * the simulated host accepts any affinity and schedules as it likes. */
+static int
+xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
+                     unsigned char *cpumap, int maplen, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    virDomainDef *persistentDef;
+    g_autoptr(virBitmap) pcpumap = NULL;
+    virDomainVcpuDef *vcpuinfo;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainPinVcpuFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
+        goto endjob;
+
+    if (!(pcpumap = virBitmapNewData(cpumap, maplen)))
+        goto endjob;
+    if (virBitmapIsAllClear(pcpumap)) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("an empty cpu map cannot be pinned"));
+        goto endjob;
+    }
+
+    if (def) {
+        if (!(vcpuinfo = virDomainDefGetVcpu(def, vcpu)) || !vcpuinfo->online) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("vcpu %u is not present or not online"), vcpu);
+            goto endjob;
+        }
+        virBitmapFree(vcpuinfo->cpumask);
+        vcpuinfo->cpumask = virBitmapNewCopy(pcpumap);
+    }
+    if (persistentDef) {
+        if (!(vcpuinfo = virDomainDefGetVcpu(persistentDef, vcpu))) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("vcpu %u is out of range of the persistent cpu count %u"),
+                           vcpu, virDomainDefGetVcpusMax(persistentDef));
+            goto endjob;
+        }
+        virBitmapFree(vcpuinfo->cpumask);
+        vcpuinfo->cpumask = virBitmapNewCopy(pcpumap);
+    }
+    ret = xvDomainSaveDefs(driver, vm, def, persistentDef);
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainPinVcpu(virDomainPtr dom, unsigned int vcpu, unsigned char *cpumap,
+                int maplen)
+{
+    return xvDomainPinVcpuFlags(dom, vcpu, cpumap, maplen,
+                                VIR_DOMAIN_AFFECT_LIVE);
+}
+
+static int
+xvDomainGetVcpuPinInfo(virDomainPtr dom, int ncpumaps, unsigned char *cpumaps,
+                       int maplen, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainDef *def;
+    g_autoptr(virBitmap) hostcpus = xvHostCpus(driver);
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetVcpuPinInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (!(def = virDomainObjGetOneDef(vm, flags)))
+        goto cleanup;
+    ret = virDomainDefGetVcpuPinInfoHelper(def, maplen, ncpumaps, cpumaps,
+                                           hostcpus, NULL);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* The simulated host accounts cpu time per domain, not per vcpu: each
+ * online vcpu is reported with an equal share. */
+static int
+xvDomainGetVcpus(virDomainPtr dom, virVcpuInfoPtr info, int maxinfo,
+                 unsigned char *cpumaps, int maplen)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    xlite_dominfo dominfo;
+    g_autoptr(virBitmap) hostcpus = xvHostCpus(driver);
+    unsigned int online;
+    int i, n = 0;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetVcpusEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (xlite_domain_info(driver->ctx, vm->def->id, &dominfo) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot get the vcpus of domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        goto cleanup;
+    }
+
+    online = MAX(1u, dominfo.online_vcpus);
+    if (cpumaps)
+        memset(cpumaps, 0, (size_t)maxinfo * maplen);
+    for (i = 0; i < maxinfo && (unsigned int)i < online; i++) {
+        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(vm->def, i);
+        virBitmap *mask = vcpu && vcpu->cpumask ? vcpu->cpumask
+                        : vm->def->cpumask ? vm->def->cpumask : hostcpus;
+        ssize_t cpu = virBitmapNextSetBit(mask, -1);
+
+        info[i].number = i;
+        info[i].state = dominfo.running ? VIR_VCPU_RUNNING : VIR_VCPU_BLOCKED;
+        info[i].cpuTime = dominfo.cpu_time_ns / online;
+        info[i].cpu = cpu < 0 ? 0 : (int)cpu;
+        if (cpumaps)
+            virBitmapToDataBuf(mask, VIR_GET_CPUMAP(cpumaps, maplen, i), maplen);
+        n++;
+    }
+    ret = n;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
 static char *
 xvDomainGetSchedulerType(virDomainPtr dom, int *nparams)
 {
@@ -2010,6 +2167,10 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainSetVcpusFlags = xvDomainSetVcpusFlags,
     .domainGetVcpusFlags = xvDomainGetVcpusFlags,
     .domainGetMaxVcpus = xvDomainGetMaxVcpus,
+    .domainPinVcpu = xvDomainPinVcpu,
+    .domainPinVcpuFlags = xvDomainPinVcpuFlags,
+    .domainGetVcpuPinInfo = xvDomainGetVcpuPinInfo,
+    .domainGetVcpus = xvDomainGetVcpus,
     .domainGetSchedulerType = xvDomainGetSchedulerType,
     .domainGetSchedulerParameters = xvDomainGetSchedulerParameters,
     .domainGetSchedulerParametersFlags = xvDomainGetSchedulerParametersFlags,

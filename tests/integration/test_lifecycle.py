@@ -220,3 +220,25 @@ def test_memory_vcpus_scheduler(defined):
     assert defined.virsh("destroy", "g1").rc == 0
     # The live changes did not touch the definition.
     assert defined.virsh("vcpucount", "g1", "--config", "--current").out.strip() == "2"
+
+
+def test_vcpu_pinning_and_info(defined):
+    assert defined.virsh("setvcpus", "g1", "2", "--config", "--maximum").rc == 0
+    assert defined.virsh("setvcpus", "g1", "2", "--config").rc == 0
+    assert defined.virsh("vcpupin", "g1", "1", "0", "--config").rc == 0
+    assert defined.virsh("start", "g1").rc == 0
+    res = defined.virsh("vcpupin", "g1", "0", "1", "--live")
+    assert res.rc == 0, res
+    rows = [line.split() for line in defined.virsh("vcpupin", "g1").out.splitlines()]
+    pins = {row[0]: row[1] for row in rows if len(row) == 2}
+    assert pins == {"0": "1", "1": "0"}, pins
+    res = defined.virsh("vcpuinfo", "g1")
+    assert res.rc == 0, res
+    assert res.out.count("VCPU:") == 2
+    assert "State:          running" in res.out
+    res = defined.virsh("vcpupin", "g1", "5", "0", "--live")
+    assert res.rc != 0
+    assert defined.virsh("destroy", "g1").rc == 0
+    xml = defined.virsh("dumpxml", "g1", "--inactive").out
+    assert "<vcpupin vcpu='1' cpuset='0'/>" in xml
+    assert "vcpupin vcpu='0'" not in xml
