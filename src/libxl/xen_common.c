@@ -1143,6 +1143,15 @@ xvXenParseVif(xvXenParser *p, const char *spec)
         } else if (STREQ(item->key, "type")) {
             type = v;
         } else if (STREQ(item->key, "vifname")) {
+            /* libvirt takes these prefixes for generated names, which an
+             * inactive XML drops: they cannot be kept. */
+            if (STRPREFIX(v, "vif") || STRPREFIX(v, "vnet") ||
+                STRPREFIX(v, "macvtap") || STRPREFIX(v, "macvlan")) {
+                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                               _("line %u: vif spec '%s': vifname '%s' has a prefix libvirt reserves for generated names (vif, vnet, macvtap, macvlan)"),
+                               line, spec, v);
+                return NULL;
+            }
             g_free(net->ifname);
             net->ifname = g_strdup(v);
         } else if (STREQ(item->key, "backend")) {
@@ -1168,10 +1177,13 @@ xvXenParseVif(xvXenParser *p, const char *spec)
                         return NULL;
                     }
                 }
-                if (virDomainNetAppendIPAddress(net, ips[j], AF_UNSPEC, prefix) < 0) {
+                if (virDomainNetAppendIPAddress(net, ips[j], AF_UNSPEC, prefix) < 0 ||
+                    (prefix > 32 &&
+                     VIR_SOCKET_ADDR_IS_FAMILY(&net->guestIP.ips[net->guestIP.nips - 1]->address,
+                                               AF_INET))) {
                     virResetLastError();
                     virReportError(VIR_ERR_CONF_SYNTAX,
-                                   _("line %u: vif spec '%s': malformed ip address '%s'"),
+                                   _("line %u: vif spec '%s': malformed ip address or prefix '%s'"),
                                    line, spec, ips[j]);
                     return NULL;
                 }
