@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,21 @@ main(int argc,
     quota.watch_queue = wq;
     xsim_log_verbose = verbose;
     xsim_server_set_debug(verbose);
+
+    /* Every socket lives below DIR, the deepest being a guest's xenstore
+     * endpoint: refuse a DIR too deep for unix socket names now, with a
+     * clear message, rather than fail on the first guest. */
+    {
+        struct sockaddr_un sun;
+        size_t deepest = strlen(rundir) + strlen("/xenstored/domain/32767.sock");
+
+        if (deepest >= sizeof(sun.sun_path)) {
+            fprintf(stderr, "xensimd: run directory '%s' is too long: its unix "
+                    "sockets need %zu bytes, the limit is %zu; use a shorter "
+                    "directory\n", rundir, deepest + 1, sizeof(sun.sun_path));
+            return EXIT_FAILURE;
+        }
+    }
 
     /* Lock first: nothing in DIR is touched unless it is ours. */
     if (!(rd = xsim_rundir_acquire(rundir, &error))) {

@@ -238,3 +238,10 @@ class TestDomainCapabilities:
         assert res.rc != 0 and "unknown machine 'pc'" in res.err
         res = embed.virsh("domcapabilities", "--virttype", "kvm")
         assert res.rc != 0 and "unknown virttype 'kvm'" in res.err
+
+
+def test_too_long_embedded_root_is_refused_clearly(build_dir, short_dir):
+    root = short_dir / ("r" * 80)
+    res = xvtest.virsh(f"xen:///embed?root={root}", "version")
+    assert res.rc != 0
+    assert "too long for its unix sockets" in res.err
