@@ -242,3 +242,66 @@ def test_vcpu_pinning_and_info(defined):
     xml = defined.virsh("dumpxml", "g1", "--inactive").out
     assert "<vcpupin vcpu='1' cpuset='0'/>" in xml
     assert "vcpupin vcpu='0'" not in xml
+
+
+def test_start_paused_and_flags(defined, tmp_path):
+    res = defined.virsh("start", "g1", "--paused")
+    assert res.rc == 0, res
+    assert state(defined) == "paused"
+    assert defined.virsh("resume", "g1").rc == 0
+    assert state(defined) == "running"
+    res = defined.virsh("destroy", "g1", "--graceful")
+    assert res.rc == 0, res
+    f = tmp_path / "p.xml"
+    f.write_text(guest_xml(tmp_path, name="p1"))
+    res = defined.virsh("create", str(f), "--paused")
+    assert res.rc == 0, res
+    assert state(defined, "p1") == "paused"
+    assert defined.virsh("destroy", "p1").rc == 0
+
+
+def test_readonly_refuses_every_writing_api(defined):
+    res = defined.virsh("start", "g1", readonly=True)
+    assert res.rc != 0 and "read only" in res.err, res
+    assert defined.virsh("start", "g1").rc == 0
+    for cmd in (["shutdown", "g1"], ["reboot", "g1"],
+                ["destroy", "g1"], ["suspend", "g1"], ["resume", "g1"],
+                ["setmem", "g1", "64M"], ["setvcpus", "g1", "1"],
+                ["vcpupin", "g1", "0", "0"], ["schedinfo", "g1", "--set", "weight=9"],
+                ["autostart", "g1"], ["undefine", "g1"]):
+        res = defined.virsh(*cmd, readonly=True)
+        assert res.rc != 0, cmd
+        assert "read only" in res.err or "read-only" in res.err, (cmd, res.err)
+    assert state(defined) == "running"
+    assert defined.virsh("destroy", "g1").rc == 0
+
+
+def test_python_error_codes(defined):
+    script = textwrap.dedent("""\
+        import sys, libvirt
+        libvirt.virEventRegisterDefaultImpl()
+        c = libvirt.open(sys.argv[1])
+        d = c.lookupByName('g1')
+        def code(call):
+            try:
+                call()
+            except libvirt.libvirtError as e:
+                return e.get_error_code()
+            return None
+        E = libvirt
+        assert code(d.suspend) == E.VIR_ERR_OPERATION_INVALID
+        assert code(lambda: d.createWithFlags(1 << 7)) == E.VIR_ERR_INVALID_ARG
+        d.create()
+        assert code(d.create) == E.VIR_ERR_OPERATION_INVALID
+        assert code(lambda: d.destroyFlags(1 << 5)) == E.VIR_ERR_INVALID_ARG
+        assert code(lambda: d.shutdownFlags(1 << 9)) == E.VIR_ERR_INVALID_ARG
+        assert code(lambda: d.setMemoryFlags(1 << 40, 0)) in (E.VIR_ERR_INVALID_ARG, E.VIR_ERR_OVERFLOW)
+        ro = libvirt.openReadOnly(sys.argv[1])
+        assert code(lambda: ro.lookupByName('g1').openConsole(None, ro.newStream(0), 0)) \
+            == E.VIR_ERR_OPERATION_DENIED
+        d.destroy()
+        print('ok')
+        """)
+    res = xvtest.python(script, defined.uri)
+    assert res.rc == 0, res
+    assert res.out.strip() == "ok"
