@@ -99,8 +99,8 @@ class TestEmbedded:
         assert res.rc != 0
         assert "read only access prevents" in res.err
 
-    def test_two_roots_are_independent(self, build_dir, tmp_path):
-        a, b = tmp_path / "a", tmp_path / "b"
+    def test_two_roots_are_independent(self, build_dir, short_dir):
+        a, b = short_dir / "a", short_dir / "b"
         ra = xvtest.virsh(f"xen:///embed?root={a}", "uri")
         rb = xvtest.virsh(f"xen:///embed?root={b}", "uri")
         assert ra.rc == 0 and rb.rc == 0
@@ -109,7 +109,7 @@ class TestEmbedded:
         assert {p.relative_to(a) for p in a.rglob("*")} == \
                {p.relative_to(b) for p in b.rglob("*")}
 
-    def test_one_process_runs_one_root(self, build_dir, tmp_path):
+    def test_one_process_runs_one_root(self, build_dir, short_dir):
         res = xvtest.python(
             "import sys, libvirt\n"
             "libvirt.virEventRegisterDefaultImpl()\n"
@@ -118,14 +118,14 @@ class TestEmbedded:
             "    libvirt.open('xen:///embed?root=' + sys.argv[2])\n"
             "except libvirt.libvirtError as e:\n"
             "    print('refused:', e.get_error_message())\n",
-            str(tmp_path / "one"), str(tmp_path / "two"))
+            str(short_dir / "one"), str(short_dir / "two"))
         assert res.rc == 0, res
         assert "refused:" in res.out
         assert "already runs it at" in res.out
 
 
 class TestPythonLibvirt:
-    def test_embedded_open(self, build_dir, tmp_path):
+    def test_embedded_open(self, build_dir, short_dir):
         res = xvtest.python(
             "import sys, libvirt\n"
             "import xml.etree.ElementTree as ET\n"
@@ -142,18 +142,18 @@ class TestPythonLibvirt:
             "assert c.getFreeMemory() > 0\n"
             "ET.fromstring(c.getCapabilities())\n"
             "c.close()\n"
-            "print('ok')\n", str(tmp_path / "root"))
+            "print('ok')\n", str(short_dir / "root"))
         assert res.rc == 0, res
         assert res.out.strip() == "ok"
 
-    def test_embedded_needs_an_event_loop(self, build_dir, tmp_path):
+    def test_embedded_needs_an_event_loop(self, build_dir, short_dir):
         res = xvtest.python(
             "import sys, libvirt\n"
             "try:\n"
             "    libvirt.open('xen:///embed?root=' + sys.argv[1])\n"
             "except libvirt.libvirtError as e:\n"
             "    print('refused:', e.get_error_message())\n",
-            str(tmp_path / "root"))
+            str(short_dir / "root"))
         assert res.rc == 0, res
         assert "refused:" in res.out
 

@@ -139,7 +139,7 @@ def test_metadata(embed, xmlfile):
     assert res.rc != 0
 
 
-def test_python_queries_and_errors(build_dir, tmp_path):
+def test_python_queries_and_errors(build_dir, short_dir):
     res = xvtest.python(textwrap.dedent("""\
         import sys, libvirt
         libvirt.virEventRegisterDefaultImpl()
@@ -181,7 +181,7 @@ def test_python_queries_and_errors(build_dir, tmp_path):
         except libvirt.libvirtError as e:
             assert e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, e
         print('ok')
-        """), str(tmp_path / "root"), guest_xml())
+        """), str(short_dir / "root"), guest_xml())
     assert res.rc == 0, res
     assert res.out.strip() == "ok"
 
@@ -224,8 +224,8 @@ EVENTS_SCRIPT = textwrap.dedent("""\
     """)
 
 
-def test_define_events_embedded(build_dir, tmp_path):
-    res = xvtest.python(EVENTS_SCRIPT, f"xen:///embed?root={tmp_path}/r",
+def test_define_events_embedded(build_dir, short_dir):
+    res = xvtest.python(EVENTS_SCRIPT, f"xen:///embed?root={short_dir}/r",
                         guest_xml(uuid=FIXED_UUID))
     assert res.rc == 0, res
     assert res.out.strip().endswith("ok")
