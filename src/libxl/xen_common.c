@@ -2144,6 +2144,22 @@ xvXenGfxUInt(xvXenGfxSource *src, const char *key, unsigned int max,
     return 1;
 }
 
+/* A listen address: libvirt writes it into an attribute unescaped. */
+static const char *
+xvXenGfxListen(xvXenGfxSource *src, const char *key)
+{
+    const char *v = xvXenGfxGet(src, key);
+
+    if (v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-_%") != strlen(v)) {
+        virReportError(VIR_ERR_CONF_SYNTAX,
+                       _("line %u: '%s' value '%s' is not a host name or address"),
+                       src->items ? src->line : xvXenLine(src->p, key), key, v);
+        src->failed = true;
+        return NULL;
+    }
+    return v;
+}
+
 static int
 xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
 {
@@ -2180,8 +2196,8 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
             gfx->data.vnc.port = 5900 + display;
         }
         /* Like the XML parser: a listen element even without address. */
-        v = xvXenGfxGet(src, "vnclisten");
-        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        v = xvXenGfxListen(src, "vnclisten");
+        if (src->failed || virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if ((v = xvXenGfxGet(src, "vncpasswd")) && *v)
             gfx->data.vnc.auth.passwd = g_strdup(v);
@@ -2219,8 +2235,8 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
         if (!gfx)
             return -1;
         gfx->type = VIR_DOMAIN_GRAPHICS_TYPE_SPICE;
-        v = xvXenGfxGet(src, "spicehost");
-        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        v = xvXenGfxListen(src, "spicehost");
+        if (src->failed || virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if (xvXenGfxUInt(src, "spiceport", 65535, &port) < 0 ||
             xvXenGfxUInt(src, "spicetls_port", 65535, &tlsport) < 0 ||
