@@ -1757,6 +1757,13 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
         disk->src->readonly = true;
     }
 
+    if (*target && (g_ascii_isspace(target[0]) ||
+                    g_ascii_isspace(target[strlen(target) - 1]))) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: disk spec '%s': target '%s' begins or ends with blanks, which a domain XML does not keep"),
+                       line, spec, target);
+        goto cleanup;
+    }
     if (*target) {
         virDomainDiskSetSource(disk, target);
         virDomainDiskSetType(disk, STRPREFIX(target, "/dev/") ? VIR_STORAGE_TYPE_BLOCK
