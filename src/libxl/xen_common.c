@@ -640,6 +640,8 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def)
     return 0;
 }
 
+#define XV_XEN_MAX_MEMORY_MIB (16ULL * 1024 * 1024)
+
 static int
 xvXenParseMemory(xvXenParser *p, virDomainDef *def)
 {
@@ -649,11 +651,12 @@ xvXenParseMemory(xvXenParser *p, virDomainDef *def)
     if (xvXenGetULLong(p, "memory", &memory) < 0 ||
         xvXenGetULLong(p, "maxmem", &maxmem) < 0)
         return -1;
-    if (memory == 0 || memory > ULLONG_MAX / 1024 / 1024 ||
-        maxmem > ULLONG_MAX / 1024 / 1024) {
+    /* Up to 16 TiB, as much as Xen gives a guest. */
+    if (memory == 0 || memory > XV_XEN_MAX_MEMORY_MIB ||
+        maxmem > XV_XEN_MAX_MEMORY_MIB) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("line %u: memory size %llu MiB is out of range"),
-                       xvXenLine(p, "memory"), memory);
+                       _("line %u: memory sizes %llu MiB and %llu MiB must be between 1 MiB and 16 TiB"),
+                       xvXenLine(p, "memory"), memory, maxmem);
         return -1;
     }
     if (maxmem == 0)
