@@ -640,6 +640,8 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def)
     return 0;
 }
 
+#define XV_XEN_MAX_MEMORY_MIB (16ULL * 1024 * 1024)
+
 static int
 xvXenParseMemory(xvXenParser *p, virDomainDef *def)
 {
@@ -649,11 +651,12 @@ xvXenParseMemory(xvXenParser *p, virDomainDef *def)
     if (xvXenGetULLong(p, "memory", &memory) < 0 ||
         xvXenGetULLong(p, "maxmem", &maxmem) < 0)
         return -1;
-    if (memory == 0 || memory > ULLONG_MAX / 1024 / 1024 ||
-        maxmem > ULLONG_MAX / 1024 / 1024) {
+    /* Up to 16 TiB, as much as Xen gives a guest. */
+    if (memory == 0 || memory > XV_XEN_MAX_MEMORY_MIB ||
+        maxmem > XV_XEN_MAX_MEMORY_MIB) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("line %u: memory size %llu MiB is out of range"),
-                       xvXenLine(p, "memory"), memory);
+                       _("line %u: memory sizes %llu MiB and %llu MiB must be between 1 MiB and 16 TiB"),
+                       xvXenLine(p, "memory"), memory, maxmem);
         return -1;
     }
     if (maxmem == 0)
@@ -1757,6 +1760,13 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
         disk->src->readonly = true;
     }
 
+    if (*target && (g_ascii_isspace(target[0]) ||
+                    g_ascii_isspace(target[strlen(target) - 1]))) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: disk spec '%s': target '%s' begins or ends with blanks, which a domain XML does not keep"),
+                       line, spec, target);
+        goto cleanup;
+    }
     if (*target) {
         virDomainDiskSetSource(disk, target);
         virDomainDiskSetType(disk, STRPREFIX(target, "/dev/") ? VIR_STORAGE_TYPE_BLOCK
@@ -2144,6 +2154,22 @@ xvXenGfxUInt(xvXenGfxSource *src, const char *key, unsigned int max,
     return 1;
 }
 
+/* A listen address: libvirt writes it into an attribute unescaped. */
+static const char *
+xvXenGfxListen(xvXenGfxSource *src, const char *key)
+{
+    const char *v = xvXenGfxGet(src, key);
+
+    if (v && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-_%") != strlen(v)) {
+        virReportError(VIR_ERR_CONF_SYNTAX,
+                       _("line %u: '%s' value '%s' is not a host name or address"),
+                       src->items ? src->line : xvXenLine(src->p, key), key, v);
+        src->failed = true;
+        return NULL;
+    }
+    return v;
+}
+
 static int
 xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
 {
@@ -2180,8 +2206,8 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
             gfx->data.vnc.port = 5900 + display;
         }
         /* Like the XML parser: a listen element even without address. */
-        v = xvXenGfxGet(src, "vnclisten");
-        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        v = xvXenGfxListen(src, "vnclisten");
+        if (src->failed || virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if ((v = xvXenGfxGet(src, "vncpasswd")) && *v)
             gfx->data.vnc.auth.passwd = g_strdup(v);
@@ -2219,8 +2245,8 @@ xvXenParseGraphics(xvXenGfxSource *src, virDomainDef *def)
         if (!gfx)
             return -1;
         gfx->type = VIR_DOMAIN_GRAPHICS_TYPE_SPICE;
-        v = xvXenGfxGet(src, "spicehost");
-        if (virDomainGraphicsListenAppendAddress(gfx, v) < 0)
+        v = xvXenGfxListen(src, "spicehost");
+        if (src->failed || virDomainGraphicsListenAppendAddress(gfx, v) < 0)
             return -1;
         if (xvXenGfxUInt(src, "spiceport", 65535, &port) < 0 ||
             xvXenGfxUInt(src, "spicetls_port", 65535, &tlsport) < 0 ||

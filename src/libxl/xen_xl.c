@@ -198,7 +198,9 @@ xvXLFormatCPU(xvXenWriter *w, virDomainDef *def)
             return -1;
         }
     }
-    if (STRNEQ(virBufferCurrentContent(&buf), "host") &&
+    /* A host-passthrough CPU is cpuid "host"; one that only says
+     * nestedhvm is written as nestedhvm alone. */
+    if ((STRNEQ(virBufferCurrentContent(&buf), "host") || nested == -1) &&
         xvXenSetString(w, "cpuid", virBufferCurrentContent(&buf)) < 0)
         return -1;
     if (nested != -1 && xvXenSetULLong(w, "nestedhvm", nested) < 0)
