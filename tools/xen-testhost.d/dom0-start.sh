@@ -16,5 +16,5 @@ until xenstore-read -s / >/dev/null 2>&1; do
 done
 echo "$M-STAGE xenstored $(cut -d' ' -f1 /proc/uptime)"
 $X/xen-init-dom0 >/dev/null || echo "$M-LOG xen-init-dom0 failed"
-$X/xenconsoled --pid-file=/run/xenconsoled.pid --log=none || echo "$M-LOG xenconsoled failed"
+$X/xenconsoled --pid-file=/run/xenconsoled.pid --log=guest || echo "$M-LOG xenconsoled failed"
 exit 0
