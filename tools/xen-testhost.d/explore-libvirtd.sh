@@ -7,7 +7,7 @@
 up() { cut -d' ' -f1 /proc/uptime | cut -d. -f1; }
 mkdir -p /var/log/libvirt /var/lib/libvirt /var/cache/libvirt /run/libvirt
 t0=$(up)
-/usr/sbin/libvirtd --verbose >/tmp/libvirtd.out 2>&1 &
+/usr/sbin/libvirtd >/tmp/libvirtd.out 2>&1 &
 pid=$!
 ok=
 while [ $(( $(up) - t0 )) -lt ${XTH_WAIT:-240} ]; do
@@ -21,5 +21,5 @@ if [ -n "$ok" ]; then
     timeout 60 virsh -c qemu:///system list --all && echo LIBVIRTD-OK
 fi
 echo "--- processes"; ps -o pid,stat,time,args | grep -v ' \[' | tail -20
-echo "--- libvirtd output"; tail -20 /tmp/libvirtd.out
+echo "--- libvirtd output"; grep -v " info : " /tmp/libvirtd.out | tail -20; tail -20 /var/log/libvirt/libvirtd.log 2>/dev/null
 [ -n "$ok" ]
