@@ -28,7 +28,7 @@ def harness(*args, timeout=600):
 
 @pytest.fixture(scope="module")
 def testhost():
-    r = harness("check", timeout=60)
+    r = harness("check", "--install", timeout=900)
     if r.returncode != 0:
         pytest.skip("xen-testhost cannot run here: " + (r.stdout + r.stderr).strip())
     r = harness("prepare", timeout=900)

@@ -33,6 +33,16 @@ $X info "$d"; echo "info rc=$?"
 t0=$(up); $X destroy "$d"; echo "destroy rc=$? ($t0 -> $(up))"
 sleep 1; xl list; xenstore-ls /local/domain 2>/dev/null | grep -c . | sed 's/^/xenstore nodes under \/local\/domain: /'
 
+step "destroy timing: xl destroy vs xlite destroy of the same kind of paused domain"
+sed 's/xth-domu/xth-a/' /tmp/domu.cfg > /tmp/a.cfg; sed 's/xth-domu/xth-b/' /tmp/domu.cfg > /tmp/b.cfg
+xl create -p /tmp/a.cfg >/dev/null 2>&1; xl create -p /tmp/b.cfg >/dev/null 2>&1
+xl list
+echo "backends: $(xenstore-ls -f /local/domain/0/backend 2>/dev/null | grep -c .) nodes"
+xenstore-ls -f /local/domain/0/backend 2>/dev/null | grep '/state = ' | head
+t0=$(up); xl destroy xth-a; echo "xl destroy rc=$? ($t0 -> $(up))"
+t0=$(up); $X destroy "$(xl domid xth-b)"; echo "xlite destroy rc=$? ($t0 -> $(up))"
+xl list
+
 step "xlite create a PV domain from JSON (build is not implemented: expect ENOSYS, undone)"
 cat > /tmp/xlite-domu.json <<JSON
 {"name": "xlite-domu", "type": "pv", "kernel": "$img/vmlinuz",
