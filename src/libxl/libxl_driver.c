@@ -1198,27 +1198,40 @@ xvDomainEndActive(virDomainObj **vm)
     virDomainObjEndAPI(vm);
 }
 
+/* Suspend and resume: pause or unpause the running domain.  Asking for the
+ * state it is already in succeeds and emits no event. */
 static int
-xvDomainSuspend(virDomainPtr dom)
+xvDomainSetPaused(virDomainPtr dom, bool pause,
+                  int (*acl)(virConnectPtr conn, virDomainDef *def))
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomainBeginActive(dom, virDomainSuspendEnsureACL)))
+    if (!(vm = xvDomainBeginActive(dom, acl)))
         return -1;
 
-    if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
-        if (xlite_domain_pause(driver->ctx, vm->def->id) < 0) {
+    if ((virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) != pause) {
+        int rc = pause ? xlite_domain_pause(driver->ctx, vm->def->id)
+                       : xlite_domain_unpause(driver->ctx, vm->def->id);
+
+        if (rc < 0) {
             virReportError(VIR_ERR_OPERATION_FAILED,
-                           _("failed to suspend domain '%s': %s"),
+                           pause ? _("failed to suspend domain '%s': %s")
+                                 : _("failed to resume domain '%s': %s"),
                            vm->def->name, xlite_errmsg());
             goto cleanup;
         }
-        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-        event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SUSPENDED,
-                                                  VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        if (pause) {
+            virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+            event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SUSPENDED,
+                                                      VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+        } else {
+            virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+            event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_RESUMED,
+                                                      VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+        }
         ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
     }
     ret = 0;
@@ -1230,34 +1243,15 @@ xvDomainSuspend(virDomainPtr dom)
 }
 
 static int
+xvDomainSuspend(virDomainPtr dom)
+{
+    return xvDomainSetPaused(dom, true, virDomainSuspendEnsureACL);
+}
+
+static int
 xvDomainResume(virDomainPtr dom)
 {
-    xvDriver *driver = dom->conn->privateData;
-    virDomainObj *vm;
-    virObjectEvent *event = NULL;
-    int ret = -1;
-
-    if (!(vm = xvDomainBeginActive(dom, virDomainResumeEnsureACL)))
-        return -1;
-
-    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) {
-        if (xlite_domain_unpause(driver->ctx, vm->def->id) < 0) {
-            virReportError(VIR_ERR_OPERATION_FAILED,
-                           _("failed to resume domain '%s': %s"),
-                           vm->def->name, xlite_errmsg());
-            goto cleanup;
-        }
-        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
-        event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_RESUMED,
-                                                  VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
-        ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
-    }
-    ret = 0;
-
- cleanup:
-    xvDomainEndActive(&vm);
-    virObjectEventStateQueue(driver->domainEventState, event);
-    return ret;
+    return xvDomainSetPaused(dom, false, virDomainResumeEnsureACL);
 }
 
 /* The guest is asked; the call does not wait for it (libvirt's contract):
