@@ -575,8 +575,16 @@ xsim_backdev_step(XsimBackDev *dev)
              * The frontend is closed, or gone, or never came: we are done.
              * A failed backend stays Closing for its frontend to see.
              */
-            if (fstate == XSIM_XB_CLOSED || xsim_backdev_primary_console(dev) ||
-                (!dev->failed && (fstate == 0 || fstate == XSIM_XB_INITIALISING))) {
+            if (xsim_backdev_primary_console(dev)) {
+                /*
+                 * Real Xen's xenconsoled stops serving the PV console but
+                 * never takes its backend to Closed (seen on real Xen under
+                 * tools/xen-testhost): toolstacks must not wait for it, and
+                 * neither does the simulated one.
+                 */
+                xsim_console_close(dev);
+            } else if (fstate == XSIM_XB_CLOSED ||
+                       (!dev->failed && (fstate == 0 || fstate == XSIM_XB_INITIALISING))) {
                 xsim_console_close(dev);
                 xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
             }

@@ -640,7 +640,12 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
                 if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
                     break;
             }
-            g_ptr_array_add(dw->paths, be);
+            /* The PV console's backend (xenconsoled) never reaches Closed
+             * on real Xen: told to go, it is not waited for (as xl does). */
+            if (strcmp(kinds[k], "console") == 0)
+                g_free(be);
+            else
+                g_ptr_array_add(dw->paths, be);
         }
         free(devs);
     }
