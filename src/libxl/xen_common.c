@@ -1743,17 +1743,18 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
     if (s.access && *s.access) {
         if (STREQ(s.access, "r") || STREQ(s.access, "ro")) {
             disk->src->readonly = true;
+        } else if (s.cdrom && (STREQ(s.access, "w") || STREQ(s.access, "rw") ||
+                               STREQ(s.access, "w!"))) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("line %u: disk spec '%s': a cdrom cannot be writable"),
+                           line, spec);
+            goto cleanup;
         } else if (STREQ(s.access, "w!") && p->format == XV_XEN_FORMAT_XM) {
             disk->src->shared = true;
         } else if (STRNEQ(s.access, "w") && STRNEQ(s.access, "rw")) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                            _("line %u: disk spec '%s': unknown access '%s', expected 'r', 'ro', 'w' or 'rw'"),
                            line, spec, s.access);
-            goto cleanup;
-        } else if (s.cdrom) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("line %u: disk spec '%s': a cdrom cannot be writable"),
-                           line, spec);
             goto cleanup;
         }
     } else if (s.cdrom) {
