@@ -2446,6 +2446,8 @@ xvXenParseChr(xvXenParser *p, const char *key, const char *value)
         bool listen = false;
         size_t i;
 
+        if (!opts[0])
+            goto unsupported;   /* "tcp:" or "unix:" and nothing more */
         for (i = 1; opts[i]; i++) {
             if (STREQ(opts[i], "server") || STREQ(opts[i], "server=on"))
                 listen = true;
