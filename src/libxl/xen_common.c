@@ -881,9 +881,13 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            if (xvXenGetString(p, "timer_mode", &str) < 0)
+            int rc = xvXenGetString(p, "timer_mode", &str);
+
+            if (rc < 0)
                 return -1;
-            for (i = 0; i < G_N_ELEMENTS(xvXenTimerModes); i++) {
+            if (rc == 0)
+                mode = -2;  /* empty: no setting */
+            for (i = 0; str && i < G_N_ELEMENTS(xvXenTimerModes); i++) {
                 if (STREQ(str, xvXenTimerModes[i].name))
                     mode = i;
             }
@@ -891,7 +895,7 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
                    num < G_N_ELEMENTS(xvXenTimerModes)) {
             mode = num;
         }
-        if (mode < 0) {
+        if (mode == -1) {
             virResetLastError();
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                            _("line %u: unknown 'timer_mode' value '%s'"),
@@ -899,8 +903,9 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
                            str ? str : "(number)");
             return -1;
         }
-        xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_PIT)->tickpolicy =
-            xvXenTimerModes[mode].policy;
+        if (mode >= 0)
+            xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_PIT)->tickpolicy =
+                xvXenTimerModes[mode].policy;
     }
 
     if (def->os.type == VIR_DOMAIN_OSTYPE_HVM) {
@@ -918,9 +923,13 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
         unsigned long long num;
 
         if (val->type == VIR_CONF_STRING) {
-            if (xvXenGetString(p, "tsc_mode", &str) < 0)
+            int rc = xvXenGetString(p, "tsc_mode", &str);
+
+            if (rc < 0)
                 return -1;
-            for (i = 0; i < G_N_ELEMENTS(xvXenTscModes); i++) {
+            if (rc == 0)
+                mode = -2;  /* empty: no setting */
+            for (i = 0; str && i < G_N_ELEMENTS(xvXenTscModes); i++) {
                 if (STREQ(str, xvXenTscModes[i].name))
                     mode = i;
             }
@@ -928,15 +937,16 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
                    num < G_N_ELEMENTS(xvXenTscModes)) {
             mode = num;
         }
-        if (mode < 0) {
+        if (mode == -1) {
             virResetLastError();
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                            _("line %u: unknown 'tsc_mode' value '%s'"),
                            xvXenLine(p, "tsc_mode"), str ? str : "(number)");
             return -1;
         }
-        xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_TSC)->mode =
-            xvXenTscModes[mode].mode;
+        if (mode >= 0)
+            xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_TSC)->mode =
+                xvXenTscModes[mode].mode;
     }
     return 0;
 }
@@ -1743,17 +1753,18 @@ xvXenParseDisk(xvXenParser *p, const char *spec)
     if (s.access && *s.access) {
         if (STREQ(s.access, "r") || STREQ(s.access, "ro")) {
             disk->src->readonly = true;
+        } else if (s.cdrom && (STREQ(s.access, "w") || STREQ(s.access, "rw") ||
+                               STREQ(s.access, "w!"))) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("line %u: disk spec '%s': a cdrom cannot be writable"),
+                           line, spec);
+            goto cleanup;
         } else if (STREQ(s.access, "w!") && p->format == XV_XEN_FORMAT_XM) {
             disk->src->shared = true;
         } else if (STRNEQ(s.access, "w") && STRNEQ(s.access, "rw")) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                            _("line %u: disk spec '%s': unknown access '%s', expected 'r', 'ro', 'w' or 'rw'"),
                            line, spec, s.access);
-            goto cleanup;
-        } else if (s.cdrom) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("line %u: disk spec '%s': a cdrom cannot be writable"),
-                           line, spec);
             goto cleanup;
         }
     } else if (s.cdrom) {
@@ -2435,6 +2446,8 @@ xvXenParseChr(xvXenParser *p, const char *key, const char *value)
         bool listen = false;
         size_t i;
 
+        if (!opts[0])
+            goto unsupported;   /* "tcp:" or "unix:" and nothing more */
         for (i = 1; opts[i]; i++) {
             if (STREQ(opts[i], "server") || STREQ(opts[i], "server=on"))
                 listen = true;
