@@ -610,6 +610,8 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def)
             return -1;
         }
         def->os.bootloaderArgs = g_strjoinv(" ", args);
+        if (!*def->os.bootloaderArgs)
+            g_clear_pointer(&def->os.bootloaderArgs, g_free);
     }
     if (def->os.bootloader && def->os.type == VIR_DOMAIN_OSTYPE_HVM) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
