@@ -2649,6 +2649,13 @@ xvXenParseUSB(xvXenParser *p, virDomainDef *def)
             hostdev->mode = VIR_DOMAIN_HOSTDEV_MODE_SUBSYS;
             hostdev->source.subsys.type = VIR_DOMAIN_HOSTDEV_SUBSYS_TYPE_USB;
             usbsrc = &hostdev->source.subsys.u.usb;
+            if (a == 0 || b == 0) {
+                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                               _("line %u: USB device '%s' in 'usbdevice' cannot have a zero number"),
+                               xvXenLineOf(p, "usbdevice", list[i]), list[i]);
+                virDomainHostdevDefFree(hostdev);
+                return -1;
+            }
             if (strchr(list[i] + 5, ':')) {
                 usbsrc->vendor = a;
                 usbsrc->product = b;

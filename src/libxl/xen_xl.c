@@ -467,9 +467,9 @@ xvXLParseUSB(xvXenParser *p, virDomainDef *def)
             }
             *target = v;
         }
-        if (bus < 0 || addr < 0) {
+        if (bus <= 0 || addr <= 0) {
             virReportError(VIR_ERR_CONF_SYNTAX,
-                           _("line %u: usbdev spec '%s' needs hostbus and hostaddr"),
+                           _("line %u: usbdev spec '%s' needs a hostbus and a hostaddr above 0"),
                            line, devs[i]);
             return -1;
         }
