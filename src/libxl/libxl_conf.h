@@ -75,8 +75,11 @@ struct _xvDriver {
     /* Immutable pointer, immutable object */
     virDomainXMLOption *xmlopt;
 
-    /* Immutable pointer, thread safe: handles the core's domain events
-     * one at a time (libxl_domain.c). */
+    /* Handles the core's domain events one at a time (libxl_domain.c).
+     * The core may deliver an event from any thread up to the moment the
+     * context is freed, so handing one over and stopping the worker are
+     * serialised by eventWorkerLock: eventWorker is NULL once stopped. */
+    GMutex eventWorkerLock;
     GThreadPool *eventWorker;
 };
 
@@ -86,3 +89,7 @@ unsigned long xvHostVersion(const xlite_host_info *info);
 /* Fill @cfg (initialised by the caller) from @def.  On failure reports the
  * error and leaves @cfg for the caller to dispose. */
 int xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg);
+
+/* Stop handing the core's events to the worker and wait for the worker to
+ * finish what it was given. */
+void xvDomainEventsStop(xvDriver *driver);

@@ -604,10 +604,32 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
         xlite_event_free(ev);
         return;
     }
+    g_mutex_lock(&driver->eventWorkerLock);
+    if (!driver->eventWorker) {
+        /* The driver is stopping: nobody is left to act on it. */
+        g_mutex_unlock(&driver->eventWorkerLock);
+        xlite_event_free(ev);
+        return;
+    }
     work = g_new0(xvDomainEventWork, 1);
     work->driver = driver;
     work->ev = ev;
     g_thread_pool_push(driver->eventWorker, work, NULL);
+    g_mutex_unlock(&driver->eventWorkerLock);
+}
+
+void
+xvDomainEventsStop(xvDriver *driver)
+{
+    GThreadPool *worker;
+
+    g_mutex_lock(&driver->eventWorkerLock);
+    worker = g_steal_pointer(&driver->eventWorker);
+    g_mutex_unlock(&driver->eventWorkerLock);
+    /* Finish the queued events: they may still call into the core, which
+     * is freed only after this. */
+    if (worker)
+        g_thread_pool_free(worker, FALSE, TRUE);
 }
 
 int

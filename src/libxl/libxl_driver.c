@@ -83,8 +83,8 @@ xvDriverFree(xvDriver *driver)
 {
     if (!driver)
         return;
-    if (driver->eventWorker)
-        g_thread_pool_free(driver->eventWorker, FALSE, TRUE);
+    xvDomainEventsStop(driver);
+    g_mutex_clear(&driver->eventWorkerLock);
     virObjectUnref(driver->xmlopt);
     virObjectUnref(driver->caps);
     virObjectUnref(driver->domainEventState);
@@ -149,6 +149,7 @@ xvStateInitialize(bool privileged,
     const char *pathRoot = root;
     xlite_ctx_options opts = { 0 };
 
+    g_mutex_init(&driver->eventWorkerLock);
     driver->privileged = privileged;
     driver->embedded = root != NULL;
 
