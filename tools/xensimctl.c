@@ -347,7 +347,10 @@ xsim_ctl_devices(const char *rundir,
             const char *what = g_str_equal(kinds[k], "vif") ? "mac" :
                                g_str_equal(kinds[k], "console") ? "tty" : "params";
 
-            detail = xsim_ctl_read(xsc, "%s/%s/%s", dir, devids[i], what);
+            /* A console's pty is in its frontend, as xenconsoled writes it. */
+            detail = g_str_equal(kinds[k], "console")
+                ? (fe ? xsim_ctl_read(xsc, "%s/tty", fe) : NULL)
+                : xsim_ctl_read(xsc, "%s/%s/%s", dir, devids[i], what);
             printf("%-8s %-6s %-13s %-13s %s%s%s%s\n", kinds[k], devids[i],
                    xsim_ctl_state_name(bstate),
                    fe && !fstate && g_str_equal(kinds[k], "console") ? "(primary)" :

@@ -6,8 +6,15 @@
  *     create CONFIG.json    create (the core's JSON config) and unpause
  *     destroy DOMID
  *     shutdown DOMID [SECONDS]
+ *                           ask the guest to power off, wait for it, then
+ *                           destroy it (on_poweroff "destroy", as xl does)
  *     console DOMID         the pty of console 0
  *     info DOMID
+ *     config DOMID          the domain's config (xlite_retrieve_domain_config)
+ *
+ * destroy and shutdown print the domain's events as they come, one a line:
+ *     event shutdown DOMID REASON
+ *     event death DOMID
  *
  * The state directory defaults to $XLITE_STATE_DIR, else
  * $XDG_RUNTIME_DIR/xlite (or the temporary directory); the simulated
@@ -33,7 +40,7 @@ usage(void)
             "[--backend sim|xen|auto]\n"
             "             list | create CONFIG.json | destroy DOMID | "
             "shutdown DOMID [SECONDS]\n"
-            "             | console DOMID | info DOMID\n");
+            "             | console DOMID | info DOMID | config DOMID\n");
     return 2;
 }
 
@@ -70,6 +77,81 @@ print_uuid(const uint8_t u[16])
                u[i]);
 }
 
+static const char *
+reason_name(xlite_shutdown_reason r)
+{
+    static const char *const names[] = {
+        "poweroff", "reboot", "suspend", "crash", "watchdog", "soft_reset",
+    };
+
+    return (unsigned int)r < G_N_ELEMENTS(names) ? names[r] : "unknown";
+}
+
+#define DOMAIN_EVENTS (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
+                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH))
+
+/* Prints the queued domain events until one of type `until` (or, with
+ * until 0, until none is queued); waits at most timeout_usec for it. */
+static int
+print_events(xlite_ctx *ctx, xlite_event_type until, int64_t timeout_usec)
+{
+    for (;;) {
+        xlite_event *ev = NULL;
+        xlite_event_type type;
+        int rc = until ? xlite_event_wait(ctx, DOMAIN_EVENTS, NULL, NULL,
+                                          timeout_usec, &ev)
+                       : xlite_event_check(ctx, DOMAIN_EVENTS, NULL, NULL,
+                                           &ev);
+
+        if (rc < 0)
+            return until ? rc : 0;
+        type = ev->type;
+        if (type == XLITE_EVENT_DOMAIN_SHUTDOWN)
+            printf("event shutdown %u %s\n", ev->domid,
+                   reason_name(ev->u.domain_shutdown.reason));
+        else
+            printf("event death %u\n", ev->domid);
+        fflush(stdout);
+        xlite_event_free(ev);
+        if (until && type == until)
+            return 0;
+    }
+}
+
+static int
+cmd_shutdown(xlite_ctx *ctx, uint32_t domid, guint64 secs)
+{
+    int rc;
+
+    if ((rc = xlite_domain_shutdown(ctx, domid,
+                                    XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                                    (int64_t)secs * G_USEC_PER_SEC,
+                                    NULL)) < 0 ||
+        (rc = print_events(ctx, XLITE_EVENT_DOMAIN_SHUTDOWN,
+                           5 * G_USEC_PER_SEC)) < 0)
+        return rc;
+    if ((rc = xlite_domain_destroy(ctx, domid, NULL)) < 0)
+        return rc;
+    return print_events(ctx, XLITE_EVENT_DOMAIN_DEATH, 5 * G_USEC_PER_SEC);
+}
+
+static int
+cmd_config(xlite_ctx *ctx, uint32_t domid)
+{
+    xlite_domain_config cfg;
+    char *json = NULL;
+    int rc;
+
+    xlite_domain_config_init(&cfg);
+    if ((rc = xlite_retrieve_domain_config(ctx, domid, &cfg)) == 0 &&
+        (rc = xlite_domain_config_to_json(&cfg, &json)) == 0) {
+        printf("%s%s", json, g_str_has_suffix(json, "\n") ? "" : "\n");
+        free(json);
+    }
+    xlite_domain_config_dispose(&cfg);
+    return rc;
+}
+
 static int
 cmd_create(xlite_ctx *ctx, const char *file)
 {
@@ -103,6 +185,7 @@ main(int argc, char **argv)
     g_autofree char *state_dir = NULL;
     const char *rundir = g_getenv("XLITE_SIM_RUNDIR");
     xlite_ctx *ctx = NULL;
+    xlite_evgen *evgen = NULL;
     uint32_t domid = 0;
     int i = 1;
     int ret = 1;
@@ -162,7 +245,13 @@ main(int argc, char **argv)
         xlite_ctx_free(ctx);
         return usage();
     } else if (strcmp(argv[i], "destroy") == 0 && i + 2 == argc) {
-        rc = xlite_domain_destroy(ctx, domid, NULL);
+        if ((rc = xlite_evenable_domain(ctx, domid, DOMAIN_EVENTS, 0,
+                                        &evgen)) == 0 &&
+            (rc = xlite_domain_destroy(ctx, domid, NULL)) == 0)
+            rc = print_events(ctx, XLITE_EVENT_DOMAIN_DEATH,
+                              5 * G_USEC_PER_SEC);
+    } else if (strcmp(argv[i], "config") == 0 && i + 2 == argc) {
+        rc = cmd_config(ctx, domid);
     } else if (strcmp(argv[i], "shutdown") == 0 && i + 2 <= argc &&
                i + 3 >= argc) {
         guint64 secs = 60;
@@ -173,9 +262,9 @@ main(int argc, char **argv)
             xlite_ctx_free(ctx);
             return usage();
         }
-        rc = xlite_domain_shutdown(ctx, domid,
-                                   XLITE_SHUTDOWN_REQUEST_POWEROFF,
-                                   (int64_t)secs * G_USEC_PER_SEC, NULL);
+        if ((rc = xlite_evenable_domain(ctx, domid, DOMAIN_EVENTS, 0,
+                                        &evgen)) == 0)
+            rc = cmd_shutdown(ctx, domid, secs);
     } else if (strcmp(argv[i], "console") == 0 && i + 2 == argc) {
         char *path = NULL;
 
@@ -207,6 +296,8 @@ main(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "xlite: %s\n", xlite_errmsg());
     ret = rc < 0 ? 1 : 0;
+    if (evgen)
+        xlite_evdisable(ctx, evgen);
 
  out:
     xlite_ctx_free(ctx);

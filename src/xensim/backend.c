@@ -24,8 +24,9 @@
  *   frontend Closing/Closed, or toolstack state 5 / online 0
  *       --> Closing (5) --> (frontend Closed or gone) --> Closed (6)
  *
- * The primary console (devid 0, frontend .../console) has no frontend
- * handshake: it is Connected as soon as its pty exists.
+ * The primary console (devid 0, frontend .../console) has no handshake at
+ * all, as with xenconsoled: its backend's state stays Initialising, and
+ * the pty's path in the frontend's tty says it is served.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -269,9 +270,10 @@ xsim_console_setup(XsimBackDev *dev,
         dev->chan_source = xsim_fd_source_new(dev->chan, G_IO_IN,
                                               xsim_console_chan_ready, dev);
 
+    /* Like xenconsoled (and QEMU), only into the frontend, where the
+     * toolstack made tty a node of dom0's. */
     fe_tty = g_strdup_printf("%s/tty", dev->front);
     xsim_xsc_write_str(dev->be->xsc, fe_tty, name);
-    xsim_backdev_write(dev, "tty", "%s", name);
     return true;
 }
 
@@ -601,8 +603,11 @@ xsim_backdev_step(XsimBackDev *dev)
         dev->state = bstate;
         if (!xsim_backdev_setup(dev))
             return;
-        xsim_backdev_set_state(dev, xsim_backdev_primary_console(dev) ?
-                               XSIM_XB_CONNECTED : XSIM_XB_INITWAIT);
+        /* xenconsoled runs no handshake: the primary console's backend
+         * stays Initialising (seen on real Xen under tools/xen-testhost);
+         * the pty in the frontend's tty is what says it is ready. */
+        if (!xsim_backdev_primary_console(dev))
+            xsim_backdev_set_state(dev, XSIM_XB_INITWAIT);
         return;
     }
     if (dev->state == XSIM_XB_INITWAIT &&

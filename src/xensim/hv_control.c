@@ -53,7 +53,7 @@ typedef int (*XsimHvOpFunc)(XsimHvReq *req);
 typedef struct {
     const char *name;
     XsimHvOpFunc fn;
-    const char *const args[6];  /* allowed arguments, NULL terminated */
+    const char *const args[8];  /* allowed arguments, NULL terminated */
 } XsimHvOp;
 
 /* ---- errors ---- */
@@ -327,10 +327,18 @@ xsim_op_build(XsimHvReq *req)
     g_autoptr(GError) error = NULL;
     XsimGuestScript script = { .crash_after = -1 };
     const char *kernel = NULL, *ramdisk = NULL, *cmdline = NULL;
+    gint64 store_port = 0, console_port = 0;
     XsimHvDomain *dom;
+    guint64 frame0;
     int rc;
 
     if ((rc = xsim_req_guest(req, &dom)))
+        return rc;
+    if ((rc = xsim_req_int(req, "store_port", false, 0, G_MAXUINT32,
+                           &store_port)) && rc != ENOENT)
+        return rc;
+    if ((rc = xsim_req_int(req, "console_port", false, 0, G_MAXUINT32,
+                           &console_port)) && rc != ENOENT)
         return rc;
     if ((rc = xsim_req_str(req, "kernel", false, &kernel)) && rc != ENOENT)
         return rc;
@@ -359,6 +367,12 @@ xsim_op_build(XsimHvReq *req)
     dom->cmdline = g_strdup(cmdline);
     dom->script = script;
     dom->built = true;
+    /* Like Xen's builder, say where the xenstore and console rings are:
+     * machine frames of a made-up memory map in which domain N's memory
+     * starts at frame N << 20. */
+    frame0 = (guint64)dom->domid << 20;
+    xsim_add_int(req->result, "store_mfn", frame0 + 1);
+    xsim_add_int(req->result, "console_mfn", frame0 + 2);
     return 0;
 }
 
@@ -727,7 +741,8 @@ xsim_op_stop(XsimHvReq *req)
 static const XsimHvOp xsim_hv_ops[] = {
     { "host_info", xsim_op_host_info, { NULL } },
     { "create", xsim_op_create, { "uuid", "type", "max_vcpus", "max_memkb" } },
-    { "build", xsim_op_build, { "domid", "kernel", "ramdisk", "cmdline" } },
+    { "build", xsim_op_build, { "domid", "kernel", "ramdisk", "cmdline",
+                                "store_port", "console_port" } },
     { "unpause", xsim_op_unpause, { "domid" } },
     { "pause", xsim_op_pause, { "domid" } },
     { "destroy", xsim_op_destroy, { "domid" } },

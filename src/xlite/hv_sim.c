@@ -631,25 +631,35 @@ sim_dom_create(xlite_ctx *ctx, void *state, const xlite__hv_create_args *a,
 }
 
 static int
-sim_dom_build(xlite_ctx *ctx, void *state, uint32_t domid, const char *kernel,
-              const char *ramdisk, const char *cmdline)
+sim_dom_build(xlite_ctx *ctx, void *state, uint32_t domid,
+              xlite__hv_build_args *a)
 {
     g_autoptr(GString) args = g_string_new(NULL);
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    int rc;
 
-    g_string_printf(args, ", \"domid\": %u", domid);
-    if (kernel) {
+    g_string_printf(args, ", \"domid\": %u, \"store_port\": %u, "
+                    "\"console_port\": %u", domid, a->store_port,
+                    a->console_port);
+    if (a->kernel) {
         g_string_append(args, ", \"kernel\": ");
-        json_append_string(args, kernel);
+        json_append_string(args, a->kernel);
     }
-    if (ramdisk) {
+    if (a->ramdisk) {
         g_string_append(args, ", \"ramdisk\": ");
-        json_append_string(args, ramdisk);
+        json_append_string(args, a->ramdisk);
     }
-    if (cmdline) {
+    if (a->cmdline) {
         g_string_append(args, ", \"cmdline\": ");
-        json_append_string(args, cmdline);
+        json_append_string(args, a->cmdline);
     }
-    return sim_call(ctx, state, "build", args->str, false, NULL, NULL);
+    if ((rc = sim_call(ctx, state, "build", args->str, false, &parser,
+                       &o)) < 0)
+        return rc;
+    a->store_mfn = obj_uint(o, "store_mfn");
+    a->console_mfn = obj_uint(o, "console_mfn");
+    return 0;
 }
 
 static int

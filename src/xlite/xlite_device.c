@@ -119,6 +119,24 @@ xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d, int devid)
                            disk_backend_kind(d), domid, devid);
 }
 
+/* A device's hotplug script: its own, else the host's default for its
+ * backend kind (Xen's block and vif-bridge on Xen; none on the simulated
+ * host, whose backends do that work themselves). */
+static const char *
+disk_script(xlite_ctx *ctx, const xlite_disk_config *d)
+{
+    if (d->script)
+        return d->script;
+    return strcmp(disk_backend_kind(d), "vbd") == 0 ? ctx->hv->disk_script
+                                                    : NULL;
+}
+
+static const char *
+nic_script(xlite_ctx *ctx, const xlite_nic_config *n)
+{
+    return n->script ? n->script : ctx->hv->nic_script;
+}
+
 static char *
 nic_backend_path(uint32_t domid, const xlite_nic_config *n)
 {
@@ -130,6 +148,33 @@ static char *
 console_backend_path(uint32_t domid, size_t i)
 {
     return g_strdup_printf("/local/domain/0/backend/console/%u/%zu", domid, i);
+}
+
+char *
+xlite__console_frontend_path(uint32_t domid, unsigned int num)
+{
+    return num == 0
+        ? g_strdup_printf("/local/domain/%u/console", domid)
+        : g_strdup_printf("/local/domain/%u/device/console/%u", domid, num);
+}
+
+char *
+xlite__console_tty(xlite_ctx *ctx, const char *fe)
+{
+    g_autofree char *path = g_strdup_printf("%s/tty", fe);
+    struct xs_handle *xsh = xlite__xs(ctx);
+    struct xs_permissions *perms;
+    unsigned int n = 0;
+    bool ours;
+
+    /* The frontend is the guest's: trust the node only while dom0 owns
+     * it, as devices_write made it (the guest cannot change or remove a
+     * node it may only read). */
+    if (!xsh || !(perms = xs_get_permissions(xsh, XBT_NULL, path, &n)))
+        return NULL;
+    ours = n >= 1 && perms[0].id == 0;
+    free(perms);
+    return ours ? xlite__xs_read_bounded(ctx, path, 64) : NULL;
 }
 
 void
@@ -218,8 +263,15 @@ w_dirs(xs_writer *w, uint32_t domid, const char *be, const char *fe)
 
 int
 xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
-                     const xlite_domain_config *cfg)
+                     const xlite_domain_config *cfg, uint32_t console_port,
+                     uint64_t console_mfn)
 {
+    /* Frontend nodes the guest reads but must not change: where its
+     * console's pty is (tools open it), and the console's ring. */
+    struct xs_permissions fe_ro[2] = {
+        { .id = 0, .perms = XS_PERM_NONE },
+        { .id = domid, .perms = XS_PERM_READ },
+    };
     xs_writer w = { .ctx = ctx, .xsh = xlite__xs(ctx), .t = t };
     size_t i;
     int rc;
@@ -250,8 +302,8 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                  d->cdrom ? "cdrom" : "disk");
         w_printf(&w, be, "removable", NULL, "%d", d->cdrom ? 1 : 0);
         w_printf(&w, be, "bootable", NULL, "1");
-        if (d->script)
-            w_printf(&w, be, "script", NULL, "%s", d->script);
+        if (disk_script(ctx, d))
+            w_printf(&w, be, "script", NULL, "%s", disk_script(ctx, d));
         w_printf(&w, fe, "virtual-device", NULL, "%d", devid);
         w_printf(&w, fe, "device-type", NULL, "%s",
                  d->cdrom ? "cdrom" : "disk");
@@ -268,8 +320,8 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
         w_printf(&w, be, "type", NULL, "vif");
         if (n->bridge)
             w_printf(&w, be, "bridge", NULL, "%s", n->bridge);
-        if (n->script)
-            w_printf(&w, be, "script", NULL, "%s", n->script);
+        if (nic_script(ctx, n))
+            w_printf(&w, be, "script", NULL, "%s", nic_script(ctx, n));
         if (n->ip)
             w_printf(&w, be, "ip", NULL, "%s", n->ip);
         if (n->vifname)
@@ -279,17 +331,20 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     }
     for (i = 0; i < cfg->num_consoles && w.rc == 0; i++) {
         g_autofree char *be = console_backend_path(domid, i);
-        g_autofree char *fe = i == 0
-            ? g_strdup_printf("/local/domain/%u/console", domid)
-            : g_strdup_printf("/local/domain/%u/device/console/%zu", domid, i);
+        g_autofree char *fe = xlite__console_frontend_path(domid, i);
 
         w_dirs(&w, domid, be, fe);
         w_printf(&w, be, "protocol", NULL, "vt100");
         w_printf(&w, be, "type", NULL, "xenconsoled");
-        w_printf(&w, fe, "type", NULL, "xenconsoled");
-        w_printf(&w, fe, "output", NULL, "pty");
-        w_printf(&w, fe, "limit", NULL, "1048576");
-        w_printf(&w, fe, "tty", NULL, "%s", "");
+        w_printf(&w, fe, "type", fe_ro, "xenconsoled");
+        w_printf(&w, fe, "output", fe_ro, "pty");
+        w_printf(&w, fe, "limit", fe_ro, "1048576");
+        w_printf(&w, fe, "tty", fe_ro, "%s", "");
+        if (i == 0) {
+            w_printf(&w, fe, "port", fe_ro, "%u", console_port);
+            w_printf(&w, fe, "ring-ref", fe_ro, "%" G_GUINT64_FORMAT,
+                     console_mfn);
+        }
     }
     if (w.rc < 0)
         return XLITE_ERROR(ctx, w.rc, "cannot write the devices of domain "
@@ -349,8 +404,18 @@ hotplug_clear(xlite__hotplug *hp)
         g_clear_pointer(&hp->env[i], g_free);
 }
 
+static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
+
 void
 xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
+{
+    hp->next = 0;
+    hotplug_next(egc, hp);
+}
+
+/* Runs the script of the next device that has one, or completes. */
+static void
+hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
 {
     const xlite_domain_config *cfg = hp->cfg;
     xlite_ctx *ctx = egc->ctx;
@@ -366,35 +431,50 @@ xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
             const xlite_disk_config *d = &cfg->disks[i];
             int devid;
 
-            if (!d->script || xlite__disk_devid(ctx, d->vdev, &devid) < 0)
+            if (!(script = disk_script(ctx, d)) ||
+                xlite__disk_devid(ctx, d->vdev, &devid) < 0)
                 continue;
-            script = d->script;
             kind = "vbd";
             be = xlite__disk_backend_path(hp->domid, d, devid);
         } else if (i < cfg->num_disks + cfg->num_nics) {
             const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
 
-            if (!n->script)
+            if (!(script = nic_script(ctx, n)))
                 continue;
-            script = n->script;
             kind = "vif";
             be = nic_backend_path(hp->domid, n);
         } else {
             hp->callback(egc, hp, 0);
             return;
         }
-        if (xlite__ao_aborting(hp->ao)) {
+        /* Taking devices down is never abandoned halfway. */
+        if (!hp->remove && xlite__ao_aborting(hp->ao)) {
             hp->callback(egc, hp, -ECANCELED);
             return;
         }
+        /* Called as libxl calls Xen's scripts: block add|remove,
+         * vif-bridge online|offline type_if=vif with the interface's name
+         * in $vif. */
         hotplug_clear(hp);
         hp->argv[0] = g_strdup(script);
-        hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
         hp->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
         hp->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
         hp->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/"
                                      "backend");
         hp->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
+        hp->env[4] = g_strdup_printf("script=%s", script);
+        if (strcmp(kind, "vif") == 0) {
+            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+            hp->argv[1] = g_strdup(hp->remove ? "offline" : "online");
+            hp->argv[2] = g_strdup("type_if=vif");
+            hp->env[5] = n->vifname
+                ? g_strdup_printf("vif=%s", n->vifname)
+                : g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
+            hp->env[6] = g_strdup("netdev=");
+        } else {
+            hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
+        }
         xlite__spawn_init(&hp->spawn);
         hp->spawn.ao = hp->ao;
         hp->spawn.what = hp->argv[0];
@@ -430,7 +510,7 @@ hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
         return;
     }
     /* Removal goes on past a failing script: the device goes anyway. */
-    xlite__hotplug_run(egc, hp);
+    hotplug_next(egc, hp);
 }
 
 /* ---------- waiting for the backends ---------- */
@@ -492,7 +572,7 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
         devwait_done(egc, dw, 0);
         return;
     }
-    for (i = 0; i < dw->paths->len; i++) {
+    for (i = 0; i < dw->nbackends; i++) {
         g_autofree char *path = g_strdup_printf(
             "%s/state", (char *)g_ptr_array_index(dw->paths, i));
         uint64_t state = 0;
@@ -503,9 +583,24 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
             g_string_append_printf(which, "%s%s", which->len ? ", " : "",
                                    (char *)g_ptr_array_index(dw->paths, i));
     }
-    rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
-                     "connect within %.1f s", which->str,
-                     xlite__device_timeout() / 1e6);
+    if (which->len) {
+        rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
+                         "connect within %.1f s", which->str,
+                         xlite__device_timeout() / 1e6);
+    } else {
+        for (i = dw->nbackends; i < dw->paths->len; i++) {
+            g_autofree char *tty = xlite__console_tty(
+                egc->ctx, g_ptr_array_index(dw->paths, i));
+
+            if (!tty || !*tty)
+                g_string_append_printf(which, "%s%s", which->len ? ", " : "",
+                                       (char *)g_ptr_array_index(dw->paths,
+                                                                 i));
+        }
+        rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
+                         "within %.1f s: is xenconsoled running?", which->str,
+                         xlite__device_timeout() / 1e6);
+    }
     g_string_free(which, TRUE);
     devwait_done(egc, dw, rc);
 }
@@ -565,7 +660,14 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
         devwait_check_closed(egc, dw);
         return;
     }
-    for (i = 0; i < dw->paths->len; i++) {
+    for (i = dw->nbackends; i < dw->paths->len; i++) {
+        g_autofree char *tty = xlite__console_tty(
+            ctx, g_ptr_array_index(dw->paths, i));
+
+        if (!tty || !*tty)
+            all = false;
+    }
+    for (i = 0; i < dw->nbackends; i++) {
         const char *be = g_ptr_array_index(dw->paths, i);
         g_autofree char *spath = g_strdup_printf("%s/state", be);
         g_autofree char *epath = g_strdup_printf("%s/hotplug-error", be);
@@ -676,8 +778,10 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
     }
     for (i = 0; i < cfg->num_nics; i++)
         g_ptr_array_add(dw->paths, nic_backend_path(dw->domid, &cfg->nics[i]));
+    dw->nbackends = dw->paths->len;
     for (i = 0; i < cfg->num_consoles; i++)
-        g_ptr_array_add(dw->paths, console_backend_path(dw->domid, i));
+        g_ptr_array_add(dw->paths,
+                        xlite__console_frontend_path(dw->domid, i));
 
     dw->abrt.ao = dw->ao;
     dw->abrt.callback = devwait_abort_cb;

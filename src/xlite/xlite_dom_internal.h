@@ -19,9 +19,17 @@ int64_t xlite__device_timeout(void);
 void xlite__devices_prepare(xlite_domain_config *cfg);
 
 /* Writes every device's frontend and backend nodes (state Initialising)
- * in transaction t. */
+ * in transaction t; the primary console's ring is console_mfn, signalled
+ * on console_port. */
 int xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
-                         const xlite_domain_config *cfg);
+                         const xlite_domain_config *cfg,
+                         uint32_t console_port, uint64_t console_mfn);
+
+/* The frontend directory of console num of domid. */
+char *xlite__console_frontend_path(uint32_t domid, unsigned int num);
+/* The tty its daemon wrote under a console's frontend directory ("" until
+ * then), or NULL if there is none or dom0 does not own the node. */
+char *xlite__console_tty(xlite_ctx *ctx, const char *fe);
 
 /* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,
  * console) and its error nodes. */
@@ -50,8 +58,8 @@ struct xlite__hotplug {
     xlite__hotplug_callback *callback;
     /* private */
     size_t next;                  /* disks first, then nics */
-    char *argv[3];
-    char *env[5];
+    char *argv[4];                /* NULL-terminated */
+    char *env[8];
     xlite__spawn_state spawn;
 };
 
@@ -63,7 +71,11 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
 /*
  * Waiting for every backend of a new domain to be ready (InitWait or
  * Connected), or one to fail (Closing, Closed, an error node), or the
- * timeout.  One xenstore watch per backend directory.
+ * timeout.  One xenstore watch per backend directory.  Consoles have no
+ * handshake: xenconsoled (or a QEMU) never moves their backend's state;
+ * a console is ready when its daemon has written the pty into the
+ * frontend's tty (a node dom0 owns), so for consoles it is the frontend
+ * directory that is watched.
  *
  * With closing set, the other way round (removal, DESIGN.md "removal
  * waits for the backend to close"): every backend directory the domain
@@ -87,7 +99,8 @@ struct xlite__devwait {
     bool closing;
     xlite__devwait_callback *callback;
     /* private */
-    GPtrArray *paths;             /* backend directories */
+    GPtrArray *paths;             /* backend directories, then */
+    size_t nbackends;             /* ...console frontends from here */
     xlite__devwatch *watches;
     size_t nwatches;
     xlite__ev_time timeout;

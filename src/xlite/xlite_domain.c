@@ -7,16 +7,19 @@
  *
  * create:  initiator: copy and check the config, hypervisor create ->
  *          create_locked (the domain's lock file is ours): store the
- *          config, build (kernel), xenstore home and devices, introduce ->
- *          create_hotplug_done (every "add" script ran) ->
- *          create_backends_done (every backend is ready): done, paused.
+ *          config, event channels, build (kernel), xenstore home and
+ *          devices, introduce ->
+ *          create_backends_done (every backend is ready, every console
+ *          has its pty) -> create_hotplug_done (every "add" script ran):
+ *          done, paused.
  *          A failure at any step goes to create_undo: the home goes, the
- *          backends are closed -> create_undo_closed: xenstore, the
- *          hypervisor domain, the stored config -> create_undo_gone once
- *          the hypervisor has let the domain go.
+ *          backends are closed -> create_undo_closed: the hypervisor
+ *          domain, "remove" scripts if "add" ones ran ->
+ *          create_undo_unplugged: xenstore, the stored config ->
+ *          create_undo_gone once the hypervisor has let the domain go.
  * destroy: initiator: the domain's uuid -> destroy_locked: pause, the home
  *          goes, the backends are closed -> destroy_closed: hypervisor
- *          destroy, xenstore, "remove" scripts -> destroy_hotplug_done:
+ *          destroy, "remove" scripts -> destroy_hotplug_done: xenstore,
  *          stored config and lock file -> destroy_gone once the
  *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
@@ -305,6 +308,8 @@ typedef struct {
     /* private */
     bool made;
     bool stored;
+    bool hotplugged;               /* "add" scripts were started */
+    xlite__hv_build_args build;    /* ports in, ring frames out */
     int rc;                        /* why we are undoing */
     char *errmsg;                  /* and what was said */
     xlite__udlock udlock;
@@ -319,6 +324,8 @@ static void create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc);
 static void create_backends_done(xlite__egc *egc, xlite__devwait *dw,
                                  int rc);
 static void create_undo(xlite__egc *egc, create_state *cs, int rc);
+static void create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp,
+                                  int rc);
 static void create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void create_undo_gone(xlite__egc *egc, gonewait *gw, int rc);
 
@@ -430,6 +437,7 @@ static int
 create_write_xenstore(xlite_ctx *ctx, create_state *cs)
 {
     const xlite_domain_config *cfg = &cs->cfg;
+    const xlite__hv_build_args *b = &cs->build;
     uint32_t domid = cs->domid;
     struct xs_handle *xsh = xlite__xs(ctx);
     struct xs_permissions ro[2] = {
@@ -499,9 +507,17 @@ create_write_xenstore(xlite_ctx *ctx, create_state *cs)
               i < cfg->online_vcpus ? "online" : "offline");
         for (i = 0; i < G_N_ELEMENTS(rw_dirs); i++)
             P(g_strdup_printf("%s/%s", home, rw_dirs[i]), rw, 1);
+        /* Where the builder put the rings: xenconsoled maps console/ from
+         * these; store/ is what xenstored is told at introduce. */
+        P(g_strdup_printf("%s/store", home), ro, 2);
+        W(g_strdup_printf("%s/store/port", home), "%u", b->store_port);
+        W(g_strdup_printf("%s/store/ring-ref", home), "%" G_GUINT64_FORMAT,
+          b->store_mfn);
 #undef W
 #undef P
-        if (ok && (rc = xlite__devices_write(ctx, t, domid, cfg)) < 0) {
+        if (ok && (rc = xlite__devices_write(ctx, t, domid, cfg,
+                                             b->console_port,
+                                             b->console_mfn)) < 0) {
             xs_transaction_end(xsh, t, true);
             return rc;
         }
@@ -528,8 +544,8 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
 {
     create_state *cs = XLITE__CONTAINER_OF(ul, create_state, udlock);
     xlite_ctx *ctx = egc->ctx;
+    xlite__hv_build_args *b = &cs->build;
     struct xs_handle *xsh;
-    uint32_t port = 0;
 
     if (rc < 0)
         goto fail;
@@ -543,31 +559,42 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
                                     &cs->cfg)) < 0)
         goto fail;
     cs->stored = true;
-    if ((rc = ctx->hv->dom_build(ctx, ctx->hv_state, cs->domid,
-                                 cs->cfg.kernel, cs->cfg.ramdisk,
-                                 cs->cfg.cmdline)) < 0)
+    /* The guest's two event channels, to dom0 (xenstored and xenconsoled
+     * run there), before the build writes them into its start info. */
+    if (ctx->hv->evtchn_alloc_unbound &&
+        ((rc = ctx->hv->evtchn_alloc_unbound(ctx, ctx->hv_state, cs->domid,
+                                             0, &b->store_port)) < 0 ||
+         (rc = ctx->hv->evtchn_alloc_unbound(ctx, ctx->hv_state, cs->domid,
+                                             0, &b->console_port)) < 0))
+        goto fail;
+    b->kernel = cs->cfg.kernel;
+    b->ramdisk = cs->cfg.ramdisk;
+    b->cmdline = cs->cfg.cmdline;
+    b->type = cs->cfg.type;
+    b->max_vcpus = cs->cfg.max_vcpus;
+    b->max_memkb = cs->cfg.max_memkb;
+    b->target_memkb = cs->cfg.target_memkb;
+    if ((rc = ctx->hv->dom_build(ctx, ctx->hv_state, cs->domid, b)) < 0)
         goto fail;
     if ((rc = create_write_xenstore(ctx, cs)) < 0)
-        goto fail;
-    if (ctx->hv->evtchn_alloc_unbound &&
-        (rc = ctx->hv->evtchn_alloc_unbound(ctx, ctx->hv_state, cs->domid, 0,
-                                            &port)) < 0)
         goto fail;
     if (!(xsh = xlite__xs(ctx))) {
         rc = -EIO;
         goto fail;
     }
-    if (!xs_introduce_domain(xsh, cs->domid, 0, port)) {
+    if (!xs_introduce_domain(xsh, cs->domid, b->store_mfn, b->store_port)) {
         rc = XLITE_ERROR(ctx, -errno, "xenstored refused to introduce "
                          "domain %u: %s", cs->domid, g_strerror(errno));
         goto fail;
     }
-    cs->hotplug.ao = cs->ao;
-    cs->hotplug.domid = cs->domid;
-    cs->hotplug.cfg = &cs->cfg;
-    cs->hotplug.remove = false;
-    cs->hotplug.callback = create_hotplug_done;
-    xlite__hotplug_run(egc, &cs->hotplug);
+    /* The backends first, then their hotplug scripts, as libxl does: a
+     * script works on what the backend made (netback's vifN.M, blkback
+     * waiting in InitWait for physical-device). */
+    cs->devwait.ao = cs->ao;
+    cs->devwait.domid = cs->domid;
+    cs->devwait.cfg = &cs->cfg;
+    cs->devwait.callback = create_backends_done;
+    xlite__devwait_start(egc, &cs->devwait);
     return;
 
  fail:
@@ -575,25 +602,29 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
 }
 
 static void
-create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
+create_backends_done(xlite__egc *egc, xlite__devwait *dw, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
+    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, devwait);
 
+    if (rc == 0 && xlite__ao_aborting(cs->ao))
+        rc = -ECANCELED;
     if (rc < 0) {
         create_undo(egc, cs, rc);
         return;
     }
-    cs->devwait.ao = cs->ao;
-    cs->devwait.domid = cs->domid;
-    cs->devwait.cfg = &cs->cfg;
-    cs->devwait.callback = create_backends_done;
-    xlite__devwait_start(egc, &cs->devwait);
+    cs->hotplug.ao = cs->ao;
+    cs->hotplug.domid = cs->domid;
+    cs->hotplug.cfg = &cs->cfg;
+    cs->hotplug.remove = false;
+    cs->hotplug.callback = create_hotplug_done;
+    cs->hotplugged = true;
+    xlite__hotplug_run(egc, &cs->hotplug);
 }
 
 static void
-create_backends_done(xlite__egc *egc, xlite__devwait *dw, int rc)
+create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, devwait);
+    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
     xlite__ao *ao = cs->ao;
 
     if (rc == 0 && xlite__ao_aborting(ao))
@@ -644,8 +675,25 @@ create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
     create_state *cs = XLITE__CONTAINER_OF(dw, create_state, closer);
     xlite_ctx *ctx = egc->ctx;
 
-    xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
     ctx->hv->dom_destroy(ctx, ctx->hv_state, cs->domid);
+    if (!cs->hotplugged) {
+        create_undo_unplugged(egc, &cs->hotplug, 0);
+        return;
+    }
+    /* The "remove" scripts while the backends' nodes still say what to
+     * take down (the loop device of a file, the vif on its bridge). */
+    cs->hotplug.remove = true;
+    cs->hotplug.callback = create_undo_unplugged;
+    xlite__hotplug_run(egc, &cs->hotplug);
+}
+
+static void
+create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
+    xlite_ctx *ctx = egc->ctx;
+
+    xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
     if (cs->stored)
         xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
     /* Keep the lock until the domain is gone, so that no list collects a
@@ -937,7 +985,9 @@ destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
         xlite__ao_complete(egc, ao, rc);
         return;
     }
-    xs_remove_domain(ctx, ds->domid, ds->uuid);
+    /* The "remove" scripts first, while the backends' nodes still say
+     * what to take down (Xen's block reads node and params); then the
+     * nodes. */
     ds->hotplug.ao = ao;
     ds->hotplug.domid = ds->domid;
     ds->hotplug.cfg = &ds->cfg;
@@ -951,6 +1001,7 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 {
     destroy_state *ds = XLITE__CONTAINER_OF(hp, destroy_state, hotplug);
 
+    xs_remove_domain(egc->ctx, ds->domid, ds->uuid);
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);
     ds->gone.ao = ds->ao;
@@ -1200,7 +1251,7 @@ xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
     return rc;
 }
 
-/* A pty path as the console backend writes it: /dev/pts/N. */
+/* A pty path as xenconsoled writes it: /dev/pts/N. */
 static bool
 valid_pty_path(const char *s)
 {
@@ -1224,10 +1275,10 @@ xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid, unsigned int num,
     CTX_LOCK(ctx);
     if ((rc = dom_info(ctx, domid, &info)) < 0)
         goto out;
-    /* The backend's copy: dom0's, where the guest cannot write. */
-    path = g_strdup_printf("/local/domain/0/backend/console/%u/%u/tty",
-                           domid, num);
-    tty = xlite__xs_read_bounded(ctx, path, 64);
+    /* Where xenconsoled (or QEMU) says, as libxl reads it: the
+     * frontend's tty, a node dom0 owns. */
+    path = xlite__console_frontend_path(domid, num);
+    tty = xlite__console_tty(ctx, path);
     if (!tty || !*tty) {
         rc = XLITE_ERROR(ctx, -ENOENT, "console %u of domain %u has no pty "
                          "(yet)", num, domid);

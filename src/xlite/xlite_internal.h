@@ -72,11 +72,36 @@ typedef struct {
     uint64_t max_memkb;
 } xlite__hv_create_args;
 
+/*
+ * The domain builder's arguments.  The core allocates the two event
+ * channels the guest starts with (remote end dom0) and passes them in; the
+ * builder loads the kernel, lays out memory and returns the frames of the
+ * xenstore and console rings it placed, which the core then writes into
+ * the domain's home (store/, console/) and gives xenstored at introduce.
+ */
+typedef struct {
+    const char *kernel;
+    const char *ramdisk;      /* NULL: none */
+    const char *cmdline;      /* NULL: empty */
+    xlite_domain_type type;
+    unsigned int max_vcpus;
+    uint64_t max_memkb;
+    uint64_t target_memkb;    /* what the guest starts with */
+    uint32_t store_port;      /* in */
+    uint32_t console_port;    /* in */
+    uint64_t store_mfn;       /* out */
+    uint64_t console_mfn;     /* out */
+} xlite__hv_build_args;
+
 typedef struct xlite__egc xlite__egc;
 typedef void xlite__hv_changed_fn(xlite__egc *egc);
 
 typedef struct xlite__hv_ops {
     const char *name;
+    /* The hotplug scripts devices without one of their own run (for vbd
+     * and vif backends), or NULL where the host's backends need none. */
+    const char *disk_script;
+    const char *nic_script;
     int (*open)(xlite_ctx *ctx, void **state_r);
     void (*close)(xlite_ctx *ctx, void *state);
     int (*host_info)(xlite_ctx *ctx, void *state, xlite_host_info *info_r);
@@ -84,8 +109,7 @@ typedef struct xlite__hv_ops {
     int (*dom_create)(xlite_ctx *ctx, void *state,
                       const xlite__hv_create_args *args, uint32_t *domid_r);
     int (*dom_build)(xlite_ctx *ctx, void *state, uint32_t domid,
-                     const char *kernel, const char *ramdisk,
-                     const char *cmdline);
+                     xlite__hv_build_args *args);
     int (*dom_pause)(xlite_ctx *ctx, void *state, uint32_t domid);
     int (*dom_unpause)(xlite_ctx *ctx, void *state, uint32_t domid);
     int (*dom_destroy)(xlite_ctx *ctx, void *state, uint32_t domid);

@@ -1,0 +1,109 @@
+# Shared by the real-Xen scenarios (scenario-*.sh), sourced in dom0 under
+# tools/xen-testhost.  Sets TOP, BUILD, IMAGES; every check prints
+# "CHECK <name> ok" or "CHECK <name> FAIL"; finish exits 1 if any failed.
+TOP=${top:?}
+BUILD=${BUILD_DIR:-$TOP/build}
+IMAGES=$TOP/.cache/xen-testhost/images
+failed=0
+# libxlite's state directory (stored configs in userdata/).
+XLITE_STATE=/tmp/xlite
+
+step() { echo; echo "=== $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+
+check() {   # NAME COMMAND...
+    name=$1
+    shift
+    if "$@"; then
+        echo "CHECK $name ok"
+    else
+        echo "CHECK $name FAIL"
+        failed=1
+    fi
+}
+
+finish() {
+    step "summary"
+    [ "$failed" = 0 ] && echo "SCENARIO OK" && exit 0
+    echo "SCENARIO FAILED"
+    echo "--- xl dmesg (tail)"; xl dmesg 2>/dev/null | tail -15
+    echo "--- xen-hotplug.log (tail)"; tail -30 /var/log/xen/xen-hotplug.log 2>/dev/null
+    exit 1
+}
+
+# Polls COMMAND... every half second for up to SECONDS.
+wait_for() {   # SECONDS COMMAND...
+    n=$(($1 * 2))
+    shift
+    while [ $n -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.5
+        n=$((n - 1))
+    done
+    return 1
+}
+
+make_bridge() {
+    ip link add xenbr0 type bridge && ip link set xenbr0 up
+    ip -br link show xenbr0
+}
+
+make_disk() {   # PATH
+    dd if=/dev/zero of="$1" bs=1M count=0 seek=64 2>/dev/null
+    ls -la "$1"
+}
+
+guest_log() { echo "/var/log/xen/console/guest-$1.log"; }
+
+xs_is() {   # PATH VALUE
+    [ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ]
+}
+
+# The test guest (domu-init) boots to its marker and writes its home.
+check_guest_alive() {   # DOMID NAME
+    log=$(guest_log "$2")
+    t0=$(up)
+    check "$2-marker" wait_for 180 grep -q XTH-DOMU-ALIVE "$log"
+    echo "marker after $(since "$t0") s: $(grep -a XTH-DOMU-ALIVE "$log")"
+    check "$2-xenstore-write" wait_for 30 \
+        xs_is "/local/domain/$1/data/xth-marker" alive
+    check "$2-ticks" wait_for 30 grep -q XTH-DOMU-TICK "$log"
+    grep -a XTH-DOMU-DEVICES "$log"
+}
+
+# Reads the pty until PATTERN shows or SECONDS pass.
+expect_on_pty() {   # PTY PATTERN SECONDS
+    [ -c "$1" ] || { echo "no pty '$1'"; return 1; }
+    timeout "$3" cat "$1" > /tmp/pty.out 2>&1
+    head -c 300 /tmp/pty.out; echo
+    grep -aq "$2" /tmp/pty.out
+}
+
+backend() { echo "/local/domain/0/backend/$1/$2/$3"; }
+
+check_devices() {   # DOMID
+    vbd=$(backend vbd "$1" 51712)
+    vif=$(backend vif "$1" 0)
+    xenstore-ls -f "$vbd" 2>/dev/null | grep -E '/(state|physical-device|hotplug-status|params|sectors) ='
+    xenstore-ls -f "$vif" 2>/dev/null | grep -E '/(state|hotplug-status|bridge|mac) ='
+    check disk-connected wait_for 30 xs_is "$vbd/state" 4
+    check disk-physical-device xenstore-read "$vbd/physical-device"
+    check nic-connected wait_for 30 xs_is "$vif/state" 4
+    check nic-on-bridge [ -e "/sys/class/net/xenbr0/brif/vif$1.0" ]
+    ls /sys/class/net/xenbr0/brif
+}
+
+# Nothing of the domain remains: not in the hypervisor's list, not in
+# xenstore (its home, its /vm, its backends), not in the stored configs.
+check_gone() {   # DOMID UUID NAME
+    xl list
+    check "$3-gone-hypervisor" sh -c "! xl list $1 >/dev/null 2>&1"
+    check "$3-gone-home" sh -c "! xenstore-ls /local/domain | grep -q '^$1 = '"
+    check "$3-gone-vm" sh -c "! xenstore-read /vm/$2 >/dev/null 2>&1"
+    for k in vbd vif console; do
+        check "$3-gone-backend-$k" sh -c "! xenstore-read /local/domain/0/backend/$k/$1 >/dev/null 2>&1"
+    done
+    check "$3-gone-stored-config" sh -c "! ls $XLITE_STATE/userdata 2>/dev/null | grep -q '^$1-'"
+    echo "/local/domain now: $(xenstore-list /local/domain | tr '\n' ' ')"
+}

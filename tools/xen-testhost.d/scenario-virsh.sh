@@ -1,0 +1,151 @@
+#!/bin/sh
+# The Xenvirt driver on real Xen, through virsh and python-libvirt.  Runs in
+# dom0 under tools/xen-testhost (tests/realxen/test_xen_backend.py):
+#   tools/xen-testhost run --timeout 900 -- sh tools/xen-testhost.d/scenario-virsh.sh
+# Needs a build (tools/run build).  Prints what it does and one line per
+# check ("CHECK <name> ok|FAIL"); exits 1 if any check failed.
+#
+# Stock libvirtd runs in dom0 with only our plugin (tools/libvirtd-private);
+# the plugin picks the xen backend itself (/proc/xen/capabilities says
+# control_d).  The PV test guest, with a disk from a file and a NIC on a
+# bridge, is defined, started, shown (dumpxml with its live devices), read
+# on its console through libvirt's stream, shut down, started again,
+# destroyed and undefined, while `virsh event` records the lifecycle.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tools/xen-testhost.d/scenario-lib.sh"
+
+# Under TCG a hotplug script takes seconds, not milliseconds.
+export XLITE_DEVICE_TIMEOUT_MS=${XLITE_DEVICE_TIMEOUT_MS:-120000}
+NAME=xth-virsh
+# The driver's (libvirtd-private's root, as an embedded root is laid out).
+XLITE_STATE=/tmp/lvd/root/var/lib/xenvirt
+
+step "host: a bridge, a disk image; libvirtd with the Xenvirt plugin"
+make_bridge
+make_disk /tmp/disk1.img
+t0=$(up)
+if ! "$TOP/tools/libvirtd-private" start /tmp/lvd "$BUILD" > /tmp/lvd.uri; then
+    check libvirtd-start false
+    tail -20 /tmp/lvd/libvirtd.log
+    finish
+fi
+URI=$(tail -1 /tmp/lvd.uri)
+echo "libvirtd up in $(since "$t0") s: $URI"
+V() { timeout 300 virsh -c "$URI" "$@"; }
+V version
+grep -a "Xenvirt driver initialised" /tmp/lvd/libvirtd.log | tail -1
+check xen-backend grep -aq "Xenvirt driver initialised.*xen backend" /tmp/lvd/libvirtd.log
+
+V event --all --loop --timeout 600 > /tmp/virsh-events 2>&1 &
+evpid=$!
+sleep 2
+
+cat > /tmp/$NAME.xml <<XML
+<domain type='xen'>
+  <name>$NAME</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>linux</type>
+    <kernel>$IMAGES/vmlinuz</kernel>
+    <initrd>$IMAGES/domu.cpio</initrd>
+    <cmdline>console=hvc0 loglevel=3</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='phy'/>
+      <source file='/tmp/disk1.img'/>
+      <target dev='xvda' bus='xen'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='00:16:3e:00:00:03'/>
+      <source bridge='xenbr0'/>
+    </interface>
+    <console type='pty'>
+      <target type='xen' port='0'/>
+    </console>
+  </devices>
+</domain>
+XML
+
+step "define and start"
+check define V define /tmp/$NAME.xml
+t0=$(up)
+check start V start $NAME
+echo "started in $(since "$t0") s"
+V list --all
+domid=$(V domid $NAME | head -1)
+echo "domid $domid"
+xl list
+
+step "the guest runs: marker, xenstore, devices"
+check_guest_alive "$domid" $NAME
+check_devices "$domid"
+
+step "virsh dumpxml: the live devices"
+V dumpxml $NAME > /tmp/live.xml
+sed -n '/<devices>/,/<\/devices>/p' /tmp/live.xml
+check dumpxml-id grep -q "<domain type='xen' id='$domid'" /tmp/live.xml
+check dumpxml-console-pty grep -q "<source path='/dev/pts/" /tmp/live.xml
+check dumpxml-disk grep -q "<source file='/tmp/disk1.img'" /tmp/live.xml
+check dumpxml-nic-bridge grep -q "<source bridge='xenbr0'" /tmp/live.xml
+check dumpxml-nic-mac grep -q "<mac address='00:16:3e:00:00:03'" /tmp/live.xml
+
+step "the console through libvirt (what virsh console shows)"
+/usr/bin/python3 - "$URI" $NAME > /tmp/console.out 2>&1 <<'PY'
+import sys, time
+import libvirt
+
+libvirt.virEventRegisterDefaultImpl()
+conn = libvirt.open(sys.argv[1])
+stream = conn.newStream(0)
+conn.lookupByName(sys.argv[2]).openConsole(None, stream, 0)
+out, deadline = b"", time.time() + 30
+while b"XTH-DOMU-TICK" not in out and time.time() < deadline:
+    data = stream.recv(4096)
+    if isinstance(data, bytes):
+        out += data
+    else:
+        time.sleep(0.1)
+stream.finish()
+print(out.decode(errors="replace")[-300:])
+PY
+cat /tmp/console.out
+check console-stream grep -q XTH-DOMU-TICK /tmp/console.out
+
+step "virsh shutdown: the guest powers off, libvirt sees it stop"
+uuid=$(V domuuid $NAME | head -1)
+t0=$(up)
+check shutdown V shutdown $NAME
+check shut-off wait_for 180 sh -c "[ \"\$(timeout 60 virsh -q -c '$URI' domstate $NAME)\" = 'shut off' ]"
+echo "shut off after $(since "$t0") s"
+check guest-powered-off grep -q XTH-DOMU-POWEROFF "$(guest_log $NAME)"
+check_gone "$domid" "$uuid" $NAME-shutdown
+
+step "start again, then virsh destroy"
+check restart V start $NAME
+domid=$(V domid $NAME | head -1)
+check_guest_alive "$domid" $NAME-2
+check destroy V destroy $NAME
+V domstate $NAME
+check_gone "$domid" "$uuid" $NAME-destroy
+
+step "undefine; the lifecycle events"
+check undefine V undefine $NAME
+sleep 2
+kill $evpid 2>/dev/null
+wait $evpid 2>/dev/null
+cat /tmp/virsh-events
+ev() { grep -q "event 'lifecycle' for domain '$NAME': $1" /tmp/virsh-events; }
+check event-defined ev "Defined Added"
+check event-started ev "Started Booted"
+check event-stopped-shutdown ev "Stopped Shutdown"
+check event-stopped-destroyed ev "Stopped Destroyed"
+check event-undefined ev "Undefined Removed"
+
+"$TOP/tools/libvirtd-private" stop /tmp/lvd
+grep -a " error : " /tmp/lvd/libvirtd.log | tail -10
+finish
