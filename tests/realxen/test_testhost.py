@@ -7,43 +7,9 @@ first run.  Set XENVIRT_REALXEN=0 to skip it on purpose.  One boot takes
 about 16-60 s on a 2-core machine (TCG; slower when the host is loaded).
 """
 
-import os
-import subprocess
-import sys
 import time
 
-import pytest
-
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HARNESS = os.path.join(TOP, "tools", "xen-testhost")
-
-pytestmark = pytest.mark.skipif(os.environ.get("XENVIRT_REALXEN") == "0",
-                                reason="XENVIRT_REALXEN=0: real-Xen tests disabled")
-
-
-def harness(*args, timeout=600):
-    return subprocess.run([sys.executable, HARNESS] + list(args), capture_output=True,
-                          text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def testhost():
-    r = harness("check", "--install", timeout=900)
-    if r.returncode != 0:
-        pytest.skip("xen-testhost cannot run here: " + (r.stdout + r.stderr).strip())
-    r = harness("prepare", timeout=900)
-    if r.returncode != 0:
-        pytest.skip("xen-testhost cannot prepare its images (network? apt?): "
-                    + r.stderr.strip()[-400:])
-    return harness
-
-
-def run_in_dom0(testhost, script, timeout=300):
-    t0 = time.time()
-    r = testhost("run", "--timeout", str(timeout), "--", script, timeout=timeout + 60)
-    took = time.time() - t0
-    print("xen-testhost run took %.1fs; harness says: %s" % (took, r.stderr.strip()))
-    return r, took
+from realxen import run_in_dom0
 
 
 def test_dom0_boots_and_runs_xen_tools(testhost):

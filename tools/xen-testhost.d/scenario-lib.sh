@@ -32,16 +32,16 @@ finish() {
     exit 1
 }
 
-# Polls COMMAND... every half second for up to SECONDS.
+# Polls COMMAND... every half second for up to SECONDS, by the clock
+# (under TCG each poll itself takes a while: counting them is no bound).
 wait_for() {   # SECONDS COMMAND...
-    n=$(($1 * 2))
+    end=$(($(cut -d. -f1 /proc/uptime) + $1))
     shift
-    while [ $n -gt 0 ]; do
+    while :; do
         "$@" && return 0
+        [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ] || return 1
         sleep 0.5
-        n=$((n - 1))
     done
-    return 1
 }
 
 make_bridge() {
@@ -61,15 +61,20 @@ xs_is() {   # PATH VALUE
 }
 
 # The test guest (domu-init) boots to its marker and writes its home.
-check_guest_alive() {   # DOMID NAME
+# xenconsoled appends a guest's console to its log across boots: a new
+# boot is told by the number of markers.
+check_guest_alive() {   # DOMID NAME [LABEL (of the checks; default NAME)]
     log=$(guest_log "$2")
+    label=${3:-$2}
+    before=$(grep -ac XTH-DOMU-ALIVE "$log" 2>/dev/null || true)
     t0=$(up)
-    check "$2-marker" wait_for 180 grep -q XTH-DOMU-ALIVE "$log"
-    echo "marker after $(since "$t0") s: $(grep -a XTH-DOMU-ALIVE "$log")"
-    check "$2-xenstore-write" wait_for 30 \
+    check "$label-marker" wait_for 180 \
+        sh -c "[ \$(grep -ac XTH-DOMU-ALIVE '$log' 2>/dev/null || true) -gt ${before:-0} ]"
+    echo "marker after $(since "$t0") s: $(grep -a XTH-DOMU-ALIVE "$log" | tail -1)"
+    check "$label-xenstore-write" wait_for 30 \
         xs_is "/local/domain/$1/data/xth-marker" alive
-    check "$2-ticks" wait_for 30 grep -q XTH-DOMU-TICK "$log"
-    grep -a XTH-DOMU-DEVICES "$log"
+    check "$label-ticks" wait_for 30 grep -q XTH-DOMU-TICK "$log"
+    grep -a XTH-DOMU-DEVICES "$log" | tail -1
 }
 
 # Reads the pty until PATTERN shows or SECONDS pass.

@@ -128,7 +128,7 @@ check_gone "$domid" "$uuid" $NAME-shutdown
 step "start again, then virsh destroy"
 check restart V start $NAME
 domid=$(V domid $NAME | head -1)
-check_guest_alive "$domid" $NAME-2
+check_guest_alive "$domid" $NAME $NAME-2
 check destroy V destroy $NAME
 V domstate $NAME
 check_gone "$domid" "$uuid" $NAME-destroy

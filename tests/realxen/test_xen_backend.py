@@ -1,0 +1,73 @@
+"""Real Xen: libxlite's xen backend and the Xenvirt driver, on Xen 4.17
+booted under QEMU by tools/xen-testhost, with a real Linux PV guest.
+
+Each test boots the test host once and runs one scenario script in dom0
+(tools/xen-testhost.d/scenario-*.sh, which say what they do); the script
+prints one "CHECK <name> ok|FAIL" line per check.  The test fails on any
+FAIL, on a missing check (a scenario that stopped early), or on a non-zero
+exit.  Each takes about 5 minutes on 2 cores (everything is emulated).
+"""
+
+import os
+import re
+
+import pytest
+
+from realxen import TOP, run_in_dom0
+
+BUILD = os.path.realpath(os.environ.get("XENVIRT_BUILD_DIR", os.path.join(TOP, "build")))
+
+
+def checks_of(out):
+    return dict(re.findall(r"^CHECK (\S+) (ok|FAIL)$", out, re.M))
+
+
+def run_scenario(testhost, name, timeout=900):
+    if not os.path.exists(os.path.join(BUILD, "tools", "xlite")):
+        pytest.fail("no build in %s (tools/run build)" % BUILD)
+    script = "BUILD_DIR='%s' sh tools/xen-testhost.d/%s" % (BUILD, name)
+    r, took = run_in_dom0(testhost, script, timeout=timeout)
+    print(r.stdout[-6000:])
+    return r, checks_of(r.stdout)
+
+
+def assert_all(r, checks, expected):
+    failed = sorted(k for k, v in checks.items() if v != "ok")
+    missing = sorted(set(expected) - set(checks))
+    assert not failed, ("failed checks", failed, r.stdout[-4000:])
+    assert not missing, ("checks that never ran", missing, r.stdout[-4000:])
+    assert "SCENARIO OK" in r.stdout
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+
+
+GONE = ["gone-hypervisor", "gone-home", "gone-vm", "gone-backend-vbd",
+        "gone-backend-vif", "gone-backend-console", "gone-stored-config"]
+
+
+def test_xlite_cli_on_real_xen(testhost):
+    r, checks = run_scenario(testhost, "scenario-xlite.sh")
+    assert_all(r, checks, [
+        "create", "xth-one-marker", "xth-one-xenstore-write", "xth-one-ticks",
+        "console-pty-read", "disk-connected", "disk-physical-device",
+        "nic-connected", "nic-on-bridge", "config-name", "config-disk",
+        "config-nic", "shutdown", "shutdown-event", "death-event",
+        "guest-powered-off", "create-second", "destroy",
+        "destroy-death-event",
+    ] + ["xth-one-" + g for g in GONE] + ["xth-two-" + g for g in GONE])
+    # The death events name the guests' domids.
+    assert re.search(r"^event death 1$", r.stdout, re.M), r.stdout[-3000:]
+    assert re.search(r"^event death 2$", r.stdout, re.M), r.stdout[-3000:]
+
+
+def test_virsh_on_real_xen(testhost):
+    r, checks = run_scenario(testhost, "scenario-virsh.sh")
+    assert_all(r, checks, [
+        "xen-backend", "define", "start", "xth-virsh-marker",
+        "xth-virsh-xenstore-write", "disk-connected", "nic-connected",
+        "nic-on-bridge", "dumpxml-id", "dumpxml-console-pty", "dumpxml-disk",
+        "dumpxml-nic-bridge", "dumpxml-nic-mac", "console-stream", "shutdown",
+        "shut-off", "guest-powered-off", "restart", "destroy", "undefine",
+        "event-defined", "event-started", "event-stopped-shutdown",
+        "event-stopped-destroyed", "event-undefined",
+    ] + ["xth-virsh-shutdown-" + g for g in GONE]
+      + ["xth-virsh-destroy-" + g for g in GONE])
