@@ -381,7 +381,8 @@ def test_fault_fail_next_hotplug(ts, kernel, tmp_path):
     disk.write_bytes(b"\0" * 4096)
     domid = start(ts, kernel, disks=[disk])
     assert wait_until(lambda: connected(ts, domid, "vbd", 51712) and
-                      be_state(ts, domid, "console", 0) == "4")
+                      (ts.read(home(domid) + "/console/tty") or "")
+                      .startswith("/dev/pts/"))
     ts.hv.call("fault", domid=domid, kind="fail-next-hotplug")
     ts.add_device(domid, "vbd", 51728, {"params": str(disk), "type": "file",
                                         "mode": "w"}, {"virtual-device": "51728"})

@@ -51,7 +51,8 @@ def test_200_domains_leak_nothing(host, ts, kernel, tmp_path):
         for domid in batch:
             assert wait_until(lambda: all(
                 ts.read("/local/domain/0/backend/%s/%d/%d/state" % (k, domid, d)) == "4"
-                for k, d in (("vbd", 51712), ("vif", 0), ("console", 0)))), domid
+                for k, d in (("vbd", 51712), ("vif", 0))) and (ts.read(
+                    "/local/domain/%d/console/tty" % domid) or "").startswith("/dev/pts/")), domid
             r = ts.hv.call("grant_share", domid=domid, peer=0, pages=1)
             ts.hv.call("grant_map", domid=0, granter=domid, gref=r["gref"])
             grefs[domid] = r["gref"]

@@ -142,9 +142,10 @@ def test_fail_next_hotplug(host, ts, kernel, tmp_path):
     disk = tmp_path / "d.img"
     disk.write_bytes(b"\0" * 4096)
     domid = ts.create(kernel)
-    # "Next" is in time: let the console's backend come up first.
-    assert wait_until(lambda: ts.read(
-        "/local/domain/0/backend/console/%d/0/state" % domid) == "4")
+    # "Next" is in time: let the console come up first (served once its
+    # pty is in the frontend's tty, as with xenconsoled).
+    assert wait_until(lambda: (ts.read(
+        "/local/domain/%d/console/tty" % domid) or "").startswith("/dev/pts/"))
     ctl(host, "fail-next-hotplug", domid)
     ts.add_device(domid, "vbd", 51712, {"params": str(disk), "mode": "w"},
                   {"virtual-device": "51712"})
