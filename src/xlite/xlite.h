@@ -457,7 +457,8 @@ int xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid,
 int xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name);
 
 /* The console's pty path (console 0 is the PV console or first serial);
- * free *path_r with free().  -ENOENT while the backend has not made one. */
+ * free *path_r with free().  -ENOENT while xenconsoled (or the simulated
+ * host) has not made one. */
 int xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid,
                               unsigned int num, char **path_r);
 

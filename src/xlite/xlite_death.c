@@ -5,10 +5,10 @@
  * The rules are in xlite_internal.h, "Domains".  One mechanism per
  * context, switched on while anyone needs it:
  *  - ONE xenstore watch on @releaseDomain (xenstored fires it when a
- *    domain dies, and on Xen when one shuts down);
- *  - the backend's domain-change reports (VIRQ_DOM_EXC on Xen, the
- *    domain_changed notifications of xensimd, which also cover shutdown
- *    and pause, which @releaseDomain does not on the simulator).
+ *    domain shuts down or dies, on Xen and on the simulator);
+ *  - the backend's domain-change reports, where it has any (the
+ *    domain_changed notifications of xensimd, which also cover pause; on
+ *    Xen none: VIRQ_DOM_EXC is xenstored's).
  * Either makes one scan: one dom_list, compared with what each waiter and
  * each watched domain expects.  Reports say "look again", never what
  * changed, so spurious and merged reports are harmless.

@@ -57,8 +57,10 @@ void xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
  * waits on a guest, a backend or a child.  Anything that waits for a
  * domain to change state watches instead: the backend calls the function
  * given to watch_domains() (lock held, with an egc) whenever some domain
- * may have changed (VIRQ_DOM_EXC on Xen, a domain_changed notification in
- * the sim); the core then lists the domains and compares.
+ * may have changed (a domain_changed notification in the sim; Xen's
+ * backend has none: xenstored holds VIRQ_DOM_EXC and fires
+ * @releaseDomain, which the core watches anyway); the core then lists the
+ * domains and compares.  watch_domains may be NULL.
  *
  * Domain operations are NULL in a backend that runs no domains (the stub);
  * the core reports -EOPNOTSUPP for them.  dom_list includes dom0.
