@@ -326,6 +326,33 @@ info_from_xc(const xc_domaininfo_t *x, xlite_dominfo *info)
     info->cpu_time_ns = x->cpu_time;
 }
 
+/* The credit schedulers' weight and cap of a domain, quietly left 0 where
+ * the host runs another scheduler or the domain is going. */
+static void
+sched_params(xen_state *st, uint32_t domid, unsigned int *weight_r,
+             unsigned int *cap_r)
+{
+    int sched = 0;
+
+    if (xc_sched_id(st->xch, &sched) < 0)
+        return;
+    if (sched == XEN_SCHEDULER_CREDIT) {
+        struct xen_domctl_sched_credit sc = { 0 };
+
+        if (xc_sched_credit_domain_get(st->xch, domid, &sc) == 0) {
+            *weight_r = sc.weight;
+            *cap_r = sc.cap;
+        }
+    } else if (sched == XEN_SCHEDULER_CREDIT2) {
+        struct xen_domctl_sched_credit2 sc = { 0 };
+
+        if (xc_sched_credit2_domain_get(st->xch, domid, &sc) == 0) {
+            *weight_r = sc.weight;
+            *cap_r = sc.cap;
+        }
+    }
+}
+
 static int
 xen_dom_info(xlite_ctx *ctx, void *state, uint32_t domid,
              xlite_dominfo *info)
@@ -339,6 +366,8 @@ xen_dom_info(xlite_ctx *ctx, void *state, uint32_t domid,
     if (n == 0 || x.domain != domid)
         return -ESRCH;
     info_from_xc(&x, info);
+    if (!info->dying)
+        sched_params(st, domid, &info->sched_weight, &info->sched_cap);
     return 0;
 }
 
@@ -380,15 +409,46 @@ xen_dom_set_vcpus(xlite_ctx *ctx, void *state, uint32_t domid,
     return 0;
 }
 
+/*
+ * Weight and cap are the credit schedulers' (credit, and credit2, Xen
+ * 4.17's default); the host's scheduler is asked each time (it is that of
+ * cpupool 0, where libxlite's domains run).
+ */
+static int
+xen_scheduler(xlite_ctx *ctx, xen_state *st, int *sched_r)
+{
+    if (xc_sched_id(st->xch, sched_r) < 0)
+        return xc_fail(ctx, "xc_sched_id");
+    if (*sched_r != XEN_SCHEDULER_CREDIT && *sched_r != XEN_SCHEDULER_CREDIT2)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "the host's scheduler (id %d) "
+                           "has no weight and cap", *sched_r);
+    return 0;
+}
+
 static int
 xen_dom_sched_set(xlite_ctx *ctx, void *state, uint32_t domid,
                   unsigned int weight, unsigned int cap)
 {
     xen_state *st = state;
-    struct xen_domctl_sched_credit sc = { .weight = weight, .cap = cap };
+    int sched, rc;
 
-    return xc_sched_credit_domain_set(st->xch, domid, &sc) < 0
-           ? xc_fail(ctx, "xc_sched_credit_domain_set") : 0;
+    if ((rc = xen_scheduler(ctx, st, &sched)) < 0)
+        return rc;
+    if (weight > G_MAXUINT16 || cap > G_MAXUINT16)
+        return XLITE_ERROR(ctx, -EINVAL, "scheduler weight %u or cap %u is "
+                           "out of range", weight, cap);
+    if (sched == XEN_SCHEDULER_CREDIT) {
+        struct xen_domctl_sched_credit sc = { .weight = weight, .cap = cap };
+
+        if (xc_sched_credit_domain_set(st->xch, domid, &sc) < 0)
+            return xc_fail(ctx, "xc_sched_credit_domain_set");
+    } else {
+        struct xen_domctl_sched_credit2 sc = { .weight = weight, .cap = cap };
+
+        if (xc_sched_credit2_domain_set(st->xch, domid, &sc) < 0)
+            return xc_fail(ctx, "xc_sched_credit2_domain_set");
+    }
+    return 0;
 }
 
 static int

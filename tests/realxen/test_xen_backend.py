@@ -50,7 +50,7 @@ def test_xlite_cli_on_real_xen(testhost):
         "create", "xth-one-marker", "xth-one-xenstore-write", "xth-one-ticks",
         "console-pty-read", "disk-connected", "disk-physical-device",
         "nic-connected", "nic-on-bridge", "config-name", "config-disk",
-        "config-nic", "shutdown", "shutdown-event", "death-event",
+        "config-nic", "info-sched", "shutdown", "shutdown-event", "death-event",
         "guest-powered-off", "create-second", "destroy",
         "destroy-death-event",
     ] + ["xth-one-" + g for g in GONE] + ["xth-two-" + g for g in GONE])
@@ -65,7 +65,8 @@ def test_virsh_on_real_xen(testhost):
         "xen-backend", "define", "start", "xth-virsh-marker",
         "xth-virsh-xenstore-write", "disk-connected", "nic-connected",
         "nic-on-bridge", "dumpxml-id", "dumpxml-console-pty", "dumpxml-disk",
-        "dumpxml-nic-bridge", "dumpxml-nic-mac", "console-stream", "shutdown",
+        "dumpxml-nic-bridge", "dumpxml-nic-mac", "schedinfo-weight",
+        "schedinfo-set", "schedinfo-read-back", "console-stream", "shutdown",
         "shut-off", "guest-powered-off", "restart", "destroy", "undefine",
         "event-defined", "event-started", "event-stopped-shutdown",
         "event-stopped-destroyed", "event-undefined",

@@ -94,6 +94,13 @@ check dumpxml-disk grep -q "<source file='/tmp/disk1.img'" /tmp/live.xml
 check dumpxml-nic-bridge grep -q "<source bridge='xenbr0'" /tmp/live.xml
 check dumpxml-nic-mac grep -q "<mac address='00:16:3e:00:00:03'" /tmp/live.xml
 
+step "scheduler parameters (Xen 4.17's credit2)"
+V schedinfo $NAME | tee /tmp/sched
+check schedinfo-weight grep -q "^weight *: 256" /tmp/sched
+V schedinfo $NAME --live --set weight=512 cap=50 | tee /tmp/sched
+check schedinfo-set grep -q "^weight *: 512" /tmp/sched
+check schedinfo-read-back sh -c "timeout 60 virsh -c '$URI' schedinfo $NAME | grep -q '^cap *: 50'"
+
 step "the console through libvirt (what virsh console shows)"
 /usr/bin/python3 - "$URI" $NAME > /tmp/console.out 2>&1 <<'PY'
 import sys, time

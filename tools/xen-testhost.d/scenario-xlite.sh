@@ -59,7 +59,9 @@ cat /tmp/config.json
 check config-name grep -q '"name" : "xth-one"' /tmp/config.json
 check config-disk grep -q '"target" : "/tmp/disk0.img"' /tmp/config.json
 check config-nic grep -q '"mac" : "00:16:3e:00:00:01"' /tmp/config.json
-$X info "$domid"
+$X info "$domid" | tee /tmp/info
+# Xen 4.17 runs credit2; a new domain has its default weight.
+check info-sched grep -q "sched:      weight 256 cap 0" /tmp/info
 
 step "shutdown: the guest powers off, its death is reported"
 uuid=$(xenstore-read "/local/domain/$domid/vm" | sed 's,^/vm/,,')
