@@ -163,18 +163,41 @@ xlite__console_tty(xlite_ctx *ctx, const char *fe)
 {
     g_autofree char *path = g_strdup_printf("%s/tty", fe);
     struct xs_handle *xsh = xlite__xs(ctx);
-    struct xs_permissions *perms;
-    unsigned int n = 0;
-    bool ours;
+    unsigned int attempt;
 
     /* The frontend is the guest's: trust the node only while dom0 owns
-     * it, as devices_write made it (the guest cannot change or remove a
-     * node it may only read). */
-    if (!xsh || !(perms = xs_get_permissions(xsh, XBT_NULL, path, &n)))
+     * it, as devices_write made it (the guest cannot change a node it may
+     * only read, but it can remove its parent and make its own): the
+     * owner and the value are read in one transaction. */
+    if (!xsh)
         return NULL;
-    ours = n >= 1 && perms[0].id == 0;
-    free(perms);
-    return ours ? xlite__xs_read_bounded(ctx, path, 64) : NULL;
+    for (attempt = 0; attempt < 8; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        struct xs_permissions *perms;
+        unsigned int n = 0, len = 0;
+        char *value = NULL;
+        bool ours;
+
+        if (t == XBT_NULL)
+            return NULL;
+        perms = xs_get_permissions(xsh, t, path, &n);
+        ours = perms && n >= 1 && perms[0].id == 0;
+        free(perms);
+        if (ours)
+            value = xs_read(xsh, t, path, &len);
+        if (!xs_transaction_end(xsh, t, false)) {
+            free(value);
+            if (errno == EAGAIN)
+                continue;
+            return NULL;
+        }
+        if (!value || len > 64 || strlen(value) != len) {
+            free(value);
+            return NULL;
+        }
+        return value;
+    }
+    return NULL;
 }
 
 void
@@ -468,9 +491,8 @@ hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
 
             hp->argv[1] = g_strdup(hp->remove ? "offline" : "online");
             hp->argv[2] = g_strdup("type_if=vif");
-            hp->env[5] = n->vifname
-                ? g_strdup_printf("vif=%s", n->vifname)
-                : g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
+            /* The kernel's name: the script renames it to vifname. */
+            hp->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
             hp->env[6] = g_strdup("netdev=");
         } else {
             hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
@@ -482,9 +504,18 @@ hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
         hp->spawn.env = (const char *const *)hp->env;
         hp->spawn.stdfds[0] = hp->spawn.stdfds[1] = hp->spawn.stdfds[2] = -1;
         hp->spawn.timeout_usec = xlite__device_timeout();
+        /* Taking devices down is not stopped by an abort (an aborted
+         * create is undone with these very scripts). */
+        hp->spawn.unabortable = hp->remove;
         hp->spawn.death_cb = hotplug_death_cb;
         if ((rc = xlite__spawn(egc, &hp->spawn)) < 0) {
             hotplug_clear(hp);
+            if (hp->remove) {
+                XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove "
+                          "script of %s did not run: %s", hp->domid, be,
+                          xlite_errmsg());
+                continue;
+            }
             hp->callback(egc, hp, rc);
         }
         return;
@@ -597,9 +628,12 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
                                        (char *)g_ptr_array_index(dw->paths,
                                                                  i));
         }
-        rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
-                         "within %.1f s: is xenconsoled running?", which->str,
-                         xlite__device_timeout() / 1e6);
+        /* Ready just as the timer fired. */
+        rc = which->len
+            ? XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
+                          "within %.1f s: is xenconsoled running?",
+                          which->str, xlite__device_timeout() / 1e6)
+            : 0;
     }
     g_string_free(which, TRUE);
     devwait_done(egc, dw, rc);
@@ -762,6 +796,7 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
     int rc;
 
     dw->paths = g_ptr_array_new_with_free_func(g_free);
+    dw->nbackends = 0;
     if (dw->closing) {
         devwait_list_and_close(egc, dw);
         goto watch;

@@ -629,7 +629,8 @@ xlite__spawn(xlite__egc *egc, xlite__spawn_state *ss)
     if ((devnull = xlite__open(ctx, "/dev/null", O_RDWR, 0)) < 0)
         return devnull;
 
-    if ((rc = xlite__ao_abortable_register(&ss->abrt)) < 0)
+    if (!ss->unabortable &&
+        (rc = xlite__ao_abortable_register(&ss->abrt)) < 0)
         goto out;
     if (ss->timeout_usec >= 0 &&
         (rc = xlite__ev_time_register_rel(ctx, &ss->timeout, spawn_timeout_cb,

@@ -441,6 +441,7 @@ struct xlite__spawn_state {
     const char *const *env;        /* extra "NAME=value", may be NULL */
     int stdfds[3];                 /* -1: /dev/null */
     int64_t timeout_usec;          /* < 0: none */
+    bool unabortable;              /* the ao's abort does not kill it */
     xlite__spawn_death_callback *death_cb;
     /* private */
     xlite__ev_child child;

@@ -429,6 +429,42 @@ test_create_failures(void)
     g_free(msg);
     xlite_domain_config_dispose(&cfg);
 
+    /* A create undone after a disk's "add" script ran (the nic's script
+     * then fails) runs the disk's "remove" script, while the backend's
+     * nodes are still there to read, as Xen's block script needs. */
+    {
+        g_autofree char *logger = g_build_filename(sh->dir, "log-hotplug",
+                                                   NULL);
+        g_autofree char *log = g_build_filename(sh->dir, "hotplug.log",
+                                                NULL);
+        /* The script logs its action and the backend's params it reads
+         * from xenstore (the context's XENSTORED_PATH is inherited). */
+        g_autofree char *body = g_strdup_printf(
+            "#!/bin/sh\necho \"$1 $XENBUS_TYPE "
+            "$(xenstore-read \"$XENBUS_PATH/params\")\" >>%s\n", log);
+        g_autofree char *got = NULL;
+        g_autofree char *expect = NULL;
+        xlite_nic_config *n;
+
+        g_assert_true(g_file_set_contents(logger, body, -1, NULL));
+        g_assert_cmpint(chmod(logger, 0755), ==, 0);
+        domtest_config(&cfg, "undo-hotplug", sh->kernel);
+        d = xlite_domain_config_add_disk(&cfg);
+        d->vdev = g_strdup("xvda");
+        d->target = g_strdup(disk);
+        d->backend = XLITE_DISK_BACKEND_PHY;
+        d->script = g_strdup(logger);
+        n = xlite_domain_config_add_nic(&cfg);
+        n->script = g_strdup(script);
+        msg = create_fails(sh, ctx, &cfg, "undone after an add script");
+        g_assert_nonnull(strstr(msg, "hotplug script"));
+        g_free(msg);
+        xlite_domain_config_dispose(&cfg);
+        g_assert_true(g_file_get_contents(log, &got, NULL, NULL));
+        expect = g_strdup_printf("add vbd %s\nremove vbd %s\n", disk, disk);
+        g_assert_cmpstr(got, ==, expect);
+    }
+
     /* xenstore's limit: a value beyond the 4096-byte payload */
     domtest_config(&cfg, "xs-limit", sh->kernel);
     cfg.cmdline = g_strnfill(4090, 'x');
