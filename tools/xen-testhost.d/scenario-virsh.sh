@@ -76,6 +76,11 @@ check define V define /tmp/$NAME.xml
 t0=$(up)
 check start V start $NAME
 echo "started in $(since "$t0") s"
+if ! kill -0 "$(cat /tmp/lvd/libvirtd.pid 2>/dev/null)" 2>/dev/null; then
+    echo "--- libvirtd is gone; its log (tail) and the kernel's word:"
+    grep -av " info : \| debug : " /tmp/lvd/libvirtd.log | tail -30
+    dmesg | grep -i "segfault\|libvirtd\|general protection" | tail -5
+fi
 V list --all
 domid=$(V domid $NAME | head -1)
 echo "domid $domid"
