@@ -588,6 +588,27 @@ devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
     devwait_check(egc, dwa->dw);
 }
 
+/* Are all the consoles served (a pty in their tty)?  Those that are not
+ * are named in which, if given. */
+static bool
+devwait_consoles_ready(xlite_ctx *ctx, xlite__devwait *dw, GString *which)
+{
+    bool all = true;
+    size_t i;
+
+    for (i = dw->nbackends; i < dw->paths->len; i++) {
+        const char *fe = g_ptr_array_index(dw->paths, i);
+        g_autofree char *tty = xlite__console_tty(ctx, fe);
+
+        if (tty && *tty)
+            continue;
+        all = false;
+        if (which)
+            g_string_append_printf(which, "%s%s", which->len ? ", " : "", fe);
+    }
+    return all;
+}
+
 static void
 devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
@@ -619,21 +640,12 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
                          "connect within %.1f s", which->str,
                          xlite__device_timeout() / 1e6);
     } else {
-        for (i = dw->nbackends; i < dw->paths->len; i++) {
-            g_autofree char *tty = xlite__console_tty(
-                egc->ctx, g_ptr_array_index(dw->paths, i));
-
-            if (!tty || !*tty)
-                g_string_append_printf(which, "%s%s", which->len ? ", " : "",
-                                       (char *)g_ptr_array_index(dw->paths,
-                                                                 i));
-        }
-        /* Ready just as the timer fired. */
-        rc = which->len
-            ? XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
+        /* All ready just as the timer fired: done. */
+        rc = devwait_consoles_ready(egc->ctx, dw, which)
+            ? 0
+            : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
                           "within %.1f s: is xenconsoled running?",
-                          which->str, xlite__device_timeout() / 1e6)
-            : 0;
+                          which->str, xlite__device_timeout() / 1e6);
     }
     g_string_free(which, TRUE);
     devwait_done(egc, dw, rc);
@@ -687,20 +699,14 @@ static void
 devwait_check(xlite__egc *egc, xlite__devwait *dw)
 {
     xlite_ctx *ctx = egc->ctx;
-    bool all = true;
+    bool all;
     size_t i;
 
     if (dw->closing) {
         devwait_check_closed(egc, dw);
         return;
     }
-    for (i = dw->nbackends; i < dw->paths->len; i++) {
-        g_autofree char *tty = xlite__console_tty(
-            ctx, g_ptr_array_index(dw->paths, i));
-
-        if (!tty || !*tty)
-            all = false;
-    }
+    all = devwait_consoles_ready(ctx, dw, NULL);
     for (i = 0; i < dw->nbackends; i++) {
         const char *be = g_ptr_array_index(dw->paths, i);
         g_autofree char *spath = g_strdup_printf("%s/state", be);
