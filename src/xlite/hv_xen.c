@@ -326,12 +326,15 @@ info_from_xc(const xc_domaininfo_t *x, xlite_dominfo *info)
     info->cpu_time_ns = x->cpu_time;
 }
 
-/* The credit schedulers' weight and cap of a domain, quietly left 0 where
- * the host runs another scheduler or the domain is going. */
+/* The credit schedulers' weight and cap of a domain, quietly left as
+ * they are where the host runs another scheduler or the domain is going.
+ * Only xlite_domain_info asks: two hypercalls every existence check need
+ * not pay. */
 static void
-sched_params(xen_state *st, uint32_t domid, unsigned int *weight_r,
-             unsigned int *cap_r)
+xen_dom_sched_get(xlite_ctx *ctx, void *state, uint32_t domid,
+                  unsigned int *weight_r, unsigned int *cap_r)
 {
+    xen_state *st = state;
     int sched = 0;
 
     if (xc_sched_id(st->xch, &sched) < 0)
@@ -366,8 +369,6 @@ xen_dom_info(xlite_ctx *ctx, void *state, uint32_t domid,
     if (n == 0 || x.domain != domid)
         return -ESRCH;
     info_from_xc(&x, info);
-    if (!info->dying)
-        sched_params(st, domid, &info->sched_weight, &info->sched_cap);
     return 0;
 }
 
@@ -485,5 +486,6 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .dom_set_max_mem = xen_dom_set_max_mem,
     .dom_set_vcpus = xen_dom_set_vcpus,
     .dom_sched_set = xen_dom_sched_set,
+    .dom_sched_get = xen_dom_sched_get,
     .evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
 };

@@ -1036,6 +1036,9 @@ xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r)
     CTX_LOCK(ctx);
     if ((rc = dom_info(ctx, domid, &info)) == 0) {
         fill_name(ctx, &info);
+        if (ctx->hv->dom_sched_get && !info.dying)
+            ctx->hv->dom_sched_get(ctx, ctx->hv_state, domid,
+                                   &info.sched_weight, &info.sched_cap);
         *info_r = info;
     }
     CTX_UNLOCK(ctx);

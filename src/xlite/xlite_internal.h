@@ -126,6 +126,10 @@ typedef struct xlite__hv_ops {
                          unsigned int online);
     int (*dom_sched_set)(xlite_ctx *ctx, void *state, uint32_t domid,
                          unsigned int weight, unsigned int cap);
+    /* Best effort, for backends whose dom_info leaves weight and cap out
+     * (NULL where it has them). */
+    void (*dom_sched_get)(xlite_ctx *ctx, void *state, uint32_t domid,
+                          unsigned int *weight_r, unsigned int *cap_r);
     int (*evtchn_alloc_unbound)(xlite_ctx *ctx, void *state, uint32_t domid,
                                 uint32_t remote, uint32_t *port_r);
     /* Start (fn) or stop (NULL) reporting domain state changes. */
