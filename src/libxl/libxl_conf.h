@@ -22,6 +22,9 @@
 
 #define XV_DRIVER_NAME "Xen"
 
+/* The name Xen hosts give dom0 (xen-init-dom0 writes it). */
+#define XV_DOM0_NAME "Domain-0"
+
 /*
  * Where the driver keeps its files.  Daemon mode uses the system locations
  * (privileged) or the user's (unprivileged); embedded mode puts everything

@@ -6,11 +6,18 @@
 
 #include <config.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "libxl_domain.h"
 
 #include "viralloc.h"
 #include "virerror.h"
+#include "virfile.h"
 #include "virlog.h"
+#include "viruuid.h"
 #include "domain_event.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
@@ -316,6 +323,163 @@ xvDomainRecordConsoles(xvDriver *driver, virDomainObj *vm)
     }
 }
 
+/*
+ * Starts in progress
+ *
+ * Between the moment the hypervisor knows a new domain and the moment its
+ * status file is saved, only the starting thread knows the domain is ours.
+ * If the driver dies there (libvirtd killed, an embedded client gone), the
+ * host keeps a domain no status names, and every later start of the same
+ * definition fails on its uuid.  So a start holds a mark from before the
+ * core creates the domain until its status is saved or the domain is
+ * undone: a file named after the uuid, locked with flock(2) (owned by the
+ * open file description, so another thread's or process's attempt sees it
+ * held, and the kernel drops it when the holder dies).  The next driver to
+ * start finds a mark nobody holds and destroys whatever domain of the host
+ * carries that uuid, unless a saved status has claimed it: the start is
+ * then either finished or undone, whatever point it died at.
+ */
+
+static char *
+xvDomainStartMarkPath(xvDriver *driver, const unsigned char *uuid)
+{
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    virUUIDFormat(uuid, uuidstr);
+    return g_strdup_printf("%s/%s.starting", driver->config->runDir, uuidstr);
+}
+
+/* Is @fd, locked, still the file at @path?  The holder unlinks its mark
+ * before it lets the lock go, so a lock won on an unlinked file says
+ * only that the start finished. */
+static bool
+xvDomainStartMarkCurrent(int fd, const char *path)
+{
+    struct stat fdSt;
+    struct stat pathSt;
+
+    return fstat(fd, &fdSt) == 0 && stat(path, &pathSt) == 0 &&
+           fdSt.st_dev == pathSt.st_dev && fdSt.st_ino == pathSt.st_ino;
+}
+
+/* Returns the locked mark's fd, or -1 with an error reported. */
+static int
+xvDomainStartMarkSet(xvDriver *driver, virDomainObj *vm)
+{
+    g_autofree char *path = xvDomainStartMarkPath(driver, vm->def->uuid);
+    VIR_AUTOCLOSE fd = -1;
+
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        virReportSystemError(errno, _("cannot create '%s'"), path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("domain '%s' is being started by another process"),
+                           vm->def->name);
+        else
+            virReportSystemError(errno, _("cannot lock '%s'"), path);
+        return -1;
+    }
+    return g_steal_fd(&fd);
+}
+
+static void
+xvDomainStartMarkClear(xvDriver *driver, virDomainObj *vm, int *fd)
+{
+    g_autofree char *path = xvDomainStartMarkPath(driver, vm->def->uuid);
+
+    if (*fd < 0)
+        return;
+    if (unlink(path) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove '%s': %s", path, g_strerror(errno));
+    VIR_FORCE_CLOSE(*fd);
+}
+
+/* The domain of @uuid with id @domid, if a saved status claims it. */
+static bool
+xvDomainClaimed(xvDriver *driver, const unsigned char *uuid, uint32_t domid)
+{
+    virDomainObj *vm;
+    bool claimed;
+
+    if (!(vm = virDomainObjListFindByUUID(driver->domains, uuid)))
+        return false;
+    claimed = virDomainObjIsActive(vm) && vm->def->id == (int)domid;
+    virDomainObjEndAPI(&vm);
+    return claimed;
+}
+
+/* Undo the start behind one abandoned mark: destroy every domain of the
+ * host with its uuid that no saved status claims. */
+static void
+xvDomainReclaimStart(xvDriver *driver, const unsigned char *uuid,
+                     const xlite_dominfo *infos, size_t n)
+{
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+    size_t i;
+
+    virUUIDFormat(uuid, uuidstr);
+    for (i = 0; i < n; i++) {
+        int rc;
+
+        if (memcmp(infos[i].uuid, uuid, VIR_UUID_BUFLEN) != 0 ||
+            xvDomainClaimed(driver, uuid, infos[i].domid))
+            continue;
+        VIR_WARN("domain %u (uuid %s) was left half-started by a driver that stopped: destroying it",
+                 infos[i].domid, uuidstr);
+        rc = xlite_domain_destroy(driver->ctx, infos[i].domid, NULL);
+        if (rc < 0 && rc != -ESRCH)
+            VIR_ERROR(_("cannot destroy half-started domain %u (uuid %s): %s"),
+                      infos[i].domid, uuidstr, xlite_errmsg());
+    }
+}
+
+void
+xvDomainReclaimStarts(xvDriver *driver)
+{
+    g_autoptr(DIR) dir = NULL;
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0;
+    bool listed = false;
+    struct dirent *ent;
+
+    if (virDirOpenQuiet(&dir, driver->config->runDir) <= 0)
+        return;
+    while (virDirRead(dir, &ent, NULL) > 0) {
+        g_autofree char *path = NULL;
+        g_autofree char *uuidstr = NULL;
+        unsigned char uuid[VIR_UUID_BUFLEN];
+        VIR_AUTOCLOSE fd = -1;
+
+        if (!g_str_has_suffix(ent->d_name, ".starting"))
+            continue;
+        uuidstr = g_strndup(ent->d_name,
+                            strlen(ent->d_name) - strlen(".starting"));
+        if (virUUIDParse(uuidstr, uuid) < 0)
+            continue;
+        path = g_strdup_printf("%s/%s", driver->config->runDir, ent->d_name);
+        if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+            continue;
+        /* Held: that start is alive in another process. */
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0 ||
+            !xvDomainStartMarkCurrent(fd, path))
+            continue;
+        if (!listed) {
+            if (xlite_domain_list(driver->ctx, &infos, &n) < 0) {
+                VIR_ERROR(_("cannot list the host's domains to undo abandoned starts: %s"),
+                          xlite_errmsg());
+                return;
+            }
+            listed = true;
+        }
+        xvDomainReclaimStart(driver, uuid, infos, n);
+        if (unlink(path) < 0 && errno != ENOENT)
+            VIR_WARN("cannot remove '%s': %s", path, g_strerror(errno));
+    }
+}
+
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
@@ -323,6 +487,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     xlite_domain_config cfg;
     uint32_t domid = 0;
     bool created = false;
+    VIR_AUTOCLOSE mark = -1;
     int rc;
 
     if (virDomainObjIsActive(vm)) {
@@ -338,7 +503,8 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     }
     /* The running instance keeps its own copy of the definition, so that
      * live changes never touch the persistent one. */
-    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0) {
+    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0 ||
+        (mark = xvDomainStartMarkSet(driver, vm)) < 0) {
         xlite_domain_config_dispose(&cfg);
         return -1;
     }
@@ -370,6 +536,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
 
     if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
         goto error;
+    xvDomainStartMarkClear(driver, vm, &mark);
     return 0;
 
  error:
@@ -385,6 +552,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         virErrorRestore(&saved);
     }
     xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+    xvDomainStartMarkClear(driver, vm, &mark);
     return -1;
 }
 

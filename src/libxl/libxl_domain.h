@@ -50,6 +50,11 @@ int xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,
 /* Route the core's domain events (death, shutdown) into the driver. */
 int xvDomainEventsInit(xvDriver *driver);
 
+/* After the driver (re)starts, once the saved statuses are loaded: undo
+ * the starts a driver that stopped left half done (see "Starts in
+ * progress" in libxl_domain.c). */
+void xvDomainReclaimStarts(xvDriver *driver);
+
 /* After the driver (re)starts: reconnect to every domain whose status was
  * saved, and report the ones that died meanwhile as shut off. */
 void xvDomainReconnectAll(xvDriver *driver);

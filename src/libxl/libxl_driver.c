@@ -234,6 +234,7 @@ xvStateInitialize(bool privileged,
                                        driver->config->autostartDir,
                                        false, driver->xmlopt, NULL, NULL) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
+    xvDomainReclaimStarts(driver);
     xvDomainReconnectAll(driver);
 
     VIR_INFO("Xenvirt driver initialised (%s, %s backend, state in %s)",
@@ -698,6 +699,14 @@ xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
         return NULL;
     if (virXMLCheckIllegalChars("name", def->name, "\n") < 0)
         return NULL;
+    /* The host's own domain has that name, and the uuid of zeros, as in
+     * the domain list of libvirt's Xen driver, which refuses it so. */
+    if (STREQ(def->name, XV_DOM0_NAME)) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("domain '%s' already exists with uuid %s"),
+                       def->name, "00000000-0000-0000-0000-000000000000");
+        return NULL;
+    }
 
     xlite_domain_config_init(&cfg);
     rc = xvDomainConfigFromDef(def, &cfg);
@@ -707,12 +716,53 @@ xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
     return g_steal_pointer(&def);
 }
 
+/*
+ * Entry points that replace the definition of a domain that may exist
+ * (define, create from XML) do it under that domain's job: a start in
+ * progress runs with the object unlocked and not yet active, and would
+ * otherwise have its definition swapped under it (the new one taken for
+ * the live one, and lost when the domain stops).
+ *
+ * xvDomainBeginRedefine sets @existing to the domain of @uuid with its
+ * MODIFY job begun and its lock dropped, so that virDomainObjListAdd can
+ * find and lock it, or to NULL if there is none.  xvDomainEndRedefine
+ * ends that job and drops the reference.
+ */
+static int
+xvDomainBeginRedefine(xvDriver *driver, const unsigned char *uuid,
+                      virDomainObj **existing)
+{
+    virDomainObj *vm;
+
+    *existing = NULL;
+    if (!(vm = virDomainObjListFindByUUID(driver->domains, uuid)))
+        return 0;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
+        virDomainObjEndAPI(&vm);
+        return -1;
+    }
+    virObjectUnlock(vm);
+    *existing = vm;
+    return 0;
+}
+
+static void
+xvDomainEndRedefine(virDomainObj **existing)
+{
+    if (!*existing)
+        return;
+    virObjectLock(*existing);
+    virDomainObjEndJob(*existing);
+    virDomainObjEndAPI(existing);
+}
+
 static virDomainPtr
 xvDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
 {
     xvDriver *driver = conn->privateData;
     g_autoptr(virDomainDef) def = NULL;
     g_autoptr(virDomainDef) oldDef = NULL;
+    virDomainObj *existing = NULL;
     virDomainObj *vm = NULL;
     virDomainPtr dom = NULL;
     virObjectEvent *event = NULL;
@@ -727,6 +777,9 @@ xvDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
         goto cleanup;
 
     if (virDomainDefineXMLFlagsEnsureACL(conn, def) < 0)
+        goto cleanup;
+
+    if (xvDomainBeginRedefine(driver, def->uuid, &existing) < 0)
         goto cleanup;
 
     if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
@@ -752,6 +805,7 @@ xvDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
 
  cleanup:
     virDomainObjEndAPI(&vm);
+    xvDomainEndRedefine(&existing);
     virObjectEventStateQueue(driver->domainEventState, event);
     return dom;
 }
@@ -780,15 +834,21 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     if (virDomainUndefineFlagsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
 
+    /* A job, like every change: a start in progress runs with the object
+     * unlocked and still looks inactive, and removing the object under it
+     * would leave a running domain that no list holds. */
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+
     if (!vm->persistent) {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
                        _("cannot undefine a transient domain"));
-        goto cleanup;
+        goto endjob;
     }
 
     if (virDomainDeleteConfig(driver->config->domainConfigDir,
                               driver->config->autostartDir, vm) < 0)
-        goto cleanup;
+        goto endjob;
 
     event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_UNDEFINED,
                                               VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
@@ -799,6 +859,8 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
         virDomainObjListRemove(driver->domains, vm);
     ret = 0;
 
+ endjob:
+    virDomainObjEndJob(vm);
  cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
@@ -1119,6 +1181,7 @@ xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
 {
     xvDriver *driver = conn->privateData;
     g_autoptr(virDomainDef) def = NULL;
+    virDomainObj *existing = NULL;
     virDomainObj *vm = NULL;
     virDomainPtr dom = NULL;
     virObjectEvent *event = NULL;
@@ -1135,12 +1198,19 @@ xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
     if (virDomainCreateXMLEnsureACL(conn, def) < 0)
         goto cleanup;
 
+    if (xvDomainBeginRedefine(driver, def->uuid, &existing) < 0)
+        goto cleanup;
+
     if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
                                    VIR_DOMAIN_OBJ_LIST_ADD_LIVE |
                                    VIR_DOMAIN_OBJ_LIST_ADD_CHECK_LIVE, NULL)))
         goto cleanup;
 
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
+    if (existing) {
+        /* The same object, its job ours already: from here the job ends
+         * through @vm. */
+        virObjectUnref(g_steal_pointer(&existing));
+    } else if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
         if (!vm->persistent)
             virDomainObjListRemove(driver->domains, vm);
         goto cleanup;
@@ -1161,6 +1231,7 @@ xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
     virDomainObjEndJob(vm);
  cleanup:
     virDomainObjEndAPI(&vm);
+    xvDomainEndRedefine(&existing);
     virObjectEventStateQueue(driver->domainEventState, event);
     return dom;
 }

@@ -282,6 +282,19 @@ valid_token(const char *s, size_t max, const char *extra)
     return true;
 }
 
+/* A path handed to a backend or a script: a control character (a newline
+ * above all) would be mangled in xenstore and by the scripts that read it
+ * back line by line. */
+static bool
+valid_path(const char *s)
+{
+    for (; *s; s++) {
+        if (g_ascii_iscntrl(*s))
+            return false;
+    }
+    return true;
+}
+
 static bool
 valid_mac(const char *mac)
 {
@@ -344,6 +357,10 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
     if (cfg->type != XLITE_DOMAIN_TYPE_HVM && !cfg->kernel && !cfg->bootloader)
         return INVALID("%s domain '%s' needs a kernel or a bootloader",
                        xlite_domain_type_to_string(cfg->type), cfg->name);
+    if ((cfg->kernel && !valid_path(cfg->kernel)) ||
+        (cfg->ramdisk && !valid_path(cfg->ramdisk)))
+        return INVALID("domain '%s': the kernel or ramdisk path contains a control character",
+                       cfg->name);
     if (cfg->max_memkb < 1024)
         return INVALID("domain '%s' needs at least 1024 KiB of memory, not %" G_GUINT64_FORMAT,
                        cfg->name, cfg->max_memkb);
@@ -387,6 +404,10 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
         if (disk->target && disk->target[0] != '/')
             return INVALID("domain '%s': disk '%s' source '%s' is not an absolute path",
                            cfg->name, disk->vdev, disk->target);
+        if ((disk->target && !valid_path(disk->target)) ||
+            (disk->script && !valid_path(disk->script)))
+            return INVALID("domain '%s': the source or script path of disk '%s' contains a control character",
+                           cfg->name, disk->vdev);
     }
 
     for (i = 0; i < cfg->num_nics; i++) {
@@ -401,6 +422,9 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
         if (nic->bridge && !valid_token(nic->bridge, 15, "-_."))
             return INVALID("domain '%s': bridge name '%s' is not valid",
                            cfg->name, nic->bridge);
+        if (nic->script && !valid_path(nic->script))
+            return INVALID("domain '%s': the script path of network interface %zu contains a control character",
+                           cfg->name, i);
         for (j = 0; j < i; j++) {
             if (nic->devid >= 0 && cfg->nics[j].devid == nic->devid)
                 return INVALID("domain '%s': two network interfaces have device id %d",

@@ -93,7 +93,8 @@ def test_duplicate_name_with_other_uuid_is_refused(embed, xmlfile):
 
 
 @pytest.mark.parametrize("name", ["err-graphics", "err-net-network",
-                                  "err-disk-format", "err-memory"])
+                                  "err-disk-format", "err-memory",
+                                  "err-disk-newline"])
 def test_unsupported_xml_is_refused_and_nothing_is_left(embed, name):
     expected = (DATA / f"{name}.err").read_text().strip()
     res = embed.virsh("define", str(DATA / f"{name}.xml"))
@@ -101,6 +102,18 @@ def test_unsupported_xml_is_refused_and_nothing_is_left(embed, name):
     assert expected in res.err
     assert embed.virsh("list", "--all", "--name").out.strip() == ""
     assert list((embed.root / "etc/xenvirt").glob("*.xml")) == []
+
+
+def test_the_name_of_dom0_is_refused(embed, xmlfile):
+    """As libvirt's Xen driver, whose domain list holds Domain-0."""
+    res = embed.virsh("define", xmlfile(guest_xml("Domain-0")))
+    assert res.rc != 0
+    assert ("domain 'Domain-0' already exists with uuid "
+            "00000000-0000-0000-0000-000000000000") in res.err
+    res = embed.virsh("create", xmlfile(guest_xml("Domain-0")))
+    assert res.rc != 0
+    assert "already exists" in res.err
+    assert embed.virsh("list", "--all", "--name").out.strip() == ""
 
 
 def test_malformed_xml(embed, xmlfile):

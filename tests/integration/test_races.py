@@ -1,0 +1,286 @@
+"""Concurrent clients and a daemon that dies mid-operation, through Debian's
+libvirtd: every pair of write entry points raced on one domain, and
+libvirtd killed -9 during starts.  After each round, libvirt's view and the
+simulated host's agree, and the daemon is alive (or, once restarted, has
+undone what the dead one left half done)."""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import xvtest
+
+XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
+
+
+@pytest.fixture
+def own_daemon(build_dir):
+    """A private libvirtd of this test's own, which it may kill."""
+    workdir = Path(tempfile.mkdtemp(prefix="xvr-"))
+    d = xvtest.PrivateDaemon(workdir)
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        xvtest.stop_simulated_hosts(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sim_rundir(daemon):
+    return daemon.dir / "root" / "run" / "xenvirt" / "xensim"
+
+
+def hosted(daemon):
+    """The simulated host's domains other than dom0: {name: domid}."""
+    res = subprocess.run([str(XENSIMCTL), "--rundir", str(sim_rundir(daemon)),
+                          "list"], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    doms = {}
+    for line in res.stdout.splitlines()[1:]:
+        f = line.split()
+        if f and f[0] != "Domain-0":
+            doms[f[0]] = int(f[1])
+    return doms
+
+
+def wait_for(cond, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+def guest_xml(workdir, name, slow_script_seconds=None,
+              uuid="3a1bb2cd-5c1e-4c39-9a7d-9b2a3fd0c5e1"):
+    """A PV guest with a disk; with @slow_script_seconds, also a NIC whose
+    hotplug script takes that long, which holds a start in its slow step."""
+    kernel = workdir / f"{name}.kernel"
+    kernel.write_text("a simulated kernel\n")
+    disk = workdir / f"{name}.img"
+    disk.write_bytes(b"\0" * 65536)
+    nic = ""
+    if slow_script_seconds is not None:
+        script = workdir / "slow-vif"
+        script.write_text(f"#!/bin/sh\nsleep {slow_script_seconds}\n")
+        script.chmod(0o755)
+        nic = (f"<interface type='bridge'><source bridge='xenbr0'/>"
+               f"<script path='{script}'/></interface>")
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <uuid>{uuid}</uuid>
+          <memory unit='MiB'>64</memory>
+          <os><type arch='x86_64'>xen</type><kernel>{kernel}</kernel></os>
+          <devices>
+            <disk type='file' device='disk'>
+              <source file='{disk}'/><target dev='xvda' bus='xen'/>
+            </disk>
+            {nic}
+          </devices>
+        </domain>""")
+
+
+# Every write entry point a client can aim at one domain, raced pairwise
+# from two connections, twice from a domain defined and shut off and twice
+# from one running.  The calls may fail (that is each pair's business); the daemon
+# must not, and afterwards libvirt and the host must agree.
+RACE = textwrap.dedent("""\
+    import itertools, subprocess, sys, threading, time, libvirt
+
+    uri, xml, name, simctl, rundir = sys.argv[1:6]
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    conns = [libvirt.open(uri), libvirt.open(uri)]
+
+    OPS = {
+        'create': lambda c, d: d.create(),
+        'destroy': lambda c, d: d.destroy(),
+        'undefine': lambda c, d: d.undefine(),
+        'define': lambda c, d: c.defineXML(xml),
+        'suspend': lambda c, d: d.suspend(),
+        'resume': lambda c, d: d.resume(),
+        'shutdown': lambda c, d: d.shutdown(),
+        'setmem': lambda c, d: d.setMemoryFlags(
+            49152, libvirt.VIR_DOMAIN_AFFECT_CURRENT),
+        'autostart': lambda c, d: d.setAutostart(1),
+        'createxml': lambda c, d: c.createXML(xml),
+    }
+
+    def host_names():
+        out = subprocess.run([simctl, '--rundir', rundir, 'list'],
+                             capture_output=True, text=True, check=True).stdout
+        return {l.split()[0] for l in out.splitlines()[1:]} - {'Domain-0'}
+
+    def libvirt_names():
+        return {d.name() for d in conns[0].listAllDomains(
+            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+
+    def agree():
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if host_names() == libvirt_names():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def reset(running):
+        c = conns[0]
+        try:
+            d = c.lookupByName(name)
+            if d.isActive():
+                d.destroy()
+        except libvirt.libvirtError:
+            pass
+        d = c.defineXML(xml)
+        d.setAutostart(0)
+        if running:
+            d.create()
+
+    def fatal(e):
+        # The daemon went away, or a connection broke: not a call's failure.
+        return e.get_error_code() in (libvirt.VIR_ERR_SYSTEM_ERROR,
+                                      libvirt.VIR_ERR_RPC,
+                                      libvirt.VIR_ERR_INTERNAL_ERROR)
+
+    problems = []
+    rounds = 0
+    pairs = itertools.combinations_with_replacement(sorted(OPS), 2)
+    for (a, b), running, _ in itertools.product(pairs, (False, True),
+                                                range(2)):
+        try:
+            reset(running)
+        except libvirt.libvirtError as e:
+            problems.append((a, b, running, 'reset failed', str(e)))
+            break
+        # Both calls leave at once: the handles are looked up before.
+        barrier = threading.Barrier(2)
+        def run(op, c):
+            d = c.lookupByName(name)
+            barrier.wait()
+            try:
+                OPS[op](c, d)
+            except libvirt.libvirtError as e:
+                if fatal(e):
+                    problems.append((a, b, running, op, e.get_error_code(),
+                                     str(e)))
+        ts = [threading.Thread(target=run, args=(op, c))
+              for op, c in ((a, conns[0]), (b, conns[1]))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        rounds += 1
+        if not all(c.isAlive() for c in conns):
+            problems.append((a, b, running, 'daemon gone'))
+            break
+        if not agree():
+            problems.append((a, b, running, 'views differ',
+                             sorted(host_names()), sorted(libvirt_names())))
+    print(rounds, 'rounds')
+    for p in problems:
+        print('PROBLEM', p)
+    if not problems:
+        reset(False)
+        conns[0].lookupByName(name).undefine()
+    """)
+
+
+def test_write_entry_points_raced_pairwise(own_daemon, tmp_path):
+    xml = guest_xml(tmp_path, "racer")
+    res = xvtest.python(RACE, own_daemon.uri, xml, "racer", str(XENSIMCTL),
+                        str(sim_rundir(own_daemon)), timeout=600)
+    assert res.rc == 0, res
+    assert "PROBLEM" not in res.out, res.out
+    assert res.out.startswith("220 rounds"), res.out
+    assert Path(f"/proc/{own_daemon.pid}").exists(), own_daemon.log()[-3000:]
+    assert hosted(own_daemon) == {}
+
+
+def kill_daemon(daemon):
+    pid = daemon.pid
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+
+
+def test_kill_during_a_start_leaves_nothing_behind(own_daemon, tmp_path):
+    """libvirtd killed -9 while a start sits in a slow hotplug script: the
+    next libvirtd destroys the half-started domain, reports it shut off,
+    and starts it again on request (it used to stay in the host, unknown,
+    and every start failed on its uuid)."""
+    f = tmp_path / "k0.xml"
+    f.write_text(guest_xml(tmp_path, "k0", slow_script_seconds=5))
+    assert own_daemon.virsh("define", str(f)).rc == 0
+
+    start = subprocess.Popen(["virsh", "-q", "-c", own_daemon.uri, "start",
+                              "k0"], env=xvtest.driver_env(),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: "k0" in hosted(own_daemon), 20)
+        kill_daemon(own_daemon)
+    finally:
+        start.wait(timeout=30)
+    assert "k0" in hosted(own_daemon)
+    marks = list((own_daemon.dir / "root/run/xenvirt").glob("*.starting"))
+    assert len(marks) == 1, marks
+
+    own_daemon.start()
+    assert wait_for(lambda: hosted(own_daemon) == {}, 20), hosted(own_daemon)
+    assert own_daemon.virsh("domstate", "k0").out.strip() == "shut off"
+    assert list((own_daemon.dir / "root/run/xenvirt").glob("*.starting")) == []
+    assert "left half-started" in own_daemon.log()
+
+    res = own_daemon.virsh("start", "k0")
+    assert res.rc == 0, res
+    assert list(hosted(own_daemon)) == ["k0"]
+    assert own_daemon.virsh("destroy", "k0").rc == 0
+    assert hosted(own_daemon) == {}
+
+
+def test_kills_at_random_points_of_starts(own_daemon, tmp_path):
+    """Ten rounds: two domains started at once, libvirtd killed -9 at a
+    random moment of their starts and restarted.  Each time, whatever the
+    host runs libvirt knows as running and the other way round, and both
+    domains start afterwards."""
+    rng = random.Random(int(os.environ.get("XENVIRT_TEST_SEED", "1213")))
+    names = ["r0", "r1"]
+    for n in names:
+        f = tmp_path / f"{n}.xml"
+        f.write_text(guest_xml(tmp_path, n, slow_script_seconds=0.3,
+                               uuid=f"5e0d8a2c-7f6b-4d1e-8c3a-00000000000{n[1]}"))
+        assert own_daemon.virsh("define", str(f)).rc == 0
+
+    for rnd in range(10):
+        starts = [subprocess.Popen(["virsh", "-q", "-c", own_daemon.uri,
+                                    "start", n], env=xvtest.driver_env(),
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL) for n in names]
+        time.sleep(rng.uniform(0.0, 0.8))
+        kill_daemon(own_daemon)
+        for s in starts:
+            s.wait(timeout=30)
+        own_daemon.start()
+
+        def views_agree():
+            running = set(own_daemon.virsh("list", "--name").out.split())
+            return running == set(hosted(own_daemon))
+        assert wait_for(views_agree, 20), (rnd, hosted(own_daemon),
+                                           own_daemon.virsh("list").out)
+        for n in names:
+            if own_daemon.virsh("domstate", n).out.strip() != "running":
+                res = own_daemon.virsh("start", n)
+                assert res.rc == 0, (rnd, n, res)
+        assert sorted(hosted(own_daemon)) == names
+        for n in names:
+            assert own_daemon.virsh("destroy", n).rc == 0
+        assert hosted(own_daemon) == {}
