@@ -686,6 +686,39 @@ xvDomainLookupByName(virConnectPtr conn, const char *name)
     return dom;
 }
 
+/*
+ * libvirt's parser makes every vcpu that <vcpu> asks for before any check
+ * of ours runs, and it reads "-2147483648" as 2147483648: one definition
+ * could make the daemon allocate without bound.  So the count is bounded
+ * first, from the document itself.  A document libxml2 cannot read, or a
+ * count that is not a number, is left to libvirt's parser to refuse.
+ */
+static int
+xvDomainDefCheckVcpuCount(const char *xml)
+{
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autofree char *max = NULL;
+    long long n;
+
+    if (!(doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL,
+                              XML_PARSE_NONET | XML_PARSE_NOERROR |
+                              XML_PARSE_NOWARNING)) ||
+        !(ctxt = xmlXPathNewContext(doc)))
+        return 0;
+    ctxt->node = xmlDocGetRootElement(doc);
+    if (!(max = virXPathString("string(/domain/vcpu[1])", ctxt)) ||
+        virStrToLong_ll(max, NULL, 10, &n) < 0)
+        return 0;
+    if (n < 1 || n > XLITE_MAX_VCPUS) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("maximum vcpus count '%s' is outside 1..%d"),
+                       max, XLITE_MAX_VCPUS);
+        return -1;
+    }
+    return 0;
+}
+
 /* Parse domain XML the way every entry point that accepts one does, and
  * refuse at once what the core could never run. */
 static virDomainDef *
@@ -695,6 +728,8 @@ xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
     xlite_domain_config cfg;
     int rc;
 
+    if (xvDomainDefCheckVcpuCount(xml) < 0)
+        return NULL;
     if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
         return NULL;
     if (virXMLCheckIllegalChars("name", def->name, "\n") < 0)
@@ -2197,7 +2232,8 @@ xvConnectDomainXMLToNative(virConnectPtr conn,
         return NULL;
     }
 
-    if (!(def = virDomainDefParseString(domainXml, driver->xmlopt, NULL,
+    if (xvDomainDefCheckVcpuCount(domainXml) < 0 ||
+        !(def = virDomainDefParseString(domainXml, driver->xmlopt, NULL,
                                         VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return NULL;
 

@@ -116,6 +116,17 @@ def test_the_name_of_dom0_is_refused(embed, xmlfile):
     assert embed.virsh("list", "--all", "--name").out.strip() == ""
 
 
+@pytest.mark.parametrize("count", ["-2147483648", "4294967295", "100000", "0"])
+def test_vcpu_count_is_bounded_before_libvirt_allocates(embed, xmlfile, count):
+    """libvirt's parser makes every vcpu before a driver check runs (and
+    wraps a negative count): the driver bounds the count first."""
+    xml = guest_xml().replace("<vcpu>2</vcpu>", f"<vcpu>{count}</vcpu>")
+    res = embed.virsh("define", xmlfile(xml))
+    assert res.rc != 0
+    assert "is outside 1..512" in res.err
+    assert embed.virsh("list", "--all", "--name").out.strip() == ""
+
+
 def test_malformed_xml(embed, xmlfile):
     res = embed.virsh("define", xmlfile("<domain type='xen'><name>x</name>"))
     assert res.rc != 0
