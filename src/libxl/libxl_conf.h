@@ -78,12 +78,16 @@ struct _xvDriver {
     /* Immutable pointer, immutable object */
     virDomainXMLOption *xmlopt;
 
-    /* Handles the core's domain events one at a time (libxl_domain.c).
-     * The core may deliver an event from any thread up to the moment the
-     * context is freed, so handing one over and stopping the worker are
-     * serialised by eventWorkerLock: eventWorker is NULL once stopped. */
+    /* The core's domain events, queued per domid and handled in order
+     * within a domain by a pool of threads (libxl_domain.c).  The core
+     * may deliver an event from any thread up to the moment the context
+     * is freed, so handing one over, draining a queue and stopping the
+     * pool are serialised by eventWorkerLock: eventWorker is NULL once
+     * stopped.  eventQueues (domid -> its queue) and every queue's
+     * contents are protected by eventWorkerLock. */
     GMutex eventWorkerLock;
     GThreadPool *eventWorker;
+    GHashTable *eventQueues;
 };
 
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);

@@ -368,6 +368,7 @@ xvDomainStartMarkSet(xvDriver *driver, virDomainObj *vm)
 {
     g_autofree char *path = xvDomainStartMarkPath(driver, vm->def->uuid);
     VIR_AUTOCLOSE fd = -1;
+    int ret;
 
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         virReportSystemError(errno, _("cannot create '%s'"), path);
@@ -382,7 +383,9 @@ xvDomainStartMarkSet(xvDriver *driver, virDomainObj *vm)
             virReportSystemError(errno, _("cannot lock '%s'"), path);
         return -1;
     }
-    return g_steal_fd(&fd);
+    ret = fd;
+    fd = -1;
+    return ret;
 }
 
 static void
@@ -603,21 +606,36 @@ xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,
  * The core's domain events
  *
  * The core calls xvDomainEventOccurs from any thread, with none of its
- * locks held.  It only triages: events for domains we do not run are
- * dropped, the rest go to the worker, which handles them one at a time in
- * the order they came, taking each domain's job like any API call.
+ * locks held.  It only triages and hands each event to its domain's queue
+ * (one per domid, in driver->eventQueues).  A queue with events is
+ * drained by one thread of the worker pool at a time, so a domain's events
+ * are handled in the order they came, and a domain whose job is held for
+ * long (a slow start, a destroy waiting for a backend) delays only its own
+ * events.  Handling takes the domain's job like any API call; a job that
+ * cannot be had in time is waited for again, never given up on: a guest
+ * that shut down while a long call held its job still shows shut off once
+ * the job is free.  Only an event for a domain the driver no longer runs
+ * under that domid is dropped.
  */
+
+/* How many domains' events are handled at once: past that, a domain's
+ * events wait for a thread as well as for their job. */
+#define XV_EVENT_THREADS 16
 
 typedef struct {
     xvDriver *driver;
-    xlite_event *ev;
-} xvDomainEventWork;
+    uint32_t domid;
+    GQueue events;              /* xlite_event *, oldest first */
+} xvDomainEventQueue;
 
 static void
-xvDomainEventWorkFree(xvDomainEventWork *work)
+xvDomainEventQueueFree(xvDomainEventQueue *queue)
 {
-    xlite_event_free(work->ev);
-    g_free(work);
+    xlite_event *ev;
+
+    while ((ev = g_queue_pop_head(&queue->events)))
+        xlite_event_free(ev);
+    g_free(queue);
 }
 
 static xlite_action
@@ -720,23 +738,52 @@ xvDomainHandleShutdown(xvDriver *driver, virDomainObj *vm,
     }
 }
 
-static void
-xvDomainEventWorker(gpointer data, gpointer user G_GNUC_UNUSED)
+/* The job of the domain that has the event's domid, or NULL if no domain
+ * runs under it (any more).  A job that is busy past libvirt's wait is
+ * waited for again, as long as the driver runs. */
+static virDomainObj *
+xvDomainEventBeginJob(xvDriver *driver, uint32_t domid)
 {
-    xvDomainEventWork *work = data;
-    xvDriver *driver = work->driver;
-    const xlite_event *ev = work->ev;
     virDomainObj *vm;
 
-    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
-        goto out;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto out_unlock;
+    if (!(vm = virDomainObjListFindByID(driver->domains, domid)))
+        return NULL;
+    while (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
+        bool running;
+
+        if (vm->removing ||
+            virGetLastErrorCode() != VIR_ERR_OPERATION_TIMEOUT) {
+            VIR_WARN("domain '%s': event for domid %u not handled: %s",
+                     vm->def->name, domid, virGetLastErrorMessage());
+            virDomainObjEndAPI(&vm);
+            return NULL;
+        }
+        g_mutex_lock(&driver->eventWorkerLock);
+        running = driver->eventWorker != NULL;
+        g_mutex_unlock(&driver->eventWorkerLock);
+        if (!running) {
+            virDomainObjEndAPI(&vm);
+            return NULL;
+        }
+        VIR_INFO("domain '%s': an event waits for the job held by another call",
+                 vm->def->name);
+    }
+    virResetLastError();
+    return vm;
+}
+
+static void
+xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomainEventBeginJob(driver, ev->domid)))
+        return;
 
     /* The domain may have been stopped, or restarted under another domid,
      * while the event waited for the job. */
     if (!virDomainObjIsActive(vm) || (uint32_t)vm->def->id != ev->domid)
-        goto out_endjob;
+        goto endjob;
 
     if (ev->type == XLITE_EVENT_DOMAIN_SHUTDOWN) {
         xvDomainHandleShutdown(driver, vm, ev->u.domain_shutdown.reason);
@@ -753,19 +800,41 @@ xvDomainEventWorker(gpointer data, gpointer user G_GNUC_UNUSED)
             virDomainObjListRemove(driver->domains, vm);
     }
 
- out_endjob:
+ endjob:
     virDomainObjEndJob(vm);
- out_unlock:
     virDomainObjEndAPI(&vm);
- out:
-    xvDomainEventWorkFree(work);
+}
+
+/* A pool thread drains one domain's queue; the queue goes away, under the
+ * lock, the moment it is found empty, so a later event makes a new one. */
+static void
+xvDomainEventWorker(gpointer data, gpointer user G_GNUC_UNUSED)
+{
+    xvDomainEventQueue *queue = data;
+    xvDriver *driver = queue->driver;
+
+    for (;;) {
+        xlite_event *ev;
+
+        g_mutex_lock(&driver->eventWorkerLock);
+        if (!(ev = g_queue_pop_head(&queue->events))) {
+            g_hash_table_remove(driver->eventQueues,
+                                GUINT_TO_POINTER(queue->domid));
+            g_mutex_unlock(&driver->eventWorkerLock);
+            xvDomainEventQueueFree(queue);
+            return;
+        }
+        g_mutex_unlock(&driver->eventWorkerLock);
+        xvDomainEventHandle(driver, ev);
+        xlite_event_free(ev);
+    }
 }
 
 static void
 xvDomainEventOccurs(void *user, xlite_event *ev)
 {
     xvDriver *driver = user;
-    xvDomainEventWork *work;
+    xvDomainEventQueue *queue;
 
     if (ev->type != XLITE_EVENT_DOMAIN_SHUTDOWN &&
         ev->type != XLITE_EVENT_DOMAIN_DEATH) {
@@ -779,10 +848,17 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
         xlite_event_free(ev);
         return;
     }
-    work = g_new0(xvDomainEventWork, 1);
-    work->driver = driver;
-    work->ev = ev;
-    g_thread_pool_push(driver->eventWorker, work, NULL);
+    if (!(queue = g_hash_table_lookup(driver->eventQueues,
+                                      GUINT_TO_POINTER(ev->domid)))) {
+        queue = g_new0(xvDomainEventQueue, 1);
+        queue->driver = driver;
+        queue->domid = ev->domid;
+        g_queue_init(&queue->events);
+        g_hash_table_insert(driver->eventQueues,
+                            GUINT_TO_POINTER(ev->domid), queue);
+        g_thread_pool_push(driver->eventWorker, queue, NULL);
+    }
+    g_queue_push_tail(&queue->events, ev);
     g_mutex_unlock(&driver->eventWorkerLock);
 }
 
@@ -795,9 +871,10 @@ xvDomainEventsStop(xvDriver *driver)
     worker = g_steal_pointer(&driver->eventWorker);
     g_mutex_unlock(&driver->eventWorkerLock);
     /* Finish the queued events: they may still call into the core, which
-     * is freed only after this. */
+     * is freed only after this.  Each queue frees itself once drained. */
     if (worker)
         g_thread_pool_free(worker, FALSE, TRUE);
+    g_clear_pointer(&driver->eventQueues, g_hash_table_unref);
 }
 
 int
@@ -805,9 +882,10 @@ xvDomainEventsInit(xvDriver *driver)
 {
     g_autoptr(GError) err = NULL;
 
-    /* One worker: events of one domain are handled in order. */
+    driver->eventQueues = g_hash_table_new(NULL, NULL);
     if (!(driver->eventWorker = g_thread_pool_new(xvDomainEventWorker, NULL,
-                                                  1, TRUE, &err))) {
+                                                  XV_EVENT_THREADS, FALSE,
+                                                  &err))) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot start the domain event worker: %s"),
                        err->message);
@@ -860,6 +938,14 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
     int rc;
 
     rc = xlite_domain_info(driver->ctx, vm->def->id, &info);
+    if (rc < 0 && rc != -ESRCH) {
+        /* The host did not answer: that says nothing of the domain.  It is
+         * kept as its status says, not reported shut off (a start would
+         * then fail on its uuid, or run it twice). */
+        VIR_ERROR(_("cannot ask the host about domain '%s' (domid %d), keeping it as it was: %s"),
+                  vm->def->name, vm->def->id, xlite_errmsg());
+        return;
+    }
     if (rc == 0 && memcmp(info.uuid, vm->def->uuid, VIR_UUID_BUFLEN) == 0 &&
         !info.dying) {
         if (info.paused)
@@ -872,13 +958,18 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
             if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) == 0) {
                 xvDomainHandleShutdown(driver, vm, info.shutdown_reason);
                 virDomainObjEndJob(vm);
-                return;
             }
-        } else if (xvDomainEnableEvents(driver, vm) == 0) {
-            VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
-                     vm->def->id);
             return;
         }
+        /* Running, whether or not it can be watched: a domain that runs is
+         * never reported shut off. */
+        if (xvDomainEnableEvents(driver, vm) < 0)
+            VIR_ERROR(_("domain '%s' (domid %d) runs, but its shutdown will not be seen: %s"),
+                      vm->def->name, vm->def->id, virGetLastErrorMessage());
+        else
+            VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
+                     vm->def->id);
+        return;
     }
 
     VIR_INFO("domain '%s' (domid %d) is gone from the host", vm->def->name,

@@ -284,3 +284,37 @@ def test_kills_at_random_points_of_starts(own_daemon, tmp_path):
         for n in names:
             assert own_daemon.virsh("destroy", n).rc == 0
         assert hosted(own_daemon) == {}
+
+
+def test_one_domains_slow_job_does_not_delay_anothers_events(own_daemon,
+                                                             tmp_path):
+    """Domain a crashes and is restarted (on_crash=restart) through a
+    hotplug script that takes 8 s, by the event path, which holds a's job
+    meanwhile.  Domain b shuts down in that time: its stop is handled at
+    once, not after a's restart (events used to go through one worker)."""
+    slow = guest_xml(tmp_path, "a", slow_script_seconds=8,
+                     uuid="0e5b3a9c-1d2f-4e6a-8b7c-9d0e1f2a3b4c")
+    slow = slow.replace("<devices>", "<on_crash>restart</on_crash><devices>")
+    kernel = tmp_path / "a.kernel"
+    kernel.write_text("#!xensim-guest\ncrash-after 1\n")
+    (tmp_path / "a.xml").write_text(slow)
+    (tmp_path / "b.xml").write_text(
+        guest_xml(tmp_path, "b", uuid="0e5b3a9c-1d2f-4e6a-8b7c-9d0e1f2a3b4d"))
+    for n in ("a", "b"):
+        assert own_daemon.virsh("define", str(tmp_path / f"{n}.xml")).rc == 0
+    assert own_daemon.virsh("start", "b").rc == 0
+    assert own_daemon.virsh("start", "a", timeout=60).rc == 0
+    first = hosted(own_daemon)["a"]
+    # The crash comes a second after boot; then the restart sits 8 s in
+    # the script, with a's job held by the event path.
+    assert wait_for(lambda: hosted(own_daemon).get("a") != first, 10)
+    t0 = time.monotonic()
+    assert own_daemon.virsh("shutdown", "b").rc == 0
+    assert wait_for(lambda: own_daemon.virsh("domstate", "b").out.strip()
+                    == "shut off", 20)
+    took = time.monotonic() - t0
+    restarting = own_daemon.virsh("domstate", "a").out.strip()
+    assert took < 4, (took, restarting)
+    assert wait_for(lambda: own_daemon.virsh("domstate", "a").out.strip()
+                    == "running", 30)
+    assert own_daemon.virsh("destroy", "a").rc == 0
