@@ -261,6 +261,17 @@ xvDiskFromDef(virDomainDiskDef *disk, xlite_domain_config *cfg)
     return 0;
 }
 
+bool
+xvIsGeneratedVifName(const char *ifname)
+{
+    unsigned int domid, devid;
+    int end = 0;
+
+    return ifname &&
+           sscanf(ifname, "vif%u.%u%n", &domid, &devid, &end) == 2 &&
+           ifname[end] == '\0';
+}
+
 static int
 xvNicFromDef(virDomainNetDef *net, xlite_domain_config *cfg)
 {
@@ -283,7 +294,8 @@ xvNicFromDef(virDomainNetDef *net, xlite_domain_config *cfg)
     if (type == VIR_DOMAIN_NET_TYPE_BRIDGE)
         out->bridge = g_strdup(virDomainNetGetActualBridgeName(net));
     out->script = g_strdup(net->script);
-    out->vifname = g_strdup(net->ifname);
+    if (!xvIsGeneratedVifName(net->ifname))
+        out->vifname = g_strdup(net->ifname);
     /* "netfront" is the PV device every guest has: no emulated model. */
     if (model && STRNEQ(model, "netfront"))
         out->model = g_strdup(model);
@@ -447,4 +459,20 @@ xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg)
         return -1;
     }
     return 0;
+}
+
+int
+xvDeviceConfigFromDef(const virDomainDeviceDef *dev, xlite_domain_config *cfg)
+{
+    switch (dev->type) {
+    case VIR_DOMAIN_DEVICE_DISK:
+        return xvDiskFromDef(dev->data.disk, cfg);
+    case VIR_DOMAIN_DEVICE_NET:
+        return xvNicFromDef(dev->data.net, cfg);
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("device type '%s' is not supported here"),
+                       virDomainDeviceTypeToString(dev->type));
+        return -1;
+    }
 }

@@ -97,6 +97,16 @@ unsigned long xvHostVersion(const xlite_host_info *info);
  * error and leaves @cfg for the caller to dispose. */
 int xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg);
 
+/* Fill @cfg (initialised by the caller) with the one disk or interface
+ * @dev holds; the same conversion as a whole definition's. */
+int xvDeviceConfigFromDef(const virDomainDeviceDef *dev,
+                          xlite_domain_config *cfg);
+
+/* Is @ifname the name Xen's netback gives a guest's interface
+ * (vifDOMID.DEVID)?  Such a name belongs to one run of a domain and is
+ * never passed on as a chosen name. */
+bool xvIsGeneratedVifName(const char *ifname);
+
 /* Stop handing the core's events to the worker and wait for the worker to
  * finish what it was given. */
 void xvDomainEventsStop(xvDriver *driver);

@@ -483,6 +483,57 @@ xvDomainReclaimStarts(xvDriver *driver)
     }
 }
 
+void
+xvDomainNameDisk(virDomainDiskDef *disk)
+{
+    if (!disk->info.alias)
+        disk->info.alias = g_strdup_printf("xen-disk-%s", disk->dst);
+}
+
+void
+xvDomainNameNic(virDomainObj *vm, virDomainNetDef *net, int devid)
+{
+    if (!net->info.alias)
+        net->info.alias = g_strdup_printf("xen-net-%d", devid);
+    if (!net->ifname || xvIsGeneratedVifName(net->ifname)) {
+        g_free(net->ifname);
+        net->ifname = g_strdup_printf("vif%d.%d", vm->def->id, devid);
+    }
+}
+
+/* The names of the devices of a domain just created: the core numbered
+ * its interfaces, found again by their MAC addresses. */
+static void
+xvDomainNameDevices(xvDriver *driver, virDomainObj *vm)
+{
+    virDomainDef *def = vm->def;
+    xlite_domain_config cfg;
+    size_t i, j;
+
+    for (i = 0; i < def->ndisks; i++)
+        xvDomainNameDisk(def->disks[i]);
+    if (def->nnets == 0)
+        return;
+    xlite_domain_config_init(&cfg);
+    if (xlite_retrieve_domain_config(driver->ctx, def->id, &cfg) < 0) {
+        VIR_WARN("domain '%s': cannot read its devices back: %s", def->name,
+                 xlite_errmsg());
+        return;
+    }
+    for (i = 0; i < def->nnets; i++) {
+        char mac[VIR_MAC_STRING_BUFLEN];
+
+        virMacAddrFormat(&def->nets[i]->mac, mac);
+        for (j = 0; j < cfg.num_nics; j++) {
+            if (g_ascii_strcasecmp(cfg.nics[j].mac, mac) == 0) {
+                xvDomainNameNic(vm, def->nets[i], cfg.nics[j].devid);
+                break;
+            }
+        }
+    }
+    xlite_domain_config_dispose(&cfg);
+}
+
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
@@ -530,6 +581,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
 
     vm->def->id = domid;
     xvDomainRecordConsoles(driver, vm);
+    xvDomainNameDevices(driver, vm);
     if (xvDomainEnableEvents(driver, vm) < 0)
         goto error;
     if (startPaused)

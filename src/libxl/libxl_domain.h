@@ -35,6 +35,16 @@ struct _xvDomainObjPrivate {
     virChrdevs *devs;
 };
 
+/* The domain object for @dom, locked and referenced (release it with
+ * virDomainObjEndAPI), or NULL with VIR_ERR_NO_DOMAIN reported. */
+virDomainObj *xvDomObjFromDomain(virDomainPtr dom);
+
+/* The names a running domain's devices get: an alias for each (kept if
+ * the user gave one, "ua-..."), and an interface's host name vifDOMID.DEVID
+ * where the user chose none, as Xen's netback names it. */
+void xvDomainNameDisk(virDomainDiskDef *disk);
+void xvDomainNameNic(virDomainObj *vm, virDomainNetDef *net, int devid);
+
 /* Start a defined domain: the caller holds a MODIFY job and the lock.
  * On failure nothing is left behind: no domain in the hypervisor, no
  * status file, the object back to shut off. */

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "libxl_conf.h"
+#include "libxl_device.h"
 #include "libxl_domain.h"
 #include "libxl_driver.h"
 #include "libxl_event.h"
@@ -612,9 +613,7 @@ xvConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains,
  * guest, a block-job abort) holds the domain's job with the lock dropped.
  */
 
-/* The domain object for @dom, locked and referenced (release it with
- * virDomainObjEndAPI), or NULL with VIR_ERR_NO_DOMAIN reported. */
-static virDomainObj *
+virDomainObj *
 xvDomObjFromDomain(virDomainPtr dom)
 {
     xvDriver *driver = dom->conn->privateData;
@@ -2279,6 +2278,10 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainDestroy = xvDomainDestroy,
     .domainDestroyFlags = xvDomainDestroyFlags,
     .domainOpenConsole = xvDomainOpenConsole,
+    .domainAttachDevice = xvDomainAttachDevice,
+    .domainAttachDeviceFlags = xvDomainAttachDeviceFlags,
+    .domainDetachDevice = xvDomainDetachDevice,
+    .domainDetachDeviceFlags = xvDomainDetachDeviceFlags,
     .domainSetMemory = xvDomainSetMemory,
     .domainSetMaxMemory = xvDomainSetMaxMemory,
     .domainSetMemoryFlags = xvDomainSetMemoryFlags,

@@ -462,6 +462,31 @@ int xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name);
 int xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid,
                               unsigned int num, char **path_r);
 
+/*
+ * Devices of a running domain (DESIGN.md section 4, "Configuration sync").
+ * add writes the device's entry into the stored config first, then its
+ * xenstore nodes, waits for its backend and runs its hotplug script; a
+ * failure at any step takes back all it did.  remove tells the backend to
+ * close and waits for Closed (the guest answers) up to the device timeout,
+ * then goes on by force: its remove script, its nodes, and only then its
+ * entry.  Both hold the domain's lock file, so changes to one domain are
+ * serialised and no update of the stored config is lost.  The disk's
+ * defaults are filled as create fills them; a nic with devid -1 gets the
+ * next free one (in *devid_r, which may be NULL) and a MAC if it has
+ * none.  -EEXIST: the guest name or devid is taken; -ENOENT: no such
+ * device.
+ */
+int xlite_device_disk_add(xlite_ctx *ctx, uint32_t domid,
+                          const xlite_disk_config *disk,
+                          const xlite_async_how *how);
+int xlite_device_disk_remove(xlite_ctx *ctx, uint32_t domid,
+                             const char *vdev, const xlite_async_how *how);
+int xlite_device_nic_add(xlite_ctx *ctx, uint32_t domid,
+                         const xlite_nic_config *nic, int *devid_r,
+                         const xlite_async_how *how);
+int xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
+                            const xlite_async_how *how);
+
 /* The user's config as stored at create, merged with the runtime facts
  * (name, memory, vcpus): xenstore is the primary reference and the stored
  * JSON the template (DESIGN.md section 4).  cfg_r must be _init'ed. */

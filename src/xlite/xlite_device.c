@@ -793,6 +793,55 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
     }
 }
 
+/* Closing cfg's devices of a running domain: each backend that is still
+ * there is told to go (online 0, state Closing), and its frontend is left
+ * to the guest, which closes its side and lets the backend reach Closed. */
+static void
+devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
+{
+    const xlite_domain_config *cfg = dw->cfg;
+    xlite_ctx *ctx = egc->ctx;
+    struct xs_handle *xsh = xlite__xs(ctx);
+    size_t i;
+
+    for (i = 0; xsh && i < cfg->num_disks + cfg->num_nics; i++) {
+        g_autofree char *online = NULL;
+        g_autofree char *state = NULL;
+        char *be;
+        unsigned int attempt;
+        int devid;
+
+        if (i < cfg->num_disks) {
+            if (xlite__disk_devid(ctx, cfg->disks[i].vdev, &devid) < 0)
+                continue;
+            be = xlite__disk_backend_path(dw->domid, &cfg->disks[i], devid);
+        } else {
+            be = nic_backend_path(dw->domid, &cfg->nics[i - cfg->num_disks]);
+        }
+        online = g_strdup_printf("%s/online", be);
+        state = g_strdup_printf("%s/state", be);
+        /* Only where the backend still is: never recreate it. */
+        for (attempt = 0; attempt < 8; attempt++) {
+            xs_transaction_t t = xs_transaction_start(xsh);
+            unsigned int len;
+            char *cur;
+
+            if (t == XBT_NULL)
+                break;
+            if ((cur = xs_read(xsh, t, state, &len))) {
+                if (strcmp(cur, "6") != 0) {
+                    xs_write(xsh, t, online, "0", 1);
+                    xs_write(xsh, t, state, "5", 1);
+                }
+                free(cur);
+            }
+            if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+                break;
+        }
+        g_ptr_array_add(dw->paths, be);
+    }
+}
+
 void
 xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
 {
@@ -804,7 +853,10 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
     dw->paths = g_ptr_array_new_with_free_func(g_free);
     dw->nbackends = 0;
     if (dw->closing) {
-        devwait_list_and_close(egc, dw);
+        if (cfg)
+            devwait_close_devices(egc, dw);
+        else
+            devwait_list_and_close(egc, dw);
         goto watch;
     }
     for (i = 0; i < cfg->num_disks; i++) {

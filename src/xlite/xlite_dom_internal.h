@@ -79,10 +79,11 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
  *
  * With closing set, the other way round (removal, DESIGN.md "removal
  * waits for the backend to close"): every backend directory the domain
- * has in xenstore is told to go (online 0, state Closing) and waited for
- * until Closed, failed (Closing with a hotplug-error) or gone; at the
- * timeout the removal goes on anyway (logged).  Not abortable: it runs
- * while taking things back.  cfg is not used.
+ * has in xenstore (or, when cfg is given, the backends of cfg's disks and
+ * nics only: a hot removal from a running guest) is told to go (online 0,
+ * state Closing) and waited for until Closed, failed (Closing with a
+ * hotplug-error) or gone; at the timeout the removal goes on anyway
+ * (logged).  Not abortable: it runs while taking things back.
  */
 typedef struct xlite__devwait xlite__devwait;
 typedef struct {

@@ -1,0 +1,410 @@
+/*
+ * libxl_device.c: devices of domains: attach and detach, live and in the
+ * persistent definition
+ *
+ * The entry points have the driver's one skeleton (look up, ACL, job,
+ * act, save, end job, queue events).  A live change runs in the core
+ * (xlite_device_*: the stored config first, then xenstore; DESIGN.md
+ * section 4) with the object unlocked and the job held, so queries go on
+ * meanwhile; only once the core has finished is the live definition
+ * changed and the DEVICE_ADDED or DEVICE_REMOVED event queued, named by
+ * the device's alias, as management stacks (Nova) wait for it.  Errors
+ * follow libvirt's Xen driver, except that a missing device is
+ * VIR_ERR_DEVICE_MISSING everywhere (docs/devices.md).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <config.h>
+
+#include "libxl_device.h"
+#include "libxl_domain.h"
+
+#include "datatypes.h"
+#include "domain_event.h"
+#include "viraccessapicheck.h"
+#include "viralloc.h"
+#include "virerror.h"
+#include "virlog.h"
+#include "virstring.h"
+
+#define VIR_FROM_THIS VIR_FROM_LIBXL
+
+VIR_LOG_INIT("xenvirt.libxl_device");
+
+/* The kinds of device that can be attached and detached. */
+static int
+xvDeviceCheckKind(const virDomainDeviceDef *dev, bool live)
+{
+    switch (dev->type) {
+    case VIR_DOMAIN_DEVICE_DISK:
+        if (live && dev->data.disk->device != VIR_DOMAIN_DISK_DEVICE_DISK) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("live attach or detach of a '%s' device is not supported, only 'disk'"),
+                           virDomainDiskDeviceTypeToString(dev->data.disk->device));
+            return -1;
+        }
+        return 0;
+    case VIR_DOMAIN_DEVICE_NET:
+        return 0;
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("attaching or detaching a device of type '%s' is not supported"),
+                       virDomainDeviceTypeToString(dev->type));
+        return -1;
+    }
+}
+
+/* Can the core run @def?  Checked before a persistent change is saved,
+ * so that no definition is stored that a start would refuse. */
+static int
+xvDeviceCheckDef(const virDomainDef *def)
+{
+    xlite_domain_config cfg;
+    int rc;
+
+    xlite_domain_config_init(&cfg);
+    rc = xvDomainConfigFromDef(def, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * The persistent definition
+ */
+
+static int
+xvDeviceAttachConfig(virDomainDef *vmdef, virDomainDeviceDef *dev)
+{
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+        virDomainDiskDef *disk = dev->data.disk;
+
+        if (virDomainDiskIndexByName(vmdef, disk->dst, true) >= 0) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("target %s already exists."), disk->dst);
+            return -1;
+        }
+        virDomainDiskInsert(vmdef, disk);
+        dev->data.disk = NULL;
+    } else {
+        virDomainNetDef *net = dev->data.net;
+        char mac[VIR_MAC_STRING_BUFLEN];
+
+        if (virDomainHasNet(vmdef, net)) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("network device with mac %s already exists"),
+                           virMacAddrFormat(&net->mac, mac));
+            return -1;
+        }
+        if (virDomainNetInsert(vmdef, net) < 0)
+            return -1;
+        dev->data.net = NULL;
+    }
+    return xvDeviceCheckDef(vmdef);
+}
+
+static int
+xvDeviceDetachConfig(virDomainDef *vmdef, virDomainDeviceDef *dev)
+{
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+        virDomainDiskDef *disk;
+
+        if (!(disk = virDomainDiskRemoveByName(vmdef, dev->data.disk->dst))) {
+            virReportError(VIR_ERR_DEVICE_MISSING,
+                           _("no target device %s"), dev->data.disk->dst);
+            return -1;
+        }
+        virDomainDiskDefFree(disk);
+    } else {
+        int idx;
+
+        if ((idx = virDomainNetFindIdx(vmdef, dev->data.net)) < 0)
+            return -1;
+        virDomainNetDefFree(virDomainNetRemove(vmdef, idx));
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The running domain
+ */
+
+/* The core's devid of the running domain's interface with @mac. */
+static int
+xvDeviceNicDevid(xvDriver *driver, virDomainObj *vm, const virMacAddr *mac)
+{
+    xlite_domain_config cfg;
+    char macstr[VIR_MAC_STRING_BUFLEN];
+    int devid = -1;
+    size_t i;
+
+    virMacAddrFormat(mac, macstr);
+    xlite_domain_config_init(&cfg);
+    if (xlite_retrieve_domain_config(driver->ctx, vm->def->id, &cfg) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot read the devices of domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+    for (i = 0; i < cfg.num_nics && devid < 0; i++) {
+        if (g_ascii_strcasecmp(cfg.nics[i].mac, macstr) == 0)
+            devid = cfg.nics[i].devid;
+    }
+    xlite_domain_config_dispose(&cfg);
+    if (devid < 0)
+        virReportError(VIR_ERR_DEVICE_MISSING,
+                       _("domain '%s' has no network interface with MAC address %s"),
+                       vm->def->name, macstr);
+    return devid;
+}
+
+static int
+xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
+                   virDomainDeviceDef *dev)
+{
+    xlite_domain_config one;
+    int devid = -1;
+    int rc;
+
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK &&
+        virDomainDiskIndexByName(vm->def, dev->data.disk->dst, true) >= 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("target %s already exists"), dev->data.disk->dst);
+        return -1;
+    }
+    if (dev->type == VIR_DOMAIN_DEVICE_NET &&
+        virDomainHasNet(vm->def, dev->data.net)) {
+        char mac[VIR_MAC_STRING_BUFLEN];
+
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("network device with mac %s already exists"),
+                       virMacAddrFormat(&dev->data.net->mac, mac));
+        return -1;
+    }
+
+    xlite_domain_config_init(&one);
+    if (xvDeviceConfigFromDef(dev, &one) < 0) {
+        xlite_domain_config_dispose(&one);
+        return -1;
+    }
+    virObjectUnlock(vm);
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK)
+        rc = xlite_device_disk_add(driver->ctx, vm->def->id, &one.disks[0],
+                                   NULL);
+    else
+        rc = xlite_device_nic_add(driver->ctx, vm->def->id, &one.nics[0],
+                                  &devid, NULL);
+    virObjectLock(vm);
+    xlite_domain_config_dispose(&one);
+    if (rc < 0) {
+        virReportError(rc == -EEXIST ? VIR_ERR_OPERATION_FAILED
+                                     : VIR_ERR_INTERNAL_ERROR,
+                       _("failed to attach a device to domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+        virDomainDiskDef *disk = g_steal_pointer(&dev->data.disk);
+
+        xvDomainNameDisk(disk);
+        virDomainDiskInsert(vm->def, disk);
+    } else {
+        virDomainNetDef *net = g_steal_pointer(&dev->data.net);
+
+        xvDomainNameNic(vm, net, devid);
+        ignore_value(virDomainNetInsert(vm->def, net));
+    }
+    return 0;
+}
+
+/* Detaches the live device matching @dev; its alias (for the event) in
+ * *alias_r. */
+static int
+xvDeviceDetachLive(xvDriver *driver, virDomainObj *vm,
+                   virDomainDeviceDef *dev, char **alias_r)
+{
+    int idx;
+    int devid = -1;
+    int rc;
+
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+        if ((idx = virDomainDiskIndexByName(vm->def, dev->data.disk->dst,
+                                            true)) < 0) {
+            virReportError(VIR_ERR_DEVICE_MISSING,
+                           _("disk %s not found"), dev->data.disk->dst);
+            return -1;
+        }
+        if (vm->def->disks[idx]->device != VIR_DOMAIN_DISK_DEVICE_DISK) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("live detach of a '%s' device is not supported, only 'disk'"),
+                           virDomainDiskDeviceTypeToString(vm->def->disks[idx]->device));
+            return -1;
+        }
+    } else {
+        if ((idx = virDomainNetFindIdx(vm->def, dev->data.net)) < 0 ||
+            (devid = xvDeviceNicDevid(driver, vm,
+                                      &vm->def->nets[idx]->mac)) < 0)
+            return -1;
+    }
+
+    virObjectUnlock(vm);
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK)
+        rc = xlite_device_disk_remove(driver->ctx, vm->def->id,
+                                      dev->data.disk->dst, NULL);
+    else
+        rc = xlite_device_nic_remove(driver->ctx, vm->def->id, devid, NULL);
+    virObjectLock(vm);
+    if (rc < 0 && rc != -ENOENT) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("failed to detach a device from domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+
+    /* The object was unlocked: find the device again. */
+    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+        virDomainDiskDef *disk;
+
+        if ((disk = virDomainDiskRemoveByName(vm->def, dev->data.disk->dst))) {
+            *alias_r = g_strdup(disk->info.alias);
+            virDomainDiskDefFree(disk);
+        }
+    } else if ((idx = virDomainNetFindIdx(vm->def, dev->data.net)) >= 0) {
+        virDomainNetDef *net = virDomainNetRemove(vm->def, idx);
+
+        *alias_r = g_strdup(net->info.alias);
+        virDomainNetDefFree(net);
+    } else {
+        virResetLastError();
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Entry points
+ */
+
+typedef enum {
+    XV_DEVICE_ATTACH,
+    XV_DEVICE_DETACH,
+} xvDeviceChange;
+
+static int
+xvDomainChangeDevice(virDomainPtr dom, const char *xml, unsigned int flags,
+                     xvDeviceChange change,
+                     int (*acl)(virConnectPtr conn, virDomainDef *def,
+                                unsigned int flags))
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    g_autoptr(virDomainDef) vmdef = NULL;
+    virDomainDeviceDef *devConf = NULL;
+    virDomainDeviceDef *devLive = NULL;
+    g_autofree char *alias = NULL;
+    virObjectEvent *event = NULL;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+
+    if (acl(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    if (virDomainObjUpdateModificationImpact(vm, &flags) < 0)
+        goto endjob;
+
+    if (flags & VIR_DOMAIN_AFFECT_CONFIG) {
+        if (!(devConf = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
+                                                NULL,
+                                                VIR_DOMAIN_DEF_PARSE_INACTIVE)) ||
+            xvDeviceCheckKind(devConf, false) < 0 ||
+            !(vmdef = virDomainObjCopyPersistentDef(vm, driver->xmlopt, NULL)))
+            goto endjob;
+        if ((change == XV_DEVICE_ATTACH
+             ? xvDeviceAttachConfig(vmdef, devConf)
+             : xvDeviceDetachConfig(vmdef, devConf)) < 0)
+            goto endjob;
+    }
+
+    if (flags & VIR_DOMAIN_AFFECT_LIVE) {
+        if (!(devLive = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
+                                                NULL,
+                                                VIR_DOMAIN_DEF_PARSE_INACTIVE)) ||
+            xvDeviceCheckKind(devLive, true) < 0)
+            goto endjob;
+        /* One MAC for both definitions when the XML named none. */
+        if (devConf && devConf->type == VIR_DOMAIN_DEVICE_NET && vmdef &&
+            change == XV_DEVICE_ATTACH)
+            virMacAddrSet(&devLive->data.net->mac,
+                          &vmdef->nets[vmdef->nnets - 1]->mac);
+
+        if (change == XV_DEVICE_ATTACH) {
+            if (xvDeviceAttachLive(driver, vm, devLive) < 0)
+                goto endjob;
+            alias = g_strdup(devLive->type == VIR_DOMAIN_DEVICE_DISK
+                             ? vm->def->disks[vm->def->ndisks - 1]->info.alias
+                             : vm->def->nets[vm->def->nnets - 1]->info.alias);
+            event = virDomainEventDeviceAddedNewFromObj(vm, alias);
+        } else {
+            if (xvDeviceDetachLive(driver, vm, devLive, &alias) < 0)
+                goto endjob;
+            if (alias)
+                event = virDomainEventDeviceRemovedNewFromObj(vm, alias);
+        }
+        if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+            goto endjob;
+    }
+
+    if (vmdef) {
+        if (virDomainDefSave(vmdef, driver->xmlopt,
+                             driver->config->domainConfigDir) < 0)
+            goto endjob;
+        virDomainObjAssignDef(vm, &vmdef, false, NULL);
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainDeviceDefFree(devConf);
+    virDomainDeviceDefFree(devLive);
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    return ret;
+}
+
+int
+xvDomainAttachDeviceFlags(virDomainPtr dom, const char *xml,
+                          unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    return xvDomainChangeDevice(dom, xml, flags, XV_DEVICE_ATTACH,
+                                virDomainAttachDeviceFlagsEnsureACL);
+}
+
+int
+xvDomainAttachDevice(virDomainPtr dom, const char *xml)
+{
+    return xvDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+}
+
+int
+xvDomainDetachDeviceFlags(virDomainPtr dom, const char *xml,
+                          unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    return xvDomainChangeDevice(dom, xml, flags, XV_DEVICE_DETACH,
+                                virDomainDetachDeviceFlagsEnsureACL);
+}
+
+int
+xvDomainDetachDevice(virDomainPtr dom, const char *xml)
+{
+    return xvDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+}

@@ -1,0 +1,635 @@
+/*
+ * xlite_devop.c: adding and removing one device of a running domain
+ *
+ * The contract is seed 001's, as DESIGN.md section 4 ("Configuration
+ * sync") states it: the stored config (the JSON) and xenstore never
+ * disagree in a way that loses a device or reports a ghost.
+ *   - add: the JSON first (the device's entry), then its xenstore nodes;
+ *     a device xenstore has is always in the JSON.
+ *   - remove: the reverse: the xenstore nodes first, then the entry.  An
+ *     entry whose nodes are gone is regarded as not present
+ *     (xlite_retrieve_domain_config elides it), so a removal cut short
+ *     anywhere shows either the whole device or none.
+ * Both run under the domain's lock file (the udlock), which serialises
+ * every change of one domain's stored config, across threads and
+ * processes.
+ *
+ * The device itself goes through the machinery a create uses, on a config
+ * that holds that one device: its nodes (xlite__devices_write), its
+ * backend's handshake (devwait), its hotplug script (xlite__hotplug).
+ * Removal tells the backend to close and waits for Closed while the guest
+ * runs (its frontend answers); at the device timeout the nodes go anyway,
+ * as libxl's forced removal does.
+ *
+ * add:    initiator: the domain's uuid -> devop_locked: the JSON with the
+ *         device, its nodes -> devop_backend_ready -> devop_add_scripted:
+ *         done.  A failure goes to devop_add_undo: remove script if the
+ *         add one ran -> devop_add_undone: nodes, JSON entry: done.
+ * remove: initiator -> devop_locked: the backend told Closing ->
+ *         devop_closed -> devop_remove_scripted: nodes, then JSON entry:
+ *         done.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xlite_dom_internal.h"
+
+typedef enum {
+    DEVOP_DISK,
+    DEVOP_NIC,
+} devop_kind;
+
+typedef struct {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    devop_kind kind;
+    bool remove;
+    xlite_disk_config disk;        /* add: the disk; remove: its vdev */
+    xlite_nic_config nic;          /* add: the nic; remove: its devid */
+    int *devid_r;                  /* add nic: the devid it got */
+    /* private */
+    uint8_t uuid[16];
+    xlite_domain_config stored;    /* the JSON, as it is on disk */
+    xlite_domain_config one;       /* the device alone, defaults filled */
+    bool hotplugged;               /* its "add" script was started */
+    int rc;                        /* why an add is undone */
+    char *errmsg;
+    xlite__udlock udlock;
+    xlite__devwait devwait;
+    xlite__hotplug hotplug;
+} devop_state;
+
+static void devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
+static void devop_backend_ready(xlite__egc *egc, xlite__devwait *dw, int rc);
+static void devop_add_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc);
+static void devop_add_undo(xlite__egc *egc, devop_state *ds, int rc);
+static void devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc);
+static void devop_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
+static void devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp,
+                                  int rc);
+
+/* ---------- the device's config and nodes ---------- */
+
+static void
+disk_copy(const xlite_disk_config *from, xlite_disk_config *to)
+{
+    *to = *from;
+    to->vdev = g_strdup(from->vdev);
+    to->target = g_strdup(from->target);
+    to->script = g_strdup(from->script);
+}
+
+static void
+nic_copy(const xlite_nic_config *from, xlite_nic_config *to)
+{
+    *to = *from;
+    to->bridge = g_strdup(from->bridge);
+    to->script = g_strdup(from->script);
+    to->ip = g_strdup(from->ip);
+    to->model = g_strdup(from->model);
+    to->vifname = g_strdup(from->vifname);
+}
+
+static void
+disk_clear(xlite_disk_config *d)
+{
+    g_free(d->vdev);
+    g_free(d->target);
+    g_free(d->script);
+    memset(d, 0, sizeof(*d));
+}
+
+static void
+nic_clear(xlite_nic_config *n)
+{
+    g_free(n->bridge);
+    g_free(n->script);
+    g_free(n->ip);
+    g_free(n->model);
+    g_free(n->vifname);
+    memset(n, 0, sizeof(*n));
+    n->devid = -1;
+}
+
+/* The index of the device in cfg, or -1. */
+static ssize_t
+find_device(const xlite_domain_config *cfg, devop_kind kind,
+            const char *vdev, int devid)
+{
+    size_t i;
+
+    if (kind == DEVOP_DISK) {
+        for (i = 0; i < cfg->num_disks; i++)
+            if (strcmp(cfg->disks[i].vdev, vdev) == 0)
+                return i;
+    } else {
+        for (i = 0; i < cfg->num_nics; i++)
+            if (cfg->nics[i].devid == devid)
+                return i;
+    }
+    return -1;
+}
+
+static void
+drop_device(xlite_domain_config *cfg, devop_kind kind, size_t i)
+{
+    if (kind == DEVOP_DISK) {
+        disk_clear(&cfg->disks[i]);
+        memmove(&cfg->disks[i], &cfg->disks[i + 1],
+                (cfg->num_disks - i - 1) * sizeof(cfg->disks[0]));
+        cfg->num_disks--;
+    } else {
+        nic_clear(&cfg->nics[i]);
+        memmove(&cfg->nics[i], &cfg->nics[i + 1],
+                (cfg->num_nics - i - 1) * sizeof(cfg->nics[0]));
+        cfg->num_nics--;
+    }
+}
+
+/* ds->one's device, copied from cfg's entry i. */
+static void
+set_one(devop_state *ds, const xlite_domain_config *cfg, size_t i)
+{
+    xlite_domain_config_dispose(&ds->one);
+    if (ds->kind == DEVOP_DISK)
+        disk_copy(&cfg->disks[i], xlite_domain_config_add_disk(&ds->one));
+    else
+        nic_copy(&cfg->nics[i], xlite_domain_config_add_nic(&ds->one));
+}
+
+static char *
+backend_path(devop_state *ds)
+{
+    int devid;
+
+    if (ds->kind == DEVOP_NIC)
+        return g_strdup_printf("/local/domain/0/backend/vif/%u/%d", ds->domid,
+                               ds->one.nics[0].devid);
+    if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
+        return NULL;
+    return xlite__disk_backend_path(ds->domid, &ds->one.disks[0], devid);
+}
+
+static char *
+frontend_path(devop_state *ds)
+{
+    int devid;
+
+    if (ds->kind == DEVOP_NIC)
+        return g_strdup_printf("/local/domain/%u/device/vif/%d", ds->domid,
+                               ds->one.nics[0].devid);
+    if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
+        return NULL;
+    return g_strdup_printf("/local/domain/%u/device/vbd/%d", ds->domid,
+                           devid);
+}
+
+static bool
+xs_exists(xlite_ctx *ctx, const char *dir)
+{
+    g_autofree char *path = g_strdup_printf("%s/state", dir);
+    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 16);
+
+    return v != NULL;
+}
+
+/* Writes ds->one's nodes in one transaction, retried while it conflicts. */
+static int
+write_nodes(xlite_ctx *ctx, devop_state *ds)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    unsigned int attempt;
+    int rc;
+
+    if (!xsh)
+        return -EIO;
+    for (attempt = 0; attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+
+        if (t == XBT_NULL)
+            return XLITE_ERROR(ctx, -errno, "cannot start a xenstore "
+                               "transaction: %s", g_strerror(errno));
+        if ((rc = xlite__devices_write(ctx, t, ds->domid, &ds->one, 0,
+                                       0)) < 0) {
+            xs_transaction_end(xsh, t, true);
+            return rc;
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return XLITE_ERROR(ctx, -errno, "cannot write the device nodes "
+                               "of domain %u: %s", ds->domid,
+                               g_strerror(errno));
+    }
+    return XLITE_ERROR(ctx, -EAGAIN, "cannot write the device nodes of "
+                       "domain %u: too many conflicting transactions",
+                       ds->domid);
+}
+
+/* Removes ds->one's backend, frontend and error nodes. */
+static void
+remove_nodes(xlite_ctx *ctx, devop_state *ds)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *be = backend_path(ds);
+    g_autofree char *fe = frontend_path(ds);
+    g_autofree char *err = NULL;
+
+    if (!xsh || !be || !fe)
+        return;
+    err = g_strdup_printf("/local/domain/0/error%s",
+                          be + strlen("/local/domain/0"));
+    xs_rm(xsh, XBT_NULL, be);
+    xs_rm(xsh, XBT_NULL, fe);
+    xs_rm(xsh, XBT_NULL, err);
+}
+
+static int
+device_exists(xlite_ctx *ctx, devop_state *ds)
+{
+    if (ds->kind == DEVOP_DISK)
+        return XLITE_ERROR(ctx, -EEXIST, "domain %u already has a disk %s",
+                           ds->domid, ds->one.disks[0].vdev);
+    return XLITE_ERROR(ctx, -EEXIST, "domain %u already has a network "
+                       "interface %d", ds->domid, ds->one.nics[0].devid);
+}
+
+/* ---------- the operation ---------- */
+
+static void
+devop_state_free(devop_state *ds)
+{
+    disk_clear(&ds->disk);
+    nic_clear(&ds->nic);
+    xlite_domain_config_dispose(&ds->stored);
+    xlite_domain_config_dispose(&ds->one);
+    g_free(ds->errmsg);
+    g_free(ds);
+}
+
+static void
+devop_done(xlite__egc *egc, devop_state *ds, int rc)
+{
+    xlite__ao *ao = ds->ao;
+
+    xlite__udlock_release(egc->ctx, &ds->udlock, false);
+    devop_state_free(ds);
+    xlite__ao_complete(egc, ao, rc);
+}
+
+static int
+devop_start(xlite_ctx *ctx, devop_state *ds, const xlite_async_how *how)
+{
+    xlite_dominfo info;
+    int rc;
+    EGC_INIT(ctx);
+
+    CTX_LOCK(ctx);
+    if ((rc = ctx->hv->dom_info(ctx, ctx->hv_state, ds->domid, &info)) < 0 ||
+        info.dying) {
+        rc = XLITE_ERROR(ctx, rc < 0 ? rc : -ESRCH, "domain %u does not run",
+                         ds->domid);
+        devop_state_free(ds);
+        goto out;
+    }
+    ds->ao = xlite__ao_create(ctx, how);
+    memcpy(ds->uuid, info.uuid, 16);
+    xlite_domain_config_init(&ds->stored);
+    xlite_domain_config_init(&ds->one);
+    xlite__udlock_init(&ds->udlock);
+    xlite__devwait_init(&ds->devwait);
+    xlite__hotplug_init(&ds->hotplug);
+    ds->udlock.ao = ds->ao;
+    ds->udlock.domid = ds->domid;
+    memcpy(ds->udlock.uuid, info.uuid, 16);
+    ds->udlock.callback = devop_locked;
+    if ((rc = xlite__udlock_acquire(egc, &ds->udlock)) < 0) {
+        xlite__ao *ao = ds->ao;
+
+        devop_state_free(ds);
+        xlite__ao_create_fail(ao);
+        goto out;
+    }
+    rc = xlite__ao_inprogress(egc, ds->ao);
+
+ out:
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+}
+
+/* Add: the stored config with the device, defaults filled as a create
+ * fills them, checked as a whole (names, limits, duplicates). */
+static int
+devop_add_to_stored(xlite_ctx *ctx, devop_state *ds)
+{
+    xlite_domain_config *cfg = &ds->stored;
+    ssize_t old;
+    size_t i;
+    int rc;
+
+    if (ds->kind == DEVOP_DISK) {
+        old = find_device(cfg, DEVOP_DISK, ds->disk.vdev, -1);
+    } else if (ds->nic.devid >= 0) {
+        old = find_device(cfg, DEVOP_NIC, NULL, ds->nic.devid);
+    } else {
+        old = -1;
+        ds->nic.devid = 0;
+        for (i = 0; i < cfg->num_nics; i++)
+            if (cfg->nics[i].devid >= ds->nic.devid)
+                ds->nic.devid = cfg->nics[i].devid + 1;
+    }
+    if (old >= 0) {
+        g_autofree char *be = NULL;
+
+        set_one(ds, cfg, old);
+        if ((be = backend_path(ds)) && xs_exists(ctx, be))
+            return device_exists(ctx, ds);
+        /* An entry whose nodes are gone is not there (a removal was cut
+         * short): it makes way. */
+        drop_device(cfg, ds->kind, old);
+    }
+    if (ds->kind == DEVOP_DISK) {
+        disk_copy(&ds->disk, xlite_domain_config_add_disk(cfg));
+    } else {
+        xlite_nic_config *n = xlite_domain_config_add_nic(cfg);
+
+        nic_copy(&ds->nic, n);
+        if (!n->mac[0])
+            snprintf(n->mac, sizeof(n->mac), "00:16:3e:%02x:%02x:%02x",
+                     g_random_int_range(0, 128), g_random_int_range(0, 256),
+                     g_random_int_range(0, 256));
+    }
+    if ((rc = xlite_domain_config_set_defaults(cfg)) < 0)
+        return rc;
+    set_one(ds, cfg, ds->kind == DEVOP_DISK ? cfg->num_disks - 1
+                                            : cfg->num_nics - 1);
+    {
+        /* Nodes nobody's entry names (another toolstack's): not ours to
+         * take over. */
+        g_autofree char *be = backend_path(ds);
+
+        if (!be || xs_exists(ctx, be))
+            return device_exists(ctx, ds);
+    }
+    return 0;
+}
+
+static void
+devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(ul, devop_state, udlock);
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *be = NULL;
+    ssize_t i;
+
+    if (rc < 0 ||
+        (rc = xlite__userdata_load(ctx, ds->domid, ds->uuid,
+                                   &ds->stored)) < 0) {
+        devop_done(egc, ds, rc);
+        return;
+    }
+
+    if (!ds->remove) {
+        /* The JSON first: from here the device exists in the entry. */
+        if ((rc = devop_add_to_stored(ctx, ds)) < 0 ||
+            (rc = xlite__userdata_store(ctx, ds->domid, ds->uuid,
+                                        &ds->stored)) < 0) {
+            devop_done(egc, ds, rc);
+            return;
+        }
+        if (ds->devid_r && ds->kind == DEVOP_NIC)
+            *ds->devid_r = ds->one.nics[0].devid;
+        if ((rc = write_nodes(ctx, ds)) < 0) {
+            devop_add_undo(egc, ds, rc);
+            return;
+        }
+        ds->devwait.ao = ds->ao;
+        ds->devwait.domid = ds->domid;
+        ds->devwait.cfg = &ds->one;
+        ds->devwait.callback = devop_backend_ready;
+        xlite__devwait_start(egc, &ds->devwait);
+        return;
+    }
+
+    i = find_device(&ds->stored, ds->kind, ds->disk.vdev, ds->nic.devid);
+    if (i < 0) {
+        devop_done(egc, ds, ds->kind == DEVOP_DISK
+                   ? XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk %s",
+                                 ds->domid, ds->disk.vdev)
+                   : XLITE_ERROR(ctx, -ENOENT, "domain %u has no network "
+                                 "interface %d", ds->domid, ds->nic.devid));
+        return;
+    }
+    set_one(ds, &ds->stored, i);
+    be = backend_path(ds);
+    if (!be || !xs_exists(ctx, be)) {
+        /* Its nodes are gone already: only the entry is left to go. */
+        drop_device(&ds->stored, ds->kind, i);
+        devop_done(egc, ds, xlite__userdata_store(ctx, ds->domid, ds->uuid,
+                                                  &ds->stored));
+        return;
+    }
+    ds->devwait.ao = ds->ao;
+    ds->devwait.domid = ds->domid;
+    ds->devwait.cfg = &ds->one;
+    ds->devwait.closing = true;
+    ds->devwait.callback = devop_closed;
+    xlite__devwait_start(egc, &ds->devwait);
+}
+
+/* ---------- add ---------- */
+
+static void
+devop_backend_ready(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(dw, devop_state, devwait);
+
+    if (rc == 0 && xlite__ao_aborting(ds->ao))
+        rc = -ECANCELED;
+    if (rc < 0) {
+        devop_add_undo(egc, ds, rc);
+        return;
+    }
+    ds->hotplug.ao = ds->ao;
+    ds->hotplug.domid = ds->domid;
+    ds->hotplug.cfg = &ds->one;
+    ds->hotplug.remove = false;
+    ds->hotplug.callback = devop_add_scripted;
+    ds->hotplugged = true;
+    xlite__hotplug_run(egc, &ds->hotplug);
+}
+
+static void
+devop_add_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+
+    if (rc == 0 && xlite__ao_aborting(ds->ao))
+        rc = -ECANCELED;
+    if (rc < 0) {
+        devop_add_undo(egc, ds, rc);
+        return;
+    }
+    XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u: %s added", ds->domid,
+              ds->kind == DEVOP_DISK ? ds->one.disks[0].vdev : "a nic");
+    devop_done(egc, ds, 0);
+}
+
+/* Takes back a failed add, in the order of a removal: its remove script
+ * if the add one ran, its nodes, then its entry. */
+static void
+devop_add_undo(xlite__egc *egc, devop_state *ds, int rc)
+{
+    ds->rc = rc;
+    ds->errmsg = g_strdup(xlite_errmsg());
+    xlite__devwait_stop(egc->ctx, &ds->devwait);
+    if (!ds->hotplugged) {
+        devop_add_undone(egc, &ds->hotplug, 0);
+        return;
+    }
+    ds->hotplug.remove = true;
+    ds->hotplug.callback = devop_add_undone;
+    xlite__hotplug_run(egc, &ds->hotplug);
+}
+
+static void
+devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+    xlite_ctx *ctx = egc->ctx;
+    ssize_t i;
+
+    remove_nodes(ctx, ds);
+    i = ds->kind == DEVOP_DISK
+        ? find_device(&ds->stored, DEVOP_DISK, ds->one.disks[0].vdev, -1)
+        : find_device(&ds->stored, DEVOP_NIC, NULL, ds->one.nics[0].devid);
+    if (i >= 0) {
+        drop_device(&ds->stored, ds->kind, i);
+        if (xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored) < 0)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a device "
+                      "whose add failed stays in the stored config (its "
+                      "nodes are gone, so it is not reported)", ds->domid);
+    }
+    xlite__errmsg_restore(ds->errmsg);
+    devop_done(egc, ds, ds->rc);
+}
+
+/* ---------- remove ---------- */
+
+static void
+devop_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(dw, devop_state, devwait);
+
+    /* The remove script while the backend's nodes still say what to take
+     * down (the loop device of a file, the vif on its bridge). */
+    ds->hotplug.ao = ds->ao;
+    ds->hotplug.domid = ds->domid;
+    ds->hotplug.cfg = &ds->one;
+    ds->hotplug.remove = true;
+    ds->hotplug.callback = devop_remove_scripted;
+    xlite__hotplug_run(egc, &ds->hotplug);
+}
+
+static void
+devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+    xlite_ctx *ctx = egc->ctx;
+    ssize_t i;
+
+    /* xenstore first, then the entry. */
+    remove_nodes(ctx, ds);
+    i = ds->kind == DEVOP_DISK
+        ? find_device(&ds->stored, DEVOP_DISK, ds->one.disks[0].vdev, -1)
+        : find_device(&ds->stored, DEVOP_NIC, NULL, ds->one.nics[0].devid);
+    if (i >= 0)
+        drop_device(&ds->stored, ds->kind, i);
+    rc = xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
+    if (rc == 0)
+        XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: device removed",
+                  ds->domid);
+    devop_done(egc, ds, rc);
+}
+
+/* ---------- initiators ---------- */
+
+XLITE_EXPORT int
+xlite_device_disk_add(xlite_ctx *ctx, uint32_t domid,
+                      const xlite_disk_config *disk,
+                      const xlite_async_how *how)
+{
+    devop_state *ds;
+    int devid;
+    int rc;
+
+    if (!disk || !disk->vdev)
+        return XLITE_ERROR(ctx, -EINVAL, "a disk with a guest name is "
+                           "required");
+    if ((rc = xlite__disk_devid(ctx, disk->vdev, &devid)) < 0)
+        return rc;
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_DISK;
+    disk_copy(disk, &ds->disk);
+    nic_clear(&ds->nic);
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_disk_remove(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                         const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (!vdev)
+        return XLITE_ERROR(ctx, -EINVAL, "a disk's guest name is required");
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_DISK;
+    ds->remove = true;
+    ds->disk.vdev = g_strdup(vdev);
+    nic_clear(&ds->nic);
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_nic_add(xlite_ctx *ctx, uint32_t domid,
+                     const xlite_nic_config *nic, int *devid_r,
+                     const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (!nic)
+        return XLITE_ERROR(ctx, -EINVAL, "a network interface is required");
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_NIC;
+    ds->devid_r = devid_r;
+    nic_copy(nic, &ds->nic);
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
+                        const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (devid < 0)
+        return XLITE_ERROR(ctx, -EINVAL, "a network interface's device id "
+                           "is required");
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_NIC;
+    ds->remove = true;
+    nic_clear(&ds->nic);
+    ds->nic.devid = devid;
+    return devop_start(ctx, ds, how);
+}

@@ -1,0 +1,294 @@
+"""Attaching and detaching disks and network interfaces, live and in the
+persistent definition, through real virsh and python-libvirt: after every
+step the live XML names exactly the devices the simulated host's xenstore
+has; failures change nothing; Nova's detach pattern (DEVICE_REMOVED by
+alias) works; two clients changing one domain lose no update."""
+
+import re
+import subprocess
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import xvtest
+
+XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
+
+
+def guest_xml(tmp, name="h1"):
+    kernel = tmp / "kernel"
+    kernel.write_text("a simulated kernel\n")
+    disk = tmp / "a.img"
+    disk.write_bytes(b"\0" * 65536)
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>64</memory>
+          <os><type arch='x86_64'>xen</type><kernel>{kernel}</kernel></os>
+          <devices>
+            <disk type='file' device='disk'>
+              <source file='{disk}'/><target dev='xvda' bus='xen'/>
+            </disk>
+            <interface type='bridge'><source bridge='xenbr0'/></interface>
+          </devices>
+        </domain>""")
+
+
+def image(tmp, name):
+    p = tmp / name
+    p.write_bytes(b"\0" * 65536)
+    return p
+
+
+def xenstore_devices(rundir, domid):
+    """{('vbd'|'vif', key)}: disks by their params, nics by their MAC, as
+    the simulated host's backends have them."""
+    res = subprocess.run([str(XENSIMCTL), "--rundir", str(rundir), "devices",
+                          str(domid)], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    found = set()
+    for line in res.stdout.splitlines()[1:]:
+        f = line.split()
+        if f[0] in ("vbd", "qdisk", "vbd3"):
+            found.add(("disk", f[-1].split("=", 1)[1]))
+        elif f[0] == "vif":
+            found.add(("nic", f[-1].split("=", 1)[1]))
+    return found
+
+
+def live_devices(dumpxml):
+    root = ET.fromstring(dumpxml)
+    found = set()
+    for d in root.findall("./devices/disk"):
+        found.add(("disk", d.find("source").get("file")))
+    for n in root.findall("./devices/interface"):
+        found.add(("nic", n.find("mac").get("address")))
+    return found
+
+
+def sim_rundir(host_root):
+    return host_root / "run" / "xenvirt" / "xensim"
+
+
+def test_attach_and_detach_live_match_xenstore(embed, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert embed.virsh("define", str(f)).rc == 0
+    assert embed.virsh("start", "h1").rc == 0
+    domid = int(embed.virsh("domid", "h1").out)
+    rundir = sim_rundir(embed.root)
+
+    def agree():
+        live = live_devices(embed.virsh("dumpxml", "h1").out)
+        assert live == xenstore_devices(rundir, domid)
+        return live
+
+    assert len(agree()) == 2
+    b = image(tmp_path, "b.img")
+    res = embed.virsh("attach-disk", "h1", str(b), "xvdb")
+    assert res.rc == 0, res
+    assert ("disk", str(b)) in agree()
+    res = embed.virsh("attach-interface", "h1", "bridge", "xenbr0",
+                      "--mac", "00:16:3e:12:34:56")
+    assert res.rc == 0, res
+    assert ("nic", "00:16:3e:12:34:56") in agree()
+    dump = embed.virsh("dumpxml", "h1").out
+    assert "<alias name='xen-disk-xvdb'/>" in dump
+    assert f"<target dev='vif{domid}.1'/>" in dump
+    # The persistent definition did not change.
+    inactive = embed.virsh("dumpxml", "--inactive", "h1").out
+    assert "xvdb" not in inactive and "12:34:56" not in inactive
+
+    assert embed.virsh("detach-disk", "h1", "xvdb").rc == 0
+    assert ("disk", str(b)) not in agree()
+    assert embed.virsh("detach-interface", "h1", "bridge",
+                       "--mac", "00:16:3e:12:34:56").rc == 0
+    assert len(agree()) == 2
+    # The guest's own disk can go too, and come back.
+    assert embed.virsh("detach-disk", "h1", "xvda").rc == 0
+    assert len(agree()) == 1
+    assert embed.virsh("attach-disk", "h1", str(tmp_path / "a.img"),
+                       "xvda").rc == 0
+    assert len(agree()) == 2
+    assert embed.virsh("destroy", "h1").rc == 0
+
+
+def test_config_and_live_and_config(embed, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert embed.virsh("define", str(f)).rc == 0
+    c = image(tmp_path, "c.img")
+    # Shut off: the persistent definition only; live is refused.
+    res = embed.virsh("attach-disk", "h1", str(c), "xvdc", "--config")
+    assert res.rc == 0, res
+    assert "xvdc" in embed.virsh("dumpxml", "--inactive", "h1").out
+    res = embed.virsh("attach-disk", "h1", str(c), "xvdd", "--live")
+    assert res.rc != 0 and "not running" in res.err
+    # Started with it; then detached live and from the config at once.
+    assert embed.virsh("start", "h1").rc == 0
+    assert "xvdc" in embed.virsh("domblklist", "h1").out
+    res = embed.virsh("detach-disk", "h1", "xvdc", "--live", "--config")
+    assert res.rc == 0, res
+    assert "xvdc" not in embed.virsh("domblklist", "h1").out
+    assert "xvdc" not in embed.virsh("dumpxml", "--inactive", "h1").out
+    domid = int(embed.virsh("domid", "h1").out)
+    assert ("disk", str(c)) not in xenstore_devices(sim_rundir(embed.root),
+                                                     domid)
+    assert embed.virsh("destroy", "h1").rc == 0
+    assert "xvdc" not in embed.virsh("dumpxml", "h1").out
+
+
+ERRORS = textwrap.dedent("""\
+    import sys, libvirt
+    libvirt.virEventRegisterDefaultImpl()   # embedded mode needs one
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    c = libvirt.open(sys.argv[1])
+    d = c.lookupByName('h1')
+    img, missing = sys.argv[2], sys.argv[3]
+    def code(xml, detach=False):
+        try:
+            (d.detachDeviceFlags if detach else d.attachDeviceFlags)(
+                xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as e:
+            return e.get_error_code()
+        return 0
+    disk = "<disk type='file' device='disk'><source file='%s'/>" \\
+           "<target dev='%s' bus='xen'/></disk>"
+    print('missing-disk', code(disk % (img, 'xvdz'), detach=True))
+    print('missing-nic', code("<interface type='bridge'><mac address="
+                              "'00:16:3e:00:00:01'/><source bridge='xenbr0'/>"
+                              "</interface>", detach=True))
+    print('duplicate', code(disk % (img, 'xvda')))
+    print('bad-mac', code("<interface type='bridge'><mac address='zz'/>"
+                          "<source bridge='xenbr0'/></interface>"))
+    print('no-file', code(disk % (missing, 'xvdc')))
+    print('bad-target', code(disk % (img, 'vdq1x')))
+    print('E', libvirt.VIR_ERR_DEVICE_MISSING, libvirt.VIR_ERR_OPERATION_FAILED)
+    """)
+
+
+def test_bad_requests_are_refused_and_change_nothing(embed, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert embed.virsh("define", str(f)).rc == 0
+    assert embed.virsh("start", "h1").rc == 0
+    before = embed.virsh("dumpxml", "h1").out
+    domid = int(embed.virsh("domid", "h1").out)
+    in_xs = xenstore_devices(sim_rundir(embed.root), domid)
+
+    res = xvtest.python(ERRORS, embed.uri, str(image(tmp_path, "x.img")),
+                        str(tmp_path / "missing.img"))
+    assert res.rc == 0, res
+    got = dict(line.split(" ", 1) for line in res.out.splitlines())
+    missing, failed = got["E"].split()
+    assert got["missing-disk"] == missing
+    assert got["missing-nic"] == missing
+    assert got["duplicate"] == failed
+    for case in ("bad-mac", "no-file", "bad-target"):
+        assert got[case] != "0", (case, got)
+    assert embed.virsh("dumpxml", "h1").out == before
+    assert xenstore_devices(sim_rundir(embed.root), domid) == in_xs
+    assert embed.virsh("destroy", "h1").rc == 0
+
+
+NOVA = textwrap.dedent("""\
+    import sys, threading, time, libvirt
+    import xml.etree.ElementTree as ET
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(sys.argv[1])
+    events = []
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                             lambda conn, d, alias, o: events.append(('added', alias)),
+                             None)
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                             lambda conn, d, alias, o: events.append(('removed', alias)),
+                             None)
+    threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl()
+                                     for _ in iter(int, 1)], daemon=True).start()
+    d = c.lookupByName('h1')
+    xml = ("<disk type='file' device='disk'><source file='%s'/>"
+           "<target dev='xvdb' bus='xen'/></disk>" % sys.argv[2])
+    d.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    # As Nova does: the device's alias from the live XML, detach, then wait
+    # up to 20 s for DEVICE_REMOVED with that alias.
+    live = ET.fromstring(d.XMLDesc(0))
+    alias = [x.find('alias').get('name') for x in live.findall('./devices/disk')
+             if x.find('target').get('dev') == 'xvdb'][0]
+    d.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    deadline = time.time() + 20
+    while ('removed', alias) not in events and time.time() < deadline:
+        time.sleep(0.05)
+    print(alias, events)
+    assert events == [('added', alias), ('removed', alias)], events
+    print('ok')
+    """)
+
+
+def test_nova_waits_for_device_removed(daemon, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "h1").rc == 0
+    try:
+        res = xvtest.python(NOVA, daemon.uri, str(image(tmp_path, "n.img")))
+        assert res.rc == 0, res
+        assert res.out.strip().endswith("ok"), res
+    finally:
+        daemon.virsh("destroy", "h1")
+        daemon.virsh("undefine", "h1")
+
+
+TWO = textwrap.dedent("""\
+    import sys, threading, libvirt
+    uri, imgs = sys.argv[1], sys.argv[2:]
+    errors = []
+    def client(vdevs):
+        c = libvirt.open(uri)
+        d = c.lookupByName('h1')
+        for n in range(ROUNDS):
+            for vdev, img in vdevs:
+                xml = ("<disk type='file' device='disk'><source file='%s'/>"
+                       "<target dev='%s' bus='xen'/></disk>" % (img, vdev))
+                try:
+                    d.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                    if n < ROUNDS - 1:
+                        d.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                except libvirt.libvirtError as e:
+                    errors.append(str(e))
+    ts = [threading.Thread(target=client, args=([('xvdb', imgs[0])],)),
+          threading.Thread(target=client, args=([('xvdc', imgs[1])],))]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    print('errors', errors)
+    """)
+
+
+def test_two_clients_change_one_domain(daemon, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "h1").rc == 0
+    try:
+        imgs = [str(image(tmp_path, n)) for n in ("b.img", "c.img")]
+        res = xvtest.python(TWO.replace("ROUNDS", "50"), daemon.uri, *imgs,
+                            timeout=300)
+        assert res.rc == 0, res
+        assert res.out.strip() == "errors []", res.out
+        # Each client's last attach stays: both disks, in the live XML and
+        # in xenstore, and the stored config agrees (a restart of the
+        # domain's devices reads it).
+        domid = int(daemon.virsh("domid", "h1").out)
+        rundir = daemon.dir / "root" / "run" / "xenvirt" / "xensim"
+        live = live_devices(daemon.virsh("dumpxml", "h1").out)
+        assert live == xenstore_devices(rundir, domid)
+        assert {("disk", i) for i in imgs} <= live
+        stored = list((daemon.dir / "root").rglob(f"userdata/{domid}-*.json"))
+        assert len(stored) == 1
+        text = stored[0].read_text()
+        assert all(i in text for i in imgs)
+        assert len(re.findall(r'"vdev"', text)) == 3
+    finally:
+        daemon.virsh("destroy", "h1")
+        daemon.virsh("undefine", "h1")
