@@ -17,6 +17,8 @@
 
 #include <config.h>
 
+#include <sys/stat.h>
+
 #include "libxl_device.h"
 #include "libxl_domain.h"
 
@@ -24,6 +26,7 @@
 #include "domain_event.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
+#include "virbuffer.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virstring.h"
@@ -279,6 +282,149 @@ xvDeviceDetachLive(xvDriver *driver, virDomainObj *vm,
         virResetLastError();
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * After a restart of the driver
+ *
+ * A driver that died in the middle of an attach or a detach left the
+ * domain's saved status behind the core: the core's view (the stored
+ * config where xenstore has the device, xlite_retrieve_domain_config) is
+ * the truth, and the live definition is made to agree with it.  A device
+ * only the core has is described from its config and parsed as a user's
+ * XML would be.
+ */
+
+static virDomainDeviceDef *
+xvDeviceDefFromCore(xvDriver *driver, virDomainObj *vm,
+                    const xlite_disk_config *disk, const xlite_nic_config *nic)
+{
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    g_autofree char *xml = NULL;
+
+    if (disk) {
+        const char *format = disk->format == XLITE_DISK_FORMAT_QCOW2 ? "qcow2"
+                           : disk->format == XLITE_DISK_FORMAT_VHD ? "vpc"
+                           : disk->format == XLITE_DISK_FORMAT_QED ? "qed"
+                           : "raw";
+
+        struct stat sb;
+        bool block = disk->target && stat(disk->target, &sb) == 0 &&
+                     S_ISBLK(sb.st_mode);
+
+        virBufferAsprintf(&buf, "<disk type='%s' device='%s'>",
+                          block ? "block" : "file",
+                          disk->cdrom ? "cdrom" : "disk");
+        virBufferAsprintf(&buf, "<driver name='%s' type='%s'/>",
+                          disk->backend == XLITE_DISK_BACKEND_PHY ? "phy"
+                          : disk->backend == XLITE_DISK_BACKEND_TAP ? "tap"
+                          : "qemu",
+                          format);
+        if (disk->target)
+            virBufferEscapeString(&buf, block ? "<source dev='%s'/>"
+                                              : "<source file='%s'/>",
+                                  disk->target);
+        virBufferEscapeString(&buf, "<target dev='%s' bus='xen'/>",
+                              disk->vdev);
+        if (disk->readonly)
+            virBufferAddLit(&buf, "<readonly/>");
+        virBufferAddLit(&buf, "</disk>");
+    } else {
+        virBufferAsprintf(&buf, "<interface type='%s'>",
+                          nic->bridge ? "bridge" : "ethernet");
+        virBufferEscapeString(&buf, "<mac address='%s'/>", nic->mac);
+        virBufferEscapeString(&buf, "<source bridge='%s'/>", nic->bridge);
+        virBufferEscapeString(&buf, "<script path='%s'/>", nic->script);
+        virBufferEscapeString(&buf, "<target dev='%s'/>", nic->vifname);
+        virBufferAddLit(&buf, "</interface>");
+    }
+    xml = virBufferContentAndReset(&buf);
+    return virDomainDeviceDefParse(xml, vm->def, driver->xmlopt, NULL,
+                                   VIR_DOMAIN_DEF_PARSE_INACTIVE);
+}
+
+bool
+xvDomainSyncDevices(xvDriver *driver, virDomainObj *vm)
+{
+    virDomainDef *def = vm->def;
+    xlite_domain_config cfg;
+    bool changed = false;
+    size_t i, j;
+
+    xlite_domain_config_init(&cfg);
+    if (xlite_retrieve_domain_config(driver->ctx, def->id, &cfg) < 0) {
+        VIR_WARN("domain '%s': cannot read its devices back: %s", def->name,
+                 xlite_errmsg());
+        return false;
+    }
+
+    /* What the live definition has and the core does not: gone. */
+    for (i = def->ndisks; i-- > 0;) {
+        virDomainDiskDef *disk = def->disks[i];
+
+        for (j = 0; j < cfg.num_disks; j++)
+            if (STREQ(cfg.disks[j].vdev, disk->dst))
+                break;
+        if (j < cfg.num_disks)
+            continue;
+        VIR_WARN("domain '%s': disk %s is no longer there", def->name,
+                 disk->dst);
+        virDomainDiskDefFree(virDomainDiskRemove(def, i));
+        changed = true;
+    }
+    for (i = def->nnets; i-- > 0;) {
+        char mac[VIR_MAC_STRING_BUFLEN];
+
+        virMacAddrFormat(&def->nets[i]->mac, mac);
+        for (j = 0; j < cfg.num_nics; j++)
+            if (g_ascii_strcasecmp(cfg.nics[j].mac, mac) == 0)
+                break;
+        if (j < cfg.num_nics)
+            continue;
+        VIR_WARN("domain '%s': interface %s is no longer there", def->name,
+                 mac);
+        virDomainNetDefFree(virDomainNetRemove(def, i));
+        changed = true;
+    }
+
+    /* What the core has and the live definition does not: there. */
+    for (j = 0; j < cfg.num_disks; j++) {
+        virDomainDeviceDef *dev;
+
+        if (virDomainDiskIndexByName(def, cfg.disks[j].vdev, true) >= 0)
+            continue;
+        VIR_WARN("domain '%s': disk %s is there, from an attach the driver did not see finish",
+                 def->name, cfg.disks[j].vdev);
+        if (!(dev = xvDeviceDefFromCore(driver, vm, &cfg.disks[j], NULL)))
+            continue;
+        xvDomainNameDisk(dev->data.disk);
+        virDomainDiskInsert(def, g_steal_pointer(&dev->data.disk));
+        virDomainDeviceDefFree(dev);
+        changed = true;
+    }
+    for (j = 0; j < cfg.num_nics; j++) {
+        virDomainDeviceDef *dev;
+        virMacAddr mac;
+
+        if (virMacAddrParse(cfg.nics[j].mac, &mac) < 0)
+            continue;
+        for (i = 0; i < def->nnets; i++)
+            if (virMacAddrCmp(&def->nets[i]->mac, &mac) == 0)
+                break;
+        if (i < def->nnets)
+            continue;
+        VIR_WARN("domain '%s': interface %s is there, from an attach the driver did not see finish",
+                 def->name, cfg.nics[j].mac);
+        if (!(dev = xvDeviceDefFromCore(driver, vm, NULL, &cfg.nics[j])))
+            continue;
+        xvDomainNameNic(vm, dev->data.net, cfg.nics[j].devid);
+        if (virDomainNetInsert(def, dev->data.net) == 0)
+            dev->data.net = NULL;
+        virDomainDeviceDefFree(dev);
+        changed = true;
+    }
+    xlite_domain_config_dispose(&cfg);
+    return changed;
 }
 
 /* ---------------------------------------------------------------------

@@ -6,7 +6,7 @@
 
 #pragma once
 
-#include "internal.h"
+#include "libxl_conf.h"
 
 int xvDomainAttachDevice(virDomainPtr dom, const char *xml);
 int xvDomainAttachDeviceFlags(virDomainPtr dom, const char *xml,
@@ -14,3 +14,8 @@ int xvDomainAttachDeviceFlags(virDomainPtr dom, const char *xml,
 int xvDomainDetachDevice(virDomainPtr dom, const char *xml);
 int xvDomainDetachDeviceFlags(virDomainPtr dom, const char *xml,
                               unsigned int flags);
+
+/* After the driver restarts: make the running domain's live devices agree
+ * with the core's (an attach or detach cut short by the driver's death).
+ * True if the live definition changed (its status is then to be saved). */
+bool xvDomainSyncDevices(xvDriver *driver, virDomainObj *vm);

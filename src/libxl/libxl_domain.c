@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libxl_device.h"
 #include "libxl_domain.h"
 
 #include "viralloc.h"
@@ -1013,6 +1014,10 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
             }
             return;
         }
+        if (xvDomainSyncDevices(driver, vm) &&
+            virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+            VIR_WARN("domain '%s': cannot save its status: %s", vm->def->name,
+                     virGetLastErrorMessage());
         /* Running, whether or not it can be watched: a domain that runs is
          * never reported shut off. */
         if (xvDomainEnableEvents(driver, vm) < 0)
