@@ -161,9 +161,11 @@ xvDeviceNicDevid(xvDriver *driver, virDomainObj *vm, const virMacAddr *mac)
     return devid;
 }
 
+/* Attaches @dev to the running domain; its alias (for the event) in
+ * *alias_r. */
 static int
 xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
-                   virDomainDeviceDef *dev)
+                   virDomainDeviceDef *dev, char **alias_r)
 {
     xlite_domain_config one;
     int devid = -1;
@@ -211,12 +213,15 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
         virDomainDiskDef *disk = g_steal_pointer(&dev->data.disk);
 
         xvDomainNameDisk(disk);
+        *alias_r = g_strdup(disk->info.alias);
         virDomainDiskInsert(vm->def, disk);
     } else {
         virDomainNetDef *net = g_steal_pointer(&dev->data.net);
 
         xvDomainNameNic(vm, net, devid);
-        ignore_value(virDomainNetInsert(vm->def, net));
+        *alias_r = g_strdup(net->info.alias);
+        if (virDomainNetInsert(vm->def, net) < 0)
+            virDomainNetDefFree(net);
     }
     return 0;
 }
@@ -436,18 +441,58 @@ typedef enum {
     XV_DEVICE_DETACH,
 } xvDeviceChange;
 
+/* The device of @def named by @alias, described just enough for a detach
+ * to find it (a disk by its target, an interface by its MAC), or NULL
+ * with VIR_ERR_DEVICE_MISSING. */
+static char *
+xvDeviceXMLForAlias(virDomainDef *def, const char *alias)
+{
+    virDomainDeviceDef dev;
+    char mac[VIR_MAC_STRING_BUFLEN];
+
+    if (virDomainDefFindDevice(def, alias, &dev, false) == 0) {
+        if (dev.type == VIR_DOMAIN_DEVICE_DISK) {
+            g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+
+            virBufferAsprintf(&buf, "<disk type='file' device='%s'>",
+                              virDomainDiskDeviceTypeToString(dev.data.disk->device));
+            virBufferEscapeString(&buf, "<source file='%s'/>",
+                                  virDomainDiskGetSource(dev.data.disk));
+            virBufferEscapeString(&buf, "<target dev='%s'/></disk>",
+                                  dev.data.disk->dst);
+            return virBufferContentAndReset(&buf);
+        }
+        if (dev.type == VIR_DOMAIN_DEVICE_NET)
+            return g_strdup_printf("<interface type='ethernet'><mac address='%s'/></interface>",
+                                   virMacAddrFormat(&dev.data.net->mac, mac));
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("detaching a device of type '%s' is not supported"),
+                       virDomainDeviceTypeToString(dev.type));
+        return NULL;
+    }
+    virReportError(VIR_ERR_DEVICE_MISSING,
+                   _("no device found with alias %s"), alias);
+    return NULL;
+}
+
+/* Attach or detach the device @xml describes, or with @alias (detach
+ * only) the device that has that alias. */
 static int
-xvDomainChangeDevice(virDomainPtr dom, const char *xml, unsigned int flags,
-                     xvDeviceChange change,
+xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
+                     unsigned int flags, xvDeviceChange change,
                      int (*acl)(virConnectPtr conn, virDomainDef *def,
                                 unsigned int flags))
 {
+    g_autofree char *confXML = NULL;
+    g_autofree char *liveXML = NULL;
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     g_autoptr(virDomainDef) vmdef = NULL;
     virDomainDeviceDef *devConf = NULL;
     virDomainDeviceDef *devLive = NULL;
-    g_autofree char *alias = NULL;
+    g_autofree char *eventAlias = NULL;
+    virMacAddr confMac;
+    bool haveConfMac = false;
     virObjectEvent *event = NULL;
     int ret = -1;
 
@@ -463,6 +508,10 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, unsigned int flags,
     if (virDomainObjUpdateModificationImpact(vm, &flags) < 0)
         goto endjob;
 
+    if (alias && (flags & VIR_DOMAIN_AFFECT_CONFIG) &&
+        !(xml = confXML = xvDeviceXMLForAlias(vm->newDef ? vm->newDef : vm->def,
+                                               alias)))
+        goto endjob;
     if (flags & VIR_DOMAIN_AFFECT_CONFIG) {
         if (!(devConf = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
                                                 NULL,
@@ -470,12 +519,19 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, unsigned int flags,
             xvDeviceCheckKind(devConf, false) < 0 ||
             !(vmdef = virDomainObjCopyPersistentDef(vm, driver->xmlopt, NULL)))
             goto endjob;
+        if (devConf->type == VIR_DOMAIN_DEVICE_NET) {
+            virMacAddrSet(&confMac, &devConf->data.net->mac);
+            haveConfMac = true;
+        }
         if ((change == XV_DEVICE_ATTACH
              ? xvDeviceAttachConfig(vmdef, devConf)
              : xvDeviceDetachConfig(vmdef, devConf)) < 0)
             goto endjob;
     }
 
+    if (alias && (flags & VIR_DOMAIN_AFFECT_LIVE) &&
+        !(xml = liveXML = xvDeviceXMLForAlias(vm->def, alias)))
+        goto endjob;
     if (flags & VIR_DOMAIN_AFFECT_LIVE) {
         if (!(devLive = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
                                                 NULL,
@@ -483,23 +539,18 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, unsigned int flags,
             xvDeviceCheckKind(devLive, true) < 0)
             goto endjob;
         /* One MAC for both definitions when the XML named none. */
-        if (devConf && devConf->type == VIR_DOMAIN_DEVICE_NET && vmdef &&
-            change == XV_DEVICE_ATTACH)
-            virMacAddrSet(&devLive->data.net->mac,
-                          &vmdef->nets[vmdef->nnets - 1]->mac);
+        if (haveConfMac && devLive->type == VIR_DOMAIN_DEVICE_NET)
+            virMacAddrSet(&devLive->data.net->mac, &confMac);
 
         if (change == XV_DEVICE_ATTACH) {
-            if (xvDeviceAttachLive(driver, vm, devLive) < 0)
+            if (xvDeviceAttachLive(driver, vm, devLive, &eventAlias) < 0)
                 goto endjob;
-            alias = g_strdup(devLive->type == VIR_DOMAIN_DEVICE_DISK
-                             ? vm->def->disks[vm->def->ndisks - 1]->info.alias
-                             : vm->def->nets[vm->def->nnets - 1]->info.alias);
-            event = virDomainEventDeviceAddedNewFromObj(vm, alias);
+            event = virDomainEventDeviceAddedNewFromObj(vm, eventAlias);
         } else {
-            if (xvDeviceDetachLive(driver, vm, devLive, &alias) < 0)
+            if (xvDeviceDetachLive(driver, vm, devLive, &eventAlias) < 0)
                 goto endjob;
-            if (alias)
-                event = virDomainEventDeviceRemovedNewFromObj(vm, alias);
+            if (eventAlias)
+                event = virDomainEventDeviceRemovedNewFromObj(vm, eventAlias);
         }
         if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
             goto endjob;
@@ -529,7 +580,7 @@ xvDomainAttachDeviceFlags(virDomainPtr dom, const char *xml,
 {
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    return xvDomainChangeDevice(dom, xml, flags, XV_DEVICE_ATTACH,
+    return xvDomainChangeDevice(dom, xml, NULL, flags, XV_DEVICE_ATTACH,
                                 virDomainAttachDeviceFlagsEnsureACL);
 }
 
@@ -545,7 +596,7 @@ xvDomainDetachDeviceFlags(virDomainPtr dom, const char *xml,
 {
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    return xvDomainChangeDevice(dom, xml, flags, XV_DEVICE_DETACH,
+    return xvDomainChangeDevice(dom, xml, NULL, flags, XV_DEVICE_DETACH,
                                 virDomainDetachDeviceFlagsEnsureACL);
 }
 
@@ -553,4 +604,14 @@ int
 xvDomainDetachDevice(virDomainPtr dom, const char *xml)
 {
     return xvDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE);
+}
+
+int
+xvDomainDetachDeviceAlias(virDomainPtr dom, const char *alias,
+                          unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    return xvDomainChangeDevice(dom, NULL, alias, flags, XV_DEVICE_DETACH,
+                                virDomainDetachDeviceAliasEnsureACL);
 }

@@ -14,6 +14,8 @@ int xvDomainAttachDeviceFlags(virDomainPtr dom, const char *xml,
 int xvDomainDetachDevice(virDomainPtr dom, const char *xml);
 int xvDomainDetachDeviceFlags(virDomainPtr dom, const char *xml,
                               unsigned int flags);
+int xvDomainDetachDeviceAlias(virDomainPtr dom, const char *alias,
+                              unsigned int flags);
 
 /* After the driver restarts: make the running domain's live devices agree
  * with the core's (an attach or detach cut short by the driver's death).

@@ -2282,6 +2282,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainAttachDeviceFlags = xvDomainAttachDeviceFlags,
     .domainDetachDevice = xvDomainDetachDevice,
     .domainDetachDeviceFlags = xvDomainDetachDeviceFlags,
+    .domainDetachDeviceAlias = xvDomainDetachDeviceAlias,
     .domainSetMemory = xvDomainSetMemory,
     .domainSetMaxMemory = xvDomainSetMaxMemory,
     .domainSetMemoryFlags = xvDomainSetMemoryFlags,

@@ -369,3 +369,118 @@ def test_libvirtd_killed_mid_attach_and_mid_detach(build_dir, tmp_path):
     finally:
         d.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sim(host_root, *args):
+    return subprocess.run([str(XENSIMCTL), "--rundir",
+                           str(sim_rundir(host_root)), *map(str, args)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def quick_virsh(embed, *args):
+    """virsh with the device timeout lowered to 2 s, so that a backend
+    that never answers fails the call quickly (the failure path is what is
+    tested, not the timeout's length)."""
+    proc = subprocess.run(["virsh", "-q", "-c", embed.uri, *args],
+                          capture_output=True, text=True, timeout=120,
+                          env=xvtest.driver_env(
+                              {"XLITE_DEVICE_TIMEOUT_MS": "2000"}))
+    return xvtest.Result(proc)
+
+
+def test_faults_in_attach_and_detach_leave_nothing_behind(embed, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert embed.virsh("define", str(f)).rc == 0
+    assert embed.virsh("start", "h1").rc == 0
+    domid = int(embed.virsh("domid", "h1").out)
+    rundir = sim_rundir(embed.root)
+
+    def agree():
+        live = live_devices(embed.virsh("dumpxml", "h1").out)
+        assert live == xenstore_devices(rundir, domid)
+        return live
+
+    base = agree()
+    b = image(tmp_path, "b.img")
+    failing = tmp_path / "failing-vif"
+    failing.write_text("#!/bin/sh\nexit 3\n")
+    failing.chmod(0o755)
+    hanging = tmp_path / "hanging-vif"
+    hanging.write_text("#!/bin/sh\nexec sleep 600\n")
+    hanging.chmod(0o755)
+
+    # The backend fails (a missing file, as blkback reports it).
+    assert sim(embed.root, "fail-next-hotplug", domid).returncode == 0
+    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
+    assert res.rc != 0 and "failed" in res.err, res
+    assert agree() == base
+    # The backend never answers.
+    assert sim(embed.root, "delay-backend", domid, "qdisk/51728",
+               600).returncode == 0
+    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
+    assert res.rc != 0 and "did not connect" in res.err, res
+    assert agree() == base
+    # The hotplug script fails, then hangs.
+    for script, words in ((failing, "failed"), (hanging, "in time")):
+        res = quick_virsh(embed, "attach-interface", "h1", "bridge",
+                          "xenbr0", "--mac", "00:16:3e:00:00:42",
+                          "--script", str(script))
+        assert res.rc != 0 and words in res.err, res
+        assert agree() == base
+    # After all that, the same attach works, and a detach whose backend
+    # never closes goes on by force at the timeout.
+    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdc")
+    assert res.rc == 0, res
+    assert ("disk", str(b)) in agree()
+    assert sim(embed.root, "delay-backend", domid, "qdisk/51744",
+               600).returncode == 0
+    res = quick_virsh(embed, "detach-disk", "h1", "xvdc")
+    assert res.rc == 0, res
+    assert agree() == base
+    # No child left: no hotplug script still running.
+    assert subprocess.run(["pgrep", "-f", str(hanging)]).returncode != 0
+    assert embed.virsh("destroy", "h1").rc == 0
+
+
+ALIAS = textwrap.dedent("""\
+    import sys, libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    c = libvirt.open(sys.argv[1])
+    d = c.lookupByName('h1')
+    d.attachDeviceFlags("<disk type='file' device='disk'><source file='%s'/>"
+                        "<target dev='xvdb' bus='xen'/><alias name='ua-data'/>"
+                        "</disk>" % sys.argv[2],
+                        libvirt.VIR_DOMAIN_AFFECT_LIVE |
+                        libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    assert "<alias name='ua-data'/>" in d.XMLDesc(0)
+    assert "<alias name='ua-data'/>" in d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    d.detachDeviceAlias('ua-data', libvirt.VIR_DOMAIN_AFFECT_LIVE |
+                        libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    assert 'xvdb' not in d.XMLDesc(0)
+    assert 'xvdb' not in d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    d.detachDeviceAlias('xen-net-0', libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    assert '<interface' not in d.XMLDesc(0)
+    try:
+        d.detachDeviceAlias('ua-nothing', libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    except libvirt.libvirtError as e:
+        assert e.get_error_code() == libvirt.VIR_ERR_DEVICE_MISSING, e
+    else:
+        raise AssertionError('detached a device that is not there')
+    print('ok')
+    """)
+
+
+def test_detach_by_alias(embed, tmp_path):
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert embed.virsh("define", str(f)).rc == 0
+    assert embed.virsh("start", "h1").rc == 0
+    res = xvtest.python(ALIAS, embed.uri, str(image(tmp_path, "u.img")))
+    assert res.rc == 0, res
+    assert res.out.strip() == "ok"
+    domid = int(embed.virsh("domid", "h1").out)
+    assert xenstore_devices(sim_rundir(embed.root), domid) == {
+        ("disk", str(tmp_path / "a.img"))}
+    assert embed.virsh("destroy", "h1").rc == 0
