@@ -70,5 +70,10 @@ def test_virsh_on_real_xen(testhost):
         "shut-off", "guest-powered-off", "restart", "destroy", "undefine",
         "event-defined", "event-started", "event-stopped-shutdown",
         "event-stopped-destroyed", "event-undefined",
+        "attach-disk", "attach-nic", "hotplug-disk-connected",
+        "hotplug-nic-on-bridge", "guest-sees-hotplug", "detach-disk",
+        "detach-nic", "guest-sees-unplug", "unplug-gone-backend-vbd",
+        "unplug-gone-backend-vif", "unplug-gone-vif", "unplug-gone-loop",
+        "unplug-dumpxml", "event-device-removed",
     ] + ["xth-virsh-shutdown-" + g for g in GONE]
       + ["xth-virsh-destroy-" + g for g in GONE])

@@ -25,6 +25,8 @@ check() {   # NAME COMMAND...
 
 finish() {
     step "summary"
+    # Any process of dom0 that crashed on the way, whatever the outcome.
+    dmesg | grep -i "segfault\|general protection\|traps:" | tail -10
     [ "$failed" = 0 ] && echo "SCENARIO OK" && exit 0
     echo "SCENARIO FAILED"
     echo "--- xl dmesg (tail)"; xl dmesg 2>/dev/null | tail -15

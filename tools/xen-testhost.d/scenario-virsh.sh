@@ -90,6 +90,45 @@ step "the guest runs: marker, xenstore, devices"
 check_guest_alive "$domid" $NAME
 check_devices "$domid"
 
+step "hotplug: a second disk and a second NIC, seen by the guest, then detached"
+make_disk /tmp/disk2.img
+cat > /tmp/disk2.xml <<XML
+<disk type='file' device='disk'>
+  <driver name='phy'/>
+  <source file='/tmp/disk2.img'/>
+  <target dev='xvdb' bus='xen'/>
+</disk>
+XML
+t0=$(up)
+check attach-disk V attach-device $NAME /tmp/disk2.xml --live
+echo "disk attached in $(since "$t0") s"
+t0=$(up)
+check attach-nic V attach-interface $NAME bridge xenbr0 --mac 00:16:3e:00:00:04 --live
+echo "nic attached in $(since "$t0") s"
+check hotplug-disk-connected wait_for 30 xs_is "$(backend vbd "$domid" 51728)/state" 4
+check hotplug-nic-on-bridge [ -e "/sys/class/net/xenbr0/brif/vif$domid.1" ]
+devs_now() { grep -a XTH-DOMU-DEVICES "$(guest_log $NAME)" | tail -1; }
+check guest-sees-hotplug wait_for 60 sh -c \
+    "grep -a XTH-DOMU-DEVICES '$(guest_log $NAME)' | tail -1 | grep -q 'xvdb.*eth1'"
+devs_now
+V domblklist $NAME
+V domiflist $NAME
+losetup -a
+t0=$(up)
+check detach-disk V detach-disk $NAME xvdb --live
+echo "disk detached in $(since "$t0") s"
+t0=$(up)
+check detach-nic V detach-interface $NAME bridge --mac 00:16:3e:00:00:04 --live
+echo "nic detached in $(since "$t0") s"
+check guest-sees-unplug wait_for 60 sh -c \
+    "grep -a XTH-DOMU-DEVICES '$(guest_log $NAME)' | tail -1 | grep -qv 'xvdb'"
+devs_now
+check unplug-gone-backend-vbd sh -c "! xenstore-read $(backend vbd "$domid" 51728)/state >/dev/null 2>&1"
+check unplug-gone-backend-vif sh -c "! xenstore-read $(backend vif "$domid" 1)/state >/dev/null 2>&1"
+check unplug-gone-vif [ ! -e "/sys/class/net/vif$domid.1" ]
+check unplug-gone-loop sh -c "! losetup -a | grep -q disk2.img"
+check unplug-dumpxml sh -c "! timeout 60 virsh -c '$URI' dumpxml $NAME | grep -q 'disk2.img\|00:16:3e:00:00:04'"
+
 step "virsh dumpxml: the live devices"
 V dumpxml $NAME > /tmp/live.xml
 sed -n '/<devices>/,/<\/devices>/p' /tmp/live.xml
@@ -148,6 +187,7 @@ check_gone "$domid" "$uuid" $NAME-destroy
 step "undefine; the lifecycle events"
 check undefine V undefine $NAME
 sleep 2
+kill -0 $evpid 2>/dev/null || echo "virsh event (pid $evpid) is gone before its end"
 kill $evpid 2>/dev/null
 wait $evpid 2>/dev/null
 cat /tmp/virsh-events
@@ -157,6 +197,7 @@ check event-started ev "Started Booted"
 check event-stopped-shutdown ev "Stopped Shutdown"
 check event-stopped-destroyed ev "Stopped Destroyed"
 check event-undefined ev "Undefined Removed"
+check event-device-removed grep -q "event 'device-removed' for domain '$NAME': xen-disk-xvdb" /tmp/virsh-events
 
 "$TOP/tools/libvirtd-private" stop /tmp/lvd
 grep -a " error : " /tmp/lvd/libvirtd.log | tail -10
