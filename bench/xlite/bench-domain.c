@@ -32,34 +32,10 @@
 
 #include <glib.h>
 
+#include "bench-sim.h"
 #include "xlite.h"
 
-static char *rundir;
-static char *state_dir;
-static pid_t simpid;
-
-static void
-start_xensimd(const char *dir)
-{
-    const char *argv[] = { XENSIMD_PATH, "--rundir", NULL, NULL };
-    g_autofree char *pidfile = NULL;
-    g_autofree char *text = NULL;
-    g_autofree char *xs = NULL;
-    int status;
-
-    rundir = g_build_filename(dir, "run", NULL);
-    state_dir = g_build_filename(dir, "state", NULL);
-    g_mkdir_with_parents(state_dir, 0700);
-    argv[2] = rundir;
-    xs = g_build_filename(rundir, "xenstored", "socket", NULL);
-    g_setenv("XENSTORED_PATH", xs, TRUE);
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, NULL, NULL,
-                      &status, NULL) || status != 0)
-        g_error("cannot start xensimd");
-    pidfile = g_build_filename(rundir, "xensimd.pid", NULL);
-    g_file_get_contents(pidfile, &text, NULL, NULL);
-    simpid = atoi(text);
-}
+static bench_sim sim;
 
 /* ---------- the raw side: one JSON line out, one back ---------- */
 
@@ -73,7 +49,8 @@ static void
 raw_connect(raw_conn *c)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    g_autofree char *path = g_build_filename(rundir, "hypervisor.sock", NULL);
+    g_autofree char *path = g_build_filename(sim.rundir, "hypervisor.sock",
+                                             NULL);
 
     g_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -235,8 +212,7 @@ core_round(xlite_ctx *ctx, unsigned int i, bool pv, const char *kernel)
 int
 main(int argc, char **argv)
 {
-    g_autofree char *dir = g_dir_make_tmp("xlite-bench-XXXXXX", NULL);
-    g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
+    g_autofree char *kernel = NULL;
     unsigned int rounds = 100, i;
     xlite_ctx_options opts = { .backend = XLITE_BACKEND_SIM };
     xlite_ctx *ctx = NULL;
@@ -248,10 +224,11 @@ main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--rounds") == 0)
         rounds = (unsigned int)atoi(argv[2]);
     signal(SIGPIPE, SIG_IGN);
-    start_xensimd(dir);
+    bench_sim_start(&sim);
+    kernel = g_build_filename(sim.dir, "vmlinuz", NULL);
     g_file_set_contents(kernel, "a kernel\n", -1, NULL);
-    opts.state_dir = state_dir;
-    opts.sim_rundir = rundir;
+    opts.state_dir = sim.state_dir;
+    opts.sim_rundir = sim.rundir;
     if (xlite_ctx_new(&opts, &ctx) < 0)
         g_error("ctx: %s", xlite_errmsg());
     raw_connect(&c);
@@ -287,7 +264,8 @@ main(int argc, char **argv)
     /* What the durable config write alone costs here (the core syncs the
      * JSON file and its directory once per create). */
     {
-        g_autofree char *f = g_build_filename(state_dir, "fsync-probe", NULL);
+        g_autofree char *f = g_build_filename(sim.state_dir, "fsync-probe",
+                                              NULL);
         int64_t t1 = g_get_monotonic_time();
 
         for (i = 0; i < 20; i++) {
@@ -312,14 +290,6 @@ main(int argc, char **argv)
     close(c.fd);
     g_string_free(c.buf, TRUE);
     xlite_ctx_free(ctx);
-    kill(simpid, SIGTERM);
-    for (i = 0; i < 500 && kill(simpid, 0) == 0; i++)
-        g_usleep(10000);
-    {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot remove %s\n", dir);
-    }
+    bench_sim_stop(&sim);
     return 0;
 }
