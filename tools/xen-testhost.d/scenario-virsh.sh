@@ -36,7 +36,10 @@ V version
 grep -a "Xenvirt driver initialised" /tmp/lvd/libvirtd.log | tail -1
 check xen-backend grep -aq "Xenvirt driver initialised.*xen backend" /tmp/lvd/libvirtd.log
 
-V event --all --loop --timeout 600 > /tmp/virsh-events 2>&1 &
+# Not through V: its 300 s bound would end the recorder halfway through a
+# slow run (under a loaded host the scenario takes longer), and every
+# event after that would look lost.  --timeout bounds it instead.
+virsh -c "$URI" event --all --loop --timeout 1500 > /tmp/virsh-events 2>&1 &
 evpid=$!
 sleep 2
 
