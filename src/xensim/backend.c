@@ -133,6 +133,39 @@ xsim_backdev_read(XsimBackDev *dev,
     return xsim_xsc_read(dev->be->xsc, path, value_r);
 }
 
+/*
+ * Write a node for the device (@path: one of its own, or its frontend's)
+ * only while the device is there, as Linux's xenbus_switch_state does: in
+ * one transaction with a read of the backend's state node.  The toolstack
+ * removes a dead domain's backend directory without waiting for us, and a
+ * plain write after that would create the directory again, left behind for
+ * ever (seen as a leftover backend node in the domain tests, under
+ * AddressSanitizer's slower timing).
+ */
+static void
+xsim_backdev_write_str(XsimBackDev *dev,
+                       const char *path,
+                       const char *value)
+{
+    XsimXsc *xsc = dev->be->xsc;
+    g_autofree char *state_path = xsim_backdev_node(dev, "state");
+    int rc;
+
+    do {
+        g_autofree char *cur = NULL;
+
+        if (xsim_xsc_transaction_start(xsc) != 0)
+            return;
+        if (xsim_xsc_read(xsc, state_path, &cur) != 0 ||
+            xsim_xsc_write_str(xsc, path, value) != 0) {
+            /* Gone (or unwritable): nothing to do. */
+            xsim_xsc_transaction_end(xsc, false);
+            return;
+        }
+        rc = xsim_xsc_transaction_end(xsc, true);
+    } while (rc == EAGAIN);
+}
+
 static void G_GNUC_PRINTF(3, 4)
 xsim_backdev_write(XsimBackDev *dev,
                    const char *node,
@@ -146,7 +179,7 @@ xsim_backdev_write(XsimBackDev *dev,
     va_start(ap, fmt);
     value = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    xsim_xsc_write_str(dev->be->xsc, path, value);
+    xsim_backdev_write_str(dev, path, value);
 }
 
 static void
@@ -273,7 +306,7 @@ xsim_console_setup(XsimBackDev *dev,
     /* Like xenconsoled (and QEMU), only into the frontend, where the
      * toolstack made tty a node of dom0's. */
     fe_tty = g_strdup_printf("%s/tty", dev->front);
-    xsim_xsc_write_str(dev->be->xsc, fe_tty, name);
+    xsim_backdev_write_str(dev, fe_tty, name);
     return true;
 }
 

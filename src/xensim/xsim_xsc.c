@@ -23,6 +23,7 @@ struct _XsimXsc {
     GByteArray *in;
     GQueue events;          /* XsimXscEvent */
     bool broken;
+    uint32_t tx;            /* the open transaction, 0 if none */
 };
 
 typedef struct {
@@ -271,7 +272,7 @@ xsim_xsc_request(XsimXsc *xsc,
                  gsize *reply_len_r)
 {
     g_autoptr(GByteArray) msg = g_byte_array_new();
-    struct xsd_sockmsg hdr = { .type = type };
+    struct xsd_sockmsg hdr = { .type = type, .tx_id = xsc->tx };
     int rc;
 
     if (xsc->broken)
@@ -384,6 +385,35 @@ xsim_xsc_printf(XsimXsc *xsc,
     value = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     return xsim_xsc_write_str(xsc, path, value);
+}
+
+int
+xsim_xsc_transaction_start(XsimXsc *xsc)
+{
+    g_autofree char *reply = NULL;
+    guint64 id;
+    int rc;
+
+    g_return_val_if_fail(xsc->tx == 0, EBUSY);
+    if ((rc = xsim_xsc_path_op(xsc, XS_TRANSACTION_START, "", &reply, NULL)))
+        return rc;
+    if (!g_ascii_string_to_unsigned(reply, 10, 1, G_MAXUINT32, &id, NULL))
+        return EIO;
+    xsc->tx = id;
+    return 0;
+}
+
+int
+xsim_xsc_transaction_end(XsimXsc *xsc,
+                         bool commit)
+{
+    int rc;
+
+    g_return_val_if_fail(xsc->tx != 0, EINVAL);
+    rc = xsim_xsc_path_op(xsc, XS_TRANSACTION_END, commit ? "T" : "F",
+                          NULL, NULL);
+    xsc->tx = 0;
+    return rc;
 }
 
 int

@@ -58,6 +58,18 @@ xsim_xsc_printf(XsimXsc *xsc,
                 const char *fmt,
                 ...) G_GNUC_PRINTF(3, 4);
 
+/*
+ * A transaction: every request between start and end is in it.  One at a
+ * time per connection.  end() with @commit fails with EAGAIN when another
+ * connection changed what it read; the caller starts again.
+ */
+int
+xsim_xsc_transaction_start(XsimXsc *xsc);
+
+int
+xsim_xsc_transaction_end(XsimXsc *xsc,
+                         bool commit);
+
 int
 xsim_xsc_mkdir(XsimXsc *xsc,
                const char *path);

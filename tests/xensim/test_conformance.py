@@ -11,6 +11,11 @@ TEST_XENSTORE = "/usr/lib/xen-4.17/bin/test-xenstore"
 def xs_env(xsd):
     env = dict(os.environ)
     env["XENSTORED_PATH"] = xsd.sock
+    # In the sanitizer stage, Xen's own tools are not ours to check for
+    # leaks (xenstore-ls -p leaves xs_get_permissions' result to the exit).
+    if "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"].replace("detect_leaks=1",
+                                                          "detect_leaks=0")
     return env
 
 
@@ -102,7 +107,7 @@ def test_utils_watch(xsd):
 def test_utils_as_guest(xsd):
     # A guest's endpoint works with the stock tools too, as that domain.
     xsd.guest(4).close()
-    env = dict(os.environ, XENSTORED_PATH=xsd.domain_sock(4))
+    env = dict(xs_env(xsd), XENSTORED_PATH=xsd.domain_sock(4))
     subprocess.run(["xenstore-write", "data/x", "1"], env=env, check=True,
                    timeout=30)
     r = subprocess.run(["xenstore-read", "/local/domain/4/data/x"], env=env,
