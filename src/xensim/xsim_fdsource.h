@@ -1,7 +1,8 @@
 /*
  * xsim_fdsource.h: a GSource for one file descriptor whose interest set
  * changes often (input throttling, pending output) without re-creating the
- * source each time.
+ * source each time, and whose cost does not grow with the number of fds
+ * the main context watches (one epoll per context, xsim_fdsource.c).
  */
 #pragma once
 
@@ -9,7 +10,10 @@
 
 typedef void (*XsimFdFunc)(int fd, GIOCondition revents, gpointer opaque);
 
-/* Attached to the thread-default main context; the caller owns one ref. */
+/*
+ * Dispatched by the thread-default main context; the caller owns the only
+ * ref, and ends it with g_source_destroy() and g_source_unref().
+ */
 GSource *
 xsim_fd_source_new(int fd,
                    GIOCondition events,
