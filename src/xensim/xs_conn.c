@@ -49,6 +49,7 @@ xsim_conn_new(XsimServer *srv,
     g_queue_init(&conn->out);
     conn->txns = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                        (GDestroyNotify)xsim_txn_free);
+    conn->watches = g_hash_table_new(g_direct_hash, g_direct_equal);
     if (fd >= 0)
         conn->source = xsim_fd_source_new(fd, G_IO_IN, xsim_conn_io, conn);
     srv->conns = g_list_prepend(srv->conns, conn);
@@ -70,6 +71,7 @@ xsim_conn_free(XsimConn *conn)
         close(conn->fd);
     g_queue_clear_full(&conn->out, g_free);
     g_hash_table_unref(conn->txns);
+    g_hash_table_unref(conn->watches);
     g_free(conn);
 }
 

@@ -750,7 +750,7 @@ xsim_server_new(const XsimQuota *quota,
     srv->listen_fd = -1;
     srv->doomed = g_ptr_array_new();
     srv->to_flush = g_ptr_array_new();
-    srv->watches = g_ptr_array_new_with_free_func((GDestroyNotify)xsim_watch_free);
+    xsim_watch_index_init(srv);
     srv->domains = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                          (GDestroyNotify)xsim_domain_free);
     return srv;
@@ -814,7 +814,7 @@ xsim_server_free(XsimServer *srv)
     if (srv->sock_path)
         unlink(srv->sock_path);
     g_hash_table_unref(srv->domains);
-    g_ptr_array_unref(srv->watches);
+    xsim_watch_index_free(srv);
     g_ptr_array_unref(srv->doomed);
     g_ptr_array_unref(srv->to_flush);
     xsim_store_free(srv->store);
