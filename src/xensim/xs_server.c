@@ -747,6 +747,16 @@ xsim_server_new(const XsimQuota *quota,
     srv->store = xsim_store_new(&quota->store);
     xsim_store_add_special(srv->store, "@introduceDomain");
     xsim_store_add_special(srv->store, "@releaseDomain");
+    /* What xen-init-dom0 writes at a Xen host's boot: dom0's name is the
+     * host's, and toolstacks refuse it to guests. */
+    {
+        static const XsimCaller dom0 = { 0, true, XSIM_DOMID_NONE };
+
+        xsim_store_write(srv->store, NULL, &dom0, "/local/domain/0/name",
+                         "Domain-0", strlen("Domain-0"), NULL);
+        xsim_store_write(srv->store, NULL, &dom0, "/local/domain/0/domid",
+                         "0", 1, NULL);
+    }
     srv->listen_fd = -1;
     srv->doomed = g_ptr_array_new();
     srv->to_flush = g_ptr_array_new();
