@@ -57,10 +57,11 @@ void xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
  * waits on a guest, a backend or a child.  Anything that waits for a
  * domain to change state watches instead: the backend calls the function
  * given to watch_domains() (lock held, with an egc) whenever some domain
- * may have changed (a domain_changed notification in the sim; Xen's
- * backend has none: xenstored holds VIRQ_DOM_EXC and fires
- * @releaseDomain, which the core watches anyway); the core then lists the
- * domains and compares.  watch_domains may be NULL.
+ * may have changed (a domain_changed notification in the sim, which
+ * names the domain; Xen's backend has none: xenstored holds VIRQ_DOM_EXC
+ * and fires @releaseDomain, which the core then watches instead); the
+ * core then looks at that domain, or lists them all and compares.
+ * watch_domains may be NULL.
  *
  * Domain operations are NULL in a backend that runs no domains (the stub);
  * the core reports -EOPNOTSUPP for them.  dom_list includes dom0.
@@ -96,7 +97,10 @@ typedef struct {
 } xlite__hv_build_args;
 
 typedef struct xlite__egc xlite__egc;
-typedef void xlite__hv_changed_fn(xlite__egc *egc);
+/* A report of a change of domain @domid, or of XLITE__DOMID_ANY: some
+ * domains may have changed (look at all). */
+#define XLITE__DOMID_ANY UINT32_MAX
+typedef void xlite__hv_changed_fn(xlite__egc *egc, uint32_t domid);
 
 typedef struct xlite__hv_ops {
     const char *name;
@@ -578,9 +582,11 @@ void xlite__ao_ctx_free(xlite_ctx *ctx);
  *
  * Domain watching (xlite_death.c): while anything waits for domains to
  * change (an event generator, a shutdown or destroy waiting for the
- * domain to go), the context holds ONE @releaseDomain xenstore watch and
- * the backend's domain-change reports.  Each report makes one scan (one
- * dom_list) that every waiter sees.  A waiter is a struct embedded in the
+ * domain to go), the context holds the backend's domain-change reports,
+ * or, for a backend without any, ONE @releaseDomain xenstore watch.  A
+ * report that names a domain makes one look at it (one dom_info) that the
+ * waiters on it see; any other makes one scan (one dom_list) that every
+ * waiter sees.  A waiter is a struct embedded in the
  * operation's state; its callback runs with the lock held and the info of
  * its domain, or NULL when the domain is gone.
  *
@@ -607,9 +613,9 @@ struct xlite__domwait {
 void xlite__domwait_init(xlite__domwait *dw);
 int xlite__domwait_register(xlite__egc *egc, xlite__domwait *dw);
 void xlite__domwait_deregister(xlite_ctx *ctx, xlite__domwait *dw);
-/* Asks for a scan soon (from a zero timer): after something the core did
- * itself that waiters must see. */
-void xlite__domains_kick(xlite_ctx *ctx);
+/* Asks for a look at @domid (XLITE__DOMID_ANY: a scan) soon, from a zero
+ * timer: after something the core did itself that waiters must see. */
+void xlite__domains_kick(xlite_ctx *ctx, uint32_t domid);
 
 int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
