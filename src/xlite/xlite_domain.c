@@ -75,6 +75,8 @@ xlite__xs_reset(xlite_ctx *ctx)
     GHashTableIter iter;
     void *key, *value;
 
+    /* A new host: its stored configs are collected again at a list. */
+    ctx->userdata_collected = false;
     if (!ctx->xsh)
         return;
     XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
@@ -1061,8 +1063,13 @@ xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
     }
     if ((rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n)) < 0)
         goto out;
-    /* Stored configs of domains the host no longer has (it restarted). */
-    xlite__userdata_gc(ctx, infos, n);
+    /* Stored configs of domains the host no longer has (it restarted, or
+     * a process died in a create): once per context and host, not at
+     * every list (a directory of one file per domain). */
+    if (!ctx->userdata_collected) {
+        xlite__userdata_gc(ctx, infos, n);
+        ctx->userdata_collected = true;
+    }
     for (i = 0, j = 0; i < n; i++) {
         if (infos[i].domid == 0)
             continue;

@@ -562,6 +562,9 @@ struct xlite_ctx {
 
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
+    /* The stored configs were collected on this host (xlite_domain_list
+     * does it once, and again after the host restarted). */
+    bool userdata_collected;
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_ctx, xlite_ctx_free)
@@ -640,7 +643,7 @@ int xlite__userdata_load(xlite_ctx *ctx, uint32_t domid,
 void xlite__userdata_remove(xlite_ctx *ctx, uint32_t domid,
                             const uint8_t uuid[16]);
 /* Removes stored configs of domains not in infos (with their domid and
- * uuid); skips those whose lock is held. */
+ * uuid); skips those whose lock is held.  One pass over the directory. */
 void xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n);
 
 /*
