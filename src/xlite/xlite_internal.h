@@ -104,6 +104,10 @@ typedef void xlite__hv_changed_fn(xlite__egc *egc, uint32_t domid);
 
 typedef struct xlite__hv_ops {
     const char *name;
+    /* Other toolstacks (xl) may make domains on this host: a name the
+     * core's index does not hold is then checked against every domain, as
+     * libxl does (xlite_domain.c, "the name index"). */
+    bool foreign_domains;
     /* The hotplug scripts devices without one of their own run (for vbd
      * and vif backends), or NULL where the host's backends need none. */
     const char *disk_script;
