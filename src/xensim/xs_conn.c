@@ -52,7 +52,9 @@ xsim_conn_new(XsimServer *srv,
     conn->watches = g_hash_table_new(g_direct_hash, g_direct_equal);
     if (fd >= 0)
         conn->source = xsim_fd_source_new(fd, G_IO_IN, xsim_conn_io, conn);
-    srv->conns = g_list_prepend(srv->conns, conn);
+    g_hash_table_add(srv->conns, conn);
+    if (domain)
+        g_hash_table_add(domain->conns, conn);
     XSIM_DEBUG("conn %u: new, domain %u%s", conn->id, domid,
                domain ? "" : " (privileged)");
     return conn;
@@ -91,7 +93,9 @@ xsim_conn_close(XsimConn *conn,
         g_source_destroy(conn->source);
     /* Its watches go in xsim_server_idle(): we may be firing them now. */
     g_hash_table_remove_all(conn->txns);
-    srv->conns = g_list_remove(srv->conns, conn);
+    g_hash_table_remove(srv->conns, conn);
+    if (conn->domain)
+        g_hash_table_remove(conn->domain->conns, conn);
     g_ptr_array_add(srv->doomed, conn);
 }
 

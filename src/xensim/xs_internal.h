@@ -101,6 +101,7 @@ struct _XsimDomain {
     uint32_t target;        /* SET_TARGET, or XSIM_DOMID_NONE */
     bool shutdown;
     char *sock_path;        /* DIR/xenstored/domain/<domid>.sock */
+    GHashTable *conns;      /* XsimConn set: its live connections */
     int listen_fd;
     GSource *listen_source;
     XsimServer *srv;
@@ -115,7 +116,7 @@ struct _XsimServer {
     int listen_fd;
     GSource *listen_source;
 
-    GList *conns;           /* live connections */
+    GHashTable *conns;      /* XsimConn set: live connections */
     GPtrArray *doomed;      /* closed, freed by xsim_server_idle() */
     GPtrArray *to_flush;    /* connections with queued output */
     XsimWatchNode *watch_root;      /* the index of "/..." watches */

@@ -758,6 +758,7 @@ xsim_server_new(const XsimQuota *quota,
                          "0", 1, NULL);
     }
     srv->listen_fd = -1;
+    srv->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     srv->doomed = g_ptr_array_new();
     srv->to_flush = g_ptr_array_new();
     xsim_watch_index_init(srv);
@@ -811,8 +812,12 @@ xsim_server_free(XsimServer *srv)
     if (!srv)
         return;
     g_hash_table_remove_all(srv->domains);
-    while (srv->conns)
-        xsim_conn_close(srv->conns->data, "server stopping");
+    {
+        g_autoptr(GList) conns = g_hash_table_get_keys(srv->conns);
+
+        for (GList *l = conns; l; l = l->next)
+            xsim_conn_close(l->data, "server stopping");
+    }
     g_ptr_array_set_size(srv->to_flush, 0);
     xsim_server_reap(srv, true);
     if (srv->listen_source) {
@@ -825,6 +830,7 @@ xsim_server_free(XsimServer *srv)
         unlink(srv->sock_path);
     g_hash_table_unref(srv->domains);
     xsim_watch_index_free(srv);
+    g_hash_table_unref(srv->conns);
     g_ptr_array_unref(srv->doomed);
     g_ptr_array_unref(srv->to_flush);
     xsim_store_free(srv->store);
