@@ -926,6 +926,8 @@ xsim_backends_main(gpointer opaque)
     XsimBackends *be = opaque;
 
     g_main_context_push_thread_default(be->ctx);
+    /* A pty (and a console channel) per console of every guest. */
+    xsim_fd_sources_many(be->ctx);
     be->xsc_source = xsim_fd_source_new(xsim_xsc_fd(be->xsc), G_IO_IN,
                                         xsim_backends_xsc_ready, be);
     /*

@@ -25,6 +25,7 @@
 
 #include "hv.h"
 #include "xs_server.h"
+#include "xsim_fdsource.h"
 #include "xsim_rundir.h"
 
 static FILE *xsim_log_file;
@@ -139,10 +140,11 @@ xsim_daemonize(int *ready_fd,
 }
 
 /*
- * About eleven fds per guest (its xenstore endpoint and connection, its
+ * About ten fds per guest (its xenstore endpoint and connection, its
  * console channel, the backend's pty, the guest thread's own), so a host
  * of thousands needs more than the usual 1024 or 20000: as much as we may
- * (root may raise the hard limit too), as a real dom0 sizes its daemons.
+ * (root with CAP_SYS_RESOURCE may raise the hard limit too), as a real
+ * dom0 sizes its daemons.
  */
 static void
 xsim_raise_fd_limit(void)
@@ -298,6 +300,8 @@ main(int argc,
     }
 
     xsim_raise_fd_limit();
+    /* xenstored and the control socket: a few fds per guest. */
+    xsim_fd_sources_many(g_main_context_default());
 
     /*
      * Signals first: a client may send SIGTERM as soon as a socket

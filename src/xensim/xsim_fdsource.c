@@ -4,12 +4,15 @@
  * GLib polls every fd of every source at each iteration of a main loop,
  * so with one source per fd an event costs as much as the host has
  * guests (a xenstored connection and a listening socket per guest in the
- * main loop, a pty per console in the backends' loop).  Here a main
- * context has ONE GSource, the "set", whose only fd is an epoll instance;
- * the fd sources are registered in that epoll, and the set dispatches the
- * ready ones itself.  An fd source is still a GSource for its owner
- * (g_source_destroy + g_source_unref end it), but it is never attached:
- * GLib neither polls nor walks it.
+ * main loop, a pty per console in the backends' loop).  A main context
+ * that watches that many fds (xsim_fd_sources_many()) has ONE GSource,
+ * the "set", whose only fd is an epoll instance; its fd sources are
+ * registered in that epoll, and the set dispatches the ready ones itself.
+ * Such an fd source is still a GSource for its owner (g_source_destroy +
+ * g_source_unref end it), but it is never attached: GLib neither polls
+ * nor walks it.  In the other contexts (a guest's: two fds) an fd source
+ * is an ordinary attached GSource polling its fd: an epoll there would
+ * only cost a guest one more fd.
  *
  * Each registration carries an id, looked up at dispatch: an event for an
  * fd source that went in the meantime (a callback ended it) finds nothing.
@@ -33,7 +36,8 @@ typedef struct {
 
 typedef struct {
     GSource base;
-    XsimFdSet *set;         /* a ref */
+    XsimFdSet *set;         /* a ref; NULL: attached, GLib polls the fd */
+    gpointer tag;           /* without a set: GLib's for the fd */
     guint64 id;
     int fd;
     GIOCondition events;
@@ -104,26 +108,14 @@ static GSourceFuncs xsim_fd_set_funcs = {
     .finalize = xsim_fd_set_finalize,
 };
 
-/* The set of @ctx, made on first use; a new ref. */
-static XsimFdSet *
-xsim_fd_set_get(GMainContext *ctx)
+void
+xsim_fd_sources_many(GMainContext *ctx)
 {
     XsimFdSet *set;
     int epfd;
 
-    g_mutex_lock(&xsim_fd_sets_lock);
-    if (!xsim_fd_sets)
-        xsim_fd_sets = g_hash_table_new(g_direct_hash, g_direct_equal);
-    set = g_hash_table_lookup(xsim_fd_sets, ctx);
-    /* A destroyed set is that of a context that went at this address. */
-    if (set && !g_source_is_destroyed(&set->base)) {
-        g_source_ref(&set->base);
-        g_mutex_unlock(&xsim_fd_sets_lock);
-        return set;
-    }
     if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         g_error("epoll_create1: %s", g_strerror(errno));
-    /* The new source's ref is the caller's; the context takes its own. */
     set = (XsimFdSet *)g_source_new(&xsim_fd_set_funcs, sizeof(XsimFdSet));
     set->ctx = ctx;
     set->epfd = epfd;
@@ -138,9 +130,45 @@ xsim_fd_set_get(GMainContext *ctx)
      */
     g_source_set_can_recurse(&set->base, TRUE);
     g_source_attach(&set->base, ctx);
+    /* The context's ref keeps it; the map holds none. */
+    g_source_unref(&set->base);
+    g_mutex_lock(&xsim_fd_sets_lock);
+    if (!xsim_fd_sets)
+        xsim_fd_sets = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_hash_table_insert(xsim_fd_sets, ctx, set);
     g_mutex_unlock(&xsim_fd_sets_lock);
+}
+
+/* The set of @ctx, a new ref, or NULL if it has none. */
+static XsimFdSet *
+xsim_fd_set_get(GMainContext *ctx)
+{
+    XsimFdSet *set = NULL;
+
+    g_mutex_lock(&xsim_fd_sets_lock);
+    if (xsim_fd_sets)
+        set = g_hash_table_lookup(xsim_fd_sets, ctx);
+    /* A destroyed set is that of a context that went at this address. */
+    if (set && g_source_is_destroyed(&set->base))
+        set = NULL;
+    if (set)
+        g_source_ref(&set->base);
+    g_mutex_unlock(&xsim_fd_sets_lock);
     return set;
+}
+
+/* Without a set: GLib polled the fd. */
+static gboolean
+xsim_fd_source_dispatch(GSource *source,
+                        GSourceFunc unused,
+                        gpointer unused_data)
+{
+    XsimFdSource *fds = (XsimFdSource *)source;
+    GIOCondition revents = g_source_query_unix_fd(source, fds->tag);
+
+    if (revents)
+        fds->cb(fds->fd, revents, fds->opaque);
+    return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -148,11 +176,14 @@ xsim_fd_source_finalize(GSource *source)
 {
     XsimFdSource *fds = (XsimFdSource *)source;
 
+    if (!fds->set)
+        return;
     xsim_fd_source_unregister(fds);
     g_source_unref(&fds->set->base);
 }
 
 static GSourceFuncs xsim_fd_source_funcs = {
+    .dispatch = xsim_fd_source_dispatch,
     .finalize = xsim_fd_source_finalize,
 };
 
@@ -167,12 +198,18 @@ xsim_fd_source_new(int fd,
     XsimFdSource *fds = (XsimFdSource *)source;
     struct epoll_event ev = { .events = events };
 
-    fds->set = xsim_fd_set_get(ctx);
-    fds->id = ++fds->set->next_id;
     fds->fd = fd;
     fds->events = events;
     fds->cb = cb;
     fds->opaque = opaque;
+    if (!(fds->set = xsim_fd_set_get(ctx))) {
+        fds->tag = g_source_add_unix_fd(source, fd, events);
+        /* As the set's, above. */
+        g_source_set_can_recurse(source, TRUE);
+        g_source_attach(source, ctx);
+        return source;
+    }
+    fds->id = ++fds->set->next_id;
     ev.data.u64 = fds->id;
     if (epoll_ctl(fds->set->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         g_warning("cannot watch fd %d: %s", fd, g_strerror(errno));
@@ -193,6 +230,10 @@ xsim_fd_source_set_events(GSource *source,
     if (fds->events == events)
         return;
     fds->events = events;
+    if (!fds->set) {
+        g_source_modify_unix_fd(source, fds->tag, events);
+        return;
+    }
     if (fds->registered &&
         epoll_ctl(fds->set->epfd, EPOLL_CTL_MOD, fds->fd, &ev) < 0)
         g_warning("epoll_ctl(MOD, %d): %s", fds->fd, g_strerror(errno));
