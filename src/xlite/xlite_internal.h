@@ -546,7 +546,9 @@ struct xlite_ctx {
     xlite_free_fn event_user_free;
     GQueue events;                       /* xlite_event, queued */
     GQueue producers;                    /* xlite__evgen_producer */
-    GQueue evgens;                       /* xlite_evgen */
+    /* domid -> GQueue of xlite_evgen, in the order enabled: an event, or
+     * enabling one domain's, looks at that domain's generators only. */
+    GHashTable *evgens;
 
     /* Asynchronous operations (xlite_ao.c). */
     GQueue aos;                          /* xlite__ao, not yet complete */
