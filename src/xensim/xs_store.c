@@ -24,7 +24,10 @@ typedef struct {
     gsize len;
     XsimPerm *perms;
     guint nperms;
-    GPtrArray *children;    /* char *, owned */
+    GPtrArray *children;    /* GRefString names, owned: shared with the
+                             * copies a transaction makes, so that copying
+                             * /local/domain on a host of thousands is
+                             * no more than a copy of its pointers */
     guint64 generation;
 } XsimNode;
 
@@ -70,7 +73,8 @@ xsim_node_new(const XsimPerm *perms,
     node->value = g_strdup("");
     node->perms = g_memdup2(perms, sizeof(*perms) * nperms);
     node->nperms = nperms;
-    node->children = g_ptr_array_new_with_free_func(g_free);
+    node->children = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)g_ref_string_release);
     return node;
 }
 
@@ -84,10 +88,12 @@ xsim_node_copy(const XsimNode *src)
     node->len = src->len;
     node->perms = g_memdup2(src->perms, sizeof(*src->perms) * src->nperms);
     node->nperms = src->nperms;
-    node->children = g_ptr_array_new_full(src->children->len, g_free);
+    node->children = g_ptr_array_new_full(
+        src->children->len, (GDestroyNotify)g_ref_string_release);
     for (i = 0; i < src->children->len; i++)
         g_ptr_array_add(node->children,
-                        g_strdup(g_ptr_array_index(src->children, i)));
+                        g_ref_string_acquire(g_ptr_array_index(src->children,
+                                                               i)));
     node->generation = src->generation;
     return node;
 }
@@ -573,7 +579,7 @@ xsim_store_create(XsimStore *store,
             child->len = len;
         }
         g_ptr_array_add(parent->children,
-                        g_strdup(xsim_path_basename(child_path)));
+                        g_ref_string_new(xsim_path_basename(child_path)));
         xsim_view_touch(store, txn, parent_path, parent);
         /* The walk up looked every missing path up: in a transaction, each
          * has its (absent) entry already. */
