@@ -85,6 +85,10 @@ struct _XsimBackends {
     XsimXsc *xsc;
     GSource *xsc_source;
     GHashTable *devs;       /* key -> XsimBackDev */
+    /* Indexes of devs, so that no event looks at every device there is:
+     * a domain's devices, and those watching a frontend's state node. */
+    GHashTable *by_domid;   /* domid -> GHashTable of XsimBackDev (a set) */
+    GHashTable *by_front;   /* front_state -> GPtrArray of XsimBackDev */
 
     /*
      * Shared with the main thread.  Faults are a table rather than
@@ -477,11 +481,81 @@ xsim_backdev_delay_done(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* ---- the indexes of devs ---- */
+
+static void
+xsim_backdev_index_front(XsimBackDev *dev)
+{
+    GPtrArray *devs = g_hash_table_lookup(dev->be->by_front, dev->front_state);
+
+    if (!devs) {
+        devs = g_ptr_array_new();
+        g_hash_table_insert(dev->be->by_front, g_strdup(dev->front_state),
+                            devs);
+    }
+    g_ptr_array_add(devs, dev);
+}
+
+static void
+xsim_backdev_index_add(XsimBackDev *dev)
+{
+    GHashTable *devs = g_hash_table_lookup(dev->be->by_domid,
+                                           GUINT_TO_POINTER(dev->domid));
+
+    if (!devs) {
+        devs = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_hash_table_insert(dev->be->by_domid, GUINT_TO_POINTER(dev->domid),
+                            devs);
+    }
+    g_hash_table_add(devs, dev);
+}
+
+static void
+xsim_backdev_index_remove(XsimBackDev *dev)
+{
+    XsimBackends *be = dev->be;
+    GHashTable *devs = g_hash_table_lookup(be->by_domid,
+                                           GUINT_TO_POINTER(dev->domid));
+    GPtrArray *fdevs;
+
+    if (devs && g_hash_table_remove(devs, dev) &&
+        g_hash_table_size(devs) == 0)
+        g_hash_table_remove(be->by_domid, GUINT_TO_POINTER(dev->domid));
+    if (dev->front_state &&
+        (fdevs = g_hash_table_lookup(be->by_front, dev->front_state)) &&
+        g_ptr_array_remove(fdevs, dev) && fdevs->len == 0)
+        g_hash_table_remove(be->by_front, dev->front_state);
+}
+
+/* The keys of @domid's devices of @kind (all kinds if NULL), added. */
+static void
+xsim_backdev_domain_keys(XsimBackends *be,
+                         uint32_t domid,
+                         const char *kind,
+                         GPtrArray *keys)
+{
+    GHashTable *devs = g_hash_table_lookup(be->by_domid,
+                                           GUINT_TO_POINTER(domid));
+    GHashTableIter iter;
+    gpointer key;
+
+    if (!devs)
+        return;
+    g_hash_table_iter_init(&iter, devs);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        XsimBackDev *dev = key;
+
+        if (!kind || g_str_equal(dev->kind, kind))
+            g_ptr_array_add(keys, g_strdup(dev->key));
+    }
+}
+
 static void
 xsim_backdev_free(XsimBackDev *dev)
 {
     if (!dev)
         return;
+    xsim_backdev_index_remove(dev);
     if (dev->front_state && dev->be->xsc)
         xsim_xsc_unwatch(dev->be->xsc, dev->front_state, "front");
     xsim_source_drop(&dev->delay);
@@ -591,6 +665,7 @@ xsim_backdev_step(XsimBackDev *dev)
             return;     /* the toolstack has not written it yet */
         dev->front = g_steal_pointer(&front);
         dev->front_state = g_strdup_printf("%s/state", dev->front);
+        xsim_backdev_index_front(dev);
         /* Its initial event steps us again: nothing more to do now. */
         xsim_xsc_watch(xsc, dev->front_state, "front");
         return;
@@ -695,6 +770,7 @@ xsim_backdev_get(XsimBackends *be,
     dev->path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s", dev->key);
     dev->pty = dev->pty_slave = dev->chan = -1;
     g_hash_table_insert(be->devs, dev->key, dev);
+    xsim_backdev_index_add(dev);
 
     g_mutex_lock(&be->lock);
     if (g_hash_table_steal_extended(be->faults, dev->key, &fkey,
@@ -708,10 +784,70 @@ xsim_backdev_get(XsimBackends *be,
     return dev;
 }
 
+/* Steps the devices of these keys ("kind/domid/devid"), if they parse. */
+static void
+xsim_backends_step_keys(XsimBackends *be,
+                        GPtrArray *keys)
+{
+    for (guint i = 0; i < keys->len; i++) {
+        g_autofree char *path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s",
+                                                (char *)keys->pdata[i]);
+        g_autofree char *kind = NULL;
+        uint32_t domid, devid;
+
+        if (xsim_backend_path_parse(path, &kind, &domid, &devid))
+            xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
+    }
+}
+
+/* Parse "/local/domain/0/backend/<kind>/<domid>" exactly. */
+static bool
+xsim_backend_domain_path_parse(const char *path,
+                               char **kind_r,
+                               uint32_t *domid_r)
+{
+    g_auto(GStrv) parts = NULL;
+    guint64 domid;
+
+    if (!g_str_has_prefix(path, XSIM_BACKEND_ROOT "/"))
+        return false;
+    parts = g_strsplit(path + strlen(XSIM_BACKEND_ROOT "/"), "/", 3);
+    if (g_strv_length(parts) != 2 ||
+        !g_ascii_string_to_unsigned(parts[1], 10, 1, 0x7fef, &domid, NULL))
+        return false;
+    *kind_r = g_strdup(parts[0]);
+    *domid_r = domid;
+    return true;
+}
+
 /*
- * An event above the device level: the watch's initial event (devices
- * written before our watch existed), or a whole domain's or kind's
- * subtree removed.  Look at every device there is and every one we know.
+ * An event on one domain's directory of one kind (the toolstack removes
+ * backend/<kind>/<domid> as a whole when the domain goes): look at the
+ * devices there and those of it we know, not at every device of the host.
+ */
+static void
+xsim_backends_rescan_domain(XsimBackends *be,
+                            const char *kind,
+                            uint32_t domid)
+{
+    g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *ddir = g_strdup_printf(XSIM_BACKEND_ROOT "/%s/%u", kind,
+                                            domid);
+    g_auto(GStrv) devids = NULL;
+
+    xsim_backdev_domain_keys(be, domid, kind, keys);
+    if (xsim_xsc_directory(be->xsc, ddir, &devids) == 0) {
+        for (guint i = 0; devids[i]; i++)
+            g_ptr_array_add(keys, g_strdup_printf("%s/%u/%s", kind, domid,
+                                                  devids[i]));
+    }
+    xsim_backends_step_keys(be, keys);
+}
+
+/*
+ * An event above that: the watch's initial event (devices written before
+ * our watch existed), or a whole kind's subtree removed.  Look at every
+ * device there is and every one we know.
  */
 static void
 xsim_backends_rescan(XsimBackends *be)
@@ -741,15 +877,7 @@ xsim_backends_rescan(XsimBackends *be)
                                                       domids[d], devids[i]));
         }
     }
-    for (guint i = 0; i < keys->len; i++) {
-        g_autofree char *path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s",
-                                                (char *)keys->pdata[i]);
-        g_autofree char *kind = NULL;
-        uint32_t domid, devid;
-
-        if (xsim_backend_path_parse(path, &kind, &domid, &devid))
-            xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
-    }
+    xsim_backends_step_keys(be, keys);
 }
 
 static void
@@ -767,8 +895,10 @@ xsim_backends_events(XsimBackends *be)
             g_autofree char *key = NULL;
 
             if (!xsim_backend_path_parse(p, &kind, &domid, &devid)) {
-                if (g_str_equal(p, XSIM_BACKEND_ROOT) ||
-                    g_str_has_prefix(p, XSIM_BACKEND_ROOT "/"))
+                if (xsim_backend_domain_path_parse(p, &kind, &domid))
+                    xsim_backends_rescan_domain(be, kind, domid);
+                else if (g_str_equal(p, XSIM_BACKEND_ROOT) ||
+                         g_str_has_prefix(p, XSIM_BACKEND_ROOT "/"))
                     xsim_backends_rescan(be);
                 continue;
             }
@@ -784,16 +914,13 @@ xsim_backends_events(XsimBackends *be)
             }
             xsim_backdev_step(xsim_backdev_get(be, kind, domid, devid));
         } else if (g_str_equal(t, "front")) {
-            GHashTableIter iter;
-            gpointer value;
+            GPtrArray *devs = g_hash_table_lookup(be->by_front, p);
             g_autoptr(GPtrArray) hits = g_ptr_array_new();
 
-            g_hash_table_iter_init(&iter, be->devs);
-            while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                XsimBackDev *dev = value;
+            for (guint i = 0; devs && i < devs->len; i++) {
+                XsimBackDev *dev = g_ptr_array_index(devs, i);
 
-                if (dev->front_state && g_str_equal(dev->front_state, p))
-                    g_ptr_array_add(hits, g_strdup(dev->key));
+                g_ptr_array_add(hits, g_strdup(dev->key));
             }
             /* By key: a step may free the device. */
             for (guint i = 0; i < hits->len; i++) {
@@ -832,6 +959,8 @@ xsim_backends_main(gpointer opaque)
     XsimBackends *be = opaque;
 
     g_main_context_push_thread_default(be->ctx);
+    /* A pty (and a console channel) per console of every guest. */
+    xsim_fd_sources_many(be->ctx);
     be->xsc_source = xsim_fd_source_new(xsim_xsc_fd(be->xsc), G_IO_IN,
                                         xsim_backends_xsc_ready, be);
     /*
@@ -882,6 +1011,10 @@ xsim_backends_start(XsimHv *hv)
     be->ctx = g_main_context_new();
     be->devs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      (GDestroyNotify)xsim_backdev_free);
+    be->by_domid = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                         (GDestroyNotify)g_hash_table_unref);
+    be->by_front = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify)g_ptr_array_unref);
     be->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_mutex_init(&be->lock);
     be->thread = g_thread_new("dom0-backends", xsim_backends_main, be);
@@ -901,6 +1034,8 @@ xsim_backends_stop(XsimBackends *be)
     g_main_context_wakeup(be->ctx);
     g_thread_join(be->thread);
     g_hash_table_unref(be->devs);
+    g_hash_table_unref(be->by_domid);
+    g_hash_table_unref(be->by_front);
     g_hash_table_unref(be->faults);
     xsim_xsc_free(be->xsc);
     g_main_context_unref(be->ctx);
@@ -925,16 +1060,13 @@ xsim_back_msg_dispatch(gpointer opaque)
 
     {
         /* The domain is gone: its devices hold nothing any more. */
+        g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
         GHashTableIter iter;
         gpointer value;
 
-        g_hash_table_iter_init(&iter, be->devs);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-            XsimBackDev *dev = value;
-
-            if (dev->domid == msg->domid)
-                g_hash_table_iter_remove(&iter);
-        }
+        xsim_backdev_domain_keys(be, msg->domid, NULL, keys);
+        for (guint i = 0; i < keys->len; i++)
+            g_hash_table_remove(be->devs, keys->pdata[i]);
         g_mutex_lock(&be->lock);
         g_hash_table_iter_init(&iter, be->faults);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {

@@ -122,6 +122,7 @@ xsim_hv_new(XsimServer *xs,
     hv->listen_fd = -1;
     g_mutex_init(&hv->lock);
     hv->domains = g_hash_table_new(g_direct_hash, g_direct_equal);
+    hv->live_uuids = g_hash_table_new(g_str_hash, g_str_equal);
     hv->next_domid = 1;
     hv->total_kib = total_kib;
     hv->dom0_kib = dom0_kib;
@@ -133,6 +134,7 @@ xsim_hv_new(XsimServer *xs,
     dom0->booted = true;
     dom0->built = true;
     dom0->cur_memkb = dom0->max_memkb = dom0_kib;
+    hv->held_kib = dom0_kib;
     dom0->online_vcpus = dom0->max_vcpus = 2;
     dom0->run_since = g_get_monotonic_time();
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(0), dom0);
@@ -163,20 +165,12 @@ xsim_hv_set_stop_func(XsimHv *hv,
     hv->stop_opaque = opaque;
 }
 
+/* Kept as a sum (hv->held_kib), so that a create on a full host costs
+ * what it costs on an empty one. */
 guint64
 xsim_hv_free_kib(XsimHv *hv)
 {
-    GHashTableIter iter;
-    gpointer value;
-    guint64 held = 0;
-
-    g_hash_table_iter_init(&iter, hv->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        XsimHvDomain *dom = value;
-
-        held += dom->cur_memkb;
-    }
-    return held >= hv->total_kib ? 0 : hv->total_kib - held;
+    return hv->held_kib >= hv->total_kib ? 0 : hv->total_kib - hv->held_kib;
 }
 
 /*
@@ -226,20 +220,15 @@ xsim_hv_domain_create(XsimHv *hv,
                       guint64 max_memkb,
                       uint32_t *domid_r)
 {
-    GHashTableIter iter;
-    gpointer value;
+    g_autofree char *luuid = g_ascii_strdown(uuid, -1);
     XsimHvDomain *dom;
     uint32_t domid;
     int sv[2];
 
-    g_hash_table_iter_init(&iter, hv->domains);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        XsimHvDomain *other = value;
-
-        /* A dying domain with the same uuid is the one being replaced. */
-        if (!other->dying && g_ascii_strcasecmp(other->uuid, uuid) == 0)
-            return EEXIST;
-    }
+    /* A dying domain with the same uuid is the one being replaced: only
+     * those not dying are in the index. */
+    if (g_hash_table_contains(hv->live_uuids, luuid))
+        return EEXIST;
     if (max_memkb > xsim_hv_free_kib(hv))
         return ENOMEM;
 
@@ -258,7 +247,7 @@ xsim_hv_domain_create(XsimHv *hv,
         return errno;
 
     dom = xsim_hv_domain_new(hv, domid);
-    dom->uuid = g_ascii_strdown(uuid, -1);
+    dom->uuid = g_steal_pointer(&luuid);
     dom->type = type;
     dom->paused = true;
     dom->max_vcpus = max_vcpus;
@@ -271,6 +260,8 @@ xsim_hv_domain_create(XsimHv *hv,
     g_mutex_lock(&hv->lock);
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(domid), dom);
     g_mutex_unlock(&hv->lock);
+    g_hash_table_insert(hv->live_uuids, dom->uuid, dom);
+    hv->held_kib += dom->cur_memkb;
 
     g_message("domain %u created (%s, %u vcpus, %" G_GUINT64_FORMAT " KiB)",
               domid, dom->uuid, max_vcpus, max_memkb);
@@ -359,6 +350,7 @@ xsim_hv_domain_gone(XsimHvDomain *dom)
     g_mutex_lock(&hv->lock);
     g_hash_table_remove(hv->domains, GUINT_TO_POINTER(domid));
     g_mutex_unlock(&hv->lock);
+    hv->held_kib -= dom->cur_memkb;
     if (hv->backends)
         xsim_backends_domain_gone(hv->backends, domid);
     xsim_hv_domain_free(dom);
@@ -406,6 +398,7 @@ xsim_hv_domain_destroy(XsimHvDomain *dom)
     if (dom->dying)
         return 0;
     dom->dying = true;
+    g_hash_table_remove(hv->live_uuids, dom->uuid);
     xsim_hv_domain_update_running(dom);
     g_message("domain %u dying", dom->domid);
 
@@ -484,6 +477,7 @@ xsim_hv_msg_dispatch(gpointer opaque)
             guint64 kb = MIN(msg->memkb, dom->max_memkb);
 
             if (kb != dom->cur_memkb) {
+                msg->hv->held_kib = msg->hv->held_kib - dom->cur_memkb + kb;
                 dom->cur_memkb = kb;
                 g_message("domain %u: balloon at %" G_GUINT64_FORMAT " KiB",
                           dom->domid, kb);
@@ -832,6 +826,7 @@ xsim_hv_free(XsimHv *hv)
     }
     g_mutex_unlock(&hv->lock);
     g_hash_table_unref(hv->domains);
+    g_hash_table_unref(hv->live_uuids);
     g_mutex_clear(&hv->lock);
     g_free(hv->rundir);
     g_free(hv);

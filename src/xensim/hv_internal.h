@@ -158,10 +158,13 @@ struct _XsimHv {
 
     GMutex lock;            /* see the rules at the top */
     GHashTable *domains;    /* domid -> XsimHvDomain; main thread writes */
+    GHashTable *live_uuids; /* lower-case uuid -> XsimHvDomain not dying;
+                             * main thread only */
     uint32_t next_domid;
 
     guint64 total_kib;
     guint64 dom0_kib;
+    guint64 held_kib;       /* sum of every domain's cur_memkb; main thread */
 
     XsimBackends *backends;
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 
 #include "hv.h"
 #include "xs_server.h"
+#include "xsim_fdsource.h"
 #include "xsim_rundir.h"
 
 static FILE *xsim_log_file;
@@ -135,6 +137,33 @@ xsim_daemonize(int *ready_fd,
         close(null);
     }
     return true;
+}
+
+/*
+ * About ten fds per guest (its xenstore endpoint and connection, its
+ * console channel, the backend's pty, the guest thread's own), so a host
+ * of thousands needs more than the usual 1024 or 20000: as much as we may
+ * (root with CAP_SYS_RESOURCE may raise the hard limit too), as a real
+ * dom0 sizes its daemons.
+ */
+static void
+xsim_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    rlim_t want = 1 << 18;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+        return;
+    if (rl.rlim_max < want) {
+        struct rlimit more = { .rlim_cur = want, .rlim_max = want };
+
+        if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+            return;
+    }
+    rl.rlim_cur = MIN(rl.rlim_max, want);
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        g_warning("cannot raise the limit of open files: %s",
+                  g_strerror(errno));
 }
 
 int
@@ -269,6 +298,10 @@ main(int argc,
         xsim_report_ready(&ready_fd, false);
         return EXIT_FAILURE;
     }
+
+    xsim_raise_fd_limit();
+    /* xenstored and the control socket: a few fds per guest. */
+    xsim_fd_sources_many(g_main_context_default());
 
     /*
      * Signals first: a client may send SIGTERM as soon as a socket

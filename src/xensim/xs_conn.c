@@ -49,9 +49,12 @@ xsim_conn_new(XsimServer *srv,
     g_queue_init(&conn->out);
     conn->txns = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                        (GDestroyNotify)xsim_txn_free);
+    conn->watches = g_hash_table_new(g_direct_hash, g_direct_equal);
     if (fd >= 0)
         conn->source = xsim_fd_source_new(fd, G_IO_IN, xsim_conn_io, conn);
-    srv->conns = g_list_prepend(srv->conns, conn);
+    g_hash_table_add(srv->conns, conn);
+    if (domain)
+        g_hash_table_add(domain->conns, conn);
     XSIM_DEBUG("conn %u: new, domain %u%s", conn->id, domid,
                domain ? "" : " (privileged)");
     return conn;
@@ -70,6 +73,7 @@ xsim_conn_free(XsimConn *conn)
         close(conn->fd);
     g_queue_clear_full(&conn->out, g_free);
     g_hash_table_unref(conn->txns);
+    g_hash_table_unref(conn->watches);
     g_free(conn);
 }
 
@@ -89,7 +93,9 @@ xsim_conn_close(XsimConn *conn,
         g_source_destroy(conn->source);
     /* Its watches go in xsim_server_idle(): we may be firing them now. */
     g_hash_table_remove_all(conn->txns);
-    srv->conns = g_list_remove(srv->conns, conn);
+    g_hash_table_remove(srv->conns, conn);
+    if (conn->domain)
+        g_hash_table_remove(conn->domain->conns, conn);
     g_ptr_array_add(srv->doomed, conn);
 }
 

@@ -28,14 +28,7 @@ xsim_domain_lookup(XsimServer *srv,
 static guint
 xsim_domain_count_conns(XsimDomain *dom)
 {
-    guint n = 0;
-    GList *l;
-
-    for (l = dom->srv->conns; l; l = l->next) {
-        if (((XsimConn *)l->data)->domain == dom)
-            n++;
-    }
-    return n;
+    return g_hash_table_size(dom->conns);
 }
 
 static void
@@ -124,6 +117,7 @@ xsim_domain_introduce(XsimServer *srv,
     dom->mfn = mfn;
     dom->port = port;
     dom->target = XSIM_DOMID_NONE;
+    dom->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     dom->listen_fd = -1;
 
     if (srv->rundir) {
@@ -159,21 +153,21 @@ xsim_domain_introduce(XsimServer *srv,
 void
 xsim_domain_free(XsimDomain *dom)
 {
+    g_autoptr(GList) conns = NULL;
     XsimServer *srv;
-    GList *l;
 
     if (!dom)
         return;
     srv = dom->srv;
-    for (l = srv->conns; l; ) {
+    /* Its own: not a walk of every connection of the host. */
+    conns = g_hash_table_get_keys(dom->conns);
+    for (GList *l = conns; l; l = l->next) {
         XsimConn *conn = l->data;
 
-        l = l->next;
-        if (conn->domain == dom) {
-            xsim_conn_close(conn, "domain released");
-            conn->domain = NULL;
-        }
+        xsim_conn_close(conn, "domain released");
+        conn->domain = NULL;
     }
+    g_hash_table_unref(dom->conns);
     /* Closed connections on the doomed list may still point here. */
     for (guint i = 0; i < srv->doomed->len; i++) {
         XsimConn *conn = g_ptr_array_index(srv->doomed, i);
@@ -212,16 +206,14 @@ xsim_domain_set_target(XsimServer *srv,
                        uint32_t target)
 {
     XsimDomain *dom = xsim_domain_lookup(srv, domid);
-    GList *l;
+    GHashTableIter iter;
+    gpointer key;
 
     if (!dom || !xsim_domain_lookup(srv, target))
         return ENOENT;
     dom->target = target;
-    for (l = srv->conns; l; l = l->next) {
-        XsimConn *conn = l->data;
-
-        if (conn->domain == dom)
-            conn->caller.target = target;
-    }
+    g_hash_table_iter_init(&iter, dom->conns);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        ((XsimConn *)key)->caller.target = target;
     return 0;
 }

@@ -30,12 +30,29 @@ extern bool xsim_debug_enabled;
             g_debug(__VA_ARGS__); \
     } while (0)
 
+typedef struct _XsimWatchNode XsimWatchNode;
+
 typedef struct {
     char *path;           /* absolute, or a special "@..." name */
     char *token;
     gsize strip;          /* registered relative: strip this prefix from events */
     XsimConn *conn;
+    guint64 seq;          /* registration order, the order events go in */
+    XsimWatchNode *node;  /* where it is in the index */
 } XsimWatch;
+
+/*
+ * The watch index: a tree of path components with the watches on each
+ * path, so that a change finds its watches in as many steps as its path
+ * has components (and a removal those below it in as many as there are),
+ * however many watches the host's connections hold.
+ */
+struct _XsimWatchNode {
+    XsimWatchNode *parent;  /* NULL for the root and the special names */
+    char *name;             /* the component (the whole "@..." name) */
+    GHashTable *children;   /* name -> XsimWatchNode, NULL: none */
+    GPtrArray *watches;     /* XsimWatch on exactly this path, NULL: none */
+};
 
 typedef struct _XsimOutMsg XsimOutMsg;
 
@@ -72,6 +89,7 @@ struct _XsimConn {
     GHashTable *txns;       /* tx id -> XsimTxn */
     uint32_t next_txid;
     guint nwatches;
+    GHashTable *watches;    /* XsimWatch set: this connection's */
 
     bool dead;
 };
@@ -83,6 +101,7 @@ struct _XsimDomain {
     uint32_t target;        /* SET_TARGET, or XSIM_DOMID_NONE */
     bool shutdown;
     char *sock_path;        /* DIR/xenstored/domain/<domid>.sock */
+    GHashTable *conns;      /* XsimConn set: its live connections */
     int listen_fd;
     GSource *listen_source;
     XsimServer *srv;
@@ -97,10 +116,12 @@ struct _XsimServer {
     int listen_fd;
     GSource *listen_source;
 
-    GList *conns;           /* live connections */
+    GHashTable *conns;      /* XsimConn set: live connections */
     GPtrArray *doomed;      /* closed, freed by xsim_server_idle() */
     GPtrArray *to_flush;    /* connections with queued output */
-    GPtrArray *watches;     /* XsimWatch, all connections */
+    XsimWatchNode *watch_root;      /* the index of "/..." watches */
+    GHashTable *watch_specials;     /* "@..." -> XsimWatchNode */
+    guint64 watch_seq;
     GHashTable *domains;    /* domid -> XsimDomain */
     guint next_conn_id;
 };
@@ -152,6 +173,12 @@ void
 xsim_server_idle(XsimServer *srv);
 
 /* xs_watch.c */
+void
+xsim_watch_index_init(XsimServer *srv);
+
+void
+xsim_watch_index_free(XsimServer *srv);
+
 void
 xsim_watch_free(XsimWatch *watch);
 

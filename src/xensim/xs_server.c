@@ -747,10 +747,21 @@ xsim_server_new(const XsimQuota *quota,
     srv->store = xsim_store_new(&quota->store);
     xsim_store_add_special(srv->store, "@introduceDomain");
     xsim_store_add_special(srv->store, "@releaseDomain");
+    /* What xen-init-dom0 writes at a Xen host's boot: dom0's name is the
+     * host's, and toolstacks refuse it to guests. */
+    {
+        static const XsimCaller dom0 = { 0, true, XSIM_DOMID_NONE };
+
+        xsim_store_write(srv->store, NULL, &dom0, "/local/domain/0/name",
+                         "Domain-0", strlen("Domain-0"), NULL);
+        xsim_store_write(srv->store, NULL, &dom0, "/local/domain/0/domid",
+                         "0", 1, NULL);
+    }
     srv->listen_fd = -1;
+    srv->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     srv->doomed = g_ptr_array_new();
     srv->to_flush = g_ptr_array_new();
-    srv->watches = g_ptr_array_new_with_free_func((GDestroyNotify)xsim_watch_free);
+    xsim_watch_index_init(srv);
     srv->domains = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                          (GDestroyNotify)xsim_domain_free);
     return srv;
@@ -801,8 +812,12 @@ xsim_server_free(XsimServer *srv)
     if (!srv)
         return;
     g_hash_table_remove_all(srv->domains);
-    while (srv->conns)
-        xsim_conn_close(srv->conns->data, "server stopping");
+    {
+        g_autoptr(GList) conns = g_hash_table_get_keys(srv->conns);
+
+        for (GList *l = conns; l; l = l->next)
+            xsim_conn_close(l->data, "server stopping");
+    }
     g_ptr_array_set_size(srv->to_flush, 0);
     xsim_server_reap(srv, true);
     if (srv->listen_source) {
@@ -814,7 +829,8 @@ xsim_server_free(XsimServer *srv)
     if (srv->sock_path)
         unlink(srv->sock_path);
     g_hash_table_unref(srv->domains);
-    g_ptr_array_unref(srv->watches);
+    xsim_watch_index_free(srv);
+    g_hash_table_unref(srv->conns);
     g_ptr_array_unref(srv->doomed);
     g_ptr_array_unref(srv->to_flush);
     xsim_store_free(srv->store);

@@ -13,18 +13,41 @@
  * tree (else EAGAIN) and then moves the modified copies in.  This is the
  * scheme of the C xenstored: optimistic, isolation per node, no locks held
  * between requests.
+ *
+ * A node's child list (XsimKids) is shared, not copied, by the copies a
+ * transaction makes: on a host of thousands of domains /local/domain,
+ * /vm and backend/<kind> have thousands of children, and nearly every
+ * transaction touches one of them.  A copy records the children it adds
+ * and removes in a log over the shared list; commit replays the log onto
+ * the committed list (copying it only if another transaction still
+ * shares it), and a read of the copy's children replays it onto a private
+ * copy of the list.  A list is changed in place only by its sole owner,
+ * and finds a child through an index once it is long, so adding or
+ * removing a child costs the same in a directory of ten or of thousands.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "xs_store.h"
 
+/* Past this many children a list keeps an index of positions. */
+#define XSIM_KIDS_INDEXED 16
+
+typedef struct {
+    gint ref;
+    GPtrArray *names;       /* GRefString, in DIRECTORY's order */
+    GHashTable *index;      /* name -> position + 1; NULL while short */
+} XsimKids;
+
 typedef struct {
     char *value;
     gsize len;
     XsimPerm *perms;
     guint nperms;
-    GPtrArray *children;    /* char *, owned */
+    XsimKids *kids;         /* shared with the node it was copied from */
+    GPtrArray *log;         /* a transaction's copy: changes to kids not
+                             * made yet, GRefString "+name" / "-name" */
+    GPtrArray *replayed;    /* kids with the log replayed, for reads */
     guint64 generation;
 } XsimNode;
 
@@ -48,6 +71,128 @@ struct _XsimTxn {
     GPtrArray *changes;     /* XsimChange, fired on commit */
 };
 
+/* ---- child lists ---- */
+
+static XsimKids *
+xsim_kids_new(void)
+{
+    XsimKids *kids = g_new0(XsimKids, 1);
+
+    kids->ref = 1;
+    kids->names = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)g_ref_string_release);
+    return kids;
+}
+
+static XsimKids *
+xsim_kids_ref(XsimKids *kids)
+{
+    kids->ref++;
+    return kids;
+}
+
+static void
+xsim_kids_unref(XsimKids *kids)
+{
+    if (!kids || --kids->ref > 0)
+        return;
+    g_ptr_array_unref(kids->names);
+    if (kids->index)
+        g_hash_table_unref(kids->index);
+    g_free(kids);
+}
+
+static void
+xsim_kids_index(XsimKids *kids)
+{
+    guint i;
+
+    kids->index = g_hash_table_new(g_str_hash, g_str_equal);
+    for (i = 0; i < kids->names->len; i++)
+        g_hash_table_insert(kids->index, g_ptr_array_index(kids->names, i),
+                            GUINT_TO_POINTER(i + 1));
+}
+
+/* Makes *kidsp its holder's own, to change: a copy if it is shared. */
+static XsimKids *
+xsim_kids_own(XsimKids **kidsp)
+{
+    XsimKids *old = *kidsp;
+    XsimKids *kids;
+    guint i;
+
+    if (old->ref == 1)
+        return old;
+    kids = xsim_kids_new();
+    for (i = 0; i < old->names->len; i++)
+        g_ptr_array_add(kids->names,
+                        g_ref_string_acquire(g_ptr_array_index(old->names, i)));
+    if (old->index)
+        xsim_kids_index(kids);
+    xsim_kids_unref(old);
+    *kidsp = kids;
+    return kids;
+}
+
+static void
+xsim_kids_add(XsimKids *kids,
+              char *name)          /* a GRefString, taken */
+{
+    g_ptr_array_add(kids->names, name);
+    if (kids->index)
+        g_hash_table_insert(kids->index, name,
+                            GUINT_TO_POINTER(kids->names->len));
+    else if (kids->names->len > XSIM_KIDS_INDEXED)
+        xsim_kids_index(kids);
+}
+
+/* Removes @name: the last child takes its place (the order DIRECTORY has
+ * always given after a removal). */
+static void
+xsim_kids_remove(XsimKids *kids,
+                 const char *name)
+{
+    guint i, last = kids->names->len - 1;
+
+    if (kids->index) {
+        gpointer pos = g_hash_table_lookup(kids->index, name);
+
+        if (!pos)
+            return;
+        i = GPOINTER_TO_UINT(pos) - 1;
+        g_hash_table_remove(kids->index, name);
+        if (i != last)
+            g_hash_table_insert(kids->index,
+                                g_ptr_array_index(kids->names, last),
+                                GUINT_TO_POINTER(i + 1));
+        g_ptr_array_remove_index_fast(kids->names, i);
+        return;
+    }
+    for (i = 0; i < kids->names->len; i++) {
+        if (strcmp(g_ptr_array_index(kids->names, i), name) == 0) {
+            g_ptr_array_remove_index_fast(kids->names, i);
+            return;
+        }
+    }
+}
+
+/* Replays a transaction's log onto @kids, which must be its own. */
+static void
+xsim_kids_replay(XsimKids *kids,
+                 GPtrArray *log)
+{
+    guint i;
+
+    for (i = 0; i < log->len; i++) {
+        const char *op = g_ptr_array_index(log, i);
+
+        if (op[0] == '+')
+            xsim_kids_add(kids, g_ref_string_new(op + 1));
+        else
+            xsim_kids_remove(kids, op + 1);
+    }
+}
+
 /* ---- nodes ---- */
 
 static void
@@ -57,7 +202,11 @@ xsim_node_free(XsimNode *node)
         return;
     g_free(node->value);
     g_free(node->perms);
-    g_ptr_array_unref(node->children);
+    xsim_kids_unref(node->kids);
+    if (node->log)
+        g_ptr_array_unref(node->log);
+    if (node->replayed)
+        g_ptr_array_unref(node->replayed);
     g_free(node);
 }
 
@@ -70,26 +219,78 @@ xsim_node_new(const XsimPerm *perms,
     node->value = g_strdup("");
     node->perms = g_memdup2(perms, sizeof(*perms) * nperms);
     node->nperms = nperms;
-    node->children = g_ptr_array_new_with_free_func(g_free);
+    node->kids = xsim_kids_new();
     return node;
 }
 
+/* A transaction's copy: the child list is shared, changes go to a log. */
 static XsimNode *
 xsim_node_copy(const XsimNode *src)
 {
     XsimNode *node = g_new0(XsimNode, 1);
-    guint i;
 
     node->value = g_memdup2(src->value, src->len + 1);
     node->len = src->len;
     node->perms = g_memdup2(src->perms, sizeof(*src->perms) * src->nperms);
     node->nperms = src->nperms;
-    node->children = g_ptr_array_new_full(src->children->len, g_free);
-    for (i = 0; i < src->children->len; i++)
-        g_ptr_array_add(node->children,
-                        g_strdup(g_ptr_array_index(src->children, i)));
+    node->kids = xsim_kids_ref(src->kids);
+    node->log = g_ptr_array_new_with_free_func(g_free);
     node->generation = src->generation;
     return node;
+}
+
+/* The node's children as it sees them (borrowed, valid until it changes). */
+static const GPtrArray *
+xsim_node_children(XsimNode *node)
+{
+    XsimKids *kids;
+
+    if (!node->log || node->log->len == 0)
+        return node->kids->names;
+    if (!node->replayed) {
+        kids = xsim_kids_ref(node->kids);
+        xsim_kids_own(&kids);
+        xsim_kids_replay(kids, node->log);
+        node->replayed = g_ptr_array_ref(kids->names);
+        xsim_kids_unref(kids);
+    }
+    return node->replayed;
+}
+
+static void
+xsim_node_add_child(XsimNode *node,
+                    const char *name)
+{
+    if (node->log) {
+        g_ptr_array_add(node->log, g_strconcat("+", name, NULL));
+        g_clear_pointer(&node->replayed, g_ptr_array_unref);
+        return;
+    }
+    xsim_kids_add(xsim_kids_own(&node->kids), g_ref_string_new(name));
+}
+
+static void
+xsim_node_remove_child(XsimNode *node,
+                       const char *name)
+{
+    if (node->log) {
+        g_ptr_array_add(node->log, g_strconcat("-", name, NULL));
+        g_clear_pointer(&node->replayed, g_ptr_array_unref);
+        return;
+    }
+    xsim_kids_remove(xsim_kids_own(&node->kids), name);
+}
+
+/* Commit: the copy's log, made real on its (committed) child list. */
+static void
+xsim_node_settle(XsimNode *node)
+{
+    if (!node->log)
+        return;
+    if (node->log->len > 0)
+        xsim_kids_replay(xsim_kids_own(&node->kids), node->log);
+    g_clear_pointer(&node->log, g_ptr_array_unref);
+    g_clear_pointer(&node->replayed, g_ptr_array_unref);
 }
 
 static uint32_t
@@ -100,28 +301,15 @@ xsim_node_owner(const XsimNode *node)
 
 /* What the node-size quota counts: the value and the child names. */
 static gsize
-xsim_node_size(const XsimNode *node)
+xsim_node_size(XsimNode *node)
 {
+    const GPtrArray *children = xsim_node_children(node);
     gsize size = node->len;
     guint i;
 
-    for (i = 0; i < node->children->len; i++)
-        size += strlen(g_ptr_array_index(node->children, i)) + 1;
+    for (i = 0; i < children->len; i++)
+        size += strlen(g_ptr_array_index(children, i)) + 1;
     return size;
-}
-
-static void
-xsim_node_remove_child(XsimNode *node,
-                       const char *name)
-{
-    guint i;
-
-    for (i = 0; i < node->children->len; i++) {
-        if (strcmp(g_ptr_array_index(node->children, i), name) == 0) {
-            g_ptr_array_remove_index_fast(node->children, i);
-            return;
-        }
-    }
 }
 
 void
@@ -467,7 +655,7 @@ xsim_store_directory(XsimStore *store,
     if ((rc = xsim_view_get_checked(store, txn, caller, path,
                                     XSIM_PERM_READ, &node)) != 0)
         return rc;
-    *children_r = node->children;
+    *children_r = xsim_node_children(node);
     *generation_r = node->generation;
     return 0;
 }
@@ -572,8 +760,7 @@ xsim_store_create(XsimStore *store,
             child->value[len] = '\0';
             child->len = len;
         }
-        g_ptr_array_add(parent->children,
-                        g_strdup(xsim_path_basename(child_path)));
+        xsim_node_add_child(parent, xsim_path_basename(child_path));
         xsim_view_touch(store, txn, parent_path, parent);
         /* The walk up looked every missing path up: in a transaction, each
          * has its (absent) entry already. */
@@ -652,13 +839,14 @@ xsim_store_rm_tree(XsimStore *store,
                    const char *path,
                    XsimNode *node)
 {
+    const GPtrArray *children = xsim_node_children(node);
     guint i;
     int rc;
 
     /* Removing a child leaves this node's child list alone: it goes too. */
-    for (i = 0; i < node->children->len; i++) {
+    for (i = 0; i < children->len; i++) {
         g_autofree char *child_path =
-            xsim_path_child(path, g_ptr_array_index(node->children, i));
+            xsim_path_child(path, g_ptr_array_index(children, i));
         XsimNode *child = NULL;
 
         if ((rc = xsim_view_get(store, txn, caller, child_path, &child)) != 0)
@@ -682,12 +870,13 @@ xsim_store_rm_count(XsimStore *store,
                     const char *path,
                     XsimNode *node)
 {
+    const GPtrArray *children = xsim_node_children(node);
     guint i;
     int rc;
 
-    for (i = 0; i < node->children->len; i++) {
+    for (i = 0; i < children->len; i++) {
         g_autofree char *child_path =
-            xsim_path_child(path, g_ptr_array_index(node->children, i));
+            xsim_path_child(path, g_ptr_array_index(children, i));
         XsimNode *child = NULL;
 
         if ((rc = xsim_view_get(store, txn, caller, child_path, &child)) != 0)
@@ -903,6 +1092,9 @@ xsim_txn_commit(XsimTxn *txn,
         if (entry->node) {
             XsimNode *node = g_steal_pointer(&entry->node);
 
+            /* The committed node that shared its list is gone: the list is
+             * ours now, unless another transaction holds it too. */
+            xsim_node_settle(node);
             node->generation = ++store->generation;
             xsim_store_owned_add(store->owned, xsim_node_owner(node), 1);
             g_hash_table_insert(store->nodes, g_strdup(key), node);
@@ -934,6 +1126,19 @@ xsim_store_check(XsimStore *store)
 
         if (node->nperms == 0 || node->value[node->len] != '\0')
             return false;
+        /* A committed node has no log, and its index says where each
+         * child is. */
+        if (node->log || node->kids->ref < 1)
+            return false;
+        if (node->kids->index) {
+            if (g_hash_table_size(node->kids->index) != node->kids->names->len)
+                return false;
+            for (i = 0; i < node->kids->names->len; i++)
+                if (GPOINTER_TO_UINT(g_hash_table_lookup(
+                        node->kids->index,
+                        g_ptr_array_index(node->kids->names, i))) != i + 1)
+                    return false;
+        }
         xsim_store_owned_add(owned, xsim_node_owner(node), 1);
         if (path[0] != '/')
             continue;
@@ -944,16 +1149,16 @@ xsim_store_check(XsimStore *store)
 
             if (!parent)
                 return false;
-            for (i = 0; i < parent->children->len && !found; i++)
-                found = strcmp(g_ptr_array_index(parent->children, i),
+            for (i = 0; i < parent->kids->names->len && !found; i++)
+                found = strcmp(g_ptr_array_index(parent->kids->names, i),
                                xsim_path_basename(path)) == 0;
             if (!found)
                 return false;
             linked++;
         }
-        for (i = 0; i < node->children->len; i++) {
+        for (i = 0; i < node->kids->names->len; i++) {
             g_autofree char *child_path =
-                xsim_path_child(path, g_ptr_array_index(node->children, i));
+                xsim_path_child(path, g_ptr_array_index(node->kids->names, i));
 
             if (!g_hash_table_contains(store->nodes, child_path))
                 return false;

@@ -1,7 +1,9 @@
 /*
  * xsim_fdsource.h: a GSource for one file descriptor whose interest set
  * changes often (input throttling, pending output) without re-creating the
- * source each time.
+ * source each time, and whose cost does not grow with the number of fds
+ * the main context watches (one epoll for a context of many fds,
+ * xsim_fdsource.c).
  */
 #pragma once
 
@@ -9,7 +11,17 @@
 
 typedef void (*XsimFdFunc)(int fd, GIOCondition revents, gpointer opaque);
 
-/* Attached to the thread-default main context; the caller owns one ref. */
+/*
+ * Before any fd source of @ctx: @ctx will watch many fds (one per guest):
+ * its fd sources go through one epoll, whose cost does not grow with them.
+ */
+void
+xsim_fd_sources_many(GMainContext *ctx);
+
+/*
+ * Dispatched by the thread-default main context; the caller owns the only
+ * ref, and ends it with g_source_destroy() and g_source_unref().
+ */
 GSource *
 xsim_fd_source_new(int fd,
                    GIOCondition events,

@@ -787,16 +787,35 @@ sim_notify_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
                  short revents)
 {
     sim_state *st = XLITE__CONTAINER_OF(ev, sim_state, nev);
-    xlite__hv_changed_fn *changed = st->changed;
+    g_autoptr(GHashTable) domids = g_hash_table_new(g_direct_hash,
+                                                    g_direct_equal);
+    GHashTableIter iter;
+    void *key;
     bool any = false;
     char *line;
     int rc;
 
     rc = read_some(st->nfd, st->ninbuf);
     while ((line = take_line(st->ninbuf))) {
-        /* Only "look again": the content does not matter beyond that. */
-        if (strstr(line, "\"event\""))
-            any = true;
+        /* "Look again at domain N", once per domain however many came;
+         * one we cannot read makes us look at all. */
+        if (strstr(line, "\"event\"")) {
+            const char *p = strstr(line, "\"domid\":");
+            char *end = NULL;
+            guint64 domid = 0;
+
+            if (p) {
+                p += strlen("\"domid\":");
+                p += strspn(p, " ");
+                domid = g_ascii_strtoull(p, &end, 10);
+            }
+            if (p && end != p && g_ascii_isdigit(*p) &&
+                (*end == '}' || *end == ',' || *end == ' ') &&
+                domid < XLITE__DOMID_ANY)
+                g_hash_table_add(domids, GUINT_TO_POINTER((guint)domid));
+            else
+                any = true;
+        }
         g_free(line);
     }
     if (rc < 0) {
@@ -813,8 +832,15 @@ sim_notify_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
             XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "cannot register a timer");
         any = true;
     }
-    if (any && changed)
-        changed(egc);
+    /* A report may end the watching (st->changed NULL). */
+    if (any) {
+        if (st->changed)
+            st->changed(egc, XLITE__DOMID_ANY);
+        return;
+    }
+    g_hash_table_iter_init(&iter, domids);
+    while (g_hash_table_iter_next(&iter, &key, NULL) && st->changed)
+        st->changed(egc, GPOINTER_TO_UINT(key));
 }
 
 static void
@@ -834,7 +860,7 @@ sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev)
     }
     XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "xensimd at %s serves again",
               st->rundir);
-    st->changed(egc);
+    st->changed(egc, XLITE__DOMID_ANY);
 }
 
 static int

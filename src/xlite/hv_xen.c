@@ -481,6 +481,7 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .dom_pause = xen_dom_pause,
     .dom_unpause = xen_dom_unpause,
     .dom_destroy = xen_dom_destroy,
+    .foreign_domains = true,
     .dom_info = xen_dom_info,
     .dom_list = xen_dom_list,
     .dom_set_max_mem = xen_dom_set_max_mem,

@@ -4,14 +4,20 @@
  *
  * The rules are in xlite_internal.h, "Domains".  One mechanism per
  * context, switched on while anyone needs it:
- *  - ONE xenstore watch on @releaseDomain (xenstored fires it when a
- *    domain shuts down or dies, on Xen and on the simulator);
  *  - the backend's domain-change reports, where it has any (the
- *    domain_changed notifications of xensimd, which also cover pause; on
- *    Xen none: VIRQ_DOM_EXC is xenstored's).
- * Either makes one scan: one dom_list, compared with what each waiter and
- * each watched domain expects.  Reports say "look again", never what
- * changed, so spurious and merged reports are harmless.
+ *    domain_changed notifications of xensimd, which cover every change:
+ *    create, pause, shutdown, death).  A report names its domain: ONE
+ *    dom_info of that domain, compared with what the waiters on it and
+ *    its generator expect, so that a change costs the same on a host of
+ *    ten domains or of thousands.  A report for no domain in particular
+ *    (the backend reconnected) makes a scan;
+ *  - else (Xen: VIRQ_DOM_EXC is xenstored's) ONE xenstore watch on
+ *    @releaseDomain, which xenstored fires when some domain shuts down or
+ *    dies, without saying which: each makes a scan, one dom_list compared
+ *    with what each waiter and each watched domain expects (as libxl
+ *    does).
+ * Reports say "look again", never what changed, so spurious and merged
+ * reports are harmless.
  *
  * The generator keeps, per watched domain, its uuid (learnt when watching
  * starts, since a dead domain has none to ask for) and whether its
@@ -40,11 +46,13 @@ struct xlite__domains {
     GQueue waiters;                   /* xlite__domwait */
     GHashTable *watched;              /* domid -> watched_dom */
     xlite__ev_time kick;
+    bool kick_all;                    /* the kick scans every domain */
+    GHashTable *kick_domids;          /* else it looks at these (a set) */
     uint64_t scan_gen;
     xlite__evgen_producer producer;
 };
 
-static void domains_changed(xlite__egc *egc);
+static void domains_changed(xlite__egc *egc, uint32_t domid);
 
 /* ---------- switching the watch on and off ---------- */
 
@@ -52,7 +60,7 @@ static void
 release_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
                  const char *epath)
 {
-    domains_changed(egc);
+    domains_changed(egc, XLITE__DOMID_ANY);
 }
 
 static int
@@ -65,22 +73,24 @@ watch_update(xlite_ctx *ctx)
     if (need == d->watching)
         return 0;
     if (need) {
-        if ((rc = xlite__ev_xswatch_register(ctx, &d->release_watch,
-                                             release_watch_cb,
-                                             "@releaseDomain")) < 0)
+        /* The backend's reports cover what @releaseDomain says, and say
+         * which domain: no need for both. */
+        if (ctx->hv->watch_domains)
+            rc = ctx->hv->watch_domains(ctx, ctx->hv_state, domains_changed);
+        else
+            rc = xlite__ev_xswatch_register(ctx, &d->release_watch,
+                                            release_watch_cb,
+                                            "@releaseDomain");
+        if (rc < 0)
             return rc;
-        if (ctx->hv->watch_domains &&
-            (rc = ctx->hv->watch_domains(ctx, ctx->hv_state,
-                                         domains_changed)) < 0) {
-            xlite__ev_xswatch_deregister(ctx, &d->release_watch);
-            return rc;
-        }
         d->watching = true;
     } else {
         xlite__ev_xswatch_deregister(ctx, &d->release_watch);
         if (ctx->hv->watch_domains)
             ctx->hv->watch_domains(ctx, ctx->hv_state, NULL);
         xlite__ev_time_deregister(ctx, &d->kick);
+        d->kick_all = false;
+        g_hash_table_remove_all(d->kick_domids);
         d->watching = false;
     }
     return 0;
@@ -88,53 +98,41 @@ watch_update(xlite_ctx *ctx)
 
 /* ---------- the scan ---------- */
 
-static const xlite_dominfo *
-find_info(const xlite_dominfo *infos, size_t n, uint32_t domid)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (infos[i].domid == domid)
-            return &infos[i];
-    return NULL;
-}
-
+/* One watched domain against its info (NULL: gone). */
 static void
-scan_generator(xlite__egc *egc, const xlite_dominfo *infos, size_t n)
+generator_check(xlite__egc *egc, watched_dom *wd, const xlite_dominfo *info)
 {
-    struct xlite__domains *d = egc->ctx->domains;
-    GHashTableIter iter;
-    watched_dom *wd;
+    xlite_event tmpl = { .domid = wd->domid };
 
-    g_hash_table_iter_init(&iter, d->watched);
-    while (g_hash_table_iter_next(&iter, NULL, (void **)&wd)) {
-        const xlite_dominfo *info = find_info(infos, n, wd->domid);
-        xlite_event tmpl = { .domid = wd->domid };
-
-        memcpy(tmpl.uuid, wd->uuid, 16);
-        if (wd->death_reported)
-            continue;
-        /* The same domid with another uuid is another domain. */
-        if (info && memcmp(info->uuid, wd->uuid, 16) != 0)
-            info = NULL;
-        if (info && info->shutdown && !wd->shutdown_reported) {
-            wd->shutdown_reported = true;
-            tmpl.type = XLITE_EVENT_DOMAIN_SHUTDOWN;
-            tmpl.u.domain_shutdown.reason = info->shutdown_reason;
-            xlite__evgen_emit(egc, &tmpl);
-        } else if (info && !info->shutdown && !info->dying) {
-            wd->shutdown_reported = false;
-        }
-        if (!info || info->dying) {
-            wd->death_reported = true;
-            tmpl.type = XLITE_EVENT_DOMAIN_DEATH;
-            xlite__evgen_emit(egc, &tmpl);
-        }
+    memcpy(tmpl.uuid, wd->uuid, 16);
+    if (wd->death_reported)
+        return;
+    /* The same domid with another uuid is another domain. */
+    if (info && memcmp(info->uuid, wd->uuid, 16) != 0)
+        info = NULL;
+    if (info && info->shutdown && !wd->shutdown_reported) {
+        wd->shutdown_reported = true;
+        tmpl.type = XLITE_EVENT_DOMAIN_SHUTDOWN;
+        tmpl.u.domain_shutdown.reason = info->shutdown_reason;
+        xlite__evgen_emit(egc, &tmpl);
+    } else if (info && !info->shutdown && !info->dying) {
+        wd->shutdown_reported = false;
+    }
+    if (!info || info->dying) {
+        wd->death_reported = true;
+        tmpl.type = XLITE_EVENT_DOMAIN_DEATH;
+        xlite__evgen_emit(egc, &tmpl);
     }
 }
 
+/*
+ * Tells the waiters: with rc < 0 every one of them; else those on
+ * @domid (every one if XLITE__DOMID_ANY), each its domain's info, found
+ * in @byid (domid -> info) when given, else @info.
+ */
 static void
-scan_waiters(xlite__egc *egc, int rc, const xlite_dominfo *infos, size_t n)
+scan_waiters(xlite__egc *egc, int rc, uint32_t domid, GHashTable *byid,
+             const xlite_dominfo *info)
 {
     struct xlite__domains *d = egc->ctx->domains;
     uint64_t gen = ++d->scan_gen;
@@ -145,47 +143,120 @@ scan_waiters(xlite__egc *egc, int rc, const xlite_dominfo *infos, size_t n)
     while (l) {
         xlite__domwait *dw = l->data;
 
-        if (dw->seen_scan == gen) {
+        if (dw->seen_scan == gen ||
+            (rc == 0 && domid != XLITE__DOMID_ANY && dw->domid != domid)) {
             l = l->next;
             continue;
         }
         dw->seen_scan = gen;
-        dw->callback(egc, dw, rc, rc < 0 ? NULL
-                                         : find_info(infos, n, dw->domid));
+        dw->callback(egc, dw, rc,
+                     rc < 0 ? NULL :
+                     byid ? g_hash_table_lookup(byid,
+                                                GUINT_TO_POINTER(dw->domid)) :
+                     info);
         l = d->waiters.head;
     }
 }
 
+/* Every domain: one dom_list. */
 static void
-domains_changed(xlite__egc *egc)
+scan_all(xlite__egc *egc)
 {
     xlite_ctx *ctx = egc->ctx;
     struct xlite__domains *d = ctx->domains;
     g_autofree xlite_dominfo *infos = NULL;
-    size_t n = 0;
+    g_autoptr(GHashTable) byid = NULL;
+    GHashTableIter iter;
+    watched_dom *wd;
+    size_t n = 0, i;
     int rc;
+
+    rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n);
+    if (rc == 0) {
+        byid = g_hash_table_new(g_direct_hash, g_direct_equal);
+        for (i = 0; i < n; i++)
+            g_hash_table_insert(byid, GUINT_TO_POINTER(infos[i].domid),
+                                &infos[i]);
+        g_hash_table_iter_init(&iter, d->watched);
+        while (g_hash_table_iter_next(&iter, NULL, (void **)&wd))
+            generator_check(egc, wd,
+                            g_hash_table_lookup(byid,
+                                                GUINT_TO_POINTER(wd->domid)));
+    }
+    scan_waiters(egc, rc, XLITE__DOMID_ANY, byid, NULL);
+}
+
+/* One domain: one dom_info. */
+static void
+scan_one(xlite__egc *egc, uint32_t domid)
+{
+    xlite_ctx *ctx = egc->ctx;
+    xlite_dominfo info;
+    watched_dom *wd;
+    int rc;
+
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, domid, &info);
+    if (rc < 0 && rc != -ESRCH) {
+        scan_waiters(egc, rc, domid, NULL, NULL);
+        return;
+    }
+    if ((wd = g_hash_table_lookup(ctx->domains->watched,
+                                  GUINT_TO_POINTER(domid))))
+        generator_check(egc, wd, rc == 0 ? &info : NULL);
+    scan_waiters(egc, 0, domid, NULL, rc == 0 ? &info : NULL);
+}
+
+static void
+domains_changed(xlite__egc *egc, uint32_t domid)
+{
+    xlite_ctx *ctx = egc->ctx;
+    struct xlite__domains *d = ctx->domains;
 
     if (!d->watching)
         return;
+    if (domid != XLITE__DOMID_ANY) {
+        scan_one(egc, domid);
+        return;
+    }
+    /* It covers any kick pending. */
     xlite__ev_time_deregister(ctx, &d->kick);
-    rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n);
-    if (rc == 0)
-        scan_generator(egc, infos, n);
-    scan_waiters(egc, rc, infos, n);
+    d->kick_all = false;
+    g_hash_table_remove_all(d->kick_domids);
+    scan_all(egc);
 }
 
 static void
 kick_cb(xlite__egc *egc, xlite__ev_time *ev)
 {
-    domains_changed(egc);
+    struct xlite__domains *d = egc->ctx->domains;
+    g_autoptr(GHashTable) domids = NULL;
+    GHashTableIter iter;
+    void *key;
+
+    if (d->kick_all) {
+        domains_changed(egc, XLITE__DOMID_ANY);
+        return;
+    }
+    /* Kicks that come while we look are for the next round. */
+    domids = g_steal_pointer(&d->kick_domids);
+    d->kick_domids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_hash_table_iter_init(&iter, domids);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        domains_changed(egc, GPOINTER_TO_UINT(key));
 }
 
 void
-xlite__domains_kick(xlite_ctx *ctx)
+xlite__domains_kick(xlite_ctx *ctx, uint32_t domid)
 {
     struct xlite__domains *d = ctx->domains;
 
-    if (!d->watching || xlite__ev_time_isregistered(&d->kick))
+    if (!d->watching)
+        return;
+    if (domid == XLITE__DOMID_ANY)
+        d->kick_all = true;
+    else
+        g_hash_table_add(d->kick_domids, GUINT_TO_POINTER(domid));
+    if (xlite__ev_time_isregistered(&d->kick))
         return;
     if (xlite__ev_time_register_rel(ctx, &d->kick, kick_cb, 0) < 0)
         XLITE_LOG(ctx, XLITE_LOG_ERROR, "cannot register a timer");
@@ -216,7 +287,7 @@ xlite__domwait_register(xlite__egc *egc, xlite__domwait *dw)
         return rc;
     }
     /* Look at least once, in case the change already happened. */
-    xlite__domains_kick(ctx);
+    xlite__domains_kick(ctx, dw->domid);
     return 0;
 }
 
@@ -255,7 +326,7 @@ producer_start(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid)
         g_hash_table_remove(d->watched, GUINT_TO_POINTER(domid));
         return rc;
     }
-    xlite__domains_kick(ctx);
+    xlite__domains_kick(ctx, domid);
     return 0;
 }
 
@@ -276,6 +347,7 @@ xlite__domains_ctx_init(xlite_ctx *ctx)
     g_queue_init(&d->waiters);
     d->watched = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                        g_free);
+    d->kick_domids = g_hash_table_new(g_direct_hash, g_direct_equal);
     ctx->domains = d;
     if (ctx->hv->dom_list) {
         d->producer.mask = XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
@@ -301,6 +373,7 @@ xlite__domains_ctx_free(xlite_ctx *ctx)
     g_hash_table_remove_all(d->watched);
     watch_update(ctx);
     g_hash_table_unref(d->watched);
+    g_hash_table_unref(d->kick_domids);
     g_free(d);
     ctx->domains = NULL;
 }

@@ -75,6 +75,8 @@ xlite__xs_reset(xlite_ctx *ctx)
     GHashTableIter iter;
     void *key, *value;
 
+    /* A new host: its stored configs are collected again at a list. */
+    ctx->userdata_collected = false;
     if (!ctx->xsh)
         return;
     XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
@@ -166,15 +168,161 @@ uuid_is_null(const uint8_t u[16])
     return memcmp(u, zero, 16) == 0;
 }
 
-/* Removes the domain's home (its frontends with it). */
+/* ---------- the name index ---------- */
+
+/*
+ * A domain's name is unique on the host.  libxl finds out by reading every
+ * domain's name (libxl_name_to_domid), which makes a create cost as much
+ * as the host has domains.  The core keeps an index instead, in xenstore
+ * where every context (of any process) sees it, dom0's only:
+ *
+ *   /libxlite/names/<name>  ->  the domid of the domain of that name
+ *
+ * written in the transaction that writes the domain's home (so two creates
+ * of one name conflict there, and one of them fails), changed with the
+ * name by rename, and removed with the home.  An entry is believed only if
+ * the domain it names exists, is not dying and has that name in its home:
+ * one left by a crash between the hypervisor and xenstore (or by a home
+ * removed without the core) is stale, ignored and replaced.  The names in
+ * the path are encoded: xenstore paths allow [A-Za-z0-9-/_@] only.
+ *
+ * dom0's name (/local/domain/0/name, "Domain-0" on Xen) and "Domain-0"
+ * itself are never a guest's.
+ *
+ * Domains made by another toolstack (xl) are not in the index: on a host
+ * where those may run (the backend's foreign_domains, real Xen), a name
+ * not in the index is also checked against every domain's home, as libxl
+ * does.  docs/xlite-domains.md, "Names".
+ */
+#define NAME_INDEX "/libxlite/names"
+
+static char *
+name_index_path(const char *name)
+{
+    GString *p = g_string_new(NAME_INDEX "/");
+
+    for (; *name; name++) {
+        if (g_ascii_isalnum(*name) || *name == '-')
+            g_string_append_c(p, *name);
+        else
+            g_string_append_printf(p, "_%02x", (unsigned char)*name);
+    }
+    return g_string_free(p, FALSE);
+}
+
+/* The domain that holds @name in the index (0: none, or a stale entry),
+ * read in transaction t (XBT_NULL: none). */
+static uint32_t
+name_index_holder(xlite_ctx *ctx, xs_transaction_t t, const char *name)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *path = name_index_path(name);
+    g_autofree char *value = NULL;
+    g_autofree char *npath = NULL;
+    g_autofree char *hname = NULL;
+    xlite_dominfo info;
+    unsigned int len;
+    guint64 domid;
+
+    if (!xsh || !(value = xs_read(xsh, t, path, &len)) ||
+        !g_ascii_string_to_unsigned(value, 10, 1, 0x7fef, &domid, NULL))
+        return 0;
+    npath = g_strdup_printf("/local/domain/%u/name", (uint32_t)domid);
+    if (!(hname = xs_read(xsh, t, npath, &len)) || strcmp(hname, name) != 0)
+        return 0;
+    if (ctx->hv->dom_info(ctx, ctx->hv_state, domid, &info) < 0 ||
+        info.dying)
+        return 0;
+    return domid;
+}
+
+/* Indexes @name as @domid's, in t. */
+static bool
+name_index_write(xlite_ctx *ctx, xs_transaction_t t, const char *name,
+                 uint32_t domid)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *path = name_index_path(name);
+    g_autofree char *value = g_strdup_printf("%u", domid);
+
+    return xsh && xs_write(xsh, t, path, value, strlen(value));
+}
+
+/* Drops @name's entry in t if it is @domid's. */
+static void
+name_index_remove(xlite_ctx *ctx, xs_transaction_t t, const char *name,
+                  uint32_t domid)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *path = name_index_path(name);
+    g_autofree char *value = NULL;
+    unsigned int len;
+    guint64 holder;
+
+    if (xsh && (value = xs_read(xsh, t, path, &len)) &&
+        g_ascii_string_to_unsigned(value, 10, 1, 0x7fef, &holder, NULL) &&
+        holder == domid)
+        xs_rm(xsh, t, path);
+}
+
+/*
+ * Once per host: the names of the domains that ran before the index did
+ * (made by an older core, or another toolstack), so that the index holds
+ * them too.  /libxlite/names-complete says it was done; it goes with the
+ * host (a restarted host has an empty xenstore, and no domains).
+ */
+static void
+name_index_sync(xlite_ctx *ctx)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree xlite_dominfo *infos = NULL;
+    g_autofree char *done = NULL;
+    unsigned int len;
+    size_t n = 0, i;
+
+    if (!xsh || (done = xs_read(xsh, XBT_NULL, NAME_INDEX "-complete",
+                                &len)))
+        return;
+    if (ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n) < 0)
+        return;
+    for (i = 0; i < n; i++) {
+        if (infos[i].domid == 0 || infos[i].dying)
+            continue;
+        fill_name(ctx, &infos[i]);
+        if (infos[i].name[0] &&
+            name_index_holder(ctx, XBT_NULL, infos[i].name) == 0)
+            name_index_write(ctx, XBT_NULL, infos[i].name, infos[i].domid);
+    }
+    xs_write(xsh, XBT_NULL, NAME_INDEX "-complete", "1", 1);
+}
+
+/* Removes the domain's home (its frontends with it) and its name's
+ * entry, in one transaction. */
 static void
 xs_remove_home(xlite_ctx *ctx, uint32_t domid)
 {
     struct xs_handle *xsh = xlite__xs(ctx);
     g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+    g_autofree char *npath = g_strdup_printf("%s/name", home);
+    unsigned int attempt;
 
-    if (xsh)
-        xs_rm(xsh, XBT_NULL, home);
+    if (!xsh)
+        return;
+    for (attempt = 0; attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        g_autofree char *name = NULL;
+        unsigned int len;
+
+        if (t == XBT_NULL)
+            break;
+        if ((name = xs_read(xsh, t, npath, &len)))
+            name_index_remove(ctx, t, name, domid);
+        xs_rm(xsh, t, home);
+        if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+            return;
+    }
+    /* At worst the entry stays, stale: the home goes anyway. */
+    xs_rm(xsh, XBT_NULL, home);
 }
 
 /* Removes the domain's xenstore home, vm path and devices. */
@@ -182,7 +330,6 @@ static void
 xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
 {
     struct xs_handle *xsh = xlite__xs(ctx);
-    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
     char us[37];
     g_autofree char *vm = NULL;
 
@@ -191,13 +338,13 @@ xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
     uuid_format(uuid, us);
     vm = g_strdup_printf("/vm/%s", us);
     xlite__devices_remove_xs(ctx, domid);
-    xs_rm(xsh, XBT_NULL, home);
+    xs_remove_home(ctx, domid);
     xs_rm(xsh, XBT_NULL, vm);
 }
 
-/* Is there another domain with this name?  -EEXIST reported if so. */
+/* The name check of libxl: every domain's name read (foreign_domains). */
 static int
-check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
+check_name_scan(xlite_ctx *ctx, const char *name, uint32_t except)
 {
     g_autofree xlite_dominfo *infos = NULL;
     size_t n = 0, i;
@@ -213,6 +360,28 @@ check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
             return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
                                "(domid %u)", name, infos[i].domid);
     }
+    return 0;
+}
+
+/* Is the name dom0's, or another domain's?  -EEXIST reported if so. */
+static int
+check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
+{
+    g_autofree char *dom0 = xlite__xs_read_bounded(ctx, "/local/domain/0/name",
+                                                   XLITE_NAME_MAX);
+    uint32_t holder;
+
+    if (strcmp(name, "Domain-0") == 0 || g_strcmp0(name, dom0) == 0)
+        return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                           "(domid 0: the name of the host's own domain)",
+                           name);
+    name_index_sync(ctx);
+    holder = name_index_holder(ctx, XBT_NULL, name);
+    if (holder != 0 && holder != except)
+        return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                           "(domid %u)", name, holder);
+    if (ctx->hv->foreign_domains)
+        return check_name_scan(ctx, name, except);
     return 0;
 }
 
@@ -464,6 +633,7 @@ create_write_xenstore(xlite_ctx *ctx, create_state *cs)
     for (attempt = 0; attempt < 16; attempt++) {
         xs_transaction_t t = xs_transaction_start(xsh);
         bool ok = t != XBT_NULL;
+        uint32_t holder;
         size_t i;
         int rc;
 
@@ -480,6 +650,15 @@ create_write_xenstore(xlite_ctx *ctx, create_state *cs)
                  xs_set_permissions(xsh, t, p_, (perms), (n)); \
         } while (0)
 
+        /* The name, checked again where it counts: two creates of one
+         * name conflict here, and the second finds the first's entry. */
+        if (ok && (holder = name_index_holder(ctx, t, cfg->name)) != 0 &&
+            holder != domid) {
+            xs_transaction_end(xsh, t, true);
+            return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                               "(domid %u)", cfg->name, holder);
+        }
+        ok = ok && name_index_write(ctx, t, cfg->name, domid);
         xs_rm(xsh, t, home);
         P(g_strdup(home), ro, 2);
         P(g_strdup(vm), ro, 2);
@@ -1061,8 +1240,13 @@ xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
     }
     if ((rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n)) < 0)
         goto out;
-    /* Stored configs of domains the host no longer has (it restarted). */
-    xlite__userdata_gc(ctx, infos, n);
+    /* Stored configs of domains the host no longer has (it restarted, or
+     * a process died in a create): once per context and host, not at
+     * every list (a directory of one file per domain). */
+    if (!ctx->userdata_collected) {
+        xlite__userdata_gc(ctx, infos, n);
+        ctx->userdata_collected = true;
+    }
     for (i = 0, j = 0; i < n; i++) {
         if (infos[i].domid == 0)
             continue;
@@ -1225,9 +1409,23 @@ xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
     for (attempt = 0; attempt < 16; attempt++) {
         g_autofree char *p1 = g_strdup_printf("/local/domain/%u/name", domid);
         g_autofree char *p2 = g_strdup_printf("/vm/%s/name", us);
+        g_autofree char *old = NULL;
         xs_transaction_t t = xs_transaction_start(xsh);
+        unsigned int olen;
+        uint32_t holder;
 
+        if (t != XBT_NULL &&
+            (holder = name_index_holder(ctx, t, name)) != 0 &&
+            holder != domid) {
+            xs_transaction_end(xsh, t, true);
+            rc = XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                             "(domid %u)", name, holder);
+            goto out;
+        }
+        if (t != XBT_NULL && (old = xs_read(xsh, t, p1, &olen)))
+            name_index_remove(ctx, t, old, domid);
         if (t == XBT_NULL ||
+            !name_index_write(ctx, t, name, domid) ||
             !xs_write(xsh, t, p1, name, strlen(name)) ||
             !xs_write(xsh, t, p2, name, strlen(name))) {
             rc = XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",

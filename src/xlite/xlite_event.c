@@ -29,7 +29,7 @@ struct xlite_evgen {
     uint32_t domid;
     uint64_t mask;
     uint64_t for_user;
-    GList link;                /* in ctx->evgens */
+    GList link;                /* in its domain's queue, ctx->evgens */
 };
 
 /* ---------- the lock ---------- */
@@ -682,12 +682,13 @@ static bool
 producer_needed(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid,
                 const xlite_evgen *except)
 {
+    GQueue *q = g_hash_table_lookup(ctx->evgens, GUINT_TO_POINTER(domid));
     GList *l;
 
-    for (l = ctx->evgens.head; l; l = l->next) {
+    for (l = q ? q->head : NULL; l; l = l->next) {
         const xlite_evgen *g = l->data;
 
-        if (g != except && g->domid == domid && (g->mask & p->mask))
+        if (g != except && (g->mask & p->mask))
             return true;
     }
     return false;
@@ -744,7 +745,15 @@ xlite_evenable_domain(xlite_ctx *ctx, uint32_t domid, uint64_t mask,
             goto out;
         }
     }
-    g_queue_push_tail_link(&ctx->evgens, &g->link);
+    {
+        GQueue *q = g_hash_table_lookup(ctx->evgens, GUINT_TO_POINTER(domid));
+
+        if (!q) {
+            q = g_queue_new();
+            g_hash_table_insert(ctx->evgens, GUINT_TO_POINTER(domid), q);
+        }
+        g_queue_push_tail_link(q, &g->link);
+    }
     *evgen_r = g_steal_pointer(&g);
 
  out:
@@ -758,7 +767,14 @@ xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen)
     if (!evgen)
         return;
     CTX_LOCK(ctx);
-    g_queue_unlink(&ctx->evgens, &evgen->link);
+    {
+        GQueue *q = g_hash_table_lookup(ctx->evgens,
+                                        GUINT_TO_POINTER(evgen->domid));
+
+        g_queue_unlink(q, &evgen->link);
+        if (q->length == 0)
+            g_hash_table_remove(ctx->evgens, GUINT_TO_POINTER(evgen->domid));
+    }
     producers_stop(ctx, evgen, NULL);
     CTX_UNLOCK(ctx);
     g_free(evgen);
@@ -767,13 +783,15 @@ xlite_evdisable(xlite_ctx *ctx, xlite_evgen *evgen)
 void
 xlite__evgen_emit(xlite__egc *egc, const xlite_event *tmpl)
 {
+    GQueue *q = g_hash_table_lookup(egc->ctx->evgens,
+                                    GUINT_TO_POINTER(tmpl->domid));
     GList *l;
 
-    for (l = egc->ctx->evgens.head; l; l = l->next) {
+    for (l = q ? q->head : NULL; l; l = l->next) {
         const xlite_evgen *g = l->data;
         xlite_event *ev;
 
-        if (g->domid != tmpl->domid || !(g->mask & XLITE_EVENTMASK(tmpl->type)))
+        if (!(g->mask & XLITE_EVENTMASK(tmpl->type)))
             continue;
         ev = g_memdup2(tmpl, sizeof(*tmpl));
         ev->for_user = g->for_user;
@@ -795,7 +813,8 @@ xlite__event_ctx_init(xlite_ctx *ctx)
     g_queue_init(&ctx->etimes);
     g_queue_init(&ctx->events);
     g_queue_init(&ctx->producers);
-    g_queue_init(&ctx->evgens);
+    ctx->evgens = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                        (GDestroyNotify)g_queue_free);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&ctx->wait_cond, &attr);
@@ -812,13 +831,14 @@ xlite__event_ctx_free(xlite_ctx *ctx)
     /* Programming errors: sources or generators left behind. */
     assert(!ctx->fds_by_id || g_hash_table_size(ctx->fds_by_id) == 0);
     assert(ctx->etimes.length == 0);
-    assert(ctx->evgens.length == 0);
+    assert(!ctx->evgens || g_hash_table_size(ctx->evgens) == 0);
     assert(!ctx->poller_busy && ctx->nwaiters == 0);
 
     if (ctx->hooks_user_free)
         ctx->hooks_user_free(ctx->hooks_user);
     g_clear_pointer(&ctx->fds_by_id, g_hash_table_unref);
     g_clear_pointer(&ctx->hook_timeouts, g_hash_table_unref);
+    g_clear_pointer(&ctx->evgens, g_hash_table_unref);
     g_queue_clear_full(&ctx->events, g_free);
     if (ctx->event_user_free)
         ctx->event_user_free(ctx->event_user);

@@ -57,10 +57,11 @@ void xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
  * waits on a guest, a backend or a child.  Anything that waits for a
  * domain to change state watches instead: the backend calls the function
  * given to watch_domains() (lock held, with an egc) whenever some domain
- * may have changed (a domain_changed notification in the sim; Xen's
- * backend has none: xenstored holds VIRQ_DOM_EXC and fires
- * @releaseDomain, which the core watches anyway); the core then lists the
- * domains and compares.  watch_domains may be NULL.
+ * may have changed (a domain_changed notification in the sim, which
+ * names the domain; Xen's backend has none: xenstored holds VIRQ_DOM_EXC
+ * and fires @releaseDomain, which the core then watches instead); the
+ * core then looks at that domain, or lists them all and compares.
+ * watch_domains may be NULL.
  *
  * Domain operations are NULL in a backend that runs no domains (the stub);
  * the core reports -EOPNOTSUPP for them.  dom_list includes dom0.
@@ -96,10 +97,17 @@ typedef struct {
 } xlite__hv_build_args;
 
 typedef struct xlite__egc xlite__egc;
-typedef void xlite__hv_changed_fn(xlite__egc *egc);
+/* A report of a change of domain @domid, or of XLITE__DOMID_ANY: some
+ * domains may have changed (look at all). */
+#define XLITE__DOMID_ANY UINT32_MAX
+typedef void xlite__hv_changed_fn(xlite__egc *egc, uint32_t domid);
 
 typedef struct xlite__hv_ops {
     const char *name;
+    /* Other toolstacks (xl) may make domains on this host: a name the
+     * core's index does not hold is then checked against every domain, as
+     * libxl does (xlite_domain.c, "the name index"). */
+    bool foreign_domains;
     /* The hotplug scripts devices without one of their own run (for vbd
      * and vif backends), or NULL where the host's backends need none. */
     const char *disk_script;
@@ -538,7 +546,9 @@ struct xlite_ctx {
     xlite_free_fn event_user_free;
     GQueue events;                       /* xlite_event, queued */
     GQueue producers;                    /* xlite__evgen_producer */
-    GQueue evgens;                       /* xlite_evgen */
+    /* domid -> GQueue of xlite_evgen, in the order enabled: an event, or
+     * enabling one domain's, looks at that domain's generators only. */
+    GHashTable *evgens;
 
     /* Asynchronous operations (xlite_ao.c). */
     GQueue aos;                          /* xlite__ao, not yet complete */
@@ -558,6 +568,9 @@ struct xlite_ctx {
 
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
+    /* The stored configs were collected on this host (xlite_domain_list
+     * does it once, and again after the host restarted). */
+    bool userdata_collected;
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_ctx, xlite_ctx_free)
@@ -578,9 +591,11 @@ void xlite__ao_ctx_free(xlite_ctx *ctx);
  *
  * Domain watching (xlite_death.c): while anything waits for domains to
  * change (an event generator, a shutdown or destroy waiting for the
- * domain to go), the context holds ONE @releaseDomain xenstore watch and
- * the backend's domain-change reports.  Each report makes one scan (one
- * dom_list) that every waiter sees.  A waiter is a struct embedded in the
+ * domain to go), the context holds the backend's domain-change reports,
+ * or, for a backend without any, ONE @releaseDomain xenstore watch.  A
+ * report that names a domain makes one look at it (one dom_info) that the
+ * waiters on it see; any other makes one scan (one dom_list) that every
+ * waiter sees.  A waiter is a struct embedded in the
  * operation's state; its callback runs with the lock held and the info of
  * its domain, or NULL when the domain is gone.
  *
@@ -607,9 +622,9 @@ struct xlite__domwait {
 void xlite__domwait_init(xlite__domwait *dw);
 int xlite__domwait_register(xlite__egc *egc, xlite__domwait *dw);
 void xlite__domwait_deregister(xlite_ctx *ctx, xlite__domwait *dw);
-/* Asks for a scan soon (from a zero timer): after something the core did
- * itself that waiters must see. */
-void xlite__domains_kick(xlite_ctx *ctx);
+/* Asks for a look at @domid (XLITE__DOMID_ANY: a scan) soon, from a zero
+ * timer: after something the core did itself that waiters must see. */
+void xlite__domains_kick(xlite_ctx *ctx, uint32_t domid);
 
 int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
@@ -634,7 +649,7 @@ int xlite__userdata_load(xlite_ctx *ctx, uint32_t domid,
 void xlite__userdata_remove(xlite_ctx *ctx, uint32_t domid,
                             const uint8_t uuid[16]);
 /* Removes stored configs of domains not in infos (with their domid and
- * uuid); skips those whose lock is held. */
+ * uuid); skips those whose lock is held.  One pass over the directory. */
 void xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n);
 
 /*

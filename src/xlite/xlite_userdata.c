@@ -8,8 +8,9 @@
  * fsync of the directory) and only while holding the domain's lock file
  * STATE_DIR/userdata/<domid>-<uuid>.lock, taken with
  * xlite_file_lock_acquire().  Both files go away when the domain is
- * destroyed; those of domains that no longer exist (the host restarted)
- * are collected by xlite_domain_list().
+ * destroyed; those of domains that no longer exist (the host restarted,
+ * or a process died in a create) are collected by xlite_domain_list(),
+ * at the first list of a context and again after the host restarted.
  *
  * The domid and the uuid both name the files: a domid is reused after a
  * wrap, a uuid after a destroy, the pair is not.
@@ -182,24 +183,27 @@ xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
 {
     g_autofree char *dir = userdata_dir(ctx);
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GHashTable) byid = NULL;
     const char *name;
+    size_t i;
 
     if (!d)
         return;
+    byid = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (i = 0; i < n; i++)
+        g_hash_table_insert(byid, GUINT_TO_POINTER(infos[i].domid),
+                            (void *)&infos[i]);
     while ((name = g_dir_read_name(d))) {
         g_autofree char *lockpath = NULL;
+        const xlite_dominfo *info;
         uint8_t uuid[16];
         uint32_t domid;
-        bool alive = false;
-        size_t i;
         int fd;
 
         if (!parse_name(name, &domid, uuid))
             continue;
-        for (i = 0; i < n && !alive; i++)
-            alive = infos[i].domid == domid &&
-                    memcmp(infos[i].uuid, uuid, 16) == 0;
-        if (alive)
+        info = g_hash_table_lookup(byid, GUINT_TO_POINTER(domid));
+        if (info && memcmp(info->uuid, uuid, 16) == 0)
             continue;
         /* A create in progress holds the lock: leave it alone. */
         lockpath = xlite__userdata_path(ctx, domid, uuid, "lock");

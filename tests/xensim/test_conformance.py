@@ -26,13 +26,16 @@ def run(xsd, *cmd, check=True):
 
 @pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")
 def test_test_xenstore_all(xsd):
+    # What a booted host has there (xen-init-dom0's name and domid).
+    before = run(xsd, "xenstore-ls", "/local/domain/0").stdout.strip()
+    assert before == 'name = "Domain-0"\ndomid = "0"'
     out = run(xsd, TEST_XENSTORE)
     listed = run(xsd, TEST_XENSTORE, "-l").stdout.strip().splitlines()
     ran = [l for l in out.stdout.splitlines() if " ns" in l]
     assert "failed" not in out.stdout
     assert len(ran) == len(listed) >= 12
     # It cleans up after itself.
-    assert run(xsd, "xenstore-ls", "/local/domain/0").stdout.strip() == ""
+    assert run(xsd, "xenstore-ls", "/local/domain/0").stdout.strip() == before
 
 
 @pytest.mark.skipif(not os.path.exists(TEST_XENSTORE), reason="xen-utils-4.17 missing")

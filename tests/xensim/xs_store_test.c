@@ -161,6 +161,132 @@ test_transaction(void)
     g_assert_true(xsim_store_check(store));
 }
 
+/* The order DIRECTORY gives: appended; a removed child's place taken by
+ * the last one. */
+static void
+xsim_model_remove(GPtrArray *model,
+                  const char *name)
+{
+    for (guint i = 0; i < model->len; i++) {
+        if (g_str_equal(g_ptr_array_index(model, i), name)) {
+            g_ptr_array_remove_index_fast(model, i);
+            return;
+        }
+    }
+}
+
+static bool
+xsim_model_has(GPtrArray *model,
+               const char *name)
+{
+    for (guint i = 0; i < model->len; i++)
+        if (g_str_equal(g_ptr_array_index(model, i), name))
+            return true;
+    return false;
+}
+
+static void
+xsim_assert_children(XsimStore *store,
+                     XsimTxn *txn,
+                     GPtrArray *model)
+{
+    const GPtrArray *children;
+    guint64 gen;
+
+    g_assert_cmpint(xsim_store_directory(store, txn, &dom0, "/d", &children,
+                                         &gen), ==, 0);
+    g_assert_cmpuint(children->len, ==, model->len);
+    for (guint i = 0; i < model->len; i++)
+        g_assert_cmpstr(g_ptr_array_index(children, i), ==,
+                        g_ptr_array_index(model, i));
+}
+
+/*
+ * A directory of many children (its list indexed, shared by the copies
+ * transactions make, changed through their logs): random adds and
+ * removals in and out of transactions, some of them conflicting, checked
+ * against a model of the list after every step.
+ */
+static void
+test_big_directory(void)
+{
+    XsimStoreQuota quota = { .nodes = 1000, .node_size = 4096, .perms = 5,
+                             .txn_nodes = 1000 };
+    g_autoptr(XsimStore) store = xsim_store_new(&quota);
+    g_autoptr(GPtrArray) model = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(18);
+
+    g_assert_cmpint(xsim_store_mkdir(store, NULL, &dom0, "/d", NULL), ==, 0);
+    for (guint step = 0; step < 400; step++) {
+        g_autofree char *name = g_strdup_printf("c%u",
+                                                g_rand_int_range(rand, 0, 60));
+        g_autofree char *path = g_strconcat("/d/", name, NULL);
+        int what = g_rand_int_range(rand, 0, 4);
+
+        if (what < 2) {
+            /* Outside a transaction. */
+            if (xsim_model_has(model, name)) {
+                g_assert_cmpint(xsim_store_rm(store, NULL, &dom0, path, NULL),
+                                ==, 0);
+                xsim_model_remove(model, name);
+            } else {
+                g_assert_cmpint(xsim_store_write(store, NULL, &dom0, path,
+                                                 "", 0, NULL), ==, 0);
+                g_ptr_array_add(model, g_strdup(name));
+            }
+        } else {
+            /* In a transaction: a few changes, a read, maybe another
+             * writer first (then EAGAIN), commit or abort. */
+            g_autoptr(XsimTxn) txn = xsim_txn_new(store);
+            g_autoptr(GPtrArray) mine = g_ptr_array_new_with_free_func(g_free);
+            bool spoil = g_rand_int_range(rand, 0, 4) == 0;
+            bool abort = g_rand_int_range(rand, 0, 4) == 0;
+
+            for (guint i = 0; i < model->len; i++)
+                g_ptr_array_add(mine, g_strdup(g_ptr_array_index(model, i)));
+            xsim_assert_children(store, txn, mine);
+            for (guint k = 0; k < 3; k++) {
+                g_autofree char *n = g_strdup_printf(
+                    "c%u", g_rand_int_range(rand, 0, 60));
+                g_autofree char *p = g_strconcat("/d/", n, NULL);
+
+                if (xsim_model_has(mine, n)) {
+                    g_assert_cmpint(xsim_store_rm(store, txn, &dom0, p, NULL),
+                                    ==, 0);
+                    xsim_model_remove(mine, n);
+                } else {
+                    g_assert_cmpint(xsim_store_write(store, txn, &dom0, p, "",
+                                                     0, NULL), ==, 0);
+                    g_ptr_array_add(mine, g_strdup(n));
+                }
+                xsim_assert_children(store, txn, mine);
+            }
+            if (spoil) {
+                g_autofree char *p = g_strdup_printf("/d/x%u", step);
+
+                g_assert_cmpint(xsim_store_write(store, NULL, &dom0, p, "",
+                                                 0, NULL), ==, 0);
+                g_ptr_array_add(model, g_strdup(p + 3));
+                /* The transaction still sees what it saw. */
+                xsim_assert_children(store, txn, mine);
+            }
+            if (abort)
+                continue;
+            if (spoil) {
+                g_assert_cmpint(xsim_txn_commit(txn, NULL), ==, EAGAIN);
+            } else {
+                g_assert_cmpint(xsim_txn_commit(txn, NULL), ==, 0);
+                g_ptr_array_set_size(model, 0);
+                for (guint i = 0; i < mine->len; i++)
+                    g_ptr_array_add(model,
+                                    g_strdup(g_ptr_array_index(mine, i)));
+            }
+        }
+        xsim_assert_children(store, NULL, model);
+        g_assert_true(xsim_store_check(store));
+    }
+}
+
 int
 main(int argc,
      char **argv)
@@ -170,5 +296,6 @@ main(int argc,
     g_test_add_func("/xensim/store/perms", test_perms);
     g_test_add_func("/xensim/store/quota", test_quota);
     g_test_add_func("/xensim/store/transaction", test_transaction);
+    g_test_add_func("/xensim/store/big-directory", test_big_directory);
     return g_test_run();
 }

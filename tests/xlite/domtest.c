@@ -235,6 +235,23 @@ domtest_assert_gone(simhost *sh, xlite_ctx *ctx, uint32_t domid)
         }
         free(vms);
     }
+    {
+        unsigned int n = 0, j;
+        char **names = xs_directory(xsh, XBT_NULL, "/libxlite/names", &n);
+
+        /* No entry of the name index names it. */
+        for (j = 0; j < n; j++) {
+            g_autofree char *p = g_strdup_printf("/libxlite/names/%s",
+                                                 names[j]);
+            unsigned int len;
+            char *v = xs_read(xsh, XBT_NULL, p, &len);
+
+            if (v && g_ascii_strtoull(v, NULL, 10) == domid)
+                g_error("%s (%s) is left behind", p, v);
+            free(v);
+        }
+        free(names);
+    }
     xs_close(xsh);
     /* 3, 4. no stored config, no lock file (5: children, by the caller's
      * leak check) */

@@ -13,7 +13,10 @@
  *  - ignore-shutdown: the shutdown times out with a clear error, destroy
  *    then works;
  *  - failed creates: missing kernel, bad disk path, a backend that never
- *    connects, a failing hotplug script, a xenstore limit: nothing left.
+ *    connects, a failing hotplug script, a xenstore limit: nothing left;
+ *  - names: dom0's name is refused; the name index (/libxlite/names)
+ *    follows create, rename and destroy, tells names that xenstore paths
+ *    spell alike apart, and a stale entry does not hold a name.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -23,6 +26,8 @@
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <xenstore.h>
 
 #include "domtest.h"
 
@@ -477,6 +482,103 @@ test_create_failures(void)
     leak_check_end(&lc);
 }
 
+static char *
+xs_read_str(struct xs_handle *xsh, const char *path)
+{
+    unsigned int len;
+
+    return xs_read(xsh, XBT_NULL, path, &len);
+}
+
+static void
+test_names(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    xlite_domain_config cfg;
+    struct xs_handle *xsh;
+    uint32_t a, b, c, other;
+    char *v;
+
+    leak_check_begin(&lc);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    xsh = xs_open(0);
+    g_assert_nonnull(xsh);
+
+    /* dom0's name, as Xen's xen-init-dom0 writes it, is the host's. */
+    v = xs_read_str(xsh, "/local/domain/0/name");
+    g_assert_cmpstr(v, ==, "Domain-0");
+    free(v);
+    domtest_config(&cfg, "Domain-0", sh->kernel);
+    g_assert_cmpint(xlite_domain_create(ctx, &cfg, &other, NULL), ==,
+                    -EEXIST);
+    g_assert_nonnull(strstr(xlite_errmsg(), "domid 0"));
+    xlite_domain_config_dispose(&cfg);
+
+    /* Indexed at create, in xenstore: a second create is refused. */
+    domtest_config(&cfg, "web.1", sh->kernel);
+    a = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    v = xs_read_str(xsh, "/libxlite/names/web_2e1");
+    g_assert_nonnull(v);
+    g_assert_cmpuint(g_ascii_strtoull(v, NULL, 10), ==, a);
+    free(v);
+    domtest_config(&cfg, "web.1", sh->kernel);
+    g_assert_cmpint(xlite_domain_create(ctx, &cfg, &other, NULL), ==,
+                    -EEXIST);
+    xlite_domain_config_dispose(&cfg);
+
+    /* A name that a path spelling would confuse with it is another. */
+    domtest_config(&cfg, "web_2e1", sh->kernel);
+    b = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* Rename: onto a taken name (or dom0's) refused; the old name is
+     * free once renamed. */
+    g_assert_cmpint(xlite_domain_rename(ctx, b, "web.1"), ==, -EEXIST);
+    g_assert_cmpint(xlite_domain_rename(ctx, b, "Domain-0"), ==, -EEXIST);
+    g_assert_cmpint(xlite_domain_rename(ctx, a, "web.2"), ==, 0);
+    v = xs_read_str(xsh, "/libxlite/names/web_2e1");
+    g_assert_null(v);
+    domtest_config(&cfg, "web.1", sh->kernel);
+    c = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* Destroy frees the name. */
+    g_assert_cmpint(xlite_domain_destroy(ctx, c, NULL), ==, 0);
+    domtest_assert_gone(sh, ctx, c);
+    domtest_config(&cfg, "web.1", sh->kernel);
+    c = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+
+    /* A stale entry (a crash between the hypervisor and xenstore) names a
+     * domain that is gone, or one of another name: it holds nothing. */
+    g_assert_true(xs_write(xsh, XBT_NULL, "/libxlite/names/stale", "4000",
+                           4));
+    g_assert_true(xs_write(xsh, XBT_NULL, "/libxlite/names/stale2", "1", 1));
+    domtest_config(&cfg, "stale", sh->kernel);
+    other = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    g_assert_cmpint(xlite_domain_destroy(ctx, other, NULL), ==, 0);
+    domtest_config(&cfg, "stale2", sh->kernel);
+    other = create_ok(ctx, &cfg);
+    xlite_domain_config_dispose(&cfg);
+    g_assert_cmpint(xlite_domain_destroy(ctx, other, NULL), ==, 0);
+
+    g_assert_cmpint(xlite_domain_destroy(ctx, a, NULL), ==, 0);
+    g_assert_cmpint(xlite_domain_destroy(ctx, b, NULL), ==, 0);
+    g_assert_cmpint(xlite_domain_destroy(ctx, c, NULL), ==, 0);
+    domtest_assert_gone(sh, ctx, a);
+    domtest_assert_gone(sh, ctx, b);
+    domtest_assert_gone(sh, ctx, c);
+    xs_close(xsh);
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -488,5 +590,6 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/domain/reasons", test_reasons);
     g_test_add_func("/xlite/domain/ignore-shutdown", test_ignore_shutdown);
     g_test_add_func("/xlite/domain/create-failures", test_create_failures);
+    g_test_add_func("/xlite/domain/names", test_names);
     return g_test_run();
 }
