@@ -498,24 +498,33 @@ devop_add_undo(xlite__egc *egc, devop_state *ds, int rc)
     xlite__hotplug_run(egc, &ds->hotplug);
 }
 
-static void
-devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc)
+/* The last step of a removal and of an undone add: ds->one's nodes go,
+ * then its entry in the stored config (xenstore first). */
+static int
+devop_forget(xlite_ctx *ctx, devop_state *ds)
 {
-    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
-    xlite_ctx *ctx = egc->ctx;
     ssize_t i;
 
     remove_nodes(ctx, ds);
     i = ds->kind == DEVOP_DISK
         ? find_device(&ds->stored, DEVOP_DISK, ds->one.disks[0].vdev, -1)
         : find_device(&ds->stored, DEVOP_NIC, NULL, ds->one.nics[0].devid);
-    if (i >= 0) {
-        drop_device(&ds->stored, ds->kind, i);
-        if (xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored) < 0)
-            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a device "
-                      "whose add failed stays in the stored config (its "
-                      "nodes are gone, so it is not reported)", ds->domid);
-    }
+    if (i < 0)
+        return 0;
+    drop_device(&ds->stored, ds->kind, i);
+    return xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
+}
+
+static void
+devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+    xlite_ctx *ctx = egc->ctx;
+
+    if (devop_forget(ctx, ds) < 0)
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a device "
+                  "whose add failed stays in the stored config (its nodes "
+                  "are gone, so it is not reported)", ds->domid);
     xlite__errmsg_restore(ds->errmsg);
     devop_done(egc, ds, ds->rc);
 }
@@ -542,16 +551,8 @@ devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
 {
     devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
     xlite_ctx *ctx = egc->ctx;
-    ssize_t i;
 
-    /* xenstore first, then the entry. */
-    remove_nodes(ctx, ds);
-    i = ds->kind == DEVOP_DISK
-        ? find_device(&ds->stored, DEVOP_DISK, ds->one.disks[0].vdev, -1)
-        : find_device(&ds->stored, DEVOP_NIC, NULL, ds->one.nics[0].devid);
-    if (i >= 0)
-        drop_device(&ds->stored, ds->kind, i);
-    rc = xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
+    rc = devop_forget(ctx, ds);
     if (rc == 0)
         XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: device removed",
                   ds->domid);

@@ -57,3 +57,18 @@ def _stop_simulated_hosts(tmp_path):
     stopped when the test ends."""
     yield
     xvtest.stop_simulated_hosts(tmp_path)
+
+
+@pytest.fixture
+def own_daemon(build_dir):
+    """A private libvirtd of this test's own, which it may kill (and
+    restart with its start())."""
+    workdir = Path(tempfile.mkdtemp(prefix="xvd-"))
+    d = xvtest.PrivateDaemon(workdir)
+    d.start()
+    yield d
+    try:
+        d.stop()
+    finally:
+        xvtest.stop_simulated_hosts(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -3,17 +3,14 @@ seeing the same events, a guest that ignores shutdown, a crash with
 on_crash=restart, and a libvirtd killed and restarted while guests run."""
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import xvtest
+from xvtest import wait_for
 
 XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 
@@ -39,29 +36,6 @@ def guest_xml(workdir, name, script=None, on_crash="destroy", uuid=None):
             </disk>
           </devices>
         </domain>""")
-
-
-def wait_for(cond, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
-
-
-@pytest.fixture
-def own_daemon(build_dir):
-    """A private libvirtd of this test's own, which it may kill."""
-    workdir = Path(tempfile.mkdtemp(prefix="xvd-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        xvtest.stop_simulated_hosts(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def simctl(daemon, *args):

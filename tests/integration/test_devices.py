@@ -4,12 +4,14 @@ step the live XML names exactly the devices the simulated host's xenstore
 has; failures change nothing; Nova's detach pattern (DEVICE_REMOVED by
 alias) works; two clients changing one domain lose no update."""
 
+import os
 import re
+import signal
 import subprocess
 import textwrap
+import time
 import xml.etree.ElementTree as ET
-
-import pytest
+from pathlib import Path
 
 import xvtest
 
@@ -294,81 +296,68 @@ def test_two_clients_change_one_domain(daemon, tmp_path):
         daemon.virsh("undefine", "h1")
 
 
-def test_libvirtd_killed_mid_attach_and_mid_detach(build_dir, tmp_path):
+def test_libvirtd_killed_mid_attach_and_mid_detach(own_daemon, tmp_path):
     """libvirtd killed -9 while an interface's hotplug script runs, in an
     attach and then in a detach: after the restart the live XML names
     exactly the devices xenstore has, and attaching or detaching again
     works."""
-    import os
-    import shutil
-    import signal
-    import tempfile
-    import time
-    from pathlib import Path
+    d = own_daemon
+    script = tmp_path / "slow-vif"
+    script.write_text("#!/bin/sh\nsleep 2\n")
+    script.chmod(0o755)
+    f = tmp_path / "h1.xml"
+    f.write_text(guest_xml(tmp_path))
+    assert d.virsh("define", str(f)).rc == 0
+    assert d.virsh("start", "h1").rc == 0
+    domid = int(d.virsh("domid", "h1").out)
+    rundir = d.dir / "root" / "run" / "xenvirt" / "xensim"
+    mac = "00:16:3e:aa:bb:cc"
 
-    workdir = Path(tempfile.mkdtemp(prefix="xvk-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    try:
-        script = tmp_path / "slow-vif"
-        script.write_text("#!/bin/sh\nsleep 2\n")
-        script.chmod(0o755)
-        f = tmp_path / "h1.xml"
-        f.write_text(guest_xml(tmp_path))
-        assert d.virsh("define", str(f)).rc == 0
-        assert d.virsh("start", "h1").rc == 0
-        domid = int(d.virsh("domid", "h1").out)
-        rundir = workdir / "root" / "run" / "xenvirt" / "xensim"
-        mac = "00:16:3e:aa:bb:cc"
+    def kill_during(*args):
+        proc = subprocess.Popen(["virsh", "-q", "-c", d.uri, *args],
+                                env=xvtest.driver_env(),
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        pid = d.pid
+        os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        while Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+        time.sleep(2)        # the orphaned script finishes
+        d.start()
 
-        def kill_during(*args):
-            proc = subprocess.Popen(["virsh", "-q", "-c", d.uri, *args],
-                                    env=xvtest.driver_env(),
-                                    stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-            time.sleep(1)
-            pid = d.pid
-            os.kill(pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            while Path(f"/proc/{pid}").exists():
-                time.sleep(0.05)
-            time.sleep(2)        # the orphaned script finishes
-            d.start()
+    def agree():
+        live = live_devices(d.virsh("dumpxml", "h1").out)
+        assert live == xenstore_devices(rundir, domid)
+        return live
 
-        def agree():
-            live = live_devices(d.virsh("dumpxml", "h1").out)
-            assert live == xenstore_devices(rundir, domid)
-            return live
-
-        kill_during("attach-interface", "h1", "bridge", "xenbr0", "--mac",
-                    mac, "--script", str(script))
-        live = agree()
-        # Its nodes were written before its script ran: it is there.
-        assert ("nic", mac) in live
-        assert "from an attach the driver did not see finish" in d.log()
-        if ("nic", mac) in live:
-            res = d.virsh("detach-interface", "h1", "bridge", "--mac", mac)
-            assert res.rc == 0, res
-            assert ("nic", mac) not in agree()
-        res = d.virsh("attach-interface", "h1", "bridge", "xenbr0", "--mac",
-                      mac, "--script", str(script))
+    kill_during("attach-interface", "h1", "bridge", "xenbr0", "--mac",
+                mac, "--script", str(script))
+    live = agree()
+    # Its nodes were written before its script ran: it is there.
+    assert ("nic", mac) in live
+    assert "from an attach the driver did not see finish" in d.log()
+    if ("nic", mac) in live:
+        res = d.virsh("detach-interface", "h1", "bridge", "--mac", mac)
         assert res.rc == 0, res
-        assert ("nic", mac) in agree()
-
-        kill_during("detach-interface", "h1", "bridge", "--mac", mac)
-        live = agree()
-        if ("nic", mac) in live:
-            assert d.virsh("detach-interface", "h1", "bridge", "--mac",
-                           mac).rc == 0
         assert ("nic", mac) not in agree()
-        res = d.virsh("attach-interface", "h1", "bridge", "xenbr0", "--mac",
-                      mac)
-        assert res.rc == 0, res
-        assert ("nic", mac) in agree()
-        assert d.virsh("destroy", "h1").rc == 0
-    finally:
-        d.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    res = d.virsh("attach-interface", "h1", "bridge", "xenbr0", "--mac",
+                  mac, "--script", str(script))
+    assert res.rc == 0, res
+    assert ("nic", mac) in agree()
+
+    kill_during("detach-interface", "h1", "bridge", "--mac", mac)
+    live = agree()
+    if ("nic", mac) in live:
+        assert d.virsh("detach-interface", "h1", "bridge", "--mac",
+                       mac).rc == 0
+    assert ("nic", mac) not in agree()
+    res = d.virsh("attach-interface", "h1", "bridge", "xenbr0", "--mac",
+                  mac)
+    assert res.rc == 0, res
+    assert ("nic", mac) in agree()
+    assert d.virsh("destroy", "h1").rc == 0
 
 
 def sim(host_root, *args):

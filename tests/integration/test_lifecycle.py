@@ -4,11 +4,11 @@ the state surviving from one client process to the next (the simulated
 host outlives the client, like a real host outlives its toolstack)."""
 
 import textwrap
-import time
 
 import pytest
 
 import xvtest
+from xvtest import wait_for
 
 
 def guest_xml(tmp_path, name="g1", kernel=None, on_poweroff="destroy"):
@@ -34,14 +34,6 @@ def guest_xml(tmp_path, name="g1", kernel=None, on_poweroff="destroy"):
           </devices>
         </domain>""")
 
-
-def wait_for(cond, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
 
 
 @pytest.fixture

@@ -6,33 +6,16 @@ undone what the dead one left half done)."""
 
 import os
 import random
-import shutil
 import signal
 import subprocess
-import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import xvtest
+from xvtest import wait_for
 
 XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
-
-
-@pytest.fixture
-def own_daemon(build_dir):
-    """A private libvirtd of this test's own, which it may kill."""
-    workdir = Path(tempfile.mkdtemp(prefix="xvr-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        xvtest.stop_simulated_hosts(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def sim_rundir(daemon):
@@ -50,15 +33,6 @@ def hosted(daemon):
         if f and f[0] != "Domain-0":
             doms[f[0]] = int(f[1])
     return doms
-
-
-def wait_for(cond, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def guest_xml(workdir, name, slow_script_seconds=None,
@@ -318,3 +292,42 @@ def test_one_domains_slow_job_does_not_delay_anothers_events(own_daemon,
     assert wait_for(lambda: own_daemon.virsh("domstate", "a").out.strip()
                     == "running", 30)
     assert own_daemon.virsh("destroy", "a").rc == 0
+
+
+def test_an_event_outwaits_a_job_held_past_libvirts_wait(own_daemon, tmp_path):
+    """The guest crashes while an attach holds its job for 40 s (a hotplug
+    script that hangs until the core's hotplug timeout): the crash event
+    waits past libvirt's 30 s job wait and is handled once the job is
+    free, so the domain shows shut off.  The event used to be dropped at
+    30 s, and the domain stayed 'running' although it was gone."""
+    (tmp_path / "c.xml").write_text(
+        guest_xml(tmp_path, "c", uuid="0e5b3a9c-1d2f-4e6a-8b7c-9d0e1f2a3b4e"))
+    hanging = tmp_path / "hanging-vif"
+    hanging.write_text("#!/bin/sh\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    assert own_daemon.virsh("define", str(tmp_path / "c.xml")).rc == 0
+    assert own_daemon.virsh("start", "c").rc == 0
+    domid = hosted(own_daemon)["c"]
+
+    attach = subprocess.Popen(
+        ["virsh", "-q", "-c", own_daemon.uri, "attach-interface", "c",
+         "bridge", "xenbr0", "--script", str(hanging)],
+        env=xvtest.driver_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        res = subprocess.run([str(XENSIMCTL), "--rundir",
+                              str(sim_rundir(own_daemon)), "crash",
+                              str(domid)], capture_output=True, text=True,
+                             timeout=30)
+        assert res.returncode == 0, res.stderr
+        # The attach ends at the hotplug timeout, well past 30 s.
+        _, err = attach.communicate(timeout=120)
+        assert attach.returncode != 0 and "in time" in err, err
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+    assert wait_for(lambda: own_daemon.virsh("domstate", "c").out.strip()
+                    == "shut off", 30)
+    assert "an event waits for the job held by another call" in own_daemon.log()
+    assert hosted(own_daemon) == {}

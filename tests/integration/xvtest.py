@@ -100,6 +100,17 @@ class PrivateDaemon:
                      readonly=readonly, **kw)
 
 
+def wait_for(cond, timeout=20):
+    """Polls cond() until it is true or timeout seconds pass; its last
+    answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
 def stop_simulated_hosts(under):
     """Stop every xensimd whose run directory is below @under.
 
