@@ -615,3 +615,128 @@ xvDomainDetachDeviceAlias(virDomainPtr dom, const char *alias,
     return xvDomainChangeDevice(dom, NULL, alias, flags, XV_DEVICE_DETACH,
                                 virDomainDetachDeviceAliasEnsureACL);
 }
+
+/* ---------------------------------------------------------------------
+ * CD-ROM media
+ */
+
+/* The medium of @disk (a CD-ROM drive of @def) changed to @newdisk's:
+ * in the running domain through the core (@driver set), in a definition
+ * only in the XML.  Queues TRAY_CHANGE (open on the eject, closed once a
+ * medium is in) for a running domain. */
+static int
+xvDeviceChangeMedia(xvDriver *driver, virDomainObj *vm, virDomainDef *def,
+                    virDomainDiskDef *newdisk)
+{
+    virDomainDiskDef *disk;
+    const char *src = virDomainDiskGetSource(newdisk);
+    int idx;
+    int rc;
+
+    if ((idx = virDomainDiskIndexByName(def, newdisk->dst, false)) < 0) {
+        virReportError(VIR_ERR_DEVICE_MISSING,
+                       _("disk %s not found"), newdisk->dst);
+        return -1;
+    }
+    disk = def->disks[idx];
+    if (disk->device != VIR_DOMAIN_DISK_DEVICE_CDROM ||
+        newdisk->device != VIR_DOMAIN_DISK_DEVICE_CDROM) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("disk %s: only the medium of a CD-ROM drive can be changed"),
+                       newdisk->dst);
+        return -1;
+    }
+    if (driver) {
+        xlite_domain_config one;
+        xlite_disk_format format;
+
+        xlite_domain_config_init(&one);
+        rc = xvDeviceConfigFromDef(&(virDomainDeviceDef){
+                                       .type = VIR_DOMAIN_DEVICE_DISK,
+                                       .data.disk = newdisk }, &one);
+        format = rc == 0 ? one.disks[0].format : XLITE_DISK_FORMAT_DEFAULT;
+        xlite_domain_config_dispose(&one);
+        if (rc < 0)
+            return -1;
+        virObjectUnlock(vm);
+        rc = xlite_device_disk_change_media(driver->ctx, vm->def->id,
+                                            newdisk->dst, src, format, NULL);
+        virObjectLock(vm);
+        if (rc < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot change the medium of disk %s of domain '%s': %s"),
+                           newdisk->dst, vm->def->name, xlite_errmsg());
+            return -1;
+        }
+        /* The object was unlocked: the disk is found again. */
+        if ((idx = virDomainDiskIndexByName(def, newdisk->dst, false)) < 0)
+            return 0;
+        disk = def->disks[idx];
+        virObjectEventStateQueue(driver->domainEventState,
+                                 virDomainEventTrayChangeNewFromObj(vm, disk->info.alias,
+                                                                    VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN));
+        if (src)
+            virObjectEventStateQueue(driver->domainEventState,
+                                     virDomainEventTrayChangeNewFromObj(vm, disk->info.alias,
+                                                                        VIR_DOMAIN_EVENT_TRAY_CHANGE_CLOSE));
+    }
+    virDomainDiskSetSource(disk, src);
+    virDomainDiskSetFormat(disk, virDomainDiskGetFormat(newdisk));
+    return 0;
+}
+
+int
+xvDomainUpdateDeviceFlags(virDomainPtr dom, const char *xml,
+                          unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    g_autoptr(virDomainDef) vmdef = NULL;
+    virDomainDeviceDef *dev = NULL;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                  VIR_DOMAIN_DEVICE_MODIFY_FORCE, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainUpdateDeviceFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (virDomainObjUpdateModificationImpact(vm, &flags) < 0)
+        goto endjob;
+    if (!(dev = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt, NULL,
+                                        VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        goto endjob;
+    if (dev->type != VIR_DOMAIN_DEVICE_DISK) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("updating a device of type '%s' is not supported, only the medium of a CD-ROM drive"),
+                       virDomainDeviceTypeToString(dev->type));
+        goto endjob;
+    }
+
+    if ((flags & VIR_DOMAIN_AFFECT_CONFIG) &&
+        (!(vmdef = virDomainObjCopyPersistentDef(vm, driver->xmlopt, NULL)) ||
+         xvDeviceChangeMedia(NULL, vm, vmdef, dev->data.disk) < 0))
+        goto endjob;
+    if (flags & VIR_DOMAIN_AFFECT_LIVE) {
+        if (xvDeviceChangeMedia(driver, vm, vm->def, dev->data.disk) < 0 ||
+            virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+            goto endjob;
+    }
+    if (vmdef) {
+        if (virDomainDefSave(vmdef, driver->xmlopt,
+                             driver->config->domainConfigDir) < 0)
+            goto endjob;
+        virDomainObjAssignDef(vm, &vmdef, false, NULL);
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+ cleanup:
+    virDomainDeviceDefFree(dev);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}

@@ -16,6 +16,8 @@ int xvDomainDetachDeviceFlags(virDomainPtr dom, const char *xml,
                               unsigned int flags);
 int xvDomainDetachDeviceAlias(virDomainPtr dom, const char *alias,
                               unsigned int flags);
+int xvDomainUpdateDeviceFlags(virDomainPtr dom, const char *xml,
+                              unsigned int flags);
 
 /* After the driver restarts: make the running domain's live devices agree
  * with the core's (an attach or detach cut short by the driver's death).

@@ -2283,6 +2283,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainDetachDevice = xvDomainDetachDevice,
     .domainDetachDeviceFlags = xvDomainDetachDeviceFlags,
     .domainDetachDeviceAlias = xvDomainDetachDeviceAlias,
+    .domainUpdateDeviceFlags = xvDomainUpdateDeviceFlags,
     .domainSetMemory = xvDomainSetMemory,
     .domainSetMaxMemory = xvDomainSetMaxMemory,
     .domainSetMemoryFlags = xvDomainSetMemoryFlags,

@@ -486,6 +486,13 @@ int xlite_device_nic_add(xlite_ctx *ctx, uint32_t domid,
                          const xlite_async_how *how);
 int xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
                             const xlite_async_how *how);
+/* A CD-ROM drive's medium: ejected, then (target not NULL) the new one
+ * inserted, so that xenstore and the stored config never hold two
+ * different media (seed 001).  -EINVAL for a disk that is not a CD-ROM. */
+int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
+                                   const char *vdev, const char *target,
+                                   xlite_disk_format format,
+                                   const xlite_async_how *how);
 
 /* The user's config as stored at create, merged with the runtime facts
  * (name, memory, vcpus): xenstore is the primary reference and the stored

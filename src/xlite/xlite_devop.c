@@ -49,6 +49,8 @@ typedef struct {
     uint32_t domid;
     devop_kind kind;
     bool remove;
+    bool media;                    /* change a CD-ROM's medium: disk.vdev,
+                                    * disk.target (NULL: eject only) */
     xlite_disk_config disk;        /* add: the disk; remove: its vdev */
     xlite_nic_config nic;          /* add: the nic; remove: its devid */
     int *devid_r;                  /* add nic: the devid it got */
@@ -380,6 +382,92 @@ devop_add_to_stored(xlite_ctx *ctx, devop_state *ds)
     return 0;
 }
 
+/* The backend's params (its medium) set to @target ("" for none), only
+ * while the backend is there. */
+static int
+write_medium(xlite_ctx *ctx, devop_state *ds, const char *target)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *be = backend_path(ds);
+    g_autofree char *params = g_strdup_printf("%s/params", be);
+    g_autofree char *state = g_strdup_printf("%s/state", be);
+    unsigned int attempt;
+
+    if (!xsh)
+        return -EIO;
+    for (attempt = 0; attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        unsigned int len = 0;
+        char *cur;
+        bool ok;
+
+        if (t == XBT_NULL)
+            break;
+        if (!(cur = xs_read(xsh, t, state, &len))) {
+            xs_transaction_end(xsh, t, true);
+            return XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk %s",
+                               ds->domid, ds->disk.vdev);
+        }
+        free(cur);
+        if (!(ok = xs_write(xsh, t, params, target, strlen(target)))) {
+            int err = errno;
+
+            xs_transaction_end(xsh, t, true);
+            errno = err;
+            break;
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            break;
+    }
+    return XLITE_ERROR(ctx, -EIO, "cannot change the medium of disk %s of "
+                       "domain %u: %s", ds->disk.vdev, ds->domid,
+                       g_strerror(errno));
+}
+
+/*
+ * A CD-ROM's medium changed as seed 001 resolves it: always an eject,
+ * then an insert, so that xenstore and the stored config never hold two
+ * different media.  The eject empties xenstore first, then the entry (an
+ * empty medium in xenstore wins); the insert writes the entry first, then
+ * xenstore (the entry is the template once xenstore is not empty).
+ */
+static int
+devop_change_media(xlite_ctx *ctx, devop_state *ds)
+{
+    xlite_disk_config *d;
+    ssize_t i;
+    int rc;
+
+    if ((i = find_device(&ds->stored, DEVOP_DISK, ds->disk.vdev, -1)) < 0)
+        return XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk %s",
+                           ds->domid, ds->disk.vdev);
+    d = &ds->stored.disks[i];
+    if (!d->cdrom)
+        return XLITE_ERROR(ctx, -EINVAL, "disk %s of domain %u is not a "
+                           "CD-ROM drive: its medium cannot change",
+                           ds->disk.vdev, ds->domid);
+    set_one(ds, &ds->stored, i);
+
+    if ((rc = write_medium(ctx, ds, "")) < 0)
+        return rc;
+    g_clear_pointer(&d->target, g_free);
+    d->format = XLITE_DISK_FORMAT_EMPTY;
+    if ((rc = xlite__userdata_store(ctx, ds->domid, ds->uuid,
+                                    &ds->stored)) < 0 || !ds->disk.target)
+        return rc;
+
+    d->target = g_strdup(ds->disk.target);
+    d->format = ds->disk.format == XLITE_DISK_FORMAT_EMPTY ||
+                ds->disk.format == XLITE_DISK_FORMAT_DEFAULT
+        ? XLITE_DISK_FORMAT_RAW : ds->disk.format;
+    if ((rc = xlite__userdata_store(ctx, ds->domid, ds->uuid,
+                                    &ds->stored)) < 0)
+        return rc;
+    return write_medium(ctx, ds, ds->disk.target);
+}
+
 static void
 devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
 {
@@ -392,6 +480,11 @@ devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         (rc = xlite__userdata_load(ctx, ds->domid, ds->uuid,
                                    &ds->stored)) < 0) {
         devop_done(egc, ds, rc);
+        return;
+    }
+
+    if (ds->media) {
+        devop_done(egc, ds, devop_change_media(ctx, ds));
         return;
     }
 
@@ -632,5 +725,29 @@ xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
     ds->remove = true;
     nic_clear(&ds->nic);
     ds->nic.devid = devid;
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
+                               const char *vdev, const char *target,
+                               xlite_disk_format format,
+                               const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (!vdev)
+        return XLITE_ERROR(ctx, -EINVAL, "a disk's guest name is required");
+    if (target && (target[0] != '/' || strpbrk(target, "\n\r")))
+        return XLITE_ERROR(ctx, -EINVAL, "a medium must be an absolute "
+                           "path, not '%s'", target);
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_DISK;
+    ds->media = true;
+    ds->disk.vdev = g_strdup(vdev);
+    ds->disk.target = g_strdup(target);
+    ds->disk.format = format;
+    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }

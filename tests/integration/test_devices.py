@@ -475,3 +475,104 @@ def test_detach_by_alias(embed, tmp_path):
     assert xenstore_devices(sim_rundir(embed.root), domid) == {
         ("disk", str(tmp_path / "a.img"))}
     assert embed.virsh("destroy", "h1").rc == 0
+
+
+MEDIA = textwrap.dedent("""\
+    import json, subprocess, sys, threading, time, libvirt
+    uri, simctl, rundir, userdata = sys.argv[1:5]
+    isos = sys.argv[5:]
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(uri)
+    trays = []
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_TRAY_CHANGE,
+                             lambda conn, d, alias, reason, o: trays.append(reason),
+                             None)
+    threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl()
+                                     for _ in iter(int, 1)], daemon=True).start()
+    d = c.lookupByName('cd1')
+    domid = d.ID()
+
+    def stored():
+        import glob
+        f = glob.glob('%s/%d-*.json' % (userdata, domid))[0]
+        disks = json.load(open(f)).get('disks', [])
+        return [x.get('target') for x in disks if x['vdev'] == 'xvdc'][0]
+
+    def in_xenstore():
+        out = subprocess.run([simctl, '--rundir', rundir, 'devices', str(domid)],
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.split()[:2] == ['qdisk', '51744']:
+                return line.split('params=', 1)[1].strip()
+        return None
+
+    seen, bad, done = [0], [], [False]
+    def reader():
+        while not done[0]:
+            a, x, b = stored(), in_xenstore(), stored()
+            seen[0] += 1
+            # Two different media at once: xenstore and a stored entry that
+            # did not change around the read (every medium is used once, so
+            # the same entry before and after means no change between).
+            if a == b and a and x and a != x:
+                bad.append((a, x))
+    t = threading.Thread(target=reader)
+    t.start()
+    xml = ("<disk type='file' device='cdrom'><source file='%s'/>"
+           "<target dev='xvdc' bus='xen'/><readonly/></disk>")
+    for iso in isos[1:]:
+        d.updateDeviceFlags(xml % iso, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    done[0] = True
+    t.join()
+    last = isos[-1]
+    assert stored() == last and in_xenstore() == last, (stored(), in_xenstore())
+    assert ("<source file='%s'/>" % last) in d.XMLDesc(0)
+    # Ejected: empty everywhere.
+    d.updateDeviceFlags("<disk type='file' device='cdrom'><target dev='xvdc' "
+                        "bus='xen'/><readonly/></disk>",
+                        libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    assert in_xenstore() == '' and not stored()
+    time.sleep(0.5)
+    print('samples', seen[0], 'bad', bad, 'trays', len(trays),
+          trays[-1] == libvirt.VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN)
+    """)
+
+
+def test_cdrom_media_change_never_holds_two_media(daemon, tmp_path):
+    isos = [tmp_path / f"disc{i}.iso" for i in range(101)]
+    for iso in isos:
+        iso.write_bytes(b"\0" * 4096)
+    xml = guest_xml(tmp_path, "cd1").replace(
+        "<interface", f"<disk type='file' device='cdrom'><source file="
+        f"'{isos[0]}'/><target dev='xvdc' bus='xen'/><readonly/></disk>"
+        "<interface")
+    f = tmp_path / "cd1.xml"
+    f.write_text(xml)
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "cd1").rc == 0
+    try:
+        root = daemon.dir / "root"
+        res = xvtest.python(MEDIA, daemon.uri, str(XENSIMCTL),
+                            str(sim_rundir(root)),
+                            str(root / "var" / "lib" / "xenvirt" / "userdata"),
+                            *map(str, isos), timeout=300)
+        assert res.rc == 0, res
+        samples, bad, trays, last_open = re.fullmatch(
+            r"samples (\d+) bad (.*) trays (\d+) (\w+)\n", res.out).groups()
+        assert int(samples) > 10 and bad == "[]", res.out
+        # Open and closed for each change, open for the last eject.
+        assert int(trays) == 201 and last_open == "True", res.out
+        # The definition kept its medium; --config changes it there.
+        assert str(isos[0]) in daemon.virsh("dumpxml", "--inactive",
+                                            "cd1").out
+        res = daemon.virsh("change-media", "cd1", "xvdc", str(isos[7]),
+                           "--update", "--config")
+        assert res.rc == 0, res
+        assert str(isos[7]) in daemon.virsh("dumpxml", "--inactive",
+                                            "cd1").out
+        # Only a CD-ROM's medium changes.
+        res = daemon.virsh("update-device", "cd1", str(f), "--live")
+        assert res.rc != 0
+    finally:
+        daemon.virsh("destroy", "cd1")
+        daemon.virsh("undefine", "cd1")
