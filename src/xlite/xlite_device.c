@@ -35,15 +35,32 @@
 #define XENBUS_STATE_CLOSING 5
 #define XENBUS_STATE_CLOSED 6
 
-int64_t
-xlite__device_timeout(void)
+/* XLITE_DEVICE_TIMEOUT_MS, or dflt if it is not set (or not a number). */
+static int64_t
+timeout_from_env(int64_t dflt)
 {
     const char *s = g_getenv("XLITE_DEVICE_TIMEOUT_MS");
     guint64 ms;
 
     if (s && g_ascii_string_to_unsigned(s, 10, 1, 3600 * 1000, &ms, NULL))
         return (int64_t)ms * 1000;
-    return 10 * G_USEC_PER_SEC;
+    return dflt;
+}
+
+/* libxl's LIBXL_INIT_TIMEOUT and LIBXL_DESTROY_TIMEOUT. */
+int64_t
+xlite__device_timeout(void)
+{
+    return timeout_from_env(10 * G_USEC_PER_SEC);
+}
+
+/* libxl's LIBXL_HOTPLUG_TIMEOUT: Xen's scripts are bash running many
+ * xenstore-* commands, which take seconds on a loaded host and more
+ * under emulation (tools/xen-testhost). */
+int64_t
+xlite__hotplug_timeout(void)
+{
+    return timeout_from_env(40 * G_USEC_PER_SEC);
 }
 
 /* ---------- naming ---------- */
@@ -503,7 +520,7 @@ hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
         hp->spawn.argv = (const char *const *)hp->argv;
         hp->spawn.env = (const char *const *)hp->env;
         hp->spawn.stdfds[0] = hp->spawn.stdfds[1] = hp->spawn.stdfds[2] = -1;
-        hp->spawn.timeout_usec = xlite__device_timeout();
+        hp->spawn.timeout_usec = xlite__hotplug_timeout();
         /* Taking devices down is not stopped by an abort (an aborted
          * create is undone with these very scripts). */
         hp->spawn.unabortable = hp->remove;
@@ -740,7 +757,33 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
         devwait_done(egc, dw, 0);
 }
 
-/* Closing: the backend directories the domain has, each told to go. */
+/* The frontend directory a backend of domid serves (the paths
+ * xlite__devices_write made), or NULL for a kind we do not make. */
+static char *
+backend_frontend_path(uint32_t domid, const char *kind, const char *devid)
+{
+    guint64 num;
+
+    if (!g_ascii_string_to_unsigned(devid, 10, 0, G_MAXINT32, &num, NULL))
+        return NULL;
+    if (strcmp(kind, "console") == 0)
+        return xlite__console_frontend_path(domid, num);
+    return g_strdup_printf("/local/domain/%u/device/%s/%s", domid,
+                           strcmp(kind, "vif") == 0 ? "vif" : "vbd", devid);
+}
+
+/*
+ * Closing: the backend directories the domain has, each told to go as
+ * libxl's forced removal does (libxl__initiate_device_generic_remove):
+ * in one transaction its frontend goes and the backend gets online 0 and
+ * state Closing.  The order matters on Linux.  A frontend that goes makes
+ * the kernel's backend driver unbind (otherend state Unknown), and at
+ * unbind xenbus writes Closed only if the toolstack has already written
+ * Closing; blkback otherwise stays Connected, and a Closing written after
+ * the unbind reaches nobody (the re-probe fails for want of a frontend):
+ * the wait would last until the timeout.  A live guest's frontend is not
+ * asked first: the domain is paused (or dead) and would not answer.
+ */
 static void
 devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
 {
@@ -759,12 +802,14 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
         char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
 
         for (j = 0; devs && j < n; j++) {
-            char *be = g_strdup_printf("%s/%s", dir, devs[j]);
+            g_autofree char *be = g_strdup_printf("%s/%s", dir, devs[j]);
+            g_autofree char *fe = backend_frontend_path(dw->domid, kinds[k],
+                                                        devs[j]);
             g_autofree char *online = g_strdup_printf("%s/online", be);
             g_autofree char *state = g_strdup_printf("%s/state", be);
+            bool wait = false;
             unsigned int attempt;
 
-            /* Only where the backend still is: never recreate it. */
             for (attempt = 0; attempt < 8; attempt++) {
                 xs_transaction_t t = xs_transaction_start(xsh);
                 unsigned int len;
@@ -772,22 +817,30 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
 
                 if (t == XBT_NULL)
                     break;
+                if (fe)
+                    xs_rm(xsh, t, fe);
+                /* Only where the backend still is: never recreate it. */
+                wait = false;
                 if ((cur = xs_read(xsh, t, state, &len))) {
-                    if (strcmp(cur, "6") != 0) {
-                        xs_write(xsh, t, online, "0", 1);
+                    xs_write(xsh, t, online, "0", 1);
+                    if (strcmp(cur, "6") != 0)
                         xs_write(xsh, t, state, "5", 1);
-                    }
+                    /* Still Initialising: no driver ever took it (a Linux
+                     * backend goes to InitWait at probe), none will
+                     * close it. */
+                    wait = strcmp(cur, "6") != 0 && strcmp(cur, "1") != 0;
                     free(cur);
                 }
-                if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+                if (xs_transaction_end(xsh, t, false))
+                    break;
+                wait = false;
+                if (errno != EAGAIN)
                     break;
             }
             /* The PV console's backend (xenconsoled) never reaches Closed
              * on real Xen: told to go, it is not waited for (as xl does). */
-            if (strcmp(kinds[k], "console") == 0)
-                g_free(be);
-            else
-                g_ptr_array_add(dw->paths, be);
+            if (wait && strcmp(kinds[k], "console") != 0)
+                g_ptr_array_add(dw->paths, g_steal_pointer(&be));
         }
         free(devs);
     }

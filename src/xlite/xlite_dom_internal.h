@@ -10,10 +10,11 @@
 
 #include "xlite_internal.h"
 
-/* How long a backend may take to come up, a hotplug script to run, a
- * dying domain to go: XLITE_DEVICE_TIMEOUT_MS in the environment
- * overrides it (tests). */
+/* How long a backend may take to come up or close, a dying domain to go
+ * (10 s), and a hotplug script to run (40 s), as libxl's timeouts;
+ * XLITE_DEVICE_TIMEOUT_MS in the environment overrides both (tests). */
 int64_t xlite__device_timeout(void);
+int64_t xlite__hotplug_timeout(void);
 
 /* Fills what create decides for devices: nic devids and MACs. */
 void xlite__devices_prepare(xlite_domain_config *cfg);
@@ -77,12 +78,16 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
  * frontend's tty (a node dom0 owns), so for consoles it is the frontend
  * directory that is watched.
  *
- * With closing set, the other way round (removal, DESIGN.md "removal
- * waits for the backend to close"): every backend directory the domain
- * has in xenstore is told to go (online 0, state Closing) and waited for
- * until Closed, failed (Closing with a hotplug-error) or gone; at the
- * timeout the removal goes on anyway (logged).  Not abortable: it runs
- * while taking things back.  cfg is not used.
+ * With closing set, the other way round, for a domain being destroyed
+ * (DESIGN.md: "a dead domain's backends are torn down as libxl does"):
+ * every device the domain has in xenstore is removed by force as libxl
+ * does, its frontend going in the transaction that gives its backend
+ * online 0 and state Closing, which makes the kernel's backend close at
+ * once without the (paused or dead) guest.  Backends are then waited for
+ * until Closed, failed (Closing with a hotplug-error) or gone, except
+ * those nobody will close (the console's, and any still Initialising);
+ * at the timeout the removal goes on anyway (logged).  Not abortable: it
+ * runs while taking things back.  cfg is not used.
  */
 typedef struct xlite__devwait xlite__devwait;
 typedef struct {

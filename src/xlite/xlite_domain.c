@@ -12,14 +12,16 @@
  *          create_backends_done (every backend is ready, every console
  *          has its pty) -> create_hotplug_done (every "add" script ran):
  *          done, paused.
- *          A failure at any step goes to create_undo: the home goes, the
- *          backends are closed -> create_undo_closed: the hypervisor
- *          domain, "remove" scripts if "add" ones ran ->
- *          create_undo_unplugged: xenstore, the stored config ->
- *          create_undo_gone once the hypervisor has let the domain go.
- * destroy: initiator: the domain's uuid -> destroy_locked: pause, the home
- *          goes, the backends are closed -> destroy_closed: hypervisor
- *          destroy, "remove" scripts -> destroy_hotplug_done: xenstore,
+ *          A failure at any step goes to create_undo: the devices are
+ *          removed by force (frontends go, backends close) ->
+ *          create_undo_closed: the hypervisor domain, "remove" scripts if
+ *          "add" ones ran -> create_undo_unplugged: xenstore, the stored
+ *          config -> create_undo_gone once the hypervisor has let the
+ *          domain go.
+ * destroy: initiator: the domain's uuid -> destroy_locked: pause, the
+ *          devices are removed by force (frontends go, backends close) ->
+ *          destroy_closed: hypervisor destroy, "remove" scripts ->
+ *          destroy_hotplug_done: xenstore (the home last, as libxl does),
  *          stored config and lock file -> destroy_gone once the
  *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
@@ -164,17 +166,6 @@ uuid_is_null(const uint8_t u[16])
     static const uint8_t zero[16];
 
     return memcmp(u, zero, 16) == 0;
-}
-
-/* Removes the domain's home (its frontends with it). */
-static void
-xs_remove_home(xlite_ctx *ctx, uint32_t domid)
-{
-    struct xs_handle *xsh = xlite__xs(ctx);
-    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
-
-    if (xsh)
-        xs_rm(xsh, XBT_NULL, home);
 }
 
 /* Removes the domain's xenstore home, vm path and devices. */
@@ -643,9 +634,10 @@ create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 
 /*
  * Takes back whatever the create did, in the order of a destroy: the
- * domain stays paused; its home (and frontends) go, its backends are
- * closed and removed, then the hypervisor domain, the stored config, and
- * we wait until the hypervisor has let it go.  Completes with cs->rc.
+ * domain stays paused; its devices are removed by force (frontends go,
+ * backends close), then the hypervisor domain, xenstore, the stored
+ * config, and we wait until the hypervisor has let it go.  Completes with
+ * cs->rc.
  */
 static void
 create_undo(xlite__egc *egc, create_state *cs, int rc)
@@ -661,7 +653,6 @@ create_undo(xlite__egc *egc, create_state *cs, int rc)
         create_undo_gone(egc, &cs->gone, 0);
         return;
     }
-    xs_remove_home(ctx, cs->domid);
     cs->closer.ao = cs->ao;
     cs->closer.domid = cs->domid;
     cs->closer.closing = true;
@@ -950,7 +941,9 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
     }
     /* Past here, no turning back: abort does not stop a destroy.  As
      * libxl does: pause, devices (frontends go, backends close), then the
-     * hypervisor domain. */
+     * hypervisor domain.  The home stays until the devices are done: a
+     * frontend that went before its backend was told to close would leave
+     * that backend Connected on Linux (xlite__devwait, closing). */
     if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &ds->cfg) < 0)
         XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u has no stored config: its "
                   "hotplug scripts will not be run", ds->domid);
@@ -962,7 +955,6 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         xlite__ao_complete(egc, ao, rc);
         return;
     }
-    xs_remove_home(ctx, ds->domid);
     ds->closer.ao = ao;
     ds->closer.domid = ds->domid;
     ds->closer.closing = true;
