@@ -23,9 +23,12 @@
  *   frontend Initialised/Connected --> Connected (4)
  *   frontend Closing --> Closing (5); frontend Closed --> Closed (6)
  *   frontend gone --> the driver lets the device go ("unbound"): Closed
- *       if the toolstack wrote Closing before (xenbus_dev_remove), and
- *       always for netback (it closes first); blkback otherwise stays
- *       where it was.  An unbound device answers nothing more.
+ *       if the toolstack wrote Closing before (xenbus_dev_remove), else
+ *       it stays where it was.  An unbound device answers nothing more.
+ *       (Linux's netback also closes itself on its way out, in a
+ *       transaction that never recreates a removed node; without
+ *       transactions here that write could land after a toolstack removed
+ *       the directory, so the simulated netback acts as blkback does.)
  *
  * As on Linux, the toolstack's own Closing (or online 0) moves nothing
  * by itself: the frontend sees it and closes, and the backend follows.
@@ -592,11 +595,9 @@ xsim_backdev_step(XsimBackDev *dev)
         dev->unbound = true;
         dev->state = bstate;
         xsim_console_close(dev);
-        if (!xsim_backdev_primary_console(dev) &&
-            (bstate == XSIM_XB_CLOSING || g_str_equal(dev->kind, "vif"))) {
-            xsim_backdev_set_state(dev, XSIM_XB_CLOSING);
+        /* The toolstack waits for this Closed: its directory stays. */
+        if (!xsim_backdev_primary_console(dev) && bstate == XSIM_XB_CLOSING)
             xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
-        }
         return;
     }
 

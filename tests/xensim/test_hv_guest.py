@@ -333,17 +333,16 @@ def test_forced_removal_of_a_paused_guests_devices(ts, kernel, tmp_path):
 
 def test_frontend_removed_before_closing_strands_blkback(ts, kernel, tmp_path):
     """The wrong order: a frontend that goes while its backend is still
-    Connected makes the driver unbind there.  netback closes on its way
-    out; blkback stays Connected, and a Closing written afterwards reaches
-    no driver: it never becomes Closed."""
+    Connected makes the driver unbind there.  blkback stays Connected, and
+    a Closing written afterwards reaches no driver: it never becomes
+    Closed."""
     disk = tmp_path / "d.img"
     disk.write_bytes(b"\0" * 4096)
-    domid = start(ts, kernel, disks=[disk], nics=1)
-    assert wait_until(lambda: connected(ts, domid, "vbd", 51712) and
-                      connected(ts, domid, "vif", 0))
+    domid = start(ts, kernel, disks=[disk])
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712))
     ts.hv.call("pause", domid=domid)
     ts.xs.rm(home(domid) + "/device")
-    assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "6")
+    time.sleep(0.5)
     assert be_state(ts, domid, "vbd", 51712) == "4"
     be = "/local/domain/0/backend/vbd/%d/51712" % domid
     ts.xs.write(be + "/online", "0")
