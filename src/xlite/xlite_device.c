@@ -415,33 +415,138 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 
 /* ---------- hotplug scripts ---------- */
 
+/*
+ * "add" scripts run one after the other, in the order of the devices, and
+ * the first failure stops them.  "remove" scripts all run at once, as
+ * libxl removes devices in parallel (libxl__multidev): under emulation
+ * each of Xen's scripts takes seconds, and one after the other made a
+ * destroy take twice xl's.  A failing remove script is logged and the
+ * others go on: the device goes anyway.
+ */
+
 static void hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc,
                              int status);
 
 void
 xlite__hotplug_init(xlite__hotplug *hp)
 {
-    memset(hp->argv, 0, sizeof(hp->argv));
-    memset(hp->env, 0, sizeof(hp->env));
     hp->next = 0;
-    xlite__spawn_init(&hp->spawn);
+    hp->slots = NULL;
+    hp->nslots = 0;
+    hp->running = 0;
 }
 
 bool
 xlite__hotplug_inuse(const xlite__hotplug *hp)
 {
-    return xlite__ev_child_inuse(&hp->spawn.child);
+    size_t i;
+
+    for (i = 0; i < hp->nslots; i++)
+        if (xlite__ev_child_inuse(&hp->slots[i].spawn.child))
+            return true;
+    return false;
 }
 
 static void
-hotplug_clear(xlite__hotplug *hp)
+slot_clear(xlite__hotplug_slot *slot)
 {
     size_t i;
 
-    for (i = 0; i < G_N_ELEMENTS(hp->argv); i++)
-        g_clear_pointer(&hp->argv[i], g_free);
-    for (i = 0; i < G_N_ELEMENTS(hp->env); i++)
-        g_clear_pointer(&hp->env[i], g_free);
+    for (i = 0; i < G_N_ELEMENTS(slot->argv); i++)
+        g_clear_pointer(&slot->argv[i], g_free);
+    for (i = 0; i < G_N_ELEMENTS(slot->env); i++)
+        g_clear_pointer(&slot->env[i], g_free);
+}
+
+static void
+hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    size_t i;
+
+    for (i = 0; i < hp->nslots; i++)
+        slot_clear(&hp->slots[i]);
+    g_clear_pointer(&hp->slots, g_free);
+    hp->nslots = 0;
+    hp->callback(egc, hp, rc);
+}
+
+/*
+ * Starts the script of device i (disks first, then nics), if it has one:
+ * *started_r says whether it did.  Called as libxl calls Xen's scripts:
+ * block add|remove, vif-bridge online|offline type_if=vif with the
+ * interface's name in $vif.
+ */
+static int
+hotplug_start(xlite__egc *egc, xlite__hotplug *hp, size_t i, bool *started_r)
+{
+    const xlite_domain_config *cfg = hp->cfg;
+    xlite__hotplug_slot *slot = &hp->slots[i];
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *be = NULL;
+    const char *script = NULL;
+    const char *kind;
+    int rc;
+
+    *started_r = false;
+    if (i < cfg->num_disks) {
+        const xlite_disk_config *d = &cfg->disks[i];
+        int devid;
+
+        if (!(script = disk_script(ctx, d)) ||
+            xlite__disk_devid(ctx, d->vdev, &devid) < 0)
+            return 0;
+        kind = "vbd";
+        be = xlite__disk_backend_path(hp->domid, d, devid);
+    } else {
+        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+        if (!(script = nic_script(ctx, n)))
+            return 0;
+        kind = "vif";
+        be = nic_backend_path(hp->domid, n);
+    }
+    slot->hp = hp;
+    slot->argv[0] = g_strdup(script);
+    slot->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
+    slot->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
+    slot->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/backend");
+    slot->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
+    slot->env[4] = g_strdup_printf("script=%s", script);
+    if (strcmp(kind, "vif") == 0) {
+        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+        slot->argv[1] = g_strdup(hp->remove ? "offline" : "online");
+        slot->argv[2] = g_strdup("type_if=vif");
+        /* The kernel's name: the script renames it to vifname. */
+        slot->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
+        slot->env[6] = g_strdup("netdev=");
+    } else {
+        slot->argv[1] = g_strdup(hp->remove ? "remove" : "add");
+    }
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: %s %s for %s", hp->domid,
+              script, slot->argv[1], be);
+    xlite__spawn_init(&slot->spawn);
+    slot->spawn.ao = hp->ao;
+    slot->spawn.what = slot->argv[0];
+    slot->spawn.argv = (const char *const *)slot->argv;
+    slot->spawn.env = (const char *const *)slot->env;
+    slot->spawn.stdfds[0] = slot->spawn.stdfds[1] = -1;
+    slot->spawn.stdfds[2] = -1;
+    slot->spawn.timeout_usec = xlite__hotplug_timeout();
+    /* Taking devices down is not stopped by an abort (an aborted create
+     * is undone with these very scripts). */
+    slot->spawn.unabortable = hp->remove;
+    slot->spawn.death_cb = hotplug_death_cb;
+    if ((rc = xlite__spawn(egc, &slot->spawn)) < 0) {
+        slot_clear(slot);
+        if (hp->remove)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove script "
+                      "of %s did not run: %s", hp->domid, be,
+                      xlite_errmsg());
+        return rc;
+    }
+    *started_r = true;
+    return 0;
 }
 
 static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
@@ -449,103 +554,61 @@ static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
 void
 xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
 {
+    const xlite_domain_config *cfg = hp->cfg;
+    size_t i;
+
     hp->next = 0;
-    hotplug_next(egc, hp);
+    hp->running = 0;
+    hp->nslots = cfg->num_disks + cfg->num_nics;
+    hp->slots = g_new0(xlite__hotplug_slot, hp->nslots);
+    for (i = 0; i < hp->nslots; i++)
+        xlite__spawn_init(&hp->slots[i].spawn);
+    if (!hp->remove) {
+        hotplug_next(egc, hp);
+        return;
+    }
+    for (i = 0; i < hp->nslots; i++) {
+        bool started;
+
+        if (hotplug_start(egc, hp, i, &started) == 0 && started)
+            hp->running++;
+    }
+    if (hp->running == 0)
+        hotplug_done(egc, hp, 0);
 }
 
-/* Runs the script of the next device that has one, or completes. */
+/* Adding: runs the script of the next device that has one, or completes. */
 static void
 hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
 {
-    const xlite_domain_config *cfg = hp->cfg;
-    xlite_ctx *ctx = egc->ctx;
     int rc;
 
-    for (;;) {
-        g_autofree char *be = NULL;
-        const char *script = NULL;
-        const char *kind = NULL;
-        size_t i = hp->next++;
+    while (hp->next < hp->nslots) {
+        bool started;
 
-        if (i < cfg->num_disks) {
-            const xlite_disk_config *d = &cfg->disks[i];
-            int devid;
-
-            if (!(script = disk_script(ctx, d)) ||
-                xlite__disk_devid(ctx, d->vdev, &devid) < 0)
-                continue;
-            kind = "vbd";
-            be = xlite__disk_backend_path(hp->domid, d, devid);
-        } else if (i < cfg->num_disks + cfg->num_nics) {
-            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-            if (!(script = nic_script(ctx, n)))
-                continue;
-            kind = "vif";
-            be = nic_backend_path(hp->domid, n);
-        } else {
-            hp->callback(egc, hp, 0);
+        if (xlite__ao_aborting(hp->ao)) {
+            hotplug_done(egc, hp, -ECANCELED);
             return;
         }
-        /* Taking devices down is never abandoned halfway. */
-        if (!hp->remove && xlite__ao_aborting(hp->ao)) {
-            hp->callback(egc, hp, -ECANCELED);
+        if ((rc = hotplug_start(egc, hp, hp->next++, &started)) < 0) {
+            hotplug_done(egc, hp, rc);
             return;
         }
-        /* Called as libxl calls Xen's scripts: block add|remove,
-         * vif-bridge online|offline type_if=vif with the interface's name
-         * in $vif. */
-        hotplug_clear(hp);
-        hp->argv[0] = g_strdup(script);
-        hp->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
-        hp->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
-        hp->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/"
-                                     "backend");
-        hp->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
-        hp->env[4] = g_strdup_printf("script=%s", script);
-        if (strcmp(kind, "vif") == 0) {
-            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-            hp->argv[1] = g_strdup(hp->remove ? "offline" : "online");
-            hp->argv[2] = g_strdup("type_if=vif");
-            /* The kernel's name: the script renames it to vifname. */
-            hp->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
-            hp->env[6] = g_strdup("netdev=");
-        } else {
-            hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
-        }
-        xlite__spawn_init(&hp->spawn);
-        hp->spawn.ao = hp->ao;
-        hp->spawn.what = hp->argv[0];
-        hp->spawn.argv = (const char *const *)hp->argv;
-        hp->spawn.env = (const char *const *)hp->env;
-        hp->spawn.stdfds[0] = hp->spawn.stdfds[1] = hp->spawn.stdfds[2] = -1;
-        hp->spawn.timeout_usec = xlite__hotplug_timeout();
-        /* Taking devices down is not stopped by an abort (an aborted
-         * create is undone with these very scripts). */
-        hp->spawn.unabortable = hp->remove;
-        hp->spawn.death_cb = hotplug_death_cb;
-        if ((rc = xlite__spawn(egc, &hp->spawn)) < 0) {
-            hotplug_clear(hp);
-            if (hp->remove) {
-                XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove "
-                          "script of %s did not run: %s", hp->domid, be,
-                          xlite_errmsg());
-                continue;
-            }
-            hp->callback(egc, hp, rc);
-        }
-        return;
+        if (started)
+            return;
     }
+    hotplug_done(egc, hp, 0);
 }
 
 static void
 hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
 {
-    xlite__hotplug *hp = XLITE__CONTAINER_OF(ss, xlite__hotplug, spawn);
-    g_autofree char *script = g_strdup(hp->argv[0]);
+    xlite__hotplug_slot *slot = XLITE__CONTAINER_OF(ss, xlite__hotplug_slot,
+                                                    spawn);
+    xlite__hotplug *hp = slot->hp;
+    g_autofree char *script = g_strdup(slot->argv[0]);
 
-    hotplug_clear(hp);
+    slot_clear(slot);
     if (rc == -ETIMEDOUT)
         rc = XLITE_ERROR(egc->ctx, rc, "hotplug script %s of domain %u did "
                          "not finish in time", script, hp->domid);
@@ -553,12 +616,16 @@ hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
         rc = XLITE_ERROR(egc->ctx, -EIO, "hotplug script %s of domain %u "
                          "failed (wait status %#x)", script, hp->domid,
                          status);
-    if (rc < 0 && !hp->remove) {
-        hp->callback(egc, hp, rc);
+    if (!hp->remove) {
+        if (rc < 0)
+            hotplug_done(egc, hp, rc);
+        else
+            hotplug_next(egc, hp);
         return;
     }
     /* Removal goes on past a failing script: the device goes anyway. */
-    hotplug_next(egc, hp);
+    if (--hp->running == 0)
+        hotplug_done(egc, hp, 0);
 }
 
 /* ---------- waiting for the backends ---------- */

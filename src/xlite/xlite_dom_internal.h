@@ -43,13 +43,23 @@ char *xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d,
                                int devid);
 
 /*
- * Hotplug scripts, one after the other: "SCRIPT add" (or "remove") with
- * XENBUS_PATH and friends in the environment, each with the device
- * timeout.  done(egc, hp, rc) once, after the last or the first failure.
+ * Hotplug scripts: "SCRIPT add" (or "remove") with XENBUS_PATH and
+ * friends in the environment, each with the hotplug timeout.  "add"
+ * scripts run one after the other and stop at the first failure;
+ * "remove" scripts all run at once (as libxl's multidev), and one that
+ * fails is logged and does not stop the others.  done(egc, hp, rc) once,
+ * after the last (or the first failure of an "add").
  */
 typedef struct xlite__hotplug xlite__hotplug;
 typedef void xlite__hotplug_callback(xlite__egc *egc, xlite__hotplug *hp,
                                      int rc);
+/* One device's script. */
+typedef struct {
+    xlite__hotplug *hp;
+    char *argv[4];                /* NULL-terminated */
+    char *env[8];
+    xlite__spawn_state spawn;
+} xlite__hotplug_slot;
 struct xlite__hotplug {
     /* caller */
     xlite__ao *ao;
@@ -58,10 +68,10 @@ struct xlite__hotplug {
     bool remove;
     xlite__hotplug_callback *callback;
     /* private */
-    size_t next;                  /* disks first, then nics */
-    char *argv[4];                /* NULL-terminated */
-    char *env[8];
-    xlite__spawn_state spawn;
+    xlite__hotplug_slot *slots;   /* one per device: disks, then nics */
+    size_t nslots;
+    size_t next;                  /* adding: the next slot to run */
+    size_t running;               /* removing: scripts not done yet */
 };
 
 void xlite__hotplug_init(xlite__hotplug *hp);

@@ -955,6 +955,8 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         xlite__ao_complete(egc, ao, rc);
         return;
     }
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u paused: removing its "
+              "devices", ds->domid);
     ds->closer.ao = ao;
     ds->closer.domid = ds->domid;
     ds->closer.closing = true;
@@ -969,7 +971,11 @@ destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
     xlite_ctx *ctx = egc->ctx;
     xlite__ao *ao = ds->ao;
 
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: its backends are closed",
+              ds->domid);
     rc = ctx->hv->dom_destroy(ctx, ctx->hv_state, ds->domid);
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u destroyed in the hypervisor",
+              ds->domid);
     if (rc < 0 && rc != -ESRCH) {
         xlite__udlock_release(ctx, &ds->udlock, false);
         xlite_domain_config_dispose(&ds->cfg);
@@ -993,6 +999,8 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 {
     destroy_state *ds = XLITE__CONTAINER_OF(hp, destroy_state, hotplug);
 
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
+              "ran", ds->domid);
     xs_remove_domain(egc->ctx, ds->domid, ds->uuid);
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);

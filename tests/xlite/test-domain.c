@@ -16,7 +16,8 @@
  *    connects, a failing hotplug script, a xenstore limit: nothing left;
  *  - destroy of a running guest with a disk and a NIC (both Connected):
  *    the backends close at once (the guest, paused, cannot answer), so the
- *    destroy does not wait out the device timeout, and nothing is left.
+ *    destroy does not wait out the device timeout; the two remove scripts
+ *    run at the same time; nothing is left.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -508,6 +509,11 @@ test_destroy_running(void)
     g_autofree char *disk = NULL;
     g_autofree char *vbd = NULL;
     g_autofree char *vif = NULL;
+    g_autofree char *script = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *got = NULL;
+    g_auto(GStrv) lines = NULL;
     int64_t deadline, t0, took;
     uint32_t domid;
 
@@ -519,13 +525,23 @@ test_destroy_running(void)
     disk = g_build_filename(sh->dir, "disk.img", NULL);
     g_assert_true(g_file_set_contents(disk, "", 0, NULL));
     g_assert_cmpint(truncate(disk, 1 << 20), ==, 0);
+    /* Its removal takes a second and says when it starts and ends. */
+    log = g_build_filename(sh->dir, "hotplug.log", NULL);
+    script = g_build_filename(sh->dir, "slow-remove", NULL);
+    body = g_strdup_printf("#!/bin/sh\ncase $1 in remove|offline)\n"
+                           "echo start >>%s; sleep 1; echo end >>%s;;\n"
+                           "esac\n", log, log);
+    g_assert_true(g_file_set_contents(script, body, -1, NULL));
+    g_assert_cmpint(chmod(script, 0755), ==, 0);
     domtest_config(&cfg, "destroy-running", sh->kernel);
     d = xlite_domain_config_add_disk(&cfg);
     d->vdev = g_strdup("xvda");
     d->target = g_strdup(disk);
     d->backend = XLITE_DISK_BACKEND_PHY;
+    d->script = g_strdup(script);
     n = xlite_domain_config_add_nic(&cfg);
     n->bridge = g_strdup("xenbr0");
+    n->script = g_strdup(script);
     domid = create_ok(ctx, &cfg);
     g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
 
@@ -549,6 +565,12 @@ test_destroy_running(void)
     g_assert_cmpint(took, <, 10 * G_USEC_PER_SEC);
     domtest_assert_gone(sh, ctx, domid);
     g_assert_cmpuint(domtest_userdata_files(sh), ==, 0);
+    /* Both scripts started before either ended. */
+    g_assert_true(g_file_get_contents(log, &got, NULL, NULL));
+    lines = g_strsplit(got, "\n", -1);
+    g_assert_cmpuint(g_strv_length(lines), ==, 5);
+    g_assert_cmpstr(lines[0], ==, "start");
+    g_assert_cmpstr(lines[1], ==, "start");
 
     g_unsetenv("XLITE_DEVICE_TIMEOUT_MS");
     xlite_domain_config_dispose(&cfg);
