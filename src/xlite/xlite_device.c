@@ -392,6 +392,31 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     return 0;
 }
 
+/* Removes the parent of path if it has no child left: in a transaction,
+ * so that a device another create writes meanwhile is never lost (its
+ * transaction or ours is retried). */
+static void
+xs_rm_if_empty(struct xs_handle *xsh, const char *path)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
+    unsigned int attempt;
+
+    for (attempt = 0; attempt < 8; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        unsigned int n = 0;
+        char **children;
+
+        if (t == XBT_NULL)
+            return;
+        children = xs_directory(xsh, t, parent, &n);
+        if (children && n == 0)
+            xs_rm(xsh, t, parent);
+        free(children);
+        if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+            return;
+    }
+}
+
 void
 xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 {
@@ -410,6 +435,10 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 
         xs_rm(xsh, XBT_NULL, be);
         xs_rm(xsh, XBT_NULL, err);
+        /* The kind's directory too once no domain has one, as libxl's
+         * path cleanup does. */
+        xs_rm_if_empty(xsh, be);
+        xs_rm_if_empty(xsh, err);
     }
 }
 

@@ -17,7 +17,8 @@
  *  - destroy of a running guest with a disk and a NIC (both Connected):
  *    the backends close at once (the guest, paused, cannot answer), so the
  *    destroy does not wait out the device timeout; the two remove scripts
- *    run at the same time; nothing is left.
+ *    run at the same time; nothing is left (not even the backend kinds'
+ *    directories, as with libxl).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -565,6 +566,12 @@ test_destroy_running(void)
     g_assert_cmpint(took, <, 10 * G_USEC_PER_SEC);
     domtest_assert_gone(sh, ctx, domid);
     g_assert_cmpuint(domtest_userdata_files(sh), ==, 0);
+    /* Not even the kinds' directories, which no domain uses now. */
+    xsh = xs_open(0);
+    g_assert_nonnull(xsh);
+    g_assert_null(xs_read(xsh, XBT_NULL, "/local/domain/0/backend/vbd", NULL));
+    g_assert_null(xs_read(xsh, XBT_NULL, "/local/domain/0/backend/vif", NULL));
+    xs_close(xsh);
     /* Both scripts started before either ended. */
     g_assert_true(g_file_get_contents(log, &got, NULL, NULL));
     lines = g_strsplit(got, "\n", -1);
