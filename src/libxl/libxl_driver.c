@@ -90,6 +90,7 @@ xvDriverFree(xvDriver *driver)
     virObjectUnref(driver->caps);
     virObjectUnref(driver->domainEventState);
     virObjectUnref(driver->domains);
+    xvEventHooksStop(driver->ctx);
     xlite_ctx_free(driver->ctx);
     xvDriverConfigFree(driver->config);
     g_free(driver);

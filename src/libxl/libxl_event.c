@@ -11,11 +11,23 @@
  * The quirks of the mapping, each handled below where it bites:
  *
  *  - libvirt runs handle and timeout callbacks in the event loop's thread,
- *    without its own lock held.  They call xlite_osevent_occurred_*, which
- *    take the context's lock.  The hooks themselves are called with the
- *    context's lock held and call virEvent*, which take the loop's lock.
- *    So the order is: context lock, then glue lock, then libvirt's loop
- *    lock; nothing here calls into libxlite while holding the glue lock.
+ *    the one that also reads every client's RPC.  libxlite's internal
+ *    callbacks run in whichever thread delivers the event, and a step of
+ *    an operation may block with the context's lock held for seconds (a
+ *    domain build or destroy on real Xen, a hotplug script's fork, an
+ *    fsync): run there, it would stop every client, `virsh list`
+ *    included (issue 14: 5 to 10 s during a start on real Xen).  So the
+ *    loop's callbacks only triage: each delivery is queued for the glue's
+ *    dispatcher thread, which calls xlite_osevent_occurred_*.  An fd
+ *    handle is switched off (no events) while its delivery waits, so that
+ *    libvirt's level-triggered loop does not spin on it, and the
+ *    dispatcher switches it back on (with what libxlite wants by then)
+ *    once delivered.
+ *
+ *  - The hooks are called with the context's lock held and call
+ *    virEvent*, which take the loop's lock.  So the order is: context
+ *    lock, then glue lock, then libvirt's loop lock; nothing here calls
+ *    into libxlite while holding the glue lock.
  *
  *  - Removal is deferred, and starves: libvirt's GLib loop frees a removed
  *    handle or timeout from an idle callback, which does not run while
@@ -46,10 +58,9 @@
  *    moves its successor: an early delivery, which libxlite re-arms.)
  *
  *  - When the context is freed, libxlite calls the hooks' free function,
- *    which removes every libvirt registration left.  The driver must not
- *    free the context while the event thread may be inside one of these
- *    callbacks for it (it frees it at state cleanup, after the loop has
- *    stopped dispatching for it).
+ *    which removes every libvirt registration left.  Before that, the
+ *    driver stops the dispatcher (xvEventHooksStop): deliveries still
+ *    queued are dropped, and none comes once it returns.
  *
  *  - Handle events: libvirt's READABLE/WRITABLE/ERROR/HANGUP are poll()'s
  *    POLLIN (and POLLPRI)/POLLOUT/POLLERR/POLLHUP; libxlite re-checks the
@@ -76,11 +87,13 @@ typedef struct _xvEventGlue xvEventGlue;
 
 /* A libvirt handle, for successive registrations of one fd number. */
 typedef struct {
-    xlite_ctx *ctx;
+    xvEventGlue *glue;
     int watch;
     int fd;
     void *for_xlite;          /* the current registration; NULL if idle */
     short events;
+    bool queued;              /* a delivery waits: the handle is off */
+    bool doomed;              /* to be removed once that delivery is done */
 } xvEventFd;
 
 /* A libvirt timer, for successive one-shot registrations. */
@@ -91,12 +104,30 @@ typedef struct {
     bool armed;
 } xvEventTimeout;
 
+/* What the dispatcher delivers: an fd's readiness (rec set) or a
+ * timeout's expiry, each for the registration it was made for. */
+typedef struct {
+    xvEventFd *rec;
+    void *for_xlite;
+    int fd;
+    short events;
+    short revents;
+} xvEventDelivery;
+
+/* The glue lock guards every field but ctx, set once. */
 struct _xvEventGlue {
     xlite_ctx *ctx;
     GHashTable *idleFds;      /* fd number -> xvEventFd with no events */
     GPtrArray *timeouts;      /* every xvEventTimeout of the glue */
     GQueue idleTimeouts;      /* the disarmed ones */
+    GQueue deliveries;        /* xvEventDelivery, for the dispatcher */
+    pthread_cond_t cond;      /* signalled with each delivery and at stop */
+    GThread *dispatcher;      /* NULL once stopped */
+    bool stopping;            /* deliveries are dropped */
 };
+
+/* Every glue, for xvEventHooksStop to find its context's. */
+static GSList *xvEventGlues;
 
 static int
 xvEventPollToVir(short events)
@@ -139,22 +170,41 @@ xvEventTimeoutMs(int64_t abs_usec)
 
 /* ---------- fds ---------- */
 
-/* In libvirt's event thread. */
+/* Queues a delivery for the dispatcher; glue lock held. */
+static void
+xvEventQueue(xvEventGlue *glue, xvEventFd *rec, void *for_xlite, int fd,
+             short events, short revents)
+{
+    xvEventDelivery *d;
+
+    if (glue->stopping)
+        return;
+    d = g_new0(xvEventDelivery, 1);
+    d->rec = rec;
+    d->for_xlite = for_xlite;
+    d->fd = fd;
+    d->events = events;
+    d->revents = revents;
+    g_queue_push_tail(&glue->deliveries, d);
+    pthread_cond_signal(&glue->cond);
+}
+
+/* In libvirt's event thread: triage only (see the top of the file). */
 static void
 xvEventFdCallback(int watch, int fd, int events, void *opaque)
 {
     xvEventFd *rec = opaque;
-    void *for_xlite;
-    short wanted;
 
     pthread_mutex_lock(&xvEventLock);
-    for_xlite = rec->for_xlite;
-    wanted = rec->events;
+    /* Idle, or its delivery already waits: the handle goes off (again:
+     * a reuse may have switched it on meanwhile). */
+    virEventUpdateHandle(watch, 0);
+    if (rec->for_xlite && !rec->queued && !rec->glue->stopping) {
+        rec->queued = true;
+        xvEventQueue(rec->glue, rec, rec->for_xlite, fd, rec->events,
+                     xvEventVirToPoll(events));
+    }
     pthread_mutex_unlock(&xvEventLock);
-
-    if (for_xlite)
-        xlite_osevent_occurred_fd(rec->ctx, for_xlite, fd, wanted,
-                                  xvEventVirToPoll(events));
 }
 
 static int
@@ -170,10 +220,12 @@ xvEventFdRegister(void *user, int fd, void **for_app_registration_r,
         g_hash_table_steal(glue->idleFds, GINT_TO_POINTER(fd));
         rec->for_xlite = for_xlite;
         rec->events = events;
-        virEventUpdateHandle(rec->watch, xvEventPollToVir(events));
+        /* With a delivery waiting, the dispatcher switches it on. */
+        if (!rec->queued)
+            virEventUpdateHandle(rec->watch, xvEventPollToVir(events));
     } else {
         rec = g_new0(xvEventFd, 1);
-        rec->ctx = glue->ctx;
+        rec->glue = glue;
         rec->fd = fd;
         rec->for_xlite = for_xlite;
         rec->events = events;
@@ -199,7 +251,8 @@ xvEventFdModify(void *user, int fd, void **for_app_registration_update,
 
     pthread_mutex_lock(&xvEventLock);
     rec->events = events;
-    virEventUpdateHandle(rec->watch, xvEventPollToVir(events));
+    if (!rec->queued)
+        virEventUpdateHandle(rec->watch, xvEventPollToVir(events));
     pthread_mutex_unlock(&xvEventLock);
     return 0;
 }
@@ -213,8 +266,12 @@ xvEventFdDeregister(void *user, int fd, void *for_app_registration)
     pthread_mutex_lock(&xvEventLock);
     rec->for_xlite = NULL;
     if (g_hash_table_contains(glue->idleFds, GINT_TO_POINTER(fd))) {
-        /* Two registrations of one fd number went away: keep one. */
-        virEventRemoveHandle(rec->watch);
+        /* Two registrations of one fd number went away: keep one.  The
+         * dispatcher may still hold this one: it removes it then. */
+        if (rec->queued)
+            rec->doomed = true;
+        else
+            virEventRemoveHandle(rec->watch);
     } else {
         /* No events: libvirt stops polling the fd, which may be closed
          * now; the handle waits for the number's next registration. */
@@ -226,27 +283,22 @@ xvEventFdDeregister(void *user, int fd, void *for_app_registration)
 
 /* ---------- timeouts ---------- */
 
-/* In libvirt's event thread. */
+/* In libvirt's event thread: triage only (see the top of the file). */
 static void
 xvEventTimeoutCallback(int timer, void *opaque)
 {
     xvEventTimeout *rec = opaque;
-    xlite_ctx *ctx = NULL;
-    void *for_xlite = NULL;
 
     pthread_mutex_lock(&xvEventLock);
     if (rec->armed) {
         rec->armed = false;
-        ctx = rec->glue->ctx;
-        for_xlite = rec->for_xlite;
-        /* One-shot: libvirt's timers repeat until disarmed. */
+        /* One-shot: libvirt's timers repeat until disarmed.  The record
+         * is free for reuse at once: the delivery has its token. */
         virEventUpdateTimeout(rec->timer, -1);
         g_queue_push_tail(&rec->glue->idleTimeouts, rec);
+        xvEventQueue(rec->glue, NULL, rec->for_xlite, -1, 0, 0);
     }
     pthread_mutex_unlock(&xvEventLock);
-
-    if (ctx)
-        xlite_osevent_occurred_timeout(ctx, for_xlite);
 }
 
 static int
@@ -299,6 +351,85 @@ xvEventTimeoutModify(void *user, void **for_app_registration_update,
     return 0;
 }
 
+/* ---------- the dispatcher ---------- */
+
+/* Its own thread: calls into libxlite for each delivery, in order, until
+ * stopped. */
+static gpointer
+xvEventDispatcher(gpointer opaque)
+{
+    xvEventGlue *glue = opaque;
+
+    pthread_mutex_lock(&xvEventLock);
+    for (;;) {
+        xvEventDelivery *d;
+        xvEventFd *rec;
+
+        while (!glue->stopping && g_queue_is_empty(&glue->deliveries))
+            pthread_cond_wait(&glue->cond, &xvEventLock);
+        if (glue->stopping)
+            break;
+        d = g_queue_pop_head(&glue->deliveries);
+        pthread_mutex_unlock(&xvEventLock);
+
+        if (d->rec)
+            xlite_osevent_occurred_fd(glue->ctx, d->for_xlite, d->fd,
+                                      d->events, d->revents);
+        else
+            xlite_osevent_occurred_timeout(glue->ctx, d->for_xlite);
+
+        pthread_mutex_lock(&xvEventLock);
+        if ((rec = d->rec)) {
+            rec->queued = false;
+            if (rec->doomed)
+                virEventRemoveHandle(rec->watch);
+            else if (rec->for_xlite)
+                virEventUpdateHandle(rec->watch,
+                                     xvEventPollToVir(rec->events));
+        }
+        g_free(d);
+    }
+    pthread_mutex_unlock(&xvEventLock);
+    return NULL;
+}
+
+void
+xvEventHooksStop(xlite_ctx *ctx)
+{
+    xvEventGlue *glue = NULL;
+    GThread *dispatcher;
+    xvEventDelivery *d;
+    GSList *l;
+
+    pthread_mutex_lock(&xvEventLock);
+    for (l = xvEventGlues; l; l = l->next) {
+        if (((xvEventGlue *)l->data)->ctx == ctx)
+            glue = l->data;
+    }
+    if (!glue || !(dispatcher = g_steal_pointer(&glue->dispatcher))) {
+        pthread_mutex_unlock(&xvEventLock);
+        return;
+    }
+    glue->stopping = true;
+    pthread_cond_signal(&glue->cond);
+    pthread_mutex_unlock(&xvEventLock);
+
+    g_thread_join(dispatcher);
+
+    /* Dropped deliveries: their handles are libxlite's again (off until
+     * it registers the fd anew), or go if they were to. */
+    pthread_mutex_lock(&xvEventLock);
+    while ((d = g_queue_pop_head(&glue->deliveries))) {
+        if (d->rec) {
+            d->rec->queued = false;
+            if (d->rec->doomed)
+                virEventRemoveHandle(d->rec->watch);
+        }
+        g_free(d);
+    }
+    pthread_mutex_unlock(&xvEventLock);
+}
+
 /* ---------- installation ---------- */
 
 /* Called by xlite_ctx_free: every libvirt registration left goes (libvirt
@@ -311,7 +442,9 @@ xvEventGlueFree(void *user)
     gpointer value;
     guint i;
 
+    xvEventHooksStop(glue->ctx);
     pthread_mutex_lock(&xvEventLock);
+    xvEventGlues = g_slist_remove(xvEventGlues, glue);
     g_hash_table_iter_init(&iter, glue->idleFds);
     while (g_hash_table_iter_next(&iter, NULL, &value))
         virEventRemoveHandle(((xvEventFd *)value)->watch);
@@ -326,6 +459,7 @@ xvEventGlueFree(void *user)
     g_hash_table_unref(glue->idleFds);
     g_ptr_array_unref(glue->timeouts);
     g_queue_clear(&glue->idleTimeouts);
+    pthread_cond_destroy(&glue->cond);
     g_free(glue);
 }
 
@@ -346,6 +480,13 @@ xvEventHooksInstall(xlite_ctx *ctx)
     glue->idleFds = g_hash_table_new(g_direct_hash, g_direct_equal);
     glue->timeouts = g_ptr_array_new();
     g_queue_init(&glue->idleTimeouts);
+    g_queue_init(&glue->deliveries);
+    pthread_cond_init(&glue->cond, NULL);
+    pthread_mutex_lock(&xvEventLock);
+    xvEventGlues = g_slist_prepend(xvEventGlues, glue);
+    /* GLib aborts if it cannot make a thread, as on a failed allocation. */
+    glue->dispatcher = g_thread_new("xenvirt-events", xvEventDispatcher, glue);
+    pthread_mutex_unlock(&xvEventLock);
     if (xlite_osevent_register_hooks(ctx, &xvEventHooks, glue,
                                      xvEventGlueFree) < 0) {
         xvEventGlueFree(glue);

@@ -15,3 +15,8 @@
  * after xlite_ctx_new.  Returns 0, or -1 with the reason in
  * xlite_errmsg(), for the caller to report. */
 int xvEventHooksInstall(xlite_ctx *ctx);
+
+/* Stops delivering ctx's events (the glue's dispatcher thread ends; what
+ * it had not delivered yet is dropped).  Call before xlite_ctx_free, once
+ * nothing waits for an event of ctx any more; xlite_ctx_free does it too. */
+void xvEventHooksStop(xlite_ctx *ctx);

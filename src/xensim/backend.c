@@ -21,8 +21,21 @@
  *   toolstack: state 1 --> setup (checks, nodes, pty) --> InitWait (2)
  *                              \--> failure: error nodes, Closing (5)
  *   frontend Initialised/Connected --> Connected (4)
- *   frontend Closing/Closed, or toolstack state 5 / online 0
- *       --> Closing (5) --> (frontend Closed or gone) --> Closed (6)
+ *   frontend Closing --> Closing (5); frontend Closed --> Closed (6)
+ *   frontend gone --> the driver lets the device go ("unbound"): Closed
+ *       if the toolstack wrote Closing before (xenbus_dev_remove), else
+ *       it stays where it was.  An unbound device answers nothing more.
+ *       (Linux's netback also closes itself on its way out, in a
+ *       transaction that never recreates a removed node; without
+ *       transactions here that write could land after a toolstack removed
+ *       the directory, so the simulated netback acts as blkback does.)
+ *
+ * As on Linux, the toolstack's own Closing (or online 0) moves nothing
+ * by itself: the frontend sees it and closes, and the backend follows.
+ * With a paused or dead guest nobody answers, which is why toolstacks
+ * remove by force (libxl): the frontend goes in the transaction that
+ * writes Closing, and the unbind that follows writes Closed.  A frontend
+ * removed before Closing is written leaves a blkback Connected for good.
  *
  * The primary console (devid 0, frontend .../console) has no handshake at
  * all, as with xenconsoled: its backend's state stays Initialising, and
@@ -65,6 +78,8 @@ typedef struct {
     char *front_state;      /* <front>/state, watched */
     int state;              /* what we last wrote, 0 before anything */
     bool set_up;
+    bool front_seen;        /* the frontend's state was there once */
+    bool unbound;           /* the driver let it go: answers nothing */
     bool failed;            /* setup failed: Closing until the frontend closes */
     bool dead;              /* kill-backend: answers nothing any more */
     gint64 delay_until;     /* delay-backend: monotonic us */
@@ -670,38 +685,51 @@ xsim_backdev_step(XsimBackDev *dev)
         xsim_xsc_watch(xsc, dev->front_state, "front");
         return;
     }
+    if (dev->unbound)
+        return;
     fstate = xsim_read_state(xsc, dev->front_state);
     if (xsim_backdev_read(dev, "online", &online) != 0)
         online = g_strdup("1");
 
-    /* Toolstack-initiated removal, or the frontend leaving. */
-    if (bstate == XSIM_XB_CLOSING || !g_str_equal(online, "1") ||
-        fstate == XSIM_XB_CLOSING || (fstate == XSIM_XB_CLOSED && dev->set_up)) {
-        if (bstate != XSIM_XB_CLOSED) {
-            dev->state = bstate;
-            if (bstate != XSIM_XB_CLOSING)
-                xsim_backdev_set_state(dev, XSIM_XB_CLOSING);
-            /*
-             * The frontend is closed, or gone, or never came: we are done.
-             * A failed backend stays Closing for its frontend to see.
-             */
-            if (xsim_backdev_primary_console(dev)) {
-                /*
-                 * Real Xen's xenconsoled stops serving the PV console but
-                 * never takes its backend to Closed (seen on real Xen under
-                 * tools/xen-testhost): toolstacks must not wait for it, and
-                 * neither does the simulated one.
-                 */
-                xsim_console_close(dev);
-            } else if (fstate == XSIM_XB_CLOSED ||
-                       (!dev->failed && (fstate == 0 || fstate == XSIM_XB_INITIALISING))) {
-                xsim_console_close(dev);
-                xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
-            }
-        }
+    if (fstate != 0) {
+        dev->front_seen = true;
+    } else if (dev->front_seen) {
+        /*
+         * The frontend is gone (or unreadable: Linux's XenbusStateUnknown)
+         * and the driver unbinds.  Real Xen's xenconsoled stops serving
+         * the PV console but never takes its backend to Closed (seen under
+         * tools/xen-testhost): toolstacks must not wait for it.
+         */
+        dev->unbound = true;
+        dev->state = bstate;
+        xsim_console_close(dev);
+        /* The toolstack waits for this Closed: its directory stays. */
+        if (!xsim_backdev_primary_console(dev) && bstate == XSIM_XB_CLOSING)
+            xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
         return;
     }
-    if (bstate == XSIM_XB_CLOSED)
+
+    /* The frontend leaving (it saw our Closing, or the guest's own). */
+    if (fstate == XSIM_XB_CLOSING || (fstate == XSIM_XB_CLOSED && dev->set_up)) {
+        if (bstate != XSIM_XB_CLOSED) {
+            dev->state = bstate;
+            if (xsim_backdev_primary_console(dev)) {
+                xsim_console_close(dev);
+            } else if (fstate == XSIM_XB_CLOSED) {
+                xsim_console_close(dev);
+                xsim_backdev_set_state(dev, XSIM_XB_CLOSED);
+            } else if (!dev->failed) {
+                xsim_backdev_set_state(dev, XSIM_XB_CLOSING);
+            }
+        }
+        /* Closed and offline: the driver lets the device go. */
+        if (fstate == XSIM_XB_CLOSED && !g_str_equal(online, "1"))
+            dev->unbound = true;
+        return;
+    }
+    /* Told to go (Closing, online 0): it is the frontend that answers. */
+    if (bstate == XSIM_XB_CLOSING || bstate == XSIM_XB_CLOSED ||
+        !g_str_equal(online, "1"))
         return;
 
     if (!dev->set_up) {

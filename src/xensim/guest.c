@@ -181,6 +181,10 @@ xsim_guest_parse_script(const char *path,
             script->hang = true;
         } else if (g_str_equal(verb, "boot-delay")) {
             ok = xsim_guest_parse_seconds(arg, &script->boot_delay);
+        } else if (g_str_equal(verb, "build-delay")) {
+            /* Below the toolstack's 5 s wait for a reply. */
+            ok = xsim_guest_parse_seconds(arg, &script->build_delay) &&
+                 script->build_delay <= 4;
         } else {
             ok = false;
         }

@@ -36,6 +36,7 @@ struct _XsimHvClient {
     gsize out_off;
     bool subscribed;
     bool dead;              /* too far behind: freed at its next wakeup */
+    GSource *hold;          /* output held back until it fires */
 };
 
 typedef struct {
@@ -321,6 +322,35 @@ xsim_op_create(XsimHvReq *req)
     return 0;
 }
 
+static bool xsim_hv_client_flush(XsimHvClient *client);
+
+static gboolean
+xsim_hv_client_hold_done(gpointer opaque)
+{
+    XsimHvClient *client = opaque;
+
+    g_clear_pointer(&client->hold, g_source_unref);
+    xsim_hv_client_flush(client);
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * The client's replies (this one and any after it) go out only in @ms: a
+ * hypercall that takes that long, as Xen's builder does for a big domain
+ * (seconds under emulation), with the caller blocked in it.  The host
+ * goes on serving everybody else meanwhile.
+ */
+static void
+xsim_hv_client_hold(XsimHvClient *client,
+                    guint ms)
+{
+    if (client->hold)
+        return;
+    client->hold = g_timeout_source_new(ms);
+    g_source_set_callback(client->hold, xsim_hv_client_hold_done, client, NULL);
+    g_source_attach(client->hold, g_main_context_get_thread_default());
+}
+
 static int
 xsim_op_build(XsimHvReq *req)
 {
@@ -373,6 +403,8 @@ xsim_op_build(XsimHvReq *req)
     frame0 = (guint64)dom->domid << 20;
     xsim_add_int(req->result, "store_mfn", frame0 + 1);
     xsim_add_int(req->result, "console_mfn", frame0 + 2);
+    if (script.build_delay > 0)
+        xsim_hv_client_hold(req->client, script.build_delay * 1000);
     return 0;
 }
 
@@ -774,6 +806,10 @@ xsim_hv_client_free(XsimHvClient *client)
     if (!client)
         return;
     client->hv->clients = g_list_remove(client->hv->clients, client);
+    if (client->hold) {
+        g_source_destroy(client->hold);
+        g_source_unref(client->hold);
+    }
     g_source_destroy(client->source);
     g_source_unref(client->source);
     close(client->fd);
@@ -786,7 +822,8 @@ static void
 xsim_hv_client_update_events(XsimHvClient *client)
 {
     xsim_fd_source_set_events(client->source, G_IO_IN |
-                              (client->out->len > client->out_off ? G_IO_OUT : 0));
+                              (client->out->len > client->out_off &&
+                               !client->hold ? G_IO_OUT : 0));
 }
 
 /*
@@ -845,7 +882,7 @@ xsim_hv_client_reply(XsimHvClient *client,
 static bool
 xsim_hv_client_flush(XsimHvClient *client)
 {
-    while (client->out_off < client->out->len) {
+    while (!client->hold && client->out_off < client->out->len) {
         ssize_t n = send(client->fd, client->out->str + client->out_off,
                          client->out->len - client->out_off, MSG_NOSIGNAL);
 

@@ -66,6 +66,7 @@ typedef struct {
     bool garbage;
     bool hang;
     int boot_delay;         /* seconds, or 0 */
+    int build_delay;        /* seconds the builder takes, or 0 */
 } XsimGuestScript;
 
 /* One event channel port of a domain. */

@@ -35,15 +35,32 @@
 #define XENBUS_STATE_CLOSING 5
 #define XENBUS_STATE_CLOSED 6
 
-int64_t
-xlite__device_timeout(void)
+/* XLITE_DEVICE_TIMEOUT_MS, or dflt if it is not set (or not a number). */
+static int64_t
+timeout_from_env(int64_t dflt)
 {
     const char *s = g_getenv("XLITE_DEVICE_TIMEOUT_MS");
     guint64 ms;
 
     if (s && g_ascii_string_to_unsigned(s, 10, 1, 3600 * 1000, &ms, NULL))
         return (int64_t)ms * 1000;
-    return 10 * G_USEC_PER_SEC;
+    return dflt;
+}
+
+/* libxl's LIBXL_INIT_TIMEOUT and LIBXL_DESTROY_TIMEOUT. */
+int64_t
+xlite__device_timeout(void)
+{
+    return timeout_from_env(10 * G_USEC_PER_SEC);
+}
+
+/* libxl's LIBXL_HOTPLUG_TIMEOUT: Xen's scripts are bash running many
+ * xenstore-* commands, which take seconds on a loaded host and more
+ * under emulation (tools/xen-testhost). */
+int64_t
+xlite__hotplug_timeout(void)
+{
+    return timeout_from_env(40 * G_USEC_PER_SEC);
 }
 
 /* ---------- naming ---------- */
@@ -375,6 +392,31 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     return 0;
 }
 
+/* Removes the parent of path if it has no child left: in a transaction,
+ * so that a device another create writes meanwhile is never lost (its
+ * transaction or ours is retried). */
+static void
+xs_rm_if_empty(struct xs_handle *xsh, const char *path)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
+    unsigned int attempt;
+
+    for (attempt = 0; attempt < 8; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        unsigned int n = 0;
+        char **children;
+
+        if (t == XBT_NULL)
+            return;
+        children = xs_directory(xsh, t, parent, &n);
+        if (children && n == 0)
+            xs_rm(xsh, t, parent);
+        free(children);
+        if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
+            return;
+    }
+}
+
 void
 xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 {
@@ -393,10 +435,23 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 
         xs_rm(xsh, XBT_NULL, be);
         xs_rm(xsh, XBT_NULL, err);
+        /* The kind's directory too once no domain has one, as libxl's
+         * path cleanup does. */
+        xs_rm_if_empty(xsh, be);
+        xs_rm_if_empty(xsh, err);
     }
 }
 
 /* ---------- hotplug scripts ---------- */
+
+/*
+ * "add" scripts run one after the other, in the order of the devices, and
+ * the first failure stops them.  "remove" scripts all run at once, as
+ * libxl removes devices in parallel (libxl__multidev): under emulation
+ * each of Xen's scripts takes seconds, and one after the other made a
+ * destroy take twice xl's.  A failing remove script is logged and the
+ * others go on: the device goes anyway.
+ */
 
 static void hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc,
                              int status);
@@ -404,27 +459,123 @@ static void hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc,
 void
 xlite__hotplug_init(xlite__hotplug *hp)
 {
-    memset(hp->argv, 0, sizeof(hp->argv));
-    memset(hp->env, 0, sizeof(hp->env));
     hp->next = 0;
-    xlite__spawn_init(&hp->spawn);
+    hp->slots = NULL;
+    hp->nslots = 0;
+    hp->running = 0;
 }
 
 bool
 xlite__hotplug_inuse(const xlite__hotplug *hp)
 {
-    return xlite__ev_child_inuse(&hp->spawn.child);
+    size_t i;
+
+    for (i = 0; i < hp->nslots; i++)
+        if (xlite__ev_child_inuse(&hp->slots[i].spawn.child))
+            return true;
+    return false;
 }
 
 static void
-hotplug_clear(xlite__hotplug *hp)
+slot_clear(xlite__hotplug_slot *slot)
 {
     size_t i;
 
-    for (i = 0; i < G_N_ELEMENTS(hp->argv); i++)
-        g_clear_pointer(&hp->argv[i], g_free);
-    for (i = 0; i < G_N_ELEMENTS(hp->env); i++)
-        g_clear_pointer(&hp->env[i], g_free);
+    for (i = 0; i < G_N_ELEMENTS(slot->argv); i++)
+        g_clear_pointer(&slot->argv[i], g_free);
+    for (i = 0; i < G_N_ELEMENTS(slot->env); i++)
+        g_clear_pointer(&slot->env[i], g_free);
+}
+
+static void
+hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
+{
+    size_t i;
+
+    for (i = 0; i < hp->nslots; i++)
+        slot_clear(&hp->slots[i]);
+    g_clear_pointer(&hp->slots, g_free);
+    hp->nslots = 0;
+    hp->callback(egc, hp, rc);
+}
+
+/*
+ * Starts the script of device i (disks first, then nics), if it has one:
+ * *started_r says whether it did.  Called as libxl calls Xen's scripts:
+ * block add|remove, vif-bridge online|offline type_if=vif with the
+ * interface's name in $vif.
+ */
+static int
+hotplug_start(xlite__egc *egc, xlite__hotplug *hp, size_t i, bool *started_r)
+{
+    const xlite_domain_config *cfg = hp->cfg;
+    xlite__hotplug_slot *slot = &hp->slots[i];
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *be = NULL;
+    const char *script = NULL;
+    const char *kind;
+    int rc;
+
+    *started_r = false;
+    if (i < cfg->num_disks) {
+        const xlite_disk_config *d = &cfg->disks[i];
+        int devid;
+
+        if (!(script = disk_script(ctx, d)) ||
+            xlite__disk_devid(ctx, d->vdev, &devid) < 0)
+            return 0;
+        kind = "vbd";
+        be = xlite__disk_backend_path(hp->domid, d, devid);
+    } else {
+        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+        if (!(script = nic_script(ctx, n)))
+            return 0;
+        kind = "vif";
+        be = nic_backend_path(hp->domid, n);
+    }
+    slot->hp = hp;
+    slot->argv[0] = g_strdup(script);
+    slot->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
+    slot->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
+    slot->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/backend");
+    slot->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
+    slot->env[4] = g_strdup_printf("script=%s", script);
+    if (strcmp(kind, "vif") == 0) {
+        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
+
+        slot->argv[1] = g_strdup(hp->remove ? "offline" : "online");
+        slot->argv[2] = g_strdup("type_if=vif");
+        /* The kernel's name: the script renames it to vifname. */
+        slot->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
+        slot->env[6] = g_strdup("netdev=");
+    } else {
+        slot->argv[1] = g_strdup(hp->remove ? "remove" : "add");
+    }
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: %s %s for %s", hp->domid,
+              script, slot->argv[1], be);
+    xlite__spawn_init(&slot->spawn);
+    slot->spawn.ao = hp->ao;
+    slot->spawn.what = slot->argv[0];
+    slot->spawn.argv = (const char *const *)slot->argv;
+    slot->spawn.env = (const char *const *)slot->env;
+    slot->spawn.stdfds[0] = slot->spawn.stdfds[1] = -1;
+    slot->spawn.stdfds[2] = -1;
+    slot->spawn.timeout_usec = xlite__hotplug_timeout();
+    /* Taking devices down is not stopped by an abort (an aborted create
+     * is undone with these very scripts). */
+    slot->spawn.unabortable = hp->remove;
+    slot->spawn.death_cb = hotplug_death_cb;
+    if ((rc = xlite__spawn(egc, &slot->spawn)) < 0) {
+        slot_clear(slot);
+        if (hp->remove)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove script "
+                      "of %s did not run: %s", hp->domid, be,
+                      xlite_errmsg());
+        return rc;
+    }
+    *started_r = true;
+    return 0;
 }
 
 static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
@@ -432,103 +583,61 @@ static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
 void
 xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
 {
+    const xlite_domain_config *cfg = hp->cfg;
+    size_t i;
+
     hp->next = 0;
-    hotplug_next(egc, hp);
+    hp->running = 0;
+    hp->nslots = cfg->num_disks + cfg->num_nics;
+    hp->slots = g_new0(xlite__hotplug_slot, hp->nslots);
+    for (i = 0; i < hp->nslots; i++)
+        xlite__spawn_init(&hp->slots[i].spawn);
+    if (!hp->remove) {
+        hotplug_next(egc, hp);
+        return;
+    }
+    for (i = 0; i < hp->nslots; i++) {
+        bool started;
+
+        if (hotplug_start(egc, hp, i, &started) == 0 && started)
+            hp->running++;
+    }
+    if (hp->running == 0)
+        hotplug_done(egc, hp, 0);
 }
 
-/* Runs the script of the next device that has one, or completes. */
+/* Adding: runs the script of the next device that has one, or completes. */
 static void
 hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
 {
-    const xlite_domain_config *cfg = hp->cfg;
-    xlite_ctx *ctx = egc->ctx;
     int rc;
 
-    for (;;) {
-        g_autofree char *be = NULL;
-        const char *script = NULL;
-        const char *kind = NULL;
-        size_t i = hp->next++;
+    while (hp->next < hp->nslots) {
+        bool started;
 
-        if (i < cfg->num_disks) {
-            const xlite_disk_config *d = &cfg->disks[i];
-            int devid;
-
-            if (!(script = disk_script(ctx, d)) ||
-                xlite__disk_devid(ctx, d->vdev, &devid) < 0)
-                continue;
-            kind = "vbd";
-            be = xlite__disk_backend_path(hp->domid, d, devid);
-        } else if (i < cfg->num_disks + cfg->num_nics) {
-            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-            if (!(script = nic_script(ctx, n)))
-                continue;
-            kind = "vif";
-            be = nic_backend_path(hp->domid, n);
-        } else {
-            hp->callback(egc, hp, 0);
+        if (xlite__ao_aborting(hp->ao)) {
+            hotplug_done(egc, hp, -ECANCELED);
             return;
         }
-        /* Taking devices down is never abandoned halfway. */
-        if (!hp->remove && xlite__ao_aborting(hp->ao)) {
-            hp->callback(egc, hp, -ECANCELED);
+        if ((rc = hotplug_start(egc, hp, hp->next++, &started)) < 0) {
+            hotplug_done(egc, hp, rc);
             return;
         }
-        /* Called as libxl calls Xen's scripts: block add|remove,
-         * vif-bridge online|offline type_if=vif with the interface's name
-         * in $vif. */
-        hotplug_clear(hp);
-        hp->argv[0] = g_strdup(script);
-        hp->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
-        hp->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
-        hp->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/"
-                                     "backend");
-        hp->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
-        hp->env[4] = g_strdup_printf("script=%s", script);
-        if (strcmp(kind, "vif") == 0) {
-            const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-            hp->argv[1] = g_strdup(hp->remove ? "offline" : "online");
-            hp->argv[2] = g_strdup("type_if=vif");
-            /* The kernel's name: the script renames it to vifname. */
-            hp->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
-            hp->env[6] = g_strdup("netdev=");
-        } else {
-            hp->argv[1] = g_strdup(hp->remove ? "remove" : "add");
-        }
-        xlite__spawn_init(&hp->spawn);
-        hp->spawn.ao = hp->ao;
-        hp->spawn.what = hp->argv[0];
-        hp->spawn.argv = (const char *const *)hp->argv;
-        hp->spawn.env = (const char *const *)hp->env;
-        hp->spawn.stdfds[0] = hp->spawn.stdfds[1] = hp->spawn.stdfds[2] = -1;
-        hp->spawn.timeout_usec = xlite__device_timeout();
-        /* Taking devices down is not stopped by an abort (an aborted
-         * create is undone with these very scripts). */
-        hp->spawn.unabortable = hp->remove;
-        hp->spawn.death_cb = hotplug_death_cb;
-        if ((rc = xlite__spawn(egc, &hp->spawn)) < 0) {
-            hotplug_clear(hp);
-            if (hp->remove) {
-                XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove "
-                          "script of %s did not run: %s", hp->domid, be,
-                          xlite_errmsg());
-                continue;
-            }
-            hp->callback(egc, hp, rc);
-        }
-        return;
+        if (started)
+            return;
     }
+    hotplug_done(egc, hp, 0);
 }
 
 static void
 hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
 {
-    xlite__hotplug *hp = XLITE__CONTAINER_OF(ss, xlite__hotplug, spawn);
-    g_autofree char *script = g_strdup(hp->argv[0]);
+    xlite__hotplug_slot *slot = XLITE__CONTAINER_OF(ss, xlite__hotplug_slot,
+                                                    spawn);
+    xlite__hotplug *hp = slot->hp;
+    g_autofree char *script = g_strdup(slot->argv[0]);
 
-    hotplug_clear(hp);
+    slot_clear(slot);
     if (rc == -ETIMEDOUT)
         rc = XLITE_ERROR(egc->ctx, rc, "hotplug script %s of domain %u did "
                          "not finish in time", script, hp->domid);
@@ -536,12 +645,16 @@ hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
         rc = XLITE_ERROR(egc->ctx, -EIO, "hotplug script %s of domain %u "
                          "failed (wait status %#x)", script, hp->domid,
                          status);
-    if (rc < 0 && !hp->remove) {
-        hp->callback(egc, hp, rc);
+    if (!hp->remove) {
+        if (rc < 0)
+            hotplug_done(egc, hp, rc);
+        else
+            hotplug_next(egc, hp);
         return;
     }
     /* Removal goes on past a failing script: the device goes anyway. */
-    hotplug_next(egc, hp);
+    if (--hp->running == 0)
+        hotplug_done(egc, hp, 0);
 }
 
 /* ---------- waiting for the backends ---------- */
@@ -740,7 +853,70 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
         devwait_done(egc, dw, 0);
 }
 
-/* Closing: the backend directories the domain has, each told to go. */
+/* The frontend directory a backend of domid serves (the paths
+ * xlite__devices_write made), or NULL for a kind we do not make. */
+static char *
+backend_frontend_path(uint32_t domid, const char *kind, const char *devid)
+{
+    guint64 num;
+
+    if (!g_ascii_string_to_unsigned(devid, 10, 0, G_MAXINT32, &num, NULL))
+        return NULL;
+    if (strcmp(kind, "console") == 0)
+        return xlite__console_frontend_path(domid, num);
+    return g_strdup_printf("/local/domain/%u/device/%s/%s", domid,
+                           strcmp(kind, "vif") == 0 ? "vif" : "vbd", devid);
+}
+
+/*
+ * Closing: the backend directories the domain has, each told to go as
+ * libxl's forced removal does (libxl__initiate_device_generic_remove):
+ * in one transaction its frontend goes and the backend gets online 0 and
+ * state Closing.  The order matters on Linux.  A frontend that goes makes
+ * the kernel's backend driver unbind (otherend state Unknown), and at
+ * unbind xenbus writes Closed only if the toolstack has already written
+ * Closing; blkback otherwise stays Connected, and a Closing written after
+ * the unbind reaches nobody (the re-probe fails for want of a frontend):
+ * the wait would last until the timeout.  A live guest's frontend is not
+ * asked first: the domain is paused (or dead) and would not answer.
+ */
+/* In one transaction: the backend @be, only if it is still there (never
+ * recreated), gets online 0 and state Closing, and the frontend @fe, if
+ * given, goes.  True if the backend is then to be waited for: it was
+ * neither Closed nor still Initialising (no driver ever took it: a Linux
+ * backend goes to InitWait at probe, so none will close it). */
+static bool
+tell_backend_close(struct xs_handle *xsh, const char *be, const char *fe)
+{
+    g_autofree char *online = g_strdup_printf("%s/online", be);
+    g_autofree char *state = g_strdup_printf("%s/state", be);
+    unsigned int attempt;
+
+    for (attempt = 0; attempt < 8; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        bool wait = false;
+        unsigned int len;
+        char *cur;
+
+        if (t == XBT_NULL)
+            break;
+        if (fe)
+            xs_rm(xsh, t, fe);
+        if ((cur = xs_read(xsh, t, state, &len))) {
+            xs_write(xsh, t, online, "0", 1);
+            if (strcmp(cur, "6") != 0)
+                xs_write(xsh, t, state, "5", 1);
+            wait = strcmp(cur, "6") != 0 && strcmp(cur, "1") != 0;
+            free(cur);
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return wait;
+        if (errno != EAGAIN)
+            break;
+    }
+    return false;
+}
+
 static void
 devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
 {
@@ -759,35 +935,15 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
         char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
 
         for (j = 0; devs && j < n; j++) {
-            char *be = g_strdup_printf("%s/%s", dir, devs[j]);
-            g_autofree char *online = g_strdup_printf("%s/online", be);
-            g_autofree char *state = g_strdup_printf("%s/state", be);
-            unsigned int attempt;
+            g_autofree char *be = g_strdup_printf("%s/%s", dir, devs[j]);
+            g_autofree char *fe = backend_frontend_path(dw->domid, kinds[k],
+                                                        devs[j]);
 
-            /* Only where the backend still is: never recreate it. */
-            for (attempt = 0; attempt < 8; attempt++) {
-                xs_transaction_t t = xs_transaction_start(xsh);
-                unsigned int len;
-                char *cur;
-
-                if (t == XBT_NULL)
-                    break;
-                if ((cur = xs_read(xsh, t, state, &len))) {
-                    if (strcmp(cur, "6") != 0) {
-                        xs_write(xsh, t, online, "0", 1);
-                        xs_write(xsh, t, state, "5", 1);
-                    }
-                    free(cur);
-                }
-                if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
-                    break;
-            }
             /* The PV console's backend (xenconsoled) never reaches Closed
              * on real Xen: told to go, it is not waited for (as xl does). */
-            if (strcmp(kinds[k], "console") == 0)
-                g_free(be);
-            else
-                g_ptr_array_add(dw->paths, be);
+            if (tell_backend_close(xsh, be, fe) &&
+                strcmp(kinds[k], "console") != 0)
+                g_ptr_array_add(dw->paths, g_steal_pointer(&be));
         }
         free(devs);
     }
@@ -805,10 +961,7 @@ devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
     size_t i;
 
     for (i = 0; xsh && i < cfg->num_disks + cfg->num_nics; i++) {
-        g_autofree char *online = NULL;
-        g_autofree char *state = NULL;
-        char *be;
-        unsigned int attempt;
+        g_autofree char *be = NULL;
         int devid;
 
         if (i < cfg->num_disks) {
@@ -818,27 +971,8 @@ devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
         } else {
             be = nic_backend_path(dw->domid, &cfg->nics[i - cfg->num_disks]);
         }
-        online = g_strdup_printf("%s/online", be);
-        state = g_strdup_printf("%s/state", be);
-        /* Only where the backend still is: never recreate it. */
-        for (attempt = 0; attempt < 8; attempt++) {
-            xs_transaction_t t = xs_transaction_start(xsh);
-            unsigned int len;
-            char *cur;
-
-            if (t == XBT_NULL)
-                break;
-            if ((cur = xs_read(xsh, t, state, &len))) {
-                if (strcmp(cur, "6") != 0) {
-                    xs_write(xsh, t, online, "0", 1);
-                    xs_write(xsh, t, state, "5", 1);
-                }
-                free(cur);
-            }
-            if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
-                break;
-        }
-        g_ptr_array_add(dw->paths, be);
+        if (tell_backend_close(xsh, be, NULL))
+            g_ptr_array_add(dw->paths, g_steal_pointer(&be));
     }
 }
 

@@ -10,10 +10,11 @@
 
 #include "xlite_internal.h"
 
-/* How long a backend may take to come up, a hotplug script to run, a
- * dying domain to go: XLITE_DEVICE_TIMEOUT_MS in the environment
- * overrides it (tests). */
+/* How long a backend may take to come up or close, a dying domain to go
+ * (10 s), and a hotplug script to run (40 s), as libxl's timeouts;
+ * XLITE_DEVICE_TIMEOUT_MS in the environment overrides both (tests). */
 int64_t xlite__device_timeout(void);
+int64_t xlite__hotplug_timeout(void);
 
 /* Fills what create decides for devices: nic devids and MACs. */
 void xlite__devices_prepare(xlite_domain_config *cfg);
@@ -42,13 +43,23 @@ char *xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d,
                                int devid);
 
 /*
- * Hotplug scripts, one after the other: "SCRIPT add" (or "remove") with
- * XENBUS_PATH and friends in the environment, each with the device
- * timeout.  done(egc, hp, rc) once, after the last or the first failure.
+ * Hotplug scripts: "SCRIPT add" (or "remove") with XENBUS_PATH and
+ * friends in the environment, each with the hotplug timeout.  "add"
+ * scripts run one after the other and stop at the first failure;
+ * "remove" scripts all run at once (as libxl's multidev), and one that
+ * fails is logged and does not stop the others.  done(egc, hp, rc) once,
+ * after the last (or the first failure of an "add").
  */
 typedef struct xlite__hotplug xlite__hotplug;
 typedef void xlite__hotplug_callback(xlite__egc *egc, xlite__hotplug *hp,
                                      int rc);
+/* One device's script. */
+typedef struct {
+    xlite__hotplug *hp;
+    char *argv[4];                /* NULL-terminated */
+    char *env[8];
+    xlite__spawn_state spawn;
+} xlite__hotplug_slot;
 struct xlite__hotplug {
     /* caller */
     xlite__ao *ao;
@@ -57,10 +68,10 @@ struct xlite__hotplug {
     bool remove;
     xlite__hotplug_callback *callback;
     /* private */
-    size_t next;                  /* disks first, then nics */
-    char *argv[4];                /* NULL-terminated */
-    char *env[8];
-    xlite__spawn_state spawn;
+    xlite__hotplug_slot *slots;   /* one per device: disks, then nics */
+    size_t nslots;
+    size_t next;                  /* adding: the next slot to run */
+    size_t running;               /* removing: scripts not done yet */
 };
 
 void xlite__hotplug_init(xlite__hotplug *hp);
@@ -77,13 +88,19 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
  * frontend's tty (a node dom0 owns), so for consoles it is the frontend
  * directory that is watched.
  *
- * With closing set, the other way round (removal, DESIGN.md "removal
- * waits for the backend to close"): every backend directory the domain
- * has in xenstore (or, when cfg is given, the backends of cfg's disks and
- * nics only: a hot removal from a running guest) is told to go (online 0,
- * state Closing) and waited for until Closed, failed (Closing with a
- * hotplug-error) or gone; at the timeout the removal goes on anyway
- * (logged).  Not abortable: it runs while taking things back.
+ * With closing set, the other way round.  Without cfg, for a domain
+ * being destroyed (DESIGN.md: "a dead domain's backends are torn down as
+ * libxl does"): every device the domain has in xenstore is removed by
+ * force as libxl does, its frontend going in the transaction that gives
+ * its backend online 0 and state Closing, which makes the kernel's
+ * backend close at once without the (paused or dead) guest.  With cfg,
+ * a hot removal from a running guest: only the backends of cfg's disks
+ * and nics are told to close, and their frontends are left to the guest,
+ * which answers.  Backends are then waited for until Closed, failed
+ * (Closing with a hotplug-error) or gone, except those nobody will close
+ * (the console's, and any still Initialising); at the timeout the
+ * removal goes on anyway (logged).  Not abortable: it runs while taking
+ * things back.
  */
 typedef struct xlite__devwait xlite__devwait;
 typedef struct {

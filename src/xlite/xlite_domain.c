@@ -12,14 +12,16 @@
  *          create_backends_done (every backend is ready, every console
  *          has its pty) -> create_hotplug_done (every "add" script ran):
  *          done, paused.
- *          A failure at any step goes to create_undo: the home goes, the
- *          backends are closed -> create_undo_closed: the hypervisor
- *          domain, "remove" scripts if "add" ones ran ->
- *          create_undo_unplugged: xenstore, the stored config ->
- *          create_undo_gone once the hypervisor has let the domain go.
- * destroy: initiator: the domain's uuid -> destroy_locked: pause, the home
- *          goes, the backends are closed -> destroy_closed: hypervisor
- *          destroy, "remove" scripts -> destroy_hotplug_done: xenstore,
+ *          A failure at any step goes to create_undo: the devices are
+ *          removed by force (frontends go, backends close) ->
+ *          create_undo_closed: the hypervisor domain, "remove" scripts if
+ *          "add" ones ran -> create_undo_unplugged: xenstore, the stored
+ *          config -> create_undo_gone once the hypervisor has let the
+ *          domain go.
+ * destroy: initiator: the domain's uuid -> destroy_locked: pause, the
+ *          devices are removed by force (frontends go, backends close) ->
+ *          destroy_closed: hypervisor destroy, "remove" scripts ->
+ *          destroy_hotplug_done: xenstore (the home last, as libxl does),
  *          stored config and lock file -> destroy_gone once the
  *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
@@ -822,9 +824,10 @@ create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 
 /*
  * Takes back whatever the create did, in the order of a destroy: the
- * domain stays paused; its home (and frontends) go, its backends are
- * closed and removed, then the hypervisor domain, the stored config, and
- * we wait until the hypervisor has let it go.  Completes with cs->rc.
+ * domain stays paused; its devices are removed by force (frontends go,
+ * backends close), then the hypervisor domain, xenstore, the stored
+ * config, and we wait until the hypervisor has let it go.  Completes with
+ * cs->rc.
  */
 static void
 create_undo(xlite__egc *egc, create_state *cs, int rc)
@@ -840,7 +843,6 @@ create_undo(xlite__egc *egc, create_state *cs, int rc)
         create_undo_gone(egc, &cs->gone, 0);
         return;
     }
-    xs_remove_home(ctx, cs->domid);
     cs->closer.ao = cs->ao;
     cs->closer.domid = cs->domid;
     cs->closer.closing = true;
@@ -1129,7 +1131,9 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
     }
     /* Past here, no turning back: abort does not stop a destroy.  As
      * libxl does: pause, devices (frontends go, backends close), then the
-     * hypervisor domain. */
+     * hypervisor domain.  The home stays until the devices are done: a
+     * frontend that went before its backend was told to close would leave
+     * that backend Connected on Linux (xlite__devwait, closing). */
     if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &ds->cfg) < 0)
         XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u has no stored config: its "
                   "hotplug scripts will not be run", ds->domid);
@@ -1141,7 +1145,8 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         xlite__ao_complete(egc, ao, rc);
         return;
     }
-    xs_remove_home(ctx, ds->domid);
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u paused: removing its "
+              "devices", ds->domid);
     ds->closer.ao = ao;
     ds->closer.domid = ds->domid;
     ds->closer.closing = true;
@@ -1156,7 +1161,11 @@ destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
     xlite_ctx *ctx = egc->ctx;
     xlite__ao *ao = ds->ao;
 
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: its backends are closed",
+              ds->domid);
     rc = ctx->hv->dom_destroy(ctx, ctx->hv_state, ds->domid);
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u destroyed in the hypervisor",
+              ds->domid);
     if (rc < 0 && rc != -ESRCH) {
         xlite__udlock_release(ctx, &ds->udlock, false);
         xlite_domain_config_dispose(&ds->cfg);
@@ -1180,6 +1189,8 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 {
     destroy_state *ds = XLITE__CONTAINER_OF(hp, destroy_state, hotplug);
 
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
+              "ran", ds->domid);
     xs_remove_domain(egc->ctx, ds->domid, ds->uuid);
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);

@@ -42,6 +42,7 @@ def assert_all(r, checks, expected):
 
 GONE = ["gone-hypervisor", "gone-home", "gone-vm", "gone-backend-vbd",
         "gone-backend-vif", "gone-backend-console", "gone-stored-config"]
+NOTHING_LEFT = ["no-loop-device", "no-vif", "no-bridge-port", "no-backend"]
 
 
 def test_xlite_cli_on_real_xen(testhost):
@@ -53,7 +54,8 @@ def test_xlite_cli_on_real_xen(testhost):
         "config-nic", "info-sched", "shutdown", "shutdown-event", "death-event",
         "guest-powered-off", "create-second", "destroy",
         "destroy-death-event",
-    ] + ["xth-one-" + g for g in GONE] + ["xth-two-" + g for g in GONE])
+    ] + ["xth-one-" + g for g in GONE] + ["xth-two-" + g for g in GONE]
+      + ["xth-two-" + g for g in NOTHING_LEFT])
     # The death events name the guests' domids.
     assert re.search(r"^event death 1$", r.stdout, re.M), r.stdout[-3000:]
     assert re.search(r"^event death 2$", r.stdout, re.M), r.stdout[-3000:]
@@ -67,7 +69,9 @@ def test_virsh_on_real_xen(testhost):
         "nic-on-bridge", "dumpxml-id", "dumpxml-console-pty", "dumpxml-disk",
         "dumpxml-nic-bridge", "dumpxml-nic-mac", "schedinfo-weight",
         "schedinfo-set", "schedinfo-read-back", "console-stream", "shutdown",
-        "shut-off", "guest-powered-off", "restart", "destroy", "undefine",
+        "shut-off", "guest-powered-off", "restart", "list-during-start",
+        "xth-virsh-2-marker", "destroy", "xth-xl-marker",
+        "destroy-within-2x-xl", "undefine",
         "event-defined", "event-started", "event-stopped-shutdown",
         "event-stopped-destroyed", "event-undefined",
         "attach-disk", "attach-nic", "hotplug-disk-connected",
@@ -76,4 +80,5 @@ def test_virsh_on_real_xen(testhost):
         "unplug-gone-backend-vif", "unplug-gone-vif", "unplug-gone-loop",
         "unplug-dumpxml", "event-device-removed",
     ] + ["xth-virsh-shutdown-" + g for g in GONE]
-      + ["xth-virsh-destroy-" + g for g in GONE])
+      + ["xth-virsh-destroy-" + g for g in GONE]
+      + ["xth-virsh-destroy-" + g for g in NOTHING_LEFT])

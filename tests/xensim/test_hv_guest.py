@@ -302,6 +302,56 @@ def test_detach_device(ts, kernel, tmp_path):
     assert ts.read("/local/domain/0/backend/vbd/%d/51728/info" % domid) == "4"
 
 
+def test_forced_removal_of_a_paused_guests_devices(ts, kernel, tmp_path):
+    """Linux's backends, which a toolstack's destroy must reckon with (seen
+    on real Xen): the toolstack's Closing alone reaches nobody while the
+    guest is paused; its frontend removed in the same transaction makes
+    the driver unbind, and xenbus then writes Closed (libxl's forced
+    removal)."""
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 4096)
+    domid = start(ts, kernel, disks=[disk], nics=1)
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712) and
+                      connected(ts, domid, "vif", 0))
+    ts.hv.call("pause", domid=domid)
+    be = "/local/domain/0/backend/vbd/%d/51712" % domid
+    ts.xs.write(be + "/online", "0")
+    ts.xs.write(be + "/state", "5")
+    time.sleep(0.5)
+    assert be_state(ts, domid, "vbd", 51712) == "5"
+    assert fe_state(ts, domid, "vbd", 51712) == "4"
+    for kind, devid in (("vbd", 51712), ("vif", 0)):
+        be = "/local/domain/0/backend/%s/%d/%d" % (kind, domid, devid)
+        tx = ts.xs.txn_start()
+        ts.xs.rm("%s/device/%s/%d" % (home(domid), kind, devid), tx)
+        ts.xs.write(be + "/online", "0", tx)
+        ts.xs.write(be + "/state", "5", tx)
+        ts.xs.txn_end(tx)
+        assert wait_until(lambda: be_state(ts, domid, kind, devid) == "6")
+    ts.destroy(domid)
+
+
+def test_frontend_removed_before_closing_strands_blkback(ts, kernel, tmp_path):
+    """The wrong order: a frontend that goes while its backend is still
+    Connected makes the driver unbind there.  blkback stays Connected, and
+    a Closing written afterwards reaches no driver: it never becomes
+    Closed."""
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 4096)
+    domid = start(ts, kernel, disks=[disk])
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51712))
+    ts.hv.call("pause", domid=domid)
+    ts.xs.rm(home(domid) + "/device")
+    time.sleep(0.5)
+    assert be_state(ts, domid, "vbd", 51712) == "4"
+    be = "/local/domain/0/backend/vbd/%d/51712" % domid
+    ts.xs.write(be + "/online", "0")
+    ts.xs.write(be + "/state", "5")
+    time.sleep(0.5)
+    assert be_state(ts, domid, "vbd", 51712) == "5"
+    ts.destroy(domid)
+
+
 def test_hang(ts, kernel_script):
     domid = start(ts, kernel_script("hang"))
     assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")

@@ -16,13 +16,19 @@
  *    connects, a failing hotplug script, a xenstore limit: nothing left;
  *  - names: dom0's name is refused; the name index (/libxlite/names)
  *    follows create, rename and destroy, tells names that xenstore paths
- *    spell alike apart, and a stale entry does not hold a name.
+ *    spell alike apart, and a stale entry does not hold a name;
+ *  - destroy of a running guest with a disk and a NIC (both Connected):
+ *    the backends close at once (the guest, paused, cannot answer), so the
+ *    destroy does not wait out the device timeout; the two remove scripts
+ *    run at the same time; nothing is left (not even the backend kinds'
+ *    directories, as with libxl).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -579,6 +585,108 @@ test_names(void)
     leak_check_end(&lc);
 }
 
+/* A backend's state, 0 if it has none. */
+static int
+backend_state(struct xs_handle *xsh, const char *be)
+{
+    g_autofree char *path = g_strdup_printf("%s/state", be);
+    unsigned int len = 0;
+    char *v = xs_read(xsh, XBT_NULL, path, &len);
+    int state = v ? atoi(v) : 0;
+
+    free(v);
+    return state;
+}
+
+static void
+test_destroy_running(void)
+{
+    leak_check lc;
+    simhost *sh;
+    xlite_ctx *ctx;
+    xlite_domain_config cfg;
+    xlite_disk_config *d;
+    xlite_nic_config *n;
+    struct xs_handle *xsh;
+    g_autofree char *disk = NULL;
+    g_autofree char *vbd = NULL;
+    g_autofree char *vif = NULL;
+    g_autofree char *script = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *log = NULL;
+    g_autofree char *got = NULL;
+    g_auto(GStrv) lines = NULL;
+    int64_t deadline, t0, took;
+    uint32_t domid;
+
+    leak_check_begin(&lc);
+    /* Far beyond what a destroy takes: waiting it out would show. */
+    g_setenv("XLITE_DEVICE_TIMEOUT_MS", "30000", TRUE);
+    sh = simhost_start();
+    ctx = simhost_ctx(sh);
+    disk = g_build_filename(sh->dir, "disk.img", NULL);
+    g_assert_true(g_file_set_contents(disk, "", 0, NULL));
+    g_assert_cmpint(truncate(disk, 1 << 20), ==, 0);
+    /* Its removal takes a second and says when it starts and ends. */
+    log = g_build_filename(sh->dir, "hotplug.log", NULL);
+    script = g_build_filename(sh->dir, "slow-remove", NULL);
+    body = g_strdup_printf("#!/bin/sh\ncase $1 in remove|offline)\n"
+                           "echo start >>%s; sleep 1; echo end >>%s;;\n"
+                           "esac\n", log, log);
+    g_assert_true(g_file_set_contents(script, body, -1, NULL));
+    g_assert_cmpint(chmod(script, 0755), ==, 0);
+    domtest_config(&cfg, "destroy-running", sh->kernel);
+    d = xlite_domain_config_add_disk(&cfg);
+    d->vdev = g_strdup("xvda");
+    d->target = g_strdup(disk);
+    d->backend = XLITE_DISK_BACKEND_PHY;
+    d->script = g_strdup(script);
+    n = xlite_domain_config_add_nic(&cfg);
+    n->bridge = g_strdup("xenbr0");
+    n->script = g_strdup(script);
+    domid = create_ok(ctx, &cfg);
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+
+    /* The guest connects both devices. */
+    xsh = xs_open(0);
+    g_assert_nonnull(xsh);
+    vbd = g_strdup_printf("/local/domain/0/backend/vbd/%u/51712", domid);
+    vif = g_strdup_printf("/local/domain/0/backend/vif/%u/0", domid);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while ((backend_state(xsh, vbd) != 4 || backend_state(xsh, vif) != 4) &&
+           g_get_monotonic_time() < deadline)
+        g_usleep(20000);
+    g_assert_cmpint(backend_state(xsh, vbd), ==, 4);
+    g_assert_cmpint(backend_state(xsh, vif), ==, 4);
+    xs_close(xsh);
+
+    t0 = g_get_monotonic_time();
+    g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, 0);
+    took = g_get_monotonic_time() - t0;
+    g_test_message("destroy took %.2f s", took / 1e6);
+    g_assert_cmpint(took, <, 10 * G_USEC_PER_SEC);
+    domtest_assert_gone(sh, ctx, domid);
+    g_assert_cmpuint(domtest_userdata_files(sh), ==, 0);
+    /* Not even the kinds' directories, which no domain uses now. */
+    xsh = xs_open(0);
+    g_assert_nonnull(xsh);
+    g_assert_null(xs_read(xsh, XBT_NULL, "/local/domain/0/backend/vbd", NULL));
+    g_assert_null(xs_read(xsh, XBT_NULL, "/local/domain/0/backend/vif", NULL));
+    xs_close(xsh);
+    /* Both scripts started before either ended. */
+    g_assert_true(g_file_get_contents(log, &got, NULL, NULL));
+    lines = g_strsplit(got, "\n", -1);
+    g_assert_cmpuint(g_strv_length(lines), ==, 5);
+    g_assert_cmpstr(lines[0], ==, "start");
+    g_assert_cmpstr(lines[1], ==, "start");
+
+    g_unsetenv("XLITE_DEVICE_TIMEOUT_MS");
+    xlite_domain_config_dispose(&cfg);
+    xlite_ctx_free(ctx);
+    simhost_free(sh);
+    leak_check_end(&lc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -591,5 +699,6 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/domain/ignore-shutdown", test_ignore_shutdown);
     g_test_add_func("/xlite/domain/create-failures", test_create_failures);
     g_test_add_func("/xlite/domain/names", test_names);
+    g_test_add_func("/xlite/domain/destroy-running", test_destroy_running);
     return g_test_run();
 }

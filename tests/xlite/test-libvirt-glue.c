@@ -4,8 +4,10 @@
  * The driver's glue (src/libxl/libxl_event.c) on libvirt's default event
  * loop implementation: a core timer and an fd watch fire through
  * virEventRunDefaultImpl, an abandoned timeout is dropped, many operations
- * overlap, and a synchronous call made while the loop runs in another
- * thread completes too (mixing the two ways).
+ * overlap, a synchronous call made while the loop runs in another
+ * thread completes too (mixing the two ways), and a slow step of the core
+ * (here an application callback that takes 600 ms) does not stop the
+ * loop, which in libvirtd also reads every client's requests.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -38,11 +40,14 @@ tick_cb(int timer, void *opaque)
 {
 }
 
-/* Runs libvirt's loop until c completes (or 5 s pass). */
+/* Runs libvirt's loop until c completes (or 5 s pass).  Completions come
+ * in the glue's dispatcher thread, not in the loop's: a tick keeps the
+ * loop iterating so that it sees them. */
 static void
 run_until(completion *c, int n)
 {
     int64_t give_up = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    int tick = virEventAddTimeout(5, tick_cb, NULL, NULL);
     int done;
     int i;
 
@@ -51,6 +56,7 @@ run_until(completion *c, int n)
         for (done = 0, i = 0; i < n; i++)
             done += __atomic_load_n(&c[i].calls, __ATOMIC_SEQ_CST) > 0;
     } while (done < n && g_get_monotonic_time() < give_up);
+    virEventRemoveTimeout(tick);
     for (i = 0; i < n; i++)
         g_assert_cmpint(c[i].calls, ==, 1);
 }
@@ -204,6 +210,49 @@ test_sync_with_loop_thread(void)
     leak_check_end(&lc);
 }
 
+static void
+slow_completion_cb(xlite_ctx *ctx, int rc, void *opaque)
+{
+    g_usleep(600 * 1000);
+    completion_cb(ctx, rc, opaque);
+}
+
+static void
+count_tick_cb(int timer, void *opaque)
+{
+    int *ticks = opaque;
+
+    (*ticks)++;
+}
+
+static void
+test_slow_step_off_the_loop(void)
+{
+    xlite_ctx *ctx = test_ctx_new();
+    completion c[1] = { { 0 } };
+    xlite_async_how how = { .callback = slow_completion_cb, .opaque = c };
+    int64_t start;
+    int ticks = 0;
+    int tick;
+    leak_check lc;
+
+    leak_check_begin(&lc);
+    g_assert_cmpint(xvEventHooksInstall(ctx), ==, 0);
+    g_assert_cmpint(xlite_sleep(ctx, 1000, 1, NULL, &how), ==, 0);
+    /* The loop goes on ticking every 10 ms while the step runs. */
+    tick = virEventAddTimeout(10, count_tick_cb, &ticks, NULL);
+    start = g_get_monotonic_time();
+    while (g_get_monotonic_time() - start < 400 * 1000)
+        g_assert_cmpint(virEventRunDefaultImpl(), ==, 0);
+    virEventRemoveTimeout(tick);
+    g_assert_cmpint(ticks, >=, 5);
+    run_until(c, 1);
+    g_assert_cmpint(c->rc, ==, 0);
+    xlite_ctx_free(ctx);
+    settle_loop();
+    leak_check_end(&lc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,5 +264,7 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/libvirt-glue/many", test_many);
     g_test_add_func("/xlite/libvirt-glue/sync-with-loop-thread",
                     test_sync_with_loop_thread);
+    g_test_add_func("/xlite/libvirt-glue/slow-step-off-the-loop",
+                    test_slow_step_off_the_loop);
     return g_test_run();
 }

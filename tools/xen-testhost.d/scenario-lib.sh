@@ -62,13 +62,20 @@ xs_is() {   # PATH VALUE
     [ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ]
 }
 
+# The number of boots a guest's console log has seen so far.
+boots() {   # NAME
+    n=$(grep -ac XTH-DOMU-ALIVE "$(guest_log "$1")" 2>/dev/null)
+    echo "${n:-0}"
+}
+
 # The test guest (domu-init) boots to its marker and writes its home.
 # xenconsoled appends a guest's console to its log across boots: a new
-# boot is told by the number of markers.
-check_guest_alive() {   # DOMID NAME [LABEL (of the checks; default NAME)]
+# boot is told by the number of markers, BEFORE (boots NAME) counted
+# before the start (a guest may boot before this is called).
+check_guest_alive() {   # DOMID NAME LABEL BEFORE
     log=$(guest_log "$2")
-    label=${3:-$2}
-    before=$(grep -ac XTH-DOMU-ALIVE "$log" 2>/dev/null || true)
+    label=$3
+    before=$4
     t0=$(up)
     check "$label-marker" wait_for 180 \
         sh -c "[ \$(grep -ac XTH-DOMU-ALIVE '$log' 2>/dev/null || true) -gt ${before:-0} ]"
@@ -113,4 +120,40 @@ check_gone() {   # DOMID UUID NAME
     done
     check "$3-gone-stored-config" sh -c "! ls $XLITE_STATE/userdata 2>/dev/null | grep -q '^$1-'"
     echo "/local/domain now: $(xenstore-list /local/domain | tr '\n' ' ')"
+}
+
+# Nothing of a destroyed domain is left on the host: no loop device on
+# its disk file, no vifs of its, no port of its on the bridge, no backend
+# directory of any kind.
+check_nothing_left() {   # DOMID DISK LABEL
+    echo "losetup: $(losetup -a | tr '\n' ' ')"
+    echo "links: $(ip -br link | awk '{print $1}' | tr '\n' ' ')"
+    echo "bridge ports: $(ls /sys/class/net/xenbr0/brif | tr '\n' ' ')"
+    check "$3-no-loop-device" sh -c "! losetup -a | grep -q '($2)'"
+    check "$3-no-vif" sh -c "! ip -br link | grep -q '^vif$1\\.'"
+    check "$3-no-bridge-port" sh -c "! ls /sys/class/net/xenbr0/brif | grep -q '^vif$1\\.'"
+    check "$3-no-backend" sh -c "! xenstore-ls -f /local/domain/0/backend 2>/dev/null | grep -qE '^/local/domain/0/backend/[^/]+/$1( |/)'"
+}
+
+# The same guest as xl would run it (xl.cfg); prints the domid.
+xl_guest() {   # NAME DISK MAC
+    cat > "/tmp/$1.cfg" <<CFG
+name="$1"
+type="pv"
+kernel="$IMAGES/vmlinuz"
+ramdisk="$IMAGES/domu.cpio"
+extra="console=hvc0 loglevel=3"
+memory=128
+vcpus=1
+disk=['format=raw,vdev=xvda,access=rw,backendtype=phy,target=$2']
+vif=['bridge=xenbr0,mac=$3']
+CFG
+    xl create "/tmp/$1.cfg" > "/tmp/$1.xl.log" 2>&1 && xl domid "$1" && return
+    cat "/tmp/$1.xl.log" >&2
+    return 1
+}
+
+# ratio_within A B MAX: A / B <= MAX (seconds, decimals allowed).
+ratio_within() {
+    awk -v a="$1" -v b="$2" -v m="$3" 'BEGIN { exit !(b > 0 && a / b <= m) }'
 }
