@@ -480,8 +480,7 @@ xvDeviceXMLForAlias(virDomainDef *def, const char *alias)
 static int
 xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
                      unsigned int flags, xvDeviceChange change,
-                     int (*acl)(virConnectPtr conn, virDomainDef *def,
-                                unsigned int flags))
+                     xvDomainACLCheckFlags acl)
 {
     g_autofree char *confXML = NULL;
     g_autofree char *liveXML = NULL;
@@ -496,14 +495,8 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
     virObjectEvent *event = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, acl, flags, XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (acl(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     if (virDomainObjUpdateModificationImpact(vm, &flags) < 0)
         goto endjob;
@@ -566,7 +559,6 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainDeviceDefFree(devConf);
     virDomainDeviceDefFree(devLive);
     virDomainObjEndAPI(&vm);

@@ -251,15 +251,20 @@ xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
         xlite_evdisable(driver->ctx, g_steal_pointer(&priv->deathEvgen));
 }
 
+/* The core's events the driver acts on: subscribed to for the whole
+ * context (xvDomainEventsInit) and enabled for each running domain
+ * (xvDomainEnableEvents); anything else is dropped on arrival. */
+#define XV_DOMAIN_EVENTS \
+    (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
+     XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH))
+
 static int
 xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
 {
     xvDomainObjPrivate *priv = vm->privateData;
     int rc;
 
-    rc = xlite_evenable_domain(driver->ctx, vm->def->id,
-                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
-                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+    rc = xlite_evenable_domain(driver->ctx, vm->def->id, XV_DOMAIN_EVENTS,
                                (uint64_t)vm->def->id, &priv->deathEvgen);
     if (rc < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
@@ -889,8 +894,8 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
     xvDriver *driver = user;
     xvDomainEventQueue *queue;
 
-    if (ev->type != XLITE_EVENT_DOMAIN_SHUTDOWN &&
-        ev->type != XLITE_EVENT_DOMAIN_DEATH) {
+    if (ev->type <= 0 || ev->type > XLITE_EVENT_LAST ||
+        !(XLITE_EVENTMASK(ev->type) & XV_DOMAIN_EVENTS)) {
         xlite_event_free(ev);
         return;
     }
@@ -944,9 +949,7 @@ xvDomainEventsInit(xvDriver *driver)
                        err->message);
         return -1;
     }
-    if (xlite_event_register_callbacks(driver->ctx,
-                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
-                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+    if (xlite_event_register_callbacks(driver->ctx, XV_DOMAIN_EVENTS,
                                        xvDomainEventOccurs, driver, NULL) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot register for domain events: %s"),

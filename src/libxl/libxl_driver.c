@@ -629,6 +629,33 @@ xvDomObjFromDomain(virDomainPtr dom)
     return vm;
 }
 
+virDomainObj *
+xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
+                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
+                 unsigned int begin)
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+    if ((acl ? acl(dom->conn, vm->def)
+             : aclFlags(dom->conn, vm->def, flags)) < 0)
+        goto error;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto error;
+    if ((begin & XV_DOMAIN_BEGIN_ACTIVE) && !virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        virDomainObjEndJob(vm);
+        goto error;
+    }
+    return vm;
+
+ error:
+    virDomainObjEndAPI(&vm);
+    return NULL;
+}
+
 static virDomainPtr
 xvDomainLookupByID(virConnectPtr conn, int id)
 {
@@ -862,17 +889,12 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
      * as it is harmless when no image exists. */
     virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
-        return -1;
-
-    if (virDomainUndefineFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
     /* A job, like every change: a start in progress runs with the object
      * unlocked and still looks inactive, and removing the object under it
      * would leave a running domain that no list holds. */
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
+    if (!(vm = xvDomainBeginJob(dom, virDomainUndefineFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
+        return -1;
 
     if (!vm->persistent) {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
@@ -895,7 +917,6 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1068,14 +1089,9 @@ xvDomainSetAutostart(virDomainPtr dom, int autostart)
     g_autofree char *linkFile = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainSetAutostartEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainSetAutostartEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     if (!vm->persistent) {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
@@ -1111,7 +1127,6 @@ xvDomainSetAutostart(virDomainPtr dom, int autostart)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1127,14 +1142,9 @@ xvDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetMetadataEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainSetMetadataEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     ret = virDomainObjSetMetadata(vm, type, metadata, key, uri,
                                   driver->xmlopt, driver->config->runDir,
@@ -1143,7 +1153,6 @@ xvDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
         event = virDomainEventMetadataChangeNewFromObj(vm, type, uri);
 
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1178,14 +1187,9 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_START_PAUSED, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainCreateWithFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainCreateWithFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     if (xvDomainStart(driver, vm, flags & VIR_DOMAIN_START_PAUSED,
                       VIR_DOMAIN_RUNNING_BOOTED) < 0)
@@ -1198,7 +1202,6 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1270,52 +1273,17 @@ xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
     return dom;
 }
 
-/* Entry points that act on a running domain share this frame: look up,
- * ACL checked by the caller's @acl, MODIFY job, must be active. */
-static virDomainObj *
-xvDomainBeginActive(virDomainPtr dom,
-                    int (*acl)(virConnectPtr conn, virDomainDef *def))
-{
-    virDomainObj *vm;
-
-    if (!(vm = xvDomObjFromDomain(dom)))
-        return NULL;
-    if (acl(dom->conn, vm->def) < 0)
-        goto error;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto error;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        virDomainObjEndJob(vm);
-        goto error;
-    }
-    return vm;
-
- error:
-    virDomainObjEndAPI(&vm);
-    return NULL;
-}
-
-static void
-xvDomainEndActive(virDomainObj **vm)
-{
-    virDomainObjEndJob(*vm);
-    virDomainObjEndAPI(vm);
-}
-
 /* Suspend and resume: pause or unpause the running domain.  Asking for the
  * state it is already in succeeds and emits no event. */
 static int
-xvDomainSetPaused(virDomainPtr dom, bool pause,
-                  int (*acl)(virConnectPtr conn, virDomainDef *def))
+xvDomainSetPaused(virDomainPtr dom, bool pause, xvDomainACLCheck acl)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomainBeginActive(dom, acl)))
+    if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
 
     if ((virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) != pause) {
@@ -1327,7 +1295,7 @@ xvDomainSetPaused(virDomainPtr dom, bool pause,
                            pause ? _("failed to suspend domain '%s': %s")
                                  : _("failed to resume domain '%s': %s"),
                            vm->def->name, xlite_errmsg());
-            goto cleanup;
+            goto endjob;
         }
         if (pause) {
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
@@ -1342,8 +1310,9 @@ xvDomainSetPaused(virDomainPtr dom, bool pause,
     }
     ret = 0;
 
- cleanup:
-    xvDomainEndActive(&vm);
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
 }
@@ -1375,23 +1344,14 @@ xvShutdownRequestDone(xlite_ctx *ctx G_GNUC_UNUSED, int rc, void *opaque)
 static int
 xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
                         xlite_shutdown_request request,
-                        int (*acl)(virConnectPtr, virDomainDef *, unsigned int))
+                        xvDomainACLCheckFlags acl)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     int ret = -1;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, acl, flags, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (acl(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        goto endjob;
-    }
 
     {
         /* How long the core keeps watching for the guest to comply; the
@@ -1414,7 +1374,6 @@ xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1450,24 +1409,15 @@ xvDomainDestroyFlags(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_DESTROY_GRACEFUL, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainDestroyFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (virDomainDestroyFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        goto endjob;
-    }
+
     ret = xvDomainDestroyAndCleanup(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED,
                                     VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
     dom->id = -1;
 
- endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1574,12 +1524,9 @@ xvDomainSetMemoryFlags(virDomainPtr dom, unsigned long memory,
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_MEM_MAXIMUM, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetMemoryFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetMemoryFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1621,7 +1568,6 @@ xvDomainSetMemoryFlags(virDomainPtr dom, unsigned long memory,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1651,12 +1597,9 @@ xvDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus,
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_VCPU_MAXIMUM, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetVcpusFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1700,7 +1643,6 @@ xvDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1768,12 +1710,9 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainPinVcpuFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainPinVcpuFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1808,7 +1747,6 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -2014,12 +1952,9 @@ xvDomainSetSchedulerParametersFlags(virDomainPtr dom,
         return -1;
     }
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetSchedulerParametersFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetSchedulerParametersFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -2053,7 +1988,6 @@ xvDomainSetSchedulerParametersFlags(virDomainPtr dom,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
