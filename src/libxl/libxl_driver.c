@@ -138,38 +138,29 @@ xvDaemonRoot(void)
     return root;
 }
 
-static virDrvStateInitResult
-xvStateInitialize(bool privileged,
-                  const char *root,
-                  bool monolithic G_GNUC_UNUSED,
-                  virStateInhibitCallback callback G_GNUC_UNUSED,
-                  void *opaque G_GNUC_UNUSED)
+/* The driver's paths and xenvirt.conf: the directories are made. */
+static int
+xvStateLoadConfig(xvDriver *driver, bool privileged, const char *root)
 {
-    g_autoptr(xvDriver) driver = g_new0(xvDriver, 1);
     g_autofree char *confFile = NULL;
     const char *pathRoot = root;
-    xlite_ctx_options opts = { 0 };
-
-    g_mutex_init(&driver->eventWorkerLock);
-    driver->privileged = privileged;
-    driver->embedded = root != NULL;
 
     if (!pathRoot && (pathRoot = xvDaemonRoot()) &&
         !g_path_is_absolute(pathRoot)) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("XENVIRT_ROOT '%s' must be an absolute path"),
                        pathRoot);
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     if (!(driver->config = xvDriverConfigNew(privileged, pathRoot)))
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     if (xvMakeDirs(driver->config) < 0)
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
 
     confFile = g_strdup_printf("%s/xenvirt.conf", driver->config->configDir);
     if (xvDriverConfigLoadFile(driver->config, confFile) < 0)
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
 
     if (driver->config->backend == XLITE_BACKEND_SIM &&
         strlen(driver->config->simRundir) + strlen(XV_SIM_DEEPEST_SOCKET) >=
@@ -179,8 +170,16 @@ xvStateInitialize(bool privileged,
                        driver->config->simRundir,
                        sizeof(((struct sockaddr_un *)NULL)->sun_path) -
                        strlen(XV_SIM_DEEPEST_SOCKET) - 1);
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
+    return 0;
+}
+
+/* The core's context, hooked into libvirt's event loop, and the host. */
+static int
+xvStateOpenCore(xvDriver *driver)
+{
+    xlite_ctx_options opts = { 0 };
 
     opts.backend = driver->config->backend;
     opts.state_dir = driver->config->stateDir;
@@ -190,7 +189,7 @@ xvStateInitialize(bool privileged,
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot initialise the Xen core library: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     /* The core's fds and timers live in libvirt's event loop, so its
@@ -199,15 +198,34 @@ xvStateInitialize(bool privileged,
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot hook the Xen core library into the event loop: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     if (xlite_host_get_info(driver->ctx, &driver->hostInfo) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot get the Xen host's information: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
+    return 0;
+}
+
+static virDrvStateInitResult
+xvStateInitialize(bool privileged,
+                  const char *root,
+                  bool monolithic G_GNUC_UNUSED,
+                  virStateInhibitCallback callback G_GNUC_UNUSED,
+                  void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(xvDriver) driver = g_new0(xvDriver, 1);
+
+    g_mutex_init(&driver->eventWorkerLock);
+    driver->privileged = privileged;
+    driver->embedded = root != NULL;
+
+    if (xvStateLoadConfig(driver, privileged, root) < 0 ||
+        xvStateOpenCore(driver) < 0)
+        return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->caps = xvCapabilitiesNew(&driver->hostInfo)))
         return VIR_DRV_STATE_INIT_ERROR;
