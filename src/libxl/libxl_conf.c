@@ -1,5 +1,16 @@
 /*
- * libxl_conf.c: driver configuration: paths and xenvirt.conf
+ * libxl_conf.c: the driver's configuration, and domain definitions in the
+ * core's terms
+ *
+ * It holds the driver's paths and xenvirt.conf (which hypervisor backend,
+ * where the simulated host runs), the host's version as libvirt numbers
+ * it, and the mapping of a virDomainDef (and of one device, for attach and
+ * detach) onto the core's xlite_domain_config, refusing what the core
+ * cannot do.  The golden tests in tests/domconfigdata/ cover that mapping.
+ *
+ * It holds no mapping back from the core (the driver keeps its own XML),
+ * no native format (xen_common.c and the files beside it), and no domain's
+ * state (libxl_domain.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

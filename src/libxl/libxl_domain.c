@@ -1,5 +1,18 @@
 /*
- * libxl_domain.c: domain XML conventions of the Xen driver
+ * libxl_domain.c: the life of the driver's domain objects
+ *
+ * It holds, in this order: the domain XML conventions (Xen's defaults after
+ * parsing, and the checks that refuse what a Xen host cannot run, in the
+ * driver's virDomainXMLOption); the private data of domain objects; starting
+ * and stopping a domain through the core, with the start marks that let a
+ * restarted driver undo a start its predecessor left half done; the core's
+ * domain events (shutdown, death), triaged in the core's callback and acted
+ * on by a worker, one queue per domain; and, after the driver starts,
+ * reconnecting to the running domains and autostart.
+ *
+ * It holds no entry point (libxl_driver.c, and libxl_device.c for
+ * devices), no mapping of a definition onto the core's config
+ * (libxl_conf.c), and no device attach or detach (libxl_device.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

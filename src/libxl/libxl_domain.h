@@ -1,5 +1,7 @@
 /*
- * libxl_domain.h: domain XML conventions of the Xen driver
+ * libxl_domain.h: the driver's domain objects: XML conventions, private
+ * data, start and stop, the core's events, reconnect (libxl_domain.c), and
+ * the beginning every domain entry point shares (libxl_driver.c)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

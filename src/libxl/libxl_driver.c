@@ -1,9 +1,20 @@
 /*
  * libxl_driver.c: the Xenvirt driver's entry points
  *
- * This file holds the tables libvirt calls through (virConnectDriver,
- * virHypervisorDriver, virStateDriver) and the connection- and host-level
- * entry points.  Every entry point calls its generated ACL check first.
+ * It holds the tables libvirt calls through (virConnectDriver,
+ * virHypervisorDriver, virStateDriver) and the entry points behind them:
+ * the state driver (the driver's start and stop), connections, the host,
+ * domain lists and lookups, and the domain entry points: definition,
+ * queries, lifecycle, console, memory, vcpus, scheduler, events, and the
+ * native-format conversions.  Every entry point calls its generated ACL
+ * check; every one that changes an existing domain begins with
+ * xvDomainBeginJob (look up, ACL, job, running check) and ends its job and
+ * API itself.
+ *
+ * It holds no device attach or detach (libxl_device.c), no domain start,
+ * stop, event or reconnect logic (libxl_domain.c), no XML-to-core mapping
+ * (libxl_conf.c), no native-format parser (xen_*.c), and no adapter of the
+ * core's event loop hooks (libxl_event.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
