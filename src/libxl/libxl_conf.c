@@ -1,5 +1,16 @@
 /*
- * libxl_conf.c: driver configuration: paths and xenvirt.conf
+ * libxl_conf.c: the driver's configuration, and domain definitions in the
+ * core's terms
+ *
+ * It holds the driver's paths and xenvirt.conf (which hypervisor backend,
+ * where the simulated host runs), the host's version as libvirt numbers
+ * it, and the mapping of a virDomainDef (and of one device, for attach and
+ * detach) onto the core's xlite_domain_config, refusing what the core
+ * cannot do.  The golden tests in tests/domconfigdata/ cover that mapping.
+ *
+ * It holds no mapping back from the core (the driver keeps its own XML),
+ * no native format (xen_common.c and the files beside it), and no domain's
+ * state (libxl_domain.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -376,11 +387,39 @@ xvRefuseUnsupportedDevices(const virDomainDef *def)
     return -1;
 }
 
-int
-xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+/* The disks, interfaces and consoles of a definition. */
+static int
+xvDevicesFromDef(const virDomainDef *def, xlite_domain_config *cfg)
 {
     size_t i;
 
+    for (i = 0; i < def->ndisks; i++) {
+        if (xvDiskFromDef(def->disks[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nnets; i++) {
+        if (xvNicFromDef(def->nets[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nconsoles; i++) {
+        /* libvirt mirrors the first serial port as a console of target
+         * type 'serial': that is the same device, counted once below. */
+        if (def->consoles[i]->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL &&
+            def->nserials > 0)
+            continue;
+        if (xvConsoleFromDef(def->consoles[i], cfg) < 0)
+            return -1;
+    }
+    for (i = 0; i < def->nserials; i++) {
+        if (xvConsoleFromDef(def->serials[i], cfg) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
     if (xvRefuseUnsupportedDevices(def) < 0)
         return -1;
 
@@ -432,27 +471,8 @@ xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg)
         xvActionFromDef(def->onCrash, &cfg->on_crash, "on_crash") < 0)
         return -1;
 
-    for (i = 0; i < def->ndisks; i++) {
-        if (xvDiskFromDef(def->disks[i], cfg) < 0)
-            return -1;
-    }
-    for (i = 0; i < def->nnets; i++) {
-        if (xvNicFromDef(def->nets[i], cfg) < 0)
-            return -1;
-    }
-    for (i = 0; i < def->nconsoles; i++) {
-        /* libvirt mirrors the first serial port as a console of target
-         * type 'serial': that is the same device, counted once below. */
-        if (def->consoles[i]->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL &&
-            def->nserials > 0)
-            continue;
-        if (xvConsoleFromDef(def->consoles[i], cfg) < 0)
-            return -1;
-    }
-    for (i = 0; i < def->nserials; i++) {
-        if (xvConsoleFromDef(def->serials[i], cfg) < 0)
-            return -1;
-    }
+    if (xvDevicesFromDef(def, cfg) < 0)
+        return -1;
 
     if (xlite_domain_config_validate(cfg) < 0) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s", xlite_errmsg());

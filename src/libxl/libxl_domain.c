@@ -1,5 +1,18 @@
 /*
- * libxl_domain.c: domain XML conventions of the Xen driver
+ * libxl_domain.c: the life of the driver's domain objects
+ *
+ * It holds, in this order: the domain XML conventions (Xen's defaults after
+ * parsing, and the checks that refuse what a Xen host cannot run, in the
+ * driver's virDomainXMLOption); the private data of domain objects; starting
+ * and stopping a domain through the core, with the start marks that let a
+ * restarted driver undo a start its predecessor left half done; the core's
+ * domain events (shutdown, death), triaged in the core's callback and acted
+ * on by a worker, one queue per domain; and, after the driver starts,
+ * reconnecting to the running domains and autostart.
+ *
+ * It holds no entry point (libxl_driver.c, and libxl_device.c for
+ * devices), no mapping of a definition onto the core's config
+ * (libxl_conf.c), and no device attach or detach (libxl_device.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -251,15 +264,20 @@ xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
         xlite_evdisable(driver->ctx, g_steal_pointer(&priv->deathEvgen));
 }
 
+/* The core's events the driver acts on: subscribed to for the whole
+ * context (xvDomainEventsInit) and enabled for each running domain
+ * (xvDomainEnableEvents); anything else is dropped on arrival. */
+#define XV_DOMAIN_EVENTS \
+    (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
+     XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH))
+
 static int
 xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
 {
     xvDomainObjPrivate *priv = vm->privateData;
     int rc;
 
-    rc = xlite_evenable_domain(driver->ctx, vm->def->id,
-                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
-                               XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+    rc = xlite_evenable_domain(driver->ctx, vm->def->id, XV_DOMAIN_EVENTS,
                                (uint64_t)vm->def->id, &priv->deathEvgen);
     if (rc < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
@@ -889,8 +907,8 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
     xvDriver *driver = user;
     xvDomainEventQueue *queue;
 
-    if (ev->type != XLITE_EVENT_DOMAIN_SHUTDOWN &&
-        ev->type != XLITE_EVENT_DOMAIN_DEATH) {
+    if (ev->type <= 0 || ev->type > XLITE_EVENT_LAST ||
+        !(XLITE_EVENTMASK(ev->type) & XV_DOMAIN_EVENTS)) {
         xlite_event_free(ev);
         return;
     }
@@ -944,9 +962,7 @@ xvDomainEventsInit(xvDriver *driver)
                        err->message);
         return -1;
     }
-    if (xlite_event_register_callbacks(driver->ctx,
-                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) |
-                                       XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH),
+    if (xlite_event_register_callbacks(driver->ctx, XV_DOMAIN_EVENTS,
                                        xvDomainEventOccurs, driver, NULL) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot register for domain events: %s"),

@@ -1,5 +1,7 @@
 /*
- * libxl_domain.h: domain XML conventions of the Xen driver
+ * libxl_domain.h: the driver's domain objects: XML conventions, private
+ * data, start and stop, the core's events, reconnect (libxl_domain.c), and
+ * the beginning every domain entry point shares (libxl_driver.c)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -38,6 +40,32 @@ struct _xvDomainObjPrivate {
 /* The domain object for @dom, locked and referenced (release it with
  * virDomainObjEndAPI), or NULL with VIR_ERR_NO_DOMAIN reported. */
 virDomainObj *xvDomObjFromDomain(virDomainPtr dom);
+
+/* The generated ACL checks (viraccessapicheck.h) come in two shapes: with
+ * the API's flags, where the rule depends on them (VIR_DOMAIN_AFFECT_CONFIG
+ * also needs the permission to save), and without. */
+typedef int (*xvDomainACLCheck)(virConnectPtr conn, virDomainDef *def);
+typedef int (*xvDomainACLCheckFlags)(virConnectPtr conn, virDomainDef *def,
+                                     unsigned int flags);
+
+typedef enum {
+    XV_DOMAIN_BEGIN_ANY = 0,            /* running or not */
+    XV_DOMAIN_BEGIN_ACTIVE = 1 << 0,    /* refuse a domain that is not running */
+} xvDomainBeginFlags;
+
+/*
+ * The beginning of every entry point that changes a domain, libvirt's
+ * skeleton up to "act": look @dom up, run its generated ACL check (@acl,
+ * or @aclFlags with the API's @flags: pass exactly one of the two), begin a
+ * MODIFY job and, with XV_DOMAIN_BEGIN_ACTIVE (@begin), refuse a domain
+ * that is not running (VIR_ERR_OPERATION_INVALID).  Returns the object
+ * locked, referenced and with the job held: the entry point ends with
+ * virDomainObjEndJob and virDomainObjEndAPI.  NULL with an error reported
+ * and nothing held.  The entry point names its own vir...EnsureACL.
+ */
+virDomainObj *xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
+                               xvDomainACLCheckFlags aclFlags,
+                               unsigned int flags, unsigned int begin);
 
 /* The names a running domain's devices get: an alias for each (kept if
  * the user gave one, "ua-..."), and an interface's host name vifDOMID.DEVID

@@ -1,9 +1,20 @@
 /*
  * libxl_driver.c: the Xenvirt driver's entry points
  *
- * This file holds the tables libvirt calls through (virConnectDriver,
- * virHypervisorDriver, virStateDriver) and the connection- and host-level
- * entry points.  Every entry point calls its generated ACL check first.
+ * It holds the tables libvirt calls through (virConnectDriver,
+ * virHypervisorDriver, virStateDriver) and the entry points behind them:
+ * the state driver (the driver's start and stop), connections, the host,
+ * domain lists and lookups, and the domain entry points: definition,
+ * queries, lifecycle, console, memory, vcpus, scheduler, events, and the
+ * native-format conversions.  Every entry point calls its generated ACL
+ * check; every one that changes an existing domain begins with
+ * xvDomainBeginJob (look up, ACL, job, running check) and ends its job and
+ * API itself.
+ *
+ * It holds no device attach or detach (libxl_device.c), no domain start,
+ * stop, event or reconnect logic (libxl_domain.c), no XML-to-core mapping
+ * (libxl_conf.c), no native-format parser (xen_*.c), and no adapter of the
+ * core's event loop hooks (libxl_event.c).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -139,38 +150,29 @@ xvDaemonRoot(void)
     return root;
 }
 
-static virDrvStateInitResult
-xvStateInitialize(bool privileged,
-                  const char *root,
-                  bool monolithic G_GNUC_UNUSED,
-                  virStateInhibitCallback callback G_GNUC_UNUSED,
-                  void *opaque G_GNUC_UNUSED)
+/* The driver's paths and xenvirt.conf: the directories are made. */
+static int
+xvStateLoadConfig(xvDriver *driver, bool privileged, const char *root)
 {
-    g_autoptr(xvDriver) driver = g_new0(xvDriver, 1);
     g_autofree char *confFile = NULL;
     const char *pathRoot = root;
-    xlite_ctx_options opts = { 0 };
-
-    g_mutex_init(&driver->eventWorkerLock);
-    driver->privileged = privileged;
-    driver->embedded = root != NULL;
 
     if (!pathRoot && (pathRoot = xvDaemonRoot()) &&
         !g_path_is_absolute(pathRoot)) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("XENVIRT_ROOT '%s' must be an absolute path"),
                        pathRoot);
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     if (!(driver->config = xvDriverConfigNew(privileged, pathRoot)))
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     if (xvMakeDirs(driver->config) < 0)
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
 
     confFile = g_strdup_printf("%s/xenvirt.conf", driver->config->configDir);
     if (xvDriverConfigLoadFile(driver->config, confFile) < 0)
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
 
     if (driver->config->backend == XLITE_BACKEND_SIM &&
         strlen(driver->config->simRundir) + strlen(XV_SIM_DEEPEST_SOCKET) >=
@@ -180,8 +182,16 @@ xvStateInitialize(bool privileged,
                        driver->config->simRundir,
                        sizeof(((struct sockaddr_un *)NULL)->sun_path) -
                        strlen(XV_SIM_DEEPEST_SOCKET) - 1);
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
+    return 0;
+}
+
+/* The core's context, hooked into libvirt's event loop, and the host. */
+static int
+xvStateOpenCore(xvDriver *driver)
+{
+    xlite_ctx_options opts = { 0 };
 
     opts.backend = driver->config->backend;
     opts.state_dir = driver->config->stateDir;
@@ -191,7 +201,7 @@ xvStateInitialize(bool privileged,
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot initialise the Xen core library: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     /* The core's fds and timers live in libvirt's event loop, so its
@@ -200,15 +210,34 @@ xvStateInitialize(bool privileged,
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot hook the Xen core library into the event loop: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
 
     if (xlite_host_get_info(driver->ctx, &driver->hostInfo) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot get the Xen host's information: %s"),
                        xlite_errmsg());
-        return VIR_DRV_STATE_INIT_ERROR;
+        return -1;
     }
+    return 0;
+}
+
+static virDrvStateInitResult
+xvStateInitialize(bool privileged,
+                  const char *root,
+                  bool monolithic G_GNUC_UNUSED,
+                  virStateInhibitCallback callback G_GNUC_UNUSED,
+                  void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(xvDriver) driver = g_new0(xvDriver, 1);
+
+    g_mutex_init(&driver->eventWorkerLock);
+    driver->privileged = privileged;
+    driver->embedded = root != NULL;
+
+    if (xvStateLoadConfig(driver, privileged, root) < 0 ||
+        xvStateOpenCore(driver) < 0)
+        return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->caps = xvCapabilitiesNew(&driver->hostInfo)))
         return VIR_DRV_STATE_INIT_ERROR;
@@ -630,6 +659,33 @@ xvDomObjFromDomain(virDomainPtr dom)
     return vm;
 }
 
+virDomainObj *
+xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
+                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
+                 unsigned int begin)
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return NULL;
+    if ((acl ? acl(dom->conn, vm->def)
+             : aclFlags(dom->conn, vm->def, flags)) < 0)
+        goto error;
+    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
+        goto error;
+    if ((begin & XV_DOMAIN_BEGIN_ACTIVE) && !virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        virDomainObjEndJob(vm);
+        goto error;
+    }
+    return vm;
+
+ error:
+    virDomainObjEndAPI(&vm);
+    return NULL;
+}
+
 static virDomainPtr
 xvDomainLookupByID(virConnectPtr conn, int id)
 {
@@ -863,17 +919,12 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
      * as it is harmless when no image exists. */
     virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
-        return -1;
-
-    if (virDomainUndefineFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
     /* A job, like every change: a start in progress runs with the object
      * unlocked and still looks inactive, and removing the object under it
      * would leave a running domain that no list holds. */
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
+    if (!(vm = xvDomainBeginJob(dom, virDomainUndefineFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
+        return -1;
 
     if (!vm->persistent) {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
@@ -896,7 +947,6 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1069,14 +1119,9 @@ xvDomainSetAutostart(virDomainPtr dom, int autostart)
     g_autofree char *linkFile = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainSetAutostartEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainSetAutostartEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     if (!vm->persistent) {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
@@ -1112,7 +1157,6 @@ xvDomainSetAutostart(virDomainPtr dom, int autostart)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1128,14 +1172,9 @@ xvDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetMetadataEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainSetMetadataEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     ret = virDomainObjSetMetadata(vm, type, metadata, key, uri,
                                   driver->xmlopt, driver->config->runDir,
@@ -1144,7 +1183,6 @@ xvDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
         event = virDomainEventMetadataChangeNewFromObj(vm, type, uri);
 
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1179,14 +1217,9 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_START_PAUSED, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainCreateWithFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-
-    if (virDomainCreateWithFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
 
     if (xvDomainStart(driver, vm, flags & VIR_DOMAIN_START_PAUSED,
                       VIR_DOMAIN_RUNNING_BOOTED) < 0)
@@ -1199,7 +1232,6 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
@@ -1271,52 +1303,17 @@ xvDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
     return dom;
 }
 
-/* Entry points that act on a running domain share this frame: look up,
- * ACL checked by the caller's @acl, MODIFY job, must be active. */
-static virDomainObj *
-xvDomainBeginActive(virDomainPtr dom,
-                    int (*acl)(virConnectPtr conn, virDomainDef *def))
-{
-    virDomainObj *vm;
-
-    if (!(vm = xvDomObjFromDomain(dom)))
-        return NULL;
-    if (acl(dom->conn, vm->def) < 0)
-        goto error;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto error;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        virDomainObjEndJob(vm);
-        goto error;
-    }
-    return vm;
-
- error:
-    virDomainObjEndAPI(&vm);
-    return NULL;
-}
-
-static void
-xvDomainEndActive(virDomainObj **vm)
-{
-    virDomainObjEndJob(*vm);
-    virDomainObjEndAPI(vm);
-}
-
 /* Suspend and resume: pause or unpause the running domain.  Asking for the
  * state it is already in succeeds and emits no event. */
 static int
-xvDomainSetPaused(virDomainPtr dom, bool pause,
-                  int (*acl)(virConnectPtr conn, virDomainDef *def))
+xvDomainSetPaused(virDomainPtr dom, bool pause, xvDomainACLCheck acl)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
     int ret = -1;
 
-    if (!(vm = xvDomainBeginActive(dom, acl)))
+    if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
 
     if ((virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) != pause) {
@@ -1328,7 +1325,7 @@ xvDomainSetPaused(virDomainPtr dom, bool pause,
                            pause ? _("failed to suspend domain '%s': %s")
                                  : _("failed to resume domain '%s': %s"),
                            vm->def->name, xlite_errmsg());
-            goto cleanup;
+            goto endjob;
         }
         if (pause) {
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
@@ -1343,8 +1340,9 @@ xvDomainSetPaused(virDomainPtr dom, bool pause,
     }
     ret = 0;
 
- cleanup:
-    xvDomainEndActive(&vm);
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
     virObjectEventStateQueue(driver->domainEventState, event);
     return ret;
 }
@@ -1376,23 +1374,14 @@ xvShutdownRequestDone(xlite_ctx *ctx G_GNUC_UNUSED, int rc, void *opaque)
 static int
 xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
                         xlite_shutdown_request request,
-                        int (*acl)(virConnectPtr, virDomainDef *, unsigned int))
+                        xvDomainACLCheckFlags acl)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     int ret = -1;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, acl, flags, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (acl(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        goto endjob;
-    }
 
     {
         /* How long the core keeps watching for the guest to comply; the
@@ -1415,7 +1404,6 @@ xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1451,24 +1439,15 @@ xvDomainDestroyFlags(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_DESTROY_GRACEFUL, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, virDomainDestroyFlagsEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (virDomainDestroyFlagsEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        goto endjob;
-    }
+
     ret = xvDomainDestroyAndCleanup(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED,
                                     VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
     dom->id = -1;
 
- endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1575,12 +1554,9 @@ xvDomainSetMemoryFlags(virDomainPtr dom, unsigned long memory,
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_MEM_MAXIMUM, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetMemoryFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetMemoryFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1622,7 +1598,6 @@ xvDomainSetMemoryFlags(virDomainPtr dom, unsigned long memory,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1652,12 +1627,9 @@ xvDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus,
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_VCPU_MAXIMUM, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetVcpusFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1701,7 +1673,6 @@ xvDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1769,12 +1740,9 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainPinVcpuFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainPinVcpuFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -1809,7 +1777,6 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -2015,12 +1982,9 @@ xvDomainSetSchedulerParametersFlags(virDomainPtr dom,
         return -1;
     }
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSetSchedulerParametersFlagsEnsureACL, flags,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSetSchedulerParametersFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
-        goto cleanup;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto cleanup;
     if (virDomainObjGetDefs(vm, flags, &def, &persistentDef) < 0)
         goto endjob;
 
@@ -2054,7 +2018,6 @@ xvDomainSetSchedulerParametersFlags(virDomainPtr dom,
 
  endjob:
     virDomainObjEndJob(vm);
- cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
 }

@@ -73,14 +73,10 @@ GPtrArray *xvXenSpecSplit(const char *spec, bool targetLast);
 /* Shared conversions, in the order a configuration is read. */
 int xvXenParseGeneral(xvXenParser *p, virDomainDef *def, virCaps *caps);
 int xvXenParseDevices(xvXenParser *p, virDomainDef *def);
-int xvXenParseVifList(xvXenParser *p, virDomainDef *def);
-int xvXenParseDiskList(xvXenParser *p, virDomainDef *def);
 int xvXenParseFinish(xvXenParser *p, virDomainDef *def);
 
 int xvXenFormatGeneral(xvXenWriter *w, virDomainDef *def);
 int xvXenFormatDevices(xvXenWriter *w, virDomainDef *def);
-int xvXenFormatVifList(xvXenWriter *w, virDomainDef *def);
-int xvXenFormatDiskList(xvXenWriter *w, virDomainDef *def);
 char *xvXenWriterToString(xvXenWriter *w);
 
 /* Entry points: xen_xl.c */

@@ -1,10 +1,11 @@
 /*
  * xen_xl.c: xl.cfg(5) <-> domain XML ("xen-xl")
  *
- * The conversion runs in one order both ways: general settings, devices
- * (xen_common.c, shared with xm), then what only xl.cfg has: cpuid and
- * nestedhvm, e820_host and passthrough, channels, PV USB.  A key that no
- * step read is refused at the end (xvXenParseFinish).
+ * The conversion runs in one order both ways: general settings
+ * (xen_general.c) and devices (xen_common.c and one file per device kind),
+ * both shared with xm, then what only xl.cfg has, which this file holds:
+ * cpuid and nestedhvm, e820_host and passthrough, channels, PV USB.  A key
+ * that no step read is refused at the end (xvXenParseFinish).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -388,6 +389,94 @@ xvXLFormatChannels(xvXenWriter *w, virDomainDef *def)
  * PV USB: usbctrl = [ "version=1|2,ports=N" ], usbdev = [ "hostbus=B,hostaddr=A" ]
  */
 
+/* One usbctrl spec: "version=1|2,ports=N[,type=qusb]". */
+static int
+xvXLParseUSBCtrl(xvXenParser *p, virDomainDef *def, const char *spec)
+{
+    g_autoptr(GPtrArray) items = xvXenSpecSplit(spec, false);
+    unsigned int line = xvXenLineOf(p, "usbctrl", spec);
+    unsigned int version = 2;
+    unsigned int ports = 8;
+    virDomainControllerDef *ctrl;
+    size_t j;
+
+    for (j = 0; j < items->len; j++) {
+        xvXenSpecItem *item = g_ptr_array_index(items, j);
+        unsigned int *target = NULL;
+
+        if (item->key && STREQ(item->key, "version"))
+            target = &version;
+        else if (item->key && STREQ(item->key, "ports"))
+            target = &ports;
+        else if (item->key && STREQ(item->key, "type") && STREQ(item->value, "qusb"))
+            continue;
+        if (!target || virStrToLong_uip(item->value, NULL, 10, target) < 0) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("line %u: usbctrl spec '%s': '%s' is not supported"),
+                           line, spec, item->key ? item->key : item->value);
+            return -1;
+        }
+    }
+    if ((version != 1 && version != 2) || ports < 1 || ports > 31) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: usbctrl spec '%s': version %u with %u ports is not supported"),
+                       line, spec, version, ports);
+        return -1;
+    }
+    if (!(ctrl = virDomainDefAddController(def, VIR_DOMAIN_CONTROLLER_TYPE_USB, -1,
+                                           version == 1 ? VIR_DOMAIN_CONTROLLER_MODEL_USB_QUSB1
+                                                        : VIR_DOMAIN_CONTROLLER_MODEL_USB_QUSB2)))
+        return -1;
+    ctrl->opts.usbopts.ports = ports;
+    return 0;
+}
+
+/* One usbdev spec: "hostbus=B,hostaddr=A[,type=hostdev]". */
+static int
+xvXLParseUSBDev(xvXenParser *p, virDomainDef *def, const char *spec)
+{
+    g_autoptr(GPtrArray) items = xvXenSpecSplit(spec, false);
+    unsigned int line = xvXenLineOf(p, "usbdev", spec);
+    g_autoptr(virDomainHostdevDef) hostdev = virDomainHostdevDefNew();
+    int bus = -1;
+    int addr = -1;
+    size_t j;
+
+    if (!hostdev)
+        return -1;
+    for (j = 0; j < items->len; j++) {
+        xvXenSpecItem *item = g_ptr_array_index(items, j);
+        int *target = NULL;
+        unsigned int v;
+
+        if (item->key && STREQ(item->key, "hostbus"))
+            target = &bus;
+        else if (item->key && STREQ(item->key, "hostaddr"))
+            target = &addr;
+        else if (item->key && STREQ(item->key, "type") && STREQ(item->value, "hostdev"))
+            continue;
+        if (!target || virStrToLong_uip(item->value, NULL, 0, &v) < 0 || v > 0xffff) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("line %u: usbdev spec '%s': '%s' is not supported"),
+                           line, spec, item->key ? item->key : item->value);
+            return -1;
+        }
+        *target = v;
+    }
+    if (bus <= 0 || addr <= 0) {
+        virReportError(VIR_ERR_CONF_SYNTAX,
+                       _("line %u: usbdev spec '%s' needs a hostbus and a hostaddr above 0"),
+                       line, spec);
+        return -1;
+    }
+    hostdev->mode = VIR_DOMAIN_HOSTDEV_MODE_SUBSYS;
+    hostdev->source.subsys.type = VIR_DOMAIN_HOSTDEV_SUBSYS_TYPE_USB;
+    hostdev->source.subsys.u.usb.bus = bus;
+    hostdev->source.subsys.u.usb.device = addr;
+    VIR_APPEND_ELEMENT(def->hostdevs, def->nhostdevs, hostdev);
+    return 0;
+}
+
 static int
 xvXLParseUSB(xvXenParser *p, virDomainDef *def)
 {
@@ -399,85 +488,15 @@ xvXLParseUSB(xvXenParser *p, virDomainDef *def)
     if ((rc = xvXenGetStringList(p, "usbctrl", false, &ctrls)) < 0)
         return -1;
     for (i = 0; rc == 1 && ctrls[i]; i++) {
-        g_autoptr(GPtrArray) items = xvXenSpecSplit(ctrls[i], false);
-        unsigned int line = xvXenLineOf(p, "usbctrl", ctrls[i]);
-        unsigned int version = 2;
-        unsigned int ports = 8;
-        virDomainControllerDef *ctrl;
-        size_t j;
-
-        for (j = 0; j < items->len; j++) {
-            xvXenSpecItem *item = g_ptr_array_index(items, j);
-            unsigned int *target = NULL;
-
-            if (item->key && STREQ(item->key, "version"))
-                target = &version;
-            else if (item->key && STREQ(item->key, "ports"))
-                target = &ports;
-            else if (item->key && STREQ(item->key, "type") && STREQ(item->value, "qusb"))
-                continue;
-            if (!target || virStrToLong_uip(item->value, NULL, 10, target) < 0) {
-                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                               _("line %u: usbctrl spec '%s': '%s' is not supported"),
-                               line, ctrls[i], item->key ? item->key : item->value);
-                return -1;
-            }
-        }
-        if ((version != 1 && version != 2) || ports < 1 || ports > 31) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("line %u: usbctrl spec '%s': version %u with %u ports is not supported"),
-                           line, ctrls[i], version, ports);
+        if (xvXLParseUSBCtrl(p, def, ctrls[i]) < 0)
             return -1;
-        }
-        if (!(ctrl = virDomainDefAddController(def, VIR_DOMAIN_CONTROLLER_TYPE_USB, -1,
-                                               version == 1 ? VIR_DOMAIN_CONTROLLER_MODEL_USB_QUSB1
-                                                            : VIR_DOMAIN_CONTROLLER_MODEL_USB_QUSB2)))
-            return -1;
-        ctrl->opts.usbopts.ports = ports;
     }
 
     if ((rc = xvXenGetStringList(p, "usbdev", false, &devs)) <= 0)
         return rc;
     for (i = 0; devs[i]; i++) {
-        g_autoptr(GPtrArray) items = xvXenSpecSplit(devs[i], false);
-        unsigned int line = xvXenLineOf(p, "usbdev", devs[i]);
-        g_autoptr(virDomainHostdevDef) hostdev = virDomainHostdevDefNew();
-        int bus = -1;
-        int addr = -1;
-        size_t j;
-
-        if (!hostdev)
+        if (xvXLParseUSBDev(p, def, devs[i]) < 0)
             return -1;
-        for (j = 0; j < items->len; j++) {
-            xvXenSpecItem *item = g_ptr_array_index(items, j);
-            int *target = NULL;
-            unsigned int v;
-
-            if (item->key && STREQ(item->key, "hostbus"))
-                target = &bus;
-            else if (item->key && STREQ(item->key, "hostaddr"))
-                target = &addr;
-            else if (item->key && STREQ(item->key, "type") && STREQ(item->value, "hostdev"))
-                continue;
-            if (!target || virStrToLong_uip(item->value, NULL, 0, &v) < 0 || v > 0xffff) {
-                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                               _("line %u: usbdev spec '%s': '%s' is not supported"),
-                               line, devs[i], item->key ? item->key : item->value);
-                return -1;
-            }
-            *target = v;
-        }
-        if (bus <= 0 || addr <= 0) {
-            virReportError(VIR_ERR_CONF_SYNTAX,
-                           _("line %u: usbdev spec '%s' needs a hostbus and a hostaddr above 0"),
-                           line, devs[i]);
-            return -1;
-        }
-        hostdev->mode = VIR_DOMAIN_HOSTDEV_MODE_SUBSYS;
-        hostdev->source.subsys.type = VIR_DOMAIN_HOSTDEV_SUBSYS_TYPE_USB;
-        hostdev->source.subsys.u.usb.bus = bus;
-        hostdev->source.subsys.u.usb.device = addr;
-        VIR_APPEND_ELEMENT(def->hostdevs, def->nhostdevs, hostdev);
     }
     return 0;
 }

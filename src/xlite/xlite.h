@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "xlite_config.h"
+#include "xlite_domain.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -409,15 +410,11 @@ int xlite_file_lock_acquire(xlite_ctx *ctx, const char *path,
                             const xlite_async_how *how);
 void xlite_file_lock_release(xlite_file_lock *lock);
 
-#ifdef __cplusplus
-}
-#endif
-
 /*
  * ==================== Domains ====================
  *
  * (Declared here so that every caller sees them with the async types
- * above.  The types live in xlite_domain.h.)
+ * above.  The types live in xlite_domain.h, included at the top.)
  *
  * create: makes the domain, builds it (kernel), writes its xenstore home
  *   and devices, runs hotplug scripts, waits for the backends and leaves
@@ -430,8 +427,6 @@ void xlite_file_lock_release(xlite_file_lock *lock);
  * destroy: tears down devices, xenstore, children, the stored config and
  *   the hypervisor domain; completes when the hypervisor has let it go.
  */
-#include "xlite_domain.h"
-
 int xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
                         uint32_t *domid_r, const xlite_async_how *how);
 int xlite_domain_unpause(xlite_ctx *ctx, uint32_t domid);
@@ -499,3 +494,7 @@ int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
  * JSON the template (DESIGN.md section 4).  cfg_r must be _init'ed. */
 int xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
                                  xlite_domain_config *cfg_r);
+
+#ifdef __cplusplus
+}
+#endif
