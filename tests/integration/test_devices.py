@@ -53,10 +53,13 @@ def xenstore_devices(rundir, domid):
     found = set()
     for line in res.stdout.splitlines()[1:]:
         f = line.split()
+        # A backend without its params or mac shows as None: a difference
+        # the caller's comparison reports.
+        detail = line.split("=", 1)[1].split()[0] if "=" in line else None
         if f[0] in ("vbd", "qdisk", "vbd3"):
-            found.add(("disk", f[-1].split("=", 1)[1]))
+            found.add(("disk", detail))
         elif f[0] == "vif":
-            found.add(("nic", f[-1].split("=", 1)[1]))
+            found.add(("nic", detail))
     return found
 
 
