@@ -55,7 +55,8 @@ def xenstore_devices(rundir, domid):
         f = line.split()
         # A backend without its params or mac shows as None: a difference
         # the caller's comparison reports.
-        detail = line.split("=", 1)[1].split()[0] if "=" in line else None
+        detail = ((line.split("=", 1)[1].split() or [""])[0]
+                  if "=" in line else None)
         if f[0] in ("vbd", "qdisk", "vbd3"):
             found.add(("disk", detail))
         elif f[0] == "vif":
