@@ -974,6 +974,12 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
 
     VIR_INFO("domain '%s' (domid %d) is gone from the host", vm->def->name,
              vm->def->id);
+    /* A driver that died in the middle of its destroy, after the host let
+     * the domain go, left its xenstore nodes and stored config. */
+    rc = xlite_domain_forget(driver->ctx, vm->def->id, vm->def->uuid);
+    if (rc < 0 && rc != -EBUSY)
+        VIR_WARN("cannot remove what domain '%s' (domid %d) left on the host: %s",
+                 vm->def->name, vm->def->id, xlite_errmsg());
     event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
                                               VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
     xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
