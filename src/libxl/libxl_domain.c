@@ -567,8 +567,12 @@ xvDomainDestroyCore(xvDriver *driver, virDomainObj *vm)
     uint32_t domid = vm->def->id;
     int rc;
 
-    /* Our own destroy is not a death to report: stop listening first. */
-    xvDomainDisableEvents(driver, vm);
+    /* The watch stays on during the destroy: the death it reports is
+     * handled once our job ends, and finds the domain stopped (or running
+     * again under another domid).  A destroy that fails leaves the domain
+     * watched: turning the watch off and on again would lose it for good
+     * when the host cannot be asked (xensimd gone), and the domain would
+     * stay "running" after the host came back without it. */
     virObjectUnlock(vm);
     rc = xlite_domain_destroy(driver->ctx, domid, NULL);
     virObjectLock(vm);
@@ -576,10 +580,9 @@ xvDomainDestroyCore(xvDriver *driver, virDomainObj *vm)
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("failed to destroy domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
-        /* Still running: keep watching it. */
-        ignore_value(xvDomainEnableEvents(driver, vm));
         return -1;
     }
+    xvDomainDisableEvents(driver, vm);
     return 0;
 }
 
@@ -793,7 +796,14 @@ xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
         virObjectEvent *event =
             virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
                                               VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+        int rc;
 
+        /* Nobody ran our destroy: its xenstore nodes and stored config
+         * (of the old host, if the host restarted) are still there. */
+        rc = xlite_domain_forget(driver->ctx, ev->domid, vm->def->uuid);
+        if (rc < 0 && rc != -EBUSY && rc != -EEXIST)
+            VIR_WARN("cannot remove what domain '%s' (domid %u) left on the host: %s",
+                     vm->def->name, ev->domid, xlite_errmsg());
         xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
         virObjectEventStateQueue(driver->domainEventState, event);
         if (!vm->persistent)

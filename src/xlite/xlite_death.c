@@ -169,6 +169,10 @@ domains_changed(xlite__egc *egc)
         return;
     xlite__ev_time_deregister(ctx, &d->kick);
     rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n);
+    if (rc == 0 && ctx->userdata_gc_pending) {
+        ctx->userdata_gc_pending = false;
+        xlite__userdata_gc(ctx, infos, n);
+    }
     if (rc == 0)
         scan_generator(egc, infos, n);
     scan_waiters(egc, rc, infos, n);

@@ -80,6 +80,9 @@ xlite__xs_reset(xlite_ctx *ctx)
     GHashTableIter iter;
     void *key, *value;
 
+    /* A destroy or a create undo cut short by the loss left their stored
+     * configs; the domains are gone with the old host. */
+    ctx->userdata_gc_pending = true;
     if (!ctx->xsh)
         return;
     XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
@@ -126,6 +129,22 @@ check_domid(xlite_ctx *ctx, uint32_t domid)
     return 0;
 }
 
+/* After the host restarted, the stored configs of the old host's
+ * domains go at the first look at the new host's list. */
+static void
+userdata_gc_if_pending(xlite_ctx *ctx)
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0;
+
+    if (ctx->userdata_gc_pending &&
+        ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n) == 0 &&
+        ctx->userdata_gc_pending) {
+        ctx->userdata_gc_pending = false;
+        xlite__userdata_gc(ctx, infos, n);
+    }
+}
+
 /* The domain's info, with a clear error if it does not exist. */
 static int
 dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
@@ -137,6 +156,8 @@ dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
     if ((rc = check_domid(ctx, domid)) < 0)
         return rc;
     rc = ctx->hv->dom_info(ctx, ctx->hv_state, domid, info);
+    if (rc == 0)
+        userdata_gc_if_pending(ctx);
     if (rc == -ESRCH)
         return XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist", domid);
     return rc;

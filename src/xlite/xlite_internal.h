@@ -558,6 +558,9 @@ struct xlite_ctx {
 
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
+    /* The host restarted (xlite__xs_reset): the next scan of domains
+     * removes the stored configs of the old host's domains. */
+    bool userdata_gc_pending;
 };
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xlite_ctx, xlite_ctx_free)
