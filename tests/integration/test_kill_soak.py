@@ -218,7 +218,8 @@ def invariants(daemon, names=NAMES, stored=True):
     if defs != names:
         wrong.append(f"stored definitions {defs}")
     run = daemon.dir / "root/run/xenvirt"
-    marks = sorted(p.name for p in run.glob("*.starting"))
+    marks = sorted(p.name for p in run.glob("*.starting")) + \
+        sorted(p.name for p in run.glob("*.destroying"))
     if marks:
         wrong.append(f"start marks {marks}")
     status = sorted(p.stem for p in run.glob("*.xml"))
@@ -349,6 +350,40 @@ def test_kill_during_a_destroy_leaves_nothing_behind(own_daemon, tmp_path):
     own_daemon.start()
     assert wait_for(lambda: not invariants(own_daemon, ["k0"]), 20), \
         invariants(own_daemon, ["k0"])
+    assert own_daemon.virsh("start", "k0").rc == 0
+    assert own_daemon.virsh("destroy", "k0", timeout=60).rc == 0
+
+
+def test_kill_while_a_destroy_waits_for_backends(own_daemon, tmp_path):
+    """libvirtd killed -9 while a destroy waits for a stalled backend to
+    close, the domain paused and its xenstore home already gone: the next
+    libvirtd finishes the destroy (it used to reconnect to a paused domain
+    without a name, for good)."""
+    (tmp_path / "k0.xml").write_text(guest_xml(tmp_path, "k0", 0))
+    assert own_daemon.virsh("define", str(tmp_path / "k0.xml")).rc == 0
+    assert own_daemon.virsh("start", "k0").rc == 0
+    domid = hosted(own_daemon)["k0"][0]
+    res = simctl(own_daemon, "delay-backend", domid, "qdisk/51712", 8)
+    assert res.returncode == 0, res.stderr
+    destroy = subprocess.Popen(["virsh", "-q", "-c", own_daemon.uri,
+                                "destroy", "k0"], env=xvtest.driver_env(),
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: str(domid) not in
+                        xs_children(own_daemon, "/local/domain", 0), 20)
+        pid = own_daemon.pid
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+    finally:
+        destroy.wait(timeout=30)
+    assert list(hosted(own_daemon).values()) == [(domid, True)]
+    own_daemon.start()
+    assert wait_for(lambda: not invariants(own_daemon, ["k0"]), 30), \
+        invariants(own_daemon, ["k0"])
+    assert hosted(own_daemon) == {}
+    assert own_daemon.virsh("domstate", "k0").out.strip() == "shut off"
+    assert "left half-destroyed" in own_daemon.log()
     assert own_daemon.virsh("start", "k0").rc == 0
     assert own_daemon.virsh("destroy", "k0", timeout=60).rc == 0
 
