@@ -360,12 +360,19 @@ xvDomainRecordConsoles(xvDriver *driver, virDomainObj *vm)
  */
 
 static char *
-xvDomainStartMarkPath(xvDriver *driver, const unsigned char *uuid)
+xvDomainMarkPath(xvDriver *driver, const unsigned char *uuid,
+                 const char *suffix)
 {
     char uuidstr[VIR_UUID_STRING_BUFLEN];
 
     virUUIDFormat(uuid, uuidstr);
-    return g_strdup_printf("%s/%s.starting", driver->config->runDir, uuidstr);
+    return g_strdup_printf("%s/%s.%s", driver->config->runDir, uuidstr, suffix);
+}
+
+static char *
+xvDomainStartMarkPath(xvDriver *driver, const unsigned char *uuid)
+{
+    return xvDomainMarkPath(driver, uuid, "starting");
 }
 
 /* Is @fd, locked, still the file at @path?  The holder unlinks its mark
@@ -630,27 +637,96 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     return -1;
 }
 
+/*
+ * Destroys in progress
+ *
+ * The core's destroy pauses the domain and removes its xenstore home
+ * before the hypervisor lets it go.  A driver that dies in between leaves
+ * a paused domain without a name, which the next one would reconnect to
+ * as paused.  So a destroy holds a mark like a start's (a locked file
+ * named after the uuid, ".destroying") while the core works, and the next
+ * driver that finds a running domain with a mark nobody holds finishes
+ * its destroy.
+ */
+
+/* Returns the locked mark's fd, or -1: a destroy goes on without one. */
+static int
+xvDomainDestroyMarkSet(xvDriver *driver, virDomainObj *vm)
+{
+    g_autofree char *path = xvDomainMarkPath(driver, vm->def->uuid,
+                                             "destroying");
+    VIR_AUTOCLOSE fd = -1;
+    int ret;
+
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+        flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        VIR_WARN("cannot mark the destroy of domain '%s' in '%s': %s",
+                 vm->def->name, path, g_strerror(errno));
+        return -1;
+    }
+    ret = fd;
+    fd = -1;
+    return ret;
+}
+
+static void
+xvDomainDestroyMarkClear(xvDriver *driver, virDomainObj *vm, int *fd)
+{
+    g_autofree char *path = xvDomainMarkPath(driver, vm->def->uuid,
+                                             "destroying");
+
+    if (*fd < 0)
+        return;
+    if (unlink(path) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove '%s': %s", path, g_strerror(errno));
+    VIR_FORCE_CLOSE(*fd);
+}
+
+/* Was a destroy of @vm cut short?  Removes the mark if so. */
+static bool
+xvDomainDestroyAbandoned(xvDriver *driver, virDomainObj *vm)
+{
+    g_autofree char *path = xvDomainMarkPath(driver, vm->def->uuid,
+                                             "destroying");
+    VIR_AUTOCLOSE fd = -1;
+
+    if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+        return false;
+    /* Held: that destroy is alive in another process. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0 ||
+        !xvDomainStartMarkCurrent(fd, path))
+        return false;
+    if (unlink(path) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove '%s': %s", path, g_strerror(errno));
+    return true;
+}
+
 /* Destroy the hypervisor domain; the domain object is left as it is for
  * the caller to mark stopped or restart. */
 static int
 xvDomainDestroyCore(xvDriver *driver, virDomainObj *vm)
 {
     uint32_t domid = vm->def->id;
+    VIR_AUTOCLOSE mark = xvDomainDestroyMarkSet(driver, vm);
     int rc;
 
-    /* Our own destroy is not a death to report: stop listening first. */
-    xvDomainDisableEvents(driver, vm);
+    /* The watch stays on during the destroy: the death it reports is
+     * handled once our job ends, and finds the domain stopped (or running
+     * again under another domid).  A destroy that fails leaves the domain
+     * watched: turning the watch off and on again would lose it for good
+     * when the host cannot be asked (xensimd gone), and the domain would
+     * stay "running" after the host came back without it. */
     virObjectUnlock(vm);
     rc = xlite_domain_destroy(driver->ctx, domid, NULL);
     virObjectLock(vm);
+    xvDomainDestroyMarkClear(driver, vm, &mark);
     if (rc < 0 && rc != -ESRCH) {
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("failed to destroy domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
-        /* Still running: keep watching it. */
-        ignore_value(xvDomainEnableEvents(driver, vm));
         return -1;
     }
+    xvDomainDisableEvents(driver, vm);
     return 0;
 }
 
@@ -864,7 +940,14 @@ xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
         virObjectEvent *event =
             virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
                                               VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
+        int rc;
 
+        /* Nobody ran our destroy: its xenstore nodes and stored config
+         * (of the old host, if the host restarted) are still there. */
+        rc = xlite_domain_forget(driver->ctx, ev->domid, vm->def->uuid);
+        if (rc < 0 && rc != -EBUSY && rc != -EEXIST)
+            VIR_WARN("cannot remove what domain '%s' (domid %u) left on the host: %s",
+                     vm->def->name, ev->domid, xlite_errmsg());
         xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
         virObjectEventStateQueue(driver->domainEventState, event);
         if (!vm->persistent)
@@ -1016,6 +1099,18 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
         return;
     }
     if (rc == 0 && memcmp(info.uuid, vm->def->uuid, VIR_UUID_BUFLEN) == 0 &&
+        !info.dying && xvDomainDestroyAbandoned(driver, vm)) {
+        VIR_WARN("domain '%s' (domid %d) was left half-destroyed by a driver that stopped: destroying it",
+                 vm->def->name, vm->def->id);
+        rc = xlite_domain_destroy(driver->ctx, vm->def->id, NULL);
+        if (rc < 0 && rc != -ESRCH) {
+            VIR_ERROR(_("cannot destroy half-destroyed domain '%s' (domid %d): %s"),
+                      vm->def->name, vm->def->id, xlite_errmsg());
+            return;
+        }
+        rc = -ESRCH;
+    }
+    if (rc == 0 && memcmp(info.uuid, vm->def->uuid, VIR_UUID_BUFLEN) == 0 &&
         !info.dying) {
         if (info.paused)
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);
@@ -1047,6 +1142,14 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
 
     VIR_INFO("domain '%s' (domid %d) is gone from the host", vm->def->name,
              vm->def->id);
+    /* A driver that died in the middle of its destroy, after the host let
+     * the domain go, left its xenstore nodes and stored config, and its
+     * mark. */
+    ignore_value(xvDomainDestroyAbandoned(driver, vm));
+    rc = xlite_domain_forget(driver->ctx, vm->def->id, vm->def->uuid);
+    if (rc < 0 && rc != -EBUSY)
+        VIR_WARN("cannot remove what domain '%s' (domid %d) left on the host: %s",
+                 vm->def->name, vm->def->id, xlite_errmsg());
     event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STOPPED,
                                               VIR_DOMAIN_EVENT_STOPPED_DESTROYED);
     xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);

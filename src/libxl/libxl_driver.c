@@ -826,11 +826,19 @@ xvDomainBeginRedefine(xvDriver *driver, const unsigned char *uuid,
     virDomainObj *vm;
 
     *existing = NULL;
-    if (!(vm = virDomainObjListFindByUUID(driver->domains, uuid)))
-        return 0;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
+    for (;;) {
+        if (!(vm = virDomainObjListFindByUUID(driver->domains, uuid)))
+            return 0;
+        if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) == 0)
+            break;
+        if (!vm->removing) {
+            virDomainObjEndAPI(&vm);
+            return -1;
+        }
+        /* A transient domain that stopped while we waited for its job is
+         * gone: what is defined is a new domain, not an error. */
+        virResetLastError();
         virDomainObjEndAPI(&vm);
-        return -1;
     }
     virObjectUnlock(vm);
     *existing = vm;

@@ -426,6 +426,12 @@ void xlite_file_lock_release(xlite_file_lock *lock);
  *   domain keeps running and can then be destroyed).
  * destroy: tears down devices, xenstore, children, the stored config and
  *   the hypervisor domain; completes when the hypervisor has let it go.
+ * forget: for a domain the hypervisor no longer has (dying counts as
+ *   gone): removes what a toolstack that died in the middle of its destroy
+ *   left behind, its xenstore home, vm path, backend and error nodes, its
+ *   stored config and lock file.  "remove" hotplug scripts are not run.
+ *   -EEXIST while the domain (that domid with that uuid) lives, -EBUSY
+ *   while an operation in any process holds the domain's lock.
  */
 int xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
                         uint32_t *domid_r, const xlite_async_how *how);
@@ -436,6 +442,8 @@ int xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
                           int64_t timeout_usec, const xlite_async_how *how);
 int xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
                          const xlite_async_how *how);
+int xlite_domain_forget(xlite_ctx *ctx, uint32_t domid,
+                        const uint8_t uuid[16]);
 
 int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
 /* Every domain but dom0, by domid; free *infos_r with free(). */

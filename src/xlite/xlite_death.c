@@ -173,6 +173,9 @@ scan_all(xlite__egc *egc)
 
     rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n);
     if (rc == 0) {
+        /* A new host's first look: what a destroy or a create undo cut
+         * short by the loss of the old one left goes. */
+        xlite__userdata_collect(ctx, infos, n);
         byid = g_hash_table_new(g_direct_hash, g_direct_equal);
         for (i = 0; i < n; i++)
             g_hash_table_insert(byid, GUINT_TO_POINTER(infos[i].domid),

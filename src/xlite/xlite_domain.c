@@ -26,15 +26,20 @@
  *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
  *          domain to shut down or go, or the timeout.
+ * forget:  synchronous: what a destroy cut short (its process died after
+ *          the hypervisor destroy) left behind, under the domain's lock.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "xlite_dom_internal.h"
 
@@ -77,7 +82,9 @@ xlite__xs_reset(xlite_ctx *ctx)
     GHashTableIter iter;
     void *key, *value;
 
-    /* A new host: its stored configs are collected again at a list. */
+    /* A new host: the stored configs of the old one's domains (a destroy
+     * or a create undo cut short by the loss left them) are collected at
+     * the first look at the new one. */
     ctx->userdata_collected = false;
     if (!ctx->xsh)
         return;
@@ -125,6 +132,29 @@ check_domid(xlite_ctx *ctx, uint32_t domid)
     return 0;
 }
 
+/* The stored configs of domains the host does not have are collected
+ * once per context, and again after the host restarted, at the first look
+ * at its list (xlite__userdata_gc skips a create in progress). */
+void
+xlite__userdata_collect(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
+{
+    if (ctx->userdata_collected)
+        return;
+    ctx->userdata_collected = true;
+    xlite__userdata_gc(ctx, infos, n);
+}
+
+static void
+userdata_collect_now(xlite_ctx *ctx)
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0;
+
+    if (!ctx->userdata_collected &&
+        ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n) == 0)
+        xlite__userdata_collect(ctx, infos, n);
+}
+
 /* The domain's info, with a clear error if it does not exist. */
 static int
 dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
@@ -136,6 +166,8 @@ dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
     if ((rc = check_domid(ctx, domid)) < 0)
         return rc;
     rc = ctx->hv->dom_info(ctx, ctx->hv_state, domid, info);
+    if (rc == 0)
+        userdata_collect_now(ctx);
     if (rc == -ESRCH)
         return XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist", domid);
     return rc;
@@ -1213,6 +1245,84 @@ destroy_gone(xlite__egc *egc, gonewait *gw, int rc)
     xlite__ao_complete(egc, ao, rc);
 }
 
+/* ==================== forget ==================== */
+
+XLITE_EXPORT int
+xlite_domain_forget(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    g_autofree char *lockpath = NULL;
+    bool domid_reused = false;
+    bool uuid_lives = false;
+    size_t n = 0, i;
+    int fd = -1;
+    int rc;
+
+    if (!uuid)
+        return XLITE_ERROR(ctx, -EINVAL, "a uuid is required");
+    CTX_LOCK(ctx);
+    if (!hv_has_domains(ctx)) {
+        rc = no_domains(ctx);
+        goto out;
+    }
+    if ((rc = check_domid(ctx, domid)) < 0 ||
+        (rc = ctx->hv->dom_list(ctx, ctx->hv_state, &infos, &n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        bool same = memcmp(infos[i].uuid, uuid, 16) == 0;
+
+        if (infos[i].domid == domid && same && !infos[i].dying) {
+            rc = XLITE_ERROR(ctx, -EEXIST, "domain %u still exists", domid);
+            goto out;
+        }
+        /* Another domain with this domid owns its home and backends now,
+         * one with this uuid (started again) its vm path. */
+        if (infos[i].domid == domid && !same)
+            domid_reused = true;
+        if (same && !infos[i].dying)
+            uuid_lives = true;
+    }
+    /* A destroy (or create) in progress holds the lock: it cleans up. */
+    lockpath = xlite__userdata_path(ctx, domid, uuid, "lock");
+    if ((fd = xlite__open(ctx, lockpath, O_RDWR | O_CREAT, 0600)) < 0) {
+        rc = fd;
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = XLITE_ERROR(ctx, -EBUSY, "domain %u is being worked on", domid);
+        goto out;
+    }
+    if (!domid_reused) {
+        struct xs_handle *xsh = xlite__xs(ctx);
+        g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+
+        xlite__devices_remove_xs(ctx, domid);
+        if (xsh)
+            xs_rm(xsh, XBT_NULL, home);
+    }
+    if (!uuid_lives) {
+        struct xs_handle *xsh = xlite__xs(ctx);
+        char us[37];
+        g_autofree char *vm = NULL;
+
+        uuid_format(uuid, us);
+        vm = g_strdup_printf("/vm/%s", us);
+        if (xsh)
+            xs_rm(xsh, XBT_NULL, vm);
+    }
+    xlite__userdata_remove(ctx, domid, uuid);
+    unlink(lockpath);
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: what it left behind is "
+              "removed", domid);
+    rc = 0;
+
+ out:
+    if (fd >= 0)
+        close(fd);
+    CTX_UNLOCK(ctx);
+    return rc;
+}
+
 /* ==================== inspecting ==================== */
 
 XLITE_EXPORT int
@@ -1254,10 +1364,7 @@ xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
     /* Stored configs of domains the host no longer has (it restarted, or
      * a process died in a create): once per context and host, not at
      * every list (a directory of one file per domain). */
-    if (!ctx->userdata_collected) {
-        xlite__userdata_gc(ctx, infos, n);
-        ctx->userdata_collected = true;
-    }
+    xlite__userdata_collect(ctx, infos, n);
     for (i = 0, j = 0; i < n; i++) {
         if (infos[i].domid == 0)
             continue;

@@ -568,8 +568,9 @@ struct xlite_ctx {
 
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
-    /* The stored configs were collected on this host (xlite_domain_list
-     * does it once, and again after the host restarted). */
+    /* The stored configs of domains the host does not have were collected
+     * on this host (xlite__userdata_collect: once per context, and again
+     * after the host restarted). */
     bool userdata_collected;
 };
 
@@ -651,6 +652,9 @@ void xlite__userdata_remove(xlite_ctx *ctx, uint32_t domid,
 /* Removes stored configs of domains not in infos (with their domid and
  * uuid); skips those whose lock is held.  One pass over the directory. */
 void xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n);
+/* xlite__userdata_gc unless this context did it on this host already. */
+void xlite__userdata_collect(xlite_ctx *ctx, const xlite_dominfo *infos,
+                             size_t n);
 
 /*
  * The per-domain lock, as a sub-operation: taken with

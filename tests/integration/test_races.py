@@ -331,3 +331,48 @@ def test_an_event_outwaits_a_job_held_past_libvirts_wait(own_daemon, tmp_path):
                     == "shut off", 30)
     assert "an event waits for the job held by another call" in own_daemon.log()
     assert hosted(own_daemon) == {}
+
+
+DEFINE_VS_DESTROY = textwrap.dedent("""\
+    import sys, threading, libvirt
+
+    uri, xml, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    c1, c2 = libvirt.open(uri), libvirt.open(uri)
+    failed = []
+    for _ in range(rounds):
+        dom = c1.createXML(xml)
+        barrier = threading.Barrier(2)
+        def destroy():
+            barrier.wait()
+            dom.destroy()
+        def define():
+            barrier.wait()
+            try:
+                c2.defineXML(xml)
+            except libvirt.libvirtError as e:
+                failed.append(str(e))
+        ts = [threading.Thread(target=f) for f in (destroy, define)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        d = c1.lookupByName('t0')
+        if d.isActive():
+            d.destroy()
+        d.undefine()
+    print(len(failed), failed[:3])
+    """)
+
+
+def test_define_while_the_transient_domain_is_destroyed(own_daemon,
+                                                        tmp_path):
+    """A define of a running transient domain's uuid, waiting for the job
+    its destroy holds: the destroy removes the transient domain, and the
+    define makes a new one (it used to fail with "no domain with matching
+    uuid", in about half the rounds)."""
+    xml = guest_xml(tmp_path, "t0")
+    res = xvtest.python(DEFINE_VS_DESTROY, own_daemon.uri, xml, "40",
+                        timeout=300)
+    assert res.rc == 0, res
+    assert res.out.startswith("0 "), res.out
