@@ -80,6 +80,8 @@ check_guest_alive() {   # DOMID NAME LABEL BEFORE
     check "$label-marker" wait_for 180 \
         sh -c "[ \$(grep -ac XTH-DOMU-ALIVE '$log' 2>/dev/null || true) -gt ${before:-0} ]"
     echo "marker after $(since "$t0") s: $(grep -a XTH-DOMU-ALIVE "$log" | tail -1)"
+    grep -aq XTH-DOMU-ALIVE "$log" 2>/dev/null ||
+        { echo "--- $log (tail)"; tail -c 3000 "$log"; echo; }
     check "$label-xenstore-write" wait_for 30 \
         xs_is "/local/domain/$1/data/xth-marker" alive
     check "$label-ticks" wait_for 30 grep -q XTH-DOMU-TICK "$log"
