@@ -639,6 +639,12 @@ xsim_backends_apply_faults(XsimBackends *be)
     }
 }
 
+/*
+ * One step of a backend's XenbusState machine, from what xenstore says
+ * now.  Long because the whole machine (removal, frontend leaving,
+ * set-up, connection) is read top to bottom in one place, as Linux's
+ * xenbus backends are.
+ */
 static void
 xsim_backdev_step(XsimBackDev *dev)
 {

@@ -166,6 +166,11 @@ xsim_raise_fd_limit(void)
                   g_strerror(errno));
 }
 
+/*
+ * Long, and kept whole: option parsing, the run directory, the daemon's
+ * start-up handshake and the order in which its parts start and stop are
+ * one sequence a reader should see in one place.
+ */
 int
 main(int argc,
      char **argv)

@@ -681,7 +681,9 @@ xsim_store_get_perms(XsimStore *store,
 
 /*
  * Create @path and its missing ancestors.  Checks everything before
- * changing anything, so a refused request leaves no trace.
+ * changing anything, so a refused request leaves no trace.  Long because
+ * the checks (permissions, quotas, limits) and the changes are two passes
+ * over the same walk, kept side by side.
  */
 static int
 xsim_store_create(XsimStore *store,

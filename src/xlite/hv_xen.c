@@ -109,7 +109,7 @@ xen_close(xlite_ctx *ctx, void *state)
 }
 
 static int
-xc_fail(xlite_ctx *ctx, const char *what)
+xen_fail(xlite_ctx *ctx, const char *what)
 {
     int err = errno ? errno : EIO;
 
@@ -126,7 +126,7 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     int ver;
 
     if (xc_physinfo(st->xch, &phys) < 0)
-        return xc_fail(ctx, "xc_physinfo");
+        return xen_fail(ctx, "xc_physinfo");
     ver = xc_version(st->xch, XENVER_version, NULL);
     xc_version(st->xch, XENVER_extraversion, &extra);
     info->nr_cpus = phys.nr_cpus;
@@ -169,22 +169,22 @@ xen_dom_create(xlite_ctx *ctx, void *state, const xlite__hv_create_args *a,
     cfg.max_maptrack_frames = -1;
     cfg.grant_opts = XEN_DOMCTL_GRANT_version(1);
     if (xc_domain_create(st->xch, &domid, &cfg) < 0)
-        return xc_fail(ctx, "xc_domain_create");
+        return xen_fail(ctx, "xc_domain_create");
     /* createdomain sets the limit; this makes the vcpus (without it the
      * builder has no vcpu 0 to set up).  Then the memory limit, and the
      * CPUID policy a new domain gets from the host's (as libxl does). */
     if (xc_domain_max_vcpus(st->xch, domid, a->max_vcpus) < 0) {
-        rc = xc_fail(ctx, "xc_domain_max_vcpus");
+        rc = xen_fail(ctx, "xc_domain_max_vcpus");
         goto undo;
     }
     if (xc_domain_setmaxmem(st->xch, domid, a->max_memkb) < 0) {
-        rc = xc_fail(ctx, "xc_domain_setmaxmem");
+        rc = xen_fail(ctx, "xc_domain_setmaxmem");
         goto undo;
     }
     if ((rc = xc_cpuid_apply_policy(st->xch, domid, false, NULL, 0, true,
                                     false, false, NULL, NULL)) < 0) {
         errno = -rc;
-        rc = xc_fail(ctx, "xc_cpuid_apply_policy");
+        rc = xen_fail(ctx, "xc_cpuid_apply_policy");
         goto undo;
     }
     *domid_r = domid;
@@ -283,7 +283,7 @@ xen_dom_pause(xlite_ctx *ctx, void *state, uint32_t domid)
 {
     xen_state *st = state;
 
-    return xc_domain_pause(st->xch, domid) < 0 ? xc_fail(ctx, "pause") : 0;
+    return xc_domain_pause(st->xch, domid) < 0 ? xen_fail(ctx, "pause") : 0;
 }
 
 static int
@@ -291,7 +291,7 @@ xen_dom_unpause(xlite_ctx *ctx, void *state, uint32_t domid)
 {
     xen_state *st = state;
 
-    return xc_domain_unpause(st->xch, domid) < 0 ? xc_fail(ctx, "unpause")
+    return xc_domain_unpause(st->xch, domid) < 0 ? xen_fail(ctx, "unpause")
                                                   : 0;
 }
 
@@ -300,7 +300,7 @@ xen_dom_destroy(xlite_ctx *ctx, void *state, uint32_t domid)
 {
     xen_state *st = state;
 
-    return xc_domain_destroy(st->xch, domid) < 0 ? xc_fail(ctx, "destroy")
+    return xc_domain_destroy(st->xch, domid) < 0 ? xen_fail(ctx, "destroy")
                                                   : 0;
 }
 
@@ -365,7 +365,7 @@ xen_dom_info(xlite_ctx *ctx, void *state, uint32_t domid,
     int n = xc_domain_getinfolist(st->xch, domid, 1, &x);
 
     if (n < 0)
-        return xc_fail(ctx, "xc_domain_getinfolist");
+        return xen_fail(ctx, "xc_domain_getinfolist");
     if (n == 0 || x.domain != domid)
         return -ESRCH;
     info_from_xc(&x, info);
@@ -382,7 +382,7 @@ xen_dom_list(xlite_ctx *ctx, void *state, xlite_dominfo **infos_r,
     int n, i;
 
     if ((n = xc_domain_getinfolist(st->xch, 0, 1024, x)) < 0)
-        return xc_fail(ctx, "xc_domain_getinfolist");
+        return xen_fail(ctx, "xc_domain_getinfolist");
     infos = g_new0(xlite_dominfo, n ? n : 1);
     for (i = 0; i < n; i++)
         info_from_xc(&x[i], &infos[i]);
@@ -398,7 +398,7 @@ xen_dom_set_max_mem(xlite_ctx *ctx, void *state, uint32_t domid,
     xen_state *st = state;
 
     return xc_domain_setmaxmem(st->xch, domid, max_memkb) < 0
-           ? xc_fail(ctx, "xc_domain_setmaxmem") : 0;
+           ? xen_fail(ctx, "xc_domain_setmaxmem") : 0;
 }
 
 static int
@@ -419,7 +419,7 @@ static int
 xen_scheduler(xlite_ctx *ctx, xen_state *st, int *sched_r)
 {
     if (xc_sched_id(st->xch, sched_r) < 0)
-        return xc_fail(ctx, "xc_sched_id");
+        return xen_fail(ctx, "xc_sched_id");
     if (*sched_r != XEN_SCHEDULER_CREDIT && *sched_r != XEN_SCHEDULER_CREDIT2)
         return XLITE_ERROR(ctx, -EOPNOTSUPP, "the host's scheduler (id %d) "
                            "has no weight and cap", *sched_r);
@@ -442,12 +442,12 @@ xen_dom_sched_set(xlite_ctx *ctx, void *state, uint32_t domid,
         struct xen_domctl_sched_credit sc = { .weight = weight, .cap = cap };
 
         if (xc_sched_credit_domain_set(st->xch, domid, &sc) < 0)
-            return xc_fail(ctx, "xc_sched_credit_domain_set");
+            return xen_fail(ctx, "xc_sched_credit_domain_set");
     } else {
         struct xen_domctl_sched_credit2 sc = { .weight = weight, .cap = cap };
 
         if (xc_sched_credit2_domain_set(st->xch, domid, &sc) < 0)
-            return xc_fail(ctx, "xc_sched_credit2_domain_set");
+            return xen_fail(ctx, "xc_sched_credit2_domain_set");
     }
     return 0;
 }
@@ -460,7 +460,7 @@ xen_evtchn_alloc_unbound(xlite_ctx *ctx, void *state, uint32_t domid,
     int port = xc_evtchn_alloc_unbound(st->xch, domid, remote);
 
     if (port < 0)
-        return xc_fail(ctx, "xc_evtchn_alloc_unbound");
+        return xen_fail(ctx, "xc_evtchn_alloc_unbound");
     *port_r = port;
     return 0;
 }

@@ -343,6 +343,8 @@ valid_cpulist(const char *s)
     return true;
 }
 
+/* Long because it is the list of every rule a config must keep, one
+ * after the other, each with its own message. */
 XLITE_EXPORT int
 xlite_domain_config_validate(const xlite_domain_config *cfg)
 {

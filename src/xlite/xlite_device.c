@@ -301,6 +301,8 @@ w_dirs(xs_writer *w, uint32_t domid, const char *be, const char *fe)
     w_printf(w, fe, "state", NULL, "%d", XENBUS_STATE_INITIALISING);
 }
 
+/* Long because it is the table of each device kind's nodes, as libxl
+ * writes them. */
 int
 xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                      const xlite_domain_config *cfg, uint32_t console_port,
@@ -396,7 +398,7 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
  * so that a device another create writes meanwhile is never lost (its
  * transaction or ours is retried). */
 static void
-xs_rm_if_empty(struct xs_handle *xsh, const char *path)
+rm_node_if_empty(struct xs_handle *xsh, const char *path)
 {
     g_autofree char *parent = g_path_get_dirname(path);
     unsigned int attempt;
@@ -437,8 +439,8 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
         xs_rm(xsh, XBT_NULL, err);
         /* The kind's directory too once no domain has one, as libxl's
          * path cleanup does. */
-        xs_rm_if_empty(xsh, be);
-        xs_rm_if_empty(xsh, err);
+        rm_node_if_empty(xsh, be);
+        rm_node_if_empty(xsh, err);
     }
 }
 
@@ -606,7 +608,9 @@ xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
         hotplug_done(egc, hp, 0);
 }
 
-/* Adding: runs the script of the next device that has one, or completes. */
+/* Adding: runs the script of the next device that has one, or completes.
+ * Long because it builds the argv and environment Xen's scripts expect,
+ * per kind, in the one place they are spelled. */
 static void
 hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
 {

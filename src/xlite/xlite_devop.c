@@ -192,7 +192,7 @@ frontend_path(devop_state *ds)
 }
 
 static bool
-xs_exists(xlite_ctx *ctx, const char *dir)
+backend_exists(xlite_ctx *ctx, const char *dir)
 {
     g_autofree char *path = g_strdup_printf("%s/state", dir);
     g_autofree char *v = xlite__xs_read_bounded(ctx, path, 16);
@@ -350,7 +350,7 @@ devop_add_to_stored(xlite_ctx *ctx, devop_state *ds)
         g_autofree char *be = NULL;
 
         set_one(ds, cfg, old);
-        if ((be = backend_path(ds)) && xs_exists(ctx, be))
+        if ((be = backend_path(ds)) && backend_exists(ctx, be))
             return device_exists(ctx, ds);
         /* An entry whose nodes are gone is not there (a removal was cut
          * short): it makes way. */
@@ -376,7 +376,7 @@ devop_add_to_stored(xlite_ctx *ctx, devop_state *ds)
          * take over. */
         g_autofree char *be = backend_path(ds);
 
-        if (!be || xs_exists(ctx, be))
+        if (!be || backend_exists(ctx, be))
             return device_exists(ctx, ds);
     }
     return 0;
@@ -521,7 +521,7 @@ devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
     }
     set_one(ds, &ds->stored, i);
     be = backend_path(ds);
-    if (!be || !xs_exists(ctx, be)) {
+    if (!be || !backend_exists(ctx, be)) {
         /* Its nodes are gone already: only the entry is left to go. */
         drop_device(&ds->stored, ds->kind, i);
         devop_done(egc, ds, xlite__userdata_store(ctx, ds->domid, ds->uuid,

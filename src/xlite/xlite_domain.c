@@ -333,7 +333,7 @@ name_index_sync(xlite_ctx *ctx)
 /* Removes the domain's home (its frontends with it) and its name's
  * entry, in one transaction. */
 static void
-xs_remove_home(xlite_ctx *ctx, uint32_t domid)
+remove_home_nodes(xlite_ctx *ctx, uint32_t domid)
 {
     struct xs_handle *xsh = xlite__xs(ctx);
     g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
@@ -361,7 +361,7 @@ xs_remove_home(xlite_ctx *ctx, uint32_t domid)
 
 /* Removes the domain's xenstore home, vm path and devices. */
 static void
-xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
+remove_domain_nodes(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
 {
     struct xs_handle *xsh = xlite__xs(ctx);
     char us[37];
@@ -372,7 +372,7 @@ xs_remove_domain(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
     uuid_format(uuid, us);
     vm = g_strdup_printf("/vm/%s", us);
     xlite__devices_remove_xs(ctx, domid);
-    xs_remove_home(ctx, domid);
+    remove_home_nodes(ctx, domid);
     xs_rm(xsh, XBT_NULL, vm);
 }
 
@@ -552,6 +552,9 @@ config_copy(const xlite_domain_config *cfg, xlite_domain_config *copy)
     return xlite_domain_config_from_json(json, copy);
 }
 
+/* The initiator: every check before anything exists, then the hypervisor
+ * domain.  Long because the checks are done here, before the first
+ * change, so that a refused config leaves nothing to undo. */
 XLITE_EXPORT int
 xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
                     uint32_t *domid_r, const xlite_async_how *how)
@@ -635,7 +638,8 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
 }
 
 /* Writes the domain's home, its vm path and its devices, in one
- * transaction (retried while it conflicts). */
+ * transaction (retried while it conflicts).  Long because it is the list
+ * of nodes libxl writes, in its order, kept as one readable table. */
 static int
 create_write_xenstore(xlite_ctx *ctx, create_state *cs)
 {
@@ -906,7 +910,7 @@ create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp, int rc)
     create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
     xlite_ctx *ctx = egc->ctx;
 
-    xs_remove_domain(ctx, cs->domid, cs->cfg.uuid);
+    remove_domain_nodes(ctx, cs->domid, cs->cfg.uuid);
     if (cs->stored)
         xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
     /* Keep the lock until the domain is gone, so that no list collects a
@@ -1223,7 +1227,7 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 
     XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
               "ran", ds->domid);
-    xs_remove_domain(egc->ctx, ds->domid, ds->uuid);
+    remove_domain_nodes(egc->ctx, ds->domid, ds->uuid);
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);
     ds->gone.ao = ds->ao;
@@ -1384,7 +1388,7 @@ xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
 /* ==================== changing a running domain ==================== */
 
 static int
-xs_write_checked(xlite_ctx *ctx, const char *path, const char *value)
+write_node_checked(xlite_ctx *ctx, const char *path, const char *value)
 {
     struct xs_handle *xsh = xlite__xs(ctx);
 
@@ -1417,7 +1421,7 @@ xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
     }
     path = g_strdup_printf("/local/domain/%u/memory/target", domid);
     value = g_strdup_printf("%" G_GUINT64_FORMAT, target_memkb);
-    rc = xs_write_checked(ctx, path, value);
+    rc = write_node_checked(ctx, path, value);
 
  out:
     CTX_UNLOCK(ctx);
@@ -1445,7 +1449,7 @@ xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
         goto out;
     path = g_strdup_printf("/local/domain/%u/memory/static-max", domid);
     value = g_strdup_printf("%" G_GUINT64_FORMAT, max_memkb);
-    rc = xs_write_checked(ctx, path, value);
+    rc = write_node_checked(ctx, path, value);
 
  out:
     CTX_UNLOCK(ctx);
@@ -1473,7 +1477,7 @@ xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid, unsigned int online)
         g_autofree char *path = g_strdup_printf(
             "/local/domain/%u/cpu/%u/availability", domid, i);
 
-        rc = xs_write_checked(ctx, path, i < online ? "online" : "offline");
+        rc = write_node_checked(ctx, path, i < online ? "online" : "offline");
     }
 
  out:
@@ -1619,13 +1623,15 @@ xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid, unsigned int num,
 /* ==================== the stored config ==================== */
 
 static bool
-xs_exists(xlite_ctx *ctx, const char *path)
+node_exists(xlite_ctx *ctx, const char *path)
 {
     g_autofree char *v = xlite__xs_read_bounded(ctx, path, 4096);
 
     return v != NULL;
 }
 
+/* Long because it is seed 001's merge rule, field by field: xenstore the
+ * reference, the stored config the template. */
 XLITE_EXPORT int
 xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
                              xlite_domain_config *cfg_r)
@@ -1695,7 +1701,7 @@ xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
         g_autofree char *be = g_strdup_printf(
             "/local/domain/0/backend/vif/%u/%d/handle", domid, n->devid);
 
-        if (!xs_exists(ctx, be)) {
+        if (!node_exists(ctx, be)) {
             xlite_nic_config gone = *n;
 
             g_free(gone.bridge);

@@ -30,8 +30,8 @@
 #define XS_PATH_MAX 3072
 
 static void
-xs_watch_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
-               short revents)
+watch_fd_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
+            short revents)
 {
     xlite_ctx *ctx = egc->ctx;
     char **event;
@@ -89,7 +89,7 @@ xlite__xs(xlite_ctx *ctx)
         goto out;
     }
     if (fd < 0 ||
-        (rc = xlite__ev_fd_register(ctx, &ctx->xs_ev, xs_watch_fd_cb, fd,
+        (rc = xlite__ev_fd_register(ctx, &ctx->xs_ev, watch_fd_cb, fd,
                                     POLLIN)) < 0) {
         if (fd < 0)
             XLITE_ERROR(ctx, -EIO, "libxenstore gave no watch fd");

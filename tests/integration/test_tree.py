@@ -29,6 +29,19 @@ def test_lower_layers_include_no_libvirt_header(layer):
     assert bad == []
 
 
+# DESIGN.md, "Names": the libraries' own namespaces are never ours, not
+# even for a static function (a reader takes xs_exists for libxenstore's).
+FOREIGN_DEFINITION = re.compile(r"^(xs|xc|libxl|vir)_\w*\(", re.M)
+
+
+@pytest.mark.parametrize("layer", ["libxl", "xlite", "xensim"])
+def test_no_function_in_a_foreign_namespace(layer):
+    bad = [f"{f.relative_to(xvtest.TOP)}: {m.group(0)}"
+           for f in c_files(layer)
+           for m in FOREIGN_DEFINITION.finditer(f.read_text())]
+    assert bad == []
+
+
 def test_only_the_core_includes_its_internals():
     bad = [str(f.relative_to(xvtest.TOP))
            for f in c_files("libxl", "xensim")
