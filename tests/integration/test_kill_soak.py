@@ -356,9 +356,9 @@ def test_kill_during_a_destroy_leaves_nothing_behind(own_daemon, tmp_path):
 
 def test_kill_while_a_destroy_waits_for_backends(own_daemon, tmp_path):
     """libvirtd killed -9 while a destroy waits for a stalled backend to
-    close, the domain paused and its xenstore home already gone: the next
+    close, the domain paused and its backends told to go: the next
     libvirtd finishes the destroy (it used to reconnect to a paused domain
-    without a name, for good)."""
+    left half taken down, for good)."""
     (tmp_path / "k0.xml").write_text(guest_xml(tmp_path, "k0", 0))
     assert own_daemon.virsh("define", str(tmp_path / "k0.xml")).rc == 0
     assert own_daemon.virsh("start", "k0").rc == 0
@@ -370,8 +370,12 @@ def test_kill_while_a_destroy_waits_for_backends(own_daemon, tmp_path):
                                stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: str(domid) not in
-                        xs_children(own_daemon, "/local/domain", 0), 20)
+        # The destroy is waiting: the stalled backend was told Closing.
+        be = f"/local/domain/0/backend/qdisk/{domid}/51712"
+        assert wait_for(lambda: any(
+            line.strip() == 'state = "5"'
+            for line in simctl(own_daemon, "tree", be).stdout.splitlines()),
+            20)
         pid = own_daemon.pid
         os.kill(pid, signal.SIGKILL)
         assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
