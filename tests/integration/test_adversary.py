@@ -13,13 +13,10 @@ a handshake.  `garbage` writes random values to random paths, fresh nodes
 under device/ among them, but not the existing frontend nodes one by one."""
 
 import json
-import shutil
 import statistics
 import subprocess
-import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -27,19 +24,6 @@ import xvtest
 
 XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 REPS = 3
-
-
-@pytest.fixture
-def own_daemon(build_dir):
-    workdir = Path(tempfile.mkdtemp(prefix="xva-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        xvtest.stop_simulated_hosts(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def simctl(daemon, *args):

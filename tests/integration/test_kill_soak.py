@@ -12,15 +12,11 @@ directory the domains are shut off and start again."""
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
-import tempfile
 import textwrap
 import time
 from pathlib import Path
-
-import pytest
 
 import xvtest
 
@@ -28,19 +24,6 @@ XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 XENSIMD = xvtest.build_dir() / "src" / "xensim" / "xensimd"
 ROUNDS = int(os.environ.get("XENVIRT_KILL_SOAK_ROUNDS", "8"))
 NAMES = [f"k{i}" for i in range(10)]
-
-
-@pytest.fixture
-def own_daemon(build_dir):
-    workdir = Path(tempfile.mkdtemp(prefix="xvk-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        xvtest.stop_simulated_hosts(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def sim_rundir(daemon):

@@ -7,14 +7,10 @@ host's, and libvirtd's memory and fds are back near where they stood."""
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import textwrap
 import time
 from pathlib import Path
-
-import pytest
 
 import xvtest
 
@@ -25,19 +21,6 @@ DOMAINS = 20
 # No call may take longer than this: libvirt waits 30 s for a domain's job
 # before it gives up, and no job here takes more than a few seconds.
 CALL_BOUND = 30.0
-
-
-@pytest.fixture
-def own_daemon(build_dir):
-    workdir = Path(tempfile.mkdtemp(prefix="xvs-"))
-    d = xvtest.PrivateDaemon(workdir)
-    d.start()
-    yield d
-    try:
-        d.stop()
-    finally:
-        xvtest.stop_simulated_hosts(workdir)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def sim_rundir(daemon):
