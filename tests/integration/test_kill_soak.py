@@ -170,7 +170,7 @@ def start_client(daemon, xmlfile, seed):
     return subprocess.Popen([xvtest.PYTHON, "-c", CLIENT, daemon.uri,
                              str(xmlfile), str(seed)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=xvtest.driver_env())
+                            text=True, env=xvtest.driver_env(leaks=False))
 
 
 def libvirt_view(daemon):
