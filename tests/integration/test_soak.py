@@ -328,8 +328,11 @@ def test_many_clients(own_daemon, tmp_path):
     # the same daemon grows the same way, then stops).  4 MiB is above
     # that and far below a leak per call: the one this soak found (a
     # libxenstore message body per domain start, about 300 bytes) showed
-    # as 44 bytes per call, 8 MiB in ten minutes.
-    assert after["rss_kib"] - before["rss_kib"] < 4096, (before, after)
+    # as 44 bytes per call, 8 MiB in ten minutes.  Under the sanitizer
+    # stage there is no such bound: AddressSanitizer's quarantine keeps
+    # freed memory on purpose, and LeakSanitizer checks leaks at exit.
+    if not os.environ.get("XENVIRT_OWN_ASAN_OPTIONS"):
+        assert after["rss_kib"] - before["rss_kib"] < 4096, (before, after)
     host = subprocess.run([str(XENSIMCTL), "--rundir",
                            str(sim_rundir(own_daemon)), "list"],
                           capture_output=True, text=True, timeout=30).stdout
