@@ -78,7 +78,10 @@ def sim_rundir(host_root):
     return host_root / "run" / "xenvirt" / "xensim"
 
 
-def test_attach_and_detach_live_match_xenstore(embed, tmp_path):
+def start_h1(embed, tmp_path):
+    """Defines and starts guest h1 on @embed; returns its domid and a check
+    that its live XML names exactly the devices xenstore has (returning
+    them)."""
     f = tmp_path / "h1.xml"
     f.write_text(guest_xml(tmp_path))
     assert embed.virsh("define", str(f)).rc == 0
@@ -90,7 +93,11 @@ def test_attach_and_detach_live_match_xenstore(embed, tmp_path):
         live = live_devices(embed.virsh("dumpxml", "h1").out)
         assert live == xenstore_devices(rundir, domid)
         return live
+    return domid, agree
 
+
+def test_attach_and_detach_live_match_xenstore(embed, tmp_path):
+    domid, agree = start_h1(embed, tmp_path)
     assert len(agree()) == 2
     b = image(tmp_path, "b.img")
     res = embed.virsh("attach-disk", "h1", str(b), "xvdb")
@@ -382,18 +389,7 @@ def quick_virsh(embed, *args):
 
 
 def test_faults_in_attach_and_detach_leave_nothing_behind(embed, tmp_path):
-    f = tmp_path / "h1.xml"
-    f.write_text(guest_xml(tmp_path))
-    assert embed.virsh("define", str(f)).rc == 0
-    assert embed.virsh("start", "h1").rc == 0
-    domid = int(embed.virsh("domid", "h1").out)
-    rundir = sim_rundir(embed.root)
-
-    def agree():
-        live = live_devices(embed.virsh("dumpxml", "h1").out)
-        assert live == xenstore_devices(rundir, domid)
-        return live
-
+    domid, agree = start_h1(embed, tmp_path)
     base = agree()
     b = image(tmp_path, "b.img")
     failing = tmp_path / "failing-vif"
