@@ -8,6 +8,14 @@ failed=0
 # libxlite's state directory (stored configs in userdata/).
 XLITE_STATE=/tmp/xlite
 
+# A process of dom0 that crashes leaves its core here; finish prints the
+# crashing thread's backtrace (gdb, with the build's symbols), so a crash
+# seen once in CI is diagnosed from that run's output.
+CORES=/tmp/cores
+mkdir -p "$CORES"
+ulimit -c unlimited 2>/dev/null
+echo "$CORES/core.%e.%p" > /proc/sys/kernel/core_pattern 2>/dev/null
+
 step() { echo; echo "=== $*"; }
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -27,11 +35,25 @@ finish() {
     step "summary"
     # Any process of dom0 that crashed on the way, whatever the outcome.
     dmesg | grep -i "segfault\|general protection\|traps:" | tail -10
-    [ "$failed" = 0 ] && echo "SCENARIO OK" && exit 0
-    echo "SCENARIO FAILED"
-    echo "--- xl dmesg (tail)"; xl dmesg 2>/dev/null | tail -15
-    echo "--- xen-hotplug.log (tail)"; tail -30 /var/log/xen/xen-hotplug.log 2>/dev/null
-    exit 1
+    if [ "$failed" = 0 ]; then
+        echo "SCENARIO OK"
+    else
+        echo "SCENARIO FAILED"
+        echo "--- xl dmesg (tail)"; xl dmesg 2>/dev/null | tail -15
+        echo "--- xen-hotplug.log (tail)"
+        tail -30 /var/log/xen/xen-hotplug.log 2>/dev/null
+    fi
+    # Last, so the test's excerpt of the output (its tail) holds it.
+    for core in "$CORES"/core.*; do
+        [ -e "$core" ] || continue
+        failed=1
+        echo "--- $core: the crashing thread"
+        exe=$(command -v "$(basename "$core" | cut -d. -f2)")
+        command -v gdb >/dev/null || { echo "(no gdb)"; continue; }
+        gdb -batch -nx -ex "bt 25" "${exe:-/usr/sbin/libvirtd}" "$core" 2>&1 |
+            grep "^#" | cut -c1-220
+    done
+    exit "$failed"
 }
 
 # Polls COMMAND... every half second for up to SECONDS, by the clock
