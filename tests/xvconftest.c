@@ -91,6 +91,60 @@ test_conf_errors(void)
     expect_conf_error("hypervisor = \"sim\n", "");
 }
 
+/* A root too deep for the simulated host's sockets: the host moves to a
+ * short directory of the runtime directory, the same one for the same
+ * root, and the usual place links there. */
+static void
+test_paths_deep_root(void)
+{
+    g_autofree char *tmp = g_dir_make_tmp("xvconf-XXXXXX", NULL);
+    g_autofree char *root = g_strdup_printf("%s/%0190d", tmp, 0);
+    g_autofree char *link = NULL;
+    g_autofree char *target = NULL;
+    g_autoptr(xvDriverConfig) cfg = xvDriverConfigNew(false, root);
+    g_autoptr(xvDriverConfig) again = xvDriverConfigNew(false, root);
+    g_autoptr(xvDriverConfig) other = NULL;
+    g_autoptr(xvDriverConfig) chosen = NULL;
+    g_autofree char *otherRoot = g_strdup_printf("%s/%0190d", tmp, 1);
+    g_autofree char *path = NULL;
+    g_autofree char *rm = NULL;
+
+    cfg->backend = again->backend = XLITE_BACKEND_SIM;
+    g_assert_cmpint(xvDriverConfigPlaceSimHost(cfg, false), ==, 0);
+    g_assert_true(g_str_has_prefix(cfg->simRundir, g_get_user_runtime_dir()));
+    g_assert_nonnull(strstr(cfg->simRundir, "/xenvirt-sim/"));
+    g_assert_cmpuint(strlen(cfg->simRundir) + strlen("/xenstored/domain/32767.sock"),
+                     <, 108);
+    g_assert_true(g_file_test(cfg->simRundir, G_FILE_TEST_IS_DIR));
+
+    link = g_strdup_printf("%s/xensim", cfg->runDir);
+    target = g_file_read_link(link, NULL);
+    g_assert_cmpstr(target, ==, cfg->simRundir);
+
+    g_assert_cmpint(xvDriverConfigPlaceSimHost(again, false), ==, 0);
+    g_assert_cmpstr(again->simRundir, ==, cfg->simRundir);
+
+    other = xvDriverConfigNew(false, otherRoot);
+    other->backend = XLITE_BACKEND_SIM;
+    g_assert_cmpint(xvDriverConfigPlaceSimHost(other, false), ==, 0);
+    g_assert_cmpstr(other->simRundir, !=, cfg->simRundir);
+
+    /* A directory the administrator named is never moved. */
+    chosen = xvDriverConfigNew(false, "/srv/x");
+    path = write_conf("hypervisor = \"sim\"\n"
+                      "sim_rundir = \"/srv/0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890\"\n");
+    g_assert_cmpint(xvDriverConfigLoadFile(chosen, path), ==, 0);
+    virResetLastError();
+    g_assert_cmpint(xvDriverConfigPlaceSimHost(chosen, false), ==, -1);
+    g_assert_nonnull(strstr(virGetLastErrorMessage(), "too long"));
+    unlink(path);
+
+    rmdir(cfg->simRundir);
+    rmdir(other->simRundir);
+    rm = g_strdup_printf("rm -rf '%s'", tmp);
+    g_assert_cmpint(system(rm), ==, 0);
+}
+
 static void
 test_host_version(void)
 {
@@ -109,14 +163,25 @@ test_host_version(void)
 int
 main(int argc, char **argv)
 {
+    g_autofree char *runtime = g_dir_make_tmp("xvconf-run-XXXXXX", NULL);
+    g_autofree char *simBase = NULL;
+    int rc;
+
+    /* Before GLib caches it: the deep-root test makes directories there. */
+    g_setenv("XDG_RUNTIME_DIR", runtime, TRUE);
     g_test_init(&argc, &argv, NULL);
     if (virInitialize() < 0)
         return EXIT_FAILURE;
     g_test_add_func("/conf/paths/embedded", test_paths_embedded);
     g_test_add_func("/conf/paths/system", test_paths_system);
+    g_test_add_func("/conf/paths/deep-root", test_paths_deep_root);
     g_test_add_func("/conf/file/missing", test_conf_missing_file_keeps_defaults);
     g_test_add_func("/conf/file/values", test_conf_values);
     g_test_add_func("/conf/file/errors", test_conf_errors);
     g_test_add_func("/conf/host-version", test_host_version);
-    return g_test_run();
+    rc = g_test_run();
+    simBase = g_build_filename(runtime, "xenvirt-sim", NULL);
+    rmdir(simBase);
+    rmdir(runtime);
+    return rc;
 }

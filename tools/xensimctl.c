@@ -445,6 +445,18 @@ main(int argc,
     }
     if (!rundir || argc < 2)
         return xsim_ctl_usage();
+    /* The driver links a deep root's host directory to a short one (its
+     * sockets could not be named below the root): name the sockets by
+     * the directory the link leads to. */
+    {
+        char *real = realpath(rundir, NULL);
+
+        if (real) {
+            g_free(rundir);
+            rundir = g_strdup(real);
+            free(real);
+        }
+    }
     cmd = argv[1];
     nargs = argc - 2;
 

@@ -17,6 +17,9 @@
 
 #include <config.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "libxl_conf.h"
 
 #include "configmake.h"
@@ -146,6 +149,85 @@ xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path)
         g_free(cfg->simRundir);
         cfg->simRundir = g_steal_pointer(&simRundir);
     }
+    return 0;
+}
+
+/*
+ * The simulated host makes unix sockets below its directory, the deepest
+ * being a guest's xenstore endpoint, and a socket's name holds at most
+ * 107 bytes.  Below a deep root (embedded mode takes any absolute root)
+ * they could not be named, so the default directory then moves to a short
+ * one of its own under the runtime directory, named by a hash of the
+ * directory it replaces: one root always finds the same host, two roots
+ * never share one.  A link at the usual place leads there, so xensimctl
+ * and an administrator find the host where they expect it.  A directory
+ * xenvirt.conf names is the administrator's choice and is never moved.
+ */
+#define XV_SIM_DEEPEST_SOCKET "/xenstored/domain/32767.sock"
+
+static size_t
+xvSimRundirMax(void)
+{
+    return sizeof(((struct sockaddr_un *)NULL)->sun_path) -
+           strlen(XV_SIM_DEEPEST_SOCKET) - 1;
+}
+
+/* @link names @target, whatever it named before; a real directory there
+ * is left alone (the host is reached by the short name anyway). */
+static void
+xvSimRundirLink(const char *link, const char *target)
+{
+    g_autofree char *old = g_file_read_link(link, NULL);
+
+    if (old && STREQ(old, target))
+        return;
+    if (old)
+        unlink(link);
+    if (symlink(target, link) < 0)
+        VIR_WARN("cannot link '%s' to the simulated host's directory '%s': %s",
+                 link, target, g_strerror(errno));
+}
+
+int
+xvDriverConfigPlaceSimHost(xvDriverConfig *cfg, bool privileged)
+{
+    g_autofree char *usual = g_strdup_printf("%s/xensim", cfg->runDir);
+    g_autofree char *hash = NULL;
+    g_autofree char *shortDir = NULL;
+    const char *base;
+
+    if (cfg->backend != XLITE_BACKEND_SIM ||
+        strlen(cfg->simRundir) <= xvSimRundirMax())
+        return 0;
+
+    if (STRNEQ(cfg->simRundir, usual)) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("the simulated host's directory '%s' is too long for its unix sockets (at most %zu bytes)"),
+                       cfg->simRundir, xvSimRundirMax());
+        return -1;
+    }
+
+    hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, usual, -1);
+    hash[16] = '\0';
+    base = privileged ? RUNSTATEDIR : g_get_user_runtime_dir();
+    shortDir = g_strdup_printf("%s/xenvirt-sim/%s", base, hash);
+    if (strlen(shortDir) > xvSimRundirMax()) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("the simulated host's directory '%s' is too long for its unix sockets (at most %zu bytes)"),
+                       shortDir, xvSimRundirMax());
+        return -1;
+    }
+    if (g_mkdir_with_parents(shortDir, 0700) < 0 ||
+        g_mkdir_with_parents(cfg->runDir, 0700) < 0) {
+        virReportSystemError(errno, _("cannot create directory '%s'"),
+                             shortDir);
+        return -1;
+    }
+    xvSimRundirLink(usual, shortDir);
+
+    VIR_DEBUG("simulated host directory '%s' (for '%s')", shortDir, usual);
+    g_free(cfg->simRundir);
+    cfg->simRundir = g_steal_pointer(&shortDir);
     return 0;
 }
 

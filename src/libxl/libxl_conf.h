@@ -50,6 +50,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(xvDriverConfig, xvDriverConfigFree);
 
 xvDriverConfig *xvDriverConfigNew(bool privileged, const char *root);
 int xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path);
+int xvDriverConfigPlaceSimHost(xvDriverConfig *cfg, bool privileged);
 
 /*
  * The driver.  Locking rules are written on each field; "immutable" fields

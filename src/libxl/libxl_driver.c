@@ -21,8 +21,6 @@
 
 #include <config.h>
 
-#include <sys/un.h>
-
 #include "libxl_conf.h"
 #include "libxl_device.h"
 #include "libxl_domain.h"
@@ -50,10 +48,6 @@
 #define VIR_FROM_THIS VIR_FROM_LIBXL
 
 VIR_LOG_INIT("xenvirt.libxl_driver");
-
-/* The deepest unix socket the simulated host makes below its directory: a
- * guest's xenstore endpoint. */
-#define XV_SIM_DEEPEST_SOCKET "/xenstored/domain/32767.sock"
 
 /* The one driver of this process: set by stateInitialize, cleared by
  * stateCleanup; libvirt calls neither concurrently with any entry point. */
@@ -174,16 +168,8 @@ xvStateLoadConfig(xvDriver *driver, bool privileged, const char *root)
     if (xvDriverConfigLoadFile(driver->config, confFile) < 0)
         return -1;
 
-    if (driver->config->backend == XLITE_BACKEND_SIM &&
-        strlen(driver->config->simRundir) + strlen(XV_SIM_DEEPEST_SOCKET) >=
-            sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("the simulated host's directory '%s' is too long for its unix sockets (at most %zu bytes); use a shorter root"),
-                       driver->config->simRundir,
-                       sizeof(((struct sockaddr_un *)NULL)->sun_path) -
-                       strlen(XV_SIM_DEEPEST_SOCKET) - 1);
+    if (xvDriverConfigPlaceSimHost(driver->config, privileged) < 0)
         return -1;
-    }
     return 0;
 }
 

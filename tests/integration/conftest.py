@@ -24,8 +24,10 @@ def build_dir():
 @pytest.fixture
 def short_dir():
     """A fresh directory with a short path.  The simulated host keeps its
-    unix sockets under the embedded root, and a socket path is limited to
-    108 bytes: pytest's own tmp_path is too deep for that."""
+    unix sockets under the embedded root; below a root too deep for a
+    socket's 108 bytes the driver moves them to a short directory of the
+    runtime directory (test_deep_root.py), which most tests leave alone by
+    using a short root."""
     d = Path(tempfile.mkdtemp(prefix="xv-"))
     yield d
     xvtest.stop_simulated_hosts(d)

@@ -240,8 +240,14 @@ class TestDomainCapabilities:
         assert res.rc != 0 and "unknown virttype 'kvm'" in res.err
 
 
-def test_too_long_embedded_root_is_refused_clearly(build_dir, short_dir):
-    root = short_dir / ("r" * 80)
+def test_too_long_configured_sim_rundir_is_refused_clearly(build_dir, short_dir):
+    """A deep root's host moves to a short directory (test_deep_root.py);
+    one xenvirt.conf names is the administrator's and is never moved."""
+    root = short_dir / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "xenvirt.conf").write_text(
+        'hypervisor = "sim"\n'
+        f'sim_rundir = "{short_dir / ("r" * 80)}"\n')
     res = xvtest.virsh(f"xen:///embed?root={root}", "version")
     assert res.rc != 0
     assert "too long for its unix sockets" in res.err

@@ -118,7 +118,13 @@ def stop_simulated_hosts(under):
     host outlives the client, like a real host outlives its toolstack: a
     test that made a root stops its host, by the pid file xensimd keeps."""
     stopped = []
-    for pidfile in Path(under).rglob("xensimd.pid"):
+    pidfiles = list(Path(under).rglob("xensimd.pid"))
+    # Below a deep root the host's directory is a link to a short one
+    # (its sockets could not be named below the root); rglob does not
+    # follow links.
+    pidfiles += [link / "xensimd.pid" for link in Path(under).rglob("xensim")
+                 if link.is_symlink()]
+    for pidfile in pidfiles:
         try:
             pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
