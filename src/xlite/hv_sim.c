@@ -26,6 +26,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
@@ -120,6 +121,34 @@ sim_socket_serves(const char *path)
     return ok;
 }
 
+/* Whether this code was loaded from the build tree (a test, the demo, a
+ * developer's LIBVIRT_DRIVER_DIR) rather than from where it is installed:
+ * the module or program that holds it lies below the build root. */
+static bool
+sim_runs_from_build_tree(void)
+{
+#ifdef XLITE_BUILD_ROOT
+    g_autofree char *self = NULL;
+    const char *where = NULL;
+    Dl_info info;
+
+    if (dladdr((void *)sim_runs_from_build_tree, &info) && info.dli_fname &&
+        info.dli_fname[0] == '/')
+        where = info.dli_fname;
+    else if ((self = g_file_read_link("/proc/self/exe", NULL)))
+        where = self;
+    return where && g_str_has_prefix(where, XLITE_BUILD_ROOT "/");
+#else
+    return false;
+#endif
+}
+
+/*
+ * The xensimd to start: $XLITE_XENSIMD; the build's own when this code
+ * runs from the build tree, so a build never starts an installed daemon
+ * of another version; the installed one when it runs installed, never a
+ * build tree's that happens to remain; else the one PATH finds.
+ */
 static const char *
 sim_xensimd_program(void)
 {
@@ -127,9 +156,13 @@ sim_xensimd_program(void)
 
     if (p && *p)
         return p;
-#ifdef XLITE_XENSIMD_PATH
-    if (access(XLITE_XENSIMD_PATH, X_OK) == 0)
-        return XLITE_XENSIMD_PATH;
+#ifdef XLITE_XENSIMD_BUILD
+    if (sim_runs_from_build_tree() && access(XLITE_XENSIMD_BUILD, X_OK) == 0)
+        return XLITE_XENSIMD_BUILD;
+#endif
+#ifdef XLITE_XENSIMD_INSTALLED
+    if (access(XLITE_XENSIMD_INSTALLED, X_OK) == 0)
+        return XLITE_XENSIMD_INSTALLED;
 #endif
     return "xensimd";
 }
