@@ -705,6 +705,31 @@ xvDeviceChangeMedia(xvDriver *driver, virDomainObj *vm, virDomainDef *def,
     return 0;
 }
 
+void
+xvDomainGuestEject(xvDriver *driver, virDomainObj *vm, const char *vdev)
+{
+    g_autoptr(virDomainDiskDef) empty = NULL;
+    int idx;
+
+    /* Already empty here: an eject the driver made itself, or a repeated
+     * request. */
+    if ((idx = virDomainDiskIndexByName(vm->def, vdev, false)) < 0 ||
+        !virDomainDiskGetSource(vm->def->disks[idx]))
+        return;
+    if (!(empty = virDomainDiskDefNew(driver->xmlopt)))
+        return;
+    empty->device = VIR_DOMAIN_DISK_DEVICE_CDROM;
+    empty->dst = g_strdup(vdev);
+    virDomainDiskSetType(empty, VIR_STORAGE_TYPE_FILE);
+    if (xvDeviceChangeMedia(driver, vm, vm->def, empty) < 0 ||
+        virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0) {
+        VIR_WARN("domain '%s': the guest's eject of %s: %s", vm->def->name,
+                 vdev, virGetLastErrorMessage());
+        return;
+    }
+    VIR_INFO("domain '%s' ejected the medium of %s", vm->def->name, vdev);
+}
+
 int
 xvDomainUpdateDeviceFlags(virDomainPtr dom, const char *xml,
                           unsigned int flags)

@@ -23,3 +23,9 @@ int xvDomainUpdateDeviceFlags(virDomainPtr dom, const char *xml,
  * with the core's (an attach or detach cut short by the driver's death).
  * True if the live definition changed (its status is then to be saved). */
 bool xvDomainSyncDevices(xvDriver *driver, virDomainObj *vm);
+
+/* The guest ejected the medium of its CD-ROM drive @vdev (the core's
+ * DISK_EJECT event; the caller holds the domain's job): the core's stored
+ * config and the live definition follow, and TRAY_CHANGE (open) is
+ * queued. */
+void xvDomainGuestEject(xvDriver *driver, virDomainObj *vm, const char *vdev);

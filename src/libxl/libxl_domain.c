@@ -269,7 +269,8 @@ xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
  * (xvDomainEnableEvents); anything else is dropped on arrival. */
 #define XV_DOMAIN_EVENTS \
     (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
-     XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH))
+     XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH) | \
+     XLITE_EVENTMASK(XLITE_EVENT_DISK_EJECT))
 
 static int
 xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
@@ -934,6 +935,11 @@ xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
 
     if (ev->type == XLITE_EVENT_DOMAIN_SHUTDOWN) {
         xvDomainHandleShutdown(driver, vm, ev->u.domain_shutdown.reason);
+    } else if (ev->type == XLITE_EVENT_DISK_EJECT) {
+        g_autofree char *vdev = g_strndup(ev->u.disk_eject.vdev,
+                                          sizeof(ev->u.disk_eject.vdev));
+
+        xvDomainGuestEject(driver, vm, vdev);
     } else if (ev->type == XLITE_EVENT_DOMAIN_DEATH) {
         /* Gone behind our back (destroyed by another tool, or the host
          * lost it): it is shut off now. */

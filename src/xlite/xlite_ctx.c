@@ -174,6 +174,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
         ctx_free_fields(ctx);
         return rc;
     }
+    xlite__ejects_ctx_init(ctx);
     *ctx_r = ctx;
     return 0;
 }
@@ -183,6 +184,7 @@ xlite_ctx_free(xlite_ctx *ctx)
 {
     if (!ctx)
         return;
+    xlite__ejects_ctx_free(ctx);
     xlite__domains_ctx_free(ctx);
     ctx->hv->close(ctx, ctx->hv_state);
     ctx_free_fields(ctx);

@@ -568,6 +568,8 @@ struct xlite_ctx {
 
     /* Domains (xlite_domain.c, xlite_death.c). */
     struct xlite__domains *domains;
+    /* A guest's CD-ROM eject requests (xlite_eject.c). */
+    struct xlite__ejects *ejects;
     /* The stored configs of domains the host does not have were collected
      * on this host (xlite__userdata_collect: once per context, and again
      * after the host restarted). */
@@ -629,6 +631,8 @@ void xlite__domains_kick(xlite_ctx *ctx, uint32_t domid);
 
 int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
+void xlite__ejects_ctx_init(xlite_ctx *ctx);
+void xlite__ejects_ctx_free(xlite_ctx *ctx);
 
 /* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
  * connection (the host restarted) unless watches still use it; the next

@@ -4,6 +4,7 @@ step the live XML names exactly the devices the simulated host's xenstore
 has; failures change nothing; Nova's detach pattern (DEVICE_REMOVED by
 alias) works; two clients changing one domain lose no update."""
 
+import json
 import os
 import re
 import signal
@@ -576,3 +577,93 @@ def test_cdrom_media_change_never_holds_two_media(daemon, tmp_path):
     finally:
         daemon.virsh("destroy", "cd1")
         daemon.virsh("undefine", "cd1")
+
+
+GUEST_EJECT = textwrap.dedent("""\
+    import subprocess, sys, threading, libvirt
+    uri, sock, vbd = sys.argv[1:4]
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(uri)
+    trays = []
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_TRAY_CHANGE,
+                             lambda conn, d, alias, reason, o:
+                             trays.append((alias, reason)), None)
+    threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl()
+                                     for _ in iter(int, 1)], daemon=True).start()
+    d = c.lookupByName('cd1')
+    # What a guest's PV driver writes into its frontend: here through
+    # dom0's connection, to the same node.
+    subprocess.run(['xenstore-write', vbd + '/eject', 'eject'], check=True,
+                   env={'XENSTORED_PATH': sock})
+    import time
+    deadline = time.monotonic() + 20
+    while not trays and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(trays)
+    """)
+
+
+def test_guest_eject_empties_the_tray(daemon, tmp_path):
+    """A guest's eject request (its frontend's `eject` node): TRAY_CHANGE
+    (open) to clients, the medium gone from xenstore, the stored config and
+    the live XML, the request cleared; a request on a disk that is not a
+    CD-ROM drive changes nothing."""
+    iso = tmp_path / "disc.iso"
+    iso.write_bytes(b"\0" * 4096)
+    xml = guest_xml(tmp_path, "cd1").replace(
+        "<interface", f"<disk type='file' device='cdrom'><source file="
+        f"'{iso}'/><target dev='xvdc' bus='xen'/><readonly/></disk>"
+        "<interface")
+    f = tmp_path / "cd1.xml"
+    f.write_text(xml)
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "cd1").rc == 0
+    try:
+        root = daemon.dir / "root"
+        rundir = sim_rundir(root)
+        sock = str(rundir / "xenstored" / "socket")
+        domid = int(daemon.virsh("domid", "cd1").out)
+        env = {"XENSTORED_PATH": sock}
+
+        def xs_read(path):
+            r = subprocess.run(["xenstore-read", path], capture_output=True,
+                               text=True, env=env, timeout=30)
+            return r.stdout.strip() if r.returncode == 0 else None
+
+        # A request on the guest's ordinary disk: nothing happens.
+        fe_xvda = f"/local/domain/{domid}/device/vbd/51712"
+        subprocess.run(["xenstore-write", fe_xvda + "/eject", "eject"],
+                       check=True, env=env, timeout=30)
+        fe = f"/local/domain/{domid}/device/vbd/51744"
+        res = xvtest.python(GUEST_EJECT, daemon.uri, sock, fe)
+        assert res.rc == 0, res
+        assert res.out.strip() == \
+            f"[('xen-disk-xvdc', {libvirt_tray_open()})]", res.out
+        devs = xenstore_devices(rundir, domid)
+        assert ("disk", "") in devs and ("disk", str(tmp_path / "a.img")) \
+            in devs, devs
+        assert xs_read(fe + "/eject") == ""
+        assert xs_read(fe_xvda + "/eject") == "eject"
+        live = ET.fromstring(daemon.virsh("dumpxml", "cd1").out)
+        cd = [d for d in live.findall("./devices/disk")
+              if d.find("target").get("dev") == "xvdc"][0]
+        assert cd.find("source") is None
+        userdata = root / "var" / "lib" / "xenvirt" / "userdata"
+        stored = json.loads(next(userdata.glob(f"{domid}-*.json"))
+                            .read_text())
+        assert [d.get("target") for d in stored["disks"]
+                if d["vdev"] == "xvdc"] == [None]
+        # The definition keeps its medium; a new one goes in as before.
+        assert str(iso) in daemon.virsh("dumpxml", "--inactive", "cd1").out
+        res = daemon.virsh("change-media", "cd1", "xvdc", str(iso),
+                           "--insert", "--live")
+        assert res.rc == 0, res
+        assert ("disk", str(iso)) in xenstore_devices(rundir, domid)
+    finally:
+        daemon.virsh("destroy", "cd1")
+        daemon.virsh("undefine", "cd1")
+
+
+def libvirt_tray_open():
+    import libvirt
+    return libvirt.VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN
