@@ -14,7 +14,6 @@ under device/ among them, but not the existing frontend nodes one by one."""
 
 import json
 import statistics
-import subprocess
 import textwrap
 import time
 
@@ -22,22 +21,16 @@ import pytest
 
 import xvtest
 
-XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 REPS = 3
 
 
 def simctl(daemon, *args):
-    rundir = daemon.dir / "root" / "run" / "xenvirt" / "xensim"
-    return subprocess.run([str(XENSIMCTL), "--rundir", str(rundir),
-                           *map(str, args)], capture_output=True, text=True,
-                          timeout=30)
+    return xvtest.simctl(daemon.sim_rundir, *args)
 
 
 def hosted(daemon):
-    res = simctl(daemon, "list")
-    assert res.returncode == 0, res.stderr
-    return {line.split()[0]: int(line.split()[1])
-            for line in res.stdout.splitlines()[1:]}
+    """{name: domid} but dom0."""
+    return {n: d for n, (d, _) in xvtest.sim_domains(daemon.sim_rundir).items()}
 
 
 def xs_children(daemon, path, depth):
@@ -47,15 +40,6 @@ def xs_children(daemon, path, depth):
     indent = " " * depth
     return {line.split(" = ")[0].strip() for line in res.stdout.splitlines()
             if line.startswith(indent) and not line.startswith(indent + " ")}
-
-
-def wait_for(cond, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def guest_xml(workdir, name, uuid, script=None, on_crash="destroy"):
@@ -167,7 +151,7 @@ def test_hostile_guest_beside_a_good_one(own_daemon, tmp_path, case):
     # The bad guest is still there (restarted, for the crash loop), and
     # the toolstack still acts on it.
     if case == "crash-loop":
-        assert wait_for(lambda: own_daemon.virsh("domstate", "bad").out
+        assert xvtest.wait_for(lambda: own_daemon.virsh("domstate", "bad").out
                         .strip() == "running", 20)
     else:
         assert own_daemon.virsh("domstate", "bad").out.strip() == "running"
@@ -177,8 +161,8 @@ def test_hostile_guest_beside_a_good_one(own_daemon, tmp_path, case):
     def gone():
         own_daemon.virsh("destroy", "bad")
         return own_daemon.virsh("domstate", "bad").out.strip() == "shut off"
-    assert wait_for(gone, 30), own_daemon.virsh("domstate", "bad")
-    assert wait_for(lambda: list(hosted(own_daemon)) == ["Domain-0"], 20), \
+    assert xvtest.wait_for(gone, 30), own_daemon.virsh("domstate", "bad")
+    assert xvtest.wait_for(lambda: hosted(own_daemon) == {}, 20), \
         hosted(own_daemon)
     assert xs_children(own_daemon, "/local/domain", 0) == {"0"}
     assert xs_children(own_daemon, "/local/domain/0/backend", 1) == set()

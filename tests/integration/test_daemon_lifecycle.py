@@ -4,7 +4,6 @@ on_crash=restart, and a libvirtd killed and restarted while guests run."""
 
 import os
 import signal
-import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import xvtest
 from xvtest import wait_for
 
-XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 
 
 def guest_xml(workdir, name, script=None, on_crash="destroy", uuid=None):
@@ -39,10 +37,7 @@ def guest_xml(workdir, name, script=None, on_crash="destroy", uuid=None):
 
 
 def simctl(daemon, *args):
-    rundir = daemon.dir / "root" / "run" / "xenvirt" / "xensim"
-    return subprocess.run([str(XENSIMCTL), "--rundir", str(rundir),
-                           *map(str, args)], capture_output=True, text=True,
-                          timeout=30)
+    return xvtest.simctl(daemon.sim_rundir, *args)
 
 
 def state(daemon, name):

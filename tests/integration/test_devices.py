@@ -75,10 +75,6 @@ def live_devices(dumpxml):
     return found
 
 
-def sim_rundir(host_root):
-    return host_root / "run" / "xenvirt" / "xensim"
-
-
 def start_h1(embed, tmp_path):
     """Defines and starts guest h1 on @embed; returns its domid and a check
     that its live XML names exactly the devices xenstore has (returning
@@ -88,7 +84,7 @@ def start_h1(embed, tmp_path):
     assert embed.virsh("define", str(f)).rc == 0
     assert embed.virsh("start", "h1").rc == 0
     domid = int(embed.virsh("domid", "h1").out)
-    rundir = sim_rundir(embed.root)
+    rundir = xvtest.sim_rundir(embed.root)
 
     def agree():
         live = live_devices(embed.virsh("dumpxml", "h1").out)
@@ -148,7 +144,7 @@ def test_config_and_live_and_config(embed, tmp_path):
     assert "xvdc" not in embed.virsh("domblklist", "h1").out
     assert "xvdc" not in embed.virsh("dumpxml", "--inactive", "h1").out
     domid = int(embed.virsh("domid", "h1").out)
-    assert ("disk", str(c)) not in xenstore_devices(sim_rundir(embed.root),
+    assert ("disk", str(c)) not in xenstore_devices(xvtest.sim_rundir(embed.root),
                                                      domid)
     assert embed.virsh("destroy", "h1").rc == 0
     assert "xvdc" not in embed.virsh("dumpxml", "h1").out
@@ -190,7 +186,7 @@ def test_bad_requests_are_refused_and_change_nothing(embed, tmp_path):
     assert embed.virsh("start", "h1").rc == 0
     before = embed.virsh("dumpxml", "h1").out
     domid = int(embed.virsh("domid", "h1").out)
-    in_xs = xenstore_devices(sim_rundir(embed.root), domid)
+    in_xs = xenstore_devices(xvtest.sim_rundir(embed.root), domid)
 
     res = xvtest.python(ERRORS, embed.uri, str(image(tmp_path, "x.img")),
                         str(tmp_path / "missing.img"))
@@ -203,7 +199,7 @@ def test_bad_requests_are_refused_and_change_nothing(embed, tmp_path):
     for case in ("bad-mac", "no-file", "bad-target"):
         assert got[case] != "0", (case, got)
     assert embed.virsh("dumpxml", "h1").out == before
-    assert xenstore_devices(sim_rundir(embed.root), domid) == in_xs
+    assert xenstore_devices(xvtest.sim_rundir(embed.root), domid) == in_xs
     assert embed.virsh("destroy", "h1").rc == 0
 
 
@@ -373,9 +369,7 @@ def test_libvirtd_killed_mid_attach_and_mid_detach(own_daemon, tmp_path):
 
 
 def sim(host_root, *args):
-    return subprocess.run([str(XENSIMCTL), "--rundir",
-                           str(sim_rundir(host_root)), *map(str, args)],
-                          capture_output=True, text=True, timeout=30)
+    return xvtest.simctl(xvtest.sim_rundir(host_root), *args)
 
 
 def quick_virsh(embed, *args):
@@ -473,7 +467,7 @@ def test_detach_by_alias(embed, tmp_path):
     assert res.rc == 0, res
     assert res.out.strip() == "ok"
     domid = int(embed.virsh("domid", "h1").out)
-    assert xenstore_devices(sim_rundir(embed.root), domid) == {
+    assert xenstore_devices(xvtest.sim_rundir(embed.root), domid) == {
         ("disk", str(tmp_path / "a.img"))}
     assert embed.virsh("destroy", "h1").rc == 0
 
@@ -554,7 +548,7 @@ def test_cdrom_media_change_never_holds_two_media(daemon, tmp_path):
     try:
         root = daemon.dir / "root"
         res = xvtest.python(MEDIA, daemon.uri, str(XENSIMCTL),
-                            str(sim_rundir(root)),
+                            str(xvtest.sim_rundir(root)),
                             str(root / "var" / "lib" / "xenvirt" / "userdata"),
                             *map(str, isos), timeout=300)
         assert res.rc == 0, res
@@ -620,7 +614,7 @@ def test_guest_eject_empties_the_tray(daemon, tmp_path):
     assert daemon.virsh("start", "cd1").rc == 0
     try:
         root = daemon.dir / "root"
-        rundir = sim_rundir(root)
+        rundir = xvtest.sim_rundir(root)
         sock = str(rundir / "xenstored" / "socket")
         domid = int(daemon.virsh("domid", "cd1").out)
         env = {"XENSTORED_PATH": sock}

@@ -26,26 +26,14 @@ ROUNDS = int(os.environ.get("XENVIRT_KILL_SOAK_ROUNDS", "8"))
 NAMES = [f"k{i}" for i in range(10)]
 
 
-def sim_rundir(daemon):
-    return daemon.dir / "root" / "run" / "xenvirt" / "xensim"
-
-
 def simctl(daemon, *args):
-    return subprocess.run([str(XENSIMCTL), "--rundir", str(sim_rundir(daemon)),
-                           *map(str, args)], capture_output=True, text=True,
-                          timeout=30)
+    return xvtest.simctl(daemon.sim_rundir, *args)
 
 
 def hosted(daemon):
     """The host's domains but dom0: {name: (domid, paused)}."""
-    res = simctl(daemon, "list")
-    assert res.returncode == 0, res.stderr
-    doms = {}
-    for line in res.stdout.splitlines()[1:]:
-        f = line.split()
-        if f and f[0] != "Domain-0":
-            doms[f[0]] = (int(f[1]), "p" in f[4])
-    return doms
+    return {n: (d, "p" in state) for n, (d, state)
+            in xvtest.sim_domains(daemon.sim_rundir).items()}
 
 
 def xs_children(daemon, path, depth):
@@ -89,15 +77,6 @@ def alive(pid, start):
         return False
     f = stat[stat.rindex(")") + 2:].split()
     return f[19] == start and f[0] != "Z"
-
-
-def wait_for(cond, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def guest_xml(workdir, name, n, memory=64):
@@ -244,7 +223,7 @@ def kill_soak(daemon, workdir, rounds, seed, log=print):
     seen per round, the longest time until the views agreed."""
     rng = random.Random(seed)
     xml = define_all(daemon, workdir)
-    simpid = int((sim_rundir(daemon) / "xensimd.pid").read_text())
+    simpid = int((daemon.sim_rundir / "xensimd.pid").read_text())
     problems, calls, running_seen, orphans = [], 0, [], 0
     settle_max = 0.0
     for rnd in range(rounds):
@@ -260,7 +239,7 @@ def kill_soak(daemon, workdir, rounds, seed, log=print):
         children.update(descendants(pid))
         children.pop(simpid, None)
         os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+        assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
         try:
             out, _ = client.communicate(timeout=30)
             calls += int(out.strip() or 0)
@@ -271,7 +250,7 @@ def kill_soak(daemon, workdir, rounds, seed, log=print):
         t0 = time.monotonic()
         daemon.start()
         wrong = []
-        if not wait_for(lambda: not invariants(daemon), 20):
+        if not xvtest.wait_for(lambda: not invariants(daemon), 20):
             wrong = invariants(daemon)
             problems.extend((rnd, w) for w in wrong)
         settle_max = max(settle_max, time.monotonic() - t0)
@@ -322,16 +301,16 @@ def test_kill_during_a_destroy_leaves_nothing_behind(own_daemon, tmp_path):
                                stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: hosted(own_daemon) == {}, 20)
+        assert xvtest.wait_for(lambda: hosted(own_daemon) == {}, 20)
         assert xs_children(own_daemon, "/local/domain/0/backend", 1)
         pid = own_daemon.pid
         os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+        assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
     finally:
         destroy.wait(timeout=30)
     assert xs_children(own_daemon, "/vm", 0)
     own_daemon.start()
-    assert wait_for(lambda: not invariants(own_daemon, ["k0"]), 20), \
+    assert xvtest.wait_for(lambda: not invariants(own_daemon, ["k0"]), 20), \
         invariants(own_daemon, ["k0"])
     assert own_daemon.virsh("start", "k0").rc == 0
     assert own_daemon.virsh("destroy", "k0", timeout=60).rc == 0
@@ -355,18 +334,18 @@ def test_kill_while_a_destroy_waits_for_backends(own_daemon, tmp_path):
     try:
         # The destroy is waiting: the stalled backend was told Closing.
         be = f"/local/domain/0/backend/qdisk/{domid}/51712"
-        assert wait_for(lambda: any(
+        assert xvtest.wait_for(lambda: any(
             line.strip() == 'state = "5"'
             for line in simctl(own_daemon, "tree", be).stdout.splitlines()),
             20)
         pid = own_daemon.pid
         os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+        assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
     finally:
         destroy.wait(timeout=30)
     assert list(hosted(own_daemon).values()) == [(domid, True)]
     own_daemon.start()
-    assert wait_for(lambda: not invariants(own_daemon, ["k0"]), 30), \
+    assert xvtest.wait_for(lambda: not invariants(own_daemon, ["k0"]), 30), \
         invariants(own_daemon, ["k0"])
     assert hosted(own_daemon) == {}
     assert own_daemon.virsh("domstate", "k0").out.strip() == "shut off"
@@ -376,11 +355,11 @@ def test_kill_while_a_destroy_waits_for_backends(own_daemon, tmp_path):
 
 
 def xensimd_pid(daemon):
-    return int((sim_rundir(daemon) / "xensimd.pid").read_text())
+    return int((daemon.sim_rundir / "xensimd.pid").read_text())
 
 
 def start_xensimd(daemon):
-    subprocess.run([str(XENSIMD), "--rundir", str(sim_rundir(daemon))],
+    subprocess.run([str(XENSIMD), "--rundir", str(daemon.sim_rundir)],
                    check=True, timeout=30, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
 
@@ -398,7 +377,7 @@ def host_kill_soak(daemon, workdir, rounds, seed, log=print):
         time.sleep(rng.uniform(0.05, 1.5))
         pid = xensimd_pid(daemon)
         os.kill(pid, signal.SIGKILL)
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+        assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
         # While the host is away: the calls fail, and say why.
         for n in NAMES[:3]:
             res = daemon.virsh("start", n, timeout=60)
@@ -417,7 +396,7 @@ def host_kill_soak(daemon, workdir, rounds, seed, log=print):
         # The new host is empty: libvirt says so once it is back.  The
         # stored configs of the old host's domains go at the next look at
         # the new host's list (below: after the starts).
-        if not wait_for(lambda: not invariants(daemon, stored=False), 30):
+        if not xvtest.wait_for(lambda: not invariants(daemon, stored=False), 30):
             problems.extend((rnd, w) for w in invariants(daemon,
                                                          stored=False))
         settle_max = max(settle_max, time.monotonic() - t0)
@@ -426,7 +405,7 @@ def host_kill_soak(daemon, workdir, rounds, seed, log=print):
             if res.rc != 0:
                 problems.append((rnd, f"start {n} after the host came "
                                       f"back: {res.err.strip()}"))
-        if not wait_for(lambda: not invariants(daemon), 20):
+        if not xvtest.wait_for(lambda: not invariants(daemon), 20):
             problems.extend((rnd, w) for w in invariants(daemon))
         log(f"round {rnd}: {problems[-1:] if problems else 'ok'}")
     for n in NAMES:

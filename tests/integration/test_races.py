@@ -18,21 +18,9 @@ from xvtest import wait_for
 XENSIMCTL = xvtest.build_dir() / "tools" / "xensimctl"
 
 
-def sim_rundir(daemon):
-    return daemon.dir / "root" / "run" / "xenvirt" / "xensim"
-
-
 def hosted(daemon):
     """The simulated host's domains other than dom0: {name: domid}."""
-    res = subprocess.run([str(XENSIMCTL), "--rundir", str(sim_rundir(daemon)),
-                          "list"], capture_output=True, text=True, timeout=30)
-    assert res.returncode == 0, res.stderr
-    doms = {}
-    for line in res.stdout.splitlines()[1:]:
-        f = line.split()
-        if f and f[0] != "Domain-0":
-            doms[f[0]] = int(f[1])
-    return doms
+    return {n: d for n, (d, _) in xvtest.sim_domains(daemon.sim_rundir).items()}
 
 
 def guest_xml(workdir, name, slow_script_seconds=None,
@@ -172,7 +160,7 @@ RACE = textwrap.dedent("""\
 def test_write_entry_points_raced_pairwise(own_daemon, tmp_path):
     xml = guest_xml(tmp_path, "racer")
     res = xvtest.python(RACE, own_daemon.uri, xml, "racer", str(XENSIMCTL),
-                        str(sim_rundir(own_daemon)), timeout=600)
+                        str(own_daemon.sim_rundir), timeout=600)
     assert res.rc == 0, res
     assert "PROBLEM" not in res.out, res.out
     assert res.out.startswith("220 rounds"), res.out
@@ -316,10 +304,7 @@ def test_an_event_outwaits_a_job_held_past_libvirts_wait(own_daemon, tmp_path):
         stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2)
-        res = subprocess.run([str(XENSIMCTL), "--rundir",
-                              str(sim_rundir(own_daemon)), "crash",
-                              str(domid)], capture_output=True, text=True,
-                             timeout=30)
+        res = xvtest.simctl(own_daemon.sim_rundir, "crash", domid)
         assert res.returncode == 0, res.stderr
         # The attach ends at the hotplug timeout, well past 30 s.
         _, err = attach.communicate(timeout=120)

@@ -99,6 +99,37 @@ class PrivateDaemon:
         return virsh(self.ro_uri if readonly else self.uri, *args,
                      readonly=readonly, **kw)
 
+    @property
+    def sim_rundir(self):
+        """The run directory of the simulated host this daemon started."""
+        return sim_rundir(self.dir / "root")
+
+
+def sim_rundir(root):
+    """The run directory of the simulated host of a driver root (an
+    embedded root, or a private daemon's root/)."""
+    return Path(root) / "run" / "xenvirt" / "xensim"
+
+
+def simctl(rundir, *args, timeout=30):
+    """xensimctl of this build on the simulated host of @rundir."""
+    return subprocess.run([str(build_dir() / "tools" / "xensimctl"),
+                           "--rundir", str(rundir), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sim_domains(rundir):
+    """The simulated host's domains but dom0, as `xensimctl list` shows
+    them: {name: (domid, state flags)}."""
+    res = simctl(rundir, "list")
+    assert res.returncode == 0, res.stderr
+    doms = {}
+    for line in res.stdout.splitlines()[1:]:
+        f = line.split()
+        if f and f[0] != "Domain-0":
+            doms[f[0]] = (int(f[1]), f[4] if len(f) > 4 else "")
+    return doms
+
 
 def wait_for(cond, timeout=20):
     """Polls cond() until it is true or timeout seconds pass; its last
