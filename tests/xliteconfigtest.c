@@ -88,6 +88,137 @@ test_json_round_trip(void)
     xlite_domain_config_dispose(&back);
 }
 
+/* An HVM guest with every platform setting and device kind beside disks
+ * and NICs: all of it survives the JSON form. */
+static void
+fill_hvm_full(xlite_domain_config *cfg)
+{
+    xlite_vnuma_node_config *node;
+    xlite_pci_config *pci;
+    xlite_channel_config *ch;
+    static const char *args[] = { "-d", "guest_errors", NULL };
+    size_t i;
+
+    fill_pv(cfg);
+    cfg->type = XLITE_DOMAIN_TYPE_HVM;
+    cfg->bios = XLITE_BIOS_OVMF;
+    cfg->boot = g_strdup("dc");
+    cfg->acpi_firmware = g_strdup("/etc/xen/slic.dat");
+    cfg->acpi = cfg->apic = cfg->pae = cfg->hpet = XLITE_DEFBOOL_TRUE;
+    cfg->hap = XLITE_DEFBOOL_FALSE;
+    cfg->nested_hvm = XLITE_DEFBOOL_TRUE;
+    cfg->passthrough = XLITE_PASSTHROUGH_SYNC_PT;
+    cfg->cpuid = g_strdup("host,aes=1,vmx=0");
+    cfg->max_grant_frames = 64;
+    cfg->max_event_channels = 2047;
+    cfg->localtime = XLITE_DEFBOOL_TRUE;
+    cfg->rtc_timeoffset = -3600;
+    cfg->tsc_mode = XLITE_TSC_MODE_NATIVE;
+    cfg->device_model = g_strdup("/usr/bin/qemu-system-i386");
+    cfg->device_model_args = g_strdupv((char **)args);
+    cfg->serials = g_strsplit("pty;file:/var/log/guest.log", ";", 0);
+    cfg->soundhw = g_strdup("hda,ac97");
+    cfg->usbdevices = g_strsplit("tablet", ";", 0);
+    cfg->vga = g_strdup("cirrus");
+    cfg->video_memkb = 8192;
+    for (i = 0; i < 2; i++) {
+        node = xlite_domain_config_add_vnuma_node(cfg);
+        node->memkb = 262144;
+        node->vcpus = g_strdup(i ? "1" : "0");
+        node->distances = g_strdup(i ? "21,10" : "10,21");
+    }
+    pci = xlite_domain_config_add_pcidev(cfg);
+    pci->bus = 0x0a;
+    pci->dev = 0x10;
+    pci->permissive = true;
+    pci->seize = true;
+    xlite_domain_config_add_usbctrl(cfg)->version = 2;
+    cfg->usbctrls[0].ports = 4;
+    xlite_domain_config_add_usbdev(cfg)->hostbus = 1;
+    cfg->usbdevs[0].hostaddr = 3;
+    ch = xlite_domain_config_add_channel(cfg);
+    ch->name = g_strdup("org.qemu.guest_agent.0");
+    ch->connection = XLITE_CHANNEL_SOCKET;
+    ch->path = g_strdup("/run/guest.sock");
+    g_free(cfg->nics[0].bridge);
+    cfg->nics[0].bridge = g_strdup("ovsbr0.42");
+    cfg->nics[0].type = XLITE_NIC_TYPE_VIF_IOEMU;
+    cfg->disks[0].discard = XLITE_DEFBOOL_FALSE;
+}
+
+static void
+test_json_round_trip_platform(void)
+{
+    xlite_domain_config cfg, back;
+    char *json = NULL, *again = NULL;
+
+    fill_hvm_full(&cfg);
+    g_assert_cmpint(xlite_domain_config_set_defaults(&cfg), ==, 0);
+    g_assert_cmpint(xlite_domain_config_to_json(&cfg, &json), ==, 0);
+    g_assert_nonnull(strstr(json, "\"rtc_timeoffset\" : -3600"));
+    g_assert_nonnull(strstr(json, "\"hap\" : \"false\""));
+
+    xlite_domain_config_init(&back);
+    g_assert_cmpint(xlite_domain_config_from_json(json, &back), ==, 0);
+    g_assert_cmpint(xlite_domain_config_to_json(&back, &again), ==, 0);
+    g_assert_cmpstr(json, ==, again);
+    g_assert_cmpint(back.rtc_timeoffset, ==, -3600);
+    g_assert_cmpstr(back.device_model_args[1], ==, "guest_errors");
+    g_assert_null(back.device_model_args[2]);
+    g_assert_cmpuint(back.num_vnuma_nodes, ==, 2);
+    g_assert_cmpstr(back.vnuma_nodes[1].distances, ==, "21,10");
+    g_assert_true(back.pcidevs[0].permissive);
+    g_assert_cmpint(back.pcidevs[0].vslot, ==, -1);
+    g_assert_cmpstr(back.channels[0].path, ==, "/run/guest.sock");
+    g_assert_cmpint(back.nics[0].type, ==, XLITE_NIC_TYPE_VIF_IOEMU);
+
+    free(json);
+    free(again);
+    xlite_domain_config_dispose(&cfg);
+    xlite_domain_config_dispose(&back);
+}
+
+static void m_bad_boot(xlite_domain_config *c) { c->boot = g_strdup("cx"); }
+static void m_bad_distances(xlite_domain_config *c) { g_free(c->vnuma_nodes[0].distances); c->vnuma_nodes[0].distances = g_strdup("10"); }
+static void m_bad_pci(xlite_domain_config *c) { c->pcidevs[0].func = 8; }
+static void m_same_pci(xlite_domain_config *c) { xlite_pci_config first = c->pcidevs[0]; *xlite_domain_config_add_pcidev(c) = first; }
+static void m_bad_usbctrl(xlite_domain_config *c) { c->usbctrls[0].ports = 0; }
+static void m_socket_no_path(xlite_domain_config *c) { g_clear_pointer(&c->channels[0].path, g_free); }
+static void m_bad_vlan(xlite_domain_config *c) { g_free(c->nics[0].bridge); c->nics[0].bridge = g_strdup("br0.x"); }
+static void m_serial_newline(xlite_domain_config *c) { g_free(c->serials[1]); c->serials[1] = g_strdup("file:/a\nb"); }
+
+static void
+test_validation_platform(void)
+{
+    static const struct {
+        void (*mutate)(xlite_domain_config *cfg);
+        const char *error;
+    } cases[] = {
+        { m_bad_boot, "boot order 'cx'" },
+        { m_bad_distances, "vNUMA node 0 needs" },
+        { m_bad_pci, "PCI device 0 has an address out of range" },
+        { m_same_pci, "0000:0a:10.0 is given twice" },
+        { m_bad_usbctrl, "USB controller 0 needs" },
+        { m_socket_no_path, "needs a pty, or a socket with a path" },
+        { m_bad_vlan, "bridge name 'br0.x'" },
+        { m_serial_newline, "has a character it cannot have" },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        xlite_domain_config cfg;
+
+        fill_hvm_full(&cfg);
+        g_assert_cmpint(xlite_domain_config_validate(&cfg), ==, 0);
+        cases[i].mutate(&cfg);
+        g_assert_cmpint(xlite_domain_config_set_defaults(&cfg), ==, -EINVAL);
+        if (!strstr(xlite_errmsg(), cases[i].error))
+            g_error("case %zu: '%s' does not contain '%s'", i, xlite_errmsg(),
+                    cases[i].error);
+        xlite_domain_config_dispose(&cfg);
+    }
+}
+
 typedef struct {
     const char *json;
     const char *error;
@@ -111,6 +242,11 @@ test_json_strict(void)
         { "{\"disks\": [{\"readonly\": \"yes\"}]}", "must be true or false" },
         { "{\"nics\": [{\"mac\": \"00:16:3e:zz:00:01\"}]}", "not a MAC address" },
         { "{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", "longer than 64" },
+        { "{\"serials\": \"pty\"}", "must be an array of strings" },
+        { "{\"serials\": [1]}", "domain.serials[0] must be a string" },
+        { "{\"rtc_timeoffset\": 99999999999}", "out of range" },
+        { "{\"hap\": \"maybe\"}", "unknown value 'maybe'" },
+        { "{\"pcidevs\": [{\"func\": 8}]}", "out of range" },
     };
     size_t i;
 
@@ -183,5 +319,7 @@ main(int argc, char **argv)
     g_test_add_func("/config/json/round-trip", test_json_round_trip);
     g_test_add_func("/config/json/strict", test_json_strict);
     g_test_add_func("/config/validation", test_validation);
+    g_test_add_func("/config/json/round-trip-platform", test_json_round_trip_platform);
+    g_test_add_func("/config/validation-platform", test_validation_platform);
     return g_test_run();
 }

@@ -61,6 +61,45 @@ static const char *const console_kind_names[] = {
     [XLITE_CONSOLE_SERIAL] = "serial",
 };
 
+static const char *const defbool_names[] = {
+    [XLITE_DEFBOOL_DEFAULT] = NULL,
+    [XLITE_DEFBOOL_FALSE] = "false",
+    [XLITE_DEFBOOL_TRUE] = "true",
+};
+
+static const char *const nic_type_names[] = {
+    [XLITE_NIC_TYPE_DEFAULT] = NULL,
+    [XLITE_NIC_TYPE_VIF] = "vif",
+    [XLITE_NIC_TYPE_VIF_IOEMU] = "vif-ioemu",
+};
+
+static const char *const bios_names[] = {
+    [XLITE_BIOS_DEFAULT] = NULL,
+    [XLITE_BIOS_SEABIOS] = "seabios",
+    [XLITE_BIOS_OVMF] = "ovmf",
+};
+
+static const char *const tsc_mode_names[] = {
+    [XLITE_TSC_MODE_DEFAULT] = NULL,
+    [XLITE_TSC_MODE_ALWAYS_EMULATE] = "always_emulate",
+    [XLITE_TSC_MODE_NATIVE] = "native",
+    [XLITE_TSC_MODE_NATIVE_PARAVIRT] = "native_paravirt",
+};
+
+static const char *const passthrough_names[] = {
+    [XLITE_PASSTHROUGH_DEFAULT] = NULL,
+    [XLITE_PASSTHROUGH_DISABLED] = "disabled",
+    [XLITE_PASSTHROUGH_ENABLED] = "enabled",
+    [XLITE_PASSTHROUGH_SYNC_PT] = "sync_pt",
+    [XLITE_PASSTHROUGH_SHARE_PT] = "share_pt",
+};
+
+static const char *const channel_connection_names[] = {
+    [0] = NULL,
+    [XLITE_CHANNEL_PTY] = "pty",
+    [XLITE_CHANNEL_SOCKET] = "socket",
+};
+
 typedef struct {
     const char *const *names;
     size_t count;
@@ -73,6 +112,12 @@ static const enum_table action_table = ENUM_TABLE(action_names);
 static const enum_table disk_format_table = ENUM_TABLE(disk_format_names);
 static const enum_table disk_backend_table = ENUM_TABLE(disk_backend_names);
 static const enum_table console_kind_table = ENUM_TABLE(console_kind_names);
+static const enum_table defbool_table = ENUM_TABLE(defbool_names);
+static const enum_table nic_type_table = ENUM_TABLE(nic_type_names);
+static const enum_table bios_table = ENUM_TABLE(bios_names);
+static const enum_table tsc_mode_table = ENUM_TABLE(tsc_mode_names);
+static const enum_table passthrough_table = ENUM_TABLE(passthrough_names);
+static const enum_table channel_connection_table = ENUM_TABLE(channel_connection_names);
 
 static const char *
 enum_to_string(const enum_table *table, int value)
@@ -134,6 +179,7 @@ disk_dispose(xlite_disk_config *disk)
     g_free(disk->vdev);
     g_free(disk->target);
     g_free(disk->script);
+    g_free(disk->backend_domain);
 }
 
 static void
@@ -144,6 +190,7 @@ nic_dispose(xlite_nic_config *nic)
     g_free(nic->ip);
     g_free(nic->model);
     g_free(nic->vifname);
+    g_free(nic->backend_domain);
 }
 
 XLITE_EXPORT void
@@ -165,6 +212,28 @@ xlite_domain_config_dispose(xlite_domain_config *cfg)
         nic_dispose(&cfg->nics[i]);
     g_free(cfg->nics);
     g_free(cfg->consoles);
+    g_free(cfg->boot);
+    g_free(cfg->acpi_firmware);
+    g_free(cfg->cpuid);
+    g_free(cfg->device_model);
+    g_strfreev(cfg->device_model_args);
+    g_strfreev(cfg->serials);
+    g_free(cfg->soundhw);
+    g_strfreev(cfg->usbdevices);
+    g_free(cfg->vga);
+    for (i = 0; i < cfg->num_vnuma_nodes; i++) {
+        g_free(cfg->vnuma_nodes[i].vcpus);
+        g_free(cfg->vnuma_nodes[i].distances);
+    }
+    g_free(cfg->vnuma_nodes);
+    g_free(cfg->pcidevs);
+    g_free(cfg->usbctrls);
+    g_free(cfg->usbdevs);
+    for (i = 0; i < cfg->num_channels; i++) {
+        g_free(cfg->channels[i].name);
+        g_free(cfg->channels[i].path);
+    }
+    g_free(cfg->channels);
     xlite_domain_config_init(cfg);
 }
 
@@ -201,6 +270,58 @@ xlite_domain_config_add_console(xlite_domain_config *cfg)
     console = &cfg->consoles[cfg->num_consoles++];
     memset(console, 0, sizeof(*console));
     return console;
+}
+
+/* Append one zeroed element to the array *@array of *@count elements. */
+static void *
+array_append(void **array, size_t *count, size_t elem_size)
+{
+    char *elem;
+
+    *array = g_realloc_n(*array, *count + 1, elem_size);
+    elem = (char *)*array + *count * elem_size;
+    (*count)++;
+    memset(elem, 0, elem_size);
+    return elem;
+}
+
+XLITE_EXPORT xlite_vnuma_node_config *
+xlite_domain_config_add_vnuma_node(xlite_domain_config *cfg)
+{
+    return array_append((void **)&cfg->vnuma_nodes, &cfg->num_vnuma_nodes,
+                        sizeof(*cfg->vnuma_nodes));
+}
+
+XLITE_EXPORT xlite_pci_config *
+xlite_domain_config_add_pcidev(xlite_domain_config *cfg)
+{
+    xlite_pci_config *pci = array_append((void **)&cfg->pcidevs,
+                                         &cfg->num_pcidevs,
+                                         sizeof(*cfg->pcidevs));
+
+    pci->vslot = -1;
+    return pci;
+}
+
+XLITE_EXPORT xlite_usbctrl_config *
+xlite_domain_config_add_usbctrl(xlite_domain_config *cfg)
+{
+    return array_append((void **)&cfg->usbctrls, &cfg->num_usbctrls,
+                        sizeof(*cfg->usbctrls));
+}
+
+XLITE_EXPORT xlite_usbdev_config *
+xlite_domain_config_add_usbdev(xlite_domain_config *cfg)
+{
+    return array_append((void **)&cfg->usbdevs, &cfg->num_usbdevs,
+                        sizeof(*cfg->usbdevs));
+}
+
+XLITE_EXPORT xlite_channel_config *
+xlite_domain_config_add_channel(xlite_domain_config *cfg)
+{
+    return array_append((void **)&cfg->channels, &cfg->num_channels,
+                        sizeof(*cfg->channels));
 }
 
 /* ---------------------------------------------------------------------
@@ -343,6 +464,140 @@ valid_cpulist(const char *s)
     return true;
 }
 
+/* A bridge name, with Open vSwitch's ".VLAN" or ":TRUNK:TRUNK" suffix. */
+static bool
+valid_bridge(const char *s)
+{
+    size_t n = strcspn(s, ".:");
+    g_autofree char *name = g_strndup(s, n);
+    const char *p = s + n;
+
+    if (!valid_token(name, 15, "-_"))
+        return false;
+    if (*p == '.' || *p == ':') {
+        char sep = *p;
+
+        while (*p == sep || (sep == '.' && *p == ':')) {
+            sep = *p == '.' ? ':' : sep;
+            p++;
+            if (!g_ascii_isdigit(*p))
+                return false;
+            while (g_ascii_isdigit(*p))
+                p++;
+        }
+    }
+    return *p == '\0';
+}
+
+static bool
+valid_strv(char *const *v)
+{
+    size_t i;
+
+    for (i = 0; v && v[i]; i++) {
+        if (i >= XLITE_MAX_STRV || !valid_path(v[i]))
+            return false;
+    }
+    return true;
+}
+
+/* "10,21,...": one distance per node. */
+static bool
+valid_distances(const char *s, size_t nodes)
+{
+    g_auto(GStrv) items = g_strsplit(s, ",", 0);
+    size_t i;
+
+    for (i = 0; items[i]; i++) {
+        char *end;
+        guint64 d = g_ascii_strtoull(items[i], &end, 10);
+
+        if (!g_ascii_isdigit(items[i][0]) || *end || d > 255)
+            return false;
+    }
+    return i == nodes;
+}
+
+/* The platform settings and the devices beside disks, NICs and consoles. */
+static int
+validate_platform(const xlite_domain_config *cfg)
+{
+    size_t i, j;
+
+    if (cfg->boot && (!cfg->boot[0] || strspn(cfg->boot, "acdn") != strlen(cfg->boot)))
+        return INVALID("domain '%s': boot order '%s' is not made of a, c, d and n",
+                       cfg->name, cfg->boot);
+    if ((cfg->acpi_firmware && !valid_path(cfg->acpi_firmware)) ||
+        (cfg->device_model && !valid_path(cfg->device_model)) ||
+        (cfg->cpuid && !valid_token(cfg->cpuid, 4096, ",=_.-")) ||
+        (cfg->soundhw && !valid_token(cfg->soundhw, 256, ",")) ||
+        (cfg->vga && !valid_token(cfg->vga, 16, "")) ||
+        !valid_strv(cfg->device_model_args) || !valid_strv(cfg->serials) ||
+        !valid_strv(cfg->usbdevices))
+        return INVALID("domain '%s': a firmware, device model, cpuid, sound, video, serial or USB setting has a character it cannot have",
+                       cfg->name);
+    if (cfg->num_vnuma_nodes > XLITE_MAX_VNUMA_NODES ||
+        cfg->num_pcidevs > XLITE_MAX_PCIDEVS ||
+        cfg->num_usbctrls > XLITE_MAX_USBCTRLS ||
+        cfg->num_usbdevs > XLITE_MAX_USBDEVS ||
+        cfg->num_channels > XLITE_MAX_CHANNELS)
+        return INVALID("domain '%s' has too many devices", cfg->name);
+
+    for (i = 0; i < cfg->num_vnuma_nodes; i++) {
+        const xlite_vnuma_node_config *node = &cfg->vnuma_nodes[i];
+
+        if (node->memkb == 0 || !node->vcpus || !valid_cpulist(node->vcpus) ||
+            !node->distances || !valid_distances(node->distances, cfg->num_vnuma_nodes))
+            return INVALID("domain '%s': vNUMA node %zu needs memory, a vcpu list and one distance per node",
+                           cfg->name, i);
+    }
+
+    for (i = 0; i < cfg->num_pcidevs; i++) {
+        const xlite_pci_config *pci = &cfg->pcidevs[i];
+
+        if (pci->domain > 0xffff || pci->bus > 0xff || pci->dev > 0x1f ||
+            pci->func > 7 || pci->vslot < -1 || pci->vslot > 0x1f)
+            return INVALID("domain '%s': PCI device %zu has an address out of range",
+                           cfg->name, i);
+        for (j = 0; j < i; j++) {
+            const xlite_pci_config *o = &cfg->pcidevs[j];
+
+            if (o->domain == pci->domain && o->bus == pci->bus &&
+                o->dev == pci->dev && o->func == pci->func)
+                return INVALID("domain '%s': PCI device %04x:%02x:%02x.%x is given twice",
+                               cfg->name, pci->domain, pci->bus, pci->dev, pci->func);
+        }
+    }
+
+    for (i = 0; i < cfg->num_usbctrls; i++) {
+        const xlite_usbctrl_config *c = &cfg->usbctrls[i];
+
+        if ((c->version != 1 && c->version != 2) || c->ports < 1 || c->ports > 31)
+            return INVALID("domain '%s': USB controller %zu needs version 1 or 2 and 1 to 31 ports",
+                           cfg->name, i);
+    }
+    for (i = 0; i < cfg->num_usbdevs; i++) {
+        if (cfg->usbdevs[i].hostbus > 255 || cfg->usbdevs[i].hostaddr < 1 ||
+            cfg->usbdevs[i].hostaddr > 127)
+            return INVALID("domain '%s': USB device %zu has an address out of range",
+                           cfg->name, i);
+    }
+
+    for (i = 0; i < cfg->num_channels; i++) {
+        const xlite_channel_config *ch = &cfg->channels[i];
+
+        if (!valid_token(ch->name, 64, "-_."))
+            return INVALID("domain '%s': channel %zu has no valid name",
+                           cfg->name, i);
+        if (!enum_to_string(&channel_connection_table, ch->connection) ||
+            (ch->connection == XLITE_CHANNEL_SOCKET) != (ch->path != NULL) ||
+            (ch->path && !valid_path(ch->path)))
+            return INVALID("domain '%s': channel '%s' needs a pty, or a socket with a path",
+                           cfg->name, ch->name);
+    }
+    return 0;
+}
+
 /* Long because it is the list of every rule a config must keep, one
  * after the other, each with its own message. */
 XLITE_EXPORT int
@@ -403,7 +658,11 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
         if (!disk->target && !disk->cdrom)
             return INVALID("domain '%s': disk '%s' has no source",
                            cfg->name, disk->vdev);
-        if (disk->target && disk->target[0] != '/')
+        if (disk->network && (!disk->target ||
+                              disk->backend != XLITE_DISK_BACKEND_QDISK))
+            return INVALID("domain '%s': network disk '%s' needs a source and the qdisk backend",
+                           cfg->name, disk->vdev);
+        if (disk->target && !disk->network && disk->target[0] != '/')
             return INVALID("domain '%s': disk '%s' source '%s' is not an absolute path",
                            cfg->name, disk->vdev, disk->target);
         if ((disk->target && !valid_path(disk->target)) ||
@@ -421,7 +680,7 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
         if (nic->vifname && !valid_token(nic->vifname, 15, "-_."))
             return INVALID("domain '%s': interface name '%s' is not valid",
                            cfg->name, nic->vifname);
-        if (nic->bridge && !valid_token(nic->bridge, 15, "-_."))
+        if (nic->bridge && !valid_bridge(nic->bridge))
             return INVALID("domain '%s': bridge name '%s' is not valid",
                            cfg->name, nic->bridge);
         if (nic->script && !valid_path(nic->script))
@@ -439,7 +698,7 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
             return INVALID("domain '%s': console %zu has no valid kind",
                            cfg->name, i);
     }
-    return 0;
+    return validate_platform(cfg);
 }
 
 /* ---------------------------------------------------------------------
@@ -454,6 +713,8 @@ typedef enum {
     FIELD_ENUM,         /* int-sized enum, by name */
     FIELD_UUID,         /* uint8_t[16], as text */
     FIELD_MAC,          /* char[18] */
+    FIELD_STRV,         /* char **, NULL terminated; each up to max */
+    FIELD_SINT64,       /* int64_t, 0 means unset; |value| up to max */
 } field_kind;
 
 typedef struct {
@@ -475,6 +736,10 @@ typedef struct {
     { #m, FIELD_BOOL, offsetof(s, m), 0, 0, NULL }
 #define F_ENUM(s, m, t) \
     { #m, FIELD_ENUM, offsetof(s, m), 0, 0, &(t) }
+#define F_STRV(s, m, bound) \
+    { #m, FIELD_STRV, offsetof(s, m), 0, (bound), NULL }
+#define F_SINT64(s, m, bound) \
+    { #m, FIELD_SINT64, offsetof(s, m), 0, (bound), NULL }
 
 #define PATH_MAX_LEN 4096
 #define TEXT_MAX_LEN 4096
@@ -499,6 +764,31 @@ static const field domain_fields[] = {
     F_ENUM(xlite_domain_config, on_reboot, action_table),
     F_ENUM(xlite_domain_config, on_crash, action_table),
     F_ENUM(xlite_domain_config, on_watchdog, action_table),
+    F_ENUM(xlite_domain_config, bios, bios_table),
+    F_STRING(xlite_domain_config, boot, 8),
+    F_STRING(xlite_domain_config, acpi_firmware, PATH_MAX_LEN),
+    F_ENUM(xlite_domain_config, acpi, defbool_table),
+    F_ENUM(xlite_domain_config, apic, defbool_table),
+    F_ENUM(xlite_domain_config, pae, defbool_table),
+    F_ENUM(xlite_domain_config, hap, defbool_table),
+    F_ENUM(xlite_domain_config, viridian, defbool_table),
+    F_ENUM(xlite_domain_config, hpet, defbool_table),
+    F_ENUM(xlite_domain_config, nested_hvm, defbool_table),
+    F_ENUM(xlite_domain_config, e820_host, defbool_table),
+    F_ENUM(xlite_domain_config, passthrough, passthrough_table),
+    F_STRING(xlite_domain_config, cpuid, TEXT_MAX_LEN),
+    F_UINT(xlite_domain_config, max_grant_frames, G_MAXUINT32),
+    F_UINT(xlite_domain_config, max_event_channels, G_MAXUINT32),
+    F_ENUM(xlite_domain_config, localtime, defbool_table),
+    F_SINT64(xlite_domain_config, rtc_timeoffset, G_MAXINT32),
+    F_ENUM(xlite_domain_config, tsc_mode, tsc_mode_table),
+    F_STRING(xlite_domain_config, device_model, PATH_MAX_LEN),
+    F_STRV(xlite_domain_config, device_model_args, TEXT_MAX_LEN),
+    F_STRV(xlite_domain_config, serials, PATH_MAX_LEN),
+    F_STRING(xlite_domain_config, soundhw, 256),
+    F_STRV(xlite_domain_config, usbdevices, 64),
+    F_STRING(xlite_domain_config, vga, 16),
+    F_UINT(xlite_domain_config, video_memkb, G_MAXUINT32),
 };
 
 static const field disk_fields[] = {
@@ -509,21 +799,97 @@ static const field disk_fields[] = {
     F_BOOL(xlite_disk_config, readonly),
     F_BOOL(xlite_disk_config, cdrom),
     F_STRING(xlite_disk_config, script, PATH_MAX_LEN),
+    F_BOOL(xlite_disk_config, network),
+    F_STRING(xlite_disk_config, backend_domain, XLITE_NAME_MAX),
+    F_ENUM(xlite_disk_config, discard, defbool_table),
 };
 
 static const field nic_fields[] = {
     F_INT(xlite_nic_config, devid, 65535),
     { "mac", FIELD_MAC, offsetof(xlite_nic_config, mac), 0, 0, NULL },
-    F_STRING(xlite_nic_config, bridge, 15),
+    F_STRING(xlite_nic_config, bridge, 64),
     F_STRING(xlite_nic_config, script, PATH_MAX_LEN),
     F_STRING(xlite_nic_config, ip, TEXT_MAX_LEN),
     F_STRING(xlite_nic_config, model, 64),
     F_STRING(xlite_nic_config, vifname, 15),
     F_UINT(xlite_nic_config, rate_bytes_per_sec, G_MAXUINT64),
+    F_ENUM(xlite_nic_config, type, nic_type_table),
+    F_STRING(xlite_nic_config, backend_domain, XLITE_NAME_MAX),
 };
 
 static const field console_fields[] = {
     F_ENUM(xlite_console_config, kind, console_kind_table),
+};
+
+static const field vnuma_fields[] = {
+    F_UINT(xlite_vnuma_node_config, memkb, G_MAXUINT64 / 1024),
+    F_STRING(xlite_vnuma_node_config, vcpus, TEXT_MAX_LEN),
+    F_STRING(xlite_vnuma_node_config, distances, TEXT_MAX_LEN),
+    F_UINT(xlite_vnuma_node_config, pnode, 255),
+};
+
+static const field pci_fields[] = {
+    F_UINT(xlite_pci_config, domain, 0xffff),
+    F_UINT(xlite_pci_config, bus, 0xff),
+    F_UINT(xlite_pci_config, dev, 0x1f),
+    F_UINT(xlite_pci_config, func, 7),
+    F_INT(xlite_pci_config, vslot, 0x1f),
+    F_BOOL(xlite_pci_config, permissive),
+    F_BOOL(xlite_pci_config, seize),
+};
+
+static const field usbctrl_fields[] = {
+    F_UINT(xlite_usbctrl_config, version, 2),
+    F_UINT(xlite_usbctrl_config, ports, 31),
+};
+
+static const field usbdev_fields[] = {
+    F_UINT(xlite_usbdev_config, hostbus, 255),
+    F_UINT(xlite_usbdev_config, hostaddr, 127),
+};
+
+static const field channel_fields[] = {
+    F_STRING(xlite_channel_config, name, 64),
+    F_ENUM(xlite_channel_config, connection, channel_connection_table),
+    F_STRING(xlite_channel_config, path, PATH_MAX_LEN),
+};
+
+/* The arrays of a domain, by their JSON key. */
+typedef void *(*add_fn)(xlite_domain_config *cfg);
+
+typedef struct {
+    const char *key;
+    size_t array_offset;
+    size_t count_offset;
+    size_t elem_size;
+    size_t max;
+    add_fn add;
+    const field *fields;
+    size_t nfields;
+} array_desc;
+
+#define ARRAY(key, m, n, max, add, fields) \
+    { key, offsetof(xlite_domain_config, m), offsetof(xlite_domain_config, n), \
+      sizeof(*((xlite_domain_config *)0)->m), (max), (add_fn)(add), \
+      (fields), G_N_ELEMENTS(fields) }
+
+static const array_desc domain_arrays[] = {
+    ARRAY("disks", disks, num_disks, XLITE_MAX_DISKS,
+          xlite_domain_config_add_disk, disk_fields),
+    ARRAY("nics", nics, num_nics, XLITE_MAX_NICS,
+          xlite_domain_config_add_nic, nic_fields),
+    ARRAY("consoles", consoles, num_consoles, XLITE_MAX_CONSOLES,
+          xlite_domain_config_add_console, console_fields),
+    ARRAY("vnuma_nodes", vnuma_nodes, num_vnuma_nodes, XLITE_MAX_VNUMA_NODES,
+          xlite_domain_config_add_vnuma_node, vnuma_fields),
+    ARRAY("pcidevs", pcidevs, num_pcidevs, XLITE_MAX_PCIDEVS,
+          xlite_domain_config_add_pcidev, pci_fields),
+    ARRAY("usbctrls", usbctrls, num_usbctrls, XLITE_MAX_USBCTRLS,
+          xlite_domain_config_add_usbctrl, usbctrl_fields),
+    ARRAY("usbdevs", usbdevs, num_usbdevs, XLITE_MAX_USBDEVS,
+          xlite_domain_config_add_usbdev, usbdev_fields),
+    ARRAY("channels", channels, num_channels, XLITE_MAX_CHANNELS,
+          xlite_domain_config_add_channel, channel_fields),
 };
 
 #define MEMBER(base, f, type) ((type *)((char *)(base) + (f)->offset))
@@ -623,6 +989,28 @@ write_fields(JsonBuilder *b, const void *base, const field *fields, size_t n)
             }
             break;
         }
+        case FIELD_STRV: {
+            char *const *v = *(char **const *)((const char *)base + f->offset);
+            size_t j;
+
+            if (v) {
+                json_builder_set_member_name(b, f->key);
+                json_builder_begin_array(b);
+                for (j = 0; v[j]; j++)
+                    json_builder_add_string_value(b, v[j]);
+                json_builder_end_array(b);
+            }
+            break;
+        }
+        case FIELD_SINT64: {
+            int64_t v = *CMEMBER(base, f, int64_t);
+
+            if (v) {
+                json_builder_set_member_name(b, f->key);
+                json_builder_add_int_value(b, v);
+            }
+            break;
+        }
         }
     }
 }
@@ -652,16 +1040,18 @@ xlite_domain_config_to_json(const xlite_domain_config *cfg, char **json_r)
     g_autoptr(JsonGenerator) gen = json_generator_new();
     g_autoptr(JsonNode) root = NULL;
     g_autofree char *text = NULL;
+    size_t i;
 
     json_builder_begin_object(b);
     write_fields(b, cfg, domain_fields, G_N_ELEMENTS(domain_fields));
-    write_array(b, "disks", cfg->disks, cfg->num_disks, sizeof(*cfg->disks),
-                disk_fields, G_N_ELEMENTS(disk_fields));
-    write_array(b, "nics", cfg->nics, cfg->num_nics, sizeof(*cfg->nics),
-                nic_fields, G_N_ELEMENTS(nic_fields));
-    write_array(b, "consoles", cfg->consoles, cfg->num_consoles,
-                sizeof(*cfg->consoles), console_fields,
-                G_N_ELEMENTS(console_fields));
+    for (i = 0; i < G_N_ELEMENTS(domain_arrays); i++) {
+        const array_desc *a = &domain_arrays[i];
+
+        write_array(b, a->key,
+                    *(void *const *)((const char *)cfg + a->array_offset),
+                    *(const size_t *)((const char *)cfg + a->count_offset),
+                    a->elem_size, a->fields, a->nfields);
+    }
     json_builder_end_object(b);
 
     root = json_builder_get_root(b);
@@ -770,6 +1160,47 @@ read_value(void *base, const field *f, JsonNode *node, const char *where)
             return JSON_ERROR("%s.%s must be true or false", where, f->key);
         *MEMBER(base, f, bool) = json_node_get_boolean(node);
         return 0;
+    case FIELD_SINT64: {
+        gint64 v;
+
+        if (vtype != G_TYPE_INT64)
+            return JSON_ERROR("%s.%s must be an integer", where, f->key);
+        v = json_node_get_int(node);
+        if (v < -(gint64)f->max || v > (gint64)f->max)
+            return JSON_ERROR("%s.%s value %" G_GINT64_FORMAT " is out of range",
+                              where, f->key, v);
+        *MEMBER(base, f, int64_t) = v;
+        return 0;
+    }
+    case FIELD_STRV: {
+        JsonArray *array;
+        guint i, len;
+        char **v;
+
+        if (!JSON_NODE_HOLDS_ARRAY(node))
+            return JSON_ERROR("%s.%s must be an array of strings", where, f->key);
+        array = json_node_get_array(node);
+        len = json_array_get_length(array);
+        if (len > XLITE_MAX_STRV)
+            return JSON_ERROR("%s.%s has more than %d entries", where, f->key,
+                              XLITE_MAX_STRV);
+        v = g_new0(char *, len + 1);
+        for (i = 0; i < len; i++) {
+            JsonNode *e = json_array_get_element(array, i);
+
+            if (!JSON_NODE_HOLDS_VALUE(e) ||
+                json_node_get_value_type(e) != G_TYPE_STRING ||
+                strlen(json_node_get_string(e)) > f->max) {
+                g_strfreev(v);
+                return JSON_ERROR("%s.%s[%u] must be a string of at most %" G_GUINT64_FORMAT " bytes",
+                                  where, f->key, i, f->max);
+            }
+            v[i] = g_strdup(json_node_get_string(e));
+        }
+        g_strfreev(*MEMBER(base, f, char **));
+        *MEMBER(base, f, char **) = v;
+        return 0;
+    }
     }
     return JSON_ERROR("%s.%s has an unsupported type", where, f->key);
 }
@@ -796,8 +1227,6 @@ read_object(void *base, const field *fields, size_t n, JsonNode *node,
     }
     return 0;
 }
-
-typedef void *(*add_fn)(xlite_domain_config *cfg);
 
 static int
 read_array(xlite_domain_config *cfg, JsonNode *node, const char *key,
@@ -846,18 +1275,16 @@ xlite_domain_config_from_json(const char *json, xlite_domain_config *cfg_r)
     while (rc == 0 && json_object_iter_next(&iter, &key, &value)) {
         const field *f;
 
-        if (strcmp(key, "disks") == 0)
-            rc = read_array(&cfg, value, key, XLITE_MAX_DISKS,
-                            (add_fn)xlite_domain_config_add_disk,
-                            disk_fields, G_N_ELEMENTS(disk_fields));
-        else if (strcmp(key, "nics") == 0)
-            rc = read_array(&cfg, value, key, XLITE_MAX_NICS,
-                            (add_fn)xlite_domain_config_add_nic,
-                            nic_fields, G_N_ELEMENTS(nic_fields));
-        else if (strcmp(key, "consoles") == 0)
-            rc = read_array(&cfg, value, key, XLITE_MAX_CONSOLES,
-                            (add_fn)xlite_domain_config_add_console,
-                            console_fields, G_N_ELEMENTS(console_fields));
+        const array_desc *a = NULL;
+        size_t i;
+
+        for (i = 0; i < G_N_ELEMENTS(domain_arrays); i++) {
+            if (strcmp(key, domain_arrays[i].key) == 0)
+                a = &domain_arrays[i];
+        }
+        if (a)
+            rc = read_array(&cfg, value, key, a->max, a->add, a->fields,
+                            a->nfields);
         else if ((f = find_field(domain_fields, G_N_ELEMENTS(domain_fields), key)))
             rc = read_value(&cfg, f, value, "domain");
         else

@@ -60,25 +60,46 @@ typedef enum {
     XLITE_DISK_BACKEND_TAP,         /* blktap */
 } xlite_disk_backend;
 
+/* A setting left to the core's default, or set either way. */
+typedef enum {
+    XLITE_DEFBOOL_DEFAULT = 0,
+    XLITE_DEFBOOL_FALSE,
+    XLITE_DEFBOOL_TRUE,
+} xlite_defbool;
+
 typedef struct {
     char *vdev;                 /* guest name: "xvda", "hdc" (required) */
-    char *target;               /* host path; NULL for an empty CD-ROM */
+    char *target;               /* host path; NULL for an empty CD-ROM; a
+                                 * QEMU source ("rbd:pool/image:...") when
+                                 * network is set */
     xlite_disk_format format;
     xlite_disk_backend backend;
     bool readonly;
     bool cdrom;
+    bool network;               /* target is a network source (qdisk only) */
     char *script;               /* block hotplug script, or NULL */
+    char *backend_domain;       /* the driver domain serving it; NULL: dom0 */
+    xlite_defbool discard;      /* pass discard requests to the backing store */
 } xlite_disk_config;
+
+typedef enum {
+    XLITE_NIC_TYPE_DEFAULT = 0, /* emulated and PV for HVM, else PV only */
+    XLITE_NIC_TYPE_VIF,         /* the PV device only */
+    XLITE_NIC_TYPE_VIF_IOEMU,   /* an emulated NIC and the PV device (HVM) */
+} xlite_nic_type;
 
 typedef struct {
     int devid;                  /* -1: the next free one */
     char mac[18];               /* "00:16:3e:xx:xx:xx"; "" to generate */
-    char *bridge;
+    char *bridge;               /* "BRIDGE[.VLAN][:TRUNK[:TRUNK...]]", the
+                                 * VLAN forms for an Open vSwitch bridge */
     char *script;               /* vif hotplug script, or NULL */
     char *ip;                   /* space-separated addresses, or NULL */
     char *model;                /* emulated model (HVM), NULL for PV only */
     char *vifname;              /* host-side interface name, or NULL */
     uint64_t rate_bytes_per_sec;/* 0: unlimited */
+    xlite_nic_type type;
+    char *backend_domain;       /* the driver domain serving it; NULL: dom0 */
 } xlite_nic_config;
 
 typedef enum {
@@ -89,6 +110,67 @@ typedef enum {
 typedef struct {
     xlite_console_kind kind;
 } xlite_console_config;
+
+typedef enum {
+    XLITE_BIOS_DEFAULT = 0,     /* SeaBIOS */
+    XLITE_BIOS_SEABIOS,
+    XLITE_BIOS_OVMF,
+} xlite_bios;
+
+typedef enum {
+    XLITE_TSC_MODE_DEFAULT = 0,
+    XLITE_TSC_MODE_ALWAYS_EMULATE,
+    XLITE_TSC_MODE_NATIVE,
+    XLITE_TSC_MODE_NATIVE_PARAVIRT,
+} xlite_tsc_mode;
+
+typedef enum {
+    XLITE_PASSTHROUGH_DEFAULT = 0, /* enabled if the guest has PCI devices */
+    XLITE_PASSTHROUGH_DISABLED,
+    XLITE_PASSTHROUGH_ENABLED,
+    XLITE_PASSTHROUGH_SYNC_PT,
+    XLITE_PASSTHROUGH_SHARE_PT,
+} xlite_passthrough;
+
+/* A virtual NUMA node: its memory, its vcpus and its distances to every
+ * node (in node order). */
+typedef struct {
+    uint64_t memkb;
+    char *vcpus;                /* cpu list syntax, "0-1" (required) */
+    char *distances;            /* "10,21": one per node (required) */
+    unsigned int pnode;         /* the host node backing it */
+} xlite_vnuma_node_config;
+
+/* A host PCI device passed through, xl-pci-configuration(5). */
+typedef struct {
+    unsigned int domain, bus, dev, func;
+    int vslot;                  /* guest slot; -1: any */
+    bool permissive;            /* writes to unknown config space allowed */
+    bool seize;                 /* bound to pciback by the toolstack */
+} xlite_pci_config;
+
+/* A PV USB controller (qusb) and a host USB device on it. */
+typedef struct {
+    unsigned int version;       /* 1 or 2 (required) */
+    unsigned int ports;         /* 1..31 (required) */
+} xlite_usbctrl_config;
+
+typedef struct {
+    unsigned int hostbus;
+    unsigned int hostaddr;
+} xlite_usbdev_config;
+
+typedef enum {
+    XLITE_CHANNEL_PTY = 1,
+    XLITE_CHANNEL_SOCKET,
+} xlite_channel_connection;
+
+/* A PV channel (xen-pv-channel.txt): a named console ring. */
+typedef struct {
+    char *name;                 /* required */
+    xlite_channel_connection connection;
+    char *path;                 /* socket path, for XLITE_CHANNEL_SOCKET */
+} xlite_channel_config;
 
 typedef struct {
     /* Identity */
@@ -118,6 +200,35 @@ typedef struct {
     xlite_action on_crash;
     xlite_action on_watchdog;
 
+    /* Platform (HVM unless noted) */
+    xlite_bios bios;
+    char *boot;                 /* boot order, "cdn" (a c d n); NULL: "c" */
+    char *acpi_firmware;        /* extra ACPI table file (SLIC) */
+    xlite_defbool acpi;         /* HVM and PVH */
+    xlite_defbool apic;
+    xlite_defbool pae;
+    xlite_defbool hap;          /* all types */
+    xlite_defbool viridian;
+    xlite_defbool hpet;
+    xlite_defbool nested_hvm;   /* HVM and PVH */
+    xlite_defbool e820_host;    /* PV only */
+    xlite_passthrough passthrough;
+    char *cpuid;                /* xl's cpuid policy, "host,aes=1,vmx=0" */
+    unsigned int max_grant_frames;   /* 0: the host's default */
+    unsigned int max_event_channels; /* 0: the host's default */
+    xlite_defbool localtime;    /* the RTC starts at local time */
+    int64_t rtc_timeoffset;     /* seconds added to the RTC */
+    xlite_tsc_mode tsc_mode;
+    char *device_model;         /* the device model binary; NULL: default */
+    char **device_model_args;   /* extra arguments, NULL terminated */
+    char **serials;             /* "pty", "file:/p", "tcp:h:p"...; NULL ended */
+    char *soundhw;              /* "hda,ac97" */
+    char **usbdevices;          /* emulated USB input: "mouse", "tablet" */
+    char *vga;                  /* "cirrus", "stdvga", "qxl", "none" */
+    uint64_t video_memkb;       /* 0: the default */
+    xlite_vnuma_node_config *vnuma_nodes;
+    size_t num_vnuma_nodes;
+
     /* Devices */
     xlite_disk_config *disks;
     size_t num_disks;
@@ -125,6 +236,14 @@ typedef struct {
     size_t num_nics;
     xlite_console_config *consoles;
     size_t num_consoles;
+    xlite_pci_config *pcidevs;
+    size_t num_pcidevs;
+    xlite_usbctrl_config *usbctrls;
+    size_t num_usbctrls;
+    xlite_usbdev_config *usbdevs;
+    size_t num_usbdevs;
+    xlite_channel_config *channels;
+    size_t num_channels;
 } xlite_domain_config;
 
 /* Bounds the core enforces (validation and JSON parsing). */
@@ -133,6 +252,12 @@ typedef struct {
 #define XLITE_MAX_DISKS 256
 #define XLITE_MAX_NICS 64
 #define XLITE_MAX_CONSOLES 8
+#define XLITE_MAX_VNUMA_NODES 64
+#define XLITE_MAX_PCIDEVS 32
+#define XLITE_MAX_USBCTRLS 8
+#define XLITE_MAX_USBDEVS 64
+#define XLITE_MAX_CHANNELS 16
+#define XLITE_MAX_STRV 64          /* entries of a string list */
 
 /* A config whose every field is unset.  _dispose releases what a config
  * owns and leaves it as _init did; both accept an _init'ed config. */
@@ -143,6 +268,11 @@ void xlite_domain_config_dispose(xlite_domain_config *cfg);
 xlite_disk_config *xlite_domain_config_add_disk(xlite_domain_config *cfg);
 xlite_nic_config *xlite_domain_config_add_nic(xlite_domain_config *cfg);
 xlite_console_config *xlite_domain_config_add_console(xlite_domain_config *cfg);
+xlite_vnuma_node_config *xlite_domain_config_add_vnuma_node(xlite_domain_config *cfg);
+xlite_pci_config *xlite_domain_config_add_pcidev(xlite_domain_config *cfg);
+xlite_usbctrl_config *xlite_domain_config_add_usbctrl(xlite_domain_config *cfg);
+xlite_usbdev_config *xlite_domain_config_add_usbdev(xlite_domain_config *cfg);
+xlite_channel_config *xlite_domain_config_add_channel(xlite_domain_config *cfg);
 
 /* Fill every defaulted field (the only place defaults are decided), then
  * check the whole config.  On failure returns -EINVAL and xlite_errmsg()
