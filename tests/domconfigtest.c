@@ -58,7 +58,7 @@ test_case(gconstpointer data)
     def = virDomainDefParseString(xml, xmlopt, NULL,
                                   VIR_DOMAIN_DEF_PARSE_INACTIVE);
     xlite_domain_config_init(&cfg);
-    rc = def ? xvDomainConfigFromDef(def, &cfg) : -1;
+    rc = def ? xvDomainConfigFromDef(def, &cfg, XV_CONFIG_START | XV_CONFIG_NO_NETWORK_DRIVER) : -1;
 
     if (g_file_test(errPath, G_FILE_TEST_EXISTS)) {
         g_autofree char *expected = NULL;

@@ -94,14 +94,36 @@ struct _xvDriver {
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);
 unsigned long xvHostVersion(const xlite_host_info *info);
 
+/* The device model arguments of <xen:commandline> (the XML namespace
+ * http://libvirt.org/schemas/domain/xen/1.0, as libvirt's Xen driver). */
+typedef struct {
+    char **args;                /* NULL terminated */
+} xvDomainXmlNsDef;
+
+/* pygrub, which xl and libvirt's driver use for a PV guest with neither a
+ * kernel nor a bootloader. */
+#define XV_DEFAULT_BOOTLOADER "/usr/lib/xen/bin/pygrub"
+
+typedef enum {
+    /* Map for a start: every check libvirt's Xen driver makes when it
+     * starts a domain.  Without it (define), only what libvirt's driver
+     * refuses at define time is refused. */
+    XV_CONFIG_START = 1 << 0,
+    /* No libvirt network driver to resolve <interface type='network'>
+     * (embedded mode): such an interface fails the start, saying so. */
+    XV_CONFIG_NO_NETWORK_DRIVER = 1 << 1,
+} xvConfigFlags;
+
 /* Fill @cfg (initialised by the caller) from @def.  On failure reports the
  * error and leaves @cfg for the caller to dispose. */
-int xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg);
+int xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
+                          unsigned int flags);
 
 /* Fill @cfg (initialised by the caller) with the one disk or interface
- * @dev holds; the same conversion as a whole definition's. */
-int xvDeviceConfigFromDef(const virDomainDeviceDef *dev,
-                          xlite_domain_config *cfg);
+ * @dev of @def holds; the same conversion as a whole definition's start
+ * (@flags: XV_CONFIG_NO_NETWORK_DRIVER). */
+int xvDeviceConfigFromDef(const virDomainDef *def, const virDomainDeviceDef *dev,
+                          xlite_domain_config *cfg, unsigned int flags);
 
 /* Is @ifname the name Xen's netback gives a guest's interface
  * (vifDOMID.DEVID)?  Such a name belongs to one run of a domain and is

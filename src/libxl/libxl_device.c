@@ -67,7 +67,7 @@ xvDeviceCheckDef(const virDomainDef *def)
     int rc;
 
     xlite_domain_config_init(&cfg);
-    rc = xvDomainConfigFromDef(def, &cfg);
+    rc = xvDomainConfigFromDef(def, &cfg, 0);
     xlite_domain_config_dispose(&cfg);
     return rc;
 }
@@ -188,7 +188,8 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
     }
 
     xlite_domain_config_init(&one);
-    if (xvDeviceConfigFromDef(dev, &one) < 0) {
+    if (xvDeviceConfigFromDef(vm->def, dev, &one,
+                              driver->embedded ? XV_CONFIG_NO_NETWORK_DRIVER : 0) < 0) {
         xlite_domain_config_dispose(&one);
         return -1;
     }
@@ -671,9 +672,9 @@ xvDeviceChangeMedia(xvDriver *driver, virDomainObj *vm, virDomainDef *def,
         xlite_disk_format format;
 
         xlite_domain_config_init(&one);
-        rc = xvDeviceConfigFromDef(&(virDomainDeviceDef){
+        rc = xvDeviceConfigFromDef(def, &(virDomainDeviceDef){
                                        .type = VIR_DOMAIN_DEVICE_DISK,
-                                       .data.disk = newdisk }, &one);
+                                       .data.disk = newdisk }, &one, 0);
         format = rc == 0 ? one.disks[0].format : XLITE_DISK_FORMAT_DEFAULT;
         xlite_domain_config_dispose(&one);
         if (rc < 0)

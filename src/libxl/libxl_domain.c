@@ -67,6 +67,10 @@ xvDomainDeviceDefPostParse(virDomainDeviceDef *dev,
     case VIR_DOMAIN_DEVICE_DISK: {
         virDomainDiskDef *disk = dev->data.disk;
 
+        /* Network sources are served by QEMU (qdisk). */
+        if (virStorageSourceGetActualType(disk->src) == VIR_STORAGE_TYPE_NETWORK &&
+            !virDomainDiskGetDriver(disk))
+            virDomainDiskSetDriver(disk, "qemu");
         /* xl-disk-configuration(5): the default format is raw. */
         if (virDomainDiskGetFormat(disk) == VIR_STORAGE_FILE_NONE &&
             !virStorageSourceIsEmpty(disk->src))
@@ -80,6 +84,30 @@ xvDomainDeviceDefPostParse(virDomainDeviceDef *dev,
         if (video->type == VIR_DOMAIN_VIDEO_TYPE_DEFAULT)
             video->type = xvDefIsPV(def) ? VIR_DOMAIN_VIDEO_TYPE_XEN
                                          : VIR_DOMAIN_VIDEO_TYPE_CIRRUS;
+        /* QEMU's (qemu-xen's) video memory defaults, as libvirt's driver
+         * writes them for HVM guests. */
+        if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && video->vram == 0) {
+            if (video->type == VIR_DOMAIN_VIDEO_TYPE_VGA ||
+                video->type == VIR_DOMAIN_VIDEO_TYPE_XEN)
+                video->vram = 16 * 1024;
+            else if (video->type == VIR_DOMAIN_VIDEO_TYPE_CIRRUS)
+                video->vram = 8 * 1024;
+            else if (video->type == VIR_DOMAIN_VIDEO_TYPE_QXL)
+                video->vram = 128 * 1024;
+        }
+        break;
+    }
+
+    case VIR_DOMAIN_DEVICE_NET: {
+        virDomainNetDef *net = dev->data.net;
+        virDomainHostdevSubsysPCI *pcisrc;
+
+        /* A passed-through NIC is a PCI hostdev on Xen's backend. */
+        if (net->type != VIR_DOMAIN_NET_TYPE_HOSTDEV)
+            break;
+        pcisrc = &net->data.hostdev.def.source.subsys.u.pci;
+        if (pcisrc->backend == VIR_DOMAIN_HOSTDEV_PCI_BACKEND_DEFAULT)
+            pcisrc->backend = VIR_DOMAIN_HOSTDEV_PCI_BACKEND_XEN;
         break;
     }
 
@@ -139,8 +167,12 @@ xvDomainDefPostParse(virDomainDef *def,
     }
 
     /* x86_64 HVM guests always run with PAE. */
-    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && def->os.arch == VIR_ARCH_X86_64)
+    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && def->os.arch == VIR_ARCH_X86_64) {
         def->features[VIR_DOMAIN_FEATURE_PAE] = VIR_TRISTATE_SWITCH_ON;
+        /* The guest learns its virtual NUMA layout through ACPI. */
+        if (virDomainNumaGetNodeCount(def->numa) > 0)
+            def->features[VIR_DOMAIN_FEATURE_ACPI] = VIR_TRISTATE_SWITCH_ON;
+    }
 
     /* Every guest balloons through xenstore's memory/target. */
     if (!def->memballoon) {
@@ -196,6 +228,69 @@ xvDomainDefValidate(const virDomainDef *def,
 
 static virDomainXMLPrivateDataCallbacks xvDomainXMLPrivateDataCallbacks;
 
+/* <xen:commandline><xen:arg value='...'/></xen:commandline>: extra
+ * arguments for the device model, in libvirt's Xen namespace. */
+static void
+xvDomainDefNamespaceFree(void *data)
+{
+    xvDomainXmlNsDef *ns = data;
+
+    if (!ns)
+        return;
+    g_strfreev(ns->args);
+    g_free(ns);
+}
+
+static int
+xvDomainDefNamespaceParse(xmlXPathContextPtr ctxt, void **data)
+{
+    g_autofree xmlNodePtr *nodes = NULL;
+    xvDomainXmlNsDef *ns;
+    ssize_t n;
+    ssize_t i;
+
+    if ((n = virXPathNodeSet("./xen:commandline/xen:arg", ctxt, &nodes)) <= 0)
+        return n < 0 ? -1 : 0;
+
+    ns = g_new0(xvDomainXmlNsDef, 1);
+    ns->args = g_new0(char *, n + 1);
+    for (i = 0; i < n; i++) {
+        if (!(ns->args[i] = virXMLPropString(nodes[i], "value"))) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("No device model command-line argument specified"));
+            xvDomainDefNamespaceFree(ns);
+            return -1;
+        }
+    }
+    *data = ns;
+    return 0;
+}
+
+static int
+xvDomainDefNamespaceFormatXML(virBuffer *buf, void *data)
+{
+    xvDomainXmlNsDef *ns = data;
+    size_t i;
+
+    if (!ns->args || !ns->args[0])
+        return 0;
+    virBufferAddLit(buf, "<xen:commandline>\n");
+    virBufferAdjustIndent(buf, 2);
+    for (i = 0; ns->args[i]; i++)
+        virBufferEscapeString(buf, "<xen:arg value='%s'/>\n", ns->args[i]);
+    virBufferAdjustIndent(buf, -2);
+    virBufferAddLit(buf, "</xen:commandline>\n");
+    return 0;
+}
+
+static virXMLNamespace xvDomainXMLNamespace = {
+    .parse = xvDomainDefNamespaceParse,
+    .free = xvDomainDefNamespaceFree,
+    .format = xvDomainDefNamespaceFormatXML,
+    .prefix = "xen",
+    .uri = "http://libvirt.org/schemas/domain/xen/1.0",
+};
+
 static virDomainDefParserConfig xvDomainDefParserConfig = {
     .macPrefix = { 0x00, 0x16, 0x3e },
     .netPrefix = "vif",
@@ -215,7 +310,7 @@ xvDomainXMLOptionNew(xvDriver *driver)
 
     config.priv = driver;
     return virDomainXMLOptionNew(&config, &xvDomainXMLPrivateDataCallbacks,
-                                 NULL, NULL, NULL, NULL);
+                                 &xvDomainXMLNamespace, NULL, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -577,8 +672,21 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         return -1;
     }
 
+    /* Graphics are defined (as libvirt's driver defines them) but not run
+     * by this driver yet: a start refuses them rather than run the guest
+     * without its display. */
+    if (vm->def->ngraphics > 0) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("domain '%s': <graphics type='%s'> is not run by this driver yet"),
+                       vm->def->name,
+                       virDomainGraphicsTypeToString(vm->def->graphics[0]->type));
+        return -1;
+    }
+
     xlite_domain_config_init(&cfg);
-    if (xvDomainConfigFromDef(vm->def, &cfg) < 0) {
+    if (xvDomainConfigFromDef(vm->def, &cfg,
+                              XV_CONFIG_START |
+                              (driver->embedded ? XV_CONFIG_NO_NETWORK_DRIVER : 0)) < 0) {
         xlite_domain_config_dispose(&cfg);
         return -1;
     }

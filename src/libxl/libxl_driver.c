@@ -786,7 +786,7 @@ xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
     }
 
     xlite_domain_config_init(&cfg);
-    rc = xvDomainConfigFromDef(def, &cfg);
+    rc = xvDomainConfigFromDef(def, &cfg, 0);
     xlite_domain_config_dispose(&cfg);
     if (rc < 0)
         return NULL;

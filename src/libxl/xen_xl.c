@@ -58,7 +58,7 @@ xvXLCPUIDToLibvirt(const char *name)
     return name;
 }
 
-static const char *
+const char *
 xvXLCPUIDFromLibvirt(const char *name)
 {
     size_t i;

@@ -25,4 +25,8 @@ virDomainDef *xvXMConfigParse(const char *text, virCaps *caps,
 
 /* Write @def as a configuration; refuses what the format cannot say. */
 char *xvXLConfigFormat(virDomainDef *def);
+
+/* libxl's cpuid name for libvirt's cpu feature @name (the same name where
+ * they agree). */
+const char *xvXLCPUIDFromLibvirt(const char *name);
 char *xvXMConfigFormat(virDomainDef *def);

@@ -46,6 +46,7 @@ static const char *const disk_format_names[] = {
     [XLITE_DISK_FORMAT_VHD] = "vhd",
     [XLITE_DISK_FORMAT_QED] = "qed",
     [XLITE_DISK_FORMAT_EMPTY] = "empty",
+    [XLITE_DISK_FORMAT_QCOW] = "qcow",
 };
 
 static const char *const disk_backend_names[] = {

@@ -51,6 +51,7 @@ typedef enum {
     XLITE_DISK_FORMAT_VHD,
     XLITE_DISK_FORMAT_QED,
     XLITE_DISK_FORMAT_EMPTY,       /* a CD-ROM drive with no medium */
+    XLITE_DISK_FORMAT_QCOW,        /* QEMU's version 1 format */
 } xlite_disk_format;
 
 typedef enum {

@@ -552,6 +552,41 @@ config_copy(const xlite_domain_config *cfg, xlite_domain_config *copy)
     return xlite_domain_config_from_json(json, copy);
 }
 
+/* The devices this core does not provide yet: passed-through PCI and USB
+ * host devices, PV USB controllers, PV channels, network disk sources and
+ * devices served by a driver domain.  The config carries them (they are
+ * the user's definition); a start refuses them rather than run the guest
+ * without them.  The platform settings (features, cpuid, clock, limits,
+ * vNUMA, device model) are the domain build's inputs and are kept in the
+ * stored config. */
+static int
+check_devices_provided(xlite_ctx *ctx, const xlite_domain_config *cfg)
+{
+    const char *what = NULL;
+    size_t i;
+
+    if (cfg->num_pcidevs)
+        what = "PCI passthrough is";
+    else if (cfg->num_usbdevs || cfg->num_usbctrls)
+        what = "PV USB is";
+    else if (cfg->num_channels)
+        what = "PV channels are";
+    for (i = 0; !what && i < cfg->num_disks; i++) {
+        if (cfg->disks[i].network)
+            what = "network disk sources are";
+        else if (cfg->disks[i].backend_domain)
+            what = "disks served by a driver domain are";
+    }
+    for (i = 0; !what && i < cfg->num_nics; i++) {
+        if (cfg->nics[i].backend_domain)
+            what = "network interfaces served by a driver domain are";
+    }
+    if (!what)
+        return 0;
+    return XLITE_ERROR(ctx, -ENOTSUP, "domain '%s': %s not provided by this "
+                       "toolstack yet", cfg->name, what);
+}
+
 /* The initiator: every check before anything exists, then the hypervisor
  * domain.  Long because the checks are done here, before the first
  * change, so that a refused config leaves nothing to undo. */
@@ -587,7 +622,8 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
 
     if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
         (rc = xlite_domain_config_set_defaults(&cs->cfg)) < 0 ||
-        (rc = xlite_domain_config_validate(&cs->cfg)) < 0)
+        (rc = xlite_domain_config_validate(&cs->cfg)) < 0 ||
+        (rc = check_devices_provided(ctx, &cs->cfg)) < 0)
         goto fail;
     for (i = 0; i < cs->cfg.num_disks; i++) {
         int devid;
