@@ -1170,6 +1170,8 @@ xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
             return -1;
         }
         cfg->video_memkb = video->vram;
+    } else {
+        cfg->vga = g_strdup("none");
     }
 
     if (start && def->nparallels) {
