@@ -154,9 +154,10 @@ xvDomainDefPostParse(virDomainDef *def,
         VIR_APPEND_ELEMENT(def->consoles, def->nconsoles, chr);
     }
 
-    /* Graphics come with a keyboard and a mouse: PV ones for PV guests,
-     * emulated PS/2 ones for HVM guests. */
-    if (def->ngraphics > 0) {
+    /* Every guest has a keyboard and a mouse, as libvirt's Xen driver
+     * shows them: PV ones for PV and PVH guests, emulated PS/2 ones for
+     * HVM guests. */
+    {
         virDomainInputBus bus = def->os.type == VIR_DOMAIN_OSTYPE_HVM
                                 ? VIR_DOMAIN_INPUT_BUS_PS2
                                 : VIR_DOMAIN_INPUT_BUS_XEN;

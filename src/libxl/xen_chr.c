@@ -54,8 +54,31 @@ xvXenParseChr(xvXenParser *p, const char *key, const char *value)
     } else if (STRPREFIX(value, "/dev/")) {
         src->type = VIR_DOMAIN_CHR_TYPE_DEV;
         src->data.file.path = g_strdup(value);
-    } else if (STRPREFIX(value, "tcp:") || STRPREFIX(value, "unix:")) {
-        bool tcp = STRPREFIX(value, "tcp:");
+    } else if (STRPREFIX(value, "udp:")) {
+        /* udp:[HOST]:PORT[@[BINDHOST]:BINDPORT] */
+        g_autofree char *spec = g_strdup(value + 4);
+        char *at = strchr(spec, '@');
+        char *colon;
+
+        if (at)
+            *at++ = '\0';
+        if (!(colon = strrchr(spec, ':')) || !colon[1])
+            goto unsupported;
+        *colon = '\0';
+        src->type = VIR_DOMAIN_CHR_TYPE_UDP;
+        src->data.udp.connectHost = *spec ? g_strdup(spec) : NULL;
+        src->data.udp.connectService = g_strdup(colon + 1);
+        if (at) {
+            if (!(colon = strrchr(at, ':')) || !colon[1])
+                goto unsupported;
+            *colon = '\0';
+            src->data.udp.bindHost = *at ? g_strdup(at) : NULL;
+            src->data.udp.bindService = g_strdup(colon + 1);
+        }
+    } else if (STRPREFIX(value, "tcp:") || STRPREFIX(value, "telnet:") ||
+               STRPREFIX(value, "unix:")) {
+        bool tcp = !STRPREFIX(value, "unix:");
+        bool telnet = STRPREFIX(value, "telnet:");
         g_auto(GStrv) opts = g_strsplit(strchr(value, ':') + 1, ",", 0);
         bool listen = false;
         size_t i;
@@ -78,7 +101,8 @@ xvXenParseChr(xvXenParser *p, const char *key, const char *value)
             src->data.tcp.host = colon == opts[0] ? NULL : g_strndup(opts[0], colon - opts[0]);
             src->data.tcp.service = g_strdup(colon + 1);
             src->data.tcp.listen = listen;
-            src->data.tcp.protocol = VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW;
+            src->data.tcp.protocol = telnet ? VIR_DOMAIN_CHR_TCP_PROTOCOL_TELNET
+                                            : VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW;
         } else {
             if (!*opts[0])
                 goto unsupported;
@@ -125,10 +149,21 @@ xvXenFormatChr(virDomainChrSourceDef *src, virBuffer *buf)
             break;
         virBufferAdd(buf, src->data.file.path, -1);
         return 0;
+    case VIR_DOMAIN_CHR_TYPE_UDP:
+        virBufferAsprintf(buf, "udp:%s:%s", NULLSTR_EMPTY(src->data.udp.connectHost),
+                          src->data.udp.connectService);
+        if (src->data.udp.bindHost || src->data.udp.bindService)
+            virBufferAsprintf(buf, "@%s:%s", NULLSTR_EMPTY(src->data.udp.bindHost),
+                              src->data.udp.bindService ? src->data.udp.bindService : "0");
+        return 0;
     case VIR_DOMAIN_CHR_TYPE_TCP:
-        if (src->data.tcp.protocol != VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW)
+        if (src->data.tcp.protocol != VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW &&
+            src->data.tcp.protocol != VIR_DOMAIN_CHR_TCP_PROTOCOL_TELNET)
             break;
-        virBufferAsprintf(buf, "tcp:%s:%s%s", NULLSTR_EMPTY(src->data.tcp.host),
+        virBufferAsprintf(buf, "%s:%s:%s%s",
+                          src->data.tcp.protocol == VIR_DOMAIN_CHR_TCP_PROTOCOL_TELNET
+                          ? "telnet" : "tcp",
+                          NULLSTR_EMPTY(src->data.tcp.host),
                           src->data.tcp.service,
                           src->data.tcp.listen ? ",server,nowait" : "");
         return 0;
@@ -168,6 +203,33 @@ xvXenParseSerial(xvXenParser *p, virDomainDef *def)
         chr->target.port = i;
         VIR_APPEND_ELEMENT(def->serials, def->nserials, chr);
     }
+    return 0;
+}
+
+/* "parallel": one port of an HVM guest's device model, or "none" (which
+ * libvirt's converter writes for a guest without one). */
+int
+xvXenParseParallel(xvXenParser *p, virDomainDef *def)
+{
+    const char *value = NULL;
+    virDomainChrDef *chr;
+    int rc;
+
+    if ((rc = xvXenGetString(p, "parallel", &value)) <= 0)
+        return rc;
+    if (STREQ(value, "none"))
+        return 0;
+    if (def->os.type != VIR_DOMAIN_OSTYPE_HVM) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: 'parallel' is only valid for HVM guests"),
+                       xvXenLine(p, "parallel"));
+        return -1;
+    }
+    if (!(chr = xvXenParseChr(p, "parallel", value)))
+        return -1;
+    chr->deviceType = VIR_DOMAIN_CHR_DEVICE_TYPE_PARALLEL;
+    chr->target.port = 0;
+    VIR_APPEND_ELEMENT(def->parallels, def->nparallels, chr);
     return 0;
 }
 
@@ -220,9 +282,17 @@ xvXenFormatChrDevices(xvXenWriter *w, virDomainDef *def)
         return -1;
     }
     if (def->nparallels > 0) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                       _("parallel ports cannot be expressed in a Xen configuration"));
-        return -1;
+        g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+
+        if (def->os.type != VIR_DOMAIN_OSTYPE_HVM || def->nparallels > 1) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                           _("only one parallel port, of an HVM guest, can be expressed in a Xen configuration"));
+            return -1;
+        }
+        if (xvXenFormatChr(def->parallels[0]->source, &buf) < 0)
+            return -1;
+        if (xvXenSetString(w, "parallel", virBufferCurrentContent(&buf)) < 0)
+            return -1;
     }
     return 0;
 }

@@ -444,6 +444,7 @@ xvXenParseDevices(xvXenParser *p, virDomainDef *def)
         xvXenParseVfbList(p, def) < 0 ||
         xvXenParseVideo(p, def) < 0 ||
         xvXenParseSerial(p, def) < 0 ||
+        xvXenParseParallel(p, def) < 0 ||
         xvXenParseSound(p, def) < 0 ||
         xvXenParseUSB(p, def) < 0)
         return -1;

@@ -34,8 +34,9 @@ int xvXenParseVfbList(xvXenParser *p, virDomainDef *def);
 int xvXenParseVideo(xvXenParser *p, virDomainDef *def);
 int xvXenFormatGraphics(xvXenWriter *w, virDomainDef *def);
 
-/* xen_chr.c: "serial", and the consoles and parallel ports it refuses */
+/* xen_chr.c: "serial", "parallel", and the consoles it refuses */
 int xvXenParseSerial(xvXenParser *p, virDomainDef *def);
+int xvXenParseParallel(xvXenParser *p, virDomainDef *def);
 int xvXenFormatChrDevices(xvXenWriter *w, virDomainDef *def);
 
 /* xen_sound_usb.c: "soundhw", "usb", "usbdevice" and the controllers */
