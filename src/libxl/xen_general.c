@@ -175,15 +175,42 @@ xvXenParseBoot(xvXenParser *p, virDomainDef *def)
     return 0;
 }
 
+/* Xen's HVM firmware loader, as the host's capabilities name it. */
+static const char *
+xvXenHVMLoader(virCaps *caps)
+{
+    size_t i;
+
+    for (i = 0; caps && i < caps->nguests; i++) {
+        if (caps->guests[i]->ostype == VIR_DOMAIN_OSTYPE_HVM &&
+            caps->guests[i]->arch.defaultInfo.loader)
+            return caps->guests[i]->arch.defaultInfo.loader;
+    }
+    return NULL;
+}
+
+static void
+xvXenSetLoader(virDomainDef *def, const char *path)
+{
+    def->os.loader = g_new0(virDomainLoaderDef, 1);
+    def->os.loader->type = VIR_DOMAIN_LOADER_TYPE_ROM;
+    def->os.loader->path = g_strdup(path);
+}
+
 static int
-xvXenParseOS(xvXenParser *p, virDomainDef *def)
+xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
 {
     const char *str = NULL;
     g_auto(GStrv) args = NULL;
+    bool hvm = def->os.type == VIR_DOMAIN_OSTYPE_HVM;
 
     if (xvXenGetString(p, "kernel", &str) < 0)
         return -1;
-    def->os.kernel = g_strdup(str);
+    /* xm's "kernel" of an HVM guest is its firmware loader (hvmloader). */
+    if (hvm && p->format == XV_XEN_FORMAT_XM && str)
+        xvXenSetLoader(def, str);
+    else
+        def->os.kernel = g_strdup(str);
     str = NULL;
     if (xvXenGetString(p, "ramdisk", &str) < 0)
         return -1;
@@ -231,6 +258,11 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def)
                 return -1;
             }
         }
+        /* Without OVMF, the HVM firmware loader is the host's hvmloader,
+         * as libvirt's converter shows it. */
+        if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_NONE && !def->os.loader &&
+            xvXenHVMLoader(caps))
+            xvXenSetLoader(def, xvXenHVMLoader(caps));
         if (xvXenParseBoot(p, def) < 0)
             return -1;
     }
@@ -642,7 +674,7 @@ xvXenParseGeneral(xvXenParser *p, virDomainDef *def, virCaps *caps)
 
     if (xvXenParseUUID(p, def) < 0 ||
         xvXenParseOSType(p, def) < 0 ||
-        xvXenParseOS(p, def) < 0 ||
+        xvXenParseOS(p, def, caps) < 0 ||
         xvXenParseMemory(p, def) < 0 ||
         xvXenParseCPU(p, def) < 0 ||
         xvXenParseEvents(p, def) < 0 ||
@@ -740,6 +772,26 @@ xvXenFormatBoot(xvXenWriter *w, virDomainDef *def)
     return 0;
 }
 
+/* The firmware loader of an HVM guest: xm names it as "kernel"; xl has
+ * hvmloader (not written: it is the default) or OVMF ("bios"), and no
+ * other loader (which libvirt's converter drops silently). */
+static int
+xvXenFormatLoader(xvXenWriter *w, const virDomainLoaderDef *loader)
+{
+    g_autofree char *base = g_path_get_basename(loader->path);
+
+    if (w->format == XV_XEN_FORMAT_XM)
+        return xvXenSetString(w, "kernel", loader->path);
+    if (loader->type == VIR_DOMAIN_LOADER_TYPE_PFLASH)
+        return xvXenSetString(w, "bios", "ovmf");
+    if (STREQ(base, "hvmloader"))
+        return 0;
+    virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                   _("firmware loader '%s' cannot be expressed in a Xen configuration, only Xen's hvmloader or OVMF (firmware='efi')"),
+                   loader->path);
+    return -1;
+}
+
 static int
 xvXenFormatOS(xvXenWriter *w, virDomainDef *def)
 {
@@ -756,11 +808,9 @@ xvXenFormatOS(xvXenWriter *w, virDomainDef *def)
         if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_BIOS &&
             xvXenSetString(w, "bios", "seabios") < 0)
             return -1;
-        if (def->os.loader && def->os.loader->path) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                           _("an explicit firmware loader path cannot be expressed in a Xen configuration, use firmware='efi' or 'bios'"));
+        if (def->os.loader && def->os.loader->path &&
+            xvXenFormatLoader(w, def->os.loader) < 0)
             return -1;
-        }
     }
 
     if (def->os.kernel && xvXenSetString(w, "kernel", def->os.kernel) < 0)
