@@ -200,6 +200,9 @@ xvXenDiskSpecWord(xvXenParser *p, xvXenDiskSpec *s, virDomainDiskDef *disk,
         return -1;
     } else if (s->npositional < G_N_ELEMENTS(s->positional)) {
         s->positional[s->npositional++] = g_strdup(v);
+    } else if (!*v) {
+        /* An empty item past the four positions says nothing (libvirt's
+         * own test data writes '/path,,hdb,,'). */
     } else {
         virReportError(VIR_ERR_CONF_SYNTAX,
                        _("line %u: disk spec '%s': too many positional parameters at '%s'"),

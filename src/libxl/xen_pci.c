@@ -91,8 +91,14 @@ xvXenParsePCI(xvXenParser *p, const char *spec)
             if (STRNEQ(v, "0") && STRNEQ(v, "1"))
                 goto malformed;
             hostdev->managed = STREQ(v, "1");
-        } else if (k && (STREQ(k, "permissive") || STREQ(k, "msitranslate") ||
-                         STREQ(k, "power_mgmt"))) {
+        } else if (k && STREQ(k, "permissive")) {
+            /* Writes to config space pciback does not know are passed
+             * through: libvirt's writeFiltering='no'. */
+            if (STRNEQ(v, "0") && STRNEQ(v, "1"))
+                goto malformed;
+            hostdev->writeFiltering = STREQ(v, "1") ? VIR_TRISTATE_BOOL_NO
+                                                    : VIR_TRISTATE_BOOL_ABSENT;
+        } else if (k && (STREQ(k, "msitranslate") || STREQ(k, "power_mgmt"))) {
             if (STRNEQ(v, "0")) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                                _("line %u: pci spec '%s': '%s=%s' cannot be expressed in a domain XML"),
@@ -181,6 +187,8 @@ xvXenFormatPCIList(xvXenWriter *w, virDomainDef *def)
                            _("a PCI host device's guest address must be a PCI address in a Xen configuration"));
             return -1;
         }
+        if (h->writeFiltering == VIR_TRISTATE_BOOL_NO)
+            virBufferAddLit(&buf, ",permissive=1");
         if (h->managed)
             virBufferAddLit(&buf, ",seize=1");
         g_ptr_array_add(list, virBufferContentAndReset(&buf));

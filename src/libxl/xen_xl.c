@@ -37,13 +37,23 @@ static const struct {
     const char *xl;
     const char *libvirt;
 } xvXLCPUIDNames[] = {
+    { "cmpxchg16", "cx16" },
+    { "cntxid", "cid" },
+    { "dscpl", "ds_cpl" },
+    { "pclmulqdq", "pclmuldq" },
     { "sse3", "pni" },
+    { "htt", "ht" },
+    { "psn", "pn" },
+    { "clfsh", "clflush" },
+    { "sysenter", "sep" },
+    { "cmpxchg8", "cx8" },
+    { "nodeid", "nodeid_msr" },
+    { "altmovcr8", "cr8legacy" },
     { "lahfsahf", "lahf_lm" },
     { "cmplegacy", "cmp_legacy" },
-    { "altmovcr8", "cr8legacy" },
-    { "nodeid", "nodeid_msr" },
-    { "pclmulqdq", "pclmuldq" },
-    { "perfctr_core", "perfctr_core" },
+    { "ffxsr", "fxsr_opt" },
+    { "page1gb", "pdpe1gb" },
+    { "ibrsb", "spec-ctrl" },
 };
 
 static const char *
@@ -118,13 +128,19 @@ xvXLParseCPUID(xvXenParser *p, virDomainDef *def)
             const char *name;
             int policy;
 
-            if (!eq || eq == parts[i] || (STRNEQ(eq, "=0") && STRNEQ(eq, "=1"))) {
+            /* 0 and 1 set the bit, x leaves it to the host (libvirt's
+             * policy 'optional'); k and s (keep, same across migration)
+             * have no domain XML spelling. */
+            if (!eq || eq == parts[i] ||
+                (STRNEQ(eq, "=0") && STRNEQ(eq, "=1") && STRNEQ(eq, "=x"))) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                               _("line %u: 'cpuid' setting '%s' is not supported, expected FEATURE=0 or FEATURE=1"),
+                               _("line %u: 'cpuid' setting '%s' is not supported, expected FEATURE=0, FEATURE=1 or FEATURE=x"),
                                xvXenLine(p, "cpuid"), parts[i]);
                 return -1;
             }
-            policy = eq[1] == '1' ? VIR_CPU_FEATURE_FORCE : VIR_CPU_FEATURE_DISABLE;
+            policy = eq[1] == '1' ? VIR_CPU_FEATURE_FORCE
+                     : eq[1] == 'x' ? VIR_CPU_FEATURE_OPTIONAL
+                     : VIR_CPU_FEATURE_DISABLE;
             *eq = '\0';
             if (strspn(parts[i], "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(parts[i])) {
                 virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
@@ -193,10 +209,7 @@ xvXLFormatCPU(xvXenWriter *w, virDomainDef *def)
                    f->policy == VIR_CPU_FEATURE_FORBID) {
             virBufferAsprintf(&buf, ",%s=0", xvXLCPUIDFromLibvirt(f->name));
         } else {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("CPU feature '%s' with policy 'optional' cannot be expressed in a Xen configuration"),
-                           f->name);
-            return -1;
+            virBufferAsprintf(&buf, ",%s=x", xvXLCPUIDFromLibvirt(f->name));
         }
     }
     /* A host-passthrough CPU is cpuid "host"; one that only says
@@ -546,6 +559,95 @@ xvXLFormatUSB(xvXenWriter *w, virDomainDef *def)
  * Both formats: the whole conversion
  */
 
+/* ---------------------------------------------------------------------
+ * max_grant_frames, max_event_channels: the <xenbus> controller's limits
+ */
+
+static int
+xvXLParseXenbusLimits(xvXenParser *p, virDomainDef *def)
+{
+    unsigned long long frames = 0, channels = 0;
+    virDomainControllerDef *xenbus;
+    int idx;
+
+    if (xvXenGetULLong(p, "max_grant_frames", &frames) < 0 ||
+        xvXenGetULLong(p, "max_event_channels", &channels) < 0)
+        return -1;
+    if (!frames && !channels)
+        return 0;
+    if (frames > INT_MAX || channels > INT_MAX) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: grant frame or event channel limit is too large"),
+                       xvXenLine(p, frames > INT_MAX ? "max_grant_frames" : "max_event_channels"));
+        return -1;
+    }
+    if ((idx = virDomainControllerFindByType(def, VIR_DOMAIN_CONTROLLER_TYPE_XENBUS)) >= 0) {
+        xenbus = def->controllers[idx];
+    } else if (!(xenbus = virDomainDefAddController(def, VIR_DOMAIN_CONTROLLER_TYPE_XENBUS,
+                                                     -1, -1))) {
+        return -1;
+    }
+    xenbus->opts.xenbusopts.maxGrantFrames = frames;
+    xenbus->opts.xenbusopts.maxEventChannels = channels;
+    return 0;
+}
+
+static int
+xvXLFormatXenbusLimits(xvXenWriter *w, virDomainDef *def)
+{
+    size_t i;
+
+    for (i = 0; i < def->ncontrollers; i++) {
+        virDomainControllerDef *c = def->controllers[i];
+
+        if (c->type != VIR_DOMAIN_CONTROLLER_TYPE_XENBUS)
+            continue;
+        if (c->opts.xenbusopts.maxGrantFrames > 0 &&
+            xvXenSetULLong(w, "max_grant_frames", c->opts.xenbusopts.maxGrantFrames) < 0)
+            return -1;
+        if (c->opts.xenbusopts.maxEventChannels > 0 &&
+            xvXenSetULLong(w, "max_event_channels", c->opts.xenbusopts.maxEventChannels) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * device_model_args: <xen:commandline> (libvirt's Xen namespace)
+ */
+
+static int
+xvXLParseDMArgs(xvXenParser *p, virDomainDef *def)
+{
+    g_auto(GStrv) args = NULL;
+    xvDomainXmlNsDef *ns;
+
+    if (xvXenGetStringList(p, "device_model_args", false, &args) < 0)
+        return -1;
+    if (!args || !args[0])
+        return 0;
+    ns = g_new0(xvDomainXmlNsDef, 1);
+    ns->args = g_steal_pointer(&args);
+    def->ns = *virDomainXMLOptionGetNamespace(p->xmlopt);
+    def->namespaceData = ns;
+    return 0;
+}
+
+static int
+xvXLFormatDMArgs(xvXenWriter *w, virDomainDef *def)
+{
+    xvDomainXmlNsDef *ns = def->namespaceData;
+    g_autoptr(GPtrArray) list = NULL;
+    size_t i;
+
+    if (!ns || !ns->args || !ns->args[0])
+        return 0;
+    list = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; ns->args[i]; i++)
+        g_ptr_array_add(list, g_strdup(ns->args[i]));
+    return xvXenSetStringList(w, "device_model_args", list);
+}
+
 /*
  * xl's parser takes a comment wherever a blank may be, inside a list too;
  * virConf only at the end of a statement.  Drop comments outside quotes,
@@ -611,7 +713,9 @@ xvXenConfigParse(const char *text, xvXenFormat format, virCaps *caps,
         (xvXLParseCPUID(&p, def) < 0 ||
          xvXLParseXenFeatures(&p, def) < 0 ||
          xvXLParseChannels(&p, def) < 0 ||
-         xvXLParseUSB(&p, def) < 0))
+         xvXLParseUSB(&p, def) < 0 ||
+         xvXLParseXenbusLimits(&p, def) < 0 ||
+         xvXLParseDMArgs(&p, def) < 0))
         return NULL;
     if (xvXenParseFinish(&p, def) < 0)
         return NULL;
@@ -655,7 +759,9 @@ xvXenConfigFormat(virDomainDef *def, xvXenFormat format)
         (xvXLFormatCPU(&w, def) < 0 ||
          xvXLFormatXenFeatures(&w, def) < 0 ||
          xvXLFormatChannels(&w, def) < 0 ||
-         xvXLFormatUSB(&w, def) < 0))
+         xvXLFormatUSB(&w, def) < 0 ||
+         xvXLFormatXenbusLimits(&w, def) < 0 ||
+         xvXLFormatDMArgs(&w, def) < 0))
         return NULL;
     return xvXenWriterToString(&w);
 }

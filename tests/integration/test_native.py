@@ -104,11 +104,11 @@ def check_errors(host, tmp_path):
     assert res.rc != 0
     assert "line 3" in res.err and "unknown key 'colour'" in res.err
 
-    bad = write(tmp_path, "bad3.cfg", 'name = "bad"\nmax_grant_frames = 64\n')
+    bad = write(tmp_path, "bad3.cfg", 'name = "bad"\nmax_maptrack_frames = 64\n')
     res = host.virsh("domxml-from-native", "xen-xl", bad)
     assert res.rc != 0
     assert "unsupported configuration" in res.err
-    assert "'max_grant_frames = 64'" in res.err
+    assert "'max_maptrack_frames = 64'" in res.err
 
 
 class TestEmbedded:
