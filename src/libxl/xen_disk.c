@@ -111,8 +111,11 @@ xvXenDiskStripPrefixes(const char *target, int *format, char **driver,
         for (i = 0; i < G_N_ELEMENTS(ignored); i++) {
             if (STRPREFIX(target, ignored[i])) {
                 if (!*driver) {
-                    /* tap2: and tapdisk: are spellings of tap: */
-                    if (STRPREFIX(ignored[i], "tap"))
+                    /* tapdisk: is a spelling of tap:; tap2: (blktap2)
+                     * is kept as libvirt's driver name 'tap2'. */
+                    if (STRPREFIX(ignored[i], "tap2"))
+                        *driver = g_strdup("tap2");
+                    else if (STRPREFIX(ignored[i], "tap"))
                         *driver = g_strdup("tap");
                     else
                         *driver = g_strndup(ignored[i], strlen(ignored[i]) - 1);
@@ -594,7 +597,7 @@ xvXenFormatDiskCheck(xvXenWriter *w, virDomainDiskDef *disk, const char **format
         return -1;
     }
     if (driver && STRNEQ(driver, "phy") && STRNEQ(driver, "qemu") &&
-        STRNEQ(driver, "tap") && STRNEQ(driver, "file")) {
+        STRNEQ(driver, "tap") && STRNEQ(driver, "tap2") && STRNEQ(driver, "file")) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("disk '%s': driver '%s' cannot be expressed in a Xen configuration"),
                        disk->dst, driver);
@@ -618,8 +621,9 @@ xvXenFormatDiskXM(virDomainDiskDef *disk, const char *format, virBuffer *buf)
     bool cdrom = disk->device == VIR_DOMAIN_DISK_DEVICE_CDROM;
 
     if (src) {
-        if (driver && STREQ(driver, "tap"))
-            virBufferAsprintf(buf, "tap:%s:", format && STRNEQ(format, "raw") ? format : "aio");
+        if (driver && (STREQ(driver, "tap") || STREQ(driver, "tap2")))
+            virBufferAsprintf(buf, "%s:%s:", driver,
+                              format && STRNEQ(format, "raw") ? format : "aio");
         else if (driver && STREQ(driver, "phy"))
             virBufferAddLit(buf, "phy:");
         else if (driver && STREQ(driver, "file"))
@@ -669,7 +673,7 @@ xvXenFormatDisk(xvXenWriter *w, virDomainDiskDef *disk, GPtrArray *out)
         virBufferAddLit(&buf, ",backendtype=phy");
     else if (driver && STREQ(driver, "qemu"))
         virBufferAddLit(&buf, ",backendtype=qdisk");
-    else if (driver && STREQ(driver, "tap"))
+    else if (driver && (STREQ(driver, "tap") || STREQ(driver, "tap2")))
         virBufferAddLit(&buf, ",backendtype=tap");
     if (disk->domain_name)
         virBufferAsprintf(&buf, ",backend=%s", disk->domain_name);

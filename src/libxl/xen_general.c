@@ -222,7 +222,15 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
     if (xvXenGetString(p, "bootloader", &str) < 0)
         return -1;
     def->os.bootloader = g_strdup(str);
-    if (xvXenGetStringList(p, "bootloader_args", true, &args) < 0)
+    /* xm names the bootloader's arguments "bootargs" (one string). */
+    if (p->format == XV_XEN_FORMAT_XM) {
+        str = NULL;
+        if (xvXenGetString(p, "bootargs", &str) < 0)
+            return -1;
+        if (str)
+            args = g_strsplit(str, "\x01", 1);
+    }
+    if (!args && xvXenGetStringList(p, "bootloader_args", true, &args) < 0)
         return -1;
     if (args) {
         if (!def->os.bootloader) {
@@ -258,6 +266,12 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
                 return -1;
             }
         }
+        /* An extra ACPI table (SLIC) for the firmware. */
+        str = NULL;
+        if (p->format == XV_XEN_FORMAT_XL &&
+            xvXenGetString(p, "acpi_firmware", &str) < 0)
+            return -1;
+        def->os.slic_table = g_strdup(str);
         /* Without OVMF, the HVM firmware loader is the host's hvmloader,
          * as libvirt's converter shows it. */
         if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_NONE && !def->os.loader &&
@@ -580,8 +594,12 @@ xvXenParseTimers(xvXenParser *p, virDomainDef *def)
     if ((rc = xvXenParseNamed(p, "tsc_mode", xvXenTscModes,
                               G_N_ELEMENTS(xvXenTscModes), &value)) < 0)
         return -1;
-    if (rc == 1)
-        xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_TSC)->mode = value;
+    if (rc == 1) {
+        virDomainTimerDef *tsc = xvXenAddTimer(def, VIR_DOMAIN_TIMER_NAME_TSC);
+
+        tsc->mode = value;
+        tsc->present = VIR_TRISTATE_BOOL_YES;
+    }
     return 0;
 }
 
@@ -830,8 +848,18 @@ xvXenFormatOS(xvXenWriter *w, virDomainDef *def)
             return -1;
     }
     if (def->os.bootloaderArgs &&
-        xvXenSetString(w, "bootloader_args", def->os.bootloaderArgs) < 0)
+        xvXenSetString(w, xl ? "bootloader_args" : "bootargs",
+                       def->os.bootloaderArgs) < 0)
         return -1;
+    if (def->os.slic_table) {
+        if (!hvm || !xl) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                           _("an ACPI table can only be expressed for an HVM guest in the xen-xl format"));
+            return -1;
+        }
+        if (xvXenSetString(w, "acpi_firmware", def->os.slic_table) < 0)
+            return -1;
+    }
 
     if (hvm && def->os.nBootDevs > 0 && xvXenFormatBoot(w, def) < 0)
         return -1;

@@ -300,6 +300,14 @@ xvXenParseVfbList(xvXenParser *p, virDomainDef *def)
         for (j = 0; j < items->len; j++) {
             xvXenSpecItem *item = g_ptr_array_index(items, j);
 
+            /* xend's "type=vnc" / "type=sdl" is xl's "vnc=1" / "sdl=1". */
+            if (item->key && STREQ(item->key, "type") &&
+                (STREQ(item->value, "vnc") || STREQ(item->value, "sdl"))) {
+                g_free(item->key);
+                item->key = g_strdup(item->value);
+                g_free(item->value);
+                item->value = g_strdup("1");
+            }
             for (k = 0; k < G_N_ELEMENTS(known); k++) {
                 if (item->key && STREQ(item->key, known[k]))
                     break;

@@ -344,12 +344,8 @@ xvXenFormatVif(xvXenWriter *w, virDomainDef *def, virDomainNetDef *net,
     if (net->model == VIR_DOMAIN_NET_MODEL_NETFRONT) {
         virBufferAsprintf(&buf, ",type=%s", vifType);
     } else if (net->model != VIR_DOMAIN_NET_MODEL_UNKNOWN || net->modelstr) {
-        if (def->os.type != VIR_DOMAIN_OSTYPE_HVM) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("interface model '%s' is only valid for HVM guests"),
-                           virDomainNetGetModelString(net));
-            return -1;
-        }
+        /* Written for PV guests too, as libvirt's converter does: xl
+         * ignores it there (and the driver refuses it at start). */
         virBufferAsprintf(&buf, ",model=%s", virDomainNetGetModelString(net));
     }
 
