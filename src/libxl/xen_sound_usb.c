@@ -82,14 +82,16 @@ xvXenParseUSB(xvXenParser *p, virDomainDef *def)
 
     if (def->os.type != VIR_DOMAIN_OSTYPE_HVM)
         return 0;
-    if (xvXenGetBool(p, "usb", &usb) < 0)
+    if (xvXenGetBool(p, "usb", &usb) < 0 ||
+        (rc = xvXenGetStringList(p, "usbdevice", true, &list)) < 0)
         return -1;
-    if (usb && !virDomainDefAddController(def, VIR_DOMAIN_CONTROLLER_TYPE_USB, 0,
-                                          VIR_DOMAIN_CONTROLLER_MODEL_USB_PIIX3_UHCI))
+    /* USB devices imply the emulated controller, as xl adds it. */
+    if ((usb || (list && list[0])) &&
+        !virDomainDefAddController(def, VIR_DOMAIN_CONTROLLER_TYPE_USB, 0,
+                                   VIR_DOMAIN_CONTROLLER_MODEL_USB_PIIX3_UHCI))
         return -1;
-
-    if ((rc = xvXenGetStringList(p, "usbdevice", true, &list)) <= 0)
-        return rc;
+    if (rc == 0)
+        return 0;
     for (i = 0; list[i]; i++) {
         unsigned int a, b;
         char tail;
@@ -212,6 +214,18 @@ xvXenFormatUSBDevices(xvXenWriter *w, virDomainDef *def)
             g_ptr_array_add(usbdevs, g_strdup_printf("host:%04x:%04x", usb->vendor, usb->product));
         else
             g_ptr_array_add(usbdevs, g_strdup_printf("host:%u.%u", usb->bus, usb->device));
+    }
+    /* USB devices sit on the emulated controller: written as xl adds it
+     * (and as libvirt's converter writes it) when the XML names none. */
+    if (usbdevs->len > 0) {
+        bool controller = false;
+
+        for (i = 0; i < def->ncontrollers; i++) {
+            if (def->controllers[i]->type == VIR_DOMAIN_CONTROLLER_TYPE_USB)
+                controller = true;
+        }
+        if (!controller && xvXenSetULLong(w, "usb", 1) < 0)
+            return -1;
     }
     if (usbdevs->len == 1) {
         if (xvXenSetString(w, "usbdevice", g_ptr_array_index(usbdevs, 0)) < 0)

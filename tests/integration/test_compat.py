@@ -132,6 +132,26 @@ def normalise_input(root):
             os_.set("firmware", "efi")
         else:
             loader.text = Path(loader.text or "").name
+    for disk in root.iter("disk"):
+        driver = disk.find("driver")
+        source = disk.find("source")
+        # An empty CD-ROM drive has no backend: libvirt's xm reader calls
+        # it a block device on phy, ours a file drive without a driver.
+        if disk.get("device") == "cdrom" and source is None:
+            disk.attrib.pop("type", None)
+            if driver is not None:
+                disk.remove(driver)
+        # An xl disk without backendtype: libvirt's reader writes driver
+        # 'qemu', which for a file is what libxl chooses too; ours leaves
+        # the choice to libxl (docs/xl-native.md, "Differences").
+        elif disk.get("type") == "file" and driver is not None and \
+                driver.get("name") == "qemu" and source is not None:
+            del driver.attrib["name"]
+            # A device node there is a block device, which libxl serves
+            # with blkback.
+            if (source.get("file") or "").startswith("/dev/"):
+                disk.set("type", "block")
+                source.set("dev", source.attrib.pop("file"))
     # A value that names libvirt's default is not written back.
     for elem in root.iter():
         for attr, value in list(elem.attrib.items()):
