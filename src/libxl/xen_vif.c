@@ -196,6 +196,37 @@ xvXenParseVifModel(virDomainNetDef *net, unsigned int line, const char *spec,
     return 0;
 }
 
+/* Open vSwitch's bridge forms (xl-network-configuration(5)):
+ * "BRIDGE.VLAN" tags the port, "BRIDGE:T1:T2..." trunks VLANs; both are
+ * an Open vSwitch port with a <vlan>. */
+static int
+xvXenParseVifBridge(virDomainNetDef *net, const char *bridge)
+{
+    size_t n = strcspn(bridge, ".:");
+    g_auto(GStrv) tags = NULL;
+    size_t i;
+
+    net->data.bridge.brname = g_strndup(bridge, n);
+    if (!bridge[n])
+        return 0;
+    if (n == 0)
+        return -1;
+    tags = g_strsplit(bridge + n + 1, ":", 0);
+    if (bridge[n] == '.' && g_strv_length(tags) != 1)
+        return -1;
+    net->vlan.nTags = g_strv_length(tags);
+    net->vlan.tag = g_new0(unsigned int, net->vlan.nTags);
+    net->vlan.trunk = bridge[n] == ':';
+    for (i = 0; tags[i]; i++) {
+        if (virStrToLong_uip(tags[i], NULL, 10, &net->vlan.tag[i]) < 0 ||
+            net->vlan.tag[i] > 4095)
+            return -1;
+    }
+    net->virtPortProfile = g_new0(virNetDevVPortProfile, 1);
+    net->virtPortProfile->virtPortType = VIR_NETDEV_VPORT_PROFILE_OPENVSWITCH;
+    return 0;
+}
+
 static virDomainNetDef *
 xvXenParseVif(xvXenParser *p, const char *spec)
 {
@@ -264,7 +295,12 @@ xvXenParseVif(xvXenParser *p, const char *spec)
 
     if (bridge) {
         net->type = VIR_DOMAIN_NET_TYPE_BRIDGE;
-        net->data.bridge.brname = g_strdup(bridge);
+        if (xvXenParseVifBridge(net, bridge) < 0) {
+            virReportError(VIR_ERR_CONF_SYNTAX,
+                           _("line %u: vif spec '%s': bridge '%s' is malformed, expected BRIDGE[.VLAN] or BRIDGE:TRUNK[:TRUNK...]"),
+                           line, spec, bridge);
+            return NULL;
+        }
     } else {
         net->type = VIR_DOMAIN_NET_TYPE_ETHERNET;
     }
@@ -318,6 +354,33 @@ xvXenFormatVifIP(virDomainNetDef *net, virBuffer *buf)
     return 0;
 }
 
+/* An Open vSwitch port's VLANs, in the bridge name. */
+static int
+xvXenFormatVifVlan(virDomainNetDef *net, virBuffer *buf)
+{
+    const virNetDevVPortProfile *port = net->virtPortProfile;
+    size_t i;
+
+    if (!port && !net->vlan.nTags)
+        return 0;
+    /* The port's interfaceid (which libvirt's parser generates when the
+     * XML has none) has no xl setting: vif-openvswitch names the port. */
+    if (!port || port->virtPortType != VIR_NETDEV_VPORT_PROFILE_OPENVSWITCH ||
+        port->profileID[0]) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("only an Open vSwitch port without a profile id can be expressed in a Xen configuration"));
+        return -1;
+    }
+    if (net->vlan.nativeMode) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("a native VLAN mode cannot be expressed in a Xen configuration"));
+        return -1;
+    }
+    for (i = 0; i < (size_t)net->vlan.nTags; i++)
+        virBufferAsprintf(buf, "%c%u", net->vlan.trunk ? ':' : '.', net->vlan.tag[i]);
+    return 0;
+}
+
 static int
 xvXenFormatVif(xvXenWriter *w, virDomainDef *def, virDomainNetDef *net,
                GPtrArray *out)
@@ -331,6 +394,8 @@ xvXenFormatVif(xvXenWriter *w, virDomainDef *def, virDomainNetDef *net,
     switch (net->type) {
     case VIR_DOMAIN_NET_TYPE_BRIDGE:
         virBufferAsprintf(&buf, ",bridge=%s", net->data.bridge.brname);
+        if (xvXenFormatVifVlan(net, &buf) < 0)
+            return -1;
         break;
     case VIR_DOMAIN_NET_TYPE_ETHERNET:
         break;
@@ -377,10 +442,11 @@ xvXenFormatVif(xvXenWriter *w, virDomainDef *def, virDomainNetDef *net,
         if (net->bandwidth->out)
             virBufferAsprintf(&buf, ",rate=%lluKB/s", net->bandwidth->out->average);
     }
-    if (net->virtPortProfile || net->vlan.nTags || net->filter ||
-        net->tune.sndbuf_specified || net->linkstate) {
+    if (((net->virtPortProfile || net->vlan.nTags) &&
+         net->type != VIR_DOMAIN_NET_TYPE_BRIDGE) ||
+        net->filter || net->tune.sndbuf_specified || net->linkstate) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                       _("interface port profiles, vlans, filters, link states and tuning cannot be expressed in a Xen configuration"));
+                       _("interface port profiles and vlans (other than on an Open vSwitch bridge), filters, link states and tuning cannot be expressed in a Xen configuration"));
         return -1;
     }
 
