@@ -376,7 +376,7 @@ xvDiskBackend(const virDomainDiskDef *disk, bool start,
 /* QEMU's source string for a network disk (the qdisk backend's target):
  * rbd as libvirt's Xen driver writes it, nbd and iscsi in QEMU's own
  * forms. */
-static char *
+char *
 xvNetworkDiskSource(const virStorageSource *src)
 {
     g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;

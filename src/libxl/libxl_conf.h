@@ -130,6 +130,10 @@ int xvDeviceConfigFromDef(const virDomainDef *def, const virDomainDeviceDef *dev
  * never passed on as a chosen name. */
 bool xvIsGeneratedVifName(const char *ifname);
 
+/* QEMU's source string for the network disk source @src (what the qdisk
+ * backend and xl's disk "target" take), or NULL with an error. */
+char *xvNetworkDiskSource(const virStorageSource *src);
+
 /* Stop handing the core's events to the worker and wait for the worker to
  * finish what it was given. */
 void xvDomainEventsStop(xvDriver *driver);

@@ -16,11 +16,13 @@
 #include <config.h>
 
 #include "xen_common_priv.h"
+#include "libxl_conf.h"
 
 #include "viralloc.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virstring.h"
+#include "storage_source_backingstore.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
 
@@ -483,7 +485,17 @@ xvXenDiskSpecSource(xvXenDiskSpec *s, virDomainDiskDef *disk,
                        s->line, s->spec, target);
         return -1;
     }
-    if (*target) {
+    if (STRPREFIX(target, "rbd:")) {
+        /* A Ceph RBD image, in QEMU's syntax (xl's backslashes escape). */
+        g_autofree char *rbd = virStringReplace(target, "\\\\", "\\");
+
+        virDomainDiskSetType(disk, VIR_STORAGE_TYPE_NETWORK);
+        disk->src->protocol = VIR_STORAGE_NET_PROTOCOL_RBD;
+        if (virStorageSourceParseRBDColonString(rbd, disk->src) < 0)
+            return -1;
+        if (format != VIR_STORAGE_FILE_NONE)
+            virDomainDiskSetFormat(disk, format);
+    } else if (*target) {
         virDomainDiskSetSource(disk, target);
         virDomainDiskSetType(disk, STRPREFIX(target, "/dev/") ? VIR_STORAGE_TYPE_BLOCK
                                                               : VIR_STORAGE_TYPE_FILE);
@@ -561,7 +573,11 @@ xvXenFormatDiskCheck(xvXenWriter *w, virDomainDiskDef *disk, const char **format
                        disk->dst, virDomainDiskDeviceTypeToString(disk->device));
         return -1;
     }
-    if (type != VIR_STORAGE_TYPE_FILE && type != VIR_STORAGE_TYPE_BLOCK) {
+    if (type == VIR_STORAGE_TYPE_NETWORK && w->format == XV_XEN_FORMAT_XL &&
+        disk->src->protocol == VIR_STORAGE_NET_PROTOCOL_RBD &&
+        STREQ_NULLABLE(driver, "qemu")) {
+        /* written as QEMU's rbd: source string */
+    } else if (type != VIR_STORAGE_TYPE_FILE && type != VIR_STORAGE_TYPE_BLOCK) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("disk '%s': source type '%s' cannot be expressed in a Xen configuration"),
                        disk->dst, virStorageTypeToString(type));
@@ -651,9 +667,18 @@ xvXenFormatDisk(xvXenWriter *w, virDomainDiskDef *disk, GPtrArray *out)
     const char *driver = virDomainDiskGetDriver(disk);
     const char *format = NULL;
     bool cdrom = disk->device == VIR_DOMAIN_DISK_DEVICE_CDROM;
+    g_autofree char *network = NULL;
 
     if (xvXenFormatDiskCheck(w, disk, &format) < 0)
         return -1;
+    if (virDomainDiskGetType(disk) == VIR_STORAGE_TYPE_NETWORK) {
+        g_autofree char *qemu = xvNetworkDiskSource(disk->src);
+
+        if (!qemu)
+            return -1;
+        network = virStringReplace(qemu, "\\", "\\\\");
+        src = network;
+    }
 
     if (w->format == XV_XEN_FORMAT_XM) {
         if (xvXenFormatDiskXM(disk, format, &buf) < 0)
