@@ -239,11 +239,15 @@ xvXenParseSpice(xvXenGfxSource *src, virDomainDef *def)
     if (b != -1)
         gfx->data.spice.mousemode = b ? VIR_DOMAIN_MOUSE_MODE_CLIENT
                                       : VIR_DOMAIN_MOUSE_MODE_SERVER;
+    /* The agent is what client mouse mode and clipboard sharing need: it
+     * follows from them.  Sharing is off unless asked, as in xl. */
+    b = -1;
+    if (xvXenGfxBool(src, "spicevdagent", &b) < 0)
+        return -1;
     b = -1;
     if (xvXenGfxBool(src, "spice_clipboard_sharing", &b) < 0)
         return -1;
-    if (b != -1)
-        gfx->data.spice.copypaste = b ? VIR_TRISTATE_BOOL_YES : VIR_TRISTATE_BOOL_NO;
+    gfx->data.spice.copypaste = b == 1 ? VIR_TRISTATE_BOOL_YES : VIR_TRISTATE_BOOL_NO;
     VIR_APPEND_ELEMENT(def->graphics, def->ngraphics, gfx);
     return 0;
 }
@@ -486,6 +490,9 @@ xvXenFormatSpice(xvXenWriter *w, virDomainGraphicsDef *gfx, bool hvm,
     if (gfx->data.spice.copypaste)
         XV_GFX_SET_NUM("spice_clipboard_sharing",
                        gfx->data.spice.copypaste == VIR_TRISTATE_BOOL_YES);
+    if (gfx->data.spice.mousemode == VIR_DOMAIN_MOUSE_MODE_CLIENT ||
+        gfx->data.spice.copypaste == VIR_TRISTATE_BOOL_YES)
+        XV_GFX_SET_NUM("spicevdagent", 1);
     return 0;
 }
 
