@@ -17,6 +17,8 @@
 #include "xen_xl.h"
 
 #include "cpu_conf.h"
+#include "numa_conf.h"
+#include "virconf.h"
 #include "domain_postparse.h"
 #include "domain_validate.h"
 #include "viralloc.h"
@@ -186,6 +188,11 @@ xvXLFormatCPU(xvXenWriter *w, virDomainDef *def)
     size_t i;
 
     if (!cpu)
+        return 0;
+    /* A CPU that only holds the NUMA cells ("vnuma", below). */
+    if (cpu->mode == VIR_CPU_MODE_CUSTOM && !cpu->model && !cpu->nfeatures &&
+        !cpu->sockets && !cpu->cores && !cpu->threads && !cpu->cache &&
+        !cpu->addr && virDomainNumaGetNodeCount(def->numa) > 0)
         return 0;
     if (cpu->mode != VIR_CPU_MODE_HOST_PASSTHROUGH || cpu->model ||
         cpu->sockets || cpu->cores || cpu->threads || cpu->cache || cpu->addr) {
@@ -613,6 +620,170 @@ xvXLFormatXenbusLimits(xvXenWriter *w, virDomainDef *def)
 }
 
 /* ---------------------------------------------------------------------
+ * vnuma = [ [ "pnode=N", "size=MiB", "vcpus=LIST", "vdistances=D,D..." ], ... ]
+ * as <cpu><numa><cell>
+ */
+
+static int
+xvXLParseVnumaNode(xvXenParser *p, virDomainDef *def, size_t i, size_t n,
+                   virConfValue *node)
+{
+    virDomainNuma *numa = def->numa;
+    unsigned int line = xvXenLine(p, "vnuma");
+    g_autoptr(virBitmap) cpus = NULL;
+    g_auto(GStrv) dists = NULL;
+    unsigned long long size = 0;
+    bool pnode = false;
+    virConfValue *item;
+    size_t j;
+
+    if (node->type != VIR_CONF_LIST)
+        goto malformed;
+    for (item = node->list; item; item = item->next) {
+        const char *eq = item->type == VIR_CONF_STRING && item->str
+                         ? strchr(item->str, '=') : NULL;
+        const char *v = eq ? eq + 1 : NULL;
+        unsigned int u;
+
+        if (!eq)
+            goto malformed;
+        if (STRPREFIX(item->str, "pnode=")) {
+            /* The driver backs vnode i with host node i. */
+            if (virStrToLong_uip(v, NULL, 10, &u) < 0 || u != i) {
+                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                               _("line %u: vnuma node %zu: 'pnode=%s' cannot be expressed in a domain XML, only pnode=%zu"),
+                               line, i, v, i);
+                return -1;
+            }
+            pnode = true;
+        } else if (STRPREFIX(item->str, "size=")) {
+            if (virStrToLong_ullp(v, NULL, 10, &size) < 0 || size == 0 ||
+                size > 16ULL * 1024 * 1024)
+                goto malformed;
+        } else if (STRPREFIX(item->str, "vcpus=")) {
+            if (virBitmapParse(v, &cpus, VIR_DOMAIN_CPUMASK_LEN) < 0) {
+                virResetLastError();
+                goto malformed;
+            }
+        } else if (STRPREFIX(item->str, "vdistances=")) {
+            dists = g_strsplit(v, ",", 0);
+        } else {
+            goto malformed;
+        }
+    }
+    if (!pnode || !size || !cpus || !dists || g_strv_length(dists) != n)
+        goto malformed;
+
+    virDomainNumaSetNodeMemorySize(numa, i, size * 1024);
+    virDomainNumaSetNodeCpumask(numa, i, g_steal_pointer(&cpus));
+    if (virDomainNumaSetNodeDistanceCount(numa, i, n) != n)
+        return -1;
+    for (j = 0; j < n; j++) {
+        unsigned int d;
+
+        if (virStrToLong_uip(dists[j], NULL, 10, &d) < 0 || d < 10 || d > 255 ||
+            virDomainNumaSetNodeDistance(numa, i, j, d) < 0) {
+            virResetLastError();
+            goto malformed;
+        }
+    }
+    return 0;
+
+ malformed:
+    virReportError(VIR_ERR_CONF_SYNTAX,
+                   _("line %u: vnuma node %zu is malformed, expected [ \"pnode=N\", \"size=MiB\", \"vcpus=LIST\", \"vdistances=D,...\" ] with one distance per node"),
+                   line, i);
+    return -1;
+}
+
+static int
+xvXLParseVnuma(xvXenParser *p, virDomainDef *def)
+{
+    virConfValue *list = virConfGetValue(p->conf, "vnuma");
+    virConfValue *node;
+    size_t i, n = 0;
+
+    if (!list)
+        return 0;
+    g_hash_table_add(p->used, g_strdup("vnuma"));
+    if (list->type != VIR_CONF_LIST || !list->list) {
+        virReportError(VIR_ERR_CONF_SYNTAX,
+                       _("line %u: 'vnuma' must be a list of node lists"),
+                       xvXenLine(p, "vnuma"));
+        return -1;
+    }
+    for (node = list->list; node; node = node->next)
+        n++;
+    if (n > 64) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: more than 64 vnuma nodes"), xvXenLine(p, "vnuma"));
+        return -1;
+    }
+    if (!def->cpu) {
+        def->cpu = virCPUDefNew();
+        def->cpu->type = VIR_CPU_TYPE_GUEST;
+    }
+    if (virDomainNumaSetNodeCount(def->numa, n) != n)
+        return -1;
+    for (i = 0, node = list->list; node; i++, node = node->next) {
+        if (xvXLParseVnumaNode(p, def, i, n, node) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+xvXLFormatVnuma(xvXenWriter *w, virDomainDef *def)
+{
+    size_t n = virDomainNumaGetNodeCount(def->numa);
+    virConfValue *list;
+    virConfValue **tail;
+    size_t i, j;
+
+    if (n == 0)
+        return 0;
+    list = g_new0(virConfValue, 1);
+    list->type = VIR_CONF_LIST;
+    tail = &list->list;
+    for (i = 0; i < n; i++) {
+        virBitmap *cpus = virDomainNumaGetNodeCpumask(def->numa, i);
+        unsigned long long kib = virDomainNumaGetNodeMemorySize(def->numa, i);
+        g_autoptr(GString) dist = g_string_new(NULL);
+        g_autofree char *cpustr = cpus ? virBitmapFormat(cpus) : NULL;
+        char *items[4];
+        virConfValue *node = g_new0(virConfValue, 1);
+        virConfValue **itail = &node->list;
+
+        node->type = VIR_CONF_LIST;
+        *tail = node;
+        tail = &node->next;
+        if (!cpustr || kib % 1024) {
+            virConfFreeValue(list);
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("NUMA cell %zu needs cpus and a memory size of whole MiB in a Xen configuration"),
+                           i);
+            return -1;
+        }
+        for (j = 0; j < n; j++)
+            g_string_append_printf(dist, "%s%zu", j ? "," : "",
+                                   virDomainNumaGetNodeDistance(def->numa, i, j));
+        items[0] = g_strdup_printf("pnode=%zu", i);
+        items[1] = g_strdup_printf("size=%llu", kib / 1024);
+        items[2] = g_strdup_printf("vcpus=%s", cpustr);
+        items[3] = g_strdup_printf("vdistances=%s", dist->str);
+        for (j = 0; j < G_N_ELEMENTS(items); j++) {
+            virConfValue *v = g_new0(virConfValue, 1);
+
+            v->type = VIR_CONF_STRING;
+            v->str = items[j];
+            *itail = v;
+            itail = &v->next;
+        }
+    }
+    return virConfSetValue(w->conf, "vnuma", &list);
+}
+
+/* ---------------------------------------------------------------------
  * device_model_args: <xen:commandline> (libvirt's Xen namespace)
  */
 
@@ -715,6 +886,7 @@ xvXenConfigParse(const char *text, xvXenFormat format, virCaps *caps,
          xvXLParseChannels(&p, def) < 0 ||
          xvXLParseUSB(&p, def) < 0 ||
          xvXLParseXenbusLimits(&p, def) < 0 ||
+         xvXLParseVnuma(&p, def) < 0 ||
          xvXLParseDMArgs(&p, def) < 0))
         return NULL;
     if (xvXenParseFinish(&p, def) < 0)
@@ -761,6 +933,7 @@ xvXenConfigFormat(virDomainDef *def, xvXenFormat format)
          xvXLFormatChannels(&w, def) < 0 ||
          xvXLFormatUSB(&w, def) < 0 ||
          xvXLFormatXenbusLimits(&w, def) < 0 ||
+         xvXLFormatVnuma(&w, def) < 0 ||
          xvXLFormatDMArgs(&w, def) < 0))
         return NULL;
     return xvXenWriterToString(&w);
