@@ -280,18 +280,32 @@ xvXenGetStringList(xvXenParser *p, const char *key, bool allowString,
  * Setters
  */
 
-int
-xvXenSetString(xvXenWriter *w, const char *key, const char *value)
+/* Can @value be written as one string?  xl's parser knows neither escapes
+ * nor triple quotes; xm's (python) takes a string with both kinds of
+ * quotes in triple quotes, which virConf writes. */
+static int
+xvXenCheckWritable(xvXenWriter *w, const char *key, const char *value)
 {
-    g_autoptr(virConfValue) val = NULL;
+    bool both = strchr(value, '"') && strchr(value, '\'');
 
-    /* xl's parser knows neither escapes nor triple quotes. */
-    if (strchr(value, '\n') || (strchr(value, '"') && strchr(value, '\''))) {
+    if (strchr(value, '\n') ||
+        (both && (w->format == XV_XEN_FORMAT_XL || strstr(value, "\"\"\"") ||
+                  g_str_has_suffix(value, "\"")))) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("the value '%s' of '%s' cannot be written in a Xen configuration: it has a newline or both kinds of quotes"),
                        value, key);
         return -1;
     }
+    return 0;
+}
+
+int
+xvXenSetString(xvXenWriter *w, const char *key, const char *value)
+{
+    g_autoptr(virConfValue) val = NULL;
+
+    if (xvXenCheckWritable(w, key, value) < 0)
+        return -1;
     val = g_new0(virConfValue, 1);
     val->type = VIR_CONF_STRING;
     val->str = g_strdup(value);
@@ -335,12 +349,8 @@ xvXenSetStringList(xvXenWriter *w, const char *key, GPtrArray *values)
         const char *str = g_ptr_array_index(values, i);
         virConfValue *el;
 
-        if (strchr(str, '\n') || (strchr(str, '"') && strchr(str, '\''))) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("the value '%s' of '%s' cannot be written in a Xen configuration: it has a newline or both kinds of quotes"),
-                           str, key);
+        if (xvXenCheckWritable(w, key, str) < 0)
             return -1;
-        }
         el = g_new0(virConfValue, 1);
         el->type = VIR_CONF_STRING;
         el->str = g_strdup(str);
