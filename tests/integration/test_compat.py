@@ -115,7 +115,21 @@ def normalise_input(root):
             and clock.get("adjustment"):
         clock.set("offset", "variable")
         clock.set("basis", "localtime")
-    # adjustment='reset' on a utc or localtime clock is no adjustment.
+    # A value that names libvirt's default is not written back.
+    for elem in root.iter():
+        for attr, value in list(elem.attrib.items()):
+            if value == "default" and attr in ("cache", "io", "discard"):
+                del elem.attrib[attr]
+    return root
+
+
+def normalise_libvirt_conversion(root):
+    """libvirt's converter output, with the differences of spelling (same
+    meaning) from ours undone; see docs/xl-native.md."""
+    root = normalise_input(root)
+    # adjustment='reset' (the RTC offset is not kept across boots) is the
+    # only behaviour of a Xen guest's clock: our reader does not write it.
+    clock = root.find("clock")
     if clock is not None and clock.get("adjustment") == "reset":
         del clock.attrib["adjustment"]
     # A domain id belongs to a running domain, not to its configuration.
@@ -152,11 +166,6 @@ def normalise_input(root):
             if (source.get("file") or "").startswith("/dev/"):
                 disk.set("type", "block")
                 source.set("dev", source.attrib.pop("file"))
-    # A value that names libvirt's default is not written back.
-    for elem in root.iter():
-        for attr, value in list(elem.attrib.items()):
-            if value == "default" and attr in ("cache", "io", "discard"):
-                del elem.attrib[attr]
     return root
 
 
@@ -495,25 +504,52 @@ def converted(build_dir):
         shutil.rmtree(d, ignore_errors=True)
 
 
+# Where we are stricter than libvirt's converter because it loses data;
+# each is written in docs/xl-native.md ("Differences from libvirt's
+# converter").  The tests run and must fail (strict xfail): a change of
+# behaviour shows.
+KNOWN_DIFFERENCES = {
+    ("from", "xlconfigdata/test-paravirt-cmdline-bogus-extra-root"):
+        "'cmdline' with 'extra' or 'root': libvirt drops extra and root",
+    ("from", "xlconfigdata/test-fullvirt-direct-kernel-boot-bogus-extra"):
+        "'cmdline' with 'extra': libvirt drops extra",
+    ("to", "xlconfigdata/test-fullvirt-nestedhvm"):
+        "host-passthrough alone is no nested HVM (as libvirt's driver with "
+        "its default nested_hvm = 0); libvirt's converter writes nestedhvm = 1",
+    ("to", "xlconfigdata/test-fullvirt-cpuid"):
+        "host-passthrough alone is no nested HVM (as libvirt's driver with "
+        "its default nested_hvm = 0); libvirt's converter writes nestedhvm = 1",
+}
+
+
+def native_params(direction):
+    out = []
+    for stem in native_pairs():
+        reason = KNOWN_DIFFERENCES.get((direction, native_id(stem)))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        out.append(pytest.param(stem, marks=marks, id=native_id(stem)))
+    return out or [pytest.param(None, id="no-libvirt-tree")]
+
+
 def native_id(stem):
     return f"{stem.parent.name}/{stem.name}" if stem else "no-libvirt-tree"
 
 
-@pytest.mark.parametrize("stem", native_pairs() or [None], ids=native_id)
+@pytest.mark.parametrize("stem", native_params("from"))
 def test_native_to_xml_as_libvirt(converted, stem):
     res = converted[str(stem)]
     assert "from_cfg_error" not in res, res["from_cfg_error"]
-    want = normalise_input(ET.parse(stem.with_suffix(".xml")).getroot())
+    want = normalise_libvirt_conversion(ET.parse(stem.with_suffix(".xml")).getroot())
     lost = missing(want, normalise_output(ET.fromstring(res["from_cfg"])))
     assert not lost, "lost:\n  " + "\n  ".join(lost)
 
 
-@pytest.mark.parametrize("stem", native_pairs() or [None], ids=native_id)
+@pytest.mark.parametrize("stem", native_params("to"))
 def test_xml_to_native_as_libvirt(converted, stem):
     res = converted[str(stem)]
     assert "to_cfg_error" not in res, res["to_cfg_error"]
     assert "back_error" not in res, res["back_error"]
-    want = normalise_input(ET.parse(stem.with_suffix(".xml")).getroot())
+    want = normalise_libvirt_conversion(ET.parse(stem.with_suffix(".xml")).getroot())
     back = normalise_output(ET.fromstring(res["back"]))
     lost = missing(want, back)
     assert not lost, "lost:\n  " + "\n  ".join(lost)
