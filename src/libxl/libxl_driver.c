@@ -491,7 +491,8 @@ xvNodeGetFreeMemory(virConnectPtr conn)
 
 /* What a guest of one machine type can have on this host, as the driver
  * (not Xen in general) provides it: PV disks and consoles, no graphics
- * and no passthrough yet (refused at define, see xvDomainConfigFromDef). */
+ * and no passthrough yet (defined as libvirt's driver defines them, refused
+ * when a domain starts: see xvDomainConfigFromDef and xvDomainStart). */
 static char *
 xvConnectGetDomainCapabilities(virConnectPtr conn, const char *emulatorbin,
                                const char *archStr, const char *machine,
