@@ -178,7 +178,7 @@ test_json_round_trip_platform(void)
     xlite_domain_config_dispose(&back);
 }
 
-static void m_bad_boot(xlite_domain_config *c) { c->boot = g_strdup("cx"); }
+static void m_bad_boot(xlite_domain_config *c) { g_free(c->boot); c->boot = g_strdup("cx"); }
 static void m_bad_distances(xlite_domain_config *c) { g_free(c->vnuma_nodes[0].distances); c->vnuma_nodes[0].distances = g_strdup("10"); }
 static void m_bad_pci(xlite_domain_config *c) { c->pcidevs[0].func = 8; }
 static void m_same_pci(xlite_domain_config *c) { xlite_pci_config first = c->pcidevs[0]; *xlite_domain_config_add_pcidev(c) = first; }
