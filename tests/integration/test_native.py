@@ -3,9 +3,6 @@ domxml-to-native with xen-xl and xen-xm, in embedded mode and through a
 private libvirtd (issue: xl.cfg native format conversion)."""
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
-
-import pytest
 
 import xvtest
 
