@@ -1060,23 +1060,7 @@ xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
     const xvDomainXmlNsDef *ns = def->namespaceData;
     size_t i, n = 0;
 
-    for (i = 0; i < def->os.nBootDevs && i < VIR_DOMAIN_BOOT_LAST; i++) {
-        switch (def->os.bootDevs[i]) {
-        case VIR_DOMAIN_BOOT_FLOPPY:
-            boot[i] = 'a';
-            break;
-        case VIR_DOMAIN_BOOT_CDROM:
-            boot[i] = 'd';
-            break;
-        case VIR_DOMAIN_BOOT_NET:
-            boot[i] = 'n';
-            break;
-        case VIR_DOMAIN_BOOT_DISK:
-        default:
-            boot[i] = 'c';
-            break;
-        }
-    }
+    xvXLBootOrder(def, boot);
     cfg->boot = g_strdup(boot[0] ? boot : "c");
 
     if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_EFI ||

@@ -13,6 +13,7 @@
 #include <config.h>
 
 #include "xen_common_priv.h"
+#include "xen_xl.h"
 
 #include "viralloc.h"
 #include "virbitmap.h"
@@ -761,14 +762,13 @@ xvXenFormatOSType(xvXenWriter *w, virDomainDef *def)
     return 0;
 }
 
-/* "boot": the HVM boot order as drive letters. */
-static int
-xvXenFormatBoot(xvXenWriter *w, virDomainDef *def)
+void
+xvXLBootOrder(const virDomainDef *def, char boot[VIR_DOMAIN_BOOT_LAST + 1])
 {
-    char boot[VIR_DOMAIN_BOOT_LAST + 1] = { 0 };
     size_t i;
 
-    for (i = 0; i < def->os.nBootDevs; i++) {
+    memset(boot, 0, VIR_DOMAIN_BOOT_LAST + 1);
+    for (i = 0; i < def->os.nBootDevs && i < VIR_DOMAIN_BOOT_LAST; i++) {
         switch (def->os.bootDevs[i]) {
         case VIR_DOMAIN_BOOT_FLOPPY:
             boot[i] = 'a';
@@ -785,6 +785,15 @@ xvXenFormatBoot(xvXenWriter *w, virDomainDef *def)
             break;
         }
     }
+}
+
+/* "boot": the HVM boot order as drive letters. */
+static int
+xvXenFormatBoot(xvXenWriter *w, virDomainDef *def)
+{
+    char boot[VIR_DOMAIN_BOOT_LAST + 1];
+
+    xvXLBootOrder(def, boot);
     if (xvXenSetString(w, "boot", boot) < 0)
         return -1;
     return 0;

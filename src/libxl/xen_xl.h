@@ -26,6 +26,10 @@ virDomainDef *xvXMConfigParse(const char *text, virCaps *caps,
 /* Write @def as a configuration; refuses what the format cannot say. */
 char *xvXLConfigFormat(virDomainDef *def);
 
+/* The HVM boot order of @def as xl.cfg's drive letters ("dc"); empty when
+ * it names none. */
+void xvXLBootOrder(const virDomainDef *def, char boot[VIR_DOMAIN_BOOT_LAST + 1]);
+
 /* libxl's cpuid name for libvirt's cpu feature @name (the same name where
  * they agree). */
 const char *xvXLCPUIDFromLibvirt(const char *name);

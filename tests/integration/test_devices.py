@@ -533,18 +533,25 @@ MEDIA = textwrap.dedent("""\
     """)
 
 
-def test_cdrom_media_change_never_holds_two_media(daemon, tmp_path):
-    isos = [tmp_path / f"disc{i}.iso" for i in range(101)]
-    for iso in isos:
-        iso.write_bytes(b"\0" * 4096)
+def start_cd1(daemon, tmp_path, iso):
+    """Defines and starts guest cd1, with a CD-ROM drive xvdc holding
+    @iso; returns its XML file."""
     xml = guest_xml(tmp_path, "cd1").replace(
         "<interface", f"<disk type='file' device='cdrom'><source file="
-        f"'{isos[0]}'/><target dev='xvdc' bus='xen'/><readonly/></disk>"
+        f"'{iso}'/><target dev='xvdc' bus='xen'/><readonly/></disk>"
         "<interface")
     f = tmp_path / "cd1.xml"
     f.write_text(xml)
     assert daemon.virsh("define", str(f)).rc == 0
     assert daemon.virsh("start", "cd1").rc == 0
+    return f
+
+
+def test_cdrom_media_change_never_holds_two_media(daemon, tmp_path):
+    isos = [tmp_path / f"disc{i}.iso" for i in range(101)]
+    for iso in isos:
+        iso.write_bytes(b"\0" * 4096)
+    f = start_cd1(daemon, tmp_path, isos[0])
     try:
         root = daemon.dir / "root"
         res = xvtest.python(MEDIA, daemon.uri, str(XENSIMCTL),
@@ -604,14 +611,7 @@ def test_guest_eject_empties_the_tray(daemon, tmp_path):
     CD-ROM drive changes nothing."""
     iso = tmp_path / "disc.iso"
     iso.write_bytes(b"\0" * 4096)
-    xml = guest_xml(tmp_path, "cd1").replace(
-        "<interface", f"<disk type='file' device='cdrom'><source file="
-        f"'{iso}'/><target dev='xvdc' bus='xen'/><readonly/></disk>"
-        "<interface")
-    f = tmp_path / "cd1.xml"
-    f.write_text(xml)
-    assert daemon.virsh("define", str(f)).rc == 0
-    assert daemon.virsh("start", "cd1").rc == 0
+    start_cd1(daemon, tmp_path, iso)
     try:
         root = daemon.dir / "root"
         rundir = xvtest.sim_rundir(root)
