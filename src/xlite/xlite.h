@@ -497,6 +497,85 @@ int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
                                    xlite_disk_format format,
                                    const xlite_async_how *how);
 
+/*
+ * ==================== Block jobs ====================
+ *
+ * (DESIGN.md section 7; docs/blockjobs.md.)  Disks with a QEMU backend
+ * (qdisk) are served by one qemu-storage-daemon per domain, the "disk
+ * server", started by the first job on the domain and stopped when the
+ * domain is destroyed.  It outlives the context and the process that
+ * started it: any context finds it again (its pid file and QMP socket
+ * under the core's state directory, found under the domain's lock) and
+ * re-reads its jobs from it.  A context holds the server's one QMP
+ * connection while it has a job in flight or a call under way, and lets
+ * it go afterwards, so the next process can take it.
+ *
+ * One job per disk.  Each job has one state machine (the states below,
+ * libvirt's), driven by the server's JOB_STATUS_CHANGE and BLOCK_JOB_*
+ * events: a job reports exactly one terminal XLITE_EVENT_BLOCK_JOB
+ * (COMPLETED, CANCELED or FAILED), and READY once, to the generators of
+ * the context that watches it.  An abort answered by the server makes the
+ * terminal event CANCELED even if the copy had reached sync (QEMU reports
+ * such a cancel as a completion); a pivot makes it COMPLETED, after the
+ * domain's stored config names the new file.
+ */
+typedef enum {
+    XLITE_BLOCK_JOB_STATE_CREATED = 0,
+    XLITE_BLOCK_JOB_STATE_RUNNING,
+    XLITE_BLOCK_JOB_STATE_READY,       /* a copy in sync: pivot possible */
+    XLITE_BLOCK_JOB_STATE_ABORTING,    /* cancel requested */
+    XLITE_BLOCK_JOB_STATE_PIVOTING,    /* complete requested */
+    XLITE_BLOCK_JOB_STATE_CONCLUDED,
+    XLITE_BLOCK_JOB_STATE_FAILED,
+} xlite_block_job_state;
+
+typedef struct {
+    xlite_block_job_type type;   /* PULL or COPY */
+    const char *vdev;            /* the disk: "xvda" */
+    /* COPY: the destination, its format (DEFAULT: the source's), whether
+     * it exists already (REUSE_EXT: its contents are the caller's), and
+     * whether only the top image is copied (SHALLOW: the destination
+     * keeps the source's backing chain). */
+    const char *dest;
+    xlite_disk_format dest_format;
+    bool reuse_ext;
+    bool shallow;
+    /* PULL: the backing file that stays (NULL: pull everything in). */
+    const char *base;
+    uint64_t bandwidth;          /* bytes per second; 0: unlimited */
+} xlite_block_job_params;
+
+typedef struct {
+    xlite_block_job_type type;
+    xlite_block_job_state state;
+    uint64_t cur;                /* progress, in the server's units */
+    uint64_t end;
+    uint64_t bandwidth;          /* bytes per second; 0: unlimited */
+    bool ready;
+} xlite_block_job_info;
+
+/* Starts a job (completes once the server accepted it).  -EBUSY: the disk
+ * has a job; -ENOENT: no such disk; -EOPNOTSUPP: the disk has no QEMU
+ * backend; -EIO: the server refused (its reason in xlite_errmsg()). */
+int xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
+                          const xlite_block_job_params *params,
+                          const xlite_async_how *how);
+/* Asks the job to stop: cancel, or with pivot complete (a COPY in READY
+ * only); completes once the server accepted the request, and the
+ * terminal event follows.  -ENOENT: no job; -EALREADY: the job is ending
+ * already; -EBUSY: pivot before READY; -EOPNOTSUPP: pivot on a job that
+ * is not a copy.  A request that raced with the job's own end succeeds
+ * (the one terminal event is the job's own). */
+int xlite_block_job_abort(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                          bool pivot, const xlite_async_how *how);
+/* The job's state and progress, asked of the server.  -ENOENT: no job. */
+int xlite_block_job_get_info(xlite_ctx *ctx, uint32_t domid,
+                             const char *vdev, xlite_block_job_info *info_r,
+                             const xlite_async_how *how);
+int xlite_block_job_set_speed(xlite_ctx *ctx, uint32_t domid,
+                              const char *vdev, uint64_t bandwidth,
+                              const xlite_async_how *how);
+
 /* The user's config as stored at create, merged with the runtime facts
  * (name, memory, vcpus): xenstore is the primary reference and the stored
  * JSON the template (DESIGN.md section 4).  cfg_r must be _init'ed. */

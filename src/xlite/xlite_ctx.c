@@ -169,7 +169,8 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
         ctx_free_fields(ctx);
         return rc;
     }
-    if ((rc = xlite__domains_ctx_init(ctx)) < 0) {
+    if ((rc = xlite__domains_ctx_init(ctx)) < 0 ||
+        (rc = xlite__blockjobs_ctx_init(ctx)) < 0) {
         ctx->hv->close(ctx, ctx->hv_state);
         ctx_free_fields(ctx);
         return rc;
@@ -185,6 +186,7 @@ xlite_ctx_free(xlite_ctx *ctx)
     if (!ctx)
         return;
     xlite__ejects_ctx_free(ctx);
+    xlite__blockjobs_ctx_free(ctx);
     xlite__domains_ctx_free(ctx);
     ctx->hv->close(ctx, ctx->hv_state);
     ctx_free_fields(ctx);

@@ -1264,6 +1264,7 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
     XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
               "ran", ds->domid);
     remove_domain_nodes(egc->ctx, ds->domid, ds->uuid);
+    xlite__diskserver_stop(egc->ctx, ds->domid, ds->uuid);
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);
     ds->gone.ao = ds->ao;
@@ -1350,6 +1351,8 @@ xlite_domain_forget(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16])
         if (xsh)
             xs_rm(xsh, XBT_NULL, vm);
     }
+    if (!domid_reused)
+        xlite__diskserver_stop(ctx, domid, uuid);
     xlite__userdata_remove(ctx, domid, uuid);
     unlink(lockpath);
     XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: what it left behind is "

@@ -570,6 +570,8 @@ struct xlite_ctx {
     struct xlite__domains *domains;
     /* A guest's CD-ROM eject requests (xlite_eject.c). */
     struct xlite__ejects *ejects;
+    /* Disk servers and block jobs (xlite_blockjob.c). */
+    struct xlite__blockjobs *blockjobs;
     /* The stored configs of domains the host does not have were collected
      * on this host (xlite__userdata_collect: once per context, and again
      * after the host restarted). */
@@ -633,6 +635,17 @@ int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
 void xlite__ejects_ctx_init(xlite_ctx *ctx);
 void xlite__ejects_ctx_free(xlite_ctx *ctx);
+
+/*
+ * Disk servers and block jobs (xlite_blockjob.c; docs/blockjobs.md).
+ * _stop is called by destroy and forget, with the domain's lock held: it
+ * drops this context's connection to the domain's disk server (its jobs
+ * end without events, like the domain) and stops the server.
+ */
+int xlite__blockjobs_ctx_init(xlite_ctx *ctx);
+void xlite__blockjobs_ctx_free(xlite_ctx *ctx);
+void xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,
+                            const uint8_t uuid[16]);
 
 /* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
  * connection (the host restarted) unless watches still use it; the next

@@ -1,0 +1,1357 @@
+/*
+ * xlite_blockjob.c: the disk server (qemu-storage-daemon) and block jobs
+ *
+ * The public contract is in xlite.h, "Block jobs"; the decisions (who
+ * owns the QMP connection, where the server's files live) are in
+ * docs/blockjobs.md.  This file follows an operation through its life:
+ * finding or starting the domain's server under the domain's lock,
+ * connecting and re-reading its jobs, running the operation's commands,
+ * then the job state machine the server's events drive, and the stop at
+ * destroy.
+ *
+ * A domain's server lives in STATE_DIR/qsd/<domid>/: "uuid" (whose domain
+ * it serves), "pid" (written and locked by the server itself), "qmp.sock"
+ * (its one QMP monitor), "nbd.sock" (the NBD exports of its disks),
+ * "log" (its stderr), and "job-<vdev>.json" per copy in flight (what a
+ * pivot needs and query-block-jobs does not say: the destination).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xlite_qmp.h"
+
+#define QSD_PROGRAM "qemu-storage-daemon"
+/* From exec to the daemonizing parent's exit (the server is up). */
+#define QSD_START_TIMEOUT (20 * G_USEC_PER_SEC)
+/* Block node and job names are the disk's guest name; QEMU ids are at
+ * most 31 characters of [A-Za-z0-9_.-] starting with a letter. */
+#define VDEV_MAX 31
+
+typedef struct xlite__dserver dserver;
+
+typedef struct {
+    char *vdev;
+    xlite_block_job_type type;
+    xlite_block_job_state state;
+    char *dest;                 /* COPY */
+    xlite_disk_format dest_format;
+} bjob;
+
+struct xlite__dserver {
+    xlite_ctx *ctx;
+    uint32_t domid;
+    uint8_t uuid[16];
+    char *dir;
+    xlite__qmp *qmp;
+    bool ready;                 /* connected and its jobs read */
+    GQueue waiting;             /* bj_op, until ready */
+    unsigned int nops;          /* operations using it */
+    GHashTable *jobs;           /* vdev -> bjob */
+};
+
+struct xlite__blockjobs {
+    GHashTable *servers;        /* domid -> dserver */
+    xlite__evgen_producer producer;
+};
+
+typedef enum {
+    OP_START,
+    OP_ABORT,
+    OP_INFO,
+    OP_SPEED,
+} op_kind;
+
+typedef struct {
+    /* caller */
+    xlite__ao *ao;
+    op_kind kind;
+    uint32_t domid;
+    char *vdev;
+    xlite_block_job_params params;  /* START; strings owned */
+    bool pivot;                     /* ABORT */
+    uint64_t bandwidth;             /* SPEED */
+    xlite_block_job_info *info_r;   /* INFO */
+    /* private */
+    uint8_t uuid[16];
+    char *source;                   /* START: the disk's file */
+    xlite_disk_format source_format;
+    dserver *ds;
+    xlite__udlock lock;
+    xlite__spawn_state spawn;
+    char **argv;
+    int logfd;
+    xlite_block_job_state prev;     /* ABORT: to go back to on refusal */
+    GList link;                     /* in ds->waiting */
+} bj_op;
+
+static void op_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
+static void op_spawned(xlite__egc *egc, xlite__spawn_state *ss, int rc,
+                       int status);
+static void op_connect(xlite__egc *egc, bj_op *op);
+static void op_run(xlite__egc *egc, bj_op *op);
+static void op_done(xlite__egc *egc, bj_op *op, int rc);
+static void ds_release_if_idle(xlite__egc *egc, dserver *ds);
+
+/* ---------- names and files ---------- */
+
+static bool
+vdev_valid(const char *vdev)
+{
+    size_t len = vdev ? strlen(vdev) : 0;
+
+    if (len == 0 || len > VDEV_MAX || !g_ascii_isalpha(vdev[0]))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!g_ascii_isalnum(vdev[i]))
+            return false;
+    }
+    return true;
+}
+
+static char *
+server_dir(xlite_ctx *ctx, uint32_t domid)
+{
+    return g_strdup_printf("%s/qsd/%u", ctx->state_dir, domid);
+}
+
+static char *
+job_file(const char *dir, const char *vdev)
+{
+    return g_strdup_printf("%s/job-%s.json", dir, vdev);
+}
+
+/* The server's pid if it runs: its pid file exists and is locked by it
+ * (QEMU holds a write lock on it for its lifetime), so a stale file or a
+ * reused pid never counts.  0 if not. */
+static pid_t
+server_pid(const char *dir)
+{
+    g_autofree char *path = g_strdup_printf("%s/pid", dir);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd;
+    pid_t pid = 0;
+
+    xlite__nofork_lock();
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    xlite__nofork_unlock();
+    if (fd < 0)
+        return 0;
+    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0)
+        pid = fl.l_pid;
+    close(fd);
+    return pid;
+}
+
+/* Whether dir belongs to the domain with uuid (written at server start). */
+static bool
+server_dir_is(const char *dir, const uint8_t uuid[16])
+{
+    g_autofree char *path = g_strdup_printf("%s/uuid", dir);
+    g_autofree char *text = NULL;
+    size_t len = 0;
+
+    return g_file_get_contents(path, &text, &len, NULL) && len == 16 &&
+           memcmp(text, uuid, 16) == 0;
+}
+
+static void
+server_kill_and_remove(xlite_ctx *ctx, const char *dir)
+{
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+    pid_t pid;
+
+    if ((pid = server_pid(dir)) > 0) {
+        XLITE_LOG(ctx, XLITE_LOG_DEBUG, "stopping the disk server %d (%s)",
+                  (int)pid, dir);
+        kill(pid, SIGTERM);
+    }
+    if ((d = g_dir_open(dir, 0, NULL))) {
+        while ((name = g_dir_read_name(d))) {
+            g_autofree char *path = g_build_filename(dir, name, NULL);
+
+            unlink(path);
+        }
+    }
+    rmdir(dir);
+}
+
+/* ---------- the job table and its events ---------- */
+
+static void
+bjob_free(void *p)
+{
+    bjob *job = p;
+
+    g_free(job->vdev);
+    g_free(job->dest);
+    g_free(job);
+}
+
+static void
+emit(xlite__egc *egc, dserver *ds, const char *vdev,
+     xlite_block_job_type type, xlite_block_job_status status)
+{
+    xlite_event tmpl = { .type = XLITE_EVENT_BLOCK_JOB,
+                         .domid = ds->domid };
+
+    memcpy(tmpl.uuid, ds->uuid, 16);
+    g_strlcpy(tmpl.u.block_job.disk, vdev, sizeof(tmpl.u.block_job.disk));
+    tmpl.u.block_job.job = type;
+    tmpl.u.block_job.status = status;
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u disk %s: block job "
+              "event %d", ds->domid, vdev, (int)status);
+    xlite__evgen_emit(egc, &tmpl);
+}
+
+/* After a pivot the domain's stored config names the new file. */
+static void
+follow_pivot(xlite_ctx *ctx, dserver *ds, const bjob *job)
+{
+    xlite_domain_config cfg;
+
+    if (!job->dest)
+        return;
+    xlite_domain_config_init(&cfg);
+    if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &cfg) < 0) {
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the stored config could "
+                  "not be updated after the pivot of %s", ds->domid,
+                  job->vdev);
+        return;
+    }
+    for (size_t i = 0; i < cfg.num_disks; i++) {
+        xlite_disk_config *d = &cfg.disks[i];
+
+        if (g_strcmp0(d->vdev, job->vdev) != 0)
+            continue;
+        g_free(d->target);
+        d->target = g_strdup(job->dest);
+        if (job->dest_format != XLITE_DISK_FORMAT_DEFAULT)
+            d->format = job->dest_format;
+    }
+    if (xlite__userdata_store(ctx, ds->domid, ds->uuid, &cfg) < 0)
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the stored config could "
+                  "not be updated after the pivot of %s", ds->domid,
+                  job->vdev);
+    xlite_domain_config_dispose(&cfg);
+}
+
+/* The one terminal event of a job; the job is gone afterwards. */
+static void
+job_end(xlite__egc *egc, dserver *ds, bjob *job,
+        xlite_block_job_status status)
+{
+    g_autofree char *vdev = g_strdup(job->vdev);
+    g_autofree char *path = job_file(ds->dir, job->vdev);
+    xlite_block_job_type type = job->type;
+
+    if (status == XLITE_BLOCK_JOB_COMPLETED && type == XLITE_BLOCK_JOB_COPY)
+        follow_pivot(egc->ctx, ds, job);
+    unlink(path);
+    g_hash_table_remove(ds->jobs, vdev);
+    emit(egc, ds, vdev, type, status);
+}
+
+static bjob *
+event_job(dserver *ds, JsonObject *data, const char *member)
+{
+    JsonNode *n = data ? json_object_get_member(data, member) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
+        json_node_get_value_type(n) != G_TYPE_STRING)
+        return NULL;
+    return g_hash_table_lookup(ds->jobs, json_node_get_string(n));
+}
+
+static void
+on_job_status(xlite__egc *egc, dserver *ds, bjob *job, const char *status)
+{
+    if (g_str_equal(status, "running")) {
+        if (job->state == XLITE_BLOCK_JOB_STATE_CREATED)
+            job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
+    } else if (g_str_equal(status, "aborting")) {
+        /* Ours (ABORTING already) or the server's own (an I/O error):
+         * either way BLOCK_JOB_* says how it ended. */
+        if (job->state != XLITE_BLOCK_JOB_STATE_PIVOTING)
+            job->state = XLITE_BLOCK_JOB_STATE_ABORTING;
+    } else if (g_str_equal(status, "null")) {
+        /* Dismissed, and no BLOCK_JOB_COMPLETED or _CANCELLED came for it
+         * (which always come before): a missing event.  The job still
+         * ends exactly once; how, only an abort we asked for tells. */
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u disk %s: the block "
+                  "job ended without its completion event", ds->domid,
+                  job->vdev);
+        job_end(egc, ds, job, job->state == XLITE_BLOCK_JOB_STATE_ABORTING
+                              ? XLITE_BLOCK_JOB_CANCELED
+                              : XLITE_BLOCK_JOB_FAILED);
+    }
+}
+
+static void
+on_job_end_event(xlite__egc *egc, dserver *ds, bjob *job, bool cancelled,
+                 JsonObject *data)
+{
+    bool error = json_object_has_member(data, "error");
+    xlite_block_job_status status;
+
+    if (error) {
+        JsonNode *n = json_object_get_member(data, "error");
+
+        XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "domain %u disk %s: the block "
+                  "job failed: %.200s", ds->domid, job->vdev,
+                  JSON_NODE_HOLDS_VALUE(n) &&
+                  json_node_get_value_type(n) == G_TYPE_STRING
+                  ? json_node_get_string(n) : "(no reason given)");
+        status = XLITE_BLOCK_JOB_FAILED;
+    } else if (cancelled || job->state == XLITE_BLOCK_JOB_STATE_ABORTING) {
+        /* A cancelled copy that had reached sync ends as "completed" in
+         * QEMU without switching: for the user it was aborted. */
+        status = XLITE_BLOCK_JOB_CANCELED;
+    } else {
+        status = XLITE_BLOCK_JOB_COMPLETED;
+    }
+    job_end(egc, ds, job, status);
+}
+
+static void
+ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
+         JsonObject *data, int64_t ts, void *opaque)
+{
+    dserver *ds = opaque;
+    bjob *job;
+
+    if (g_str_equal(name, "JOB_STATUS_CHANGE")) {
+        JsonNode *st = data ? json_object_get_member(data, "status") : NULL;
+
+        if (!(job = event_job(ds, data, "id")) || !st ||
+            !JSON_NODE_HOLDS_VALUE(st) ||
+            json_node_get_value_type(st) != G_TYPE_STRING)
+            return;
+        on_job_status(egc, ds, job, json_node_get_string(st));
+    } else if (g_str_equal(name, "BLOCK_JOB_READY")) {
+        if (!(job = event_job(ds, data, "device")))
+            return;
+        /* Once: a duplicated event, or one for a job that is ending
+         * already, changes nothing. */
+        if (job->state == XLITE_BLOCK_JOB_STATE_CREATED ||
+            job->state == XLITE_BLOCK_JOB_STATE_RUNNING) {
+            job->state = XLITE_BLOCK_JOB_STATE_READY;
+            emit(egc, ds, job->vdev, job->type, XLITE_BLOCK_JOB_READY);
+        }
+    } else if (g_str_equal(name, "BLOCK_JOB_COMPLETED") ||
+               g_str_equal(name, "BLOCK_JOB_CANCELLED")) {
+        /* A second terminal event finds no job: dropped. */
+        if (!(job = event_job(ds, data, "device")))
+            return;
+        on_job_end_event(egc, ds, job,
+                         g_str_equal(name, "BLOCK_JOB_CANCELLED"), data);
+    } else {
+        return;
+    }
+    ds_release_if_idle(egc, ds);
+}
+
+/* ---------- the connection ---------- */
+
+static void
+ds_free(xlite_ctx *ctx, dserver *ds)
+{
+    xlite__qmp_free(ctx, ds->qmp);
+    g_hash_table_unref(ds->jobs);
+    g_free(ds->dir);
+    g_free(ds);
+}
+
+static void
+ds_forget(xlite_ctx *ctx, dserver *ds)
+{
+    g_hash_table_steal(ctx->blockjobs->servers, GUINT_TO_POINTER(ds->domid));
+    ds_free(ctx, ds);
+}
+
+/* The connection goes once nothing needs it: another context (the next
+ * virsh in embedded mode) may then take the server's one monitor. */
+static void
+ds_release_if_idle(xlite__egc *egc, dserver *ds)
+{
+    if (ds->nops == 0 && ds->waiting.length == 0 &&
+        g_hash_table_size(ds->jobs) == 0)
+        ds_forget(egc->ctx, ds);
+}
+
+static bool
+node_is_string(JsonObject *o, const char *m)
+{
+    JsonNode *n = json_object_get_member(o, m);
+
+    return n && JSON_NODE_HOLDS_VALUE(n) &&
+           json_node_get_value_type(n) == G_TYPE_STRING;
+}
+
+static bool
+node_is_int(JsonObject *o, const char *m)
+{
+    JsonNode *n = json_object_get_member(o, m);
+
+    return n && JSON_NODE_HOLDS_VALUE(n) &&
+           json_node_get_value_type(n) == G_TYPE_INT64 &&
+           json_node_get_int(n) >= 0;
+}
+
+/* Checks one entry of query-block-jobs strictly. */
+static bool
+job_entry_valid(JsonNode *n)
+{
+    JsonObject *o;
+
+    if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+        return false;
+    o = json_node_get_object(n);
+    return node_is_string(o, "device") && node_is_string(o, "type") &&
+           node_is_int(o, "len") && node_is_int(o, "offset") &&
+           node_is_int(o, "speed");
+}
+
+static int
+check_job_list(xlite__egc *egc, JsonNode *ret, JsonArray **arr_r)
+{
+    JsonArray *arr;
+
+    if (!ret || JSON_NODE_TYPE(ret) != JSON_NODE_ARRAY)
+        return XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's job list "
+                           "is not a list");
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        if (!job_entry_valid(json_array_get_element(arr, i)))
+            return XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's job "
+                               "list has a malformed entry");
+    }
+    *arr_r = arr;
+    return 0;
+}
+
+static xlite_block_job_type
+job_type_of(const char *qtype)
+{
+    if (g_str_equal(qtype, "mirror"))
+        return XLITE_BLOCK_JOB_COPY;
+    if (g_str_equal(qtype, "commit"))
+        return XLITE_BLOCK_JOB_COMMIT;
+    return XLITE_BLOCK_JOB_PULL;
+}
+
+/* A job found on the server that this context did not start (another
+ * process did, or this one before a reconnect). */
+static void
+adopt_job(dserver *ds, JsonObject *o)
+{
+    const char *vdev = json_object_get_string_member(o, "device");
+    const char *status = json_object_has_member(o, "status") &&
+                         node_is_string(o, "status")
+                         ? json_object_get_string_member(o, "status") : "";
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    bjob *job;
+
+    if (!vdev_valid(vdev) || g_hash_table_contains(ds->jobs, vdev))
+        return;
+    /* Ending already: its end is not ours to report. */
+    if (g_str_equal(status, "waiting") || g_str_equal(status, "pending") ||
+        g_str_equal(status, "concluded") || g_str_equal(status, "null"))
+        return;
+    job = g_new0(bjob, 1);
+    job->vdev = g_strdup(vdev);
+    job->type = job_type_of(json_object_get_string_member(o, "type"));
+    if (g_str_equal(status, "ready") || g_str_equal(status, "standby"))
+        job->state = XLITE_BLOCK_JOB_STATE_READY;
+    else if (g_str_equal(status, "aborting"))
+        job->state = XLITE_BLOCK_JOB_STATE_ABORTING;
+    else
+        job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
+    path = job_file(ds->dir, vdev);
+    if (job->type == XLITE_BLOCK_JOB_COPY &&
+        g_file_get_contents(path, &text, NULL, NULL)) {
+        g_autoptr(JsonParser) p = json_parser_new();
+
+        if (json_parser_load_from_data(p, text, -1, NULL) &&
+            JSON_NODE_TYPE(json_parser_get_root(p)) == JSON_NODE_OBJECT) {
+            JsonObject *f = json_node_get_object(json_parser_get_root(p));
+
+            if (node_is_string(f, "dest"))
+                job->dest = g_strdup(json_object_get_string_member(f,
+                                                                   "dest"));
+            if (node_is_int(f, "format"))
+                job->dest_format = json_object_get_int_member(f, "format");
+        }
+    }
+    g_hash_table_insert(ds->jobs, job->vdev, job);
+}
+
+static void
+ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    dserver *ds = opaque;
+    JsonArray *arr = NULL;
+    GQueue waiting = G_QUEUE_INIT;
+    GList *l;
+
+    if (rc == -EIO)
+        rc = XLITE_ERROR(egc->ctx, -EIO, "the disk server refused to list "
+                         "its jobs: %s", errdesc);
+    if (rc == 0)
+        rc = check_job_list(egc, ret, &arr);
+    if (rc < 0) {
+        /* The connection is of no use: every waiting operation fails. */
+        waiting = ds->waiting;
+        g_queue_init(&ds->waiting);
+        ds->nops++;
+        while ((l = g_queue_pop_head_link(&waiting)))
+            op_done(egc, l->data, rc);
+        ds->nops--;
+        ds_release_if_idle(egc, ds);
+        return;
+    }
+    for (guint i = 0; i < json_array_get_length(arr); i++)
+        adopt_job(ds, json_array_get_object_element(arr, i));
+    ds->ready = true;
+    waiting = ds->waiting;
+    g_queue_init(&ds->waiting);
+    while ((l = g_queue_pop_head_link(&waiting)))
+        op_run(egc, l->data);
+}
+
+static void
+ds_state(xlite__egc *egc, xlite__qmp *qmp, int rc, void *opaque)
+{
+    dserver *ds = opaque;
+    GQueue waiting;
+    GList *l;
+    GHashTableIter it;
+    gpointer value;
+
+    if (rc == 0) {
+        /* Job state is the server's: read it again on every connection. */
+        if ((rc = xlite__qmp_command(egc, qmp, "query-block-jobs", NULL, -1,
+                                     ds_queried, ds)) == 0)
+            return;
+    }
+    /* The connection failed: waiting operations fail with it, and jobs in
+     * flight end (the server died, or cannot be talked to). */
+    waiting = ds->waiting;
+    g_queue_init(&ds->waiting);
+    ds->nops++;
+    while ((l = g_queue_pop_head_link(&waiting)))
+        op_done(egc, l->data, rc);
+    g_hash_table_iter_init(&it, ds->jobs);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        bjob *job = value;
+
+        XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "domain %u disk %s: the block "
+                  "job failed: the disk server connection was lost",
+                  ds->domid, job->vdev);
+        job_end(egc, ds, job, XLITE_BLOCK_JOB_FAILED);
+        g_hash_table_iter_init(&it, ds->jobs);
+    }
+    ds->nops--;
+    ds_release_if_idle(egc, ds);
+}
+
+static const xlite__qmp_callbacks ds_callbacks = { ds_state, ds_event };
+
+/* ---------- operations: finding or starting the server ---------- */
+
+static void
+op_free(bj_op *op)
+{
+    g_free(op->vdev);
+    g_free((char *)op->params.vdev);
+    g_free((char *)op->params.dest);
+    g_free((char *)op->params.base);
+    g_free(op->source);
+    g_strfreev(op->argv);
+    xlite__close(&op->logfd);
+    g_free(op);
+}
+
+static void
+op_done(xlite__egc *egc, bj_op *op, int rc)
+{
+    xlite__ao *ao = op->ao;
+    dserver *ds = op->ds;
+
+    xlite__udlock_release(egc->ctx, &op->lock, false);
+    op_free(op);
+    if (ds) {
+        ds->nops--;
+        ds_release_if_idle(egc, ds);
+    }
+    xlite__ao_complete(egc, ao, rc);
+}
+
+static void
+op_begin(xlite__egc *egc, bj_op *op)
+{
+    xlite_ctx *ctx = egc->ctx;
+    dserver *ds = g_hash_table_lookup(ctx->blockjobs->servers,
+                                      GUINT_TO_POINTER(op->domid));
+    int rc;
+
+    if (ds && memcmp(ds->uuid, op->uuid, 16) != 0) {
+        /* An older domain's: drop it quietly. */
+        ds_forget(ctx, ds);
+        ds = NULL;
+    }
+    if (ds) {
+        op->ds = ds;
+        ds->nops++;
+        if (ds->ready)
+            op_run(egc, op);
+        else
+            g_queue_push_tail_link(&ds->waiting, &op->link);
+        return;
+    }
+    /* Find it, or start it, under the domain's lock. */
+    op->lock.ao = op->ao;
+    op->lock.domid = op->domid;
+    memcpy(op->lock.uuid, op->uuid, 16);
+    op->lock.callback = op_locked;
+    if ((rc = xlite__udlock_acquire(egc, &op->lock)) < 0)
+        op_done(egc, op, rc);
+}
+
+static int
+prepare_dir(xlite_ctx *ctx, const char *dir, const uint8_t uuid[16])
+{
+    g_autofree char *uuidpath = g_strdup_printf("%s/uuid", dir);
+    g_autoptr(GError) err = NULL;
+
+    /* Whatever a server of an older domain with this domid left. */
+    server_kill_and_remove(ctx, dir);
+    if (g_mkdir_with_parents(dir, 0700) < 0)
+        return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", dir,
+                           g_strerror(errno));
+    if (!g_file_set_contents(uuidpath, (const char *)uuid, 16, &err))
+        return XLITE_ERROR(ctx, -EIO, "cannot write %s: %s", uuidpath,
+                           err->message);
+    return 0;
+}
+
+static void
+op_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
+{
+    bj_op *op = XLITE__CONTAINER_OF(ul, bj_op, lock);
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *dir = server_dir(ctx, op->domid);
+    g_autofree char *logpath = NULL;
+
+    if (rc < 0) {
+        op_done(egc, op, rc);
+        return;
+    }
+    if (server_pid(dir) > 0 && server_dir_is(dir, op->uuid)) {
+        xlite__udlock_release(ctx, &op->lock, false);
+        op_connect(egc, op);
+        return;
+    }
+    if (op->kind != OP_START) {
+        /* No server: no job. */
+        op_done(egc, op, -ENOENT);
+        return;
+    }
+    if ((rc = prepare_dir(ctx, dir, op->uuid)) < 0) {
+        op_done(egc, op, rc);
+        return;
+    }
+    logpath = g_strdup_printf("%s/log", dir);
+    if ((op->logfd = xlite__open(ctx, logpath, O_WRONLY | O_CREAT | O_APPEND,
+                                 0600)) < 0) {
+        op_done(egc, op, op->logfd);
+        return;
+    }
+    {
+        GPtrArray *a = g_ptr_array_new();
+
+        g_ptr_array_add(a, g_strdup(QSD_PROGRAM));
+        g_ptr_array_add(a, g_strdup("--daemonize"));
+        g_ptr_array_add(a, g_strdup_printf("--pidfile=%s/pid", dir));
+        g_ptr_array_add(a, g_strdup("--chardev"));
+        g_ptr_array_add(a, g_strdup_printf("socket,id=qmp,path=%s/qmp.sock,"
+                                           "server=on,wait=off", dir));
+        g_ptr_array_add(a, g_strdup("--monitor"));
+        g_ptr_array_add(a, g_strdup("chardev=qmp"));
+        g_ptr_array_add(a, g_strdup("--nbd-server"));
+        g_ptr_array_add(a, g_strdup_printf("addr.type=unix,"
+                                           "addr.path=%s/nbd.sock", dir));
+        g_ptr_array_add(a, NULL);
+        op->argv = (char **)g_ptr_array_free(a, FALSE);
+    }
+    xlite__spawn_init(&op->spawn);
+    op->spawn.ao = op->ao;
+    op->spawn.what = "the disk server";
+    op->spawn.argv = (const char *const *)op->argv;
+    op->spawn.stdfds[0] = -1;
+    op->spawn.stdfds[1] = op->logfd;
+    op->spawn.stdfds[2] = op->logfd;
+    op->spawn.timeout_usec = QSD_START_TIMEOUT;
+    op->spawn.unabortable = true;
+    op->spawn.death_cb = op_spawned;
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: starting its disk server in "
+              "%s", op->domid, dir);
+    if ((rc = xlite__spawn(egc, &op->spawn)) < 0)
+        op_done(egc, op, rc);
+}
+
+static void
+op_spawned(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
+{
+    bj_op *op = XLITE__CONTAINER_OF(ss, bj_op, spawn);
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *dir = server_dir(ctx, op->domid);
+
+    xlite__close(&op->logfd);
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = XLITE_ERROR(ctx, -EIO, "the disk server of domain %u did not "
+                         "start (see %s/log)", op->domid, dir);
+    else if (rc == 0 && server_pid(dir) <= 0)
+        rc = XLITE_ERROR(ctx, -EIO, "the disk server of domain %u started "
+                         "but holds no pid file (see %s/log)", op->domid,
+                         dir);
+    if (rc < 0) {
+        server_kill_and_remove(ctx, dir);
+        op_done(egc, op, rc);
+        return;
+    }
+    xlite__udlock_release(ctx, &op->lock, false);
+    op_connect(egc, op);
+}
+
+static void
+op_connect(xlite__egc *egc, bj_op *op)
+{
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *path = NULL;
+    dserver *ds;
+    int rc;
+
+    ds = g_new0(dserver, 1);
+    ds->ctx = ctx;
+    ds->domid = op->domid;
+    memcpy(ds->uuid, op->uuid, 16);
+    ds->dir = server_dir(ctx, op->domid);
+    g_queue_init(&ds->waiting);
+    ds->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                     bjob_free);
+    path = g_strdup_printf("%s/qmp.sock", ds->dir);
+    if ((rc = xlite__qmp_connect(egc, path, &ds_callbacks, ds,
+                                 &ds->qmp)) < 0) {
+        ds_free(ctx, ds);
+        op_done(egc, op, rc);
+        return;
+    }
+    g_hash_table_insert(ctx->blockjobs->servers, GUINT_TO_POINTER(op->domid),
+                        ds);
+    op->ds = ds;
+    ds->nops++;
+    g_queue_push_tail_link(&ds->waiting, &op->link);
+}
+
+/* ---------- operations: their commands ---------- */
+
+static int
+refused(xlite__egc *egc, bj_op *op, int rc, const char *what,
+        const char *errdesc)
+{
+    if (rc != -EIO)
+        return rc;
+    return XLITE_ERROR(egc->ctx, -EIO, "the disk server refused to %s disk "
+                       "'%s' of domain %u: %s", what, op->vdev, op->domid,
+                       errdesc);
+}
+
+static void
+start_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+            const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    dserver *ds = op->ds;
+
+    if (rc < 0) {
+        bjob *job = g_hash_table_lookup(ds->jobs, op->vdev);
+        g_autofree char *path = job_file(ds->dir, op->vdev);
+
+        /* Refused: no job was made, so no event either. */
+        if (job && job->state == XLITE_BLOCK_JOB_STATE_CREATED) {
+            g_hash_table_remove(ds->jobs, op->vdev);
+            unlink(path);
+        }
+        op_done(egc, op, refused(egc, op, rc, "start a block job on",
+                                 errdesc));
+        return;
+    }
+    op_done(egc, op, 0);
+}
+
+static int
+write_job_file(xlite__egc *egc, bj_op *op)
+{
+    g_autofree char *path = job_file(op->ds->dir, op->vdev);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "dest");
+    json_builder_add_string_value(b, op->params.dest);
+    json_builder_set_member_name(b, "format");
+    json_builder_add_int_value(b, op->params.dest_format);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    text = json_generator_to_data(gen, NULL);
+    if (!g_file_set_contents(path, text, -1, &err))
+        return XLITE_ERROR(egc->ctx, -EIO, "cannot write %s: %s", path,
+                           err->message);
+    return 0;
+}
+
+static void
+start_job(xlite__egc *egc, bj_op *op)
+{
+    dserver *ds = op->ds;
+    JsonObject *args = json_object_new();
+    const char *cmd;
+    bjob *job;
+    int rc;
+
+    json_object_set_string_member(args, "job-id", op->vdev);
+    json_object_set_string_member(args, "device", op->vdev);
+    if (op->params.bandwidth)
+        json_object_set_int_member(args, "speed",
+                                   (gint64)MIN(op->params.bandwidth,
+                                               (uint64_t)G_MAXINT64));
+    if (op->params.type == XLITE_BLOCK_JOB_COPY) {
+        cmd = "drive-mirror";
+        json_object_set_string_member(args, "target", op->params.dest);
+        json_object_set_string_member(args, "format",
+            xlite_disk_format_to_string(op->params.dest_format));
+        json_object_set_string_member(args, "sync",
+                                      op->params.shallow ? "top" : "full");
+        json_object_set_string_member(args, "mode",
+                                      op->params.reuse_ext ? "existing"
+                                                           : "absolute-paths");
+        if ((rc = write_job_file(egc, op)) < 0) {
+            json_object_unref(args);
+            op_done(egc, op, rc);
+            return;
+        }
+    } else {
+        cmd = "block-stream";
+        if (op->params.base)
+            json_object_set_string_member(args, "base", op->params.base);
+    }
+    /* The job exists before the command is answered: its first events
+     * (created, running) come before the reply. */
+    job = g_new0(bjob, 1);
+    job->vdev = g_strdup(op->vdev);
+    job->type = op->params.type;
+    job->state = XLITE_BLOCK_JOB_STATE_CREATED;
+    job->dest = g_strdup(op->params.dest);
+    job->dest_format = op->params.dest_format;
+    g_hash_table_insert(ds->jobs, job->vdev, job);
+    if ((rc = xlite__qmp_command(egc, ds->qmp, cmd, args, -1, start_reply,
+                                 op)) < 0) {
+        g_hash_table_remove(ds->jobs, op->vdev);
+        op_done(egc, op, rc);
+    }
+}
+
+static void
+export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "export", errdesc));
+        return;
+    }
+    start_job(egc, op);
+}
+
+static void
+node_added(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonObject *args;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "open", errdesc));
+        return;
+    }
+    /* The disk's NBD export, through which a guest does its I/O. */
+    args = json_object_new();
+    json_object_set_string_member(args, "type", "nbd");
+    json_object_set_string_member(args, "id", op->vdev);
+    json_object_set_string_member(args, "node-name", op->vdev);
+    json_object_set_string_member(args, "name", op->vdev);
+    json_object_set_boolean_member(args, "writable", true);
+    if ((rc = xlite__qmp_command(egc, qmp, "block-export-add", args, -1,
+                                 export_reply, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+static void
+nodes_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonObject *args;
+    JsonObject *file;
+    JsonArray *arr;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "list the nodes of", errdesc));
+        return;
+    }
+    if (!ret || JSON_NODE_TYPE(ret) != JSON_NODE_ARRAY) {
+        op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's "
+                                     "node list is not a list"));
+        return;
+    }
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        JsonObject *o;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (node_is_string(o, "node-name") &&
+            g_str_equal(json_object_get_string_member(o, "node-name"),
+                        op->vdev)) {
+            /* Served already (an earlier job on this disk). */
+            start_job(egc, op);
+            return;
+        }
+    }
+    /* One block node per disk, named after it, over its file. */
+    file = json_object_new();
+    json_object_set_string_member(file, "driver", "file");
+    json_object_set_string_member(file, "filename", op->source);
+    {
+        g_autofree char *fname = g_strdup_printf("%s-file", op->vdev);
+
+        json_object_set_string_member(file, "node-name", fname);
+    }
+    args = json_object_new();
+    json_object_set_string_member(args, "driver",
+                                  xlite_disk_format_to_string(op->source_format));
+    json_object_set_string_member(args, "node-name", op->vdev);
+    json_object_set_object_member(args, "file", file);
+    if ((rc = xlite__qmp_command(egc, qmp, "blockdev-add", args, -1,
+                                 node_added, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+static void
+abort_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+            const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    bjob *job = g_hash_table_lookup(op->ds->jobs, op->vdev);
+
+    if (rc < 0 && !job) {
+        /* The job ended on its own meanwhile (its one terminal event is
+         * out): the request raced with the end, which is no failure. */
+        op_done(egc, op, 0);
+        return;
+    }
+    if (rc < 0) {
+        if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
+            job->state == XLITE_BLOCK_JOB_STATE_PIVOTING)
+            job->state = op->prev;
+        op_done(egc, op, refused(egc, op, rc, op->pivot ? "pivot" : "abort "
+                                 "the block job of", errdesc));
+        return;
+    }
+    op_done(egc, op, 0);
+}
+
+static void
+info_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    bjob *job = g_hash_table_lookup(op->ds->jobs, op->vdev);
+    JsonArray *arr;
+
+    if (rc < 0 || (rc = check_job_list(egc, ret, &arr)) < 0) {
+        op_done(egc, op, refused(egc, op, rc, "report on", errdesc));
+        return;
+    }
+    for (guint i = 0; job && i < json_array_get_length(arr); i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+
+        if (!g_str_equal(json_object_get_string_member(o, "device"),
+                         op->vdev))
+            continue;
+        op->info_r->type = job->type;
+        op->info_r->state = job->state;
+        op->info_r->cur = json_object_get_int_member(o, "offset");
+        op->info_r->end = json_object_get_int_member(o, "len");
+        op->info_r->bandwidth = json_object_get_int_member(o, "speed");
+        op->info_r->ready = json_object_has_member(o, "ready") &&
+                            json_object_get_boolean_member(o, "ready");
+        op_done(egc, op, 0);
+        return;
+    }
+    /* Ours but not listed: concluded, its event on the way. */
+    op_done(egc, op, -ENOENT);
+}
+
+static void
+speed_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+            const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+
+    op_done(egc, op, refused(egc, op, rc, "set the speed of the job of",
+                             errdesc));
+}
+
+static void
+op_run(xlite__egc *egc, bj_op *op)
+{
+    xlite_ctx *ctx = egc->ctx;
+    dserver *ds = op->ds;
+    bjob *job = g_hash_table_lookup(ds->jobs, op->vdev);
+    JsonObject *args;
+    int rc;
+
+    if (op->kind == OP_START) {
+        if (job) {
+            op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "disk '%s' of domain "
+                                         "%u has a block job already",
+                                         op->vdev, op->domid));
+            return;
+        }
+        args = json_object_new();
+        json_object_set_boolean_member(args, "flat", true);
+        if ((rc = xlite__qmp_command(egc, ds->qmp, "query-named-block-nodes",
+                                     args, -1, nodes_listed, op)) < 0)
+            op_done(egc, op, rc);
+        return;
+    }
+    if (!job) {
+        op_done(egc, op, -ENOENT);
+        return;
+    }
+    switch (op->kind) {
+    case OP_ABORT:
+        if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
+            job->state == XLITE_BLOCK_JOB_STATE_PIVOTING ||
+            job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED ||
+            job->state == XLITE_BLOCK_JOB_STATE_FAILED) {
+            op_done(egc, op, XLITE_ERROR(ctx, -EALREADY, "the block job of "
+                                         "disk '%s' is ending already",
+                                         op->vdev));
+            return;
+        }
+        if (op->pivot && job->type != XLITE_BLOCK_JOB_COPY) {
+            op_done(egc, op, XLITE_ERROR(ctx, -EOPNOTSUPP, "the block job of "
+                                         "disk '%s' cannot pivot: it is not "
+                                         "a copy", op->vdev));
+            return;
+        }
+        if (op->pivot && job->state != XLITE_BLOCK_JOB_STATE_READY) {
+            op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "the copy of disk '%s' "
+                                         "is not ready to pivot yet",
+                                         op->vdev));
+            return;
+        }
+        op->prev = job->state;
+        job->state = op->pivot ? XLITE_BLOCK_JOB_STATE_PIVOTING
+                               : XLITE_BLOCK_JOB_STATE_ABORTING;
+        args = json_object_new();
+        if (op->pivot) {
+            json_object_set_string_member(args, "id", op->vdev);
+            rc = xlite__qmp_command(egc, ds->qmp, "job-complete", args, -1,
+                                    abort_reply, op);
+        } else {
+            json_object_set_string_member(args, "device", op->vdev);
+            rc = xlite__qmp_command(egc, ds->qmp, "block-job-cancel", args,
+                                    -1, abort_reply, op);
+        }
+        break;
+    case OP_INFO:
+        rc = xlite__qmp_command(egc, ds->qmp, "query-block-jobs", NULL, -1,
+                                info_reply, op);
+        break;
+    case OP_SPEED:
+        args = json_object_new();
+        json_object_set_string_member(args, "device", op->vdev);
+        json_object_set_int_member(args, "speed",
+                                   (gint64)MIN(op->bandwidth,
+                                               (uint64_t)G_MAXINT64));
+        rc = xlite__qmp_command(egc, ds->qmp, "block-job-set-speed", args,
+                                -1, speed_reply, op);
+        break;
+    case OP_START:
+    default:
+        g_assert_not_reached();
+    }
+    if (rc < 0) {
+        if (op->kind == OP_ABORT)
+            job->state = op->prev;
+        op_done(egc, op, rc);
+    }
+}
+
+/* ---------- the public initiators ---------- */
+
+/* The disk's source, from the domain's stored config (START). */
+static int
+find_disk(xlite_ctx *ctx, bj_op *op)
+{
+    xlite_domain_config cfg;
+    int rc;
+
+    xlite_domain_config_init(&cfg);
+    if ((rc = xlite__userdata_load(ctx, op->domid, op->uuid, &cfg)) < 0)
+        return rc;
+    rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'", op->domid,
+                     op->vdev);
+    for (size_t i = 0; i < cfg.num_disks; i++) {
+        const xlite_disk_config *d = &cfg.disks[i];
+
+        if (g_strcmp0(d->vdev, op->vdev) != 0)
+            continue;
+        if (d->backend != XLITE_DISK_BACKEND_QDISK || d->cdrom ||
+            !d->target ||
+            (d->format != XLITE_DISK_FORMAT_RAW &&
+             d->format != XLITE_DISK_FORMAT_QCOW2)) {
+            rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "disk '%s' of domain %u is "
+                             "not served by a QEMU backend (a raw or qcow2 "
+                             "file with backend qdisk)", op->vdev, op->domid);
+            break;
+        }
+        op->source = g_strdup(d->target);
+        op->source_format = d->format;
+        rc = 0;
+        break;
+    }
+    xlite_domain_config_dispose(&cfg);
+    return rc;
+}
+
+static int
+initiate(xlite_ctx *ctx, bj_op *op, const xlite_async_how *how)
+{
+    xlite_dominfo info;
+    xlite__ao *ao;
+    int rc;
+    EGC_INIT(ctx);
+
+    CTX_LOCK(ctx);
+    if (!ctx->hv->dom_info) {
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "this host runs no domains");
+        goto fail;
+    }
+    if ((rc = ctx->hv->dom_info(ctx, ctx->hv_state, op->domid, &info)) < 0) {
+        if (rc == -ESRCH)
+            rc = XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist",
+                             op->domid);
+        goto fail;
+    }
+    memcpy(op->uuid, info.uuid, 16);
+    if (op->kind == OP_START && (rc = find_disk(ctx, op)) < 0)
+        goto fail;
+    if (op->kind == OP_START &&
+        op->params.dest_format == XLITE_DISK_FORMAT_DEFAULT)
+        op->params.dest_format = op->source_format;
+    /* op may be gone once op_begin returns (it failed at once). */
+    ao = op->ao = xlite__ao_create(ctx, how);
+    op_begin(egc, op);
+    rc = xlite__ao_inprogress(egc, ao);
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+
+ fail:
+    op_free(op);
+    CTX_UNLOCK(ctx);
+    EGC_FREE;
+    return rc;
+}
+
+static bj_op *
+op_new(op_kind kind, uint32_t domid, const char *vdev)
+{
+    bj_op *op = g_new0(bj_op, 1);
+
+    op->kind = kind;
+    op->domid = domid;
+    op->vdev = g_strdup(vdev);
+    op->logfd = -1;
+    op->link.data = op;
+    xlite__udlock_init(&op->lock);
+    xlite__spawn_init(&op->spawn);
+    return op;
+}
+
+XLITE_EXPORT int
+xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
+                      const xlite_block_job_params *params,
+                      const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!params || !vdev_valid(params->vdev))
+        return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+    if (params->type != XLITE_BLOCK_JOB_COPY &&
+        params->type != XLITE_BLOCK_JOB_PULL)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "only pull and copy jobs are "
+                           "supported");
+    if (params->type == XLITE_BLOCK_JOB_COPY &&
+        (!params->dest || params->dest[0] != '/'))
+        return XLITE_ERROR(ctx, -EINVAL, "a copy needs an absolute "
+                           "destination path");
+    if (params->type == XLITE_BLOCK_JOB_COPY &&
+        params->dest_format != XLITE_DISK_FORMAT_DEFAULT &&
+        params->dest_format != XLITE_DISK_FORMAT_RAW &&
+        params->dest_format != XLITE_DISK_FORMAT_QCOW2)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "a copy's destination must be "
+                           "raw or qcow2");
+    op = op_new(OP_START, domid, params->vdev);
+    op->params = *params;
+    op->params.vdev = g_strdup(params->vdev);
+    op->params.dest = g_strdup(params->dest);
+    op->params.base = g_strdup(params->base);
+    return initiate(ctx, op, how);
+}
+
+XLITE_EXPORT int
+xlite_block_job_abort(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                      bool pivot, const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!vdev_valid(vdev))
+        return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+    op = op_new(OP_ABORT, domid, vdev);
+    op->pivot = pivot;
+    return initiate(ctx, op, how);
+}
+
+XLITE_EXPORT int
+xlite_block_job_get_info(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                         xlite_block_job_info *info_r,
+                         const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!vdev_valid(vdev) || !info_r)
+        return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+    op = op_new(OP_INFO, domid, vdev);
+    op->info_r = info_r;
+    return initiate(ctx, op, how);
+}
+
+XLITE_EXPORT int
+xlite_block_job_set_speed(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                          uint64_t bandwidth, const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!vdev_valid(vdev))
+        return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+    op = op_new(OP_SPEED, domid, vdev);
+    op->bandwidth = bandwidth;
+    return initiate(ctx, op, how);
+}
+
+/* ---------- stop at destroy; the context ---------- */
+
+void
+xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,
+                       const uint8_t uuid[16])
+{
+    g_autofree char *dir = server_dir(ctx, domid);
+    dserver *ds;
+
+    CTX_LOCK(ctx);
+    ds = g_hash_table_lookup(ctx->blockjobs->servers,
+                             GUINT_TO_POINTER(domid));
+    /* Operations under way fail as the connection goes (their callbacks
+     * see it dead); the domain's jobs end with it, without events. */
+    if (ds && ds->nops == 0 && ds->waiting.length == 0)
+        ds_forget(ctx, ds);
+    else if (ds)
+        g_hash_table_remove_all(ds->jobs);
+    if (server_dir_is(dir, uuid) || server_pid(dir) <= 0)
+        server_kill_and_remove(ctx, dir);
+    CTX_UNLOCK(ctx);
+}
+
+static int
+producer_start(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid)
+{
+    /* Block-job events come from the connections this context holds for
+     * its jobs: nothing to start per domain. */
+    return 0;
+}
+
+static void
+producer_stop(xlite_ctx *ctx, xlite__evgen_producer *p, uint32_t domid)
+{
+}
+
+int
+xlite__blockjobs_ctx_init(xlite_ctx *ctx)
+{
+    struct xlite__blockjobs *b = g_new0(struct xlite__blockjobs, 1);
+
+    b->servers = g_hash_table_new(g_direct_hash, g_direct_equal);
+    b->producer.mask = XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB);
+    b->producer.start = producer_start;
+    b->producer.stop = producer_stop;
+    xlite__evgen_producer_add(ctx, &b->producer);
+    ctx->blockjobs = b;
+    return 0;
+}
+
+void
+xlite__blockjobs_ctx_free(xlite_ctx *ctx)
+{
+    struct xlite__blockjobs *b = ctx->blockjobs;
+    GHashTableIter it;
+    gpointer value;
+
+    if (!b)
+        return;
+    /* Connections held for jobs in flight go; the jobs go on in their
+     * servers, for the next context to find. */
+    g_hash_table_iter_init(&it, b->servers);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        dserver *ds = value;
+
+        assert(ds->nops == 0 && ds->waiting.length == 0);
+        g_hash_table_iter_steal(&it);
+        ds_free(ctx, ds);
+    }
+    g_hash_table_unref(b->servers);
+    xlite__evgen_producer_remove(ctx, &b->producer);
+    g_free(b);
+    ctx->blockjobs = NULL;
+}
