@@ -89,6 +89,11 @@ struct _xvDriver {
     GMutex eventWorkerLock;
     GThreadPool *eventWorker;
     GHashTable *eventQueues;
+    /* Block-job events (libxl_blockjob.c), in the order they came, by one
+     * thread that never takes a domain's job: a synchronous abort holds
+     * the job while it waits for them.  Protected by eventWorkerLock like
+     * eventWorker; NULL once stopped. */
+    GThreadPool *blockJobWorker;
 };
 
 virCaps *xvCapabilitiesNew(const xlite_host_info *info);

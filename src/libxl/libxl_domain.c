@@ -26,6 +26,7 @@
 
 #include "libxl_device.h"
 #include "libxl_domain.h"
+#include "libxl_blockjob.h"
 
 #include "viralloc.h"
 #include "virerror.h"
@@ -339,6 +340,7 @@ xvDomainObjPrivateFree(void *data)
      * can go away. */
     g_assert(!priv->deathEvgen);
     virChrdevFree(priv->devs);
+    g_clear_pointer(&priv->blockjobs, g_hash_table_unref);
     g_free(priv);
 }
 
@@ -366,7 +368,8 @@ xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
 #define XV_DOMAIN_EVENTS \
     (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
      XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH) | \
-     XLITE_EVENTMASK(XLITE_EVENT_DISK_EJECT))
+     XLITE_EVENTMASK(XLITE_EVENT_DISK_EJECT) | \
+     XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB))
 
 static int
 xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
@@ -1099,6 +1102,16 @@ xvDomainEventWorker(gpointer data, gpointer user G_GNUC_UNUSED)
     }
 }
 
+/* Block-job events, one at a time in the order they came. */
+static void
+xvBlockJobEventWorker(gpointer data, gpointer user)
+{
+    xlite_event *ev = data;
+
+    xvBlockJobHandleEvent(user, ev);
+    xlite_event_free(ev);
+}
+
 static void
 xvDomainEventOccurs(void *user, xlite_event *ev)
 {
@@ -1115,6 +1128,13 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
         /* The driver is stopping: nobody is left to act on it. */
         g_mutex_unlock(&driver->eventWorkerLock);
         xlite_event_free(ev);
+        return;
+    }
+    if (ev->type == XLITE_EVENT_BLOCK_JOB) {
+        /* Not behind the domain's other events: those wait for the job,
+         * which a synchronous abort holds while it waits for this. */
+        g_thread_pool_push(driver->blockJobWorker, ev, NULL);
+        g_mutex_unlock(&driver->eventWorkerLock);
         return;
     }
     if (!(queue = g_hash_table_lookup(driver->eventQueues,
@@ -1136,13 +1156,18 @@ xvDomainEventsStop(xvDriver *driver)
 {
     GThreadPool *worker;
 
+    GThreadPool *blockJobWorker;
+
     g_mutex_lock(&driver->eventWorkerLock);
     worker = g_steal_pointer(&driver->eventWorker);
+    blockJobWorker = g_steal_pointer(&driver->blockJobWorker);
     g_mutex_unlock(&driver->eventWorkerLock);
     /* Finish the queued events: they may still call into the core, which
      * is freed only after this.  Each queue frees itself once drained. */
     if (worker)
         g_thread_pool_free(worker, FALSE, TRUE);
+    if (blockJobWorker)
+        g_thread_pool_free(blockJobWorker, FALSE, TRUE);
     g_clear_pointer(&driver->eventQueues, g_hash_table_unref);
 }
 
@@ -1157,6 +1182,14 @@ xvDomainEventsInit(xvDriver *driver)
                                                   &err))) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot start the domain event worker: %s"),
+                       err->message);
+        return -1;
+    }
+    if (!(driver->blockJobWorker = g_thread_pool_new(xvBlockJobEventWorker,
+                                                     driver, 1, FALSE,
+                                                     &err))) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot start the block job event worker: %s"),
                        err->message);
         return -1;
     }

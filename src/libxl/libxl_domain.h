@@ -35,6 +35,10 @@ struct _xvDomainObjPrivate {
     /* Console streams: one client per console unless forced.  Thread
      * safe by itself. */
     virChrdevs *devs;
+
+    /* Block jobs this driver knows of, by disk target (xvBlockJob,
+     * libxl_blockjob.c).  Protected by the domain object's lock. */
+    GHashTable *blockjobs;
 };
 
 /* The domain object for @dom, locked and referenced (release it with

@@ -24,6 +24,7 @@
 #include "libxl_conf.h"
 #include "libxl_device.h"
 #include "libxl_domain.h"
+#include "libxl_blockjob.h"
 #include "libxl_driver.h"
 #include "libxl_event.h"
 #include "xen_xl.h"
@@ -2230,6 +2231,12 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainCreateWithFlags = xvDomainCreateWithFlags,
     .domainCreateXML = xvDomainCreateXML,
     .domainSuspend = xvDomainSuspend,
+    .domainBlockJobAbort = xvDomainBlockJobAbort,
+    .domainGetBlockJobInfo = xvDomainGetBlockJobInfo,
+    .domainBlockJobSetSpeed = xvDomainBlockJobSetSpeed,
+    .domainBlockPull = xvDomainBlockPull,
+    .domainBlockRebase = xvDomainBlockRebase,
+    .domainBlockCopy = xvDomainBlockCopy,
     .domainResume = xvDomainResume,
     .domainShutdown = xvDomainShutdown,
     .domainShutdownFlags = xvDomainShutdownFlags,

@@ -168,6 +168,8 @@ server_kill_and_remove(xlite_ctx *ctx, const char *dir)
     const char *name;
     pid_t pid;
 
+    if (!*dir)
+        return;
     if ((pid = server_pid(dir)) > 0) {
         XLITE_LOG(ctx, XLITE_LOG_DEBUG, "stopping the disk server %d (%s)",
                   (int)pid, dir);
@@ -1283,25 +1285,114 @@ xlite_block_job_set_speed(xlite_ctx *ctx, uint32_t domid, const char *vdev,
 
 /* ---------- stop at destroy; the context ---------- */
 
+/* Drops this context's connection to the domain's server: operations
+ * under way fail as the connection goes (their callbacks see it dead);
+ * the domain's jobs end with it, without events. */
+static void
+ds_drop(xlite_ctx *ctx, uint32_t domid)
+{
+    dserver *ds = g_hash_table_lookup(ctx->blockjobs->servers,
+                                      GUINT_TO_POINTER(domid));
+
+    if (ds && ds->nops == 0 && ds->waiting.length == 0)
+        ds_forget(ctx, ds);
+    else if (ds)
+        g_hash_table_remove_all(ds->jobs);
+}
+
 void
 xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,
                        const uint8_t uuid[16])
 {
     g_autofree char *dir = server_dir(ctx, domid);
-    dserver *ds;
 
     CTX_LOCK(ctx);
-    ds = g_hash_table_lookup(ctx->blockjobs->servers,
-                             GUINT_TO_POINTER(domid));
-    /* Operations under way fail as the connection goes (their callbacks
-     * see it dead); the domain's jobs end with it, without events. */
-    if (ds && ds->nops == 0 && ds->waiting.length == 0)
-        ds_forget(ctx, ds);
-    else if (ds)
-        g_hash_table_remove_all(ds->jobs);
+    ds_drop(ctx, domid);
     if (server_dir_is(dir, uuid) || server_pid(dir) <= 0)
         server_kill_and_remove(ctx, dir);
     CTX_UNLOCK(ctx);
+}
+
+void
+xlite__dsstop_init(xlite__dsstop *st)
+{
+    st->pid = 0;
+    st->dir = NULL;
+    st->killed = false;
+    xlite__ev_time_init(&st->timer);
+}
+
+/* Gone: no such process, or a zombie its new parent has not reaped yet
+ * (a daemon is not our child). */
+static bool
+process_gone(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *stat = NULL;
+    const char *paren;
+
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    if (!g_file_get_contents(path, &stat, NULL, NULL))
+        return true;
+    paren = strrchr(stat, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+static void
+dsstop_poll(xlite__egc *egc, xlite__ev_time *ev)
+{
+    xlite__dsstop *st = XLITE__CONTAINER_OF(ev, xlite__dsstop, timer);
+    xlite_ctx *ctx = egc->ctx;
+
+    if (st->pid > 0 && !process_gone(st->pid)) {
+        if (g_get_monotonic_time() >= st->deadline && !st->killed) {
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "the disk server %d of domain %u "
+                      "did not stop in time: killed", (int)st->pid,
+                      st->domid);
+            kill(st->pid, SIGKILL);
+            st->killed = true;
+            st->deadline = g_get_monotonic_time() + XLITE__DSSTOP_TIMEOUT;
+        }
+        if (g_get_monotonic_time() < st->deadline &&
+            xlite__ev_time_register_rel(ctx, &st->timer, dsstop_poll,
+                                        10 * 1000) == 0)
+            return;
+        XLITE_LOG(ctx, XLITE_LOG_ERROR, "the disk server %d of domain %u "
+                  "does not go away", (int)st->pid, st->domid);
+    }
+    server_kill_and_remove(ctx, st->dir);
+    g_clear_pointer(&st->dir, g_free);
+    st->callback(egc, st);
+}
+
+void
+xlite__dsstop_start(xlite__egc *egc, xlite__dsstop *st)
+{
+    xlite_ctx *ctx = egc->ctx;
+    int rc;
+
+    ds_drop(ctx, st->domid);
+    st->dir = server_dir(ctx, st->domid);
+    st->pid = 0;
+    if (server_dir_is(st->dir, st->uuid) &&
+        (st->pid = server_pid(st->dir)) > 0) {
+        XLITE_LOG(ctx, XLITE_LOG_DEBUG, "stopping the disk server %d of "
+                  "domain %u", (int)st->pid, st->domid);
+        kill(st->pid, SIGTERM);
+    } else if (!server_dir_is(st->dir, st->uuid)) {
+        /* Another domain's (an older one with this domid): left alone
+         * here; the next job on this domid replaces it. */
+        g_clear_pointer(&st->dir, g_free);
+        st->dir = g_strdup("");
+    }
+    st->deadline = g_get_monotonic_time() + XLITE__DSSTOP_TIMEOUT;
+    if ((rc = xlite__ev_time_register_rel(ctx, &st->timer, dsstop_poll,
+                                          0)) < 0) {
+        /* Cannot wait: stop without waiting, and go on. */
+        st->pid = 0;
+        dsstop_poll(egc, &st->timer);
+    }
 }
 
 static int
@@ -1323,10 +1414,13 @@ xlite__blockjobs_ctx_init(xlite_ctx *ctx)
     struct xlite__blockjobs *b = g_new0(struct xlite__blockjobs, 1);
 
     b->servers = g_hash_table_new(g_direct_hash, g_direct_equal);
-    b->producer.mask = XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB);
-    b->producer.start = producer_start;
-    b->producer.stop = producer_stop;
-    xlite__evgen_producer_add(ctx, &b->producer);
+    /* Jobs need domains: a backend without (the stub) produces none. */
+    if (ctx->hv->dom_info) {
+        b->producer.mask = XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB);
+        b->producer.start = producer_start;
+        b->producer.stop = producer_stop;
+        xlite__evgen_producer_add(ctx, &b->producer);
+    }
     ctx->blockjobs = b;
     return 0;
 }
@@ -1351,7 +1445,8 @@ xlite__blockjobs_ctx_free(xlite_ctx *ctx)
         ds_free(ctx, ds);
     }
     g_hash_table_unref(b->servers);
-    xlite__evgen_producer_remove(ctx, &b->producer);
+    if (ctx->hv->dom_info)
+        xlite__evgen_producer_remove(ctx, &b->producer);
     g_free(b);
     ctx->blockjobs = NULL;
 }

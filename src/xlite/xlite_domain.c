@@ -1140,6 +1140,7 @@ typedef struct {
     xlite__udlock udlock;
     xlite__devwait closer;
     xlite__hotplug hotplug;
+    xlite__dsstop dsstop;
     gonewait gone;
 } destroy_state;
 
@@ -1147,6 +1148,7 @@ static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
 static void destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
                                  int rc);
+static void destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st);
 static void destroy_gone(xlite__egc *egc, gonewait *gw, int rc);
 
 XLITE_EXPORT int
@@ -1171,6 +1173,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     xlite__udlock_init(&ds->udlock);
     xlite__hotplug_init(&ds->hotplug);
     xlite__devwait_init(&ds->closer);
+    xlite__dsstop_init(&ds->dsstop);
     gonewait_init(&ds->gone);
     ds->udlock.ao = ao;
     ds->udlock.domid = domid;
@@ -1264,7 +1267,19 @@ destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
     XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
               "ran", ds->domid);
     remove_domain_nodes(egc->ctx, ds->domid, ds->uuid);
-    xlite__diskserver_stop(egc->ctx, ds->domid, ds->uuid);
+    /* The disk server last, once nothing can use its disks: destroy
+     * completes with the images closed and flushed. */
+    ds->dsstop.domid = ds->domid;
+    memcpy(ds->dsstop.uuid, ds->uuid, 16);
+    ds->dsstop.callback = destroy_dsstopped;
+    xlite__dsstop_start(egc, &ds->dsstop);
+}
+
+static void
+destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st)
+{
+    destroy_state *ds = XLITE__CONTAINER_OF(st, destroy_state, dsstop);
+
     xlite__userdata_remove(egc->ctx, ds->domid, ds->uuid);
     xlite__udlock_release(egc->ctx, &ds->udlock, true);
     ds->gone.ao = ds->ao;

@@ -638,10 +638,35 @@ void xlite__ejects_ctx_free(xlite_ctx *ctx);
 
 /*
  * Disk servers and block jobs (xlite_blockjob.c; docs/blockjobs.md).
- * _stop is called by destroy and forget, with the domain's lock held: it
- * drops this context's connection to the domain's disk server (its jobs
- * end without events, like the domain) and stops the server.
+ *
+ * Stopping a domain's disk server, with the domain's lock held: this
+ * context's connection to it goes (its jobs end without events, like the
+ * domain), the server is asked to stop (SIGTERM: it flushes its images)
+ * and, as a sub-operation of destroy, waited for, so that the images are
+ * free when destroy completes; after XLITE__DSSTOP_TIMEOUT it is killed.
+ * xlite__diskserver_stop does the same without waiting (forget).
  */
+#define XLITE__DSSTOP_TIMEOUT (10 * G_USEC_PER_SEC)
+
+typedef struct xlite__dsstop xlite__dsstop;
+typedef void xlite__dsstop_callback(xlite__egc *egc, xlite__dsstop *st);
+struct xlite__dsstop {
+    /* caller */
+    uint32_t domid;
+    uint8_t uuid[16];
+    xlite__dsstop_callback *callback;
+    /* private */
+    pid_t pid;
+    int64_t deadline;
+    bool killed;
+    char *dir;
+    xlite__ev_time timer;
+};
+
+void xlite__dsstop_init(xlite__dsstop *st);
+/* Calls st->callback once, from the loop (never from inside this call). */
+void xlite__dsstop_start(xlite__egc *egc, xlite__dsstop *st);
+
 int xlite__blockjobs_ctx_init(xlite_ctx *ctx);
 void xlite__blockjobs_ctx_free(xlite_ctx *ctx);
 void xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,

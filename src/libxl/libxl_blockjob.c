@@ -1,0 +1,845 @@
+/*
+ * libxl_blockjob.c: block jobs of the driver (DESIGN.md section 7)
+ *
+ * The core (xlite_blockjob.c) runs the jobs in the domain's disk server
+ * and keeps one state machine per job; this file gives them libvirt's
+ * shape, with the checks, error codes and messages of libvirt's QEMU
+ * driver (qemuDomainBlockJobAbort, qemuDomainBlockCopyCommon, ...):
+ *
+ *  - every entry point: look up, ACL, job (queries take none), running
+ *    check, the disk, then the core call with the domain unlocked;
+ *  - the core's block-job events come to xvBlockJobHandleEvent from one
+ *    worker thread that takes the domain's lock but never its job: it
+ *    updates the disk (the <mirror> element, the source after a pivot),
+ *    queues BLOCK_JOB and BLOCK_JOB_2 to every client, saves the status
+ *    and wakes the domain's condition;
+ *  - a synchronous abort holds the domain's job and waits on that
+ *    condition with the domain unlocked (libvirt's qemuBlockJobSyncBegin
+ *    pattern), so queries go on and the event it waits for is never
+ *    queued behind it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <config.h>
+
+#include "libxl_blockjob.h"
+#include "libxl_domain.h"
+
+#include "datatypes.h"
+#include "domain_event.h"
+#include "viraccessapicheck.h"
+#include "virerror.h"
+#include "virfile.h"
+#include "virlog.h"
+#include "virstring.h"
+#include "virtypedparam.h"
+
+#define VIR_FROM_THIS VIR_FROM_LIBXL
+
+VIR_LOG_INIT("xenvirt.libxl_blockjob");
+
+void
+xvBlockJobFree(void *job)
+{
+    g_free(job);
+}
+
+static GHashTable *
+xvBlockJobTable(virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+
+    if (!priv->blockjobs)
+        priv->blockjobs = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                g_free, xvBlockJobFree);
+    return priv->blockjobs;
+}
+
+static xvBlockJob *
+xvBlockJobLookup(virDomainObj *vm, const char *target)
+{
+    return g_hash_table_lookup(xvBlockJobTable(vm), target);
+}
+
+static xvBlockJob *
+xvBlockJobGetOrAdd(virDomainObj *vm, const char *target,
+                   virDomainBlockJobType type)
+{
+    xvBlockJob *job = xvBlockJobLookup(vm, target);
+
+    if (!job) {
+        job = g_new0(xvBlockJob, 1);
+        job->type = type;
+        g_hash_table_insert(xvBlockJobTable(vm), g_strdup(target), job);
+    }
+    return job;
+}
+
+static void
+xvBlockJobDrop(virDomainObj *vm, const char *target)
+{
+    g_hash_table_remove(xvBlockJobTable(vm), target);
+}
+
+static virDomainBlockJobType
+xvBlockJobTypeFromCore(xlite_block_job_type type)
+{
+    switch (type) {
+    case XLITE_BLOCK_JOB_PULL:
+        return VIR_DOMAIN_BLOCK_JOB_TYPE_PULL;
+    case XLITE_BLOCK_JOB_COPY:
+        return VIR_DOMAIN_BLOCK_JOB_TYPE_COPY;
+    case XLITE_BLOCK_JOB_COMMIT:
+        return VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT;
+    case XLITE_BLOCK_JOB_ACTIVE_COMMIT:
+        return VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT;
+    }
+    return VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+}
+
+static int
+xvBlockJobStatusFromCore(xlite_block_job_status status)
+{
+    switch (status) {
+    case XLITE_BLOCK_JOB_COMPLETED:
+        return VIR_DOMAIN_BLOCK_JOB_COMPLETED;
+    case XLITE_BLOCK_JOB_FAILED:
+        return VIR_DOMAIN_BLOCK_JOB_FAILED;
+    case XLITE_BLOCK_JOB_CANCELED:
+        return VIR_DOMAIN_BLOCK_JOB_CANCELED;
+    case XLITE_BLOCK_JOB_READY:
+        return VIR_DOMAIN_BLOCK_JOB_READY;
+    }
+    return VIR_DOMAIN_BLOCK_JOB_FAILED;
+}
+
+/* libvirt's names of job types, for messages. */
+static const char *
+xvBlockJobTypeName(virDomainBlockJobType type)
+{
+    switch (type) {
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_PULL:
+        return "pull";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COPY:
+        return "copy";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT:
+        return "commit";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT:
+        return "active-commit";
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_BACKUP:
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN:
+    case VIR_DOMAIN_BLOCK_JOB_TYPE_LAST:
+        break;
+    }
+    return "unknown";
+}
+
+/* The disk a path names (its target or its source), as libvirt's
+ * qemuDomainDiskByName. */
+static virDomainDiskDef *
+xvBlockJobDisk(virDomainObj *vm, const char *path)
+{
+    virDomainDiskDef *disk;
+
+    if (!path || !(disk = virDomainDiskByName(vm->def, path, true))) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk '%s' not found in domain"), NULLSTR(path));
+        return NULL;
+    }
+    return disk;
+}
+
+/* ---------------------------------------------------------------------
+ * Events
+ */
+
+static void
+xvBlockJobEmit(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
+               virDomainBlockJobType type, int status)
+{
+    const char *path = virDomainDiskGetSource(disk);
+    virObjectEvent *event;
+    virObjectEvent *event2;
+
+    event = virDomainEventBlockJobNewFromObj(vm, path, type, status);
+    event2 = virDomainEventBlockJob2NewFromObj(vm, disk->dst, type, status);
+    virObjectEventStateQueue(driver->domainEventState, event);
+    virObjectEventStateQueue(driver->domainEventState, event2);
+}
+
+void
+xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
+{
+    virDomainBlockJobType type = xvBlockJobTypeFromCore(ev->u.block_job.job);
+    int status = xvBlockJobStatusFromCore(ev->u.block_job.status);
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    xvBlockJob *job;
+
+    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
+        return;
+    if (!virDomainObjIsActive(vm) || (uint32_t)vm->def->id != ev->domid ||
+        memcmp(vm->def->uuid, ev->uuid, VIR_UUID_BUFLEN) != 0)
+        goto cleanup;
+    if (!(disk = virDomainDiskByTarget(vm->def, ev->u.block_job.disk))) {
+        VIR_WARN("domain '%s': block job event for unknown disk '%s'",
+                 vm->def->name, ev->u.block_job.disk);
+        goto cleanup;
+    }
+    VIR_DEBUG("domain '%s' disk '%s': block job %s, status %d",
+              vm->def->name, disk->dst, xvBlockJobTypeName(type), status);
+
+    job = xvBlockJobGetOrAdd(vm, disk->dst, type);
+    if (status == VIR_DOMAIN_BLOCK_JOB_READY) {
+        if (disk->mirror)
+            disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_READY;
+    } else {
+        /* The one terminal event: after a pivot the copy is the disk. */
+        if (status == VIR_DOMAIN_BLOCK_JOB_COMPLETED &&
+            type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY && disk->mirror) {
+            virObjectUnref(disk->src);
+            disk->src = g_steal_pointer(&disk->mirror);
+        }
+        g_clear_pointer(&disk->mirror, virObjectUnref);
+        disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+        disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+        job->ended = true;
+        job->status = status;
+        if (job->waiters == 0)
+            xvBlockJobDrop(vm, disk->dst);
+    }
+    if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+        VIR_WARN("domain '%s': cannot save its status after a block job "
+                 "event", vm->def->name);
+    xvBlockJobEmit(driver, vm, disk, type, status);
+    virDomainObjBroadcast(vm);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+}
+
+/* ---------------------------------------------------------------------
+ * Abort, information, speed
+ */
+
+/* The disk server has no job for the disk: a <mirror> left in the live
+ * definition is stale.  Its job ended while no process of this driver
+ * watched (in embedded mode, the process that asked for an asynchronous
+ * abort exited before the end); how it ended is not known any more, so
+ * no event is made up for it. */
+static void
+xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
+{
+    virDomainDiskDef *disk = virDomainDiskByTarget(vm->def, target);
+    xvBlockJob *job = xvBlockJobLookup(vm, target);
+
+    if (job && job->waiters)
+        return;
+    if (job)
+        xvBlockJobDrop(vm, target);
+    if (!disk || !disk->mirror)
+        return;
+    VIR_INFO("domain '%s' disk '%s': its block job ended unseen",
+             vm->def->name, target);
+    g_clear_pointer(&disk->mirror, virObjectUnref);
+    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+    disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+    ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+}
+
+/* The core's answer for a job, with the domain unlocked meanwhile. */
+static int
+xvBlockJobCoreInfo(xvDriver *driver, virDomainObj *vm, const char *target,
+                   xlite_block_job_info *info)
+{
+    uint32_t domid = vm->def->id;
+    g_autofree char *dst = g_strdup(target);
+    int rc;
+
+    virObjectUnlock(vm);
+    rc = xlite_block_job_get_info(driver->ctx, domid, dst, info, NULL);
+    virObjectLock(vm);
+    return rc;
+}
+
+static void
+xvBlockJobReportCore(const char *what, const char *target)
+{
+    virReportError(VIR_ERR_OPERATION_FAILED,
+                   _("cannot %s the block job of disk '%s': %s"),
+                   what, target, xlite_errmsg());
+}
+
+int
+xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    bool pivot = !!(flags & VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT);
+    bool async = !!(flags & VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC);
+    g_autofree char *target = NULL;
+    xlite_block_job_info info;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    xvBlockJob *job = NULL;
+    bool waiting = false;
+    uint32_t domid;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC |
+                  VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT, -1);
+
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockJobAbortEnsureACL, NULL,
+                                0, XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto endjob;
+    target = g_strdup(disk->dst);
+    domid = vm->def->id;
+
+    job = xvBlockJobLookup(vm, target);
+    if (job && job->ending && !job->ended) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("block job on disk '%s' is still being ended"),
+                       target);
+        goto endjob;
+    }
+    /* The job may have been started by another process (embedded mode):
+     * the disk server knows it. */
+    rc = xvBlockJobCoreInfo(driver, vm, target, &info);
+    if (rc == -ENOENT) {
+        xvBlockJobForgetStale(driver, vm, target);
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk %s does not have an active block job"),
+                       target);
+        goto endjob;
+    }
+    if (rc < 0) {
+        xvBlockJobReportCore("abort", target);
+        goto endjob;
+    }
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        goto endjob;
+    }
+    job = xvBlockJobGetOrAdd(vm, target, xvBlockJobTypeFromCore(info.type));
+    job->ended = false;
+    if (!async) {
+        job->waiters++;
+        waiting = true;
+    }
+
+    virObjectUnlock(vm);
+    rc = xlite_block_job_abort(driver->ctx, domid, target, pivot, NULL);
+    virObjectLock(vm);
+    switch (rc) {
+    case 0:
+        break;
+    case -ENOENT:
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk %s does not have an active block job"),
+                       target);
+        goto endjob;
+    case -EALREADY:
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("block job on disk '%s' is still being ended"),
+                       target);
+        goto endjob;
+    case -EBUSY:
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("block job '%s' not ready for pivot yet"), target);
+        goto endjob;
+    case -EOPNOTSUPP:
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("job type '%s' does not support pivot"),
+                       xvBlockJobTypeName(job->type));
+        goto endjob;
+    default:
+        xvBlockJobReportCore(pivot ? "pivot" : "abort", target);
+        goto endjob;
+    }
+    if (!job->ended) {
+        job->ending = true;
+        if ((disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror)
+            disk->mirrorState = pivot ? VIR_DOMAIN_DISK_MIRROR_STATE_PIVOT
+                                      : VIR_DOMAIN_DISK_MIRROR_STATE_ABORT;
+        ignore_value(virDomainObjSave(vm, driver->xmlopt,
+                                      driver->config->runDir));
+    }
+
+    if (!async) {
+        /* The domain is unlocked while waiting: queries go on, and the
+         * event worker takes the lock to report the end. */
+        while (!job->ended) {
+            if (virDomainObjWait(vm) < 0)
+                goto endjob;
+        }
+        if (pivot && job->status == VIR_DOMAIN_BLOCK_JOB_FAILED) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("block job '%s' failed while pivoting"), target);
+            goto endjob;
+        }
+    }
+    ret = 0;
+
+ endjob:
+    if (waiting) {
+        /* The entry is still ours: the worker left it for us. */
+        job = xvBlockJobLookup(vm, target);
+        if (job && --job->waiters == 0 && job->ended)
+            xvBlockJobDrop(vm, target);
+    } else if (ret < 0 && target && (job = xvBlockJobLookup(vm, target)) &&
+               !job->ending && job->waiters == 0) {
+        xvBlockJobDrop(vm, target);
+    }
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+int
+xvDomainGetBlockJobInfo(virDomainPtr dom, const char *path,
+                        virDomainBlockJobInfoPtr info, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    bool bytes = !!(flags & VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES);
+    g_autofree char *target = NULL;
+    xlite_block_job_info raw;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    unsigned long long bandwidth;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetBlockJobInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto cleanup;
+    target = g_strdup(disk->dst);
+
+    /* A query: no job, and the domain unlocked during the round trip. */
+    rc = xvBlockJobCoreInfo(driver, vm, target, &raw);
+    if (rc == -ENOENT) {
+        if (virDomainObjIsActive(vm))
+            xvBlockJobForgetStale(driver, vm, target);
+        memset(info, 0, sizeof(*info));
+        ret = 0;
+        goto cleanup;
+    }
+    if (rc < 0) {
+        xvBlockJobReportCore("query", target);
+        goto cleanup;
+    }
+
+    /* As libvirt's qemuBlockJobInfoTranslate: cur == end means done to
+     * the applications that poll, so never before the job is ready, and
+     * never 0/0 before it started. */
+    memset(info, 0, sizeof(*info));
+    info->type = xvBlockJobTypeFromCore(raw.type);
+    info->cur = raw.cur;
+    info->end = raw.end;
+    if (info->cur == 0 && info->end == 0) {
+        info->end = 1;
+        if (raw.ready)
+            info->cur = 1;
+    }
+    if (!raw.ready && info->cur == info->end && info->cur > 0)
+        info->cur -= 1;
+    bandwidth = raw.bandwidth;
+    if (bandwidth && !bytes)
+        bandwidth = VIR_DIV_UP(bandwidth, 1024 * 1024);
+    info->bandwidth = bandwidth;
+    if (info->bandwidth != bandwidth) {
+        virReportError(VIR_ERR_OVERFLOW,
+                       _("bandwidth %llu cannot be represented in result"),
+                       bandwidth);
+        goto cleanup;
+    }
+    /* A copy that reached sync while another process watched it (embedded
+     * mode) shows as ready here too. */
+    if ((disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror &&
+        raw.ready &&
+        disk->mirrorState == VIR_DOMAIN_DISK_MIRROR_STATE_NONE)
+        disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_READY;
+    ret = 1;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+int
+xvDomainBlockJobSetSpeed(virDomainPtr dom, const char *path,
+                         unsigned long bandwidth, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    unsigned long long speed = bandwidth;
+    g_autofree char *target = NULL;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    uint32_t domid;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES, -1);
+
+    if (!(flags & VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)) {
+        if (speed > LLONG_MAX >> 20) {
+            virReportError(VIR_ERR_OVERFLOW,
+                           _("bandwidth must be less than %llu"),
+                           LLONG_MAX >> 20);
+            return -1;
+        }
+        speed <<= 20;
+    }
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockJobSetSpeedEnsureACL, NULL,
+                                0, XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto endjob;
+    target = g_strdup(disk->dst);
+    domid = vm->def->id;
+
+    virObjectUnlock(vm);
+    rc = xlite_block_job_set_speed(driver->ctx, domid, target, speed, NULL);
+    virObjectLock(vm);
+    if (rc == -ENOENT) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk %s does not have an active block job"),
+                       target);
+        goto endjob;
+    }
+    if (rc < 0) {
+        xvBlockJobReportCore("set the speed of", target);
+        goto endjob;
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Starting jobs
+ */
+
+/* Starts a job on the disk path names; vm has the job and is locked. */
+static int
+xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
+                xlite_block_job_params *params)
+{
+    xvBlockJob *job;
+    uint32_t domid = vm->def->id;
+    g_autofree char *target = g_strdup(disk->dst);
+    int rc;
+
+    params->vdev = target;
+    if ((job = xvBlockJobLookup(vm, target)) && !job->ended) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("disk '%s' already in active block job"), target);
+        return -1;
+    }
+    virObjectUnlock(vm);
+    rc = xlite_block_job_start(driver->ctx, domid, params, NULL);
+    virObjectLock(vm);
+    if (rc == -EBUSY) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("disk '%s' already in active block job"), target);
+        return -1;
+    }
+    if (rc == -EOPNOTSUPP) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("block jobs are not supported on disk '%s': %s"),
+                       target, xlite_errmsg());
+        return -1;
+    }
+    if (rc < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot start a block job on disk '%s': %s"),
+                       target, xlite_errmsg());
+        return -1;
+    }
+    return 0;
+}
+
+static int
+xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
+                  unsigned long bandwidth, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_PULL };
+    unsigned long long speed = bandwidth;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE && !base) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("flag VIR_DOMAIN_BLOCK_REBASE_RELATIVE is valid only with non-null base"));
+        return -1;
+    }
+    if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("relative backing paths are not supported yet"));
+        return -1;
+    }
+    if (!(flags & VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES)) {
+        if (speed > LLONG_MAX >> 20) {
+            virReportError(VIR_ERR_OVERFLOW,
+                           _("bandwidth must be less than %llu"),
+                           LLONG_MAX >> 20);
+            return -1;
+        }
+        speed <<= 20;
+    }
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockRebaseEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto endjob;
+    if (disk->mirror) {
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("disk '%s' already in active block job"), disk->dst);
+        goto endjob;
+    }
+    params.base = base;
+    params.bandwidth = speed;
+    if (xvBlockJobStart(driver, vm, disk, &params) < 0)
+        goto endjob;
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+int
+xvDomainBlockPull(virDomainPtr dom, const char *path, unsigned long bandwidth,
+                  unsigned int flags)
+{
+    virCheckFlags(VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES, -1);
+    return xvBlockPullCommon(dom, path, NULL, bandwidth, flags);
+}
+
+/* A copy of the disk path names to mirror; takes mirror over. */
+static int
+xvBlockCopyCommon(virDomainPtr dom, const char *path,
+                  virStorageSource *mirrorArg, unsigned long long bandwidth,
+                  unsigned int flags, xvDomainACLCheck acl)
+{
+    xvDriver *driver = dom->conn->privateData;
+    g_autoptr(virStorageSource) mirror = mirrorArg;
+    xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_COPY };
+    bool reuse = !!(flags & VIR_DOMAIN_BLOCK_COPY_REUSE_EXT);
+    bool shallow = !!(flags & VIR_DOMAIN_BLOCK_COPY_SHALLOW);
+    g_autofree char *target = NULL;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!mirror->path || !g_path_is_absolute(mirror->path)) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("absolute path must be used as block copy target"));
+        return -1;
+    }
+    if (bandwidth > LLONG_MAX) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("bandwidth must be less than '%llu' bytes/s (%llu MiB/s)"),
+                       LLONG_MAX, LLONG_MAX >> 20);
+        return -1;
+    }
+    if (mirror->type != VIR_STORAGE_TYPE_FILE) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("block copy is supported only to a file"));
+        return -1;
+    }
+    if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto endjob;
+    if (disk->mirror) {
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("disk '%s' already in active block job"), disk->dst);
+        goto endjob;
+    }
+    if (!(flags & VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) && vm->persistent) {
+        /* As libvirt: a persistent domain would start again without the
+         * copy it had made live. */
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("domain is not transient"));
+        goto endjob;
+    }
+    if (!virStorageSourceHasBacking(disk->src))
+        shallow = false;
+    if (shallow && !reuse && mirror->format == VIR_STORAGE_FILE_RAW) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("shallow copy of disk '%s' into a raw file is not possible"),
+                       disk->dst);
+        goto endjob;
+    }
+    if (!reuse && virFileExists(mirror->path)) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("destination file '%s' already exists; use the REUSE_EXT flag to keep it"),
+                       mirror->path);
+        goto endjob;
+    }
+    if (reuse && !virFileExists(mirror->path)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("missing destination file for disk %s: %s"),
+                       disk->dst, mirror->path);
+        goto endjob;
+    }
+    if (mirror->format <= VIR_STORAGE_FILE_NONE) {
+        if (reuse) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                           _("reused mirror destination format must be specified"));
+            goto endjob;
+        }
+        mirror->format = disk->src->format;
+    }
+    switch (mirror->format) {
+    case VIR_STORAGE_FILE_RAW:
+        params.dest_format = XLITE_DISK_FORMAT_RAW;
+        break;
+    case VIR_STORAGE_FILE_QCOW2:
+        params.dest_format = XLITE_DISK_FORMAT_QCOW2;
+        break;
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("block copy to format '%s' is not supported"),
+                       virStorageFileFormatTypeToString(mirror->format));
+        goto endjob;
+    }
+    params.dest = mirror->path;
+    params.reuse_ext = reuse;
+    params.shallow = shallow;
+    params.bandwidth = bandwidth;
+    target = g_strdup(disk->dst);
+
+    /* The live XML shows the copy from now until it ends (<mirror
+     * job='copy'>): set before the start, so that the job's events,
+     * which may come before the start returns, find it. */
+    disk->mirror = g_steal_pointer(&mirror);
+    disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_COPY;
+    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+    params.dest = disk->mirror->path;
+    if (xvBlockJobStart(driver, vm, disk, &params) < 0) {
+        /* The job holds the definition: the disk is still there. */
+        if ((disk = virDomainDiskByTarget(vm->def, target))) {
+            g_clear_pointer(&disk->mirror, virObjectUnref);
+            disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+        }
+        goto endjob;
+    }
+    ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+int
+xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
+                    unsigned long bandwidth, unsigned int flags)
+{
+    g_autoptr(virStorageSource) dest = NULL;
+    unsigned long long speed = bandwidth;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_REBASE_SHALLOW |
+                  VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT |
+                  VIR_DOMAIN_BLOCK_REBASE_COPY |
+                  VIR_DOMAIN_BLOCK_REBASE_COPY_RAW |
+                  VIR_DOMAIN_BLOCK_REBASE_RELATIVE |
+                  VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES, -1);
+
+    if (!(flags & VIR_DOMAIN_BLOCK_REBASE_COPY))
+        return xvBlockPullCommon(dom, path, base, bandwidth, flags);
+
+    if (!base) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("absolute path must be used as block copy target"));
+        return -1;
+    }
+    if (!(flags & VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES)) {
+        if (speed > LLONG_MAX >> 20) {
+            virReportError(VIR_ERR_OVERFLOW,
+                           _("bandwidth must be less than %llu"),
+                           LLONG_MAX >> 20);
+            return -1;
+        }
+        speed <<= 20;
+    }
+    if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("Relative backing during copy not supported yet"));
+        return -1;
+    }
+    dest = virStorageSourceNew();
+    dest->type = VIR_STORAGE_TYPE_FILE;
+    dest->path = g_strdup(base);
+    if (flags & VIR_DOMAIN_BLOCK_REBASE_COPY_RAW)
+        dest->format = VIR_STORAGE_FILE_RAW;
+    /* A rebase-copy always made a transient job (libvirt's qemu driver
+     * passes its flags on; only SHALLOW and REUSE_EXT carry over). */
+    flags &= (VIR_DOMAIN_BLOCK_REBASE_SHALLOW |
+              VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT);
+    return xvBlockCopyCommon(dom, path, g_steal_pointer(&dest), speed, flags,
+                             virDomainBlockRebaseEnsureACL);
+}
+
+int
+xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
+                  virTypedParameterPtr params, int nparams,
+                  unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    unsigned long long bandwidth = 0;
+    virStorageSource *dest;
+    int i;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_COPY_SHALLOW |
+                  VIR_DOMAIN_BLOCK_COPY_REUSE_EXT |
+                  VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB, -1);
+
+    if (virTypedParamsValidate(params, nparams,
+                               VIR_DOMAIN_BLOCK_COPY_BANDWIDTH,
+                               VIR_TYPED_PARAM_ULLONG,
+                               VIR_DOMAIN_BLOCK_COPY_GRANULARITY,
+                               VIR_TYPED_PARAM_UINT,
+                               VIR_DOMAIN_BLOCK_COPY_BUF_SIZE,
+                               VIR_TYPED_PARAM_ULLONG,
+                               NULL) < 0)
+        return -1;
+    for (i = 0; i < nparams; i++) {
+        virTypedParameterPtr param = &params[i];
+
+        if (STREQ(param->field, VIR_DOMAIN_BLOCK_COPY_BANDWIDTH)) {
+            bandwidth = param->value.ul;
+        } else if (STREQ(param->field, VIR_DOMAIN_BLOCK_COPY_GRANULARITY)) {
+            if (param->value.ui != VIR_ROUND_UP_POWER_OF_TWO(param->value.ui)) {
+                virReportError(VIR_ERR_INVALID_ARG, "%s",
+                               _("granularity must be power of 2"));
+                return -1;
+            }
+            /* The disk server picks its own: a hint, as in QEMU. */
+        }
+    }
+    if (!(dest = virDomainDiskDefParseSource(destxml, driver->xmlopt,
+                                             VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        return -1;
+    return xvBlockCopyCommon(dom, disk, dest, bandwidth, flags,
+                             virDomainBlockCopyEnsureACL);
+}

@@ -1,0 +1,44 @@
+/*
+ * libxl_blockjob.h: block jobs (DESIGN.md section 7; docs/blockjobs.md)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "internal.h"
+#include "driver.h"
+
+#include "libxl_conf.h"
+
+/* One job of a disk, as the driver follows it.  The core owns the job's
+ * state machine; this says what the driver's callers wait for. */
+typedef struct {
+    virDomainBlockJobType type;
+    bool ending;          /* an abort or pivot was accepted */
+    bool ended;           /* its terminal event was handled */
+    int status;           /* virConnectDomainEventBlockJobStatus, once ended */
+    unsigned int waiters; /* synchronous aborts waiting for the end */
+} xvBlockJob;
+
+void xvBlockJobFree(void *job);
+
+/* Handles one of the core's XLITE_EVENT_BLOCK_JOB events (from the
+ * block-job worker thread; takes the domain's lock, never its job). */
+void xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev);
+
+int xvDomainBlockJobAbort(virDomainPtr dom, const char *path,
+                          unsigned int flags);
+int xvDomainGetBlockJobInfo(virDomainPtr dom, const char *path,
+                            virDomainBlockJobInfoPtr info,
+                            unsigned int flags);
+int xvDomainBlockJobSetSpeed(virDomainPtr dom, const char *path,
+                             unsigned long bandwidth, unsigned int flags);
+int xvDomainBlockPull(virDomainPtr dom, const char *path,
+                      unsigned long bandwidth, unsigned int flags);
+int xvDomainBlockRebase(virDomainPtr dom, const char *path,
+                        const char *base, unsigned long bandwidth,
+                        unsigned int flags);
+int xvDomainBlockCopy(virDomainPtr dom, const char *disk,
+                      const char *destxml, virTypedParameterPtr params,
+                      int nparams, unsigned int flags);
