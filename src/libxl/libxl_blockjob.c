@@ -574,7 +574,8 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
 
 static int
 xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
-                  unsigned long bandwidth, unsigned int flags)
+                  unsigned long bandwidth, unsigned int flags,
+                  xvDomainACLCheck acl)
 {
     xvDriver *driver = dom->conn->privateData;
     xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_PULL };
@@ -602,8 +603,7 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
         }
         speed <<= 20;
     }
-    if (!(vm = xvDomainBeginJob(dom, virDomainBlockRebaseEnsureACL, NULL, 0,
-                                XV_DOMAIN_BEGIN_ACTIVE)))
+    if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
     if (!(disk = xvBlockJobDisk(vm, path)))
         goto endjob;
@@ -629,7 +629,8 @@ xvDomainBlockPull(virDomainPtr dom, const char *path, unsigned long bandwidth,
                   unsigned int flags)
 {
     virCheckFlags(VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES, -1);
-    return xvBlockPullCommon(dom, path, NULL, bandwidth, flags);
+    return xvBlockPullCommon(dom, path, NULL, bandwidth, flags,
+                             virDomainBlockPullEnsureACL);
 }
 
 /* A copy of the disk path names to mirror; takes mirror over. */
@@ -766,7 +767,8 @@ xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
                   VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES, -1);
 
     if (!(flags & VIR_DOMAIN_BLOCK_REBASE_COPY))
-        return xvBlockPullCommon(dom, path, base, bandwidth, flags);
+        return xvBlockPullCommon(dom, path, base, bandwidth, flags,
+                                 virDomainBlockRebaseEnsureACL);
 
     if (!base) {
         virReportError(VIR_ERR_INVALID_ARG, "%s",

@@ -1,0 +1,350 @@
+"""Block jobs (DESIGN.md section 7) through real virsh and python-libvirt,
+with a real qemu-storage-daemon serving real qcow2 images.
+
+What each test checks against the images themselves (qemu-img), after the
+domain is destroyed (destroy waits for the disk server, so the images are
+closed and flushed):
+- blockcopy --wait --pivot: the copy is identical to the source and the
+  live XML names it;
+- blockpull --wait: the top image no longer needs its backing file;
+- the error codes of virDomainBlockJobAbort and friends, the live
+  <mirror> element, GetBlockJobInfo never showing cur == end before ready;
+- a synchronous abort returns with its CANCELED event already queued, and
+  two other clients see the same block-job events as the one that acted.
+"""
+
+import json
+import subprocess
+import textwrap
+
+import libvirt
+import pytest
+
+import xvtest
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v qemu-storage-daemon && "
+                    "command -v qemu-img"], capture_output=True).returncode,
+    reason="qemu-storage-daemon or qemu-img missing (tools/setup-deps)")
+
+
+def qemu_img(*args):
+    return subprocess.run(["qemu-img", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def make_image(path, size_mib=64, written_mib=8, backing=None):
+    if backing:
+        res = qemu_img("create", "-q", "-f", "qcow2", "-b", str(backing),
+                       "-F", "qcow2", str(path))
+    else:
+        res = qemu_img("create", "-q", "-f", "qcow2", str(path),
+                       f"{size_mib}M")
+    assert res.returncode == 0, res.stderr
+    if written_mib:
+        res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                              f"write -P 0x5a 0 {written_mib}M", str(path)],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+    return path
+
+
+def domain_xml(tmp, disk, name="bj"):
+    kernel = tmp / "kernel"
+    kernel.write_text("a simulated kernel\n")
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>64</memory>
+          <os><type arch='x86_64'>xen</type><kernel>{kernel}</kernel></os>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2'/>
+              <source file='{disk}'/><target dev='xvda' bus='xen'/>
+            </disk>
+          </devices>
+        </domain>""")
+
+
+def create(host, tmp, disk, name="bj"):
+    """A transient domain (libvirt copies only transient domains, unless
+    asked for a transient job)."""
+    f = tmp / f"{name}.xml"
+    f.write_text(domain_xml(tmp, disk, name))
+    res = host.virsh("create", str(f))
+    assert res.rc == 0, res
+    return f
+
+
+def test_blockcopy_wait_pivot(embed, tmp_path):
+    src = make_image(tmp_path / "src.qcow2")
+    dest = tmp_path / "copy.qcow2"
+    create(embed, tmp_path, src)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
+                      "--pivot", "--verbose", timeout=120)
+    assert res.rc == 0, res
+    assert "Block Copy: [100 %]" in res.err
+    xml = embed.virsh("dumpxml", "bj").out
+    assert f"<source file='{dest}'/>" in xml
+    assert "<mirror" not in xml
+    # No job any more, in this process or the next.
+    res = embed.virsh("blockjob", "bj", "xvda", "--info")
+    assert res.rc == 0 and res.out.strip() == "", res
+    assert embed.virsh("destroy", "bj").rc == 0
+    res = qemu_img("compare", str(src), str(dest))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "identical" in res.stdout
+
+
+def test_blockpull_wait(embed, tmp_path):
+    base = make_image(tmp_path / "base.qcow2", 32, 4)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(embed, tmp_path, top)
+    res = embed.virsh("blockpull", "bj", "xvda", "--wait", "--verbose",
+                      timeout=120)
+    assert res.rc == 0, res
+    assert "Block Pull: [100 %]" in res.err
+    assert embed.virsh("destroy", "bj").rc == 0
+    info = qemu_img("info", "--output=json", str(top))
+    assert info.returncode == 0, info.stderr
+    assert "backing-filename" not in json.loads(info.stdout)
+    # Its data came in: it reads as the base did, on its own.
+    res = qemu_img("compare", str(base), str(top))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+ABORTS = textwrap.dedent("""\
+    import sys, threading, libvirt
+    uri, dest, dest2 = sys.argv[1:4]
+    libvirt.virEventRegisterDefaultImpl()
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    c = libvirt.open(uri)
+    d = c.lookupByName('bj')
+    def code(f):
+        try:
+            f()
+            return 'ok'
+        except libvirt.libvirtError as e:
+            return str(e.get_error_code())
+    out = {}
+    # No job: abort(0) is an error (Nova tolerates it), info says none.
+    out['abort-none'] = code(lambda: d.blockJobAbort('xvda', 0))
+    out['info-none'] = repr(d.blockJobInfo('xvda', 0))
+    out['bad-flags'] = code(lambda: d.blockJobAbort('xvda', 1 << 20))
+    out['no-disk'] = code(lambda: d.blockJobAbort('xvdz', 0))
+    # A slow copy (64 KiB/s): never ready during this test.
+    out['copy'] = code(lambda: d.blockRebase(
+        'xvda', dest, 64 * 1024,
+        libvirt.VIR_DOMAIN_BLOCK_REBASE_COPY |
+        libvirt.VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES))
+    out['second-job'] = code(lambda: d.blockPull('xvda', 0, 0))
+    out['mirror'] = str("<mirror type='file' file='%s'" % dest in d.XMLDesc(0))
+    out['ready-attr'] = str("ready=" in d.XMLDesc(0))
+    info = d.blockJobInfo('xvda', libvirt.VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES)
+    out['info-type'] = str(info['type'])
+    out['info-bw'] = str(info['bandwidth'])
+    out['info-not-done'] = str(info['cur'] < info['end'])
+    out['pivot-early'] = code(lambda: d.blockJobAbort(
+        'xvda', libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT))
+    out['speed'] = code(lambda: d.blockJobSetSpeed('xvda', 1, 0))
+    out['info-mib'] = str(d.blockJobInfo('xvda', 0)['bandwidth'])
+    out['abort-async'] = code(lambda: d.blockJobAbort(
+        'xvda', libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC))
+    # The cancel is under way or done: never a second success.
+    out['abort-again'] = code(lambda: d.blockJobAbort('xvda', 0))
+    for k, v in out.items():
+        print(k, v)
+    """)
+
+
+def test_abort_semantics(embed, tmp_path):
+    src = make_image(tmp_path / "src.qcow2", 64, 32)
+    create(embed, tmp_path, src)
+    dest = tmp_path / "copy.qcow2"
+    res = xvtest.python(ABORTS, embed.uri, str(dest),
+                        str(tmp_path / "copy2.qcow2"), timeout=120)
+    assert res.rc == 0, res
+    got = dict(line.split(" ", 1) for line in res.out.splitlines())
+    assert got["abort-none"] == str(libvirt.VIR_ERR_INVALID_ARG)
+    assert got["info-none"] == "{}"
+    assert got["bad-flags"] == str(libvirt.VIR_ERR_INVALID_ARG)
+    assert got["no-disk"] == str(libvirt.VIR_ERR_INVALID_ARG)
+    assert got["copy"] == "ok"
+    assert got["second-job"] == str(libvirt.VIR_ERR_BLOCK_COPY_ACTIVE)
+    assert got["mirror"] == "True"
+    assert got["ready-attr"] == "False"
+    assert got["info-type"] == str(libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY)
+    assert got["info-bw"] == str(64 * 1024)
+    assert got["info-not-done"] == "True"
+    assert got["pivot-early"] == str(libvirt.VIR_ERR_BLOCK_COPY_ACTIVE)
+    assert got["speed"] == "ok"
+    assert got["info-mib"] == "1"
+    assert got["abort-async"] == "ok"
+    # Still ending (the usual case), or ended already if the cancel beat
+    # the call: never accepted twice.
+    assert got["abort-again"] in (str(libvirt.VIR_ERR_OPERATION_INVALID),
+                                  str(libvirt.VIR_ERR_INVALID_ARG)), got
+    # The next process finds no job and no stale <mirror>.
+    assert xvtest.wait_for(
+        lambda: embed.virsh("blockjob", "bj", "xvda", "--info").out == "")
+    assert "<mirror" not in embed.virsh("dumpxml", "bj").out
+    assert embed.virsh("destroy", "bj").rc == 0
+
+
+def test_persistent_domain_needs_transient_job(embed, tmp_path):
+    src = make_image(tmp_path / "src.qcow2")
+    f = tmp_path / "p.xml"
+    f.write_text(domain_xml(tmp_path, src, "pers"))
+    assert embed.virsh("define", str(f)).rc == 0
+    assert embed.virsh("start", "pers").rc == 0
+    res = embed.virsh("blockcopy", "pers", "xvda",
+                      str(tmp_path / "copy.qcow2"))
+    assert res.rc != 0 and "domain is not transient" in res.err, res
+    res = embed.virsh("blockcopy", "pers", "xvda",
+                      str(tmp_path / "copy.qcow2"), "--transient-job",
+                      "--wait", "--pivot", timeout=120)
+    assert res.rc == 0, res
+    assert embed.virsh("destroy", "pers").rc == 0
+    assert embed.virsh("undefine", "pers").rc == 0
+
+
+WATCHER = textwrap.dedent("""\
+    import sys, threading, time, libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(sys.argv[1])
+    lock = threading.Lock()
+    seen = []
+    def one(conn, dom, disk, typ, status, opaque):
+        with lock:
+            seen.append((opaque, disk, typ, status))
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB,
+                             one, 'BLOCK_JOB')
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                             one, 'BLOCK_JOB_2')
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    print('ready', flush=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        with lock:
+            if sum(1 for s in seen if s[3] != libvirt.VIR_DOMAIN_BLOCK_JOB_READY) >= 2:
+                break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    with lock:
+        for s in seen:
+            print('%s %s %d %d' % s)
+    """)
+
+ACTOR = textwrap.dedent("""\
+    import sys, threading, time, libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(sys.argv[1])
+    dest = sys.argv[2]
+    lock = threading.Lock()
+    seen = []
+    def one(conn, dom, disk, typ, status, opaque):
+        with lock:
+            seen.append((opaque, disk, typ, status))
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB,
+                             one, 'BLOCK_JOB')
+    c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                             one, 'BLOCK_JOB_2')
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    d = c.lookupByName('bj')
+    d.blockCopy('xvda', "<disk type='file'><source file='%s'/>"
+                "<driver type='qcow2'/></disk>" % dest, None, 0)
+    # As Nova does: poll every 0.5 s until cur == end and the XML says ready.
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        info = d.blockJobInfo('xvda', 0)
+        if info and info['cur'] == info['end'] and "ready='yes'" in d.XMLDesc(0):
+            break
+        time.sleep(0.5)
+    else:
+        print('never ready', info)
+        sys.exit(1)
+    d.blockJobAbort('xvda', 0)
+    # Synchronous: the CANCELED event was queued before the call returned.
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 5:
+        with lock:
+            if any(s[3] == libvirt.VIR_DOMAIN_BLOCK_JOB_CANCELED for s in seen):
+                break
+        time.sleep(0.01)
+    print('info-after', repr(d.blockJobInfo('xvda', 0)))
+    print('mirror-after', "<mirror" in d.XMLDesc(0))
+    time.sleep(0.3)
+    with lock:
+        for s in seen:
+            print('%s %s %d %d' % s)
+    """)
+
+
+def test_sync_abort_events_to_every_client(daemon, tmp_path):
+    src = make_image(tmp_path / "src.qcow2", 64, 8)
+    create(daemon, tmp_path, src)
+    env = xvtest.driver_env(leaks=False)
+    watchers = [subprocess.Popen([xvtest.PYTHON, "-c", WATCHER, daemon.uri],
+                                 stdout=subprocess.PIPE, text=True, env=env)
+                for _ in range(2)]
+    try:
+        for w in watchers:
+            assert w.stdout.readline().strip() == "ready"
+        res = xvtest.python(ACTOR, daemon.uri, str(tmp_path / "copy.qcow2"),
+                            timeout=120)
+        assert res.rc == 0, res
+        lines = res.out.splitlines()
+        assert lines[0] == "info-after {}", res.out
+        assert lines[1] == "mirror-after False", res.out
+        actor = lines[2:]
+        src_path = str(src)
+        expected = [
+            f"BLOCK_JOB {src_path} {libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY} "
+            f"{libvirt.VIR_DOMAIN_BLOCK_JOB_READY}",
+            f"BLOCK_JOB_2 xvda {libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY} "
+            f"{libvirt.VIR_DOMAIN_BLOCK_JOB_READY}",
+            f"BLOCK_JOB {src_path} {libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY} "
+            f"{libvirt.VIR_DOMAIN_BLOCK_JOB_CANCELED}",
+            f"BLOCK_JOB_2 xvda {libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY} "
+            f"{libvirt.VIR_DOMAIN_BLOCK_JOB_CANCELED}",
+        ]
+        assert actor == expected, res.out
+        for w in watchers:
+            out, _ = w.communicate(timeout=90)
+            assert w.returncode == 0
+            assert out.splitlines() == expected, out
+    finally:
+        for w in watchers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+        daemon.virsh("destroy", "bj")
+    # The source is intact after an aborted copy.
+    res = qemu_img("check", str(src))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_read_only_connection_is_refused(daemon, tmp_path):
+    src = make_image(tmp_path / "src.qcow2", 64, 1)
+    create(daemon, tmp_path, src, "ro")
+    try:
+        for args in (["blockjob", "ro", "xvda", "--abort"],
+                     ["blockpull", "ro", "xvda"],
+                     ["blockcopy", "ro", "xvda", str(tmp_path / "c.qcow2")],
+                     ["blockjob", "ro", "xvda", "--bandwidth", "1"]):
+            res = daemon.virsh(*args, readonly=True)
+            assert res.rc != 0 and "read only" in res.err.lower(), (args, res)
+        # A query is allowed.
+        assert daemon.virsh("blockjob", "ro", "xvda", "--info",
+                            readonly=True).rc == 0
+    finally:
+        daemon.virsh("destroy", "ro")
