@@ -743,6 +743,22 @@ op_connect(xlite__egc *egc, bj_op *op)
     dserver *ds;
     int rc;
 
+    /* Another operation of this context connected while this one waited
+     * for the domain's lock: one connection per context and server (the
+     * server's monitor takes one client at a time). */
+    ds = g_hash_table_lookup(ctx->blockjobs->servers,
+                             GUINT_TO_POINTER(op->domid));
+    if (ds && memcmp(ds->uuid, op->uuid, 16) == 0) {
+        op->ds = ds;
+        ds->nops++;
+        if (ds->ready)
+            op_run(egc, op);
+        else
+            g_queue_push_tail_link(&ds->waiting, &op->link);
+        return;
+    }
+    if (ds)
+        ds_forget(ctx, ds);
     ds = g_new0(dserver, 1);
     ds->ctx = ctx;
     ds->domid = op->domid;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "domtest.h"
+#include "qmppeer.h"
 
 #define MIB (1024 * 1024)
 #define EVENT_TIMEOUT (20 * G_USEC_PER_SEC)
@@ -481,6 +482,262 @@ test_server_killed(void)
     leak_check_end(&lc);
 }
 
+
+/* ---------- against the scripted fake peer ----------
+ *
+ * The domain's server directory is laid out as the core's own start
+ * would: its uuid, a pid file locked by a live process (a real
+ * qemu-storage-daemon with no monitor, so that the "is it running"
+ * check is the real one), and a QMP socket served by the fake peer.  The
+ * peer then plays what a real server will not do on demand: an abort
+ * that races the job's own end, in both orders; duplicated and missing
+ * events; garbage.
+ */
+
+#define JOB_READY_LIST \
+    "{\"return\": [{\"device\": \"xvda\", \"type\": \"mirror\", \"len\": 100, " \
+    "\"offset\": 100, \"speed\": 0, \"status\": \"ready\", \"ready\": true, " \
+    "\"busy\": false, \"paused\": false, \"io-status\": \"ok\", " \
+    "\"auto-finalize\": true, \"auto-dismiss\": true}], \"id\": @ID@}"
+#define EV(name, data) \
+    "{\"event\": \"" name "\", \"data\": " data ", " PEER_TS "}"
+#define JOB_DATA "{\"device\": \"xvda\", \"len\": 100, \"offset\": 100, " \
+                 "\"speed\": 0, \"type\": \"mirror\"}"
+
+typedef struct {
+    fixture f;
+    char *dir;
+    pid_t holder;
+} fake_server;
+
+static void
+fake_server_start(fake_server *fs, const char *name)
+{
+    g_autofree char *src = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *pidpath = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *uuidpath = NULL;
+    xlite_dominfo info;
+
+    fs->f.sh = simhost_start();
+    src = make_image(fs->f.sh, "src.qcow2", 1, 0, NULL);
+    fixture_start(&fs->f, name, src);
+    fs->dir = server_dir(&fs->f);
+    g_assert_cmpint(g_mkdir_with_parents(fs->dir, 0700), ==, 0);
+    g_assert_cmpint(xlite_domain_info(fs->f.ctx, fs->f.domid, &info), ==, 0);
+    uuidpath = g_strdup_printf("%s/uuid", fs->dir);
+    g_assert_true(g_file_set_contents(uuidpath, (const char *)info.uuid, 16,
+                                      NULL));
+    pidpath = g_strdup_printf("%s/pid", fs->dir);
+    cmd = g_strdup_printf("qemu-storage-daemon --daemonize --pidfile=%s",
+                          pidpath);
+    run(cmd);
+    g_assert_true(g_file_get_contents(pidpath, &text, NULL, NULL));
+    fs->holder = atoi(text);
+    g_assert_cmpint(fs->holder, >, 0);
+}
+
+static void
+fake_server_stop(fake_server *fs)
+{
+    /* destroy stops the "server" (the pid file's holder) and waits. */
+    fixture_stop(&fs->f);
+    g_assert_true(kill(fs->holder, 0) < 0 || errno == EPERM ||
+                  !g_file_test(fs->dir, G_FILE_TEST_EXISTS));
+    g_free(fs->dir);
+    simhost_free(fs->f.sh);
+}
+
+static char *
+peer_path(fake_server *fs)
+{
+    return g_strdup_printf("%s/qmp.sock", fs->dir);
+}
+
+static void
+assert_peer_done(qmp_peer *peer)
+{
+    g_autofree char *failure = qmp_peer_finish(peer);
+
+    g_assert_cmpstr(failure, ==, NULL);
+}
+
+/* The abort races the job's own end: the job's terminal events come
+ * before the answer to the cancel (which then says "no such job"), or
+ * after it, each twice.  Either way: the abort succeeds and exactly one
+ * terminal event comes out. */
+static void
+test_abort_races_end(void)
+{
+    static const peer_step end_first[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "block-job-cancel", NULL },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"pending\"}") },
+        { PEER_SEND, EV("BLOCK_JOB_COMPLETED", JOB_DATA) },
+        { PEER_SEND, EV("BLOCK_JOB_COMPLETED", JOB_DATA) },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"concluded\"}") },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"null\"}") },
+        { PEER_SEND_LAST_ID, "{\"error\": {\"class\": \"GenericError\", "
+                             "\"desc\": \"Job 'xvda' not found\"}, \"id\": @ID@}" },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    static const peer_step reply_first[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "block-job-cancel", "{\"return\": {}, \"id\": @ID@}" },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"aborting\"}") },
+        { PEER_SEND, EV("BLOCK_JOB_CANCELLED", JOB_DATA) },
+        { PEER_SEND, EV("BLOCK_JOB_COMPLETED", JOB_DATA) },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"null\"}") },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    int rounds = test_iterations(1000, 50);
+    g_autofree char *path = NULL;
+    leak_check lc;
+    fake_server fs = { 0 };
+
+    leak_check_begin(&lc);
+    fake_server_start(&fs, "race");
+    path = peer_path(&fs);
+    for (int i = 0; i < 2 * rounds; i++) {
+        qmp_peer *peer = qmp_peer_listen(i % 2 ? end_first : reply_first,
+                                         path);
+
+        g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda",
+                                              false, NULL), ==, 0);
+        g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                        XLITE_BLOCK_JOB_CANCELED);
+        /* The job is over, the connection let go: the peer sees its end
+         * (DRAIN), having received nothing more. */
+        assert_peer_done(peer);
+        assert_no_job_event(fs.f.ctx, 0);
+    }
+    assert_no_job_event(fs.f.ctx, 50 * 1000);
+    unlink(path);
+    fake_server_stop(&fs);
+    leak_check_end(&lc);
+}
+
+static void
+async_done(xlite_ctx *ctx, int rc, void *opaque)
+{
+    *(int *)opaque = rc;
+}
+
+/* A second abort while the first one's cancel is unanswered: "ending
+ * already", every time, whatever the timing. */
+static void
+test_second_abort_while_ending(void)
+{
+    static const peer_step script[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "block-job-cancel", NULL },
+        { PEER_SLEEP, NULL, NULL, 100 },
+        { PEER_SEND_LAST_ID, "{\"return\": {}, \"id\": @ID@}" },
+        { PEER_SEND, EV("BLOCK_JOB_COMPLETED", JOB_DATA) },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    g_autofree char *path = NULL;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+    int first = 1;
+    xlite_async_how how = { .callback = async_done, .opaque = &first };
+
+    leak_check_begin(&lc);
+    fake_server_start(&fs, "second");
+    path = peer_path(&fs);
+    peer = qmp_peer_listen(script, path);
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
+                                          &how), ==, 0);
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", true,
+                                          NULL), ==, -EALREADY);
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
+                                          NULL), ==, -EALREADY);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_CANCELED);
+    g_assert_cmpint(first, ==, 0);
+    assert_peer_done(peer);
+    unlink(path);
+    fake_server_stop(&fs);
+    leak_check_end(&lc);
+}
+
+/* The job's end comes only as its status going to "null" (the BLOCK_JOB_*
+ * event was lost): still exactly one terminal event. */
+static void
+test_missing_end_event(void)
+{
+    static const peer_step script[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "block-job-cancel", "{\"return\": {}, \"id\": @ID@}" },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"concluded\"}") },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"null\"}") },
+        { PEER_SEND, EV("JOB_STATUS_CHANGE", "{\"id\": \"xvda\", \"status\": \"null\"}") },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    g_autofree char *path = NULL;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+
+    leak_check_begin(&lc);
+    fake_server_start(&fs, "missing");
+    path = peer_path(&fs);
+    peer = qmp_peer_listen(script, path);
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_CANCELED);
+    assert_peer_done(peer);
+    assert_no_job_event(fs.f.ctx, 50 * 1000);
+    unlink(path);
+    fake_server_stop(&fs);
+    leak_check_end(&lc);
+}
+
+/* Garbage from the server mid-job: the job fails (once), the call that
+ * waited gets a clear error, nothing hangs. */
+static void
+test_garbage_mid_job(void)
+{
+    static const peer_step script[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "block-job-set-speed", NULL },
+        { PEER_SEND, "{\"return\": {}, \"id\": \"not-ours\"}" },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    g_autofree char *path = NULL;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+
+    leak_check_begin(&lc);
+    fake_server_start(&fs, "garbage");
+    path = peer_path(&fs);
+    peer = qmp_peer_listen(script, path);
+    g_assert_cmpint(xlite_block_job_set_speed(fs.f.ctx, fs.f.domid, "xvda",
+                                              1024, NULL), ==, -EPROTO);
+    g_assert_nonnull(strstr(xlite_errmsg(), "invalid QMP message"));
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_FAILED);
+    assert_peer_done(peer);
+    assert_no_job_event(fs.f.ctx, 50 * 1000);
+    unlink(path);
+    fake_server_stop(&fs);
+    leak_check_end(&lc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -499,5 +756,13 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/blockjob/other-context-pivots",
                     test_other_context_pivots);
     g_test_add_func("/xlite/blockjob/server-killed", test_server_killed);
+    g_test_add_func("/xlite/blockjob/fake/abort-races-end",
+                    test_abort_races_end);
+    g_test_add_func("/xlite/blockjob/fake/second-abort-while-ending",
+                    test_second_abort_while_ending);
+    g_test_add_func("/xlite/blockjob/fake/missing-end-event",
+                    test_missing_end_event);
+    g_test_add_func("/xlite/blockjob/fake/garbage-mid-job",
+                    test_garbage_mid_job);
     return g_test_run();
 }
