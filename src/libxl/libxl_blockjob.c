@@ -248,6 +248,45 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
 }
 
+/* ---------------------------------------------------------------------
+ * Reconnecting
+ */
+
+void
+xvBlockJobReconnect(xvDriver *driver, virDomainObj *vm)
+{
+    size_t i;
+
+    /* In embedded mode every client process reconnects: it must not hold
+     * the disk server's one monitor for as long as it lives (see
+     * docs/blockjobs.md); the next call on the disk finds the job. */
+    if (driver->embedded)
+        return;
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+        xlite_block_job_info info;
+        int rc;
+
+        if (!disk->mirror)
+            continue;
+        /* Asking adopts the job: its events come to this driver again. */
+        rc = xlite_block_job_get_info(driver->ctx, vm->def->id, disk->dst,
+                                      &info, NULL);
+        if (rc == -ENOENT) {
+            xvBlockJobForgetStale(driver, vm, disk->dst);
+        } else if (rc < 0) {
+            VIR_WARN("domain '%s' disk '%s': its block job cannot be found again: %s",
+                     vm->def->name, disk->dst, xlite_errmsg());
+        } else {
+            VIR_INFO("domain '%s' disk '%s': block job found again",
+                     vm->def->name, disk->dst);
+            if (info.ready)
+                disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_READY;
+        }
+    }
+}
+
+
 /* The core's answer for a job, with the domain unlocked meanwhile. */
 static int
 xvBlockJobCoreInfo(xvDriver *driver, virDomainObj *vm, const char *target,

@@ -27,6 +27,10 @@ void xvBlockJobFree(void *job);
  * block-job worker thread; takes the domain's lock, never its job). */
 void xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev);
 
+/* After a driver restart: follows again the jobs its saved status shows
+ * (a disk with a <mirror>), in the daemon only. */
+void xvBlockJobReconnect(xvDriver *driver, virDomainObj *vm);
+
 int xvDomainBlockJobAbort(virDomainPtr dom, const char *path,
                           unsigned int flags);
 int xvDomainGetBlockJobInfo(virDomainPtr dom, const char *path,

@@ -1285,6 +1285,7 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
         else
             VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
                      vm->def->id);
+        xvBlockJobReconnect(driver, vm);
         return;
     }
 

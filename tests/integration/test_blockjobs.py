@@ -14,8 +14,11 @@ closed and flushed):
 """
 
 import json
+import os
+import signal
 import subprocess
 import textwrap
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -348,3 +351,62 @@ def test_read_only_connection_is_refused(daemon, tmp_path):
                             readonly=True).rc == 0
     finally:
         daemon.virsh("destroy", "ro")
+
+
+WATCH_TWO = textwrap.dedent("""\
+    import sys, threading, time, libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    c = libvirt.open(sys.argv[1])
+    seen = []
+    c.domainEventRegisterAny(
+        None, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+        lambda conn, dom, disk, typ, status, o: seen.append(status), None)
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    print('ready', flush=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end and libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED not in seen:
+        time.sleep(0.05)
+    print(' '.join(str(s) for s in seen))
+    """)
+
+
+def test_job_tracked_after_libvirtd_kill(own_daemon, tmp_path):
+    src = make_image(tmp_path / "src.qcow2", 128, 64)
+    dest = tmp_path / "copy.qcow2"
+    create(own_daemon, tmp_path, src)
+    # 8 MiB/s: ready some 8 s later, long after libvirtd died and came
+    # back, and with no call on the disk in between.
+    res = own_daemon.virsh("blockcopy", "bj", "xvda", str(dest),
+                           "--bandwidth", "8")
+    assert res.rc == 0, res
+    os.kill(own_daemon.pid, signal.SIGKILL)
+    assert xvtest.wait_for(
+        lambda: not Path(f"/proc/{own_daemon.pid}").exists(), 10)
+    own_daemon.start()
+    assert "<mirror type='file' file='%s'" % dest in \
+        own_daemon.virsh("dumpxml", "bj").out
+    watcher = subprocess.Popen([xvtest.PYTHON, "-c", WATCH_TWO,
+                                own_daemon.uri], stdout=subprocess.PIPE,
+                               text=True, env=xvtest.driver_env(leaks=False))
+    try:
+        assert watcher.stdout.readline().strip() == "ready"
+        # The restarted daemon follows the job by itself: its READY comes.
+        assert xvtest.wait_for(lambda: "ready='yes'" in own_daemon.virsh(
+            "dumpxml", "bj").out, 60)
+        res = own_daemon.virsh("blockjob", "bj", "xvda", "--pivot")
+        assert res.rc == 0, res
+        out, _ = watcher.communicate(timeout=90)
+        assert out.split() == [str(libvirt.VIR_DOMAIN_BLOCK_JOB_READY),
+                               str(libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED)]
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    xml = own_daemon.virsh("dumpxml", "bj").out
+    assert f"<source file='{dest}'/>" in xml and "<mirror" not in xml
+    assert own_daemon.virsh("destroy", "bj").rc == 0
+    res = qemu_img("compare", str(src), str(dest))
+    assert res.returncode == 0, res.stdout + res.stderr
