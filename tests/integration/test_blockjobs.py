@@ -410,3 +410,67 @@ def test_job_tracked_after_libvirtd_kill(own_daemon, tmp_path):
     assert own_daemon.virsh("destroy", "bj").rc == 0
     res = qemu_img("compare", str(src), str(dest))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+NOVA_SWAP = textwrap.dedent("""\
+    import sys, threading, time, libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    c = libvirt.open(sys.argv[1])
+    new = sys.argv[2]
+    dom = c.lookupByName('nova')
+    # nova.virt.libvirt.guest.BlockDevice.abort_job: no job is fine.
+    try:
+        dom.blockJobAbort('xvda', 0)
+    except libvirt.libvirtError as e:
+        assert e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG, e
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE |
+                      libvirt.VIR_DOMAIN_XML_SECURE)
+    dom.undefine()                      # a transient domain for the copy
+    dom.blockCopy('xvda', "<disk type='file'><driver name='qemu' type='qcow2'/>"
+                  "<source file='%s'/></disk>" % new, None,
+                  libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT)
+    polls = 0
+    while True:
+        info = dom.blockJobInfo('xvda', 0)
+        assert info, 'the job vanished'
+        # Never "done" before it is: cur == end only with ready='yes'.
+        live = dom.XMLDesc(0)
+        if info['cur'] == info['end']:
+            assert "ready='yes'" in live, (info, live)
+            break
+        polls += 1
+        assert polls < 120
+        time.sleep(0.5)
+    dom.blockJobAbort('xvda', libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+    # Synchronous: no job left, the live XML names the new volume.
+    assert dom.blockJobInfo('xvda', 0) == {}
+    live = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    assert "<source file='%s'/>" % new in live, live
+    assert '<mirror' not in live, live
+    c.defineXML(live)                   # persistent again, on the new volume
+    print('ok')
+    """)
+
+
+def test_nova_volume_swap(daemon, tmp_path):
+    src = make_image(tmp_path / "src.qcow2", 64, 8)
+    new = make_image(tmp_path / "new.qcow2", 64, 0)
+    f = tmp_path / "nova.xml"
+    f.write_text(domain_xml(tmp_path, src, "nova"))
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "nova").rc == 0
+    try:
+        res = xvtest.python(NOVA_SWAP, daemon.uri, str(new), timeout=120)
+        assert res.rc == 0, res
+        assert res.out.strip() == "ok", res
+        inactive = daemon.virsh("dumpxml", "--inactive", "nova").out
+        assert f"<source file='{new}'/>" in inactive
+    finally:
+        daemon.virsh("destroy", "nova")
+        daemon.virsh("undefine", "nova")
+    res = qemu_img("compare", str(src), str(new))
+    assert res.returncode == 0, res.stdout + res.stderr
