@@ -226,8 +226,8 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
 /* The disk server has no job for the disk: a <mirror> left in the live
  * definition is stale.  Its job ended while no process of this driver
  * watched (in embedded mode, the process that asked for an asynchronous
- * abort exited before the end); how it ended is not known any more, so
- * no event is made up for it. */
+ * abort or pivot exited before the end).  A pivot is followed; no event
+ * is made up for an end nobody saw. */
 static void
 xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
 {
@@ -242,6 +242,27 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
         return;
     VIR_INFO("domain '%s' disk '%s': its block job ended unseen",
              vm->def->name, target);
+    /* A pivot the disk server made: the core's stored config follows it
+     * (it asked the server when it found the job gone). */
+    if (disk->mirror->path) {
+        xlite_domain_config cfg;
+        size_t i;
+
+        xlite_domain_config_init(&cfg);
+        if (xlite_retrieve_domain_config(driver->ctx, vm->def->id, &cfg) == 0) {
+            for (i = 0; i < cfg.num_disks; i++) {
+                if (STREQ_NULLABLE(cfg.disks[i].vdev, target) &&
+                    STREQ_NULLABLE(cfg.disks[i].target, disk->mirror->path)) {
+                    VIR_INFO("domain '%s' disk '%s': it was pivoted to '%s'",
+                             vm->def->name, target, disk->mirror->path);
+                    virObjectUnref(disk->src);
+                    disk->src = g_steal_pointer(&disk->mirror);
+                    break;
+                }
+            }
+        }
+        xlite_domain_config_dispose(&cfg);
+    }
     g_clear_pointer(&disk->mirror, virObjectUnref);
     disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
     disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;

@@ -449,6 +449,30 @@ job_type_of(const char *qtype)
     return XLITE_BLOCK_JOB_PULL;
 }
 
+/* A copy's destination and format, from its job file (job->vdev set). */
+static bool
+read_job_file(dserver *ds, bjob *job)
+{
+    g_autofree char *path = job_file(ds->dir, job->vdev);
+    g_autofree char *text = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+    JsonObject *f;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !json_parser_load_from_data(p, text, -1, NULL) ||
+        JSON_NODE_TYPE(json_parser_get_root(p)) != JSON_NODE_OBJECT)
+        return false;
+    f = json_node_get_object(json_parser_get_root(p));
+    if (!node_is_string(f, "dest"))
+        return false;
+    g_free(job->dest);
+    job->dest = g_strdup(json_object_get_string_member(f, "dest"));
+    if (node_is_int(f, "format") &&
+        json_object_get_int_member(f, "format") <= XLITE_DISK_FORMAT_QCOW2)
+        job->dest_format = json_object_get_int_member(f, "format");
+    return true;
+}
+
 /* A job found on the server that this context did not start (another
  * process did, or this one before a reconnect). */
 static void
@@ -458,8 +482,6 @@ adopt_job(dserver *ds, JsonObject *o)
     const char *status = json_object_has_member(o, "status") &&
                          node_is_string(o, "status")
                          ? json_object_get_string_member(o, "status") : "";
-    g_autofree char *path = NULL;
-    g_autofree char *text = NULL;
     bjob *job;
 
     if (!vdev_valid(vdev) || g_hash_table_contains(ds->jobs, vdev))
@@ -477,23 +499,105 @@ adopt_job(dserver *ds, JsonObject *o)
         job->state = XLITE_BLOCK_JOB_STATE_ABORTING;
     else
         job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
-    path = job_file(ds->dir, vdev);
-    if (job->type == XLITE_BLOCK_JOB_COPY &&
-        g_file_get_contents(path, &text, NULL, NULL)) {
-        g_autoptr(JsonParser) p = json_parser_new();
-
-        if (json_parser_load_from_data(p, text, -1, NULL) &&
-            JSON_NODE_TYPE(json_parser_get_root(p)) == JSON_NODE_OBJECT) {
-            JsonObject *f = json_node_get_object(json_parser_get_root(p));
-
-            if (node_is_string(f, "dest"))
-                job->dest = g_strdup(json_object_get_string_member(f,
-                                                                   "dest"));
-            if (node_is_int(f, "format"))
-                job->dest_format = json_object_get_int_member(f, "format");
-        }
-    }
+    if (job->type == XLITE_BLOCK_JOB_COPY)
+        read_job_file(ds, job);
     g_hash_table_insert(ds->jobs, job->vdev, job);
+}
+
+static void
+ds_set_ready(xlite__egc *egc, dserver *ds)
+{
+    GQueue waiting;
+    GList *l;
+
+    ds->ready = true;
+    waiting = ds->waiting;
+    g_queue_init(&ds->waiting);
+    while ((l = g_queue_pop_head_link(&waiting)))
+        op_run(egc, l->data);
+}
+
+/* The targets of copies whose job file is there but whose job is not: they
+ * ended while no context watched (in embedded mode, the process that asked
+ * for an asynchronous pivot or abort exited first). */
+static GPtrArray *
+ds_orphans(dserver *ds)
+{
+    GPtrArray *orphans = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GDir) d = g_dir_open(ds->dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *vdev = NULL;
+
+        if (!g_str_has_prefix(name, "job-") || !g_str_has_suffix(name, ".json"))
+            continue;
+        vdev = g_strndup(name + 4, strlen(name) - 4 - 5);
+        if (vdev_valid(vdev) && !g_hash_table_contains(ds->jobs, vdev))
+            g_ptr_array_add(orphans, g_steal_pointer(&vdev));
+    }
+    return orphans;
+}
+
+static bool
+ds_has_orphans(dserver *ds)
+{
+    g_autoptr(GPtrArray) orphans = ds_orphans(ds);
+
+    return orphans->len > 0;
+}
+
+/* The disk's export names the node the guest's I/O goes to: after a
+ * pivot it is the copy's (a node the server named), no longer the disk's
+ * own, and the stored config must name the copy. */
+static void
+ds_exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+                  const char *errclass, const char *errdesc, void *opaque)
+{
+    dserver *ds = opaque;
+    g_autoptr(GPtrArray) orphans = ds_orphans(ds);
+    JsonArray *arr = NULL;
+
+    if (rc == 0 && ret && JSON_NODE_TYPE(ret) == JSON_NODE_ARRAY)
+        arr = json_node_get_array(ret);
+    else if (rc == 0 || rc == -EIO)
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the disk server's "
+                  "exports could not be listed", ds->domid);
+    for (guint i = 0; i < orphans->len; i++) {
+        const char *vdev = orphans->pdata[i];
+        g_autofree char *path = job_file(ds->dir, vdev);
+        bool pivoted = false;
+        bjob job = { .vdev = (char *)vdev };
+
+        for (guint j = 0; arr && j < json_array_get_length(arr); j++) {
+            JsonNode *n = json_array_get_element(arr, j);
+            JsonObject *o;
+
+            if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+                continue;
+            o = json_node_get_object(n);
+            if (node_is_string(o, "id") && node_is_string(o, "node-name") &&
+                g_str_equal(json_object_get_string_member(o, "id"), vdev))
+                pivoted = !g_str_equal(json_object_get_string_member(
+                                           o, "node-name"), vdev);
+        }
+        if (!arr) {
+            /* Cannot tell: leave the file for a later connection. */
+            continue;
+        }
+        if (pivoted && read_job_file(ds, &job)) {
+            XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u disk %s: its copy "
+                      "was pivoted while no one watched", ds->domid, vdev);
+            follow_pivot(egc->ctx, ds, &job);
+        }
+        g_free(job.dest);
+        unlink(path);
+    }
+    if (rc < 0 && rc != -EIO) {
+        /* The connection failed: ds_state tells the waiting operations. */
+        return;
+    }
+    ds_set_ready(egc, ds);
 }
 
 static void
@@ -523,11 +627,13 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
     }
     for (guint i = 0; i < json_array_get_length(arr); i++)
         adopt_job(ds, json_array_get_object_element(arr, i));
-    ds->ready = true;
-    waiting = ds->waiting;
-    g_queue_init(&ds->waiting);
-    while ((l = g_queue_pop_head_link(&waiting)))
-        op_run(egc, l->data);
+    if (ds_has_orphans(ds)) {
+        /* Copies that ended while no context watched: how? */
+        if (xlite__qmp_command(egc, qmp, "query-block-exports", NULL, -1,
+                               ds_exports_listed, ds) == 0)
+            return;
+    }
+    ds_set_ready(egc, ds);
 }
 
 static void

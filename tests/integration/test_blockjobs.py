@@ -474,3 +474,22 @@ def test_nova_volume_swap(daemon, tmp_path):
         daemon.virsh("undefine", "nova")
     res = qemu_img("compare", str(src), str(new))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_async_pivot_seen_by_the_next_process(embed, tmp_path):
+    """In embedded mode the process that asked for an asynchronous pivot
+    may end before the pivot does: the next call on the disk finds the
+    job gone and the disk server's export on the copy, and follows."""
+    src = make_image(tmp_path / "src.qcow2", 64, 8)
+    dest = tmp_path / "copy.qcow2"
+    create(embed, tmp_path, src)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
+                      "--async", "--pivot", "--timeout", "60", timeout=120)
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: embed.virsh(
+        "blockjob", "bj", "xvda", "--info").out == "")
+    xml = embed.virsh("dumpxml", "bj").out
+    assert f"<source file='{dest}'/>" in xml and "<mirror" not in xml, xml
+    assert embed.virsh("destroy", "bj").rc == 0
+    res = qemu_img("compare", str(src), str(dest))
+    assert res.returncode == 0, res.stdout + res.stderr
