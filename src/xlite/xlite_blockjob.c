@@ -11,7 +11,8 @@
  *
  * A domain's server lives in STATE_DIR/qsd/<domid>/: "uuid" (whose domain
  * it serves), "pid" (written and locked by the server itself), "qmp.sock"
- * (its one QMP monitor), "nbd.sock" (the NBD exports of its disks),
+ * (its one QMP monitor) and "nbd.sock" (the NBD exports of its disks),
+ * both elsewhere if too deep (server_sock_dir),
  * "log" (its stderr), and "job-<vdev>.json" per copy in flight (what a
  * pivot needs and query-block-jobs does not say: the destination).
  *
@@ -22,7 +23,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "xlite_qmp.h"
@@ -127,6 +130,43 @@ job_file(const char *dir, const char *vdev)
     return g_strdup_printf("%s/job-%s.json", dir, vdev);
 }
 
+/*
+ * Where the server's sockets are: in its directory, unless that is too
+ * deep for a unix socket's name (107 bytes; an embedded root may be
+ * anywhere), then in a short directory of the runtime directory named by
+ * a hash of the server's: every process finds the same one, and two
+ * servers never share one.
+ */
+#define SOCK_LONGEST "/nbd.sock"
+
+static char *
+server_sock_dir(const char *dir)
+{
+    g_autofree char *hash = NULL;
+
+    if (strlen(dir) + strlen(SOCK_LONGEST) <
+        sizeof(((struct sockaddr_un *)NULL)->sun_path))
+        return g_strdup(dir);
+    hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, dir, -1);
+    hash[16] = '\0';
+    return g_strdup_printf("%s/xenvirt-qsd/%s", g_get_user_runtime_dir(),
+                           hash);
+}
+
+static void
+remove_dir_files(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(dir, name, NULL);
+
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 /* The server's pid if it runs: its pid file exists and is locked by it
  * (QEMU holds a write lock on it for its lifetime), so a stale file or a
  * reused pid never counts.  0 if not. */
@@ -164,8 +204,7 @@ server_dir_is(const char *dir, const uint8_t uuid[16])
 static void
 server_kill_and_remove(xlite_ctx *ctx, const char *dir)
 {
-    g_autoptr(GDir) d = NULL;
-    const char *name;
+    g_autofree char *sockdir = NULL;
     pid_t pid;
 
     if (!*dir)
@@ -175,14 +214,10 @@ server_kill_and_remove(xlite_ctx *ctx, const char *dir)
                   (int)pid, dir);
         kill(pid, SIGTERM);
     }
-    if ((d = g_dir_open(dir, 0, NULL))) {
-        while ((name = g_dir_read_name(d))) {
-            g_autofree char *path = g_build_filename(dir, name, NULL);
-
-            unlink(path);
-        }
-    }
-    rmdir(dir);
+    sockdir = server_sock_dir(dir);
+    if (!g_str_equal(sockdir, dir))
+        remove_dir_files(sockdir);
+    remove_dir_files(dir);
 }
 
 /* ---------- the job table and its events ---------- */
@@ -742,9 +777,14 @@ prepare_dir(xlite_ctx *ctx, const char *dir, const uint8_t uuid[16])
     g_autoptr(GError) err = NULL;
 
     /* Whatever a server of an older domain with this domid left. */
+    g_autofree char *sockdir = server_sock_dir(dir);
+
     server_kill_and_remove(ctx, dir);
     if (g_mkdir_with_parents(dir, 0700) < 0)
         return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", dir,
+                           g_strerror(errno));
+    if (g_mkdir_with_parents(sockdir, 0700) < 0)
+        return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", sockdir,
                            g_strerror(errno));
     if (!g_file_set_contents(uuidpath, (const char *)uuid, 16, &err))
         return XLITE_ERROR(ctx, -EIO, "cannot write %s: %s", uuidpath,
@@ -758,6 +798,7 @@ op_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
     bj_op *op = XLITE__CONTAINER_OF(ul, bj_op, lock);
     xlite_ctx *ctx = egc->ctx;
     g_autofree char *dir = server_dir(ctx, op->domid);
+    g_autofree char *sockdir = server_sock_dir(dir);
     g_autofree char *logpath = NULL;
 
     if (rc < 0) {
@@ -792,12 +833,12 @@ op_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         g_ptr_array_add(a, g_strdup_printf("--pidfile=%s/pid", dir));
         g_ptr_array_add(a, g_strdup("--chardev"));
         g_ptr_array_add(a, g_strdup_printf("socket,id=qmp,path=%s/qmp.sock,"
-                                           "server=on,wait=off", dir));
+                                           "server=on,wait=off", sockdir));
         g_ptr_array_add(a, g_strdup("--monitor"));
         g_ptr_array_add(a, g_strdup("chardev=qmp"));
         g_ptr_array_add(a, g_strdup("--nbd-server"));
         g_ptr_array_add(a, g_strdup_printf("addr.type=unix,"
-                                           "addr.path=%s/nbd.sock", dir));
+                                           "addr.path=%s/nbd.sock", sockdir));
         g_ptr_array_add(a, NULL);
         op->argv = (char **)g_ptr_array_free(a, FALSE);
     }
@@ -845,6 +886,7 @@ static void
 op_connect(xlite__egc *egc, bj_op *op)
 {
     xlite_ctx *ctx = egc->ctx;
+    g_autofree char *sockdir = NULL;
     g_autofree char *path = NULL;
     dserver *ds;
     int rc;
@@ -873,7 +915,8 @@ op_connect(xlite__egc *egc, bj_op *op)
     g_queue_init(&ds->waiting);
     ds->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      bjob_free);
-    path = g_strdup_printf("%s/qmp.sock", ds->dir);
+    sockdir = server_sock_dir(ds->dir);
+    path = g_strdup_printf("%s/qmp.sock", sockdir);
     if ((rc = xlite__qmp_connect(egc, path, &ds_callbacks, ds,
                                  &ds->qmp)) < 0) {
         ds_free(ctx, ds);

@@ -15,6 +15,7 @@ closed and flushed):
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -493,3 +494,30 @@ def test_async_pivot_seen_by_the_next_process(embed, tmp_path):
     assert embed.virsh("destroy", "bj").rc == 0
     res = qemu_img("compare", str(src), str(dest))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_blockcopy_below_a_deep_root(build_dir, short_dir, tmp_path):
+    """The disk server's sockets move to a short directory when the
+    embedded root is too deep for their names (as the simulated host's
+    do); the copy works the same."""
+    root = short_dir / "deep"
+    root = root / ("r" * (200 - len(str(root)) - 1))
+    root.mkdir(parents=True)
+    host = xvtest.EmbeddedHost(root)
+    sim_link = root / "run" / "xenvirt" / "xensim"
+    try:
+        src = make_image(tmp_path / "src.qcow2", 64, 4)
+        dest = tmp_path / "copy.qcow2"
+        create(host, tmp_path, src)
+        res = host.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
+                         "--pivot", timeout=120)
+        assert res.rc == 0, res
+        assert f"<source file='{dest}'/>" in host.virsh("dumpxml", "bj").out
+        assert not any(root.rglob("*.sock"))
+        assert host.virsh("destroy", "bj").rc == 0
+        assert qemu_img("compare", str(src), str(dest)).returncode == 0
+    finally:
+        target = sim_link.resolve() if sim_link.is_symlink() else None
+        xvtest.stop_simulated_hosts(short_dir)
+        if target is not None:
+            shutil.rmtree(target, ignore_errors=True)
