@@ -530,7 +530,7 @@ typedef enum {
 } xlite_block_job_state;
 
 typedef struct {
-    xlite_block_job_type type;   /* PULL or COPY */
+    xlite_block_job_type type;
     const char *vdev;            /* the disk: "xvda" */
     /* COPY: the destination, its format (DEFAULT: the source's), whether
      * it exists already (REUSE_EXT: its contents are the caller's), and
@@ -540,8 +540,14 @@ typedef struct {
     xlite_disk_format dest_format;
     bool reuse_ext;
     bool shallow;
-    /* PULL: the backing file that stays (NULL: pull everything in). */
+    /* PULL: the backing file that stays (NULL: pull everything in).
+     * COMMIT, ACTIVE_COMMIT: the image committed into (NULL: the bottom
+     * of the chain). */
     const char *base;
+    /* COMMIT: the image whose data goes down into base (not the active
+     * one: that is ACTIVE_COMMIT, two-phase like a copy, whose pivot
+     * makes base the disk's image). */
+    const char *top;
     uint64_t bandwidth;          /* bytes per second; 0: unlimited */
 } xlite_block_job_params;
 
@@ -552,6 +558,9 @@ typedef struct {
     uint64_t end;
     uint64_t bandwidth;          /* bytes per second; 0: unlimited */
     bool ready;
+    /* COPY, ACTIVE_COMMIT: the file the disk switches to at the pivot
+     * ("" if not known). */
+    char dest[1024];
 } xlite_block_job_info;
 
 /* Starts a job (completes once the server accepted it).  -EBUSY: the disk

@@ -280,6 +280,15 @@ follow_pivot(xlite_ctx *ctx, dserver *ds, const bjob *job)
     xlite_domain_config_dispose(&cfg);
 }
 
+/* The jobs that reach READY and end by a pivot: the disk's image changes
+ * (to the copy, or to the base an active commit went into). */
+static bool
+two_phase(xlite_block_job_type type)
+{
+    return type == XLITE_BLOCK_JOB_COPY ||
+           type == XLITE_BLOCK_JOB_ACTIVE_COMMIT;
+}
+
 /* The one terminal event of a job; the job is gone afterwards. */
 static void
 job_end(xlite__egc *egc, dserver *ds, bjob *job,
@@ -289,7 +298,7 @@ job_end(xlite__egc *egc, dserver *ds, bjob *job,
     g_autofree char *path = job_file(ds->dir, job->vdev);
     xlite_block_job_type type = job->type;
 
-    if (status == XLITE_BLOCK_JOB_COMPLETED && type == XLITE_BLOCK_JOB_COPY)
+    if (status == XLITE_BLOCK_JOB_COMPLETED && two_phase(type))
         follow_pivot(egc->ctx, ds, job);
     unlink(path);
     g_hash_table_remove(ds->jobs, vdev);
@@ -534,8 +543,10 @@ adopt_job(dserver *ds, JsonObject *o)
         job->state = XLITE_BLOCK_JOB_STATE_ABORTING;
     else
         job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
-    if (job->type == XLITE_BLOCK_JOB_COPY)
-        read_job_file(ds, job);
+    /* A job file says where the pivot goes: a copy's, or an active
+     * commit's (QEMU calls both kinds of commit "commit"). */
+    if (read_job_file(ds, job) && job->type == XLITE_BLOCK_JOB_COMMIT)
+        job->type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
     g_hash_table_insert(ds->jobs, job->vdev, job);
 }
 
@@ -718,6 +729,7 @@ op_free(bj_op *op)
     g_free((char *)op->params.vdev);
     g_free((char *)op->params.dest);
     g_free((char *)op->params.base);
+    g_free((char *)op->params.top);
     g_free(op->source);
     g_strfreev(op->argv);
     xlite__close(&op->logfd);
@@ -1021,10 +1033,22 @@ start_job(xlite__egc *egc, bj_op *op)
             op_done(egc, op, rc);
             return;
         }
-    } else {
+    } else if (op->params.type == XLITE_BLOCK_JOB_PULL) {
         cmd = "block-stream";
         if (op->params.base)
             json_object_set_string_member(args, "base", op->params.base);
+    } else {
+        cmd = "block-commit";
+        if (op->params.base)
+            json_object_set_string_member(args, "base", op->params.base);
+        if (op->params.top)
+            json_object_set_string_member(args, "top", op->params.top);
+        if (op->params.type == XLITE_BLOCK_JOB_ACTIVE_COMMIT &&
+            op->params.dest && (rc = write_job_file(egc, op)) < 0) {
+            json_object_unref(args);
+            op_done(egc, op, rc);
+            return;
+        }
     }
     /* The job exists before the command is answered: its first events
      * (created, running) come before the reply. */
@@ -1042,6 +1066,88 @@ start_job(xlite__egc *egc, bj_op *op)
     }
 }
 
+
+/* An active commit without a base goes into the bottom of the disk's
+ * chain: its file is what the disk becomes at the pivot, so it is looked
+ * up first. */
+static void
+chain_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonArray *arr;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "list the chain of", errdesc));
+        return;
+    }
+    if (!ret || JSON_NODE_TYPE(ret) != JSON_NODE_ARRAY) {
+        op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's "
+                                     "node list is not a list"));
+        return;
+    }
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        JsonObject *o;
+        JsonObject *img;
+        unsigned int depth = 0;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "node-name") ||
+            !g_str_equal(json_object_get_string_member(o, "node-name"),
+                         op->vdev) ||
+            !json_object_has_member(o, "image") ||
+            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
+                JSON_NODE_OBJECT)
+            continue;
+        img = json_object_get_object_member(o, "image");
+        while (json_object_has_member(img, "backing-image") &&
+               JSON_NODE_TYPE(json_object_get_member(img, "backing-image")) ==
+                   JSON_NODE_OBJECT && depth++ < 256)
+            img = json_object_get_object_member(img, "backing-image");
+        if (depth == 0 || !node_is_string(img, "filename")) {
+            op_done(egc, op, XLITE_ERROR(egc->ctx, -EINVAL, "disk '%s' of "
+                                         "domain %u has no backing image to "
+                                         "commit into", op->vdev,
+                                         op->domid));
+            return;
+        }
+        g_free((char *)op->params.dest);
+        op->params.dest = g_strdup(json_object_get_string_member(img,
+                                                                 "filename"));
+        if (node_is_string(img, "format")) {
+            const char *fmt = json_object_get_string_member(img, "format");
+
+            op->params.dest_format = g_str_equal(fmt, "qcow2")
+                                     ? XLITE_DISK_FORMAT_QCOW2
+                                     : g_str_equal(fmt, "raw")
+                                     ? XLITE_DISK_FORMAT_RAW
+                                     : XLITE_DISK_FORMAT_DEFAULT;
+        }
+        start_job(egc, op);
+        return;
+    }
+    op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server does "
+                                 "not list disk '%s'", op->vdev));
+}
+
+static void
+start_resolved(xlite__egc *egc, bj_op *op)
+{
+    int rc;
+
+    if (op->params.type != XLITE_BLOCK_JOB_ACTIVE_COMMIT || op->params.dest) {
+        start_job(egc, op);
+        return;
+    }
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "query-named-block-nodes",
+                                 NULL, -1, chain_listed, op)) < 0)
+        op_done(egc, op, rc);
+}
+
 static void
 export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
              const char *errclass, const char *errdesc, void *opaque)
@@ -1052,7 +1158,7 @@ export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, refused(egc, op, rc, "export", errdesc));
         return;
     }
-    start_job(egc, op);
+    start_resolved(egc, op);
 }
 
 static void
@@ -1108,7 +1214,7 @@ nodes_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
             g_str_equal(json_object_get_string_member(o, "node-name"),
                         op->vdev)) {
             /* Served already (an earlier job on this disk). */
-            start_job(egc, op);
+            start_resolved(egc, op);
             return;
         }
     }
@@ -1180,6 +1286,8 @@ info_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op->info_r->bandwidth = json_object_get_int_member(o, "speed");
         op->info_r->ready = json_object_has_member(o, "ready") &&
                             json_object_get_boolean_member(o, "ready");
+        g_strlcpy(op->info_r->dest, job->dest ? job->dest : "",
+                  sizeof(op->info_r->dest));
         op_done(egc, op, 0);
         return;
     }
@@ -1235,10 +1343,11 @@ op_run(xlite__egc *egc, bj_op *op)
                                          op->vdev));
             return;
         }
-        if (op->pivot && job->type != XLITE_BLOCK_JOB_COPY) {
+        if (op->pivot && !two_phase(job->type)) {
             op_done(egc, op, XLITE_ERROR(ctx, -EOPNOTSUPP, "the block job of "
                                          "disk '%s' cannot pivot: it is not "
-                                         "a copy", op->vdev));
+                                         "a copy or an active commit",
+                                         op->vdev));
             return;
         }
         if (op->pivot && job->state != XLITE_BLOCK_JOB_STATE_READY) {
@@ -1344,7 +1453,7 @@ initiate(xlite_ctx *ctx, bj_op *op, const xlite_async_how *how)
     memcpy(op->uuid, info.uuid, 16);
     if (op->kind == OP_START && (rc = find_disk(ctx, op)) < 0)
         goto fail;
-    if (op->kind == OP_START &&
+    if (op->kind == OP_START && op->params.type == XLITE_BLOCK_JOB_COPY &&
         op->params.dest_format == XLITE_DISK_FORMAT_DEFAULT)
         op->params.dest_format = op->source_format;
     /* op may be gone once op_begin returns (it failed at once). */
@@ -1386,10 +1495,16 @@ xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
 
     if (!params || !vdev_valid(params->vdev))
         return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
-    if (params->type != XLITE_BLOCK_JOB_COPY &&
-        params->type != XLITE_BLOCK_JOB_PULL)
-        return XLITE_ERROR(ctx, -EOPNOTSUPP, "only pull and copy jobs are "
-                           "supported");
+    if (params->type == XLITE_BLOCK_JOB_COMMIT &&
+        (!params->top || params->top[0] != '/'))
+        return XLITE_ERROR(ctx, -EINVAL, "a commit needs the absolute path "
+                           "of its top image");
+    if (params->type == XLITE_BLOCK_JOB_ACTIVE_COMMIT && params->top)
+        return XLITE_ERROR(ctx, -EINVAL, "an active commit's top is the "
+                           "disk's image");
+    if (params->base && params->base[0] != '/')
+        return XLITE_ERROR(ctx, -EINVAL, "the base must be an absolute "
+                           "path");
     if (params->type == XLITE_BLOCK_JOB_COPY &&
         (!params->dest || params->dest[0] != '/'))
         return XLITE_ERROR(ctx, -EINVAL, "a copy needs an absolute "
@@ -1405,6 +1520,13 @@ xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
     op->params.vdev = g_strdup(params->vdev);
     op->params.dest = g_strdup(params->dest);
     op->params.base = g_strdup(params->base);
+    op->params.top = g_strdup(params->top);
+    if (params->type == XLITE_BLOCK_JOB_ACTIVE_COMMIT) {
+        /* The pivot goes to the base (found in the chain if not given). */
+        g_free((char *)op->params.dest);
+        op->params.dest = g_strdup(params->base);
+        op->params.dest_format = XLITE_DISK_FORMAT_DEFAULT;
+    }
     return initiate(ctx, op, how);
 }
 

@@ -390,6 +390,78 @@ test_pull(void)
 }
 
 static void
+test_commit_and_active_commit(void)
+{
+    g_autofree char *base = NULL;
+    g_autofree char *mid = NULL;
+    g_autofree char *top = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *out = NULL;
+    xlite_block_job_params p = { 0 };
+    xlite_block_job_info info;
+    leak_check lc;
+    fixture f = { 0 };
+
+    leak_check_begin(&lc);
+    f.sh = simhost_start();
+    base = make_image(f.sh, "base.qcow2", 32, 4, NULL);
+    mid = make_image(f.sh, "mid.qcow2", 0, 0, base);
+    top = make_image(f.sh, "top.qcow2", 0, 0, mid);
+    cmd = g_strdup_printf("qemu-io -f qcow2 -c 'write -P 0x22 4M 1M' %s", mid);
+    run(cmd);
+    g_free(cmd);
+    cmd = g_strdup_printf("qemu-io -f qcow2 -c 'write -P 0x33 8M 1M' %s", top);
+    run(cmd);
+    g_free(cmd);
+    fixture_start(&f, "commit", top);
+
+    /* mid into base: one phase, the disk keeps its image. */
+    p.type = XLITE_BLOCK_JOB_COMMIT;
+    p.vdev = "xvda";
+    p.top = mid;
+    p.base = base;
+    if (xlite_block_job_start(f.ctx, f.domid, &p, NULL) < 0)
+        g_error("commit: %s", xlite_errmsg());
+    g_assert_cmpint(wait_job_event(f.ctx, XLITE_BLOCK_JOB_COMMIT), ==,
+                    XLITE_BLOCK_JOB_COMPLETED);
+    target = stored_target(&f);
+    g_assert_cmpstr(target, ==, top);
+    g_clear_pointer(&target, g_free);
+
+    /* The active image into the bottom of the chain (found by the core):
+     * ready, pivot, and the disk is the base. */
+    memset(&p, 0, sizeof(p));
+    p.type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
+    p.vdev = "xvda";
+    if (xlite_block_job_start(f.ctx, f.domid, &p, NULL) < 0)
+        g_error("active commit: %s", xlite_errmsg());
+    g_assert_cmpint(wait_job_event(f.ctx, XLITE_BLOCK_JOB_ACTIVE_COMMIT), ==,
+                    XLITE_BLOCK_JOB_READY);
+    g_assert_cmpint(xlite_block_job_get_info(f.ctx, f.domid, "xvda", &info,
+                                             NULL), ==, 0);
+    g_assert_cmpint(info.type, ==, XLITE_BLOCK_JOB_ACTIVE_COMMIT);
+    g_assert_cmpstr(info.dest, ==, base);
+    g_assert_cmpint(xlite_block_job_abort(f.ctx, f.domid, "xvda", true,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(f.ctx, XLITE_BLOCK_JOB_ACTIVE_COMMIT), ==,
+                    XLITE_BLOCK_JOB_COMPLETED);
+    assert_no_job_event(f.ctx, 200 * 1000);
+    target = stored_target(&f);
+    g_assert_cmpstr(target, ==, base);
+    fixture_stop(&f);
+
+    /* Everything went down into the base. */
+    cmd = g_strdup_printf("qemu-io -f qcow2 -c 'read -P 0x5a 0 4M' "
+                          "-c 'read -P 0x22 4M 1M' -c 'read -P 0x33 8M 1M' %s",
+                          base);
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    g_assert_null(strstr(out, "Pattern verification failed"));
+    simhost_free(f.sh);
+    leak_check_end(&lc);
+}
+
+static void
 test_other_context_pivots(void)
 {
     g_autofree char *src = NULL;
@@ -753,6 +825,8 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/blockjob/copy-abort-after-ready",
                     test_copy_abort_after_ready);
     g_test_add_func("/xlite/blockjob/pull", test_pull);
+    g_test_add_func("/xlite/blockjob/commit-and-active-commit",
+                    test_commit_and_active_commit);
     g_test_add_func("/xlite/blockjob/other-context-pivots",
                     test_other_context_pivots);
     g_test_add_func("/xlite/blockjob/server-killed", test_server_killed);
