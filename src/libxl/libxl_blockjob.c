@@ -195,9 +195,12 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
         if (disk->mirror)
             disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_READY;
     } else {
-        /* The one terminal event: after a pivot the copy is the disk. */
+        /* The one terminal event: after a pivot the copy (or the base of
+         * an active commit) is the disk. */
         if (status == VIR_DOMAIN_BLOCK_JOB_COMPLETED &&
-            type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY && disk->mirror) {
+            (type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY ||
+             type == VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT) &&
+            disk->mirror) {
             virObjectUnref(disk->src);
             disk->src = g_steal_pointer(&disk->mirror);
         }
@@ -904,4 +907,114 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
         return -1;
     return xvBlockCopyCommon(dom, disk, dest, bandwidth, flags,
                              virDomainBlockCopyEnsureACL);
+}
+
+int
+xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
+                    const char *top, unsigned long bandwidth,
+                    unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    xlite_block_job_params params = { 0 };
+    unsigned long long speed = bandwidth;
+    g_autofree char *target = NULL;
+    xlite_block_job_info info;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    bool active;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_COMMIT_SHALLOW |
+                  VIR_DOMAIN_BLOCK_COMMIT_DELETE |
+                  VIR_DOMAIN_BLOCK_COMMIT_ACTIVE |
+                  VIR_DOMAIN_BLOCK_COMMIT_RELATIVE |
+                  VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES, -1);
+
+    if (flags & (VIR_DOMAIN_BLOCK_COMMIT_SHALLOW |
+                 VIR_DOMAIN_BLOCK_COMMIT_DELETE)) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("shallow commit and deleting committed images are not supported yet"));
+        return -1;
+    }
+    if (!(flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES)) {
+        if (speed > LLONG_MAX >> 20) {
+            virReportError(VIR_ERR_OVERFLOW,
+                           _("bandwidth must be less than %llu"),
+                           LLONG_MAX >> 20);
+            return -1;
+        }
+        speed <<= 20;
+    }
+    if ((base && !g_path_is_absolute(base)) ||
+        (top && !g_path_is_absolute(top))) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("the base and top of a commit must be absolute paths"));
+        return -1;
+    }
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockCommitEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        goto endjob;
+    target = g_strdup(disk->dst);
+    if (disk->mirror) {
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("disk '%s' already in active block job"), target);
+        goto endjob;
+    }
+    active = !top || STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
+    if (active && !(flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("commit of '%s' active layer requires active flag"),
+                       target);
+        goto endjob;
+    }
+    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("active commit requested but '%s' is not active"),
+                       top);
+        goto endjob;
+    }
+    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)) {
+        /* An active commit rewrites no image above it: there RELATIVE
+         * changes nothing. */
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("relative backing paths are not supported yet"));
+        goto endjob;
+    }
+    params.type = active ? XLITE_BLOCK_JOB_ACTIVE_COMMIT
+                         : XLITE_BLOCK_JOB_COMMIT;
+    params.base = base;
+    params.top = active ? NULL : top;
+    params.bandwidth = speed;
+    if (active) {
+        /* Shown as <mirror job='active-commit'> until the pivot; the file
+         * is the base, which the core finds when not given. */
+        disk->mirror = virStorageSourceNew();
+        disk->mirror->type = VIR_STORAGE_TYPE_FILE;
+        disk->mirror->path = g_strdup(base);
+        disk->mirror->format = VIR_STORAGE_FILE_QCOW2;
+        disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT;
+        disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+    }
+    if (xvBlockJobStart(driver, vm, disk, &params) < 0) {
+        if (active && (disk = virDomainDiskByTarget(vm->def, target))) {
+            g_clear_pointer(&disk->mirror, virObjectUnref);
+            disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+        }
+        goto endjob;
+    }
+    if (active && !base && xvBlockJobCoreInfo(driver, vm, target, &info) == 0 &&
+        info.dest[0] && (disk = virDomainDiskByTarget(vm->def, target)) &&
+        disk->mirror) {
+        g_free(disk->mirror->path);
+        disk->mirror->path = g_strdup(info.dest);
+    }
+    ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
 }

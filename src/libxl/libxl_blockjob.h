@@ -43,6 +43,9 @@ int xvDomainBlockPull(virDomainPtr dom, const char *path,
 int xvDomainBlockRebase(virDomainPtr dom, const char *path,
                         const char *base, unsigned long bandwidth,
                         unsigned int flags);
+int xvDomainBlockCommit(virDomainPtr dom, const char *path,
+                        const char *base, const char *top,
+                        unsigned long bandwidth, unsigned int flags);
 int xvDomainBlockCopy(virDomainPtr dom, const char *disk,
                       const char *destxml, virTypedParameterPtr params,
                       int nparams, unsigned int flags);

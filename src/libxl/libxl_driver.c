@@ -2237,6 +2237,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainBlockPull = xvDomainBlockPull,
     .domainBlockRebase = xvDomainBlockRebase,
     .domainBlockCopy = xvDomainBlockCopy,
+    .domainBlockCommit = xvDomainBlockCommit,
     .domainResume = xvDomainResume,
     .domainShutdown = xvDomainShutdown,
     .domainShutdownFlags = xvDomainShutdownFlags,

@@ -521,3 +521,37 @@ def test_blockcopy_below_a_deep_root(build_dir, short_dir, tmp_path):
         xvtest.stop_simulated_hosts(short_dir)
         if target is not None:
             shutil.rmtree(target, ignore_errors=True)
+
+
+def test_blockcommit_and_active_commit(embed, tmp_path):
+    base = make_image(tmp_path / "base.qcow2", 32, 4)
+    mid = make_image(tmp_path / "mid.qcow2", written_mib=0, backing=base)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=mid)
+    for img, pattern, offset in ((mid, "0x22", "4M"), (top, "0x33", "8M")):
+        res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                              f"write -P {pattern} {offset} 1M", str(img)],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+    create(embed, tmp_path, top)
+    # mid into base: one phase; the disk keeps its image.
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", str(mid),
+                      "--base", str(base), "--wait", "--verbose", timeout=120)
+    assert res.rc == 0, res
+    assert f"<source file='{top}'/>" in embed.virsh("dumpxml", "bj").out
+    # The active layer needs --active, as with libvirt's QEMU driver.
+    res = embed.virsh("blockcommit", "bj", "xvda")
+    assert res.rc != 0 and "requires active flag" in res.err, res
+    # Active commit into the bottom of the chain, then pivot: the disk is
+    # the base.
+    res = embed.virsh("blockcommit", "bj", "xvda", "--active", "--wait",
+                      "--pivot", "--verbose", timeout=120)
+    assert res.rc == 0, res
+    xml = embed.virsh("dumpxml", "bj").out
+    assert f"<source file='{base}'/>" in xml and "<mirror" not in xml, xml
+    assert embed.virsh("destroy", "bj").rc == 0
+    res = subprocess.run(["qemu-io", "-f", "qcow2",
+                          "-c", "read -P 0x5a 0 4M", "-c", "read -P 0x22 4M 1M",
+                          "-c", "read -P 0x33 8M 1M", str(base)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "verification failed" not in res.stdout, \
+        res.stdout + res.stderr
