@@ -278,11 +278,12 @@ test_copy_cancel_and_checks(void)
 
     leak_check_begin(&lc);
     f.sh = simhost_start();
-    src = make_image(f.sh, "src.qcow2", 64, 16, NULL);
+    src = make_image(f.sh, "src.qcow2", 128, 64, NULL);
     dest = g_build_filename(f.sh->dir, "copy.qcow2", NULL);
     fixture_start(&f, "cancel", src);
 
-    /* Slow enough never to be ready during the test. */
+    /* Slow enough never to be ready during the test (QEMU copies its
+     * first buffer, 16 MiB, at once, and then keeps to the speed). */
     p.type = XLITE_BLOCK_JOB_COPY;
     p.vdev = "xvda";
     p.dest = dest;
@@ -535,7 +536,7 @@ test_server_killed(void)
 
     leak_check_begin(&lc);
     f.sh = simhost_start();
-    src = make_image(f.sh, "src.qcow2", 64, 16, NULL);
+    src = make_image(f.sh, "src.qcow2", 128, 64, NULL);
     dest = g_build_filename(f.sh->dir, "copy.qcow2", NULL);
     fixture_start(&f, "killed", src);
     p.type = XLITE_BLOCK_JOB_COPY;
