@@ -709,6 +709,7 @@ test_second_abort_while_ending(void)
     static const peer_step script[] = {
         PEER_HANDSHAKE,
         { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
+        { PEER_EXPECT, "query-block-jobs", JOB_READY_LIST },
         { PEER_EXPECT, "block-job-cancel", NULL },
         { PEER_SLEEP, NULL, NULL, 100 },
         { PEER_SEND_LAST_ID, "{\"return\": {}, \"id\": @ID@}" },
@@ -717,6 +718,7 @@ test_second_abort_while_ending(void)
         { PEER_END },
     };
     g_autofree char *path = NULL;
+    xlite_block_job_info info;
     leak_check lc;
     fake_server fs = { 0 };
     qmp_peer *peer;
@@ -727,6 +729,11 @@ test_second_abort_while_ending(void)
     fake_server_start(&fs, "second");
     path = peer_path(&fs);
     peer = qmp_peer_listen(script, path);
+    /* Connected first (the job adopted, the connection kept for it), so
+     * that the first abort marks the job ending before it returns. */
+    g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
+                                             &info, NULL), ==, 0);
+    g_assert_true(info.ready);
     g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
                                           &how), ==, 0);
     g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", true,
