@@ -823,9 +823,10 @@ main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     if (!have_qsd()) {
-        g_test_skip("qemu-storage-daemon or qemu-img is not installed "
-                    "(tools/setup-deps installs them)");
-        return g_test_run();
+        /* meson's "skipped" exit code */
+        g_printerr("qemu-storage-daemon or qemu-img is not installed "
+                   "(tools/setup-deps installs them): skipped\n");
+        return 77;
     }
     g_test_add_func("/xlite/blockjob/copy-pivot", test_copy_pivot);
     g_test_add_func("/xlite/blockjob/copy-cancel-and-checks",
