@@ -32,6 +32,14 @@ def run_scenario(testhost, name, timeout=900):
 
 
 def assert_all(r, checks, expected):
+    # The test host's own failure (docs/xen-testhost.md, "Hotplug corrupts
+    # dom0"): processes of dom0 crash that are not under test, the same
+    # with xl alone.  Such a run says nothing of the driver: it is skipped,
+    # with what the scenario saw, never passed.
+    faults = re.findall(r"^ENVIRONMENT FAULT: (.*)$", r.stdout, re.M)
+    if faults:
+        pytest.skip("the test host failed under the scenario: %s"
+                    % "; ".join(sorted(set(faults))))
     failed = sorted(k for k, v in checks.items() if v != "ok")
     missing = sorted(set(expected) - set(checks))
     assert not failed, ("failed checks", failed, r.stdout[-4000:])
@@ -74,11 +82,18 @@ def test_virsh_on_real_xen(testhost):
         "destroy-within-2x-xl", "undefine",
         "event-defined", "event-started", "event-stopped-shutdown",
         "event-stopped-destroyed", "event-undefined",
-        "attach-disk", "attach-nic", "hotplug-disk-connected",
-        "hotplug-nic-on-bridge", "guest-sees-hotplug", "detach-disk",
-        "detach-nic", "guest-sees-unplug", "unplug-gone-backend-vbd",
-        "unplug-gone-backend-vif", "unplug-gone-vif", "unplug-gone-loop",
-        "unplug-dumpxml", "event-device-removed",
     ] + ["xth-virsh-shutdown-" + g for g in GONE]
       + ["xth-virsh-destroy-" + g for g in GONE]
       + ["xth-virsh-destroy-" + g for g in NOTHING_LEFT])
+
+
+def test_hotplug_on_real_xen(testhost):
+    """A disk and a NIC attached to the running Linux guest and detached
+    again through virsh: the guest sees them come and go, DEVICE_ADDED and
+    DEVICE_REMOVED arrive, nothing is left (scenario-hotplug.sh)."""
+    r, checks = run_scenario(testhost, "scenario-hotplug.sh")
+    assert_all(r, checks, [
+        "define", "start", "xth-hp-marker", "xth-hp-xenstore-write",
+        "hotplug-rounds", "daemon-alive", "events-one-per-change", "destroy",
+        "undefine",
+    ] + ["xth-hp-" + g for g in GONE] + ["xth-hp-" + g for g in NOTHING_LEFT])

@@ -14,7 +14,14 @@ XLITE_STATE=/tmp/xlite
 CORES=/tmp/cores
 mkdir -p "$CORES"
 ulimit -c unlimited 2>/dev/null
-echo "$CORES/core.%e.%p" > /proc/sys/kernel/core_pattern 2>/dev/null
+# (%E: the executable's path with / as !, whatever a thread is named.)
+echo "$CORES/core.%E.%p" > /proc/sys/kernel/core_pattern 2>/dev/null
+
+# The libraries every process of the scenario maps, summed at the start:
+# finish sums them again (a change is memory changed under dom0's
+# processes, not a bug of theirs).
+PAGECACHE_LIBS="/lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libglib-2.0.so.0 /usr/lib/x86_64-linux-gnu/libvirt.so.0 /usr/lib/x86_64-linux-gnu/libxenstore.so.4 /usr/sbin/libvirtd /usr/bin/virsh /bin/dash"
+md5sum $PAGECACHE_LIBS > /tmp/pagecache.md5 2>/dev/null
 
 step() { echo; echo "=== $*"; }
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -31,10 +38,18 @@ check() {   # NAME COMMAND...
     fi
 }
 
+# The executable that left core file $1 (core.<path with ! for />.<pid>).
+core_exe() {
+    basename "$1" | sed 's/^core\.//; s/\.[0-9]*$//' | tr '!' '/'
+}
+
 finish() {
     step "summary"
     # Any process of dom0 that crashed on the way, whatever the outcome.
     dmesg | grep -i "segfault\|general protection\|traps:" | tail -10
+    for core in "$CORES"/core.*; do
+        [ -e "$core" ] && failed=1
+    done
     if [ "$failed" = 0 ]; then
         echo "SCENARIO OK"
     else
@@ -43,14 +58,26 @@ finish() {
         echo "--- xen-hotplug.log (tail)"
         tail -30 /var/log/xen/xen-hotplug.log 2>/dev/null
     fi
+    # The test host's own faults: memory changed under dom0's processes.
+    # A crash of a program that is not under test (OURS), or changed
+    # library pages, is the environment's (docs/xen-testhost.md).
+    if ! md5sum -c --quiet /tmp/pagecache.md5 2>&1; then
+        echo "ENVIRONMENT FAULT: dom0's page cache of the libraries changed"
+    fi
+    for core in "$CORES"/core.*; do
+        [ -e "$core" ] || continue
+        prog=$(basename "$(core_exe "$core")")
+        case " ${OURS:-libvirtd xlite} " in
+        *" $prog "*) ;;
+        *) echo "ENVIRONMENT FAULT: $prog crashed in dom0 (not a program under test)" ;;
+        esac
+    done
     # Last, so the test's excerpt of the output (its tail) holds it.
     for core in "$CORES"/core.*; do
         [ -e "$core" ] || continue
-        failed=1
         echo "--- $core: the crashing thread"
-        exe=$(command -v "$(basename "$core" | cut -d. -f2)")
         command -v gdb >/dev/null || { echo "(no gdb)"; continue; }
-        gdb -batch -nx -ex "bt 25" "${exe:-/usr/sbin/libvirtd}" "$core" 2>&1 |
+        gdb -batch -nx -ex "bt 25" "$(core_exe "$core")" "$core" 2>&1 |
             grep "^#" | cut -c1-220
     done
     exit "$failed"
