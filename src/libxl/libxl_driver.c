@@ -23,6 +23,7 @@
 
 #include "libxl_conf.h"
 #include "libxl_device.h"
+#include "libxl_stats.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
 #include "libxl_driver.h"
@@ -989,9 +990,25 @@ xvDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
 
     info->state = virDomainObjGetState(vm, NULL);
     info->maxMem = virDomainDefGetMemoryTotal(vm->def);
-    info->memory = vm->def->mem.cur_balloon;
     info->nrVirtCpu = virDomainDefGetVcpus(vm->def);
-    info->cpuTime = 0;
+    if (!virDomainObjIsActive(vm)) {
+        info->memory = vm->def->mem.cur_balloon;
+        info->cpuTime = 0;
+    } else {
+        /* As libvirt's Xen driver: the memory the domain holds now and
+         * its cpu time, from the hypervisor. */
+        xvDriver *driver = dom->conn->privateData;
+        xlite_dominfo dominfo;
+
+        if (xlite_domain_info(driver->ctx, vm->def->id, &dominfo) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot get the state of domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto cleanup;
+        }
+        info->memory = dominfo.cur_memkb;
+        info->cpuTime = dominfo.cpu_time_ns;
+    }
     ret = 0;
 
  cleanup:
@@ -1811,18 +1828,18 @@ xvDomainGetVcpuPinInfo(virDomainPtr dom, int ncpumaps, unsigned char *cpumaps,
     return ret;
 }
 
-/* The simulated host accounts cpu time per domain, not per vcpu: each
- * online vcpu is reported with an equal share. */
+/* The vcpus as the hypervisor accounts them (as libvirt's Xen driver has
+ * them); their affinity is the definition's, which the driver records. */
 static int
 xvDomainGetVcpus(virDomainPtr dom, virVcpuInfoPtr info, int maxinfo,
                  unsigned char *cpumaps, int maplen)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
-    xlite_dominfo dominfo;
+    g_autofree xlite_vcpuinfo *vcpus = NULL;
     g_autoptr(virBitmap) hostcpus = xvHostCpus(driver);
-    unsigned int online;
-    int i, n = 0;
+    size_t nvcpus = 0;
+    int i;
     int ret = -1;
 
     if (!(vm = xvDomObjFromDomain(dom)))
@@ -1831,31 +1848,30 @@ xvDomainGetVcpus(virDomainPtr dom, virVcpuInfoPtr info, int maxinfo,
         goto cleanup;
     if (virDomainObjCheckActive(vm) < 0)
         goto cleanup;
-    if (xlite_domain_info(driver->ctx, vm->def->id, &dominfo) < 0) {
+    if (xlite_domain_vcpu_list(driver->ctx, vm->def->id, &vcpus, &nvcpus) < 0) {
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("cannot get the vcpus of domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
         goto cleanup;
     }
 
-    online = MAX(1u, dominfo.online_vcpus);
     if (cpumaps)
         memset(cpumaps, 0, (size_t)maxinfo * maplen);
-    for (i = 0; i < maxinfo && (unsigned int)i < online; i++) {
-        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(vm->def, i);
+    for (i = 0; i < maxinfo && (size_t)i < nvcpus; i++) {
+        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(vm->def, vcpus[i].vcpuid);
         virBitmap *mask = vcpu && vcpu->cpumask ? vcpu->cpumask
                         : vm->def->cpumask ? vm->def->cpumask : hostcpus;
-        ssize_t cpu = virBitmapNextSetBit(mask, -1);
 
-        info[i].number = i;
-        info[i].state = dominfo.running ? VIR_VCPU_RUNNING : VIR_VCPU_BLOCKED;
-        info[i].cpuTime = dominfo.cpu_time_ns / online;
-        info[i].cpu = cpu < 0 ? 0 : (int)cpu;
+        info[i].number = vcpus[i].vcpuid;
+        info[i].state = vcpus[i].running ? VIR_VCPU_RUNNING
+                      : vcpus[i].blocked ? VIR_VCPU_BLOCKED
+                      : VIR_VCPU_OFFLINE;
+        info[i].cpuTime = vcpus[i].cpu_time_ns;
+        info[i].cpu = vcpus[i].cpu;
         if (cpumaps)
             virBitmapToDataBuf(mask, VIR_GET_CPUMAP(cpumaps, maplen, i), maplen);
-        n++;
     }
-    ret = n;
+    ret = i;
 
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -2219,6 +2235,9 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectSupportsFeature = xvConnectSupportsFeature,
     .nodeGetInfo = xvNodeGetInfo,
     .nodeGetFreeMemory = xvNodeGetFreeMemory,
+    .nodeGetCPUMap = xvNodeGetCPUMap,
+    .nodeGetCPUStats = xvNodeGetCPUStats,
+    .nodeGetMemoryStats = xvNodeGetMemoryStats,
     .connectListDomains = xvConnectListDomains,
     .connectNumOfDomains = xvConnectNumOfDomains,
     .connectListDefinedDomains = xvConnectListDefinedDomains,
@@ -2262,6 +2281,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainPinVcpuFlags = xvDomainPinVcpuFlags,
     .domainGetVcpuPinInfo = xvDomainGetVcpuPinInfo,
     .domainGetVcpus = xvDomainGetVcpus,
+    .domainGetCPUStats = xvDomainGetCPUStats,
     .domainGetSchedulerType = xvDomainGetSchedulerType,
     .domainGetSchedulerParameters = xvDomainGetSchedulerParameters,
     .domainGetSchedulerParametersFlags = xvDomainGetSchedulerParametersFlags,

@@ -181,6 +181,13 @@ xsim_guest_parse_script(const char *path,
             script->hang = true;
         } else if (g_str_equal(verb, "boot-delay")) {
             ok = xsim_guest_parse_seconds(arg, &script->boot_delay);
+        } else if (g_str_equal(verb, "busy-vcpu")) {
+            guint64 vcpu;
+
+            ok = arg && g_ascii_string_to_unsigned(arg, 10, 0, 63, &vcpu,
+                                                   NULL);
+            if (ok)
+                script->busy_vcpus |= G_GUINT64_CONSTANT(1) << vcpu;
         } else if (g_str_equal(verb, "build-delay")) {
             /* Below the toolstack's 5 s wait for a reply. */
             ok = xsim_guest_parse_seconds(arg, &script->build_delay) &&

@@ -105,6 +105,7 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_free(dom->kernel);
     g_free(dom->ramdisk);
     g_free(dom->cmdline);
+    g_free(dom->vcpu_ns);
     g_free(dom);
 }
 
@@ -136,7 +137,8 @@ xsim_hv_new(XsimServer *xs,
     dom0->cur_memkb = dom0->max_memkb = dom0_kib;
     hv->held_kib = dom0_kib;
     dom0->online_vcpus = dom0->max_vcpus = 2;
-    dom0->run_since = g_get_monotonic_time();
+    dom0->vcpu_ns = g_new0(gint64, dom0->max_vcpus);
+    hv->started = dom0->run_since = g_get_monotonic_time();
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(0), dom0);
     return hv;
 }
@@ -174,18 +176,90 @@ xsim_hv_free_kib(XsimHv *hv)
 }
 
 /*
- * Simulated cpu time: an idle Linux guest uses about 1% of a vcpu, so the
- * counter grows by 10 ms per second per online vcpu while the domain runs
- * (unpaused, not shut down).  Deterministic, and stops when paused.
+ * Simulated cpu time (XSIM_VCPU_*_NS_PER_US): each online vcpu's counter
+ * grows at its rate while the domain runs (unpaused, not shut down), and
+ * stops when it is paused.  Deterministic: a test knows what to expect.
  */
+bool
+xsim_hv_vcpu_busy(XsimHvDomain *dom,
+                  guint vcpu)
+{
+    return vcpu < 64 && (dom->script.busy_vcpus & (G_GUINT64_CONSTANT(1) << vcpu));
+}
+
+guint
+xsim_hv_vcpu_cpu(XsimHvDomain *dom,
+                 guint vcpu)
+{
+    return (dom->domid + vcpu) % XSIM_HOST_CPUS;
+}
+
+static gint64
+xsim_hv_vcpu_ns_at(XsimHvDomain *dom,
+                   guint vcpu,
+                   gint64 now)
+{
+    gint64 ns;
+
+    if (vcpu >= dom->max_vcpus)
+        return 0;
+    ns = dom->vcpu_ns[vcpu];
+    if (dom->run_since && vcpu < dom->online_vcpus)
+        ns += (now - dom->run_since) *
+              (xsim_hv_vcpu_busy(dom, vcpu) ? XSIM_VCPU_BUSY_NS_PER_US
+                                            : XSIM_VCPU_IDLE_NS_PER_US);
+    return ns;
+}
+
+gint64
+xsim_hv_vcpu_ns(XsimHvDomain *dom,
+                guint vcpu)
+{
+    return xsim_hv_vcpu_ns_at(dom, vcpu, g_get_monotonic_time());
+}
+
 gint64
 xsim_hv_domain_cpu_ns(XsimHvDomain *dom)
 {
-    gint64 ns = dom->cpu_ns;
+    gint64 now = g_get_monotonic_time();
+    gint64 ns = 0;
 
-    if (dom->run_since)
-        ns += (g_get_monotonic_time() - dom->run_since) * 10 *
-              dom->online_vcpus;
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        ns += xsim_hv_vcpu_ns_at(dom, i, now);
+    return ns;
+}
+
+void
+xsim_hv_domain_fold_cpu(XsimHvDomain *dom)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (!dom->run_since)
+        return;
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        dom->vcpu_ns[i] = xsim_hv_vcpu_ns_at(dom, i, now);
+    dom->run_since = now;
+}
+
+gint64
+xsim_hv_pcpu_guest_ns(XsimHv *hv,
+                      guint cpu)
+{
+    GHashTableIter iter;
+    gpointer value;
+    gint64 ns;
+
+    if (cpu >= XSIM_HOST_CPUS)
+        return 0;
+    ns = hv->gone_ns[cpu];
+    g_hash_table_iter_init(&iter, hv->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimHvDomain *dom = value;
+
+        for (guint i = 0; i < dom->max_vcpus; i++)
+            if (xsim_hv_vcpu_cpu(dom, i) == cpu)
+                ns += xsim_hv_vcpu_ns(dom, i);
+    }
     return ns;
 }
 
@@ -198,7 +272,7 @@ xsim_hv_domain_update_running(XsimHvDomain *dom)
     if (running && !dom->run_since) {
         dom->run_since = g_get_monotonic_time();
     } else if (!running && dom->run_since) {
-        dom->cpu_ns = xsim_hv_domain_cpu_ns(dom);
+        xsim_hv_domain_fold_cpu(dom);
         dom->run_since = 0;
     }
 }
@@ -252,6 +326,7 @@ xsim_hv_domain_create(XsimHv *hv,
     dom->paused = true;
     dom->max_vcpus = max_vcpus;
     dom->online_vcpus = max_vcpus;
+    dom->vcpu_ns = g_new0(gint64, max_vcpus);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
     dom->console[0] = sv[0];
@@ -351,6 +426,9 @@ xsim_hv_domain_gone(XsimHvDomain *dom)
     g_hash_table_remove(hv->domains, GUINT_TO_POINTER(domid));
     g_mutex_unlock(&hv->lock);
     hv->held_kib -= dom->cur_memkb;
+    /* The host's per-cpu busy time keeps what the domain ran. */
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        hv->gone_ns[xsim_hv_vcpu_cpu(dom, i)] += xsim_hv_vcpu_ns(dom, i);
     if (hv->backends)
         xsim_backends_domain_gone(hv->backends, domid);
     xsim_hv_domain_free(dom);

@@ -34,6 +34,20 @@
 
 #define XSIM_PAGE_SIZE 4096
 
+/* What the simulated machine looks like: a small one-socket server. */
+#define XSIM_HOST_CPUS 8
+#define XSIM_GUEST_MAX_VCPUS 128
+
+/*
+ * Simulated cpu time, accounted per vcpu as Xen does: an idle Linux vcpu
+ * runs about 1% of the time (10 ns per us), a vcpu the guest script keeps
+ * busy (busy-vcpu N) runs flat out (1000 ns per us).  Vcpu N of domain D
+ * runs on physical cpu (D + N) mod XSIM_HOST_CPUS, so per-cpu figures are
+ * deterministic.
+ */
+#define XSIM_VCPU_IDLE_NS_PER_US 10
+#define XSIM_VCPU_BUSY_NS_PER_US 1000
+
 typedef enum {
     XSIM_DOM_PV,
     XSIM_DOM_PVH,
@@ -67,6 +81,7 @@ typedef struct {
     bool hang;
     int boot_delay;         /* seconds, or 0 */
     int build_delay;        /* seconds the builder takes, or 0 */
+    guint64 busy_vcpus;     /* bit N: vcpu N runs flat out (N < 64) */
 } XsimGuestScript;
 
 /* One event channel port of a domain. */
@@ -112,8 +127,9 @@ typedef struct {
     guint weight;
     guint cap;
 
-    /* cpu_time_ns: accumulated, plus the current run since run_since. */
-    gint64 cpu_ns;
+    /* Each vcpu's time: vcpu_ns[i] accumulated up to run_since, plus the
+     * current run since then at the vcpu's rate (xsim_hv_vcpu_ns). */
+    gint64 *vcpu_ns;        /* max_vcpus entries */
     gint64 run_since;       /* monotonic us, 0 when not running */
 
     bool built;
@@ -166,6 +182,8 @@ struct _XsimHv {
     guint64 total_kib;
     guint64 dom0_kib;
     guint64 held_kib;       /* sum of every domain's cur_memkb; main thread */
+    gint64 started;         /* monotonic us at start, for the idle time */
+    gint64 gone_ns[XSIM_HOST_CPUS]; /* cpu time of domains gone, per cpu */
 
     XsimBackends *backends;
 
@@ -192,6 +210,31 @@ xsim_hv_free_kib(XsimHv *hv);
 
 gint64
 xsim_hv_domain_cpu_ns(XsimHvDomain *dom);
+
+/* One vcpu of a domain: its time, whether it runs flat out now, and the
+ * physical cpu it runs on. */
+gint64
+xsim_hv_vcpu_ns(XsimHvDomain *dom,
+                guint vcpu);
+
+bool
+xsim_hv_vcpu_busy(XsimHvDomain *dom,
+                  guint vcpu);
+
+guint
+xsim_hv_vcpu_cpu(XsimHvDomain *dom,
+                 guint vcpu);
+
+/* Before a vcpu's rate changes (vcpus onlined or offlined): fold the
+ * current run into the accumulated times. */
+void
+xsim_hv_domain_fold_cpu(XsimHvDomain *dom);
+
+/* The time every vcpu (dom0's included, and those of domains gone) ran on
+ * physical cpu @cpu. */
+gint64
+xsim_hv_pcpu_guest_ns(XsimHv *hv,
+                      guint cpu);
 
 /* hv_control.c */
 void

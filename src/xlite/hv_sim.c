@@ -764,6 +764,78 @@ sim_dom_list(xlite_ctx *ctx, void *state, xlite_dominfo **infos_r,
 }
 
 static int
+sim_vcpu_list(xlite_ctx *ctx, void *state, uint32_t domid,
+              xlite_vcpuinfo **vcpus_r, size_t *n_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = domid == XLITE__DOMID_ANY ? g_strdup("")
+                          : g_strdup_printf(", \"domid\": %u", domid);
+    JsonObject *o;
+    JsonArray *arr;
+    xlite_vcpuinfo *vcpus;
+    guint i, n;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "vcpus", args, true, &parser, &o)) < 0)
+        return rc;
+    if (!(arr = json_object_get_array_member(o, "vcpus")))
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: vcpus without vcpus");
+    n = json_array_get_length(arr);
+    vcpus = g_new0(xlite_vcpuinfo, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        JsonObject *v;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e))
+            continue;
+        v = json_node_get_object(e);
+        vcpus[i].domid = (uint32_t)obj_uint(v, "domid");
+        vcpus[i].vcpuid = (unsigned int)obj_uint(v, "vcpu");
+        vcpus[i].online = obj_bool(v, "online");
+        vcpus[i].running = obj_bool(v, "running");
+        vcpus[i].blocked = obj_bool(v, "blocked");
+        vcpus[i].cpu = (unsigned int)obj_uint(v, "cpu");
+        vcpus[i].cpu_time_ns = obj_uint(v, "cpu_time_ns");
+    }
+    *vcpus_r = vcpus;
+    *n_r = n;
+    return 0;
+}
+
+static int
+sim_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
+              size_t *n_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    JsonArray *arr;
+    xlite_pcpuinfo *cpus;
+    guint i, n;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "pcpus", "", false, &parser, &o)) < 0)
+        return rc;
+    if (!(arr = json_object_get_array_member(o, "cpus")))
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: pcpus without cpus");
+    n = json_array_get_length(arr);
+    cpus = g_new0(xlite_pcpuinfo, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        JsonObject *c;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e))
+            continue;
+        c = json_node_get_object(e);
+        cpus[i].cpu = (unsigned int)obj_uint(c, "cpu");
+        cpus[i].guest_ns = obj_uint(c, "guest_ns");
+        cpus[i].idle_ns = obj_uint(c, "idle_ns");
+    }
+    *cpus_r = cpus;
+    *n_r = n;
+    return 0;
+}
+
+static int
 sim_dom_set_max_mem(xlite_ctx *ctx, void *state, uint32_t domid,
                     uint64_t max_memkb)
 {
@@ -948,5 +1020,7 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .dom_set_vcpus = sim_dom_set_vcpus,
     .dom_sched_set = sim_dom_sched_set,
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+    .vcpu_list = sim_vcpu_list,
+    .pcpu_list = sim_pcpu_list,
     .watch_domains = sim_watch_domains,
 };

@@ -449,6 +449,21 @@ int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
 /* Every domain but dom0, by domid; free *infos_r with free(). */
 int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
 
+/*
+ * Monitoring (xlite_stats.c).  Each is one pass over the hypervisor.
+ *
+ * vcpu_list: the vcpus of domain domid, every one up to its maximum (an
+ *   offline one with online false), by vcpuid.  vcpu_list_all: every
+ *   domain's, dom0's included, by domid then vcpuid.  Free with free().
+ * pcpu_list: the host's physical cpus, by number.  Free with free().
+ */
+int xlite_domain_vcpu_list(xlite_ctx *ctx, uint32_t domid,
+                           xlite_vcpuinfo **vcpus_r, size_t *n_r);
+int xlite_vcpu_list_all(xlite_ctx *ctx, xlite_vcpuinfo **vcpus_r,
+                        size_t *n_r);
+int xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r,
+                         size_t *n_r);
+
 int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                    uint64_t target_memkb);
 int xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,

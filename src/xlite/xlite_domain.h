@@ -46,6 +46,26 @@ typedef struct {
     unsigned int sched_cap;
 } xlite_dominfo;
 
+/* What the hypervisor says of one vcpu of a domain now. */
+typedef struct {
+    uint32_t domid;
+    unsigned int vcpuid;
+    bool online;
+    bool running;                   /* on a physical cpu now */
+    bool blocked;                   /* waiting for an event */
+    unsigned int cpu;               /* the physical cpu it runs or last ran on */
+    uint64_t cpu_time_ns;           /* the time it has run */
+} xlite_vcpuinfo;
+
+/* What the hypervisor says of one physical cpu: its time since the host
+ * booted, split into the time vcpus ran on it (every domain's, dom0's
+ * included) and the time it was idle.  The rest is the hypervisor's own. */
+typedef struct {
+    unsigned int cpu;
+    uint64_t guest_ns;
+    uint64_t idle_ns;
+} xlite_pcpuinfo;
+
 /* What a guest is asked to do through control/shutdown. */
 typedef enum {
     XLITE_SHUTDOWN_REQUEST_POWEROFF = 1,

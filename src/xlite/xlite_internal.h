@@ -140,6 +140,12 @@ typedef struct xlite__hv_ops {
                           unsigned int *weight_r, unsigned int *cap_r);
     int (*evtchn_alloc_unbound)(xlite_ctx *ctx, void *state, uint32_t domid,
                                 uint32_t remote, uint32_t *port_r);
+    /* The vcpus of domid, or of every domain for XLITE__DOMID_ANY, by
+     * domid then vcpuid; -ESRCH, quietly, if domid does not exist. */
+    int (*vcpu_list)(xlite_ctx *ctx, void *state, uint32_t domid,
+                     xlite_vcpuinfo **vcpus_r, size_t *n_r);
+    int (*pcpu_list)(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
+                     size_t *n_r);
     /* Start (fn) or stop (NULL) reporting domain state changes. */
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);

@@ -1,0 +1,277 @@
+"""Monitoring figures through real python-libvirt and virsh against a
+private libvirtd on the simulated host: cpu time of domains and vcpus,
+the host's cpus and memory, bulk stats, and the small host queries.
+
+The simulated hypervisor accounts time per vcpu, as Xen does, at known
+rates (docs/xensim-hypervisor-protocol.md): an idle vcpu runs 1% of the
+time, one its guest script keeps busy (`busy-vcpu N`) 100%, and vcpu N of
+domain D runs on physical cpu (D + N) mod 8.  So the tests can say what
+each figure must be, not only that it is there."""
+
+import json
+import textwrap
+
+import pytest
+
+import xvtest
+
+IDLE_RATE = 0.01    # an idle vcpu's share of a cpu
+BUSY_RATE = 1.0     # a busy vcpu's
+HOST_CPUS = 8
+
+
+def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128):
+    kernel = tmp_path / f"{name}.kernel"
+    script = "#!xensim-guest\n"
+    if busy is not None:
+        script += f"busy-vcpu {busy}\n"
+    kernel.write_text(script)
+    disk = tmp_path / f"{name}.img"
+    disk.write_bytes(b"\0" * 1024 * 1024)
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>{memory_mib}</memory>
+          <vcpu>{vcpus}</vcpu>
+          <os>
+            <type arch='x86_64'>xen</type>
+            <kernel>{kernel}</kernel>
+          </os>
+          <devices>
+            <disk type='file' device='disk'>
+              <source file='{disk}'/>
+              <target dev='xvda' bus='xen'/>
+            </disk>
+            <interface type='ethernet'>
+              <mac address='00:16:3e:00:00:{len(name):02x}'/>
+            </interface>
+          </devices>
+        </domain>""")
+
+
+def probe(daemon, body):
+    """Run @body in a python-libvirt client of @daemon (conn is open); it
+    sets `out`, which comes back decoded from JSON."""
+    code = ("import json, sys, time, libvirt\n"
+            "conn = libvirt.open(sys.argv[1])\n"
+            "out = None\n" + textwrap.dedent(body) +
+            "\nprint(json.dumps(out))\n")
+    res = xvtest.python(code, daemon.uri)
+    assert res.rc == 0, res
+    return json.loads(res.out)
+
+
+@pytest.fixture(scope="module")
+def guests(daemon, tmp_path_factory):
+    """Two running guests: "busy" (2 vcpus, vcpu 1 flat out) and "idle"
+    (2 idle vcpus), and one defined and shut off: "off"."""
+    tmp = tmp_path_factory.mktemp("mon")
+    for name, busy in (("busy", 1), ("idle", None), ("off", None)):
+        f = tmp / f"{name}.xml"
+        f.write_text(guest_xml(tmp, name, busy=busy))
+        res = daemon.virsh("define", str(f))
+        assert res.rc == 0, res
+        if name != "off":
+            res = daemon.virsh("start", name)
+            assert res.rc == 0, res
+    yield daemon
+    for name in ("busy", "idle", "off"):
+        daemon.virsh("destroy", name)
+        daemon.virsh("undefine", name)
+
+
+# ---------------------------------------------------------------------------
+# Cpu time of a domain
+
+
+def test_cpu_time_grows_at_the_hypervisors_rate(guests):
+    """getInfo's cpuTime grows between two reads of a running guest, by
+    the busy vcpu's rate plus the idle one's over the time between the
+    reads (at least the time between the calls, at most the time around
+    them)."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        t0 = time.monotonic(); a = d.info()[4]; t1 = time.monotonic()
+        time.sleep(0.5)
+        t2 = time.monotonic(); b = d.info()[4]; t3 = time.monotonic()
+        out = [a, b, t2 - t1, t3 - t0]
+    """)
+    a, b, inner, outer = out
+    rate = BUSY_RATE + IDLE_RATE
+    assert a > 0
+    assert inner * rate * 1e9 <= b - a <= outer * rate * 1e9 + 1e6
+
+
+def test_vcpu_times_follow_the_loaded_vcpu(guests):
+    """getVcpus (python's dom.vcpus()) gives each vcpu its own time: the
+    busy one's is about a hundred times the idle one's, each on its own
+    physical cpu, the busy one running and the idle one blocked."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        out = [d.ID(), d.vcpus()]
+    """)
+    domid, (info, maps) = out
+    assert [v[0] for v in info] == [0, 1]
+    (n0, state0, time0, cpu0), (n1, state1, time1, cpu1) = info
+    assert (state0, state1) == (2, 1)   # VIR_VCPU_BLOCKED, VIR_VCPU_RUNNING
+    assert (cpu0, cpu1) == (domid % HOST_CPUS, (domid + 1) % HOST_CPUS)
+    assert time0 > 0
+    assert 80 < time1 / time0 < 120
+    assert maps == [[True] * HOST_CPUS] * 2
+
+
+def test_idle_guest_vcpus_grow_alike(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("idle")
+        out = d.vcpus()[0]
+    """)
+    t0, t1 = out[0][2], out[1][2]
+    assert t0 > 0 and abs(t0 - t1) < 0.05 * t0
+
+
+def test_info_cpu_stats_and_vcpus_agree(guests):
+    """Read one after the other, getInfo, getCPUStats' total, the sum of
+    the vcpus and getInfo again come from the same counters, so each is
+    at least the one before it and the last exceeds the first by no more
+    than the time the reads took."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        t0 = time.monotonic()
+        a = d.info()[4]
+        b = d.getCPUStats(True)[0]["cpu_time"]
+        c = sum(v[2] for v in d.vcpus()[0])
+        e = d.info()[4]
+        out = [a, b, c, e, time.monotonic() - t0]
+    """)
+    a, b, c, e, took = out
+    assert a <= b <= c <= e
+    assert e - a <= took * (BUSY_RATE + IDLE_RATE) * 1e9 + 1e6
+
+
+def test_cpu_stats_per_physical_cpu(guests):
+    """Per physical cpu, the domain's time is where its vcpus run: all of
+    it on the busy and the idle vcpu's cpus, none elsewhere, and the
+    cpus add up to the total."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        percpu = d.getCPUStats(False)
+        total = d.getCPUStats(True)[0]["cpu_time"]
+        out = [d.ID(), [p["cpu_time"] for p in percpu], total]
+    """)
+    domid, percpu, total = out
+    assert len(percpu) == HOST_CPUS
+    busy_cpu, idle_cpu = (domid + 1) % HOST_CPUS, domid % HOST_CPUS
+    assert percpu[busy_cpu] > 50 * percpu[idle_cpu] > 0
+    assert all(t == 0 for i, t in enumerate(percpu)
+               if i not in (busy_cpu, idle_cpu))
+    assert sum(percpu) <= total
+
+
+def test_paused_guest_cpu_time_stands_still(guests):
+    assert guests.virsh("suspend", "idle").rc == 0
+    try:
+        out = probe(guests, """
+            d = conn.lookupByName("idle")
+            a = d.info()[4]; va = [v[2] for v in d.vcpus()[0]]
+            time.sleep(0.3)
+            b = d.info()[4]; vb = [v[2] for v in d.vcpus()[0]]
+            out = [a, b, va, vb, d.vcpus()[0][0][1]]
+        """)
+        a, b, va, vb, state = out
+        assert a == b > 0 and va == vb
+        assert state == 0   # VIR_VCPU_OFFLINE: not scheduled while paused
+    finally:
+        assert guests.virsh("resume", "idle").rc == 0
+
+
+def test_cpu_stats_of_a_domain_not_running(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("off")
+        errs = []
+        for call in (lambda: d.getCPUStats(True), lambda: d.vcpus()):
+            try:
+                call()
+                errs.append(None)
+            except libvirt.libvirtError as e:
+                errs.append(e.get_error_code())
+        out = [d.info()[4], errs]
+    """)
+    assert out == [0, [55, 55]]     # VIR_ERR_OPERATION_INVALID
+
+
+def test_cpu_stats_start_cpu_out_of_range(guests):
+    # virsh asks the driver for the number of cpus first, and checks.
+    res = guests.virsh("cpu-stats", "busy", "--start", str(HOST_CPUS),
+                       "--count", "1")
+    assert res.rc != 0 and "out of range (min: 0, max: 7)" in res.err, res
+
+
+def test_virsh_vcpuinfo_and_cpu_stats(guests):
+    res = guests.virsh("vcpuinfo", "busy")
+    assert res.rc == 0, res
+    assert res.out.count("State:          running") == 1
+    assert res.out.count("State:          blocked") == 1
+    res = guests.virsh("cpu-stats", "busy", "--total")
+    assert res.rc == 0 and "cpu_time" in res.out, res
+
+
+# ---------------------------------------------------------------------------
+# The host
+
+
+def test_node_cpu_map(guests):
+    out = probe(guests, """
+        out = [conn.getCPUMap(), conn.getInfo()[2]]
+    """)
+    (n, cpus, online), ncpus = out
+    assert n == ncpus == HOST_CPUS and online == HOST_CPUS
+    assert cpus == [True] * HOST_CPUS
+
+
+def test_node_cpu_stats_account_every_vcpu(guests):
+    """The host's cpu time: on the busy vcpu's cpu, user time grows at
+    least at its rate and idle time stops; on every cpu, user and idle
+    together grow as fast as the clock."""
+    out = probe(guests, """
+        domid = conn.lookupByName("busy").ID()
+        busy = (domid + 1) % 8
+        a = conn.getCPUStats(busy); aa = conn.getCPUStats(-1)
+        t0 = time.monotonic()
+        time.sleep(0.5)
+        b = conn.getCPUStats(busy); bb = conn.getCPUStats(-1)
+        out = [a, b, aa, bb, time.monotonic() - t0]
+    """)
+    a, b, aa, bb, wall = out
+    assert set(a) == {"user", "idle"}
+    assert b["user"] - a["user"] >= 0.45e9
+    assert b["idle"] - a["idle"] <= 0.02 * (b["user"] - a["user"])
+    grown = (bb["user"] + bb["idle"]) - (aa["user"] + aa["idle"])
+    assert 0.9 * HOST_CPUS * 0.5e9 <= grown <= HOST_CPUS * (wall + 0.05) * 1e9
+
+
+def test_node_cpu_stats_bad_cpu(guests):
+    res = guests.virsh("nodecpustats", str(HOST_CPUS))
+    assert res.rc != 0 and "Invalid cpuNum 8" in res.err, res
+
+
+def test_node_memory_stats(guests, tmp_path):
+    """total is the host's memory; free is what no domain holds, and a
+    guest that starts takes exactly its memory from it."""
+    f = tmp_path / "m.xml"
+    f.write_text(guest_xml(tmp_path, "mem1", memory_mib=64))
+    assert guests.virsh("define", str(f)).rc == 0
+    try:
+        before = probe(guests, """
+            out = [conn.getMemoryStats(-1), conn.getInfo()[1],
+                   conn.getFreeMemory()]
+        """)
+        assert guests.virsh("start", "mem1").rc == 0
+        after = probe(guests, "out = conn.getMemoryStats(-1)")
+    finally:
+        guests.virsh("destroy", "mem1")
+        guests.virsh("undefine", "mem1")
+    stats, total_mib, free_bytes = before
+    assert stats["total"] == total_mib * 1024
+    assert stats["free"] == free_bytes // 1024
+    assert after["total"] == stats["total"]
+    assert stats["free"] - after["free"] == 64 * 1024
