@@ -16,6 +16,10 @@
 
 #include <config.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "libxl_stats.h"
 #include "libxl_domain.h"
 
@@ -23,6 +27,8 @@
 #include "viraccessapicheck.h"
 #include "viralloc.h"
 #include "virbitmap.h"
+#include "virendian.h"
+#include "virfile.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virstring.h"
@@ -282,4 +288,618 @@ xvNodeGetMemoryStats(virConnectPtr conn, int cellNum,
     params[0].value = host.total_kib;
     params[1].value = host.free_kib;
     return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Disks and interfaces
+ *
+ * A disk's requests are counted by its blkback, an interface's traffic
+ * by the host's vif: the core reads both where Linux keeps them, in
+ * dom0's sysfs (libvirt's Xen driver reads the same blkback files).
+ */
+
+typedef struct {
+    unsigned long long rd_req;
+    unsigned long long rd_bytes;
+    unsigned long long wr_req;
+    unsigned long long wr_bytes;
+    unsigned long long fl_req;
+    unsigned long long errs;
+} xvDiskStats;
+
+/* blkback counts sectors of 512 bytes, whatever the disk's sector size. */
+#define XV_BLKBACK_SECTOR 512ULL
+
+static int
+xvStatsDiskRead(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
+                xvDiskStats *st, bool quiet)
+{
+    xlite_disk_stats raw;
+    int rc;
+
+    if ((rc = xlite_device_disk_stats(driver->ctx, vm->def->id, disk->dst,
+                                      &raw)) < 0) {
+        if (!quiet)
+            virReportError(rc == -ENOENT ? VIR_ERR_OPERATION_UNSUPPORTED
+                                         : VIR_ERR_OPERATION_FAILED,
+                           _("cannot get the statistics of disk '%s': %s"),
+                           disk->dst, xlite_errmsg());
+        return -1;
+    }
+    st->rd_req = raw.rd_req;
+    st->rd_bytes = raw.rd_sect * XV_BLKBACK_SECTOR;
+    st->wr_req = raw.wr_req;
+    st->wr_bytes = raw.wr_sect * XV_BLKBACK_SECTOR;
+    st->fl_req = raw.f_req;
+    st->errs = raw.oo_req;
+    return 0;
+}
+
+/* The guest's view of its interface: the host's vif receives what the
+ * guest sends. */
+static int
+xvStatsInterfaceRead(xvDriver *driver, virDomainNetDef *net,
+                     virDomainInterfaceStatsPtr st, bool quiet)
+{
+    xlite_netif_stats host;
+    int rc;
+
+    if ((rc = xlite_host_netif_stats(driver->ctx, net->ifname, &host)) < 0) {
+        if (!quiet)
+            virReportError(rc == -ENOENT ? VIR_ERR_OPERATION_INVALID
+                                         : VIR_ERR_OPERATION_FAILED,
+                           _("cannot get the statistics of interface '%s': %s"),
+                           net->ifname, xlite_errmsg());
+        return -1;
+    }
+    st->rx_bytes = host.tx_bytes;
+    st->rx_packets = host.tx_packets;
+    st->rx_errs = host.tx_errors;
+    st->rx_drop = host.tx_dropped;
+    st->tx_bytes = host.rx_bytes;
+    st->tx_packets = host.rx_packets;
+    st->tx_errs = host.rx_errors;
+    st->tx_drop = host.rx_dropped;
+    return 0;
+}
+
+typedef struct {
+    unsigned long long allocation;  /* bytes the image uses on the host */
+    unsigned long long capacity;    /* bytes the guest sees */
+    unsigned long long physical;    /* the image's size */
+} xvDiskSize;
+
+/* The size of a disk's local image: raw, or qcow2 (whose header gives the
+ * virtual size); nothing for others and for block devices. */
+static int
+xvStatsDiskSize(virDomainDiskDef *disk, xvDiskSize *size)
+{
+    const char *path = virDomainDiskGetSource(disk);
+    int format = virDomainDiskGetFormat(disk);
+    VIR_AUTOCLOSE fd = -1;
+    struct stat sb;
+
+    if (!path || !virStorageSourceIsLocalStorage(disk->src) ||
+        (format != VIR_STORAGE_FILE_RAW && format != VIR_STORAGE_FILE_QCOW2 &&
+         format != VIR_STORAGE_FILE_NONE))
+        return -1;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
+        fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return -1;
+    size->allocation = (unsigned long long)sb.st_blocks * 512;
+    size->physical = sb.st_size;
+    size->capacity = sb.st_size;
+    if (format == VIR_STORAGE_FILE_QCOW2) {
+        unsigned char hdr[32];
+
+        if (pread(fd, hdr, sizeof(hdr), 0) != sizeof(hdr) ||
+            memcmp(hdr, "QFI\xfb", 4) != 0)
+            return -1;
+        size->capacity = virReadBufInt64BE(hdr + 24);
+    }
+    return 0;
+}
+
+/* "" (every disk, summed) or one disk, by target or source. */
+static int
+xvStatsDiskGather(xvDriver *driver, virDomainObj *vm, const char *path,
+                  xvDiskStats *st)
+{
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    if (*path) {
+        virDomainDiskDef *disk = virDomainDiskByName(vm->def, path, false);
+
+        if (!disk) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("invalid path: %s"), path);
+            return -1;
+        }
+        return xvStatsDiskRead(driver, vm, disk, st, false);
+    }
+    for (i = 0; i < vm->def->ndisks; i++) {
+        xvDiskStats one;
+
+        if (xvStatsDiskRead(driver, vm, vm->def->disks[i], &one, false) < 0)
+            return -1;
+        st->rd_req += one.rd_req;
+        st->rd_bytes += one.rd_bytes;
+        st->wr_req += one.wr_req;
+        st->wr_bytes += one.wr_bytes;
+        st->fl_req += one.fl_req;
+        st->errs += one.errs;
+    }
+    return 0;
+}
+
+int
+xvDomainBlockStats(virDomainPtr dom, const char *path,
+                   virDomainBlockStatsPtr stats)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    xvDiskStats st;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainBlockStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (xvStatsDiskGather(driver, vm, path, &st) < 0)
+        goto cleanup;
+    stats->rd_req = st.rd_req;
+    stats->rd_bytes = st.rd_bytes;
+    stats->wr_req = st.wr_req;
+    stats->wr_bytes = st.wr_bytes;
+    stats->errs = st.errs;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+#define XV_BLOCK_STATS 6
+
+int
+xvDomainBlockStatsFlags(virDomainPtr dom, const char *path,
+                        virTypedParameterPtr params, int *nparams,
+                        unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    xvDiskStats st;
+    int n = 0;
+    int ret = -1;
+
+    virCheckFlags(VIR_TYPED_PARAM_STRING_OKAY, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainBlockStatsFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (*nparams == 0) {
+        *nparams = XV_BLOCK_STATS;
+        ret = 0;
+        goto cleanup;
+    }
+    if (xvStatsDiskGather(driver, vm, path, &st) < 0)
+        goto cleanup;
+
+#define XV_BLOCK_PARAM(name, value) \
+    do { \
+        if (n < *nparams && \
+            virTypedParameterAssign(&params[n++], name, VIR_TYPED_PARAM_LLONG, \
+                                    (long long)(value)) < 0) \
+            goto cleanup; \
+    } while (0)
+    /* libvirt's Xen driver's order. */
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_WRITE_BYTES, st.wr_bytes);
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_WRITE_REQ, st.wr_req);
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_READ_BYTES, st.rd_bytes);
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_READ_REQ, st.rd_req);
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_FLUSH_REQ, st.fl_req);
+    XV_BLOCK_PARAM(VIR_DOMAIN_BLOCK_STATS_ERRS, st.errs);
+#undef XV_BLOCK_PARAM
+    *nparams = n;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+int
+xvDomainInterfaceStats(virDomainPtr dom, const char *device,
+                       virDomainInterfaceStatsPtr stats)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    virDomainNetDef *net;
+    int ret = -1;
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainInterfaceStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (!(net = virDomainNetFind(vm->def, device)))
+        goto cleanup;
+    if (!net->ifname) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("interface '%s' has no host interface"), device);
+        goto cleanup;
+    }
+    if (xvStatsInterfaceRead(driver, net, stats, false) < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Bulk stats: virConnectGetAllDomainStats, virDomainListGetStats
+ *
+ * One pass over the host: the domains' info (cpu time, memory) and every
+ * vcpu are asked of the hypervisor once for all the domains, whatever
+ * their number, then each record is filled from those answers and the
+ * domain's definition.  A domain the answers do not cover (started
+ * meanwhile, or gone) gets what its definition says, as libvirt's QEMU
+ * driver silently leaves out what it cannot read.
+ */
+
+#define XV_STATS_SUPPORTED (VIR_DOMAIN_STATS_STATE | \
+                            VIR_DOMAIN_STATS_CPU_TOTAL | \
+                            VIR_DOMAIN_STATS_BALLOON | \
+                            VIR_DOMAIN_STATS_VCPU | \
+                            VIR_DOMAIN_STATS_INTERFACE | \
+                            VIR_DOMAIN_STATS_BLOCK)
+
+/* What the hypervisor said, for every domain, in one pass. */
+typedef struct {
+    GHashTable *infos;      /* domid -> xlite_dominfo *, into infoList */
+    xlite_dominfo *infoList;
+    GHashTable *vcpus;      /* domid -> first xlite_vcpuinfo *, in vcpuList */
+    xlite_vcpuinfo *vcpuList;
+    size_t nvcpus;
+} xvStatsHost;
+
+static void
+xvStatsHostClear(xvStatsHost *host)
+{
+    g_clear_pointer(&host->infos, g_hash_table_unref);
+    g_clear_pointer(&host->vcpus, g_hash_table_unref);
+    g_clear_pointer(&host->infoList, g_free);
+    g_clear_pointer(&host->vcpuList, g_free);
+}
+
+static int
+xvStatsHostLoad(xvDriver *driver, unsigned int stats, xvStatsHost *host)
+{
+    size_t n = 0, i;
+
+    host->infos = g_hash_table_new(g_direct_hash, g_direct_equal);
+    host->vcpus = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    if (stats & (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON)) {
+        if (xlite_domain_list(driver->ctx, &host->infoList, &n) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot list the host's domains: %s"),
+                           xlite_errmsg());
+            return -1;
+        }
+        for (i = 0; i < n; i++)
+            g_hash_table_insert(host->infos,
+                                GUINT_TO_POINTER(host->infoList[i].domid),
+                                &host->infoList[i]);
+    }
+    if (stats & VIR_DOMAIN_STATS_VCPU) {
+        if (xlite_vcpu_list_all(driver->ctx, &host->vcpuList,
+                                &host->nvcpus) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot list the host's vcpus: %s"),
+                           xlite_errmsg());
+            return -1;
+        }
+        /* By domid then vcpuid: each domain's first vcpu starts its run. */
+        for (i = host->nvcpus; i-- > 0;)
+            g_hash_table_insert(host->vcpus,
+                                GUINT_TO_POINTER(host->vcpuList[i].domid),
+                                &host->vcpuList[i]);
+    }
+    return 0;
+}
+
+/* The hypervisor's info for a running domain, if it is that domain (the
+ * same domid with the same uuid). */
+static const xlite_dominfo *
+xvStatsHostInfo(const xvStatsHost *host, virDomainObj *vm)
+{
+    const xlite_dominfo *info;
+
+    if (!virDomainObjIsActive(vm) ||
+        !(info = g_hash_table_lookup(host->infos,
+                                     GUINT_TO_POINTER(vm->def->id))) ||
+        memcmp(info->uuid, vm->def->uuid, VIR_UUID_BUFLEN) != 0)
+        return NULL;
+    return info;
+}
+
+static int
+xvStatsState(virDomainObj *vm, virTypedParamList *params)
+{
+    int reason;
+    int state = virDomainObjGetState(vm, &reason);
+
+    if (virTypedParamListAddInt(params, state, "state.state") < 0 ||
+        virTypedParamListAddInt(params, reason, "state.reason") < 0)
+        return -1;
+    return 0;
+}
+
+static int
+xvStatsCpuTotal(const xlite_dominfo *info, virTypedParamList *params)
+{
+    if (info &&
+        virTypedParamListAddULLong(params, info->cpu_time_ns, "cpu.time") < 0)
+        return -1;
+    return 0;
+}
+
+static int
+xvStatsBalloon(virDomainObj *vm, const xlite_dominfo *info,
+               virTypedParamList *params)
+{
+    unsigned long long current = info ? info->cur_memkb
+                                      : vm->def->mem.cur_balloon;
+
+    if (virTypedParamListAddULLong(params, current, "balloon.current") < 0 ||
+        virTypedParamListAddULLong(params,
+                                   virDomainDefGetMemoryTotal(vm->def),
+                                   "balloon.maximum") < 0)
+        return -1;
+    return 0;
+}
+
+/* The online vcpus: state for all, time for a running domain's. */
+static int
+xvStatsVcpu(virDomainObj *vm, const xvStatsHost *host,
+            virTypedParamList *params)
+{
+    const xlite_vcpuinfo *v = NULL;
+    const xlite_vcpuinfo *end = host->vcpuList + host->nvcpus;
+    unsigned int current = virDomainDefGetVcpus(vm->def);
+    unsigned int i;
+
+    if (virTypedParamListAddUInt(params, current, "vcpu.current") < 0 ||
+        virTypedParamListAddUInt(params, virDomainDefGetVcpusMax(vm->def),
+                                 "vcpu.maximum") < 0)
+        return -1;
+    if (virDomainObjIsActive(vm))
+        v = g_hash_table_lookup(host->vcpus, GUINT_TO_POINTER(vm->def->id));
+
+    for (i = 0; i < current; i++) {
+        int state = VIR_VCPU_OFFLINE;
+
+        /* This domain's run of vcpus, in vcpuid order. */
+        while (v && v < end && v->domid == (uint32_t)vm->def->id &&
+               v->vcpuid < i)
+            v++;
+        if (v && (v >= end || v->domid != (uint32_t)vm->def->id ||
+                  v->vcpuid != i))
+            v = NULL;
+        if (v)
+            state = v->running ? VIR_VCPU_RUNNING
+                  : v->blocked ? VIR_VCPU_BLOCKED : VIR_VCPU_OFFLINE;
+        if (virTypedParamListAddInt(params, state, "vcpu.%u.state", i) < 0)
+            return -1;
+        if (v && virTypedParamListAddULLong(params, v->cpu_time_ns,
+                                            "vcpu.%u.time", i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define XV_STATS_ADD_ULL(params, value, fmt, ...) \
+    do { \
+        if (virTypedParamListAddULLong(params, value, fmt, __VA_ARGS__) < 0) \
+            return -1; \
+    } while (0)
+
+/* A running domain's interfaces: the host's vifD.N carries their
+ * traffic, seen from the host (its rx is the guest's tx). */
+static int
+xvStatsInterface(xvDriver *driver, virDomainObj *vm,
+                 virTypedParamList *params)
+{
+    size_t i;
+
+    if (!virDomainObjIsActive(vm))
+        return 0;
+    if (virTypedParamListAddUInt(params, vm->def->nnets, "net.count") < 0)
+        return -1;
+    for (i = 0; i < vm->def->nnets; i++) {
+        virDomainNetDef *net = vm->def->nets[i];
+        virDomainInterfaceStatsStruct st = { 0 };
+
+        if (!net->ifname)
+            continue;
+        if (virTypedParamListAddString(params, net->ifname,
+                                       "net.%zu.name", i) < 0)
+            return -1;
+        if (xvStatsInterfaceRead(driver, net, &st, true) < 0)
+            continue;
+        XV_STATS_ADD_ULL(params, st.rx_bytes, "net.%zu.rx.bytes", i);
+        XV_STATS_ADD_ULL(params, st.rx_packets, "net.%zu.rx.pkts", i);
+        XV_STATS_ADD_ULL(params, st.rx_errs, "net.%zu.rx.errs", i);
+        XV_STATS_ADD_ULL(params, st.rx_drop, "net.%zu.rx.drop", i);
+        XV_STATS_ADD_ULL(params, st.tx_bytes, "net.%zu.tx.bytes", i);
+        XV_STATS_ADD_ULL(params, st.tx_packets, "net.%zu.tx.pkts", i);
+        XV_STATS_ADD_ULL(params, st.tx_errs, "net.%zu.tx.errs", i);
+        XV_STATS_ADD_ULL(params, st.tx_drop, "net.%zu.tx.drop", i);
+    }
+    return 0;
+}
+
+/* The disks: their names and sources, the size of a local image, and
+ * for a running domain the requests its backend counted. */
+static int
+xvStatsBlock(xvDriver *driver, virDomainObj *vm, virTypedParamList *params)
+{
+    size_t i;
+
+    if (virTypedParamListAddUInt(params, vm->def->ndisks, "block.count") < 0)
+        return -1;
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+        const char *path = virDomainDiskGetSource(disk);
+        xvDiskStats st;
+        xvDiskSize size;
+
+        if (virTypedParamListAddString(params, disk->dst,
+                                       "block.%zu.name", i) < 0)
+            return -1;
+        if (path && virStorageSourceIsLocalStorage(disk->src) &&
+            virTypedParamListAddString(params, path, "block.%zu.path", i) < 0)
+            return -1;
+        if (virDomainObjIsActive(vm) &&
+            xvStatsDiskRead(driver, vm, disk, &st, true) == 0) {
+            XV_STATS_ADD_ULL(params, st.rd_req, "block.%zu.rd.reqs", i);
+            XV_STATS_ADD_ULL(params, st.rd_bytes, "block.%zu.rd.bytes", i);
+            XV_STATS_ADD_ULL(params, st.wr_req, "block.%zu.wr.reqs", i);
+            XV_STATS_ADD_ULL(params, st.wr_bytes, "block.%zu.wr.bytes", i);
+            XV_STATS_ADD_ULL(params, st.fl_req, "block.%zu.fl.reqs", i);
+            XV_STATS_ADD_ULL(params, st.errs, "block.%zu.errs", i);
+        }
+        if (xvStatsDiskSize(disk, &size) == 0) {
+            XV_STATS_ADD_ULL(params, size.allocation,
+                             "block.%zu.allocation", i);
+            XV_STATS_ADD_ULL(params, size.capacity, "block.%zu.capacity", i);
+            XV_STATS_ADD_ULL(params, size.physical, "block.%zu.physical", i);
+        }
+    }
+    return 0;
+}
+
+#undef XV_STATS_ADD_ULL
+
+static int
+xvStatsRecord(virConnectPtr conn, virDomainObj *vm, unsigned int stats,
+              const xvStatsHost *host, virDomainStatsRecordPtr *record_r)
+{
+    g_autoptr(virTypedParamList) params = g_new0(virTypedParamList, 1);
+    g_autofree virDomainStatsRecordPtr record = NULL;
+    const xlite_dominfo *info = xvStatsHostInfo(host, vm);
+
+    if ((stats & VIR_DOMAIN_STATS_STATE) && xvStatsState(vm, params) < 0)
+        return -1;
+    if ((stats & VIR_DOMAIN_STATS_CPU_TOTAL) &&
+        xvStatsCpuTotal(info, params) < 0)
+        return -1;
+    if ((stats & VIR_DOMAIN_STATS_BALLOON) &&
+        xvStatsBalloon(vm, info, params) < 0)
+        return -1;
+    if ((stats & VIR_DOMAIN_STATS_VCPU) && xvStatsVcpu(vm, host, params) < 0)
+        return -1;
+    if ((stats & VIR_DOMAIN_STATS_INTERFACE) &&
+        xvStatsInterface(conn->privateData, vm, params) < 0)
+        return -1;
+    if ((stats & VIR_DOMAIN_STATS_BLOCK) &&
+        xvStatsBlock(conn->privateData, vm, params) < 0)
+        return -1;
+
+    record = g_new0(virDomainStatsRecord, 1);
+    if (!(record->dom = virGetDomain(conn, vm->def->name, vm->def->uuid,
+                                     vm->def->id)))
+        return -1;
+    record->nparams = virTypedParamListStealParams(params, &record->params);
+    *record_r = g_steal_pointer(&record);
+    return 0;
+}
+
+int
+xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
+                           unsigned int ndoms, unsigned int stats,
+                           virDomainStatsRecordPtr **retStats,
+                           unsigned int flags)
+{
+    xvDriver *driver = conn->privateData;
+    unsigned int lflags = flags & (VIR_CONNECT_LIST_DOMAINS_FILTERS_ACTIVE |
+                                   VIR_CONNECT_LIST_DOMAINS_FILTERS_PERSISTENT |
+                                   VIR_CONNECT_LIST_DOMAINS_FILTERS_STATE);
+    bool enforce = !!(flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS);
+    virDomainObj **vms = NULL;
+    size_t nvms = 0, i;
+    virDomainStatsRecordPtr *records = NULL;
+    xvStatsHost host = { 0 };
+    int nrecords = 0;
+    int ret = -1;
+
+    virCheckFlags(VIR_CONNECT_LIST_DOMAINS_FILTERS_ACTIVE |
+                  VIR_CONNECT_LIST_DOMAINS_FILTERS_PERSISTENT |
+                  VIR_CONNECT_LIST_DOMAINS_FILTERS_STATE |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS, -1);
+
+    if (virConnectGetAllDomainStatsEnsureACL(conn) < 0)
+        return -1;
+
+    if (stats == 0) {
+        stats = XV_STATS_SUPPORTED;
+    } else if (enforce && (stats & ~XV_STATS_SUPPORTED)) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED,
+                       _("Stats types bits 0x%x are not supported by this daemon"),
+                       stats & ~XV_STATS_SUPPORTED);
+        return -1;
+    }
+    stats &= XV_STATS_SUPPORTED;
+
+    if (ndoms) {
+        if (virDomainObjListConvert(driver->domains, conn, doms, ndoms, &vms,
+                                    &nvms, virConnectGetAllDomainStatsCheckACL,
+                                    lflags, true) < 0)
+            return -1;
+    } else {
+        virDomainObjListCollect(driver->domains, conn, &vms, &nvms,
+                                virConnectGetAllDomainStatsCheckACL, lflags);
+    }
+
+    /* Queries take no job, so NOWAIT has nothing to skip. */
+    if (xvStatsHostLoad(driver, stats, &host) < 0)
+        goto cleanup;
+
+    records = g_new0(virDomainStatsRecordPtr, nvms + 1);
+    for (i = 0; i < nvms; i++) {
+        int rc;
+
+        virObjectLock(vms[i]);
+        rc = xvStatsRecord(conn, vms[i], stats, &host, &records[nrecords]);
+        virObjectUnlock(vms[i]);
+        if (rc < 0)
+            goto cleanup;
+        nrecords++;
+    }
+    *retStats = g_steal_pointer(&records);
+    ret = nrecords;
+
+ cleanup:
+    xvStatsHostClear(&host);
+    if (records) {
+        virErrorPtr orig_err = NULL;
+
+        virErrorPreserveLast(&orig_err);
+        virDomainStatsRecordListFree(records);
+        virErrorRestore(&orig_err);
+    }
+    virObjectListFreeCount(vms, nvms);
+    return ret;
 }

@@ -20,3 +20,14 @@ int xvNodeGetCPUStats(virConnectPtr conn, int cpuNum,
 int xvNodeGetMemoryStats(virConnectPtr conn, int cellNum,
                          virNodeMemoryStatsPtr params, int *nparams,
                          unsigned int flags);
+int xvDomainBlockStats(virDomainPtr dom, const char *path,
+                       virDomainBlockStatsPtr stats);
+int xvDomainBlockStatsFlags(virDomainPtr dom, const char *path,
+                            virTypedParameterPtr params, int *nparams,
+                            unsigned int flags);
+int xvDomainInterfaceStats(virDomainPtr dom, const char *device,
+                           virDomainInterfaceStatsPtr stats);
+int xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
+                               unsigned int ndoms, unsigned int stats,
+                               virDomainStatsRecordPtr **retStats,
+                               unsigned int flags);

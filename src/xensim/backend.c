@@ -91,6 +91,10 @@ typedef struct {
     int chan;               /* our dup of the domain's console channel */
     GSource *pty_source;
     GSource *chan_source;
+
+    /* Where blkback and the vif's netdev keep their counters, in the
+     * simulated host's sysfs (RUNDIR/sys), or NULL. */
+    char *stats_dir;
 } XsimBackDev;
 
 struct _XsimBackends {
@@ -124,6 +128,7 @@ typedef struct {
 } XsimBackFault;
 
 static void xsim_backdev_step(XsimBackDev *dev);
+static void xsim_backdev_stats_create(XsimBackDev *dev, const char *ifname);
 
 static void
 xsim_source_drop(GSource **source)
@@ -384,6 +389,7 @@ xsim_vbd_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "feature-flush-cache", "%d", 1);
     xsim_backdev_write(dev, "feature-persistent", "%d", 1);
     xsim_backdev_write(dev, "max-ring-page-order", "%d", 4);
+    xsim_backdev_stats_create(dev, NULL);
     return true;
 }
 
@@ -421,7 +427,93 @@ xsim_vif_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "feature-rx-copy", "%d", 1);
     xsim_backdev_write(dev, "feature-rx-flip", "%d", 0);
     xsim_backdev_write(dev, "feature-split-event-channels", "%d", 1);
+    if (!vifname &&
+        xsim_backdev_read(dev, "vifname", &vifname) != 0)
+        vifname = NULL;
+    /* A name the toolstack chose is used only if Linux could take it. */
+    if (vifname && strlen(vifname) <= 15 && !strchr(vifname, '/') &&
+        !g_str_equal(vifname, ".") && !g_str_equal(vifname, ".."))
+        xsim_backdev_stats_create(dev, vifname);
     return true;
+}
+
+/* ---- counters in the simulated sysfs ---- */
+
+/*
+ * Linux keeps a blkback's request counters in
+ * /sys/bus/xen-backend/devices/vbd-D-N/statistics and a netdev's in
+ * /sys/class/net/IFNAME/statistics, one decimal number per file; the
+ * simulated host keeps the same files under RUNDIR/sys, so that a
+ * toolstack reads them the same way on both.  They count what the
+ * simulated guest sends through the device: its rings are not real, so
+ * they stay at zero until it does (docs/xensim-host.md).
+ */
+static const char *const xsim_vbd_counters[] = {
+    "rd_req", "rd_sect", "wr_req", "wr_sect", "f_req", "ds_req", "oo_req",
+};
+static const char *const xsim_vif_counters[] = {
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped",
+};
+
+static void
+xsim_backdev_stats_create(XsimBackDev *dev,
+                          const char *ifname)
+{
+    const char *const *names;
+    size_t n;
+    g_autofree char *dir = NULL;
+
+    if (g_str_equal(dev->kind, "vbd")) {
+        dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/vbd-%u-%u/"
+                              "statistics", dev->be->hv->rundir, dev->domid,
+                              dev->devid);
+        names = xsim_vbd_counters;
+        n = G_N_ELEMENTS(xsim_vbd_counters);
+    } else if (ifname) {
+        dir = g_strdup_printf("%s/sys/class/net/%s/statistics",
+                              dev->be->hv->rundir, ifname);
+        names = xsim_vif_counters;
+        n = G_N_ELEMENTS(xsim_vif_counters);
+    } else {
+        return;
+    }
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        g_warning("backend %s: cannot make %s: %s", dev->key, dir,
+                  g_strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *path = g_build_filename(dir, names[i], NULL);
+
+        if (!g_file_set_contents(path, "0\n", -1, NULL))
+            g_warning("backend %s: cannot write %s", dev->key, path);
+    }
+    dev->stats_dir = g_steal_pointer(&dir);
+}
+
+/* The device is gone: so are its counters (and the vif's directory). */
+static void
+xsim_backdev_stats_remove(XsimBackDev *dev)
+{
+    g_autofree char *parent = NULL;
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+
+    if (!dev->stats_dir)
+        return;
+    if ((d = g_dir_open(dev->stats_dir, 0, NULL))) {
+        while ((name = g_dir_read_name(d))) {
+            g_autofree char *path = g_build_filename(dev->stats_dir, name,
+                                                     NULL);
+
+            unlink(path);
+        }
+    }
+    rmdir(dev->stats_dir);
+    parent = g_path_get_dirname(dev->stats_dir);
+    rmdir(parent);
+    g_clear_pointer(&dev->stats_dir, g_free);
 }
 
 /* ---- the device state machine ---- */
@@ -575,6 +667,7 @@ xsim_backdev_free(XsimBackDev *dev)
         xsim_xsc_unwatch(dev->be->xsc, dev->front_state, "front");
     xsim_source_drop(&dev->delay);
     xsim_console_close(dev);
+    xsim_backdev_stats_remove(dev);
     g_free(dev->kind);
     g_free(dev->key);
     g_free(dev->path);

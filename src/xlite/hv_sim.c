@@ -52,6 +52,7 @@ extern char **environ;
 typedef struct {
     char *rundir;
     char *sock_path;
+    char *sysfs;                  /* RUNDIR/sys: its backends' statistics */
     /* The request connection: -1 when not connected. */
     int fd;
     bool connected_before;
@@ -542,6 +543,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
                                  : g_build_filename(ctx->state_dir, "xensim",
                                                     NULL);
     st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
+    st->sysfs = g_build_filename(st->rundir, "sys", NULL);
 
     /* libxenstore finds xenstored through the environment only. */
     xs_path = g_build_filename(st->rundir, "xenstored", "socket", NULL);
@@ -565,6 +567,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
     g_string_free(st->ninbuf, TRUE);
     g_free(st->rundir);
     g_free(st->sock_path);
+    g_free(st->sysfs);
     g_free(st);
     return rc;
 }
@@ -591,6 +594,7 @@ sim_close(xlite_ctx *ctx, void *state)
     g_string_free(st->ninbuf, TRUE);
     g_free(st->rundir);
     g_free(st->sock_path);
+    g_free(st->sysfs);
     g_free(st);
 }
 
@@ -835,6 +839,14 @@ sim_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
     return 0;
 }
 
+static const char *
+sim_sysfs_root(void *state)
+{
+    sim_state *st = state;
+
+    return st->sysfs;
+}
+
 static int
 sim_dom_set_max_mem(xlite_ctx *ctx, void *state, uint32_t domid,
                     uint64_t max_memkb)
@@ -1022,5 +1034,6 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
     .vcpu_list = sim_vcpu_list,
     .pcpu_list = sim_pcpu_list,
+    .sysfs_root = sim_sysfs_root,
     .watch_domains = sim_watch_domains,
 };

@@ -559,6 +559,12 @@ xen_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
     return 0;
 }
 
+static const char *
+xen_sysfs_root(void *state)
+{
+    return "/sys";
+}
+
 const xlite__hv_ops xlite__hv_xen_ops = {
     .name = "xen",
     /* Xen's own, as libxl runs them: block sets up a loop device for a
@@ -585,4 +591,5 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
     .vcpu_list = xen_vcpu_list,
     .pcpu_list = xen_pcpu_list,
+    .sysfs_root = xen_sysfs_root,
 };

@@ -456,6 +456,12 @@ int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
  *   offline one with online false), by vcpuid.  vcpu_list_all: every
  *   domain's, dom0's included, by domid then vcpuid.  Free with free().
  * pcpu_list: the host's physical cpus, by number.  Free with free().
+ * disk_stats: the requests the backend of disk vdev of domid counted;
+ *   -ENOENT if the backend keeps no statistics (a qdisk, or none yet).
+ * netif_stats: the counters of a host network interface (a guest's vif,
+ *   vifD.N or the name its config gives); -ENOENT if there is none.
+ * Both read the host's sysfs, where Linux's blkback and netdevs keep them
+ * (the simulated host keeps the same files under its run directory).
  */
 int xlite_domain_vcpu_list(xlite_ctx *ctx, uint32_t domid,
                            xlite_vcpuinfo **vcpus_r, size_t *n_r);
@@ -463,6 +469,10 @@ int xlite_vcpu_list_all(xlite_ctx *ctx, xlite_vcpuinfo **vcpus_r,
                         size_t *n_r);
 int xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r,
                          size_t *n_r);
+int xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                            xlite_disk_stats *stats_r);
+int xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
+                           xlite_netif_stats *stats_r);
 
 int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                    uint64_t target_memkb);

@@ -66,6 +66,31 @@ typedef struct {
     uint64_t idle_ns;
 } xlite_pcpuinfo;
 
+/* A disk's requests as its blkback counts them (Linux's
+ * /sys/bus/xen-backend/devices/vbd-D-N/statistics); sectors of 512 bytes. */
+typedef struct {
+    uint64_t rd_req;
+    uint64_t rd_sect;
+    uint64_t wr_req;
+    uint64_t wr_sect;
+    uint64_t f_req;                 /* flushes and barriers */
+    uint64_t ds_req;                /* discards */
+    uint64_t oo_req;                /* requests refused: out of resources */
+} xlite_disk_stats;
+
+/* A host network interface's counters, as the host sees them (for a
+ * guest's vif, the host's rx is the guest's tx). */
+typedef struct {
+    uint64_t rx_bytes;
+    uint64_t rx_packets;
+    uint64_t rx_errors;
+    uint64_t rx_dropped;
+    uint64_t tx_bytes;
+    uint64_t tx_packets;
+    uint64_t tx_errors;
+    uint64_t tx_dropped;
+} xlite_netif_stats;
+
 /* What a guest is asked to do through control/shutdown. */
 typedef enum {
     XLITE_SHUTDOWN_REQUEST_POWEROFF = 1,

@@ -146,6 +146,9 @@ typedef struct xlite__hv_ops {
                      xlite_vcpuinfo **vcpus_r, size_t *n_r);
     int (*pcpu_list)(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
                      size_t *n_r);
+    /* Where the host's sysfs is (the simulated host keeps the parts its
+     * backends serve under its run directory), or NULL for none. */
+    const char *(*sysfs_root)(void *state);
     /* Start (fn) or stop (NULL) reporting domain state changes. */
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);

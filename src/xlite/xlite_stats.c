@@ -12,8 +12,11 @@
  */
 
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "xlite_internal.h"
+#include "xlite_dom_internal.h"
 
 static int
 stats_vcpu_list(xlite_ctx *ctx, uint32_t domid, xlite_vcpuinfo **vcpus_r,
@@ -75,5 +78,156 @@ xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r, size_t *n_r)
         return rc;
     *cpus_r = g_steal_pointer(&cpus);
     *n_r = n;
+    return 0;
+}
+
+/*
+ * Counters the host's kernel keeps in sysfs: one decimal number per file,
+ * read whole and parsed strictly (a file that says anything else is an
+ * error, not a zero).
+ */
+static int
+stats_read_counter(xlite_ctx *ctx, const char *dir, const char *name,
+                   uint64_t *val_r)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    guint64 val;
+    gsize len = 0;
+
+    if (!g_file_get_contents(path, &text, &len, &err))
+        return XLITE_ERROR(ctx, err->code == G_FILE_ERROR_NOENT ? -ENOENT
+                                                                : -EIO,
+                           "cannot read %s: %s", path, err->message);
+    g_strchomp(text);
+    if (len > 32 || !g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64,
+                                                &val, NULL))
+        return XLITE_ERROR(ctx, -EPROTO, "%s holds no counter", path);
+    *val_r = val;
+    return 0;
+}
+
+static const char *
+stats_sysfs(xlite_ctx *ctx)
+{
+    return ctx->hv->sysfs_root ? ctx->hv->sysfs_root(ctx->hv_state) : NULL;
+}
+
+XLITE_EXPORT int
+xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                        xlite_disk_stats *stats_r)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        { "rd_req", offsetof(xlite_disk_stats, rd_req) },
+        { "rd_sect", offsetof(xlite_disk_stats, rd_sect) },
+        { "wr_req", offsetof(xlite_disk_stats, wr_req) },
+        { "wr_sect", offsetof(xlite_disk_stats, wr_sect) },
+        { "f_req", offsetof(xlite_disk_stats, f_req) },
+        { "ds_req", offsetof(xlite_disk_stats, ds_req) },
+        { "oo_req", offsetof(xlite_disk_stats, oo_req) },
+    };
+    g_autofree char *dir = NULL;
+    xlite_disk_stats stats = { 0 };
+    const char *sysfs;
+    int devid = 0, rc = 0;
+
+    if (!vdev || !stats_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a disk and a result pointer are "
+                           "required");
+    if ((rc = xlite__disk_devid(ctx, vdev, &devid)) < 0)
+        return rc;
+    CTX_LOCK(ctx);
+    if (!(sysfs = stats_sysfs(ctx))) {
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no disk "
+                         "backends", ctx->hv->name);
+        goto out;
+    }
+    dir = g_strdup_printf("%s/bus/xen-backend/devices/vbd-%u-%d/statistics",
+                          sysfs, domid, devid);
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        rc = XLITE_ERROR(ctx, -ENOENT, "the backend of disk %s of domain %u "
+                         "keeps no statistics (no %s)", vdev, domid, dir);
+        goto out;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(fields) && rc == 0; i++)
+        rc = stats_read_counter(ctx, dir, fields[i].name,
+                                (uint64_t *)(void *)((char *)&stats +
+                                                     fields[i].offset));
+ out:
+    CTX_UNLOCK(ctx);
+    if (rc < 0)
+        return rc;
+    *stats_r = stats;
+    return 0;
+}
+
+/* An interface name as Linux allows it (IFNAMSIZ, no '/' nor blanks, not
+ * "." or ".."): it becomes part of a path. */
+static bool
+stats_ifname_valid(const char *ifname)
+{
+    size_t len = strlen(ifname);
+
+    if (len == 0 || len > 15 || g_str_equal(ifname, ".") ||
+        g_str_equal(ifname, ".."))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (ifname[i] == '/' || ifname[i] == ':' || g_ascii_isspace(ifname[i]))
+            return false;
+    return true;
+}
+
+XLITE_EXPORT int
+xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
+                       xlite_netif_stats *stats_r)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } fields[] = {
+        { "rx_bytes", offsetof(xlite_netif_stats, rx_bytes) },
+        { "rx_packets", offsetof(xlite_netif_stats, rx_packets) },
+        { "rx_errors", offsetof(xlite_netif_stats, rx_errors) },
+        { "rx_dropped", offsetof(xlite_netif_stats, rx_dropped) },
+        { "tx_bytes", offsetof(xlite_netif_stats, tx_bytes) },
+        { "tx_packets", offsetof(xlite_netif_stats, tx_packets) },
+        { "tx_errors", offsetof(xlite_netif_stats, tx_errors) },
+        { "tx_dropped", offsetof(xlite_netif_stats, tx_dropped) },
+    };
+    g_autofree char *dir = NULL;
+    xlite_netif_stats stats = { 0 };
+    const char *sysfs;
+    int rc = 0;
+
+    if (!ifname || !stats_r)
+        return XLITE_ERROR(ctx, -EINVAL, "an interface and a result pointer "
+                           "are required");
+    if (!stats_ifname_valid(ifname))
+        return XLITE_ERROR(ctx, -EINVAL, "'%s' is not an interface name",
+                           ifname);
+    CTX_LOCK(ctx);
+    if (!(sysfs = stats_sysfs(ctx))) {
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no network "
+                         "interfaces", ctx->hv->name);
+        goto out;
+    }
+    dir = g_strdup_printf("%s/class/net/%s/statistics", sysfs, ifname);
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        rc = XLITE_ERROR(ctx, -ENOENT, "the host has no interface %s", ifname);
+        goto out;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(fields) && rc == 0; i++)
+        rc = stats_read_counter(ctx, dir, fields[i].name,
+                                (uint64_t *)(void *)((char *)&stats +
+                                                     fields[i].offset));
+ out:
+    CTX_UNLOCK(ctx);
+    if (rc < 0)
+        return rc;
+    *stats_r = stats;
     return 0;
 }
