@@ -2283,6 +2283,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainGetVcpus = xvDomainGetVcpus,
     .domainGetCPUStats = xvDomainGetCPUStats,
     .domainBlockStats = xvDomainBlockStats,
+    .domainMemoryStats = xvDomainMemoryStats,
     .domainBlockStatsFlags = xvDomainBlockStatsFlags,
     .domainInterfaceStats = xvDomainInterfaceStats,
     .connectGetAllDomainStats = xvConnectGetAllDomainStats,

@@ -291,6 +291,73 @@ xvNodeGetMemoryStats(virConnectPtr conn, int cellNum,
 }
 
 /* ---------------------------------------------------------------------
+ * Memory of a domain
+ *
+ * The balloon from the hypervisor; the guest's own figures where its
+ * guest tools write them in xenstore (data/meminfo_total, _free, as
+ * XenServer's tools do, and _available), read as untrusted input by the
+ * core.  Without them, "available" is the domain's maximum, as libvirt's
+ * Xen driver reports it.
+ */
+
+/* Fills @stats in tag order; returns how many. */
+static int
+xvStatsMemoryFill(const xlite_memory_stats *m, const virDomainDef *def,
+                  virDomainMemoryStatPtr stats, unsigned int nr_stats)
+{
+    unsigned int n = 0;
+
+#define XV_MEMSTAT(TAG, VAL) \
+    do { \
+        if (n < nr_stats) { \
+            stats[n].tag = (TAG); \
+            stats[n].val = (VAL); \
+            n++; \
+        } \
+    } while (0)
+    if (m->guest_free_kib != XLITE_MEMSTAT_NONE)
+        XV_MEMSTAT(VIR_DOMAIN_MEMORY_STAT_UNUSED, m->guest_free_kib);
+    XV_MEMSTAT(VIR_DOMAIN_MEMORY_STAT_AVAILABLE,
+               m->guest_total_kib != XLITE_MEMSTAT_NONE
+               ? m->guest_total_kib : virDomainDefGetMemoryTotal(def));
+    XV_MEMSTAT(VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON, m->actual_kib);
+    if (m->guest_available_kib != XLITE_MEMSTAT_NONE)
+        XV_MEMSTAT(VIR_DOMAIN_MEMORY_STAT_USABLE, m->guest_available_kib);
+#undef XV_MEMSTAT
+    return n;
+}
+
+int
+xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
+                    unsigned int nr_stats, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    xlite_memory_stats m;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainMemoryStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (xlite_domain_memory_stats(driver->ctx, vm->def->id, NULL, &m) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot get the memory of domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        goto cleanup;
+    }
+    ret = xvStatsMemoryFill(&m, vm->def, stats, nr_stats);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
  * Disks and interfaces
  *
  * A disk's requests are counted by its blkback, an interface's traffic
@@ -654,18 +721,44 @@ xvStatsCpuTotal(const xlite_dominfo *info, virTypedParamList *params)
     return 0;
 }
 
+/* The balloon, and for a running domain what its guest reports (one
+ * xenstore read per figure: no hypervisor request). */
 static int
-xvStatsBalloon(virDomainObj *vm, const xlite_dominfo *info,
+xvStatsBalloon(xvDriver *driver, virDomainObj *vm, const xlite_dominfo *info,
                virTypedParamList *params)
 {
+    static const struct {
+        int tag;
+        const char *name;
+    } names[] = {
+        { VIR_DOMAIN_MEMORY_STAT_UNUSED, "unused" },
+        { VIR_DOMAIN_MEMORY_STAT_AVAILABLE, "available" },
+        { VIR_DOMAIN_MEMORY_STAT_USABLE, "usable" },
+    };
     unsigned long long current = info ? info->cur_memkb
                                       : vm->def->mem.cur_balloon;
+    virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+    xlite_memory_stats m;
+    int n, i;
+    size_t j;
 
     if (virTypedParamListAddULLong(params, current, "balloon.current") < 0 ||
         virTypedParamListAddULLong(params,
                                    virDomainDefGetMemoryTotal(vm->def),
                                    "balloon.maximum") < 0)
         return -1;
+    if (!info ||
+        xlite_domain_memory_stats(driver->ctx, vm->def->id, info, &m) < 0)
+        return 0;
+    n = xvStatsMemoryFill(&m, vm->def, stats, G_N_ELEMENTS(stats));
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < G_N_ELEMENTS(names); j++) {
+            if (stats[i].tag == names[j].tag &&
+                virTypedParamListAddULLong(params, stats[i].val,
+                                           "balloon.%s", names[j].name) < 0)
+                return -1;
+        }
+    }
     return 0;
 }
 
@@ -805,7 +898,7 @@ xvStatsRecord(virConnectPtr conn, virDomainObj *vm, unsigned int stats,
         xvStatsCpuTotal(info, params) < 0)
         return -1;
     if ((stats & VIR_DOMAIN_STATS_BALLOON) &&
-        xvStatsBalloon(vm, info, params) < 0)
+        xvStatsBalloon(conn->privateData, vm, info, params) < 0)
         return -1;
     if ((stats & VIR_DOMAIN_STATS_VCPU) && xvStatsVcpu(vm, host, params) < 0)
         return -1;

@@ -31,3 +31,5 @@ int xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
                                unsigned int ndoms, unsigned int stats,
                                virDomainStatsRecordPtr **retStats,
                                unsigned int flags);
+int xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
+                        unsigned int nr_stats, unsigned int flags);

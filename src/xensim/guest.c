@@ -384,7 +384,19 @@ xsim_guest_memory_target(XsimGuest *guest)
         !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64 / 2, &target, NULL))
         return;
     /* The hypervisor clamps to max_memkb; the guest never goes below 16 MiB. */
-    xsim_hv_post_memkb(guest->hv, guest->domid, MAX(target, 16 * 1024));
+    target = MAX(target, 16 * 1024);
+    xsim_hv_post_memkb(guest->hv, guest->domid, target);
+    /*
+     * What it then sees of its memory, as XenServer's guest tools write
+     * it (data/meminfo_total, _free) and _available: a quarter in use, an
+     * eighth more in caches it could drop.
+     */
+    xsim_xsc_printf(guest->xsc, "data/meminfo_total", "%" G_GUINT64_FORMAT,
+                    target);
+    xsim_xsc_printf(guest->xsc, "data/meminfo_free", "%" G_GUINT64_FORMAT,
+                    target / 4 * 3);
+    xsim_xsc_printf(guest->xsc, "data/meminfo_available",
+                    "%" G_GUINT64_FORMAT, target / 8 * 7);
 }
 
 /* ---- frontends ---- */

@@ -462,6 +462,13 @@ int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
  *   vifD.N or the name its config gives); -ENOENT if there is none.
  * Both read the host's sysfs, where Linux's blkback and netdevs keep them
  * (the simulated host keeps the same files under its run directory).
+ * memory_stats: the balloon from the hypervisor (or from info, a
+ *   dominfo of the domain the caller has just had, to spare a request in
+ *   a pass over many domains) and what the guest reports in xenstore,
+ *   untrusted: a value that is not a plain decimal number of at most 24
+ *   bytes, or is more than the domain's maximum memory, is left out
+ *   (XLITE_MEMSTAT_NONE), as are free or available figures above the
+ *   guest's total.
  */
 int xlite_domain_vcpu_list(xlite_ctx *ctx, uint32_t domid,
                            xlite_vcpuinfo **vcpus_r, size_t *n_r);
@@ -473,6 +480,9 @@ int xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                             xlite_disk_stats *stats_r);
 int xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
                            xlite_netif_stats *stats_r);
+int xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
+                              const xlite_dominfo *info,
+                              xlite_memory_stats *stats_r);
 
 int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                    uint64_t target_memkb);

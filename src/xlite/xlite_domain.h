@@ -91,6 +91,19 @@ typedef struct {
     uint64_t tx_dropped;
 } xlite_netif_stats;
 
+/* A domain's memory: what it holds (the balloon), and what its guest
+ * reports of its own use in xenstore (data/meminfo_total, _free as
+ * XenServer's guest tools write them, and _available), in KiB;
+ * XLITE_MEMSTAT_NONE where the guest says nothing valid. */
+#define XLITE_MEMSTAT_NONE UINT64_MAX
+typedef struct {
+    uint64_t actual_kib;
+    uint64_t max_kib;
+    uint64_t guest_total_kib;
+    uint64_t guest_free_kib;
+    uint64_t guest_available_kib;
+} xlite_memory_stats;
+
 /* What a guest is asked to do through control/shutdown. */
 typedef enum {
     XLITE_SHUTDOWN_REQUEST_POWEROFF = 1,

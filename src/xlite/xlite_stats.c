@@ -231,3 +231,62 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
     *stats_r = stats;
     return 0;
 }
+
+/* A figure the guest writes under its home: untrusted, so bounded,
+ * strictly parsed and at most @max. */
+static uint64_t
+stats_guest_kib(xlite_ctx *ctx, uint32_t domid, const char *node,
+                uint64_t max)
+{
+    g_autofree char *path = g_strdup_printf("/local/domain/%u/%s", domid,
+                                            node);
+    uint64_t val;
+
+    if (xlite__xs_read_uint(ctx, path, max, &val) < 0)
+        return XLITE_MEMSTAT_NONE;
+    return val;
+}
+
+XLITE_EXPORT int
+xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
+                          const xlite_dominfo *info,
+                          xlite_memory_stats *stats_r)
+{
+    xlite_memory_stats stats;
+    xlite_dominfo asked;
+    int rc = 0;
+
+    if (!stats_r || (info && info->domid != domid))
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer and the "
+                           "domain's own info are required");
+    CTX_LOCK(ctx);
+    if (!info) {
+        if ((rc = xlite_domain_info(ctx, domid, &asked)) < 0)
+            goto out;
+        info = &asked;
+    }
+    stats.actual_kib = info->cur_memkb;
+    stats.max_kib = info->max_memkb;
+    stats.guest_total_kib = stats_guest_kib(ctx, domid, "data/meminfo_total",
+                                            info->max_memkb);
+    /* Free and available memory are part of the total the guest sees. */
+    stats.guest_free_kib = stats_guest_kib(ctx, domid, "data/meminfo_free",
+                                           info->max_memkb);
+    stats.guest_available_kib = stats_guest_kib(ctx, domid,
+                                                "data/meminfo_available",
+                                                info->max_memkb);
+    if (stats.guest_total_kib == XLITE_MEMSTAT_NONE ||
+        (stats.guest_free_kib != XLITE_MEMSTAT_NONE &&
+         stats.guest_free_kib > stats.guest_total_kib))
+        stats.guest_free_kib = XLITE_MEMSTAT_NONE;
+    if (stats.guest_total_kib == XLITE_MEMSTAT_NONE ||
+        (stats.guest_available_kib != XLITE_MEMSTAT_NONE &&
+         stats.guest_available_kib > stats.guest_total_kib))
+        stats.guest_available_kib = XLITE_MEMSTAT_NONE;
+ out:
+    CTX_UNLOCK(ctx);
+    if (rc < 0)
+        return rc;
+    *stats_r = stats;
+    return 0;
+}

@@ -453,3 +453,96 @@ def test_interface_target_in_live_xml(guests):
     domid = int(guests.virsh("domid", "busy").out)
     xml = guests.virsh("dumpxml", "busy").out
     assert f"<target dev='vif{domid}.0'/>" in xml
+
+
+# ---------------------------------------------------------------------------
+# Memory of a domain
+
+def xs_write(daemon, path, value):
+    """Write a node as the guest could have (xenstore-write as dom0 on the
+    simulated host's xenstored)."""
+    import subprocess
+    sock = daemon.dir / "root" / "run" / "xenvirt" / "xensim" / "xenstored" \
+        / "socket"
+    subprocess.run(["xenstore-write", "--", path, value], check=True,
+                   env={"XENSTORED_PATH": str(sock)}, timeout=10)
+
+
+def memstats(daemon, name):
+    out = probe(daemon, f"""
+        out = conn.lookupByName({name!r}).memoryStats()
+    """)
+    return out
+
+
+def test_memory_stats_follow_the_balloon_and_the_guest(guests, tmp_path):
+    """actual is what the domain holds; available, unused and usable are
+    what the simulated guest reports of its memory in xenstore (all of
+    it, three quarters free, seven eighths available), and follow the
+    balloon; bulk stats say the same."""
+    f = tmp_path / "b.xml"
+    f.write_text(guest_xml(tmp_path, "bal1"))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        m = memstats(guests, "bal1")
+        assert m == {"actual": 131072, "available": 131072,
+                     "unused": 98304, "usable": 114688}, m
+        assert guests.virsh("setmem", "bal1", "65536", "--live").rc == 0
+        assert xvtest.wait_for(
+            lambda: memstats(guests, "bal1")["actual"] == 65536)
+        assert xvtest.wait_for(
+            lambda: memstats(guests, "bal1")["unused"] == 49152)
+        m = memstats(guests, "bal1")
+        assert m == {"actual": 65536, "available": 65536, "unused": 49152,
+                     "usable": 57344}, m
+        s = domstats(guests, "--balloon", "bal1")["bal1"]
+        assert s == {"balloon.current": 65536, "balloon.maximum": 131072,
+                     "balloon.unused": 49152, "balloon.available": 65536,
+                     "balloon.usable": 57344}, s
+    finally:
+        guests.virsh("destroy", "bal1")
+
+
+@pytest.mark.parametrize("bad", ["12abc", "-5", "1e9", "", " 100",
+                                 "9" * 30, str(2 ** 64), "1048577",
+                                 "\u0661\u0662"])
+def test_memory_stats_refuse_what_a_guest_should_not_say(guests, bad):
+    """The guest's figures are untrusted: anything but a plain number no
+    larger than the domain's maximum (128 MiB here) is left out."""
+    domid = int(guests.virsh("domid", "idle").out)
+    home = f"/local/domain/{domid}/data"
+    try:
+        xs_write(guests, f"{home}/meminfo_free", bad)
+        xs_write(guests, f"{home}/meminfo_available", bad)
+        m = memstats(guests, "idle")
+        assert "unused" not in m and "usable" not in m, m
+        assert m["actual"] == m["available"] == 131072
+        # More free than the total it reports: left out too.
+        xs_write(guests, f"{home}/meminfo_free", "131072")
+        xs_write(guests, f"{home}/meminfo_total", "65536")
+        m = memstats(guests, "idle")
+        assert "unused" not in m and m["available"] == 65536, m
+    finally:
+        xs_write(guests, f"{home}/meminfo_total", "131072")
+        xs_write(guests, f"{home}/meminfo_free", "98304")
+        xs_write(guests, f"{home}/meminfo_available", "114688")
+
+
+def test_memory_stats_without_guest_figures(guests):
+    """A guest that reports nothing: the balloon, and the maximum as what
+    is available, as libvirt's Xen driver gives them."""
+    domid = int(guests.virsh("domid", "idle").out)
+    home = f"/local/domain/{domid}/data"
+    import subprocess
+    sock = guests.dir / "root" / "run" / "xenvirt" / "xensim" / \
+        "xenstored" / "socket"
+    env = {"XENSTORED_PATH": str(sock)}
+    for node in ("meminfo_total", "meminfo_free", "meminfo_available"):
+        subprocess.run(["xenstore-rm", f"{home}/{node}"], env=env, check=True)
+    try:
+        assert memstats(guests, "idle") == {"available": 131072,
+                                            "actual": 131072}
+    finally:
+        xs_write(guests, f"{home}/meminfo_total", "131072")
+        xs_write(guests, f"{home}/meminfo_free", "98304")
+        xs_write(guests, f"{home}/meminfo_available", "114688")
