@@ -28,6 +28,7 @@
 #include "libxl_blockjob.h"
 #include "libxl_driver.h"
 #include "libxl_event.h"
+#include "libxl_host.h"
 #include "xen_xl.h"
 
 #include "datatypes.h"
@@ -39,6 +40,7 @@
 #include "virfile.h"
 #include "virlog.h"
 #include "virstring.h"
+#include "virtime.h"
 #include "viruuid.h"
 #include "virxml.h"
 #include "virtypedparam.h"
@@ -2067,20 +2069,167 @@ xvNodeGetCellsFreeMemory(virConnectPtr conn, unsigned long long *freeMems,
     return 1;
 }
 
+/*
+ * A domain's job, as libvirt's Xen driver reports it: the change under
+ * way (a start, a shutdown, a device change) as an unbounded job with the
+ * time it has taken; none otherwise.  Neither has save or migration
+ * progress yet.  Queries take no job, so none of them shows here.
+ */
+static int
+xvDomainJobElapsed(virDomainObj *vm, unsigned long long *elapsed)
+{
+    unsigned long long now;
+
+    *elapsed = 0;
+    if (!vm->job->started)
+        return 0;
+    if (virTimeMillisNow(&now) < 0)
+        return -1;
+    if (now > vm->job->started)
+        *elapsed = now - vm->job->started;
+    return 0;
+}
+
 static int
 xvDomainGetJobInfo(virDomainPtr dom, virDomainJobInfoPtr info)
 {
     virDomainObj *vm;
+    unsigned long long elapsed;
     int ret = -1;
 
     if (!(vm = xvDomObjFromDomain(dom)))
         return -1;
-    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) == 0) {
-        /* No long job (migration, save) is reported yet: none is running. */
-        memset(info, 0, sizeof(*info));
+    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    memset(info, 0, sizeof(*info));
+    if (!vm->job->active) {
         info->type = VIR_DOMAIN_JOB_NONE;
         ret = 0;
+        goto cleanup;
     }
+    if (xvDomainJobElapsed(vm, &elapsed) < 0)
+        goto cleanup;
+    info->type = VIR_DOMAIN_JOB_UNBOUNDED;
+    info->timeElapsed = elapsed;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetJobStats(virDomainPtr dom, int *type, virTypedParameterPtr *params,
+                    int *nparams, unsigned int flags)
+{
+    virDomainObj *vm;
+    unsigned long long elapsed;
+    int maxparams = 0;
+    int ret = -1;
+
+    /* VIR_DOMAIN_JOB_STATS_COMPLETED: no completed job is kept (as
+     * libvirt's Xen driver). */
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetJobStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (!vm->job->active) {
+        *type = VIR_DOMAIN_JOB_NONE;
+        *params = NULL;
+        *nparams = 0;
+        ret = 0;
+        goto cleanup;
+    }
+    if (xvDomainJobElapsed(vm, &elapsed) < 0 ||
+        virTypedParamsAddULLong(params, nparams, &maxparams,
+                                VIR_DOMAIN_JOB_TIME_ELAPSED, elapsed) < 0)
+        goto cleanup;
+    *type = VIR_DOMAIN_JOB_UNBOUNDED;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+#define XV_NUMA_NPARAM 2
+
+/*
+ * Xen spreads a domain's memory over its node affinity, close to
+ * numactl's interleave (libvirt's Xen driver says so); the affinity is
+ * the hypervisor's.
+ */
+static int
+xvDomainGetNumaParameters(virDomainPtr dom, virTypedParameterPtr params,
+                          int *nparams, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    g_autoptr(virBitmap) nodes = NULL;
+    g_autofree char *nodeset = NULL;
+    uint64_t affinity = 0;
+    size_t i;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_TYPED_PARAM_STRING_OKAY, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetNumaParametersEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (*nparams == 0) {
+        *nparams = XV_NUMA_NPARAM;
+        ret = 0;
+        goto cleanup;
+    }
+    if (xlite_domain_node_affinity(driver->ctx, vm->def->id, &affinity) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot get the NUMA node affinity of domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        goto cleanup;
+    }
+    nodes = virBitmapNew(64);
+    for (i = 0; i < 64; i++)
+        if (affinity & (UINT64_C(1) << i))
+            ignore_value(virBitmapSetBit(nodes, i));
+    if (!(nodeset = virBitmapFormat(nodes)))
+        goto cleanup;
+
+    if (virTypedParameterAssign(&params[0], VIR_DOMAIN_NUMA_MODE,
+                                VIR_TYPED_PARAM_INT,
+                                VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE) < 0)
+        goto cleanup;
+    /* The parameter takes the string. */
+    if (*nparams > 1 &&
+        virTypedParameterAssign(&params[1], VIR_DOMAIN_NUMA_NODESET,
+                                VIR_TYPED_PARAM_STRING,
+                                g_steal_pointer(&nodeset)) < 0)
+        goto cleanup;
+    if (*nparams > XV_NUMA_NPARAM)
+        *nparams = XV_NUMA_NPARAM;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetMessages(virDomainPtr dom, char ***msgs, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetMessagesEnsureACL(dom->conn, vm->def) == 0)
+        ret = virDomainObjGetMessages(vm, msgs, flags);
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -2228,6 +2377,10 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectGetVersion = xvConnectGetVersion,
     .connectGetHostname = xvConnectGetHostname,
     .connectGetMaxVcpus = xvConnectGetMaxVcpus,
+    .connectGetSysinfo = xvConnectGetSysinfo,
+    .nodeGetSecurityModel = xvNodeGetSecurityModel,
+    .connectCompareCPU = xvConnectCompareCPU,
+    .connectBaselineCPU = xvConnectBaselineCPU,
     .connectGetCapabilities = xvConnectGetCapabilities,
     .connectIsEncrypted = xvConnectIsEncrypted,
     .connectIsSecure = xvConnectIsSecure,
@@ -2295,6 +2448,9 @@ static virHypervisorDriver xvHypervisorDriver = {
     .nodeGetCellsFreeMemory = xvNodeGetCellsFreeMemory,
     .connectGetDomainCapabilities = xvConnectGetDomainCapabilities,
     .domainGetJobInfo = xvDomainGetJobInfo,
+    .domainGetJobStats = xvDomainGetJobStats,
+    .domainGetNumaParameters = xvDomainGetNumaParameters,
+    .domainGetMessages = xvDomainGetMessages,
     .domainDefineXML = xvDomainDefineXML,
     .domainDefineXMLFlags = xvDomainDefineXMLFlags,
     .domainUndefine = xvDomainUndefine,

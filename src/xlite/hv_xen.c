@@ -559,6 +559,31 @@ xen_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
     return 0;
 }
 
+static int
+xen_dom_node_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      uint64_t *nodes_r)
+{
+    xen_state *st = state;
+    xc_nodemap_t map = xc_nodemap_alloc(st->xch);
+    int bytes = xc_get_nodemap_size(st->xch);
+    uint64_t nodes = 0;
+
+    if (!map || bytes <= 0) {
+        free(map);
+        return xen_fail(ctx, "xc_nodemap_alloc");
+    }
+    if (xc_domain_node_getaffinity(st->xch, domid, map) < 0) {
+        free(map);
+        return xen_fail(ctx, "xc_domain_node_getaffinity");
+    }
+    for (int i = 0; i < bytes * 8 && i < 64; i++)
+        if (map[i / 8] & (1u << (i % 8)))
+            nodes |= UINT64_C(1) << i;
+    free(map);
+    *nodes_r = nodes;
+    return 0;
+}
+
 static const char *
 xen_sysfs_root(void *state)
 {
@@ -592,4 +617,5 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .vcpu_list = xen_vcpu_list,
     .pcpu_list = xen_pcpu_list,
     .sysfs_root = xen_sysfs_root,
+    .dom_node_affinity = xen_dom_node_affinity,
 };

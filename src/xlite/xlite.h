@@ -483,6 +483,10 @@ int xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
 int xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
                               const xlite_dominfo *info,
                               xlite_memory_stats *stats_r);
+/* The NUMA nodes the domain's memory may come from (bit N: node N, for
+ * the first 64 nodes). */
+int xlite_domain_node_affinity(xlite_ctx *ctx, uint32_t domid,
+                               uint64_t *nodes_r);
 
 int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                    uint64_t target_memkb);

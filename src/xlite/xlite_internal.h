@@ -146,6 +146,10 @@ typedef struct xlite__hv_ops {
                      xlite_vcpuinfo **vcpus_r, size_t *n_r);
     int (*pcpu_list)(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
                      size_t *n_r);
+    /* Bit N: node N; NULL where domains are not placed on nodes (every
+     * domain spans the host's nodes). */
+    int (*dom_node_affinity)(xlite_ctx *ctx, void *state, uint32_t domid,
+                             uint64_t *nodes_r);
     /* Where the host's sysfs is (the simulated host keeps the parts its
      * backends serve under its run directory), or NULL for none. */
     const char *(*sysfs_root)(void *state);

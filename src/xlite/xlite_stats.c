@@ -290,3 +290,31 @@ xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
     *stats_r = stats;
     return 0;
 }
+
+XLITE_EXPORT int
+xlite_domain_node_affinity(xlite_ctx *ctx, uint32_t domid, uint64_t *nodes_r)
+{
+    xlite_host_info host = { 0 };
+    xlite_dominfo info;
+    uint64_t nodes = 0;
+    int rc;
+
+    if (!nodes_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    CTX_LOCK(ctx);
+    if ((rc = xlite_domain_info(ctx, domid, &info)) < 0)
+        goto out;
+    if (ctx->hv->dom_node_affinity) {
+        rc = ctx->hv->dom_node_affinity(ctx, ctx->hv_state, domid, &nodes);
+    } else if ((rc = ctx->hv->host_info(ctx, ctx->hv_state, &host)) == 0) {
+        unsigned int n = MAX(1u, MIN(64u, host.numa_nodes));
+
+        nodes = n == 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
+    }
+ out:
+    CTX_UNLOCK(ctx);
+    if (rc < 0)
+        return rc;
+    *nodes_r = nodes;
+    return 0;
+}

@@ -546,3 +546,114 @@ def test_memory_stats_without_guest_figures(guests):
         xs_write(guests, f"{home}/meminfo_total", "131072")
         xs_write(guests, f"{home}/meminfo_free", "98304")
         xs_write(guests, f"{home}/meminfo_available", "114688")
+
+
+# ---------------------------------------------------------------------------
+# The small host and domain queries libvirt's Xen driver has
+
+def test_security_model_is_empty_not_unsupported(guests):
+    out = probe(guests, "out = conn.getSecurityModel()")
+    assert out == ["", ""]
+
+
+def test_sysinfo_is_what_dmidecode_reads(guests):
+    """SMBIOS as dom0 reads it: where dmidecode can read this machine's,
+    the driver gives it; where it cannot, libvirt's Xen driver's error."""
+    import subprocess
+    try:
+        dmi = subprocess.run(["dmidecode", "-q", "-t", "1"],
+                             capture_output=True, text=True, timeout=30)
+        readable = dmi.returncode == 0 and "System Information" in dmi.stdout
+    except FileNotFoundError:
+        readable = False
+    res = guests.virsh("sysinfo")
+    if readable:
+        assert res.rc == 0 and "<sysinfo type='smbios'>" in res.out, res
+    else:
+        assert res.rc != 0, res
+        assert "Host SMBIOS information is not available" in res.err, res
+
+
+def test_host_cpu_compare_and_baseline(guests):
+    """The capabilities name the host cpu; compareCPU finds it identical
+    to itself and a cpu needing a feature it lacks incompatible;
+    baselineCPU of it alone is its model."""
+    out = probe(guests, """
+        import xml.etree.ElementTree as ET
+        host = ET.fromstring(conn.getCapabilities()).find("host/cpu")
+        have = {f.get("name") for f in host.findall("feature")}
+        model = host.find("model").text
+        cpu = ET.tostring(host).decode()
+        lack = next(f for f in ("amx-tile", "avx512-fp16", "sgx", "svm",
+                                "avx512f", "pku") if f not in have)
+        bad = ("<cpu><arch>x86_64</arch><model>%s</model>"
+               "<feature policy='require' name='%s'/></cpu>" % (model, lack))
+        base = ET.fromstring(conn.baselineCPU([cpu]))
+        try:
+            conn.compareCPU(bad, libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
+            failed = None
+        except libvirt.libvirtError as e:
+            failed = e.get_error_code()
+        out = [conn.compareCPU(cpu), conn.compareCPU(bad), failed,
+               base.find("model").text, model,
+               host.find("topology").attrib, conn.getInfo()[4:8]]
+    """)
+    same, bad, failed, base_model, model, topo, info = out
+    assert same == 1            # VIR_CPU_COMPARE_IDENTICAL
+    assert bad == 0             # VIR_CPU_COMPARE_INCOMPATIBLE
+    assert failed == 91         # VIR_ERR_CPU_INCOMPATIBLE
+    assert base_model == model
+    # The topology is the hypervisor's, as nodeinfo gives it.
+    nodes, sockets, cores, threads = info
+    assert topo == {"sockets": str(sockets), "dies": "1",
+                    "cores": str(cores), "threads": str(threads)}
+
+
+def test_numa_parameters(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        out = [d.numaParameters(), conn.getInfo()[4]]
+    """)
+    params, nodes = out
+    assert params["numa_mode"] == 2     # VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE
+    assert params["numa_nodeset"] == ("0" if nodes == 1 else f"0-{nodes - 1}")
+    res = guests.virsh("numatune", "off")
+    assert res.rc != 0 and "not running" in res.err, res
+
+
+def test_messages_of_an_untainted_domain(guests):
+    assert probe(guests, "out = conn.lookupByName('busy').messages()") == []
+
+
+def test_job_stats_during_a_start(guests, tmp_path):
+    """A start (its builder made slow by the guest script) is the domain's
+    job: job stats show it unbounded with its elapsed time, and none once
+    it is done."""
+    import subprocess
+    import time
+    kernel = tmp_path / "slow.kernel"
+    kernel.write_text("#!xensim-guest\nbuild-delay 3\n")
+    xml = guest_xml(tmp_path, "slow1").replace(
+        str(tmp_path / "slow1.kernel"), str(kernel))
+    f = tmp_path / "slow.xml"
+    f.write_text(xml)
+    assert guests.virsh("define", str(f)).rc == 0
+    try:
+        start = subprocess.Popen(
+            ["virsh", "-q", "-c", guests.uri, "start", "slow1"],
+            env=xvtest.driver_env(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        during = probe(guests, """
+            d = conn.lookupByName("slow1")
+            out = [d.jobStats(), d.jobInfo()]
+        """)
+        assert start.wait(timeout=60) == 0
+        after = probe(guests, "out = conn.lookupByName('slow1').jobStats()")
+    finally:
+        guests.virsh("destroy", "slow1")
+        guests.virsh("undefine", "slow1")
+    stats, info = during
+    assert stats["type"] == 2 and 500 <= stats["time_elapsed"] <= 60000, stats
+    assert info[0] == 2 and info[1] >= 500, info  # VIR_DOMAIN_JOB_UNBOUNDED
+    assert after == {"type": 0}
