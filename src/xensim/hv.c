@@ -194,7 +194,7 @@ xsim_hv_vcpu_cpu(XsimHvDomain *dom,
     return (dom->domid + vcpu) % XSIM_HOST_CPUS;
 }
 
-static gint64
+gint64
 xsim_hv_vcpu_ns_at(XsimHvDomain *dom,
                    guint vcpu,
                    gint64 now)
@@ -243,7 +243,8 @@ xsim_hv_domain_fold_cpu(XsimHvDomain *dom)
 
 gint64
 xsim_hv_pcpu_guest_ns(XsimHv *hv,
-                      guint cpu)
+                      guint cpu,
+                      gint64 now)
 {
     GHashTableIter iter;
     gpointer value;
@@ -258,7 +259,7 @@ xsim_hv_pcpu_guest_ns(XsimHv *hv,
 
         for (guint i = 0; i < dom->max_vcpus; i++)
             if (xsim_hv_vcpu_cpu(dom, i) == cpu)
-                ns += xsim_hv_vcpu_ns(dom, i);
+                ns += xsim_hv_vcpu_ns_at(dom, i, now);
     }
     return ns;
 }

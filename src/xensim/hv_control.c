@@ -511,6 +511,7 @@ xsim_add_vcpus(JsonBuilder *b,
                XsimHvDomain *dom)
 {
     bool active = dom->booted && !dom->paused && !dom->shutdown && !dom->dying;
+    gint64 now = g_get_monotonic_time();
 
     for (guint i = 0; i < dom->max_vcpus; i++) {
         bool online = i < dom->online_vcpus;
@@ -524,7 +525,7 @@ xsim_add_vcpus(JsonBuilder *b,
         xsim_add_bool(b, "running", running);
         xsim_add_bool(b, "blocked", active && online && !running);
         xsim_add_int(b, "cpu", xsim_hv_vcpu_cpu(dom, i));
-        xsim_add_int(b, "cpu_time_ns", xsim_hv_vcpu_ns(dom, i));
+        xsim_add_int(b, "cpu_time_ns", xsim_hv_vcpu_ns_at(dom, i, now));
         json_builder_end_object(b);
     }
 }
@@ -562,12 +563,13 @@ xsim_op_vcpus(XsimHvReq *req)
 static int
 xsim_op_pcpus(XsimHvReq *req)
 {
-    gint64 uptime_ns = (g_get_monotonic_time() - req->hv->started) * 1000;
+    gint64 now = g_get_monotonic_time();
+    gint64 uptime_ns = (now - req->hv->started) * 1000;
 
     json_builder_set_member_name(req->result, "cpus");
     json_builder_begin_array(req->result);
     for (guint cpu = 0; cpu < XSIM_HOST_CPUS; cpu++) {
-        gint64 guest = xsim_hv_pcpu_guest_ns(req->hv, cpu);
+        gint64 guest = xsim_hv_pcpu_guest_ns(req->hv, cpu, now);
 
         json_builder_begin_object(req->result);
         xsim_add_int(req->result, "cpu", cpu);

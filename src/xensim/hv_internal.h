@@ -217,6 +217,12 @@ gint64
 xsim_hv_vcpu_ns(XsimHvDomain *dom,
                 guint vcpu);
 
+/* The same at monotonic time @now (us), for figures taken at one instant. */
+gint64
+xsim_hv_vcpu_ns_at(XsimHvDomain *dom,
+                   guint vcpu,
+                   gint64 now);
+
 bool
 xsim_hv_vcpu_busy(XsimHvDomain *dom,
                   guint vcpu);
@@ -231,10 +237,11 @@ void
 xsim_hv_domain_fold_cpu(XsimHvDomain *dom);
 
 /* The time every vcpu (dom0's included, and those of domains gone) ran on
- * physical cpu @cpu. */
+ * physical cpu @cpu, at monotonic time @now. */
 gint64
 xsim_hv_pcpu_guest_ns(XsimHv *hv,
-                      guint cpu);
+                      guint cpu,
+                      gint64 now);
 
 /* hv_control.c */
 void
