@@ -93,8 +93,10 @@ typedef struct {
     GSource *chan_source;
 
     /* Where blkback and the vif's netdev keep their counters, in the
-     * simulated host's sysfs (RUNDIR/sys), or NULL. */
+     * simulated host's sysfs (RUNDIR/sys), or NULL; blkback's values, in
+     * the order of xsim_vbd_counters. */
     char *stats_dir;
+    guint64 counters[7];
 } XsimBackDev;
 
 struct _XsimBackends {
@@ -1172,11 +1174,78 @@ xsim_backends_stop(XsimBackends *be)
 
 /* ---- messages from the main thread ---- */
 
-/* The one message: a domain is gone. */
+/* A message to the backends' thread: a domain is gone, or a request of
+ * a guest's blkfront (io). */
 typedef struct {
     XsimBackends *be;
     uint32_t domid;
+    bool io;
+    bool write;
+    uint32_t devid;
+    guint64 sector;
+    guint nsect;
+    guint8 *data;
 } XsimBackMsg;
+
+static void
+xsim_back_msg_free(gpointer opaque)
+{
+    XsimBackMsg *msg = opaque;
+
+    g_free(msg->data);
+    g_free(msg);
+}
+
+/* blkback serves one request on the disk's file and counts it. */
+static void
+xsim_vbd_serve(XsimBackends *be,
+               XsimBackMsg *msg)
+{
+    g_autofree char *key = g_strdup_printf("vbd/%u/%u", msg->domid,
+                                           msg->devid);
+    XsimBackDev *dev = g_hash_table_lookup(be->devs, key);
+    g_autofree char *params = NULL;
+    g_autofree guint8 *buf = NULL;
+    size_t len = (size_t)msg->nsect * 512;
+    ssize_t done = -1;
+    int fd;
+
+    /* Counters in xsim_vbd_counters' order. */
+    enum { RD_REQ, RD_SECT, WR_REQ, WR_SECT, F_REQ, DS_REQ, OO_REQ };
+
+    if (!dev || dev->state != XSIM_XB_CONNECTED || dev->unbound ||
+        dev->dead || xsim_backdev_read(dev, "params", &params) != 0)
+        return;     /* no ring to carry it: the request is lost */
+    fd = open(params, (msg->write ? O_WRONLY : O_RDONLY) | O_CLOEXEC |
+              O_NOCTTY);
+    if (fd >= 0) {
+        if (msg->write) {
+            done = pwrite(fd, msg->data, len, msg->sector * 512);
+        } else {
+            buf = g_malloc(len);
+            done = pread(fd, buf, len, msg->sector * 512);
+        }
+        close(fd);
+    }
+    if (done < 0) {
+        g_message("backend %s: request at sector %" G_GUINT64_FORMAT
+                  " failed: %s", dev->key, msg->sector, g_strerror(errno));
+        return;
+    }
+    dev->counters[msg->write ? WR_REQ : RD_REQ]++;
+    dev->counters[msg->write ? WR_SECT : RD_SECT] += msg->nsect;
+    if (dev->stats_dir) {
+        for (guint i = 0; i < G_N_ELEMENTS(xsim_vbd_counters); i++) {
+            g_autofree char *path = g_build_filename(dev->stats_dir,
+                                                     xsim_vbd_counters[i],
+                                                     NULL);
+            g_autofree char *text = g_strdup_printf(
+                "%" G_GUINT64_FORMAT "\n", dev->counters[i]);
+
+            g_file_set_contents(path, text, -1, NULL);
+        }
+    }
+}
 
 
 static gboolean
@@ -1185,6 +1254,10 @@ xsim_back_msg_dispatch(gpointer opaque)
     XsimBackMsg *msg = opaque;
     XsimBackends *be = msg->be;
 
+    if (msg->io) {
+        xsim_vbd_serve(be, msg);
+        return G_SOURCE_REMOVE;
+    }
     {
         /* The domain is gone: its devices hold nothing any more. */
         g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
@@ -1215,7 +1288,8 @@ xsim_backends_post(XsimBackends *be,
     GSource *source = g_idle_source_new();
 
     msg->be = be;
-    g_source_set_callback(source, xsim_back_msg_dispatch, msg, g_free);
+    g_source_set_callback(source, xsim_back_msg_dispatch, msg,
+                          xsim_back_msg_free);
     g_source_attach(source, be->ctx);
     g_source_unref(source);
 }
@@ -1260,5 +1334,27 @@ xsim_backends_domain_gone(XsimBackends *be,
     XsimBackMsg *msg = g_new0(XsimBackMsg, 1);
 
     msg->domid = domid;
+    xsim_backends_post(be, msg);
+}
+
+void
+xsim_backends_guest_io(XsimBackends *be,
+                       uint32_t domid,
+                       uint32_t devid,
+                       bool write,
+                       guint64 sector,
+                       guint nsect,
+                       const void *data)
+{
+    XsimBackMsg *msg = g_new0(XsimBackMsg, 1);
+
+    msg->io = true;
+    msg->domid = domid;
+    msg->devid = devid;
+    msg->write = write;
+    msg->sector = sector;
+    msg->nsect = nsect;
+    if (write)
+        msg->data = g_memdup2(data, (gsize)nsect * 512);
     xsim_backends_post(be, msg);
 }

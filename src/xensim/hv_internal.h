@@ -82,6 +82,8 @@ typedef struct {
     int boot_delay;         /* seconds, or 0 */
     int build_delay;        /* seconds the builder takes, or 0 */
     guint64 busy_vcpus;     /* bit N: vcpu N runs flat out (N < 64) */
+    guint disk_reads;       /* requests to each vbd once connected */
+    guint disk_writes;
 } XsimGuestScript;
 
 /* One event channel port of a domain. */
@@ -302,6 +304,21 @@ xsim_backends_fault(XsimBackends *be,
                     const char *kind,
                     const char *device,
                     int seconds);
+
+/*
+ * A request of a guest's blkfront to its vbd (the ring the simulation
+ * does not have): @nsect sectors of 512 bytes at @sector, written from
+ * @data (a copy is taken) or read; served and counted by blkback in the
+ * backends' thread.  Callable from any thread while the backends run.
+ */
+void
+xsim_backends_guest_io(XsimBackends *be,
+                       uint32_t domid,
+                       uint32_t devid,
+                       bool write,
+                       guint64 sector,
+                       guint nsect,
+                       const void *data);
 
 /* The domain is gone: drop whatever its devices still hold. */
 void

@@ -21,11 +21,13 @@ HOST_CPUS = 8
 
 
 def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128,
-              disk_driver="phy"):
+              disk_driver="phy", disk_io=None):
     kernel = tmp_path / f"{name}.kernel"
     script = "#!xensim-guest\n"
     if busy is not None:
         script += f"busy-vcpu {busy}\n"
+    if disk_io is not None:
+        script += "disk-io %d %d\n" % disk_io
     kernel.write_text(script)
     disk = tmp_path / f"{name}.img"
     disk.write_bytes(b"\0" * 1024 * 1024)
@@ -421,6 +423,34 @@ def test_domstats_follow_the_kernels_counters(guests):
     res = guests.virsh("domblkstat", "idle", "xvda")
     assert res.rc != 0 and "holds no counter" in res.err, res
     (vbd / "rd_req").write_text("0\n")
+
+
+def test_block_stats_count_the_guests_requests(guests, tmp_path):
+    """A guest that makes 3 reads and 5 writes of 4 KiB through its
+    blkfront: blkback counts exactly those, and the writes are in the
+    disk's file."""
+    f = tmp_path / "io.xml"
+    f.write_text(guest_xml(tmp_path, "io1", disk_io=(3, 5)))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        def blkstat():
+            res = guests.virsh("domblkstat", "io1", "xvda")
+            assert res.rc == 0, res
+            return {line.split()[1]: int(line.split()[2])
+                    for line in res.out.splitlines() if line.strip()}
+        assert xvtest.wait_for(lambda: blkstat()["rd_req"] == 3), blkstat()
+        st = blkstat()
+        assert st == {"rd_req": 3, "rd_bytes": 3 * 4096, "wr_req": 5,
+                      "wr_bytes": 5 * 4096, "errs": 0,
+                      "flush_operations": 0}, st
+        s = domstats(guests, "--block", "io1")["io1"]
+        assert (s["block.0.rd.reqs"], s["block.0.wr.bytes"]) == (3, 5 * 4096)
+        data = (tmp_path / "io1.img").read_bytes()
+        for i in range(5):
+            assert data[i * 4096:].startswith(b"xensim write %d\n" % i)
+        assert data[5 * 4096:6 * 4096] == bytes(4096)
+    finally:
+        guests.virsh("destroy", "io1")
 
 
 def test_qdisk_keeps_no_blkback_counters(guests, tmp_path):
