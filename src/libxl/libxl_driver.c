@@ -1739,8 +1739,8 @@ xvHostCpus(xvDriver *driver)
     return cpus;
 }
 
-/* Vcpu affinity is recorded in the definitions (live and/or persistent);
- * the simulated host accepts any affinity and schedules as it likes. */
+/* Vcpu affinity: the hypervisor's (hard affinity) for the running
+ * domain, and the definitions (live and/or persistent). */
 static int
 xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
                      unsigned char *cpumap, int maplen, unsigned int flags)
@@ -1773,6 +1773,13 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
         if (!(vcpuinfo = virDomainDefGetVcpu(def, vcpu)) || !vcpuinfo->online) {
             virReportError(VIR_ERR_INVALID_ARG,
                            _("vcpu %u is not present or not online"), vcpu);
+            goto endjob;
+        }
+        if (xlite_domain_vcpu_set_affinity(driver->ctx, vm->def->id, vcpu,
+                                           cpumap, maplen) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot pin vcpu %u of domain '%s': %s"),
+                           vcpu, vm->def->name, xlite_errmsg());
             goto endjob;
         }
         virBitmapFree(vcpuinfo->cpumask);

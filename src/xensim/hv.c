@@ -106,7 +106,19 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_free(dom->ramdisk);
     g_free(dom->cmdline);
     g_free(dom->vcpu_ns);
+    g_free(dom->vcpu_cpu);
+    g_free(dom->vcpu_moved_ns);
     g_free(dom);
+}
+
+static void
+xsim_hv_vcpus_init(XsimHvDomain *dom)
+{
+    dom->vcpu_ns = g_new0(gint64, dom->max_vcpus);
+    dom->vcpu_moved_ns = g_new0(gint64, dom->max_vcpus);
+    dom->vcpu_cpu = g_new0(guint, dom->max_vcpus);
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        dom->vcpu_cpu[i] = (dom->domid + i) % XSIM_HOST_CPUS;
 }
 
 XsimHv *
@@ -137,7 +149,7 @@ xsim_hv_new(XsimServer *xs,
     dom0->cur_memkb = dom0->max_memkb = dom0_kib;
     hv->held_kib = dom0_kib;
     dom0->online_vcpus = dom0->max_vcpus = 2;
-    dom0->vcpu_ns = g_new0(gint64, dom0->max_vcpus);
+    xsim_hv_vcpus_init(dom0);
     hv->started = dom0->run_since = g_get_monotonic_time();
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(0), dom0);
     return hv;
@@ -191,7 +203,7 @@ guint
 xsim_hv_vcpu_cpu(XsimHvDomain *dom,
                  guint vcpu)
 {
-    return (dom->domid + vcpu) % XSIM_HOST_CPUS;
+    return vcpu < dom->max_vcpus ? dom->vcpu_cpu[vcpu] : 0;
 }
 
 gint64
@@ -252,16 +264,33 @@ xsim_hv_pcpu_guest_ns(XsimHv *hv,
 
     if (cpu >= XSIM_HOST_CPUS)
         return 0;
-    ns = hv->gone_ns[cpu];
+    ns = hv->settled_ns[cpu];
     g_hash_table_iter_init(&iter, hv->domains);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         XsimHvDomain *dom = value;
 
         for (guint i = 0; i < dom->max_vcpus; i++)
-            if (xsim_hv_vcpu_cpu(dom, i) == cpu)
-                ns += xsim_hv_vcpu_ns_at(dom, i, now);
+            if (dom->vcpu_cpu[i] == cpu)
+                ns += xsim_hv_vcpu_ns_at(dom, i, now) - dom->vcpu_moved_ns[i];
     }
     return ns;
+}
+
+void
+xsim_hv_vcpu_set_affinity(XsimHvDomain *dom,
+                          guint vcpu,
+                          guint64 cpus)
+{
+    guint old = dom->vcpu_cpu[vcpu];
+    gint64 t;
+
+    if (!cpus || (cpus & (G_GUINT64_CONSTANT(1) << old)))
+        return;
+    /* What it ran on its old cpu stays there. */
+    t = xsim_hv_vcpu_ns(dom, vcpu);
+    dom->hv->settled_ns[old] += t - dom->vcpu_moved_ns[vcpu];
+    dom->vcpu_moved_ns[vcpu] = t;
+    dom->vcpu_cpu[vcpu] = g_bit_nth_lsf(cpus, -1);
 }
 
 static void
@@ -327,7 +356,7 @@ xsim_hv_domain_create(XsimHv *hv,
     dom->paused = true;
     dom->max_vcpus = max_vcpus;
     dom->online_vcpus = max_vcpus;
-    dom->vcpu_ns = g_new0(gint64, max_vcpus);
+    xsim_hv_vcpus_init(dom);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
     dom->console[0] = sv[0];
@@ -429,7 +458,8 @@ xsim_hv_domain_gone(XsimHvDomain *dom)
     hv->held_kib -= dom->cur_memkb;
     /* The host's per-cpu busy time keeps what the domain ran. */
     for (guint i = 0; i < dom->max_vcpus; i++)
-        hv->gone_ns[xsim_hv_vcpu_cpu(dom, i)] += xsim_hv_vcpu_ns(dom, i);
+        hv->settled_ns[dom->vcpu_cpu[i]] += xsim_hv_vcpu_ns(dom, i) -
+                                            dom->vcpu_moved_ns[i];
     if (hv->backends)
         xsim_backends_domain_gone(hv->backends, domid);
     xsim_hv_domain_free(dom);

@@ -581,6 +581,42 @@ xsim_op_pcpus(XsimHvReq *req)
     return 0;
 }
 
+/* XEN_DOMCTL_setvcpuaffinity (hard): the cpus a vcpu may run on. */
+static int
+xsim_op_vcpu_affinity(XsimHvReq *req)
+{
+    XsimHvDomain *dom;
+    JsonArray *cpus;
+    guint64 mask = 0;
+    gint64 vcpu;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "vcpu", true, 0, G_MAXINT32, &vcpu)))
+        return rc;
+    if (vcpu >= dom->max_vcpus)
+        return xsim_req_fail(req, EINVAL, "argument 'vcpu': domain %u has "
+                             "no vcpu %" G_GINT64_FORMAT, dom->domid, vcpu);
+    if (!json_object_has_member(req->args, "cpus") ||
+        !JSON_NODE_HOLDS_ARRAY(json_object_get_member(req->args, "cpus")))
+        return xsim_req_fail(req, EINVAL, "argument 'cpus' is not an array");
+    cpus = json_object_get_array_member(req->args, "cpus");
+    for (guint i = 0; i < json_array_get_length(cpus); i++) {
+        JsonNode *n = json_array_get_element(cpus, i);
+
+        if (json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) < 0 ||
+            json_node_get_int(n) >= XSIM_HOST_CPUS)
+            return xsim_req_fail(req, EINVAL, "argument 'cpus': not a list "
+                                 "of cpus from 0 to %d", XSIM_HOST_CPUS - 1);
+        mask |= G_GUINT64_CONSTANT(1) << json_node_get_int(n);
+    }
+    if (!mask)
+        return xsim_req_fail(req, EINVAL, "argument 'cpus' is empty");
+    xsim_hv_vcpu_set_affinity(dom, vcpu, mask);
+    return 0;
+}
+
 static int
 xsim_op_set_max_mem(XsimHvReq *req)
 {
@@ -852,6 +888,7 @@ static const XsimHvOp xsim_hv_ops[] = {
     { "list", xsim_op_list, { NULL } },
     { "vcpus", xsim_op_vcpus, { "domid" } },
     { "pcpus", xsim_op_pcpus, { NULL } },
+    { "vcpu_affinity", xsim_op_vcpu_affinity, { "domid", "vcpu", "cpus" } },
     { "set_max_mem", xsim_op_set_max_mem, { "domid", "max_memkb" } },
     { "set_vcpus", xsim_op_set_vcpus, { "domid", "online" } },
     { "sched_set", xsim_op_sched_set, { "domid", "weight", "cap" } },

@@ -43,7 +43,8 @@
  * runs about 1% of the time (10 ns per us), a vcpu the guest script keeps
  * busy (busy-vcpu N) runs flat out (1000 ns per us).  Vcpu N of domain D
  * runs on physical cpu (D + N) mod XSIM_HOST_CPUS, so per-cpu figures are
- * deterministic.
+ * deterministic, until its affinity excludes that cpu: it then runs on
+ * the lowest cpu of its affinity.
  */
 #define XSIM_VCPU_IDLE_NS_PER_US 10
 #define XSIM_VCPU_BUSY_NS_PER_US 1000
@@ -132,6 +133,8 @@ typedef struct {
     /* Each vcpu's time: vcpu_ns[i] accumulated up to run_since, plus the
      * current run since then at the vcpu's rate (xsim_hv_vcpu_ns). */
     gint64 *vcpu_ns;        /* max_vcpus entries */
+    guint *vcpu_cpu;        /* the physical cpu each runs on */
+    gint64 *vcpu_moved_ns;  /* its time when it came to that cpu */
     gint64 run_since;       /* monotonic us, 0 when not running */
 
     bool built;
@@ -185,7 +188,9 @@ struct _XsimHv {
     guint64 dom0_kib;
     guint64 held_kib;       /* sum of every domain's cur_memkb; main thread */
     gint64 started;         /* monotonic us at start, for the idle time */
-    gint64 gone_ns[XSIM_HOST_CPUS]; /* cpu time of domains gone, per cpu */
+    /* Per cpu, what vcpus ran there before they moved away or their
+     * domain went. */
+    gint64 settled_ns[XSIM_HOST_CPUS];
 
     XsimBackends *backends;
 
@@ -232,6 +237,13 @@ xsim_hv_vcpu_busy(XsimHvDomain *dom,
 guint
 xsim_hv_vcpu_cpu(XsimHvDomain *dom,
                  guint vcpu);
+
+/* A vcpu's hard affinity (bit N: cpu N): it moves to the lowest cpu of
+ * @cpus unless it runs on one of them already. */
+void
+xsim_hv_vcpu_set_affinity(XsimHvDomain *dom,
+                          guint vcpu,
+                          guint64 cpus);
 
 /* Before a vcpu's rate changes (vcpus onlined or offlined): fold the
  * current run into the accumulated times. */

@@ -839,6 +839,25 @@ sim_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
     return 0;
 }
 
+static int
+sim_vcpu_set_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      unsigned int vcpu, const uint8_t *cpumap, size_t maplen)
+{
+    g_autoptr(GString) args = g_string_new(NULL);
+    const char *sep = "";
+
+    g_string_printf(args, ", \"domid\": %u, \"vcpu\": %u, \"cpus\": [",
+                    domid, vcpu);
+    for (size_t i = 0; i < maplen * 8; i++) {
+        if (cpumap[i / 8] & (1u << (i % 8))) {
+            g_string_append_printf(args, "%s%zu", sep, i);
+            sep = ", ";
+        }
+    }
+    g_string_append_c(args, ']');
+    return sim_call(ctx, state, "vcpu_affinity", args->str, false, NULL, NULL);
+}
+
 static const char *
 sim_sysfs_root(void *state)
 {
@@ -1035,5 +1054,6 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .vcpu_list = sim_vcpu_list,
     .pcpu_list = sim_pcpu_list,
     .sysfs_root = sim_sysfs_root,
+    .vcpu_set_affinity = sim_vcpu_set_affinity,
     .watch_domains = sim_watch_domains,
 };

@@ -584,6 +584,25 @@ xen_dom_node_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
     return 0;
 }
 
+/* Hard affinity, as libxl_set_vcpuaffinity sets it. */
+static int
+xen_vcpu_set_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      unsigned int vcpu, const uint8_t *cpumap, size_t maplen)
+{
+    xen_state *st = state;
+    int size = xc_get_cpumap_size(st->xch);
+    xc_cpumap_t hard;
+    int r;
+
+    if (size <= 0 || !(hard = xc_cpumap_alloc(st->xch)))
+        return xen_fail(ctx, "xc_cpumap_alloc");
+    memcpy(hard, cpumap, MIN((size_t)size, maplen));
+    r = xc_vcpu_setaffinity(st->xch, domid, vcpu, hard, NULL,
+                            XEN_VCPUAFFINITY_HARD);
+    free(hard);
+    return r < 0 ? xen_fail(ctx, "xc_vcpu_setaffinity") : 0;
+}
+
 static const char *
 xen_sysfs_root(void *state)
 {
@@ -618,4 +637,5 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .pcpu_list = xen_pcpu_list,
     .sysfs_root = xen_sysfs_root,
     .dom_node_affinity = xen_dom_node_affinity,
+    .vcpu_set_affinity = xen_vcpu_set_affinity,
 };

@@ -494,6 +494,12 @@ int xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
                                 uint64_t max_memkb);
 int xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid,
                            unsigned int online);
+/* The physical cpus a vcpu may run on (its hard affinity): bit N of
+ * cpumap (maplen bytes, libvirt's layout) is cpu N.  -EINVAL for an empty
+ * map, a vcpu the domain does not have or a cpu the host does not have. */
+int xlite_domain_vcpu_set_affinity(xlite_ctx *ctx, uint32_t domid,
+                                   unsigned int vcpu, const uint8_t *cpumap,
+                                   size_t maplen);
 int xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid,
                            unsigned int weight, unsigned int cap);
 int xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name);

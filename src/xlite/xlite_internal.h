@@ -146,6 +146,10 @@ typedef struct xlite__hv_ops {
                      xlite_vcpuinfo **vcpus_r, size_t *n_r);
     int (*pcpu_list)(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
                      size_t *n_r);
+    /* The cpus (bit N of cpumap: cpu N) vcpu may run on. */
+    int (*vcpu_set_affinity)(xlite_ctx *ctx, void *state, uint32_t domid,
+                             unsigned int vcpu, const uint8_t *cpumap,
+                             size_t maplen);
     /* Bit N: node N; NULL where domains are not placed on nodes (every
      * domain spans the host's nodes). */
     int (*dom_node_affinity)(xlite_ctx *ctx, void *state, uint32_t domid,

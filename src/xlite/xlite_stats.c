@@ -318,3 +318,50 @@ xlite_domain_node_affinity(xlite_ctx *ctx, uint32_t domid, uint64_t *nodes_r)
     *nodes_r = nodes;
     return 0;
 }
+
+XLITE_EXPORT int
+xlite_domain_vcpu_set_affinity(xlite_ctx *ctx, uint32_t domid,
+                               unsigned int vcpu, const uint8_t *cpumap,
+                               size_t maplen)
+{
+    xlite_host_info host = { 0 };
+    xlite_dominfo info;
+    bool any = false;
+    int rc;
+
+    if (!cpumap || maplen == 0)
+        return XLITE_ERROR(ctx, -EINVAL, "a cpu map is required");
+    CTX_LOCK(ctx);
+    if (!ctx->hv->vcpu_set_affinity) {
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no vcpu "
+                         "affinity", ctx->hv->name);
+        goto out;
+    }
+    if ((rc = xlite_domain_info(ctx, domid, &info)) < 0 ||
+        (rc = ctx->hv->host_info(ctx, ctx->hv_state, &host)) < 0)
+        goto out;
+    if (vcpu >= info.max_vcpus) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "domain %u has no vcpu %u", domid,
+                         vcpu);
+        goto out;
+    }
+    for (size_t i = 0; i < maplen * 8; i++) {
+        if (!(cpumap[i / 8] & (1u << (i % 8))))
+            continue;
+        if (i >= host.nr_cpus) {
+            rc = XLITE_ERROR(ctx, -EINVAL, "the host has no cpu %zu", i);
+            goto out;
+        }
+        any = true;
+    }
+    if (!any) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "vcpu %u of domain %u cannot run on "
+                         "no cpu", vcpu, domid);
+        goto out;
+    }
+    rc = ctx->hv->vcpu_set_affinity(ctx, ctx->hv_state, domid, vcpu, cpumap,
+                                    maplen);
+ out:
+    CTX_UNLOCK(ctx);
+    return rc;
+}

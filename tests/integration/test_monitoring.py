@@ -171,6 +171,43 @@ def test_cpu_stats_per_physical_cpu(guests):
     assert sum(percpu) <= total
 
 
+def test_pinned_vcpu_moves_and_its_time_with_it(guests, tmp_path):
+    """A vcpu pinned to another cpu runs there: getVcpus says so, and the
+    host's cpu time follows (the new cpu busy, the old one idle again);
+    a vcpu pinned in the definition runs there from the start."""
+    f = tmp_path / "p.xml"
+    f.write_text(guest_xml(tmp_path, "pin1", busy=1).replace(
+        "<vcpu>2</vcpu>",
+        "<vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='6'/></cputune>"))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        out = probe(guests, """
+            d = conn.lookupByName("pin1")
+            before = [v[3] for v in d.vcpus()[0]]
+            old = before[1]
+            new = 7 if old != 7 else 5
+            d.pinVcpu(1, tuple(i == new for i in range(8)))
+            after = [v[3] for v in d.vcpus()[0]]
+            a = [conn.getCPUStats(c) for c in (old, new)]
+            time.sleep(0.5)
+            b = [conn.getCPUStats(c) for c in (old, new)]
+            percpu = [p["cpu_time"] for p in d.getCPUStats(False)]
+            out = [d.ID(), before, after, new, a, b, percpu]
+        """)
+        domid, before, after, new, a, b, percpu = out
+        assert before == [6, (domid + 1) % 8]
+        assert after == [6, new]
+        # The busy vcpu's old cpu is idle again (but for others' vcpus),
+        # its new cpu busy.
+        assert b[1]["user"] - a[1]["user"] >= 0.45e9
+        assert b[0]["user"] - a[0]["user"] <= 0.1e9
+        assert percpu[new] > 50 * percpu[6] > 0
+        res = guests.virsh("vcpupin", "pin1", "1", "9", "--live")
+        assert res.rc != 0, res
+    finally:
+        guests.virsh("destroy", "pin1")
+
+
 def test_paused_guest_cpu_time_stands_still(guests):
     assert guests.virsh("suspend", "idle").rc == 0
     try:

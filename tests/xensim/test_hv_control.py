@@ -195,6 +195,37 @@ def test_vcpu_time_per_vcpu(host, kernel_script):
         expect_error("ESRCH", hv.call, "vcpus", domid=4242)
 
 
+def test_vcpu_affinity(host, kernel_script):
+    """A vcpu moves to the lowest cpu of an affinity that excludes its
+    own; the time it ran stays on its old cpu, what it runs next counts
+    on the new one."""
+    with host.hv() as hv:
+        domid = boot(hv, kernel_script("busy-vcpu 0"), vcpus=2)
+        old = domid % 8
+        new = (old + 3) % 8
+        time.sleep(0.2)
+        hv.call("vcpu_affinity", domid=domid, vcpu=0, cpus=[new, 7])
+        assert hv.call("vcpus", domid=domid)["vcpus"][0]["cpu"] == min(new, 7)
+        # Within its affinity already: it stays.
+        hv.call("vcpu_affinity", domid=domid, vcpu=1, cpus=list(range(8)))
+        assert hv.call("vcpus", domid=domid)["vcpus"][1]["cpu"] == \
+            (domid + 1) % 8
+        a = hv.call("pcpus")["cpus"]
+        time.sleep(0.3)
+        b = hv.call("pcpus")["cpus"]
+        assert b[min(new, 7)]["guest_ns"] - a[min(new, 7)]["guest_ns"] >= 0.3e9
+        assert b[old]["guest_ns"] - a[old]["guest_ns"] < 0.05e9
+        assert a[old]["guest_ns"] >= 0.2e9      # what it ran there stays
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=2,
+                     cpus=[0])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus=[])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus=[8])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus="0-3")
+
+
 def test_pcpu_time(host, kernel_script):
     """Each physical cpu's time since the host started is what vcpus ran
     on it and idle time; the busy vcpu's cpu is not idle."""

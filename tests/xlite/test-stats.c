@@ -109,6 +109,28 @@ test_cpu(simhost *sh, xlite_ctx *ctx, uint32_t domid)
     g_assert_cmpuint(p1[busy_cpu].idle_ns, <=,
                      p0[busy_cpu].idle_ns + 10 * 1000000);
 
+    /* Pinned elsewhere, the busy vcpu runs there. */
+    {
+        uint8_t map[2] = { 0, 0x01 };       /* cpu 8: the host has 0..7 */
+        uint8_t none[1] = { 0 };
+        unsigned int target = (busy_cpu + 4) % HOST_CPUS;
+        uint8_t to[1] = { (uint8_t)(1u << target) };
+        g_autofree xlite_vcpuinfo *c = NULL;
+        size_t nc = 0;
+
+        g_assert_cmpint(xlite_domain_vcpu_set_affinity(ctx, domid, 1, map, 2),
+                        ==, -EINVAL);
+        g_assert_cmpint(xlite_domain_vcpu_set_affinity(ctx, domid, 1, none, 1),
+                        ==, -EINVAL);
+        g_assert_cmpint(xlite_domain_vcpu_set_affinity(ctx, domid, 2, to, 1),
+                        ==, -EINVAL);
+        g_assert_cmpint(xlite_domain_vcpu_set_affinity(ctx, domid, 1, to, 1),
+                        ==, 0);
+        g_assert_cmpint(xlite_domain_vcpu_list(ctx, domid, &c, &nc), ==, 0);
+        g_assert_cmpuint(c[1].cpu, ==, target);
+        g_assert_cmpuint(c[0].cpu, ==, domid % HOST_CPUS);
+    }
+
     g_assert_cmpint(xlite_domain_vcpu_list(ctx, 4242, &a, &na), ==, -ESRCH);
     g_assert_nonnull(strstr(xlite_errmsg(), "does not exist"));
     (void)sh;
