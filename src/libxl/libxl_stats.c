@@ -780,22 +780,24 @@ xvStatsVcpu(virDomainObj *vm, const xvStatsHost *host,
         v = g_hash_table_lookup(host->vcpus, GUINT_TO_POINTER(vm->def->id));
 
     for (i = 0; i < current; i++) {
+        const xlite_vcpuinfo *match = NULL;
         int state = VIR_VCPU_OFFLINE;
 
-        /* This domain's run of vcpus, in vcpuid order. */
+        /* This domain's run of vcpus, in vcpuid order (a vcpu id Xen has
+         * no vcpu for is missing from it). */
         while (v && v < end && v->domid == (uint32_t)vm->def->id &&
                v->vcpuid < i)
             v++;
-        if (v && (v >= end || v->domid != (uint32_t)vm->def->id ||
-                  v->vcpuid != i))
-            v = NULL;
-        if (v)
-            state = v->running ? VIR_VCPU_RUNNING
-                  : v->blocked ? VIR_VCPU_BLOCKED : VIR_VCPU_OFFLINE;
+        if (v && v < end && v->domid == (uint32_t)vm->def->id &&
+            v->vcpuid == i)
+            match = v;
+        if (match)
+            state = match->running ? VIR_VCPU_RUNNING
+                  : match->blocked ? VIR_VCPU_BLOCKED : VIR_VCPU_OFFLINE;
         if (virTypedParamListAddInt(params, state, "vcpu.%u.state", i) < 0)
             return -1;
-        if (v && virTypedParamListAddULLong(params, v->cpu_time_ns,
-                                            "vcpu.%u.time", i) < 0)
+        if (match && virTypedParamListAddULLong(params, match->cpu_time_ns,
+                                                "vcpu.%u.time", i) < 0)
             return -1;
     }
     return 0;
