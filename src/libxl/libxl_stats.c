@@ -60,8 +60,9 @@ xvStatsDomainVcpus(xvDriver *driver, virDomainObj *vm,
  * start_cpu -1: the domain's total, cpu_time (as libvirt's Xen driver).
  * Otherwise per physical cpu, as libvirt's QEMU driver gives it (libvirt's
  * Xen driver answers per vcpu there): the time the domain's vcpus ran on
- * each, each vcpu counted on the cpu it runs on (exact for pinned vcpus;
- * the simulated host keeps each vcpu on one cpu).
+ * each.  Xen keeps time per vcpu, not per cpu: each vcpu's time is
+ * counted on the cpu it runs on now, exact for a vcpu that stays on one
+ * cpu (pinned to it; the simulated host moves a vcpu only when pinned).
  */
 int
 xvDomainGetCPUStats(virDomainPtr dom, virTypedParameterPtr params,
