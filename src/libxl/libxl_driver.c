@@ -998,11 +998,12 @@ xvDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
         info->cpuTime = 0;
     } else {
         /* As libvirt's Xen driver: the memory the domain holds now and
-         * its cpu time, from the hypervisor. */
+         * its cpu time, from the hypervisor (on the core's query path,
+         * which no build of another domain holds up). */
         xvDriver *driver = dom->conn->privateData;
         xlite_dominfo dominfo;
 
-        if (xlite_domain_info(driver->ctx, vm->def->id, &dominfo) < 0) {
+        if (xlite_domain_stat(driver->ctx, vm->def->id, &dominfo) < 0) {
             virReportError(VIR_ERR_OPERATION_FAILED,
                            _("cannot get the state of domain '%s': %s"),
                            vm->def->name, xlite_errmsg());

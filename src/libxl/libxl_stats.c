@@ -7,7 +7,8 @@
  * the simulated host's), host cpu time from its per-cpu idle time.  These
  * are queries: they take no job (DESIGN.md section 6) and answer while a
  * long operation holds the domain's job; the core's calls they make are
- * single hypervisor requests.  Where libvirt's Xen driver has the entry
+ * single read-only requests on its query path, which a long hypervisor
+ * request of another thread (a domain build) does not hold up.  Where libvirt's Xen driver has the entry
  * point, its semantics and errors are ours; where it lacks it, libvirt's
  * QEMU driver's are (docs/monitoring.md).
  *
@@ -93,7 +94,7 @@ xvDomainGetCPUStats(virDomainPtr dom, virTypedParameterPtr params,
             ret = 1;
             goto cleanup;
         }
-        if (xlite_domain_info(driver->ctx, vm->def->id, &info) < 0) {
+        if (xlite_domain_stat(driver->ctx, vm->def->id, &info) < 0) {
             virReportError(VIR_ERR_OPERATION_FAILED,
                            _("cannot get the cpu time of domain '%s': %s"),
                            vm->def->name, xlite_errmsg());
@@ -658,7 +659,7 @@ xvStatsHostLoad(xvDriver *driver, unsigned int stats, xvStatsHost *host)
     host->vcpus = g_hash_table_new(g_direct_hash, g_direct_equal);
 
     if (stats & (VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON)) {
-        if (xlite_domain_list(driver->ctx, &host->infoList, &n) < 0) {
+        if (xlite_domain_stat_all(driver->ctx, &host->infoList, &n) < 0) {
             virReportError(VIR_ERR_OPERATION_FAILED,
                            _("cannot list the host's domains: %s"),
                            xlite_errmsg());

@@ -53,6 +53,9 @@ typedef struct {
     char *rundir;
     char *sock_path;
     char *sysfs;                  /* RUNDIR/sys: its backends' statistics */
+    /* The query path's state: reconnects without resetting xenstore (the
+     * context's own state sees the host restart). */
+    bool query;
     /* The request connection: -1 when not connected. */
     int fd;
     bool connected_before;
@@ -238,7 +241,7 @@ sim_ensure_connected(xlite_ctx *ctx, sim_state *st)
                            "hypervisor connection lost: cannot connect to "
                            "%s: %s", st->sock_path, g_strerror(-rc));
     /* A new xensimd is a new host: its xenstored too. */
-    if (st->connected_before)
+    if (st->connected_before && !st->query)
         xlite__xs_reset(ctx);
     st->connected_before = true;
     return 0;
@@ -596,6 +599,33 @@ sim_close(xlite_ctx *ctx, void *state)
     g_free(st->sock_path);
     g_free(st->sysfs);
     g_free(st);
+}
+
+/* The query path's connection: to the host the context's state started. */
+static int
+sim_open_query(xlite_ctx *ctx, void **state_r)
+{
+    sim_state *st = g_new0(sim_state, 1);
+    int rc;
+
+    st->fd = -1;
+    st->nfd = -1;
+    st->query = true;
+    st->inbuf = g_string_new(NULL);
+    st->ninbuf = g_string_new(NULL);
+    xlite__ev_fd_init(&st->nev);
+    xlite__ev_time_init(&st->nretry);
+    st->rundir = ctx->sim_rundir ? g_strdup(ctx->sim_rundir)
+                                 : g_build_filename(ctx->state_dir, "xensim",
+                                                    NULL);
+    st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
+    st->sysfs = g_build_filename(st->rundir, "sys", NULL);
+    if ((rc = sim_ensure_connected(ctx, st)) < 0) {
+        sim_close(ctx, st);
+        return rc;
+    }
+    *state_r = st;
+    return 0;
 }
 
 static int
@@ -1038,6 +1068,7 @@ sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
 const xlite__hv_ops xlite__hv_sim_ops = {
     .name = "sim",
     .open = sim_open,
+    .open_query = sim_open_query,
     .close = sim_close,
     .host_info = sim_host_info,
     .dom_create = sim_dom_create,

@@ -618,6 +618,7 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .disk_script = "/etc/xen/scripts/block",
     .nic_script = "/etc/xen/scripts/vif-bridge",
     .open = xen_open,
+    .open_query = xen_open,     /* a handle of its own */
     .close = xen_close,
     .host_info = xen_host_info,
     .dom_create = xen_dom_create,

@@ -450,8 +450,14 @@ int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
 int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
 
 /*
- * Monitoring (xlite_stats.c).  Each is one pass over the hypervisor.
+ * Monitoring (xlite_stats.c).  Each is one pass over the hypervisor.  The
+ * read-only ones never wait for the context's lock (a domain build may
+ * hold it for seconds): they use a connection of their own.
  *
+ * stat: what xlite_domain_info says, without the name and the scheduler
+ *   parameters (which the hypervisor does not keep in the same place).
+ * stat_all: the same for every domain but dom0, by domid.  Free *infos_r
+ *   with free().
  * vcpu_list: the vcpus of domain domid, every one up to its maximum (an
  *   offline one with online false), by vcpuid.  vcpu_list_all: every
  *   domain's, dom0's included, by domid then vcpuid.  Free with free().
@@ -470,6 +476,9 @@ int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
  *   (XLITE_MEMSTAT_NONE), as are free or available figures above the
  *   guest's total.
  */
+int xlite_domain_stat(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
+int xlite_domain_stat_all(xlite_ctx *ctx, xlite_dominfo **infos_r,
+                          size_t *n_r);
 int xlite_domain_vcpu_list(xlite_ctx *ctx, uint32_t domid,
                            xlite_vcpuinfo **vcpus_r, size_t *n_r);
 int xlite_vcpu_list_all(xlite_ctx *ctx, xlite_vcpuinfo **vcpus_r,

@@ -113,6 +113,10 @@ typedef struct xlite__hv_ops {
     const char *disk_script;
     const char *nic_script;
     int (*open)(xlite_ctx *ctx, void **state_r);
+    /* A second state for the query path (see struct xlite_ctx), closed
+     * with close; its requests never touch the context's other state.
+     * NULL: the backend has no read-only requests. */
+    int (*open_query)(xlite_ctx *ctx, void **state_r);
     void (*close)(xlite_ctx *ctx, void *state);
     int (*host_info)(xlite_ctx *ctx, void *state, xlite_host_info *info_r);
 
@@ -161,6 +165,9 @@ typedef struct xlite__hv_ops {
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);
 } xlite__hv_ops;
+
+/* xlite_stats.c: the query path's teardown, at xlite_ctx_free. */
+void xlite__stats_ctx_free(xlite_ctx *ctx);
 
 extern const xlite__hv_ops xlite__hv_stub_ops;
 extern const xlite__hv_ops xlite__hv_sim_ops;
@@ -541,6 +548,18 @@ struct xlite_ctx {
     /* The one recursive lock of the context, and its holder's depth. */
     pthread_mutex_t lock;
     unsigned int lock_depth;
+
+    /*
+     * The query path (xlite_stats.c): a second backend state and xenstore
+     * handle for read-only requests, opened on first use and used under
+     * query_lock alone, never under lock: monitoring never waits for a
+     * long hypervisor request (a domain build) that another thread makes
+     * with the context's lock held.  query_lock is a leaf: nothing takes
+     * lock while holding it.
+     */
+    pthread_mutex_t query_lock;
+    void *query_state;
+    struct xs_handle *query_xsh;
 
     /* Event loop (xlite_event.c). */
     const xlite_osevent_hooks *hooks;    /* NULL or &hooks_copy */

@@ -8,15 +8,144 @@
  * every domain of a host every few seconds asks once, not once per
  * domain.
  *
+ * The read-only ones take the query path (struct xlite_ctx): their own
+ * backend state and xenstore handle under query_lock, never the
+ * context's lock, which a domain build holds for as long as the
+ * hypervisor builds.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <xenstore.h>
 
 #include "xlite_internal.h"
 #include "xlite_dom_internal.h"
+
+/* ==================== the query path ==================== */
+
+/* Takes query_lock and opens the query state if it is not yet: 0 with the
+ * lock held, or an error without it. */
+static int
+query_begin(xlite_ctx *ctx)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&ctx->query_lock);
+    if (ctx->query_state)
+        return 0;
+    if (!ctx->hv->open_query)
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no "
+                         "read-only requests", ctx->hv->name);
+    else
+        rc = ctx->hv->open_query(ctx, &ctx->query_state);
+    if (rc < 0) {
+        ctx->query_state = NULL;
+        pthread_mutex_unlock(&ctx->query_lock);
+    }
+    return rc;
+}
+
+static void
+query_end(xlite_ctx *ctx)
+{
+    pthread_mutex_unlock(&ctx->query_lock);
+}
+
+/* The query path's xenstore handle (query_lock held), opened on first
+ * use; NULL if xenstore cannot be reached. */
+static struct xs_handle *
+query_xs(xlite_ctx *ctx)
+{
+    xlite__foreign_fds *before;
+
+    if (ctx->query_xsh)
+        return ctx->query_xsh;
+    /* libxenstore opens its fds itself: made CLOEXEC like every fd of
+     * the library. */
+    before = xlite__foreign_fds_begin();
+    ctx->query_xsh = xs_open(0);
+    xlite__foreign_fds_end(before);
+    return ctx->query_xsh;
+}
+
+/* After a xenstore failure that is not the node's (the connection went,
+ * the host restarted): the next use opens a new handle. */
+static void
+query_xs_failed(xlite_ctx *ctx, int err)
+{
+    if (err == ENOENT || err == EACCES || err == EINVAL || err == E2BIG)
+        return;
+    if (ctx->query_xsh) {
+        xs_close(ctx->query_xsh);
+        ctx->query_xsh = NULL;
+    }
+}
+
+void
+xlite__stats_ctx_free(xlite_ctx *ctx)
+{
+    if (ctx->query_xsh)
+        xs_close(ctx->query_xsh);
+    if (ctx->query_state)
+        ctx->hv->close(ctx, ctx->query_state);
+    ctx->query_xsh = NULL;
+    ctx->query_state = NULL;
+}
+
+/* ==================== domains and vcpus ==================== */
+
+XLITE_EXPORT int
+xlite_domain_stat(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r)
+{
+    xlite_dominfo info;
+    int rc;
+
+    if (!info_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
+    if (!ctx->hv->dom_info)
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend runs no domains",
+                         ctx->hv->name);
+    else if ((rc = ctx->hv->dom_info(ctx, ctx->query_state, domid,
+                                     &info)) == -ESRCH)
+        rc = XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist", domid);
+    query_end(ctx);
+    if (rc < 0)
+        return rc;
+    *info_r = info;
+    return 0;
+}
+
+XLITE_EXPORT int
+xlite_domain_stat_all(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
+{
+    g_autofree xlite_dominfo *infos = NULL;
+    size_t n = 0, i, j;
+    int rc;
+
+    if (!infos_r || !n_r)
+        return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
+    if (!ctx->hv->dom_list)
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend runs no domains",
+                         ctx->hv->name);
+    else
+        rc = ctx->hv->dom_list(ctx, ctx->query_state, &infos, &n);
+    query_end(ctx);
+    if (rc < 0)
+        return rc;
+    for (i = 0, j = 0; i < n; i++)
+        if (infos[i].domid != 0)
+            infos[j++] = infos[i];
+    *infos_r = g_steal_pointer(&infos);
+    *n_r = j;
+    return 0;
+}
 
 static int
 stats_vcpu_list(xlite_ctx *ctx, uint32_t domid, xlite_vcpuinfo **vcpus_r,
@@ -28,14 +157,15 @@ stats_vcpu_list(xlite_ctx *ctx, uint32_t domid, xlite_vcpuinfo **vcpus_r,
 
     if (!vcpus_r || !n_r)
         return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
-    CTX_LOCK(ctx);
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
     if (!ctx->hv->vcpu_list)
         rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no vcpus",
                          ctx->hv->name);
-    else if ((rc = ctx->hv->vcpu_list(ctx, ctx->hv_state, domid, &vcpus,
+    else if ((rc = ctx->hv->vcpu_list(ctx, ctx->query_state, domid, &vcpus,
                                       &n)) == -ESRCH)
         rc = XLITE_ERROR(ctx, -ESRCH, "domain %u does not exist", domid);
-    CTX_UNLOCK(ctx);
+    query_end(ctx);
     if (rc < 0)
         return rc;
     *vcpus_r = g_steal_pointer(&vcpus);
@@ -67,13 +197,14 @@ xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r, size_t *n_r)
 
     if (!cpus_r || !n_r)
         return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
-    CTX_LOCK(ctx);
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
     if (!ctx->hv->pcpu_list)
         rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend does not account "
                          "the host's cpu time", ctx->hv->name);
     else
-        rc = ctx->hv->pcpu_list(ctx, ctx->hv_state, &cpus, &n);
-    CTX_UNLOCK(ctx);
+        rc = ctx->hv->pcpu_list(ctx, ctx->query_state, &cpus, &n);
+    query_end(ctx);
     if (rc < 0)
         return rc;
     *cpus_r = g_steal_pointer(&cpus);
@@ -108,10 +239,11 @@ stats_read_counter(xlite_ctx *ctx, const char *dir, const char *name,
     return 0;
 }
 
+/* Where the host's sysfs is (query_lock held). */
 static const char *
 stats_sysfs(xlite_ctx *ctx)
 {
-    return ctx->hv->sysfs_root ? ctx->hv->sysfs_root(ctx->hv_state) : NULL;
+    return ctx->hv->sysfs_root ? ctx->hv->sysfs_root(ctx->query_state) : NULL;
 }
 
 XLITE_EXPORT int
@@ -140,7 +272,8 @@ xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                            "required");
     if ((rc = xlite__disk_devid(ctx, vdev, &devid)) < 0)
         return rc;
-    CTX_LOCK(ctx);
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
     if (!(sysfs = stats_sysfs(ctx))) {
         rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no disk "
                          "backends", ctx->hv->name);
@@ -158,7 +291,7 @@ xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                                 (uint64_t *)(void *)((char *)&stats +
                                                      fields[i].offset));
  out:
-    CTX_UNLOCK(ctx);
+    query_end(ctx);
     if (rc < 0)
         return rc;
     *stats_r = stats;
@@ -209,7 +342,8 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
     if (!stats_ifname_valid(ifname))
         return XLITE_ERROR(ctx, -EINVAL, "'%s' is not an interface name",
                            ifname);
-    CTX_LOCK(ctx);
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
     if (!(sysfs = stats_sysfs(ctx))) {
         rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no network "
                          "interfaces", ctx->hv->name);
@@ -225,7 +359,7 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
                                 (uint64_t *)(void *)((char *)&stats +
                                                      fields[i].offset));
  out:
-    CTX_UNLOCK(ctx);
+    query_end(ctx);
     if (rc < 0)
         return rc;
     *stats_r = stats;
@@ -245,14 +379,18 @@ stats_guest_kib(xlite_ctx *ctx, uint32_t domid, const char *node,
 {
     g_autofree char *path = g_strdup_printf("/local/domain/%u/%s", domid,
                                             node);
-    struct xs_handle *xsh = xlite__xs(ctx);
+    struct xs_handle *xsh = query_xs(ctx);
     unsigned int len = 0;
     guint64 val;
     char *v;
     bool ok;
 
-    if (!xsh || !(v = xs_read(xsh, XBT_NULL, path, &len)))
+    if (!xsh)
         return XLITE_MEMSTAT_NONE;
+    if (!(v = xs_read(xsh, XBT_NULL, path, &len))) {
+        query_xs_failed(ctx, errno);
+        return XLITE_MEMSTAT_NONE;
+    }
     ok = len <= STATS_GUEST_VALUE_MAX && strlen(v) == len &&
          g_ascii_string_to_unsigned(v, 10, 0, max, &val, NULL);
     free(v);
@@ -266,19 +404,20 @@ xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
 {
     xlite_memory_stats stats;
     xlite_dominfo asked;
-    int rc = 0;
+    int rc;
 
     if (!stats_r || (info && info->domid != domid))
         return XLITE_ERROR(ctx, -EINVAL, "a result pointer and the "
                            "domain's own info are required");
-    CTX_LOCK(ctx);
     if (!info) {
-        if ((rc = xlite_domain_info(ctx, domid, &asked)) < 0)
-            goto out;
+        if ((rc = xlite_domain_stat(ctx, domid, &asked)) < 0)
+            return rc;
         info = &asked;
     }
     stats.actual_kib = info->cur_memkb;
     stats.max_kib = info->max_memkb;
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
     stats.guest_total_kib = stats_guest_kib(ctx, domid, "data/meminfo_total",
                                             info->max_memkb);
     /* Free and available memory are part of the total the guest sees. */
@@ -287,6 +426,7 @@ xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
     stats.guest_available_kib = stats_guest_kib(ctx, domid,
                                                 "data/meminfo_available",
                                                 info->max_memkb);
+    query_end(ctx);
     if (stats.guest_total_kib == XLITE_MEMSTAT_NONE ||
         (stats.guest_free_kib != XLITE_MEMSTAT_NONE &&
          stats.guest_free_kib > stats.guest_total_kib))
@@ -295,10 +435,6 @@ xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
         (stats.guest_available_kib != XLITE_MEMSTAT_NONE &&
          stats.guest_available_kib > stats.guest_total_kib))
         stats.guest_available_kib = XLITE_MEMSTAT_NONE;
- out:
-    CTX_UNLOCK(ctx);
-    if (rc < 0)
-        return rc;
     *stats_r = stats;
     return 0;
 }
