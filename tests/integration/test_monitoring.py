@@ -9,7 +9,9 @@ domain D runs on physical cpu (D + N) mod 8.  So the tests can say what
 each figure must be, not only that it is there."""
 
 import json
+import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -337,7 +339,7 @@ def domstats(daemon, *args):
 
 
 def sim_sysfs(daemon):
-    return daemon.dir / "root" / "run" / "xenvirt" / "xensim" / "sys"
+    return daemon.sim_rundir / "sys"
 
 
 def test_domstats_every_group(guests):
@@ -528,9 +530,7 @@ def test_interface_target_in_live_xml(guests):
 def xs_write(daemon, path, value):
     """Write a node as the guest could have (xenstore-write as dom0 on the
     simulated host's xenstored)."""
-    import subprocess
-    sock = daemon.dir / "root" / "run" / "xenvirt" / "xensim" / "xenstored" \
-        / "socket"
+    sock = daemon.sim_rundir / "xenstored" / "socket"
     subprocess.run(["xenstore-write", "--", path, value], check=True,
                    env={"XENSTORED_PATH": str(sock)}, timeout=10)
 
@@ -600,9 +600,7 @@ def test_memory_stats_without_guest_figures(guests):
     is available, as libvirt's Xen driver gives them."""
     domid = int(guests.virsh("domid", "idle").out)
     home = f"/local/domain/{domid}/data"
-    import subprocess
-    sock = guests.dir / "root" / "run" / "xenvirt" / "xensim" / \
-        "xenstored" / "socket"
+    sock = guests.sim_rundir / "xenstored" / "socket"
     env = {"XENSTORED_PATH": str(sock)}
     for node in ("meminfo_total", "meminfo_free", "meminfo_available"):
         subprocess.run(["xenstore-rm", f"{home}/{node}"], env=env, check=True)
@@ -626,7 +624,6 @@ def test_security_model_is_empty_not_unsupported(guests):
 def test_sysinfo_is_what_dmidecode_reads(guests):
     """SMBIOS as dom0 reads it: where dmidecode can read this machine's,
     the driver gives it; where it cannot, libvirt's Xen driver's error."""
-    import subprocess
     try:
         dmi = subprocess.run(["dmidecode", "-q", "-t", "1"],
                              capture_output=True, text=True, timeout=30)
@@ -696,8 +693,6 @@ def test_job_stats_during_a_start(guests, tmp_path):
     """A start (its builder made slow by the guest script) is the domain's
     job: job stats show it unbounded with its elapsed time, and none once
     it is done."""
-    import subprocess
-    import time
     kernel = tmp_path / "slow.kernel"
     kernel.write_text("#!xensim-guest\nbuild-delay 3\n")
     xml = guest_xml(tmp_path, "slow1").replace(

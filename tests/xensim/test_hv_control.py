@@ -5,7 +5,6 @@ with hvclient.HvClient, xenstore with xsclient.XsClient.
 """
 import json
 import os
-import socket
 import subprocess
 import time
 import uuid as uuidlib
