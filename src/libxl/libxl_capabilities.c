@@ -7,6 +7,7 @@
 #include <config.h>
 
 #include "libxl_conf.h"
+#include "libxl_host.h"
 
 #include "virarch.h"
 #include "virlog.h"
@@ -75,6 +76,8 @@ xvCapabilitiesNew(const xlite_host_info *info)
 
     if (!(caps = virCapabilitiesNew(arch, false, false)))
         return NULL;
+
+    caps->host.cpu = xvHostCPUNew(info, arch);
 
     if ((info->guest_types & XLITE_GUEST_PV) &&
         xvCapsAddGuest(caps, VIR_DOMAIN_OSTYPE_XEN, arch, "xenpv") < 0)

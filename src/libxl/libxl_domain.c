@@ -660,6 +660,43 @@ xvDomainNameDevices(xvDriver *driver, virDomainObj *vm)
     xlite_domain_config_dispose(&cfg);
 }
 
+/* A vcpu's hard affinity, in libvirt's cpumap layout. */
+typedef struct {
+    unsigned int vcpu;
+    unsigned char *map;
+    int len;
+} xvVcpuPin;
+
+static void
+xvVcpuPinClear(void *data)
+{
+    g_free(((xvVcpuPin *)data)->map);
+}
+
+/* The affinity of every vcpu the definition pins (<vcpupin>, or the
+ * domain's <vcpu cpuset>), to be given to the hypervisor before the
+ * domain first runs, as libvirt's Xen driver does. */
+static GArray *
+xvDomainVcpuPins(virDomainDef *def)
+{
+    GArray *pins = g_array_new(FALSE, TRUE, sizeof(xvVcpuPin));
+    unsigned int i;
+
+    g_array_set_clear_func(pins, xvVcpuPinClear);
+    for (i = 0; i < virDomainDefGetVcpusMax(def); i++) {
+        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(def, i);
+        virBitmap *mask = vcpu && vcpu->cpumask ? vcpu->cpumask : def->cpumask;
+        xvVcpuPin pin = { .vcpu = i };
+
+        if (!mask || virBitmapIsAllClear(mask))
+            continue;
+        if (virBitmapToData(mask, &pin.map, &pin.len) < 0)
+            continue;
+        g_array_append_val(pins, pin);
+    }
+    return pins;
+}
+
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
@@ -668,6 +705,8 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     uint32_t domid = 0;
     bool created = false;
     VIR_AUTOCLOSE mark = -1;
+    g_autoptr(GArray) pins = NULL;
+    size_t i;
     int rc;
 
     if (virDomainObjIsActive(vm)) {
@@ -694,6 +733,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         xlite_domain_config_dispose(&cfg);
         return -1;
     }
+    pins = xvDomainVcpuPins(vm->def);
     /* The running instance keeps its own copy of the definition, so that
      * live changes never touch the persistent one. */
     if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0 ||
@@ -706,6 +746,12 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     virObjectUnlock(vm);
     rc = xlite_domain_create(driver->ctx, &cfg, &domid, NULL);
     created = rc == 0;
+    for (i = 0; rc == 0 && i < pins->len; i++) {
+        xvVcpuPin *pin = &g_array_index(pins, xvVcpuPin, i);
+
+        rc = xlite_domain_vcpu_set_affinity(driver->ctx, domid, pin->vcpu,
+                                            pin->map, pin->len);
+    }
     if (rc == 0 && !startPaused)
         rc = xlite_domain_unpause(driver->ctx, domid);
     virObjectLock(vm);

@@ -23,10 +23,12 @@
 
 #include "libxl_conf.h"
 #include "libxl_device.h"
+#include "libxl_stats.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
 #include "libxl_driver.h"
 #include "libxl_event.h"
+#include "libxl_host.h"
 #include "xen_xl.h"
 
 #include "datatypes.h"
@@ -38,6 +40,7 @@
 #include "virfile.h"
 #include "virlog.h"
 #include "virstring.h"
+#include "virtime.h"
 #include "viruuid.h"
 #include "virxml.h"
 #include "virtypedparam.h"
@@ -989,9 +992,26 @@ xvDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
 
     info->state = virDomainObjGetState(vm, NULL);
     info->maxMem = virDomainDefGetMemoryTotal(vm->def);
-    info->memory = vm->def->mem.cur_balloon;
     info->nrVirtCpu = virDomainDefGetVcpus(vm->def);
-    info->cpuTime = 0;
+    if (!virDomainObjIsActive(vm)) {
+        info->memory = vm->def->mem.cur_balloon;
+        info->cpuTime = 0;
+    } else {
+        /* As libvirt's Xen driver: the memory the domain holds now and
+         * its cpu time, from the hypervisor (on the core's query path,
+         * which no build of another domain holds up). */
+        xvDriver *driver = dom->conn->privateData;
+        xlite_dominfo dominfo;
+
+        if (xlite_domain_stat(driver->ctx, vm->def->id, &dominfo) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot get the state of domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+            goto cleanup;
+        }
+        info->memory = dominfo.cur_memkb;
+        info->cpuTime = dominfo.cpu_time_ns;
+    }
     ret = 0;
 
  cleanup:
@@ -1720,8 +1740,8 @@ xvHostCpus(xvDriver *driver)
     return cpus;
 }
 
-/* Vcpu affinity is recorded in the definitions (live and/or persistent);
- * the simulated host accepts any affinity and schedules as it likes. */
+/* Vcpu affinity: the hypervisor's (hard affinity) for the running
+ * domain, and the definitions (live and/or persistent). */
 static int
 xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
                      unsigned char *cpumap, int maplen, unsigned int flags)
@@ -1754,6 +1774,13 @@ xvDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu,
         if (!(vcpuinfo = virDomainDefGetVcpu(def, vcpu)) || !vcpuinfo->online) {
             virReportError(VIR_ERR_INVALID_ARG,
                            _("vcpu %u is not present or not online"), vcpu);
+            goto endjob;
+        }
+        if (xlite_domain_vcpu_set_affinity(driver->ctx, vm->def->id, vcpu,
+                                           cpumap, maplen) < 0) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot pin vcpu %u of domain '%s': %s"),
+                           vcpu, vm->def->name, xlite_errmsg());
             goto endjob;
         }
         virBitmapFree(vcpuinfo->cpumask);
@@ -1811,18 +1838,18 @@ xvDomainGetVcpuPinInfo(virDomainPtr dom, int ncpumaps, unsigned char *cpumaps,
     return ret;
 }
 
-/* The simulated host accounts cpu time per domain, not per vcpu: each
- * online vcpu is reported with an equal share. */
+/* The vcpus as the hypervisor accounts them (as libvirt's Xen driver has
+ * them); their affinity is the definition's, which the driver records. */
 static int
 xvDomainGetVcpus(virDomainPtr dom, virVcpuInfoPtr info, int maxinfo,
                  unsigned char *cpumaps, int maplen)
 {
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
-    xlite_dominfo dominfo;
+    g_autofree xlite_vcpuinfo *vcpus = NULL;
     g_autoptr(virBitmap) hostcpus = xvHostCpus(driver);
-    unsigned int online;
-    int i, n = 0;
+    size_t nvcpus = 0;
+    int i;
     int ret = -1;
 
     if (!(vm = xvDomObjFromDomain(dom)))
@@ -1831,31 +1858,30 @@ xvDomainGetVcpus(virDomainPtr dom, virVcpuInfoPtr info, int maxinfo,
         goto cleanup;
     if (virDomainObjCheckActive(vm) < 0)
         goto cleanup;
-    if (xlite_domain_info(driver->ctx, vm->def->id, &dominfo) < 0) {
+    if (xlite_domain_vcpu_list(driver->ctx, vm->def->id, &vcpus, &nvcpus) < 0) {
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("cannot get the vcpus of domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
         goto cleanup;
     }
 
-    online = MAX(1u, dominfo.online_vcpus);
     if (cpumaps)
         memset(cpumaps, 0, (size_t)maxinfo * maplen);
-    for (i = 0; i < maxinfo && (unsigned int)i < online; i++) {
-        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(vm->def, i);
+    for (i = 0; i < maxinfo && (size_t)i < nvcpus; i++) {
+        virDomainVcpuDef *vcpu = virDomainDefGetVcpu(vm->def, vcpus[i].vcpuid);
         virBitmap *mask = vcpu && vcpu->cpumask ? vcpu->cpumask
                         : vm->def->cpumask ? vm->def->cpumask : hostcpus;
-        ssize_t cpu = virBitmapNextSetBit(mask, -1);
 
-        info[i].number = i;
-        info[i].state = dominfo.running ? VIR_VCPU_RUNNING : VIR_VCPU_BLOCKED;
-        info[i].cpuTime = dominfo.cpu_time_ns / online;
-        info[i].cpu = cpu < 0 ? 0 : (int)cpu;
+        info[i].number = vcpus[i].vcpuid;
+        info[i].state = vcpus[i].running ? VIR_VCPU_RUNNING
+                      : vcpus[i].blocked ? VIR_VCPU_BLOCKED
+                      : VIR_VCPU_OFFLINE;
+        info[i].cpuTime = vcpus[i].cpu_time_ns;
+        info[i].cpu = vcpus[i].cpu;
         if (cpumaps)
             virBitmapToDataBuf(mask, VIR_GET_CPUMAP(cpumaps, maplen, i), maplen);
-        n++;
     }
-    ret = n;
+    ret = i;
 
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -2051,20 +2077,167 @@ xvNodeGetCellsFreeMemory(virConnectPtr conn, unsigned long long *freeMems,
     return 1;
 }
 
+/*
+ * A domain's job, as libvirt's Xen driver reports it: the change under
+ * way (a start, a shutdown, a device change) as an unbounded job with the
+ * time it has taken; none otherwise.  Neither has save or migration
+ * progress yet.  Queries take no job, so none of them shows here.
+ */
+static int
+xvDomainJobElapsed(virDomainObj *vm, unsigned long long *elapsed)
+{
+    unsigned long long now;
+
+    *elapsed = 0;
+    if (!vm->job->started)
+        return 0;
+    if (virTimeMillisNow(&now) < 0)
+        return -1;
+    if (now > vm->job->started)
+        *elapsed = now - vm->job->started;
+    return 0;
+}
+
 static int
 xvDomainGetJobInfo(virDomainPtr dom, virDomainJobInfoPtr info)
 {
     virDomainObj *vm;
+    unsigned long long elapsed;
     int ret = -1;
 
     if (!(vm = xvDomObjFromDomain(dom)))
         return -1;
-    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) == 0) {
-        /* No long job (migration, save) is reported yet: none is running. */
-        memset(info, 0, sizeof(*info));
+    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    memset(info, 0, sizeof(*info));
+    if (!vm->job->active) {
         info->type = VIR_DOMAIN_JOB_NONE;
         ret = 0;
+        goto cleanup;
     }
+    if (xvDomainJobElapsed(vm, &elapsed) < 0)
+        goto cleanup;
+    info->type = VIR_DOMAIN_JOB_UNBOUNDED;
+    info->timeElapsed = elapsed;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetJobStats(virDomainPtr dom, int *type, virTypedParameterPtr *params,
+                    int *nparams, unsigned int flags)
+{
+    virDomainObj *vm;
+    unsigned long long elapsed;
+    int maxparams = 0;
+    int ret = -1;
+
+    /* VIR_DOMAIN_JOB_STATS_COMPLETED: no completed job is kept (as
+     * libvirt's Xen driver). */
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetJobStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (!vm->job->active) {
+        *type = VIR_DOMAIN_JOB_NONE;
+        *params = NULL;
+        *nparams = 0;
+        ret = 0;
+        goto cleanup;
+    }
+    if (xvDomainJobElapsed(vm, &elapsed) < 0 ||
+        virTypedParamsAddULLong(params, nparams, &maxparams,
+                                VIR_DOMAIN_JOB_TIME_ELAPSED, elapsed) < 0)
+        goto cleanup;
+    *type = VIR_DOMAIN_JOB_UNBOUNDED;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+#define XV_NUMA_NPARAM 2
+
+/*
+ * Xen spreads a domain's memory over its node affinity, close to
+ * numactl's interleave (libvirt's Xen driver says so); the affinity is
+ * the hypervisor's.
+ */
+static int
+xvDomainGetNumaParameters(virDomainPtr dom, virTypedParameterPtr params,
+                          int *nparams, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainObj *vm;
+    g_autoptr(virBitmap) nodes = NULL;
+    g_autofree char *nodeset = NULL;
+    uint64_t affinity = 0;
+    size_t i;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_TYPED_PARAM_STRING_OKAY, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetNumaParametersEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+    if (*nparams == 0) {
+        *nparams = XV_NUMA_NPARAM;
+        ret = 0;
+        goto cleanup;
+    }
+    if (xlite_domain_node_affinity(driver->ctx, vm->def->id, &affinity) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot get the NUMA node affinity of domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        goto cleanup;
+    }
+    nodes = virBitmapNew(64);
+    for (i = 0; i < 64; i++)
+        if (affinity & (UINT64_C(1) << i))
+            ignore_value(virBitmapSetBit(nodes, i));
+    if (!(nodeset = virBitmapFormat(nodes)))
+        goto cleanup;
+
+    if (virTypedParameterAssign(&params[0], VIR_DOMAIN_NUMA_MODE,
+                                VIR_TYPED_PARAM_INT,
+                                VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE) < 0)
+        goto cleanup;
+    /* The parameter takes the string. */
+    if (*nparams > 1 &&
+        virTypedParameterAssign(&params[1], VIR_DOMAIN_NUMA_NODESET,
+                                VIR_TYPED_PARAM_STRING,
+                                g_steal_pointer(&nodeset)) < 0)
+        goto cleanup;
+    if (*nparams > XV_NUMA_NPARAM)
+        *nparams = XV_NUMA_NPARAM;
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+xvDomainGetMessages(virDomainPtr dom, char ***msgs, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetMessagesEnsureACL(dom->conn, vm->def) == 0)
+        ret = virDomainObjGetMessages(vm, msgs, flags);
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -2212,6 +2385,10 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectGetVersion = xvConnectGetVersion,
     .connectGetHostname = xvConnectGetHostname,
     .connectGetMaxVcpus = xvConnectGetMaxVcpus,
+    .connectGetSysinfo = xvConnectGetSysinfo,
+    .nodeGetSecurityModel = xvNodeGetSecurityModel,
+    .connectCompareCPU = xvConnectCompareCPU,
+    .connectBaselineCPU = xvConnectBaselineCPU,
     .connectGetCapabilities = xvConnectGetCapabilities,
     .connectIsEncrypted = xvConnectIsEncrypted,
     .connectIsSecure = xvConnectIsSecure,
@@ -2219,6 +2396,9 @@ static virHypervisorDriver xvHypervisorDriver = {
     .connectSupportsFeature = xvConnectSupportsFeature,
     .nodeGetInfo = xvNodeGetInfo,
     .nodeGetFreeMemory = xvNodeGetFreeMemory,
+    .nodeGetCPUMap = xvNodeGetCPUMap,
+    .nodeGetCPUStats = xvNodeGetCPUStats,
+    .nodeGetMemoryStats = xvNodeGetMemoryStats,
     .connectListDomains = xvConnectListDomains,
     .connectNumOfDomains = xvConnectNumOfDomains,
     .connectListDefinedDomains = xvConnectListDefinedDomains,
@@ -2262,6 +2442,12 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainPinVcpuFlags = xvDomainPinVcpuFlags,
     .domainGetVcpuPinInfo = xvDomainGetVcpuPinInfo,
     .domainGetVcpus = xvDomainGetVcpus,
+    .domainGetCPUStats = xvDomainGetCPUStats,
+    .domainBlockStats = xvDomainBlockStats,
+    .domainMemoryStats = xvDomainMemoryStats,
+    .domainBlockStatsFlags = xvDomainBlockStatsFlags,
+    .domainInterfaceStats = xvDomainInterfaceStats,
+    .connectGetAllDomainStats = xvConnectGetAllDomainStats,
     .domainGetSchedulerType = xvDomainGetSchedulerType,
     .domainGetSchedulerParameters = xvDomainGetSchedulerParameters,
     .domainGetSchedulerParametersFlags = xvDomainGetSchedulerParametersFlags,
@@ -2270,6 +2456,9 @@ static virHypervisorDriver xvHypervisorDriver = {
     .nodeGetCellsFreeMemory = xvNodeGetCellsFreeMemory,
     .connectGetDomainCapabilities = xvConnectGetDomainCapabilities,
     .domainGetJobInfo = xvDomainGetJobInfo,
+    .domainGetJobStats = xvDomainGetJobStats,
+    .domainGetNumaParameters = xvDomainGetNumaParameters,
+    .domainGetMessages = xvDomainGetMessages,
     .domainDefineXML = xvDomainDefineXML,
     .domainDefineXMLFlags = xvDomainDefineXMLFlags,
     .domainUndefine = xvDomainUndefine,

@@ -91,6 +91,12 @@ typedef struct {
     int chan;               /* our dup of the domain's console channel */
     GSource *pty_source;
     GSource *chan_source;
+
+    /* Where blkback and the vif's netdev keep their counters, in the
+     * simulated host's sysfs (RUNDIR/sys), or NULL; blkback's values, in
+     * the order of xsim_vbd_counters. */
+    char *stats_dir;
+    guint64 counters[7];
 } XsimBackDev;
 
 struct _XsimBackends {
@@ -124,6 +130,7 @@ typedef struct {
 } XsimBackFault;
 
 static void xsim_backdev_step(XsimBackDev *dev);
+static void xsim_backdev_stats_create(XsimBackDev *dev, const char *ifname);
 
 static void
 xsim_source_drop(GSource **source)
@@ -384,6 +391,7 @@ xsim_vbd_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "feature-flush-cache", "%d", 1);
     xsim_backdev_write(dev, "feature-persistent", "%d", 1);
     xsim_backdev_write(dev, "max-ring-page-order", "%d", 4);
+    xsim_backdev_stats_create(dev, NULL);
     return true;
 }
 
@@ -421,7 +429,93 @@ xsim_vif_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "feature-rx-copy", "%d", 1);
     xsim_backdev_write(dev, "feature-rx-flip", "%d", 0);
     xsim_backdev_write(dev, "feature-split-event-channels", "%d", 1);
+    if (!vifname &&
+        xsim_backdev_read(dev, "vifname", &vifname) != 0)
+        vifname = NULL;
+    /* A name the toolstack chose is used only if Linux could take it. */
+    if (vifname && strlen(vifname) <= 15 && !strchr(vifname, '/') &&
+        !g_str_equal(vifname, ".") && !g_str_equal(vifname, ".."))
+        xsim_backdev_stats_create(dev, vifname);
     return true;
+}
+
+/* ---- counters in the simulated sysfs ---- */
+
+/*
+ * Linux keeps a blkback's request counters in
+ * /sys/bus/xen-backend/devices/vbd-D-N/statistics and a netdev's in
+ * /sys/class/net/IFNAME/statistics, one decimal number per file; the
+ * simulated host keeps the same files under RUNDIR/sys, so that a
+ * toolstack reads them the same way on both.  They count what the
+ * simulated guest sends through the device: its rings are not real, so
+ * they stay at zero until it does (docs/xensim-host.md).
+ */
+static const char *const xsim_vbd_counters[] = {
+    "rd_req", "rd_sect", "wr_req", "wr_sect", "f_req", "ds_req", "oo_req",
+};
+static const char *const xsim_vif_counters[] = {
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped",
+};
+
+static void
+xsim_backdev_stats_create(XsimBackDev *dev,
+                          const char *ifname)
+{
+    const char *const *names;
+    size_t n;
+    g_autofree char *dir = NULL;
+
+    if (g_str_equal(dev->kind, "vbd")) {
+        dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/vbd-%u-%u/"
+                              "statistics", dev->be->hv->rundir, dev->domid,
+                              dev->devid);
+        names = xsim_vbd_counters;
+        n = G_N_ELEMENTS(xsim_vbd_counters);
+    } else if (ifname) {
+        dir = g_strdup_printf("%s/sys/class/net/%s/statistics",
+                              dev->be->hv->rundir, ifname);
+        names = xsim_vif_counters;
+        n = G_N_ELEMENTS(xsim_vif_counters);
+    } else {
+        return;
+    }
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        g_warning("backend %s: cannot make %s: %s", dev->key, dir,
+                  g_strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g_autofree char *path = g_build_filename(dir, names[i], NULL);
+
+        if (!g_file_set_contents(path, "0\n", -1, NULL))
+            g_warning("backend %s: cannot write %s", dev->key, path);
+    }
+    dev->stats_dir = g_steal_pointer(&dir);
+}
+
+/* The device is gone: so are its counters (and the vif's directory). */
+static void
+xsim_backdev_stats_remove(XsimBackDev *dev)
+{
+    g_autofree char *parent = NULL;
+    g_autoptr(GDir) d = NULL;
+    const char *name;
+
+    if (!dev->stats_dir)
+        return;
+    if ((d = g_dir_open(dev->stats_dir, 0, NULL))) {
+        while ((name = g_dir_read_name(d))) {
+            g_autofree char *path = g_build_filename(dev->stats_dir, name,
+                                                     NULL);
+
+            unlink(path);
+        }
+    }
+    rmdir(dev->stats_dir);
+    parent = g_path_get_dirname(dev->stats_dir);
+    rmdir(parent);
+    g_clear_pointer(&dev->stats_dir, g_free);
 }
 
 /* ---- the device state machine ---- */
@@ -575,6 +669,7 @@ xsim_backdev_free(XsimBackDev *dev)
         xsim_xsc_unwatch(dev->be->xsc, dev->front_state, "front");
     xsim_source_drop(&dev->delay);
     xsim_console_close(dev);
+    xsim_backdev_stats_remove(dev);
     g_free(dev->kind);
     g_free(dev->key);
     g_free(dev->path);
@@ -1079,11 +1174,78 @@ xsim_backends_stop(XsimBackends *be)
 
 /* ---- messages from the main thread ---- */
 
-/* The one message: a domain is gone. */
+/* A message to the backends' thread: a domain is gone, or a request of
+ * a guest's blkfront (io). */
 typedef struct {
     XsimBackends *be;
     uint32_t domid;
+    bool io;
+    bool write;
+    uint32_t devid;
+    guint64 sector;
+    guint nsect;
+    guint8 *data;
 } XsimBackMsg;
+
+static void
+xsim_back_msg_free(gpointer opaque)
+{
+    XsimBackMsg *msg = opaque;
+
+    g_free(msg->data);
+    g_free(msg);
+}
+
+/* blkback serves one request on the disk's file and counts it. */
+static void
+xsim_vbd_serve(XsimBackends *be,
+               XsimBackMsg *msg)
+{
+    g_autofree char *key = g_strdup_printf("vbd/%u/%u", msg->domid,
+                                           msg->devid);
+    XsimBackDev *dev = g_hash_table_lookup(be->devs, key);
+    g_autofree char *params = NULL;
+    g_autofree guint8 *buf = NULL;
+    size_t len = (size_t)msg->nsect * 512;
+    ssize_t done = -1;
+    int fd;
+
+    /* Counters in xsim_vbd_counters' order. */
+    enum { RD_REQ, RD_SECT, WR_REQ, WR_SECT, F_REQ, DS_REQ, OO_REQ };
+
+    if (!dev || dev->state != XSIM_XB_CONNECTED || dev->unbound ||
+        dev->dead || xsim_backdev_read(dev, "params", &params) != 0)
+        return;     /* no ring to carry it: the request is lost */
+    fd = open(params, (msg->write ? O_WRONLY : O_RDONLY) | O_CLOEXEC |
+              O_NOCTTY);
+    if (fd >= 0) {
+        if (msg->write) {
+            done = pwrite(fd, msg->data, len, msg->sector * 512);
+        } else {
+            buf = g_malloc(len);
+            done = pread(fd, buf, len, msg->sector * 512);
+        }
+        close(fd);
+    }
+    if (done < 0) {
+        g_message("backend %s: request at sector %" G_GUINT64_FORMAT
+                  " failed: %s", dev->key, msg->sector, g_strerror(errno));
+        return;
+    }
+    dev->counters[msg->write ? WR_REQ : RD_REQ]++;
+    dev->counters[msg->write ? WR_SECT : RD_SECT] += msg->nsect;
+    if (dev->stats_dir) {
+        for (guint i = 0; i < G_N_ELEMENTS(xsim_vbd_counters); i++) {
+            g_autofree char *path = g_build_filename(dev->stats_dir,
+                                                     xsim_vbd_counters[i],
+                                                     NULL);
+            g_autofree char *text = g_strdup_printf(
+                "%" G_GUINT64_FORMAT "\n", dev->counters[i]);
+
+            g_file_set_contents(path, text, -1, NULL);
+        }
+    }
+}
 
 
 static gboolean
@@ -1092,6 +1254,10 @@ xsim_back_msg_dispatch(gpointer opaque)
     XsimBackMsg *msg = opaque;
     XsimBackends *be = msg->be;
 
+    if (msg->io) {
+        xsim_vbd_serve(be, msg);
+        return G_SOURCE_REMOVE;
+    }
     {
         /* The domain is gone: its devices hold nothing any more. */
         g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func(g_free);
@@ -1122,7 +1288,8 @@ xsim_backends_post(XsimBackends *be,
     GSource *source = g_idle_source_new();
 
     msg->be = be;
-    g_source_set_callback(source, xsim_back_msg_dispatch, msg, g_free);
+    g_source_set_callback(source, xsim_back_msg_dispatch, msg,
+                          xsim_back_msg_free);
     g_source_attach(source, be->ctx);
     g_source_unref(source);
 }
@@ -1167,5 +1334,27 @@ xsim_backends_domain_gone(XsimBackends *be,
     XsimBackMsg *msg = g_new0(XsimBackMsg, 1);
 
     msg->domid = domid;
+    xsim_backends_post(be, msg);
+}
+
+void
+xsim_backends_guest_io(XsimBackends *be,
+                       uint32_t domid,
+                       uint32_t devid,
+                       bool write,
+                       guint64 sector,
+                       guint nsect,
+                       const void *data)
+{
+    XsimBackMsg *msg = g_new0(XsimBackMsg, 1);
+
+    msg->io = true;
+    msg->domid = domid;
+    msg->devid = devid;
+    msg->write = write;
+    msg->sector = sector;
+    msg->nsect = nsect;
+    if (write)
+        msg->data = g_memdup2(data, (gsize)nsect * 512);
     xsim_backends_post(be, msg);
 }

@@ -165,7 +165,19 @@ xsim_guest_parse_script(const char *path,
         words = g_strsplit_set(line, " \t", 3);
         verb = words[0];
         arg = words[1];
-        if (arg && words[2]) {
+        if (g_str_equal(verb, "disk-io")) {
+            guint64 reads, writes;
+
+            /* disk-io READS WRITES: two numbers, nothing else. */
+            ok = arg && words[2] &&
+                 g_ascii_string_to_unsigned(arg, 10, 0, 1000, &reads, NULL) &&
+                 g_ascii_string_to_unsigned(words[2], 10, 0, 1000, &writes,
+                                            NULL);
+            if (ok) {
+                script->disk_reads = reads;
+                script->disk_writes = writes;
+            }
+        } else if (arg && words[2]) {
             ok = false;
         } else if (g_str_equal(verb, "ignore-shutdown") && !arg) {
             script->ignore_shutdown = true;
@@ -181,6 +193,13 @@ xsim_guest_parse_script(const char *path,
             script->hang = true;
         } else if (g_str_equal(verb, "boot-delay")) {
             ok = xsim_guest_parse_seconds(arg, &script->boot_delay);
+        } else if (g_str_equal(verb, "busy-vcpu")) {
+            guint64 vcpu;
+
+            ok = arg && g_ascii_string_to_unsigned(arg, 10, 0, 63, &vcpu,
+                                                   NULL);
+            if (ok)
+                script->busy_vcpus |= G_GUINT64_CONSTANT(1) << vcpu;
         } else if (g_str_equal(verb, "build-delay")) {
             /* Below the toolstack's 5 s wait for a reply. */
             ok = xsim_guest_parse_seconds(arg, &script->build_delay) &&
@@ -377,7 +396,19 @@ xsim_guest_memory_target(XsimGuest *guest)
         !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64 / 2, &target, NULL))
         return;
     /* The hypervisor clamps to max_memkb; the guest never goes below 16 MiB. */
-    xsim_hv_post_memkb(guest->hv, guest->domid, MAX(target, 16 * 1024));
+    target = MAX(target, 16 * 1024);
+    xsim_hv_post_memkb(guest->hv, guest->domid, target);
+    /*
+     * What it then sees of its memory, as XenServer's guest tools write
+     * it (data/meminfo_total, _free) and _available: a quarter in use, an
+     * eighth more in caches it could drop.
+     */
+    xsim_xsc_printf(guest->xsc, "data/meminfo_total", "%" G_GUINT64_FORMAT,
+                    target);
+    xsim_xsc_printf(guest->xsc, "data/meminfo_free", "%" G_GUINT64_FORMAT,
+                    target / 4 * 3);
+    xsim_xsc_printf(guest->xsc, "data/meminfo_available",
+                    "%" G_GUINT64_FORMAT, target / 8 * 7);
 }
 
 /* ---- frontends ---- */
@@ -449,6 +480,47 @@ xsim_front_detach(XsimGuest *guest,
     g_hash_table_remove(guest->fronts, front->front + strlen("device/"));
 }
 
+/*
+ * What the script asks of a disk once connected: WRITES writes of 4 KiB
+ * (8 sectors) at the start of the disk, request N at sector 8 N, each
+ * filled with "xensim write N" and zeros, then READS reads of the same
+ * blocks.  Requests go to blkback as a ring would carry them; blkback
+ * serves them on the disk's file and counts them.
+ */
+#define XSIM_GUEST_IO_SECTORS 8
+
+static void
+xsim_front_disk_io(XsimGuest *guest,
+                   XsimFront *front)
+{
+    guint64 devid;
+    guint reads, writes;
+
+    g_mutex_lock(&guest->lock);
+    reads = guest->script.disk_reads;
+    writes = guest->script.disk_writes;
+    g_mutex_unlock(&guest->lock);
+    if ((!reads && !writes) ||
+        !g_ascii_string_to_unsigned(front->devid, 10, 0, G_MAXUINT32, &devid,
+                                    NULL))
+        return;
+    for (guint i = 0; i < writes; i++) {
+        char block[XSIM_GUEST_IO_SECTORS * 512] = { 0 };
+
+        g_snprintf(block, sizeof(block), "xensim write %u\n", i);
+        xsim_backends_guest_io(guest->hv->backends, guest->domid, devid, true,
+                               (guint64)i * XSIM_GUEST_IO_SECTORS,
+                               XSIM_GUEST_IO_SECTORS, block);
+    }
+    for (guint i = 0; i < reads; i++)
+        xsim_backends_guest_io(guest->hv->backends, guest->domid, devid, false,
+                               (guint64)(writes ? i % writes : i) *
+                               XSIM_GUEST_IO_SECTORS,
+                               XSIM_GUEST_IO_SECTORS, NULL);
+    xsim_guest_printf(guest, "blkfront: %s: %u reads, %u writes\r\n",
+                      front->devid, reads, writes);
+}
+
 /* The backend changed state: xenbus' otherend_changed() for one driver. */
 static void
 xsim_front_backend_changed(XsimGuest *guest,
@@ -484,6 +556,7 @@ xsim_front_backend_changed(XsimGuest *guest,
                     strspn(sectors, "0123456789") == strlen(sectors))
                     xsim_guest_printf(guest, "blkfront: %s: %s sectors\r\n",
                                       front->devid, sectors);
+                xsim_front_disk_io(guest, front);
             }
         }
         break;

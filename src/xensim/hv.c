@@ -105,7 +105,20 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_free(dom->kernel);
     g_free(dom->ramdisk);
     g_free(dom->cmdline);
+    g_free(dom->vcpu_ns);
+    g_free(dom->vcpu_cpu);
+    g_free(dom->vcpu_moved_ns);
     g_free(dom);
+}
+
+static void
+xsim_hv_vcpus_init(XsimHvDomain *dom)
+{
+    dom->vcpu_ns = g_new0(gint64, dom->max_vcpus);
+    dom->vcpu_moved_ns = g_new0(gint64, dom->max_vcpus);
+    dom->vcpu_cpu = g_new0(guint, dom->max_vcpus);
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        dom->vcpu_cpu[i] = (dom->domid + i) % XSIM_HOST_CPUS;
 }
 
 XsimHv *
@@ -136,7 +149,8 @@ xsim_hv_new(XsimServer *xs,
     dom0->cur_memkb = dom0->max_memkb = dom0_kib;
     hv->held_kib = dom0_kib;
     dom0->online_vcpus = dom0->max_vcpus = 2;
-    dom0->run_since = g_get_monotonic_time();
+    xsim_hv_vcpus_init(dom0);
+    hv->started = dom0->run_since = g_get_monotonic_time();
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(0), dom0);
     return hv;
 }
@@ -174,19 +188,109 @@ xsim_hv_free_kib(XsimHv *hv)
 }
 
 /*
- * Simulated cpu time: an idle Linux guest uses about 1% of a vcpu, so the
- * counter grows by 10 ms per second per online vcpu while the domain runs
- * (unpaused, not shut down).  Deterministic, and stops when paused.
+ * Simulated cpu time (XSIM_VCPU_*_NS_PER_US): each online vcpu's counter
+ * grows at its rate while the domain runs (unpaused, not shut down), and
+ * stops when it is paused.  Deterministic: a test knows what to expect.
  */
+bool
+xsim_hv_vcpu_busy(XsimHvDomain *dom,
+                  guint vcpu)
+{
+    return vcpu < 64 && (dom->script.busy_vcpus & (G_GUINT64_CONSTANT(1) << vcpu));
+}
+
+guint
+xsim_hv_vcpu_cpu(XsimHvDomain *dom,
+                 guint vcpu)
+{
+    return vcpu < dom->max_vcpus ? dom->vcpu_cpu[vcpu] : 0;
+}
+
+gint64
+xsim_hv_vcpu_ns_at(XsimHvDomain *dom,
+                   guint vcpu,
+                   gint64 now)
+{
+    gint64 ns;
+
+    if (vcpu >= dom->max_vcpus)
+        return 0;
+    ns = dom->vcpu_ns[vcpu];
+    if (dom->run_since && vcpu < dom->online_vcpus)
+        ns += (now - dom->run_since) *
+              (xsim_hv_vcpu_busy(dom, vcpu) ? XSIM_VCPU_BUSY_NS_PER_US
+                                            : XSIM_VCPU_IDLE_NS_PER_US);
+    return ns;
+}
+
+gint64
+xsim_hv_vcpu_ns(XsimHvDomain *dom,
+                guint vcpu)
+{
+    return xsim_hv_vcpu_ns_at(dom, vcpu, g_get_monotonic_time());
+}
+
 gint64
 xsim_hv_domain_cpu_ns(XsimHvDomain *dom)
 {
-    gint64 ns = dom->cpu_ns;
+    gint64 now = g_get_monotonic_time();
+    gint64 ns = 0;
 
-    if (dom->run_since)
-        ns += (g_get_monotonic_time() - dom->run_since) * 10 *
-              dom->online_vcpus;
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        ns += xsim_hv_vcpu_ns_at(dom, i, now);
     return ns;
+}
+
+void
+xsim_hv_domain_fold_cpu(XsimHvDomain *dom)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (!dom->run_since)
+        return;
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        dom->vcpu_ns[i] = xsim_hv_vcpu_ns_at(dom, i, now);
+    dom->run_since = now;
+}
+
+gint64
+xsim_hv_pcpu_guest_ns(XsimHv *hv,
+                      guint cpu,
+                      gint64 now)
+{
+    GHashTableIter iter;
+    gpointer value;
+    gint64 ns;
+
+    if (cpu >= XSIM_HOST_CPUS)
+        return 0;
+    ns = hv->settled_ns[cpu];
+    g_hash_table_iter_init(&iter, hv->domains);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimHvDomain *dom = value;
+
+        for (guint i = 0; i < dom->max_vcpus; i++)
+            if (dom->vcpu_cpu[i] == cpu)
+                ns += xsim_hv_vcpu_ns_at(dom, i, now) - dom->vcpu_moved_ns[i];
+    }
+    return ns;
+}
+
+void
+xsim_hv_vcpu_set_affinity(XsimHvDomain *dom,
+                          guint vcpu,
+                          guint64 cpus)
+{
+    guint old = dom->vcpu_cpu[vcpu];
+    gint64 t;
+
+    if (!cpus || (cpus & (G_GUINT64_CONSTANT(1) << old)))
+        return;
+    /* What it ran on its old cpu stays there. */
+    t = xsim_hv_vcpu_ns(dom, vcpu);
+    dom->hv->settled_ns[old] += t - dom->vcpu_moved_ns[vcpu];
+    dom->vcpu_moved_ns[vcpu] = t;
+    dom->vcpu_cpu[vcpu] = g_bit_nth_lsf(cpus, -1);
 }
 
 static void
@@ -198,7 +302,7 @@ xsim_hv_domain_update_running(XsimHvDomain *dom)
     if (running && !dom->run_since) {
         dom->run_since = g_get_monotonic_time();
     } else if (!running && dom->run_since) {
-        dom->cpu_ns = xsim_hv_domain_cpu_ns(dom);
+        xsim_hv_domain_fold_cpu(dom);
         dom->run_since = 0;
     }
 }
@@ -252,6 +356,7 @@ xsim_hv_domain_create(XsimHv *hv,
     dom->paused = true;
     dom->max_vcpus = max_vcpus;
     dom->online_vcpus = max_vcpus;
+    xsim_hv_vcpus_init(dom);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
     dom->console[0] = sv[0];
@@ -351,6 +456,10 @@ xsim_hv_domain_gone(XsimHvDomain *dom)
     g_hash_table_remove(hv->domains, GUINT_TO_POINTER(domid));
     g_mutex_unlock(&hv->lock);
     hv->held_kib -= dom->cur_memkb;
+    /* The host's per-cpu busy time keeps what the domain ran. */
+    for (guint i = 0; i < dom->max_vcpus; i++)
+        hv->settled_ns[dom->vcpu_cpu[i]] += xsim_hv_vcpu_ns(dom, i) -
+                                            dom->vcpu_moved_ns[i];
     if (hv->backends)
         xsim_backends_domain_gone(hv->backends, domid);
     xsim_hv_domain_free(dom);

@@ -249,10 +249,6 @@ xsim_add_info(JsonBuilder *b,
 
 /* ---- operations ---- */
 
-/* What the simulated machine looks like: a small two-socket-less server. */
-#define XSIM_HOST_CPUS 8
-#define XSIM_GUEST_MAX_VCPUS 128
-
 static int
 xsim_op_host_info(XsimHvReq *req)
 {
@@ -510,6 +506,117 @@ xsim_op_list(XsimHvReq *req)
     return 0;
 }
 
+static void
+xsim_add_vcpus(JsonBuilder *b,
+               XsimHvDomain *dom)
+{
+    bool active = dom->booted && !dom->paused && !dom->shutdown && !dom->dying;
+    gint64 now = g_get_monotonic_time();
+
+    for (guint i = 0; i < dom->max_vcpus; i++) {
+        bool online = i < dom->online_vcpus;
+        /* An idle vcpu waits for an event most of the time: blocked. */
+        bool running = active && online && xsim_hv_vcpu_busy(dom, i);
+
+        json_builder_begin_object(b);
+        xsim_add_int(b, "domid", dom->domid);
+        xsim_add_int(b, "vcpu", i);
+        xsim_add_bool(b, "online", online);
+        xsim_add_bool(b, "running", running);
+        xsim_add_bool(b, "blocked", active && online && !running);
+        xsim_add_int(b, "cpu", xsim_hv_vcpu_cpu(dom, i));
+        xsim_add_int(b, "cpu_time_ns", xsim_hv_vcpu_ns_at(dom, i, now));
+        json_builder_end_object(b);
+    }
+}
+
+/* One domain's vcpus, or (without domid) every domain's, by domid. */
+static int
+xsim_op_vcpus(XsimHvReq *req)
+{
+    g_autoptr(GList) domids = NULL;
+    XsimHvDomain *dom;
+    int rc;
+
+    if (json_object_has_member(req->args, "domid")) {
+        if ((rc = xsim_req_domain(req, &dom)))
+            return rc;
+        json_builder_set_member_name(req->result, "vcpus");
+        json_builder_begin_array(req->result);
+        xsim_add_vcpus(req->result, dom);
+        json_builder_end_array(req->result);
+        return 0;
+    }
+    domids = g_list_sort(g_hash_table_get_keys(req->hv->domains),
+                         xsim_domid_cmp);
+    json_builder_set_member_name(req->result, "vcpus");
+    json_builder_begin_array(req->result);
+    for (GList *l = domids; l; l = l->next)
+        xsim_add_vcpus(req->result,
+                       xsim_hv_lookup(req->hv, GPOINTER_TO_UINT(l->data)));
+    json_builder_end_array(req->result);
+    return 0;
+}
+
+/* The physical cpus' time since the host started: what vcpus ran on each
+ * (guest_ns) and the rest (idle_ns). */
+static int
+xsim_op_pcpus(XsimHvReq *req)
+{
+    gint64 now = g_get_monotonic_time();
+    gint64 uptime_ns = (now - req->hv->started) * 1000;
+
+    json_builder_set_member_name(req->result, "cpus");
+    json_builder_begin_array(req->result);
+    for (guint cpu = 0; cpu < XSIM_HOST_CPUS; cpu++) {
+        gint64 guest = xsim_hv_pcpu_guest_ns(req->hv, cpu, now);
+
+        json_builder_begin_object(req->result);
+        xsim_add_int(req->result, "cpu", cpu);
+        xsim_add_int(req->result, "guest_ns", guest);
+        xsim_add_int(req->result, "idle_ns", MAX(0, uptime_ns - guest));
+        json_builder_end_object(req->result);
+    }
+    json_builder_end_array(req->result);
+    return 0;
+}
+
+/* XEN_DOMCTL_setvcpuaffinity (hard): the cpus a vcpu may run on. */
+static int
+xsim_op_vcpu_affinity(XsimHvReq *req)
+{
+    XsimHvDomain *dom;
+    JsonArray *cpus;
+    guint64 mask = 0;
+    gint64 vcpu;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "vcpu", true, 0, G_MAXINT32, &vcpu)))
+        return rc;
+    if (vcpu >= dom->max_vcpus)
+        return xsim_req_fail(req, EINVAL, "argument 'vcpu': domain %u has "
+                             "no vcpu %" G_GINT64_FORMAT, dom->domid, vcpu);
+    if (!json_object_has_member(req->args, "cpus") ||
+        !JSON_NODE_HOLDS_ARRAY(json_object_get_member(req->args, "cpus")))
+        return xsim_req_fail(req, EINVAL, "argument 'cpus' is not an array");
+    cpus = json_object_get_array_member(req->args, "cpus");
+    for (guint i = 0; i < json_array_get_length(cpus); i++) {
+        JsonNode *n = json_array_get_element(cpus, i);
+
+        if (json_node_get_value_type(n) != G_TYPE_INT64 ||
+            json_node_get_int(n) < 0 ||
+            json_node_get_int(n) >= XSIM_HOST_CPUS)
+            return xsim_req_fail(req, EINVAL, "argument 'cpus': not a list "
+                                 "of cpus from 0 to %d", XSIM_HOST_CPUS - 1);
+        mask |= G_GUINT64_CONSTANT(1) << json_node_get_int(n);
+    }
+    if (!mask)
+        return xsim_req_fail(req, EINVAL, "argument 'cpus' is empty");
+    xsim_hv_vcpu_set_affinity(dom, vcpu, mask);
+    return 0;
+}
+
 static int
 xsim_op_set_max_mem(XsimHvReq *req)
 {
@@ -536,10 +643,8 @@ xsim_op_set_vcpus(XsimHvReq *req)
     if ((rc = xsim_req_guest(req, &dom)) ||
         (rc = xsim_req_int(req, "online", true, 1, dom->max_vcpus, &online)))
         return rc;
-    /* Keep the cpu time counter exact across the rate change. */
-    dom->cpu_ns = xsim_hv_domain_cpu_ns(dom);
-    if (dom->run_since)
-        dom->run_since = g_get_monotonic_time();
+    /* Keep the cpu time counters exact across the rate change. */
+    xsim_hv_domain_fold_cpu(dom);
     dom->online_vcpus = online;
     return 0;
 }
@@ -781,6 +886,9 @@ static const XsimHvOp xsim_hv_ops[] = {
     { "shutdown", xsim_op_shutdown, { "domid", "reason" } },
     { "info", xsim_op_info, { "domid" } },
     { "list", xsim_op_list, { NULL } },
+    { "vcpus", xsim_op_vcpus, { "domid" } },
+    { "pcpus", xsim_op_pcpus, { NULL } },
+    { "vcpu_affinity", xsim_op_vcpu_affinity, { "domid", "vcpu", "cpus" } },
     { "set_max_mem", xsim_op_set_max_mem, { "domid", "max_memkb" } },
     { "set_vcpus", xsim_op_set_vcpus, { "domid", "online" } },
     { "sched_set", xsim_op_sched_set, { "domid", "weight", "cap" } },

@@ -34,6 +34,21 @@
 
 #define XSIM_PAGE_SIZE 4096
 
+/* What the simulated machine looks like: a small one-socket server. */
+#define XSIM_HOST_CPUS 8
+#define XSIM_GUEST_MAX_VCPUS 128
+
+/*
+ * Simulated cpu time, accounted per vcpu as Xen does: an idle Linux vcpu
+ * runs about 1% of the time (10 ns per us), a vcpu the guest script keeps
+ * busy (busy-vcpu N) runs flat out (1000 ns per us).  Vcpu N of domain D
+ * runs on physical cpu (D + N) mod XSIM_HOST_CPUS, so per-cpu figures are
+ * deterministic, until its affinity excludes that cpu: it then runs on
+ * the lowest cpu of its affinity.
+ */
+#define XSIM_VCPU_IDLE_NS_PER_US 10
+#define XSIM_VCPU_BUSY_NS_PER_US 1000
+
 typedef enum {
     XSIM_DOM_PV,
     XSIM_DOM_PVH,
@@ -67,6 +82,9 @@ typedef struct {
     bool hang;
     int boot_delay;         /* seconds, or 0 */
     int build_delay;        /* seconds the builder takes, or 0 */
+    guint64 busy_vcpus;     /* bit N: vcpu N runs flat out (N < 64) */
+    guint disk_reads;       /* requests to each vbd once connected */
+    guint disk_writes;
 } XsimGuestScript;
 
 /* One event channel port of a domain. */
@@ -112,8 +130,11 @@ typedef struct {
     guint weight;
     guint cap;
 
-    /* cpu_time_ns: accumulated, plus the current run since run_since. */
-    gint64 cpu_ns;
+    /* Each vcpu's time: vcpu_ns[i] accumulated up to run_since, plus the
+     * current run since then at the vcpu's rate (xsim_hv_vcpu_ns). */
+    gint64 *vcpu_ns;        /* max_vcpus entries */
+    guint *vcpu_cpu;        /* the physical cpu each runs on */
+    gint64 *vcpu_moved_ns;  /* its time when it came to that cpu */
     gint64 run_since;       /* monotonic us, 0 when not running */
 
     bool built;
@@ -166,6 +187,10 @@ struct _XsimHv {
     guint64 total_kib;
     guint64 dom0_kib;
     guint64 held_kib;       /* sum of every domain's cur_memkb; main thread */
+    gint64 started;         /* monotonic us at start, for the idle time */
+    /* Per cpu, what vcpus ran there before they moved away or their
+     * domain went. */
+    gint64 settled_ns[XSIM_HOST_CPUS];
 
     XsimBackends *backends;
 
@@ -192,6 +217,45 @@ xsim_hv_free_kib(XsimHv *hv);
 
 gint64
 xsim_hv_domain_cpu_ns(XsimHvDomain *dom);
+
+/* One vcpu of a domain: its time, whether it runs flat out now, and the
+ * physical cpu it runs on. */
+gint64
+xsim_hv_vcpu_ns(XsimHvDomain *dom,
+                guint vcpu);
+
+/* The same at monotonic time @now (us), for figures taken at one instant. */
+gint64
+xsim_hv_vcpu_ns_at(XsimHvDomain *dom,
+                   guint vcpu,
+                   gint64 now);
+
+bool
+xsim_hv_vcpu_busy(XsimHvDomain *dom,
+                  guint vcpu);
+
+guint
+xsim_hv_vcpu_cpu(XsimHvDomain *dom,
+                 guint vcpu);
+
+/* A vcpu's hard affinity (bit N: cpu N): it moves to the lowest cpu of
+ * @cpus unless it runs on one of them already. */
+void
+xsim_hv_vcpu_set_affinity(XsimHvDomain *dom,
+                          guint vcpu,
+                          guint64 cpus);
+
+/* Before a vcpu's rate changes (vcpus onlined or offlined): fold the
+ * current run into the accumulated times. */
+void
+xsim_hv_domain_fold_cpu(XsimHvDomain *dom);
+
+/* The time every vcpu (dom0's included, and those of domains gone) ran on
+ * physical cpu @cpu, at monotonic time @now. */
+gint64
+xsim_hv_pcpu_guest_ns(XsimHv *hv,
+                      guint cpu,
+                      gint64 now);
 
 /* hv_control.c */
 void
@@ -252,6 +316,21 @@ xsim_backends_fault(XsimBackends *be,
                     const char *kind,
                     const char *device,
                     int seconds);
+
+/*
+ * A request of a guest's blkfront to its vbd (the ring the simulation
+ * does not have): @nsect sectors of 512 bytes at @sector, written from
+ * @data (a copy is taken) or read; served and counted by blkback in the
+ * backends' thread.  Callable from any thread while the backends run.
+ */
+void
+xsim_backends_guest_io(XsimBackends *be,
+                       uint32_t domid,
+                       uint32_t devid,
+                       bool write,
+                       guint64 sector,
+                       guint nsect,
+                       const void *data);
 
 /* The domain is gone: drop whatever its devices still hold. */
 void

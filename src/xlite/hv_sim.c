@@ -52,6 +52,10 @@ extern char **environ;
 typedef struct {
     char *rundir;
     char *sock_path;
+    char *sysfs;                  /* RUNDIR/sys: its backends' statistics */
+    /* The query path's state: reconnects without resetting xenstore (the
+     * context's own state sees the host restart). */
+    bool query;
     /* The request connection: -1 when not connected. */
     int fd;
     bool connected_before;
@@ -237,7 +241,7 @@ sim_ensure_connected(xlite_ctx *ctx, sim_state *st)
                            "hypervisor connection lost: cannot connect to "
                            "%s: %s", st->sock_path, g_strerror(-rc));
     /* A new xensimd is a new host: its xenstored too. */
-    if (st->connected_before)
+    if (st->connected_before && !st->query)
         xlite__xs_reset(ctx);
     st->connected_before = true;
     return 0;
@@ -542,6 +546,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
                                  : g_build_filename(ctx->state_dir, "xensim",
                                                     NULL);
     st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
+    st->sysfs = g_build_filename(st->rundir, "sys", NULL);
 
     /* libxenstore finds xenstored through the environment only. */
     xs_path = g_build_filename(st->rundir, "xenstored", "socket", NULL);
@@ -565,6 +570,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
     g_string_free(st->ninbuf, TRUE);
     g_free(st->rundir);
     g_free(st->sock_path);
+    g_free(st->sysfs);
     g_free(st);
     return rc;
 }
@@ -591,7 +597,35 @@ sim_close(xlite_ctx *ctx, void *state)
     g_string_free(st->ninbuf, TRUE);
     g_free(st->rundir);
     g_free(st->sock_path);
+    g_free(st->sysfs);
     g_free(st);
+}
+
+/* The query path's connection: to the host the context's state started. */
+static int
+sim_open_query(xlite_ctx *ctx, void **state_r)
+{
+    sim_state *st = g_new0(sim_state, 1);
+    int rc;
+
+    st->fd = -1;
+    st->nfd = -1;
+    st->query = true;
+    st->inbuf = g_string_new(NULL);
+    st->ninbuf = g_string_new(NULL);
+    xlite__ev_fd_init(&st->nev);
+    xlite__ev_time_init(&st->nretry);
+    st->rundir = ctx->sim_rundir ? g_strdup(ctx->sim_rundir)
+                                 : g_build_filename(ctx->state_dir, "xensim",
+                                                    NULL);
+    st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
+    st->sysfs = g_build_filename(st->rundir, "sys", NULL);
+    if ((rc = sim_ensure_connected(ctx, st)) < 0) {
+        sim_close(ctx, st);
+        return rc;
+    }
+    *state_r = st;
+    return 0;
 }
 
 static int
@@ -761,6 +795,105 @@ sim_dom_list(xlite_ctx *ctx, void *state, xlite_dominfo **infos_r,
     *infos_r = infos;
     *n_r = n;
     return 0;
+}
+
+static int
+sim_vcpu_list(xlite_ctx *ctx, void *state, uint32_t domid,
+              xlite_vcpuinfo **vcpus_r, size_t *n_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = domid == XLITE__DOMID_ANY ? g_strdup("")
+                          : g_strdup_printf(", \"domid\": %u", domid);
+    JsonObject *o;
+    JsonArray *arr;
+    xlite_vcpuinfo *vcpus;
+    guint i, n;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "vcpus", args, true, &parser, &o)) < 0)
+        return rc;
+    if (!(arr = json_object_get_array_member(o, "vcpus")))
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: vcpus without vcpus");
+    n = json_array_get_length(arr);
+    vcpus = g_new0(xlite_vcpuinfo, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        JsonObject *v;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e))
+            continue;
+        v = json_node_get_object(e);
+        vcpus[i].domid = (uint32_t)obj_uint(v, "domid");
+        vcpus[i].vcpuid = (unsigned int)obj_uint(v, "vcpu");
+        vcpus[i].online = obj_bool(v, "online");
+        vcpus[i].running = obj_bool(v, "running");
+        vcpus[i].blocked = obj_bool(v, "blocked");
+        vcpus[i].cpu = (unsigned int)obj_uint(v, "cpu");
+        vcpus[i].cpu_time_ns = obj_uint(v, "cpu_time_ns");
+    }
+    *vcpus_r = vcpus;
+    *n_r = n;
+    return 0;
+}
+
+static int
+sim_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
+              size_t *n_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    JsonArray *arr;
+    xlite_pcpuinfo *cpus;
+    guint i, n;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "pcpus", "", false, &parser, &o)) < 0)
+        return rc;
+    if (!(arr = json_object_get_array_member(o, "cpus")))
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: pcpus without cpus");
+    n = json_array_get_length(arr);
+    cpus = g_new0(xlite_pcpuinfo, n ? n : 1);
+    for (i = 0; i < n; i++) {
+        JsonNode *e = json_array_get_element(arr, i);
+        JsonObject *c;
+
+        if (!JSON_NODE_HOLDS_OBJECT(e))
+            continue;
+        c = json_node_get_object(e);
+        cpus[i].cpu = (unsigned int)obj_uint(c, "cpu");
+        cpus[i].guest_ns = obj_uint(c, "guest_ns");
+        cpus[i].idle_ns = obj_uint(c, "idle_ns");
+    }
+    *cpus_r = cpus;
+    *n_r = n;
+    return 0;
+}
+
+static int
+sim_vcpu_set_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      unsigned int vcpu, const uint8_t *cpumap, size_t maplen)
+{
+    g_autoptr(GString) args = g_string_new(NULL);
+    const char *sep = "";
+
+    g_string_printf(args, ", \"domid\": %u, \"vcpu\": %u, \"cpus\": [",
+                    domid, vcpu);
+    for (size_t i = 0; i < maplen * 8; i++) {
+        if (cpumap[i / 8] & (1u << (i % 8))) {
+            g_string_append_printf(args, "%s%zu", sep, i);
+            sep = ", ";
+        }
+    }
+    g_string_append_c(args, ']');
+    return sim_call(ctx, state, "vcpu_affinity", args->str, false, NULL, NULL);
+}
+
+static const char *
+sim_sysfs_root(void *state)
+{
+    sim_state *st = state;
+
+    return st->sysfs;
 }
 
 static int
@@ -935,6 +1068,7 @@ sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
 const xlite__hv_ops xlite__hv_sim_ops = {
     .name = "sim",
     .open = sim_open,
+    .open_query = sim_open_query,
     .close = sim_close,
     .host_info = sim_host_info,
     .dom_create = sim_dom_create,
@@ -948,5 +1082,9 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .dom_set_vcpus = sim_dom_set_vcpus,
     .dom_sched_set = sim_dom_sched_set,
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+    .vcpu_list = sim_vcpu_list,
+    .pcpu_list = sim_pcpu_list,
+    .sysfs_root = sim_sysfs_root,
+    .vcpu_set_affinity = sim_vcpu_set_affinity,
     .watch_domains = sim_watch_domains,
 };

@@ -465,6 +465,150 @@ xen_evtchn_alloc_unbound(xlite_ctx *ctx, void *state, uint32_t domid,
     return 0;
 }
 
+/* One domain's vcpus through XEN_DOMCTL_getvcpuinfo, appended to @out;
+ * vcpu ids up to max_vcpu_id, an offline one as such. */
+static int
+xen_vcpus_append(xlite_ctx *ctx, xen_state *st, const xc_domaininfo_t *d,
+                 GArray *out)
+{
+    for (unsigned int i = 0; i <= d->max_vcpu_id; i++) {
+        xc_vcpuinfo_t x = { 0 };
+        xlite_vcpuinfo v = { 0 };
+
+        if (xc_vcpu_getinfo(st->xch, d->domain, i, &x) < 0) {
+            /* A vcpu id without a vcpu (never brought up) is skipped. */
+            if (errno == ESRCH || errno == ENOENT)
+                continue;
+            return xen_fail(ctx, "xc_vcpu_getinfo");
+        }
+        v.domid = d->domain;
+        v.vcpuid = i;
+        v.online = x.online;
+        v.running = x.running;
+        v.blocked = x.blocked;
+        v.cpu = x.cpu;
+        v.cpu_time_ns = x.cpu_time;
+        g_array_append_val(out, v);
+    }
+    return 0;
+}
+
+static int
+xen_vcpu_list(xlite_ctx *ctx, void *state, uint32_t domid,
+              xlite_vcpuinfo **vcpus_r, size_t *n_r)
+{
+    xen_state *st = state;
+    g_autofree xc_domaininfo_t *x = g_new0(xc_domaininfo_t, 1024);
+    g_autoptr(GArray) out = g_array_new(FALSE, TRUE, sizeof(xlite_vcpuinfo));
+    int n, i, rc;
+
+    if (domid == XLITE__DOMID_ANY) {
+        if ((n = xc_domain_getinfolist(st->xch, 0, 1024, x)) < 0)
+            return xen_fail(ctx, "xc_domain_getinfolist");
+    } else {
+        if ((n = xc_domain_getinfolist(st->xch, domid, 1, x)) < 0)
+            return xen_fail(ctx, "xc_domain_getinfolist");
+        if (n == 0 || x[0].domain != domid)
+            return -ESRCH;
+    }
+    for (i = 0; i < n; i++)
+        if ((rc = xen_vcpus_append(ctx, st, &x[i], out)) < 0)
+            return rc;
+    *n_r = out->len;
+    *vcpus_r = (xlite_vcpuinfo *)(void *)g_array_free(g_steal_pointer(&out),
+                                                      FALSE);
+    return 0;
+}
+
+/*
+ * Xen keeps each physical cpu's idle time (XEN_SYSCTL_getcpuinfo); the
+ * time vcpus ran on it is their runstate time, which Xen keeps per vcpu,
+ * not per cpu: each vcpu's time is counted on the cpu it runs on now,
+ * exact for pinned vcpus and an attribution for the others.
+ */
+static int
+xen_pcpu_list(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
+              size_t *n_r)
+{
+    xen_state *st = state;
+    g_autofree xc_cpuinfo_t *info = NULL;
+    g_autofree xlite_vcpuinfo *vcpus = NULL;
+    xc_physinfo_t phys = { 0 };
+    xlite_pcpuinfo *cpus;
+    size_t nvcpus = 0;
+    int n = 0, rc;
+
+    if (xc_physinfo(st->xch, &phys) < 0)
+        return xen_fail(ctx, "xc_physinfo");
+    info = g_new0(xc_cpuinfo_t, phys.max_cpu_id + 1);
+    if (xc_getcpuinfo(st->xch, phys.max_cpu_id + 1, info, &n) < 0)
+        return xen_fail(ctx, "xc_getcpuinfo");
+    if ((rc = xen_vcpu_list(ctx, state, XLITE__DOMID_ANY, &vcpus,
+                            &nvcpus)) < 0)
+        return rc;
+    cpus = g_new0(xlite_pcpuinfo, n ? n : 1);
+    for (int i = 0; i < n; i++) {
+        cpus[i].cpu = i;
+        cpus[i].idle_ns = info[i].idletime;
+    }
+    for (size_t j = 0; j < nvcpus; j++)
+        if (vcpus[j].cpu < (unsigned int)n)
+            cpus[vcpus[j].cpu].guest_ns += vcpus[j].cpu_time_ns;
+    *cpus_r = cpus;
+    *n_r = n;
+    return 0;
+}
+
+static int
+xen_dom_node_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      uint64_t *nodes_r)
+{
+    xen_state *st = state;
+    xc_nodemap_t map = xc_nodemap_alloc(st->xch);
+    int bytes = xc_get_nodemap_size(st->xch);
+    uint64_t nodes = 0;
+
+    if (!map || bytes <= 0) {
+        free(map);
+        return xen_fail(ctx, "xc_nodemap_alloc");
+    }
+    if (xc_domain_node_getaffinity(st->xch, domid, map) < 0) {
+        free(map);
+        return xen_fail(ctx, "xc_domain_node_getaffinity");
+    }
+    for (int i = 0; i < bytes * 8 && i < 64; i++)
+        if (map[i / 8] & (1u << (i % 8)))
+            nodes |= UINT64_C(1) << i;
+    free(map);
+    *nodes_r = nodes;
+    return 0;
+}
+
+/* Hard affinity, as libxl_set_vcpuaffinity sets it. */
+static int
+xen_vcpu_set_affinity(xlite_ctx *ctx, void *state, uint32_t domid,
+                      unsigned int vcpu, const uint8_t *cpumap, size_t maplen)
+{
+    xen_state *st = state;
+    int size = xc_get_cpumap_size(st->xch);
+    xc_cpumap_t hard;
+    int r;
+
+    if (size <= 0 || !(hard = xc_cpumap_alloc(st->xch)))
+        return xen_fail(ctx, "xc_cpumap_alloc");
+    memcpy(hard, cpumap, MIN((size_t)size, maplen));
+    r = xc_vcpu_setaffinity(st->xch, domid, vcpu, hard, NULL,
+                            XEN_VCPUAFFINITY_HARD);
+    free(hard);
+    return r < 0 ? xen_fail(ctx, "xc_vcpu_setaffinity") : 0;
+}
+
+static const char *
+xen_sysfs_root(void *state)
+{
+    return "/sys";
+}
+
 const xlite__hv_ops xlite__hv_xen_ops = {
     .name = "xen",
     /* Xen's own, as libxl runs them: block sets up a loop device for a
@@ -474,6 +618,7 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .disk_script = "/etc/xen/scripts/block",
     .nic_script = "/etc/xen/scripts/vif-bridge",
     .open = xen_open,
+    .open_query = xen_open,     /* a handle of its own */
     .close = xen_close,
     .host_info = xen_host_info,
     .dom_create = xen_dom_create,
@@ -489,4 +634,9 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .dom_sched_set = xen_dom_sched_set,
     .dom_sched_get = xen_dom_sched_get,
     .evtchn_alloc_unbound = xen_evtchn_alloc_unbound,
+    .vcpu_list = xen_vcpu_list,
+    .pcpu_list = xen_pcpu_list,
+    .sysfs_root = xen_sysfs_root,
+    .dom_node_affinity = xen_dom_node_affinity,
+    .vcpu_set_affinity = xen_vcpu_set_affinity,
 };

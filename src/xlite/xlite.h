@@ -449,12 +449,66 @@ int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
 /* Every domain but dom0, by domid; free *infos_r with free(). */
 int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
 
+/*
+ * Monitoring (xlite_stats.c).  Each is one pass over the hypervisor.  The
+ * read-only ones never wait for the context's lock (a domain build may
+ * hold it for seconds): they use a connection of their own.
+ *
+ * stat: what xlite_domain_info says, without the name and the scheduler
+ *   parameters (which the hypervisor does not keep in the same place).
+ * stat_all: the same for every domain but dom0, by domid.  Free *infos_r
+ *   with free().
+ * vcpu_list: the vcpus of domain domid, every one up to its maximum (an
+ *   offline one with online false), by vcpuid.  vcpu_list_all: every
+ *   domain's, dom0's included, by domid then vcpuid.  Free with free().
+ * pcpu_list: the host's physical cpus, by number.  Free with free().
+ * disk_stats: the requests the backend of disk vdev of domid counted;
+ *   -ENOENT if the backend keeps no statistics (a qdisk, or none yet).
+ * netif_stats: the counters of a host network interface (a guest's vif,
+ *   vifD.N or the name its config gives); -ENOENT if there is none.
+ * Both read the host's sysfs, where Linux's blkback and netdevs keep them
+ * (the simulated host keeps the same files under its run directory).
+ * memory_stats: the balloon from the hypervisor (or from info, a
+ *   dominfo of the domain the caller has just had, to spare a request in
+ *   a pass over many domains) and what the guest reports in xenstore,
+ *   untrusted: a value that is not a plain decimal number of at most 24
+ *   bytes, or is more than the domain's maximum memory, is left out
+ *   (XLITE_MEMSTAT_NONE), as are free or available figures above the
+ *   guest's total.
+ */
+int xlite_domain_stat(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
+int xlite_domain_stat_all(xlite_ctx *ctx, xlite_dominfo **infos_r,
+                          size_t *n_r);
+int xlite_domain_vcpu_list(xlite_ctx *ctx, uint32_t domid,
+                           xlite_vcpuinfo **vcpus_r, size_t *n_r);
+int xlite_vcpu_list_all(xlite_ctx *ctx, xlite_vcpuinfo **vcpus_r,
+                        size_t *n_r);
+int xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r,
+                         size_t *n_r);
+int xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                            xlite_disk_stats *stats_r);
+int xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
+                           xlite_netif_stats *stats_r);
+int xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
+                              const xlite_dominfo *info,
+                              xlite_memory_stats *stats_r);
+/* The NUMA nodes the domain's memory may come from (bit N: node N, for
+ * the first 64 nodes). */
+int xlite_domain_node_affinity(xlite_ctx *ctx, uint32_t domid,
+                               uint64_t *nodes_r);
+
 int xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                    uint64_t target_memkb);
 int xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
                                 uint64_t max_memkb);
 int xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid,
                            unsigned int online);
+/* The physical cpus a vcpu may run on (its hard affinity): bit N of
+ * cpumap (maplen bytes, libvirt's layout) is cpu N.  -EINVAL for an empty
+ * map, a vcpu the domain does not have or a cpu the host does not have. */
+int xlite_domain_vcpu_set_affinity(xlite_ctx *ctx, uint32_t domid,
+                                   unsigned int vcpu, const uint8_t *cpumap,
+                                   size_t maplen);
 int xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid,
                            unsigned int weight, unsigned int cap);
 int xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name);

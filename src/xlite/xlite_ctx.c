@@ -120,6 +120,7 @@ ctx_free_fields(xlite_ctx *ctx)
     g_free(ctx->state_dir);
     g_free(ctx->sim_rundir);
     pthread_mutex_destroy(&ctx->lock);
+    pthread_mutex_destroy(&ctx->query_lock);
     g_free(ctx);
 }
 
@@ -142,6 +143,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&ctx->lock, &attr);
     pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&ctx->query_lock, NULL);
 
     ctx->state_dir = g_strdup(opts->state_dir);
     ctx->sim_rundir = g_strdup(opts->sim_rundir);
@@ -155,6 +157,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
                           "the %s backend is not built in",
                           xlite_backend_name(ctx->backend));
         pthread_mutex_destroy(&ctx->lock);
+        pthread_mutex_destroy(&ctx->query_lock);
         g_free(ctx->state_dir);
         g_free(ctx->sim_rundir);
         g_free(ctx);
@@ -188,6 +191,7 @@ xlite_ctx_free(xlite_ctx *ctx)
     xlite__ejects_ctx_free(ctx);
     xlite__blockjobs_ctx_free(ctx);
     xlite__domains_ctx_free(ctx);
+    xlite__stats_ctx_free(ctx);
     ctx->hv->close(ctx, ctx->hv_state);
     ctx_free_fields(ctx);
 }

@@ -113,6 +113,10 @@ typedef struct xlite__hv_ops {
     const char *disk_script;
     const char *nic_script;
     int (*open)(xlite_ctx *ctx, void **state_r);
+    /* A second state for the query path (see struct xlite_ctx), closed
+     * with close; its requests never touch the context's other state.
+     * NULL: the backend has no read-only requests. */
+    int (*open_query)(xlite_ctx *ctx, void **state_r);
     void (*close)(xlite_ctx *ctx, void *state);
     int (*host_info)(xlite_ctx *ctx, void *state, xlite_host_info *info_r);
 
@@ -140,10 +144,30 @@ typedef struct xlite__hv_ops {
                           unsigned int *weight_r, unsigned int *cap_r);
     int (*evtchn_alloc_unbound)(xlite_ctx *ctx, void *state, uint32_t domid,
                                 uint32_t remote, uint32_t *port_r);
+    /* The vcpus of domid, or of every domain for XLITE__DOMID_ANY, by
+     * domid then vcpuid; -ESRCH, quietly, if domid does not exist. */
+    int (*vcpu_list)(xlite_ctx *ctx, void *state, uint32_t domid,
+                     xlite_vcpuinfo **vcpus_r, size_t *n_r);
+    int (*pcpu_list)(xlite_ctx *ctx, void *state, xlite_pcpuinfo **cpus_r,
+                     size_t *n_r);
+    /* The cpus (bit N of cpumap: cpu N) vcpu may run on. */
+    int (*vcpu_set_affinity)(xlite_ctx *ctx, void *state, uint32_t domid,
+                             unsigned int vcpu, const uint8_t *cpumap,
+                             size_t maplen);
+    /* Bit N: node N; NULL where domains are not placed on nodes (every
+     * domain spans the host's nodes). */
+    int (*dom_node_affinity)(xlite_ctx *ctx, void *state, uint32_t domid,
+                             uint64_t *nodes_r);
+    /* Where the host's sysfs is (the simulated host keeps the parts its
+     * backends serve under its run directory), or NULL for none. */
+    const char *(*sysfs_root)(void *state);
     /* Start (fn) or stop (NULL) reporting domain state changes. */
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);
 } xlite__hv_ops;
+
+/* xlite_stats.c: the query path's teardown, at xlite_ctx_free. */
+void xlite__stats_ctx_free(xlite_ctx *ctx);
 
 extern const xlite__hv_ops xlite__hv_stub_ops;
 extern const xlite__hv_ops xlite__hv_sim_ops;
@@ -524,6 +548,18 @@ struct xlite_ctx {
     /* The one recursive lock of the context, and its holder's depth. */
     pthread_mutex_t lock;
     unsigned int lock_depth;
+
+    /*
+     * The query path (xlite_stats.c): a second backend state and xenstore
+     * handle for read-only requests, opened on first use and used under
+     * query_lock alone, never under lock: monitoring never waits for a
+     * long hypervisor request (a domain build) that another thread makes
+     * with the context's lock held.  query_lock is a leaf: nothing takes
+     * lock while holding it.
+     */
+    pthread_mutex_t query_lock;
+    void *query_state;
+    struct xs_handle *query_xsh;
 
     /* Event loop (xlite_event.c). */
     const xlite_osevent_hooks *hooks;    /* NULL or &hooks_copy */

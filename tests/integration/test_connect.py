@@ -1,6 +1,7 @@
 """The plugin loads, in embedded mode and in Debian's libvirtd, and answers
 the connection- and host-level APIs (issue: the plugin loads)."""
 
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -31,6 +32,16 @@ def check_capabilities(res, tmp_path):
     for g in caps.findall("guest"):
         if g.findtext("os_type") == "xenpvh":
             caps.remove(g)
+    # Nor does its host cpu feature name pattern allow the '.' of names
+    # libvirt's cpu map has and its own drivers emit ("sse4.1"): those
+    # features are checked here and left out of the validation.
+    cpu = caps.find("host/cpu")
+    if cpu is not None and cpu.find("model") is not None:
+        assert cpu.find("topology") is not None
+        for feature in cpu.findall("feature"):
+            assert re.fullmatch(r"[a-zA-Z0-9._-]+", feature.get("name"))
+            if "." in feature.get("name"):
+                cpu.remove(feature)
     f = tmp_path / "caps.xml"
     f.write_bytes(ET.tostring(caps))
     v = subprocess.run(["virt-xml-validate", str(f), "capability"],

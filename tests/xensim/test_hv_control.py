@@ -5,7 +5,6 @@ with hvclient.HvClient, xenstore with xsclient.XsClient.
 """
 import json
 import os
-import socket
 import subprocess
 import time
 import uuid as uuidlib
@@ -163,6 +162,88 @@ def test_pause_unpause_cpu_time(host, kernel):
         time.sleep(0.2)
         assert hv.info(domid)["cpu_time_ns"] > t2
         expect_error("EINVAL", hv.call, "pause", domid=0)
+
+
+def test_vcpu_time_per_vcpu(host, kernel_script):
+    """Each vcpu has its own counter: a busy one runs flat out, an idle
+    one 1% of the time, an offline one not at all; they add up to the
+    domain's cpu_time_ns, and vcpu N of domain D is on cpu (D + N) % 8."""
+    with host.hv() as hv:
+        domid = boot(hv, kernel_script("busy-vcpu 1"), vcpus=3)
+        hv.call("set_vcpus", domid=domid, online=2)
+        t0 = time.monotonic()
+        a = hv.call("vcpus", domid=domid)["vcpus"]
+        time.sleep(0.4)
+        b = hv.call("vcpus", domid=domid)["vcpus"]
+        wall = time.monotonic() - t0
+        total = hv.info(domid)["cpu_time_ns"]
+        assert [v["vcpu"] for v in b] == [0, 1, 2]
+        assert [v["online"] for v in b] == [True, True, False]
+        assert [v["running"] for v in b] == [False, True, False]
+        assert [v["blocked"] for v in b] == [True, False, False]
+        assert [v["cpu"] for v in b] == [(domid + i) % 8 for i in range(3)]
+        grown = [y["cpu_time_ns"] - x["cpu_time_ns"] for x, y in zip(a, b)]
+        assert 0.4e9 <= grown[1] <= wall * 1e9
+        assert 0.4e7 <= grown[0] <= wall * 1e7
+        assert grown[2] == 0
+        assert sum(v["cpu_time_ns"] for v in b) <= total
+        # Without domid: every domain's, dom0's first.
+        every = hv.call("vcpus")["vcpus"]
+        assert [(v["domid"], v["vcpu"]) for v in every] == \
+            [(0, 0), (0, 1), (domid, 0), (domid, 1), (domid, 2)]
+        expect_error("ESRCH", hv.call, "vcpus", domid=4242)
+
+
+def test_vcpu_affinity(host, kernel_script):
+    """A vcpu moves to the lowest cpu of an affinity that excludes its
+    own; the time it ran stays on its old cpu, what it runs next counts
+    on the new one."""
+    with host.hv() as hv:
+        domid = boot(hv, kernel_script("busy-vcpu 0"), vcpus=2)
+        old = domid % 8
+        new = (old + 3) % 8
+        time.sleep(0.2)
+        hv.call("vcpu_affinity", domid=domid, vcpu=0, cpus=[new, 7])
+        assert hv.call("vcpus", domid=domid)["vcpus"][0]["cpu"] == min(new, 7)
+        # Within its affinity already: it stays.
+        hv.call("vcpu_affinity", domid=domid, vcpu=1, cpus=list(range(8)))
+        assert hv.call("vcpus", domid=domid)["vcpus"][1]["cpu"] == \
+            (domid + 1) % 8
+        a = hv.call("pcpus")["cpus"]
+        time.sleep(0.3)
+        b = hv.call("pcpus")["cpus"]
+        assert b[min(new, 7)]["guest_ns"] - a[min(new, 7)]["guest_ns"] >= 0.3e9
+        assert b[old]["guest_ns"] - a[old]["guest_ns"] < 0.05e9
+        assert a[old]["guest_ns"] >= 0.2e9      # what it ran there stays
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=2,
+                     cpus=[0])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus=[])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus=[8])
+        expect_error("EINVAL", hv.call, "vcpu_affinity", domid=domid, vcpu=0,
+                     cpus="0-3")
+
+
+def test_pcpu_time(host, kernel_script):
+    """Each physical cpu's time since the host started is what vcpus ran
+    on it and idle time; the busy vcpu's cpu is not idle."""
+    with host.hv() as hv:
+        domid = boot(hv, kernel_script("busy-vcpu 0"), vcpus=1)
+        a = hv.call("pcpus")["cpus"]
+        time.sleep(0.3)
+        b = hv.call("pcpus")["cpus"]
+        assert [c["cpu"] for c in b] == list(range(8))
+        busy = domid % 8
+        assert b[busy]["guest_ns"] - a[busy]["guest_ns"] >= 0.3e9
+        assert b[busy]["idle_ns"] - a[busy]["idle_ns"] < 0.01e9
+        free = (busy + 4) % 8
+        assert b[free]["idle_ns"] - a[free]["idle_ns"] >= 0.3e9
+        # A domain gone leaves its time on its cpu.
+        before = hv.call("pcpus")["cpus"][busy]["guest_ns"]
+        hv.call("destroy", domid=domid)
+        wait_until(lambda: domid not in hv.domids())
+        assert hv.call("pcpus")["cpus"][busy]["guest_ns"] >= before
 
 
 def test_notifications(host, kernel):

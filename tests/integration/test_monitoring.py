@@ -1,0 +1,721 @@
+"""Monitoring figures through real python-libvirt and virsh against a
+private libvirtd on the simulated host: cpu time of domains and vcpus,
+the host's cpus and memory, bulk stats, and the small host queries.
+
+The simulated hypervisor accounts time per vcpu, as Xen does, at known
+rates (docs/xensim-hypervisor-protocol.md): an idle vcpu runs 1% of the
+time, one its guest script keeps busy (`busy-vcpu N`) 100%, and vcpu N of
+domain D runs on physical cpu (D + N) mod 8.  So the tests can say what
+each figure must be, not only that it is there."""
+
+import json
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+import xvtest
+
+IDLE_RATE = 0.01    # an idle vcpu's share of a cpu
+BUSY_RATE = 1.0     # a busy vcpu's
+HOST_CPUS = 8
+
+
+def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128,
+              disk_driver="phy", disk_io=None):
+    kernel = tmp_path / f"{name}.kernel"
+    script = "#!xensim-guest\n"
+    if busy is not None:
+        script += f"busy-vcpu {busy}\n"
+    if disk_io is not None:
+        script += "disk-io %d %d\n" % disk_io
+    kernel.write_text(script)
+    disk = tmp_path / f"{name}.img"
+    disk.write_bytes(b"\0" * 1024 * 1024)
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>{memory_mib}</memory>
+          <vcpu>{vcpus}</vcpu>
+          <os>
+            <type arch='x86_64'>xen</type>
+            <kernel>{kernel}</kernel>
+          </os>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='{disk_driver}'/>
+              <source file='{disk}'/>
+              <target dev='xvda' bus='xen'/>
+            </disk>
+            <interface type='ethernet'>
+              <mac address='00:16:3e:00:00:{len(name):02x}'/>
+            </interface>
+          </devices>
+        </domain>""")
+
+
+def probe(daemon, body):
+    """Run @body in a python-libvirt client of @daemon (conn is open); it
+    sets `out`, which comes back decoded from JSON."""
+    code = ("import json, sys, time, libvirt\n"
+            "conn = libvirt.open(sys.argv[1])\n"
+            "out = None\n" + textwrap.dedent(body) +
+            "\nprint(json.dumps(out))\n")
+    res = xvtest.python(code, daemon.uri)
+    assert res.rc == 0, res
+    return json.loads(res.out)
+
+
+@pytest.fixture(scope="module")
+def guests(daemon, tmp_path_factory):
+    """Two running guests: "busy" (2 vcpus, vcpu 1 flat out) and "idle"
+    (2 idle vcpus), and one defined and shut off: "off"."""
+    tmp = tmp_path_factory.mktemp("mon")
+    for name, busy in (("busy", 1), ("idle", None), ("off", None)):
+        f = tmp / f"{name}.xml"
+        f.write_text(guest_xml(tmp, name, busy=busy))
+        res = daemon.virsh("define", str(f))
+        assert res.rc == 0, res
+        if name != "off":
+            res = daemon.virsh("start", name)
+            assert res.rc == 0, res
+    yield daemon
+    for name in ("busy", "idle", "off"):
+        daemon.virsh("destroy", name)
+        daemon.virsh("undefine", name)
+
+
+# ---------------------------------------------------------------------------
+# Cpu time of a domain
+
+
+def test_cpu_time_grows_at_the_hypervisors_rate(guests):
+    """getInfo's cpuTime grows between two reads of a running guest, by
+    the busy vcpu's rate plus the idle one's over the time between the
+    reads (at least the time between the calls, at most the time around
+    them)."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        t0 = time.monotonic(); a = d.info()[4]; t1 = time.monotonic()
+        time.sleep(0.5)
+        t2 = time.monotonic(); b = d.info()[4]; t3 = time.monotonic()
+        out = [a, b, t2 - t1, t3 - t0]
+    """)
+    a, b, inner, outer = out
+    rate = BUSY_RATE + IDLE_RATE
+    assert a > 0
+    assert inner * rate * 1e9 <= b - a <= outer * rate * 1e9 + 1e6
+
+
+def test_vcpu_times_follow_the_loaded_vcpu(guests):
+    """getVcpus (python's dom.vcpus()) gives each vcpu its own time: the
+    busy one's is about a hundred times the idle one's, each on its own
+    physical cpu, the busy one running and the idle one blocked."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        out = [d.ID(), d.vcpus()]
+    """)
+    domid, (info, maps) = out
+    assert [v[0] for v in info] == [0, 1]
+    (n0, state0, time0, cpu0), (n1, state1, time1, cpu1) = info
+    assert (state0, state1) == (2, 1)   # VIR_VCPU_BLOCKED, VIR_VCPU_RUNNING
+    assert (cpu0, cpu1) == (domid % HOST_CPUS, (domid + 1) % HOST_CPUS)
+    assert time0 > 0
+    assert 80 < time1 / time0 < 120
+    assert maps == [[True] * HOST_CPUS] * 2
+
+
+def test_idle_guest_vcpus_grow_alike(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("idle")
+        out = d.vcpus()[0]
+    """)
+    t0, t1 = out[0][2], out[1][2]
+    assert t0 > 0 and abs(t0 - t1) < 0.05 * t0
+
+
+def test_info_cpu_stats_and_vcpus_agree(guests):
+    """Read one after the other, getInfo, getCPUStats' total, the sum of
+    the vcpus and getInfo again come from the same counters, so each is
+    at least the one before it and the last exceeds the first by no more
+    than the time the reads took."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        t0 = time.monotonic()
+        a = d.info()[4]
+        b = d.getCPUStats(True)[0]["cpu_time"]
+        c = sum(v[2] for v in d.vcpus()[0])
+        e = d.info()[4]
+        out = [a, b, c, e, time.monotonic() - t0]
+    """)
+    a, b, c, e, took = out
+    assert a <= b <= c <= e
+    assert e - a <= took * (BUSY_RATE + IDLE_RATE) * 1e9 + 1e6
+
+
+def test_cpu_stats_per_physical_cpu(guests):
+    """Per physical cpu, the domain's time is where its vcpus run: all of
+    it on the busy and the idle vcpu's cpus, none elsewhere, and the
+    cpus add up to the total."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        percpu = d.getCPUStats(False)
+        total = d.getCPUStats(True)[0]["cpu_time"]
+        out = [d.ID(), [p["cpu_time"] for p in percpu], total]
+    """)
+    domid, percpu, total = out
+    assert len(percpu) == HOST_CPUS
+    busy_cpu, idle_cpu = (domid + 1) % HOST_CPUS, domid % HOST_CPUS
+    assert percpu[busy_cpu] > 50 * percpu[idle_cpu] > 0
+    assert all(t == 0 for i, t in enumerate(percpu)
+               if i not in (busy_cpu, idle_cpu))
+    assert sum(percpu) <= total
+
+
+def test_pinned_vcpu_moves_and_its_time_with_it(guests, tmp_path):
+    """A vcpu pinned to another cpu runs there: getVcpus says so, and the
+    host's cpu time follows (the new cpu busy, the old one idle again);
+    a vcpu pinned in the definition runs there from the start."""
+    f = tmp_path / "p.xml"
+    f.write_text(guest_xml(tmp_path, "pin1", busy=1).replace(
+        "<vcpu>2</vcpu>",
+        "<vcpu>2</vcpu><cputune><vcpupin vcpu='0' cpuset='6'/></cputune>"))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        out = probe(guests, """
+            d = conn.lookupByName("pin1")
+            before = [v[3] for v in d.vcpus()[0]]
+            old = before[1]
+            new = 7 if old != 7 else 5
+            d.pinVcpu(1, tuple(i == new for i in range(8)))
+            after = [v[3] for v in d.vcpus()[0]]
+            a = [conn.getCPUStats(c) for c in (old, new)]
+            time.sleep(0.5)
+            b = [conn.getCPUStats(c) for c in (old, new)]
+            percpu = [p["cpu_time"] for p in d.getCPUStats(False)]
+            out = [d.ID(), before, after, new, a, b, percpu]
+        """)
+        domid, before, after, new, a, b, percpu = out
+        assert before == [6, (domid + 1) % 8]
+        assert after == [6, new]
+        # The busy vcpu's old cpu is idle again (but for others' vcpus),
+        # its new cpu busy.
+        assert b[1]["user"] - a[1]["user"] >= 0.45e9
+        assert b[0]["user"] - a[0]["user"] <= 0.1e9
+        assert percpu[new] > 50 * percpu[6] > 0
+        res = guests.virsh("vcpupin", "pin1", "1", "9", "--live")
+        assert res.rc != 0, res
+    finally:
+        guests.virsh("destroy", "pin1")
+
+
+def test_paused_guest_cpu_time_stands_still(guests):
+    assert guests.virsh("suspend", "idle").rc == 0
+    try:
+        out = probe(guests, """
+            d = conn.lookupByName("idle")
+            a = d.info()[4]; va = [v[2] for v in d.vcpus()[0]]
+            time.sleep(0.3)
+            b = d.info()[4]; vb = [v[2] for v in d.vcpus()[0]]
+            out = [a, b, va, vb, d.vcpus()[0][0][1]]
+        """)
+        a, b, va, vb, state = out
+        assert a == b > 0 and va == vb
+        assert state == 0   # VIR_VCPU_OFFLINE: not scheduled while paused
+    finally:
+        assert guests.virsh("resume", "idle").rc == 0
+
+
+def test_cpu_stats_of_a_domain_not_running(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("off")
+        errs = []
+        for call in (lambda: d.getCPUStats(True), lambda: d.vcpus()):
+            try:
+                call()
+                errs.append(None)
+            except libvirt.libvirtError as e:
+                errs.append(e.get_error_code())
+        out = [d.info()[4], errs]
+    """)
+    assert out == [0, [55, 55]]     # VIR_ERR_OPERATION_INVALID
+
+
+def test_cpu_stats_start_cpu_out_of_range(guests):
+    # virsh asks the driver for the number of cpus first, and checks.
+    res = guests.virsh("cpu-stats", "busy", "--start", str(HOST_CPUS),
+                       "--count", "1")
+    assert res.rc != 0 and "out of range (min: 0, max: 7)" in res.err, res
+
+
+def test_virsh_vcpuinfo_and_cpu_stats(guests):
+    res = guests.virsh("vcpuinfo", "busy")
+    assert res.rc == 0, res
+    assert res.out.count("State:          running") == 1
+    assert res.out.count("State:          blocked") == 1
+    res = guests.virsh("cpu-stats", "busy", "--total")
+    assert res.rc == 0 and "cpu_time" in res.out, res
+
+
+# ---------------------------------------------------------------------------
+# The host
+
+
+def test_node_cpu_map(guests):
+    out = probe(guests, """
+        out = [conn.getCPUMap(), conn.getInfo()[2]]
+    """)
+    (n, cpus, online), ncpus = out
+    assert n == ncpus == HOST_CPUS and online == HOST_CPUS
+    assert cpus == [True] * HOST_CPUS
+
+
+def test_node_cpu_stats_account_every_vcpu(guests):
+    """The host's cpu time: on the busy vcpu's cpu, user time grows at
+    least at its rate and idle time stops; on every cpu, user and idle
+    together grow as fast as the clock."""
+    out = probe(guests, """
+        domid = conn.lookupByName("busy").ID()
+        busy = (domid + 1) % 8
+        a = conn.getCPUStats(busy); aa = conn.getCPUStats(-1)
+        t0 = time.monotonic()
+        time.sleep(0.5)
+        b = conn.getCPUStats(busy); bb = conn.getCPUStats(-1)
+        out = [a, b, aa, bb, time.monotonic() - t0]
+    """)
+    a, b, aa, bb, wall = out
+    assert set(a) == {"user", "idle"}
+    assert b["user"] - a["user"] >= 0.45e9
+    assert b["idle"] - a["idle"] <= 0.02 * (b["user"] - a["user"])
+    grown = (bb["user"] + bb["idle"]) - (aa["user"] + aa["idle"])
+    assert 0.9 * HOST_CPUS * 0.5e9 <= grown <= HOST_CPUS * (wall + 0.05) * 1e9
+
+
+def test_node_cpu_stats_bad_cpu(guests):
+    res = guests.virsh("nodecpustats", str(HOST_CPUS))
+    assert res.rc != 0 and "Invalid cpuNum 8" in res.err, res
+
+
+def test_node_memory_stats(guests, tmp_path):
+    """total is the host's memory; free is what no domain holds, and a
+    guest that starts takes exactly its memory from it."""
+    f = tmp_path / "m.xml"
+    f.write_text(guest_xml(tmp_path, "mem1", memory_mib=64))
+    assert guests.virsh("define", str(f)).rc == 0
+    try:
+        before = probe(guests, """
+            out = [conn.getMemoryStats(-1), conn.getInfo()[1],
+                   conn.getFreeMemory()]
+        """)
+        assert guests.virsh("start", "mem1").rc == 0
+        after = probe(guests, "out = conn.getMemoryStats(-1)")
+    finally:
+        guests.virsh("destroy", "mem1")
+        guests.virsh("undefine", "mem1")
+    stats, total_mib, free_bytes = before
+    assert stats["total"] == total_mib * 1024
+    assert stats["free"] == free_bytes // 1024
+    assert after["total"] == stats["total"]
+    assert stats["free"] - after["free"] == 64 * 1024
+
+
+# ---------------------------------------------------------------------------
+# Bulk stats: virsh domstats, getAllDomainStats, domainListGetStats
+
+def domstats(daemon, *args):
+    """virsh domstats, as {domain: {field: value}}."""
+    res = daemon.virsh("domstats", *args)
+    assert res.rc == 0, res
+    out, cur = {}, None
+    for line in res.out.splitlines():
+        line = line.strip()
+        if line.startswith("Domain: "):
+            cur = out.setdefault(line.split("'")[1], {})
+        elif "=" in line:
+            k, v = line.split("=", 1)
+            cur[k] = int(v) if v.lstrip("-").isdigit() else v
+    return out
+
+
+def sim_sysfs(daemon):
+    return daemon.sim_rundir / "sys"
+
+
+def test_domstats_every_group(guests):
+    """One record per domain with every group, figures as the single
+    queries give them."""
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        a = d.info()
+        recs = conn.getAllDomainStats()
+        b = d.info()
+        out = [a, b, d.ID(), {r[0].name(): r[1] for r in recs}]
+    """)
+    a, b, domid, recs = out
+    assert {"busy", "idle", "off"} <= set(recs)
+    s = recs["busy"]
+    assert (s["state.state"], s["state.reason"]) == (1, 1)
+    assert a[4] <= s["cpu.time"] <= b[4]
+    assert s["balloon.current"] == a[2] == 128 * 1024
+    assert s["balloon.maximum"] == a[1]
+    assert (s["vcpu.current"], s["vcpu.maximum"]) == (2, 2)
+    assert (s["vcpu.0.state"], s["vcpu.1.state"]) == (2, 1)
+    assert s["vcpu.1.time"] > 80 * s["vcpu.0.time"] > 0
+    assert s["vcpu.0.time"] + s["vcpu.1.time"] <= b[4]
+    assert s["net.count"] == 1 and s["net.0.name"] == f"vif{domid}.0"
+    assert all(s[f"net.0.{k}"] == 0 for k in
+               ("rx.bytes", "rx.pkts", "tx.bytes", "tx.pkts"))
+    assert s["block.count"] == 1 and s["block.0.name"] == "xvda"
+    assert s["block.0.path"].endswith("/busy.img")
+    assert s["block.0.capacity"] == s["block.0.physical"] == 1024 * 1024
+    assert s["block.0.rd.reqs"] == s["block.0.wr.reqs"] == 0
+    # A domain shut off: its state and definition only.
+    off = recs["off"]
+    assert off["state.state"] == 5
+    assert off["balloon.current"] == off["balloon.maximum"] == 128 * 1024
+    assert "cpu.time" not in off and "vcpu.0.time" not in off
+    assert off["vcpu.0.state"] == 0 and "net.count" not in off
+    assert off["block.count"] == 1 and "block.0.rd.reqs" not in off
+
+
+def test_domstats_filters(guests, tmp_path):
+    """The state and persistence filters, with a paused and a transient
+    guest beside the running and the shut off ones."""
+    f = tmp_path / "t.xml"
+    f.write_text(guest_xml(tmp_path, "trans1"))
+    assert guests.virsh("create", str(f)).rc == 0
+    assert guests.virsh("suspend", "idle").rc == 0
+    try:
+        def names(*flags):
+            return set(domstats(guests, "--state", *flags)) & \
+                {"busy", "idle", "off", "trans1"}
+        assert names() == {"busy", "idle", "off", "trans1"}
+        assert names("--list-active") == {"busy", "idle", "trans1"}
+        assert names("--list-inactive") == {"off"}
+        assert names("--list-running") == {"busy", "trans1"}
+        assert names("--list-paused") == {"idle"}
+        assert names("--list-shutoff") == {"off"}
+        assert names("--list-other") == set()
+        assert names("--list-persistent") == {"busy", "idle", "off"}
+        assert names("--list-transient") == {"trans1"}
+        assert names("--list-active", "--list-persistent") == {"busy", "idle"}
+        assert domstats(guests, "--state", "idle")["idle"]["state.state"] == 3
+    finally:
+        guests.virsh("resume", "idle")
+        guests.virsh("destroy", "trans1")
+
+
+def test_domstats_of_listed_domains_and_groups(guests):
+    """virDomainListGetStats: only the domains named, only the groups
+    asked for."""
+    out = domstats(guests, "--vcpu", "--balloon", "busy", "off")
+    assert set(out) == {"busy", "off"}
+    assert {k.split(".")[0] for k in out["busy"]} == {"vcpu", "balloon"}
+
+
+def test_domstats_enforce(guests):
+    """A group the driver does not give: left out, or refused with
+    --enforce, as libvirt's QEMU driver does."""
+    out = domstats(guests, "--perf", "busy")
+    assert out == {"busy": {}} or out == {}
+    res = guests.virsh("domstats", "--perf", "--enforce", "busy")
+    assert res.rc != 0 and "not supported" in res.err, res
+    assert domstats(guests, "--state", "--enforce", "busy")["busy"][
+        "state.state"] == 1
+
+
+def test_domstats_follow_the_kernels_counters(guests):
+    """Block and interface figures are read where Linux keeps them (the
+    simulated host keeps the same files): blkback's sectors are 512 bytes,
+    and the host's vif receives what the guest sends."""
+    domid = int(guests.virsh("domid", "idle").out)
+    sysfs = sim_sysfs(guests)
+    vbd = sysfs / "bus" / "xen-backend" / "devices" / f"vbd-{domid}-51712" / \
+        "statistics"
+    vif = sysfs / "class" / "net" / f"vif{domid}.0" / "statistics"
+    assert sorted(p.name for p in vbd.iterdir()) == \
+        ["ds_req", "f_req", "oo_req", "rd_req", "rd_sect", "wr_req", "wr_sect"]
+    for name, val in (("rd_req", 7), ("rd_sect", 24), ("wr_req", 3),
+                      ("wr_sect", 8), ("f_req", 2), ("oo_req", 1)):
+        (vbd / name).write_text(f"{val}\n")
+    for name, val in (("rx_bytes", 1500), ("rx_packets", 3), ("tx_bytes", 98),
+                      ("tx_packets", 1), ("rx_dropped", 4)):
+        (vif / name).write_text(f"{val}\n")
+    s = domstats(guests, "--block", "--interface", "idle")["idle"]
+    assert (s["block.0.rd.reqs"], s["block.0.rd.bytes"]) == (7, 24 * 512)
+    assert (s["block.0.wr.reqs"], s["block.0.wr.bytes"]) == (3, 8 * 512)
+    assert (s["block.0.fl.reqs"], s["block.0.errs"]) == (2, 1)
+    assert (s["net.0.tx.bytes"], s["net.0.tx.pkts"]) == (1500, 3)
+    assert (s["net.0.rx.bytes"], s["net.0.rx.pkts"]) == (98, 1)
+    assert s["net.0.tx.drop"] == 4
+    res = guests.virsh("domblkstat", "idle", "xvda")
+    assert res.rc == 0, res
+    assert "xvda rd_req 7" in res.out and "xvda wr_bytes 4096" in res.out
+    assert "xvda flush_operations 2" in res.out and "xvda errs 1" in res.out
+    res = guests.virsh("domifstat", "idle", f"vif{domid}.0")
+    assert res.rc == 0, res
+    assert f"vif{domid}.0 rx_bytes 98" in res.out
+    assert f"vif{domid}.0 tx_bytes 1500" in res.out
+    # A counter that is not a number is an error, not a zero.
+    (vbd / "rd_req").write_text("lots\n")
+    res = guests.virsh("domblkstat", "idle", "xvda")
+    assert res.rc != 0 and "holds no counter" in res.err, res
+    (vbd / "rd_req").write_text("0\n")
+
+
+def test_block_stats_count_the_guests_requests(guests, tmp_path):
+    """A guest that makes 3 reads and 5 writes of 4 KiB through its
+    blkfront: blkback counts exactly those, and the writes are in the
+    disk's file."""
+    f = tmp_path / "io.xml"
+    f.write_text(guest_xml(tmp_path, "io1", disk_io=(3, 5)))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        def blkstat():
+            res = guests.virsh("domblkstat", "io1", "xvda")
+            assert res.rc == 0, res
+            return {line.split()[1]: int(line.split()[2])
+                    for line in res.out.splitlines() if line.strip()}
+        assert xvtest.wait_for(lambda: blkstat()["rd_req"] == 3), blkstat()
+        st = blkstat()
+        assert st == {"rd_req": 3, "rd_bytes": 3 * 4096, "wr_req": 5,
+                      "wr_bytes": 5 * 4096, "errs": 0,
+                      "flush_operations": 0}, st
+        s = domstats(guests, "--block", "io1")["io1"]
+        assert (s["block.0.rd.reqs"], s["block.0.wr.bytes"]) == (3, 5 * 4096)
+        data = (tmp_path / "io1.img").read_bytes()
+        for i in range(5):
+            assert data[i * 4096:].startswith(b"xensim write %d\n" % i)
+        assert data[5 * 4096:6 * 4096] == bytes(4096)
+    finally:
+        guests.virsh("destroy", "io1")
+
+
+def test_qdisk_keeps_no_blkback_counters(guests, tmp_path):
+    """A disk a QEMU serves (qdisk) has no blkback: its statistics are not
+    supported, as with libvirt's Xen driver; bulk stats leave them out."""
+    f = tmp_path / "q.xml"
+    f.write_text(guest_xml(tmp_path, "qd1", disk_driver="qemu"))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        res = guests.virsh("domblkstat", "qd1", "xvda")
+        assert res.rc != 0 and "keeps no statistics" in res.err, res
+        s = domstats(guests, "--block", "qd1")["qd1"]
+        assert s["block.0.name"] == "xvda" and "block.0.rd.reqs" not in s
+    finally:
+        guests.virsh("destroy", "qd1")
+
+
+def test_block_and_interface_stats_errors(guests):
+    res = guests.virsh("domblkstat", "idle", "xvdz")
+    assert res.rc != 0 and "invalid path: xvdz" in res.err, res
+    res = guests.virsh("domifstat", "idle", "vif999.0")
+    assert res.rc != 0, res
+    res = guests.virsh("domblkstat", "off", "xvda")
+    assert res.rc != 0 and "not running" in res.err, res
+
+
+def test_interface_target_in_live_xml(guests):
+    """virt-manager asks interfaceStats only of interfaces whose live XML
+    names a target: vifD.N, as libvirt's Xen driver writes it."""
+    domid = int(guests.virsh("domid", "busy").out)
+    xml = guests.virsh("dumpxml", "busy").out
+    assert f"<target dev='vif{domid}.0'/>" in xml
+
+
+# ---------------------------------------------------------------------------
+# Memory of a domain
+
+def xs_write(daemon, path, value):
+    """Write a node as the guest could have (xenstore-write as dom0 on the
+    simulated host's xenstored)."""
+    sock = daemon.sim_rundir / "xenstored" / "socket"
+    subprocess.run(["xenstore-write", "--", path, value], check=True,
+                   env={"XENSTORED_PATH": str(sock)}, timeout=10)
+
+
+def memstats(daemon, name):
+    out = probe(daemon, f"""
+        out = conn.lookupByName({name!r}).memoryStats()
+    """)
+    return out
+
+
+def test_memory_stats_follow_the_balloon_and_the_guest(guests, tmp_path):
+    """actual is what the domain holds; available, unused and usable are
+    what the simulated guest reports of its memory in xenstore (all of
+    it, three quarters free, seven eighths available), and follow the
+    balloon; bulk stats say the same."""
+    f = tmp_path / "b.xml"
+    f.write_text(guest_xml(tmp_path, "bal1"))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        m = memstats(guests, "bal1")
+        assert m == {"actual": 131072, "available": 131072,
+                     "unused": 98304, "usable": 114688}, m
+        assert guests.virsh("setmem", "bal1", "65536", "--live").rc == 0
+        assert xvtest.wait_for(
+            lambda: memstats(guests, "bal1")["actual"] == 65536)
+        assert xvtest.wait_for(
+            lambda: memstats(guests, "bal1")["unused"] == 49152)
+        m = memstats(guests, "bal1")
+        assert m == {"actual": 65536, "available": 65536, "unused": 49152,
+                     "usable": 57344}, m
+        s = domstats(guests, "--balloon", "bal1")["bal1"]
+        assert s == {"balloon.current": 65536, "balloon.maximum": 131072,
+                     "balloon.unused": 49152, "balloon.available": 65536,
+                     "balloon.usable": 57344}, s
+    finally:
+        guests.virsh("destroy", "bal1")
+
+
+@pytest.mark.parametrize("bad", ["12abc", "-5", "1e9", "", " 100",
+                                 "9" * 30, str(2 ** 64), "1048577",
+                                 "\u0661\u0662"])
+def test_memory_stats_refuse_what_a_guest_should_not_say(guests, bad):
+    """The guest's figures are untrusted: anything but a plain number no
+    larger than the domain's maximum (128 MiB here) is left out."""
+    domid = int(guests.virsh("domid", "idle").out)
+    home = f"/local/domain/{domid}/data"
+    try:
+        xs_write(guests, f"{home}/meminfo_free", bad)
+        xs_write(guests, f"{home}/meminfo_available", bad)
+        m = memstats(guests, "idle")
+        assert "unused" not in m and "usable" not in m, m
+        assert m["actual"] == m["available"] == 131072
+        # More free than the total it reports: left out too.
+        xs_write(guests, f"{home}/meminfo_free", "131072")
+        xs_write(guests, f"{home}/meminfo_total", "65536")
+        m = memstats(guests, "idle")
+        assert "unused" not in m and m["available"] == 65536, m
+    finally:
+        xs_write(guests, f"{home}/meminfo_total", "131072")
+        xs_write(guests, f"{home}/meminfo_free", "98304")
+        xs_write(guests, f"{home}/meminfo_available", "114688")
+
+
+def test_memory_stats_without_guest_figures(guests):
+    """A guest that reports nothing: the balloon, and the maximum as what
+    is available, as libvirt's Xen driver gives them."""
+    domid = int(guests.virsh("domid", "idle").out)
+    home = f"/local/domain/{domid}/data"
+    sock = guests.sim_rundir / "xenstored" / "socket"
+    env = {"XENSTORED_PATH": str(sock)}
+    for node in ("meminfo_total", "meminfo_free", "meminfo_available"):
+        subprocess.run(["xenstore-rm", f"{home}/{node}"], env=env, check=True)
+    try:
+        assert memstats(guests, "idle") == {"available": 131072,
+                                            "actual": 131072}
+    finally:
+        xs_write(guests, f"{home}/meminfo_total", "131072")
+        xs_write(guests, f"{home}/meminfo_free", "98304")
+        xs_write(guests, f"{home}/meminfo_available", "114688")
+
+
+# ---------------------------------------------------------------------------
+# The small host and domain queries libvirt's Xen driver has
+
+def test_security_model_is_empty_not_unsupported(guests):
+    out = probe(guests, "out = conn.getSecurityModel()")
+    assert out == ["", ""]
+
+
+def test_sysinfo_is_what_dmidecode_reads(guests):
+    """SMBIOS as dom0 reads it: where dmidecode can read this machine's,
+    the driver gives it; where it cannot, libvirt's Xen driver's error."""
+    try:
+        dmi = subprocess.run(["dmidecode", "-q", "-t", "1"],
+                             capture_output=True, text=True, timeout=30)
+        readable = dmi.returncode == 0 and "System Information" in dmi.stdout
+    except FileNotFoundError:
+        readable = False
+    res = guests.virsh("sysinfo")
+    if readable:
+        assert res.rc == 0 and "<sysinfo type='smbios'>" in res.out, res
+    else:
+        assert res.rc != 0, res
+        assert "Host SMBIOS information is not available" in res.err, res
+
+
+def test_host_cpu_compare_and_baseline(guests):
+    """The capabilities name the host cpu; compareCPU finds it identical
+    to itself and a cpu needing a feature it lacks incompatible;
+    baselineCPU of it alone is its model."""
+    out = probe(guests, """
+        import xml.etree.ElementTree as ET
+        host = ET.fromstring(conn.getCapabilities()).find("host/cpu")
+        have = {f.get("name") for f in host.findall("feature")}
+        model = host.find("model").text
+        cpu = ET.tostring(host).decode()
+        lack = next(f for f in ("amx-tile", "avx512-fp16", "sgx", "svm",
+                                "avx512f", "pku") if f not in have)
+        bad = ("<cpu><arch>x86_64</arch><model>%s</model>"
+               "<feature policy='require' name='%s'/></cpu>" % (model, lack))
+        base = ET.fromstring(conn.baselineCPU([cpu]))
+        try:
+            conn.compareCPU(bad, libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
+            failed = None
+        except libvirt.libvirtError as e:
+            failed = e.get_error_code()
+        out = [conn.compareCPU(cpu), conn.compareCPU(bad), failed,
+               base.find("model").text, model,
+               host.find("topology").attrib, conn.getInfo()[4:8]]
+    """)
+    same, bad, failed, base_model, model, topo, info = out
+    assert same == 1            # VIR_CPU_COMPARE_IDENTICAL
+    assert bad == 0             # VIR_CPU_COMPARE_INCOMPATIBLE
+    assert failed == 91         # VIR_ERR_CPU_INCOMPATIBLE
+    assert base_model == model
+    # The topology is the hypervisor's, as nodeinfo gives it.
+    nodes, sockets, cores, threads = info
+    assert topo == {"sockets": str(sockets), "dies": "1",
+                    "cores": str(cores), "threads": str(threads)}
+
+
+def test_numa_parameters(guests):
+    out = probe(guests, """
+        d = conn.lookupByName("busy")
+        out = [d.numaParameters(), conn.getInfo()[4]]
+    """)
+    params, nodes = out
+    assert params["numa_mode"] == 2     # VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE
+    assert params["numa_nodeset"] == ("0" if nodes == 1 else f"0-{nodes - 1}")
+    res = guests.virsh("numatune", "off")
+    assert res.rc != 0 and "not running" in res.err, res
+
+
+def test_messages_of_an_untainted_domain(guests):
+    assert probe(guests, "out = conn.lookupByName('busy').messages()") == []
+
+
+def test_job_stats_during_a_start(guests, tmp_path):
+    """A start (its builder made slow by the guest script) is the domain's
+    job: job stats show it unbounded with its elapsed time, and none once
+    it is done."""
+    kernel = tmp_path / "slow.kernel"
+    kernel.write_text("#!xensim-guest\nbuild-delay 3\n")
+    xml = guest_xml(tmp_path, "slow1").replace(
+        str(tmp_path / "slow1.kernel"), str(kernel))
+    f = tmp_path / "slow.xml"
+    f.write_text(xml)
+    assert guests.virsh("define", str(f)).rc == 0
+    try:
+        start = subprocess.Popen(
+            ["virsh", "-q", "-c", guests.uri, "start", "slow1"],
+            env=xvtest.driver_env(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        time.sleep(1.5)
+        during = probe(guests, """
+            d = conn.lookupByName("slow1")
+            out = [d.jobStats(), d.jobInfo()]
+        """)
+        assert start.wait(timeout=60) == 0
+        after = probe(guests, "out = conn.lookupByName('slow1').jobStats()")
+    finally:
+        guests.virsh("destroy", "slow1")
+        guests.virsh("undefine", "slow1")
+    stats, info = during
+    assert stats["type"] == 2 and 500 <= stats["time_elapsed"] <= 60000, stats
+    assert info[0] == 2 and info[1] >= 500, info  # VIR_DOMAIN_JOB_UNBOUNDED
+    assert after == {"type": 0}
