@@ -10,6 +10,9 @@ exit.  Each takes about 5 minutes on 2 cores (everything is emulated).
 
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 
 import pytest
 
@@ -22,10 +25,11 @@ def checks_of(out):
     return dict(re.findall(r"^CHECK (\S+) (ok|FAIL)$", out, re.M))
 
 
-def run_scenario(testhost, name, timeout=900):
-    if not os.path.exists(os.path.join(BUILD, "tools", "xlite")):
+def run_scenario(testhost, name, timeout=900, args=(), build=True):
+    if build and not os.path.exists(os.path.join(BUILD, "tools", "xlite")):
         pytest.fail("no build in %s (tools/run build)" % BUILD)
     script = "BUILD_DIR='%s' sh tools/xen-testhost.d/%s" % (BUILD, name)
+    script += "".join(" '%s'" % a for a in args)
     r, took = run_in_dom0(testhost, script, timeout=timeout)
     print(r.stdout[-6000:])
     return r, checks_of(r.stdout)
@@ -97,3 +101,32 @@ def test_hotplug_on_real_xen(testhost):
         "hotplug-rounds", "daemon-alive", "events-one-per-change", "destroy",
         "undefine",
     ] + ["xth-hp-" + g for g in GONE] + ["xth-hp-" + g for g in NOTHING_LEFT])
+
+
+def test_package_on_real_xen(testhost):
+    """The Debian package, built here by tools/build-deb, installed into
+    dom0 with dpkg -i and loaded by Debian's libvirtd with its defaults,
+    serving plain xen:///system (docs/packaging.md, "On a real dom0")."""
+    # /tmp: dom0 reads the host's root (9p), and its /tmp is the host's.
+    out = tempfile.mkdtemp(prefix="xv-deb-", dir="/tmp")
+    try:
+        env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
+        proc = subprocess.run([os.path.join(TOP, "tools", "build-deb"), out],
+                              capture_output=True, text=True, timeout=900,
+                              env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        deb = proc.stdout.strip().splitlines()[-1].removeprefix("deb: ")
+        os.chmod(out, 0o755)
+        r, checks = run_scenario(testhost, "scenario-package.sh", timeout=1500,
+                                 args=[deb], build=False)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    assert_all(r, checks, [
+        "dpkg-install", "module-installed", "libvirtd-start", "module-mapped",
+        "no-build-tree", "storage-driver-mapped", "network-driver-mapped",
+        "version-api", "version-hypervisor", "pool-list", "net-list",
+        "define", "defined-system-path", "start", "running",
+        "xth-pkg-marker", "xth-pkg-xenstore-write", "xth-pkg-ticks",
+        "disk-connected", "disk-physical-device", "nic-connected",
+        "nic-on-bridge", "destroy", "shut-off", "undefine", "undefined",
+    ] + ["xth-pkg-" + g for g in GONE] + ["xth-pkg-" + g for g in NOTHING_LEFT])
