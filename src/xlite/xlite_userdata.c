@@ -214,6 +214,10 @@ xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
             XLITE_LOG(ctx, XLITE_LOG_INFO,
                       "removing the stored config of domain %u, which no "
                       "longer exists", domid);
+            /* Its disk server too, unless the domid is another
+             * domain's now (whose server it would be). */
+            if (!info)
+                xlite__diskserver_stop(ctx, domid, uuid);
             xlite__userdata_remove(ctx, domid, uuid);
             unlink(lockpath);
         }

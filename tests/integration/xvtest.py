@@ -143,7 +143,8 @@ def wait_for(cond, timeout=20):
 
 
 def stop_simulated_hosts(under):
-    """Stop every xensimd whose run directory is below @under.
+    """Stop every xensimd whose run directory is below @under, and the
+    disk servers of its domains.
 
     The driver starts a simulated host for each root on demand, and the
     host outlives the client, like a real host outlives its toolstack: a
@@ -155,6 +156,9 @@ def stop_simulated_hosts(under):
     # follow links.
     pidfiles += [link / "xensimd.pid" for link in Path(under).rglob("xensim")
                  if link.is_symlink()]
+    # The disk servers the driver started for the host's domains go with
+    # the host (as its domains do).
+    pidfiles += list(Path(under).rglob("qsd/*/pid"))
     for pidfile in pidfiles:
         try:
             pid = int(pidfile.read_text().strip())

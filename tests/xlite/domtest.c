@@ -103,11 +103,38 @@ rm_rf(const char *path)
     g_rmdir(path);
 }
 
+/* The disk servers (qemu-storage-daemon) the core started for the host's
+ * domains outlive them as they outlive their toolstack: a host that goes
+ * takes them with it, by the pid files under its state directory. */
+static void
+simhost_stop_disk_servers(simhost *sh)
+{
+    g_autofree char *qsd = g_build_filename(sh->state_dir, "qsd", NULL);
+    g_autoptr(GDir) d = g_dir_open(qsd, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *pidfile = g_build_filename(qsd, name, "pid", NULL);
+        g_autofree char *text = NULL;
+        guint64 pid;
+        int i;
+
+        if (!g_file_get_contents(pidfile, &text, NULL, NULL) ||
+            !g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXINT,
+                                        &pid, NULL) ||
+            kill((pid_t)pid, SIGTERM) < 0)
+            continue;
+        for (i = 0; i < 500 && kill((pid_t)pid, 0) == 0; i++)
+            g_usleep(10000);
+    }
+}
+
 void
 simhost_free(simhost *sh)
 {
     if (!sh)
         return;
+    simhost_stop_disk_servers(sh);
     simhost_kill(sh, SIGTERM);
     rm_rf(sh->dir);
     g_free(sh->dir);
