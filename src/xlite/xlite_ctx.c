@@ -174,6 +174,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     }
     if ((rc = xlite__domains_ctx_init(ctx)) < 0 ||
         (rc = xlite__blockjobs_ctx_init(ctx)) < 0) {
+        xlite__domains_ctx_free(ctx);
         ctx->hv->close(ctx, ctx->hv_state);
         ctx_free_fields(ctx);
         return rc;
