@@ -140,6 +140,14 @@ t0=$(up)
 check shutdown V shutdown $NAME
 check shut-off wait_for 180 sh -c "[ \"\$(timeout 60 virsh -q -c '$URI' domstate $NAME)\" = 'shut off' ]"
 echo "shut off after $(since "$t0") s"
+if [ "$(timeout 60 virsh -q -c "$URI" domstate $NAME)" != "shut off" ]; then
+    # Once in CI the guest printed its poweroff and Xen never saw it shut
+    # down: what the guest and Xen say then.
+    echo "--- not shut off: the guest's console (tail), Xen's view of it"
+    tail -c 1500 "$(guest_log $NAME)"; echo
+    xl list -v 2>&1 | tail -3
+    xl debug-keys q > /dev/null 2>&1 && xl dmesg 2>/dev/null | tail -25
+fi
 check guest-powered-off grep -q XTH-DOMU-POWEROFF "$(guest_log $NAME)"
 check_gone "$domid" "$uuid" $NAME-shutdown
 
