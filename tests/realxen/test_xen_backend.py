@@ -91,6 +91,11 @@ def test_virsh_on_real_xen(testhost):
       + ["xth-virsh-destroy-" + g for g in NOTHING_LEFT])
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "known bug, open (issue 13): libvirtd's heap is corrupted during "
+    "hotplug on real Xen (on an idle test host it died in free() in its "
+    "event loop during detach-disk, no other process crashing); the run's "
+    "output keeps the backtrace"))
 def test_hotplug_on_real_xen(testhost):
     """A disk and a NIC attached to the running Linux guest and detached
     again through virsh: the guest sees them come and go, DEVICE_ADDED and

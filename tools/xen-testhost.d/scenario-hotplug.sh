@@ -90,7 +90,8 @@ if [ "${QUERIES:-0}" = 1 ]; then
     ) &
 fi
 
-devs_now() { grep -a XTH-DOMU-DEVICES "$(guest_log $NAME)" | tail -1; }
+# (The console's lines end in CR LF.)
+devs_now() { grep -a XTH-DOMU-DEVICES "$(guest_log $NAME)" | tail -1 | tr -d '\r'; }
 guest_has() { [ "$(devs_now)" = "XTH-DOMU-DEVICES $1" ]; }
 # One step of a round: on failure, says which and marks the round bad.
 # Once the round is bad its waits are not waited out (a broken host would
