@@ -37,31 +37,7 @@ me=$$
 timeout 3000 virsh -c "$URI" event --all --loop > /tmp/virsh-events 2>&1 &
 evpid=$!
 
-cat > /tmp/$NAME.xml <<XML
-<domain type='xen'>
-  <name>$NAME</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64'>linux</type>
-    <kernel>$IMAGES/vmlinuz</kernel>
-    <initrd>$IMAGES/domu.cpio</initrd>
-    <cmdline>console=hvc0 loglevel=3</cmdline>
-  </os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='phy'/>
-      <source file='/tmp/disk1.img'/>
-      <target dev='xvda' bus='xen'/>
-    </disk>
-    <interface type='bridge'>
-      <mac address='00:16:3e:00:01:03'/>
-      <source bridge='xenbr0'/>
-    </interface>
-    <console type='pty'/>
-  </devices>
-</domain>
-XML
+pv_guest_xml $NAME 00:16:3e:00:01:03 > /tmp/$NAME.xml
 cat > /tmp/disk2.xml <<XML
 <disk type='file' device='disk'>
   <driver name='phy'/>

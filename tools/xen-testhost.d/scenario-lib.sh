@@ -107,6 +107,41 @@ make_disk() {   # PATH
 
 guest_log() { echo "/var/log/xen/console/guest-$1.log"; }
 
+# The domain XML of the PV test guest NAME: 128 MiB, one vcpu, the disk
+# /tmp/disk1.img as xvda, a NIC with MAC on xenbr0, a pty console.
+pv_guest_xml() {   # NAME MAC
+    cat <<XML
+<domain type='xen'>
+  <name>$1</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>linux</type>
+    <kernel>$IMAGES/vmlinuz</kernel>
+    <initrd>$IMAGES/domu.cpio</initrd>
+    <cmdline>console=hvc0 loglevel=3</cmdline>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='phy'/>
+      <source file='/tmp/disk1.img'/>
+      <target dev='xvda' bus='xen'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='$2'/>
+      <source bridge='xenbr0'/>
+    </interface>
+    <console type='pty'>
+      <target type='xen' port='0'/>
+    </console>
+  </devices>
+</domain>
+XML
+}
+
 xs_is() {   # PATH VALUE
     [ "$(xenstore-read "$1" 2>/dev/null)" = "$2" ]
 }

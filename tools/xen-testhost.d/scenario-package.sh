@@ -86,36 +86,7 @@ check net-list V net-list --all
 step "the PV test guest: define, start, running, destroy, undefine"
 make_bridge
 make_disk /tmp/disk1.img
-cat > /tmp/$NAME.xml <<XML
-<domain type='xen'>
-  <name>$NAME</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64'>linux</type>
-    <kernel>$IMAGES/vmlinuz</kernel>
-    <initrd>$IMAGES/domu.cpio</initrd>
-    <cmdline>console=hvc0 loglevel=3</cmdline>
-  </os>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='phy'/>
-      <source file='/tmp/disk1.img'/>
-      <target dev='xvda' bus='xen'/>
-    </disk>
-    <interface type='bridge'>
-      <mac address='00:16:3e:00:00:05'/>
-      <source bridge='xenbr0'/>
-    </interface>
-    <console type='pty'>
-      <target type='xen' port='0'/>
-    </console>
-  </devices>
-</domain>
-XML
+pv_guest_xml $NAME 00:16:3e:00:00:05 > /tmp/$NAME.xml
 check define V define /tmp/$NAME.xml
 check defined-system-path [ -f /etc/libvirt/xenvirt/$NAME.xml ]
 b=$(boots $NAME)
