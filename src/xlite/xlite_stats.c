@@ -246,14 +246,32 @@ stats_sysfs(xlite_ctx *ctx)
     return ctx->hv->sysfs_root ? ctx->hv->sysfs_root(ctx->query_state) : NULL;
 }
 
+/* A counter file of a sysfs statistics directory and where its value
+ * goes in the result structure. */
+typedef struct {
+    const char *name;
+    size_t offset;
+} stats_field;
+
+/* Reads each of @fields under @dir into @base. */
+static int
+stats_read_counters(xlite_ctx *ctx, const char *dir, const stats_field *fields,
+                    size_t n, void *base)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = stats_read_counter(ctx, dir, fields[i].name,
+                                (uint64_t *)(void *)((char *)base +
+                                                     fields[i].offset));
+    return rc;
+}
+
 XLITE_EXPORT int
 xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                         xlite_disk_stats *stats_r)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fields[] = {
+    static const stats_field fields[] = {
         { "rd_req", offsetof(xlite_disk_stats, rd_req) },
         { "rd_sect", offsetof(xlite_disk_stats, rd_sect) },
         { "wr_req", offsetof(xlite_disk_stats, wr_req) },
@@ -286,10 +304,7 @@ xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                          "keeps no statistics (no %s)", vdev, domid, dir);
         goto out;
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(fields) && rc == 0; i++)
-        rc = stats_read_counter(ctx, dir, fields[i].name,
-                                (uint64_t *)(void *)((char *)&stats +
-                                                     fields[i].offset));
+    rc = stats_read_counters(ctx, dir, fields, G_N_ELEMENTS(fields), &stats);
  out:
     query_end(ctx);
     if (rc < 0)
@@ -318,10 +333,7 @@ XLITE_EXPORT int
 xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
                        xlite_netif_stats *stats_r)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } fields[] = {
+    static const stats_field fields[] = {
         { "rx_bytes", offsetof(xlite_netif_stats, rx_bytes) },
         { "rx_packets", offsetof(xlite_netif_stats, rx_packets) },
         { "rx_errors", offsetof(xlite_netif_stats, rx_errors) },
@@ -354,10 +366,7 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
         rc = XLITE_ERROR(ctx, -ENOENT, "the host has no interface %s", ifname);
         goto out;
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(fields) && rc == 0; i++)
-        rc = stats_read_counter(ctx, dir, fields[i].name,
-                                (uint64_t *)(void *)((char *)&stats +
-                                                     fields[i].offset));
+    rc = stats_read_counters(ctx, dir, fields, G_N_ELEMENTS(fields), &stats);
  out:
     query_end(ctx);
     if (rc < 0)
