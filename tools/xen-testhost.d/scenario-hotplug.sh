@@ -26,7 +26,7 @@ step "host: a bridge, disk images; libvirtd with the Xenvirt plugin"
 make_bridge
 make_disk /tmp/disk1.img
 make_disk /tmp/disk2.img
-if ! "$TOP/tools/libvirtd-private" start /tmp/lvd "$BUILD" > /tmp/lvd.uri; then
+if ! libvirtd_private start /tmp/lvd "$BUILD" > /tmp/lvd.uri; then
     check libvirtd-start false
     finish
 fi
@@ -129,7 +129,7 @@ check_gone "$domid" "$uuid" $NAME
 check_nothing_left "$domid" /tmp/disk1.img $NAME
 check undefine V undefine $NAME
 kill $evpid 2>/dev/null
-"$TOP/tools/libvirtd-private" stop /tmp/lvd
+libvirtd_private stop /tmp/lvd
 grep -a " error : " /tmp/lvd/libvirtd.log | grep -v "virNetSocketReadWire\|not supported by the connection driver" | tail -10
 # The test host's own failure (see the header): the block script timed out.
 if grep -aq "hotplug script /etc/xen/scripts/block of domain [0-9]* did not finish in time" /tmp/lvd/libvirtd.log; then

@@ -23,6 +23,22 @@ echo "$CORES/core.%E.%p" > /proc/sys/kernel/core_pattern 2>/dev/null
 PAGECACHE_LIBS="/lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libglib-2.0.so.0 /usr/lib/x86_64-linux-gnu/libvirt.so.0 /usr/lib/x86_64-linux-gnu/libxenstore.so.4 /usr/sbin/libvirtd /usr/bin/virsh /bin/dash"
 md5sum $PAGECACHE_LIBS > /tmp/pagecache.md5 2>/dev/null
 
+# ASAN=1, with BUILD_DIR an AddressSanitizer build (tools/run's
+# build-asan): libvirtd runs with the sanitizer runtime preloaded (and
+# libtirpc, whose xdr_* ASan intercepts), its reports go to
+# /tmp/asan-reports, and finish prints them and fails the run.
+ASAN_REPORTS=/tmp/asan-reports
+libvirtd_private() {   # start DIR BUILD | stop DIR
+    if [ "${ASAN:-0}" = 1 ] && [ "$1" = start ]; then
+        mkdir -p "$ASAN_REPORTS"
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) /lib/x86_64-linux-gnu/libtirpc.so.3" \
+            ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=0:verify_asan_link_order=0:suppressions=$TOP/tests/sanitizers/asan.supp:log_path=$ASAN_REPORTS/asan" \
+            "$TOP/tools/libvirtd-private" "$@"
+    else
+        "$TOP/tools/libvirtd-private" "$@"
+    fi
+}
+
 step() { echo; echo "=== $*"; }
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -49,6 +65,12 @@ finish() {
     dmesg | grep -i "segfault\|general protection\|traps:" | tail -10
     for core in "$CORES"/core.*; do
         [ -e "$core" ] && failed=1
+    done
+    for report in "$ASAN_REPORTS"/asan.*; do
+        [ -e "$report" ] || continue
+        failed=1
+        echo "--- $report"
+        cat "$report"
     done
     if [ "$failed" = 0 ]; then
         echo "SCENARIO OK"

@@ -25,7 +25,7 @@ step "host: a bridge, a disk image; libvirtd with the Xenvirt plugin"
 make_bridge
 make_disk /tmp/disk1.img
 t0=$(up)
-if ! "$TOP/tools/libvirtd-private" start /tmp/lvd "$BUILD" > /tmp/lvd.uri; then
+if ! libvirtd_private start /tmp/lvd "$BUILD" > /tmp/lvd.uri; then
     check libvirtd-start false
     tail -20 /tmp/lvd/libvirtd.log
     finish
@@ -190,6 +190,6 @@ check event-stopped-shutdown ev "Stopped Shutdown"
 check event-stopped-destroyed ev "Stopped Destroyed"
 check event-undefined ev "Undefined Removed"
 
-"$TOP/tools/libvirtd-private" stop /tmp/lvd
+libvirtd_private stop /tmp/lvd
 grep -a " error : " /tmp/lvd/libvirtd.log | tail -10
 finish
