@@ -25,6 +25,7 @@
 #include "libxl_domain.h"
 
 #include "datatypes.h"
+#include "domain_event.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
 #include "virbitmap.h"
@@ -357,6 +358,35 @@ xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
+}
+
+/*
+ * The core saw the balloon move (XLITE_EVENT_BALLOON_CHANGE, from the
+ * domain's event worker): the live definition's current memory follows,
+ * and clients get VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE with what the domain
+ * holds now, in KiB, as from libvirt's QEMU driver (libvirt's Xen driver
+ * sends none).  No job: only a figure changes, one the queries read from
+ * the hypervisor anyway, and a long job must not hold the event back.
+ */
+void
+xvDomainBalloonChanged(xvDriver *driver, const xlite_event *ev)
+{
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+
+    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
+        return;
+    /* Stopped, or another instance, since the core saw it. */
+    if (virDomainObjIsActive(vm) && (uint32_t)vm->def->id == ev->domid &&
+        memcmp(vm->def->uuid, ev->uuid, VIR_UUID_BUFLEN) == 0) {
+        VIR_DEBUG("domain '%s': balloon at %llu KiB", vm->def->name,
+                  (unsigned long long)ev->u.balloon_change.actual_kib);
+        vm->def->mem.cur_balloon = ev->u.balloon_change.actual_kib;
+        event = virDomainEventBalloonChangeNewFromObj(vm,
+                                                      ev->u.balloon_change.actual_kib);
+    }
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
 }
 
 /* ---------------------------------------------------------------------

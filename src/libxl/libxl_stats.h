@@ -33,3 +33,4 @@ int xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
                                unsigned int flags);
 int xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
                         unsigned int nr_stats, unsigned int flags);
+void xvDomainBalloonChanged(xvDriver *driver, const xlite_event *ev);

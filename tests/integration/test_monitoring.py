@@ -23,9 +23,9 @@ HOST_CPUS = 8
 
 
 def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128,
-              disk_driver="phy", disk_io=None):
+              disk_driver="phy", disk_io=None, script_lines=()):
     kernel = tmp_path / f"{name}.kernel"
-    script = "#!xensim-guest\n"
+    script = "#!xensim-guest\n" + "".join(f"{line}\n" for line in script_lines)
     if busy is not None:
         script += f"busy-vcpu {busy}\n"
     if disk_io is not None:
@@ -568,6 +568,89 @@ def test_memory_stats_follow_the_balloon_and_the_guest(guests, tmp_path):
                      "balloon.usable": 57344}, s
     finally:
         guests.virsh("destroy", "bal1")
+
+
+BALLOON_EVENTS = """
+    import threading
+    libvirt.virEventRegisterDefaultImpl()
+    conn = libvirt.open(sys.argv[1])
+    seen = []
+    def on_balloon(c, dom, actual, opaque):
+        seen.append([dom.name(), actual])
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE,
+                                on_balloon, None)
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    def wait(n, timeout):
+        end = time.time() + timeout
+        while len(seen) < n and time.time() < end:
+            time.sleep(0.05)
+"""
+
+
+def test_balloon_change_events(guests, tmp_path):
+    """BALLOON_CHANGE tells what the domain holds, in KiB, each time it
+    moves: after a new target (virsh setmem), and when the guest balloons
+    on its own (its script: to 96 MiB, 6 s after boot), which no target
+    announces.  The live XML's currentMemory follows."""
+    f = tmp_path / "bal2.xml"
+    f.write_text(guest_xml(tmp_path, "bal2",
+                           script_lines=["balloon-after 6 98304"]))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        out = probe(guests, textwrap.dedent(BALLOON_EVENTS) + textwrap.dedent("""
+            dom = conn.lookupByName("bal2")
+            dom.setMemoryFlags(65536, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            wait(1, 5)
+            after_setmem = list(seen)
+            wait(2, 15)
+            out = {"after_setmem": after_setmem, "seen": seen,
+                   "info": dom.info()[2],
+                   "xml": dom.XMLDesc(0)}
+        """))
+        assert out["after_setmem"] == [["bal2", 65536]], out["seen"]
+        assert out["seen"] == [["bal2", 65536], ["bal2", 98304]], out["seen"]
+        assert out["info"] == 98304
+        assert "<currentMemory unit='KiB'>98304</currentMemory>" in out["xml"]
+        assert memstats(guests, "bal2")["actual"] == 98304
+    finally:
+        guests.virsh("destroy", "bal2")
+
+
+def test_no_balloon_change_event_when_the_guest_does_not_balloon(guests,
+                                                                 tmp_path):
+    """A guest that ignores its new target holds what it held: no event,
+    while another domain's balloon, moved meanwhile, is reported; a guest
+    rewriting its memory figures without ballooning makes none either."""
+    for name, lines in (("stuck", ["no-balloon"]), ("mover", [])):
+        f = tmp_path / f"{name}.xml"
+        f.write_text(guest_xml(tmp_path, name, script_lines=lines))
+        assert guests.virsh("create", str(f)).rc == 0
+    domid = int(guests.virsh("domid", "stuck").out)
+    try:
+        out = probe(guests, textwrap.dedent(BALLOON_EVENTS) + textwrap.dedent(f"""
+            conn.lookupByName("stuck").setMemoryFlags(
+                65536, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            sock = {str(guests.sim_rundir / "xenstored" / "socket")!r}
+            import subprocess
+            subprocess.run(["xenstore-write",
+                            "/local/domain/{domid}/data/meminfo_total",
+                            "65536"], env={{"XENSTORED_PATH": sock}},
+                           check=True)
+            conn.lookupByName("mover").setMemoryFlags(
+                98304, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            wait(1, 5)
+            # Time for the target's follow-up checks of "stuck" to run.
+            time.sleep(3)
+            out = seen
+        """))
+        assert out == [["mover", 98304]], out
+        assert memstats(guests, "stuck")["actual"] == 131072
+    finally:
+        guests.virsh("destroy", "stuck")
+        guests.virsh("destroy", "mover")
 
 
 @pytest.mark.parametrize("bad", ["12abc", "-5", "1e9", "", " 100",
