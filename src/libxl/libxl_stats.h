@@ -27,6 +27,9 @@ int xvDomainBlockStatsFlags(virDomainPtr dom, const char *path,
                             unsigned int flags);
 int xvDomainInterfaceStats(virDomainPtr dom, const char *device,
                            virDomainInterfaceStatsPtr stats);
+int xvDomainInterfaceAddresses(virDomainPtr dom,
+                               virDomainInterfacePtr **ifaces,
+                               unsigned int source, unsigned int flags);
 int xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
                                unsigned int ndoms, unsigned int stats,
                                virDomainStatsRecordPtr **retStats,

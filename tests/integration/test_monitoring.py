@@ -697,6 +697,62 @@ def test_memory_stats_without_guest_figures(guests):
 
 
 # ---------------------------------------------------------------------------
+# Addresses of a domain's interfaces
+
+def test_interface_addresses_from_leases(guests):
+    """The default source, leases of libvirt's network driver, as libvirt's
+    Xen driver has it: the guests' interfaces are on no libvirt network
+    (an ethernet vif), so there is no lease to give, and no network
+    driver is needed to say so."""
+    out = probe(guests, """
+        dom = conn.lookupByName("idle")
+        out = [dom.interfaceAddresses(
+                   libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE),
+               [n.get("dev") for n in __import__("xml.etree.ElementTree",
+                   fromlist=["x"]).fromstring(dom.XMLDesc(0)).findall(
+                       "devices/interface/target")]]
+    """)
+    assert out[0] == {}
+    assert len(out[1]) == 1 and out[1][0].startswith("vif"), out
+    res = guests.virsh("domifaddr", "idle")
+    assert res.rc == 0 and res.out.strip() == "", res
+
+
+@pytest.mark.parametrize("source", ["arp", "agent"])
+def test_interface_addresses_refuse_other_sources(guests, source):
+    """The host's ARP table and the guest agent: libvirt's Xen driver has
+    neither, and refuses them with this error."""
+    res = guests.virsh("domifaddr", "idle", "--source", source)
+    number = {"agent": 1, "arp": 2}[source]
+    assert res.rc != 0, res
+    assert f"argument unsupported: Unsupported IP address data source {number}" \
+        in res.err, res
+    out = probe(guests, f"""
+        try:
+            conn.lookupByName("idle").interfaceAddresses({number})
+            out = "accepted"
+        except libvirt.libvirtError as e:
+            out = [e.get_error_code() == libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+                   e.get_error_message()]
+    """)
+    assert out == [True, "argument unsupported: Unsupported IP address "
+                         f"data source {number}"], out
+
+
+def test_interface_addresses_of_a_domain_not_running(guests):
+    out = probe(guests, """
+        try:
+            conn.lookupByName("off").interfaceAddresses(0)
+            out = "accepted"
+        except libvirt.libvirtError as e:
+            out = [e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID,
+                   e.get_error_message()]
+    """)
+    assert out == [True, "Requested operation is not valid: "
+                         "domain is not running"], out
+
+
+# ---------------------------------------------------------------------------
 # The small host and domain queries libvirt's Xen driver has
 
 def test_security_model_is_empty_not_unsupported(guests):
