@@ -705,12 +705,12 @@ def test_interface_addresses_from_leases(guests):
     (an ethernet vif), so there is no lease to give, and no network
     driver is needed to say so."""
     out = probe(guests, """
+        import xml.etree.ElementTree as ET
         dom = conn.lookupByName("idle")
+        live = ET.fromstring(dom.XMLDesc(0))
         out = [dom.interfaceAddresses(
                    libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE),
-               [n.get("dev") for n in __import__("xml.etree.ElementTree",
-                   fromlist=["x"]).fromstring(dom.XMLDesc(0)).findall(
-                       "devices/interface/target")]]
+               [t.get("dev") for t in live.findall("devices/interface/target")]]
     """)
     assert out[0] == {}
     assert len(out[1]) == 1 and out[1][0].startswith("vif"), out

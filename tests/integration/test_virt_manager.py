@@ -18,6 +18,7 @@ XENVIRT_SCREENSHOT=PATH, copied there: docs/virt-manager-performance.png
 is one), is a real picture of the window, not a blank screen.
 """
 
+import json
 import os
 import re
 import shutil
@@ -144,7 +145,7 @@ def cpu_times(daemon):
                               libvirt.VIR_DOMAIN_STATS_CPU_TOTAL)}))
         """), daemon.uri)
     assert out.rc == 0, out
-    return __import__("json").loads(out.out)
+    return json.loads(out.out)
 
 
 @pytest.fixture
