@@ -27,6 +27,7 @@
 #include "libxl_device.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
+#include "libxl_stats.h"
 
 #include "viralloc.h"
 #include "virerror.h"
@@ -369,7 +370,8 @@ xvDomainDisableEvents(xvDriver *driver, virDomainObj *vm)
     (XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_SHUTDOWN) | \
      XLITE_EVENTMASK(XLITE_EVENT_DOMAIN_DEATH) | \
      XLITE_EVENTMASK(XLITE_EVENT_DISK_EJECT) | \
-     XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB))
+     XLITE_EVENTMASK(XLITE_EVENT_BLOCK_JOB) | \
+     XLITE_EVENTMASK(XLITE_EVENT_BALLOON_CHANGE))
 
 static int
 xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
@@ -1083,6 +1085,11 @@ xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
 {
     virDomainObj *vm;
 
+    if (ev->type == XLITE_EVENT_BALLOON_CHANGE) {
+        /* A figure, not a change of state: no job (libxl_stats.c). */
+        xvDomainBalloonChanged(driver, ev);
+        return;
+    }
     if (!(vm = xvDomainEventBeginJob(driver, ev->domid)))
         return;
 

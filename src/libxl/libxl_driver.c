@@ -2447,6 +2447,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainMemoryStats = xvDomainMemoryStats,
     .domainBlockStatsFlags = xvDomainBlockStatsFlags,
     .domainInterfaceStats = xvDomainInterfaceStats,
+    .domainInterfaceAddresses = xvDomainInterfaceAddresses,
     .connectGetAllDomainStats = xvConnectGetAllDomainStats,
     .domainGetSchedulerType = xvDomainGetSchedulerType,
     .domainGetSchedulerParameters = xvDomainGetSchedulerParameters,

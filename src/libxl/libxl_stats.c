@@ -25,6 +25,7 @@
 #include "libxl_domain.h"
 
 #include "datatypes.h"
+#include "domain_event.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
 #include "virbitmap.h"
@@ -359,6 +360,35 @@ xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
     return ret;
 }
 
+/*
+ * The core saw the balloon move (XLITE_EVENT_BALLOON_CHANGE, from the
+ * domain's event worker): the live definition's current memory follows,
+ * and clients get VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE with what the domain
+ * holds now, in KiB, as from libvirt's QEMU driver (libvirt's Xen driver
+ * sends none).  No job: only a figure changes, one the queries read from
+ * the hypervisor anyway, and a long job must not hold the event back.
+ */
+void
+xvDomainBalloonChanged(xvDriver *driver, const xlite_event *ev)
+{
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+
+    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
+        return;
+    /* Stopped, or another instance, since the core saw it. */
+    if (virDomainObjIsActive(vm) && (uint32_t)vm->def->id == ev->domid &&
+        memcmp(vm->def->uuid, ev->uuid, VIR_UUID_BUFLEN) == 0) {
+        VIR_DEBUG("domain '%s': balloon at %llu KiB", vm->def->name,
+                  (unsigned long long)ev->u.balloon_change.actual_kib);
+        vm->def->mem.cur_balloon = ev->u.balloon_change.actual_kib;
+        event = virDomainEventBalloonChangeNewFromObj(vm,
+                                                      ev->u.balloon_change.actual_kib);
+    }
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+}
+
 /* ---------------------------------------------------------------------
  * Disks and interfaces
  *
@@ -608,6 +638,125 @@ xvDomainInterfaceStats(virDomainPtr dom, const char *device,
     if (xvStatsInterfaceRead(driver, net, stats, false) < 0)
         goto cleanup;
     ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Addresses of a domain's interfaces: virDomainInterfaceAddresses
+ *
+ * As libvirt's Xen driver: the leases libvirt's network driver handed out
+ * to the interfaces on a libvirt network (`virsh domifaddr`, the default
+ * source); the sources it lacks, the host's ARP table and the guest
+ * agent, are refused with its error.
+ */
+
+/* The leases of @net's MAC on its network, as one interface; NULL with
+ * *none_r set when it has none. */
+static virDomainInterfacePtr
+xvStatsNetLeases(virConnectPtr netconn, const virDomainNetDef *net,
+                 bool *none_r)
+{
+    g_autoptr(virNetwork) network = NULL;
+    virNetworkDHCPLeasePtr *leases = NULL;
+    char macaddr[VIR_MAC_STRING_BUFLEN];
+    virDomainInterfacePtr iface;
+    int n;
+    int i;
+
+    *none_r = false;
+    virMacAddrFormat(&net->mac, macaddr);
+    if (!(network = virNetworkLookupByName(netconn, net->data.network.name)) ||
+        (n = virNetworkGetDHCPLeases(network, macaddr, &leases, 0)) < 0)
+        return NULL;
+    if (n == 0) {
+        *none_r = true;
+        return NULL;
+    }
+    iface = g_new0(virDomainInterface, 1);
+    iface->name = g_strdup(net->ifname);
+    iface->hwaddr = g_strdup(macaddr);
+    /* One address a lease. */
+    iface->naddrs = n;
+    iface->addrs = g_new0(virDomainIPAddress, n);
+    for (i = 0; i < n; i++) {
+        iface->addrs[i].type = leases[i]->type;
+        iface->addrs[i].addr = g_strdup(leases[i]->ipaddr);
+        iface->addrs[i].prefix = leases[i]->prefix;
+        virNetworkDHCPLeaseFree(leases[i]);
+    }
+    g_free(leases);
+    return iface;
+}
+
+static int
+xvStatsLeases(virDomainObj *vm, virDomainInterfacePtr **ifaces)
+{
+    virConnectPtr netconn = NULL;
+    virDomainInterfacePtr *found = NULL;
+    size_t nfound = 0;
+    size_t i;
+    int ret = -1;
+
+    for (i = 0; i < vm->def->nnets; i++) {
+        const virDomainNetDef *net = vm->def->nets[i];
+        virDomainInterfacePtr iface;
+        bool none;
+
+        if (net->type != VIR_DOMAIN_NET_TYPE_NETWORK)
+            continue;
+        /* Only a domain on a libvirt network needs its network driver. */
+        if (!netconn && !(netconn = virGetConnectNetwork()))
+            goto cleanup;
+        if (!(iface = xvStatsNetLeases(netconn, net, &none))) {
+            if (none)
+                continue;
+            goto cleanup;
+        }
+        VIR_APPEND_ELEMENT(found, nfound, iface);
+    }
+    *ifaces = g_steal_pointer(&found);
+    ret = nfound;
+
+ cleanup:
+    for (i = 0; found && i < nfound; i++)
+        virDomainInterfaceFree(found[i]);
+    g_free(found);
+    if (netconn)
+        virConnectClose(netconn);
+    return ret;
+}
+
+int
+xvDomainInterfaceAddresses(virDomainPtr dom, virDomainInterfacePtr **ifaces,
+                           unsigned int source, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainInterfaceAddressesEnsureACL(dom->conn, vm->def, source) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+
+    switch ((virDomainInterfaceAddressesSource) source) {
+    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE:
+        ret = xvStatsLeases(vm, ifaces);
+        break;
+    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT:
+    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP:
+    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LAST:
+    default:
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED,
+                       _("Unsupported IP address data source %d"), source);
+        break;
+    }
 
  cleanup:
     virDomainObjEndAPI(&vm);

@@ -27,9 +27,13 @@ int xvDomainBlockStatsFlags(virDomainPtr dom, const char *path,
                             unsigned int flags);
 int xvDomainInterfaceStats(virDomainPtr dom, const char *device,
                            virDomainInterfaceStatsPtr stats);
+int xvDomainInterfaceAddresses(virDomainPtr dom,
+                               virDomainInterfacePtr **ifaces,
+                               unsigned int source, unsigned int flags);
 int xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
                                unsigned int ndoms, unsigned int stats,
                                virDomainStatsRecordPtr **retStats,
                                unsigned int flags);
 int xvDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats,
                         unsigned int nr_stats, unsigned int flags);
+void xvDomainBalloonChanged(xvDriver *driver, const xlite_event *ev);

@@ -92,6 +92,7 @@ struct _XsimGuest {
     guint flood_id;
     guint garbage_id;
     guint crash_id;
+    guint balloon_id;
     guint64 garbage_n;
     bool ignore_shutdown;
     bool no_balloon;
@@ -127,7 +128,7 @@ xsim_guest_parse_script(const char *path,
     ssize_t n;
     int fd;
 
-    *script = (XsimGuestScript) { .crash_after = -1 };
+    *script = (XsimGuestScript) { .crash_after = -1, .balloon_after = -1 };
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int err = errno;
@@ -177,6 +178,16 @@ xsim_guest_parse_script(const char *path,
                 script->disk_reads = reads;
                 script->disk_writes = writes;
             }
+        } else if (g_str_equal(verb, "balloon-after")) {
+            guint64 kib;
+
+            /* balloon-after SECONDS KIB */
+            ok = xsim_guest_parse_seconds(arg, &script->balloon_after) &&
+                 words[2] &&
+                 g_ascii_string_to_unsigned(words[2], 10, 16 * 1024,
+                                            G_MAXUINT32, &kib, NULL);
+            if (ok)
+                script->balloon_kib = kib;
         } else if (arg && words[2]) {
             ok = false;
         } else if (g_str_equal(verb, "ignore-shutdown") && !arg) {
@@ -385,16 +396,11 @@ xsim_guest_control_shutdown(XsimGuest *guest)
 
 /* ---- the balloon ---- */
 
+/* The balloon goes to @target KiB, and the guest says what it then sees. */
 static void
-xsim_guest_memory_target(XsimGuest *guest)
+xsim_guest_balloon_to(XsimGuest *guest,
+                      guint64 target)
 {
-    g_autofree char *val = NULL;
-    guint64 target;
-
-    if (guest->no_balloon ||
-        xsim_xsc_read(guest->xsc, "memory/target", &val) != 0 ||
-        !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64 / 2, &target, NULL))
-        return;
     /* The hypervisor clamps to max_memkb; the guest never goes below 16 MiB. */
     target = MAX(target, 16 * 1024);
     xsim_hv_post_memkb(guest->hv, guest->domid, target);
@@ -409,6 +415,36 @@ xsim_guest_memory_target(XsimGuest *guest)
                     target / 4 * 3);
     xsim_xsc_printf(guest->xsc, "data/meminfo_available",
                     "%" G_GUINT64_FORMAT, target / 8 * 7);
+}
+
+static void
+xsim_guest_memory_target(XsimGuest *guest)
+{
+    g_autofree char *val = NULL;
+    guint64 target;
+
+    if (guest->no_balloon ||
+        xsim_xsc_read(guest->xsc, "memory/target", &val) != 0 ||
+        !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64 / 2, &target, NULL))
+        return;
+    xsim_guest_balloon_to(guest, target);
+}
+
+/* A script's balloon-after: the guest balloons on its own, as Linux's
+ * self-ballooning does, without a new memory/target. */
+static gboolean
+xsim_guest_balloon_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    guint64 kib;
+
+    guest->balloon_id = 0;
+    g_mutex_lock(&guest->lock);
+    kib = guest->script.balloon_kib;
+    g_mutex_unlock(&guest->lock);
+    if (!guest->done)
+        xsim_guest_balloon_to(guest, kib);
+    return G_SOURCE_REMOVE;
 }
 
 /* ---- frontends ---- */
@@ -744,6 +780,10 @@ xsim_guest_apply_script(XsimGuest *guest)
         guest->crash_id = xsim_guest_add_timer(
             guest, g_timeout_source_new_seconds(script.crash_after),
             xsim_guest_crash_timer);
+    if (script.balloon_after >= 0 && !guest->balloon_id)
+        guest->balloon_id = xsim_guest_add_timer(
+            guest, g_timeout_source_new_seconds(script.balloon_after),
+            xsim_guest_balloon_timer);
 }
 
 /* ---- the thread ---- */

@@ -77,6 +77,8 @@ typedef struct {
     bool ignore_shutdown;
     int crash_after;        /* seconds, or -1 */
     bool no_balloon;
+    int balloon_after;      /* seconds, or -1: then balloons on its own */
+    guint64 balloon_kib;    /* ... to this */
     bool console_flood;
     bool garbage;
     bool hang;

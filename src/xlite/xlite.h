@@ -198,7 +198,8 @@ typedef enum {
     XLITE_EVENT_CONSOLE_AVAILABLE,
     XLITE_EVENT_OPERATION_COMPLETE,
     XLITE_EVENT_OPERATION_PROGRESS,
-    XLITE_EVENT_LAST = XLITE_EVENT_OPERATION_PROGRESS,
+    XLITE_EVENT_BALLOON_CHANGE,     /* what the domain holds moved */
+    XLITE_EVENT_LAST = XLITE_EVENT_BALLOON_CHANGE,
 } xlite_event_type;
 
 #define XLITE_EVENTMASK(type) (UINT64_C(1) << (type))
@@ -255,6 +256,9 @@ typedef struct {
             unsigned int step; /* 1 .. total - 1 */
             unsigned int total;
         } operation_progress;
+        struct {
+            uint64_t actual_kib; /* what the domain holds now */
+        } balloon_change;
     } u;
 } xlite_event;
 

@@ -180,6 +180,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
         return rc;
     }
     xlite__ejects_ctx_init(ctx);
+    xlite__balloons_ctx_init(ctx);
     *ctx_r = ctx;
     return 0;
 }
@@ -189,6 +190,7 @@ xlite_ctx_free(xlite_ctx *ctx)
 {
     if (!ctx)
         return;
+    xlite__balloons_ctx_free(ctx);
     xlite__ejects_ctx_free(ctx);
     xlite__blockjobs_ctx_free(ctx);
     xlite__domains_ctx_free(ctx);

@@ -606,6 +606,8 @@ struct xlite_ctx {
     struct xlite__domains *domains;
     /* A guest's CD-ROM eject requests (xlite_eject.c). */
     struct xlite__ejects *ejects;
+    /* The balloon's movements (xlite_balloon.c). */
+    struct xlite__balloons *balloons;
     /* Disk servers and block jobs (xlite_blockjob.c). */
     struct xlite__blockjobs *blockjobs;
     /* The stored configs of domains the host does not have were collected
@@ -671,6 +673,8 @@ int xlite__domains_ctx_init(xlite_ctx *ctx);
 void xlite__domains_ctx_free(xlite_ctx *ctx);
 void xlite__ejects_ctx_init(xlite_ctx *ctx);
 void xlite__ejects_ctx_free(xlite_ctx *ctx);
+void xlite__balloons_ctx_init(xlite_ctx *ctx);
+void xlite__balloons_ctx_free(xlite_ctx *ctx);
 
 /*
  * Disk servers and block jobs (xlite_blockjob.c; docs/blockjobs.md).

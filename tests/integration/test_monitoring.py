@@ -23,9 +23,9 @@ HOST_CPUS = 8
 
 
 def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128,
-              disk_driver="phy", disk_io=None):
+              disk_driver="phy", disk_io=None, script_lines=()):
     kernel = tmp_path / f"{name}.kernel"
-    script = "#!xensim-guest\n"
+    script = "#!xensim-guest\n" + "".join(f"{line}\n" for line in script_lines)
     if busy is not None:
         script += f"busy-vcpu {busy}\n"
     if disk_io is not None:
@@ -570,6 +570,89 @@ def test_memory_stats_follow_the_balloon_and_the_guest(guests, tmp_path):
         guests.virsh("destroy", "bal1")
 
 
+BALLOON_EVENTS = """
+    import threading
+    libvirt.virEventRegisterDefaultImpl()
+    conn = libvirt.open(sys.argv[1])
+    seen = []
+    def on_balloon(c, dom, actual, opaque):
+        seen.append([dom.name(), actual])
+    conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE,
+                                on_balloon, None)
+    def loop():
+        while True:
+            libvirt.virEventRunDefaultImpl()
+    threading.Thread(target=loop, daemon=True).start()
+    def wait(n, timeout):
+        end = time.time() + timeout
+        while len(seen) < n and time.time() < end:
+            time.sleep(0.05)
+"""
+
+
+def test_balloon_change_events(guests, tmp_path):
+    """BALLOON_CHANGE tells what the domain holds, in KiB, each time it
+    moves: after a new target (virsh setmem), and when the guest balloons
+    on its own (its script: to 96 MiB, 6 s after boot), which no target
+    announces.  The live XML's currentMemory follows."""
+    f = tmp_path / "bal2.xml"
+    f.write_text(guest_xml(tmp_path, "bal2",
+                           script_lines=["balloon-after 6 98304"]))
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        out = probe(guests, textwrap.dedent(BALLOON_EVENTS) + textwrap.dedent("""
+            dom = conn.lookupByName("bal2")
+            dom.setMemoryFlags(65536, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            wait(1, 5)
+            after_setmem = list(seen)
+            wait(2, 15)
+            out = {"after_setmem": after_setmem, "seen": seen,
+                   "info": dom.info()[2],
+                   "xml": dom.XMLDesc(0)}
+        """))
+        assert out["after_setmem"] == [["bal2", 65536]], out["seen"]
+        assert out["seen"] == [["bal2", 65536], ["bal2", 98304]], out["seen"]
+        assert out["info"] == 98304
+        assert "<currentMemory unit='KiB'>98304</currentMemory>" in out["xml"]
+        assert memstats(guests, "bal2")["actual"] == 98304
+    finally:
+        guests.virsh("destroy", "bal2")
+
+
+def test_no_balloon_change_event_when_the_guest_does_not_balloon(guests,
+                                                                 tmp_path):
+    """A guest that ignores its new target holds what it held: no event,
+    while another domain's balloon, moved meanwhile, is reported; a guest
+    rewriting its memory figures without ballooning makes none either."""
+    for name, lines in (("stuck", ["no-balloon"]), ("mover", [])):
+        f = tmp_path / f"{name}.xml"
+        f.write_text(guest_xml(tmp_path, name, script_lines=lines))
+        assert guests.virsh("create", str(f)).rc == 0
+    domid = int(guests.virsh("domid", "stuck").out)
+    try:
+        out = probe(guests, textwrap.dedent(BALLOON_EVENTS) + textwrap.dedent(f"""
+            conn.lookupByName("stuck").setMemoryFlags(
+                65536, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            sock = {str(guests.sim_rundir / "xenstored" / "socket")!r}
+            import subprocess
+            subprocess.run(["xenstore-write",
+                            "/local/domain/{domid}/data/meminfo_total",
+                            "65536"], env={{"XENSTORED_PATH": sock}},
+                           check=True)
+            conn.lookupByName("mover").setMemoryFlags(
+                98304, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            wait(1, 5)
+            # Time for the target's follow-up checks of "stuck" to run.
+            time.sleep(3)
+            out = seen
+        """))
+        assert out == [["mover", 98304]], out
+        assert memstats(guests, "stuck")["actual"] == 131072
+    finally:
+        guests.virsh("destroy", "stuck")
+        guests.virsh("destroy", "mover")
+
+
 @pytest.mark.parametrize("bad", ["12abc", "-5", "1e9", "", " 100",
                                  "9" * 30, str(2 ** 64), "1048577",
                                  "\u0661\u0662"])
@@ -611,6 +694,62 @@ def test_memory_stats_without_guest_figures(guests):
         xs_write(guests, f"{home}/meminfo_total", "131072")
         xs_write(guests, f"{home}/meminfo_free", "98304")
         xs_write(guests, f"{home}/meminfo_available", "114688")
+
+
+# ---------------------------------------------------------------------------
+# Addresses of a domain's interfaces
+
+def test_interface_addresses_from_leases(guests):
+    """The default source, leases of libvirt's network driver, as libvirt's
+    Xen driver has it: the guests' interfaces are on no libvirt network
+    (an ethernet vif), so there is no lease to give, and no network
+    driver is needed to say so."""
+    out = probe(guests, """
+        import xml.etree.ElementTree as ET
+        dom = conn.lookupByName("idle")
+        live = ET.fromstring(dom.XMLDesc(0))
+        out = [dom.interfaceAddresses(
+                   libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE),
+               [t.get("dev") for t in live.findall("devices/interface/target")]]
+    """)
+    assert out[0] == {}
+    assert len(out[1]) == 1 and out[1][0].startswith("vif"), out
+    res = guests.virsh("domifaddr", "idle")
+    assert res.rc == 0 and res.out.strip() == "", res
+
+
+@pytest.mark.parametrize("source", ["arp", "agent"])
+def test_interface_addresses_refuse_other_sources(guests, source):
+    """The host's ARP table and the guest agent: libvirt's Xen driver has
+    neither, and refuses them with this error."""
+    res = guests.virsh("domifaddr", "idle", "--source", source)
+    number = {"agent": 1, "arp": 2}[source]
+    assert res.rc != 0, res
+    assert f"argument unsupported: Unsupported IP address data source {number}" \
+        in res.err, res
+    out = probe(guests, f"""
+        try:
+            conn.lookupByName("idle").interfaceAddresses({number})
+            out = "accepted"
+        except libvirt.libvirtError as e:
+            out = [e.get_error_code() == libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+                   e.get_error_message()]
+    """)
+    assert out == [True, "argument unsupported: Unsupported IP address "
+                         f"data source {number}"], out
+
+
+def test_interface_addresses_of_a_domain_not_running(guests):
+    out = probe(guests, """
+        try:
+            conn.lookupByName("off").interfaceAddresses(0)
+            out = "accepted"
+        except libvirt.libvirtError as e:
+            out = [e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID,
+                   e.get_error_message()]
+    """)
+    assert out == [True, "Requested operation is not valid: "
+                         "domain is not running"], out
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ console pty.
 import os
 import select
 import time
+import uuid
 
 import pytest
 
@@ -238,6 +239,30 @@ def test_balloon_follows_target(ts, kernel, kernel_script):
     time.sleep(0.5)
     assert ts.hv.info(stubborn)["cur_memkb"] == 262144
 
+
+
+def test_balloon_on_its_own(ts, kernel_script):
+    """balloon-after: the guest moves its balloon itself (Linux's
+    self-ballooning) and says so in data/, while memory/target, the
+    toolstack's, stays as it was."""
+    domid = start(ts, kernel_script("balloon-after 1 196608"), memkb=262144)
+    assert wait_until(lambda: ts.read(home(domid) + "/control/feature-poweroff") == "1")
+    target = ts.read(home(domid) + "/memory/target")
+    assert wait_until(lambda: ts.hv.info(domid)["cur_memkb"] == 196608)
+    assert ts.read(home(domid) + "/data/meminfo_total") == "196608"
+    assert ts.read(home(domid) + "/memory/target") == target
+
+
+@pytest.mark.parametrize("line", ["balloon-after 1", "balloon-after x 65536",
+                                  "balloon-after 1 1024",
+                                  "balloon-after 1 65536 7"])
+def test_balloon_after_refuses_bad_forms(ts, kernel_script, line):
+    domid = ts.hv.call("create", uuid=str(uuid.uuid4()), type="pv",
+                       max_vcpus=1, max_memkb=65536)["domid"]
+    with pytest.raises(HvError) as e:
+        ts.hv.call("build", domid=domid, kernel=str(kernel_script(line)))
+    assert e.value.name == "EINVAL" and line in e.value.message, e.value
+    ts.hv.call("destroy", domid=domid)
 
 def test_garbage_guest_is_contained(host, ts, kernel, kernel_script):
     good = start(ts, kernel)

@@ -6,7 +6,8 @@
  * time, a busy one 100%; vcpu N of domain D on cpu (D + N) mod 8), so the
  * figures are checked against what they must be; the sysfs counters and
  * the guest's memory report are checked against what is written there,
- * hostile values included.
+ * hostile values included; the balloon's events (xlite_balloon.c) against
+ * the target the test sets.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -263,6 +264,39 @@ test_memory(simhost *sh, xlite_ctx *ctx, uint32_t domid)
     (void)sh;
 }
 
+/* BALLOON_CHANGE: the hypervisor's figure, each time it moves. */
+static void
+test_balloon_events(simhost *sh, xlite_ctx *ctx, uint32_t domid)
+{
+    g_autofree char *total_path = g_strdup_printf(
+        "/local/domain/%u/data/meminfo_total", domid);
+    uint64_t mask = XLITE_EVENTMASK(XLITE_EVENT_BALLOON_CHANGE);
+    xlite_evgen *evgen = NULL;
+    xlite_event *ev = NULL;
+
+    g_assert_cmpint(xlite_evenable_domain(ctx, domid, mask, 42, &evgen), ==, 0);
+    /* Enabling reports nothing: nothing moved. */
+    g_assert_cmpint(xlite_event_wait(ctx, mask, NULL, NULL,
+                                     300 * 1000, &ev), ==, -ETIMEDOUT);
+
+    g_assert_cmpint(xlite_domain_set_memory_target(ctx, domid, 32768), ==, 0);
+    g_assert_cmpint(xlite_event_wait(ctx, mask, NULL, NULL,
+                                     10 * G_USEC_PER_SEC, &ev), ==, 0);
+    g_assert_cmpint(ev->type, ==, XLITE_EVENT_BALLOON_CHANGE);
+    g_assert_cmpuint(ev->domid, ==, domid);
+    g_assert_cmpuint(ev->for_user, ==, 42);
+    g_assert_cmpuint(ev->u.balloon_change.actual_kib, ==, 32768);
+    g_clear_pointer(&ev, xlite_event_free);
+
+    /* A guest that rewrites its report without ballooning: no event. */
+    xs_put(total_path, "1234");
+    g_assert_cmpint(xlite_event_wait(ctx, mask, NULL, NULL,
+                                     300 * 1000, &ev), ==, -ETIMEDOUT);
+
+    xlite_evdisable(ctx, evgen);
+    (void)sh;
+}
+
 static void
 test_stats(void)
 {
@@ -280,6 +314,7 @@ test_stats(void)
     test_cpu(sh, ctx, domid);
     test_counters(sh, ctx, domid);
     test_memory(sh, ctx, domid);
+    test_balloon_events(sh, ctx, domid);
 
     g_assert_cmpint(xlite_domain_destroy(ctx, domid, NULL), ==, 0);
     domtest_assert_gone(sh, ctx, domid);
