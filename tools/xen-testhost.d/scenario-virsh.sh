@@ -83,6 +83,27 @@ V schedinfo $NAME --live --set weight=512 cap=50 | tee /tmp/sched
 check schedinfo-set grep -q "^weight *: 512" /tmp/sched
 check schedinfo-read-back sh -c "timeout 60 virsh -c '$URI' schedinfo $NAME | grep -q '^cap *: 50'"
 
+step "monitoring: Xen's figures through domstats and the per-device calls"
+V domstats $NAME > /tmp/stats1
+sleep 3
+V domstats $NAME > /tmp/stats2
+cat /tmp/stats2
+stat() { sed -n "s/^ *$2=//p" "$1" | head -1; }
+grows() { awk -v a="$(stat /tmp/stats1 "$1")" -v b="$(stat /tmp/stats2 "$1")" \
+    'BEGIN { exit !(a > 0 && b > a) }'; }
+check stats-cpu-time-grows grows cpu.time
+check stats-vcpu-time-grows grows vcpu.0.time
+check stats-balloon [ "$(stat /tmp/stats2 balloon.current)" = 131072 ]
+check stats-block [ "$(stat /tmp/stats2 block.0.name)" = xvda ]
+check stats-block-counters [ -n "$(stat /tmp/stats2 block.0.rd.reqs)" ]
+check stats-net [ "$(stat /tmp/stats2 net.0.name)" = "vif$domid.0" ]
+check stats-net-counters [ -n "$(stat /tmp/stats2 net.0.tx.bytes)" ]
+check domblkstat V domblkstat $NAME xvda
+check domifstat V domifstat $NAME "vif$domid.0"
+check dommemstat sh -c "timeout 60 virsh -c '$URI' dommemstat $NAME | grep -q '^actual 131072'"
+check nodecpustats V nodecpustats
+check nodememstats V nodememstats
+
 step "the console through libvirt (what virsh console shows)"
 /usr/bin/python3 - "$URI" $NAME > /tmp/console.out 2>&1 <<'PY'
 import sys, time
