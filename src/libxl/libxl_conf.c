@@ -1154,32 +1154,46 @@ xvUSBInputsFromDef(const virDomainDef *def, xlite_domain_config *cfg,
     return 0;
 }
 
+unsigned int
+xvVideoDefaultVram(virDomainVideoType type)
+{
+    switch (type) {
+    case VIR_DOMAIN_VIDEO_TYPE_VGA:
+    case VIR_DOMAIN_VIDEO_TYPE_XEN:
+        return 16 * 1024;
+    case VIR_DOMAIN_VIDEO_TYPE_CIRRUS:
+        return 8 * 1024;
+    case VIR_DOMAIN_VIDEO_TYPE_QXL:
+        return 128 * 1024;
+    default:
+        return 0;
+    }
+}
+
 /* The first <video>: the emulated card and its memory, at least what
  * QEMU needs for that card. */
 static int
 xvVideoFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
 {
     const virDomainVideoDef *video;
-    unsigned int min = 0;
+    unsigned int min;
 
     if (!def->nvideos) {
         cfg->vga = g_strdup("none");
         return 0;
     }
     video = def->videos[0];
+    min = xvVideoDefaultVram(video->type);
     switch (video->type) {
     case VIR_DOMAIN_VIDEO_TYPE_VGA:
     case VIR_DOMAIN_VIDEO_TYPE_XEN:
         cfg->vga = g_strdup("stdvga");
-        min = 16 * 1024;
         break;
     case VIR_DOMAIN_VIDEO_TYPE_CIRRUS:
         cfg->vga = g_strdup("cirrus");
-        min = 8 * 1024;
         break;
     case VIR_DOMAIN_VIDEO_TYPE_QXL:
         cfg->vga = g_strdup("qxl");
-        min = 128 * 1024;
         break;
     case VIR_DOMAIN_VIDEO_TYPE_NONE:
         cfg->vga = g_strdup("none");

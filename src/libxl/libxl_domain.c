@@ -77,15 +77,8 @@ xvDomainVideoDefPostParse(virDomainVideoDef *video, const virDomainDef *def)
                                      : VIR_DOMAIN_VIDEO_TYPE_CIRRUS;
     /* QEMU's (qemu-xen's) video memory defaults, as libvirt's driver
      * writes them for HVM guests. */
-    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && video->vram == 0) {
-        if (video->type == VIR_DOMAIN_VIDEO_TYPE_VGA ||
-            video->type == VIR_DOMAIN_VIDEO_TYPE_XEN)
-            video->vram = 16 * 1024;
-        else if (video->type == VIR_DOMAIN_VIDEO_TYPE_CIRRUS)
-            video->vram = 8 * 1024;
-        else if (video->type == VIR_DOMAIN_VIDEO_TYPE_QXL)
-            video->vram = 128 * 1024;
-    }
+    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && video->vram == 0)
+        video->vram = xvVideoDefaultVram(video->type);
 }
 
 /* A PCI device passed through (a <hostdev>, or an <interface
