@@ -150,6 +150,52 @@ xvBlockJobDisk(virDomainObj *vm, const char *path)
     return disk;
 }
 
+/* The disk a path names, for a new job: none may be running on it. */
+static virDomainDiskDef *
+xvBlockJobDiskForNewJob(virDomainObj *vm, const char *path)
+{
+    virDomainDiskDef *disk;
+
+    if (!(disk = xvBlockJobDisk(vm, path)))
+        return NULL;
+    if (disk->mirror) {
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("disk '%s' already in active block job"), disk->dst);
+        return NULL;
+    }
+    return disk;
+}
+
+/* The disk shows no job any more (no <mirror> element). */
+static void
+xvBlockJobClearMirror(virDomainDiskDef *disk)
+{
+    g_clear_pointer(&disk->mirror, virObjectUnref);
+    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+    disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+}
+
+/* A bandwidth of the API in bytes/s: it is in MiB/s unless @bytes, as in
+ * libvirt's QEMU driver. */
+static int
+xvBlockJobBandwidth(unsigned long bandwidth, bool bytes,
+                    unsigned long long *speed_r)
+{
+    unsigned long long speed = bandwidth;
+
+    if (!bytes) {
+        if (speed > LLONG_MAX >> 20) {
+            virReportError(VIR_ERR_OVERFLOW,
+                           _("bandwidth must be less than %llu"),
+                           LLONG_MAX >> 20);
+            return -1;
+        }
+        speed <<= 20;
+    }
+    *speed_r = speed;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------
  * Events
  */
@@ -204,9 +250,7 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
             virObjectUnref(disk->src);
             disk->src = g_steal_pointer(&disk->mirror);
         }
-        g_clear_pointer(&disk->mirror, virObjectUnref);
-        disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
-        disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+        xvBlockJobClearMirror(disk);
         job->ended = true;
         job->status = status;
         if (job->waiters == 0)
@@ -266,9 +310,7 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
         }
         xlite_domain_config_dispose(&cfg);
     }
-    g_clear_pointer(&disk->mirror, virObjectUnref);
-    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
-    disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
+    xvBlockJobClearMirror(disk);
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
 }
 
@@ -334,6 +376,146 @@ xvBlockJobReportCore(const char *what, const char *target)
                    what, target, xlite_errmsg());
 }
 
+static void
+xvBlockJobReportNoJob(const char *target)
+{
+    virReportError(VIR_ERR_INVALID_ARG,
+                   _("disk %s does not have an active block job"), target);
+}
+
+static void
+xvBlockJobReportEnding(const char *target)
+{
+    virReportError(VIR_ERR_OPERATION_INVALID,
+                   _("block job on disk '%s' is still being ended"), target);
+}
+
+/* The job an abort or pivot of the disk @target is about, which this
+ * driver follows from now on; NULL with an error reported.  The job may
+ * have been started by another process (embedded mode): the disk server
+ * knows it. */
+static xvBlockJob *
+xvBlockJobAbortFind(xvDriver *driver, virDomainObj *vm, const char *target)
+{
+    xvBlockJob *job = xvBlockJobLookup(vm, target);
+    xlite_block_job_info info;
+    int rc;
+
+    if (job && job->ending && !job->ended) {
+        xvBlockJobReportEnding(target);
+        return NULL;
+    }
+    rc = xvBlockJobCoreInfo(driver, vm, target, &info);
+    if (rc == -ENOENT) {
+        xvBlockJobForgetStale(driver, vm, target);
+        xvBlockJobReportNoJob(target);
+        return NULL;
+    }
+    if (rc < 0) {
+        xvBlockJobReportCore("abort", target);
+        return NULL;
+    }
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running"), vm->def->name);
+        return NULL;
+    }
+    job = xvBlockJobGetOrAdd(vm, target, xvBlockJobTypeFromCore(info.type));
+    job->ended = false;
+    return job;
+}
+
+/* Asks the disk server to end the job of the disk @target (@pivot: onto
+ * its copy), with the domain unlocked meanwhile, and reports a refusal
+ * as libvirt's QEMU driver does; @type names the job in messages. */
+static int
+xvBlockJobAbortCore(xvDriver *driver, virDomainObj *vm, const char *target,
+                    bool pivot, virDomainBlockJobType type)
+{
+    uint32_t domid = vm->def->id;
+    int rc;
+
+    virObjectUnlock(vm);
+    rc = xlite_block_job_abort(driver->ctx, domid, target, pivot, NULL);
+    virObjectLock(vm);
+    switch (rc) {
+    case 0:
+        return 0;
+    case -ENOENT:
+        xvBlockJobReportNoJob(target);
+        break;
+    case -EALREADY:
+        xvBlockJobReportEnding(target);
+        break;
+    case -EBUSY:
+        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
+                       _("block job '%s' not ready for pivot yet"), target);
+        break;
+    case -EOPNOTSUPP:
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("job type '%s' does not support pivot"),
+                       xvBlockJobTypeName(type));
+        break;
+    default:
+        xvBlockJobReportCore(pivot ? "pivot" : "abort", target);
+        break;
+    }
+    return -1;
+}
+
+/* The disk server is ending the job: the live XML says so (<mirror
+ * ready='pivot'> or 'abort') until the job's last event. */
+static void
+xvBlockJobMarkEnding(xvDriver *driver, virDomainObj *vm, const char *target,
+                     xvBlockJob *job, bool pivot)
+{
+    virDomainDiskDef *disk;
+
+    job->ending = true;
+    if ((disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror)
+        disk->mirrorState = pivot ? VIR_DOMAIN_DISK_MIRROR_STATE_PIVOT
+                                  : VIR_DOMAIN_DISK_MIRROR_STATE_ABORT;
+    ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+}
+
+/* Waits for the last event of a job this thread counts among its
+ * waiters.  The domain is unlocked while waiting: queries go on, and the
+ * event worker takes the lock to report the end. */
+static int
+xvBlockJobWaitEnd(virDomainObj *vm, xvBlockJob *job, const char *target,
+                  bool pivot)
+{
+    while (!job->ended) {
+        if (virDomainObjWait(vm) < 0)
+            return -1;
+    }
+    if (pivot && job->status == VIR_DOMAIN_BLOCK_JOB_FAILED) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("block job '%s' failed while pivoting"), target);
+        return -1;
+    }
+    return 0;
+}
+
+/* Lets go of the entry an abort used: the worker leaves an ended job's
+ * entry to its last waiter; an abort that failed before the server took
+ * it drops what it added. */
+static void
+xvBlockJobAbortRelease(virDomainObj *vm, const char *target, bool waiting,
+                       bool ok)
+{
+    xvBlockJob *job;
+
+    if (!target || !(job = xvBlockJobLookup(vm, target)))
+        return;
+    if (waiting) {
+        if (--job->waiters == 0 && job->ended)
+            xvBlockJobDrop(vm, target);
+    } else if (!ok && !job->ending && job->waiters == 0) {
+        xvBlockJobDrop(vm, target);
+    }
+}
+
 int
 xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
 {
@@ -341,14 +523,11 @@ xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
     bool pivot = !!(flags & VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT);
     bool async = !!(flags & VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC);
     g_autofree char *target = NULL;
-    xlite_block_job_info info;
     virDomainDiskDef *disk;
     virDomainObj *vm;
-    xvBlockJob *job = NULL;
+    xvBlockJob *job;
     bool waiting = false;
-    uint32_t domid;
     int ret = -1;
-    int rc;
 
     virCheckFlags(VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC |
                   VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT, -1);
@@ -359,104 +538,24 @@ xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
     if (!(disk = xvBlockJobDisk(vm, path)))
         goto endjob;
     target = g_strdup(disk->dst);
-    domid = vm->def->id;
-
-    job = xvBlockJobLookup(vm, target);
-    if (job && job->ending && !job->ended) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("block job on disk '%s' is still being ended"),
-                       target);
+    if (!(job = xvBlockJobAbortFind(driver, vm, target)))
         goto endjob;
-    }
-    /* The job may have been started by another process (embedded mode):
-     * the disk server knows it. */
-    rc = xvBlockJobCoreInfo(driver, vm, target, &info);
-    if (rc == -ENOENT) {
-        xvBlockJobForgetStale(driver, vm, target);
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("disk %s does not have an active block job"),
-                       target);
-        goto endjob;
-    }
-    if (rc < 0) {
-        xvBlockJobReportCore("abort", target);
-        goto endjob;
-    }
-    if (!virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is not running"), vm->def->name);
-        goto endjob;
-    }
-    job = xvBlockJobGetOrAdd(vm, target, xvBlockJobTypeFromCore(info.type));
-    job->ended = false;
     if (!async) {
         job->waiters++;
         waiting = true;
     }
-
-    virObjectUnlock(vm);
-    rc = xlite_block_job_abort(driver->ctx, domid, target, pivot, NULL);
-    virObjectLock(vm);
-    switch (rc) {
-    case 0:
-        break;
-    case -ENOENT:
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("disk %s does not have an active block job"),
-                       target);
+    if (xvBlockJobAbortCore(driver, vm, target, pivot, job->type) < 0)
         goto endjob;
-    case -EALREADY:
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("block job on disk '%s' is still being ended"),
-                       target);
+    /* A job nobody waits for may have ended while the domain was
+     * unlocked: the event worker has then dropped its entry. */
+    if ((job = xvBlockJobLookup(vm, target)) && !job->ended)
+        xvBlockJobMarkEnding(driver, vm, target, job, pivot);
+    if (waiting && xvBlockJobWaitEnd(vm, job, target, pivot) < 0)
         goto endjob;
-    case -EBUSY:
-        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
-                       _("block job '%s' not ready for pivot yet"), target);
-        goto endjob;
-    case -EOPNOTSUPP:
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("job type '%s' does not support pivot"),
-                       xvBlockJobTypeName(job->type));
-        goto endjob;
-    default:
-        xvBlockJobReportCore(pivot ? "pivot" : "abort", target);
-        goto endjob;
-    }
-    if (!job->ended) {
-        job->ending = true;
-        if ((disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror)
-            disk->mirrorState = pivot ? VIR_DOMAIN_DISK_MIRROR_STATE_PIVOT
-                                      : VIR_DOMAIN_DISK_MIRROR_STATE_ABORT;
-        ignore_value(virDomainObjSave(vm, driver->xmlopt,
-                                      driver->config->runDir));
-    }
-
-    if (!async) {
-        /* The domain is unlocked while waiting: queries go on, and the
-         * event worker takes the lock to report the end. */
-        while (!job->ended) {
-            if (virDomainObjWait(vm) < 0)
-                goto endjob;
-        }
-        if (pivot && job->status == VIR_DOMAIN_BLOCK_JOB_FAILED) {
-            virReportError(VIR_ERR_OPERATION_FAILED,
-                           _("block job '%s' failed while pivoting"), target);
-            goto endjob;
-        }
-    }
     ret = 0;
 
  endjob:
-    if (waiting) {
-        /* The entry is still ours: the worker left it for us. */
-        job = xvBlockJobLookup(vm, target);
-        if (job && --job->waiters == 0 && job->ended)
-            xvBlockJobDrop(vm, target);
-    } else if (ret < 0 && target && (job = xvBlockJobLookup(vm, target)) &&
-               !job->ending && job->waiters == 0) {
-        xvBlockJobDrop(vm, target);
-    }
+    xvBlockJobAbortRelease(vm, target, waiting, ret == 0);
     virDomainObjEndJob(vm);
     virDomainObjEndAPI(&vm);
     return ret;
@@ -544,7 +643,7 @@ xvDomainBlockJobSetSpeed(virDomainPtr dom, const char *path,
                          unsigned long bandwidth, unsigned int flags)
 {
     xvDriver *driver = dom->conn->privateData;
-    unsigned long long speed = bandwidth;
+    unsigned long long speed;
     g_autofree char *target = NULL;
     virDomainDiskDef *disk;
     virDomainObj *vm;
@@ -554,15 +653,10 @@ xvDomainBlockJobSetSpeed(virDomainPtr dom, const char *path,
 
     virCheckFlags(VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES, -1);
 
-    if (!(flags & VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)) {
-        if (speed > LLONG_MAX >> 20) {
-            virReportError(VIR_ERR_OVERFLOW,
-                           _("bandwidth must be less than %llu"),
-                           LLONG_MAX >> 20);
-            return -1;
-        }
-        speed <<= 20;
-    }
+    if (xvBlockJobBandwidth(bandwidth,
+                            flags & VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES,
+                            &speed) < 0)
+        return -1;
     if (!(vm = xvDomainBeginJob(dom, virDomainBlockJobSetSpeedEnsureACL, NULL,
                                 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
@@ -575,9 +669,7 @@ xvDomainBlockJobSetSpeed(virDomainPtr dom, const char *path,
     rc = xlite_block_job_set_speed(driver->ctx, domid, target, speed, NULL);
     virObjectLock(vm);
     if (rc == -ENOENT) {
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("disk %s does not have an active block job"),
-                       target);
+        xvBlockJobReportNoJob(target);
         goto endjob;
     }
     if (rc < 0) {
@@ -635,6 +727,30 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     return 0;
 }
 
+/* Starts a job the live XML shows as <mirror job='...'> (a copy, an
+ * active commit) until it ends; takes @mirror over.  The mirror is set
+ * before the start, so that the job's events, which may come before the
+ * start returns, find it. */
+static int
+xvBlockJobStartMirrored(xvDriver *driver, virDomainObj *vm,
+                        virDomainDiskDef *disk, virStorageSource *mirror,
+                        virDomainBlockJobType type,
+                        xlite_block_job_params *params)
+{
+    g_autofree char *target = g_strdup(disk->dst);
+
+    disk->mirror = mirror;
+    disk->mirrorJob = type;
+    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+    if (xvBlockJobStart(driver, vm, disk, params) < 0) {
+        /* The job holds the definition: the disk is still there. */
+        if ((disk = virDomainDiskByTarget(vm->def, target)))
+            xvBlockJobClearMirror(disk);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
                   unsigned long bandwidth, unsigned int flags,
@@ -642,7 +758,7 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
 {
     xvDriver *driver = dom->conn->privateData;
     xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_PULL };
-    unsigned long long speed = bandwidth;
+    unsigned long long speed;
     virDomainDiskDef *disk;
     virDomainObj *vm;
     int ret = -1;
@@ -657,24 +773,14 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
                        _("relative backing paths are not supported yet"));
         return -1;
     }
-    if (!(flags & VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES)) {
-        if (speed > LLONG_MAX >> 20) {
-            virReportError(VIR_ERR_OVERFLOW,
-                           _("bandwidth must be less than %llu"),
-                           LLONG_MAX >> 20);
-            return -1;
-        }
-        speed <<= 20;
-    }
+    if (xvBlockJobBandwidth(bandwidth,
+                            flags & VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES,
+                            &speed) < 0)
+        return -1;
     if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (!(disk = xvBlockJobDisk(vm, path)))
+    if (!(disk = xvBlockJobDiskForNewJob(vm, path)))
         goto endjob;
-    if (disk->mirror) {
-        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
-                       _("disk '%s' already in active block job"), disk->dst);
-        goto endjob;
-    }
     params.base = base;
     params.bandwidth = speed;
     if (xvBlockJobStart(driver, vm, disk, &params) < 0)
@@ -696,22 +802,11 @@ xvDomainBlockPull(virDomainPtr dom, const char *path, unsigned long bandwidth,
                              virDomainBlockPullEnsureACL);
 }
 
-/* A copy of the disk path names to mirror; takes mirror over. */
+/* The checks of a copy's destination that need no domain. */
 static int
-xvBlockCopyCommon(virDomainPtr dom, const char *path,
-                  virStorageSource *mirrorArg, unsigned long long bandwidth,
-                  unsigned int flags, xvDomainACLCheck acl)
+xvBlockCopyCheckDest(const virStorageSource *mirror,
+                     unsigned long long bandwidth)
 {
-    xvDriver *driver = dom->conn->privateData;
-    g_autoptr(virStorageSource) mirror = mirrorArg;
-    xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_COPY };
-    bool reuse = !!(flags & VIR_DOMAIN_BLOCK_COPY_REUSE_EXT);
-    bool shallow = !!(flags & VIR_DOMAIN_BLOCK_COPY_SHALLOW);
-    g_autofree char *target = NULL;
-    virDomainDiskDef *disk;
-    virDomainObj *vm;
-    int ret = -1;
-
     if (!mirror->path || !g_path_is_absolute(mirror->path)) {
         virReportError(VIR_ERR_INVALID_ARG, "%s",
                        _("absolute path must be used as block copy target"));
@@ -728,15 +823,86 @@ xvBlockCopyCommon(virDomainPtr dom, const char *path,
                        _("block copy is supported only to a file"));
         return -1;
     }
+    return 0;
+}
+
+/* A copy's parameters from its disk and destination, as libvirt's QEMU
+ * driver checks them: a shallow copy of a disk without backing is a
+ * full one, the destination file exists exactly when it is reused, and
+ * its format is the disk's unless given. */
+static int
+xvBlockCopyParams(const virDomainDiskDef *disk, virStorageSource *mirror,
+                  unsigned int flags, xlite_block_job_params *params)
+{
+    bool reuse = !!(flags & VIR_DOMAIN_BLOCK_COPY_REUSE_EXT);
+    bool shallow = !!(flags & VIR_DOMAIN_BLOCK_COPY_SHALLOW);
+
+    if (!virStorageSourceHasBacking(disk->src))
+        shallow = false;
+    if (shallow && !reuse && mirror->format == VIR_STORAGE_FILE_RAW) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("shallow copy of disk '%s' into a raw file is not possible"),
+                       disk->dst);
+        return -1;
+    }
+    if (!reuse && virFileExists(mirror->path)) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("destination file '%s' already exists; use the REUSE_EXT flag to keep it"),
+                       mirror->path);
+        return -1;
+    }
+    if (reuse && !virFileExists(mirror->path)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("missing destination file for disk %s: %s"),
+                       disk->dst, mirror->path);
+        return -1;
+    }
+    if (mirror->format <= VIR_STORAGE_FILE_NONE) {
+        if (reuse) {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                           _("reused mirror destination format must be specified"));
+            return -1;
+        }
+        mirror->format = disk->src->format;
+    }
+    switch (mirror->format) {
+    case VIR_STORAGE_FILE_RAW:
+        params->dest_format = XLITE_DISK_FORMAT_RAW;
+        break;
+    case VIR_STORAGE_FILE_QCOW2:
+        params->dest_format = XLITE_DISK_FORMAT_QCOW2;
+        break;
+    default:
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("block copy to format '%s' is not supported"),
+                       virStorageFileFormatTypeToString(mirror->format));
+        return -1;
+    }
+    params->dest = mirror->path;
+    params->reuse_ext = reuse;
+    params->shallow = shallow;
+    return 0;
+}
+
+/* A copy of the disk path names to mirror; takes mirror over. */
+static int
+xvBlockCopyCommon(virDomainPtr dom, const char *path,
+                  virStorageSource *mirrorArg, unsigned long long bandwidth,
+                  unsigned int flags, xvDomainACLCheck acl)
+{
+    xvDriver *driver = dom->conn->privateData;
+    g_autoptr(virStorageSource) mirror = mirrorArg;
+    xlite_block_job_params params = { .type = XLITE_BLOCK_JOB_COPY };
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (xvBlockCopyCheckDest(mirror, bandwidth) < 0)
+        return -1;
     if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (!(disk = xvBlockJobDisk(vm, path)))
+    if (!(disk = xvBlockJobDiskForNewJob(vm, path)))
         goto endjob;
-    if (disk->mirror) {
-        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
-                       _("disk '%s' already in active block job"), disk->dst);
-        goto endjob;
-    }
     if (!(flags & VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) && vm->persistent) {
         /* As libvirt: a persistent domain would start again without the
          * copy it had made live. */
@@ -744,68 +910,12 @@ xvBlockCopyCommon(virDomainPtr dom, const char *path,
                        _("domain is not transient"));
         goto endjob;
     }
-    if (!virStorageSourceHasBacking(disk->src))
-        shallow = false;
-    if (shallow && !reuse && mirror->format == VIR_STORAGE_FILE_RAW) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("shallow copy of disk '%s' into a raw file is not possible"),
-                       disk->dst);
+    if (xvBlockCopyParams(disk, mirror, flags, &params) < 0)
         goto endjob;
-    }
-    if (!reuse && virFileExists(mirror->path)) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("destination file '%s' already exists; use the REUSE_EXT flag to keep it"),
-                       mirror->path);
-        goto endjob;
-    }
-    if (reuse && !virFileExists(mirror->path)) {
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("missing destination file for disk %s: %s"),
-                       disk->dst, mirror->path);
-        goto endjob;
-    }
-    if (mirror->format <= VIR_STORAGE_FILE_NONE) {
-        if (reuse) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                           _("reused mirror destination format must be specified"));
-            goto endjob;
-        }
-        mirror->format = disk->src->format;
-    }
-    switch (mirror->format) {
-    case VIR_STORAGE_FILE_RAW:
-        params.dest_format = XLITE_DISK_FORMAT_RAW;
-        break;
-    case VIR_STORAGE_FILE_QCOW2:
-        params.dest_format = XLITE_DISK_FORMAT_QCOW2;
-        break;
-    default:
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("block copy to format '%s' is not supported"),
-                       virStorageFileFormatTypeToString(mirror->format));
-        goto endjob;
-    }
-    params.dest = mirror->path;
-    params.reuse_ext = reuse;
-    params.shallow = shallow;
     params.bandwidth = bandwidth;
-    target = g_strdup(disk->dst);
-
-    /* The live XML shows the copy from now until it ends (<mirror
-     * job='copy'>): set before the start, so that the job's events,
-     * which may come before the start returns, find it. */
-    disk->mirror = g_steal_pointer(&mirror);
-    disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_COPY;
-    disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
-    params.dest = disk->mirror->path;
-    if (xvBlockJobStart(driver, vm, disk, &params) < 0) {
-        /* The job holds the definition: the disk is still there. */
-        if ((disk = virDomainDiskByTarget(vm->def, target))) {
-            g_clear_pointer(&disk->mirror, virObjectUnref);
-            disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
-        }
+    if (xvBlockJobStartMirrored(driver, vm, disk, g_steal_pointer(&mirror),
+                                VIR_DOMAIN_BLOCK_JOB_TYPE_COPY, &params) < 0)
         goto endjob;
-    }
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
     ret = 0;
 
@@ -820,7 +930,7 @@ xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
                     unsigned long bandwidth, unsigned int flags)
 {
     g_autoptr(virStorageSource) dest = NULL;
-    unsigned long long speed = bandwidth;
+    unsigned long long speed;
 
     virCheckFlags(VIR_DOMAIN_BLOCK_REBASE_SHALLOW |
                   VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT |
@@ -838,15 +948,10 @@ xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
                        _("absolute path must be used as block copy target"));
         return -1;
     }
-    if (!(flags & VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES)) {
-        if (speed > LLONG_MAX >> 20) {
-            virReportError(VIR_ERR_OVERFLOW,
-                           _("bandwidth must be less than %llu"),
-                           LLONG_MAX >> 20);
-            return -1;
-        }
-        speed <<= 20;
-    }
+    if (xvBlockJobBandwidth(bandwidth,
+                            flags & VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES,
+                            &speed) < 0)
+        return -1;
     if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE) {
         virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
                        _("Relative backing during copy not supported yet"));
@@ -909,6 +1014,65 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
                              virDomainBlockCopyEnsureACL);
 }
 
+/* Whether a commit from @top is an active one (from the disk's own
+ * image, which ends with a pivot), and whether @flags allow it. */
+static int
+xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
+                      unsigned int flags, bool *active_r)
+{
+    bool active = !top || STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
+
+    if (active && !(flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("commit of '%s' active layer requires active flag"),
+                       disk->dst);
+        return -1;
+    }
+    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("active commit requested but '%s' is not active"),
+                       top);
+        return -1;
+    }
+    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)) {
+        /* An active commit rewrites no image above it: there RELATIVE
+         * changes nothing. */
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("relative backing paths are not supported yet"));
+        return -1;
+    }
+    *active_r = active;
+    return 0;
+}
+
+/* Starts an active commit, shown as <mirror job='active-commit'> until
+ * the pivot.  The mirror's file is the base, which the core finds when
+ * not given: then it is asked for after the start. */
+static int
+xvBlockCommitStartActive(xvDriver *driver, virDomainObj *vm,
+                         virDomainDiskDef *disk,
+                         xlite_block_job_params *params)
+{
+    g_autoptr(virStorageSource) mirror = virStorageSourceNew();
+    g_autofree char *target = g_strdup(disk->dst);
+    xlite_block_job_info info;
+
+    mirror->type = VIR_STORAGE_TYPE_FILE;
+    mirror->path = g_strdup(params->base);
+    mirror->format = VIR_STORAGE_FILE_QCOW2;
+    if (xvBlockJobStartMirrored(driver, vm, disk, g_steal_pointer(&mirror),
+                                VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT,
+                                params) < 0)
+        return -1;
+    if (!params->base &&
+        xvBlockJobCoreInfo(driver, vm, target, &info) == 0 && info.dest[0] &&
+        (disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror) {
+        g_free(disk->mirror->path);
+        disk->mirror->path = g_strdup(info.dest);
+    }
+    return 0;
+}
+
 int
 xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                     const char *top, unsigned long bandwidth,
@@ -916,13 +1080,12 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
 {
     xvDriver *driver = dom->conn->privateData;
     xlite_block_job_params params = { 0 };
-    unsigned long long speed = bandwidth;
-    g_autofree char *target = NULL;
-    xlite_block_job_info info;
+    unsigned long long speed;
     virDomainDiskDef *disk;
     virDomainObj *vm;
     bool active;
     int ret = -1;
+    int rc;
 
     virCheckFlags(VIR_DOMAIN_BLOCK_COMMIT_SHALLOW |
                   VIR_DOMAIN_BLOCK_COMMIT_DELETE |
@@ -936,15 +1099,10 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                        _("shallow commit and deleting committed images are not supported yet"));
         return -1;
     }
-    if (!(flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES)) {
-        if (speed > LLONG_MAX >> 20) {
-            virReportError(VIR_ERR_OVERFLOW,
-                           _("bandwidth must be less than %llu"),
-                           LLONG_MAX >> 20);
-            return -1;
-        }
-        speed <<= 20;
-    }
+    if (xvBlockJobBandwidth(bandwidth,
+                            flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES,
+                            &speed) < 0)
+        return -1;
     if ((base && !g_path_is_absolute(base)) ||
         (top && !g_path_is_absolute(top))) {
         virReportError(VIR_ERR_INVALID_ARG, "%s",
@@ -954,62 +1112,21 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     if (!(vm = xvDomainBeginJob(dom, virDomainBlockCommitEnsureACL, NULL, 0,
                                 XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (!(disk = xvBlockJobDisk(vm, path)))
+    if (!(disk = xvBlockJobDiskForNewJob(vm, path)) ||
+        xvBlockCommitIsActive(disk, top, flags, &active) < 0)
         goto endjob;
-    target = g_strdup(disk->dst);
-    if (disk->mirror) {
-        virReportError(VIR_ERR_BLOCK_COPY_ACTIVE,
-                       _("disk '%s' already in active block job"), target);
-        goto endjob;
-    }
-    active = !top || STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
-    if (active && !(flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("commit of '%s' active layer requires active flag"),
-                       target);
-        goto endjob;
-    }
-    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("active commit requested but '%s' is not active"),
-                       top);
-        goto endjob;
-    }
-    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)) {
-        /* An active commit rewrites no image above it: there RELATIVE
-         * changes nothing. */
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("relative backing paths are not supported yet"));
-        goto endjob;
-    }
-    params.type = active ? XLITE_BLOCK_JOB_ACTIVE_COMMIT
-                         : XLITE_BLOCK_JOB_COMMIT;
     params.base = base;
-    params.top = active ? NULL : top;
     params.bandwidth = speed;
     if (active) {
-        /* Shown as <mirror job='active-commit'> until the pivot; the file
-         * is the base, which the core finds when not given. */
-        disk->mirror = virStorageSourceNew();
-        disk->mirror->type = VIR_STORAGE_TYPE_FILE;
-        disk->mirror->path = g_strdup(base);
-        disk->mirror->format = VIR_STORAGE_FILE_QCOW2;
-        disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT;
-        disk->mirrorState = VIR_DOMAIN_DISK_MIRROR_STATE_NONE;
+        params.type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
+        rc = xvBlockCommitStartActive(driver, vm, disk, &params);
+    } else {
+        params.type = XLITE_BLOCK_JOB_COMMIT;
+        params.top = top;
+        rc = xvBlockJobStart(driver, vm, disk, &params);
     }
-    if (xvBlockJobStart(driver, vm, disk, &params) < 0) {
-        if (active && (disk = virDomainDiskByTarget(vm->def, target))) {
-            g_clear_pointer(&disk->mirror, virObjectUnref);
-            disk->mirrorJob = VIR_DOMAIN_BLOCK_JOB_TYPE_UNKNOWN;
-        }
+    if (rc < 0)
         goto endjob;
-    }
-    if (active && !base && xvBlockJobCoreInfo(driver, vm, target, &info) == 0 &&
-        info.dest[0] && (disk = virDomainDiskByTarget(vm->def, target)) &&
-        disk->mirror) {
-        g_free(disk->mirror->path);
-        disk->mirror->path = g_strdup(info.dest);
-    }
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
     ret = 0;
 

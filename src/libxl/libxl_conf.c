@@ -854,84 +854,83 @@ xvDefbool(int tristate)
     return XLITE_DEFBOOL_DEFAULT;
 }
 
-/* <features>, <cpu> (cpuid and nested HVM), <xenbus> limits. */
-static int
-xvFeaturesFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+/* As libvirt's driver: for HVM, pae, apic and acpi are on exactly when
+ * the XML says so. */
+static xlite_defbool
+xvDefboolOnlyIfOn(int tristate)
 {
-    bool hvm = def->os.type == VIR_DOMAIN_OSTYPE_HVM;
-    bool pv = def->os.type == VIR_DOMAIN_OSTYPE_XEN ||
-              def->os.type == VIR_DOMAIN_OSTYPE_LINUX;
+    return tristate == VIR_TRISTATE_SWITCH_ON ? XLITE_DEFBOOL_TRUE
+                                              : XLITE_DEFBOOL_FALSE;
+}
+
+/* <features><xen><passthrough>: PCI passthrough and its mode. */
+static void
+xvPassthroughFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    switch ((virTristateSwitch) def->xen_features[VIR_DOMAIN_XEN_PASSTHROUGH]) {
+    case VIR_TRISTATE_SWITCH_ON:
+        if (def->xen_passthrough_mode == VIR_DOMAIN_XEN_PASSTHROUGH_MODE_SYNC_PT)
+            cfg->passthrough = XLITE_PASSTHROUGH_SYNC_PT;
+        else if (def->xen_passthrough_mode == VIR_DOMAIN_XEN_PASSTHROUGH_MODE_SHARE_PT)
+            cfg->passthrough = XLITE_PASSTHROUGH_SHARE_PT;
+        else
+            cfg->passthrough = XLITE_PASSTHROUGH_ENABLED;
+        break;
+    case VIR_TRISTATE_SWITCH_OFF:
+        cfg->passthrough = XLITE_PASSTHROUGH_DISABLED;
+        break;
+    case VIR_TRISTATE_SWITCH_ABSENT:
+    case VIR_TRISTATE_SWITCH_LAST:
+        break;
+    }
+}
+
+/* <cpu mode='host-passthrough'>: its features become the cpuid policy;
+ * vmx and svm say whether the guest gets nested virtualisation.  A custom
+ * CPU model is ignored, as libvirt's driver ignores it (with a warning). */
+static void
+xvCPUFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    bool nested = false;
     size_t i;
 
-    /* As libvirt's driver: for HVM, pae, apic and acpi are on exactly
-     * when the XML says so. */
-    if (hvm) {
-        cfg->pae = def->features[VIR_DOMAIN_FEATURE_PAE] == VIR_TRISTATE_SWITCH_ON
-                   ? XLITE_DEFBOOL_TRUE : XLITE_DEFBOOL_FALSE;
-        cfg->apic = def->features[VIR_DOMAIN_FEATURE_APIC] == VIR_TRISTATE_SWITCH_ON
-                    ? XLITE_DEFBOOL_TRUE : XLITE_DEFBOOL_FALSE;
-        cfg->acpi = def->features[VIR_DOMAIN_FEATURE_ACPI] == VIR_TRISTATE_SWITCH_ON
-                    ? XLITE_DEFBOOL_TRUE : XLITE_DEFBOOL_FALSE;
-        cfg->viridian = xvDefbool(def->features[VIR_DOMAIN_FEATURE_VIRIDIAN]);
-    }
-    if (!pv)
-        cfg->hap = xvDefbool(def->features[VIR_DOMAIN_FEATURE_HAP]);
-
-    if (def->features[VIR_DOMAIN_FEATURE_XEN] == VIR_TRISTATE_SWITCH_ON) {
-        if (pv)
-            cfg->e820_host = xvDefbool(def->xen_features[VIR_DOMAIN_XEN_E820_HOST]);
-        switch ((virTristateSwitch) def->xen_features[VIR_DOMAIN_XEN_PASSTHROUGH]) {
-        case VIR_TRISTATE_SWITCH_ON:
-            if (def->xen_passthrough_mode == VIR_DOMAIN_XEN_PASSTHROUGH_MODE_SYNC_PT)
-                cfg->passthrough = XLITE_PASSTHROUGH_SYNC_PT;
-            else if (def->xen_passthrough_mode == VIR_DOMAIN_XEN_PASSTHROUGH_MODE_SHARE_PT)
-                cfg->passthrough = XLITE_PASSTHROUGH_SHARE_PT;
-            else
-                cfg->passthrough = XLITE_PASSTHROUGH_ENABLED;
-            break;
-        case VIR_TRISTATE_SWITCH_OFF:
-            cfg->passthrough = XLITE_PASSTHROUGH_DISABLED;
-            break;
-        case VIR_TRISTATE_SWITCH_ABSENT:
-        case VIR_TRISTATE_SWITCH_LAST:
-            break;
-        }
-    }
-    if (def->features[VIR_DOMAIN_FEATURE_PVSPINLOCK] != VIR_TRISTATE_SWITCH_ABSENT)
-        VIR_INFO("domain '%s': <pvspinlock> has no toolstack setting on Xen (the guest kernel chooses)",
-                 def->name);
-
-    /* host-passthrough features become the cpuid policy; vmx and svm
-     * say whether the guest gets nested virtualisation.  A custom CPU
-     * model is ignored, as libvirt's driver ignores it (with a warning). */
-    if (!pv && def->cpu && def->cpu->mode == VIR_CPU_MODE_HOST_PASSTHROUGH) {
-        g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
-        bool nested = false;
-
-        for (i = 0; i < def->cpu->nfeatures; i++) {
-            const virCPUFeatureDef *f = &def->cpu->features[i];
-            bool on;
-
-            if (f->policy == VIR_CPU_FEATURE_FORCE || f->policy == VIR_CPU_FEATURE_REQUIRE)
-                on = true;
-            else if (f->policy == VIR_CPU_FEATURE_DISABLE || f->policy == VIR_CPU_FEATURE_FORBID)
-                on = false;
-            else
-                continue;
-            if (STREQ(f->name, "vmx") || STREQ(f->name, "svm")) {
-                nested = on;
-                continue;
-            }
-            virBufferAsprintf(&buf, ",%s=%d", xvXLCPUIDFromLibvirt(f->name), on);
-        }
-        cfg->nested_hvm = nested ? XLITE_DEFBOOL_TRUE : XLITE_DEFBOOL_FALSE;
-        if (virBufferUse(&buf))
-            cfg->cpuid = g_strdup_printf("host%s", virBufferCurrentContent(&buf));
-    } else if (!pv && def->cpu && def->cpu->mode == VIR_CPU_MODE_CUSTOM) {
+    if (!def->cpu)
+        return;
+    if (def->cpu->mode == VIR_CPU_MODE_CUSTOM) {
         VIR_WARN("Ignoring CPU with mode=custom, update your config to "
                  "mode=host-passthrough to avoid risk of changed guest "
                  "semantics when mode=custom is supported in the future");
+        return;
     }
+    if (def->cpu->mode != VIR_CPU_MODE_HOST_PASSTHROUGH)
+        return;
+    for (i = 0; i < def->cpu->nfeatures; i++) {
+        const virCPUFeatureDef *f = &def->cpu->features[i];
+        bool on;
+
+        if (f->policy == VIR_CPU_FEATURE_FORCE || f->policy == VIR_CPU_FEATURE_REQUIRE)
+            on = true;
+        else if (f->policy == VIR_CPU_FEATURE_DISABLE || f->policy == VIR_CPU_FEATURE_FORBID)
+            on = false;
+        else
+            continue;
+        if (STREQ(f->name, "vmx") || STREQ(f->name, "svm")) {
+            nested = on;
+            continue;
+        }
+        virBufferAsprintf(&buf, ",%s=%d", xvXLCPUIDFromLibvirt(f->name), on);
+    }
+    cfg->nested_hvm = nested ? XLITE_DEFBOOL_TRUE : XLITE_DEFBOOL_FALSE;
+    if (virBufferUse(&buf))
+        cfg->cpuid = g_strdup_printf("host%s", virBufferCurrentContent(&buf));
+}
+
+/* <controller type='xenbus'>: the grant frame and event channel limits. */
+static void
+xvXenbusFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    size_t i;
 
     for (i = 0; i < def->ncontrollers; i++) {
         const virDomainControllerDef *ctrl = def->controllers[i];
@@ -943,6 +942,36 @@ xvFeaturesFromDef(const virDomainDef *def, xlite_domain_config *cfg)
         if (ctrl->opts.xenbusopts.maxEventChannels > 0)
             cfg->max_event_channels = ctrl->opts.xenbusopts.maxEventChannels;
     }
+}
+
+/* <features>, <cpu> (cpuid and nested HVM), <xenbus> limits. */
+static int
+xvFeaturesFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    bool hvm = def->os.type == VIR_DOMAIN_OSTYPE_HVM;
+    bool pv = def->os.type == VIR_DOMAIN_OSTYPE_XEN ||
+              def->os.type == VIR_DOMAIN_OSTYPE_LINUX;
+
+    if (hvm) {
+        cfg->pae = xvDefboolOnlyIfOn(def->features[VIR_DOMAIN_FEATURE_PAE]);
+        cfg->apic = xvDefboolOnlyIfOn(def->features[VIR_DOMAIN_FEATURE_APIC]);
+        cfg->acpi = xvDefboolOnlyIfOn(def->features[VIR_DOMAIN_FEATURE_ACPI]);
+        cfg->viridian = xvDefbool(def->features[VIR_DOMAIN_FEATURE_VIRIDIAN]);
+    }
+    if (!pv)
+        cfg->hap = xvDefbool(def->features[VIR_DOMAIN_FEATURE_HAP]);
+
+    if (def->features[VIR_DOMAIN_FEATURE_XEN] == VIR_TRISTATE_SWITCH_ON) {
+        if (pv)
+            cfg->e820_host = xvDefbool(def->xen_features[VIR_DOMAIN_XEN_E820_HOST]);
+        xvPassthroughFromDef(def, cfg);
+    }
+    if (def->features[VIR_DOMAIN_FEATURE_PVSPINLOCK] != VIR_TRISTATE_SWITCH_ABSENT)
+        VIR_INFO("domain '%s': <pvspinlock> has no toolstack setting on Xen (the guest kernel chooses)",
+                 def->name);
+    if (!pv)
+        xvCPUFromDef(def, cfg);
+    xvXenbusFromDef(def, cfg);
     return 0;
 }
 
@@ -1051,22 +1080,13 @@ xvVnumaFromDef(const virDomainDef *def, xlite_domain_config *cfg)
     return 0;
 }
 
-/* The HVM platform: firmware, boot order, device model, sound, USB
- * input, video. */
+/* <emulator>, which must be there to start, and the device model's
+ * extra arguments (<xen:commandline>). */
 static int
-xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
+xvEmulatorFromDef(const virDomainDef *def, xlite_domain_config *cfg,
+                  bool start)
 {
-    char boot[VIR_DOMAIN_BOOT_LAST + 1] = "";
     const xvDomainXmlNsDef *ns = def->namespaceData;
-    size_t i, n = 0;
-
-    xvXLBootOrder(def, boot);
-    cfg->boot = g_strdup(boot[0] ? boot : "c");
-
-    if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_EFI ||
-        virDomainDefHasOldStyleUEFI(def))
-        cfg->bios = XLITE_BIOS_OVMF;
-    cfg->acpi_firmware = g_strdup(def->os.slic_table);
 
     if (def->emulator) {
         if (start && !virFileExists(def->emulator)) {
@@ -1083,19 +1103,34 @@ xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
     }
     if (ns && ns->args)
         cfg->device_model_args = g_strdupv(ns->args);
+    return 0;
+}
 
-    /* xl.cfg(5): soundhw is a list of models, "hda" for ich6. */
-    if (def->nsounds) {
-        g_autoptr(GString) models = g_string_new(NULL);
+/* xl.cfg(5): soundhw is a list of models, "hda" for ich6. */
+static void
+xvSoundFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
+    g_autoptr(GString) models = NULL;
+    size_t i;
 
-        for (i = 0; i < def->nsounds; i++) {
-            const char *model = def->sounds[i]->model == VIR_DOMAIN_SOUND_MODEL_ICH6
-                                ? "hda" : virDomainSoundModelTypeToString(def->sounds[i]->model);
+    if (!def->nsounds)
+        return;
+    models = g_string_new(NULL);
+    for (i = 0; i < def->nsounds; i++) {
+        const char *model = def->sounds[i]->model == VIR_DOMAIN_SOUND_MODEL_ICH6
+                            ? "hda" : virDomainSoundModelTypeToString(def->sounds[i]->model);
 
-            g_string_append_printf(models, "%s%s", i ? "," : "", model);
-        }
-        cfg->soundhw = g_string_free(g_steal_pointer(&models), FALSE);
+        g_string_append_printf(models, "%s%s", i ? "," : "", model);
     }
+    cfg->soundhw = g_string_free(g_steal_pointer(&models), FALSE);
+}
+
+/* USB mice and tablets (xl.cfg's usbdevice list). */
+static int
+xvUSBInputsFromDef(const virDomainDef *def, xlite_domain_config *cfg,
+                   bool start)
+{
+    size_t i, n = 0;
 
     for (i = 0; i < def->ninputs; i++) {
         const virDomainInputDef *input = def->inputs[i];
@@ -1116,48 +1151,93 @@ xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
     }
     if (n)
         VIR_EXPAND_N(cfg->usbdevices, n, 1);
+    return 0;
+}
 
-    if (def->nvideos) {
-        const virDomainVideoDef *video = def->videos[0];
-        unsigned int min = 0;
+unsigned int
+xvVideoDefaultVram(virDomainVideoType type)
+{
+    switch (type) {
+    case VIR_DOMAIN_VIDEO_TYPE_VGA:
+    case VIR_DOMAIN_VIDEO_TYPE_XEN:
+        return 16 * 1024;
+    case VIR_DOMAIN_VIDEO_TYPE_CIRRUS:
+        return 8 * 1024;
+    case VIR_DOMAIN_VIDEO_TYPE_QXL:
+        return 128 * 1024;
+    default:
+        return 0;
+    }
+}
 
-        switch (video->type) {
-        case VIR_DOMAIN_VIDEO_TYPE_VGA:
-        case VIR_DOMAIN_VIDEO_TYPE_XEN:
-            cfg->vga = g_strdup("stdvga");
-            min = 16 * 1024;
-            break;
-        case VIR_DOMAIN_VIDEO_TYPE_CIRRUS:
-            cfg->vga = g_strdup("cirrus");
-            min = 8 * 1024;
-            break;
-        case VIR_DOMAIN_VIDEO_TYPE_QXL:
-            cfg->vga = g_strdup("qxl");
-            min = 128 * 1024;
-            break;
-        case VIR_DOMAIN_VIDEO_TYPE_NONE:
-            cfg->vga = g_strdup("none");
-            break;
-        default:
-            if (start) {
-                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                               _("video type %s is not supported by libxl"),
-                               virDomainVideoTypeToString(video->type));
-                return -1;
-            }
-            break;
-        }
-        if (start && video->vram < min) {
+/* The first <video>: the emulated card and its memory, at least what
+ * QEMU needs for that card. */
+static int
+xvVideoFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
+{
+    const virDomainVideoDef *video;
+    unsigned int min;
+
+    if (!def->nvideos) {
+        cfg->vga = g_strdup("none");
+        return 0;
+    }
+    video = def->videos[0];
+    min = xvVideoDefaultVram(video->type);
+    switch (video->type) {
+    case VIR_DOMAIN_VIDEO_TYPE_VGA:
+    case VIR_DOMAIN_VIDEO_TYPE_XEN:
+        cfg->vga = g_strdup("stdvga");
+        break;
+    case VIR_DOMAIN_VIDEO_TYPE_CIRRUS:
+        cfg->vga = g_strdup("cirrus");
+        break;
+    case VIR_DOMAIN_VIDEO_TYPE_QXL:
+        cfg->vga = g_strdup("qxl");
+        break;
+    case VIR_DOMAIN_VIDEO_TYPE_NONE:
+        cfg->vga = g_strdup("none");
+        break;
+    default:
+        if (start) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("videoram must be at least %uMB for %s"),
-                           min / 1024, cfg->vga);
+                           _("video type %s is not supported by libxl"),
+                           virDomainVideoTypeToString(video->type));
             return -1;
         }
-        cfg->video_memkb = video->vram;
-    } else {
-        cfg->vga = g_strdup("none");
+        break;
     }
+    if (start && video->vram < min) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("videoram must be at least %uMB for %s"),
+                       min / 1024, cfg->vga);
+        return -1;
+    }
+    cfg->video_memkb = video->vram;
+    return 0;
+}
 
+/* The HVM platform: firmware, boot order, device model, sound, USB
+ * input, video. */
+static int
+xvHVMFromDef(const virDomainDef *def, xlite_domain_config *cfg, bool start)
+{
+    char boot[VIR_DOMAIN_BOOT_LAST + 1] = "";
+
+    xvXLBootOrder(def, boot);
+    cfg->boot = g_strdup(boot[0] ? boot : "c");
+
+    if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_EFI ||
+        virDomainDefHasOldStyleUEFI(def))
+        cfg->bios = XLITE_BIOS_OVMF;
+    cfg->acpi_firmware = g_strdup(def->os.slic_table);
+
+    if (xvEmulatorFromDef(def, cfg, start) < 0)
+        return -1;
+    xvSoundFromDef(def, cfg);
+    if (xvUSBInputsFromDef(def, cfg, start) < 0 ||
+        xvVideoFromDef(def, cfg, start) < 0)
+        return -1;
     if (start && def->nparallels) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
                        _("Parallel devices are not supported by libxl"));
@@ -1190,15 +1270,11 @@ xvLogIgnoredDevices(const virDomainDef *def)
                  def->name);
 }
 
-int
-xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
-                      unsigned int flags)
+/* <os>: the domain's type and how it boots.  As xl and libvirt's driver,
+ * a PV guest without a kernel boots through pygrub. */
+static int
+xvOSFromDef(const virDomainDef *def, xlite_domain_config *cfg)
 {
-    bool start = flags & XV_CONFIG_START;
-
-    cfg->name = g_strdup(def->name);
-    memcpy(cfg->uuid, def->uuid, sizeof(cfg->uuid));
-
     switch (def->os.type) {
     case VIR_DOMAIN_OSTYPE_XEN:
     case VIR_DOMAIN_OSTYPE_LINUX:
@@ -1222,11 +1298,16 @@ xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
     cfg->cmdline = g_strdup(def->os.cmdline);
     cfg->bootloader = g_strdup(def->os.bootloader);
     cfg->bootloader_args = g_strdup(def->os.bootloaderArgs);
-    /* As xl and libvirt's driver: a PV guest without a kernel boots
-     * through pygrub. */
     if (cfg->type == XLITE_DOMAIN_TYPE_PV && !cfg->kernel && !cfg->bootloader)
         cfg->bootloader = g_strdup(XV_DEFAULT_BOOTLOADER);
+    return 0;
+}
 
+/* <memory>, <currentMemory>, <vcpu> and <cputune><shares> (Xen's credit
+ * scheduler weight). */
+static int
+xvResourcesFromDef(const virDomainDef *def, xlite_domain_config *cfg)
+{
     cfg->max_memkb = virDomainDefGetMemoryTotal(def);
     cfg->target_memkb = def->mem.cur_balloon;
     cfg->max_vcpus = virDomainDefGetVcpusMax(def);
@@ -1242,7 +1323,39 @@ xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
         }
         cfg->sched_weight = def->cputune.shares;
     }
+    return 0;
+}
 
+/* A start needs Xen's own balloon: it cannot be another model, nor
+ * none. */
+static int
+xvCheckBalloon(const virDomainDef *def)
+{
+    if (!def->memballoon ||
+        def->memballoon->model == VIR_DOMAIN_MEMBALLOON_MODEL_XEN)
+        return 0;
+    if (def->memballoon->model == VIR_DOMAIN_MEMBALLOON_MODEL_NONE)
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("balloon device cannot be disabled"));
+    else
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("unsupported balloon device model '%s'"),
+                       virDomainMemballoonModelTypeToString(def->memballoon->model));
+    return -1;
+}
+
+int
+xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
+                      unsigned int flags)
+{
+    bool start = flags & XV_CONFIG_START;
+
+    cfg->name = g_strdup(def->name);
+    memcpy(cfg->uuid, def->uuid, sizeof(cfg->uuid));
+
+    if (xvOSFromDef(def, cfg) < 0 ||
+        xvResourcesFromDef(def, cfg) < 0)
+        return -1;
     if (xvActionFromDef(def->onPoweroff, &cfg->on_poweroff, "on_poweroff") < 0 ||
         xvActionFromDef(def->onReboot, &cfg->on_reboot, "on_reboot") < 0 ||
         xvActionFromDef(def->onCrash, &cfg->on_crash, "on_crash") < 0)
@@ -1256,19 +1369,11 @@ xvDomainConfigFromDef(const virDomainDef *def, xlite_domain_config *cfg,
         xvHostdevsFromDef(def, cfg, start) < 0)
         return -1;
 
-    if (def->memballoon &&
-        def->memballoon->model != VIR_DOMAIN_MEMBALLOON_MODEL_XEN && start) {
-        if (def->memballoon->model == VIR_DOMAIN_MEMBALLOON_MODEL_NONE)
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                           _("balloon device cannot be disabled"));
-        else
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("unsupported balloon device model '%s'"),
-                           virDomainMemballoonModelTypeToString(def->memballoon->model));
-        return -1;
-    }
-    if (start)
+    if (start) {
+        if (xvCheckBalloon(def) < 0)
+            return -1;
         xvLogIgnoredDevices(def);
+    }
 
     if (xlite_domain_config_validate(cfg) < 0) {
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s", xlite_errmsg());

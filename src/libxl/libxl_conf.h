@@ -135,6 +135,10 @@ int xvDeviceConfigFromDef(const virDomainDef *def, const virDomainDeviceDef *dev
  * never passed on as a chosen name. */
 bool xvIsGeneratedVifName(const char *ifname);
 
+/* The video memory, in KiB, that QEMU (qemu-xen) gives the card @type
+ * by default and needs at least; 0 for a card with no such amount. */
+unsigned int xvVideoDefaultVram(virDomainVideoType type);
+
 /* QEMU's source string for the network disk source @src (what the qdisk
  * backend and xl's disk "target" take), or NULL with an error. */
 char *xvNetworkDiskSource(const virStorageSource *src);

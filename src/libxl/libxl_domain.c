@@ -47,6 +47,64 @@ xvDefIsPV(const virDomainDef *def)
            def->os.type == VIR_DOMAIN_OSTYPE_LINUX;
 }
 
+/* A PV or PVH guest's console is the Xen PV console. */
+static void
+xvDomainChrDefPostParse(virDomainChrDef *chr, const virDomainDef *def)
+{
+    if (chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE &&
+        chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_NONE &&
+        def->os.type != VIR_DOMAIN_OSTYPE_HVM)
+        chr->targetType = VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN;
+}
+
+static void
+xvDomainDiskDefPostParse(virDomainDiskDef *disk)
+{
+    /* Network sources are served by QEMU (qdisk). */
+    if (virStorageSourceGetActualType(disk->src) == VIR_STORAGE_TYPE_NETWORK &&
+        !virDomainDiskGetDriver(disk))
+        virDomainDiskSetDriver(disk, "qemu");
+    /* xl-disk-configuration(5): the default format is raw. */
+    if (virDomainDiskGetFormat(disk) == VIR_STORAGE_FILE_NONE &&
+        !virStorageSourceIsEmpty(disk->src))
+        virDomainDiskSetFormat(disk, VIR_STORAGE_FILE_RAW);
+}
+
+static void
+xvDomainVideoDefPostParse(virDomainVideoDef *video, const virDomainDef *def)
+{
+    if (video->type == VIR_DOMAIN_VIDEO_TYPE_DEFAULT)
+        video->type = xvDefIsPV(def) ? VIR_DOMAIN_VIDEO_TYPE_XEN
+                                     : VIR_DOMAIN_VIDEO_TYPE_CIRRUS;
+    /* QEMU's (qemu-xen's) video memory defaults, as libvirt's driver
+     * writes them for HVM guests. */
+    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && video->vram == 0)
+        video->vram = xvVideoDefaultVram(video->type);
+}
+
+/* A PCI device passed through (a <hostdev>, or an <interface
+ * type='hostdev'>) uses Xen's PCI backend unless another is named. */
+static void
+xvDomainPCIBackendPostParse(virDomainHostdevSubsysPCI *pcisrc)
+{
+    if (pcisrc->backend == VIR_DOMAIN_HOSTDEV_PCI_BACKEND_DEFAULT)
+        pcisrc->backend = VIR_DOMAIN_HOSTDEV_PCI_BACKEND_XEN;
+}
+
+static int
+xvDomainHostdevDefPostParse(virDomainHostdevDef *hostdev)
+{
+    if (hostdev->mode == VIR_DOMAIN_HOSTDEV_MODE_CAPABILITIES) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("hostdev mode 'capabilities' is not supported by Xen"));
+        return -1;
+    }
+    if (hostdev->mode == VIR_DOMAIN_HOSTDEV_MODE_SUBSYS &&
+        hostdev->source.subsys.type == VIR_DOMAIN_HOSTDEV_SUBSYS_TYPE_PCI)
+        xvDomainPCIBackendPostParse(&hostdev->source.subsys.u.pci);
+    return 0;
+}
+
 static int
 xvDomainDeviceDefPostParse(virDomainDeviceDef *dev,
                            const virDomainDef *def,
@@ -55,81 +113,21 @@ xvDomainDeviceDefPostParse(virDomainDeviceDef *dev,
                            void *parseOpaque G_GNUC_UNUSED)
 {
     switch ((virDomainDeviceType) dev->type) {
-    case VIR_DOMAIN_DEVICE_CHR: {
-        virDomainChrDef *chr = dev->data.chr;
-
-        /* A PV or PVH guest's console is the Xen PV console. */
-        if (chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE &&
-            chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_NONE &&
-            def->os.type != VIR_DOMAIN_OSTYPE_HVM)
-            chr->targetType = VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN;
+    case VIR_DOMAIN_DEVICE_CHR:
+        xvDomainChrDefPostParse(dev->data.chr, def);
         break;
-    }
-
-    case VIR_DOMAIN_DEVICE_DISK: {
-        virDomainDiskDef *disk = dev->data.disk;
-
-        /* Network sources are served by QEMU (qdisk). */
-        if (virStorageSourceGetActualType(disk->src) == VIR_STORAGE_TYPE_NETWORK &&
-            !virDomainDiskGetDriver(disk))
-            virDomainDiskSetDriver(disk, "qemu");
-        /* xl-disk-configuration(5): the default format is raw. */
-        if (virDomainDiskGetFormat(disk) == VIR_STORAGE_FILE_NONE &&
-            !virStorageSourceIsEmpty(disk->src))
-            virDomainDiskSetFormat(disk, VIR_STORAGE_FILE_RAW);
+    case VIR_DOMAIN_DEVICE_DISK:
+        xvDomainDiskDefPostParse(dev->data.disk);
         break;
-    }
-
-    case VIR_DOMAIN_DEVICE_VIDEO: {
-        virDomainVideoDef *video = dev->data.video;
-
-        if (video->type == VIR_DOMAIN_VIDEO_TYPE_DEFAULT)
-            video->type = xvDefIsPV(def) ? VIR_DOMAIN_VIDEO_TYPE_XEN
-                                         : VIR_DOMAIN_VIDEO_TYPE_CIRRUS;
-        /* QEMU's (qemu-xen's) video memory defaults, as libvirt's driver
-         * writes them for HVM guests. */
-        if (def->os.type == VIR_DOMAIN_OSTYPE_HVM && video->vram == 0) {
-            if (video->type == VIR_DOMAIN_VIDEO_TYPE_VGA ||
-                video->type == VIR_DOMAIN_VIDEO_TYPE_XEN)
-                video->vram = 16 * 1024;
-            else if (video->type == VIR_DOMAIN_VIDEO_TYPE_CIRRUS)
-                video->vram = 8 * 1024;
-            else if (video->type == VIR_DOMAIN_VIDEO_TYPE_QXL)
-                video->vram = 128 * 1024;
-        }
+    case VIR_DOMAIN_DEVICE_VIDEO:
+        xvDomainVideoDefPostParse(dev->data.video, def);
         break;
-    }
-
-    case VIR_DOMAIN_DEVICE_NET: {
-        virDomainNetDef *net = dev->data.net;
-        virDomainHostdevSubsysPCI *pcisrc;
-
-        /* A passed-through NIC is a PCI hostdev on Xen's backend. */
-        if (net->type != VIR_DOMAIN_NET_TYPE_HOSTDEV)
-            break;
-        pcisrc = &net->data.hostdev.def.source.subsys.u.pci;
-        if (pcisrc->backend == VIR_DOMAIN_HOSTDEV_PCI_BACKEND_DEFAULT)
-            pcisrc->backend = VIR_DOMAIN_HOSTDEV_PCI_BACKEND_XEN;
+    case VIR_DOMAIN_DEVICE_NET:
+        if (dev->data.net->type == VIR_DOMAIN_NET_TYPE_HOSTDEV)
+            xvDomainPCIBackendPostParse(&dev->data.net->data.hostdev.def.source.subsys.u.pci);
         break;
-    }
-
-    case VIR_DOMAIN_DEVICE_HOSTDEV: {
-        virDomainHostdevDef *hostdev = dev->data.hostdev;
-
-        if (hostdev->mode == VIR_DOMAIN_HOSTDEV_MODE_CAPABILITIES) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
-                           _("hostdev mode 'capabilities' is not supported by Xen"));
-            return -1;
-        }
-        if (hostdev->mode == VIR_DOMAIN_HOSTDEV_MODE_SUBSYS &&
-            hostdev->source.subsys.type == VIR_DOMAIN_HOSTDEV_SUBSYS_TYPE_PCI &&
-            hostdev->source.subsys.u.pci.backend ==
-                VIR_DOMAIN_HOSTDEV_PCI_BACKEND_DEFAULT)
-            hostdev->source.subsys.u.pci.backend =
-                VIR_DOMAIN_HOSTDEV_PCI_BACKEND_XEN;
-        break;
-    }
-
+    case VIR_DOMAIN_DEVICE_HOSTDEV:
+        return xvDomainHostdevDefPostParse(dev->data.hostdev);
     default:
         break;
     }
@@ -699,6 +697,105 @@ xvDomainVcpuPins(virDomainDef *def)
     return pins;
 }
 
+/* What the driver refuses to start: a running domain, or one with
+ * graphics, which it defines (as libvirt's driver defines them) but does
+ * not run yet: a start refuses them rather than run the guest without its
+ * display. */
+static int
+xvDomainStartCheck(virDomainObj *vm)
+{
+    if (virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is already running"), vm->def->name);
+        return -1;
+    }
+    if (vm->def->ngraphics > 0) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("domain '%s': <graphics type='%s'> is not run by this driver yet"),
+                       vm->def->name,
+                       virDomainGraphicsTypeToString(vm->def->graphics[0]->type));
+        return -1;
+    }
+    return 0;
+}
+
+/* The core's part of a start, the long one, with the domain unlocked so
+ * that queries go on meanwhile: create the domain, pin its vcpus before
+ * they first run, and unpause it unless @startPaused.  @created_r and
+ * @domid_r are set once the domain exists, even when a later step
+ * fails. */
+static int
+xvDomainStartCore(xvDriver *driver, virDomainObj *vm,
+                  const xlite_domain_config *cfg, GArray *pins,
+                  bool startPaused, bool *created_r, uint32_t *domid_r)
+{
+    uint32_t domid = 0;
+    size_t i;
+    int rc;
+
+    virObjectUnlock(vm);
+    rc = xlite_domain_create(driver->ctx, cfg, &domid, NULL);
+    if (rc == 0) {
+        *created_r = true;
+        *domid_r = domid;
+    }
+    for (i = 0; rc == 0 && i < pins->len; i++) {
+        xvVcpuPin *pin = &g_array_index(pins, xvVcpuPin, i);
+
+        rc = xlite_domain_vcpu_set_affinity(driver->ctx, domid, pin->vcpu,
+                                            pin->map, pin->len);
+    }
+    if (rc == 0 && !startPaused)
+        rc = xlite_domain_unpause(driver->ctx, domid);
+    virObjectLock(vm);
+
+    if (rc < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("failed to start domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+    return 0;
+}
+
+/* The domain runs: what the driver learns and records about it. */
+static int
+xvDomainStartFinish(xvDriver *driver, virDomainObj *vm, uint32_t domid,
+                    bool startPaused, virDomainRunningReason reason)
+{
+    vm->def->id = domid;
+    xvDomainRecordConsoles(driver, vm);
+    xvDomainNameDevices(driver, vm);
+    if (xvDomainEnableEvents(driver, vm) < 0)
+        return -1;
+    if (startPaused)
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+    else
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, reason);
+    return virDomainObjSave(vm, driver->xmlopt, driver->config->runDir);
+}
+
+/* Undoes a start that failed: the domain, if the core created it, and
+ * the driver's state of a running domain; the first error stays the one
+ * reported. */
+static void
+xvDomainStartUndo(xvDriver *driver, virDomainObj *vm, bool created,
+                  uint32_t domid)
+{
+    if (created) {
+        virErrorPtr saved;
+
+        virErrorPreserveLast(&saved);
+        virObjectUnlock(vm);
+        if (xlite_domain_destroy(driver->ctx, domid, NULL) < 0)
+            VIR_WARN("cannot destroy half-started domain %u: %s", domid,
+                     xlite_errmsg());
+        virObjectLock(vm);
+        virErrorRestore(&saved);
+    }
+    xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+}
+
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
@@ -708,25 +805,10 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     bool created = false;
     VIR_AUTOCLOSE mark = -1;
     g_autoptr(GArray) pins = NULL;
-    size_t i;
     int rc;
 
-    if (virDomainObjIsActive(vm)) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("domain '%s' is already running"), vm->def->name);
+    if (xvDomainStartCheck(vm) < 0)
         return -1;
-    }
-
-    /* Graphics are defined (as libvirt's driver defines them) but not run
-     * by this driver yet: a start refuses them rather than run the guest
-     * without its display. */
-    if (vm->def->ngraphics > 0) {
-        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                       _("domain '%s': <graphics type='%s'> is not run by this driver yet"),
-                       vm->def->name,
-                       virDomainGraphicsTypeToString(vm->def->graphics[0]->type));
-        return -1;
-    }
 
     xlite_domain_config_init(&cfg);
     if (xvDomainConfigFromDef(vm->def, &cfg,
@@ -743,59 +825,18 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         xlite_domain_config_dispose(&cfg);
         return -1;
     }
-
-    /* The long part runs unlocked: queries go on meanwhile. */
-    virObjectUnlock(vm);
-    rc = xlite_domain_create(driver->ctx, &cfg, &domid, NULL);
-    created = rc == 0;
-    for (i = 0; rc == 0 && i < pins->len; i++) {
-        xvVcpuPin *pin = &g_array_index(pins, xvVcpuPin, i);
-
-        rc = xlite_domain_vcpu_set_affinity(driver->ctx, domid, pin->vcpu,
-                                            pin->map, pin->len);
-    }
-    if (rc == 0 && !startPaused)
-        rc = xlite_domain_unpause(driver->ctx, domid);
-    virObjectLock(vm);
+    rc = xvDomainStartCore(driver, vm, &cfg, pins, startPaused,
+                           &created, &domid);
     xlite_domain_config_dispose(&cfg);
 
-    if (rc < 0) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("failed to start domain '%s': %s"),
-                       vm->def->name, xlite_errmsg());
-        goto error;
+    if (rc < 0 ||
+        xvDomainStartFinish(driver, vm, domid, startPaused, reason) < 0) {
+        xvDomainStartUndo(driver, vm, created, domid);
+        xvDomainStartMarkClear(driver, vm, &mark);
+        return -1;
     }
-
-    vm->def->id = domid;
-    xvDomainRecordConsoles(driver, vm);
-    xvDomainNameDevices(driver, vm);
-    if (xvDomainEnableEvents(driver, vm) < 0)
-        goto error;
-    if (startPaused)
-        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-    else
-        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, reason);
-
-    if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
-        goto error;
     xvDomainStartMarkClear(driver, vm, &mark);
     return 0;
-
- error:
-    if (created) {
-        virErrorPtr saved;
-
-        virErrorPreserveLast(&saved);
-        virObjectUnlock(vm);
-        if (xlite_domain_destroy(driver->ctx, domid, NULL) < 0)
-            VIR_WARN("cannot destroy half-started domain %u: %s", domid,
-                     xlite_errmsg());
-        virObjectLock(vm);
-        virErrorRestore(&saved);
-    }
-    xvDomainCleanupStopped(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-    xvDomainStartMarkClear(driver, vm, &mark);
-    return -1;
 }
 
 /*

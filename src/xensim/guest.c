@@ -118,6 +118,103 @@ xsim_guest_parse_seconds(const char *arg,
     return true;
 }
 
+/* The head of a kernel file, up to the longest script there may be. */
+static char *
+xsim_guest_read_head(const char *path,
+                     GError **error)
+{
+    g_autofree char *head = NULL;
+    ssize_t n;
+    int fd;
+    int err;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        err = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                    "cannot read kernel '%s': %s", path, g_strerror(err));
+        return NULL;
+    }
+    head = g_malloc0(XSIM_GUEST_SCRIPT_MAX + 1);
+    n = read(fd, head, XSIM_GUEST_SCRIPT_MAX);
+    err = errno;
+    close(fd);
+    if (n < 0) {
+        /* A directory opens but does not read: not a kernel either. */
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
+                    "cannot read kernel '%s': %s", path, g_strerror(err));
+        return NULL;
+    }
+    return g_steal_pointer(&head);
+}
+
+/* One directive of a guest script (a verb and at most one argument,
+ * disk-io's and balloon-after's two aside) into @script; false if it is
+ * not one. */
+static bool
+xsim_guest_parse_directive(const char *line,
+                           XsimGuestScript *script)
+{
+    g_auto(GStrv) words = g_strsplit_set(line, " \t", 3);
+    const char *verb = words[0];
+    const char *arg = words[1];
+    guint64 val, val2;
+
+    if (g_str_equal(verb, "disk-io")) {
+        /* disk-io READS WRITES: two numbers, nothing else. */
+        if (!arg || !words[2] ||
+            !g_ascii_string_to_unsigned(arg, 10, 0, 1000, &val, NULL) ||
+            !g_ascii_string_to_unsigned(words[2], 10, 0, 1000, &val2, NULL))
+            return false;
+        script->disk_reads = val;
+        script->disk_writes = val2;
+        return true;
+    }
+    if (g_str_equal(verb, "balloon-after")) {
+        /* balloon-after SECONDS KIB */
+        if (!xsim_guest_parse_seconds(arg, &script->balloon_after) ||
+            !words[2] ||
+            !g_ascii_string_to_unsigned(words[2], 10, 16 * 1024, G_MAXUINT32,
+                                        &val, NULL))
+            return false;
+        script->balloon_kib = val;
+        return true;
+    }
+    if (arg && words[2])
+        return false;
+    if (g_str_equal(verb, "crash-after"))
+        return xsim_guest_parse_seconds(arg, &script->crash_after);
+    if (g_str_equal(verb, "boot-delay"))
+        return xsim_guest_parse_seconds(arg, &script->boot_delay);
+    /* Below the toolstack's 5 s wait for a reply. */
+    if (g_str_equal(verb, "build-delay"))
+        return xsim_guest_parse_seconds(arg, &script->build_delay) &&
+               script->build_delay <= 4;
+    if (g_str_equal(verb, "busy-vcpu")) {
+        if (!arg || !g_ascii_string_to_unsigned(arg, 10, 0, 63, &val, NULL))
+            return false;
+        script->busy_vcpus |= G_GUINT64_CONSTANT(1) << val;
+        return true;
+    }
+
+    /* The switches, which take no argument. */
+    if (arg)
+        return false;
+    if (g_str_equal(verb, "ignore-shutdown"))
+        script->ignore_shutdown = true;
+    else if (g_str_equal(verb, "no-balloon"))
+        script->no_balloon = true;
+    else if (g_str_equal(verb, "console-flood"))
+        script->console_flood = true;
+    else if (g_str_equal(verb, "garbage"))
+        script->garbage = true;
+    else if (g_str_equal(verb, "hang"))
+        script->hang = true;
+    else
+        return false;
+    return true;
+}
+
 bool
 xsim_guest_parse_script(const char *path,
                         XsimGuestScript *script,
@@ -125,29 +222,10 @@ xsim_guest_parse_script(const char *path,
 {
     g_autofree char *head = NULL;
     g_auto(GStrv) lines = NULL;
-    ssize_t n;
-    int fd;
 
     *script = (XsimGuestScript) { .crash_after = -1, .balloon_after = -1 };
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        int err = errno;
-
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                    "cannot read kernel '%s': %s", path, g_strerror(err));
+    if (!(head = xsim_guest_read_head(path, error)))
         return false;
-    }
-    head = g_malloc0(XSIM_GUEST_SCRIPT_MAX + 1);
-    n = read(fd, head, XSIM_GUEST_SCRIPT_MAX);
-    close(fd);
-    if (n < 0) {
-        int err = errno;
-
-        /* A directory opens but does not read: not a kernel either. */
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err),
-                    "cannot read kernel '%s': %s", path, g_strerror(err));
-        return false;
-    }
     /* Any other file is a kernel that boots the default guest. */
     if (!g_str_has_prefix(head, XSIM_GUEST_MAGIC "\n") &&
         g_strcmp0(head, XSIM_GUEST_MAGIC) != 0)
@@ -155,70 +233,11 @@ xsim_guest_parse_script(const char *path,
 
     lines = g_strsplit(head, "\n", -1);
     for (guint i = 1; lines[i]; i++) {
-        g_auto(GStrv) words = NULL;
         char *line = g_strstrip(lines[i]);
-        const char *verb;
-        const char *arg;
-        bool ok = true;
 
         if (!*line || *line == '#')
             continue;
-        words = g_strsplit_set(line, " \t", 3);
-        verb = words[0];
-        arg = words[1];
-        if (g_str_equal(verb, "disk-io")) {
-            guint64 reads, writes;
-
-            /* disk-io READS WRITES: two numbers, nothing else. */
-            ok = arg && words[2] &&
-                 g_ascii_string_to_unsigned(arg, 10, 0, 1000, &reads, NULL) &&
-                 g_ascii_string_to_unsigned(words[2], 10, 0, 1000, &writes,
-                                            NULL);
-            if (ok) {
-                script->disk_reads = reads;
-                script->disk_writes = writes;
-            }
-        } else if (g_str_equal(verb, "balloon-after")) {
-            guint64 kib;
-
-            /* balloon-after SECONDS KIB */
-            ok = xsim_guest_parse_seconds(arg, &script->balloon_after) &&
-                 words[2] &&
-                 g_ascii_string_to_unsigned(words[2], 10, 16 * 1024,
-                                            G_MAXUINT32, &kib, NULL);
-            if (ok)
-                script->balloon_kib = kib;
-        } else if (arg && words[2]) {
-            ok = false;
-        } else if (g_str_equal(verb, "ignore-shutdown") && !arg) {
-            script->ignore_shutdown = true;
-        } else if (g_str_equal(verb, "crash-after")) {
-            ok = xsim_guest_parse_seconds(arg, &script->crash_after);
-        } else if (g_str_equal(verb, "no-balloon") && !arg) {
-            script->no_balloon = true;
-        } else if (g_str_equal(verb, "console-flood") && !arg) {
-            script->console_flood = true;
-        } else if (g_str_equal(verb, "garbage") && !arg) {
-            script->garbage = true;
-        } else if (g_str_equal(verb, "hang") && !arg) {
-            script->hang = true;
-        } else if (g_str_equal(verb, "boot-delay")) {
-            ok = xsim_guest_parse_seconds(arg, &script->boot_delay);
-        } else if (g_str_equal(verb, "busy-vcpu")) {
-            guint64 vcpu;
-
-            ok = arg && g_ascii_string_to_unsigned(arg, 10, 0, 63, &vcpu,
-                                                   NULL);
-            if (ok)
-                script->busy_vcpus |= G_GUINT64_CONSTANT(1) << vcpu;
-        } else if (g_str_equal(verb, "build-delay")) {
-            /* Below the toolstack's 5 s wait for a reply. */
-            ok = xsim_guest_parse_seconds(arg, &script->build_delay) &&
-                 script->build_delay <= 4;
-        } else {
-            ok = false;
-        }
-        if (!ok) {
+        if (!xsim_guest_parse_directive(line, script)) {
             g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                         "guest script '%s', line %u: bad directive '%s'",
                         path, i + 1, line);

@@ -166,134 +166,192 @@ xsim_raise_fd_limit(void)
                   g_strerror(errno));
 }
 
+/* The command line, as given: the quotas start at their defaults. */
+typedef struct {
+    char *rundir;
+    gboolean foreground;
+    gboolean daemonize;
+    gboolean verbose;
+    int memory_mib;
+    int nodes, node_size, perms, txn_nodes;
+    int watches, txns, outstanding, wq;
+} XsimOptions;
+
+/* The defaults: the quotas' from @quota. */
+static void
+xsim_options_init(XsimOptions *opts,
+                  const XsimQuota *quota)
+{
+    *opts = (XsimOptions) {
+        .memory_mib = 16384,
+        .nodes = quota->store.nodes,
+        .node_size = quota->store.node_size,
+        .perms = quota->store.perms,
+        .txn_nodes = quota->store.txn_nodes,
+        .watches = quota->watches,
+        .txns = quota->transactions,
+        .outstanding = quota->outstanding,
+        .wq = quota->watch_queue,
+    };
+}
+
+static void
+xsim_options_clear(XsimOptions *opts)
+{
+    g_clear_pointer(&opts->rundir, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(XsimOptions, xsim_options_clear);
+
+static bool
+xsim_parse_options(int *argc,
+                   char ***argv,
+                   XsimOptions *opts)
+{
+    GOptionEntry entries[] = {
+        { "rundir", 'r', 0, G_OPTION_ARG_FILENAME, &opts->rundir,
+          "Run directory (sockets, pid file, log)", "DIR" },
+        { "foreground", 'f', 0, G_OPTION_ARG_NONE, &opts->foreground,
+          "Do not fork", NULL },
+        { "daemonize", 'd', 0, G_OPTION_ARG_NONE, &opts->daemonize,
+          "Fork, return once serving (the default)", NULL },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opts->verbose,
+          "Log every request", NULL },
+        { "memory", 'm', 0, G_OPTION_ARG_INT, &opts->memory_mib,
+          "The host's memory in MiB (16384), 1024 of it dom0's", "MIB" },
+        { "quota-nodes", 0, 0, G_OPTION_ARG_INT, &opts->nodes,
+          "Nodes a domain may own (1000)", "N" },
+        { "quota-node-size", 0, 0, G_OPTION_ARG_INT, &opts->node_size,
+          "Bytes of value and child names per node (2048)", "N" },
+        { "quota-perms", 0, 0, G_OPTION_ARG_INT, &opts->perms,
+          "Permission entries per node (5)", "N" },
+        { "quota-transaction-nodes", 0, 0, G_OPTION_ARG_INT, &opts->txn_nodes,
+          "Nodes one transaction may touch (1024)", "N" },
+        { "quota-watches", 0, 0, G_OPTION_ARG_INT, &opts->watches,
+          "Watches per connection (128)", "N" },
+        { "quota-transactions", 0, 0, G_OPTION_ARG_INT, &opts->txns,
+          "Open transactions per connection (10)", "N" },
+        { "quota-outstanding", 0, 0, G_OPTION_ARG_INT, &opts->outstanding,
+          "Unanswered requests per connection before reading pauses (20)", "N" },
+        { "watch-queue", 0, 0, G_OPTION_ARG_INT, &opts->wq,
+          "Undelivered watch events before a connection is closed (1024)", "N" },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- simulated Xen host");
+    g_autoptr(GError) error = NULL;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, argc, argv, &error)) {
+        fprintf(stderr, "xensimd: %s\n", error->message);
+        return false;
+    }
+    return true;
+}
+
+/* Every socket lives below DIR, the deepest being a guest's xenstore
+ * endpoint: a DIR too deep for unix socket names is refused at once,
+ * with a clear message, rather than fail on the first guest. */
+static bool
+xsim_check_rundir_length(const char *rundir)
+{
+    struct sockaddr_un sun;
+    size_t deepest = strlen(rundir) + strlen("/xenstored/domain/32767.sock");
+
+    if (deepest >= sizeof(sun.sun_path)) {
+        fprintf(stderr, "xensimd: run directory '%s' is too long: its unix "
+                "sockets need %zu bytes, the limit is %zu; use a shorter "
+                "directory\n", rundir, deepest + 1, sizeof(sun.sun_path));
+        return false;
+    }
+    return true;
+}
+
+/* The options' checks, and the quotas they set. */
+static bool
+xsim_check_options(const XsimOptions *opts,
+                   XsimQuota *quota)
+{
+    if (!opts->rundir) {
+        fprintf(stderr, "xensimd: --rundir is required\n");
+        return false;
+    }
+    if (opts->nodes < 1 || opts->node_size < 1 || opts->perms < 1 ||
+        opts->txn_nodes < 1 || opts->watches < 0 || opts->txns < 0 ||
+        opts->outstanding < 1 || opts->wq < 1) {
+        fprintf(stderr, "xensimd: quotas must be positive\n");
+        return false;
+    }
+    if (opts->foreground && opts->daemonize) {
+        fprintf(stderr, "xensimd: --foreground and --daemonize exclude each other\n");
+        return false;
+    }
+    if (opts->memory_mib < 2048 || opts->memory_mib > 64 * 1024 * 1024) {
+        fprintf(stderr, "xensimd: --memory must be 2048..%d MiB\n",
+                64 * 1024 * 1024);
+        return false;
+    }
+    if (!xsim_check_rundir_length(opts->rundir))
+        return false;
+    quota->store.nodes = opts->nodes;
+    quota->store.node_size = opts->node_size;
+    quota->store.perms = opts->perms;
+    quota->store.txn_nodes = opts->txn_nodes;
+    quota->watches = opts->watches;
+    quota->transactions = opts->txns;
+    quota->outstanding = opts->outstanding;
+    quota->watch_queue = opts->wq;
+    return true;
+}
+
+/* A part failed to start once the log is open: logged, shown on stderr
+ * in the foreground, and told to the parent waiting for the verdict. */
+static int
+xsim_start_failed(int *ready_fd,
+                  bool foreground,
+                  const GError *error)
+{
+    g_warning("%s", error->message);
+    if (foreground)
+        fprintf(stderr, "xensimd: %s\n", error->message);
+    xsim_report_ready(ready_fd, false);
+    return EXIT_FAILURE;
+}
+
 /*
- * Long, and kept whole: option parsing, the run directory, the daemon's
- * start-up handshake and the order in which its parts start and stop are
- * one sequence a reader should see in one place.
+ * The daemon's life in order: its options, the run directory, the
+ * start-up handshake, its parts started in the order clients may reach
+ * them, the main loop, and its parts stopped in reverse.
  */
 int
 main(int argc,
      char **argv)
 {
-    g_autoptr(GOptionContext) ctx = NULL;
+    g_auto(XsimOptions) opts = { 0 };
     g_autoptr(GError) error = NULL;
     g_autoptr(XsimRundir) rd = NULL;
     g_autoptr(XsimServer) srv = NULL;
     g_autoptr(XsimHv) hv = NULL;
     g_autoptr(GMainLoop) loop = NULL;
-    g_autofree char *rundir = NULL;
     g_autofree char *log_path = NULL;
-    gboolean foreground = FALSE;
-    gboolean verbose = FALSE;
-    gboolean daemonize = FALSE;
-    int memory_mib = 16384;
     int ready_fd = -1;
     XsimQuota quota;
-    int nodes, node_size, perms, txn_nodes, watches, txns, outstanding, wq;
 
     xsim_quota_init_default(&quota);
-    nodes = quota.store.nodes;
-    node_size = quota.store.node_size;
-    perms = quota.store.perms;
-    txn_nodes = quota.store.txn_nodes;
-    watches = quota.watches;
-    txns = quota.transactions;
-    outstanding = quota.outstanding;
-    wq = quota.watch_queue;
-
-    {
-        GOptionEntry entries[] = {
-            { "rundir", 'r', 0, G_OPTION_ARG_FILENAME, &rundir,
-              "Run directory (sockets, pid file, log)", "DIR" },
-            { "foreground", 'f', 0, G_OPTION_ARG_NONE, &foreground,
-              "Do not fork", NULL },
-            { "daemonize", 'd', 0, G_OPTION_ARG_NONE, &daemonize,
-              "Fork, return once serving (the default)", NULL },
-            { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
-              "Log every request", NULL },
-            { "memory", 'm', 0, G_OPTION_ARG_INT, &memory_mib,
-              "The host's memory in MiB (16384), 1024 of it dom0's", "MIB" },
-            { "quota-nodes", 0, 0, G_OPTION_ARG_INT, &nodes,
-              "Nodes a domain may own (1000)", "N" },
-            { "quota-node-size", 0, 0, G_OPTION_ARG_INT, &node_size,
-              "Bytes of value and child names per node (2048)", "N" },
-            { "quota-perms", 0, 0, G_OPTION_ARG_INT, &perms,
-              "Permission entries per node (5)", "N" },
-            { "quota-transaction-nodes", 0, 0, G_OPTION_ARG_INT, &txn_nodes,
-              "Nodes one transaction may touch (1024)", "N" },
-            { "quota-watches", 0, 0, G_OPTION_ARG_INT, &watches,
-              "Watches per connection (128)", "N" },
-            { "quota-transactions", 0, 0, G_OPTION_ARG_INT, &txns,
-              "Open transactions per connection (10)", "N" },
-            { "quota-outstanding", 0, 0, G_OPTION_ARG_INT, &outstanding,
-              "Unanswered requests per connection before reading pauses (20)", "N" },
-            { "watch-queue", 0, 0, G_OPTION_ARG_INT, &wq,
-              "Undelivered watch events before a connection is closed (1024)", "N" },
-            { NULL }
-        };
-
-        ctx = g_option_context_new("- simulated Xen host");
-        g_option_context_add_main_entries(ctx, entries, NULL);
-        if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-            fprintf(stderr, "xensimd: %s\n", error->message);
-            return EXIT_FAILURE;
-        }
-    }
-    if (!rundir) {
-        fprintf(stderr, "xensimd: --rundir is required\n");
+    xsim_options_init(&opts, &quota);
+    if (!xsim_parse_options(&argc, &argv, &opts) ||
+        !xsim_check_options(&opts, &quota))
         return EXIT_FAILURE;
-    }
-    if (nodes < 1 || node_size < 1 || perms < 1 || txn_nodes < 1 ||
-        watches < 0 || txns < 0 || outstanding < 1 || wq < 1) {
-        fprintf(stderr, "xensimd: quotas must be positive\n");
-        return EXIT_FAILURE;
-    }
-    if (foreground && daemonize) {
-        fprintf(stderr, "xensimd: --foreground and --daemonize exclude each other\n");
-        return EXIT_FAILURE;
-    }
-    if (memory_mib < 2048 || memory_mib > 64 * 1024 * 1024) {
-        fprintf(stderr, "xensimd: --memory must be 2048..%d MiB\n",
-                64 * 1024 * 1024);
-        return EXIT_FAILURE;
-    }
-    quota.store.nodes = nodes;
-    quota.store.node_size = node_size;
-    quota.store.perms = perms;
-    quota.store.txn_nodes = txn_nodes;
-    quota.watches = watches;
-    quota.transactions = txns;
-    quota.outstanding = outstanding;
-    quota.watch_queue = wq;
-    xsim_log_verbose = verbose;
-    xsim_server_set_debug(verbose);
-
-    /* Every socket lives below DIR, the deepest being a guest's xenstore
-     * endpoint: refuse a DIR too deep for unix socket names now, with a
-     * clear message, rather than fail on the first guest. */
-    {
-        struct sockaddr_un sun;
-        size_t deepest = strlen(rundir) + strlen("/xenstored/domain/32767.sock");
-
-        if (deepest >= sizeof(sun.sun_path)) {
-            fprintf(stderr, "xensimd: run directory '%s' is too long: its unix "
-                    "sockets need %zu bytes, the limit is %zu; use a shorter "
-                    "directory\n", rundir, deepest + 1, sizeof(sun.sun_path));
-            return EXIT_FAILURE;
-        }
-    }
+    xsim_log_verbose = opts.verbose;
+    xsim_server_set_debug(opts.verbose);
 
     /* Lock first: nothing in DIR is touched unless it is ours. */
-    if (!(rd = xsim_rundir_acquire(rundir, &error))) {
-        fprintf(stderr, "xensimd: %s\n", error->message);
-        return EXIT_FAILURE;
-    }
-    if (!foreground && !xsim_daemonize(&ready_fd, &error)) {
+    if (!(rd = xsim_rundir_acquire(opts.rundir, &error)) ||
+        (!opts.foreground && !xsim_daemonize(&ready_fd, &error))) {
         fprintf(stderr, "xensimd: %s\n", error->message);
         return EXIT_FAILURE;
     }
 
-    log_path = g_build_filename(rundir, "xensimd.log", NULL);
+    log_path = g_build_filename(opts.rundir, "xensimd.log", NULL);
     xsim_log_file = fopen(log_path, "ae");
     g_log_set_default_handler(xsim_log_handler, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -316,25 +374,15 @@ main(int argc,
     g_unix_signal_add(SIGTERM, xsim_on_signal, loop);
     g_unix_signal_add(SIGINT, xsim_on_signal, loop);
 
-    srv = xsim_server_new(&quota, rundir);
-    if (!xsim_server_listen(srv, &error)) {
-        g_warning("%s", error->message);
-        if (foreground)
-            fprintf(stderr, "xensimd: %s\n", error->message);
-        xsim_report_ready(&ready_fd, false);
-        return EXIT_FAILURE;
-    }
-
-    hv = xsim_hv_new(srv, rundir, (guint64)memory_mib * 1024, 1024 * 1024);
+    srv = xsim_server_new(&quota, opts.rundir);
+    if (!xsim_server_listen(srv, &error))
+        return xsim_start_failed(&ready_fd, opts.foreground, error);
+    hv = xsim_hv_new(srv, opts.rundir, (guint64)opts.memory_mib * 1024,
+                     1024 * 1024);
     xsim_hv_set_stop_func(hv, xsim_on_stop, loop);
-    if (!xsim_hv_start(hv, &error)) {
-        g_warning("%s", error->message);
-        if (foreground)
-            fprintf(stderr, "xensimd: %s\n", error->message);
-        xsim_report_ready(&ready_fd, false);
-        return EXIT_FAILURE;
-    }
-    g_message("xensimd started, run directory %s", rundir);
+    if (!xsim_hv_start(hv, &error))
+        return xsim_start_failed(&ready_fd, opts.foreground, error);
+    g_message("xensimd started, run directory %s", opts.rundir);
     xsim_report_ready(&ready_fd, true);
 
     g_main_loop_run(loop);

@@ -599,13 +599,11 @@ validate_platform(const xlite_domain_config *cfg)
     return 0;
 }
 
-/* Long because it is the list of every rule a config must keep, one
- * after the other, each with its own message. */
-XLITE_EXPORT int
-xlite_domain_config_validate(const xlite_domain_config *cfg)
+/* The domain itself: its name and type, how it boots, its memory, vcpus
+ * and scheduling, and how many disks, NICs and consoles it may have. */
+static int
+validate_domain(const xlite_domain_config *cfg)
 {
-    size_t i, j;
-
     if (!valid_token(cfg->name, XLITE_NAME_MAX, "-_.+:"))
         return INVALID("domain name '%s' must be 1 to %d letters, digits or '-_.+:'",
                        cfg->name ? cfg->name : "", XLITE_NAME_MAX);
@@ -644,6 +642,13 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
     if (cfg->num_disks > XLITE_MAX_DISKS || cfg->num_nics > XLITE_MAX_NICS ||
         cfg->num_consoles > XLITE_MAX_CONSOLES)
         return INVALID("domain '%s' has too many devices", cfg->name);
+    return 0;
+}
+
+static int
+validate_disks(const xlite_domain_config *cfg)
+{
+    size_t i, j;
 
     for (i = 0; i < cfg->num_disks; i++) {
         const xlite_disk_config *disk = &cfg->disks[i];
@@ -671,6 +676,13 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
             return INVALID("domain '%s': the source or script path of disk '%s' contains a control character",
                            cfg->name, disk->vdev);
     }
+    return 0;
+}
+
+static int
+validate_nics(const xlite_domain_config *cfg)
+{
+    size_t i, j;
 
     for (i = 0; i < cfg->num_nics; i++) {
         const xlite_nic_config *nic = &cfg->nics[i];
@@ -693,7 +705,21 @@ xlite_domain_config_validate(const xlite_domain_config *cfg)
                                cfg->name, nic->devid);
         }
     }
+    return 0;
+}
 
+/* The rules a config must keep, each with its own message: the domain,
+ * then its devices, the first broken rule being the one reported. */
+XLITE_EXPORT int
+xlite_domain_config_validate(const xlite_domain_config *cfg)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = validate_domain(cfg)) < 0 ||
+        (rc = validate_disks(cfg)) < 0 ||
+        (rc = validate_nics(cfg)) < 0)
+        return rc;
     for (i = 0; i < cfg->num_consoles; i++) {
         if (!enum_to_string(&console_kind_table, cfg->consoles[i].kind))
             return INVALID("domain '%s': console %zu has no valid kind",
@@ -913,105 +939,99 @@ uint_set(void *base, const field *f, uint64_t value)
         *MEMBER(base, f, unsigned int) = (unsigned int)value;
 }
 
-/* Unset fields are left out of the document. */
+static JsonNode *
+string_node(const char *s)
+{
+    return s ? json_node_init_string(json_node_alloc(), s) : NULL;
+}
+
+static JsonNode *
+int_node(gint64 v)
+{
+    return json_node_init_int(json_node_alloc(), v);
+}
+
+static JsonNode *
+uuid_node(const uint8_t *u)
+{
+    char text[37];
+
+    if (uuid_is_null(u))
+        return NULL;
+    g_snprintf(text, sizeof(text),
+               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+               "%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+               u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    return string_node(text);
+}
+
+static JsonNode *
+strv_node(char *const *v)
+{
+    g_autoptr(JsonArray) array = NULL;
+    size_t i;
+
+    if (!v)
+        return NULL;
+    array = json_array_new();
+    for (i = 0; v[i]; i++)
+        json_array_add_string_element(array, v[i]);
+    return json_node_init_array(json_node_alloc(), array);
+}
+
+/* One field's value in the document, or NULL when the field is unset
+ * (unset fields are left out). */
+static JsonNode *
+write_value(const void *base, const field *f)
+{
+    switch (f->kind) {
+    case FIELD_STRING:
+        return string_node(*CMEMBER(base, f, char *));
+    case FIELD_UINT: {
+        uint64_t v = uint_get(base, f);
+
+        return v ? int_node((gint64)v) : NULL;
+    }
+    case FIELD_INT: {
+        int v = *CMEMBER(base, f, int);
+
+        return v >= 0 ? int_node(v) : NULL;
+    }
+    case FIELD_BOOL:
+        return *CMEMBER(base, f, bool)
+               ? json_node_init_boolean(json_node_alloc(), TRUE) : NULL;
+    case FIELD_ENUM:
+        return string_node(enum_to_string(f->table, *CMEMBER(base, f, int)));
+    case FIELD_UUID:
+        return uuid_node(CMEMBER(base, f, uint8_t));
+    case FIELD_MAC: {
+        const char *mac = CMEMBER(base, f, char);
+
+        return mac[0] ? string_node(mac) : NULL;
+    }
+    case FIELD_STRV:
+        return strv_node(*(char **const *)((const char *)base + f->offset));
+    case FIELD_SINT64: {
+        int64_t v = *CMEMBER(base, f, int64_t);
+
+        return v ? int_node(v) : NULL;
+    }
+    }
+    return NULL;
+}
+
 static void
 write_fields(JsonBuilder *b, const void *base, const field *fields, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const field *f = &fields[i];
+        JsonNode *value = write_value(base, &fields[i]);
 
-        switch (f->kind) {
-        case FIELD_STRING: {
-            const char *s = *CMEMBER(base, f, char *);
-
-            if (s) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_string_value(b, s);
-            }
-            break;
-        }
-        case FIELD_UINT: {
-            uint64_t v = uint_get(base, f);
-
-            if (v) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_int_value(b, (gint64)v);
-            }
-            break;
-        }
-        case FIELD_INT: {
-            int v = *CMEMBER(base, f, int);
-
-            if (v >= 0) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_int_value(b, v);
-            }
-            break;
-        }
-        case FIELD_BOOL:
-            if (*CMEMBER(base, f, bool)) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_boolean_value(b, TRUE);
-            }
-            break;
-        case FIELD_ENUM: {
-            const char *s = enum_to_string(f->table, *CMEMBER(base, f, int));
-
-            if (s) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_string_value(b, s);
-            }
-            break;
-        }
-        case FIELD_UUID: {
-            const uint8_t *u = CMEMBER(base, f, uint8_t);
-
-            if (!uuid_is_null(u)) {
-                char text[37];
-
-                g_snprintf(text, sizeof(text),
-                           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                           "%02x%02x%02x%02x%02x%02x",
-                           u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
-                           u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_string_value(b, text);
-            }
-            break;
-        }
-        case FIELD_MAC: {
-            const char *mac = CMEMBER(base, f, char);
-
-            if (mac[0]) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_string_value(b, mac);
-            }
-            break;
-        }
-        case FIELD_STRV: {
-            char *const *v = *(char **const *)((const char *)base + f->offset);
-            size_t j;
-
-            if (v) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_begin_array(b);
-                for (j = 0; v[j]; j++)
-                    json_builder_add_string_value(b, v[j]);
-                json_builder_end_array(b);
-            }
-            break;
-        }
-        case FIELD_SINT64: {
-            int64_t v = *CMEMBER(base, f, int64_t);
-
-            if (v) {
-                json_builder_set_member_name(b, f->key);
-                json_builder_add_int_value(b, v);
-            }
-            break;
-        }
+        if (value) {
+            json_builder_set_member_name(b, fields[i].key);
+            json_builder_add_value(b, value);
         }
     }
 }
@@ -1102,6 +1122,92 @@ parse_uuid(const char *text, uint8_t uuid[16])
     return n == 16 ? 0 : -1;
 }
 
+/* A field written as a string: text, an enum's name, a UUID or a MAC. */
+static int
+read_text(void *base, const field *f, const char *s, const char *where)
+{
+    switch (f->kind) {
+    case FIELD_STRING:
+        if (strlen(s) > f->max)
+            return JSON_ERROR("%s.%s is longer than %" G_GUINT64_FORMAT " bytes",
+                              where, f->key, f->max);
+        g_free(*MEMBER(base, f, char *));
+        *MEMBER(base, f, char *) = g_strdup(s);
+        return 0;
+    case FIELD_ENUM: {
+        int v = enum_from_string(f->table, s);
+
+        if (v < 0)
+            return JSON_ERROR("%s.%s has an unknown value '%s'", where, f->key, s);
+        *MEMBER(base, f, int) = v;
+        return 0;
+    }
+    case FIELD_UUID:
+        if (parse_uuid(s, MEMBER(base, f, uint8_t)) < 0)
+            return JSON_ERROR("%s.%s '%s' is not a UUID", where, f->key, s);
+        return 0;
+    case FIELD_MAC:
+        if (!valid_mac(s))
+            return JSON_ERROR("%s.%s '%s' is not a MAC address", where, f->key, s);
+        g_strlcpy(MEMBER(base, f, char), s, 18);
+        return 0;
+    default:
+        return JSON_ERROR("%s.%s has an unsupported type", where, f->key);
+    }
+}
+
+/* A field written as an integer, within its bounds: 0..max, or
+ * -max..max for a signed one. */
+static int
+read_integer(void *base, const field *f, gint64 v, const char *where)
+{
+    bool in_range = f->kind == FIELD_SINT64
+                    ? v >= -(gint64)f->max && v <= (gint64)f->max
+                    : v >= 0 && (uint64_t)v <= f->max;
+
+    if (!in_range)
+        return JSON_ERROR("%s.%s value %" G_GINT64_FORMAT " is out of range",
+                          where, f->key, v);
+    if (f->kind == FIELD_UINT)
+        uint_set(base, f, (uint64_t)v);
+    else if (f->kind == FIELD_INT)
+        *MEMBER(base, f, int) = (int)v;
+    else
+        *MEMBER(base, f, int64_t) = v;
+    return 0;
+}
+
+/* A list of strings, each at most f->max bytes. */
+static int
+read_strv(void *base, const field *f, JsonNode *node, const char *where)
+{
+    g_auto(GStrv) v = NULL;
+    JsonArray *array;
+    guint i, len;
+
+    if (!JSON_NODE_HOLDS_ARRAY(node))
+        return JSON_ERROR("%s.%s must be an array of strings", where, f->key);
+    array = json_node_get_array(node);
+    len = json_array_get_length(array);
+    if (len > XLITE_MAX_STRV)
+        return JSON_ERROR("%s.%s has more than %d entries", where, f->key,
+                          XLITE_MAX_STRV);
+    v = g_new0(char *, len + 1);
+    for (i = 0; i < len; i++) {
+        JsonNode *e = json_array_get_element(array, i);
+
+        if (!JSON_NODE_HOLDS_VALUE(e) ||
+            json_node_get_value_type(e) != G_TYPE_STRING ||
+            strlen(json_node_get_string(e)) > f->max)
+            return JSON_ERROR("%s.%s[%u] must be a string of at most %" G_GUINT64_FORMAT " bytes",
+                              where, f->key, i, f->max);
+        v[i] = g_strdup(json_node_get_string(e));
+    }
+    g_strfreev(*MEMBER(base, f, char **));
+    *MEMBER(base, f, char **) = g_steal_pointer(&v);
+    return 0;
+}
+
 static int
 read_value(void *base, const field *f, JsonNode *node, const char *where)
 {
@@ -1112,96 +1218,23 @@ read_value(void *base, const field *f, JsonNode *node, const char *where)
     case FIELD_STRING:
     case FIELD_ENUM:
     case FIELD_UUID:
-    case FIELD_MAC: {
-        const char *s;
-
+    case FIELD_MAC:
         if (vtype != G_TYPE_STRING)
             return JSON_ERROR("%s.%s must be a string", where, f->key);
-        s = json_node_get_string(node);
-        if (f->kind == FIELD_STRING) {
-            if (strlen(s) > f->max)
-                return JSON_ERROR("%s.%s is longer than %" G_GUINT64_FORMAT " bytes",
-                                  where, f->key, f->max);
-            g_free(*MEMBER(base, f, char *));
-            *MEMBER(base, f, char *) = g_strdup(s);
-        } else if (f->kind == FIELD_ENUM) {
-            int v = enum_from_string(f->table, s);
-
-            if (v < 0)
-                return JSON_ERROR("%s.%s has an unknown value '%s'", where, f->key, s);
-            *MEMBER(base, f, int) = v;
-        } else if (f->kind == FIELD_UUID) {
-            if (parse_uuid(s, MEMBER(base, f, uint8_t)) < 0)
-                return JSON_ERROR("%s.%s '%s' is not a UUID", where, f->key, s);
-        } else {
-            if (!valid_mac(s))
-                return JSON_ERROR("%s.%s '%s' is not a MAC address", where, f->key, s);
-            g_strlcpy(MEMBER(base, f, char), s, 18);
-        }
-        return 0;
-    }
+        return read_text(base, f, json_node_get_string(node), where);
     case FIELD_UINT:
-    case FIELD_INT: {
-        gint64 v;
-
+    case FIELD_INT:
+    case FIELD_SINT64:
         if (vtype != G_TYPE_INT64)
             return JSON_ERROR("%s.%s must be an integer", where, f->key);
-        v = json_node_get_int(node);
-        if (v < 0 || (uint64_t)v > f->max)
-            return JSON_ERROR("%s.%s value %" G_GINT64_FORMAT " is out of range",
-                              where, f->key, v);
-        if (f->kind == FIELD_UINT)
-            uint_set(base, f, (uint64_t)v);
-        else
-            *MEMBER(base, f, int) = (int)v;
-        return 0;
-    }
+        return read_integer(base, f, json_node_get_int(node), where);
     case FIELD_BOOL:
         if (vtype != G_TYPE_BOOLEAN)
             return JSON_ERROR("%s.%s must be true or false", where, f->key);
         *MEMBER(base, f, bool) = json_node_get_boolean(node);
         return 0;
-    case FIELD_SINT64: {
-        gint64 v;
-
-        if (vtype != G_TYPE_INT64)
-            return JSON_ERROR("%s.%s must be an integer", where, f->key);
-        v = json_node_get_int(node);
-        if (v < -(gint64)f->max || v > (gint64)f->max)
-            return JSON_ERROR("%s.%s value %" G_GINT64_FORMAT " is out of range",
-                              where, f->key, v);
-        *MEMBER(base, f, int64_t) = v;
-        return 0;
-    }
-    case FIELD_STRV: {
-        JsonArray *array;
-        guint i, len;
-        char **v;
-
-        if (!JSON_NODE_HOLDS_ARRAY(node))
-            return JSON_ERROR("%s.%s must be an array of strings", where, f->key);
-        array = json_node_get_array(node);
-        len = json_array_get_length(array);
-        if (len > XLITE_MAX_STRV)
-            return JSON_ERROR("%s.%s has more than %d entries", where, f->key,
-                              XLITE_MAX_STRV);
-        v = g_new0(char *, len + 1);
-        for (i = 0; i < len; i++) {
-            JsonNode *e = json_array_get_element(array, i);
-
-            if (!JSON_NODE_HOLDS_VALUE(e) ||
-                json_node_get_value_type(e) != G_TYPE_STRING ||
-                strlen(json_node_get_string(e)) > f->max) {
-                g_strfreev(v);
-                return JSON_ERROR("%s.%s[%u] must be a string of at most %" G_GUINT64_FORMAT " bytes",
-                                  where, f->key, i, f->max);
-            }
-            v[i] = g_strdup(json_node_get_string(e));
-        }
-        g_strfreev(*MEMBER(base, f, char **));
-        *MEMBER(base, f, char **) = v;
-        return 0;
-    }
+    case FIELD_STRV:
+        return read_strv(base, f, node, where);
     }
     return JSON_ERROR("%s.%s has an unsupported type", where, f->key);
 }
