@@ -1,5 +1,6 @@
 /*
- * xlite_dom_internal.h: what xlite_domain.c and xlite_device.c share
+ * xlite_dom_internal.h: what the domain and device files share
+ * (xlite_domain.c, xlite_device.c, xlite_devop.c, xlite_retrieve.c)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,6 +16,11 @@
  * XLITE_DEVICE_TIMEOUT_MS in the environment overrides both (tests). */
 int64_t xlite__device_timeout(void);
 int64_t xlite__hotplug_timeout(void);
+
+/* The domain's info, with a clear error (-ESRCH) if it does not exist,
+ * -EOPNOTSUPP on a backend that runs no domains, -EINVAL for dom0 or an
+ * id out of range.  Lock held. */
+int xlite__dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info);
 
 /* Fills what create decides for devices: nic devids and MACs. */
 void xlite__devices_prepare(xlite_domain_config *cfg);

@@ -523,6 +523,21 @@ bool xlite__ev_xswatch_isregistered(const xlite__ev_xswatch *w);
 /* The connection, for reads and writes by the mechanisms; NULL and an
  * error reported if it cannot be opened. */
 struct xs_handle *xlite__xs(xlite_ctx *ctx);
+/* Closes the connection (the host restarted) and, if watches use it,
+ * opens a new one and registers them again on it; otherwise the next use
+ * opens it. */
+void xlite__xs_reset(xlite_ctx *ctx);
+/* Reads and writes outside a transaction.  _read_bounded: the value, or
+ * NULL if the node is missing, longer than max or not a string (logged);
+ * what a guest may write is read only this way.  _read_uint: a decimal
+ * no greater than max, else -EINVAL (quietly).  _write_checked: reports
+ * the failure.  _exists: the node is there (and a bounded string). */
+char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
+int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
+                        uint64_t *val_r);
+int xlite__xs_write_checked(xlite_ctx *ctx, const char *path,
+                            const char *value);
+bool xlite__xs_exists(xlite_ctx *ctx, const char *path);
 void xlite__xs_ctx_init(xlite_ctx *ctx);
 void xlite__xs_ctx_free(xlite_ctx *ctx);
 
@@ -711,14 +726,6 @@ int xlite__blockjobs_ctx_init(xlite_ctx *ctx);
 void xlite__blockjobs_ctx_free(xlite_ctx *ctx);
 void xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,
                             const uint8_t uuid[16]);
-
-/* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
- * connection (the host restarted) unless watches still use it; the next
- * use opens a new one. */
-void xlite__xs_reset(xlite_ctx *ctx);
-char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
-int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
-                        uint64_t *val_r);
 
 /* The stored config (xlite_userdata.c).  Paths are
  * STATE_DIR/userdata/<domid>-<uuid>.{json,lock}. */
