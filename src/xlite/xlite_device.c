@@ -663,30 +663,23 @@ hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
 
 /* ---------- waiting for the backends ---------- */
 
-static void devwait_check(xlite__egc *egc, xlite__devwait *dw);
+static int devwait_check(xlite__egc *egc, xlite__xswait *xw,
+                         const xlite__xswait_dom *dom);
+static int devwait_timedout(xlite__egc *egc, xlite__xswait *xw);
+static void devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 void
 xlite__devwait_init(xlite__devwait *dw)
 {
     dw->paths = NULL;
-    dw->watches = NULL;
-    dw->nwatches = 0;
-    xlite__ev_time_init(&dw->timeout);
-    xlite__ao_abortable_init(&dw->abrt);
+    xlite__xswait_init(&dw->xswait);
 }
 
 void
 xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw)
 {
-    size_t i;
-
-    for (i = 0; i < dw->nwatches; i++)
-        xlite__ev_xswatch_deregister(ctx, &dw->watches[i].watch);
-    g_clear_pointer(&dw->watches, g_free);
-    dw->nwatches = 0;
+    xlite__xswait_stop(ctx, &dw->xswait);
     g_clear_pointer(&dw->paths, g_ptr_array_unref);
-    xlite__ev_time_deregister(ctx, &dw->timeout);
-    xlite__ao_abortable_deregister(&dw->abrt);
 }
 
 static void
@@ -697,12 +690,9 @@ devwait_done(xlite__egc *egc, xlite__devwait *dw, int rc)
 }
 
 static void
-devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
-                 const char *epath)
+devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    xlite__devwatch *dwa = XLITE__CONTAINER_OF(w, xlite__devwatch, watch);
-
-    devwait_check(egc, dwa->dw);
+    devwait_done(egc, XLITE__CONTAINER_OF(xw, xlite__devwait, xswait), rc);
 }
 
 /* Are all the consoles served (a pty in their tty)?  Those that are not
@@ -726,20 +716,17 @@ devwait_consoles_ready(xlite_ctx *ctx, xlite__devwait *dw, GString *which)
     return all;
 }
 
-static void
-devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
+static int
+devwait_timedout(xlite__egc *egc, xlite__xswait *xw)
 {
-    xlite__devwait *dw = XLITE__CONTAINER_OF(ev, xlite__devwait, timeout);
-    GString *which = g_string_new(NULL);
+    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
+    g_autoptr(GString) which = g_string_new(NULL);
     size_t i;
-    int rc;
 
     if (dw->closing) {
         XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the backends of domain %u did "
                   "not close in time: removing them anyway", dw->domid);
-        g_string_free(which, TRUE);
-        devwait_done(egc, dw, 0);
-        return;
+        return 0;
     }
     for (i = 0; i < dw->nbackends; i++) {
         g_autofree char *path = g_strdup_printf(
@@ -752,26 +739,16 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
             g_string_append_printf(which, "%s%s", which->len ? ", " : "",
                                    (char *)g_ptr_array_index(dw->paths, i));
     }
-    if (which->len) {
-        rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
-                         "connect within %.1f s", which->str,
-                         xlite__device_timeout() / 1e6);
-    } else {
-        /* All ready just as the timer fired: done. */
-        rc = devwait_consoles_ready(egc->ctx, dw, which)
-            ? 0
-            : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
-                          "within %.1f s: is xenconsoled running?",
-                          which->str, xlite__device_timeout() / 1e6);
-    }
-    g_string_free(which, TRUE);
-    devwait_done(egc, dw, rc);
-}
-
-static void
-devwait_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
-{
-    devwait_done(egc, XLITE__CONTAINER_OF(abrt, xlite__devwait, abrt), rc);
+    if (which->len)
+        return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
+                           "connect within %.1f s", which->str,
+                           xlite__device_timeout() / 1e6);
+    /* All ready just as the timer fired: done. */
+    return devwait_consoles_ready(egc->ctx, dw, which)
+        ? 0
+        : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
+                      "within %.1f s: is xenconsoled running?",
+                      which->str, xlite__device_timeout() / 1e6);
 }
 
 /* A printable, bounded copy of what a backend wrote as its error. */
@@ -788,7 +765,7 @@ sanitize(const char *s)
 }
 
 /* Closing: is every backend Closed, failed or gone? */
-static void
+static int
 devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
 {
     xlite_ctx *ctx = egc->ctx;
@@ -807,22 +784,22 @@ devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
         if (state == XENBUS_STATE_CLOSING &&
             (err = xlite__xs_read_bounded(ctx, epath, 1024)))
             continue;
-        return;
+        return XLITE__XSWAIT_PENDING;
     }
-    devwait_done(egc, dw, 0);
+    return 0;
 }
 
-static void
-devwait_check(xlite__egc *egc, xlite__devwait *dw)
+static int
+devwait_check(xlite__egc *egc, xlite__xswait *xw,
+              const xlite__xswait_dom *dom)
 {
+    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
     xlite_ctx *ctx = egc->ctx;
     bool all;
     size_t i;
 
-    if (dw->closing) {
-        devwait_check_closed(egc, dw);
-        return;
-    }
+    if (dw->closing)
+        return devwait_check_closed(egc, dw);
     all = devwait_consoles_ready(ctx, dw, NULL);
     for (i = 0; i < dw->nbackends; i++) {
         const char *be = g_ptr_array_index(dw->paths, i);
@@ -845,16 +822,13 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
                 errtext = xlite__xs_read_bounded(ctx, errnode, 1024);
             }
             clean = sanitize(errtext ? errtext : "it closed");
-            devwait_done(egc, dw,
-                         XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s",
-                                     be, clean));
-            return;
+            return XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s", be,
+                               clean);
         }
         if (state != XENBUS_STATE_INITWAIT && state != XENBUS_STATE_CONNECTED)
             all = false;
     }
-    if (all)
-        devwait_done(egc, dw, 0);
+    return all ? 0 : XLITE__XSWAIT_PENDING;
 }
 
 /* The frontend directory a backend of domid serves (the paths
@@ -984,6 +958,7 @@ void
 xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
 {
     const xlite_domain_config *cfg = dw->cfg;
+    xlite__xswait *xw = &dw->xswait;
     xlite_ctx *ctx = egc->ctx;
     size_t i;
     int rc;
@@ -1014,36 +989,22 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
         g_ptr_array_add(dw->paths,
                         xlite__console_frontend_path(dw->domid, i));
 
-    dw->abrt.ao = dw->ao;
-    dw->abrt.callback = devwait_abort_cb;
-    if ((rc = xlite__ao_abortable_register(&dw->abrt)) < 0) {
-        devwait_done(egc, dw, rc);
-        return;
-    }
  watch:
     if (dw->paths->len == 0) {
         /* A domain without devices is done. */
         devwait_done(egc, dw, 0);
         return;
     }
-    if ((rc = xlite__ev_time_register_rel(ctx, &dw->timeout,
-                                          devwait_timeout_cb,
-                                          xlite__device_timeout())) < 0) {
+    /* Abortable while adding; closing runs while taking things back. */
+    xw->ao = dw->ao;
+    xw->abortable = !dw->closing;
+    xw->paths = (const char *const *)dw->paths->pdata;
+    xw->npaths = dw->paths->len;
+    xw->timeout_usec = xlite__device_timeout();
+    xw->check = devwait_check;
+    xw->timedout = devwait_timedout;
+    xw->callback = devwait_waited;
+    if ((rc = xlite__xswait_start(egc, xw)) < 0)
         devwait_done(egc, dw, rc);
-        return;
-    }
-    dw->watches = g_new0(xlite__devwatch, dw->paths->len);
-    for (i = 0; i < dw->paths->len; i++) {
-        dw->watches[i].dw = dw;
-        xlite__ev_xswatch_init(&dw->watches[i].watch);
-        if ((rc = xlite__ev_xswatch_register(ctx, &dw->watches[i].watch,
-                                             devwait_watch_cb,
-                                             g_ptr_array_index(dw->paths,
-                                                               i))) < 0) {
-            devwait_done(egc, dw, rc);
-            return;
-        }
-        dw->nwatches++;
-    }
     /* Each watch fires once at once: the first check comes from there. */
 }

@@ -88,11 +88,11 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
 /*
  * Waiting for every backend of a new domain to be ready (InitWait or
  * Connected), or one to fail (Closing, Closed, an error node), or the
- * timeout.  One xenstore watch per backend directory.  Consoles have no
- * handshake: xenconsoled (or a QEMU) never moves their backend's state;
- * a console is ready when its daemon has written the pty into the
- * frontend's tty (a node dom0 owns), so for consoles it is the frontend
- * directory that is watched.
+ * timeout: an xlite__xswait on every backend directory, abortable.
+ * Consoles have no handshake: xenconsoled (or a QEMU) never moves their
+ * backend's state; a console is ready when its daemon has written the
+ * pty into the frontend's tty (a node dom0 owns), so for consoles it is
+ * the frontend directory that is watched.
  *
  * With closing set, the other way round.  Without cfg, for a domain
  * being destroyed (DESIGN.md: "a dead domain's backends are torn down as
@@ -106,13 +106,10 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
  * (Closing with a hotplug-error) or gone, except those nobody will close
  * (the console's, and any still Initialising); at the timeout the
  * removal goes on anyway (logged).  Not abortable: it runs while taking
- * things back.
+ * things back.  _stop abandons a wait (or frees what a finished one
+ * left); the callback is called once, possibly from inside _start.
  */
 typedef struct xlite__devwait xlite__devwait;
-typedef struct {
-    xlite__ev_xswatch watch;
-    xlite__devwait *dw;
-} xlite__devwatch;
 typedef void xlite__devwait_callback(xlite__egc *egc, xlite__devwait *dw,
                                      int rc);
 struct xlite__devwait {
@@ -125,10 +122,7 @@ struct xlite__devwait {
     /* private */
     GPtrArray *paths;             /* backend directories, then */
     size_t nbackends;             /* ...console frontends from here */
-    xlite__devwatch *watches;
-    size_t nwatches;
-    xlite__ev_time timeout;
-    xlite__ao_abortable abrt;
+    xlite__xswait xswait;         /* on paths, the device timeout */
 };
 
 void xlite__devwait_init(xlite__devwait *dw);

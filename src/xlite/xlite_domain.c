@@ -357,82 +357,48 @@ check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
 
 /* ---------- waiting for a domain to go ---------- */
 
-typedef struct gonewait gonewait;
-typedef void gonewait_callback(xlite__egc *egc, gonewait *gw, int rc);
-struct gonewait {
-    /* caller */
-    xlite__ao *ao;
-    uint32_t domid;
-    gonewait_callback *callback;
-    /* private */
-    xlite__domwait dw;
-    xlite__ev_time timeout;
-};
-
-static void gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                                const xlite_dominfo *info);
-static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
-
-static void
-gonewait_init(gonewait *gw)
+/*
+ * After the hypervisor destroy, a domain lingers while its pages are
+ * still mapped.  gone_wait_start waits for it to go (an xswait on the
+ * domain, not abortable, the device timeout); xw's callback gets 0 once
+ * it has.  Often it has already: then at once, without watching.
+ */
+static int
+gone_check(xlite__egc *egc, xlite__xswait *xw, const xlite__xswait_dom *dom)
 {
-    xlite__domwait_init(&gw->dw);
-    xlite__ev_time_init(&gw->timeout);
+    if (dom->rc < 0)
+        return dom->rc;
+    return dom->info ? XLITE__XSWAIT_PENDING : 0;
 }
 
-static void
-gonewait_done(xlite__egc *egc, gonewait *gw, int rc)
+static int
+gone_timedout(xlite__egc *egc, xlite__xswait *xw)
 {
-    xlite__domwait_deregister(egc->ctx, &gw->dw);
-    xlite__ev_time_deregister(egc->ctx, &gw->timeout);
-    gw->callback(egc, gw, rc);
+    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "domain %u is still dying "
+                       "after %.1f s (pages still mapped?)", xw->domid,
+                       xw->timeout_usec / 1e6);
 }
 
+/* Caller: xw->ao, xw->domid, xw->callback. */
 static void
-gonewait_start(xlite__egc *egc, gonewait *gw)
+gone_wait_start(xlite__egc *egc, xlite__xswait *xw)
 {
     xlite_ctx *ctx = egc->ctx;
     xlite_dominfo info;
     int rc;
 
-    /* Often gone already: no need to watch then. */
-    rc = ctx->hv->dom_info(ctx, ctx->hv_state, gw->domid, &info);
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, xw->domid, &info);
     if (rc == -ESRCH || rc == -ENOTCONN) {
-        gw->callback(egc, gw, rc == -ESRCH ? 0 : rc);
+        xw->callback(egc, xw, rc == -ESRCH ? 0 : rc);
         return;
     }
-
-    gw->dw.domid = gw->domid;
-    gw->dw.callback = gonewait_domwait_cb;
-    if ((rc = xlite__ev_time_register_rel(egc->ctx, &gw->timeout,
-                                          gonewait_timeout_cb,
-                                          xlite__device_timeout())) < 0 ||
-        (rc = xlite__domwait_register(egc, &gw->dw)) < 0)
-        gonewait_done(egc, gw, rc);
-}
-
-static void
-gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                    const xlite_dominfo *info)
-{
-    gonewait *gw = XLITE__CONTAINER_OF(dw, gonewait, dw);
-
-    if (rc < 0)
-        gonewait_done(egc, gw, rc);
-    else if (!info)
-        gonewait_done(egc, gw, 0);
-}
-
-static void
-gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
-{
-    gonewait *gw = XLITE__CONTAINER_OF(ev, gonewait, timeout);
-
-    gonewait_done(egc, gw, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
-                                       "domain %u is still dying after "
-                                       "%.1f s (pages still mapped?)",
-                                       gw->domid,
-                                       xlite__device_timeout() / 1e6));
+    xw->abortable = false;
+    xw->watch_domain = true;
+    xw->timeout_usec = xlite__device_timeout();
+    xw->check = gone_check;
+    xw->timedout = gone_timedout;
+    if ((rc = xlite__xswait_start(egc, xw)) < 0)
+        xw->callback(egc, xw, rc);
 }
 
 /* ==================== create ==================== */
@@ -455,7 +421,7 @@ typedef struct {
     xlite__hotplug hotplug;
     xlite__devwait devwait;
     xlite__devwait closer;
-    gonewait gone;
+    xlite__xswait gone;
 } create_state;
 
 static void create_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
@@ -466,7 +432,7 @@ static void create_undo(xlite__egc *egc, create_state *cs, int rc);
 static void create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp,
                                   int rc);
 static void create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
-static void create_undo_gone(xlite__egc *egc, gonewait *gw, int rc);
+static void create_undo_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 static void
 create_state_free(create_state *cs)
@@ -554,7 +520,7 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     xlite__hotplug_init(&cs->hotplug);
     xlite__devwait_init(&cs->devwait);
     xlite__devwait_init(&cs->closer);
-    gonewait_init(&cs->gone);
+    xlite__xswait_init(&cs->gone);
 
     if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
         (rc = xlite_domain_config_set_defaults(&cs->cfg)) < 0 ||
@@ -890,13 +856,13 @@ create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp, int rc)
     cs->gone.ao = cs->ao;
     cs->gone.domid = cs->domid;
     cs->gone.callback = create_undo_gone;
-    gonewait_start(egc, &cs->gone);
+    gone_wait_start(egc, &cs->gone);
 }
 
 static void
-create_undo_gone(xlite__egc *egc, gonewait *gw, int rc)
+create_undo_gone(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(gw, create_state, gone);
+    create_state *cs = XLITE__CONTAINER_OF(xw, create_state, gone);
     xlite__ao *ao = cs->ao;
 
     xlite__udlock_release(egc->ctx, &cs->udlock, true);
@@ -941,30 +907,14 @@ typedef struct {
     /* caller */
     xlite__ao *ao;
     uint32_t domid;
-    int64_t timeout_usec;
     /* private */
-    xlite__domwait dw;
-    xlite__ev_time timeout;
-    xlite__ao_abortable abrt;
+    xlite__xswait xswait;          /* on the domain, abortable */
 } shutdown_state;
 
-static void shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                                const xlite_dominfo *info);
-static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
-static void shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
-                              int rc);
-
-static void
-shutdown_done(xlite__egc *egc, shutdown_state *ss, int rc)
-{
-    xlite__ao *ao = ss->ao;
-
-    xlite__domwait_deregister(egc->ctx, &ss->dw);
-    xlite__ev_time_deregister(egc->ctx, &ss->timeout);
-    xlite__ao_abortable_deregister(&ss->abrt);
-    g_free(ss);
-    xlite__ao_complete(egc, ao, rc);
-}
+static int shutdown_check(xlite__egc *egc, xlite__xswait *xw,
+                          const xlite__xswait_dom *dom);
+static int shutdown_timedout(xlite__egc *egc, xlite__xswait *xw);
+static void shutdown_done(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 XLITE_EXPORT int
 xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
@@ -1006,22 +956,16 @@ xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
     ss = g_new0(shutdown_state, 1);
     ss->ao = ao;
     ss->domid = domid;
-    ss->timeout_usec = timeout_usec;
-    xlite__domwait_init(&ss->dw);
-    ss->dw.domid = domid;
-    ss->dw.callback = shutdown_domwait_cb;
-    xlite__ev_time_init(&ss->timeout);
-    xlite__ao_abortable_init(&ss->abrt);
-    ss->abrt.ao = ao;
-    ss->abrt.callback = shutdown_abort_cb;
-    if ((timeout_usec >= 0 &&
-         (rc = xlite__ev_time_register_rel(ctx, &ss->timeout,
-                                           shutdown_timeout_cb,
-                                           timeout_usec)) < 0) ||
-        (rc = xlite__ao_abortable_register(&ss->abrt)) < 0 ||
-        (rc = xlite__domwait_register(egc, &ss->dw)) < 0) {
-        xlite__ev_time_deregister(ctx, &ss->timeout);
-        xlite__ao_abortable_deregister(&ss->abrt);
+    xlite__xswait_init(&ss->xswait);
+    ss->xswait.ao = ao;
+    ss->xswait.abortable = true;
+    ss->xswait.watch_domain = true;
+    ss->xswait.domid = domid;
+    ss->xswait.timeout_usec = timeout_usec;
+    ss->xswait.check = shutdown_check;
+    ss->xswait.timedout = shutdown_timedout;
+    ss->xswait.callback = shutdown_done;
+    if ((rc = xlite__xswait_start(egc, &ss->xswait)) < 0) {
         g_free(ss);
         xlite__ao_create_fail(ao);
         goto out;
@@ -1034,34 +978,34 @@ xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
     return rc;
 }
 
-static void
-shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                    const xlite_dominfo *info)
+static int
+shutdown_check(xlite__egc *egc, xlite__xswait *xw,
+               const xlite__xswait_dom *dom)
 {
-    shutdown_state *ss = XLITE__CONTAINER_OF(dw, shutdown_state, dw);
+    if (dom->rc < 0)
+        return dom->rc;
+    if (!dom->info || dom->info->shutdown || dom->info->dying)
+        return 0;
+    return XLITE__XSWAIT_PENDING;
+}
 
-    if (rc < 0)
-        shutdown_done(egc, ss, rc);
-    else if (!info || info->shutdown || info->dying)
-        shutdown_done(egc, ss, 0);
+static int
+shutdown_timedout(xlite__egc *egc, xlite__xswait *xw)
+{
+    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "domain %u did not shut down "
+                       "within %.1f s: the guest ignored the request (it "
+                       "can be destroyed)", xw->domid,
+                       xw->timeout_usec / 1e6);
 }
 
 static void
-shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
+shutdown_done(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    shutdown_state *ss = XLITE__CONTAINER_OF(ev, shutdown_state, timeout);
+    shutdown_state *ss = XLITE__CONTAINER_OF(xw, shutdown_state, xswait);
+    xlite__ao *ao = ss->ao;
 
-    shutdown_done(egc, ss, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
-                                       "domain %u did not shut down within "
-                                       "%.1f s: the guest ignored the "
-                                       "request (it can be destroyed)",
-                                       ss->domid, ss->timeout_usec / 1e6));
-}
-
-static void
-shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
-{
-    shutdown_done(egc, XLITE__CONTAINER_OF(abrt, shutdown_state, abrt), rc);
+    g_free(ss);
+    xlite__ao_complete(egc, ao, rc);
 }
 
 /* ==================== destroy ==================== */
@@ -1077,7 +1021,7 @@ typedef struct {
     xlite__devwait closer;
     xlite__hotplug hotplug;
     xlite__dsstop dsstop;
-    gonewait gone;
+    xlite__xswait gone;
 } destroy_state;
 
 static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
@@ -1085,7 +1029,7 @@ static void destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
                                  int rc);
 static void destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st);
-static void destroy_gone(xlite__egc *egc, gonewait *gw, int rc);
+static void destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 XLITE_EXPORT int
 xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
@@ -1110,7 +1054,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     xlite__hotplug_init(&ds->hotplug);
     xlite__devwait_init(&ds->closer);
     xlite__dsstop_init(&ds->dsstop);
-    gonewait_init(&ds->gone);
+    xlite__xswait_init(&ds->gone);
     ds->udlock.ao = ao;
     ds->udlock.domid = domid;
     memcpy(ds->udlock.uuid, info.uuid, 16);
@@ -1221,13 +1165,13 @@ destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st)
     ds->gone.ao = ds->ao;
     ds->gone.domid = ds->domid;
     ds->gone.callback = destroy_gone;
-    gonewait_start(egc, &ds->gone);
+    gone_wait_start(egc, &ds->gone);
 }
 
 static void
-destroy_gone(xlite__egc *egc, gonewait *gw, int rc)
+destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    destroy_state *ds = XLITE__CONTAINER_OF(gw, destroy_state, gone);
+    destroy_state *ds = XLITE__CONTAINER_OF(xw, destroy_state, gone);
     xlite__ao *ao = ds->ao;
 
     if (rc == 0)

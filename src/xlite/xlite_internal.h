@@ -692,6 +692,79 @@ void xlite__balloons_ctx_init(xlite_ctx *ctx);
 void xlite__balloons_ctx_free(xlite_ctx *ctx);
 
 /*
+ * ==================== Waiting for a condition ====================
+ *
+ * xlite__xswait (xlite_xswait.c) is the one way the core waits for
+ * something outside it to reach a state: a condition on xenstore nodes
+ * or on one domain's state, a timeout, and optionally the ao's abort,
+ * ending in exactly one call of the callback.  libxl's
+ * libxl__xswait_state is the model; ours adds the domain as a source
+ * (on Xen itself a xenstore watch, @releaseDomain) and lets the caller's
+ * check function, not the callback, say when the condition holds.
+ *
+ * The caller fills in the caller fields and calls _start.  From then on
+ * check(egc, xw, dom) runs, lock held, each time a watched path or the
+ * domain may have changed, and at least once: every new xenstore watch
+ * fires once, and a domain wait looks once.  It never runs from inside
+ * _start.  dom is NULL for a xenstore change; for a look at the domain,
+ * dom->rc < 0 says the hypervisor could not be asked, otherwise
+ * dom->info is the domain's state, or NULL if it is gone.  check returns
+ * XLITE__XSWAIT_PENDING to go on waiting, or the rc to end with (0: the
+ * condition holds), having reported any error itself.
+ *
+ * At the timeout, timedout(egc, xw) gives the rc to end with (it may
+ * look once more and return 0); without one, -ETIMEDOUT is reported with
+ * what.  With abortable, the ao's abort ends the wait with its rc.
+ *
+ * Whatever ends it, every source is deregistered before callback(egc,
+ * xw, rc) runs, once; the callback may start xw again.  _stop abandons a
+ * wait without calling back (a no-op on one that is not running).
+ * _start returns 0, or an error with nothing registered and no callback
+ * to come.
+ */
+#define XLITE__XSWAIT_PENDING 1
+
+typedef struct xlite__xswait xlite__xswait;
+typedef struct {
+    int rc;
+    const xlite_dominfo *info;
+} xlite__xswait_dom;
+typedef int xlite__xswait_check(xlite__egc *egc, xlite__xswait *xw,
+                                const xlite__xswait_dom *dom);
+typedef int xlite__xswait_timedout(xlite__egc *egc, xlite__xswait *xw);
+typedef void xlite__xswait_callback(xlite__egc *egc, xlite__xswait *xw,
+                                    int rc);
+typedef struct {
+    xlite__ev_xswatch watch;
+    xlite__xswait *xw;
+} xlite__xswait_watch;
+struct xlite__xswait {
+    /* caller */
+    xlite__ao *ao;
+    bool abortable;
+    const char *what;              /* a noun phrase, for messages */
+    const char *const *paths;      /* xenstore paths to watch (read at */
+    size_t npaths;                 /* start only) */
+    bool watch_domain;
+    uint32_t domid;                /* with watch_domain */
+    int64_t timeout_usec;          /* < 0: none */
+    xlite__xswait_check *check;
+    xlite__xswait_timedout *timedout;
+    xlite__xswait_callback *callback;
+    /* private */
+    xlite__xswait_watch *watches;
+    size_t nwatches;
+    xlite__domwait dw;
+    xlite__ev_time timeout;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__xswait_init(xlite__xswait *xw);
+int xlite__xswait_start(xlite__egc *egc, xlite__xswait *xw);
+bool xlite__xswait_inuse(const xlite__xswait *xw);
+void xlite__xswait_stop(xlite_ctx *ctx, xlite__xswait *xw);
+
+/*
  * Disk servers and block jobs (xlite_blockjob.c; docs/blockjobs.md).
  *
  * Stopping a domain's disk server, with the domain's lock held: this
