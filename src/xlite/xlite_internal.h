@@ -379,6 +379,35 @@ void xlite__evgen_emit(xlite__egc *egc, const xlite_event *tmpl);
  * outstanding (queued and not yet delivered, possibly in another thread's
  * egc) hold back the notification of completion, which is therefore
  * always the ao's last callback.
+ *
+ * Sub-operations.  A step that may wait (for a lock, a child, xenstore,
+ * a domain) is a sub-operation: a struct embedded in its parent's state
+ * (caller fields, results, private), with _init, _start (or _acquire)
+ * and a callback called once with the lock held, found back with
+ * XLITE__CONTAINER_OF; it registers its own abortables against the
+ * parent's ao.  Its header comment says whether the callback may run
+ * from inside _start.
+ *
+ * No public initiator is called from inside the core.  An initiator
+ * takes the lock as an entry point, makes an ao of its own whose
+ * completion reaches its caller through an egc without the lock, and so
+ * from a thread and at a time the core does not choose; the core would
+ * have to bounce it back into the loop (and could not report a failure
+ * to do so).  Where an initiator's work is needed inside the core, it is
+ * a sub-operation, and the public initiator is a thin wrapper that makes
+ * the ao and embeds it (xlite_file_lock_acquire wraps xlite__flock).
+ * Synchronous public calls that do not wait (xlite_errmsg, the config
+ * helpers) may be used anywhere.
+ *
+ * What is slow, and so must be asynchronous: anything whose duration
+ * another party decides.  Waiting for a lock another process holds, a
+ * child process (hotplug script, helper, disk server), a guest or a
+ * backend to change xenstore, a domain to shut down or go, a QMP reply,
+ * a timeout.  What is not: a round trip to the local xenstored, a
+ * hypervisor operation (bounded, see "Hypervisor backends"), a
+ * non-blocking syscall, a small local file read or written (the stored
+ * config, a lock file created), fork().  These are made with the lock
+ * held, in line.
  */
 
 typedef struct xlite__ao_abortable xlite__ao_abortable;
@@ -819,10 +848,42 @@ void xlite__userdata_collect(xlite_ctx *ctx, const xlite_dominfo *infos,
                              size_t n);
 
 /*
- * The per-domain lock, as a sub-operation: taken with
- * xlite_file_lock_acquire() (an operation of its own, with an internal
- * how), and handed back through a zero timer so that the callback always
- * runs from the loop, lock held, whatever thread completed the lock.
+ * An exclusive flock(2) on a file, as a sub-operation (xlite_flock.c):
+ * the file at path (created 0600 if missing) locked through fd, and
+ * still the file at path when the callback gets 0; then the caller owns
+ * fd, and closing it releases the lock.  Waiting is done by a helper
+ * child (a blocking flock on our open file description), which abort
+ * kills: the callback then gets -ECANCELED.  _acquire returns 0 and the
+ * callback is called once, from the loop (never from inside _acquire),
+ * or returns an error with nothing registered and no callback to come.
+ * xlite_file_lock_acquire is this, wrapped in an operation of its own.
+ */
+typedef struct xlite__flock xlite__flock;
+typedef void xlite__flock_callback(xlite__egc *egc, xlite__flock *fl,
+                                   int rc);
+struct xlite__flock {
+    /* caller */
+    xlite__ao *ao;
+    const char *path;             /* copied at _acquire */
+    xlite__flock_callback *callback;
+    /* results */
+    int fd;                       /* locked, once callback got 0 */
+    /* private */
+    char *path_copy;              /* non-NULL: in use */
+    xlite__ev_time attempt;
+    xlite__ev_child child;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__flock_init(xlite__flock *fl);
+int xlite__flock_acquire(xlite__egc *egc, xlite__flock *fl);
+bool xlite__flock_inuse(const xlite__flock *fl);
+
+/*
+ * The per-domain lock (xlite_userdata.c), as a sub-operation: the
+ * domain's lock file, created in the userdata directory, taken with
+ * xlite__flock.  Like it, _acquire returns 0 and the callback is called
+ * once, from the loop, or returns an error and no callback comes.
  */
 typedef struct xlite__udlock xlite__udlock;
 typedef void xlite__udlock_callback(xlite__egc *egc, xlite__udlock *ul,
@@ -834,13 +895,10 @@ struct xlite__udlock {
     uint8_t uuid[16];
     xlite__udlock_callback *callback;
     /* results */
-    xlite_file_lock *lock;        /* held once callback got 0 */
+    int fd;                       /* the lock, held once callback got 0 */
     /* private */
-    xlite_async_how how;
-    xlite__ev_time defer;
-    xlite__ao_abortable abrt;
-    int rc;
-    bool pending;
+    char *path;
+    xlite__flock flock;
 };
 
 void xlite__udlock_init(xlite__udlock *ul);
