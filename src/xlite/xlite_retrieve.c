@@ -84,10 +84,10 @@ xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
     cfg.num_disks = j;
     for (i = 0, j = 0; i < cfg.num_nics; i++) {
         xlite_nic_config *n = &cfg.nics[i];
-        g_autofree char *be = g_strdup_printf(
-            "/local/domain/0/backend/vif/%u/%d/handle", domid, n->devid);
+        g_autofree char *be = xlite__nic_backend_path(domid, n);
+        g_autofree char *handle = g_strdup_printf("%s/handle", be);
 
-        if (!xlite__xs_exists(ctx, be)) {
+        if (!xlite__xs_exists(ctx, handle)) {
             xlite_nic_config gone = *n;
 
             g_free(gone.bridge);
