@@ -1,6 +1,7 @@
 /*
- * xlite_device.c: devices of a domain: their xenstore nodes, hotplug
- * scripts, and waiting for their backends
+ * xlite_device.c: devices of a domain: the device kinds and where each
+ * device is placed, their xenstore nodes, hotplug scripts, and waiting
+ * for their backends
  *
  * Layout (as libxl writes it):
  *   /local/domain/0/backend/<kind>/<domid>/<devid>/   dom0 owns, guest reads
@@ -114,6 +115,73 @@ xlite__disk_devid(xlite_ctx *ctx, const char *vdev, int *devid_r)
                        "xvdX, hdX or sdX", vdev);
 }
 
+/* ---------- the device kinds ---------- */
+
+static const char *const vbd_backends[] = { "vbd", "vbd3", "qdisk", NULL };
+static const char *const vif_backends[] = { "vif", NULL };
+static const char *const console_backends[] = { "console", NULL };
+
+/* Xen's scripts, as libxl calls them: "block add|remove", "vif-bridge
+ * online|offline type_if=vif".  Consoles have none. */
+const xlite__devkind xlite__devkinds[XLITE__DEVKIND_N] = {
+    [XLITE__DEVKIND_VBD] = {
+        .name = "vbd",
+        .backends = vbd_backends,
+        .script_add = "add",
+        .script_remove = "remove",
+    },
+    [XLITE__DEVKIND_VIF] = {
+        .name = "vif",
+        .backends = vif_backends,
+        .script_add = "online",
+        .script_remove = "offline",
+        .script_arg = "type_if=vif",
+    },
+    [XLITE__DEVKIND_CONSOLE] = {
+        .name = "console",
+        .backends = console_backends,
+    },
+};
+
+/* The kind a backend directory of kind @backend serves, or NULL. */
+static const xlite__devkind *
+devkind_of_backend(const char *backend)
+{
+    size_t k;
+    const char *const *b;
+
+    for (k = 0; k < XLITE__DEVKIND_N; k++)
+        for (b = xlite__devkinds[k].backends; *b; b++)
+            if (strcmp(*b, backend) == 0)
+                return &xlite__devkinds[k];
+    return NULL;
+}
+
+static char *
+backend_path(const char *backend, uint32_t domid, int devid)
+{
+    return g_strdup_printf("/local/domain/0/backend/%s/%u/%d", backend,
+                           domid, devid);
+}
+
+char *
+xlite__frontend_path(const xlite__devkind *kind, uint32_t domid, int devid)
+{
+    if (kind == &xlite__devkinds[XLITE__DEVKIND_CONSOLE])
+        return xlite__console_frontend_path(domid, devid);
+    return g_strdup_printf("/local/domain/%u/device/%s/%d", domid,
+                           kind->name, devid);
+}
+
+char *
+xlite__console_frontend_path(uint32_t domid, unsigned int num)
+{
+    return num == 0
+        ? g_strdup_printf("/local/domain/%u/console", domid)
+        : g_strdup_printf("/local/domain/%u/device/console/%u", domid, num);
+}
+
+/* One of vbd_backends. */
 static const char *
 disk_backend_kind(const xlite_disk_config *d)
 {
@@ -132,47 +200,93 @@ disk_backend_kind(const xlite_disk_config *d)
 char *
 xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d, int devid)
 {
-    return g_strdup_printf("/local/domain/0/backend/%s/%u/%d",
-                           disk_backend_kind(d), domid, devid);
-}
-
-/* A device's hotplug script: its own, else the host's default for its
- * backend kind (Xen's block and vif-bridge on Xen; none on the simulated
- * host, whose backends do that work themselves). */
-static const char *
-disk_script(xlite_ctx *ctx, const xlite_disk_config *d)
-{
-    if (d->script)
-        return d->script;
-    return strcmp(disk_backend_kind(d), "vbd") == 0 ? ctx->hv->disk_script
-                                                    : NULL;
-}
-
-static const char *
-nic_script(xlite_ctx *ctx, const xlite_nic_config *n)
-{
-    return n->script ? n->script : ctx->hv->nic_script;
-}
-
-static char *
-nic_backend_path(uint32_t domid, const xlite_nic_config *n)
-{
-    return g_strdup_printf("/local/domain/0/backend/vif/%u/%d", domid,
-                           n->devid);
-}
-
-static char *
-console_backend_path(uint32_t domid, size_t i)
-{
-    return g_strdup_printf("/local/domain/0/backend/console/%u/%zu", domid, i);
+    return backend_path(disk_backend_kind(d), domid, devid);
 }
 
 char *
-xlite__console_frontend_path(uint32_t domid, unsigned int num)
+xlite__nic_backend_path(uint32_t domid, const xlite_nic_config *n)
 {
-    return num == 0
-        ? g_strdup_printf("/local/domain/%u/console", domid)
-        : g_strdup_printf("/local/domain/%u/device/console/%u", domid, num);
+    return backend_path("vif", domid, n->devid);
+}
+
+/* ---------- one device ---------- */
+
+/* A device's hotplug script is its own, else the host's default for its
+ * backend kind (Xen's block and vif-bridge on Xen; none on the simulated
+ * host, whose backends do that work themselves): blkback's vbd only for
+ * disks. */
+int
+xlite__device_of_disk(xlite_ctx *ctx, uint32_t domid,
+                      const xlite_disk_config *d, xlite__device *dev_r)
+{
+    xlite__device dev = { .kind = &xlite__devkinds[XLITE__DEVKIND_VBD] };
+    int rc;
+
+    if ((rc = xlite__disk_devid(ctx, d->vdev, &dev.devid)) < 0)
+        return rc;
+    dev.backend_kind = disk_backend_kind(d);
+    dev.backend = backend_path(dev.backend_kind, domid, dev.devid);
+    dev.frontend = xlite__frontend_path(dev.kind, domid, dev.devid);
+    dev.script = d->script ? d->script
+               : strcmp(dev.backend_kind, "vbd") == 0 ? ctx->hv->disk_script
+               : NULL;
+    *dev_r = dev;
+    return 0;
+}
+
+void
+xlite__device_of_nic(xlite_ctx *ctx, uint32_t domid,
+                     const xlite_nic_config *n, xlite__device *dev_r)
+{
+    xlite__device dev = { .kind = &xlite__devkinds[XLITE__DEVKIND_VIF] };
+
+    dev.devid = n->devid;
+    dev.backend_kind = "vif";
+    dev.backend = xlite__nic_backend_path(domid, n);
+    dev.frontend = xlite__frontend_path(dev.kind, domid, dev.devid);
+    dev.script = n->script ? n->script : ctx->hv->nic_script;
+    *dev_r = dev;
+}
+
+static void
+device_of_console(uint32_t domid, unsigned int num, xlite__device *dev_r)
+{
+    xlite__device dev = { .kind = &xlite__devkinds[XLITE__DEVKIND_CONSOLE] };
+
+    dev.devid = num;
+    dev.backend_kind = "console";
+    dev.backend = backend_path(dev.backend_kind, domid, num);
+    dev.frontend = xlite__console_frontend_path(domid, num);
+    *dev_r = dev;
+}
+
+size_t
+xlite__device_count(const xlite_domain_config *cfg)
+{
+    return cfg->num_disks + cfg->num_nics + cfg->num_consoles;
+}
+
+int
+xlite__device_of(xlite_ctx *ctx, uint32_t domid,
+                 const xlite_domain_config *cfg, size_t i,
+                 xlite__device *dev_r)
+{
+    if (i < cfg->num_disks)
+        return xlite__device_of_disk(ctx, domid, &cfg->disks[i], dev_r);
+    i -= cfg->num_disks;
+    if (i < cfg->num_nics) {
+        xlite__device_of_nic(ctx, domid, &cfg->nics[i], dev_r);
+        return 0;
+    }
+    device_of_console(domid, i - cfg->num_nics, dev_r);
+    return 0;
+}
+
+void
+xlite__device_dispose(xlite__device *dev)
+{
+    g_clear_pointer(&dev->backend, g_free);
+    g_clear_pointer(&dev->frontend, g_free);
 }
 
 char *
@@ -301,92 +415,98 @@ w_dirs(xs_writer *w, uint32_t domid, const char *be, const char *fe)
     w_printf(w, fe, "state", NULL, "%d", XENBUS_STATE_INITIALISING);
 }
 
-/* Long because it is the table of each device kind's nodes, as libxl
- * writes them. */
+/* The nodes of each kind, as libxl writes them. */
+static void
+w_vbd(xs_writer *w, const xlite__device *dev, const xlite_disk_config *d)
+{
+    struct stat sb;
+
+    w_printf(w, dev->backend, "params", NULL, "%s",
+             d->target ? d->target : "");
+    w_printf(w, dev->backend, "type", NULL, "%s",
+             d->target && stat(d->target, &sb) == 0 && S_ISBLK(sb.st_mode)
+             ? "phy" : "file");
+    w_printf(w, dev->backend, "format", NULL, "%s",
+             xlite_disk_format_to_string(d->format));
+    w_printf(w, dev->backend, "mode", NULL, "%s", d->readonly ? "r" : "w");
+    w_printf(w, dev->backend, "dev", NULL, "%s", d->vdev);
+    w_printf(w, dev->backend, "device-type", NULL, "%s",
+             d->cdrom ? "cdrom" : "disk");
+    w_printf(w, dev->backend, "removable", NULL, "%d", d->cdrom ? 1 : 0);
+    w_printf(w, dev->backend, "bootable", NULL, "1");
+    if (dev->script)
+        w_printf(w, dev->backend, "script", NULL, "%s", dev->script);
+    w_printf(w, dev->frontend, "virtual-device", NULL, "%d", dev->devid);
+    w_printf(w, dev->frontend, "device-type", NULL, "%s",
+             d->cdrom ? "cdrom" : "disk");
+}
+
+static void
+w_vif(xs_writer *w, const xlite__device *dev, const xlite_nic_config *n)
+{
+    w_printf(w, dev->backend, "handle", NULL, "%d", n->devid);
+    w_printf(w, dev->backend, "mac", NULL, "%s", n->mac);
+    w_printf(w, dev->backend, "type", NULL, "vif");
+    if (n->bridge)
+        w_printf(w, dev->backend, "bridge", NULL, "%s", n->bridge);
+    if (dev->script)
+        w_printf(w, dev->backend, "script", NULL, "%s", dev->script);
+    if (n->ip)
+        w_printf(w, dev->backend, "ip", NULL, "%s", n->ip);
+    if (n->vifname)
+        w_printf(w, dev->backend, "vifname", NULL, "%s", n->vifname);
+    w_printf(w, dev->frontend, "handle", NULL, "%d", n->devid);
+    w_printf(w, dev->frontend, "mac", NULL, "%s", n->mac);
+}
+
+/* The primary console's ring is console_mfn, signalled on console_port.
+ * Frontend nodes the guest reads but must not change: where its
+ * console's pty is (tools open it), and the console's ring. */
+static void
+w_console(xs_writer *w, uint32_t domid, const xlite__device *dev,
+          uint32_t console_port, uint64_t console_mfn)
+{
+    struct xs_permissions fe_ro[2] = {
+        { .id = 0, .perms = XS_PERM_NONE },
+        { .id = domid, .perms = XS_PERM_READ },
+    };
+
+    w_printf(w, dev->backend, "protocol", NULL, "vt100");
+    w_printf(w, dev->backend, "type", NULL, "xenconsoled");
+    w_printf(w, dev->frontend, "type", fe_ro, "xenconsoled");
+    w_printf(w, dev->frontend, "output", fe_ro, "pty");
+    w_printf(w, dev->frontend, "limit", fe_ro, "1048576");
+    w_printf(w, dev->frontend, "tty", fe_ro, "%s", "");
+    if (dev->devid == 0) {
+        w_printf(w, dev->frontend, "port", fe_ro, "%u", console_port);
+        w_printf(w, dev->frontend, "ring-ref", fe_ro, "%" G_GUINT64_FORMAT,
+                 console_mfn);
+    }
+}
+
 int
 xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                      const xlite_domain_config *cfg, uint32_t console_port,
                      uint64_t console_mfn)
 {
-    /* Frontend nodes the guest reads but must not change: where its
-     * console's pty is (tools open it), and the console's ring. */
-    struct xs_permissions fe_ro[2] = {
-        { .id = 0, .perms = XS_PERM_NONE },
-        { .id = domid, .perms = XS_PERM_READ },
-    };
     xs_writer w = { .ctx = ctx, .xsh = xlite__xs(ctx), .t = t };
-    size_t i;
+    size_t i, n = xlite__device_count(cfg);
     int rc;
 
     if (!w.xsh)
         return -EIO;
-    for (i = 0; i < cfg->num_disks && w.rc == 0; i++) {
-        const xlite_disk_config *d = &cfg->disks[i];
-        g_autofree char *be = NULL;
-        g_autofree char *fe = NULL;
-        struct stat sb;
-        int devid;
+    for (i = 0; i < n && w.rc == 0; i++) {
+        g_auto(xlite__device) dev = { 0 };
 
-        if ((rc = xlite__disk_devid(ctx, d->vdev, &devid)) < 0)
+        if ((rc = xlite__device_of(ctx, domid, cfg, i, &dev)) < 0)
             return rc;
-        be = xlite__disk_backend_path(domid, d, devid);
-        fe = g_strdup_printf("/local/domain/%u/device/vbd/%d", domid, devid);
-        w_dirs(&w, domid, be, fe);
-        w_printf(&w, be, "params", NULL, "%s", d->target ? d->target : "");
-        w_printf(&w, be, "type", NULL, "%s",
-                 d->target && stat(d->target, &sb) == 0 && S_ISBLK(sb.st_mode)
-                 ? "phy" : "file");
-        w_printf(&w, be, "format", NULL, "%s",
-                 xlite_disk_format_to_string(d->format));
-        w_printf(&w, be, "mode", NULL, "%s", d->readonly ? "r" : "w");
-        w_printf(&w, be, "dev", NULL, "%s", d->vdev);
-        w_printf(&w, be, "device-type", NULL, "%s",
-                 d->cdrom ? "cdrom" : "disk");
-        w_printf(&w, be, "removable", NULL, "%d", d->cdrom ? 1 : 0);
-        w_printf(&w, be, "bootable", NULL, "1");
-        if (disk_script(ctx, d))
-            w_printf(&w, be, "script", NULL, "%s", disk_script(ctx, d));
-        w_printf(&w, fe, "virtual-device", NULL, "%d", devid);
-        w_printf(&w, fe, "device-type", NULL, "%s",
-                 d->cdrom ? "cdrom" : "disk");
-    }
-    for (i = 0; i < cfg->num_nics && w.rc == 0; i++) {
-        const xlite_nic_config *n = &cfg->nics[i];
-        g_autofree char *be = nic_backend_path(domid, n);
-        g_autofree char *fe = g_strdup_printf("/local/domain/%u/device/vif/%d",
-                                              domid, n->devid);
-
-        w_dirs(&w, domid, be, fe);
-        w_printf(&w, be, "handle", NULL, "%d", n->devid);
-        w_printf(&w, be, "mac", NULL, "%s", n->mac);
-        w_printf(&w, be, "type", NULL, "vif");
-        if (n->bridge)
-            w_printf(&w, be, "bridge", NULL, "%s", n->bridge);
-        if (nic_script(ctx, n))
-            w_printf(&w, be, "script", NULL, "%s", nic_script(ctx, n));
-        if (n->ip)
-            w_printf(&w, be, "ip", NULL, "%s", n->ip);
-        if (n->vifname)
-            w_printf(&w, be, "vifname", NULL, "%s", n->vifname);
-        w_printf(&w, fe, "handle", NULL, "%d", n->devid);
-        w_printf(&w, fe, "mac", NULL, "%s", n->mac);
-    }
-    for (i = 0; i < cfg->num_consoles && w.rc == 0; i++) {
-        g_autofree char *be = console_backend_path(domid, i);
-        g_autofree char *fe = xlite__console_frontend_path(domid, i);
-
-        w_dirs(&w, domid, be, fe);
-        w_printf(&w, be, "protocol", NULL, "vt100");
-        w_printf(&w, be, "type", NULL, "xenconsoled");
-        w_printf(&w, fe, "type", fe_ro, "xenconsoled");
-        w_printf(&w, fe, "output", fe_ro, "pty");
-        w_printf(&w, fe, "limit", fe_ro, "1048576");
-        w_printf(&w, fe, "tty", fe_ro, "%s", "");
-        if (i == 0) {
-            w_printf(&w, fe, "port", fe_ro, "%u", console_port);
-            w_printf(&w, fe, "ring-ref", fe_ro, "%" G_GUINT64_FORMAT,
-                     console_mfn);
-        }
+        w_dirs(&w, domid, dev.backend, dev.frontend);
+        if (i < cfg->num_disks)
+            w_vbd(&w, &dev, &cfg->disks[i]);
+        else if (i < cfg->num_disks + cfg->num_nics)
+            w_vif(&w, &dev, &cfg->nics[i - cfg->num_disks]);
+        else
+            w_console(&w, domid, &dev, console_port, console_mfn);
     }
     if (w.rc < 0)
         return XLITE_ERROR(ctx, w.rc, "cannot write the devices of domain "
@@ -422,25 +542,26 @@ rm_node_if_empty(struct xs_handle *xsh, const char *path)
 void
 xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
 {
-    static const char *const kinds[] = { "vbd", "vbd3", "qdisk", "vif",
-                                         "console" };
     struct xs_handle *xsh = xlite__xs(ctx);
-    size_t i;
+    const char *const *b;
+    size_t k;
 
     if (!xsh)
         return;
-    for (i = 0; i < G_N_ELEMENTS(kinds); i++) {
-        g_autofree char *be = g_strdup_printf("/local/domain/0/backend/%s/%u",
-                                              kinds[i], domid);
-        g_autofree char *err = g_strdup_printf(
-            "/local/domain/0/error/backend/%s/%u", kinds[i], domid);
+    for (k = 0; k < XLITE__DEVKIND_N; k++) {
+        for (b = xlite__devkinds[k].backends; *b; b++) {
+            g_autofree char *be = g_strdup_printf(
+                "/local/domain/0/backend/%s/%u", *b, domid);
+            g_autofree char *err = g_strdup_printf(
+                "/local/domain/0/error/backend/%s/%u", *b, domid);
 
-        xs_rm(xsh, XBT_NULL, be);
-        xs_rm(xsh, XBT_NULL, err);
-        /* The kind's directory too once no domain has one, as libxl's
-         * path cleanup does. */
-        rm_node_if_empty(xsh, be);
-        rm_node_if_empty(xsh, err);
+            xs_rm(xsh, XBT_NULL, be);
+            xs_rm(xsh, XBT_NULL, err);
+            /* The kind's directory too once no domain has one, as
+             * libxl's path cleanup does. */
+            rm_node_if_empty(xsh, be);
+            rm_node_if_empty(xsh, err);
+        }
     }
 }
 
@@ -503,9 +624,8 @@ hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 
 /*
  * Starts the script of device i (disks first, then nics), if it has one:
- * *started_r says whether it did.  Called as libxl calls Xen's scripts:
- * block add|remove, vif-bridge online|offline type_if=vif with the
- * interface's name in $vif.
+ * *started_r says whether it did.  Called as libxl calls Xen's scripts
+ * (the kind's arguments), with the interface's name in $vif for a vif.
  */
 static int
 hotplug_start(xlite__egc *egc, xlite__hotplug *hp, size_t i, bool *started_r)
@@ -513,49 +633,32 @@ hotplug_start(xlite__egc *egc, xlite__hotplug *hp, size_t i, bool *started_r)
     const xlite_domain_config *cfg = hp->cfg;
     xlite__hotplug_slot *slot = &hp->slots[i];
     xlite_ctx *ctx = egc->ctx;
-    g_autofree char *be = NULL;
-    const char *script = NULL;
-    const char *kind;
+    g_auto(xlite__device) dev = { 0 };
+    const char *be;
     int rc;
 
     *started_r = false;
-    if (i < cfg->num_disks) {
-        const xlite_disk_config *d = &cfg->disks[i];
-        int devid;
-
-        if (!(script = disk_script(ctx, d)) ||
-            xlite__disk_devid(ctx, d->vdev, &devid) < 0)
-            return 0;
-        kind = "vbd";
-        be = xlite__disk_backend_path(hp->domid, d, devid);
-    } else {
-        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-        if (!(script = nic_script(ctx, n)))
-            return 0;
-        kind = "vif";
-        be = nic_backend_path(hp->domid, n);
-    }
+    if (xlite__device_of(ctx, hp->domid, cfg, i, &dev) < 0 || !dev.script ||
+        !dev.kind->script_add)
+        return 0;
+    be = dev.backend;
     slot->hp = hp;
-    slot->argv[0] = g_strdup(script);
+    slot->argv[0] = g_strdup(dev.script);
+    slot->argv[1] = g_strdup(hp->remove ? dev.kind->script_remove
+                                        : dev.kind->script_add);
+    slot->argv[2] = g_strdup(dev.kind->script_arg);
     slot->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
-    slot->env[1] = g_strdup_printf("XENBUS_TYPE=%s", kind);
+    slot->env[1] = g_strdup_printf("XENBUS_TYPE=%s", dev.kind->name);
     slot->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/backend");
     slot->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
-    slot->env[4] = g_strdup_printf("script=%s", script);
-    if (strcmp(kind, "vif") == 0) {
-        const xlite_nic_config *n = &cfg->nics[i - cfg->num_disks];
-
-        slot->argv[1] = g_strdup(hp->remove ? "offline" : "online");
-        slot->argv[2] = g_strdup("type_if=vif");
+    slot->env[4] = g_strdup_printf("script=%s", dev.script);
+    if (dev.kind == &xlite__devkinds[XLITE__DEVKIND_VIF]) {
         /* The kernel's name: the script renames it to vifname. */
-        slot->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, n->devid);
+        slot->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, dev.devid);
         slot->env[6] = g_strdup("netdev=");
-    } else {
-        slot->argv[1] = g_strdup(hp->remove ? "remove" : "add");
     }
     XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: %s %s for %s", hp->domid,
-              script, slot->argv[1], be);
+              dev.script, slot->argv[1], be);
     xlite__spawn_init(&slot->spawn);
     slot->spawn.ao = hp->ao;
     slot->spawn.what = slot->argv[0];
@@ -663,30 +766,23 @@ hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
 
 /* ---------- waiting for the backends ---------- */
 
-static void devwait_check(xlite__egc *egc, xlite__devwait *dw);
+static int devwait_check(xlite__egc *egc, xlite__xswait *xw,
+                         const xlite__xswait_dom *dom);
+static int devwait_timedout(xlite__egc *egc, xlite__xswait *xw);
+static void devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 void
 xlite__devwait_init(xlite__devwait *dw)
 {
     dw->paths = NULL;
-    dw->watches = NULL;
-    dw->nwatches = 0;
-    xlite__ev_time_init(&dw->timeout);
-    xlite__ao_abortable_init(&dw->abrt);
+    xlite__xswait_init(&dw->xswait);
 }
 
 void
 xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw)
 {
-    size_t i;
-
-    for (i = 0; i < dw->nwatches; i++)
-        xlite__ev_xswatch_deregister(ctx, &dw->watches[i].watch);
-    g_clear_pointer(&dw->watches, g_free);
-    dw->nwatches = 0;
+    xlite__xswait_stop(ctx, &dw->xswait);
     g_clear_pointer(&dw->paths, g_ptr_array_unref);
-    xlite__ev_time_deregister(ctx, &dw->timeout);
-    xlite__ao_abortable_deregister(&dw->abrt);
 }
 
 static void
@@ -697,12 +793,9 @@ devwait_done(xlite__egc *egc, xlite__devwait *dw, int rc)
 }
 
 static void
-devwait_watch_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
-                 const char *epath)
+devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    xlite__devwatch *dwa = XLITE__CONTAINER_OF(w, xlite__devwatch, watch);
-
-    devwait_check(egc, dwa->dw);
+    devwait_done(egc, XLITE__CONTAINER_OF(xw, xlite__devwait, xswait), rc);
 }
 
 /* Are all the consoles served (a pty in their tty)?  Those that are not
@@ -726,20 +819,17 @@ devwait_consoles_ready(xlite_ctx *ctx, xlite__devwait *dw, GString *which)
     return all;
 }
 
-static void
-devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
+static int
+devwait_timedout(xlite__egc *egc, xlite__xswait *xw)
 {
-    xlite__devwait *dw = XLITE__CONTAINER_OF(ev, xlite__devwait, timeout);
-    GString *which = g_string_new(NULL);
+    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
+    g_autoptr(GString) which = g_string_new(NULL);
     size_t i;
-    int rc;
 
     if (dw->closing) {
         XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the backends of domain %u did "
                   "not close in time: removing them anyway", dw->domid);
-        g_string_free(which, TRUE);
-        devwait_done(egc, dw, 0);
-        return;
+        return 0;
     }
     for (i = 0; i < dw->nbackends; i++) {
         g_autofree char *path = g_strdup_printf(
@@ -752,26 +842,16 @@ devwait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
             g_string_append_printf(which, "%s%s", which->len ? ", " : "",
                                    (char *)g_ptr_array_index(dw->paths, i));
     }
-    if (which->len) {
-        rc = XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
-                         "connect within %.1f s", which->str,
-                         xlite__device_timeout() / 1e6);
-    } else {
-        /* All ready just as the timer fired: done. */
-        rc = devwait_consoles_ready(egc->ctx, dw, which)
-            ? 0
-            : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
-                          "within %.1f s: is xenconsoled running?",
-                          which->str, xlite__device_timeout() / 1e6);
-    }
-    g_string_free(which, TRUE);
-    devwait_done(egc, dw, rc);
-}
-
-static void
-devwait_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
-{
-    devwait_done(egc, XLITE__CONTAINER_OF(abrt, xlite__devwait, abrt), rc);
+    if (which->len)
+        return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
+                           "connect within %.1f s", which->str,
+                           xlite__device_timeout() / 1e6);
+    /* All ready just as the timer fired: done. */
+    return devwait_consoles_ready(egc->ctx, dw, which)
+        ? 0
+        : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
+                      "within %.1f s: is xenconsoled running?",
+                      which->str, xlite__device_timeout() / 1e6);
 }
 
 /* A printable, bounded copy of what a backend wrote as its error. */
@@ -788,7 +868,7 @@ sanitize(const char *s)
 }
 
 /* Closing: is every backend Closed, failed or gone? */
-static void
+static int
 devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
 {
     xlite_ctx *ctx = egc->ctx;
@@ -807,22 +887,22 @@ devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
         if (state == XENBUS_STATE_CLOSING &&
             (err = xlite__xs_read_bounded(ctx, epath, 1024)))
             continue;
-        return;
+        return XLITE__XSWAIT_PENDING;
     }
-    devwait_done(egc, dw, 0);
+    return 0;
 }
 
-static void
-devwait_check(xlite__egc *egc, xlite__devwait *dw)
+static int
+devwait_check(xlite__egc *egc, xlite__xswait *xw,
+              const xlite__xswait_dom *dom)
 {
+    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
     xlite_ctx *ctx = egc->ctx;
     bool all;
     size_t i;
 
-    if (dw->closing) {
-        devwait_check_closed(egc, dw);
-        return;
-    }
+    if (dw->closing)
+        return devwait_check_closed(egc, dw);
     all = devwait_consoles_ready(ctx, dw, NULL);
     for (i = 0; i < dw->nbackends; i++) {
         const char *be = g_ptr_array_index(dw->paths, i);
@@ -845,31 +925,27 @@ devwait_check(xlite__egc *egc, xlite__devwait *dw)
                 errtext = xlite__xs_read_bounded(ctx, errnode, 1024);
             }
             clean = sanitize(errtext ? errtext : "it closed");
-            devwait_done(egc, dw,
-                         XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s",
-                                     be, clean));
-            return;
+            return XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s", be,
+                               clean);
         }
         if (state != XENBUS_STATE_INITWAIT && state != XENBUS_STATE_CONNECTED)
             all = false;
     }
-    if (all)
-        devwait_done(egc, dw, 0);
+    return all ? 0 : XLITE__XSWAIT_PENDING;
 }
 
 /* The frontend directory a backend of domid serves (the paths
  * xlite__devices_write made), or NULL for a kind we do not make. */
 static char *
-backend_frontend_path(uint32_t domid, const char *kind, const char *devid)
+backend_frontend_path(uint32_t domid, const char *backend, const char *devid)
 {
+    const xlite__devkind *kind = devkind_of_backend(backend);
     guint64 num;
 
-    if (!g_ascii_string_to_unsigned(devid, 10, 0, G_MAXINT32, &num, NULL))
+    if (!kind ||
+        !g_ascii_string_to_unsigned(devid, 10, 0, G_MAXINT32, &num, NULL))
         return NULL;
-    if (strcmp(kind, "console") == 0)
-        return xlite__console_frontend_path(domid, num);
-    return g_strdup_printf("/local/domain/%u/device/%s/%s", domid,
-                           strcmp(kind, "vif") == 0 ? "vif" : "vbd", devid);
+    return xlite__frontend_path(kind, domid, num);
 }
 
 /*
@@ -924,32 +1000,34 @@ tell_backend_close(struct xs_handle *xsh, const char *be, const char *fe)
 static void
 devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
 {
-    static const char *const kinds[] = { "vbd", "vbd3", "qdisk", "vif",
-                                         "console" };
     xlite_ctx *ctx = egc->ctx;
     struct xs_handle *xsh = xlite__xs(ctx);
+    const char *const *b;
     size_t k;
 
     if (!xsh)
         return;
-    for (k = 0; k < G_N_ELEMENTS(kinds); k++) {
-        g_autofree char *dir = g_strdup_printf("/local/domain/0/backend/%s/%u",
-                                               kinds[k], dw->domid);
-        unsigned int n = 0, j;
-        char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
+    for (k = 0; k < XLITE__DEVKIND_N; k++) {
+        for (b = xlite__devkinds[k].backends; *b; b++) {
+            g_autofree char *dir = g_strdup_printf(
+                "/local/domain/0/backend/%s/%u", *b, dw->domid);
+            unsigned int n = 0, j;
+            char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
 
-        for (j = 0; devs && j < n; j++) {
-            g_autofree char *be = g_strdup_printf("%s/%s", dir, devs[j]);
-            g_autofree char *fe = backend_frontend_path(dw->domid, kinds[k],
-                                                        devs[j]);
+            for (j = 0; devs && j < n; j++) {
+                g_autofree char *be = g_strdup_printf("%s/%s", dir, devs[j]);
+                g_autofree char *fe = backend_frontend_path(dw->domid, *b,
+                                                            devs[j]);
 
-            /* The PV console's backend (xenconsoled) never reaches Closed
-             * on real Xen: told to go, it is not waited for (as xl does). */
-            if (tell_backend_close(xsh, be, fe) &&
-                strcmp(kinds[k], "console") != 0)
-                g_ptr_array_add(dw->paths, g_steal_pointer(&be));
+                /* The PV console's backend (xenconsoled) never reaches
+                 * Closed on real Xen: told to go, it is not waited for
+                 * (as xl does). */
+                if (tell_backend_close(xsh, be, fe) &&
+                    k != XLITE__DEVKIND_CONSOLE)
+                    g_ptr_array_add(dw->paths, g_steal_pointer(&be));
+            }
+            free(devs);
         }
-        free(devs);
     }
 }
 
@@ -965,18 +1043,12 @@ devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
     size_t i;
 
     for (i = 0; xsh && i < cfg->num_disks + cfg->num_nics; i++) {
-        g_autofree char *be = NULL;
-        int devid;
+        g_auto(xlite__device) dev = { 0 };
 
-        if (i < cfg->num_disks) {
-            if (xlite__disk_devid(ctx, cfg->disks[i].vdev, &devid) < 0)
-                continue;
-            be = xlite__disk_backend_path(dw->domid, &cfg->disks[i], devid);
-        } else {
-            be = nic_backend_path(dw->domid, &cfg->nics[i - cfg->num_disks]);
-        }
-        if (tell_backend_close(xsh, be, NULL))
-            g_ptr_array_add(dw->paths, g_steal_pointer(&be));
+        if (xlite__device_of(ctx, dw->domid, cfg, i, &dev) < 0)
+            continue;
+        if (tell_backend_close(xsh, dev.backend, NULL))
+            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
     }
 }
 
@@ -984,6 +1056,7 @@ void
 xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
 {
     const xlite_domain_config *cfg = dw->cfg;
+    xlite__xswait *xw = &dw->xswait;
     xlite_ctx *ctx = egc->ctx;
     size_t i;
     int rc;
@@ -997,53 +1070,39 @@ xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
             devwait_list_and_close(egc, dw);
         goto watch;
     }
-    for (i = 0; i < cfg->num_disks; i++) {
-        int devid;
+    /* The backends, then (consoles have no handshake) the consoles'
+     * frontends: xlite__device_of counts consoles last. */
+    for (i = 0; i < xlite__device_count(cfg); i++) {
+        g_auto(xlite__device) dev = { 0 };
 
-        if ((rc = xlite__disk_devid(ctx, cfg->disks[i].vdev, &devid)) < 0) {
+        if ((rc = xlite__device_of(ctx, dw->domid, cfg, i, &dev)) < 0) {
             devwait_done(egc, dw, rc);
             return;
         }
-        g_ptr_array_add(dw->paths, xlite__disk_backend_path(
-                            dw->domid, &cfg->disks[i], devid));
+        if (dev.kind == &xlite__devkinds[XLITE__DEVKIND_CONSOLE]) {
+            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.frontend));
+        } else {
+            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
+            dw->nbackends++;
+        }
     }
-    for (i = 0; i < cfg->num_nics; i++)
-        g_ptr_array_add(dw->paths, nic_backend_path(dw->domid, &cfg->nics[i]));
-    dw->nbackends = dw->paths->len;
-    for (i = 0; i < cfg->num_consoles; i++)
-        g_ptr_array_add(dw->paths,
-                        xlite__console_frontend_path(dw->domid, i));
 
-    dw->abrt.ao = dw->ao;
-    dw->abrt.callback = devwait_abort_cb;
-    if ((rc = xlite__ao_abortable_register(&dw->abrt)) < 0) {
-        devwait_done(egc, dw, rc);
-        return;
-    }
  watch:
     if (dw->paths->len == 0) {
         /* A domain without devices is done. */
         devwait_done(egc, dw, 0);
         return;
     }
-    if ((rc = xlite__ev_time_register_rel(ctx, &dw->timeout,
-                                          devwait_timeout_cb,
-                                          xlite__device_timeout())) < 0) {
+    /* Abortable while adding; closing runs while taking things back. */
+    xw->ao = dw->ao;
+    xw->abortable = !dw->closing;
+    xw->paths = (const char *const *)dw->paths->pdata;
+    xw->npaths = dw->paths->len;
+    xw->timeout_usec = xlite__device_timeout();
+    xw->check = devwait_check;
+    xw->timedout = devwait_timedout;
+    xw->callback = devwait_waited;
+    if ((rc = xlite__xswait_start(egc, xw)) < 0)
         devwait_done(egc, dw, rc);
-        return;
-    }
-    dw->watches = g_new0(xlite__devwatch, dw->paths->len);
-    for (i = 0; i < dw->paths->len; i++) {
-        dw->watches[i].dw = dw;
-        xlite__ev_xswatch_init(&dw->watches[i].watch);
-        if ((rc = xlite__ev_xswatch_register(ctx, &dw->watches[i].watch,
-                                             devwait_watch_cb,
-                                             g_ptr_array_index(dw->paths,
-                                                               i))) < 0) {
-            devwait_done(egc, dw, rc);
-            return;
-        }
-        dw->nwatches++;
-    }
     /* Each watch fires once at once: the first check comes from there. */
 }

@@ -170,8 +170,7 @@ backend_path(devop_state *ds)
     int devid;
 
     if (ds->kind == DEVOP_NIC)
-        return g_strdup_printf("/local/domain/0/backend/vif/%u/%d", ds->domid,
-                               ds->one.nics[0].devid);
+        return xlite__nic_backend_path(ds->domid, &ds->one.nics[0]);
     if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
         return NULL;
     return xlite__disk_backend_path(ds->domid, &ds->one.disks[0], devid);
@@ -183,12 +182,12 @@ frontend_path(devop_state *ds)
     int devid;
 
     if (ds->kind == DEVOP_NIC)
-        return g_strdup_printf("/local/domain/%u/device/vif/%d", ds->domid,
-                               ds->one.nics[0].devid);
+        return xlite__frontend_path(&xlite__devkinds[XLITE__DEVKIND_VIF],
+                                    ds->domid, ds->one.nics[0].devid);
     if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
         return NULL;
-    return g_strdup_printf("/local/domain/%u/device/vbd/%d", ds->domid,
-                           devid);
+    return xlite__frontend_path(&xlite__devkinds[XLITE__DEVKIND_VBD],
+                                ds->domid, devid);
 }
 
 static bool

@@ -1,5 +1,6 @@
 /*
- * xlite_dom_internal.h: what xlite_domain.c and xlite_device.c share
+ * xlite_dom_internal.h: what the domain and device files share
+ * (xlite_domain.c, xlite_device.c, xlite_devop.c, xlite_retrieve.c)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -16,6 +17,11 @@
 int64_t xlite__device_timeout(void);
 int64_t xlite__hotplug_timeout(void);
 
+/* The domain's info, with a clear error (-ESRCH) if it does not exist,
+ * -EOPNOTSUPP on a backend that runs no domains, -EINVAL for dom0 or an
+ * id out of range.  Lock held. */
+int xlite__dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info);
+
 /* Fills what create decides for devices: nic devids and MACs. */
 void xlite__devices_prepare(xlite_domain_config *cfg);
 
@@ -26,7 +32,60 @@ int xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                          const xlite_domain_config *cfg,
                          uint32_t console_port, uint64_t console_mfn);
 
-/* The frontend directory of console num of domid. */
+/*
+ * Device kinds.  Each kind of device the core makes is an entry of
+ * xlite__devkinds: its name (the frontend directory under the guest's
+ * device/, the XENBUS_TYPE of its script), every backend kind that may
+ * serve it (a disk's depends on its config: blkback's vbd, tapdisk's
+ * vbd3, QEMU's qdisk), and the arguments its hotplug script takes, as
+ * libxl calls Xen's scripts (script_add NULL: the kind has no script).
+ * The core asks the table, or an xlite__device built from it, and
+ * spells no device path or kind name elsewhere.
+ */
+typedef enum {
+    XLITE__DEVKIND_VBD,
+    XLITE__DEVKIND_VIF,
+    XLITE__DEVKIND_CONSOLE,
+    XLITE__DEVKIND_N
+} xlite__devkind_id;
+
+typedef struct {
+    const char *name;
+    const char *const *backends;  /* NULL-terminated */
+    const char *script_add;       /* argv[1] when adding */
+    const char *script_remove;    /* ... when removing */
+    const char *script_arg;       /* argv[2], or NULL */
+} xlite__devkind;
+
+extern const xlite__devkind xlite__devkinds[XLITE__DEVKIND_N];
+
+/* One device of a domain, where the core places it. */
+typedef struct {
+    const xlite__devkind *kind;
+    const char *backend_kind;     /* one of kind->backends */
+    int devid;                    /* a console's: its number */
+    char *backend;                /* xenstore directories */
+    char *frontend;
+    const char *script;           /* its own or the host's; NULL: none */
+} xlite__device;
+
+/* Device i of cfg, counted disks, then nics, then consoles (there are
+ * xlite__device_count of them); -EINVAL (reported) for a disk we cannot
+ * place. */
+size_t xlite__device_count(const xlite_domain_config *cfg);
+int xlite__device_of(xlite_ctx *ctx, uint32_t domid,
+                     const xlite_domain_config *cfg, size_t i,
+                     xlite__device *dev_r);
+int xlite__device_of_disk(xlite_ctx *ctx, uint32_t domid,
+                          const xlite_disk_config *d, xlite__device *dev_r);
+void xlite__device_of_nic(xlite_ctx *ctx, uint32_t domid,
+                          const xlite_nic_config *n, xlite__device *dev_r);
+void xlite__device_dispose(xlite__device *dev);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(xlite__device, xlite__device_dispose)
+
+/* The frontend directory of device devid of a kind; of console num. */
+char *xlite__frontend_path(const xlite__devkind *kind, uint32_t domid,
+                           int devid);
 char *xlite__console_frontend_path(uint32_t domid, unsigned int num);
 /* The tty its daemon wrote under a console's frontend directory ("" until
  * then), or NULL if there is none or dom0 does not own the node. */
@@ -37,10 +96,11 @@ char *xlite__console_tty(xlite_ctx *ctx, const char *fe);
 void xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid);
 
 /* The backend xenstore directory of a disk and its devid; -EINVAL (and
- * an error) for a vdev we cannot place. */
+ * an error) for a vdev we cannot place.  A nic's backend directory. */
 int xlite__disk_devid(xlite_ctx *ctx, const char *vdev, int *devid_r);
 char *xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d,
                                int devid);
+char *xlite__nic_backend_path(uint32_t domid, const xlite_nic_config *n);
 
 /*
  * Hotplug scripts: "SCRIPT add" (or "remove") with XENBUS_PATH and
@@ -82,11 +142,11 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
 /*
  * Waiting for every backend of a new domain to be ready (InitWait or
  * Connected), or one to fail (Closing, Closed, an error node), or the
- * timeout.  One xenstore watch per backend directory.  Consoles have no
- * handshake: xenconsoled (or a QEMU) never moves their backend's state;
- * a console is ready when its daemon has written the pty into the
- * frontend's tty (a node dom0 owns), so for consoles it is the frontend
- * directory that is watched.
+ * timeout: an xlite__xswait on every backend directory, abortable.
+ * Consoles have no handshake: xenconsoled (or a QEMU) never moves their
+ * backend's state; a console is ready when its daemon has written the
+ * pty into the frontend's tty (a node dom0 owns), so for consoles it is
+ * the frontend directory that is watched.
  *
  * With closing set, the other way round.  Without cfg, for a domain
  * being destroyed (DESIGN.md: "a dead domain's backends are torn down as
@@ -100,13 +160,10 @@ bool xlite__hotplug_inuse(const xlite__hotplug *hp);
  * (Closing with a hotplug-error) or gone, except those nobody will close
  * (the console's, and any still Initialising); at the timeout the
  * removal goes on anyway (logged).  Not abortable: it runs while taking
- * things back.
+ * things back.  _stop abandons a wait (or frees what a finished one
+ * left); the callback is called once, possibly from inside _start.
  */
 typedef struct xlite__devwait xlite__devwait;
-typedef struct {
-    xlite__ev_xswatch watch;
-    xlite__devwait *dw;
-} xlite__devwatch;
 typedef void xlite__devwait_callback(xlite__egc *egc, xlite__devwait *dw,
                                      int rc);
 struct xlite__devwait {
@@ -119,10 +176,7 @@ struct xlite__devwait {
     /* private */
     GPtrArray *paths;             /* backend directories, then */
     size_t nbackends;             /* ...console frontends from here */
-    xlite__devwatch *watches;
-    size_t nwatches;
-    xlite__ev_time timeout;
-    xlite__ao_abortable abrt;
+    xlite__xswait xswait;         /* on paths, the device timeout */
 };
 
 void xlite__devwait_init(xlite__devwait *dw);

@@ -1,6 +1,7 @@
 /*
  * xlite_domain.c: domains: create, pause and unpause, shutdown, destroy,
- * inspect, change memory, vcpus, scheduling and name; the stored config
+ * inspect, change memory, vcpus, scheduling and name (a domain's config
+ * as it is now: xlite_retrieve.c)
  *
  * The rules are in xlite_internal.h ("Domains", and the async machinery).
  * Callback chains are in the order they run.
@@ -44,71 +45,6 @@
 #include "xlite_dom_internal.h"
 
 /* ---------- helpers ---------- */
-
-char *
-xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max)
-{
-    struct xs_handle *xsh = xlite__xs(ctx);
-    unsigned int len = 0;
-    char *v;
-
-    if (!xsh || !(v = xs_read(xsh, XBT_NULL, path, &len)))
-        return NULL;
-    if (len > max || strlen(v) != len) {
-        XLITE_LOG(ctx, XLITE_LOG_WARN, "ignoring the value of %s: too long "
-                  "or not a string", path);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-int
-xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
-                    uint64_t *val_r)
-{
-    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 24);
-    guint64 n;
-
-    if (!v || !g_ascii_string_to_unsigned(v, 10, 0, max, &n, NULL))
-        return -EINVAL;
-    *val_r = n;
-    return 0;
-}
-
-void
-xlite__xs_reset(xlite_ctx *ctx)
-{
-    GHashTableIter iter;
-    void *key, *value;
-
-    /* A new host: the stored configs of the old one's domains (a destroy
-     * or a create undo cut short by the loss left them) are collected at
-     * the first look at the new one. */
-    ctx->userdata_collected = false;
-    if (!ctx->xsh)
-        return;
-    XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
-              "xenstore");
-    xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
-    xs_close(ctx->xsh);
-    ctx->xsh = NULL;
-    if (g_hash_table_size(ctx->xswatches) == 0 || !xlite__xs(ctx))
-        return;
-    /* The watches the mechanisms hold, on the new connection (each fires
-     * once at once, as a new watch does). */
-    g_hash_table_iter_init(&iter, ctx->xswatches);
-    while (g_hash_table_iter_next(&iter, &key, &value)) {
-        xlite__ev_xswatch *w = value;
-        char token[32];
-
-        snprintf(token, sizeof(token), "%" G_GUINTPTR_FORMAT,
-                 (guintptr)key);
-        if (!xs_watch(ctx->xsh, w->path, token))
-            XLITE_LOG(ctx, XLITE_LOG_ERROR, "cannot watch %s again: %s",
-                      w->path, g_strerror(errno));
-    }
-}
 
 static bool
 hv_has_domains(xlite_ctx *ctx)
@@ -156,8 +92,8 @@ userdata_collect_now(xlite_ctx *ctx)
 }
 
 /* The domain's info, with a clear error if it does not exist. */
-static int
-dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
+int
+xlite__dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info)
 {
     int rc;
 
@@ -421,82 +357,48 @@ check_name_free(xlite_ctx *ctx, const char *name, uint32_t except)
 
 /* ---------- waiting for a domain to go ---------- */
 
-typedef struct gonewait gonewait;
-typedef void gonewait_callback(xlite__egc *egc, gonewait *gw, int rc);
-struct gonewait {
-    /* caller */
-    xlite__ao *ao;
-    uint32_t domid;
-    gonewait_callback *callback;
-    /* private */
-    xlite__domwait dw;
-    xlite__ev_time timeout;
-};
-
-static void gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                                const xlite_dominfo *info);
-static void gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
-
-static void
-gonewait_init(gonewait *gw)
+/*
+ * After the hypervisor destroy, a domain lingers while its pages are
+ * still mapped.  gone_wait_start waits for it to go (an xswait on the
+ * domain, not abortable, the device timeout); xw's callback gets 0 once
+ * it has.  Often it has already: then at once, without watching.
+ */
+static int
+gone_check(xlite__egc *egc, xlite__xswait *xw, const xlite__xswait_dom *dom)
 {
-    xlite__domwait_init(&gw->dw);
-    xlite__ev_time_init(&gw->timeout);
+    if (dom->rc < 0)
+        return dom->rc;
+    return dom->info ? XLITE__XSWAIT_PENDING : 0;
 }
 
-static void
-gonewait_done(xlite__egc *egc, gonewait *gw, int rc)
+static int
+gone_timedout(xlite__egc *egc, xlite__xswait *xw)
 {
-    xlite__domwait_deregister(egc->ctx, &gw->dw);
-    xlite__ev_time_deregister(egc->ctx, &gw->timeout);
-    gw->callback(egc, gw, rc);
+    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "domain %u is still dying "
+                       "after %.1f s (pages still mapped?)", xw->domid,
+                       xw->timeout_usec / 1e6);
 }
 
+/* Caller: xw->ao, xw->domid, xw->callback. */
 static void
-gonewait_start(xlite__egc *egc, gonewait *gw)
+gone_wait_start(xlite__egc *egc, xlite__xswait *xw)
 {
     xlite_ctx *ctx = egc->ctx;
     xlite_dominfo info;
     int rc;
 
-    /* Often gone already: no need to watch then. */
-    rc = ctx->hv->dom_info(ctx, ctx->hv_state, gw->domid, &info);
+    rc = ctx->hv->dom_info(ctx, ctx->hv_state, xw->domid, &info);
     if (rc == -ESRCH || rc == -ENOTCONN) {
-        gw->callback(egc, gw, rc == -ESRCH ? 0 : rc);
+        xw->callback(egc, xw, rc == -ESRCH ? 0 : rc);
         return;
     }
-
-    gw->dw.domid = gw->domid;
-    gw->dw.callback = gonewait_domwait_cb;
-    if ((rc = xlite__ev_time_register_rel(egc->ctx, &gw->timeout,
-                                          gonewait_timeout_cb,
-                                          xlite__device_timeout())) < 0 ||
-        (rc = xlite__domwait_register(egc, &gw->dw)) < 0)
-        gonewait_done(egc, gw, rc);
-}
-
-static void
-gonewait_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                    const xlite_dominfo *info)
-{
-    gonewait *gw = XLITE__CONTAINER_OF(dw, gonewait, dw);
-
-    if (rc < 0)
-        gonewait_done(egc, gw, rc);
-    else if (!info)
-        gonewait_done(egc, gw, 0);
-}
-
-static void
-gonewait_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
-{
-    gonewait *gw = XLITE__CONTAINER_OF(ev, gonewait, timeout);
-
-    gonewait_done(egc, gw, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
-                                       "domain %u is still dying after "
-                                       "%.1f s (pages still mapped?)",
-                                       gw->domid,
-                                       xlite__device_timeout() / 1e6));
+    xw->abortable = false;
+    xw->watch_domain = true;
+    xw->timeout_usec = xlite__device_timeout();
+    xw->check = gone_check;
+    xw->timedout = gone_timedout;
+    if ((rc = xlite__xswait_start(egc, xw)) < 0)
+        xw->callback(egc, xw, rc);
 }
 
 /* ==================== create ==================== */
@@ -519,7 +421,7 @@ typedef struct {
     xlite__hotplug hotplug;
     xlite__devwait devwait;
     xlite__devwait closer;
-    gonewait gone;
+    xlite__xswait gone;
 } create_state;
 
 static void create_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
@@ -530,7 +432,7 @@ static void create_undo(xlite__egc *egc, create_state *cs, int rc);
 static void create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp,
                                   int rc);
 static void create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
-static void create_undo_gone(xlite__egc *egc, gonewait *gw, int rc);
+static void create_undo_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 static void
 create_state_free(create_state *cs)
@@ -618,7 +520,7 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     xlite__hotplug_init(&cs->hotplug);
     xlite__devwait_init(&cs->devwait);
     xlite__devwait_init(&cs->closer);
-    gonewait_init(&cs->gone);
+    xlite__xswait_init(&cs->gone);
 
     if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
         (rc = xlite_domain_config_set_defaults(&cs->cfg)) < 0 ||
@@ -954,13 +856,13 @@ create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp, int rc)
     cs->gone.ao = cs->ao;
     cs->gone.domid = cs->domid;
     cs->gone.callback = create_undo_gone;
-    gonewait_start(egc, &cs->gone);
+    gone_wait_start(egc, &cs->gone);
 }
 
 static void
-create_undo_gone(xlite__egc *egc, gonewait *gw, int rc)
+create_undo_gone(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(gw, create_state, gone);
+    create_state *cs = XLITE__CONTAINER_OF(xw, create_state, gone);
     xlite__ao *ao = cs->ao;
 
     xlite__udlock_release(egc->ctx, &cs->udlock, true);
@@ -980,7 +882,7 @@ xlite_domain_unpause(xlite_ctx *ctx, uint32_t domid)
     int rc;
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) == 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) == 0)
         rc = ctx->hv->dom_unpause(ctx, ctx->hv_state, domid);
     CTX_UNLOCK(ctx);
     return rc;
@@ -993,7 +895,7 @@ xlite_domain_pause(xlite_ctx *ctx, uint32_t domid)
     int rc;
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) == 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) == 0)
         rc = ctx->hv->dom_pause(ctx, ctx->hv_state, domid);
     CTX_UNLOCK(ctx);
     return rc;
@@ -1005,30 +907,14 @@ typedef struct {
     /* caller */
     xlite__ao *ao;
     uint32_t domid;
-    int64_t timeout_usec;
     /* private */
-    xlite__domwait dw;
-    xlite__ev_time timeout;
-    xlite__ao_abortable abrt;
+    xlite__xswait xswait;          /* on the domain, abortable */
 } shutdown_state;
 
-static void shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                                const xlite_dominfo *info);
-static void shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev);
-static void shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
-                              int rc);
-
-static void
-shutdown_done(xlite__egc *egc, shutdown_state *ss, int rc)
-{
-    xlite__ao *ao = ss->ao;
-
-    xlite__domwait_deregister(egc->ctx, &ss->dw);
-    xlite__ev_time_deregister(egc->ctx, &ss->timeout);
-    xlite__ao_abortable_deregister(&ss->abrt);
-    g_free(ss);
-    xlite__ao_complete(egc, ao, rc);
-}
+static int shutdown_check(xlite__egc *egc, xlite__xswait *xw,
+                          const xlite__xswait_dom *dom);
+static int shutdown_timedout(xlite__egc *egc, xlite__xswait *xw);
+static void shutdown_done(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 XLITE_EXPORT int
 xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
@@ -1053,7 +939,7 @@ xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
         return XLITE_ERROR(ctx, -EINVAL, "unknown shutdown request %d",
                            request);
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     if (!(xsh = xlite__xs(ctx))) {
         rc = -EIO;
@@ -1070,22 +956,16 @@ xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
     ss = g_new0(shutdown_state, 1);
     ss->ao = ao;
     ss->domid = domid;
-    ss->timeout_usec = timeout_usec;
-    xlite__domwait_init(&ss->dw);
-    ss->dw.domid = domid;
-    ss->dw.callback = shutdown_domwait_cb;
-    xlite__ev_time_init(&ss->timeout);
-    xlite__ao_abortable_init(&ss->abrt);
-    ss->abrt.ao = ao;
-    ss->abrt.callback = shutdown_abort_cb;
-    if ((timeout_usec >= 0 &&
-         (rc = xlite__ev_time_register_rel(ctx, &ss->timeout,
-                                           shutdown_timeout_cb,
-                                           timeout_usec)) < 0) ||
-        (rc = xlite__ao_abortable_register(&ss->abrt)) < 0 ||
-        (rc = xlite__domwait_register(egc, &ss->dw)) < 0) {
-        xlite__ev_time_deregister(ctx, &ss->timeout);
-        xlite__ao_abortable_deregister(&ss->abrt);
+    xlite__xswait_init(&ss->xswait);
+    ss->xswait.ao = ao;
+    ss->xswait.abortable = true;
+    ss->xswait.watch_domain = true;
+    ss->xswait.domid = domid;
+    ss->xswait.timeout_usec = timeout_usec;
+    ss->xswait.check = shutdown_check;
+    ss->xswait.timedout = shutdown_timedout;
+    ss->xswait.callback = shutdown_done;
+    if ((rc = xlite__xswait_start(egc, &ss->xswait)) < 0) {
         g_free(ss);
         xlite__ao_create_fail(ao);
         goto out;
@@ -1098,34 +978,34 @@ xlite_domain_shutdown(xlite_ctx *ctx, uint32_t domid,
     return rc;
 }
 
-static void
-shutdown_domwait_cb(xlite__egc *egc, xlite__domwait *dw, int rc,
-                    const xlite_dominfo *info)
+static int
+shutdown_check(xlite__egc *egc, xlite__xswait *xw,
+               const xlite__xswait_dom *dom)
 {
-    shutdown_state *ss = XLITE__CONTAINER_OF(dw, shutdown_state, dw);
+    if (dom->rc < 0)
+        return dom->rc;
+    if (!dom->info || dom->info->shutdown || dom->info->dying)
+        return 0;
+    return XLITE__XSWAIT_PENDING;
+}
 
-    if (rc < 0)
-        shutdown_done(egc, ss, rc);
-    else if (!info || info->shutdown || info->dying)
-        shutdown_done(egc, ss, 0);
+static int
+shutdown_timedout(xlite__egc *egc, xlite__xswait *xw)
+{
+    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "domain %u did not shut down "
+                       "within %.1f s: the guest ignored the request (it "
+                       "can be destroyed)", xw->domid,
+                       xw->timeout_usec / 1e6);
 }
 
 static void
-shutdown_timeout_cb(xlite__egc *egc, xlite__ev_time *ev)
+shutdown_done(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    shutdown_state *ss = XLITE__CONTAINER_OF(ev, shutdown_state, timeout);
+    shutdown_state *ss = XLITE__CONTAINER_OF(xw, shutdown_state, xswait);
+    xlite__ao *ao = ss->ao;
 
-    shutdown_done(egc, ss, XLITE_ERROR(egc->ctx, -ETIMEDOUT,
-                                       "domain %u did not shut down within "
-                                       "%.1f s: the guest ignored the "
-                                       "request (it can be destroyed)",
-                                       ss->domid, ss->timeout_usec / 1e6));
-}
-
-static void
-shutdown_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
-{
-    shutdown_done(egc, XLITE__CONTAINER_OF(abrt, shutdown_state, abrt), rc);
+    g_free(ss);
+    xlite__ao_complete(egc, ao, rc);
 }
 
 /* ==================== destroy ==================== */
@@ -1141,7 +1021,7 @@ typedef struct {
     xlite__devwait closer;
     xlite__hotplug hotplug;
     xlite__dsstop dsstop;
-    gonewait gone;
+    xlite__xswait gone;
 } destroy_state;
 
 static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
@@ -1149,7 +1029,7 @@ static void destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
                                  int rc);
 static void destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st);
-static void destroy_gone(xlite__egc *egc, gonewait *gw, int rc);
+static void destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 XLITE_EXPORT int
 xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
@@ -1162,7 +1042,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     EGC_INIT(ctx);
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     ao = xlite__ao_create(ctx, how);
     ds = g_new0(destroy_state, 1);
@@ -1174,7 +1054,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     xlite__hotplug_init(&ds->hotplug);
     xlite__devwait_init(&ds->closer);
     xlite__dsstop_init(&ds->dsstop);
-    gonewait_init(&ds->gone);
+    xlite__xswait_init(&ds->gone);
     ds->udlock.ao = ao;
     ds->udlock.domid = domid;
     memcpy(ds->udlock.uuid, info.uuid, 16);
@@ -1285,13 +1165,13 @@ destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st)
     ds->gone.ao = ds->ao;
     ds->gone.domid = ds->domid;
     ds->gone.callback = destroy_gone;
-    gonewait_start(egc, &ds->gone);
+    gone_wait_start(egc, &ds->gone);
 }
 
 static void
-destroy_gone(xlite__egc *egc, gonewait *gw, int rc)
+destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
-    destroy_state *ds = XLITE__CONTAINER_OF(gw, destroy_state, gone);
+    destroy_state *ds = XLITE__CONTAINER_OF(xw, destroy_state, gone);
     xlite__ao *ao = ds->ao;
 
     if (rc == 0)
@@ -1392,7 +1272,7 @@ xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r)
     if (!info_r)
         return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) == 0) {
+    if ((rc = xlite__dom_info(ctx, domid, &info)) == 0) {
         fill_name(ctx, &info);
         if (ctx->hv->dom_sched_get && !info.dying)
             ctx->hv->dom_sched_get(ctx, ctx->hv_state, domid,
@@ -1441,19 +1321,6 @@ xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r)
 
 /* ==================== changing a running domain ==================== */
 
-static int
-write_node_checked(xlite_ctx *ctx, const char *path, const char *value)
-{
-    struct xs_handle *xsh = xlite__xs(ctx);
-
-    if (!xsh)
-        return -EIO;
-    if (!xs_write(xsh, XBT_NULL, path, value, strlen(value)))
-        return XLITE_ERROR(ctx, -errno, "cannot write %s: %s", path,
-                           g_strerror(errno));
-    return 0;
-}
-
 XLITE_EXPORT int
 xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
                                uint64_t target_memkb)
@@ -1464,7 +1331,7 @@ xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
     int rc;
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     if (target_memkb == 0 || target_memkb > info.max_memkb) {
         rc = XLITE_ERROR(ctx, -EINVAL, "memory target %" G_GUINT64_FORMAT
@@ -1475,7 +1342,7 @@ xlite_domain_set_memory_target(xlite_ctx *ctx, uint32_t domid,
     }
     path = g_strdup_printf("/local/domain/%u/memory/target", domid);
     value = g_strdup_printf("%" G_GUINT64_FORMAT, target_memkb);
-    rc = write_node_checked(ctx, path, value);
+    rc = xlite__xs_write_checked(ctx, path, value);
 
  out:
     CTX_UNLOCK(ctx);
@@ -1492,7 +1359,7 @@ xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
     int rc;
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     if (max_memkb == 0) {
         rc = XLITE_ERROR(ctx, -EINVAL, "the maximum memory must be > 0");
@@ -1503,7 +1370,7 @@ xlite_domain_set_max_memory(xlite_ctx *ctx, uint32_t domid,
         goto out;
     path = g_strdup_printf("/local/domain/%u/memory/static-max", domid);
     value = g_strdup_printf("%" G_GUINT64_FORMAT, max_memkb);
-    rc = write_node_checked(ctx, path, value);
+    rc = xlite__xs_write_checked(ctx, path, value);
 
  out:
     CTX_UNLOCK(ctx);
@@ -1518,7 +1385,7 @@ xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid, unsigned int online)
     int rc;
 
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     if (online < 1 || online > info.max_vcpus) {
         rc = XLITE_ERROR(ctx, -EINVAL, "domain %u can have 1 to %u vcpus "
@@ -1531,7 +1398,7 @@ xlite_domain_set_vcpus(xlite_ctx *ctx, uint32_t domid, unsigned int online)
         g_autofree char *path = g_strdup_printf(
             "/local/domain/%u/cpu/%u/availability", domid, i);
 
-        rc = write_node_checked(ctx, path, i < online ? "online" : "offline");
+        rc = xlite__xs_write_checked(ctx, path, i < online ? "online" : "offline");
     }
 
  out:
@@ -1550,7 +1417,7 @@ xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid, unsigned int weight,
         return XLITE_ERROR(ctx, -EINVAL, "scheduler weight %u is not within "
                            "1..65535", weight);
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) == 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) == 0)
         rc = ctx->hv->dom_sched_set(ctx, ctx->hv_state, domid, weight, cap);
     CTX_UNLOCK(ctx);
     return rc;
@@ -1574,7 +1441,7 @@ xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
         return XLITE_ERROR(ctx, -EINVAL, "'%s' is not a valid domain name",
                            name ? name : "");
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0 ||
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0 ||
         (rc = check_name_free(ctx, name, domid)) < 0)
         goto out;
     if (!(xsh = xlite__xs(ctx))) {
@@ -1650,7 +1517,7 @@ xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid, unsigned int num,
     if (!path_r)
         return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
     CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0)
+    if ((rc = xlite__dom_info(ctx, domid, &info)) < 0)
         goto out;
     /* Where xenconsoled (or QEMU) says, as libxl reads it: the
      * frontend's tty, a node dom0 owns. */
@@ -1671,109 +1538,5 @@ xlite_domain_console_path(xlite_ctx *ctx, uint32_t domid, unsigned int num,
 
  out:
     CTX_UNLOCK(ctx);
-    return rc;
-}
-
-/* ==================== the stored config ==================== */
-
-static bool
-node_exists(xlite_ctx *ctx, const char *path)
-{
-    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 4096);
-
-    return v != NULL;
-}
-
-/* Long because it is seed 001's merge rule, field by field: xenstore the
- * reference, the stored config the template. */
-XLITE_EXPORT int
-xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
-                             xlite_domain_config *cfg_r)
-{
-    xlite_domain_config cfg;
-    xlite_dominfo info;
-    g_autofree char *path = NULL;
-    g_autofree char *name = NULL;
-    uint64_t target;
-    size_t i, j;
-    int rc;
-
-    if (!cfg_r)
-        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
-    xlite_domain_config_init(&cfg);
-    CTX_LOCK(ctx);
-    if ((rc = dom_info(ctx, domid, &info)) < 0 ||
-        (rc = xlite__userdata_load(ctx, domid, info.uuid, &cfg)) < 0)
-        goto out;
-
-    /* xenstore is the reference; the JSON the template. */
-    path = g_strdup_printf("/local/domain/%u/name", domid);
-    if ((name = xlite__xs_read_bounded(ctx, path, XLITE_NAME_MAX)) && *name) {
-        g_free(cfg.name);
-        cfg.name = g_strdup(name);
-    }
-    g_free(path);
-    path = g_strdup_printf("/local/domain/%u/memory/target", domid);
-    if (xlite__xs_read_uint(ctx, path, info.max_memkb ? info.max_memkb
-                                                      : G_MAXUINT64,
-                            &target) == 0)
-        cfg.target_memkb = target;
-    if (info.max_memkb)
-        cfg.max_memkb = info.max_memkb;
-    if (info.online_vcpus && info.online_vcpus <= cfg.max_vcpus)
-        cfg.online_vcpus = info.online_vcpus;
-
-    /* Devices in the JSON but not in xenstore are not there. */
-    for (i = 0, j = 0; i < cfg.num_disks; i++) {
-        xlite_disk_config *d = &cfg.disks[i];
-        g_autofree char *be = NULL;
-        g_autofree char *params = NULL;
-        g_autofree char *ppath = NULL;
-        int devid;
-
-        if (xlite__disk_devid(ctx, d->vdev, &devid) < 0)
-            continue;
-        be = xlite__disk_backend_path(domid, d, devid);
-        ppath = g_strdup_printf("%s/params", be);
-        params = xlite__xs_read_bounded(ctx, ppath, 4096);
-        if (!params) {
-            g_free(d->vdev);
-            g_free(d->target);
-            g_free(d->script);
-            continue;
-        }
-        /* An ejected CD-ROM: empty in xenstore wins over the JSON. */
-        if (d->cdrom && !*params) {
-            g_clear_pointer(&d->target, g_free);
-            d->format = XLITE_DISK_FORMAT_EMPTY;
-        }
-        cfg.disks[j++] = *d;
-    }
-    cfg.num_disks = j;
-    for (i = 0, j = 0; i < cfg.num_nics; i++) {
-        xlite_nic_config *n = &cfg.nics[i];
-        g_autofree char *be = g_strdup_printf(
-            "/local/domain/0/backend/vif/%u/%d/handle", domid, n->devid);
-
-        if (!node_exists(ctx, be)) {
-            xlite_nic_config gone = *n;
-
-            g_free(gone.bridge);
-            g_free(gone.script);
-            g_free(gone.ip);
-            g_free(gone.model);
-            g_free(gone.vifname);
-            continue;
-        }
-        cfg.nics[j++] = *n;
-    }
-    cfg.num_nics = j;
-    *cfg_r = cfg;
-    xlite_domain_config_init(&cfg);
-    rc = 0;
-
- out:
-    CTX_UNLOCK(ctx);
-    xlite_domain_config_dispose(&cfg);
     return rc;
 }

@@ -379,6 +379,35 @@ void xlite__evgen_emit(xlite__egc *egc, const xlite_event *tmpl);
  * outstanding (queued and not yet delivered, possibly in another thread's
  * egc) hold back the notification of completion, which is therefore
  * always the ao's last callback.
+ *
+ * Sub-operations.  A step that may wait (for a lock, a child, xenstore,
+ * a domain) is a sub-operation: a struct embedded in its parent's state
+ * (caller fields, results, private), with _init, _start (or _acquire)
+ * and a callback called once with the lock held, found back with
+ * XLITE__CONTAINER_OF; it registers its own abortables against the
+ * parent's ao.  Its header comment says whether the callback may run
+ * from inside _start.
+ *
+ * No public initiator is called from inside the core.  An initiator
+ * takes the lock as an entry point, makes an ao of its own whose
+ * completion reaches its caller through an egc without the lock, and so
+ * from a thread and at a time the core does not choose; the core would
+ * have to bounce it back into the loop (and could not report a failure
+ * to do so).  Where an initiator's work is needed inside the core, it is
+ * a sub-operation, and the public initiator is a thin wrapper that makes
+ * the ao and embeds it (xlite_file_lock_acquire wraps xlite__flock).
+ * Synchronous public calls that do not wait (xlite_errmsg, the config
+ * helpers) may be used anywhere.
+ *
+ * What is slow, and so must be asynchronous: anything whose duration
+ * another party decides.  Waiting for a lock another process holds, a
+ * child process (hotplug script, helper, disk server), a guest or a
+ * backend to change xenstore, a domain to shut down or go, a QMP reply,
+ * a timeout.  What is not: a round trip to the local xenstored, a
+ * hypervisor operation (bounded, see "Hypervisor backends"), a
+ * non-blocking syscall, a small local file read or written (the stored
+ * config, a lock file created), fork().  These are made with the lock
+ * held, in line.
  */
 
 typedef struct xlite__ao_abortable xlite__ao_abortable;
@@ -523,6 +552,21 @@ bool xlite__ev_xswatch_isregistered(const xlite__ev_xswatch *w);
 /* The connection, for reads and writes by the mechanisms; NULL and an
  * error reported if it cannot be opened. */
 struct xs_handle *xlite__xs(xlite_ctx *ctx);
+/* Closes the connection (the host restarted) and, if watches use it,
+ * opens a new one and registers them again on it; otherwise the next use
+ * opens it. */
+void xlite__xs_reset(xlite_ctx *ctx);
+/* Reads and writes outside a transaction.  _read_bounded: the value, or
+ * NULL if the node is missing, longer than max or not a string (logged);
+ * what a guest may write is read only this way.  _read_uint: a decimal
+ * no greater than max, else -EINVAL (quietly).  _write_checked: reports
+ * the failure.  _exists: the node is there (and a bounded string). */
+char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
+int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
+                        uint64_t *val_r);
+int xlite__xs_write_checked(xlite_ctx *ctx, const char *path,
+                            const char *value);
+bool xlite__xs_exists(xlite_ctx *ctx, const char *path);
 void xlite__xs_ctx_init(xlite_ctx *ctx);
 void xlite__xs_ctx_free(xlite_ctx *ctx);
 
@@ -677,6 +721,79 @@ void xlite__balloons_ctx_init(xlite_ctx *ctx);
 void xlite__balloons_ctx_free(xlite_ctx *ctx);
 
 /*
+ * ==================== Waiting for a condition ====================
+ *
+ * xlite__xswait (xlite_xswait.c) is the one way the core waits for
+ * something outside it to reach a state: a condition on xenstore nodes
+ * or on one domain's state, a timeout, and optionally the ao's abort,
+ * ending in exactly one call of the callback.  libxl's
+ * libxl__xswait_state is the model; ours adds the domain as a source
+ * (on Xen itself a xenstore watch, @releaseDomain) and lets the caller's
+ * check function, not the callback, say when the condition holds.
+ *
+ * The caller fills in the caller fields and calls _start.  From then on
+ * check(egc, xw, dom) runs, lock held, each time a watched path or the
+ * domain may have changed, and at least once: every new xenstore watch
+ * fires once, and a domain wait looks once.  It never runs from inside
+ * _start.  dom is NULL for a xenstore change; for a look at the domain,
+ * dom->rc < 0 says the hypervisor could not be asked, otherwise
+ * dom->info is the domain's state, or NULL if it is gone.  check returns
+ * XLITE__XSWAIT_PENDING to go on waiting, or the rc to end with (0: the
+ * condition holds), having reported any error itself.
+ *
+ * At the timeout, timedout(egc, xw) gives the rc to end with (it may
+ * look once more and return 0); without one, -ETIMEDOUT is reported with
+ * what.  With abortable, the ao's abort ends the wait with its rc.
+ *
+ * Whatever ends it, every source is deregistered before callback(egc,
+ * xw, rc) runs, once; the callback may start xw again.  _stop abandons a
+ * wait without calling back (a no-op on one that is not running).
+ * _start returns 0, or an error with nothing registered and no callback
+ * to come.
+ */
+#define XLITE__XSWAIT_PENDING 1
+
+typedef struct xlite__xswait xlite__xswait;
+typedef struct {
+    int rc;
+    const xlite_dominfo *info;
+} xlite__xswait_dom;
+typedef int xlite__xswait_check(xlite__egc *egc, xlite__xswait *xw,
+                                const xlite__xswait_dom *dom);
+typedef int xlite__xswait_timedout(xlite__egc *egc, xlite__xswait *xw);
+typedef void xlite__xswait_callback(xlite__egc *egc, xlite__xswait *xw,
+                                    int rc);
+typedef struct {
+    xlite__ev_xswatch watch;
+    xlite__xswait *xw;
+} xlite__xswait_watch;
+struct xlite__xswait {
+    /* caller */
+    xlite__ao *ao;
+    bool abortable;
+    const char *what;              /* a noun phrase, for messages */
+    const char *const *paths;      /* xenstore paths to watch (read at */
+    size_t npaths;                 /* start only) */
+    bool watch_domain;
+    uint32_t domid;                /* with watch_domain */
+    int64_t timeout_usec;          /* < 0: none */
+    xlite__xswait_check *check;
+    xlite__xswait_timedout *timedout;
+    xlite__xswait_callback *callback;
+    /* private */
+    xlite__xswait_watch *watches;
+    size_t nwatches;
+    xlite__domwait dw;
+    xlite__ev_time timeout;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__xswait_init(xlite__xswait *xw);
+int xlite__xswait_start(xlite__egc *egc, xlite__xswait *xw);
+bool xlite__xswait_inuse(const xlite__xswait *xw);
+void xlite__xswait_stop(xlite_ctx *ctx, xlite__xswait *xw);
+
+/*
  * Disk servers and block jobs (xlite_blockjob.c; docs/blockjobs.md).
  *
  * Stopping a domain's disk server, with the domain's lock held: this
@@ -712,14 +829,6 @@ void xlite__blockjobs_ctx_free(xlite_ctx *ctx);
 void xlite__diskserver_stop(xlite_ctx *ctx, uint32_t domid,
                             const uint8_t uuid[16]);
 
-/* xenstore helpers (xlite_domain.c).  _reset drops the xenstore
- * connection (the host restarted) unless watches still use it; the next
- * use opens a new one. */
-void xlite__xs_reset(xlite_ctx *ctx);
-char *xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max);
-int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
-                        uint64_t *val_r);
-
 /* The stored config (xlite_userdata.c).  Paths are
  * STATE_DIR/userdata/<domid>-<uuid>.{json,lock}. */
 char *xlite__userdata_path(xlite_ctx *ctx, uint32_t domid,
@@ -739,10 +848,42 @@ void xlite__userdata_collect(xlite_ctx *ctx, const xlite_dominfo *infos,
                              size_t n);
 
 /*
- * The per-domain lock, as a sub-operation: taken with
- * xlite_file_lock_acquire() (an operation of its own, with an internal
- * how), and handed back through a zero timer so that the callback always
- * runs from the loop, lock held, whatever thread completed the lock.
+ * An exclusive flock(2) on a file, as a sub-operation (xlite_flock.c):
+ * the file at path (created 0600 if missing) locked through fd, and
+ * still the file at path when the callback gets 0; then the caller owns
+ * fd, and closing it releases the lock.  Waiting is done by a helper
+ * child (a blocking flock on our open file description), which abort
+ * kills: the callback then gets -ECANCELED.  _acquire returns 0 and the
+ * callback is called once, from the loop (never from inside _acquire),
+ * or returns an error with nothing registered and no callback to come.
+ * xlite_file_lock_acquire is this, wrapped in an operation of its own.
+ */
+typedef struct xlite__flock xlite__flock;
+typedef void xlite__flock_callback(xlite__egc *egc, xlite__flock *fl,
+                                   int rc);
+struct xlite__flock {
+    /* caller */
+    xlite__ao *ao;
+    const char *path;             /* copied at _acquire */
+    xlite__flock_callback *callback;
+    /* results */
+    int fd;                       /* locked, once callback got 0 */
+    /* private */
+    char *path_copy;              /* non-NULL: in use */
+    xlite__ev_time attempt;
+    xlite__ev_child child;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__flock_init(xlite__flock *fl);
+int xlite__flock_acquire(xlite__egc *egc, xlite__flock *fl);
+bool xlite__flock_inuse(const xlite__flock *fl);
+
+/*
+ * The per-domain lock (xlite_userdata.c), as a sub-operation: the
+ * domain's lock file, created in the userdata directory, taken with
+ * xlite__flock.  Like it, _acquire returns 0 and the callback is called
+ * once, from the loop, or returns an error and no callback comes.
  */
 typedef struct xlite__udlock xlite__udlock;
 typedef void xlite__udlock_callback(xlite__egc *egc, xlite__udlock *ul,
@@ -754,13 +895,10 @@ struct xlite__udlock {
     uint8_t uuid[16];
     xlite__udlock_callback *callback;
     /* results */
-    xlite_file_lock *lock;        /* held once callback got 0 */
+    int fd;                       /* the lock, held once callback got 0 */
     /* private */
-    xlite_async_how how;
-    xlite__ev_time defer;
-    xlite__ao_abortable abrt;
-    int rc;
-    bool pending;
+    char *path;
+    xlite__flock flock;
 };
 
 void xlite__udlock_init(xlite__udlock *ul);

@@ -6,8 +6,8 @@
  * "Configuration sync", and seed 001): private to the core, never read
  * by applications, written atomically (temporary file, fsync, rename,
  * fsync of the directory) and only while holding the domain's lock file
- * STATE_DIR/userdata/<domid>-<uuid>.lock, taken with
- * xlite_file_lock_acquire().  Both files go away when the domain is
+ * STATE_DIR/userdata/<domid>-<uuid>.lock, taken with the core's file
+ * lock (xlite__flock).  Both files go away when the domain is
  * destroyed; those of domains that no longer exist (the host restarted,
  * or a process died in a create) are collected by xlite_domain_list(),
  * at the first list of a context and again after the host restarted.
@@ -227,25 +227,20 @@ xlite__userdata_gc(xlite_ctx *ctx, const xlite_dominfo *infos, size_t n)
 
 /* ---------- the per-domain lock, as a sub-operation ---------- */
 
-static void udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque);
-static void udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev);
-static void udlock_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt,
-                            int rc);
+static void udlock_locked(xlite__egc *egc, xlite__flock *fl, int rc);
 
 void
 xlite__udlock_init(xlite__udlock *ul)
 {
-    ul->lock = NULL;
-    ul->pending = false;
-    ul->rc = 0;
-    xlite__ev_time_init(&ul->defer);
-    xlite__ao_abortable_init(&ul->abrt);
+    ul->fd = -1;
+    ul->path = NULL;
+    xlite__flock_init(&ul->flock);
 }
 
 bool
 xlite__udlock_inuse(const xlite__udlock *ul)
 {
-    return ul->pending;
+    return xlite__flock_inuse(&ul->flock);
 }
 
 int
@@ -253,72 +248,41 @@ xlite__udlock_acquire(xlite__egc *egc, xlite__udlock *ul)
 {
     xlite_ctx *ctx = egc->ctx;
     g_autofree char *dir = userdata_dir(ctx);
-    g_autofree char *path = xlite__userdata_path(ctx, ul->domid, ul->uuid,
-                                                 "lock");
     int rc;
 
     if (g_mkdir_with_parents(dir, 0700) < 0)
         return XLITE_ERROR(ctx, -errno, "cannot create %s: %s", dir,
                            g_strerror(errno));
-    ul->abrt.ao = ul->ao;
-    ul->abrt.callback = udlock_abort_cb;
-    if ((rc = xlite__ao_abortable_register(&ul->abrt)) < 0)
-        return rc;
-    ul->how = (xlite_async_how){ .callback = udlock_locked_cb, .opaque = ul };
-    ul->pending = true;
-    /* Its completion comes to udlock_locked_cb, perhaps before this
-     * returns (the lock was free): hence the deferral. */
-    if ((rc = xlite_file_lock_acquire(ctx, path, &ul->lock, &ul->how)) < 0) {
-        ul->pending = false;
-        xlite__ao_abortable_deregister(&ul->abrt);
-        return rc;
-    }
-    return 0;
+    g_free(ul->path);
+    ul->path = xlite__userdata_path(ctx, ul->domid, ul->uuid, "lock");
+    ul->flock.ao = ul->ao;
+    ul->flock.path = ul->path;
+    ul->flock.callback = udlock_locked;
+    if ((rc = xlite__flock_acquire(egc, &ul->flock)) < 0)
+        g_clear_pointer(&ul->path, g_free);
+    return rc;
 }
 
 static void
-udlock_locked_cb(xlite_ctx *ctx, int rc, void *opaque)
+udlock_locked(xlite__egc *egc, xlite__flock *fl, int rc)
 {
-    xlite__udlock *ul = opaque;
+    xlite__udlock *ul = XLITE__CONTAINER_OF(fl, xlite__udlock, flock);
 
-    CTX_LOCK(ctx);
-    ul->rc = rc;
-    if (xlite__ev_time_register_rel(ctx, &ul->defer, udlock_defer_cb, 0) < 0)
-        g_error("cannot register a timer");
-    CTX_UNLOCK(ctx);
-}
-
-static void
-udlock_defer_cb(xlite__egc *egc, xlite__ev_time *ev)
-{
-    xlite__udlock *ul = XLITE__CONTAINER_OF(ev, xlite__udlock, defer);
-
-    ul->pending = false;
-    xlite__ao_abortable_deregister(&ul->abrt);
-    ul->callback(egc, ul, ul->rc);
-}
-
-static void
-udlock_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
-{
-    xlite__udlock *ul = XLITE__CONTAINER_OF(abrt, xlite__udlock, abrt);
-
-    /* The lock operation completes with -ECANCELED (or 0 if it was just
-     * done), through udlock_locked_cb as usual. */
-    xlite_async_abort(egc->ctx, &ul->how);
+    if (rc == 0)
+        ul->fd = fl->fd;
+    else
+        g_clear_pointer(&ul->path, g_free);
+    ul->callback(egc, ul, rc);
 }
 
 void
 xlite__udlock_release(xlite_ctx *ctx, xlite__udlock *ul, bool remove)
 {
-    if (!ul->lock)
-        return;
-    if (remove) {
-        g_autofree char *path = xlite__userdata_path(ctx, ul->domid, ul->uuid,
-                                                     "lock");
-
-        unlink(path);
+    if (ul->fd >= 0) {
+        /* Deleted while held, so that a waiter re-checks the inode. */
+        if (remove)
+            unlink(ul->path);
+        xlite__close(&ul->fd);
     }
-    xlite_file_lock_release(ul->lock);
-    ul->lock = NULL;
+    g_clear_pointer(&ul->path, g_free);
 }

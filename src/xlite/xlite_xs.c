@@ -1,5 +1,5 @@
 /*
- * xlite_xs.c: the xenstore connection and watches
+ * xlite_xs.c: the xenstore connection, reads and writes, and watches
  *
  * The rules are in xlite_internal.h, "xenstore".  libxenstore delivers
  * watch events through an fd (xs_fileno) that becomes readable when events
@@ -101,6 +101,96 @@ xlite__xs(xlite_ctx *ctx)
     CTX_UNLOCK(ctx);
     return ctx->xsh;
 }
+
+void
+xlite__xs_reset(xlite_ctx *ctx)
+{
+    GHashTableIter iter;
+    void *key, *value;
+
+    /* A new host: the stored configs of the old one's domains (a destroy
+     * or a create undo cut short by the loss left them) are collected at
+     * the first look at the new one. */
+    ctx->userdata_collected = false;
+    if (!ctx->xsh)
+        return;
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "the host restarted: reconnecting to "
+              "xenstore");
+    xlite__ev_fd_deregister(ctx, &ctx->xs_ev);
+    xs_close(ctx->xsh);
+    ctx->xsh = NULL;
+    if (g_hash_table_size(ctx->xswatches) == 0 || !xlite__xs(ctx))
+        return;
+    /* The watches the mechanisms hold, on the new connection (each fires
+     * once at once, as a new watch does). */
+    g_hash_table_iter_init(&iter, ctx->xswatches);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        xlite__ev_xswatch *w = value;
+        char token[32];
+
+        snprintf(token, sizeof(token), "%" G_GUINTPTR_FORMAT,
+                 (guintptr)key);
+        if (!xs_watch(ctx->xsh, w->path, token))
+            XLITE_LOG(ctx, XLITE_LOG_ERROR, "cannot watch %s again: %s",
+                      w->path, g_strerror(errno));
+    }
+}
+
+/* ---------- reads and writes ---------- */
+
+char *
+xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    unsigned int len = 0;
+    char *v;
+
+    if (!xsh || !(v = xs_read(xsh, XBT_NULL, path, &len)))
+        return NULL;
+    if (len > max || strlen(v) != len) {
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "ignoring the value of %s: too long "
+                  "or not a string", path);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+int
+xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
+                    uint64_t *val_r)
+{
+    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 24);
+    guint64 n;
+
+    if (!v || !g_ascii_string_to_unsigned(v, 10, 0, max, &n, NULL))
+        return -EINVAL;
+    *val_r = n;
+    return 0;
+}
+
+int
+xlite__xs_write_checked(xlite_ctx *ctx, const char *path, const char *value)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+
+    if (!xsh)
+        return -EIO;
+    if (!xs_write(xsh, XBT_NULL, path, value, strlen(value)))
+        return XLITE_ERROR(ctx, -errno, "cannot write %s: %s", path,
+                           g_strerror(errno));
+    return 0;
+}
+
+bool
+xlite__xs_exists(xlite_ctx *ctx, const char *path)
+{
+    g_autofree char *v = xlite__xs_read_bounded(ctx, path, 4096);
+
+    return v != NULL;
+}
+
+/* ---------- watch sources ---------- */
 
 void
 xlite__ev_xswatch_init(xlite__ev_xswatch *w)
