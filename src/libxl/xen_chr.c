@@ -26,12 +26,79 @@ VIR_LOG_INIT("xenvirt.xen_chr");
  * Character devices: qemu's legacy chardev syntax in 'serial'
  */
 
+/* udp:[HOST]:PORT[@[BINDHOST]:BINDPORT], @spec past the "udp:". */
+static bool
+xvXenParseChrUDP(virDomainChrSourceDef *src, const char *spec)
+{
+    g_autofree char *copy = g_strdup(spec);
+    char *at = strchr(copy, '@');
+    char *colon;
+
+    if (at)
+        *at++ = '\0';
+    if (!(colon = strrchr(copy, ':')) || !colon[1])
+        return false;
+    *colon = '\0';
+    src->type = VIR_DOMAIN_CHR_TYPE_UDP;
+    src->data.udp.connectHost = *copy ? g_strdup(copy) : NULL;
+    src->data.udp.connectService = g_strdup(colon + 1);
+    if (at) {
+        if (!(colon = strrchr(at, ':')) || !colon[1])
+            return false;
+        *colon = '\0';
+        src->data.udp.bindHost = *at ? g_strdup(at) : NULL;
+        src->data.udp.bindService = g_strdup(colon + 1);
+    }
+    return true;
+}
+
+/* tcp:[HOST]:PORT, telnet:[HOST]:PORT or unix:PATH, each with the
+ * options server and nowait (in qemu's old and new spellings). */
+static bool
+xvXenParseChrSocket(virDomainChrSourceDef *src, const char *value)
+{
+    bool tcp = !STRPREFIX(value, "unix:");
+    bool telnet = STRPREFIX(value, "telnet:");
+    g_auto(GStrv) opts = g_strsplit(strchr(value, ':') + 1, ",", 0);
+    bool listen = false;
+    size_t i;
+
+    if (!opts[0])
+        return false;   /* "tcp:" or "unix:" and nothing more */
+    for (i = 1; opts[i]; i++) {
+        if (STREQ(opts[i], "server") || STREQ(opts[i], "server=on"))
+            listen = true;
+        else if (STRNEQ(opts[i], "nowait") && STRNEQ(opts[i], "wait=off") &&
+                 STRNEQ(opts[i], "server=off"))
+            return false;
+    }
+    if (tcp) {
+        char *colon = strrchr(opts[0], ':');
+
+        if (!colon || !colon[1])
+            return false;
+        src->type = VIR_DOMAIN_CHR_TYPE_TCP;
+        src->data.tcp.host = colon == opts[0] ? NULL : g_strndup(opts[0], colon - opts[0]);
+        src->data.tcp.service = g_strdup(colon + 1);
+        src->data.tcp.listen = listen;
+        src->data.tcp.protocol = telnet ? VIR_DOMAIN_CHR_TCP_PROTOCOL_TELNET
+                                        : VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW;
+    } else {
+        if (!*opts[0])
+            return false;
+        src->type = VIR_DOMAIN_CHR_TYPE_UNIX;
+        src->data.nix.path = g_strdup(opts[0]);
+        src->data.nix.listen = listen;
+    }
+    return true;
+}
+
 static virDomainChrDef *
 xvXenParseChr(xvXenParser *p, const char *key, const char *value)
 {
     g_autoptr(virDomainChrDef) chr = virDomainChrDefNew(p->xmlopt);
     virDomainChrSourceDef *src;
-    unsigned int line = xvXenLineOf(p, key, value);
+    bool ok = true;
 
     if (!chr)
         return NULL;
@@ -55,71 +122,20 @@ xvXenParseChr(xvXenParser *p, const char *key, const char *value)
         src->type = VIR_DOMAIN_CHR_TYPE_DEV;
         src->data.file.path = g_strdup(value);
     } else if (STRPREFIX(value, "udp:")) {
-        /* udp:[HOST]:PORT[@[BINDHOST]:BINDPORT] */
-        g_autofree char *spec = g_strdup(value + 4);
-        char *at = strchr(spec, '@');
-        char *colon;
-
-        if (at)
-            *at++ = '\0';
-        if (!(colon = strrchr(spec, ':')) || !colon[1])
-            goto unsupported;
-        *colon = '\0';
-        src->type = VIR_DOMAIN_CHR_TYPE_UDP;
-        src->data.udp.connectHost = *spec ? g_strdup(spec) : NULL;
-        src->data.udp.connectService = g_strdup(colon + 1);
-        if (at) {
-            if (!(colon = strrchr(at, ':')) || !colon[1])
-                goto unsupported;
-            *colon = '\0';
-            src->data.udp.bindHost = *at ? g_strdup(at) : NULL;
-            src->data.udp.bindService = g_strdup(colon + 1);
-        }
+        ok = xvXenParseChrUDP(src, value + 4);
     } else if (STRPREFIX(value, "tcp:") || STRPREFIX(value, "telnet:") ||
                STRPREFIX(value, "unix:")) {
-        bool tcp = !STRPREFIX(value, "unix:");
-        bool telnet = STRPREFIX(value, "telnet:");
-        g_auto(GStrv) opts = g_strsplit(strchr(value, ':') + 1, ",", 0);
-        bool listen = false;
-        size_t i;
-
-        if (!opts[0])
-            goto unsupported;   /* "tcp:" or "unix:" and nothing more */
-        for (i = 1; opts[i]; i++) {
-            if (STREQ(opts[i], "server") || STREQ(opts[i], "server=on"))
-                listen = true;
-            else if (STRNEQ(opts[i], "nowait") && STRNEQ(opts[i], "wait=off") &&
-                     STRNEQ(opts[i], "server=off"))
-                goto unsupported;
-        }
-        if (tcp) {
-            char *colon = strrchr(opts[0], ':');
-
-            if (!colon || !colon[1])
-                goto unsupported;
-            src->type = VIR_DOMAIN_CHR_TYPE_TCP;
-            src->data.tcp.host = colon == opts[0] ? NULL : g_strndup(opts[0], colon - opts[0]);
-            src->data.tcp.service = g_strdup(colon + 1);
-            src->data.tcp.listen = listen;
-            src->data.tcp.protocol = telnet ? VIR_DOMAIN_CHR_TCP_PROTOCOL_TELNET
-                                            : VIR_DOMAIN_CHR_TCP_PROTOCOL_RAW;
-        } else {
-            if (!*opts[0])
-                goto unsupported;
-            src->type = VIR_DOMAIN_CHR_TYPE_UNIX;
-            src->data.nix.path = g_strdup(opts[0]);
-            src->data.nix.listen = listen;
-        }
+        ok = xvXenParseChrSocket(src, value);
     } else {
-        goto unsupported;
+        ok = false;
+    }
+    if (!ok) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("line %u: '%s' device '%s' is not supported"),
+                       xvXenLineOf(p, key, value), key, value);
+        return NULL;
     }
     return g_steal_pointer(&chr);
-
- unsupported:
-    virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                   _("line %u: '%s' device '%s' is not supported"),
-                   line, key, value);
-    return NULL;
 }
 
 static int

@@ -198,28 +198,13 @@ xvXenSetLoader(virDomainDef *def, const char *path)
     def->os.loader->path = g_strdup(path);
 }
 
+/* The bootloader (pygrub and the like) and its arguments. */
 static int
-xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
+xvXenParseBootloader(xvXenParser *p, virDomainDef *def)
 {
     const char *str = NULL;
     g_auto(GStrv) args = NULL;
-    bool hvm = def->os.type == VIR_DOMAIN_OSTYPE_HVM;
 
-    if (xvXenGetString(p, "kernel", &str) < 0)
-        return -1;
-    /* xm's "kernel" of an HVM guest is its firmware loader (hvmloader). */
-    if (hvm && p->format == XV_XEN_FORMAT_XM && str)
-        xvXenSetLoader(def, str);
-    else
-        def->os.kernel = g_strdup(str);
-    str = NULL;
-    if (xvXenGetString(p, "ramdisk", &str) < 0)
-        return -1;
-    def->os.initrd = g_strdup(str);
-    if (xvXenParseCmdline(p, def) < 0)
-        return -1;
-
-    str = NULL;
     if (xvXenGetString(p, "bootloader", &str) < 0)
         return -1;
     def->os.bootloader = g_strdup(str);
@@ -250,37 +235,66 @@ xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
                        xvXenLine(p, "bootloader"));
         return -1;
     }
+    return 0;
+}
 
-    if (def->os.type == VIR_DOMAIN_OSTYPE_HVM) {
-        str = NULL;
-        if (xvXenGetString(p, "bios", &str) < 0)
+/* An HVM guest's firmware: bios, an extra ACPI table, the loader, and
+ * the boot order. */
+static int
+xvXenParseFirmware(xvXenParser *p, virDomainDef *def, virCaps *caps)
+{
+    const char *str = NULL;
+
+    if (xvXenGetString(p, "bios", &str) < 0)
+        return -1;
+    if (str) {
+        if (STREQ(str, "ovmf")) {
+            def->os.firmware = VIR_DOMAIN_OS_DEF_FIRMWARE_EFI;
+        } else if (STREQ(str, "seabios")) {
+            def->os.firmware = VIR_DOMAIN_OS_DEF_FIRMWARE_BIOS;
+        } else {
+            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                           _("line %u: firmware 'bios = \"%s\"' is not supported, expected 'seabios' or 'ovmf'"),
+                           xvXenLine(p, "bios"), str);
             return -1;
-        if (str) {
-            if (STREQ(str, "ovmf")) {
-                def->os.firmware = VIR_DOMAIN_OS_DEF_FIRMWARE_EFI;
-            } else if (STREQ(str, "seabios")) {
-                def->os.firmware = VIR_DOMAIN_OS_DEF_FIRMWARE_BIOS;
-            } else {
-                virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                               _("line %u: firmware 'bios = \"%s\"' is not supported, expected 'seabios' or 'ovmf'"),
-                               xvXenLine(p, "bios"), str);
-                return -1;
-            }
         }
-        /* An extra ACPI table (SLIC) for the firmware. */
-        str = NULL;
-        if (p->format == XV_XEN_FORMAT_XL &&
-            xvXenGetString(p, "acpi_firmware", &str) < 0)
-            return -1;
-        def->os.slic_table = g_strdup(str);
-        /* Without OVMF, the HVM firmware loader is the host's hvmloader,
-         * as libvirt's converter shows it. */
-        if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_NONE && !def->os.loader &&
-            xvXenHVMLoader(caps))
-            xvXenSetLoader(def, xvXenHVMLoader(caps));
-        if (xvXenParseBoot(p, def) < 0)
-            return -1;
     }
+    /* An extra ACPI table (SLIC) for the firmware. */
+    str = NULL;
+    if (p->format == XV_XEN_FORMAT_XL &&
+        xvXenGetString(p, "acpi_firmware", &str) < 0)
+        return -1;
+    def->os.slic_table = g_strdup(str);
+    /* Without OVMF, the HVM firmware loader is the host's hvmloader,
+     * as libvirt's converter shows it. */
+    if (def->os.firmware == VIR_DOMAIN_OS_DEF_FIRMWARE_NONE && !def->os.loader &&
+        xvXenHVMLoader(caps))
+        xvXenSetLoader(def, xvXenHVMLoader(caps));
+    return xvXenParseBoot(p, def);
+}
+
+static int
+xvXenParseOS(xvXenParser *p, virDomainDef *def, virCaps *caps)
+{
+    const char *str = NULL;
+    bool hvm = def->os.type == VIR_DOMAIN_OSTYPE_HVM;
+
+    if (xvXenGetString(p, "kernel", &str) < 0)
+        return -1;
+    /* xm's "kernel" of an HVM guest is its firmware loader (hvmloader). */
+    if (hvm && p->format == XV_XEN_FORMAT_XM && str)
+        xvXenSetLoader(def, str);
+    else
+        def->os.kernel = g_strdup(str);
+    str = NULL;
+    if (xvXenGetString(p, "ramdisk", &str) < 0)
+        return -1;
+    def->os.initrd = g_strdup(str);
+    if (xvXenParseCmdline(p, def) < 0 ||
+        xvXenParseBootloader(p, def) < 0)
+        return -1;
+    if (hvm && xvXenParseFirmware(p, def, caps) < 0)
+        return -1;
     return 0;
 }
 

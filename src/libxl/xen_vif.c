@@ -196,6 +196,19 @@ xvXenParseVifModel(virDomainNetDef *net, unsigned int line, const char *spec,
     return 0;
 }
 
+static int
+xvXenParseVifMTU(virDomainNetDef *net, unsigned int line, const char *spec,
+                 const char *value)
+{
+    if (virStrToLong_uip(value, NULL, 10, &net->mtu) < 0 || net->mtu == 0) {
+        virReportError(VIR_ERR_CONF_SYNTAX,
+                       _("line %u: vif spec '%s': malformed mtu '%s'"),
+                       line, spec, value);
+        return -1;
+    }
+    return 0;
+}
+
 /* Open vSwitch's bridge forms (xl-network-configuration(5)):
  * "BRIDGE.VLAN" tags the port, "BRIDGE:T1:T2..." trunks VLANs; both are
  * an Open vSwitch port with a <vlan>. */
@@ -279,12 +292,8 @@ xvXenParseVif(xvXenParser *p, const char *spec)
             if (xvXenParseVifRate(net, line, spec, v) < 0)
                 return NULL;
         } else if (STREQ(item->key, "mtu") && p->format == XV_XEN_FORMAT_XL) {
-            if (virStrToLong_uip(v, NULL, 10, &net->mtu) < 0 || net->mtu == 0) {
-                virReportError(VIR_ERR_CONF_SYNTAX,
-                               _("line %u: vif spec '%s': malformed mtu '%s'"),
-                               line, spec, v);
+            if (xvXenParseVifMTU(net, line, spec, v) < 0)
                 return NULL;
-            }
         } else {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                            _("line %u: vif spec '%s': key '%s' is not supported"),
@@ -306,7 +315,6 @@ xvXenParseVif(xvXenParser *p, const char *spec)
     }
     if (script && *script)
         net->script = g_strdup(script);
-
     if (xvXenParseVifModel(net, line, spec, vifType, type, model) < 0)
         return NULL;
     return g_steal_pointer(&net);

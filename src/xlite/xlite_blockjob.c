@@ -1305,6 +1305,52 @@ speed_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
                              errdesc));
 }
 
+/* OP_ABORT: refuses a job that is ending already, or a pivot of a job
+ * that cannot pivot or is not ready; else marks the job ending and sends
+ * the cancel (or, to pivot, the completion). */
+static int
+op_abort_send(xlite__egc *egc, bj_op *op, bjob *job)
+{
+    xlite_ctx *ctx = egc->ctx;
+    JsonObject *args = json_object_new();
+    int rc;
+
+    if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
+        job->state == XLITE_BLOCK_JOB_STATE_PIVOTING ||
+        job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED ||
+        job->state == XLITE_BLOCK_JOB_STATE_FAILED)
+        rc = XLITE_ERROR(ctx, -EALREADY, "the block job of disk '%s' is "
+                         "ending already", op->vdev);
+    else if (op->pivot && !two_phase(job->type))
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "the block job of disk '%s' "
+                         "cannot pivot: it is not a copy or an active "
+                         "commit", op->vdev);
+    else if (op->pivot && job->state != XLITE_BLOCK_JOB_STATE_READY)
+        rc = XLITE_ERROR(ctx, -EBUSY, "the copy of disk '%s' is not ready "
+                         "to pivot yet", op->vdev);
+    else
+        rc = 0;
+    if (rc < 0) {
+        json_object_unref(args);
+        return rc;
+    }
+    op->prev = job->state;
+    job->state = op->pivot ? XLITE_BLOCK_JOB_STATE_PIVOTING
+                           : XLITE_BLOCK_JOB_STATE_ABORTING;
+    if (op->pivot) {
+        json_object_set_string_member(args, "id", op->vdev);
+        rc = xlite__qmp_command(egc, op->ds->qmp, "job-complete", args, -1,
+                                abort_reply, op);
+    } else {
+        json_object_set_string_member(args, "device", op->vdev);
+        rc = xlite__qmp_command(egc, op->ds->qmp, "block-job-cancel", args,
+                                -1, abort_reply, op);
+    }
+    if (rc < 0)
+        job->state = op->prev;
+    return rc;
+}
+
 static void
 op_run(xlite__egc *egc, bj_op *op)
 {
@@ -1334,41 +1380,7 @@ op_run(xlite__egc *egc, bj_op *op)
     }
     switch (op->kind) {
     case OP_ABORT:
-        if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
-            job->state == XLITE_BLOCK_JOB_STATE_PIVOTING ||
-            job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED ||
-            job->state == XLITE_BLOCK_JOB_STATE_FAILED) {
-            op_done(egc, op, XLITE_ERROR(ctx, -EALREADY, "the block job of "
-                                         "disk '%s' is ending already",
-                                         op->vdev));
-            return;
-        }
-        if (op->pivot && !two_phase(job->type)) {
-            op_done(egc, op, XLITE_ERROR(ctx, -EOPNOTSUPP, "the block job of "
-                                         "disk '%s' cannot pivot: it is not "
-                                         "a copy or an active commit",
-                                         op->vdev));
-            return;
-        }
-        if (op->pivot && job->state != XLITE_BLOCK_JOB_STATE_READY) {
-            op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "the copy of disk '%s' "
-                                         "is not ready to pivot yet",
-                                         op->vdev));
-            return;
-        }
-        op->prev = job->state;
-        job->state = op->pivot ? XLITE_BLOCK_JOB_STATE_PIVOTING
-                               : XLITE_BLOCK_JOB_STATE_ABORTING;
-        args = json_object_new();
-        if (op->pivot) {
-            json_object_set_string_member(args, "id", op->vdev);
-            rc = xlite__qmp_command(egc, ds->qmp, "job-complete", args, -1,
-                                    abort_reply, op);
-        } else {
-            json_object_set_string_member(args, "device", op->vdev);
-            rc = xlite__qmp_command(egc, ds->qmp, "block-job-cancel", args,
-                                    -1, abort_reply, op);
-        }
+        rc = op_abort_send(egc, op, job);
         break;
     case OP_INFO:
         rc = xlite__qmp_command(egc, ds->qmp, "query-block-jobs", NULL, -1,
@@ -1387,11 +1399,8 @@ op_run(xlite__egc *egc, bj_op *op)
     default:
         g_assert_not_reached();
     }
-    if (rc < 0) {
-        if (op->kind == OP_ABORT)
-            job->state = op->prev;
+    if (rc < 0)
         op_done(egc, op, rc);
-    }
 }
 
 /* ---------- the public initiators ---------- */
