@@ -22,37 +22,15 @@ BUSY_RATE = 1.0     # a busy vcpu's
 HOST_CPUS = 8
 
 
-def guest_xml(tmp_path, name, vcpus=2, busy=None, memory_mib=128,
-              disk_driver="phy", disk_io=None, script_lines=()):
-    kernel = tmp_path / f"{name}.kernel"
-    script = "#!xensim-guest\n" + "".join(f"{line}\n" for line in script_lines)
+def guest_xml(tmp_path, name, busy=None, disk_io=None, script_lines=(),
+              **kw):
+    """xvtest.pv_guest_xml, with a busy vcpu or disk requests scripted."""
+    lines = list(script_lines)
     if busy is not None:
-        script += f"busy-vcpu {busy}\n"
+        lines.append(f"busy-vcpu {busy}")
     if disk_io is not None:
-        script += "disk-io %d %d\n" % disk_io
-    kernel.write_text(script)
-    disk = tmp_path / f"{name}.img"
-    disk.write_bytes(b"\0" * 1024 * 1024)
-    return textwrap.dedent(f"""\
-        <domain type='xen'>
-          <name>{name}</name>
-          <memory unit='MiB'>{memory_mib}</memory>
-          <vcpu>{vcpus}</vcpu>
-          <os>
-            <type arch='x86_64'>xen</type>
-            <kernel>{kernel}</kernel>
-          </os>
-          <devices>
-            <disk type='file' device='disk'>
-              <driver name='{disk_driver}'/>
-              <source file='{disk}'/>
-              <target dev='xvda' bus='xen'/>
-            </disk>
-            <interface type='ethernet'>
-              <mac address='00:16:3e:00:00:{len(name):02x}'/>
-            </interface>
-          </devices>
-        </domain>""")
+        lines.append("disk-io %d %d" % disk_io)
+    return xvtest.pv_guest_xml(tmp_path, name, script_lines=lines, **kw)
 
 
 def probe(daemon, body):

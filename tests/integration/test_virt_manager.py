@@ -81,33 +81,6 @@ print(len({bytes(data[i:i + 3]) for i in range(0, len(data), step * 7)}))
 """
 
 
-def guest_xml(tmp, name, script):
-    kernel = tmp / f"{name}.kernel"
-    kernel.write_text("#!xensim-guest\n" + script)
-    disk = tmp / f"{name}.img"
-    disk.write_bytes(b"\0" * 4 * 1024 * 1024)
-    return textwrap.dedent(f"""\
-        <domain type='xen'>
-          <name>{name}</name>
-          <memory unit='MiB'>256</memory>
-          <vcpu>2</vcpu>
-          <os>
-            <type arch='x86_64'>xen</type>
-            <kernel>{kernel}</kernel>
-          </os>
-          <devices>
-            <disk type='file' device='disk'>
-              <driver name='phy'/>
-              <source file='{disk}'/>
-              <target dev='xvda' bus='xen'/>
-            </disk>
-            <interface type='ethernet'>
-              <mac address='00:16:3e:00:01:{len(name):02x}'/>
-            </interface>
-          </devices>
-        </domain>""")
-
-
 def third_party_env(**extra):
     """The environment of the X server, virt-manager and the picture
     helpers: programs none of our code runs in (virt-manager reaches the
@@ -164,10 +137,11 @@ def cpu_times(daemon):
 
 @pytest.fixture
 def two_guests(daemon, tmp_path):
-    names = {"vm-busy": "busy-vcpu 0\n", "vm-disk": "disk-io 200 200\n"}
+    names = {"vm-busy": "busy-vcpu 0", "vm-disk": "disk-io 200 200"}
     for name, script in names.items():
         f = tmp_path / f"{name}.xml"
-        f.write_text(guest_xml(tmp_path, name, script))
+        f.write_text(xvtest.pv_guest_xml(tmp_path, name, memory_mib=256,
+                                         script_lines=[script], disk_mib=4))
         res = daemon.virsh("create", str(f))
         assert res.rc == 0, res
     yield list(names)

@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -129,6 +130,38 @@ def sim_domains(rundir):
         if f and f[0] != "Domain-0":
             doms[f[0]] = (int(f[1]), f[4] if len(f) > 4 else "")
     return doms
+
+
+def pv_guest_xml(tmp, name, vcpus=2, memory_mib=128, disk_driver="phy",
+                 script_lines=(), disk_mib=1):
+    """The XML of a simulated PV guest NAME with a disk (a DISK_MIB MiB
+    file, xvda) and an ethernet NIC; its kernel is a guest script of
+    SCRIPT_LINES (docs/xensim-host.md), written under TMP."""
+    kernel = Path(tmp) / f"{name}.kernel"
+    kernel.write_text("#!xensim-guest\n" +
+                      "".join(f"{line}\n" for line in script_lines))
+    disk = Path(tmp) / f"{name}.img"
+    disk.write_bytes(b"\0" * disk_mib * 1024 * 1024)
+    return textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>{name}</name>
+          <memory unit='MiB'>{memory_mib}</memory>
+          <vcpu>{vcpus}</vcpu>
+          <os>
+            <type arch='x86_64'>xen</type>
+            <kernel>{kernel}</kernel>
+          </os>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='{disk_driver}'/>
+              <source file='{disk}'/>
+              <target dev='xvda' bus='xen'/>
+            </disk>
+            <interface type='ethernet'>
+              <mac address='00:16:3e:00:00:{len(name):02x}'/>
+            </interface>
+          </devices>
+        </domain>""")
 
 
 def wait_for(cond, timeout=20):
