@@ -3,13 +3,14 @@
 The PV test guest of the real-Xen scenarios (one disk, one NIC, one
 console: scenario-lib.sh's pv_guest_xml) is started through real libvirtd
 and virsh on the simulated host; its tree, captured and normalised as on
-real Xen (xstree.py: keys and permissions, values masked), is compared
-with the golden file captured on real Xen
-(data/xstree-realxen-pv.txt, made by tools/xen-testhost.d/scenario-xstree.sh).
-Every difference must be one that docs/xensim-host.md's table "The tree
-against real Xen's" lists, with the same permissions on each side, and
-every row of that table must still be a difference: the documentation is
-the allow-list."""
+real Xen (xstree.py: keys, values and permissions; domid, uuid and the
+values that vary from run to run masked), is compared with the golden
+file captured on real Xen (data/xstree-realxen-pv.txt, made from the
+output of tools/xen-testhost.d/scenario-xstree.sh by xstree.py).  Every
+difference must be one that docs/xensim-host.md's table "The tree
+against real Xen's" lists, with the same value and permissions on each
+side, and every row of that table must still be a difference: the
+documentation is the allow-list."""
 
 import re
 import subprocess
@@ -72,8 +73,8 @@ def guest_xml(tmp):
 
 
 def documented_differences():
-    """{path: (real Xen's perms or None, the simulated host's or None)}
-    from the table in docs/xensim-host.md."""
+    """{path: (real Xen's `VALUE (PERMS)` or None, the simulated host's or
+    None)} from the table in docs/xensim-host.md."""
     text = DOC.read_text()
     assert DOC_SECTION in text, f"{DOC} has no section {DOC_SECTION!r}"
     section = text.split(DOC_SECTION, 1)[1].split("\n## ", 1)[0]
@@ -83,28 +84,24 @@ def documented_differences():
         if len(cells) != 4 or not cells[0].startswith("`/"):
             continue
 
-        def perms(cell):
-            m = re.fullmatch(r"`\(([a-zD0-9,]+)\)`", cell)
-            return m.group(1) if m else None
+        def node(cell):
+            if cell == "absent":
+                return None
+            m = re.fullmatch(r"`(.+ \([a-zD0-9,]+\))`", cell)
+            assert m, f"{cell!r} in {line!r}: neither absent nor a node"
+            return m.group(1)
         path = cells[0].strip("`")
         assert path not in rows, f"{path} twice in the table"
-        rows[path] = (perms(cells[1]), perms(cells[2]))
-        assert rows[path] != (None, None), line
+        rows[path] = (node(cells[1]), node(cells[2]))
+        assert rows[path][0] != rows[path][1], line
     return rows
 
 
-def by_path(lines):
-    out = {}
-    for line in lines:
-        path, perms = line.rsplit(" (", 1)
-        out[path] = perms.rstrip(")")
-    return out
-
-
 def differences(real, sim):
-    """{path: (real perms or None, simulated perms or None)} where the
-    two trees differ."""
-    real, sim = by_path(real), by_path(sim)
+    """{path: (real `VALUE (PERMS)` or None, simulated one or None)} where
+    the two trees differ."""
+    real = dict(xstree.split_line(line) for line in real)
+    sim = dict(xstree.split_line(line) for line in sim)
     return {p: (real.get(p), sim.get(p))
             for p in sorted(set(real) | set(sim))
             if real.get(p) != sim.get(p)}
@@ -112,10 +109,10 @@ def differences(real, sim):
 
 def table_rows(diffs):
     """@diffs as rows of the documentation's table, to paste or compare."""
-    def cell(perms):
-        return f"`({perms})`" if perms else "absent"
+    def cell(node):
+        return f"`{node}`" if node else "absent"
     return "\n".join(f"| `{p}` | {cell(r)} | {cell(s)} | |"
-                     for p, (r, s) in diffs.items())
+                      for p, (r, s) in diffs.items())
 
 
 def sim_tree(sock, domid, uuid):
@@ -190,10 +187,12 @@ def test_tree_matches_real_xen(daemon, tmp_path):
 
 
 @pytest.mark.parametrize("real,sim,expected", [
-    (["/a (n0)", "/b (nD)"], ["/a (n0)", "/b (nD)"], {}),
-    (["/a (n0)"], ["/a (n0,rD)"], {"/a": ("n0", "n0,rD")}),
-    (["/a (n0)"], [], {"/a": ("n0", None)}),
-    ([], ["/a (n0)"], {"/a": (None, "n0")}),
+    (['/a = "1" (n0)', '/b = * (nD)'], ['/a = "1" (n0)', '/b = * (nD)'], {}),
+    (['/a = "1" (n0)'], ['/a = "1" (n0,rD)'],
+     {"/a": ('"1" (n0)', '"1" (n0,rD)')}),
+    (['/a = "1" (n0)'], ['/a = "0" (n0)'], {"/a": ('"1" (n0)', '"0" (n0)')}),
+    (['/a = "1" (n0)'], [], {"/a": ('"1" (n0)', None)}),
+    ([], ['/a = * (n0)'], {"/a": (None, "* (n0)")}),
 ])
 def test_differences(real, sim, expected):
     """The comparison itself finds each kind of difference."""
@@ -202,14 +201,22 @@ def test_differences(real, sim, expected):
 
 def test_normalise():
     nodes = [("/local/domain/7/device/vbd/51712/state", "4", "n7,r0"),
+             ("/local/domain/7/device/vbd/51712/ring-ref", "8", "n7,r0"),
              ("/local/domain/0/backend/vbd/7/51712/frontend-id", "7",
               "n0,r7"),
+             ("/local/domain/0/backend/vbd/7/51712/frontend",
+              "/local/domain/7/device/vbd/51712", "n0,r7"),
              ("/local/domain/17/name", "x", "n17"),
+             ("/local/domain/7/vm", "/vm/abc", "n0,r7"),
              ("/vm/abc/name", "x", "n0,r7"), ("/libxl/7/type", "pv", "n0")]
     assert xstree.normalise(nodes, 7, "abc") == [
-        "/libxl/D/type (n0)",
-        "/local/domain/0/backend/vbd/D/51712/frontend-id (n0,rD)",
-        "/local/domain/17/name (n17)",
-        "/local/domain/D/device/vbd/51712/state (nD,r0)",
-        "/vm/UUID/name (n0,rD)",
+        '/libxl/D/type = "pv" (n0)',
+        '/local/domain/0/backend/vbd/D/51712/frontend = '
+        '"/local/domain/D/device/vbd/51712" (n0,rD)',
+        '/local/domain/0/backend/vbd/D/51712/frontend-id = "D" (n0,rD)',
+        '/local/domain/17/name = "x" (n17)',
+        '/local/domain/D/device/vbd/51712/ring-ref = * (nD,r0)',
+        '/local/domain/D/device/vbd/51712/state = "4" (nD,r0)',
+        '/local/domain/D/vm = "/vm/UUID" (n0,rD)',
+        '/vm/UUID/name = "x" (n0,rD)',
     ]

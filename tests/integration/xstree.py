@@ -1,11 +1,13 @@
-"""A guest's xenstore tree as keys and permissions, the same on any host.
+"""A guest's xenstore tree as keys, values and permissions, the same on
+any host.
 
 `xenstore-ls -fp` of the paths a guest's start writes (its home, its
-backends, its /vm, the core's own) is turned into lines `PATH (PERMS)`:
-values are masked (they hold domids, uuids, grant and event-channel
-numbers, ptys, dates), and the domid and uuid in paths and permissions
-become `D` and `UUID`, so that a tree from real Xen and one from the
-simulated host compare line by line.
+backends, its /vm, the core's own) is turned into lines
+`PATH = "VALUE" (PERMS)`: the domid and uuid in paths, values and
+permissions become `D` and `UUID`, and values that vary from run to run
+(grant and event-channel numbers, ptys, times, file paths) are masked as
+`*`, so that a tree from real Xen and one from the simulated host compare
+line by line.
 
 Run as a program, it makes the golden file from the output of
 tools/xen-testhost.d/scenario-xstree.sh on real Xen:
@@ -41,9 +43,21 @@ def dumped_paths(domid, uuid):
     return paths
 
 
+# Values that differ from run to run or host to host: grant references,
+# event channels, ptys, times, file paths, the host's loop devices and its
+# file system's block.  Every other value is compared.
+MASKED = re.compile(r"/(ring-ref|tx-ring-ref|rx-ring-ref|event-channel"
+                    r"|event-channel-tx|event-channel-rx|port|tty|start_time"
+                    r"|kernel|params|node|physical-device|physical-device-path"
+                    r"|discard-granularity)$")
+
+
 def normalise(nodes, domid, uuid):
-    """The sorted lines `PATH (PERMS)` of @nodes, with @domid and @uuid
-    replaced by D and UUID."""
+    """The sorted lines `PATH = "VALUE" (PERMS)` of @nodes, with @domid and
+    @uuid replaced by D and UUID in paths, path-like values and
+    permissions, the domid's own values (domid, frontend-id, the core's
+    name index) as D, and the
+    values MASKED matches as *."""
     domid = str(domid)
     path_subs = [
         (re.compile(rf"^/local/domain/{domid}(?=/|$)"), "/local/domain/D"),
@@ -52,14 +66,32 @@ def normalise(nodes, domid, uuid):
         (re.compile(rf"^/vm/{re.escape(uuid)}(?=/|$)"), "/vm/UUID"),
         (re.compile(rf"^/libxl/{domid}(?=/|$)"), "/libxl/D"),
     ]
-    lines = set()
-    for path, _value, perms in nodes:
+
+    def subs(path):
         for rx, repl in path_subs:
             path = rx.sub(repl, path)
+        return path
+    lines = set()
+    for path, value, perms in nodes:
+        path = subs(path)
+        if MASKED.search(path):
+            value = "*"
+        else:
+            if value == domid and (path.endswith(("/domid", "/frontend-id"))
+                                   or path.startswith("/libxlite/names/")):
+                value = "D"
+            value = subs(value).replace(uuid, "UUID")
+            value = f'"{value}"'
         perms = ",".join(p[0] + ("D" if p[1:] == domid else p[1:])
                          for p in perms.split(","))
-        lines.add(f"{path} ({perms})")
+        lines.add(f"{path} = {value} ({perms})")
     return sorted(lines)
+
+
+def split_line(line):
+    """(path, 'VALUE (PERMS)') of a normalised line."""
+    path, rest = line.split(" = ", 1)
+    return path, rest
 
 
 def capture_sections(log):
@@ -99,8 +131,8 @@ def golden(log_path):
              if line.strip()]
     print("# The xenstore tree of the PV test guest (pv_guest_xml: one disk,")
     print("# one NIC, one console) started through the plugin on real Xen,")
-    print("# as tests/integration/xstree.py normalises it (keys and")
-    print("# permissions; domid D, uuid UUID).  Captured with")
+    print("# as tests/integration/xstree.py normalises it (keys, values and")
+    print("# permissions; domid D, uuid UUID, varying values *).  Captured with")
     print("# tools/xen-testhost.d/scenario-xstree.sh under tools/xen-testhost:")
     print(f"# Xen {info.get('xen', '?')}, Debian 12 dom0 kernel "
           f"{info.get('dom0-kernel', '?')}, {info.get('date', '?')}"
