@@ -449,16 +449,18 @@ xsim_vbd_setup(XsimBackDev *dev,
     bool ro, cdrom;
     int fd;
 
-    if (xsim_backdev_read(dev, "params", &params) != 0 || !*params) {
-        *err_r = g_strdup("no params");
-        return false;
-    }
     if (xsim_backdev_read(dev, "mode", &mode) != 0)
         mode = g_strdup("w");
     if (xsim_backdev_read(dev, "device-type", &devtype) != 0)
         devtype = g_strdup("disk");
     ro = !g_str_equal(mode, "w");
     cdrom = g_str_equal(devtype, "cdrom");
+    /* Only a CD-ROM drive may be empty. */
+    if (xsim_backdev_read(dev, "params", &params) != 0 ||
+        (!*params && !cdrom)) {
+        *err_r = g_strdup("no params");
+        return false;
+    }
 
     /* What blkback offers at probe (xen-blkback/xenbus.c): indirect
      * descriptors, a queue per dom0 vcpu, rings of up to 16 pages. */

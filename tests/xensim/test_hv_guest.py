@@ -313,6 +313,27 @@ def test_garbage_guest_is_contained(host, ts, kernel, kernel_script):
     assert host.alive()
 
 
+def test_empty_cdrom_drive(ts, kernel):
+    """A CD-ROM drive without a medium (empty params: an empty tray)
+    connects with no sectors and no loop device; an empty disk fails."""
+    domid = ts.create(kernel)
+    for devid, devtype in ((51744, "cdrom"), (51760, "disk")):
+        ts.add_device(domid, "vbd", devid,
+                      {"params": "", "mode": "r", "device-type": devtype},
+                      {"virtual-device": str(devid), "device-type": devtype})
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51744) == "2" and
+                      be_state(ts, domid, "vbd", 51760) == "5")
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51744))
+    be = "/local/domain/0/backend/vbd/%d/51744" % domid
+    assert ts.read(be + "/sectors") == "0"
+    assert ts.read(be + "/info") == "5"   # VDISK_CDROM | VDISK_READONLY
+    assert ts.read(be + "/node") is None
+    assert ts.read("/local/domain/0/backend/vbd/%d/51760/hotplug-error"
+                   % domid) == "no params"
+    ts.destroy(domid)
+
+
 def test_missing_backing_file(ts, kernel, tmp_path):
     missing = str(tmp_path / "gone.img")
     domid = ts.create(kernel, disks=[missing])
