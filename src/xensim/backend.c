@@ -12,8 +12,8 @@
  *
  * Every node read here may have been written by a guest (frontend state,
  * and a toolstack may copy guest input into params): values are parsed
- * strictly, paths are only stat()ed and open()ed, nothing reaches a
- * shell or a format string.
+ * strictly, paths are only stat()ed, open()ed and linked to (a simulated
+ * loop device), nothing reaches a shell or a format string.
  *
  * Per device (struct XsimBackDev), one step function reads the two states
  * and moves the backend on:
@@ -343,8 +343,10 @@ xsim_console_setup(XsimBackDev *dev,
 
 /* ---- Xen's block hotplug script ---- */
 
-/* Linux's loop devices: block major 7. */
+/* Linux's loop devices: block major 7, minors up to 1 << 20; the
+ * simulated host stops at a number no test reaches. */
 #define XSIM_LOOP_MAJOR 7
+#define XSIM_LOOP_MAX 4096
 
 /*
  * What /etc/xen/scripts/block leaves for blkback (a vbd; a QEMU-served
@@ -375,12 +377,14 @@ xsim_vbd_hotplug(XsimBackDev *dev,
                                  g_strerror(errno));
         return false;
     }
-    for (n = 0; n < 1024 && !dev->loop; n++) {
+    for (n = 0; n < XSIM_LOOP_MAX; n++) {
         g_autofree char *loop = g_strdup_printf("%s/loop%u", devdir, n);
 
-        if (symlink(params, loop) == 0)
+        if (symlink(params, loop) == 0) {
             dev->loop = g_steal_pointer(&loop);
-        else if (errno != EEXIST)
+            break;
+        }
+        if (errno != EEXIST)
             break;
     }
     if (!dev->loop) {
@@ -389,8 +393,7 @@ xsim_vbd_hotplug(XsimBackDev *dev,
         return false;
     }
     xsim_backdev_write(dev, "node", "%s", dev->loop);
-    xsim_backdev_write(dev, "physical-device", "%x:%x", XSIM_LOOP_MAJOR,
-                       n - 1);
+    xsim_backdev_write(dev, "physical-device", "%x:%x", XSIM_LOOP_MAJOR, n);
     xsim_backdev_write(dev, "physical-device-path", "%s", dev->loop);
     return true;
 }
