@@ -119,16 +119,22 @@ def read_golden(path):
                 if line.strip() and not line.startswith("#")]
 
 
-def golden(log_path):
-    with open(log_path, errors="replace") as f:
-        sections, info = capture_sections(f.read())
-    domid, uuid = info["domid"], info["uuid"]
+def capture_tree(log):
+    """(normalised lines, XSTREE-INFO fields, the "other" lines) of a
+    scenario-xstree.sh output."""
+    sections, info = capture_sections(log)
     nodes = []
     for name, text in sections.items():
         if name != "other":
             nodes += parse(text)
     other = [line for line in sections.get("other", "").splitlines()
              if line.strip()]
+    return normalise(nodes, info["domid"], info["uuid"]), info, other
+
+
+def golden(log_path):
+    with open(log_path, errors="replace") as f:
+        tree, info, other = capture_tree(f.read())
     print("# The xenstore tree of the PV test guest (pv_guest_xml: one disk,")
     print("# one NIC, one console) started through the plugin on real Xen,")
     print("# as tests/integration/xstree.py normalises it (keys, values and")
@@ -136,12 +142,12 @@ def golden(log_path):
     print("# tools/xen-testhost.d/scenario-xstree.sh under tools/xen-testhost:")
     print(f"# Xen {info.get('xen', '?')}, Debian 12 dom0 kernel "
           f"{info.get('dom0-kernel', '?')}, {info.get('date', '?')}"
-          f" (domid {domid}).")
+          f" (domid {info['domid']}).")
     if other:
         print("# Other nodes naming the domain (not compared):")
         for line in other:
             print(f"#   {line}")
-    for line in normalise(nodes, domid, uuid):
+    for line in tree:
         print(line)
 
 
