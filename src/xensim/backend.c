@@ -12,8 +12,8 @@
  *
  * Every node read here may have been written by a guest (frontend state,
  * and a toolstack may copy guest input into params): values are parsed
- * strictly, paths are only stat()ed and open()ed, nothing reaches a
- * shell or a format string.
+ * strictly, paths are only stat()ed, open()ed and linked to (a simulated
+ * loop device), nothing reaches a shell or a format string.
  *
  * Per device (struct XsimBackDev), one step function reads the two states
  * and moves the backend on:
@@ -49,6 +49,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -97,6 +98,10 @@ typedef struct {
      * the order of xsim_vbd_counters. */
     char *stats_dir;
     guint64 counters[7];
+
+    /* vbd of a file: the simulated loop device the block script attached
+     * it to (RUNDIR/dev/loopN, a link to the file), or NULL. */
+    char *loop;
 } XsimBackDev;
 
 struct _XsimBackends {
@@ -336,7 +341,103 @@ xsim_console_setup(XsimBackDev *dev,
     return true;
 }
 
+/* ---- Xen's block hotplug script ---- */
+
+/* Linux's loop devices: block major 7, minors up to 1 << 20; the
+ * simulated host stops at a number no test reaches. */
+#define XSIM_LOOP_MAJOR 7
+#define XSIM_LOOP_MAX 4096
+
+/*
+ * What /etc/xen/scripts/block leaves for blkback (a vbd; a QEMU-served
+ * qdisk has no script): the device's hex major:minor in physical-device
+ * and its path in physical-device-path; for a file, the loop device it
+ * attached the file to, also in node (which the script's remove detaches).
+ * The simulated host's loop devices live in its own /dev, RUNDIR/dev:
+ * loopN is a link to the file, N the lowest free, as `losetup -f` picks.
+ */
+static bool
+xsim_vbd_hotplug(XsimBackDev *dev,
+                 const char *params,
+                 const struct stat *st,
+                 char **err_r)
+{
+    g_autofree char *devdir = NULL;
+    unsigned int n;
+
+    if (S_ISBLK(st->st_mode)) {
+        xsim_backdev_write(dev, "physical-device", "%x:%x",
+                           major(st->st_rdev), minor(st->st_rdev));
+        xsim_backdev_write(dev, "physical-device-path", "%s", params);
+        return true;
+    }
+    devdir = g_build_filename(dev->be->hv->rundir, "dev", NULL);
+    if (g_mkdir_with_parents(devdir, 0755) < 0) {
+        *err_r = g_strdup_printf("%d cannot make %s: %s", errno, devdir,
+                                 g_strerror(errno));
+        return false;
+    }
+    for (n = 0; n < XSIM_LOOP_MAX; n++) {
+        g_autofree char *loop = g_strdup_printf("%s/loop%u", devdir, n);
+
+        if (symlink(params, loop) == 0) {
+            dev->loop = g_steal_pointer(&loop);
+            break;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    if (!dev->loop) {
+        *err_r = g_strdup_printf("%d no free loop device: %s", errno,
+                                 g_strerror(errno));
+        return false;
+    }
+    xsim_backdev_write(dev, "node", "%s", dev->loop);
+    xsim_backdev_write(dev, "physical-device", "%x:%x", XSIM_LOOP_MAJOR, n);
+    xsim_backdev_write(dev, "physical-device-path", "%s", dev->loop);
+    return true;
+}
+
+static void
+xsim_vbd_unplug(XsimBackDev *dev)
+{
+    if (dev->loop) {
+        unlink(dev->loop);
+        g_clear_pointer(&dev->loop, g_free);
+    }
+}
+
 /* ---- blkback ---- */
+
+/*
+ * Whether the backing store takes discards, and in what unit: a file
+ * (behind a loop device on Xen) does, by its filesystem's block; a block
+ * device says so in its queue's limits in sysfs.
+ */
+static bool
+xsim_vbd_discard(const struct stat *st,
+                 guint64 *granularity_r)
+{
+    g_autofree char *max_path = NULL;
+    g_autofree char *gran_path = NULL;
+    g_autofree char *max = NULL;
+    g_autofree char *gran = NULL;
+
+    if (S_ISREG(st->st_mode)) {
+        *granularity_r = st->st_blksize;
+        return true;
+    }
+    max_path = g_strdup_printf("/sys/dev/block/%u:%u/queue/discard_max_bytes",
+                               major(st->st_rdev), minor(st->st_rdev));
+    gran_path = g_strdup_printf("/sys/dev/block/%u:%u/queue/"
+                                "discard_granularity",
+                                major(st->st_rdev), minor(st->st_rdev));
+    if (!g_file_get_contents(max_path, &max, NULL, NULL) ||
+        !g_file_get_contents(gran_path, &gran, NULL, NULL))
+        return false;
+    *granularity_r = g_ascii_strtoull(gran, NULL, 10);
+    return g_ascii_strtoull(max, NULL, 10) > 0;
+}
 
 static bool
 xsim_vbd_setup(XsimBackDev *dev,
@@ -345,21 +446,30 @@ xsim_vbd_setup(XsimBackDev *dev,
     g_autofree char *params = NULL;
     g_autofree char *mode = NULL;
     g_autofree char *devtype = NULL;
-    guint64 bytes = 0;
+    guint64 bytes = 0, granularity = 0;
+    bool discard = false;
     struct stat st;
     bool ro, cdrom;
     int fd;
 
-    if (xsim_backdev_read(dev, "params", &params) != 0 || !*params) {
-        *err_r = g_strdup("no params");
-        return false;
-    }
     if (xsim_backdev_read(dev, "mode", &mode) != 0)
         mode = g_strdup("w");
     if (xsim_backdev_read(dev, "device-type", &devtype) != 0)
         devtype = g_strdup("disk");
     ro = !g_str_equal(mode, "w");
     cdrom = g_str_equal(devtype, "cdrom");
+    /* Only a CD-ROM drive may be empty. */
+    if (xsim_backdev_read(dev, "params", &params) != 0 ||
+        (!*params && !cdrom)) {
+        *err_r = g_strdup("no params");
+        return false;
+    }
+
+    /* What blkback offers at probe (xen-blkback/xenbus.c): indirect
+     * descriptors, a queue per dom0 vcpu, rings of up to 16 pages. */
+    xsim_backdev_write(dev, "feature-max-indirect-segments", "%d", 256);
+    xsim_backdev_write(dev, "multi-queue-max-queues", "%u", XSIM_DOM0_VCPUS);
+    xsim_backdev_write(dev, "max-ring-page-order", "%d", 4);
 
     /* A cdrom with no medium is a valid empty drive. */
     if (!(cdrom && !*params)) {
@@ -382,15 +492,28 @@ xsim_vbd_setup(XsimBackDev *dev,
             return false;
         }
         close(fd);
+        if (g_str_equal(dev->kind, "vbd") &&
+            !xsim_vbd_hotplug(dev, params, &st, err_r))
+            return false;
+        discard = xsim_vbd_discard(&st, &granularity);
     }
+
+    /* And once connected. */
+    xsim_backdev_write(dev, "feature-flush-cache", "%d", 1);
+    if (discard) {
+        xsim_backdev_write(dev, "discard-granularity", "%" G_GUINT64_FORMAT,
+                           granularity);
+        xsim_backdev_write(dev, "discard-alignment", "%d", 0);
+        xsim_backdev_write(dev, "discard-secure", "%d", 0);
+    }
+    xsim_backdev_write(dev, "feature-discard", "%d", discard ? 1 : 0);
+    xsim_backdev_write(dev, "feature-barrier", "%d", 1);
+    xsim_backdev_write(dev, "feature-persistent", "%d", 1);
     xsim_backdev_write(dev, "sectors", "%" G_GUINT64_FORMAT, bytes / 512);
     xsim_backdev_write(dev, "sector-size", "%d", 512);
     xsim_backdev_write(dev, "physical-sector-size", "%d", 512);
     /* VDISK_CDROM 1, VDISK_READONLY 4 (xen/io/blkif.h) */
     xsim_backdev_write(dev, "info", "%d", (cdrom ? 1 : 0) | (ro ? 4 : 0));
-    xsim_backdev_write(dev, "feature-flush-cache", "%d", 1);
-    xsim_backdev_write(dev, "feature-persistent", "%d", 1);
-    xsim_backdev_write(dev, "max-ring-page-order", "%d", 4);
     xsim_backdev_stats_create(dev, NULL);
     return true;
 }
@@ -420,20 +543,27 @@ xsim_vif_setup(XsimBackDev *dev,
         *err_r = g_strdup("invalid mac");
         return false;
     }
-    xsim_backdev_write(dev, "handle", "%u", dev->devid);
-    /* The host-side interface the hotplug script would have made. */
-    if (xsim_backdev_read(dev, "vifname", &vifname) != 0)
-        xsim_backdev_write(dev, "vifname", "vif%u.%u", dev->domid, dev->devid);
+    /* What Linux's netback advertises at probe (xen-netback/xenbus.c). */
     xsim_backdev_write(dev, "feature-sg", "%d", 1);
     xsim_backdev_write(dev, "feature-gso-tcpv4", "%d", 1);
+    xsim_backdev_write(dev, "feature-gso-tcpv6", "%d", 1);
+    xsim_backdev_write(dev, "feature-ipv6-csum-offload", "%d", 1);
     xsim_backdev_write(dev, "feature-rx-copy", "%d", 1);
     xsim_backdev_write(dev, "feature-rx-flip", "%d", 0);
+    xsim_backdev_write(dev, "feature-multicast-control", "%d", 1);
+    xsim_backdev_write(dev, "feature-dynamic-multicast-control", "%d", 1);
     xsim_backdev_write(dev, "feature-split-event-channels", "%d", 1);
-    if (!vifname &&
-        xsim_backdev_read(dev, "vifname", &vifname) != 0)
-        vifname = NULL;
-    /* A name the toolstack chose is used only if Linux could take it. */
-    if (vifname && strlen(vifname) <= 15 && !strchr(vifname, '/') &&
+    xsim_backdev_write(dev, "multi-queue-max-queues", "%u",
+                       XSIM_DOM0_VCPUS);
+    xsim_backdev_write(dev, "feature-ctrl-ring", "%d", 1);
+    xsim_backdev_write(dev, "feature-xdp-headroom", "%d", 1);
+
+    /* The host-side interface the hotplug script would have made: the
+     * name the toolstack chose (netback never writes one), else the
+     * kernel's vif<domid>.<devid>; used only if Linux could take it. */
+    if (xsim_backdev_read(dev, "vifname", &vifname) != 0)
+        vifname = g_strdup_printf("vif%u.%u", dev->domid, dev->devid);
+    if (strlen(vifname) <= 15 && !strchr(vifname, '/') &&
         !g_str_equal(vifname, ".") && !g_str_equal(vifname, ".."))
         xsim_backdev_stats_create(dev, vifname);
     return true;
@@ -568,7 +698,10 @@ xsim_backdev_setup(XsimBackDev *dev)
         xsim_backdev_fail(dev, err);
         return false;
     }
-    xsim_backdev_write(dev, "hotplug-status", "%s", "connected");
+    /* What the hotplug script says once it did its work (Xen's block and
+     * vif-bridge; a console or a QEMU-served disk has none). */
+    if (g_str_equal(dev->kind, "vbd") || g_str_equal(dev->kind, "vif"))
+        xsim_backdev_write(dev, "hotplug-status", "%s", "connected");
     return true;
 }
 
@@ -670,6 +803,7 @@ xsim_backdev_free(XsimBackDev *dev)
     xsim_source_drop(&dev->delay);
     xsim_console_close(dev);
     xsim_backdev_stats_remove(dev);
+    xsim_vbd_unplug(dev);
     g_free(dev->kind);
     g_free(dev->key);
     g_free(dev->path);

@@ -490,6 +490,21 @@ xsim_front_set_state(XsimGuest *guest,
         front->state = state;
 }
 
+/* Whether the backend offers @feature (its node reads "1", or any
+ * positive number for a count). */
+static bool
+xsim_front_backend_has(XsimGuest *guest,
+                       XsimFront *front,
+                       const char *feature)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", front->back, feature);
+    g_autofree char *val = NULL;
+    guint64 n;
+
+    return xsim_xsc_read(guest->xsc, path, &val) == 0 &&
+           g_ascii_string_to_unsigned(val, 10, 1, 4096, &n, NULL);
+}
+
 /* What the frontend drivers write before Initialised (ring pages are fake). */
 static void
 xsim_front_publish(XsimGuest *guest,
@@ -511,11 +526,29 @@ xsim_front_publish(XsimGuest *guest,
         XSIM_FRONT_W("protocol", "%s", "x86_64-abi");
         XSIM_FRONT_W("feature-persistent", "%d", 1);
     } else if (g_str_equal(front->kind, "vif")) {
+        /* netfront (Linux 6.1) with one queue (one vcpu): flat ring
+         * nodes, an event channel each way where the backend offers it,
+         * then its features and its MTU. */
+        if (xsim_front_backend_has(guest, front, "multi-queue-max-queues"))
+            XSIM_FRONT_W("multi-queue-num-queues", "%d", 1);
         XSIM_FRONT_W("tx-ring-ref", "%u", 8 + n);
         XSIM_FRONT_W("rx-ring-ref", "%u", 9 + n);
-        XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);
+        if (xsim_front_backend_has(guest, front,
+                                   "feature-split-event-channels")) {
+            XSIM_FRONT_W("event-channel-tx", "%u", 10 + n % 100);
+            XSIM_FRONT_W("event-channel-rx", "%u", 11 + n % 100);
+        } else {
+            XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);
+        }
         XSIM_FRONT_W("request-rx-copy", "%d", 1);
         XSIM_FRONT_W("feature-rx-notify", "%d", 1);
+        XSIM_FRONT_W("feature-sg", "%d", 1);
+        XSIM_FRONT_W("feature-gso-tcpv4", "%d", 1);
+        XSIM_FRONT_W("feature-gso-tcpv6", "%d", 1);
+        XSIM_FRONT_W("feature-ipv6-csum-offload", "%d", 1);
+        if (xsim_front_backend_has(guest, front, "feature-xdp-headroom"))
+            XSIM_FRONT_W("xdp-headroom", "%d", 0);
+        XSIM_FRONT_W("mtu", "%d", 1500);
     } else if (g_str_equal(front->kind, "vkb")) {
         XSIM_FRONT_W("page-ref", "%u", 8 + n);
         XSIM_FRONT_W("event-channel", "%u", 10 + n % 100);

@@ -148,7 +148,7 @@ xsim_hv_new(XsimServer *xs,
     dom0->built = true;
     dom0->cur_memkb = dom0->max_memkb = dom0_kib;
     hv->held_kib = dom0_kib;
-    dom0->online_vcpus = dom0->max_vcpus = 2;
+    dom0->online_vcpus = dom0->max_vcpus = XSIM_DOM0_VCPUS;
     xsim_hv_vcpus_init(dom0);
     hv->started = dom0->run_since = g_get_monotonic_time();
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(0), dom0);

@@ -36,6 +36,8 @@
 
 /* What the simulated machine looks like: a small one-socket server. */
 #define XSIM_HOST_CPUS 8
+/* dom0's vcpus: blkback and netback offer a queue per vcpu. */
+#define XSIM_DOM0_VCPUS 2
 #define XSIM_GUEST_MAX_VCPUS 128
 
 /*

@@ -12,11 +12,15 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import pytest
 
 from realxen import TOP, run_in_dom0
+
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+import xstree  # noqa: E402
 
 BUILD = os.path.realpath(os.environ.get("XENVIRT_BUILD_DIR", os.path.join(TOP, "build")))
 
@@ -136,3 +140,22 @@ def test_package_on_real_xen(testhost):
         "disk-connected", "disk-physical-device", "nic-connected",
         "nic-on-bridge", "destroy", "shut-off", "undefine", "undefined",
     ] + ["xth-pkg-" + g for g in GONE] + ["xth-pkg-" + g for g in NOTHING_LEFT])
+
+
+def test_xstree_on_real_xen(testhost):
+    """The PV test guest's xenstore tree on real Xen is still the golden
+    file the simulated host's is compared with (tests/integration/
+    test_xstree.py): a change of Xen, of dom0's or the guest's kernel, or
+    of what the core writes shows here, and the golden file is made again
+    from this output (`tests/integration/xstree.py golden`)."""
+    r, checks = run_scenario(testhost, "scenario-xstree.sh")
+    assert_all(r, checks, [
+        "define", "start", "xth-xstree-marker", "xth-xstree-xenstore-write",
+        "xth-xstree-ticks", "disk-connected", "disk-physical-device",
+        "nic-connected", "nic-on-bridge", "destroy", "undefine",
+    ])
+    tree, _info, other = xstree.capture_tree(r.stdout)
+    golden = xstree.read_golden(os.path.join(
+        TOP, "tests", "integration", "data", "xstree-realxen-pv.txt"))
+    assert tree == golden
+    assert other == []

@@ -177,7 +177,8 @@ class Toolstack:
         for i in range(nics):
             self.add_device(domid, "vif", i,
                             {"mac": "00:16:3e:00:%02x:%02x" % (domid % 256, i),
-                             "bridge": "xenbr0", "script": "vif-bridge"},
+                             "bridge": "xenbr0", "script": "vif-bridge",
+                             "handle": str(i)},
                             {"mac": "00:16:3e:00:%02x:%02x" % (domid % 256, i),
                              "handle": str(i)})
         if vkb:

@@ -107,11 +107,27 @@ def test_boot_handshakes_and_poweroff(host, ts, kernel, tmp_path):
     assert ts.read(be + "/sector-size") == "512"
     assert ts.read(be + "/info") == "0"
     assert ts.read(be + "/hotplug-status") == "connected"
+    # What Xen's block script leaves: the file on a loop device of the
+    # simulated host's /dev, a link to the file.
+    node = ts.read(be + "/node")
+    assert node == ts.read(be + "/physical-device-path")
+    assert node.endswith("/dev/loop%s" % ts.read(be + "/physical-device")
+                         .split(":")[1])
+    assert ts.read(be + "/physical-device").startswith("7:")
+    assert os.path.realpath(node) == str(disk)
+    assert ts.read(be + "/feature-discard") == "1"
     fe = home(domid) + "/device/vbd/51712"
     assert ts.read(fe + "/ring-ref") and ts.read(fe + "/event-channel")
     vif = "/local/domain/0/backend/vif/%d/1" % domid
     assert ts.read(vif + "/handle") == "1"
-    assert ts.read(vif + "/vifname") == "vif%d.1" % domid
+    # netback never names the interface; the frontend, offered split
+    # event channels, takes them.
+    assert ts.read(vif + "/vifname") is None
+    assert ts.read(vif + "/feature-split-event-channels") == "1"
+    fe_vif = home(domid) + "/device/vif/1"
+    assert ts.read(fe_vif + "/event-channel-tx") and \
+        ts.read(fe_vif + "/event-channel-rx")
+    assert ts.read(fe_vif + "/event-channel") is None
     # vkb has no backend here: the frontend waits, as it would on Xen.
     assert fe_state(ts, domid, "vkb", 0) == "1"
     for f in ("poweroff", "reboot", "suspend"):
@@ -120,6 +136,9 @@ def test_boot_handshakes_and_poweroff(host, ts, kernel, tmp_path):
     assert ts.read(home(domid) + "/console/tty").startswith("/dev/pts/")
     assert ts.read("/local/domain/0/backend/console/%d/0/tty" % domid) is None
     assert ts.read("/local/domain/0/backend/console/%d/0/state" % domid) == "1"
+    # xenconsoled runs no hotplug script.
+    assert ts.read("/local/domain/0/backend/console/%d/0/hotplug-status"
+                   % domid) is None
 
     ts.xs.watch("@releaseDomain", "rel")
     assert ts.xs.wait_event() == (b"@releaseDomain", b"rel")
@@ -140,6 +159,9 @@ def test_boot_handshakes_and_poweroff(host, ts, kernel, tmp_path):
     assert r.rstrip(b"\0") == b"F"
     assert "conn" in host.log() and "(domain %d): closed" % domid in host.log()
     ts.cleanup(domid, info["uuid"])
+    # The loop device goes with its backend, as the script's remove
+    # detaches it.
+    assert wait_until(lambda: not os.path.lexists(node))
 
 
 @pytest.mark.parametrize("request_, reason", [("reboot", "reboot"),
@@ -289,6 +311,27 @@ def test_garbage_guest_is_contained(host, ts, kernel, kernel_script):
     assert host.alive()
     ts.destroy(bad)
     assert host.alive()
+
+
+def test_empty_cdrom_drive(ts, kernel):
+    """A CD-ROM drive without a medium (empty params: an empty tray)
+    connects with no sectors and no loop device; an empty disk fails."""
+    domid = ts.create(kernel)
+    for devid, devtype in ((51744, "cdrom"), (51760, "disk")):
+        ts.add_device(domid, "vbd", devid,
+                      {"params": "", "mode": "r", "device-type": devtype},
+                      {"virtual-device": str(devid), "device-type": devtype})
+    assert wait_until(lambda: be_state(ts, domid, "vbd", 51744) == "2" and
+                      be_state(ts, domid, "vbd", 51760) == "5")
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: connected(ts, domid, "vbd", 51744))
+    be = "/local/domain/0/backend/vbd/%d/51744" % domid
+    assert ts.read(be + "/sectors") == "0"
+    assert ts.read(be + "/info") == "5"   # VDISK_CDROM | VDISK_READONLY
+    assert ts.read(be + "/node") is None
+    assert ts.read("/local/domain/0/backend/vbd/%d/51760/hotplug-error"
+                   % domid) == "no params"
+    ts.destroy(domid)
 
 
 def test_missing_backing_file(ts, kernel, tmp_path):
