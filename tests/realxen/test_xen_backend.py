@@ -1,11 +1,12 @@
 """Real Xen: libxlite's xen backend and the Xenvirt driver, on Xen 4.17
 booted under QEMU by tools/xen-testhost, with a real Linux PV guest.
 
-Each test boots the test host once and runs one scenario script in dom0
-(tools/xen-testhost.d/scenario-*.sh, which say what they do); the script
-prints one "CHECK <name> ok|FAIL" line per check.  The test fails on any
-FAIL, on a missing check (a scenario that stopped early), or on a non-zero
-exit.  Each takes about 5 minutes on 2 cores (everything is emulated).
+Each test runs one scenario script in dom0 (tools/xen-testhost.d/
+scenario-*.sh, which say what they do), in a boot of its own or, for the
+short ones (SHARED_BOOT), in one boot they share; the script prints one
+"CHECK <name> ok|FAIL" line per check.  The test fails on any FAIL, on a
+missing check (a scenario that stopped early), or on a non-zero exit.  A
+scenario takes 2 to 5 minutes on 2 cores (everything is emulated).
 """
 
 import os
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 
 import pytest
 
@@ -32,11 +34,44 @@ def checks_of(out):
 def run_scenario(testhost, name, timeout=900, args=(), build=True):
     if build and not os.path.exists(os.path.join(BUILD, "tools", "xlite")):
         pytest.fail("no build in %s (tools/run build)" % BUILD)
-    script = "BUILD_DIR='%s' sh tools/xen-testhost.d/%s" % (BUILD, name)
-    script += "".join(" '%s'" % a for a in args)
-    r, took = run_in_dom0(testhost, script, timeout=timeout)
+    if name in SHARED_BOOT:
+        r = shared_boot(testhost)[name]
+    else:
+        script = "BUILD_DIR='%s' sh tools/xen-testhost.d/%s" % (BUILD, name)
+        script += "".join(" '%s'" % a for a in args)
+        r, took = run_in_dom0(testhost, script, timeout=timeout)
     print(r.stdout[-6000:])
     return r, checks_of(r.stdout)
+
+
+# The short scenarios share one boot (scenario-set.sh): a boot of the
+# test host costs about a minute.
+SHARED_BOOT = ("scenario-xlite.sh", "scenario-xstree.sh")
+_shared = {}
+
+
+def shared_boot(testhost):
+    """Each scenario of SHARED_BOOT's part of the one boot that runs them
+    all (made by the first test that asks), as a result of its own."""
+    if not _shared:
+        names = [n.removeprefix("scenario-").removesuffix(".sh")
+                 for n in SHARED_BOOT]
+        script = "BUILD_DIR='%s' sh tools/xen-testhost.d/scenario-set.sh %s" % (
+            BUILD, " ".join(names))
+        r, took = run_in_dom0(testhost, script, timeout=1500)
+        for name, file in zip(names, SHARED_BOOT):
+            m = re.search(r"^=== SCENARIO-BEGIN %s$(.*?)"
+                          r"^=== SCENARIO-END %s rc=(\d+)$" % (name, name),
+                          r.stdout, re.M | re.S)
+            # A scenario that never ended (the boot's timeout, a crash of
+            # the harness) has what it printed, and the boot's status.
+            part = (m.group(1) if m else
+                    r.stdout[r.stdout.find("=== SCENARIO-BEGIN %s" % name):]
+                    if "=== SCENARIO-BEGIN %s" % name in r.stdout else "")
+            rc = int(m.group(2)) if m else (r.returncode or 1)
+            _shared[file] = types.SimpleNamespace(
+                stdout=part, stderr=r.stderr, returncode=rc)
+    return _shared
 
 
 def assert_all(r, checks, expected):
