@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from hvclient import HvError, wait_until
-from xsclient import XsClient, XsError, IS_DOMAIN_INTRODUCED
+from xsclient import IS_DOMAIN_INTRODUCED
 
 
 def home(domid):

@@ -1,12 +1,10 @@
 """Malformed input: an error or a closed connection, never a crash, and
 the daemon keeps serving everyone else."""
-import os
 import socket
-import struct
 
 import pytest
 
-from xsclient import (HDR, XsClient, XsError, READ, WRITE, WATCH, DIRECTORY,
+from xsclient import (HDR, XsError, READ, WRITE, WATCH, DIRECTORY,
                       DIRECTORY_PART, GET_PERMS, SET_PERMS, INTRODUCE,
                       TRANSACTION_END, CONTROL, ERROR, WATCH_EVENT, MKDIR, RM,
                       UNWATCH, GET_DOMAIN_PATH, RELEASE, SET_TARGET, RESUME,

@@ -90,8 +90,6 @@ def test_perms_quota(xsd):
 
 def test_outstanding_requests_pause_input(xsd):
     """A guest that sends without reading is paused, not buffered for."""
-    import socket
-    import struct
     from xsclient import HDR, READ
     g1 = xsd.guest(1)
     g1.write("v", "x" * 2000)

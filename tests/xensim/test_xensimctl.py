@@ -3,8 +3,6 @@ import os
 import subprocess
 import time
 
-import pytest
-
 from conftest import BUILD
 from hvclient import wait_until
 
