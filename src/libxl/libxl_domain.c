@@ -1388,6 +1388,7 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
             VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
                      vm->def->id);
         xvBlockJobReconnect(driver, vm);
+        xvNetworkReclaimDomain(vm->def);
         return;
     }
 

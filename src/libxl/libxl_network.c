@@ -15,6 +15,9 @@
  * volume's path and type (virDomainDiskTranslateSourcePool, as libvirt's
  * QEMU driver does: libvirt 9.0's Xen driver has no volume disks).  When
  * the domain stops (or the interface is detached) its ports are deleted.
+ * When the driver starts again and finds the domain running, its ports
+ * are claimed again from the network driver, which recreates those it
+ * lost (a network restarted meanwhile), as libvirt's Xen driver does.
  *
  * An embedded driver (xen:///embed) runs in a process with no network or
  * storage driver: a start needing one fails, saying so, rather than ask a
@@ -31,6 +34,7 @@
 #include "domain_conf.h"
 #include "domain_validate.h"
 #include "driver.h"
+#include "virnetworkportdef.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "viruuid.h"
@@ -108,6 +112,62 @@ xvNetworkReleaseNet(virDomainDef *def, virDomainNetDef *net)
     memset(net->data.network.portid, 0, sizeof(net->data.network.portid));
     g_clear_pointer(&net->data.network.actual, virDomainActualNetDefFree);
     virErrorRestore(&saved);
+}
+
+/* Claim again the port of @net of the running domain @def: the network
+ * driver keeps it, or lost it (the network was restarted) and creates it
+ * anew with the same identity and bridge.  Never fails: a port not
+ * reclaimed is logged. */
+static void
+xvNetworkReclaimNet(virConnectPtr conn, virDomainDef *def,
+                    virDomainNetDef *net)
+{
+    g_autoptr(virNetwork) network = NULL;
+    g_autoptr(virNetworkPort) port = NULL;
+    g_autoptr(virNetworkPortDef) portdef = NULL;
+    g_autofree char *xml = NULL;
+
+    if (!(network = virNetworkLookupByName(conn, net->data.network.name)))
+        goto error;
+    if ((port = virNetworkPortLookupByUUID(network, net->data.network.portid)))
+        return;
+    if (!(portdef = virDomainNetDefActualToNetworkPort(def, net)) ||
+        !(xml = virNetworkPortDefFormat(portdef)) ||
+        !(port = virNetworkPortCreateXML(network, xml,
+                                         VIR_NETWORK_PORT_CREATE_RECLAIM)))
+        goto error;
+    VIR_INFO("domain '%s': its port on network '%s' was reclaimed",
+             def->name, net->data.network.name);
+    return;
+
+ error:
+    VIR_WARN("domain '%s': cannot reclaim its port on network '%s': %s",
+             def->name, net->data.network.name, virGetLastErrorMessage());
+    virResetLastError();
+}
+
+/* Claim again the ports of the running domain @def, found by a driver
+ * that starts (not in embedded mode, which allocates none). */
+void
+xvNetworkReclaimDomain(virDomainDef *def)
+{
+    g_autoptr(virConnect) conn = NULL;
+    size_t i;
+
+    for (i = 0; i < def->nnets; i++) {
+        virDomainNetDef *net = def->nets[i];
+
+        if (net->type != VIR_DOMAIN_NET_TYPE_NETWORK ||
+            !virUUIDIsValid(net->data.network.portid))
+            continue;
+        if (!conn && !(conn = virGetConnectNetwork())) {
+            VIR_WARN("domain '%s': cannot reclaim its network ports: %s",
+                     def->name, virGetLastErrorMessage());
+            virResetLastError();
+            return;
+        }
+        xvNetworkReclaimNet(conn, def, net);
+    }
 }
 
 /* Resolve @disk if it is a volume of a storage pool: its source is then

@@ -17,3 +17,4 @@ int xvNetworkPrepareDisk(xvDriver *driver, virDomainDiskDef *disk);
 
 int xvNetworkPrepareDomain(xvDriver *driver, virDomainDef *def);
 void xvNetworkReleaseDomain(virDomainDef *def);
+void xvNetworkReclaimDomain(virDomainDef *def);

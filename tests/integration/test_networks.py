@@ -2,12 +2,15 @@
 runs Debian's own network, storage, node device and secret drivers beside
 our plugin (tools/libvirtd-private): a guest's <interface type='network'>
 gets a port on the network and its vif is on the network's bridge in the
-simulated host's xenstore; destroy gives the port back; a <disk
+simulated host's xenstore, at start and when attached live; destroy and
+detach give the port back, a restarted daemon claims again the ports a
+recreated network lost; a <disk
 type='volume'> of a dir pool starts on the volume's file; stopping the
 daemon destroys its networks; embedded mode, which has no network or
 storage driver, refuses both with a clear error."""
 
 import os
+import signal
 import subprocess
 import textwrap
 import xml.etree.ElementTree as ET
@@ -146,6 +149,85 @@ def test_guest_on_network_is_on_its_bridge(own_daemon, tmp_path):
         d.stop()
     assert not bridge_exists(bridge)
     assert not (d.dir / "host/run/network/xvnet.xml").exists()
+
+
+def test_attach_interface_on_network_gets_a_port(own_daemon, tmp_path):
+    """An interface attached live to a running guest gets its port and its
+    vif is on the network's bridge; detaching it gives the port back."""
+    d = own_daemon
+    bridge, xml = network_xml("xvnet")
+    (tmp_path / "net.xml").write_text(xml)
+    assert d.virsh("net-create", tmp_path / "net.xml").rc == 0
+    try:
+        (tmp_path / "g.xml").write_text(guest_xml(tmp_path, "h1", ""))
+        assert d.virsh("define", tmp_path / "g.xml").rc == 0
+        assert d.virsh("start", "h1").rc == 0
+        res = d.virsh("attach-interface", "h1", "network", "xvnet", "--live",
+                      "--mac", "00:16:3e:16:00:01")
+        assert res.rc == 0, res.err
+        live = ET.fromstring(d.virsh("dumpxml", "h1").out)
+        source = live.find("./devices/interface/source")
+        assert source.get("bridge") == bridge
+        assert d.virsh("net-port-list", "xvnet", "--uuid").out.split() == \
+            [source.get("portid")]
+        domid = int(d.virsh("domid", "h1").out)
+        backend = xenstore_tree(d.sim_rundir,
+                                f"/local/domain/0/backend/vif/{domid}")
+        assert backend["0/mac"] == "00:16:3e:16:00:01"
+        assert backend["0/bridge"] == bridge
+
+        res = d.virsh("detach-interface", "h1", "network", "--live",
+                      "--mac", "00:16:3e:16:00:01")
+        assert res.rc == 0, res.err
+        assert xvtest.wait_for(lambda: d.virsh(
+            "net-port-list", "xvnet", "--uuid").out.split() == [])
+        assert ET.fromstring(d.virsh("dumpxml", "h1").out).find(
+            "./devices/interface") is None
+        assert d.virsh("destroy", "h1").rc == 0
+    finally:
+        d.stop()
+    assert not bridge_exists(bridge)
+
+
+def test_restarted_daemon_reclaims_lost_ports(own_daemon, tmp_path):
+    """A network recreated under a running guest has lost its port; the
+    next daemon that reconnects to the guest claims it again, with the
+    same identity."""
+    d = own_daemon
+    bridge, xml = network_xml("xvnet")
+    (tmp_path / "net.xml").write_text(xml)
+    assert d.virsh("net-create", tmp_path / "net.xml").rc == 0
+    try:
+        (tmp_path / "g.xml").write_text(guest_xml(
+            tmp_path, "n1",
+            "<interface type='network'><source network='xvnet'/>"
+            "</interface>"))
+        assert d.virsh("define", tmp_path / "g.xml").rc == 0
+        assert d.virsh("start", "n1").rc == 0
+        ports = d.virsh("net-port-list", "xvnet", "--uuid").out.split()
+        assert len(ports) == 1
+        assert d.virsh("net-destroy", "xvnet").rc == 0
+        assert d.virsh("net-create", tmp_path / "net.xml").rc == 0
+        assert d.virsh("net-port-list", "xvnet", "--uuid").out.split() == []
+
+        # The daemon ends (its networks stay: not libvirtd-private stop),
+        # and the next one reconnects to the running guest.
+        pid = d.pid
+        os.kill(pid, signal.SIGTERM)
+        assert xvtest.wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+        d.start()
+        assert d.virsh("domstate", "n1").out.strip() == "running"
+        assert d.virsh("net-port-list", "xvnet", "--uuid").out.split() == \
+            ports
+        port = ET.fromstring(d.virsh("net-port-dumpxml", "xvnet",
+                                     ports[0]).out)
+        assert port.find("./owner/name").text == "n1"
+        assert port.find("./plug").get("bridge") == bridge
+        assert d.virsh("destroy", "n1").rc == 0
+        assert d.virsh("net-port-list", "xvnet", "--uuid").out.split() == []
+    finally:
+        d.stop()
+    assert not bridge_exists(bridge)
 
 
 def test_unknown_network_refuses_start(own_daemon, tmp_path):
