@@ -591,7 +591,11 @@ xvNicFromDef(const virDomainDef *def, const virDomainNetDef *net,
                            net->data.network.name);
             return -1;
         }
-        if (!(bridge = xvNetworkBridge(net)))
+        /* The bridge of the interface's port on the network
+         * (libxl_network.c), else the network's own. */
+        if (virDomainNetGetActualBridgeName(net))
+            bridge = g_strdup(virDomainNetGetActualBridgeName(net));
+        else if (!(bridge = xvNetworkBridge(net)))
             return -1;
         script = NULL;
         break;

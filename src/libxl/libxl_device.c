@@ -21,6 +21,7 @@
 
 #include "libxl_device.h"
 #include "libxl_domain.h"
+#include "libxl_network.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -187,10 +188,19 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
         return -1;
     }
 
+    /* An interface on a libvirt network gets its port, a volume disk its
+     * path (libxl_network.c). */
+    if ((dev->type == VIR_DOMAIN_DEVICE_NET &&
+         xvNetworkPrepareNet(driver, vm->def, dev->data.net) < 0) ||
+        (dev->type == VIR_DOMAIN_DEVICE_DISK &&
+         xvNetworkPrepareDisk(driver, dev->data.disk) < 0))
+        return -1;
     xlite_domain_config_init(&one);
     if (xvDeviceConfigFromDef(vm->def, dev, &one,
                               driver->embedded ? XV_CONFIG_NO_NETWORK_DRIVER : 0) < 0) {
         xlite_domain_config_dispose(&one);
+        if (dev->type == VIR_DOMAIN_DEVICE_NET)
+            xvNetworkReleaseNet(vm->def, dev->data.net);
         return -1;
     }
     virObjectUnlock(vm);
@@ -207,6 +217,8 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
                                      : VIR_ERR_INTERNAL_ERROR,
                        _("failed to attach a device to domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
+        if (dev->type == VIR_DOMAIN_DEVICE_NET)
+            xvNetworkReleaseNet(vm->def, dev->data.net);
         return -1;
     }
 
@@ -283,6 +295,7 @@ xvDeviceDetachLive(xvDriver *driver, virDomainObj *vm,
         virDomainNetDef *net = virDomainNetRemove(vm->def, idx);
 
         *alias_r = g_strdup(net->info.alias);
+        xvNetworkReleaseNet(vm->def, net);
         virDomainNetDefFree(net);
     } else {
         virResetLastError();
@@ -381,6 +394,7 @@ xvDomainSyncDropGone(virDomainObj *vm, const xlite_domain_config *cfg)
             continue;
         VIR_WARN("domain '%s': interface %s is no longer there", def->name,
                  mac);
+        xvNetworkReleaseNet(def, def->nets[i]);
         virDomainNetDefFree(virDomainNetRemove(def, i));
         changed = true;
     }

@@ -27,6 +27,7 @@
 #include "libxl_device.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
+#include "libxl_network.h"
 #include "libxl_stats.h"
 
 #include "viralloc.h"
@@ -397,6 +398,7 @@ xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
                                                       vm->def->name);
 
     xvDomainDisableEvents(driver, vm);
+    xvNetworkReleaseDomain(vm->def);
     if (unlink(statusFile) < 0 && errno != ENOENT)
         VIR_WARN("cannot remove status file '%s': %s", statusFile,
                  g_strerror(errno));
@@ -810,21 +812,27 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
     if (xvDomainStartCheck(vm) < 0)
         return -1;
 
+    /* The running instance keeps its own copy of the definition, so that
+     * live changes never touch the persistent one; its interfaces on
+     * libvirt networks get their ports there, its volume disks their
+     * paths (libxl_network.c). */
+    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0)
+        return -1;
+    if (xvNetworkPrepareDomain(driver, vm->def) < 0) {
+        virDomainObjRemoveTransientDef(vm);
+        return -1;
+    }
     xlite_domain_config_init(&cfg);
     if (xvDomainConfigFromDef(vm->def, &cfg,
                               XV_CONFIG_START |
-                              (driver->embedded ? XV_CONFIG_NO_NETWORK_DRIVER : 0)) < 0) {
+                              (driver->embedded ? XV_CONFIG_NO_NETWORK_DRIVER : 0)) < 0 ||
+        (mark = xvDomainStartMarkSet(driver, vm)) < 0) {
         xlite_domain_config_dispose(&cfg);
+        xvNetworkReleaseDomain(vm->def);
+        virDomainObjRemoveTransientDef(vm);
         return -1;
     }
     pins = xvDomainVcpuPins(vm->def);
-    /* The running instance keeps its own copy of the definition, so that
-     * live changes never touch the persistent one. */
-    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0 ||
-        (mark = xvDomainStartMarkSet(driver, vm)) < 0) {
-        xlite_domain_config_dispose(&cfg);
-        return -1;
-    }
     rc = xvDomainStartCore(driver, vm, &cfg, pins, startPaused,
                            &created, &domid);
     xlite_domain_config_dispose(&cfg);
@@ -1380,6 +1388,7 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
             VIR_INFO("reconnected to domain '%s' (domid %d)", vm->def->name,
                      vm->def->id);
         xvBlockJobReconnect(driver, vm);
+        xvNetworkReclaimDomain(vm->def);
         return;
     }
 
