@@ -1897,9 +1897,14 @@ xvDomainGetSchedulerType(virDomainPtr dom, int *nparams)
     if (!(vm = xvDomObjFromDomain(dom)))
         return NULL;
     if (virDomainGetSchedulerTypeEnsureACL(dom->conn, vm->def) == 0) {
+        /* The host's scheduler, as libvirt's Xen driver names it; weight
+         * and cap are the parameters of credit and credit2. */
+        const char *name = xv_driver->hostInfo.scheduler;
+        bool credit = STREQ(name, "credit") || STREQ(name, "credit2");
+
         if (nparams)
-            *nparams = 2;
-        ret = g_strdup("credit");
+            *nparams = credit ? 2 : 0;
+        ret = g_strdup(*name ? name : "credit2");
     }
     virDomainObjEndAPI(&vm);
     return ret;

@@ -275,6 +275,8 @@ xsim_op_host_info(XsimHvReq *req)
     json_builder_end_array(b);
     xsim_add_int(b, "max_vcpus", XSIM_GUEST_MAX_VCPUS);
     xsim_add_str(b, "arch", "x86_64");
+    /* Xen 4.17's default; weight and cap mean what they mean there. */
+    xsim_add_str(b, "scheduler", "credit2");
     return 0;
 }
 

@@ -652,6 +652,8 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
               sizeof(info->xen_extra));
     info->max_vcpus = (unsigned int)obj_uint(o, "max_vcpus");
     g_strlcpy(info->arch, obj_str(o, "arch") ?: "x86_64", sizeof(info->arch));
+    g_strlcpy(info->scheduler, obj_str(o, "scheduler") ?: "credit2",
+              sizeof(info->scheduler));
     info->guest_types = 0;
     if ((types = json_object_get_array_member(o, "guest_types"))) {
         guint i;

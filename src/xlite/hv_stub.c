@@ -65,6 +65,7 @@ stub_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     info->guest_types = XLITE_GUEST_PV | XLITE_GUEST_PVH | XLITE_GUEST_HVM;
     info->max_vcpus = 128;
     g_strlcpy(info->arch, "x86_64", sizeof(info->arch));
+    g_strlcpy(info->scheduler, "credit2", sizeof(info->scheduler));
     return 0;
 }
 

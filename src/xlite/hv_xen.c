@@ -117,6 +117,21 @@ xen_fail(xlite_ctx *ctx, const char *what)
                        g_strerror(err));
 }
 
+/* The name of the scheduler of dom0's cpu pool (XEN_SYSCTL_sched_id),
+ * as xl names it; "" for one this code does not know. */
+static const char *
+xen_sched_name(int sched)
+{
+    switch (sched) {
+    case XEN_SCHEDULER_CREDIT: return "credit";
+    case XEN_SCHEDULER_CREDIT2: return "credit2";
+    case XEN_SCHEDULER_RTDS: return "rtds";
+    case XEN_SCHEDULER_ARINC653: return "arinc653";
+    case XEN_SCHEDULER_NULL: return "null";
+    default: return "";
+    }
+}
+
 static int
 xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
 {
@@ -124,6 +139,7 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     xc_physinfo_t phys = { 0 };
     xen_extraversion_t extra;
     int ver;
+    int sched = 0;
 
     if (xc_physinfo(st->xch, &phys) < 0)
         return xen_fail(ctx, "xc_physinfo");
@@ -148,6 +164,9 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
         info->guest_types |= XLITE_GUEST_HVM | XLITE_GUEST_PVH;
     info->max_vcpus = 128;
     g_strlcpy(info->arch, "x86_64", sizeof(info->arch));
+    if (xc_sched_id(st->xch, &sched) < 0)
+        return xen_fail(ctx, "xc_sched_id");
+    g_strlcpy(info->scheduler, xen_sched_name(sched), sizeof(info->scheduler));
     return 0;
 }
 

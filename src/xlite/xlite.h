@@ -103,6 +103,8 @@ typedef struct {
     unsigned int guest_types;     /* xlite_guest_type bits */
     unsigned int max_vcpus;       /* per guest */
     char arch[16];                /* "x86_64" */
+    char scheduler[16];           /* the cpu pool's: "credit2", "credit",
+                                   * "rtds", "arinc653", "null" */
 } xlite_host_info;
 
 int xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r);

@@ -207,6 +207,9 @@ def test_memory_vcpus_scheduler(defined):
     assert res.rc == 0, res
     out = defined.virsh("schedinfo", "g1").out
     assert "weight         : 512" in out and "cap            : 50" in out
+    # The host's scheduler by name: Xen 4.17's credit2, as the simulated
+    # host says (libvirt's Xen driver names it so).
+    assert "Scheduler      : credit2" in out, out
     res = defined.virsh("schedinfo", "g1", "--set", "weight=0", "--live")
     assert res.rc != 0 and "outside 1..65535" in res.err
     assert defined.virsh("destroy", "g1").rc == 0

@@ -119,7 +119,7 @@ def test_virsh_on_real_xen(testhost):
         "xth-virsh-xenstore-write", "disk-connected", "nic-connected",
         "nic-on-bridge", "dumpxml-id", "dumpxml-console-pty", "dumpxml-disk",
         "dumpxml-nic-bridge", "dumpxml-nic-mac", "schedinfo-weight",
-        "schedinfo-set", "schedinfo-read-back", "console-stream", "shutdown",
+        "schedinfo-set", "schedinfo-read-back", "schedinfo-credit2", "console-stream", "shutdown",
         "shut-off", "guest-powered-off", "restart", "list-during-start",
         "xth-virsh-2-marker", "destroy", "xth-xl-marker",
         "destroy-within-2x-xl", "undefine",

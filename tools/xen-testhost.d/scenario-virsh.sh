@@ -79,6 +79,7 @@ check dumpxml-nic-mac grep -q "<mac address='00:16:3e:00:00:03'" /tmp/live.xml
 step "scheduler parameters (Xen 4.17's credit2)"
 V schedinfo $NAME | tee /tmp/sched
 check schedinfo-weight grep -q "^weight *: 256" /tmp/sched
+check schedinfo-credit2 grep -q "^Scheduler *: credit2" /tmp/sched
 V schedinfo $NAME --live --set weight=512 cap=50 | tee /tmp/sched
 check schedinfo-set grep -q "^weight *: 512" /tmp/sched
 check schedinfo-read-back sh -c "timeout 60 virsh -c '$URI' schedinfo $NAME | grep -q '^cap *: 50'"
