@@ -528,6 +528,15 @@ xvDeviceDefFromCore(xvDriver *driver, virDomainObj *vm,
                                    VIR_DOMAIN_DEF_PARSE_INACTIVE);
 }
 
+/* Are @def's consoles the core's, one for one?  Those of a PV or PVH
+ * guest without serial ports are; an HVM guest's first console mirrors
+ * its first serial port, and extra consoles are never hotplugged there. */
+static bool
+xvDomainSyncConsoles(const virDomainDef *def)
+{
+    return def->os.type != VIR_DOMAIN_OSTYPE_HVM && def->nserials == 0;
+}
+
 /* What the live definition has and the core does not: gone. */
 static bool
 xvDomainSyncDropGone(virDomainObj *vm, const xlite_domain_config *cfg)
@@ -561,6 +570,14 @@ xvDomainSyncDropGone(virDomainObj *vm, const xlite_domain_config *cfg)
         VIR_WARN("domain '%s': interface %s is no longer there", def->name,
                  mac);
         virDomainNetDefFree(virDomainNetRemove(def, i));
+        changed = true;
+    }
+    while (xvDomainSyncConsoles(def) && def->nconsoles > 1 &&
+           def->nconsoles > cfg->num_consoles) {
+        VIR_WARN("domain '%s': console %zu is no longer there", def->name,
+                 def->nconsoles - 1);
+        virDomainChrDefFree(def->consoles[def->nconsoles - 1]);
+        VIR_DELETE_ELEMENT(def->consoles, def->nconsoles - 1, def->nconsoles);
         changed = true;
     }
     return changed;
@@ -608,6 +625,29 @@ xvDomainSyncAddNew(xvDriver *driver, virDomainObj *vm,
         if (virDomainNetInsert(def, dev->data.net) == 0)
             dev->data.net = NULL;
         virDomainDeviceDefFree(dev);
+        changed = true;
+    }
+    while (xvDomainSyncConsoles(def) && def->nconsoles > 0 &&
+           def->nconsoles < cfg->num_consoles) {
+        size_t port = def->nconsoles;
+        virDomainChrDef *chr;
+        char *path = NULL;
+
+        if (cfg->consoles[port].kind != XLITE_CONSOLE_PV ||
+            !(chr = virDomainChrDefNew(driver->xmlopt)))
+            break;
+        VIR_WARN("domain '%s': console %zu is there, from an attach the driver did not see finish",
+                 def->name, port);
+        chr->deviceType = VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE;
+        chr->targetType = VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN;
+        chr->target.port = port;
+        chr->source->type = VIR_DOMAIN_CHR_TYPE_PTY;
+        if (xlite_domain_console_path(driver->ctx, def->id, port, &path) == 0) {
+            chr->source->data.file.path = g_strdup(path);
+            free(path);
+        }
+        chr->info.alias = g_strdup_printf("console%zu", port);
+        VIR_APPEND_ELEMENT(def->consoles, def->nconsoles, chr);
         changed = true;
     }
     return changed;

@@ -12,8 +12,11 @@ as for any console) and that its backend and the guest's frontend are
 Connected."""
 
 import json
+import os
+import signal
 import subprocess
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 
 import xvtest
@@ -296,3 +299,108 @@ def test_console_in_config_then_start(embed, tmp_path):
     assert res.rc == 0, res
     assert len(consoles(embed.virsh("dumpxml", "c4").out)) == 1
     embed.virsh("destroy", "c4")
+
+
+def quick_virsh(host, *args):
+    """virsh with the device timeout lowered to 2 s, so that a backend that
+    never answers fails the call quickly (the failure path is what is
+    tested, not the timeout's length)."""
+    proc = subprocess.run(["virsh", "-q", "-c", host.uri, *args],
+                          capture_output=True, text=True, timeout=120,
+                          env=xvtest.driver_env(
+                              {"XLITE_DEVICE_TIMEOUT_MS": "2000"}))
+    return xvtest.Result(proc)
+
+
+def test_console_backend_faults_leave_nothing_behind(embed, tmp_path):
+    """xenconsoled never publishing a pty fails the attach and takes it
+    back; a backend that never closes is removed by force at the timeout;
+    the same attach works afterwards."""
+    host = Host(embed.root)
+    domid = start(embed, tmp_path, "c5")
+    rundir = xvtest.sim_rundir(embed.root)
+    cf = tmp_path / "console.xml"
+    cf.write_text(CONSOLE1)
+    be = f"/local/domain/0/backend/console/{domid}/1"
+    fe = f"/local/domain/{domid}/device/console/1"
+
+    def nothing_left():
+        assert len(consoles(embed.virsh("dumpxml", "c5").out)) == 1
+        assert host.read(be) is None and host.read(fe) is None
+        assert host.stored_consoles(domid) == 1
+
+    # Longer than the 2 s timeout; the simulated backend then wakes up to
+    # find its directory gone.
+    assert xvtest.simctl(rundir, "delay-backend", str(domid), "console/1",
+                         "4").returncode == 0
+    res = quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
+    assert res.rc != 0 and "no pty for console 1" in res.err, res
+    nothing_left()
+    time.sleep(3)
+
+    res = quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
+    assert res.rc == 0, res
+    assert host.read(be + "/state") == "4"
+    assert xvtest.simctl(rundir, "delay-backend", str(domid), "console/1",
+                         "600").returncode == 0
+    res = quick_virsh(embed, "detach-device", "c5", str(cf), "--live")
+    assert res.rc == 0, res
+    nothing_left()
+    assert embed.virsh("destroy", "c5").rc == 0
+
+
+def test_libvirtd_killed_mid_console_attach_and_detach(own_daemon, tmp_path):
+    """libvirtd killed -9 while xenconsoled is slow, in an attach and then in
+    a detach: after the restart the live XML has the consoles xenstore
+    has, and detaching or attaching again works."""
+    d = own_daemon
+    host = Host(d.dir / "root")
+    domid = start(d, tmp_path, "c6")
+    rundir = d.sim_rundir
+    cf = tmp_path / "console.xml"
+    cf.write_text(CONSOLE1)
+    be = f"/local/domain/0/backend/console/{domid}/1"
+
+    def kill_during(*args):
+        assert xvtest.simctl(rundir, "delay-backend", str(domid),
+                             "console/1", "3").returncode == 0
+        proc = subprocess.Popen(["virsh", "-q", "-c", d.uri, *args],
+                                env=xvtest.driver_env(),
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        pid = d.pid
+        os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        while os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.05)
+        time.sleep(3)        # the delayed backend answers
+        d.start()
+
+    def live_ports():
+        return [p for p, _, _ in consoles(d.virsh("dumpxml", "c6").out)]
+
+    kill_during("attach-device", "c6", str(cf), "--live")
+    # Its nodes were written before the driver died: it is there, served.
+    assert host.read(be + "/state") == "4"
+    live = consoles(d.virsh("dumpxml", "c6").out)
+    assert [(p, a) for p, a, _ in live] == [(0, "console0"),
+                                           (1, "console1")], live
+    assert live[1][2] == host.read(f"/local/domain/{domid}/device/console/1/tty")
+    assert "console 1 is there, from an attach the driver did not see " \
+        "finish" in d.log()
+    assert host.stored_consoles(domid) == 2
+
+    kill_during("detach-device", "c6", str(cf), "--live")
+    # Told to close before the driver died: the console is either still
+    # there in both views or gone from both.
+    assert live_ports() == ([0, 1] if host.read(be) is not None else [0])
+    if host.read(be) is not None:
+        res = d.virsh("detach-device", "c6", str(cf), "--live")
+        assert res.rc == 0, res
+    assert live_ports() == [0]
+    assert host.read(be) is None and host.stored_consoles(domid) == 1
+    res = d.virsh("attach-device", "c6", str(cf), "--live")
+    assert res.rc == 0, res
+    assert live_ports() == [0, 1] and host.read(be + "/state") == "4"
+    assert d.virsh("destroy", "c6").rc == 0
