@@ -36,11 +36,101 @@
 
 VIR_LOG_INIT("xenvirt.libxl_device");
 
+/*
+ * Character devices: extra Xen PV consoles only, <console type='pty'>
+ * with <target type='xen' port='N'/>, N >= 1, served by xenconsoled.
+ * Consoles are numbered by their place (libvirt's parser gives a
+ * <console> its index as its port), so one is attached at the end and
+ * only the last is detached.  Serial consoles are refused as libvirt's
+ * QEMU driver refuses them (qemuDomainChrPreInsert, qemuDomainChrRemove);
+ * libvirt's Xen driver attaches no character device at all.
+ */
+static int
+xvDeviceCheckChr(const virDomainChrDef *chr, bool attach)
+{
+    if (chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE &&
+        chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL) {
+        if (attach)
+            virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                           _("attaching serial console is not supported"));
+        else
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("detaching serial console is not supported"));
+        return -1;
+    }
+    if (chr->deviceType != VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE ||
+        chr->targetType != VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("attaching or detaching a '%s' character device is not supported, only a console of target type 'xen'"),
+                       virDomainChrDeviceTypeToString(chr->deviceType));
+        return -1;
+    }
+    if (attach && chr->source->type != VIR_DOMAIN_CHR_TYPE_PTY) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("a Xen console must be of type 'pty', not '%s'"),
+                       virDomainChrTypeToString(chr->source->type));
+        return -1;
+    }
+    return 0;
+}
+
+/* The port an attached console takes in @def: the one its XML names, or
+ * the next; only the next is accepted. */
+static int
+xvDeviceConsolePort(const virDomainDef *def, virDomainChrDef *chr)
+{
+    if (chr->target.port < 0)
+        chr->target.port = def->nconsoles;
+    if (chr->target.port < (int)def->nconsoles) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' already has a console with port %d"),
+                       def->name, chr->target.port);
+        return -1;
+    }
+    if (chr->target.port > (int)def->nconsoles) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("consoles are numbered in order: the next console of domain '%s' has port %zu, not %d"),
+                       def->name, def->nconsoles, chr->target.port);
+        return -1;
+    }
+    return 0;
+}
+
+/* The index of the console of @def that a detach of @chr names (its
+ * port), which must be an extra one and the last. */
+static int
+xvDeviceConsoleFind(const virDomainDef *def, const virDomainChrDef *chr)
+{
+    int port = chr->target.port;
+
+    if (port < 0 || port >= (int)def->nconsoles ||
+        def->consoles[port]->targetType != VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN) {
+        virReportError(VIR_ERR_DEVICE_MISSING,
+                       _("chr type '%s' device not present in domain configuration"),
+                       virDomainChrDeviceTypeToString(chr->deviceType));
+        return -1;
+    }
+    if (port == 0) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("the primary console of a Xen domain cannot be detached"));
+        return -1;
+    }
+    if (port != (int)def->nconsoles - 1) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("consoles are numbered in order: only the last console of domain '%s' (port %zu) can be detached"),
+                       def->name, def->nconsoles - 1);
+        return -1;
+    }
+    return port;
+}
+
 /* The kinds of device that can be attached and detached. */
 static int
-xvDeviceCheckKind(const virDomainDeviceDef *dev, bool live)
+xvDeviceCheckKind(const virDomainDeviceDef *dev, bool live, bool attach)
 {
     switch (dev->type) {
+    case VIR_DOMAIN_DEVICE_CHR:
+        return xvDeviceCheckChr(dev->data.chr, attach);
     case VIR_DOMAIN_DEVICE_DISK:
         if (live && dev->data.disk->device != VIR_DOMAIN_DISK_DEVICE_DISK) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
@@ -80,7 +170,11 @@ xvDeviceCheckDef(const virDomainDef *def)
 static int
 xvDeviceAttachConfig(virDomainDef *vmdef, virDomainDeviceDef *dev)
 {
-    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+    if (dev->type == VIR_DOMAIN_DEVICE_CHR) {
+        if (xvDeviceConsolePort(vmdef, dev->data.chr) < 0)
+            return -1;
+        VIR_APPEND_ELEMENT(vmdef->consoles, vmdef->nconsoles, dev->data.chr);
+    } else if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
         virDomainDiskDef *disk = dev->data.disk;
 
         if (virDomainDiskIndexByName(vmdef, disk->dst, true) >= 0) {
@@ -110,7 +204,14 @@ xvDeviceAttachConfig(virDomainDef *vmdef, virDomainDeviceDef *dev)
 static int
 xvDeviceDetachConfig(virDomainDef *vmdef, virDomainDeviceDef *dev)
 {
-    if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
+    if (dev->type == VIR_DOMAIN_DEVICE_CHR) {
+        int idx;
+
+        if ((idx = xvDeviceConsoleFind(vmdef, dev->data.chr)) < 0)
+            return -1;
+        virDomainChrDefFree(vmdef->consoles[idx]);
+        VIR_DELETE_ELEMENT(vmdef->consoles, idx, vmdef->nconsoles);
+    } else if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
         virDomainDiskDef *disk;
 
         if (!(disk = virDomainDiskRemoveByName(vmdef, dev->data.disk->dst))) {
@@ -162,6 +263,47 @@ xvDeviceNicDevid(xvDriver *driver, virDomainObj *vm, const virMacAddr *mac)
     return devid;
 }
 
+/* Attaches the console @dev to the running domain, with its pty once
+ * xenconsoled has published it. */
+static int
+xvDeviceAttachConsoleLive(xvDriver *driver, virDomainObj *vm,
+                          virDomainDeviceDef *dev, char **alias_r)
+{
+    virDomainChrDef *chr = dev->data.chr;
+    char *path = NULL;
+    int port;
+    int rc;
+
+    if (vm->def->os.type == VIR_DOMAIN_OSTYPE_HVM) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                       _("live attach of a console is supported for PV and PVH domains only"));
+        return -1;
+    }
+    if (xvDeviceConsolePort(vm->def, chr) < 0)
+        return -1;
+    port = chr->target.port;
+    virObjectUnlock(vm);
+    rc = xlite_device_console_add(driver->ctx, vm->def->id, port, NULL);
+    if (rc == 0)
+        rc = xlite_domain_console_path(driver->ctx, vm->def->id, port, &path);
+    virObjectLock(vm);
+    if (rc < 0) {
+        virReportError(rc == -EEXIST ? VIR_ERR_OPERATION_FAILED
+                                     : VIR_ERR_INTERNAL_ERROR,
+                       _("failed to attach a device to domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+    g_free(chr->source->data.file.path);
+    chr->source->data.file.path = g_strdup(path);
+    free(path);
+    if (!chr->info.alias)
+        chr->info.alias = g_strdup_printf("console%d", port);
+    *alias_r = g_strdup(chr->info.alias);
+    VIR_APPEND_ELEMENT(vm->def->consoles, vm->def->nconsoles, dev->data.chr);
+    return 0;
+}
+
 /* Attaches @dev to the running domain; its alias (for the event) in
  * *alias_r. */
 static int
@@ -171,6 +313,9 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
     xlite_domain_config one;
     int devid = -1;
     int rc;
+
+    if (dev->type == VIR_DOMAIN_DEVICE_CHR)
+        return xvDeviceAttachConsoleLive(driver, vm, dev, alias_r);
 
     if (dev->type == VIR_DOMAIN_DEVICE_DISK &&
         virDomainDiskIndexByName(vm->def, dev->data.disk->dst, true) >= 0) {
@@ -239,6 +384,37 @@ xvDeviceAttachLive(xvDriver *driver, virDomainObj *vm,
     return 0;
 }
 
+/* Detaches the extra console @dev names (by its port), the last. */
+static int
+xvDeviceDetachConsoleLive(xvDriver *driver, virDomainObj *vm,
+                          virDomainDeviceDef *dev, char **alias_r)
+{
+    virDomainChrDef *chr;
+    int port;
+    int rc;
+
+    if ((port = xvDeviceConsoleFind(vm->def, dev->data.chr)) < 0)
+        return -1;
+    virObjectUnlock(vm);
+    rc = xlite_device_console_remove(driver->ctx, vm->def->id, port, NULL);
+    virObjectLock(vm);
+    if (rc < 0 && rc != -ENOENT) {
+        virReportError(rc == -EBUSY ? VIR_ERR_OPERATION_UNSUPPORTED
+                                    : VIR_ERR_INTERNAL_ERROR,
+                       _("failed to detach a device from domain '%s': %s"),
+                       vm->def->name, xlite_errmsg());
+        return -1;
+    }
+    /* The object was unlocked: the console is found again. */
+    if (port >= (int)vm->def->nconsoles)
+        return 0;
+    chr = vm->def->consoles[port];
+    *alias_r = g_strdup(chr->info.alias);
+    VIR_DELETE_ELEMENT(vm->def->consoles, port, vm->def->nconsoles);
+    virDomainChrDefFree(chr);
+    return 0;
+}
+
 /* Detaches the live device matching @dev; its alias (for the event) in
  * *alias_r. */
 static int
@@ -248,6 +424,9 @@ xvDeviceDetachLive(xvDriver *driver, virDomainObj *vm,
     int idx;
     int devid = -1;
     int rc;
+
+    if (dev->type == VIR_DOMAIN_DEVICE_CHR)
+        return xvDeviceDetachConsoleLive(driver, vm, dev, alias_r);
 
     if (dev->type == VIR_DOMAIN_DEVICE_DISK) {
         if ((idx = virDomainDiskIndexByName(vm->def, dev->data.disk->dst,
@@ -362,6 +541,15 @@ xvDeviceDefFromCore(xvDriver *driver, virDomainObj *vm,
                                    VIR_DOMAIN_DEF_PARSE_INACTIVE);
 }
 
+/* Are @def's consoles the core's, one for one?  Those of a PV or PVH
+ * guest without serial ports are; an HVM guest's first console mirrors
+ * its first serial port, and extra consoles are never hotplugged there. */
+static bool
+xvDomainSyncConsoles(const virDomainDef *def)
+{
+    return def->os.type != VIR_DOMAIN_OSTYPE_HVM && def->nserials == 0;
+}
+
 /* What the live definition has and the core does not: gone. */
 static bool
 xvDomainSyncDropGone(virDomainObj *vm, const xlite_domain_config *cfg)
@@ -396,6 +584,14 @@ xvDomainSyncDropGone(virDomainObj *vm, const xlite_domain_config *cfg)
                  mac);
         xvNetworkReleaseNet(def, def->nets[i]);
         virDomainNetDefFree(virDomainNetRemove(def, i));
+        changed = true;
+    }
+    while (xvDomainSyncConsoles(def) && def->nconsoles > 1 &&
+           def->nconsoles > cfg->num_consoles) {
+        VIR_WARN("domain '%s': console %zu is no longer there", def->name,
+                 def->nconsoles - 1);
+        virDomainChrDefFree(def->consoles[def->nconsoles - 1]);
+        VIR_DELETE_ELEMENT(def->consoles, def->nconsoles - 1, def->nconsoles);
         changed = true;
     }
     return changed;
@@ -443,6 +639,29 @@ xvDomainSyncAddNew(xvDriver *driver, virDomainObj *vm,
         if (virDomainNetInsert(def, dev->data.net) == 0)
             dev->data.net = NULL;
         virDomainDeviceDefFree(dev);
+        changed = true;
+    }
+    while (xvDomainSyncConsoles(def) && def->nconsoles > 0 &&
+           def->nconsoles < cfg->num_consoles) {
+        size_t port = def->nconsoles;
+        virDomainChrDef *chr;
+        char *path = NULL;
+
+        if (cfg->consoles[port].kind != XLITE_CONSOLE_PV ||
+            !(chr = virDomainChrDefNew(driver->xmlopt)))
+            break;
+        VIR_WARN("domain '%s': console %zu is there, from an attach the driver did not see finish",
+                 def->name, port);
+        chr->deviceType = VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE;
+        chr->targetType = VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN;
+        chr->target.port = port;
+        chr->source->type = VIR_DOMAIN_CHR_TYPE_PTY;
+        if (xlite_domain_console_path(driver->ctx, def->id, port, &path) == 0) {
+            chr->source->data.file.path = g_strdup(path);
+            free(path);
+        }
+        chr->info.alias = g_strdup_printf("console%zu", port);
+        VIR_APPEND_ELEMENT(def->consoles, def->nconsoles, chr);
         changed = true;
     }
     return changed;
@@ -500,6 +719,11 @@ xvDeviceXMLForAlias(virDomainDef *def, const char *alias)
         if (dev.type == VIR_DOMAIN_DEVICE_NET)
             return g_strdup_printf("<interface type='ethernet'><mac address='%s'/></interface>",
                                    virMacAddrFormat(&dev.data.net->mac, mac));
+        if (dev.type == VIR_DOMAIN_DEVICE_CHR &&
+            dev.data.chr->deviceType == VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE)
+            return g_strdup_printf("<console type='pty'><target type='%s' port='%d'/></console>",
+                                   virDomainChrConsoleTargetTypeToString(dev.data.chr->targetType),
+                                   dev.data.chr->target.port);
         virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
                        _("detaching a device of type '%s' is not supported"),
                        virDomainDeviceTypeToString(dev.type));
@@ -552,7 +776,7 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
         if (!(devConf = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
                                                 NULL,
                                                 VIR_DOMAIN_DEF_PARSE_INACTIVE)) ||
-            xvDeviceCheckKind(devConf, false) < 0 ||
+            xvDeviceCheckKind(devConf, false, change == XV_DEVICE_ATTACH) < 0 ||
             !(vmdef = virDomainObjCopyPersistentDef(vm, driver->xmlopt, NULL)))
             goto endjob;
         if (devConf->type == VIR_DOMAIN_DEVICE_NET) {
@@ -572,7 +796,7 @@ xvDomainChangeDevice(virDomainPtr dom, const char *xml, const char *alias,
         if (!(devLive = virDomainDeviceDefParse(xml, vm->def, driver->xmlopt,
                                                 NULL,
                                                 VIR_DOMAIN_DEF_PARSE_INACTIVE)) ||
-            xvDeviceCheckKind(devLive, true) < 0)
+            xvDeviceCheckKind(devLive, true, change == XV_DEVICE_ATTACH) < 0)
             goto endjob;
         /* One MAC for both definitions when the XML named none. */
         if (haveConfMac && devLive->type == VIR_DOMAIN_DEVICE_NET)

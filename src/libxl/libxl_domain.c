@@ -640,6 +640,15 @@ xvDomainNameDevices(xvDriver *driver, virDomainObj *vm)
 
     for (i = 0; i < def->ndisks; i++)
         xvDomainNameDisk(def->disks[i]);
+    /* The Xen PV consoles, by their number, as virDomainOpenConsole
+     * names them ("console1"); libvirt's QEMU driver names them so. */
+    for (i = 0; i < def->nconsoles; i++) {
+        virDomainChrDef *chr = def->consoles[i];
+
+        if (chr->targetType == VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_XEN &&
+            !chr->info.alias)
+            chr->info.alias = g_strdup_printf("console%zu", i);
+    }
     if (def->nnets == 0)
         return;
     xlite_domain_config_init(&cfg);

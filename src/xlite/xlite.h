@@ -549,6 +549,16 @@ int xlite_device_nic_add(xlite_ctx *ctx, uint32_t domid,
                          const xlite_async_how *how);
 int xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
                             const xlite_async_how *how);
+/* Extra PV consoles, num >= 1 (0 is the primary console, made with the
+ * domain; -EPERM to remove it).  Consoles are numbered by their place:
+ * add takes the next number (-EEXIST for one present, -EINVAL past the
+ * next) and remove the last (-EBUSY for another, -ENOENT for none).  An
+ * added console is ready once xenconsoled has published its pty
+ * (xlite_domain_console_path); remove waits for its backend to close. */
+int xlite_device_console_add(xlite_ctx *ctx, uint32_t domid, unsigned int num,
+                             const xlite_async_how *how);
+int xlite_device_console_remove(xlite_ctx *ctx, uint32_t domid,
+                                unsigned int num, const xlite_async_how *how);
 /* A CD-ROM drive's medium: ejected, then (target not NULL) the new one
  * inserted, so that xenstore and the stored config never hold two
  * different media (seed 001).  -EINVAL for a disk that is not a CD-ROM. */

@@ -248,8 +248,9 @@ xlite__device_of_nic(xlite_ctx *ctx, uint32_t domid,
     *dev_r = dev;
 }
 
-static void
-device_of_console(uint32_t domid, unsigned int num, xlite__device *dev_r)
+void
+xlite__device_of_console(uint32_t domid, unsigned int num,
+                         xlite__device *dev_r)
 {
     xlite__device dev = { .kind = &xlite__devkinds[XLITE__DEVKIND_CONSOLE] };
 
@@ -278,7 +279,7 @@ xlite__device_of(xlite_ctx *ctx, uint32_t domid,
         xlite__device_of_nic(ctx, domid, &cfg->nics[i], dev_r);
         return 0;
     }
-    device_of_console(domid, i - cfg->num_nics, dev_r);
+    xlite__device_of_console(domid, i - cfg->num_nics, dev_r);
     return 0;
 }
 
@@ -511,6 +512,27 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     if (w.rc < 0)
         return XLITE_ERROR(ctx, w.rc, "cannot write the devices of domain "
                            "%u to xenstore: %s", domid, g_strerror(-w.rc));
+    return 0;
+}
+
+/* Extra console num's nodes (num >= 1), as a create writes them: for a
+ * console added to a running domain (xlite_devop.c). */
+int
+xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
+                     unsigned int num)
+{
+    xs_writer w = { .ctx = ctx, .xsh = xlite__xs(ctx), .t = t };
+    g_auto(xlite__device) dev = { 0 };
+
+    if (!w.xsh)
+        return -EIO;
+    xlite__device_of_console(domid, num, &dev);
+    w_dirs(&w, domid, dev.backend, dev.frontend);
+    w_console(&w, domid, &dev, 0, 0);
+    if (w.rc < 0)
+        return XLITE_ERROR(ctx, w.rc, "cannot write console %u of domain "
+                           "%u to xenstore: %s", num, domid,
+                           g_strerror(-w.rc));
     return 0;
 }
 

@@ -41,6 +41,7 @@
 typedef enum {
     DEVOP_DISK,
     DEVOP_NIC,
+    DEVOP_CONSOLE,
 } devop_kind;
 
 typedef struct {
@@ -54,6 +55,7 @@ typedef struct {
     xlite_disk_config disk;        /* add: the disk; remove: its vdev */
     xlite_nic_config nic;          /* add: the nic; remove: its devid */
     int *devid_r;                  /* add nic: the devid it got */
+    unsigned int console;          /* a console's number (>= 1) */
     /* private */
     uint8_t uuid[16];
     xlite_domain_config stored;    /* the JSON, as it is on disk */
@@ -64,6 +66,8 @@ typedef struct {
     xlite__udlock udlock;
     xlite__devwait devwait;
     xlite__hotplug hotplug;
+    xlite__xswait xswait;          /* consoles: their own wait */
+    const char *paths[2];          /* what xswait watches */
 } devop_state;
 
 static void devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
@@ -74,6 +78,7 @@ static void devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc);
 static void devop_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
 static void devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp,
                                   int rc);
+static void devop_console_locked(xlite__egc *egc, devop_state *ds);
 
 /* ---------- the device's config and nodes ---------- */
 
@@ -169,6 +174,9 @@ backend_path(devop_state *ds)
 {
     int devid;
 
+    if (ds->kind == DEVOP_CONSOLE)
+        return g_strdup_printf("/local/domain/0/backend/console/%u/%u",
+                               ds->domid, ds->console);
     if (ds->kind == DEVOP_NIC)
         return xlite__nic_backend_path(ds->domid, &ds->one.nics[0]);
     if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
@@ -181,6 +189,8 @@ frontend_path(devop_state *ds)
 {
     int devid;
 
+    if (ds->kind == DEVOP_CONSOLE)
+        return xlite__console_frontend_path(ds->domid, ds->console);
     if (ds->kind == DEVOP_NIC)
         return xlite__frontend_path(&xlite__devkinds[XLITE__DEVKIND_VIF],
                                     ds->domid, ds->one.nics[0].devid);
@@ -270,6 +280,8 @@ devop_state_free(devop_state *ds)
     xlite_domain_config_dispose(&ds->stored);
     xlite_domain_config_dispose(&ds->one);
     g_free(ds->errmsg);
+    g_free((char *)ds->paths[0]);
+    g_free((char *)ds->paths[1]);
     g_free(ds);
 }
 
@@ -305,6 +317,7 @@ devop_start(xlite_ctx *ctx, devop_state *ds, const xlite_async_how *how)
     xlite__udlock_init(&ds->udlock);
     xlite__devwait_init(&ds->devwait);
     xlite__hotplug_init(&ds->hotplug);
+    xlite__xswait_init(&ds->xswait);
     ds->udlock.ao = ds->ao;
     ds->udlock.domid = ds->domid;
     memcpy(ds->udlock.uuid, info.uuid, 16);
@@ -486,6 +499,10 @@ devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         devop_done(egc, ds, devop_change_media(ctx, ds));
         return;
     }
+    if (ds->kind == DEVOP_CONSOLE) {
+        devop_console_locked(egc, ds);
+        return;
+    }
 
     if (!ds->remove) {
         /* The JSON first: from here the device exists in the entry. */
@@ -651,6 +668,313 @@ devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
     devop_done(egc, ds, rc);
 }
 
+/* ---------- consoles ----------
+ *
+ * Extra PV consoles, numbered from 1 (0 is the primary one, made with the
+ * domain and never removed).  A console's number is its place in the
+ * stored config, as libvirt numbers <console> elements by their place,
+ * so a console is added at the end and only the last one is removed: one
+ * in the middle going would renumber those after it.  The JSON-first
+ * rule is the other kinds': the entry is written before the nodes and
+ * dropped after them, and an entry whose nodes are gone is not there.
+ * xenconsoled has no hotplug script and no state to wait for on add: a
+ * console is ready once its daemon has written the pty's path into the
+ * frontend's tty, and it has gone once its backend is Closed (its
+ * frontend, the guest's, answers the backend's Closing) or removed.
+ */
+
+static void console_added(xlite__egc *egc, xlite__xswait *xw, int rc);
+static void console_closed(xlite__egc *egc, xlite__xswait *xw, int rc);
+
+/* Trailing extra consoles of the stored config whose backend is gone:
+ * dropped (a removal cut short between the nodes and the entry). */
+static void
+console_trim_ghosts(xlite_ctx *ctx, devop_state *ds)
+{
+    xlite_domain_config *cfg = &ds->stored;
+    unsigned int saved = ds->console;
+
+    while (cfg->num_consoles > 1) {
+        g_autofree char *be = NULL;
+
+        ds->console = cfg->num_consoles - 1;
+        be = backend_path(ds);
+        if (backend_exists(ctx, be))
+            break;
+        cfg->num_consoles--;
+    }
+    ds->console = saved;
+}
+
+/* The last step of a removal and of an undone add: the nodes go, then
+ * the entry (xenstore first). */
+static int
+console_forget(xlite_ctx *ctx, devop_state *ds)
+{
+    remove_nodes(ctx, ds);
+    if (ds->console != ds->stored.num_consoles - 1)
+        return 0;
+    ds->stored.num_consoles--;
+    return xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
+}
+
+static int
+console_wait(xlite__egc *egc, devop_state *ds, xlite__xswait_check *check,
+             xlite__xswait_timedout *timedout,
+             xlite__xswait_callback *callback)
+{
+    xlite__xswait *xw = &ds->xswait;
+
+    ds->paths[0] = backend_path(ds);
+    ds->paths[1] = frontend_path(ds);
+    xw->ao = ds->ao;
+    xw->abortable = !ds->remove;
+    xw->what = ds->remove ? "the console's backend to close"
+                          : "a pty for the console";
+    xw->paths = ds->paths;
+    xw->npaths = ds->remove ? 1 : 2;
+    xw->timeout_usec = xlite__device_timeout();
+    xw->check = check;
+    xw->timedout = timedout;
+    xw->callback = callback;
+    return xlite__xswait_start(egc, xw);
+}
+
+/* Add: served (a pty in the frontend's tty), or its backend failed. */
+static int
+console_check_added(xlite__egc *egc, xlite__xswait *xw,
+                    const xlite__xswait_dom *dom)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *tty = xlite__console_tty(ctx, ds->paths[1]);
+    g_autofree char *spath = g_strdup_printf("%s/state", ds->paths[0]);
+    g_autofree char *epath = g_strdup_printf("%s/hotplug-error",
+                                             ds->paths[0]);
+    g_autofree char *err = xlite__xs_read_bounded(ctx, epath, 1024);
+    uint64_t state = 0;
+
+    if (tty && *tty)
+        return 0;
+    if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0)
+        state = 0;
+    if (err || state == 5 || state == 6)
+        return XLITE_ERROR(ctx, -EIO, "the backend of console %u of domain "
+                           "%u failed", ds->console, ds->domid);
+    return XLITE__XSWAIT_PENDING;
+}
+
+static int
+console_timedout_added(xlite__egc *egc, xlite__xswait *xw)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+    g_autofree char *tty = xlite__console_tty(egc->ctx, ds->paths[1]);
+
+    if (tty && *tty)
+        return 0;
+    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for console %u of "
+                       "domain %u within %.1f s: is xenconsoled running?",
+                       ds->console, ds->domid,
+                       xlite__device_timeout() / 1e6);
+}
+
+/* Remove: Closed or gone. */
+static int
+console_check_closed(xlite__egc *egc, xlite__xswait *xw,
+                     const xlite__xswait_dom *dom)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+    g_autofree char *spath = g_strdup_printf("%s/state", ds->paths[0]);
+    uint64_t state = 0;
+
+    if (xlite__xs_read_uint(egc->ctx, spath, 16, &state) < 0 || state == 6)
+        return 0;
+    return XLITE__XSWAIT_PENDING;
+}
+
+static int
+console_timedout_closed(xlite__egc *egc, xlite__xswait *xw)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+
+    XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the backend of console "
+              "%u did not close in time: removing it anyway", ds->domid,
+              ds->console);
+    return 0;
+}
+
+/* The backend told to go (online 0, state Closing), if still there: in
+ * one transaction, so that a backend removed meanwhile is not recreated.
+ * True if there is one to wait for. */
+static bool
+console_tell_close(xlite_ctx *ctx, devop_state *ds)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *be = backend_path(ds);
+    g_autofree char *online = g_strdup_printf("%s/online", be);
+    g_autofree char *state = g_strdup_printf("%s/state", be);
+    unsigned int attempt;
+
+    for (attempt = 0; xsh && attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+        unsigned int len = 0;
+        bool wait = false;
+        char *cur;
+
+        if (t == XBT_NULL)
+            break;
+        if ((cur = xs_read(xsh, t, state, &len))) {
+            wait = strcmp(cur, "6") != 0;
+            xs_write(xsh, t, online, "0", 1);
+            if (wait)
+                xs_write(xsh, t, state, "5", 1);
+            free(cur);
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return wait;
+        if (errno != EAGAIN)
+            break;
+    }
+    return false;
+}
+
+static int
+console_write_nodes(xlite_ctx *ctx, devop_state *ds)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    unsigned int attempt;
+    int rc;
+
+    if (!xsh)
+        return -EIO;
+    for (attempt = 0; attempt < 16; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+
+        if (t == XBT_NULL)
+            return XLITE_ERROR(ctx, -errno, "cannot start a xenstore "
+                               "transaction: %s", g_strerror(errno));
+        if ((rc = xlite__console_write(ctx, t, ds->domid, ds->console)) < 0) {
+            xs_transaction_end(xsh, t, true);
+            return rc;
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return 0;
+        if (errno != EAGAIN)
+            return XLITE_ERROR(ctx, -errno, "cannot write console %u of "
+                               "domain %u: %s", ds->console, ds->domid,
+                               g_strerror(errno));
+    }
+    return XLITE_ERROR(ctx, -EAGAIN, "cannot write console %u of domain "
+                       "%u: too many conflicting transactions", ds->console,
+                       ds->domid);
+}
+
+static int
+console_add_start(xlite__egc *egc, devop_state *ds)
+{
+    xlite_ctx *ctx = egc->ctx;
+    xlite_domain_config *cfg = &ds->stored;
+    g_autofree char *be = backend_path(ds);
+    int rc;
+
+    if (ds->console < cfg->num_consoles)
+        return XLITE_ERROR(ctx, -EEXIST, "domain %u already has a console "
+                           "%u", ds->domid, ds->console);
+    if (ds->console > cfg->num_consoles)
+        return XLITE_ERROR(ctx, -EINVAL, "domain %u can have console %zu "
+                           "next, not %u: consoles are numbered in order",
+                           ds->domid, cfg->num_consoles, ds->console);
+    /* Nodes nobody's entry names (another toolstack's). */
+    if (backend_exists(ctx, be))
+        return XLITE_ERROR(ctx, -EEXIST, "domain %u already has a console "
+                           "%u", ds->domid, ds->console);
+    /* The JSON first: from here the console exists in the entry. */
+    xlite_domain_config_add_console(cfg)->kind = XLITE_CONSOLE_PV;
+    if ((rc = xlite__userdata_store(ctx, ds->domid, ds->uuid, cfg)) < 0) {
+        cfg->num_consoles--;
+        return rc;
+    }
+    if ((rc = console_write_nodes(ctx, ds)) < 0 ||
+        (rc = console_wait(egc, ds, console_check_added,
+                           console_timedout_added, console_added)) < 0) {
+        ds->errmsg = g_strdup(xlite_errmsg());
+        if (console_forget(ctx, ds) < 0)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a "
+                      "console whose add failed stays in the stored config",
+                      ds->domid);
+        xlite__errmsg_restore(ds->errmsg);
+        return rc;
+    }
+    return 0;
+}
+
+static int
+console_remove_start(xlite__egc *egc, devop_state *ds)
+{
+    xlite_ctx *ctx = egc->ctx;
+    xlite_domain_config *cfg = &ds->stored;
+    int rc;
+
+    if (ds->console >= cfg->num_consoles)
+        return XLITE_ERROR(ctx, -ENOENT, "domain %u has no console %u",
+                           ds->domid, ds->console);
+    if (ds->console != cfg->num_consoles - 1)
+        return XLITE_ERROR(ctx, -EBUSY, "console %u of domain %u is not its "
+                           "last (%zu): consoles are numbered in order, and "
+                           "only the last one can be removed", ds->console,
+                           ds->domid, cfg->num_consoles - 1);
+    if (!console_tell_close(ctx, ds)) {
+        /* Nothing to wait for: its backend is Closed or gone already. */
+        rc = console_forget(ctx, ds);
+        return rc < 0 ? rc : 1;
+    }
+    if ((rc = console_wait(egc, ds, console_check_closed,
+                           console_timedout_closed, console_closed)) < 0)
+        return rc;
+    return 0;
+}
+
+static void
+devop_console_locked(xlite__egc *egc, devop_state *ds)
+{
+    int rc;
+
+    console_trim_ghosts(egc->ctx, ds);
+    /* 0: under way; 1: done already; < 0: failed. */
+    rc = ds->remove ? console_remove_start(egc, ds)
+                    : console_add_start(egc, ds);
+    if (rc != 0)
+        devop_done(egc, ds, rc > 0 ? 0 : rc);
+}
+
+static void
+console_added(xlite__egc *egc, xlite__xswait *xw, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+    xlite_ctx *ctx = egc->ctx;
+
+    if (rc < 0) {
+        ds->errmsg = g_strdup(xlite_errmsg());
+        if (console_forget(ctx, ds) < 0)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a "
+                      "console whose add failed stays in the stored config",
+                      ds->domid);
+        xlite__errmsg_restore(ds->errmsg);
+    } else {
+        XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: console %u added",
+                  ds->domid, ds->console);
+    }
+    devop_done(egc, ds, rc);
+}
+
+static void
+console_closed(xlite__egc *egc, xlite__xswait *xw, int rc)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
+
+    devop_done(egc, ds, console_forget(egc->ctx, ds));
+}
+
 /* ---------- initiators ---------- */
 
 XLITE_EXPORT int
@@ -747,6 +1071,42 @@ xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
     ds->disk.vdev = g_strdup(vdev);
     ds->disk.target = g_strdup(target);
     ds->disk.format = format;
+    nic_clear(&ds->nic);
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_console_add(xlite_ctx *ctx, uint32_t domid, unsigned int num,
+                         const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (num == 0 || num >= XLITE_MAX_CONSOLES)
+        return XLITE_ERROR(ctx, -EINVAL, "an extra console is numbered "
+                           "from 1 to %d, not %u", XLITE_MAX_CONSOLES - 1,
+                           num);
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_CONSOLE;
+    ds->console = num;
+    nic_clear(&ds->nic);
+    return devop_start(ctx, ds, how);
+}
+
+XLITE_EXPORT int
+xlite_device_console_remove(xlite_ctx *ctx, uint32_t domid, unsigned int num,
+                            const xlite_async_how *how)
+{
+    devop_state *ds;
+
+    if (num == 0)
+        return XLITE_ERROR(ctx, -EPERM, "console 0 of domain %u is its "
+                           "primary console: it goes with the domain", domid);
+    ds = g_new0(devop_state, 1);
+    ds->domid = domid;
+    ds->kind = DEVOP_CONSOLE;
+    ds->remove = true;
+    ds->console = num;
     nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }

@@ -80,6 +80,9 @@ int xlite__device_of_disk(xlite_ctx *ctx, uint32_t domid,
                           const xlite_disk_config *d, xlite__device *dev_r);
 void xlite__device_of_nic(xlite_ctx *ctx, uint32_t domid,
                           const xlite_nic_config *n, xlite__device *dev_r);
+/* Console num (0: the primary) of domid. */
+void xlite__device_of_console(uint32_t domid, unsigned int num,
+                              xlite__device *dev_r);
 void xlite__device_dispose(xlite__device *dev);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(xlite__device, xlite__device_dispose)
 
@@ -90,6 +93,10 @@ char *xlite__console_frontend_path(uint32_t domid, unsigned int num);
 /* The tty its daemon wrote under a console's frontend directory ("" until
  * then), or NULL if there is none or dom0 does not own the node. */
 char *xlite__console_tty(xlite_ctx *ctx, const char *fe);
+
+/* Writes extra console num's (>= 1) backend and frontend nodes in t. */
+int xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
+                         unsigned int num);
 
 /* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,
  * console) and its error nodes. */

@@ -100,6 +100,18 @@ xlite_retrieve_domain_config(xlite_ctx *ctx, uint32_t domid,
         cfg.nics[j++] = *n;
     }
     cfg.num_nics = j;
+    /* Extra consoles are added at the end and removed from it: trailing
+     * ones whose backend is gone are not there. */
+    while (cfg.num_consoles > 1 &&
+           cfg.consoles[cfg.num_consoles - 1].kind == XLITE_CONSOLE_PV) {
+        g_autofree char *be = g_strdup_printf(
+            "/local/domain/0/backend/console/%u/%zu/state", domid,
+            cfg.num_consoles - 1);
+
+        if (xlite__xs_exists(ctx, be))
+            break;
+        cfg.num_consoles--;
+    }
     *cfg_r = cfg;
     xlite_domain_config_init(&cfg);
     rc = 0;
