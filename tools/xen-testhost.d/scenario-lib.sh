@@ -97,6 +97,14 @@ finish() {
     if ! md5sum -c --quiet /tmp/pagecache.md5 2>&1; then
         echo "ENVIRONMENT FAULT: dom0's page cache of the libraries changed"
     fi
+    # The test guests run no code of ours (domu-init, busybox, Debian's
+    # kernel): a crash inside one is memory going wrong under it too.
+    for log in /var/log/xen/console/guest-*.log; do
+        [ -e "$log" ] || continue
+        crash=$(grep -a -m1 "Segmentation fault\|segfault at\|general protection\|Kernel panic\|BUG: \|Oops" "$log" | tr -d '\r')
+        [ -n "$crash" ] &&
+            echo "ENVIRONMENT FAULT: test guest $(basename "$log" .log | sed 's/^guest-//') crashed inside: $crash"
+    done
     for core in "$CORES"/core.*; do
         [ -e "$core" ] || continue
         prog=$(basename "$(core_exe "$core")")

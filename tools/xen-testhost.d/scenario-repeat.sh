@@ -26,8 +26,12 @@ while [ "$i" -le "$RUNS" ]; do
     fi
     t0=$(up)
     echo "=== REPEAT run $i of $RUNS ($build)"
-    # Each run starts without the cores of the one before.
+    # Each run starts without the cores of the one before, and with the
+    # guests' console logs empty (xenconsoled appends to them).
     rm -f /tmp/cores/core.* /tmp/asan-reports/asan.*
+    for log in /var/log/xen/console/guest-*.log; do
+        [ -e "$log" ] && : > "$log"
+    done
     ASAN=$asan BUILD_DIR=$build \
         sh "$top/tools/xen-testhost.d/scenario-$scenario.sh" > /tmp/repeat.out 2>&1
     rc=$?

@@ -129,6 +129,7 @@ check console-stream grep -q XTH-DOMU-TICK /tmp/console.out
 
 step "virsh shutdown: the guest powers off, libvirt sees it stop"
 uuid=$(V domuuid $NAME | head -1)
+poweroffs=$(grep -ac XTH-DOMU-POWEROFF "$(guest_log $NAME)")
 t0=$(up)
 check shutdown V shutdown $NAME
 check shut-off wait_for 180 sh -c "[ \"\$(timeout 60 virsh -q -c '$URI' domstate $NAME)\" = 'shut off' ]"
@@ -141,7 +142,7 @@ if [ "$(timeout 60 virsh -q -c "$URI" domstate $NAME)" != "shut off" ]; then
     xl list -v 2>&1 | tail -3
     xl debug-keys q > /dev/null 2>&1 && xl dmesg 2>/dev/null | tail -25
 fi
-check guest-powered-off grep -q XTH-DOMU-POWEROFF "$(guest_log $NAME)"
+check guest-powered-off [ "$(grep -ac XTH-DOMU-POWEROFF "$(guest_log $NAME)")" -gt "$poweroffs" ]
 check_gone "$domid" "$uuid" $NAME-shutdown
 
 step "start again, with virsh list meanwhile (a start blocks no query)"
