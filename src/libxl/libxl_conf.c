@@ -561,6 +561,41 @@ xvNetworkBridge(const virDomainNetDef *net)
     return bridge;
 }
 
+/* The bridge of an interface on a libvirt network at start: its port's
+ * (libxl_network.c), else the network's own; NULL with an error where no
+ * network driver is at hand (embedded mode). */
+static char *
+xvNicNetworkBridge(const virDomainNetDef *net, unsigned int flags)
+{
+    if (flags & XV_CONFIG_NO_NETWORK_DRIVER) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("interface type 'network' (network '%s') needs libvirt's network driver, which this connection has not got (embedded mode): use a bridge"),
+                       net->data.network.name);
+        return NULL;
+    }
+    if (virDomainNetGetActualBridgeName(net))
+        return g_strdup(virDomainNetGetActualBridgeName(net));
+    return xvNetworkBridge(net);
+}
+
+/* The interface's guest addresses, space-separated, as vif's "ip". */
+static char *
+xvNicIPs(const virDomainNetDef *net)
+{
+    g_autoptr(GString) ips = g_string_new(NULL);
+    size_t i;
+
+    for (i = 0; i < net->guestIP.nips; i++) {
+        g_autofree char *addr =
+            virSocketAddrFormat(&net->guestIP.ips[i]->address);
+
+        if (!addr)
+            return NULL;
+        g_string_append_printf(ips, "%s%s", i ? " " : "", addr);
+    }
+    return g_string_free(g_steal_pointer(&ips), FALSE);
+}
+
 static int
 xvNicFromDef(const virDomainDef *def, const virDomainNetDef *net,
              xlite_domain_config *cfg, unsigned int flags)
@@ -571,9 +606,7 @@ xvNicFromDef(const virDomainDef *def, const virDomainNetDef *net,
     const char *model = virDomainNetGetModelString(net);
     const char *script = net->script;
     g_autofree char *bridge = NULL;
-    g_autoptr(GString) ips = NULL;
     const virNetDevBandwidth *bw;
-    size_t i;
 
     switch (type) {
     case VIR_DOMAIN_NET_TYPE_BRIDGE:
@@ -585,17 +618,7 @@ xvNicFromDef(const virDomainDef *def, const virDomainNetDef *net,
         /* Resolved when the domain starts, as libvirt's driver does. */
         if (!start)
             break;
-        if (flags & XV_CONFIG_NO_NETWORK_DRIVER) {
-            virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("interface type 'network' (network '%s') needs libvirt's network driver, which this connection has not got (embedded mode): use a bridge"),
-                           net->data.network.name);
-            return -1;
-        }
-        /* The bridge of the interface's port on the network
-         * (libxl_network.c), else the network's own. */
-        if (virDomainNetGetActualBridgeName(net))
-            bridge = g_strdup(virDomainNetGetActualBridgeName(net));
-        else if (!(bridge = xvNetworkBridge(net)))
+        if (!(bridge = xvNicNetworkBridge(net, flags)))
             return -1;
         script = NULL;
         break;
@@ -627,19 +650,8 @@ xvNicFromDef(const virDomainDef *def, const virDomainNetDef *net,
                     ? XLITE_NIC_TYPE_VIF : XLITE_NIC_TYPE_VIF_IOEMU;
     out->backend_domain = g_strdup(net->domain_name);
 
-    for (i = 0; i < net->guestIP.nips; i++) {
-        g_autofree char *addr =
-            virSocketAddrFormat(&net->guestIP.ips[i]->address);
-
-        if (!addr)
-            return -1;
-        if (!ips)
-            ips = g_string_new(addr);
-        else
-            g_string_append_printf(ips, " %s", addr);
-    }
-    if (ips)
-        out->ip = g_string_free(g_steal_pointer(&ips), FALSE);
+    if (net->guestIP.nips && !(out->ip = xvNicIPs(net)))
+        return -1;
 
     /* libvirt's bandwidth is in KiB/s. */
     bw = virDomainNetGetActualBandwidth(net);
