@@ -118,8 +118,15 @@ finish() {
         [ -e "$core" ] || continue
         echo "--- $core: the crashing thread"
         command -v gdb >/dev/null || { echo "(no gdb)"; continue; }
-        gdb -batch -nx -ex "bt 25" "$(core_exe "$core")" "$core" 2>&1 |
-            grep "^#" | cut -c1-220
+        gdb -batch -nx -ex "bt 25" "$(core_exe "$core")" "$core" > /tmp/bt 2>&1
+        grep "^#" /tmp/bt | cut -c1-220
+        # gdb itself crashed once here (on a core of memory gone wrong):
+        # elfutils' unwinder then.
+        if ! grep -q "^#" /tmp/bt && command -v eu-stack >/dev/null; then
+            echo "(gdb gave no stack: eu-stack)"
+            eu-stack -s -m -n 25 -e "$(core_exe "$core")" --core="$core" 2>&1 |
+                head -40 | cut -c1-220
+        fi
         # A crash in malloc's checks: the chunk it found broken, and the
         # start of its page.  A small overrun shows as a few bad words
         # after good ones; memory changed under the process (the test
