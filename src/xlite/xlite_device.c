@@ -987,8 +987,9 @@ backend_frontend_path(uint32_t domid, const char *backend, const char *devid)
  * given, goes.  True if the backend is then to be waited for: it was
  * neither Closed nor still Initialising (no driver ever took it: a Linux
  * backend goes to InitWait at probe, so none will close it). */
-static bool
-tell_backend_close(struct xs_handle *xsh, const char *be, const char *fe)
+bool
+xlite__tell_backend_close(struct xs_handle *xsh, const char *be,
+                          const char *fe)
 {
     g_autofree char *online = g_strdup_printf("%s/online", be);
     g_autofree char *state = g_strdup_printf("%s/state", be);
@@ -1044,7 +1045,7 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
                 /* The PV console's backend (xenconsoled) never reaches
                  * Closed on real Xen: told to go, it is not waited for
                  * (as xl does). */
-                if (tell_backend_close(xsh, be, fe) &&
+                if (xlite__tell_backend_close(xsh, be, fe) &&
                     k != XLITE__DEVKIND_CONSOLE)
                     g_ptr_array_add(dw->paths, g_steal_pointer(&be));
             }
@@ -1069,7 +1070,7 @@ devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
 
         if (xlite__device_of(ctx, dw->domid, cfg, i, &dev) < 0)
             continue;
-        if (tell_backend_close(xsh, dev.backend, NULL))
+        if (xlite__tell_backend_close(xsh, dev.backend, NULL))
             g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
     }
 }

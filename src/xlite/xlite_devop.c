@@ -123,6 +123,19 @@ nic_clear(xlite_nic_config *n)
     n->devid = -1;
 }
 
+/* A new operation of kind on domid, its nic cleared (devid -1). */
+static devop_state *
+devop_new(uint32_t domid, devop_kind kind, bool remove)
+{
+    devop_state *ds = g_new0(devop_state, 1);
+
+    ds->domid = domid;
+    ds->kind = kind;
+    ds->remove = remove;
+    nic_clear(&ds->nic);
+    return ds;
+}
+
 /* The index of the device in cfg, or -1. */
 static ssize_t
 find_device(const xlite_domain_config *cfg, devop_kind kind,
@@ -209,7 +222,8 @@ backend_exists(xlite_ctx *ctx, const char *dir)
     return v != NULL;
 }
 
-/* Writes ds->one's nodes in one transaction, retried while it conflicts. */
+/* Writes the device's nodes (ds->one's, or console ds->console's) in one
+ * transaction, retried while it conflicts. */
 static int
 write_nodes(xlite_ctx *ctx, devop_state *ds)
 {
@@ -225,8 +239,10 @@ write_nodes(xlite_ctx *ctx, devop_state *ds)
         if (t == XBT_NULL)
             return XLITE_ERROR(ctx, -errno, "cannot start a xenstore "
                                "transaction: %s", g_strerror(errno));
-        if ((rc = xlite__devices_write(ctx, t, ds->domid, &ds->one, 0,
-                                       0)) < 0) {
+        rc = ds->kind == DEVOP_CONSOLE
+             ? xlite__console_write(ctx, t, ds->domid, ds->console)
+             : xlite__devices_write(ctx, t, ds->domid, &ds->one, 0, 0);
+        if (rc < 0) {
             xs_transaction_end(xsh, t, true);
             return rc;
         }
@@ -803,70 +819,15 @@ console_timedout_closed(xlite__egc *egc, xlite__xswait *xw)
     return 0;
 }
 
-/* The backend told to go (online 0, state Closing), if still there: in
- * one transaction, so that a backend removed meanwhile is not recreated.
- * True if there is one to wait for. */
+/* The backend told to go (online 0, state Closing), if still there; true
+ * if there is one to wait for (xlite__tell_backend_close). */
 static bool
 console_tell_close(xlite_ctx *ctx, devop_state *ds)
 {
     struct xs_handle *xsh = xlite__xs(ctx);
     g_autofree char *be = backend_path(ds);
-    g_autofree char *online = g_strdup_printf("%s/online", be);
-    g_autofree char *state = g_strdup_printf("%s/state", be);
-    unsigned int attempt;
 
-    for (attempt = 0; xsh && attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        unsigned int len = 0;
-        bool wait = false;
-        char *cur;
-
-        if (t == XBT_NULL)
-            break;
-        if ((cur = xs_read(xsh, t, state, &len))) {
-            wait = strcmp(cur, "6") != 0;
-            xs_write(xsh, t, online, "0", 1);
-            if (wait)
-                xs_write(xsh, t, state, "5", 1);
-            free(cur);
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return wait;
-        if (errno != EAGAIN)
-            break;
-    }
-    return false;
-}
-
-static int
-console_write_nodes(xlite_ctx *ctx, devop_state *ds)
-{
-    struct xs_handle *xsh = xlite__xs(ctx);
-    unsigned int attempt;
-    int rc;
-
-    if (!xsh)
-        return -EIO;
-    for (attempt = 0; attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-
-        if (t == XBT_NULL)
-            return XLITE_ERROR(ctx, -errno, "cannot start a xenstore "
-                               "transaction: %s", g_strerror(errno));
-        if ((rc = xlite__console_write(ctx, t, ds->domid, ds->console)) < 0) {
-            xs_transaction_end(xsh, t, true);
-            return rc;
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            return XLITE_ERROR(ctx, -errno, "cannot write console %u of "
-                               "domain %u: %s", ds->console, ds->domid,
-                               g_strerror(errno));
-    }
-    return XLITE_ERROR(ctx, -EAGAIN, "cannot write console %u of domain "
-                       "%u: too many conflicting transactions", ds->console,
-                       ds->domid);
+    return xsh && xlite__tell_backend_close(xsh, be, NULL);
 }
 
 static int
@@ -894,7 +855,7 @@ console_add_start(xlite__egc *egc, devop_state *ds)
         cfg->num_consoles--;
         return rc;
     }
-    if ((rc = console_write_nodes(ctx, ds)) < 0 ||
+    if ((rc = write_nodes(ctx, ds)) < 0 ||
         (rc = console_wait(egc, ds, console_check_added,
                            console_timedout_added, console_added)) < 0) {
         ds->errmsg = g_strdup(xlite_errmsg());
@@ -991,11 +952,8 @@ xlite_device_disk_add(xlite_ctx *ctx, uint32_t domid,
                            "required");
     if ((rc = xlite__disk_devid(ctx, disk->vdev, &devid)) < 0)
         return rc;
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_DISK;
+    ds = devop_new(domid, DEVOP_DISK, false);
     disk_copy(disk, &ds->disk);
-    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }
 
@@ -1007,12 +965,8 @@ xlite_device_disk_remove(xlite_ctx *ctx, uint32_t domid, const char *vdev,
 
     if (!vdev)
         return XLITE_ERROR(ctx, -EINVAL, "a disk's guest name is required");
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_DISK;
-    ds->remove = true;
+    ds = devop_new(domid, DEVOP_DISK, true);
     ds->disk.vdev = g_strdup(vdev);
-    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }
 
@@ -1025,9 +979,7 @@ xlite_device_nic_add(xlite_ctx *ctx, uint32_t domid,
 
     if (!nic)
         return XLITE_ERROR(ctx, -EINVAL, "a network interface is required");
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_NIC;
+    ds = devop_new(domid, DEVOP_NIC, false);
     ds->devid_r = devid_r;
     nic_copy(nic, &ds->nic);
     return devop_start(ctx, ds, how);
@@ -1042,11 +994,7 @@ xlite_device_nic_remove(xlite_ctx *ctx, uint32_t domid, int devid,
     if (devid < 0)
         return XLITE_ERROR(ctx, -EINVAL, "a network interface's device id "
                            "is required");
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_NIC;
-    ds->remove = true;
-    nic_clear(&ds->nic);
+    ds = devop_new(domid, DEVOP_NIC, true);
     ds->nic.devid = devid;
     return devop_start(ctx, ds, how);
 }
@@ -1064,14 +1012,11 @@ xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
     if (target && (target[0] != '/' || strpbrk(target, "\n\r")))
         return XLITE_ERROR(ctx, -EINVAL, "a medium must be an absolute "
                            "path, not '%s'", target);
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_DISK;
+    ds = devop_new(domid, DEVOP_DISK, false);
     ds->media = true;
     ds->disk.vdev = g_strdup(vdev);
     ds->disk.target = g_strdup(target);
     ds->disk.format = format;
-    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }
 
@@ -1085,11 +1030,8 @@ xlite_device_console_add(xlite_ctx *ctx, uint32_t domid, unsigned int num,
         return XLITE_ERROR(ctx, -EINVAL, "an extra console is numbered "
                            "from 1 to %d, not %u", XLITE_MAX_CONSOLES - 1,
                            num);
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_CONSOLE;
+    ds = devop_new(domid, DEVOP_CONSOLE, false);
     ds->console = num;
-    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }
 
@@ -1102,11 +1044,7 @@ xlite_device_console_remove(xlite_ctx *ctx, uint32_t domid, unsigned int num,
     if (num == 0)
         return XLITE_ERROR(ctx, -EPERM, "console 0 of domain %u is its "
                            "primary console: it goes with the domain", domid);
-    ds = g_new0(devop_state, 1);
-    ds->domid = domid;
-    ds->kind = DEVOP_CONSOLE;
-    ds->remove = true;
+    ds = devop_new(domid, DEVOP_CONSOLE, true);
     ds->console = num;
-    nic_clear(&ds->nic);
     return devop_start(ctx, ds, how);
 }

@@ -98,6 +98,13 @@ char *xlite__console_tty(xlite_ctx *ctx, const char *fe);
 int xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                          unsigned int num);
 
+/* In one transaction: the backend @be, only if it is still there (never
+ * recreated), gets online 0 and state Closing, and the frontend @fe, if
+ * given, goes.  True if the backend is then to be waited for: it was
+ * neither Closed nor still Initialising (no driver ever took it). */
+bool xlite__tell_backend_close(struct xs_handle *xsh, const char *be,
+                               const char *fe);
+
 /* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,
  * console) and its error nodes. */
 void xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid);
