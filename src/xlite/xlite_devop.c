@@ -830,6 +830,18 @@ console_tell_close(xlite_ctx *ctx, devop_state *ds)
     return xsh && xlite__tell_backend_close(xsh, be, NULL);
 }
 
+/* An add that failed after its entry was stored: the entry goes; the
+ * error reported stays the add's. */
+static void
+console_add_undo(xlite_ctx *ctx, devop_state *ds)
+{
+    ds->errmsg = g_strdup(xlite_errmsg());
+    if (console_forget(ctx, ds) < 0)
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a console "
+                  "whose add failed stays in the stored config", ds->domid);
+    xlite__errmsg_restore(ds->errmsg);
+}
+
 static int
 console_add_start(xlite__egc *egc, devop_state *ds)
 {
@@ -858,12 +870,7 @@ console_add_start(xlite__egc *egc, devop_state *ds)
     if ((rc = write_nodes(ctx, ds)) < 0 ||
         (rc = console_wait(egc, ds, console_check_added,
                            console_timedout_added, console_added)) < 0) {
-        ds->errmsg = g_strdup(xlite_errmsg());
-        if (console_forget(ctx, ds) < 0)
-            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a "
-                      "console whose add failed stays in the stored config",
-                      ds->domid);
-        xlite__errmsg_restore(ds->errmsg);
+        console_add_undo(ctx, ds);
         return rc;
     }
     return 0;
@@ -915,12 +922,7 @@ console_added(xlite__egc *egc, xlite__xswait *xw, int rc)
     xlite_ctx *ctx = egc->ctx;
 
     if (rc < 0) {
-        ds->errmsg = g_strdup(xlite_errmsg());
-        if (console_forget(ctx, ds) < 0)
-            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a "
-                      "console whose add failed stays in the stored config",
-                      ds->domid);
-        xlite__errmsg_restore(ds->errmsg);
+        console_add_undo(ctx, ds);
     } else {
         XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: console %u added",
                   ds->domid, ds->console);
