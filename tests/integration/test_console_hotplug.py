@@ -301,16 +301,6 @@ def test_console_in_config_then_start(embed, tmp_path):
     embed.virsh("destroy", "c4")
 
 
-def quick_virsh(host, *args):
-    """virsh with the device timeout lowered to 2 s, so that a backend that
-    never answers fails the call quickly (the failure path is what is
-    tested, not the timeout's length)."""
-    proc = subprocess.run(["virsh", "-q", "-c", host.uri, *args],
-                          capture_output=True, text=True, timeout=120,
-                          env=xvtest.driver_env(
-                              {"XLITE_DEVICE_TIMEOUT_MS": "2000"}))
-    return xvtest.Result(proc)
-
 
 def test_console_backend_faults_leave_nothing_behind(embed, tmp_path):
     """xenconsoled never publishing a pty fails the attach and takes it
@@ -333,17 +323,17 @@ def test_console_backend_faults_leave_nothing_behind(embed, tmp_path):
     # find its directory gone.
     assert xvtest.simctl(rundir, "delay-backend", str(domid), "console/1",
                          "4").returncode == 0
-    res = quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
+    res = xvtest.quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
     assert res.rc != 0 and "no pty for console 1" in res.err, res
     nothing_left()
     time.sleep(3)
 
-    res = quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
+    res = xvtest.quick_virsh(embed, "attach-device", "c5", str(cf), "--live")
     assert res.rc == 0, res
     assert host.read(be + "/state") == "4"
     assert xvtest.simctl(rundir, "delay-backend", str(domid), "console/1",
                          "600").returncode == 0
-    res = quick_virsh(embed, "detach-device", "c5", str(cf), "--live")
+    res = xvtest.quick_virsh(embed, "detach-device", "c5", str(cf), "--live")
     assert res.rc == 0, res
     nothing_left()
     assert embed.virsh("destroy", "c5").rc == 0

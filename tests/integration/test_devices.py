@@ -372,16 +372,6 @@ def sim(host_root, *args):
     return xvtest.simctl(xvtest.sim_rundir(host_root), *args)
 
 
-def quick_virsh(embed, *args):
-    """virsh with the device timeout lowered to 2 s, so that a backend
-    that never answers fails the call quickly (the failure path is what is
-    tested, not the timeout's length)."""
-    proc = subprocess.run(["virsh", "-q", "-c", embed.uri, *args],
-                          capture_output=True, text=True, timeout=120,
-                          env=xvtest.driver_env(
-                              {"XLITE_DEVICE_TIMEOUT_MS": "2000"}))
-    return xvtest.Result(proc)
-
 
 def test_faults_in_attach_and_detach_leave_nothing_behind(embed, tmp_path):
     domid, agree = start_h1(embed, tmp_path)
@@ -397,30 +387,30 @@ def test_faults_in_attach_and_detach_leave_nothing_behind(embed, tmp_path):
 
     # The backend fails (a missing file, as blkback reports it).
     assert sim(embed.root, "fail-next-hotplug", domid).returncode == 0
-    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
+    res = xvtest.quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
     assert res.rc != 0 and "failed" in res.err, res
     assert agree() == base
     # The backend never answers.
     assert sim(embed.root, "delay-backend", domid, "qdisk/51728",
                600).returncode == 0
-    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
+    res = xvtest.quick_virsh(embed, "attach-disk", "h1", str(b), "xvdb")
     assert res.rc != 0 and "did not connect" in res.err, res
     assert agree() == base
     # The hotplug script fails, then hangs.
     for script, words in ((failing, "failed"), (hanging, "in time")):
-        res = quick_virsh(embed, "attach-interface", "h1", "bridge",
+        res = xvtest.quick_virsh(embed, "attach-interface", "h1", "bridge",
                           "xenbr0", "--mac", "00:16:3e:00:00:42",
                           "--script", str(script))
         assert res.rc != 0 and words in res.err, res
         assert agree() == base
     # After all that, the same attach works, and a detach whose backend
     # never closes goes on by force at the timeout.
-    res = quick_virsh(embed, "attach-disk", "h1", str(b), "xvdc")
+    res = xvtest.quick_virsh(embed, "attach-disk", "h1", str(b), "xvdc")
     assert res.rc == 0, res
     assert ("disk", str(b)) in agree()
     assert sim(embed.root, "delay-backend", domid, "qdisk/51744",
                600).returncode == 0
-    res = quick_virsh(embed, "detach-disk", "h1", "xvdc")
+    res = xvtest.quick_virsh(embed, "detach-disk", "h1", "xvdc")
     assert res.rc == 0, res
     assert agree() == base
     # No child left: the hanging script was killed at the timeout.

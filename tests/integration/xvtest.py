@@ -52,6 +52,16 @@ def virsh(uri, *args, readonly=False, timeout=60):
     return Result(proc)
 
 
+def quick_virsh(host, *args):
+    """virsh on HOST (anything with a .uri) with the device timeout lowered
+    to 2 s, so that a backend that never answers fails the call quickly
+    (the failure path is what is tested, not the timeout's length)."""
+    proc = subprocess.run(["virsh", "-q", "-c", host.uri, *args],
+                          capture_output=True, text=True, timeout=120,
+                          env=driver_env({"XLITE_DEVICE_TIMEOUT_MS": "2000"}))
+    return Result(proc)
+
+
 def python(code, *args, timeout=60):
     """Run a python-libvirt snippet in its own process (embedded mode allows
     one root per process, and the driver directory is read at load time)."""
