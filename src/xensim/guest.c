@@ -878,6 +878,28 @@ xsim_guest_xsc_ready(int fd,
     }
 }
 
+/*
+ * Every request of ours passes here first: a paused vCPU sends nothing, so
+ * whatever the thread was doing when the pause came (an event half
+ * handled, a read about to see a backend's new state) waits for the
+ * unpause.  Without it a pause took effect only between two events, and a
+ * toolstack's write made after the pause returned could still be seen.
+ * False when the domain goes away meanwhile.
+ */
+static bool
+xsim_guest_may_send(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    bool stop;
+
+    g_mutex_lock(&guest->lock);
+    while (guest->paused && !guest->stop)
+        g_cond_wait(&guest->cond, &guest->lock);
+    stop = guest->stop;
+    g_mutex_unlock(&guest->lock);
+    return !stop;
+}
+
 /* Connect to our xenstore endpoint; it exists once INTRODUCE made it. */
 static bool
 xsim_guest_connect(XsimGuest *guest)
@@ -888,6 +910,7 @@ xsim_guest_connect(XsimGuest *guest)
         if (!xsim_guest_sleep(guest, 50))
             return false;
     }
+    xsim_xsc_set_gate(guest->xsc, xsim_guest_may_send, guest);
     return true;
 }
 

@@ -24,6 +24,8 @@ struct _XsimXsc {
     GQueue events;          /* XsimXscEvent */
     bool broken;
     uint32_t tx;            /* the open transaction, 0 if none */
+    XsimXscGate gate;       /* asked before each request is sent */
+    gpointer gate_opaque;
 };
 
 typedef struct {
@@ -85,6 +87,15 @@ int
 xsim_xsc_fd(XsimXsc *xsc)
 {
     return xsc->fd;
+}
+
+void
+xsim_xsc_set_gate(XsimXsc *xsc,
+                  XsimXscGate gate,
+                  gpointer opaque)
+{
+    xsc->gate = gate;
+    xsc->gate_opaque = opaque;
 }
 
 void
@@ -275,7 +286,7 @@ xsim_xsc_request(XsimXsc *xsc,
     struct xsd_sockmsg hdr = { .type = type, .tx_id = xsc->tx };
     int rc;
 
-    if (xsc->broken)
+    if (xsc->broken || (xsc->gate && !xsc->gate(xsc->gate_opaque)))
         return EPIPE;
     hdr.req_id = ++xsc->next_req;
     g_byte_array_append(msg, (guint8 *)&hdr, sizeof(hdr));

@@ -31,6 +31,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimXsc, xsim_xsc_free);
 int
 xsim_xsc_fd(XsimXsc *xsc);
 
+/*
+ * @gate is called (in the owner's thread) before each request goes out;
+ * it may block, and a false return fails the request with EPIPE.  The
+ * simulated guest's gate holds a paused vCPU's requests: a request the
+ * guest sent before its pause is answered, none after.
+ */
+typedef bool (*XsimXscGate)(gpointer opaque);
+
+void
+xsim_xsc_set_gate(XsimXsc *xsc,
+                  XsimXscGate gate,
+                  gpointer opaque);
+
 /* Make every blocked or later request fail with EPIPE (any thread). */
 void
 xsim_xsc_shutdown(XsimXsc *xsc);
