@@ -290,46 +290,45 @@ xlite__device_dispose(xlite__device *dev)
     g_clear_pointer(&dev->frontend, g_free);
 }
 
+typedef struct {
+    const char *path;
+    char *value;
+} tty_read;
+
+static int
+tty_read_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+              void *opaque)
+{
+    tty_read *r = opaque;
+    struct xs_permissions *perms;
+    unsigned int n = 0, len = 0;
+    bool ours;
+
+    g_clear_pointer(&r->value, free);
+    perms = xs_get_permissions(xsh, t, r->path, &n);
+    ours = perms && n >= 1 && perms[0].id == 0;
+    free(perms);
+    if (ours && (r->value = xs_read(xsh, t, r->path, &len)) &&
+        (len > 64 || strlen(r->value) != len))
+        g_clear_pointer(&r->value, free);
+    return 0;
+}
+
 char *
 xlite__console_tty(xlite_ctx *ctx, const char *fe)
 {
     g_autofree char *path = g_strdup_printf("%s/tty", fe);
-    struct xs_handle *xsh = xlite__xs(ctx);
-    unsigned int attempt;
+    tty_read r = { .path = path };
 
     /* The frontend is the guest's: trust the node only while dom0 owns
      * it, as devices_write made it (the guest cannot change a node it may
      * only read, but it can remove its parent and make its own): the
      * owner and the value are read in one transaction. */
-    if (!xsh)
+    if (xlite__xs_transact(ctx, NULL, tty_read_body, &r) < 0) {
+        free(r.value);
         return NULL;
-    for (attempt = 0; attempt < 8; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        struct xs_permissions *perms;
-        unsigned int n = 0, len = 0;
-        char *value = NULL;
-        bool ours;
-
-        if (t == XBT_NULL)
-            return NULL;
-        perms = xs_get_permissions(xsh, t, path, &n);
-        ours = perms && n >= 1 && perms[0].id == 0;
-        free(perms);
-        if (ours)
-            value = xs_read(xsh, t, path, &len);
-        if (!xs_transaction_end(xsh, t, false)) {
-            free(value);
-            if (errno == EAGAIN)
-                continue;
-            return NULL;
-        }
-        if (!value || len > 64 || strlen(value) != len) {
-            free(value);
-            return NULL;
-        }
-        return value;
     }
-    return NULL;
+    return r.value;
 }
 
 void
@@ -536,29 +535,29 @@ xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     return 0;
 }
 
+static int
+rm_if_empty_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                 void *opaque)
+{
+    const char *dir = opaque;
+    unsigned int n = 0;
+    char **children = xs_directory(xsh, t, dir, &n);
+
+    if (children && n == 0)
+        xs_rm(xsh, t, dir);
+    free(children);
+    return 0;
+}
+
 /* Removes the parent of path if it has no child left: in a transaction,
  * so that a device another create writes meanwhile is never lost (its
- * transaction or ours is retried). */
+ * transaction or ours is made again). */
 static void
-rm_node_if_empty(struct xs_handle *xsh, const char *path)
+rm_node_if_empty(xlite_ctx *ctx, const char *path)
 {
     g_autofree char *parent = g_path_get_dirname(path);
-    unsigned int attempt;
 
-    for (attempt = 0; attempt < 8; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        unsigned int n = 0;
-        char **children;
-
-        if (t == XBT_NULL)
-            return;
-        children = xs_directory(xsh, t, parent, &n);
-        if (children && n == 0)
-            xs_rm(xsh, t, parent);
-        free(children);
-        if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
-            return;
-    }
+    xlite__xs_transact(ctx, NULL, rm_if_empty_body, parent);
 }
 
 void
@@ -581,8 +580,8 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
             xs_rm(xsh, XBT_NULL, err);
             /* The kind's directory too once no domain has one, as
              * libxl's path cleanup does. */
-            rm_node_if_empty(xsh, be);
-            rm_node_if_empty(xsh, err);
+            rm_node_if_empty(ctx, be);
+            rm_node_if_empty(ctx, err);
         }
     }
 }
@@ -987,37 +986,40 @@ backend_frontend_path(uint32_t domid, const char *backend, const char *devid)
  * given, goes.  True if the backend is then to be waited for: it was
  * neither Closed nor still Initialising (no driver ever took it: a Linux
  * backend goes to InitWait at probe, so none will close it). */
-bool
-xlite__tell_backend_close(struct xs_handle *xsh, const char *be,
-                          const char *fe)
+typedef struct {
+    const char *be;
+    const char *fe;
+} backend_close;
+
+static int
+backend_close_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                   void *opaque)
 {
-    g_autofree char *online = g_strdup_printf("%s/online", be);
-    g_autofree char *state = g_strdup_printf("%s/state", be);
-    unsigned int attempt;
+    const backend_close *bc = opaque;
+    g_autofree char *online = g_strdup_printf("%s/online", bc->be);
+    g_autofree char *state = g_strdup_printf("%s/state", bc->be);
+    unsigned int len;
+    char *cur;
+    bool wait;
 
-    for (attempt = 0; attempt < 8; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        bool wait = false;
-        unsigned int len;
-        char *cur;
+    if (bc->fe)
+        xs_rm(xsh, t, bc->fe);
+    if (!(cur = xs_read(xsh, t, state, &len)))
+        return 0;
+    xs_write(xsh, t, online, "0", 1);
+    if (strcmp(cur, "6") != 0)
+        xs_write(xsh, t, state, "5", 1);
+    wait = strcmp(cur, "6") != 0 && strcmp(cur, "1") != 0;
+    free(cur);
+    return wait;
+}
 
-        if (t == XBT_NULL)
-            break;
-        if (fe)
-            xs_rm(xsh, t, fe);
-        if ((cur = xs_read(xsh, t, state, &len))) {
-            xs_write(xsh, t, online, "0", 1);
-            if (strcmp(cur, "6") != 0)
-                xs_write(xsh, t, state, "5", 1);
-            wait = strcmp(cur, "6") != 0 && strcmp(cur, "1") != 0;
-            free(cur);
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return wait;
-        if (errno != EAGAIN)
-            break;
-    }
-    return false;
+bool
+xlite__tell_backend_close(xlite_ctx *ctx, const char *be, const char *fe)
+{
+    backend_close bc = { .be = be, .fe = fe };
+
+    return xlite__xs_transact(ctx, NULL, backend_close_body, &bc) > 0;
 }
 
 static void
@@ -1045,7 +1047,7 @@ devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
                 /* The PV console's backend (xenconsoled) never reaches
                  * Closed on real Xen: told to go, it is not waited for
                  * (as xl does). */
-                if (xlite__tell_backend_close(xsh, be, fe) &&
+                if (xlite__tell_backend_close(ctx, be, fe) &&
                     k != XLITE__DEVKIND_CONSOLE)
                     g_ptr_array_add(dw->paths, g_steal_pointer(&be));
             }
@@ -1062,15 +1064,14 @@ devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
 {
     const xlite_domain_config *cfg = dw->cfg;
     xlite_ctx *ctx = egc->ctx;
-    struct xs_handle *xsh = xlite__xs(ctx);
     size_t i;
 
-    for (i = 0; xsh && i < cfg->num_disks + cfg->num_nics; i++) {
+    for (i = 0; i < cfg->num_disks + cfg->num_nics; i++) {
         g_auto(xlite__device) dev = { 0 };
 
         if (xlite__device_of(ctx, dw->domid, cfg, i, &dev) < 0)
             continue;
-        if (xlite__tell_backend_close(xsh, dev.backend, NULL))
+        if (xlite__tell_backend_close(ctx, dev.backend, NULL))
             g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
     }
 }

@@ -222,40 +222,26 @@ backend_exists(xlite_ctx *ctx, const char *dir)
     return v != NULL;
 }
 
+static int
+write_nodes_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                 void *opaque)
+{
+    devop_state *ds = opaque;
+
+    return ds->kind == DEVOP_CONSOLE
+        ? xlite__console_write(ctx, t, ds->domid, ds->console)
+        : xlite__devices_write(ctx, t, ds->domid, &ds->one, 0, 0);
+}
+
 /* Writes the device's nodes (ds->one's, or console ds->console's) in one
- * transaction, retried while it conflicts. */
+ * transaction. */
 static int
 write_nodes(xlite_ctx *ctx, devop_state *ds)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
-    unsigned int attempt;
-    int rc;
+    g_autofree char *what = g_strdup_printf("write the device nodes of "
+                                            "domain %u", ds->domid);
 
-    if (!xsh)
-        return -EIO;
-    for (attempt = 0; attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-
-        if (t == XBT_NULL)
-            return XLITE_ERROR(ctx, -errno, "cannot start a xenstore "
-                               "transaction: %s", g_strerror(errno));
-        rc = ds->kind == DEVOP_CONSOLE
-             ? xlite__console_write(ctx, t, ds->domid, ds->console)
-             : xlite__devices_write(ctx, t, ds->domid, &ds->one, 0, 0);
-        if (rc < 0) {
-            xs_transaction_end(xsh, t, true);
-            return rc;
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            return XLITE_ERROR(ctx, -errno, "cannot write the device nodes "
-                               "of domain %u: %s", ds->domid,
-                               g_strerror(errno));
-    }
-    return XLITE_ERROR(ctx, -EAGAIN, "cannot write the device nodes of "
-                       "domain %u: too many conflicting transactions",
-                       ds->domid);
+    return xlite__xs_transact(ctx, what, write_nodes_body, ds);
 }
 
 /* Removes ds->one's backend, frontend and error nodes. */
@@ -410,48 +396,45 @@ devop_add_to_stored(xlite_ctx *ctx, devop_state *ds)
     return 0;
 }
 
+typedef struct {
+    devop_state *ds;
+    const char *be;
+    const char *target;
+} medium_write;
+
+static int
+write_medium_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                  void *opaque)
+{
+    const medium_write *mw = opaque;
+    g_autofree char *params = g_strdup_printf("%s/params", mw->be);
+    g_autofree char *state = g_strdup_printf("%s/state", mw->be);
+    unsigned int len = 0;
+    char *cur;
+
+    if (!(cur = xs_read(xsh, t, state, &len)))
+        return XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk %s",
+                           mw->ds->domid, mw->ds->disk.vdev);
+    free(cur);
+    if (!xs_write(xsh, t, params, mw->target, strlen(mw->target)))
+        return XLITE_ERROR(ctx, -errno, "cannot change the medium of disk "
+                           "%s of domain %u: %s", mw->ds->disk.vdev,
+                           mw->ds->domid, g_strerror(errno));
+    return 0;
+}
+
 /* The backend's params (its medium) set to @target ("" for none), only
  * while the backend is there. */
 static int
 write_medium(xlite_ctx *ctx, devop_state *ds, const char *target)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
     g_autofree char *be = backend_path(ds);
-    g_autofree char *params = g_strdup_printf("%s/params", be);
-    g_autofree char *state = g_strdup_printf("%s/state", be);
-    unsigned int attempt;
+    g_autofree char *what = g_strdup_printf("change the medium of disk %s "
+                                            "of domain %u", ds->disk.vdev,
+                                            ds->domid);
+    medium_write mw = { .ds = ds, .be = be, .target = target };
 
-    if (!xsh)
-        return -EIO;
-    for (attempt = 0; attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        unsigned int len = 0;
-        char *cur;
-        bool ok;
-
-        if (t == XBT_NULL)
-            break;
-        if (!(cur = xs_read(xsh, t, state, &len))) {
-            xs_transaction_end(xsh, t, true);
-            return XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk %s",
-                               ds->domid, ds->disk.vdev);
-        }
-        free(cur);
-        if (!(ok = xs_write(xsh, t, params, target, strlen(target)))) {
-            int err = errno;
-
-            xs_transaction_end(xsh, t, true);
-            errno = err;
-            break;
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            break;
-    }
-    return XLITE_ERROR(ctx, -EIO, "cannot change the medium of disk %s of "
-                       "domain %u: %s", ds->disk.vdev, ds->domid,
-                       g_strerror(errno));
+    return xlite__xs_transact(ctx, what, write_medium_body, &mw);
 }
 
 /*
@@ -824,10 +807,9 @@ console_timedout_closed(xlite__egc *egc, xlite__xswait *xw)
 static bool
 console_tell_close(xlite_ctx *ctx, devop_state *ds)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
     g_autofree char *be = backend_path(ds);
 
-    return xsh && xlite__tell_backend_close(xsh, be, NULL);
+    return xlite__tell_backend_close(ctx, be, NULL);
 }
 
 /* An add that failed after its entry was stored: the entry goes; the

@@ -102,7 +102,7 @@ int xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
  * recreated), gets online 0 and state Closing, and the frontend @fe, if
  * given, goes.  True if the backend is then to be waited for: it was
  * neither Closed nor still Initialising (no driver ever took it). */
-bool xlite__tell_backend_close(struct xs_handle *xsh, const char *be,
+bool xlite__tell_backend_close(xlite_ctx *ctx, const char *be,
                                const char *fe);
 
 /* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,

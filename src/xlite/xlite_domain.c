@@ -266,32 +266,36 @@ name_index_sync(xlite_ctx *ctx)
     xs_write(xsh, XBT_NULL, NAME_INDEX "-complete", "1", 1);
 }
 
+static int
+remove_home_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                 void *opaque)
+{
+    uint32_t domid = GPOINTER_TO_UINT(opaque);
+    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
+    g_autofree char *npath = g_strdup_printf("%s/name", home);
+    g_autofree char *name = NULL;
+    unsigned int len;
+
+    if ((name = xs_read(xsh, t, npath, &len)))
+        name_index_remove(ctx, t, name, domid);
+    xs_rm(xsh, t, home);
+    return 0;
+}
+
 /* Removes the domain's home (its frontends with it) and its name's
  * entry, in one transaction. */
 static void
 remove_home_nodes(xlite_ctx *ctx, uint32_t domid)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
-    g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
-    g_autofree char *npath = g_strdup_printf("%s/name", home);
-    unsigned int attempt;
+    struct xs_handle *xsh;
+    g_autofree char *home = NULL;
 
-    if (!xsh)
+    if (xlite__xs_transact(ctx, NULL, remove_home_body,
+                           GUINT_TO_POINTER(domid)) >= 0 ||
+        !(xsh = xlite__xs(ctx)))
         return;
-    for (attempt = 0; attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        g_autofree char *name = NULL;
-        unsigned int len;
-
-        if (t == XBT_NULL)
-            break;
-        if ((name = xs_read(xsh, t, npath, &len)))
-            name_index_remove(ctx, t, name, domid);
-        xs_rm(xsh, t, home);
-        if (xs_transaction_end(xsh, t, false) || errno != EAGAIN)
-            return;
-    }
     /* At worst the entry stays, stale: the home goes anyway. */
+    home = g_strdup_printf("/local/domain/%u", domid);
     xs_rm(xsh, XBT_NULL, home);
 }
 
@@ -579,12 +583,13 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
  * transaction (retried while it conflicts).  Long because it is the list
  * of nodes libxl writes, in its order, kept as one readable table. */
 static int
-create_write_xenstore(xlite_ctx *ctx, create_state *cs)
+create_home_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                 void *opaque)
 {
+    create_state *cs = opaque;
     const xlite_domain_config *cfg = &cs->cfg;
     const xlite__hv_build_args *b = &cs->build;
     uint32_t domid = cs->domid;
-    struct xs_handle *xsh = xlite__xs(ctx);
     struct xs_permissions ro[2] = {
         { .id = 0, .perms = XS_PERM_NONE },
         { .id = domid, .perms = XS_PERM_READ },
@@ -599,99 +604,86 @@ create_write_xenstore(xlite_ctx *ctx, create_state *cs)
     g_autofree char *home = g_strdup_printf("/local/domain/%u", domid);
     g_autofree char *vm = NULL;
     char us[37];
-    unsigned int attempt;
+    bool ok = true;
+    uint32_t holder;
+    size_t i;
 
-    if (!xsh)
-        return -EIO;
     uuid_format(cfg->uuid, us);
     vm = g_strdup_printf("/vm/%s", us);
 
-    for (attempt = 0; attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        bool ok = t != XBT_NULL;
-        uint32_t holder;
-        size_t i;
-        int rc;
-
 #define W(path, ...) \
-        do { \
-            g_autofree char *p_ = (path); \
-            g_autofree char *v_ = g_strdup_printf(__VA_ARGS__); \
-            ok = ok && xs_write(xsh, t, p_, v_, strlen(v_)); \
-        } while (0)
+    do { \
+        g_autofree char *p_ = (path); \
+        g_autofree char *v_ = g_strdup_printf(__VA_ARGS__); \
+        ok = ok && xs_write(xsh, t, p_, v_, strlen(v_)); \
+    } while (0)
 #define P(path, perms, n) \
-        do { \
-            g_autofree char *p_ = (path); \
-            ok = ok && xs_write(xsh, t, p_, "", 0) && \
-                 xs_set_permissions(xsh, t, p_, (perms), (n)); \
-        } while (0)
+    do { \
+        g_autofree char *p_ = (path); \
+        ok = ok && xs_write(xsh, t, p_, "", 0) && \
+             xs_set_permissions(xsh, t, p_, (perms), (n)); \
+    } while (0)
 
-        /* The name, checked again where it counts: two creates of one
-         * name conflict here, and the second finds the first's entry. */
-        if (ok && (holder = name_index_holder(ctx, t, cfg->name)) != 0 &&
-            holder != domid) {
-            xs_transaction_end(xsh, t, true);
-            return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
-                               "(domid %u)", cfg->name, holder);
-        }
-        ok = ok && name_index_write(ctx, t, cfg->name, domid);
-        xs_rm(xsh, t, home);
-        P(g_strdup(home), ro, 2);
-        P(g_strdup(vm), ro, 2);
-        W(g_strdup_printf("%s/uuid", vm), "%s", us);
-        W(g_strdup_printf("%s/name", vm), "%s", cfg->name);
-        W(g_strdup_printf("%s/image/ostype", vm), "%s",
-          cfg->type == XLITE_DOMAIN_TYPE_HVM ? "hvm" : "linux");
-        if (cfg->kernel)
-            W(g_strdup_printf("%s/image/kernel", vm), "%s", cfg->kernel);
-        if (cfg->cmdline)
-            W(g_strdup_printf("%s/image/cmdline", vm), "%s", cfg->cmdline);
-        W(g_strdup_printf("%s/start_time", vm), "%.2f",
-          g_get_real_time() / 1e6);
-        W(g_strdup_printf("%s/name", home), "%s", cfg->name);
-        W(g_strdup_printf("%s/domid", home), "%u", domid);
-        W(g_strdup_printf("%s/vm", home), "%s", vm);
-        P(g_strdup_printf("%s/memory", home), ro, 2);
-        W(g_strdup_printf("%s/memory/static-max", home), "%" G_GUINT64_FORMAT,
-          cfg->max_memkb);
-        W(g_strdup_printf("%s/memory/target", home), "%" G_GUINT64_FORMAT,
-          cfg->target_memkb);
-        P(g_strdup_printf("%s/cpu", home), ro, 2);
-        for (i = 0; i < cfg->max_vcpus; i++)
-            W(g_strdup_printf("%s/cpu/%zu/availability", home, i), "%s",
-              i < cfg->online_vcpus ? "online" : "offline");
-        for (i = 0; i < G_N_ELEMENTS(rw_dirs); i++)
-            P(g_strdup_printf("%s/%s", home, rw_dirs[i]), rw, 1);
-        /* Where the builder put the rings: xenconsoled maps console/ from
-         * these; store/ is what xenstored is told at introduce. */
-        P(g_strdup_printf("%s/store", home), ro, 2);
-        W(g_strdup_printf("%s/store/port", home), "%u", b->store_port);
-        W(g_strdup_printf("%s/store/ring-ref", home), "%" G_GUINT64_FORMAT,
-          b->store_mfn);
+    /* The name, checked again where it counts: two creates of one name
+     * conflict here, and the second finds the first's entry. */
+    if ((holder = name_index_holder(ctx, t, cfg->name)) != 0 &&
+        holder != domid)
+        return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                           "(domid %u)", cfg->name, holder);
+    ok = name_index_write(ctx, t, cfg->name, domid);
+    xs_rm(xsh, t, home);
+    P(g_strdup(home), ro, 2);
+    P(g_strdup(vm), ro, 2);
+    W(g_strdup_printf("%s/uuid", vm), "%s", us);
+    W(g_strdup_printf("%s/name", vm), "%s", cfg->name);
+    W(g_strdup_printf("%s/image/ostype", vm), "%s",
+      cfg->type == XLITE_DOMAIN_TYPE_HVM ? "hvm" : "linux");
+    if (cfg->kernel)
+        W(g_strdup_printf("%s/image/kernel", vm), "%s", cfg->kernel);
+    if (cfg->cmdline)
+        W(g_strdup_printf("%s/image/cmdline", vm), "%s", cfg->cmdline);
+    W(g_strdup_printf("%s/start_time", vm), "%.2f", g_get_real_time() / 1e6);
+    W(g_strdup_printf("%s/name", home), "%s", cfg->name);
+    W(g_strdup_printf("%s/domid", home), "%u", domid);
+    W(g_strdup_printf("%s/vm", home), "%s", vm);
+    P(g_strdup_printf("%s/memory", home), ro, 2);
+    W(g_strdup_printf("%s/memory/static-max", home), "%" G_GUINT64_FORMAT,
+      cfg->max_memkb);
+    W(g_strdup_printf("%s/memory/target", home), "%" G_GUINT64_FORMAT,
+      cfg->target_memkb);
+    P(g_strdup_printf("%s/cpu", home), ro, 2);
+    for (i = 0; i < cfg->max_vcpus; i++)
+        W(g_strdup_printf("%s/cpu/%zu/availability", home, i), "%s",
+          i < cfg->online_vcpus ? "online" : "offline");
+    for (i = 0; i < G_N_ELEMENTS(rw_dirs); i++)
+        P(g_strdup_printf("%s/%s", home, rw_dirs[i]), rw, 1);
+    /* Where the builder put the rings: xenconsoled maps console/ from
+     * these; store/ is what xenstored is told at introduce. */
+    P(g_strdup_printf("%s/store", home), ro, 2);
+    W(g_strdup_printf("%s/store/port", home), "%u", b->store_port);
+    W(g_strdup_printf("%s/store/ring-ref", home), "%" G_GUINT64_FORMAT,
+      b->store_mfn);
 #undef W
 #undef P
-        if (ok && (rc = xlite__devices_write(ctx, t, domid, cfg,
-                                             b->console_port,
-                                             b->console_mfn)) < 0) {
-            xs_transaction_end(xsh, t, true);
-            return rc;
-        }
-        if (!ok) {
-            int err = errno ? errno : EIO;
+    if (!ok) {
+        int err = errno ? errno : EIO;
 
-            if (t != XBT_NULL)
-                xs_transaction_end(xsh, t, true);
-            return XLITE_ERROR(ctx, -err, "cannot write the xenstore home "
-                               "of domain %u: %s", domid, g_strerror(err));
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return 0;
-        if (errno != EAGAIN)
-            return XLITE_ERROR(ctx, -errno, "cannot write the xenstore home "
-                               "of domain %u: %s", domid, g_strerror(errno));
+        return XLITE_ERROR(ctx, -err, "cannot write the xenstore home of "
+                           "domain %u: %s", domid, g_strerror(err));
     }
-    return XLITE_ERROR(ctx, -EAGAIN, "cannot write the xenstore home of "
-                       "domain %u: too many conflicting transactions", domid);
+    return xlite__devices_write(ctx, t, domid, cfg, b->console_port,
+                                b->console_mfn);
+}
+
+/* The domain's home, its /vm entry, its name's index entry and its
+ * devices' nodes, in one transaction. */
+static int
+create_write_xenstore(xlite_ctx *ctx, create_state *cs)
+{
+    g_autofree char *what = g_strdup_printf("write the xenstore home of "
+                                            "domain %u", cs->domid);
+
+    return xlite__xs_transact(ctx, what, create_home_body, cs);
 }
 
 static void
@@ -1423,13 +1415,45 @@ xlite_domain_set_sched(xlite_ctx *ctx, uint32_t domid, unsigned int weight,
     return rc;
 }
 
+typedef struct {
+    uint32_t domid;
+    const char *name;
+    const char *vm_name;        /* /vm/UUID/name */
+} rename_state;
+
+static int
+rename_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+            void *opaque)
+{
+    const rename_state *r = opaque;
+    g_autofree char *home_name = g_strdup_printf("/local/domain/%u/name",
+                                                 r->domid);
+    g_autofree char *old = NULL;
+    unsigned int olen;
+    uint32_t holder;
+
+    if ((holder = name_index_holder(ctx, t, r->name)) != 0 &&
+        holder != r->domid)
+        return XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
+                           "(domid %u)", r->name, holder);
+    if ((old = xs_read(xsh, t, home_name, &olen)))
+        name_index_remove(ctx, t, old, r->domid);
+    if (!name_index_write(ctx, t, r->name, r->domid) ||
+        !xs_write(xsh, t, home_name, r->name, strlen(r->name)) ||
+        !xs_write(xsh, t, r->vm_name, r->name, strlen(r->name)))
+        return XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",
+                           r->domid, g_strerror(errno));
+    return 0;
+}
+
 XLITE_EXPORT int
 xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
 {
-    struct xs_handle *xsh;
+    g_autofree char *vm_name = NULL;
+    g_autofree char *what = NULL;
+    rename_state r = { .domid = domid, .name = name };
     xlite_dominfo info;
     char us[37];
-    unsigned int attempt;
     size_t i, len = name ? strlen(name) : 0;
     int rc;
 
@@ -1444,51 +1468,10 @@ xlite_domain_rename(xlite_ctx *ctx, uint32_t domid, const char *name)
     if ((rc = xlite__dom_info(ctx, domid, &info)) < 0 ||
         (rc = check_name_free(ctx, name, domid)) < 0)
         goto out;
-    if (!(xsh = xlite__xs(ctx))) {
-        rc = -EIO;
-        goto out;
-    }
     uuid_format(info.uuid, us);
-    for (attempt = 0; attempt < 16; attempt++) {
-        g_autofree char *p1 = g_strdup_printf("/local/domain/%u/name", domid);
-        g_autofree char *p2 = g_strdup_printf("/vm/%s/name", us);
-        g_autofree char *old = NULL;
-        xs_transaction_t t = xs_transaction_start(xsh);
-        unsigned int olen;
-        uint32_t holder;
-
-        if (t != XBT_NULL &&
-            (holder = name_index_holder(ctx, t, name)) != 0 &&
-            holder != domid) {
-            xs_transaction_end(xsh, t, true);
-            rc = XLITE_ERROR(ctx, -EEXIST, "domain '%s' already exists "
-                             "(domid %u)", name, holder);
-            goto out;
-        }
-        if (t != XBT_NULL && (old = xs_read(xsh, t, p1, &olen)))
-            name_index_remove(ctx, t, old, domid);
-        if (t == XBT_NULL ||
-            !name_index_write(ctx, t, name, domid) ||
-            !xs_write(xsh, t, p1, name, strlen(name)) ||
-            !xs_write(xsh, t, p2, name, strlen(name))) {
-            rc = XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",
-                             domid, g_strerror(errno));
-            if (t != XBT_NULL)
-                xs_transaction_end(xsh, t, true);
-            goto out;
-        }
-        if (xs_transaction_end(xsh, t, false)) {
-            rc = 0;
-            goto out;
-        }
-        if (errno != EAGAIN) {
-            rc = XLITE_ERROR(ctx, -errno, "cannot rename domain %u: %s",
-                             domid, g_strerror(errno));
-            goto out;
-        }
-    }
-    rc = XLITE_ERROR(ctx, -EAGAIN, "cannot rename domain %u: too many "
-                     "conflicting transactions", domid);
+    r.vm_name = vm_name = g_strdup_printf("/vm/%s/name", us);
+    what = g_strdup_printf("rename domain %u", domid);
+    rc = xlite__xs_transact(ctx, what, rename_body, &r);
 
  out:
     CTX_UNLOCK(ctx);

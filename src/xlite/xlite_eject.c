@@ -81,44 +81,42 @@ cdrom_by_devid(xlite_ctx *ctx, const xlite_domain_config *cfg, int devid)
     return NULL;
 }
 
+typedef struct {
+    const char *epath;          /* the frontend's eject node */
+    const char *be;
+} eject_grant;
+
+static int
+grant_eject_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+                 void *opaque)
+{
+    const eject_grant *g = opaque;
+    g_autofree char *params = g_strdup_printf("%s/params", g->be);
+    g_autofree char *state = g_strdup_printf("%s/state", g->be);
+    unsigned int len = 0;
+    char *ask, *bstate;
+    bool asked;
+
+    ask = xs_read(xsh, t, g->epath, &len);
+    asked = ask && len == 5 && memcmp(ask, "eject", 5) == 0;
+    free(ask);
+    bstate = asked ? xs_read(xsh, t, state, &len) : NULL;
+    if (!bstate)
+        return 0;
+    free(bstate);
+    if (!xs_write(xsh, t, params, "", 0) || !xs_write(xsh, t, g->epath, "", 0))
+        return -(errno ? errno : EIO);
+    return 1;
+}
+
 /* In one transaction, while the guest still asks: the backend's medium
  * goes, the request is cleared.  True if it was granted now. */
 static bool
 grant_eject(xlite_ctx *ctx, const char *epath, const char *be)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
-    g_autofree char *params = g_strdup_printf("%s/params", be);
-    g_autofree char *state = g_strdup_printf("%s/state", be);
-    unsigned int attempt;
+    eject_grant g = { .epath = epath, .be = be };
 
-    for (attempt = 0; xsh && attempt < 16; attempt++) {
-        xs_transaction_t t = xs_transaction_start(xsh);
-        unsigned int len = 0;
-        char *ask, *bstate;
-        bool asked;
-
-        if (t == XBT_NULL)
-            return false;
-        ask = xs_read(xsh, t, epath, &len);
-        asked = ask && len == 5 && memcmp(ask, "eject", 5) == 0;
-        free(ask);
-        bstate = asked ? xs_read(xsh, t, state, &len) : NULL;
-        if (!bstate) {
-            xs_transaction_end(xsh, t, true);
-            return false;
-        }
-        free(bstate);
-        if (!xs_write(xsh, t, params, "", 0) ||
-            !xs_write(xsh, t, epath, "", 0)) {
-            xs_transaction_end(xsh, t, true);
-            return false;
-        }
-        if (xs_transaction_end(xsh, t, false))
-            return true;
-        if (errno != EAGAIN)
-            return false;
-    }
-    return false;
+    return xlite__xs_transact(ctx, NULL, grant_eject_body, &g) == 1;
 }
 
 static void

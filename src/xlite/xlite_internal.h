@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <xenstore.h>
 
 #include "xlite.h"
 
@@ -532,7 +533,6 @@ void xlite__childproc_ctx_free(xlite_ctx *ctx);
  * trusted beyond being a string.
  */
 
-struct xs_handle;
 typedef struct xlite__ev_xswatch xlite__ev_xswatch;
 typedef void xlite__ev_xswatch_callback(xlite__egc *egc, xlite__ev_xswatch *w,
                                         const char *wpath, const char *epath);
@@ -567,6 +567,25 @@ int xlite__xs_read_uint(xlite_ctx *ctx, const char *path, uint64_t max,
 int xlite__xs_write_checked(xlite_ctx *ctx, const char *path,
                             const char *value);
 bool xlite__xs_exists(xlite_ctx *ctx, const char *path);
+/*
+ * A read-decide-write on xenstore: one transaction, made again from the
+ * start while it conflicts with another writer (its end fails with
+ * EAGAIN), at most XLITE__XS_TXN_ATTEMPTS times.  body(ctx, xsh, t,
+ * opaque) does the transaction's reads and writes and returns
+ *   - >= 0 to commit; once committed, that is what _transact returns (a
+ *     body may so tell what it found);
+ *   - < 0 to abort (nothing it wrote stays); returned as is.
+ * The body reports its own errors (XLITE_ERROR) where they deserve a
+ * message, and keeps nothing from an attempt that conflicted: it runs
+ * again from scratch.  _transact reports the transaction's own failures
+ * (it cannot start or end, or conflicts every time: -EAGAIN) as "cannot
+ * <what>: ..."; a NULL @what reports nothing (a best-effort cleanup).
+ */
+#define XLITE__XS_TXN_ATTEMPTS 16
+typedef int xlite__xs_txn_body(xlite_ctx *ctx, struct xs_handle *xsh,
+                               xs_transaction_t t, void *opaque);
+int xlite__xs_transact(xlite_ctx *ctx, const char *what,
+                       xlite__xs_txn_body *body, void *opaque);
 void xlite__xs_ctx_init(xlite_ctx *ctx);
 void xlite__xs_ctx_free(xlite_ctx *ctx);
 

@@ -190,6 +190,46 @@ xlite__xs_exists(xlite_ctx *ctx, const char *path)
     return v != NULL;
 }
 
+/* ---------- transactions ---------- */
+
+int
+xlite__xs_transact(xlite_ctx *ctx, const char *what,
+                   xlite__xs_txn_body *body, void *opaque)
+{
+    struct xs_handle *xsh = xlite__xs(ctx);
+    unsigned int attempt;
+    int rc;
+
+    if (!xsh)
+        return -EIO;
+    for (attempt = 0; attempt < XLITE__XS_TXN_ATTEMPTS; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xsh);
+
+        if (t == XBT_NULL)
+            goto failed;
+        if ((rc = body(ctx, xsh, t, opaque)) < 0) {
+            int saved = errno;
+
+            xs_transaction_end(xsh, t, true);
+            errno = saved;
+            return rc;
+        }
+        if (xs_transaction_end(xsh, t, false))
+            return rc;
+        if (errno != EAGAIN)
+            goto failed;
+    }
+    return what ? XLITE_ERROR(ctx, -EAGAIN, "cannot %s: too many "
+                              "conflicting xenstore transactions", what)
+                : -EAGAIN;
+
+ failed:
+    rc = errno ? -errno : -EIO;
+    return what ? XLITE_ERROR(ctx, rc, "cannot %s: %s", what,
+                              g_strerror(-rc))
+                : rc;
+}
+
 /* ---------- watch sources ---------- */
 
 void
