@@ -116,7 +116,7 @@ finish() {
         [ -e "$core" ] || continue
         prog=$(basename "$(core_exe "$core")")
         case " ${OURS:-libvirtd xlite} " in
-        *" $prog "*) ;;
+        *" $prog "*) echo "CRASH UNDER TEST: $prog" ;;
         *) echo "ENVIRONMENT FAULT: $prog crashed in dom0 (not a program under test)" ;;
         esac
     done

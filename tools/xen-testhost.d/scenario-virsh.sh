@@ -170,11 +170,12 @@ check_guest_alive "$domid" $NAME $NAME-2 "$b"
 
 step "virsh destroy: as fast as xl's, nothing left"
 logfrom=$(($(wc -l < /tmp/lvd/libvirtd.log) + 1))
+echo "virsh destroy begins at $(up) s of uptime ($(date -u +%T.%N | cut -c1-12))"
 t0=$(up)
 check destroy V destroy $NAME
 ours=$(since "$t0")
 echo "virsh destroy: $ours s; the driver's and the core's log meanwhile:"
-tail -n +"$logfrom" /tmp/lvd/libvirtd.log | grep -a " : xlite: \| : xv[A-Z][A-Za-z]*:[0-9]* : \| : virDomainDestroy[A-Za-z]*:[0-9]* : " |
+tail -n +"$logfrom" /tmp/lvd/libvirtd.log | grep -a " : xlite: \| : xv[A-Z][A-Za-z]*:[0-9]* : \| : virDomainDestroy[A-Za-z]*:[0-9]* : \| : virConnectOpen[A-Za-z]*:[0-9]* : \| : virDomainLookupByName:[0-9]* : \| : virConnectClose:[0-9]* : " |
     grep -av "unknown watch token" | tail -40 | cut -c1-200
 V domstate $NAME
 check_gone "$domid" "$uuid" $NAME-destroy
