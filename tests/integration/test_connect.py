@@ -88,6 +88,8 @@ def check_host(caps, nodeinfo):
     # No migration yet (docs/libvirt-compat.md): no migration features.
     assert host.find("migration_features") is None
 
+    # The simulated host's nodes hold all its memory (on Xen, numainfo's
+    # node sizes count a little more than physinfo's total pages).
     cells = host.findall("topology/cells/cell")
     assert host.find("topology/cells").get("num") == str(len(cells))
     assert len(cells) == int(nodeinfo["NUMA cell(s)"])
