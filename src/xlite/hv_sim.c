@@ -688,6 +688,8 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     return 0;
 }
 
+#define SIM_MAX_NUMA_NODES 1024u
+
 /* A member that is a number in 0..UINT32_MAX, or XLITE_TOPOLOGY_INVALID. */
 static uint32_t
 obj_u32(JsonObject *o, const char *key)
@@ -717,6 +719,11 @@ sim_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
                            "hypervisor: topology without cpus or nodes");
     ncpus = json_array_get_length(cpus);
     nnodes = json_array_get_length(nodes);
+    /* The distance matrix is nnodes squared: bound it (Xen has at most
+     * 64 nodes, CONFIG_NR_NUMA_NODES). */
+    if (nnodes > SIM_MAX_NUMA_NODES)
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: %u NUMA nodes, more "
+                           "than %u", nnodes, SIM_MAX_NUMA_NODES);
 
     topo->ncpus = ncpus;
     topo->cpus = g_new0(xlite_cpu_topology, MAX(ncpus, 1));

@@ -182,8 +182,9 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
 
 /*
  * Xen answers each query twice: first how many entries (null handles),
- * then the entries.  A cpu or node that came online in between is left
- * out, as libxl leaves it.
+ * then the entries, into arrays of that many.  A cpu or node that came
+ * online in between is left out (Xen then returns a part and the larger
+ * count); the distance matrix's rows are as long as the count asked for.
  */
 static int
 xen_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
@@ -191,19 +192,25 @@ xen_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
     xen_state *st = state;
     g_autofree xc_cputopo_t *cpus = NULL;
     g_autofree xc_meminfo_t *mem = NULL;
-    unsigned int ncpus = 0, nnodes = 0;
+    g_autofree uint32_t *dists = NULL;
+    unsigned int ncpus = 0, nnodes = 0, maxcpus, maxnodes;
 
     if (xc_cputopoinfo(st->xch, &ncpus, NULL) < 0)
         return xen_fail(ctx, "xc_cputopoinfo");
-    cpus = g_new0(xc_cputopo_t, MAX(ncpus, 1));
+    maxcpus = ncpus;
+    cpus = g_new0(xc_cputopo_t, MAX(maxcpus, 1));
     if (xc_cputopoinfo(st->xch, &ncpus, cpus) < 0)
         return xen_fail(ctx, "xc_cputopoinfo");
+    ncpus = MIN(ncpus, maxcpus);
+
     if (xc_numainfo(st->xch, &nnodes, NULL, NULL) < 0)
         return xen_fail(ctx, "xc_numainfo");
-    mem = g_new0(xc_meminfo_t, MAX(nnodes, 1));
-    topo->distances = g_new0(uint32_t, MAX(nnodes * nnodes, 1));
-    if (xc_numainfo(st->xch, &nnodes, mem, topo->distances) < 0)
+    maxnodes = nnodes;
+    mem = g_new0(xc_meminfo_t, MAX(maxnodes, 1));
+    dists = g_new0(uint32_t, MAX(maxnodes * maxnodes, 1));
+    if (xc_numainfo(st->xch, &nnodes, mem, dists) < 0)
         return xen_fail(ctx, "xc_numainfo");
+    nnodes = MIN(nnodes, maxnodes);
 
     topo->ncpus = ncpus;
     topo->cpus = g_new0(xlite_cpu_topology, MAX(ncpus, 1));
@@ -215,7 +222,10 @@ xen_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
     }
     topo->nnodes = nnodes;
     topo->nodes = g_new0(xlite_numa_node, MAX(nnodes, 1));
+    topo->distances = g_new0(uint32_t, MAX(nnodes * nnodes, 1));
     for (unsigned int i = 0; i < nnodes; i++) {
+        for (unsigned int j = 0; j < nnodes; j++)
+            topo->distances[i * nnodes + j] = dists[i * maxnodes + j];
         if (mem[i].memsize == XEN_INVALID_MEM_SZ) {
             topo->nodes[i].size_kib = XLITE_TOPOLOGY_NO_MEMORY;
             continue;
