@@ -44,12 +44,13 @@ xvFuzzInit(void)
     xlite_host_info host = {
         .guest_types = XLITE_GUEST_PV | XLITE_GUEST_PVH | XLITE_GUEST_HVM,
         .arch = "x86_64",
+        .xen_caps = "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
     };
 
     if (xmlopt)
         return;
     if (virInitialize() < 0 ||
-        !(caps = xvCapabilitiesNew(&host)) ||
+        !(caps = xvCapabilitiesNew(&host, NULL)) ||
         !(xmlopt = xvDomainXMLOptionNew(NULL)))
         abort();
     virSetErrorFunc(NULL, xvFuzzQuiet);

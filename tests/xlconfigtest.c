@@ -307,6 +307,7 @@ main(int argc, char **argv)
     xlite_host_info host = {
         .guest_types = XLITE_GUEST_PV | XLITE_GUEST_PVH | XLITE_GUEST_HVM,
         .arch = "x86_64",
+        .xen_caps = "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
     };
     g_autoptr(GPtrArray) cases = NULL;
     size_t i;
@@ -323,7 +324,7 @@ main(int argc, char **argv)
         return EXIT_FAILURE;
     regenerate = g_strcmp0(g_getenv("XENVIRT_TEST_REGENERATE_OUTPUT"), "1") == 0;
 
-    if (!(caps = xvCapabilitiesNew(&host)) || !(xmlopt = xvDomainXMLOptionNew(NULL)))
+    if (!(caps = xvCapabilitiesNew(&host, NULL)) || !(xmlopt = xvDomainXMLOptionNew(NULL)))
         return EXIT_FAILURE;
 
     cases = collectCases();

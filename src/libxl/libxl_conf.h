@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "capabilities.h"
+#include "domain_capabilities.h"
 #include "domain_conf.h"
 #include "object_event.h"
 #include "virdomainobjlist.h"
@@ -96,7 +97,15 @@ struct _xvDriver {
     GThreadPool *blockJobWorker;
 };
 
-virCaps *xvCapabilitiesNew(const xlite_host_info *info);
+/* The prefix of the names of the host's interfaces of guests' NICs
+ * (vifD.N), which a user's <target dev> may not take. */
+#define XV_VIF_PREFIX "vif"
+
+/* @topo may be NULL: no NUMA cells then. */
+virCaps *xvCapabilitiesNew(const xlite_host_info *info,
+                           const xlite_host_topology *topo);
+virDomainCaps *xvDomainCapsNew(const char *emulatorbin, const char *machine,
+                               virArch arch);
 unsigned long xvHostVersion(const xlite_host_info *info);
 
 /* The device model arguments of <xen:commandline> (the XML namespace

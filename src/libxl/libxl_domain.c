@@ -295,7 +295,7 @@ static virXMLNamespace xvDomainXMLNamespace = {
 
 static virDomainDefParserConfig xvDomainDefParserConfig = {
     .macPrefix = { 0x00, 0x16, 0x3e },
-    .netPrefix = "vif",
+    .netPrefix = XV_VIF_PREFIX,
     .devicesPostParseCallback = xvDomainDeviceDefPostParse,
     .domainPostParseCallback = xvDomainDefPostParse,
     .domainValidateCallback = xvDomainDefValidate,

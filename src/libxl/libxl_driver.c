@@ -212,6 +212,22 @@ xvStateOpenCore(xvDriver *driver)
     return 0;
 }
 
+/* The host's capabilities, once: its cpus and memory do not change under
+ * a running Xen.  A host whose topology cannot be read is described
+ * without NUMA cells (libvirt's driver fails to start). */
+static virCaps *
+xvStateMakeCapabilities(xvDriver *driver)
+{
+    xlite_host_topology *topo = NULL;
+    virCaps *caps;
+
+    if (xlite_host_get_topology(driver->ctx, &topo) < 0)
+        VIR_WARN("cannot get the Xen host's topology: %s", xlite_errmsg());
+    caps = xvCapabilitiesNew(&driver->hostInfo, topo);
+    xlite_host_topology_free(topo);
+    return caps;
+}
+
 static virDrvStateInitResult
 xvStateInitialize(bool privileged,
                   const char *root,
@@ -229,7 +245,7 @@ xvStateInitialize(bool privileged,
         xvStateOpenCore(driver) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
 
-    if (!(driver->caps = xvCapabilitiesNew(&driver->hostInfo)))
+    if (!(driver->caps = xvStateMakeCapabilities(driver)))
         return VIR_DRV_STATE_INIT_ERROR;
 
     if (!(driver->xmlopt = xvDomainXMLOptionNew(driver)))
@@ -493,10 +509,23 @@ xvNodeGetFreeMemory(virConnectPtr conn)
     return host.free_kib * 1024;
 }
 
-/* What a guest of one machine type can have on this host, as the driver
- * (not Xen in general) provides it: PV disks and consoles, no graphics
- * and no passthrough yet (defined as libvirt's driver defines them, refused
- * when a domain starts: see xvDomainConfigFromDef and xvDomainStart). */
+/* Whether the host runs guests of @ostype and @arch. */
+static bool
+xvCapsHaveGuest(virCaps *caps, virDomainOSType ostype, virArch arch)
+{
+    size_t i;
+
+    for (i = 0; i < caps->nguests; i++) {
+        if (caps->guests[i]->ostype == ostype &&
+            caps->guests[i]->arch.id == arch)
+            return true;
+    }
+    return false;
+}
+
+/* The arguments are checked as libvirt's driver checks them, with its
+ * messages; an arch the host runs no guest of for that machine is
+ * refused too (libvirt's driver describes any arch it knows). */
 static char *
 xvConnectGetDomainCapabilities(virConnectPtr conn, const char *emulatorbin,
                                const char *archStr, const char *machine,
@@ -504,60 +533,47 @@ xvConnectGetDomainCapabilities(virConnectPtr conn, const char *emulatorbin,
 {
     xvDriver *driver = conn->privateData;
     g_autoptr(virDomainCaps) domCaps = NULL;
-    virArch arch = virArchFromString(driver->hostInfo.arch);
-    bool hvm;
+    virArch arch = driver->caps->host.arch;
+    virDomainOSType ostype;
 
     virCheckFlags(0, NULL);
 
     if (virConnectGetDomainCapabilitiesEnsureACL(conn) < 0)
         return NULL;
 
-    if (virttypeStr && STRNEQ(virttypeStr, "xen")) {
+    if (virttypeStr &&
+        virDomainVirtTypeFromString(virttypeStr) != VIR_DOMAIN_VIRT_XEN) {
         virReportError(VIR_ERR_INVALID_ARG,
-                       _("unknown virttype '%s', expected 'xen'"), virttypeStr);
+                       _("unknown virttype: %s"), virttypeStr);
         return NULL;
     }
-    if (archStr && virArchFromString(archStr) != arch) {
+    if (archStr && (arch = virArchFromString(archStr)) == VIR_ARCH_NONE) {
         virReportError(VIR_ERR_INVALID_ARG,
-                       _("architecture '%s' is not supported, only '%s'"),
-                       archStr, virArchToString(arch));
+                       _("unknown architecture: %s"), archStr);
         return NULL;
     }
     if (!machine)
         machine = "xenpv";
-    if (STRNEQ(machine, "xenpv") && STRNEQ(machine, "xenpvh") &&
-        STRNEQ(machine, "xenfv")) {
-        virReportError(VIR_ERR_INVALID_ARG,
-                       _("unknown machine '%s': Xen offers 'xenpv', 'xenpvh' and 'xenfv'"),
-                       machine);
+    if (STREQ(machine, "xenpv")) {
+        ostype = VIR_DOMAIN_OSTYPE_XEN;
+    } else if (STREQ(machine, "xenpvh")) {
+        ostype = VIR_DOMAIN_OSTYPE_XENPVH;
+    } else if (STREQ(machine, "xenfv")) {
+        ostype = VIR_DOMAIN_OSTYPE_HVM;
+    } else {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("Xen only supports 'xenpv', 'xenpvh' and 'xenfv' machines"));
         return NULL;
     }
-    hvm = STREQ(machine, "xenfv");
-
-    if (!(domCaps = virDomainCapsNew(emulatorbin ? emulatorbin
-                                                 : "/usr/lib/xen-4.17/bin/qemu-system-i386",
-                                     machine, arch, VIR_DOMAIN_VIRT_XEN)))
+    if (!xvCapsHaveGuest(driver->caps, ostype, arch)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("this host runs no '%s' guest of architecture '%s'"),
+                       machine, virArchToString(arch));
         return NULL;
+    }
 
-    domCaps->maxvcpus = driver->hostInfo.max_vcpus;
-    domCaps->os.supported = VIR_TRISTATE_BOOL_YES;
-    domCaps->disk.supported = VIR_TRISTATE_BOOL_YES;
-    domCaps->disk.diskDevice.report = true;
-    domCaps->disk.bus.report = true;
-    VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.diskDevice,
-                             VIR_DOMAIN_DISK_DEVICE_DISK,
-                             VIR_DOMAIN_DISK_DEVICE_CDROM);
-    VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.bus, VIR_DOMAIN_DISK_BUS_XEN);
-    if (hvm)
-        VIR_DOMAIN_CAPS_ENUM_SET(domCaps->disk.bus, VIR_DOMAIN_DISK_BUS_IDE);
-    domCaps->graphics.supported = VIR_TRISTATE_BOOL_NO;
-    domCaps->video.supported = VIR_TRISTATE_BOOL_NO;
-    domCaps->hostdev.supported = VIR_TRISTATE_BOOL_NO;
-    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_IOTHREADS] = VIR_TRISTATE_BOOL_NO;
-    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_VMCOREINFO] = VIR_TRISTATE_BOOL_NO;
-    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_GENID] = VIR_TRISTATE_BOOL_NO;
-    domCaps->gic.supported = VIR_TRISTATE_BOOL_NO;
-
+    if (!(domCaps = xvDomainCapsNew(emulatorbin, machine, arch)))
+        return NULL;
     return virDomainCapsFormat(domCaps);
 }
 

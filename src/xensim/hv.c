@@ -16,6 +16,9 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "hv_internal.h"
 
@@ -177,6 +180,54 @@ xsim_hv_set_stop_func(XsimHv *hv,
 {
     hv->stop_cb = cb;
     hv->stop_opaque = opaque;
+}
+
+/*
+ * Xen reads its featureset from the boot cpu's CPUID, and so do we, from
+ * this machine's: the simulated host has the processor it runs on.  Two
+ * bits are the OS's state rather than the processor's (OSXSAVE, OSPKE:
+ * set once a kernel enables XSAVE or protection keys, which Linux has
+ * done here); Xen's words leave them clear (those of the real-Xen test
+ * host show no osxsave), and so do ours.
+ */
+#define XSIM_CPUID1_ECX_OSXSAVE (1u << 27)
+#define XSIM_CPUID7_ECX_OSPKE (1u << 4)
+
+void
+xsim_hv_featureset(uint32_t words[8])
+{
+    memset(words, 0, 8 * sizeof(words[0]));
+#if defined(__x86_64__) || defined(__i386__)
+    {
+        unsigned int max = __get_cpuid_max(0, NULL);
+        unsigned int max_ext = __get_cpuid_max(0x80000000, NULL);
+        unsigned int a, b, c, d;
+
+        if (max >= 1) {
+            __cpuid_count(1, 0, a, b, c, d);
+            words[0] = d;
+            words[1] = c & ~XSIM_CPUID1_ECX_OSXSAVE;
+        }
+        if (max_ext >= 0x80000001) {
+            __cpuid_count(0x80000001, 0, a, b, c, d);
+            words[2] = d;
+            words[3] = c;
+        }
+        if (max >= 0xd) {
+            __cpuid_count(0xd, 1, a, b, c, d);
+            words[4] = a;
+        }
+        if (max >= 7) {
+            __cpuid_count(7, 0, a, b, c, d);
+            words[5] = b;
+            words[6] = c & ~XSIM_CPUID7_ECX_OSPKE;
+        }
+        if (max_ext >= 0x80000007) {
+            __cpuid_count(0x80000007, 0, a, b, c, d);
+            words[7] = d;
+        }
+    }
+#endif
 }
 
 /* Kept as a sum (hv->held_kib), so that a create on a full host costs

@@ -256,11 +256,12 @@ xsim_op_host_info(XsimHvReq *req)
     /* Guest types in the protocol's words (docs/xensim-hypervisor-protocol.md),
      * not Xen's xen_caps strings. */
     static const char *const types[] = { "pv", "pvh", "hvm" };
+    uint32_t hw_cap[8];
 
     xsim_add_int(b, "nr_cpus", XSIM_HOST_CPUS);
-    xsim_add_int(b, "sockets", 1);
-    xsim_add_int(b, "cores_per_socket", 4);
-    xsim_add_int(b, "threads_per_core", 2);
+    xsim_add_int(b, "sockets", XSIM_HOST_SOCKETS);
+    xsim_add_int(b, "cores_per_socket", XSIM_HOST_CORES_PER_SOCKET);
+    xsim_add_int(b, "threads_per_core", XSIM_HOST_THREADS_PER_CORE);
     xsim_add_int(b, "numa_nodes", 1);
     xsim_add_int(b, "cpu_mhz", 2400);
     xsim_add_int(b, "total_kib", req->hv->total_kib);
@@ -277,6 +278,50 @@ xsim_op_host_info(XsimHvReq *req)
     xsim_add_str(b, "arch", "x86_64");
     /* Xen 4.17's default; weight and cap mean what they mean there. */
     xsim_add_str(b, "scheduler", "credit2");
+    /* What an x86_64 Xen 4.17 with hardware virtualization lists (no
+     * 32-bit PV: Debian builds Xen without it). */
+    xsim_add_str(b, "xen_caps",
+                 "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64");
+    xsim_hv_featureset(hw_cap);
+    json_builder_set_member_name(b, "hw_cap");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < G_N_ELEMENTS(hw_cap); i++)
+        json_builder_add_int_value(b, hw_cap[i]);
+    json_builder_end_array(b);
+    return 0;
+}
+
+/* XEN_SYSCTL_cputopoinfo and XEN_SYSCTL_numainfo: the machine of
+ * hv_internal.h, all of it on node 0, which holds all the memory. */
+static int
+xsim_op_topology(XsimHvReq *req)
+{
+    JsonBuilder *b = req->result;
+
+    json_builder_set_member_name(b, "cpus");
+    json_builder_begin_array(b);
+    for (guint cpu = 0; cpu < XSIM_HOST_CPUS; cpu++) {
+        guint core = cpu / XSIM_HOST_THREADS_PER_CORE;
+
+        json_builder_begin_object(b);
+        xsim_add_int(b, "core", core % XSIM_HOST_CORES_PER_SOCKET);
+        xsim_add_int(b, "socket", core / XSIM_HOST_CORES_PER_SOCKET);
+        xsim_add_int(b, "node", 0);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+
+    json_builder_set_member_name(b, "nodes");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    xsim_add_int(b, "size_kib", req->hv->total_kib);
+    xsim_add_int(b, "free_kib", xsim_hv_free_kib(req->hv));
+    json_builder_set_member_name(b, "distances");
+    json_builder_begin_array(b);
+    json_builder_add_int_value(b, XSIM_NODE_LOCAL_DISTANCE);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    json_builder_end_array(b);
     return 0;
 }
 
@@ -879,6 +924,7 @@ xsim_op_stop(XsimHvReq *req)
 
 static const XsimHvOp xsim_hv_ops[] = {
     { "host_info", xsim_op_host_info, { NULL } },
+    { "topology", xsim_op_topology, { NULL } },
     { "create", xsim_op_create, { "uuid", "type", "max_vcpus", "max_memkb" } },
     { "build", xsim_op_build, { "domid", "kernel", "ramdisk", "cmdline",
                                 "store_port", "console_port" } },

@@ -34,8 +34,17 @@
 
 #define XSIM_PAGE_SIZE 4096
 
-/* What the simulated machine looks like: a small one-socket server. */
+/* What the simulated machine looks like: a small one-socket server, one
+ * NUMA node, 4 cores of 2 threads; cpu N is thread N % 2 of core N / 2
+ * (Xen numbers a core's threads next to each other). */
 #define XSIM_HOST_CPUS 8
+#define XSIM_HOST_SOCKETS 1
+#define XSIM_HOST_CORES_PER_SOCKET 4
+#define XSIM_HOST_THREADS_PER_CORE 2
+G_STATIC_ASSERT(XSIM_HOST_CPUS == XSIM_HOST_SOCKETS *
+                XSIM_HOST_CORES_PER_SOCKET * XSIM_HOST_THREADS_PER_CORE);
+/* The distance of a node to itself (the ACPI SLIT's "local"). */
+#define XSIM_NODE_LOCAL_DISTANCE 10
 /* dom0's vcpus: blkback and netback offer a queue per vcpu. */
 #define XSIM_DOM0_VCPUS 2
 #define XSIM_GUEST_MAX_VCPUS 128
@@ -218,6 +227,10 @@ xsim_hv_domain_set_shutdown(XsimHvDomain *dom,
 
 guint64
 xsim_hv_free_kib(XsimHv *hv);
+
+/* The host's cpu featureset in Xen's physinfo hw_cap word order. */
+void
+xsim_hv_featureset(uint32_t words[8]);
 
 gint64
 xsim_hv_domain_cpu_ns(XsimHvDomain *dom);

@@ -633,7 +633,7 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
 {
     g_autoptr(JsonParser) parser = NULL;
     JsonObject *o;
-    JsonArray *types;
+    JsonArray *types, *words;
     int rc;
 
     if ((rc = sim_call(ctx, state, "host_info", "", false, &parser, &o)) < 0)
@@ -654,6 +654,18 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     g_strlcpy(info->arch, obj_str(o, "arch") ?: "x86_64", sizeof(info->arch));
     g_strlcpy(info->scheduler, obj_str(o, "scheduler") ?: "credit2",
               sizeof(info->scheduler));
+    g_strlcpy(info->xen_caps, obj_str(o, "xen_caps") ?: "",
+              sizeof(info->xen_caps));
+    if ((words = json_object_get_array_member(o, "hw_cap"))) {
+        guint n = MIN(json_array_get_length(words), G_N_ELEMENTS(info->hw_cap));
+
+        for (guint i = 0; i < n; i++) {
+            JsonNode *w = json_array_get_element(words, i);
+
+            if (json_node_get_value_type(w) == G_TYPE_INT64)
+                info->hw_cap[i] = (uint32_t)json_node_get_int(w);
+        }
+    }
     info->guest_types = 0;
     if ((types = json_object_get_array_member(o, "guest_types"))) {
         guint i;
@@ -671,6 +683,83 @@ sim_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
                 info->guest_types |= XLITE_GUEST_PVH;
             else if (g_strcmp0(t, "hvm") == 0 || g_str_has_prefix(t, "hvm-"))
                 info->guest_types |= XLITE_GUEST_HVM | XLITE_GUEST_PVH;
+        }
+    }
+    return 0;
+}
+
+#define SIM_MAX_NUMA_NODES 1024u
+
+/* A member that is a number in 0..UINT32_MAX, or XLITE_TOPOLOGY_INVALID. */
+static uint32_t
+obj_u32(JsonObject *o, const char *key)
+{
+    JsonNode *n = json_object_get_member(o, key);
+
+    if (!n || json_node_get_value_type(n) != G_TYPE_INT64 ||
+        json_node_get_int(n) < 0 || json_node_get_int(n) > UINT32_MAX)
+        return XLITE_TOPOLOGY_INVALID;
+    return (uint32_t)json_node_get_int(n);
+}
+
+static int
+sim_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    JsonObject *o;
+    JsonArray *cpus, *nodes;
+    guint ncpus, nnodes;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "topology", "", false, &parser, &o)) < 0)
+        return rc;
+    if (!(cpus = json_object_get_array_member(o, "cpus")) ||
+        !(nodes = json_object_get_array_member(o, "nodes")))
+        return XLITE_ERROR(ctx, -EPROTO,
+                           "hypervisor: topology without cpus or nodes");
+    ncpus = json_array_get_length(cpus);
+    nnodes = json_array_get_length(nodes);
+    /* The distance matrix is nnodes squared: bound it (Xen has at most
+     * 64 nodes, CONFIG_NR_NUMA_NODES). */
+    if (nnodes > SIM_MAX_NUMA_NODES)
+        return XLITE_ERROR(ctx, -EPROTO, "hypervisor: %u NUMA nodes, more "
+                           "than %u", nnodes, SIM_MAX_NUMA_NODES);
+
+    topo->ncpus = ncpus;
+    topo->cpus = g_new0(xlite_cpu_topology, MAX(ncpus, 1));
+    for (guint i = 0; i < ncpus; i++) {
+        JsonNode *e = json_array_get_element(cpus, i);
+        JsonObject *c = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e)
+                                                 : NULL;
+
+        topo->cpus[i].core = c ? obj_u32(c, "core") : XLITE_TOPOLOGY_INVALID;
+        topo->cpus[i].socket = c ? obj_u32(c, "socket") : XLITE_TOPOLOGY_INVALID;
+        topo->cpus[i].node = c ? obj_u32(c, "node") : XLITE_TOPOLOGY_INVALID;
+    }
+
+    topo->nnodes = nnodes;
+    topo->nodes = g_new0(xlite_numa_node, MAX(nnodes, 1));
+    topo->distances = g_new(uint32_t, MAX(nnodes * nnodes, 1));
+    for (guint i = 0; i < nnodes; i++) {
+        JsonNode *e = json_array_get_element(nodes, i);
+        JsonObject *n = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e)
+                                                 : NULL;
+        JsonArray *dists = n ? json_object_get_array_member(n, "distances")
+                             : NULL;
+
+        topo->nodes[i].size_kib = XLITE_TOPOLOGY_NO_MEMORY;
+        if (n && json_object_has_member(n, "size_kib")) {
+            topo->nodes[i].size_kib = obj_uint(n, "size_kib");
+            topo->nodes[i].free_kib = obj_uint(n, "free_kib");
+        }
+        for (guint j = 0; j < nnodes; j++) {
+            JsonNode *d = dists && j < json_array_get_length(dists)
+                          ? json_array_get_element(dists, j) : NULL;
+
+            topo->distances[i * nnodes + j] =
+                d && json_node_get_value_type(d) == G_TYPE_INT64 &&
+                json_node_get_int(d) >= 0 && json_node_get_int(d) < UINT32_MAX
+                ? (uint32_t)json_node_get_int(d) : XLITE_TOPOLOGY_INVALID;
         }
     }
     return 0;
@@ -1073,6 +1162,7 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .open_query = sim_open_query,
     .close = sim_close,
     .host_info = sim_host_info,
+    .host_topology = sim_host_topology,
     .dom_create = sim_dom_create,
     .dom_build = sim_dom_build,
     .dom_pause = sim_dom_pause,

@@ -66,6 +66,9 @@ stub_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     info->max_vcpus = 128;
     g_strlcpy(info->arch, "x86_64", sizeof(info->arch));
     g_strlcpy(info->scheduler, "credit2", sizeof(info->scheduler));
+    g_strlcpy(info->xen_caps,
+              "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
+              sizeof(info->xen_caps));
     return 0;
 }
 

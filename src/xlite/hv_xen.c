@@ -8,7 +8,10 @@
  * built here (they need the HVM builder and, for HVM, a device model).
  *
  * What it maps:
- *  - host_info: xc_physinfo, xc_version;
+ *  - host_info: xc_physinfo (with the featureset words), xc_version
+ *    (with the capabilities string), xc_sched_id;
+ *  - host_topology: xc_cputopoinfo, xc_numainfo, as libxl's
+ *    libxl_get_cpu_topology and libxl_get_numainfo read them;
  *  - create/pause/unpause/destroy/info/list/max mem/sched/evtchn: the
  *    corresponding xc_* calls (hypercalls; short, made with the lock held
  *    like every backend operation);
@@ -138,6 +141,7 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     xen_state *st = state;
     xc_physinfo_t phys = { 0 };
     xen_extraversion_t extra;
+    xen_capabilities_info_t caps;
     int ver;
     int sched = 0;
 
@@ -159,6 +163,12 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     info->xen_major = ver >> 16;
     info->xen_minor = ver & 0xffff;
     g_strlcpy(info->xen_extra, extra, sizeof(info->xen_extra));
+    G_STATIC_ASSERT(sizeof(info->hw_cap) == sizeof(phys.hw_cap));
+    memcpy(info->hw_cap, phys.hw_cap, sizeof(info->hw_cap));
+    if (xc_version(st->xch, XENVER_capabilities, &caps) < 0)
+        return xen_fail(ctx, "xc_version(XENVER_capabilities)");
+    G_STATIC_ASSERT(sizeof(info->xen_caps) >= sizeof(caps));
+    g_strlcpy(info->xen_caps, caps, sizeof(info->xen_caps));
     info->guest_types = XLITE_GUEST_PV;
     if (phys.capabilities & XEN_SYSCTL_PHYSCAP_hvm)
         info->guest_types |= XLITE_GUEST_HVM | XLITE_GUEST_PVH;
@@ -167,6 +177,62 @@ xen_host_info(xlite_ctx *ctx, void *state, xlite_host_info *info)
     if (xc_sched_id(st->xch, &sched) < 0)
         return xen_fail(ctx, "xc_sched_id");
     g_strlcpy(info->scheduler, xen_sched_name(sched), sizeof(info->scheduler));
+    return 0;
+}
+
+/*
+ * Xen answers each query twice: first how many entries (null handles),
+ * then the entries, into arrays of that many.  A cpu or node that came
+ * online in between is left out (Xen then returns a part and the larger
+ * count); the distance matrix's rows are as long as the count asked for.
+ */
+static int
+xen_host_topology(xlite_ctx *ctx, void *state, xlite_host_topology *topo)
+{
+    xen_state *st = state;
+    g_autofree xc_cputopo_t *cpus = NULL;
+    g_autofree xc_meminfo_t *mem = NULL;
+    g_autofree uint32_t *dists = NULL;
+    unsigned int ncpus = 0, nnodes = 0, maxcpus, maxnodes;
+
+    if (xc_cputopoinfo(st->xch, &ncpus, NULL) < 0)
+        return xen_fail(ctx, "xc_cputopoinfo");
+    maxcpus = ncpus;
+    cpus = g_new0(xc_cputopo_t, MAX(maxcpus, 1));
+    if (xc_cputopoinfo(st->xch, &ncpus, cpus) < 0)
+        return xen_fail(ctx, "xc_cputopoinfo");
+    ncpus = MIN(ncpus, maxcpus);
+
+    if (xc_numainfo(st->xch, &nnodes, NULL, NULL) < 0)
+        return xen_fail(ctx, "xc_numainfo");
+    maxnodes = nnodes;
+    mem = g_new0(xc_meminfo_t, MAX(maxnodes, 1));
+    dists = g_new0(uint32_t, MAX(maxnodes * maxnodes, 1));
+    if (xc_numainfo(st->xch, &nnodes, mem, dists) < 0)
+        return xen_fail(ctx, "xc_numainfo");
+    nnodes = MIN(nnodes, maxnodes);
+
+    topo->ncpus = ncpus;
+    topo->cpus = g_new0(xlite_cpu_topology, MAX(ncpus, 1));
+    for (unsigned int i = 0; i < ncpus; i++) {
+        /* Xen's invalid ids are ours (~0U). */
+        topo->cpus[i].core = cpus[i].core;
+        topo->cpus[i].socket = cpus[i].socket;
+        topo->cpus[i].node = cpus[i].node;
+    }
+    topo->nnodes = nnodes;
+    topo->nodes = g_new0(xlite_numa_node, MAX(nnodes, 1));
+    topo->distances = g_new0(uint32_t, MAX(nnodes * nnodes, 1));
+    for (unsigned int i = 0; i < nnodes; i++) {
+        for (unsigned int j = 0; j < nnodes; j++)
+            topo->distances[i * nnodes + j] = dists[i * maxnodes + j];
+        if (mem[i].memsize == XEN_INVALID_MEM_SZ) {
+            topo->nodes[i].size_kib = XLITE_TOPOLOGY_NO_MEMORY;
+            continue;
+        }
+        topo->nodes[i].size_kib = mem[i].memsize / 1024;
+        topo->nodes[i].free_kib = mem[i].memfree / 1024;
+    }
     return 0;
 }
 
@@ -640,6 +706,7 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .open_query = xen_open,     /* a handle of its own */
     .close = xen_close,
     .host_info = xen_host_info,
+    .host_topology = xen_host_topology,
     .dom_create = xen_dom_create,
     .dom_build = xen_dom_build,
     .dom_pause = xen_dom_pause,

@@ -105,9 +105,53 @@ typedef struct {
     char arch[16];                /* "x86_64" */
     char scheduler[16];           /* the cpu pool's: "credit2", "credit",
                                    * "rtds", "arinc653", "null" */
+    /* The host's cpu featureset as Xen keeps it (physinfo hw_cap), in
+     * Xen's word order: CPUID 1.EDX, 1.ECX, 0x80000001.EDX,
+     * 0x80000001.ECX, 0xD:1.EAX, 7:0.EBX, 7:0.ECX, 0x80000007.EDX.
+     * All zero where the host has no such words (Arm). */
+    uint32_t hw_cap[8];
+    /* The guest ABIs the hypervisor runs, as Xen lists them
+     * (XENVER_capabilities): space-separated "TYPE-VER-ARCH[SUFFIX]",
+     * e.g. "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64". */
+    char xen_caps[1024];
 } xlite_host_info;
 
 int xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r);
+
+/*
+ * The host's cpu and memory topology (Xen's XEN_SYSCTL_cputopoinfo and
+ * XEN_SYSCTL_numainfo), indexed by physical cpu and by NUMA node.  An
+ * entry Xen has nothing for holds XLITE_TOPOLOGY_INVALID: core, socket and
+ * node of a cpu that is offline, a distance Xen does not know; a node Xen
+ * knows no memory of has size_kib XLITE_TOPOLOGY_NO_MEMORY.  Free with
+ * xlite_host_topology_free (NULL is fine).
+ */
+#define XLITE_TOPOLOGY_INVALID UINT32_MAX
+#define XLITE_TOPOLOGY_NO_MEMORY UINT64_MAX
+
+typedef struct {
+    uint32_t core;
+    uint32_t socket;
+    uint32_t node;
+} xlite_cpu_topology;
+
+typedef struct {
+    uint64_t size_kib;
+    uint64_t free_kib;
+} xlite_numa_node;
+
+typedef struct {
+    unsigned int ncpus;
+    xlite_cpu_topology *cpus;
+    unsigned int nnodes;
+    xlite_numa_node *nodes;
+    /* nnodes x nnodes: the distance from node i to node j is
+     * distances[i * nnodes + j] (XLITE_TOPOLOGY_INVALID: unknown). */
+    uint32_t *distances;
+} xlite_host_topology;
+
+int xlite_host_get_topology(xlite_ctx *ctx, xlite_host_topology **topo_r);
+void xlite_host_topology_free(xlite_host_topology *topo);
 
 
 /* Called when the library lets go of an opaque pointer the application

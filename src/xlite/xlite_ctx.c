@@ -219,3 +219,38 @@ xlite_host_get_info(xlite_ctx *ctx, xlite_host_info *info_r)
     *info_r = info;
     return 0;
 }
+
+XLITE_EXPORT void
+xlite_host_topology_free(xlite_host_topology *topo)
+{
+    if (!topo)
+        return;
+    g_free(topo->cpus);
+    g_free(topo->nodes);
+    g_free(topo->distances);
+    g_free(topo);
+}
+
+XLITE_EXPORT int
+xlite_host_get_topology(xlite_ctx *ctx, xlite_host_topology **topo_r)
+{
+    xlite_host_topology *topo;
+    int rc;
+
+    if (!topo_r)
+        return XLITE_ERROR(ctx, -EINVAL, "a result pointer is required");
+    if (!ctx->hv->host_topology)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend knows no host "
+                           "topology", ctx->hv->name);
+
+    topo = g_new0(xlite_host_topology, 1);
+    CTX_LOCK(ctx);
+    rc = ctx->hv->host_topology(ctx, ctx->hv_state, topo);
+    CTX_UNLOCK(ctx);
+    if (rc < 0) {
+        xlite_host_topology_free(topo);
+        return rc;
+    }
+    *topo_r = topo;
+    return 0;
+}

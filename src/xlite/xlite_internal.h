@@ -120,6 +120,10 @@ typedef struct xlite__hv_ops {
     int (*open_query)(xlite_ctx *ctx, void **state_r);
     void (*close)(xlite_ctx *ctx, void *state);
     int (*host_info)(xlite_ctx *ctx, void *state, xlite_host_info *info_r);
+    /* Fills the arrays of topo (which starts zeroed); the caller frees
+     * them, on failure too.  NULL: the backend knows no topology. */
+    int (*host_topology)(xlite_ctx *ctx, void *state,
+                         xlite_host_topology *topo);
 
     int (*dom_create)(xlite_ctx *ctx, void *state,
                       const xlite__hv_create_args *args, uint32_t *domid_r);

@@ -27,22 +27,7 @@ import pytest
 import xvtest
 
 
-def libvirt_tree():
-    """The libvirt source tree the build was configured with, else the one
-    tools/setup-deps unpacks, else None."""
-    intro = xvtest.build_dir() / "meson-info" / "intro-buildoptions.json"
-    if intro.exists():
-        for opt in json.loads(intro.read_text()):
-            if opt["name"] == "libvirt_src" and opt["value"]:
-                if Path(opt["value"], "tests").is_dir():
-                    return Path(opt["value"])
-    for cand in sorted((xvtest.TOP / ".cache" / "libvirt").glob("*/src")):
-        if (cand / "tests").is_dir():
-            return cand
-    return None
-
-
-TREE = libvirt_tree()
+TREE = xvtest.libvirt_tree()
 
 
 def data_files():

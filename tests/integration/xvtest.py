@@ -15,6 +15,22 @@ def build_dir():
     return Path(os.environ.get("XENVIRT_BUILD_DIR", TOP / "build")).resolve()
 
 
+def libvirt_tree():
+    """The libvirt source tree the build was configured with, else the one
+    tools/setup-deps unpacks, else None."""
+    import json
+    intro = build_dir() / "meson-info" / "intro-buildoptions.json"
+    if intro.exists():
+        for opt in json.loads(intro.read_text()):
+            if opt["name"] == "libvirt_src" and opt["value"]:
+                if Path(opt["value"], "tests").is_dir():
+                    return Path(opt["value"])
+    for cand in sorted((TOP / ".cache" / "libvirt").glob("*/src")):
+        if (cand / "tests").is_dir():
+            return cand
+    return None
+
+
 def driver_env(extra=None, leaks=True):
     env = dict(os.environ)
     env["LIBVIRT_DRIVER_DIR"] = str(build_dir() / "src" / "libxl")

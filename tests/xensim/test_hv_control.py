@@ -59,8 +59,54 @@ def test_host_info(host):
         assert h["nr_cpus"] == (h["sockets"] * h["cores_per_socket"] *
                                 h["threads_per_core"])
         assert 0 < h["free_kib"] < h["total_kib"]
+        # Xen's words: the guest ABIs, the featureset of this machine's
+        # cpu (the simulated host has it), in physinfo's hw_cap order.
+        assert h["xen_caps"].split() == ["xen-3.0-x86_64", "hvm-3.0-x86_32",
+                                         "hvm-3.0-x86_32p", "hvm-3.0-x86_64"]
+        assert len(h["hw_cap"]) == 8
+        flags = cpu_flags()
+        if flags is not None:
+            # CPUID 1.EDX bit 6 (pae), 1.ECX bit 20 (sse4.2),
+            # 0x80000001.EDX bit 29 (lm), 7:0.EBX bit 5 (avx2).
+            for word, bit, flag in ((0, 6, "pae"), (1, 20, "sse4_2"),
+                                    (2, 29, "lm"), (5, 5, "avx2")):
+                assert bool(h["hw_cap"][word] >> bit & 1) == (flag in flags), flag
+            # OSXSAVE is the OS's state, left clear as Xen leaves it.
+            assert not h["hw_cap"][1] >> 27 & 1
         create(hv, memkb=524288)
         assert hv.call("host_info")["free_kib"] == h["free_kib"] - 524288
+
+
+def cpu_flags():
+    """The flags Linux reads from this machine's cpu, or None off x86."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return None
+
+
+def test_topology(host):
+    """XEN_SYSCTL_cputopoinfo and numainfo, consistent with host_info."""
+    with host.hv() as hv:
+        h = hv.call("host_info")
+        t = hv.call("topology")
+        assert len(t["cpus"]) == h["nr_cpus"]
+        assert len(t["nodes"]) == h["numa_nodes"] == 1
+        cores = {}
+        for n, cpu in enumerate(t["cpus"]):
+            assert cpu["node"] == 0
+            assert 0 <= cpu["socket"] < h["sockets"]
+            assert 0 <= cpu["core"] < h["cores_per_socket"]
+            cores.setdefault((cpu["socket"], cpu["core"]), []).append(n)
+        assert len(cores) == h["sockets"] * h["cores_per_socket"]
+        assert all(len(c) == h["threads_per_core"] for c in cores.values())
+        node = t["nodes"][0]
+        assert node["size_kib"] == h["total_kib"]
+        assert node["free_kib"] == h["free_kib"]
+        assert node["distances"] == [10]
+        create(hv, memkb=524288)
+        assert hv.call("topology")["nodes"][0]["free_kib"] == h["free_kib"] - 524288
 
 
 def test_list_has_dom0(host):
@@ -464,7 +510,7 @@ def test_random_requests_never_hurt(host, kernel):
     """Every op with arguments of every type and range: errors, never a crash."""
     import random
     rnd = random.Random(int(os.environ.get("XSIM_SEED", "1234")))
-    ops = ["host_info", "create", "build", "unpause", "pause", "destroy",
+    ops = ["host_info", "topology", "create", "build", "unpause", "pause", "destroy",
            "shutdown", "info", "list", "set_max_mem", "set_vcpus", "sched_set",
            "evtchn_alloc_unbound", "evtchn_bind", "evtchn_notify",
            "evtchn_close", "grant_share", "grant_map", "grant_unmap", "fault",

@@ -129,10 +129,34 @@ test_roundtrip(void)
     {
         xlite_host_info hi;
 
+        xlite_host_topology *topo = NULL;
+        unsigned int node0_cpus = 0;
+
         g_assert_cmpint(xlite_host_get_info(ctx, &hi), ==, 0);
         g_assert_cmpuint(hi.nr_cpus, >, 0);
         g_assert_cmpuint(hi.total_kib, >, hi.free_kib);
         g_assert_true(hi.guest_types & XLITE_GUEST_PV);
+        g_assert_true(g_str_has_prefix(hi.xen_caps, "xen-3.0-x86_64 "));
+
+        /* The topology agrees with the host's figures: every cpu on a
+         * node, each core with threads_per_core threads, the nodes'
+         * memory the host's, a node at distance 10 from itself. */
+        g_assert_cmpint(xlite_host_get_topology(ctx, &topo), ==, 0);
+        g_assert_cmpuint(topo->ncpus, ==, hi.nr_cpus);
+        g_assert_cmpuint(topo->nnodes, ==, hi.numa_nodes);
+        for (unsigned int i = 0; i < topo->ncpus; i++) {
+            g_assert_cmpuint(topo->cpus[i].node, <, topo->nnodes);
+            g_assert_cmpuint(topo->cpus[i].socket, <, hi.sockets);
+            g_assert_cmpuint(topo->cpus[i].core, <, hi.cores_per_socket);
+            g_assert_cmpuint(topo->cpus[i].core, ==,
+                             i / hi.threads_per_core % hi.cores_per_socket);
+            node0_cpus += topo->cpus[i].node == 0;
+        }
+        g_assert_cmpuint(node0_cpus, ==, hi.nr_cpus);
+        g_assert_cmpuint(topo->nodes[0].size_kib, ==, hi.total_kib);
+        g_assert_cmpuint(topo->nodes[0].free_kib, <=, hi.free_kib);
+        g_assert_cmpuint(topo->distances[0], ==, 10);
+        xlite_host_topology_free(topo);
     }
     /* the console's pty, from its backend */
     {
