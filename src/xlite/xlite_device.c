@@ -26,15 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "xlite_dom_internal.h"
-
-#define XENBUS_STATE_INITIALISING 1
-#define XENBUS_STATE_INITWAIT 2
-#define XENBUS_STATE_CONNECTED 4
-#define XENBUS_STATE_CLOSING 5
-#define XENBUS_STATE_CLOSED 6
 
 /* XLITE_DEVICE_TIMEOUT_MS, or dflt if it is not set (or not a number). */
 static int64_t
@@ -143,20 +136,6 @@ const xlite__devkind xlite__devkinds[XLITE__DEVKIND_N] = {
     },
 };
 
-/* The kind a backend directory of kind @backend serves, or NULL. */
-static const xlite__devkind *
-devkind_of_backend(const char *backend)
-{
-    size_t k;
-    const char *const *b;
-
-    for (k = 0; k < XLITE__DEVKIND_N; k++)
-        for (b = xlite__devkinds[k].backends; *b; b++)
-            if (strcmp(*b, backend) == 0)
-                return &xlite__devkinds[k];
-    return NULL;
-}
-
 static char *
 backend_path(const char *backend, uint32_t domid, int devid)
 {
@@ -227,9 +206,9 @@ xlite__device_of_disk(xlite_ctx *ctx, uint32_t domid,
     dev.backend_kind = disk_backend_kind(d);
     dev.backend = backend_path(dev.backend_kind, domid, dev.devid);
     dev.frontend = xlite__frontend_path(dev.kind, domid, dev.devid);
-    dev.script = d->script ? d->script
-               : strcmp(dev.backend_kind, "vbd") == 0 ? ctx->hv->disk_script
-               : NULL;
+    dev.script = g_strdup(d->script ? d->script
+                          : strcmp(dev.backend_kind, "vbd") == 0
+                          ? ctx->hv->disk_script : NULL);
     *dev_r = dev;
     return 0;
 }
@@ -244,7 +223,7 @@ xlite__device_of_nic(xlite_ctx *ctx, uint32_t domid,
     dev.backend_kind = "vif";
     dev.backend = xlite__nic_backend_path(domid, n);
     dev.frontend = xlite__frontend_path(dev.kind, domid, dev.devid);
-    dev.script = n->script ? n->script : ctx->hv->nic_script;
+    dev.script = g_strdup(n->script ? n->script : ctx->hv->nic_script);
     *dev_r = dev;
 }
 
@@ -288,6 +267,7 @@ xlite__device_dispose(xlite__device *dev)
 {
     g_clear_pointer(&dev->backend, g_free);
     g_clear_pointer(&dev->frontend, g_free);
+    g_clear_pointer(&dev->script, g_free);
 }
 
 typedef struct {
@@ -586,406 +566,22 @@ xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid)
     }
 }
 
-/* ---------- hotplug scripts ---------- */
+/* ---------- removing ---------- */
 
 /*
- * "add" scripts run one after the other, in the order of the devices, and
- * the first failure stops them.  "remove" scripts all run at once, as
- * libxl removes devices in parallel (libxl__multidev): under emulation
- * each of Xen's scripts takes seconds, and one after the other made a
- * destroy take twice xl's.  A failing remove script is logged and the
- * others go on: the device goes anyway.
- */
-
-static void hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc,
-                             int status);
-
-void
-xlite__hotplug_init(xlite__hotplug *hp)
-{
-    hp->next = 0;
-    hp->slots = NULL;
-    hp->nslots = 0;
-    hp->running = 0;
-}
-
-bool
-xlite__hotplug_inuse(const xlite__hotplug *hp)
-{
-    size_t i;
-
-    for (i = 0; i < hp->nslots; i++)
-        if (xlite__ev_child_inuse(&hp->slots[i].spawn.child))
-            return true;
-    return false;
-}
-
-static void
-slot_clear(xlite__hotplug_slot *slot)
-{
-    size_t i;
-
-    for (i = 0; i < G_N_ELEMENTS(slot->argv); i++)
-        g_clear_pointer(&slot->argv[i], g_free);
-    for (i = 0; i < G_N_ELEMENTS(slot->env); i++)
-        g_clear_pointer(&slot->env[i], g_free);
-}
-
-static void
-hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    size_t i;
-
-    for (i = 0; i < hp->nslots; i++)
-        slot_clear(&hp->slots[i]);
-    g_clear_pointer(&hp->slots, g_free);
-    hp->nslots = 0;
-    hp->callback(egc, hp, rc);
-}
-
-/*
- * Starts the script of device i (disks first, then nics), if it has one:
- * *started_r says whether it did.  Called as libxl calls Xen's scripts
- * (the kind's arguments), with the interface's name in $vif for a vif.
- */
-static int
-hotplug_start(xlite__egc *egc, xlite__hotplug *hp, size_t i, bool *started_r)
-{
-    const xlite_domain_config *cfg = hp->cfg;
-    xlite__hotplug_slot *slot = &hp->slots[i];
-    xlite_ctx *ctx = egc->ctx;
-    g_auto(xlite__device) dev = { 0 };
-    const char *be;
-    int rc;
-
-    *started_r = false;
-    if (xlite__device_of(ctx, hp->domid, cfg, i, &dev) < 0 || !dev.script ||
-        !dev.kind->script_add)
-        return 0;
-    be = dev.backend;
-    slot->hp = hp;
-    slot->argv[0] = g_strdup(dev.script);
-    slot->argv[1] = g_strdup(hp->remove ? dev.kind->script_remove
-                                        : dev.kind->script_add);
-    slot->argv[2] = g_strdup(dev.kind->script_arg);
-    slot->env[0] = g_strdup_printf("XENBUS_PATH=%s", be);
-    slot->env[1] = g_strdup_printf("XENBUS_TYPE=%s", dev.kind->name);
-    slot->env[2] = g_strdup_printf("XENBUS_BASE_PATH=/local/domain/0/backend");
-    slot->env[3] = g_strdup_printf("XLITE_DOMID=%u", hp->domid);
-    slot->env[4] = g_strdup_printf("script=%s", dev.script);
-    if (dev.kind == &xlite__devkinds[XLITE__DEVKIND_VIF]) {
-        /* The kernel's name: the script renames it to vifname. */
-        slot->env[5] = g_strdup_printf("vif=vif%u.%d", hp->domid, dev.devid);
-        slot->env[6] = g_strdup("netdev=");
-    }
-    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: %s %s for %s", hp->domid,
-              dev.script, slot->argv[1], be);
-    xlite__spawn_init(&slot->spawn);
-    slot->spawn.ao = hp->ao;
-    slot->spawn.what = slot->argv[0];
-    slot->spawn.argv = (const char *const *)slot->argv;
-    slot->spawn.env = (const char *const *)slot->env;
-    slot->spawn.stdfds[0] = slot->spawn.stdfds[1] = -1;
-    slot->spawn.stdfds[2] = -1;
-    slot->spawn.timeout_usec = xlite__hotplug_timeout();
-    /* Taking devices down is not stopped by an abort (an aborted create
-     * is undone with these very scripts). */
-    slot->spawn.unabortable = hp->remove;
-    slot->spawn.death_cb = hotplug_death_cb;
-    if ((rc = xlite__spawn(egc, &slot->spawn)) < 0) {
-        slot_clear(slot);
-        if (hp->remove)
-            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the remove script "
-                      "of %s did not run: %s", hp->domid, be,
-                      xlite_errmsg());
-        return rc;
-    }
-    *started_r = true;
-    return 0;
-}
-
-static void hotplug_next(xlite__egc *egc, xlite__hotplug *hp);
-
-void
-xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp)
-{
-    const xlite_domain_config *cfg = hp->cfg;
-    size_t i;
-
-    hp->next = 0;
-    hp->running = 0;
-    hp->nslots = cfg->num_disks + cfg->num_nics;
-    hp->slots = g_new0(xlite__hotplug_slot, hp->nslots);
-    for (i = 0; i < hp->nslots; i++)
-        xlite__spawn_init(&hp->slots[i].spawn);
-    if (!hp->remove) {
-        hotplug_next(egc, hp);
-        return;
-    }
-    for (i = 0; i < hp->nslots; i++) {
-        bool started;
-
-        if (hotplug_start(egc, hp, i, &started) == 0 && started)
-            hp->running++;
-    }
-    if (hp->running == 0)
-        hotplug_done(egc, hp, 0);
-}
-
-/* Adding: runs the script of the next device that has one, or completes.
- * Long because it builds the argv and environment Xen's scripts expect,
- * per kind, in the one place they are spelled. */
-static void
-hotplug_next(xlite__egc *egc, xlite__hotplug *hp)
-{
-    int rc;
-
-    while (hp->next < hp->nslots) {
-        bool started;
-
-        if (xlite__ao_aborting(hp->ao)) {
-            hotplug_done(egc, hp, -ECANCELED);
-            return;
-        }
-        if ((rc = hotplug_start(egc, hp, hp->next++, &started)) < 0) {
-            hotplug_done(egc, hp, rc);
-            return;
-        }
-        if (started)
-            return;
-    }
-    hotplug_done(egc, hp, 0);
-}
-
-static void
-hotplug_death_cb(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
-{
-    xlite__hotplug_slot *slot = XLITE__CONTAINER_OF(ss, xlite__hotplug_slot,
-                                                    spawn);
-    xlite__hotplug *hp = slot->hp;
-    g_autofree char *script = g_strdup(slot->argv[0]);
-
-    slot_clear(slot);
-    if (rc == -ETIMEDOUT)
-        rc = XLITE_ERROR(egc->ctx, rc, "hotplug script %s of domain %u did "
-                         "not finish in time", script, hp->domid);
-    else if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-        rc = XLITE_ERROR(egc->ctx, -EIO, "hotplug script %s of domain %u "
-                         "failed (wait status %#x)", script, hp->domid,
-                         status);
-    if (!hp->remove) {
-        if (rc < 0)
-            hotplug_done(egc, hp, rc);
-        else
-            hotplug_next(egc, hp);
-        return;
-    }
-    /* Removal goes on past a failing script: the device goes anyway. */
-    if (--hp->running == 0)
-        hotplug_done(egc, hp, 0);
-}
-
-/* ---------- waiting for the backends ---------- */
-
-static int devwait_check(xlite__egc *egc, xlite__xswait *xw,
-                         const xlite__xswait_dom *dom);
-static int devwait_timedout(xlite__egc *egc, xlite__xswait *xw);
-static void devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc);
-
-void
-xlite__devwait_init(xlite__devwait *dw)
-{
-    dw->paths = NULL;
-    xlite__xswait_init(&dw->xswait);
-}
-
-void
-xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw)
-{
-    xlite__xswait_stop(ctx, &dw->xswait);
-    g_clear_pointer(&dw->paths, g_ptr_array_unref);
-}
-
-static void
-devwait_done(xlite__egc *egc, xlite__devwait *dw, int rc)
-{
-    xlite__devwait_stop(egc->ctx, dw);
-    dw->callback(egc, dw, rc);
-}
-
-static void
-devwait_waited(xlite__egc *egc, xlite__xswait *xw, int rc)
-{
-    devwait_done(egc, XLITE__CONTAINER_OF(xw, xlite__devwait, xswait), rc);
-}
-
-/* Are all the consoles served (a pty in their tty)?  Those that are not
- * are named in which, if given. */
-static bool
-devwait_consoles_ready(xlite_ctx *ctx, xlite__devwait *dw, GString *which)
-{
-    bool all = true;
-    size_t i;
-
-    for (i = dw->nbackends; i < dw->paths->len; i++) {
-        const char *fe = g_ptr_array_index(dw->paths, i);
-        g_autofree char *tty = xlite__console_tty(ctx, fe);
-
-        if (tty && *tty)
-            continue;
-        all = false;
-        if (which)
-            g_string_append_printf(which, "%s%s", which->len ? ", " : "", fe);
-    }
-    return all;
-}
-
-static int
-devwait_timedout(xlite__egc *egc, xlite__xswait *xw)
-{
-    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
-    g_autoptr(GString) which = g_string_new(NULL);
-    size_t i;
-
-    if (dw->closing) {
-        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the backends of domain %u did "
-                  "not close in time: removing them anyway", dw->domid);
-        return 0;
-    }
-    for (i = 0; i < dw->nbackends; i++) {
-        g_autofree char *path = g_strdup_printf(
-            "%s/state", (char *)g_ptr_array_index(dw->paths, i));
-        uint64_t state = 0;
-
-        if (xlite__xs_read_uint(egc->ctx, path, 16, &state) < 0 ||
-            (state != XENBUS_STATE_INITWAIT &&
-             state != XENBUS_STATE_CONNECTED))
-            g_string_append_printf(which, "%s%s", which->len ? ", " : "",
-                                   (char *)g_ptr_array_index(dw->paths, i));
-    }
-    if (which->len)
-        return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "the backend of %s did not "
-                           "connect within %.1f s", which->str,
-                           xlite__device_timeout() / 1e6);
-    /* All ready just as the timer fired: done. */
-    return devwait_consoles_ready(egc->ctx, dw, which)
-        ? 0
-        : XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for the console %s "
-                      "within %.1f s: is xenconsoled running?",
-                      which->str, xlite__device_timeout() / 1e6);
-}
-
-/* A printable, bounded copy of what a backend wrote as its error. */
-static char *
-sanitize(const char *s)
-{
-    char *copy = g_strndup(s ? s : "", 200);
-    char *p;
-
-    for (p = copy; *p; p++)
-        if (!g_ascii_isprint(*p))
-            *p = '?';
-    return copy;
-}
-
-/* Closing: is every backend Closed, failed or gone? */
-static int
-devwait_check_closed(xlite__egc *egc, xlite__devwait *dw)
-{
-    xlite_ctx *ctx = egc->ctx;
-    size_t i;
-
-    for (i = 0; i < dw->paths->len; i++) {
-        const char *be = g_ptr_array_index(dw->paths, i);
-        g_autofree char *spath = g_strdup_printf("%s/state", be);
-        g_autofree char *epath = g_strdup_printf("%s/hotplug-error", be);
-        g_autofree char *err = NULL;
-        uint64_t state = 0;
-
-        if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0 ||
-            state == XENBUS_STATE_CLOSED)
-            continue;
-        if (state == XENBUS_STATE_CLOSING &&
-            (err = xlite__xs_read_bounded(ctx, epath, 1024)))
-            continue;
-        return XLITE__XSWAIT_PENDING;
-    }
-    return 0;
-}
-
-static int
-devwait_check(xlite__egc *egc, xlite__xswait *xw,
-              const xlite__xswait_dom *dom)
-{
-    xlite__devwait *dw = XLITE__CONTAINER_OF(xw, xlite__devwait, xswait);
-    xlite_ctx *ctx = egc->ctx;
-    bool all;
-    size_t i;
-
-    if (dw->closing)
-        return devwait_check_closed(egc, dw);
-    all = devwait_consoles_ready(ctx, dw, NULL);
-    for (i = 0; i < dw->nbackends; i++) {
-        const char *be = g_ptr_array_index(dw->paths, i);
-        g_autofree char *spath = g_strdup_printf("%s/state", be);
-        g_autofree char *epath = g_strdup_printf("%s/hotplug-error", be);
-        g_autofree char *errnode = NULL;
-        g_autofree char *errtext = NULL;
-        uint64_t state = 0;
-
-        if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0)
-            state = 0;
-        if ((errtext = xlite__xs_read_bounded(ctx, epath, 1024)) ||
-            state == XENBUS_STATE_CLOSING || state == XENBUS_STATE_CLOSED) {
-            g_autofree char *clean = NULL;
-
-            if (!errtext) {
-                /* The generic error node of the backend, if any. */
-                errnode = g_strdup_printf("/local/domain/0/error%s/error",
-                                          be + strlen("/local/domain/0"));
-                errtext = xlite__xs_read_bounded(ctx, errnode, 1024);
-            }
-            clean = sanitize(errtext ? errtext : "it closed");
-            return XLITE_ERROR(ctx, -EIO, "the backend %s failed: %s", be,
-                               clean);
-        }
-        if (state != XENBUS_STATE_INITWAIT && state != XENBUS_STATE_CONNECTED)
-            all = false;
-    }
-    return all ? 0 : XLITE__XSWAIT_PENDING;
-}
-
-/* The frontend directory a backend of domid serves (the paths
- * xlite__devices_write made), or NULL for a kind we do not make. */
-static char *
-backend_frontend_path(uint32_t domid, const char *backend, const char *devid)
-{
-    const xlite__devkind *kind = devkind_of_backend(backend);
-    guint64 num;
-
-    if (!kind ||
-        !g_ascii_string_to_unsigned(devid, 10, 0, G_MAXINT32, &num, NULL))
-        return NULL;
-    return xlite__frontend_path(kind, domid, num);
-}
-
-/*
- * Closing: the backend directories the domain has, each told to go as
- * libxl's forced removal does (libxl__initiate_device_generic_remove):
- * in one transaction its frontend goes and the backend gets online 0 and
- * state Closing.  The order matters on Linux.  A frontend that goes makes
+ * Telling a backend to go.  Removed by force (the guest is paused or
+ * dead: a destroy), a device goes as in libxl's forced removal
+ * (libxl__initiate_device_generic_remove): in one transaction its
+ * frontend goes and the backend gets online 0 and state Closing.  The order matters on Linux.  A frontend that goes makes
  * the kernel's backend driver unbind (otherend state Unknown), and at
  * unbind xenbus writes Closed only if the toolstack has already written
  * Closing; blkback otherwise stays Connected, and a Closing written after
  * the unbind reaches nobody (the re-probe fails for want of a frontend):
  * the wait would last until the timeout.  A live guest's frontend is not
  * asked first: the domain is paused (or dead) and would not answer.
+ * Removed from a running guest, its frontend is left to the guest, which
+ * closes its side and lets the backend reach Closed.
  */
-/* In one transaction: the backend @be, only if it is still there (never
- * recreated), gets online 0 and state Closing, and the frontend @fe, if
- * given, goes.  True if the backend is then to be waited for: it was
- * neither Closed nor still Initialising (no driver ever took it: a Linux
- * backend goes to InitWait at probe, so none will close it). */
 typedef struct {
     const char *be;
     const char *fe;
@@ -1014,6 +610,9 @@ backend_close_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
     return wait;
 }
 
+/* True if the backend is then to be waited for: it was neither Closed
+ * nor still Initialising (no driver ever took it: a Linux backend goes to
+ * InitWait at probe, so none will close it). */
 bool
 xlite__tell_backend_close(xlite_ctx *ctx, const char *be, const char *fe)
 {
@@ -1023,110 +622,80 @@ xlite__tell_backend_close(xlite_ctx *ctx, const char *be, const char *fe)
 }
 
 static void
-devwait_list_and_close(xlite__egc *egc, xlite__devwait *dw)
+device_free(gpointer data)
 {
-    xlite_ctx *ctx = egc->ctx;
+    xlite__device_dispose(data);
+    g_free(data);
+}
+
+/* A backend's script node: dom0's (the guest may only read it), written
+ * by devices_write from the config, an absolute path or nothing. */
+static char *
+backend_script(xlite_ctx *ctx, const char *be)
+{
+    g_autofree char *path = g_strdup_printf("%s/script", be);
+    g_autofree char *script = xlite__xs_read_bounded(ctx, path, 4096);
+
+    if (script && !g_path_is_absolute(script)) {
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "ignoring the script of %s: not an "
+                  "absolute path", be);
+        return NULL;
+    }
+    return g_steal_pointer(&script);
+}
+
+GPtrArray *
+xlite__devices_of_xenstore(xlite_ctx *ctx, uint32_t domid)
+{
+    GPtrArray *devs = g_ptr_array_new_with_free_func(device_free);
     struct xs_handle *xsh = xlite__xs(ctx);
     const char *const *b;
     size_t k;
 
-    if (!xsh)
-        return;
-    for (k = 0; k < XLITE__DEVKIND_N; k++) {
-        for (b = xlite__devkinds[k].backends; *b; b++) {
+    for (k = 0; xsh && k < XLITE__DEVKIND_N; k++) {
+        const xlite__devkind *kind = &xlite__devkinds[k];
+
+        for (b = kind->backends; *b; b++) {
             g_autofree char *dir = g_strdup_printf(
-                "/local/domain/0/backend/%s/%u", *b, dw->domid);
+                "/local/domain/0/backend/%s/%u", *b, domid);
             unsigned int n = 0, j;
-            char **devs = xs_directory(xsh, XBT_NULL, dir, &n);
+            char **ids = xs_directory(xsh, XBT_NULL, dir, &n);
 
-            for (j = 0; devs && j < n; j++) {
-                g_autofree char *be = g_strdup_printf("%s/%s", dir, devs[j]);
-                g_autofree char *fe = backend_frontend_path(dw->domid, *b,
-                                                            devs[j]);
+            for (j = 0; ids && j < n; j++) {
+                xlite__device *dev;
+                guint64 devid;
 
-                /* The PV console's backend (xenconsoled) never reaches
-                 * Closed on real Xen: told to go, it is not waited for
-                 * (as xl does). */
-                if (xlite__tell_backend_close(ctx, be, fe) &&
-                    k != XLITE__DEVKIND_CONSOLE)
-                    g_ptr_array_add(dw->paths, g_steal_pointer(&be));
+                if (!g_ascii_string_to_unsigned(ids[j], 10, 0, G_MAXINT32,
+                                                &devid, NULL))
+                    continue;
+                dev = g_new0(xlite__device, 1);
+                dev->kind = kind;
+                dev->backend_kind = *b;
+                dev->devid = (int)devid;
+                dev->backend = backend_path(*b, domid, dev->devid);
+                dev->frontend = xlite__frontend_path(kind, domid, dev->devid);
+                if (kind->script_remove)
+                    dev->script = backend_script(ctx, dev->backend);
+                g_ptr_array_add(devs, dev);
             }
-            free(devs);
+            free(ids);
         }
     }
-}
-
-/* Closing cfg's devices of a running domain: each backend that is still
- * there is told to go (online 0, state Closing), and its frontend is left
- * to the guest, which closes its side and lets the backend reach Closed. */
-static void
-devwait_close_devices(xlite__egc *egc, xlite__devwait *dw)
-{
-    const xlite_domain_config *cfg = dw->cfg;
-    xlite_ctx *ctx = egc->ctx;
-    size_t i;
-
-    for (i = 0; i < cfg->num_disks + cfg->num_nics; i++) {
-        g_auto(xlite__device) dev = { 0 };
-
-        if (xlite__device_of(ctx, dw->domid, cfg, i, &dev) < 0)
-            continue;
-        if (xlite__tell_backend_close(ctx, dev.backend, NULL))
-            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
-    }
+    return devs;
 }
 
 void
-xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw)
+xlite__device_remove_nodes(xlite_ctx *ctx, const xlite__device *dev)
 {
-    const xlite_domain_config *cfg = dw->cfg;
-    xlite__xswait *xw = &dw->xswait;
-    xlite_ctx *ctx = egc->ctx;
-    size_t i;
-    int rc;
+    struct xs_handle *xsh = xlite__xs(ctx);
+    g_autofree char *err = NULL;
 
-    dw->paths = g_ptr_array_new_with_free_func(g_free);
-    dw->nbackends = 0;
-    if (dw->closing) {
-        if (cfg)
-            devwait_close_devices(egc, dw);
-        else
-            devwait_list_and_close(egc, dw);
-        goto watch;
-    }
-    /* The backends, then (consoles have no handshake) the consoles'
-     * frontends: xlite__device_of counts consoles last. */
-    for (i = 0; i < xlite__device_count(cfg); i++) {
-        g_auto(xlite__device) dev = { 0 };
-
-        if ((rc = xlite__device_of(ctx, dw->domid, cfg, i, &dev)) < 0) {
-            devwait_done(egc, dw, rc);
-            return;
-        }
-        if (dev.kind == &xlite__devkinds[XLITE__DEVKIND_CONSOLE]) {
-            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.frontend));
-        } else {
-            g_ptr_array_add(dw->paths, g_steal_pointer(&dev.backend));
-            dw->nbackends++;
-        }
-    }
-
- watch:
-    if (dw->paths->len == 0) {
-        /* A domain without devices is done. */
-        devwait_done(egc, dw, 0);
+    if (!xsh || !dev->backend)
         return;
-    }
-    /* Abortable while adding; closing runs while taking things back. */
-    xw->ao = dw->ao;
-    xw->abortable = !dw->closing;
-    xw->paths = (const char *const *)dw->paths->pdata;
-    xw->npaths = dw->paths->len;
-    xw->timeout_usec = xlite__device_timeout();
-    xw->check = devwait_check;
-    xw->timedout = devwait_timedout;
-    xw->callback = devwait_waited;
-    if ((rc = xlite__xswait_start(egc, xw)) < 0)
-        devwait_done(egc, dw, rc);
-    /* Each watch fires once at once: the first check comes from there. */
+    err = g_strdup_printf("/local/domain/0/error%s",
+                          dev->backend + strlen("/local/domain/0"));
+    xs_rm(xsh, XBT_NULL, dev->backend);
+    if (dev->frontend)
+        xs_rm(xsh, XBT_NULL, dev->frontend);
+    xs_rm(xsh, XBT_NULL, err);
 }

@@ -14,20 +14,20 @@
  * every change of one domain's stored config, across threads and
  * processes.
  *
- * The device itself goes through the machinery a create uses, on a config
- * that holds that one device: its nodes (xlite__devices_write), its
- * backend's handshake (devwait), its hotplug script (xlite__hotplug).
- * Removal tells the backend to close and waits for Closed while the guest
- * runs (its frontend answers); at the device timeout the nodes go anyway,
- * as libxl's forced removal does.
+ * The device itself goes through what a create and a destroy use: its
+ * nodes are written as a create writes them (xlite__devices_write), and
+ * it is added or removed by the same sub-operation (xlite__aodev: the
+ * backend's handshake and the hotplug script).  Removal tells the backend
+ * to close and waits for Closed while the guest runs (its frontend
+ * answers); at the device timeout the nodes go anyway, as libxl's forced
+ * removal does.
  *
  * add:    initiator: the domain's uuid -> devop_locked: the JSON with the
- *         device, its nodes -> devop_backend_ready -> devop_add_scripted:
- *         done.  A failure goes to devop_add_undo: remove script if the
- *         add one ran -> devop_add_undone: nodes, JSON entry: done.
- * remove: initiator -> devop_locked: the backend told Closing ->
- *         devop_closed -> devop_remove_scripted: nodes, then JSON entry:
- *         done.
+ *         device, its nodes, its aodev -> devop_added: done.  A failure
+ *         goes to devop_add_undo: the device removed (its remove script
+ *         only if the add one ran) -> devop_add_undone: its entry: done.
+ * remove: initiator -> devop_locked: its aodev (closed, remove script,
+ *         nodes) -> devop_removed: its entry: done.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -60,24 +60,16 @@ typedef struct {
     uint8_t uuid[16];
     xlite_domain_config stored;    /* the JSON, as it is on disk */
     xlite_domain_config one;       /* the device alone, defaults filled */
-    bool hotplugged;               /* its "add" script was started */
     int rc;                        /* why an add is undone */
     char *errmsg;
     xlite__udlock udlock;
-    xlite__devwait devwait;
-    xlite__hotplug hotplug;
-    xlite__xswait xswait;          /* consoles: their own wait */
-    const char *paths[2];          /* what xswait watches */
+    xlite__aodev aodev;
 } devop_state;
 
 static void devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
-static void devop_backend_ready(xlite__egc *egc, xlite__devwait *dw, int rc);
-static void devop_add_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc);
-static void devop_add_undo(xlite__egc *egc, devop_state *ds, int rc);
-static void devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc);
-static void devop_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
-static void devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp,
-                                  int rc);
+static void devop_added(xlite__egc *egc, xlite__aodev *aodev);
+static void devop_add_undone(xlite__egc *egc, xlite__aodev *aodev);
+static void devop_removed(xlite__egc *egc, xlite__aodev *aodev);
 static void devop_console_locked(xlite__egc *egc, devop_state *ds);
 
 /* ---------- the device's config and nodes ---------- */
@@ -197,22 +189,6 @@ backend_path(devop_state *ds)
     return xlite__disk_backend_path(ds->domid, &ds->one.disks[0], devid);
 }
 
-static char *
-frontend_path(devop_state *ds)
-{
-    int devid;
-
-    if (ds->kind == DEVOP_CONSOLE)
-        return xlite__console_frontend_path(ds->domid, ds->console);
-    if (ds->kind == DEVOP_NIC)
-        return xlite__frontend_path(&xlite__devkinds[XLITE__DEVKIND_VIF],
-                                    ds->domid, ds->one.nics[0].devid);
-    if (xlite__disk_devid(NULL, ds->one.disks[0].vdev, &devid) < 0)
-        return NULL;
-    return xlite__frontend_path(&xlite__devkinds[XLITE__DEVKIND_VBD],
-                                ds->domid, devid);
-}
-
 static bool
 backend_exists(xlite_ctx *ctx, const char *dir)
 {
@@ -244,22 +220,29 @@ write_nodes(xlite_ctx *ctx, devop_state *ds)
     return xlite__xs_transact(ctx, what, write_nodes_body, ds);
 }
 
-/* Removes ds->one's backend, frontend and error nodes. */
+/* The device ds is about (ds->one's, or console ds->console). */
+static int
+devop_device(xlite_ctx *ctx, devop_state *ds, xlite__device *dev_r)
+{
+    if (ds->kind == DEVOP_CONSOLE) {
+        xlite__device_of_console(ds->domid, ds->console, dev_r);
+        return 0;
+    }
+    if (ds->kind == DEVOP_NIC) {
+        xlite__device_of_nic(ctx, ds->domid, &ds->one.nics[0], dev_r);
+        return 0;
+    }
+    return xlite__device_of_disk(ctx, ds->domid, &ds->one.disks[0], dev_r);
+}
+
+/* Removes the device's backend, frontend and error nodes. */
 static void
 remove_nodes(xlite_ctx *ctx, devop_state *ds)
 {
-    struct xs_handle *xsh = xlite__xs(ctx);
-    g_autofree char *be = backend_path(ds);
-    g_autofree char *fe = frontend_path(ds);
-    g_autofree char *err = NULL;
+    g_auto(xlite__device) dev = { 0 };
 
-    if (!xsh || !be || !fe)
-        return;
-    err = g_strdup_printf("/local/domain/0/error%s",
-                          be + strlen("/local/domain/0"));
-    xs_rm(xsh, XBT_NULL, be);
-    xs_rm(xsh, XBT_NULL, fe);
-    xs_rm(xsh, XBT_NULL, err);
+    if (devop_device(ctx, ds, &dev) == 0)
+        xlite__device_remove_nodes(ctx, &dev);
 }
 
 static int
@@ -282,8 +265,7 @@ devop_state_free(devop_state *ds)
     xlite_domain_config_dispose(&ds->stored);
     xlite_domain_config_dispose(&ds->one);
     g_free(ds->errmsg);
-    g_free((char *)ds->paths[0]);
-    g_free((char *)ds->paths[1]);
+    xlite__aodev_dispose(&ds->aodev);
     g_free(ds);
 }
 
@@ -317,9 +299,7 @@ devop_start(xlite_ctx *ctx, devop_state *ds, const xlite_async_how *how)
     xlite_domain_config_init(&ds->stored);
     xlite_domain_config_init(&ds->one);
     xlite__udlock_init(&ds->udlock);
-    xlite__devwait_init(&ds->devwait);
-    xlite__hotplug_init(&ds->hotplug);
-    xlite__xswait_init(&ds->xswait);
+    xlite__aodev_init(&ds->aodev);
     ds->udlock.ao = ds->ao;
     ds->udlock.domid = ds->domid;
     memcpy(ds->udlock.uuid, info.uuid, 16);
@@ -479,6 +459,30 @@ devop_change_media(xlite_ctx *ctx, devop_state *ds)
     return write_medium(ctx, ds, ds->disk.target);
 }
 
+/* Starts the device's aodev: ADD, or REMOVE with its remove script if
+ * with_script; its callback ends the operation. */
+static void
+devop_run(xlite__egc *egc, devop_state *ds, xlite__devaction action,
+          bool with_script, xlite__aodev_callback *callback)
+{
+    xlite__aodev *aodev = &ds->aodev;
+    int rc;
+
+    xlite__aodev_dispose(aodev);
+    xlite__aodev_init(aodev);
+    aodev->ao = ds->ao;
+    aodev->domid = ds->domid;
+    aodev->action = action;
+    aodev->with_script = with_script;
+    aodev->callback = callback;
+    if ((rc = devop_device(egc->ctx, ds, &aodev->dev)) < 0) {
+        aodev->rc = rc;
+        callback(egc, aodev);
+        return;
+    }
+    xlite__aodev_start(egc, aodev);
+}
+
 static void
 devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
 {
@@ -514,14 +518,14 @@ devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         if (ds->devid_r && ds->kind == DEVOP_NIC)
             *ds->devid_r = ds->one.nics[0].devid;
         if ((rc = write_nodes(ctx, ds)) < 0) {
-            devop_add_undo(egc, ds, rc);
+            /* No node was written: only the entry goes. */
+            ds->rc = rc;
+            ds->errmsg = g_strdup(xlite_errmsg());
+            ds->aodev.rc = 0;
+            devop_add_undone(egc, &ds->aodev);
             return;
         }
-        ds->devwait.ao = ds->ao;
-        ds->devwait.domid = ds->domid;
-        ds->devwait.cfg = &ds->one;
-        ds->devwait.callback = devop_backend_ready;
-        xlite__devwait_start(egc, &ds->devwait);
+        devop_run(egc, ds, XLITE__DEVICE_ADD, false, devop_added);
         return;
     }
 
@@ -543,77 +547,25 @@ devop_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
                                                   &ds->stored));
         return;
     }
-    ds->devwait.ao = ds->ao;
-    ds->devwait.domid = ds->domid;
-    ds->devwait.cfg = &ds->one;
-    ds->devwait.closing = true;
-    ds->devwait.callback = devop_closed;
-    xlite__devwait_start(egc, &ds->devwait);
+    devop_run(egc, ds, XLITE__DEVICE_REMOVE, true, devop_removed);
 }
 
-/* ---------- add ---------- */
-
-static void
-devop_backend_ready(xlite__egc *egc, xlite__devwait *dw, int rc)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(dw, devop_state, devwait);
-
-    if (rc == 0 && xlite__ao_aborting(ds->ao))
-        rc = -ECANCELED;
-    if (rc < 0) {
-        devop_add_undo(egc, ds, rc);
-        return;
-    }
-    ds->hotplug.ao = ds->ao;
-    ds->hotplug.domid = ds->domid;
-    ds->hotplug.cfg = &ds->one;
-    ds->hotplug.remove = false;
-    ds->hotplug.callback = devop_add_scripted;
-    ds->hotplugged = true;
-    xlite__hotplug_run(egc, &ds->hotplug);
-}
-
-static void
-devop_add_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
-
-    if (rc == 0 && xlite__ao_aborting(ds->ao))
-        rc = -ECANCELED;
-    if (rc < 0) {
-        devop_add_undo(egc, ds, rc);
-        return;
-    }
-    XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u: %s added", ds->domid,
-              ds->kind == DEVOP_DISK ? ds->one.disks[0].vdev : "a nic");
-    devop_done(egc, ds, 0);
-}
-
-/* Takes back a failed add, in the order of a removal: its remove script
- * if the add one ran, its nodes, then its entry. */
-static void
-devop_add_undo(xlite__egc *egc, devop_state *ds, int rc)
-{
-    ds->rc = rc;
-    ds->errmsg = g_strdup(xlite_errmsg());
-    xlite__devwait_stop(egc->ctx, &ds->devwait);
-    if (!ds->hotplugged) {
-        devop_add_undone(egc, &ds->hotplug, 0);
-        return;
-    }
-    ds->hotplug.remove = true;
-    ds->hotplug.callback = devop_add_undone;
-    xlite__hotplug_run(egc, &ds->hotplug);
-}
-
-/* The last step of a removal and of an undone add: ds->one's nodes go,
- * then its entry in the stored config (xenstore first). */
+/* The last step of a removal and of an undone add: the device's nodes
+ * go (again: a removal took them already), then its entry in the stored
+ * config (xenstore first).  A console's entry goes only if it is the
+ * last one (consoles are numbered by their place). */
 static int
 devop_forget(xlite_ctx *ctx, devop_state *ds)
 {
     ssize_t i;
 
     remove_nodes(ctx, ds);
+    if (ds->kind == DEVOP_CONSOLE) {
+        if (ds->console != ds->stored.num_consoles - 1)
+            return 0;
+        ds->stored.num_consoles--;
+        return xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
+    }
     i = ds->kind == DEVOP_DISK
         ? find_device(&ds->stored, DEVOP_DISK, ds->one.disks[0].vdev, -1)
         : find_device(&ds->stored, DEVOP_NIC, NULL, ds->one.nics[0].devid);
@@ -623,10 +575,49 @@ devop_forget(xlite_ctx *ctx, devop_state *ds)
     return xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
 }
 
-static void
-devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc)
+static const char *
+devop_what(const devop_state *ds)
 {
-    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+    switch (ds->kind) {
+    case DEVOP_DISK:
+        return ds->one.disks[0].vdev;
+    case DEVOP_NIC:
+        return "a nic";
+    case DEVOP_CONSOLE:
+        break;
+    }
+    return "a console";
+}
+
+/* ---------- add ---------- */
+
+static void
+devop_added(xlite__egc *egc, xlite__aodev *aodev)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(aodev, devop_state, aodev);
+    int rc = aodev->rc;
+
+    if (rc == 0 && xlite__ao_aborting(ds->ao))
+        rc = -ECANCELED;
+    if (rc < 0) {
+        /* Taken back in the order of a removal: the device (its remove
+         * script only if the add one ran), then its entry.  The error
+         * reported stays the add's. */
+        ds->rc = rc;
+        ds->errmsg = g_strdup(xlite_errmsg());
+        devop_run(egc, ds, XLITE__DEVICE_REMOVE, aodev->script_started,
+                  devop_add_undone);
+        return;
+    }
+    XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u: %s added", ds->domid,
+              devop_what(ds));
+    devop_done(egc, ds, 0);
+}
+
+static void
+devop_add_undone(xlite__egc *egc, xlite__aodev *aodev)
+{
+    devop_state *ds = XLITE__CONTAINER_OF(aodev, devop_state, aodev);
     xlite_ctx *ctx = egc->ctx;
 
     if (devop_forget(ctx, ds) < 0)
@@ -640,30 +631,15 @@ devop_add_undone(xlite__egc *egc, xlite__hotplug *hp, int rc)
 /* ---------- remove ---------- */
 
 static void
-devop_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+devop_removed(xlite__egc *egc, xlite__aodev *aodev)
 {
-    devop_state *ds = XLITE__CONTAINER_OF(dw, devop_state, devwait);
-
-    /* The remove script while the backend's nodes still say what to take
-     * down (the loop device of a file, the vif on its bridge). */
-    ds->hotplug.ao = ds->ao;
-    ds->hotplug.domid = ds->domid;
-    ds->hotplug.cfg = &ds->one;
-    ds->hotplug.remove = true;
-    ds->hotplug.callback = devop_remove_scripted;
-    xlite__hotplug_run(egc, &ds->hotplug);
-}
-
-static void
-devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(hp, devop_state, hotplug);
+    devop_state *ds = XLITE__CONTAINER_OF(aodev, devop_state, aodev);
     xlite_ctx *ctx = egc->ctx;
+    int rc = devop_forget(ctx, ds);
 
-    rc = devop_forget(ctx, ds);
     if (rc == 0)
-        XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: device removed",
-                  ds->domid);
+        XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: %s removed", ds->domid,
+                  devop_what(ds));
     devop_done(egc, ds, rc);
 }
 
@@ -678,12 +654,10 @@ devop_remove_scripted(xlite__egc *egc, xlite__hotplug *hp, int rc)
  * dropped after them, and an entry whose nodes are gone is not there.
  * xenconsoled has no hotplug script and no state to wait for on add: a
  * console is ready once its daemon has written the pty's path into the
- * frontend's tty, and it has gone once its backend is Closed (its
- * frontend, the guest's, answers the backend's Closing) or removed.
+ * frontend's tty, and it has gone once its backend is Closed or its
+ * frontend (the guest's, answering the backend's Closing) is, or the
+ * backend is removed (xlite__aodev).
  */
-
-static void console_added(xlite__egc *egc, xlite__xswait *xw, int rc);
-static void console_closed(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 /* Trailing extra consoles of the stored config whose backend is gone:
  * dropped (a removal cut short between the nodes and the entry). */
@@ -705,125 +679,7 @@ console_trim_ghosts(xlite_ctx *ctx, devop_state *ds)
     ds->console = saved;
 }
 
-/* The last step of a removal and of an undone add: the nodes go, then
- * the entry (xenstore first). */
-static int
-console_forget(xlite_ctx *ctx, devop_state *ds)
-{
-    remove_nodes(ctx, ds);
-    if (ds->console != ds->stored.num_consoles - 1)
-        return 0;
-    ds->stored.num_consoles--;
-    return xlite__userdata_store(ctx, ds->domid, ds->uuid, &ds->stored);
-}
-
-static int
-console_wait(xlite__egc *egc, devop_state *ds, xlite__xswait_check *check,
-             xlite__xswait_timedout *timedout,
-             xlite__xswait_callback *callback)
-{
-    xlite__xswait *xw = &ds->xswait;
-
-    ds->paths[0] = backend_path(ds);
-    ds->paths[1] = frontend_path(ds);
-    xw->ao = ds->ao;
-    xw->abortable = !ds->remove;
-    xw->what = ds->remove ? "the console's backend to close"
-                          : "a pty for the console";
-    xw->paths = ds->paths;
-    xw->npaths = ds->remove ? 1 : 2;
-    xw->timeout_usec = xlite__device_timeout();
-    xw->check = check;
-    xw->timedout = timedout;
-    xw->callback = callback;
-    return xlite__xswait_start(egc, xw);
-}
-
-/* Add: served (a pty in the frontend's tty), or its backend failed. */
-static int
-console_check_added(xlite__egc *egc, xlite__xswait *xw,
-                    const xlite__xswait_dom *dom)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-    xlite_ctx *ctx = egc->ctx;
-    g_autofree char *tty = xlite__console_tty(ctx, ds->paths[1]);
-    g_autofree char *spath = g_strdup_printf("%s/state", ds->paths[0]);
-    g_autofree char *epath = g_strdup_printf("%s/hotplug-error",
-                                             ds->paths[0]);
-    g_autofree char *err = xlite__xs_read_bounded(ctx, epath, 1024);
-    uint64_t state = 0;
-
-    if (tty && *tty)
-        return 0;
-    if (xlite__xs_read_uint(ctx, spath, 16, &state) < 0)
-        state = 0;
-    if (err || state == 5 || state == 6)
-        return XLITE_ERROR(ctx, -EIO, "the backend of console %u of domain "
-                           "%u failed", ds->console, ds->domid);
-    return XLITE__XSWAIT_PENDING;
-}
-
-static int
-console_timedout_added(xlite__egc *egc, xlite__xswait *xw)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-    g_autofree char *tty = xlite__console_tty(egc->ctx, ds->paths[1]);
-
-    if (tty && *tty)
-        return 0;
-    return XLITE_ERROR(egc->ctx, -ETIMEDOUT, "no pty for console %u of "
-                       "domain %u within %.1f s: is xenconsoled running?",
-                       ds->console, ds->domid,
-                       xlite__device_timeout() / 1e6);
-}
-
-/* Remove: Closed or gone. */
-static int
-console_check_closed(xlite__egc *egc, xlite__xswait *xw,
-                     const xlite__xswait_dom *dom)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-    g_autofree char *spath = g_strdup_printf("%s/state", ds->paths[0]);
-    uint64_t state = 0;
-
-    if (xlite__xs_read_uint(egc->ctx, spath, 16, &state) < 0 || state == 6)
-        return 0;
-    return XLITE__XSWAIT_PENDING;
-}
-
-static int
-console_timedout_closed(xlite__egc *egc, xlite__xswait *xw)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-
-    XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the backend of console "
-              "%u did not close in time: removing it anyway", ds->domid,
-              ds->console);
-    return 0;
-}
-
-/* The backend told to go (online 0, state Closing), if still there; true
- * if there is one to wait for (xlite__tell_backend_close). */
-static bool
-console_tell_close(xlite_ctx *ctx, devop_state *ds)
-{
-    g_autofree char *be = backend_path(ds);
-
-    return xlite__tell_backend_close(ctx, be, NULL);
-}
-
-/* An add that failed after its entry was stored: the entry goes; the
- * error reported stays the add's. */
-static void
-console_add_undo(xlite_ctx *ctx, devop_state *ds)
-{
-    ds->errmsg = g_strdup(xlite_errmsg());
-    if (console_forget(ctx, ds) < 0)
-        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the entry of a console "
-                  "whose add failed stays in the stored config", ds->domid);
-    xlite__errmsg_restore(ds->errmsg);
-}
-
+/* 0: under way; < 0: refused. */
 static int
 console_add_start(xlite__egc *egc, devop_state *ds)
 {
@@ -849,21 +705,23 @@ console_add_start(xlite__egc *egc, devop_state *ds)
         cfg->num_consoles--;
         return rc;
     }
-    if ((rc = write_nodes(ctx, ds)) < 0 ||
-        (rc = console_wait(egc, ds, console_check_added,
-                           console_timedout_added, console_added)) < 0) {
-        console_add_undo(ctx, ds);
-        return rc;
+    if ((rc = write_nodes(ctx, ds)) < 0) {
+        ds->rc = rc;
+        ds->errmsg = g_strdup(xlite_errmsg());
+        ds->aodev.rc = 0;
+        devop_add_undone(egc, &ds->aodev);
+        return 0;
     }
+    devop_run(egc, ds, XLITE__DEVICE_ADD, false, devop_added);
     return 0;
 }
 
+/* 0: under way; < 0: refused. */
 static int
 console_remove_start(xlite__egc *egc, devop_state *ds)
 {
     xlite_ctx *ctx = egc->ctx;
     xlite_domain_config *cfg = &ds->stored;
-    int rc;
 
     if (ds->console >= cfg->num_consoles)
         return XLITE_ERROR(ctx, -ENOENT, "domain %u has no console %u",
@@ -873,14 +731,7 @@ console_remove_start(xlite__egc *egc, devop_state *ds)
                            "last (%zu): consoles are numbered in order, and "
                            "only the last one can be removed", ds->console,
                            ds->domid, cfg->num_consoles - 1);
-    if (!console_tell_close(ctx, ds)) {
-        /* Nothing to wait for: its backend is Closed or gone already. */
-        rc = console_forget(ctx, ds);
-        return rc < 0 ? rc : 1;
-    }
-    if ((rc = console_wait(egc, ds, console_check_closed,
-                           console_timedout_closed, console_closed)) < 0)
-        return rc;
+    devop_run(egc, ds, XLITE__DEVICE_REMOVE, false, devop_removed);
     return 0;
 }
 
@@ -890,34 +741,10 @@ devop_console_locked(xlite__egc *egc, devop_state *ds)
     int rc;
 
     console_trim_ghosts(egc->ctx, ds);
-    /* 0: under way; 1: done already; < 0: failed. */
     rc = ds->remove ? console_remove_start(egc, ds)
                     : console_add_start(egc, ds);
-    if (rc != 0)
-        devop_done(egc, ds, rc > 0 ? 0 : rc);
-}
-
-static void
-console_added(xlite__egc *egc, xlite__xswait *xw, int rc)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-    xlite_ctx *ctx = egc->ctx;
-
-    if (rc < 0) {
-        console_add_undo(ctx, ds);
-    } else {
-        XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u: console %u added",
-                  ds->domid, ds->console);
-    }
-    devop_done(egc, ds, rc);
-}
-
-static void
-console_closed(xlite__egc *egc, xlite__xswait *xw, int rc)
-{
-    devop_state *ds = XLITE__CONTAINER_OF(xw, devop_state, xswait);
-
-    devop_done(egc, ds, console_forget(egc->ctx, ds));
+    if (rc < 0)
+        devop_done(egc, ds, rc);
 }
 
 /* ---------- initiators ---------- */

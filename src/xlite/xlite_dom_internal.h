@@ -11,6 +11,13 @@
 
 #include "xlite_internal.h"
 
+/* The XenbusState values a toolstack reads and writes. */
+#define XENBUS_STATE_INITIALISING 1
+#define XENBUS_STATE_INITWAIT 2
+#define XENBUS_STATE_CONNECTED 4
+#define XENBUS_STATE_CLOSING 5
+#define XENBUS_STATE_CLOSED 6
+
 /* How long a backend may take to come up or close, a dying domain to go
  * (10 s), and a hotplug script to run (40 s), as libxl's timeouts;
  * XLITE_DEVICE_TIMEOUT_MS in the environment overrides both (tests). */
@@ -66,7 +73,7 @@ typedef struct {
     int devid;                    /* a console's: its number */
     char *backend;                /* xenstore directories */
     char *frontend;
-    const char *script;           /* its own or the host's; NULL: none */
+    char *script;                 /* its own or the host's; NULL: none */
 } xlite__device;
 
 /* Device i of cfg, counted disks, then nics, then consoles (there are
@@ -105,6 +112,12 @@ int xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
 bool xlite__tell_backend_close(xlite_ctx *ctx, const char *be,
                                const char *fe);
 
+/* Every device domid has in xenstore (xlite__device, with the script its
+ * backend names), for a removal that cannot trust a config. */
+GPtrArray *xlite__devices_of_xenstore(xlite_ctx *ctx, uint32_t domid);
+/* One device's backend, frontend and error nodes. */
+void xlite__device_remove_nodes(xlite_ctx *ctx, const xlite__device *dev);
+
 /* Removes every backend directory of domid (vbd, vbd3, qdisk, vif,
  * console) and its error nodes. */
 void xlite__devices_remove_xs(xlite_ctx *ctx, uint32_t domid);
@@ -117,82 +130,93 @@ char *xlite__disk_backend_path(uint32_t domid, const xlite_disk_config *d,
 char *xlite__nic_backend_path(uint32_t domid, const xlite_nic_config *n);
 
 /*
- * Hotplug scripts: "SCRIPT add" (or "remove") with XENBUS_PATH and
- * friends in the environment, each with the hotplug timeout.  "add"
- * scripts run one after the other and stop at the first failure;
- * "remove" scripts all run at once (as libxl's multidev), and one that
- * fails is logged and does not stop the others.  done(egc, hp, rc) once,
- * after the last (or the first failure of an "add").
+ * One device added to or removed from a domain (xlite_aodev.c): a
+ * sub-operation of a create, a destroy or a hotplug, libxl's
+ * libxl__ao_device.
+ *
+ * add: the device's nodes are already written (in the caller's
+ * transaction); its backend is waited for (InitWait or Connected; a
+ * console: a pty in its frontend's tty), failing at Closing, Closed or a
+ * hotplug-error, at the device timeout or at the ao's abort; then its
+ * "add" script runs, if it has one (script_started says it did).
+ * remove: its backend is told to close, with its frontend going in the
+ * same transaction when force (the guest is paused or dead), and waited
+ * for until Closed, failed or gone (a console: also once its frontend
+ * is Closed; not at all when forced: xenconsoled never closes one), or
+ * the device timeout (logged: it goes anyway); then its "remove" script
+ * if it has one and with_script (a failure is logged), then its nodes
+ * go.  A removal is not abortable and always ends with rc 0.
+ *
+ * The caller fills the caller fields (the device is the aodev's from
+ * then: _dispose frees it) and calls _start; callback(egc, aodev) comes
+ * once, possibly from inside _start, with aodev->rc.
  */
-typedef struct xlite__hotplug xlite__hotplug;
-typedef void xlite__hotplug_callback(xlite__egc *egc, xlite__hotplug *hp,
-                                     int rc);
-/* One device's script. */
-typedef struct {
-    xlite__hotplug *hp;
+typedef enum {
+    XLITE__DEVICE_ADD,
+    XLITE__DEVICE_REMOVE,
+} xlite__devaction;
+
+typedef struct xlite__aodev xlite__aodev;
+typedef struct xlite__multidev xlite__multidev;
+typedef void xlite__aodev_callback(xlite__egc *egc, xlite__aodev *aodev);
+struct xlite__aodev {
+    /* caller */
+    xlite__ao *ao;
+    uint32_t domid;
+    xlite__devaction action;
+    xlite__device dev;
+    bool force;                   /* remove: the guest will not answer */
+    bool with_script;             /* remove: run its "remove" script */
+    xlite__aodev_callback *callback;
+    /* results */
+    int rc;
+    bool script_started;          /* its script was started */
+    /* private */
+    xlite__multidev *multidev;
+    const char *paths[2];         /* what xswait watches */
     char *argv[4];                /* NULL-terminated */
     char *env[8];
+    xlite__xswait xswait;
     xlite__spawn_state spawn;
-} xlite__hotplug_slot;
-struct xlite__hotplug {
-    /* caller */
-    xlite__ao *ao;
-    uint32_t domid;
-    const xlite_domain_config *cfg;
-    bool remove;
-    xlite__hotplug_callback *callback;
-    /* private */
-    xlite__hotplug_slot *slots;   /* one per device: disks, then nics */
-    size_t nslots;
-    size_t next;                  /* adding: the next slot to run */
-    size_t running;               /* removing: scripts not done yet */
 };
 
-void xlite__hotplug_init(xlite__hotplug *hp);
-/* Starts; the callback may run before this returns. */
-void xlite__hotplug_run(xlite__egc *egc, xlite__hotplug *hp);
-bool xlite__hotplug_inuse(const xlite__hotplug *hp);
+void xlite__aodev_init(xlite__aodev *aodev);
+void xlite__aodev_start(xlite__egc *egc, xlite__aodev *aodev);
+bool xlite__aodev_inuse(const xlite__aodev *aodev);
+void xlite__aodev_dispose(xlite__aodev *aodev);
 
 /*
- * Waiting for every backend of a new domain to be ready (InitWait or
- * Connected), or one to fail (Closing, Closed, an error node), or the
- * timeout: an xlite__xswait on every backend directory, abortable.
- * Consoles have no handshake: xenconsoled (or a QEMU) never moves their
- * backend's state; a console is ready when its daemon has written the
- * pty into the frontend's tty (a node dom0 owns), so for consoles it is
- * the frontend directory that is watched.
- *
- * With closing set, the other way round.  Without cfg, for a domain
- * being destroyed (DESIGN.md: "a dead domain's backends are torn down as
- * libxl does"): every device the domain has in xenstore is removed by
- * force as libxl does, its frontend going in the transaction that gives
- * its backend online 0 and state Closing, which makes the kernel's
- * backend close at once without the (paused or dead) guest.  With cfg,
- * a hot removal from a running guest: only the backends of cfg's disks
- * and nics are told to close, and their frontends are left to the guest,
- * which answers.  Backends are then waited for until Closed, failed
- * (Closing with a hotplug-error) or gone, except those nobody will close
- * (the console's, and any still Initialising); at the timeout the
- * removal goes on anyway (logged).  Not abortable: it runs while taking
- * things back.  _stop abandons a wait (or frees what a finished one
- * left); the callback is called once, possibly from inside _start.
+ * Several devices at once, each step of each as soon as it can (libxl's
+ * multidev): under emulation Xen's scripts take seconds each, and a
+ * domain's devices then cost the slowest one, not their sum.  The caller
+ * sets ao and callback, calls _begin, takes an aodev from _prepare for
+ * each device (its callback is the combiner's), fills and starts it, and
+ * calls _prepared once all are started (with an rc < 0 if preparing
+ * failed).  callback(egc, md, rc) comes once, after _prepared and the
+ * last device, with the first failure or 0; the aodevs stay readable
+ * until _dispose.
+ *   _add_all: every device of cfg (xlite__device_of), nodes written;
+ *   returns < 0 if one cannot be placed (the others go on).
+ *   _remove_all: every device domid has in xenstore, by force, each
+ *   with the script its backend names (libxl's destroy of a domain).
  */
-typedef struct xlite__devwait xlite__devwait;
-typedef void xlite__devwait_callback(xlite__egc *egc, xlite__devwait *dw,
-                                     int rc);
-struct xlite__devwait {
+typedef void xlite__multidev_callback(xlite__egc *egc, xlite__multidev *md,
+                                      int rc);
+struct xlite__multidev {
     /* caller */
     xlite__ao *ao;
-    uint32_t domid;
-    const xlite_domain_config *cfg;
-    bool closing;
-    xlite__devwait_callback *callback;
+    xlite__multidev_callback *callback;
     /* private */
-    GPtrArray *paths;             /* backend directories, then */
-    size_t nbackends;             /* ...console frontends from here */
-    xlite__xswait xswait;         /* on paths, the device timeout */
+    GPtrArray *aodevs;
+    size_t pending;               /* not done yet, _prepared counting one */
+    int rc;
 };
 
-void xlite__devwait_init(xlite__devwait *dw);
-void xlite__devwait_start(xlite__egc *egc, xlite__devwait *dw);
-void xlite__devwait_stop(xlite_ctx *ctx, xlite__devwait *dw);
+void xlite__multidev_begin(xlite__multidev *md);
+xlite__aodev *xlite__multidev_prepare(xlite__multidev *md);
+void xlite__multidev_prepared(xlite__egc *egc, xlite__multidev *md, int rc);
+void xlite__multidev_dispose(xlite__multidev *md);
+int xlite__multidev_add_all(xlite__egc *egc, xlite__multidev *md,
+                            uint32_t domid, const xlite_domain_config *cfg);
+void xlite__multidev_remove_all(xlite__egc *egc, xlite__multidev *md,
+                                uint32_t domid);

@@ -9,20 +9,18 @@
  * create:  initiator: copy and check the config, hypervisor create ->
  *          create_locked (the domain's lock file is ours): store the
  *          config, event channels, build (kernel), xenstore home and
- *          devices, introduce ->
- *          create_backends_done (every backend is ready, every console
- *          has its pty) -> create_hotplug_done (every "add" script ran):
- *          done, paused.
- *          A failure at any step goes to create_undo: the devices are
- *          removed by force (frontends go, backends close) ->
- *          create_undo_closed: the hypervisor domain, "remove" scripts if
- *          "add" ones ran -> create_undo_unplugged: xenstore, the stored
- *          config -> create_undo_gone once the hypervisor has let the
- *          domain go.
- * destroy: initiator: the domain's uuid -> destroy_locked: pause, the
- *          devices are removed by force (frontends go, backends close) ->
- *          destroy_closed: hypervisor destroy, "remove" scripts ->
- *          destroy_hotplug_done: xenstore (the home last, as libxl does),
+ *          devices, introduce, every device added at once (a multidev:
+ *          its backend ready or its console's pty, then its "add"
+ *          script) -> create_devices_done: done, paused.
+ *          A failure at any step goes to create_undo: every device
+ *          removed at once by force (frontends go, backends close,
+ *          "remove" scripts, nodes) -> create_undo_removed: the
+ *          hypervisor domain, xenstore, the stored config ->
+ *          create_undo_gone once the hypervisor has let the domain go.
+ * destroy: initiator: the domain's uuid -> destroy_locked: pause, every
+ *          device removed at once by force, as above ->
+ *          destroy_removed: hypervisor destroy, xenstore (the home last,
+ *          as libxl does) -> destroy_dsstopped: the disk server, the
  *          stored config and lock file -> destroy_gone once the
  *          hypervisor has let the domain go.
  * shutdown: initiator writes control/shutdown and waits (domwait) for the
@@ -417,31 +415,27 @@ typedef struct {
     /* private */
     bool made;
     bool stored;
-    bool hotplugged;               /* "add" scripts were started */
     xlite__hv_build_args build;    /* ports in, ring frames out */
     int rc;                        /* why we are undoing */
     char *errmsg;                  /* and what was said */
     xlite__udlock udlock;
-    xlite__hotplug hotplug;
-    xlite__devwait devwait;
-    xlite__devwait closer;
+    xlite__multidev devices;       /* added, then (undo) removed */
     xlite__xswait gone;
 } create_state;
 
 static void create_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
-static void create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc);
-static void create_backends_done(xlite__egc *egc, xlite__devwait *dw,
-                                 int rc);
+static void create_devices_done(xlite__egc *egc, xlite__multidev *md,
+                                int rc);
 static void create_undo(xlite__egc *egc, create_state *cs, int rc);
-static void create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp,
-                                  int rc);
-static void create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
+static void create_undo_removed(xlite__egc *egc, xlite__multidev *md,
+                                int rc);
 static void create_undo_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
 static void
 create_state_free(create_state *cs)
 {
     xlite_domain_config_dispose(&cs->cfg);
+    xlite__multidev_dispose(&cs->devices);
     g_free(cs->errmsg);
     g_free(cs);
 }
@@ -521,9 +515,6 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     cs->domid_r = domid_r;
     xlite_domain_config_init(&cs->cfg);
     xlite__udlock_init(&cs->udlock);
-    xlite__hotplug_init(&cs->hotplug);
-    xlite__devwait_init(&cs->devwait);
-    xlite__devwait_init(&cs->closer);
     xlite__xswait_init(&cs->gone);
 
     if ((rc = config_copy(cfg, &cs->cfg)) < 0 ||
@@ -734,14 +725,14 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
                          "domain %u: %s", cs->domid, g_strerror(errno));
         goto fail;
     }
-    /* The backends first, then their hotplug scripts, as libxl does: a
-     * script works on what the backend made (netback's vifN.M, blkback
-     * waiting in InitWait for physical-device). */
-    cs->devwait.ao = cs->ao;
-    cs->devwait.domid = cs->domid;
-    cs->devwait.cfg = &cs->cfg;
-    cs->devwait.callback = create_backends_done;
-    xlite__devwait_start(egc, &cs->devwait);
+    /* Each device's backend first, then its hotplug script, as libxl
+     * does: a script works on what the backend made (netback's vifN.M,
+     * blkback waiting in InitWait for physical-device). */
+    cs->devices.ao = cs->ao;
+    cs->devices.callback = create_devices_done;
+    xlite__multidev_begin(&cs->devices);
+    rc = xlite__multidev_add_all(egc, &cs->devices, cs->domid, &cs->cfg);
+    xlite__multidev_prepared(egc, &cs->devices, rc);
     return;
 
  fail:
@@ -749,29 +740,9 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
 }
 
 static void
-create_backends_done(xlite__egc *egc, xlite__devwait *dw, int rc)
+create_devices_done(xlite__egc *egc, xlite__multidev *md, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, devwait);
-
-    if (rc == 0 && xlite__ao_aborting(cs->ao))
-        rc = -ECANCELED;
-    if (rc < 0) {
-        create_undo(egc, cs, rc);
-        return;
-    }
-    cs->hotplug.ao = cs->ao;
-    cs->hotplug.domid = cs->domid;
-    cs->hotplug.cfg = &cs->cfg;
-    cs->hotplug.remove = false;
-    cs->hotplug.callback = create_hotplug_done;
-    cs->hotplugged = true;
-    xlite__hotplug_run(egc, &cs->hotplug);
-}
-
-static void
-create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
+    create_state *cs = XLITE__CONTAINER_OF(md, create_state, devices);
     xlite__ao *ao = cs->ao;
 
     if (rc == 0 && xlite__ao_aborting(ao))
@@ -790,56 +761,39 @@ create_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
 
 /*
  * Takes back whatever the create did, in the order of a destroy: the
- * domain stays paused; its devices are removed by force (frontends go,
- * backends close), then the hypervisor domain, xenstore, the stored
- * config, and we wait until the hypervisor has let it go.  Completes with
- * cs->rc.
+ * domain stays paused; every device it has in xenstore is removed by
+ * force (frontends go, backends close, "remove" scripts, nodes), then the
+ * hypervisor domain, xenstore, the stored config, and we wait until the
+ * hypervisor has let it go.  As libxl undoes a create with its destroy,
+ * a device whose "add" script never ran gets its "remove" one too: Xen's
+ * scripts take down only what they find.  Completes with cs->rc.
  */
 static void
 create_undo(xlite__egc *egc, create_state *cs, int rc)
 {
-    xlite_ctx *ctx = egc->ctx;
-
     cs->rc = rc;
     cs->errmsg = g_strdup(xlite_errmsg());
-    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "undoing the create of domain %u",
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "undoing the create of domain %u",
               cs->domid);
-    xlite__devwait_stop(ctx, &cs->devwait);
     if (!cs->made) {
         create_undo_gone(egc, &cs->gone, 0);
         return;
     }
-    cs->closer.ao = cs->ao;
-    cs->closer.domid = cs->domid;
-    cs->closer.closing = true;
-    cs->closer.callback = create_undo_closed;
-    xlite__devwait_start(egc, &cs->closer);
+    xlite__multidev_dispose(&cs->devices);
+    cs->devices.ao = cs->ao;
+    cs->devices.callback = create_undo_removed;
+    xlite__multidev_begin(&cs->devices);
+    xlite__multidev_remove_all(egc, &cs->devices, cs->domid);
+    xlite__multidev_prepared(egc, &cs->devices, 0);
 }
 
 static void
-create_undo_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+create_undo_removed(xlite__egc *egc, xlite__multidev *md, int rc)
 {
-    create_state *cs = XLITE__CONTAINER_OF(dw, create_state, closer);
+    create_state *cs = XLITE__CONTAINER_OF(md, create_state, devices);
     xlite_ctx *ctx = egc->ctx;
 
     ctx->hv->dom_destroy(ctx, ctx->hv_state, cs->domid);
-    if (!cs->hotplugged) {
-        create_undo_unplugged(egc, &cs->hotplug, 0);
-        return;
-    }
-    /* The "remove" scripts while the backends' nodes still say what to
-     * take down (the loop device of a file, the vif on its bridge). */
-    cs->hotplug.remove = true;
-    cs->hotplug.callback = create_undo_unplugged;
-    xlite__hotplug_run(egc, &cs->hotplug);
-}
-
-static void
-create_undo_unplugged(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    create_state *cs = XLITE__CONTAINER_OF(hp, create_state, hotplug);
-    xlite_ctx *ctx = egc->ctx;
-
     remove_domain_nodes(ctx, cs->domid, cs->cfg.uuid);
     if (cs->stored)
         xlite__userdata_remove(ctx, cs->domid, cs->cfg.uuid);
@@ -1008,18 +962,14 @@ typedef struct {
     uint32_t domid;
     uint8_t uuid[16];
     /* private */
-    xlite_domain_config cfg;       /* stored, for the remove scripts */
     xlite__udlock udlock;
-    xlite__devwait closer;
-    xlite__hotplug hotplug;
+    xlite__multidev devices;
     xlite__dsstop dsstop;
     xlite__xswait gone;
 } destroy_state;
 
 static void destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc);
-static void destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc);
-static void destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp,
-                                 int rc);
+static void destroy_removed(xlite__egc *egc, xlite__multidev *md, int rc);
 static void destroy_dsstopped(xlite__egc *egc, xlite__dsstop *st);
 static void destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc);
 
@@ -1041,10 +991,7 @@ xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
     ds->ao = ao;
     ds->domid = domid;
     memcpy(ds->uuid, info.uuid, 16);
-    xlite_domain_config_init(&ds->cfg);
     xlite__udlock_init(&ds->udlock);
-    xlite__hotplug_init(&ds->hotplug);
-    xlite__devwait_init(&ds->closer);
     xlite__dsstop_init(&ds->dsstop);
     xlite__xswait_init(&ds->gone);
     ds->udlock.ao = ao;
@@ -1077,68 +1024,46 @@ destroy_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         return;
     }
     /* Past here, no turning back: abort does not stop a destroy.  As
-     * libxl does: pause, devices (frontends go, backends close), then the
-     * hypervisor domain.  The home stays until the devices are done: a
-     * frontend that went before its backend was told to close would leave
-     * that backend Connected on Linux (xlite__devwait, closing). */
-    if (xlite__userdata_load(ctx, ds->domid, ds->uuid, &ds->cfg) < 0)
-        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u has no stored config: its "
-                  "hotplug scripts will not be run", ds->domid);
+     * libxl does: pause, the devices (each: frontend and backend told to
+     * go in one transaction, the backend closed, its "remove" script, its
+     * nodes; all at once), then the hypervisor domain.  The home stays
+     * until the devices are done. */
     rc = ctx->hv->dom_pause(ctx, ctx->hv_state, ds->domid);
     if (rc == -ENOTCONN) {
         xlite__udlock_release(ctx, &ds->udlock, false);
-        xlite_domain_config_dispose(&ds->cfg);
         g_free(ds);
         xlite__ao_complete(egc, ao, rc);
         return;
     }
     XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u paused: removing its "
               "devices", ds->domid);
-    ds->closer.ao = ao;
-    ds->closer.domid = ds->domid;
-    ds->closer.closing = true;
-    ds->closer.callback = destroy_closed;
-    xlite__devwait_start(egc, &ds->closer);
+    ds->devices.ao = ao;
+    ds->devices.callback = destroy_removed;
+    xlite__multidev_begin(&ds->devices);
+    xlite__multidev_remove_all(egc, &ds->devices, ds->domid);
+    xlite__multidev_prepared(egc, &ds->devices, 0);
 }
 
 static void
-destroy_closed(xlite__egc *egc, xlite__devwait *dw, int rc)
+destroy_removed(xlite__egc *egc, xlite__multidev *md, int rc)
 {
-    destroy_state *ds = XLITE__CONTAINER_OF(dw, destroy_state, closer);
+    destroy_state *ds = XLITE__CONTAINER_OF(md, destroy_state, devices);
     xlite_ctx *ctx = egc->ctx;
     xlite__ao *ao = ds->ao;
 
-    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: its backends are closed",
+    xlite__multidev_dispose(&ds->devices);
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u: its devices are removed",
               ds->domid);
     rc = ctx->hv->dom_destroy(ctx, ctx->hv_state, ds->domid);
     XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u destroyed in the hypervisor",
               ds->domid);
     if (rc < 0 && rc != -ESRCH) {
         xlite__udlock_release(ctx, &ds->udlock, false);
-        xlite_domain_config_dispose(&ds->cfg);
         g_free(ds);
         xlite__ao_complete(egc, ao, rc);
         return;
     }
-    /* The "remove" scripts first, while the backends' nodes still say
-     * what to take down (Xen's block reads node and params); then the
-     * nodes. */
-    ds->hotplug.ao = ao;
-    ds->hotplug.domid = ds->domid;
-    ds->hotplug.cfg = &ds->cfg;
-    ds->hotplug.remove = true;
-    ds->hotplug.callback = destroy_hotplug_done;
-    xlite__hotplug_run(egc, &ds->hotplug);
-}
-
-static void
-destroy_hotplug_done(xlite__egc *egc, xlite__hotplug *hp, int rc)
-{
-    destroy_state *ds = XLITE__CONTAINER_OF(hp, destroy_state, hotplug);
-
-    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: its remove scripts "
-              "ran", ds->domid);
-    remove_domain_nodes(egc->ctx, ds->domid, ds->uuid);
+    remove_domain_nodes(ctx, ds->domid, ds->uuid);
     /* The disk server last, once nothing can use its disks: destroy
      * completes with the images closed and flushed. */
     ds->dsstop.domid = ds->domid;
@@ -1168,7 +1093,6 @@ destroy_gone(xlite__egc *egc, xlite__xswait *xw, int rc)
 
     if (rc == 0)
         XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u destroyed", ds->domid);
-    xlite_domain_config_dispose(&ds->cfg);
     g_free(ds);
     xlite__ao_complete(egc, ao, rc);
 }

@@ -285,11 +285,16 @@ def test_libvirtd_killed_at_random_moments(own_daemon, tmp_path):
 
 
 def test_kill_during_a_destroy_leaves_nothing_behind(own_daemon, tmp_path):
-    """libvirtd killed -9 while a destroy runs the NIC's "offline" script,
-    after the host let the domain go: the next libvirtd removes the
-    domain's backend nodes, vm path and stored config (they stayed)."""
+    """libvirtd killed -9 while a destroy runs the NIC's "offline" script.
+    A destroy removes the devices, scripts included, before the hypervisor
+    domain (libxl's order), so the domain is still there, paused and
+    marked: the next libvirtd finishes that destroy, and the scripts of
+    the devices whose nodes are still there run again.  Nothing is left,
+    and the domain starts again."""
     script = tmp_path / "vif-slow-offline"
-    script.write_text('#!/bin/sh\n[ "$1" = offline ] && sleep 5\nexit 0\n')
+    running = tmp_path / "offline-running"
+    script.write_text('#!/bin/sh\n[ "$1" = offline ] && touch %s && sleep 5\n'
+                      'exit 0\n' % running)
     script.chmod(0o755)
     xml = guest_xml(tmp_path, "k0", 0).replace(str(tmp_path / "vif-soak"),
                                                str(script))
@@ -301,17 +306,20 @@ def test_kill_during_a_destroy_leaves_nothing_behind(own_daemon, tmp_path):
                                stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        assert xvtest.wait_for(lambda: hosted(own_daemon) == {}, 20)
-        assert xs_children(own_daemon, "/local/domain/0/backend", 1)
+        assert xvtest.wait_for(running.exists, 20)
+        assert "k0" in hosted(own_daemon)
         pid = own_daemon.pid
         os.kill(pid, signal.SIGKILL)
         assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
     finally:
         destroy.wait(timeout=30)
-    assert xs_children(own_daemon, "/vm", 0)
+    running.unlink()
     own_daemon.start()
-    assert xvtest.wait_for(lambda: not invariants(own_daemon, ["k0"]), 20), \
+    assert xvtest.wait_for(lambda: not invariants(own_daemon, ["k0"]), 30), \
         invariants(own_daemon, ["k0"])
+    assert hosted(own_daemon) == {}
+    assert running.exists(), "the offline script did not run again"
+    assert xs_children(own_daemon, "/local/domain/0/backend", 1) == set()
     assert own_daemon.virsh("start", "k0").rc == 0
     assert own_daemon.virsh("destroy", "k0", timeout=60).rc == 0
 

@@ -175,7 +175,7 @@ t0=$(up)
 check destroy V destroy $NAME
 ours=$(since "$t0")
 echo "virsh destroy: $ours s; the driver's and the core's log meanwhile:"
-tail -n +"$logfrom" /tmp/lvd/libvirtd.log | grep -a " : xlite: \| : xv[A-Z][A-Za-z]*:[0-9]* : \| : virDomainDestroy[A-Za-z]*:[0-9]* : \| : virConnectOpen[A-Za-z]*:[0-9]* : \| : virDomainLookupByName:[0-9]* : \| : virConnectClose:[0-9]* : " |
+tail -n +"$logfrom" /tmp/lvd/libvirtd.log | grep -a " : xlite: \| : xv[A-Z][A-Za-z]*:[0-9]* : \| : virDomainDestroy[A-Za-z]*:[0-9]* : \| : virConnectOpen:[0-9]* : \| : virDomainLookupByName:[0-9]* : \| : virConnectClose:[0-9]* : " |
     grep -av "unknown watch token" | tail -40 | cut -c1-200
 V domstate $NAME
 check_gone "$domid" "$uuid" $NAME-destroy
