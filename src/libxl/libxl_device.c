@@ -289,7 +289,8 @@ xvDeviceAttachConsoleLive(xvDriver *driver, virDomainObj *vm,
     virObjectLock(vm);
     if (rc < 0) {
         virReportError(rc == -EEXIST ? VIR_ERR_OPERATION_FAILED
-                                     : VIR_ERR_INTERNAL_ERROR,
+                       : rc == -EOPNOTSUPP ? VIR_ERR_OPERATION_UNSUPPORTED
+                       : VIR_ERR_INTERNAL_ERROR,
                        _("failed to attach a device to domain '%s': %s"),
                        vm->def->name, xlite_errmsg());
         return -1;

@@ -1158,6 +1158,7 @@ sim_watch_domains(xlite_ctx *ctx, void *state, xlite__hv_changed_fn *fn)
 
 const xlite__hv_ops xlite__hv_sim_ops = {
     .name = "sim",
+    .extra_consoles = true,
     .open = sim_open,
     .open_query = sim_open_query,
     .close = sim_close,

@@ -494,6 +494,15 @@ xlite__devices_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
     return 0;
 }
 
+int
+xlite__extra_console_unserved(xlite_ctx *ctx, const char *domain)
+{
+    return XLITE_ERROR(ctx, -ENOTSUP, "domain '%s': an extra PV console is "
+                       "served by QEMU's Xen console backend on this host "
+                       "(xenconsoled serves the first console only), which "
+                       "this toolstack does not start yet", domain);
+}
+
 /* Extra console num's nodes (num >= 1), as a create writes them: for a
  * console added to a running domain (xlite_devop.c). */
 int

@@ -699,6 +699,8 @@ console_add_start(xlite__egc *egc, devop_state *ds)
     if (backend_exists(ctx, be))
         return XLITE_ERROR(ctx, -EEXIST, "domain %u already has a console "
                            "%u", ds->domid, ds->console);
+    if (!ctx->hv->extra_consoles)
+        return xlite__extra_console_unserved(ctx, cfg->name);
     /* The JSON first: from here the console exists in the entry. */
     xlite_domain_config_add_console(cfg)->kind = XLITE_CONSOLE_PV;
     if ((rc = xlite__userdata_store(ctx, ds->domid, ds->uuid, cfg)) < 0) {

@@ -101,6 +101,10 @@ char *xlite__console_frontend_path(uint32_t domid, unsigned int num);
  * then), or NULL if there is none or dom0 does not own the node. */
 char *xlite__console_tty(xlite_ctx *ctx, const char *fe);
 
+/* The error (-ENOTSUP) for an extra PV console on a host that has no
+ * server for it (xlite__hv_ops.extra_consoles). */
+int xlite__extra_console_unserved(xlite_ctx *ctx, const char *domain);
+
 /* Writes extra console num's (>= 1) backend and frontend nodes in t. */
 int xlite__console_write(xlite_ctx *ctx, xs_transaction_t t, uint32_t domid,
                          unsigned int num);

@@ -481,6 +481,8 @@ check_devices_provided(xlite_ctx *ctx, const xlite_domain_config *cfg)
         if (cfg->nics[i].backend_domain)
             what = "network interfaces served by a driver domain are";
     }
+    if (!what && cfg->num_consoles > 1 && !ctx->hv->extra_consoles)
+        return xlite__extra_console_unserved(ctx, cfg->name);
     if (!what)
         return 0;
     return XLITE_ERROR(ctx, -ENOTSUP, "domain '%s': %s not provided by this "

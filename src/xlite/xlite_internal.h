@@ -113,6 +113,11 @@ typedef struct xlite__hv_ops {
      * and vif backends), or NULL where the host's backends need none. */
     const char *disk_script;
     const char *nic_script;
+    /* Extra PV consoles (1 and up) have a server.  On Xen they are QEMU's
+     * (its Xen console backend, as libxl makes them: xenconsoled serves
+     * console 0 only), and the core starts no QEMU for a PV guest yet;
+     * the simulated host's console daemon serves them all. */
+    bool extra_consoles;
     int (*open)(xlite_ctx *ctx, void **state_r);
     /* A second state for the query path (see struct xlite_ctx), closed
      * with close; its requests never touch the context's other state.
