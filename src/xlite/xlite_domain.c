@@ -572,8 +572,7 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     return rc;
 }
 
-/* Writes the domain's home, its vm path and its devices, in one
- * transaction (retried while it conflicts).  Long because it is the list
+/* The transaction of create_write_xenstore.  Long because it is the list
  * of nodes libxl writes, in its order, kept as one readable table. */
 static int
 create_home_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
