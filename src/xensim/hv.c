@@ -164,6 +164,8 @@ xsim_hv_start(XsimHv *hv,
 {
     if (!xsim_hv_control_listen(hv, error))
         return false;
+    /* Before the backends' thread, and the guests', which inherit it. */
+    hv->net = xsim_net_new(hv->rundir);
     hv->backends = xsim_backends_start(hv);
     if (!hv->backends) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -973,6 +975,7 @@ xsim_hv_free(XsimHv *hv)
     }
     if (hv->backends)
         xsim_backends_stop(hv->backends);
+    g_clear_pointer(&hv->net, xsim_net_free);
 
     g_mutex_lock(&hv->lock);
     {
