@@ -573,7 +573,11 @@ xsim_vif_setup(XsimBackDev *dev,
      */
     if (xsim_backdev_read(dev, "vifname", &vifname) != 0)
         vifname = g_strdup_printf("vif%u.%u", dev->domid, dev->devid);
-    if (xsim_backdev_read(dev, "bridge", &bridge) == 0 && !bridge[0])
+    /* An Open vSwitch bridge's ":TRUNK..." says which VLANs pass, not
+     * which bridge: the simulated bridge carries them all. */
+    if (xsim_backdev_read(dev, "bridge", &bridge) == 0)
+        bridge[strcspn(bridge, ":")] = '\0';
+    if (bridge && !bridge[0])
         g_clear_pointer(&bridge, g_free);
     err = xsim_net_vif_add(dev->be->hv->net, vifname, bridge);
     if (err == ENETDOWN)

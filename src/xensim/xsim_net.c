@@ -21,10 +21,14 @@
 #include <net/if_arp.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -38,7 +42,9 @@
 struct _XsimNet {
     char *netns_link;       /* DIR/netns */
     char *procnet_link;     /* DIR/net */
+    char *sysfs_link;       /* DIR/sys/class/net */
     int ctl;                /* an AF_INET socket in the namespace, or -1 */
+    pid_t sysfs_holder;     /* the process whose /sys is the namespace's */
 
     GMutex lock;
     GHashTable *bridges;    /* name -> ports (guint); under lock */
@@ -171,6 +177,60 @@ xsim_net_del_link(const char *ifname)
     return err;
 }
 
+/*
+ * sysfs shows the network namespace of whoever mounted it, and our
+ * process has the host's /sys.  A child (forked here, so in the
+ * namespace) takes a mount namespace of its own, mounts sysfs on its
+ * /sys, and waits: the namespace's /sys/class/net, where Linux keeps
+ * each interface's counters, is its /proc/PID/root/sys/class/net, which
+ * DIR/sys/class/net links to, so that a toolstack reads a vif's counters
+ * under DIR/sys exactly as under /sys on a real dom0.  It dies with us
+ * (PR_SET_PDEATHSIG), and does nothing else: in the child of a threaded
+ * process, only system calls.  Its mounts are private first: nothing
+ * reaches the host's mount table.
+ */
+static pid_t
+xsim_net_sysfs_holder(void)
+{
+    pid_t parent = getpid();
+    int ready[2];
+    char c = 0;
+    pid_t pid;
+
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return -1;
+    if ((pid = fork()) < 0) {
+        close(ready[0]);
+        close(ready[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
+            unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0 ||
+            write(ready[1], "1", 1) != 1)
+            _exit(1);
+        /* Not the parent's sockets and locks: their peers must see them
+         * close when the parent closes them. */
+        close_range(3, ~0U, 0);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    /* One byte once it is mounted, end of file if it failed. */
+    while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    close(ready[0]);
+    if (c != '1') {
+        waitpid(pid, NULL, 0);
+        errno = EPERM;
+        return -1;
+    }
+    return pid;
+}
+
 XsimNet *
 xsim_net_new(const char *rundir)
 {
@@ -182,6 +242,8 @@ xsim_net_new(const char *rundir)
     net->ctl = -1;
     net->netns_link = g_build_filename(rundir, "netns", NULL);
     net->procnet_link = g_build_filename(rundir, "net", NULL);
+    net->sysfs_link = g_build_filename(rundir, "sys", "class", "net", NULL);
+    net->sysfs_holder = -1;
     net->bridges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          NULL);
     g_mutex_init(&net->lock);
@@ -191,6 +253,7 @@ xsim_net_new(const char *rundir)
                   g_strerror(errno));
         xsim_net_link(net->netns_link, NULL);
         xsim_net_link(net->procnet_link, NULL);
+        xsim_net_link(net->sysfs_link, NULL);
         return g_steal_pointer(&net);
     }
     if ((net->ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
@@ -211,6 +274,17 @@ xsim_net_new(const char *rundir)
     procnet = g_strdup_printf("/proc/%d/net", (int)getpid());
     xsim_net_link(net->netns_link, ns);
     xsim_net_link(net->procnet_link, procnet);
+    if ((net->sysfs_holder = xsim_net_sysfs_holder()) < 0) {
+        g_warning("network namespace: no sysfs: %s", g_strerror(errno));
+        xsim_net_link(net->sysfs_link, NULL);
+    } else {
+        g_autofree char *dir = g_path_get_dirname(net->sysfs_link);
+        g_autofree char *sysfs = g_strdup_printf("/proc/%d/root/sys/class/net",
+                                                 (int)net->sysfs_holder);
+
+        g_mkdir_with_parents(dir, 0755);
+        xsim_net_link(net->sysfs_link, sysfs);
+    }
     g_message("dom0's network: namespace %s", ns);
     return g_steal_pointer(&net);
 }
@@ -225,11 +299,17 @@ xsim_net_free(XsimNet *net)
         unlink(net->procnet_link);
         close(net->ctl);
     }
+    if (net->sysfs_holder > 0) {
+        unlink(net->sysfs_link);
+        kill(net->sysfs_holder, SIGKILL);
+        waitpid(net->sysfs_holder, NULL, 0);
+    }
     g_hash_table_unref(net->bridges);
     g_mutex_clear(&net->lock);
     g_free(net->addr_bridge);
     g_free(net->netns_link);
     g_free(net->procnet_link);
+    g_free(net->sysfs_link);
     g_free(net);
 }
 

@@ -28,12 +28,30 @@
 #define BOOTP_LEN 236
 #define DHCP_COOKIE 0x63825363u
 
+/*
+ * What the guest sends at connection is repeated, as real stacks
+ * repeat it: the first frames may go while dom0's bridge does not
+ * forward from the port yet (Linux turns a port on when it sees the
+ * carrier, which it learns up to a second after the guest attached).
+ * The ARP request for dom0, and the gratuitous ARP with it, until dom0
+ * answers; DHCPDISCOVER a few times, as a client without an answer.
+ */
+#define ANNOUNCE_PERIOD_MS 1000
+#define ANNOUNCE_MAX 10
+#define DISCOVER_MAX 3
+/* The first round is sent at once, outside the timer's dispatch. */
+G_STATIC_ASSERT(DISCOVER_MAX > 1);
+
 struct _XsimNetfront {
     char *ifname;
     int fd;
     GSource *source;
+    GSource *announce;      /* the repeats, until done */
+    guint announced;        /* how many times */
+    bool dom0_answered;     /* dom0 replied to our ARP request */
     guint8 mac[6];
     uint32_t addr;          /* network order */
+    uint32_t dom0_addr;     /* XSIM_NET_HOST_ADDR, network order */
 };
 
 static const guint8 broadcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -138,19 +156,28 @@ xsim_netfront_arp_in(XsimNetfront *nf,
 {
     uint32_t tpa;
 
+    uint32_t spa;
+
     if (len < ARP_LEN || get16(arp) != 1 || get16(arp + 2) != ETH_P_IP_ ||
-        arp[4] != 6 || arp[5] != 4 || get16(arp + 6) != 1)
+        arp[4] != 6 || arp[5] != 4)
         return;
+    memcpy(&spa, arp + 14, 4);
     memcpy(&tpa, arp + 24, 4);
     if (tpa != nf->addr)
+        return;
+    if (get16(arp + 6) == 2) {
+        /* dom0's answer: it knows us now. */
+        if (spa == nf->dom0_addr)
+            nf->dom0_answered = true;
+        return;
+    }
+    if (get16(arp + 6) != 1)
         return;
     /* Reply to the sender's hardware address, about its protocol one. */
     {
         guint8 sha[6];
-        uint32_t spa;
 
         memcpy(sha, arp + 8, 6);
-        memcpy(&spa, arp + 14, 4);
         xsim_netfront_send_arp(nf, 2, sha, sha, spa);
     }
 }
@@ -297,6 +324,31 @@ xsim_netfront_send_dhcp_discover(XsimNetfront *nf)
     xsim_netfront_send(nf, frame, ETH_HLEN_ + ip_len);
 }
 
+/* One round of what the guest says at connection; TRUE while there is
+ * more to say. */
+static gboolean
+xsim_netfront_announce(gpointer opaque)
+{
+    static const guint8 zero_mac[6] = { 0 };
+    XsimNetfront *nf = opaque;
+
+    if (nf->announced < DISCOVER_MAX)
+        xsim_netfront_send_dhcp_discover(nf);
+    if (!nf->dom0_answered) {
+        /* Announce the address, then look for dom0's: its kernel makes
+         * an entry for the asker (us) as it answers. */
+        xsim_netfront_send_arp(nf, 1, broadcast_mac, zero_mac, nf->addr);
+        xsim_netfront_send_arp(nf, 1, broadcast_mac, zero_mac, nf->dom0_addr);
+    }
+    nf->announced++;
+    if (nf->announced < DISCOVER_MAX ||
+        (!nf->dom0_answered && nf->announced < ANNOUNCE_MAX))
+        return G_SOURCE_CONTINUE;
+    /* Unref here: GLib holds its own while dispatching. */
+    g_clear_pointer(&nf->announce, g_source_unref);
+    return G_SOURCE_REMOVE;
+}
+
 XsimNetfront *
 xsim_netfront_connect(XsimNet *net,
                       const char *ifname,
@@ -304,9 +356,7 @@ xsim_netfront_connect(XsimNet *net,
                       uint32_t addr,
                       int *err_r)
 {
-    static const guint8 zero_mac[6] = { 0 };
     g_autoptr(XsimNetfront) nf = NULL;
-    uint32_t host;
     int fd;
 
     if ((fd = xsim_net_vif_open(net, ifname)) < 0) {
@@ -318,14 +368,12 @@ xsim_netfront_connect(XsimNet *net,
     nf->ifname = g_strdup(ifname);
     memcpy(nf->mac, mac, 6);
     nf->addr = addr;
+    inet_pton(AF_INET, XSIM_NET_HOST_ADDR, &nf->dom0_addr);
     nf->source = xsim_fd_source_new(fd, G_IO_IN, xsim_netfront_ready, nf);
-
-    xsim_netfront_send_dhcp_discover(nf);
-    /* Announce the address, then look for dom0's: its answer, and the
-     * entry its kernel makes for the asker, put us in its ARP table. */
-    xsim_netfront_send_arp(nf, 1, broadcast_mac, zero_mac, addr);
-    inet_pton(AF_INET, XSIM_NET_HOST_ADDR, &host);
-    xsim_netfront_send_arp(nf, 1, broadcast_mac, zero_mac, host);
+    nf->announce = g_timeout_source_new(ANNOUNCE_PERIOD_MS);
+    g_source_set_callback(nf->announce, xsim_netfront_announce, nf, NULL);
+    g_source_attach(nf->announce, g_main_context_get_thread_default());
+    xsim_netfront_announce(nf);
     return g_steal_pointer(&nf);
 }
 
@@ -337,6 +385,10 @@ xsim_netfront_free(XsimNetfront *nf)
     if (nf->source) {
         g_source_destroy(nf->source);
         g_source_unref(nf->source);
+    }
+    if (nf->announce) {
+        g_source_destroy(nf->announce);
+        g_source_unref(nf->announce);
     }
     close(nf->fd);
     g_free(nf->ifname);

@@ -16,6 +16,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -372,6 +373,103 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
     if (rc < 0)
         return rc;
     *stats_r = stats;
+    return 0;
+}
+
+/*
+ * The host's ARP table as Linux lists it in /proc/net/arp: a header, then
+ * "IP HWTYPE FLAGS MAC MASK DEVICE" per entry.  Kept: Ethernet entries
+ * whose address is known (ATF_COM), not those an administrator fixed
+ * (ATF_PERM): as libvirt reads the table (virArpTableGet), the
+ * neighbours the host heard from.  Each field is checked, a line that
+ * does not parse is an error.
+ */
+#define STATS_ATF_COM 0x02
+#define STATS_ATF_PERM 0x04
+
+static bool
+stats_arp_line(const char *line, xlite_arp_entry *entry)
+{
+    g_auto(GStrv) f = g_strsplit_set(line, " \t", -1);
+    const char *field[6];
+    guint64 hwtype, flags;
+    struct in_addr addr;
+    size_t n = 0;
+
+    for (size_t i = 0; f[i]; i++) {
+        if (!f[i][0])
+            continue;
+        if (n == G_N_ELEMENTS(field))
+            return false;
+        field[n++] = f[i];
+    }
+    if (n != G_N_ELEMENTS(field) ||
+        strlen(field[0]) >= sizeof(entry->ip) ||
+        inet_pton(AF_INET, field[0], &addr) != 1 ||
+        !g_str_has_prefix(field[1], "0x") || !g_str_has_prefix(field[2], "0x") ||
+        !g_ascii_string_to_unsigned(field[1] + 2, 16, 0, 0xffff, &hwtype,
+                                    NULL) ||
+        !g_ascii_string_to_unsigned(field[2] + 2, 16, 0, 0xffff, &flags,
+                                    NULL) ||
+        strlen(field[3]) != 17 || !stats_ifname_valid(field[5]))
+        return false;
+    for (size_t i = 0; i < 17; i++)
+        if (i % 3 == 2 ? field[3][i] != ':' : !g_ascii_isxdigit(field[3][i]))
+            return false;
+    memset(entry, 0, sizeof(*entry));
+    if (hwtype != 1 || !(flags & STATS_ATF_COM) || (flags & STATS_ATF_PERM))
+        return true;            /* well formed, not one we keep */
+    g_strlcpy(entry->ip, field[0], sizeof(entry->ip));
+    for (size_t i = 0; i < 17; i++)
+        entry->mac[i] = g_ascii_tolower(field[3][i]);
+    g_strlcpy(entry->ifname, field[5], sizeof(entry->ifname));
+    return true;
+}
+
+XLITE_EXPORT int
+xlite_host_arp_table(xlite_ctx *ctx, xlite_arp_entry **entries_r,
+                     size_t *n_r)
+{
+    g_autoptr(GArray) entries = g_array_new(FALSE, TRUE,
+                                            sizeof(xlite_arp_entry));
+    g_autoptr(GError) err = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    const char *procnet;
+    int rc = 0;
+
+    if (!entries_r || !n_r)
+        return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
+    procnet = ctx->hv->procnet_root ?
+              ctx->hv->procnet_root(ctx->query_state) : NULL;
+    path = procnet ? g_build_filename(procnet, "arp", NULL) : NULL;
+    query_end(ctx);
+    if (!path)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no "
+                           "network", ctx->hv->name);
+    if (!g_file_get_contents(path, &text, NULL, &err))
+        return XLITE_ERROR(ctx, err->code == G_FILE_ERROR_NOENT ? -ENOENT
+                                                                : -EIO,
+                           "cannot read %s: %s", path, err->message);
+    lines = g_strsplit(text, "\n", -1);
+    /* The first line names the columns. */
+    for (size_t i = 1; lines[0] && lines[i]; i++) {
+        xlite_arp_entry entry;
+
+        if (!lines[i][0])
+            continue;
+        if (!stats_arp_line(lines[i], &entry))
+            return XLITE_ERROR(ctx, -EPROTO, "%s: line %zu is not an ARP "
+                               "entry", path, i + 1);
+        if (entry.ip[0])
+            g_array_append_val(entries, entry);
+    }
+    *n_r = entries->len;
+    *entries_r = (xlite_arp_entry *)(void *)g_array_free(
+        g_steal_pointer(&entries), FALSE);
     return 0;
 }
 

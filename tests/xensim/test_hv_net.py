@@ -6,11 +6,13 @@ the links xensimd makes in its run directory (DIR/netns, DIR/net), with
 the kernel's own tools: ip, ping, /proc/net.
 """
 import os
+import signal
 import subprocess
 import textwrap
 
 import pytest
 
+from conftest import Xensimd
 from hvclient import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -131,6 +133,14 @@ def test_guest_answers_ping_and_the_counters_count_it(host, ts, kernel):
     assert after["rx_packets"] - before["rx_packets"] >= 5
     assert after["tx_bytes"] - before["tx_bytes"] >= 5 * 242
     assert after["rx_bytes"] - before["rx_bytes"] >= 5 * 242
+    # The same counters where Linux keeps them per interface, as a
+    # toolstack reads them on a real dom0: DIR/sys/class/net is the
+    # namespace's.
+    stats = os.path.join(host.rundir, "sys", "class", "net", ifname,
+                         "statistics")
+    for name in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
+        with open(os.path.join(stats, name)) as f:
+            assert int(f.read()) >= after[name]
 
 
 def test_guest_is_in_dom0s_arp_table(host, ts, kernel):
@@ -259,9 +269,36 @@ def test_destroy_removes_the_tap_and_its_bridge(host, ts, kernel):
     assert res.returncode != 0
 
 
-def test_stop_leaves_no_namespace_link(xsd_factory):
+def sysfs_holder(rundir):
+    """The pid of the process whose /sys DIR/sys/class/net links to."""
+    target = os.readlink(os.path.join(rundir, "sys", "class", "net"))
+    assert target.startswith("/proc/") and \
+        target.endswith("/root/sys/class/net"), target
+    return int(target.split("/")[2])
+
+
+def test_stop_leaves_nothing(xsd_factory):
+    """A clean stop removes the links and ends the process holding the
+    namespace's sysfs."""
     d = xsd_factory()
-    assert os.path.islink(os.path.join(d.rundir, "netns"))
+    holder = sysfs_holder(d.rundir)
+    with open("/proc/%d/status" % holder) as f:
+        assert "PPid:\t%d\n" % d.pid in f.read()
     assert d.stop() == 0
-    assert not os.path.lexists(os.path.join(d.rundir, "netns"))
-    assert not os.path.lexists(os.path.join(d.rundir, "net"))
+    for link in ("netns", "net", "sys/class/net"):
+        assert not os.path.lexists(os.path.join(d.rundir, link)), link
+    assert not os.path.exists("/proc/%d" % holder)
+
+
+def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
+    # Not the factory's: its teardown calls any death a crash.
+    d = Xensimd(tmp_path / "killed")
+    holder = sysfs_holder(d.rundir)
+    os.kill(d.pid, signal.SIGKILL)
+    d.proc.wait()
+    d.proc.stderr.close()
+    assert wait_until(lambda: not os.path.exists("/proc/%d" % holder))
+    # A new daemon in the same directory replaces the stale links.
+    d2 = xsd_factory(rundir=d.rundir)
+    assert sysfs_holder(d2.rundir) != holder
+    assert os.readlink(netns(d2)) == "/proc/%d/ns/net" % d2.pid
