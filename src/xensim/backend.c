@@ -620,11 +620,14 @@ static const char *const xsim_vbd_counters[] = {
 static void
 xsim_backdev_stats_create(XsimBackDev *dev)
 {
-    g_autofree char *dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/"
-                                           "vbd-%u-%u/statistics",
-                                           dev->be->hv->rundir, dev->domid,
-                                           dev->devid);
+    g_autofree char *dir = NULL;
 
+    /* A qdisk has no blkback (a QEMU serves it on Xen): no counters. */
+    if (!g_str_equal(dev->kind, "vbd"))
+        return;
+    dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/vbd-%u-%u/"
+                          "statistics", dev->be->hv->rundir, dev->domid,
+                          dev->devid);
     if (g_mkdir_with_parents(dir, 0755) < 0) {
         g_warning("backend %s: cannot make %s: %s", dev->key, dir,
                   g_strerror(errno));
