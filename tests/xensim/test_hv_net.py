@@ -111,6 +111,9 @@ def test_vif_is_a_tap_on_its_bridge(host, ts, kernel):
         assert "LOWER_UP" in vif, vif
     res = in_ns(host, "ip", "-o", "-4", "addr", "show", "dev", "xenbr0")
     assert "inet 10.200.255.254/16" in res.stdout, res
+    # IPv4 only: no IPv6 chatter on the vifs.
+    res = in_ns(host, "ip", "-o", "-6", "addr", "show")
+    assert res.returncode == 0 and res.stdout == "", res
     # Never in the host's namespace.
     assert not os.path.exists("/sys/class/net/vif%d.0" % domid)
     res = subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
