@@ -162,10 +162,11 @@ bool
 xsim_hv_start(XsimHv *hv,
               GError **error)
 {
+    /* Before the backends' thread, and the guests', which inherit it;
+     * and before the control socket, whose clients may look at it. */
+    hv->net = xsim_net_new(hv->rundir);
     if (!xsim_hv_control_listen(hv, error))
         return false;
-    /* Before the backends' thread, and the guests', which inherit it. */
-    hv->net = xsim_net_new(hv->rundir);
     hv->backends = xsim_backends_start(hv);
     if (!hv->backends) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,

@@ -83,6 +83,22 @@ xsim_net_link(const char *link,
         g_warning("cannot link %s to %s: %s", link, target, g_strerror(errno));
 }
 
+/* A sysctl of the namespace (/proc/sys/net is the caller's namespace's):
+ * written in place, as /proc takes it. */
+static bool
+xsim_net_sysctl(const char *path,
+                const char *value)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    bool ok;
+
+    if (fd < 0)
+        return false;
+    ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
+    close(fd);
+    return ok;
+}
+
 static int
 xsim_net_ifreq(XsimNet *net,
                unsigned long req,
@@ -256,20 +272,18 @@ xsim_net_new(const char *rundir)
         xsim_net_link(net->sysfs_link, NULL);
         return g_steal_pointer(&net);
     }
+    /* The guests speak IPv4 only: no IPv6 chatter (addresses, router
+     * solicitations) on the vifs, whose counters then count the guests'
+     * frames and dom0's answers. */
+    if (!xsim_net_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1") ||
+        !xsim_net_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
+        g_message("network namespace: IPv6 stays on: %s", g_strerror(errno));
     if ((net->ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
         g_warning("network namespace: no socket: %s", g_strerror(errno));
     } else if ((err = xsim_net_set_up(net, "lo")) != 0) {
         g_warning("network namespace: cannot bring lo up: %s",
                   g_strerror(err));
     }
-    /* The guests speak IPv4 only: no IPv6 chatter (addresses, router
-     * solicitations) on the vifs, whose counters then count the guests'
-     * frames and dom0's answers. */
-    if (!g_file_set_contents("/proc/sys/net/ipv6/conf/default/disable_ipv6",
-                             "1\n", -1, NULL) ||
-        !g_file_set_contents("/proc/sys/net/ipv6/conf/all/disable_ipv6",
-                             "1\n", -1, NULL))
-        g_message("network namespace: IPv6 stays on");
     ns = g_strdup_printf("/proc/%d/ns/net", (int)getpid());
     procnet = g_strdup_printf("/proc/%d/net", (int)getpid());
     xsim_net_link(net->netns_link, ns);

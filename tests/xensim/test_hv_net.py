@@ -14,6 +14,7 @@ import pytest
 
 from conftest import Xensimd
 from hvclient import wait_until
+from xsclient import wait_for_socket
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="a network namespace needs root")
@@ -280,10 +281,10 @@ def sysfs_holder(rundir):
     return int(target.split("/")[2])
 
 
-def test_stop_leaves_nothing(xsd_factory):
+def test_stop_leaves_nothing(host):
     """A clean stop removes the links and ends the process holding the
     namespace's sysfs."""
-    d = xsd_factory()
+    d = host
     holder = sysfs_holder(d.rundir)
     with open("/proc/%d/status" % holder) as f:
         assert "PPid:\t%d\n" % d.pid in f.read()
@@ -296,6 +297,8 @@ def test_stop_leaves_nothing(xsd_factory):
 def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
     # Not the factory's: its teardown calls any death a crash.
     d = Xensimd(tmp_path / "killed")
+    # The links exist once the hypervisor serves.
+    wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
     holder = sysfs_holder(d.rundir)
     os.kill(d.pid, signal.SIGKILL)
     d.proc.wait()
@@ -303,5 +306,6 @@ def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
     assert wait_until(lambda: not os.path.exists("/proc/%d" % holder))
     # A new daemon in the same directory replaces the stale links.
     d2 = xsd_factory(rundir=d.rundir)
+    wait_for_socket(os.path.join(d2.rundir, "hypervisor.sock"), d2.proc)
     assert sysfs_holder(d2.rundir) != holder
     assert os.readlink(netns(d2)) == "/proc/%d/ns/net" % d2.pid
