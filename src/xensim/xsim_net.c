@@ -385,13 +385,16 @@ xsim_net_bridge_put(XsimNet *net,
 }
 
 /* A persistent tap, as netback's vif: it stays without a queue attached
- * (no carrier then), until removed. */
+ * (no carrier then), until removed.  A name taken is refused, as Linux
+ * refuses a second netdev of a name (two toolstack vifnames alike). */
 static int
 xsim_net_tap_create(const char *ifname)
 {
     struct ifreq ifr = { 0 };
     int fd, err = 0;
 
+    if (if_nametoindex(ifname) != 0)
+        return EEXIST;
     if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) < 0)
         return errno;
     g_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
@@ -472,7 +475,9 @@ xsim_net_vif_open(XsimNet *net,
         return -errno;
     g_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
     /* Attach only: TUNSETIFF would make a tap of that name if netback's
-     * were gone, and the guest must not create dom0's interfaces. */
+     * were gone, and the guest must not create dom0's interfaces (one
+     * made in the instant netback removed its own would go with our fd:
+     * not persistent). */
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
     if (if_nametoindex(ifname) == 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int err = errno;

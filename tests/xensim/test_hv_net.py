@@ -309,3 +309,30 @@ def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
     wait_for_socket(os.path.join(d2.rundir, "hypervisor.sock"), d2.proc)
     assert sysfs_holder(d2.rundir) != holder
     assert os.readlink(netns(d2)) == "/proc/%d/ns/net" % d2.pid
+
+
+def test_vifname_names_the_interface_and_a_taken_name_fails(host, ts,
+                                                            kernel):
+    """The toolstack's vifname names the interface (the guest finds it
+    there); a second device of that name fails as a failed vif-bridge
+    does, and the first still works."""
+    def create(mac):
+        domid = ts.create(kernel)
+        ts.add_device(domid, "vif", 0,
+                      {"mac": mac, "bridge": "xenbr0", "vifname": "web0",
+                       "handle": "0"},
+                      {"mac": mac, "handle": "0"})
+        ts.hv.call("unpause", domid=domid)
+        return domid
+    a = create("00:16:3e:aa:00:01")
+    assert wait_until(lambda: fe_connected(ts, a, "vif", 0))
+    assert wait_until(lambda: any(r[0] == guest_ip(a)
+                                  for r in arp_table(host)))
+    assert "web0" in links(host) and "vif%d.0" % a not in links(host)
+    b = create("00:16:3e:aa:00:02")
+    be = "/local/domain/0/backend/vif/%d/0" % b
+    assert wait_until(lambda: ts.read(be + "/hotplug-status") == "error")
+    assert ts.read(be + "/hotplug-error") == \
+        "interface web0 on bridge xenbr0: File exists"
+    res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(a))
+    assert res.returncode == 0, res
