@@ -183,8 +183,13 @@ test_counters(simhost *sh, xlite_ctx *ctx, uint32_t domid)
 
     /* The vif is a real interface: the kernel counts the guest's frames,
      * at least a DHCPDISCOVER (342 bytes) and two ARP requests (42 each),
-     * and dom0 answered its ARP request: the guest is in its table. */
-    for (int i = 0; i < 1000 && !arp_has_guest(ctx, ip); i++)
+     * and dom0 answered its ARP request: the guest is in its table, and
+     * the answer is counted once the guest read it (a tap counts what it
+     * sends as its reader takes it). */
+    for (int i = 0; i < 1000 && !(arp_has_guest(ctx, ip) &&
+                                  xlite_host_netif_stats(ctx, ifname,
+                                                         &ns) == 0 &&
+                                  ns.tx_packets >= 1); i++)
         g_usleep(10 * 1000);
     g_assert_true(arp_has_guest(ctx, ip));
     g_assert_cmpint(xlite_host_netif_stats(ctx, ifname, &ns), ==, 0);
