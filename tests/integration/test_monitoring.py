@@ -818,8 +818,28 @@ def test_domifaddr_arp_gives_the_guests_address(guests, bridged):
     assert res.rc == 0, res
     rows = [line.split() for line in res.out.splitlines() if line.strip()]
     assert rows == [[ifname, NET_MAC, "ipv4", f"{guest_ip(bridged)}/0"]], res
-    # A vif on no bridge: dom0 has no address there, so no ARP entry.
-    assert arp_addresses(guests, "idle") == {}
+
+
+def netns_links(daemon):
+    res = in_netns(daemon, "ip", "-o", "link", "show")
+    assert res.returncode == 0, res
+    return {line.split(":")[1].strip() for line in res.stdout.splitlines()}
+
+
+def test_guest_without_interface_makes_none(guests, tmp_path):
+    xml = guest_xml(tmp_path, "nonic")
+    start = xml.index("<interface")
+    xml = xml[:start] + xml[xml.index("</interface>") + len("</interface>"):]
+    f = tmp_path / "nonic.xml"
+    f.write_text(xml)
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        domid = int(guests.virsh("domid", "nonic").out)
+        assert not any(name.startswith(f"vif{domid}.")
+                       for name in netns_links(guests))
+        assert arp_addresses(guests, "nonic") == {}
+    finally:
+        guests.virsh("destroy", "nonic")
 
 
 def test_destroy_removes_the_interface(guests, tmp_path):
@@ -830,9 +850,7 @@ def test_destroy_removes_the_interface(guests, tmp_path):
     ifname = f"vif{domid}.0"
 
     def links():
-        res = in_netns(guests, "ip", "-o", "link", "show")
-        assert res.returncode == 0, res
-        return {line.split(":")[1].strip() for line in res.stdout.splitlines()}
+        return netns_links(guests)
     assert ifname in links()
     assert guests.virsh("destroy", "net2").rc == 0
     assert xvtest.wait_for(lambda: ifname not in links()), links()
