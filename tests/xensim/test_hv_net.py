@@ -309,12 +309,15 @@ def test_stop_leaves_nothing(host):
 def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
     # Not the factory's: its teardown calls any death a crash.
     d = Xensimd(tmp_path / "killed")
-    # The links exist once the hypervisor serves.
-    wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
-    holder = sysfs_holder(d.rundir)
-    os.kill(d.pid, signal.SIGKILL)
-    d.proc.wait()
-    d.proc.stderr.close()
+    try:
+        # The links exist once the hypervisor serves.
+        wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
+        holder = sysfs_holder(d.rundir)
+        os.kill(d.pid, signal.SIGKILL)
+        d.proc.wait()
+    finally:
+        # Nothing once killed; a daemon a failed check left, stopped.
+        d.stop()
     assert wait_until(lambda: not os.path.exists("/proc/%d" % holder))
     # A new daemon in the same directory replaces the stale links.
     d2 = xsd_factory(rundir=d.rundir)
