@@ -34,8 +34,9 @@ import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-# xensimd's fds per running guest: kernel thread, console, disk, vif.
-FDS_PER_GUEST = 14
+# xensimd's fds per running guest: kernel thread, console, disk, vif
+# (the guest's end of its tap, one).
+FDS_PER_GUEST = 15
 
 
 def guest_xml(kernel, disk, name, i):

@@ -649,8 +649,11 @@ xvDomainInterfaceStats(virDomainPtr dom, const char *device,
  *
  * As libvirt's Xen driver: the leases libvirt's network driver handed out
  * to the interfaces on a libvirt network (`virsh domifaddr`, the default
- * source); the sources it lacks, the host's ARP table and the guest
- * agent, are refused with its error.
+ * source).  The host's ARP table, which libvirt's Xen driver lacks, as
+ * libvirt's QEMU driver reads its host's (virDomainNetARPInterfaces): on
+ * a real dom0 its table, on the simulated host its network namespace's.
+ * The guest agent, which no Xen driver has yet, is refused with libvirt's
+ * Xen driver's error.
  */
 
 /* The leases of @net's MAC on its network, as one interface; NULL with
@@ -729,6 +732,48 @@ xvStatsLeases(virDomainObj *vm, virDomainInterfacePtr **ifaces)
     return ret;
 }
 
+/* Each entry of the host's ARP table with an interface's MAC, as one
+ * interface of one address (prefix unknown: 0), as libvirt's QEMU driver
+ * lists them. */
+static int
+xvStatsArp(xvDriver *driver, virDomainObj *vm, virDomainInterfacePtr **ifaces)
+{
+    g_autofree xlite_arp_entry *table = NULL;
+    virDomainInterfacePtr *found = NULL;
+    size_t nfound = 0;
+    size_t ntable = 0;
+    size_t i, j;
+
+    if (xlite_host_arp_table(driver->ctx, &table, &ntable) < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot read the host's ARP table: %s"),
+                       xlite_errmsg());
+        return -1;
+    }
+    for (i = 0; i < vm->def->nnets; i++) {
+        const virDomainNetDef *net = vm->def->nets[i];
+        char macaddr[VIR_MAC_STRING_BUFLEN];
+
+        virMacAddrFormat(&net->mac, macaddr);
+        for (j = 0; j < ntable; j++) {
+            virDomainInterfacePtr iface;
+
+            if (STRNEQ(table[j].mac, macaddr))
+                continue;
+            iface = g_new0(virDomainInterface, 1);
+            iface->name = g_strdup(net->ifname);
+            iface->hwaddr = g_strdup(macaddr);
+            iface->naddrs = 1;
+            iface->addrs = g_new0(virDomainIPAddress, 1);
+            iface->addrs[0].type = VIR_IP_ADDR_TYPE_IPV4;
+            iface->addrs[0].addr = g_strdup(table[j].ip);
+            VIR_APPEND_ELEMENT(found, nfound, iface);
+        }
+    }
+    *ifaces = g_steal_pointer(&found);
+    return nfound;
+}
+
 int
 xvDomainInterfaceAddresses(virDomainPtr dom, virDomainInterfacePtr **ifaces,
                            unsigned int source, unsigned int flags)
@@ -749,8 +794,10 @@ xvDomainInterfaceAddresses(virDomainPtr dom, virDomainInterfacePtr **ifaces,
     case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE:
         ret = xvStatsLeases(vm, ifaces);
         break;
-    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT:
     case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP:
+        ret = xvStatsArp(dom->conn->privateData, vm, ifaces);
+        break;
+    case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT:
     case VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LAST:
     default:
         virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED,

@@ -93,11 +93,16 @@ typedef struct {
     GSource *pty_source;
     GSource *chan_source;
 
-    /* Where blkback and the vif's netdev keep their counters, in the
-     * simulated host's sysfs (RUNDIR/sys), or NULL; blkback's values, in
-     * the order of xsim_vbd_counters. */
+    /* Where blkback keeps its counters, in the simulated host's sysfs
+     * (RUNDIR/sys), or NULL; its values, in the order of
+     * xsim_vbd_counters. */
     char *stats_dir;
     guint64 counters[7];
+
+    /* vif: its interface in dom0's network (xsim_net.c), or NULL, and
+     * the bridge it is on, or NULL. */
+    char *ifname;
+    char *bridge;
 
     /* vbd of a file: the simulated loop device the block script attached
      * it to (RUNDIR/dev/loopN, a link to the file), or NULL. */
@@ -135,7 +140,7 @@ typedef struct {
 } XsimBackFault;
 
 static void xsim_backdev_step(XsimBackDev *dev);
-static void xsim_backdev_stats_create(XsimBackDev *dev, const char *ifname);
+static void xsim_backdev_stats_create(XsimBackDev *dev);
 
 static void
 xsim_source_drop(GSource **source)
@@ -514,7 +519,7 @@ xsim_vbd_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "physical-sector-size", "%d", 512);
     /* VDISK_CDROM 1, VDISK_READONLY 4 (xen/io/blkif.h) */
     xsim_backdev_write(dev, "info", "%d", (cdrom ? 1 : 0) | (ro ? 4 : 0));
-    xsim_backdev_stats_create(dev, NULL);
+    xsim_backdev_stats_create(dev);
     return true;
 }
 
@@ -538,6 +543,8 @@ xsim_vif_setup(XsimBackDev *dev,
 {
     g_autofree char *mac = NULL;
     g_autofree char *vifname = NULL;
+    g_autofree char *bridge = NULL;
+    int err;
 
     if (xsim_backdev_read(dev, "mac", &mac) == 0 && !xsim_mac_valid(mac)) {
         *err_r = g_strdup("invalid mac");
@@ -558,65 +565,77 @@ xsim_vif_setup(XsimBackDev *dev,
     xsim_backdev_write(dev, "feature-ctrl-ring", "%d", 1);
     xsim_backdev_write(dev, "feature-xdp-headroom", "%d", 1);
 
-    /* The host-side interface the hotplug script would have made: the
-     * name the toolstack chose (netback never writes one), else the
-     * kernel's vif<domid>.<devid>; used only if Linux could take it. */
+    /*
+     * The interface netback makes, named as the toolstack chose (netback
+     * never writes vifname), else the kernel's vif<domid>.<devid>, and
+     * what vif-bridge does with it: onto the bridge named, up.  Without
+     * dom0's network namespace there is no interface, and no failure.
+     */
     if (xsim_backdev_read(dev, "vifname", &vifname) != 0)
         vifname = g_strdup_printf("vif%u.%u", dev->domid, dev->devid);
-    if (strlen(vifname) <= 15 && !strchr(vifname, '/') &&
-        !g_str_equal(vifname, ".") && !g_str_equal(vifname, ".."))
-        xsim_backdev_stats_create(dev, vifname);
+    /* An Open vSwitch bridge's ":TRUNK..." says which VLANs pass, not
+     * which bridge: the simulated bridge carries them all. */
+    if (xsim_backdev_read(dev, "bridge", &bridge) == 0)
+        bridge[strcspn(bridge, ":")] = '\0';
+    if (bridge && !bridge[0])
+        g_clear_pointer(&bridge, g_free);
+    err = xsim_net_vif_add(dev->be->hv->net, vifname, bridge);
+    if (err == ENETDOWN)
+        return true;
+    if (err != 0) {
+        *err_r = g_strdup_printf("interface %s%s%s: %s", vifname,
+                                 bridge ? " on bridge " : "",
+                                 bridge ? bridge : "", g_strerror(err));
+        return false;
+    }
+    dev->ifname = g_steal_pointer(&vifname);
+    dev->bridge = g_steal_pointer(&bridge);
     return true;
+}
+
+static void
+xsim_vif_remove(XsimBackDev *dev)
+{
+    if (!dev->ifname)
+        return;
+    xsim_net_vif_remove(dev->be->hv->net, dev->ifname, dev->bridge);
+    g_clear_pointer(&dev->ifname, g_free);
+    g_clear_pointer(&dev->bridge, g_free);
 }
 
 /* ---- counters in the simulated sysfs ---- */
 
 /*
  * Linux keeps a blkback's request counters in
- * /sys/bus/xen-backend/devices/vbd-D-N/statistics and a netdev's in
- * /sys/class/net/IFNAME/statistics, one decimal number per file; the
- * simulated host keeps the same files under RUNDIR/sys, so that a
- * toolstack reads them the same way on both.  They count what the
- * simulated guest sends through the device: its rings are not real, so
- * they stay at zero until it does (docs/xensim-host.md).
+ * /sys/bus/xen-backend/devices/vbd-D-N/statistics, one decimal number per
+ * file; the simulated host keeps the same files under RUNDIR/sys, so
+ * that a toolstack reads them the same way on both.  They count the
+ * requests the simulated guest makes (docs/xensim-host.md).  A vif's
+ * counters are its interface's own, kept by the kernel (xsim_net.c).
  */
 static const char *const xsim_vbd_counters[] = {
     "rd_req", "rd_sect", "wr_req", "wr_sect", "f_req", "ds_req", "oo_req",
 };
-static const char *const xsim_vif_counters[] = {
-    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
-    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped",
-};
 
 static void
-xsim_backdev_stats_create(XsimBackDev *dev,
-                          const char *ifname)
+xsim_backdev_stats_create(XsimBackDev *dev)
 {
-    const char *const *names;
-    size_t n;
     g_autofree char *dir = NULL;
 
-    if (g_str_equal(dev->kind, "vbd")) {
-        dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/vbd-%u-%u/"
-                              "statistics", dev->be->hv->rundir, dev->domid,
-                              dev->devid);
-        names = xsim_vbd_counters;
-        n = G_N_ELEMENTS(xsim_vbd_counters);
-    } else if (ifname) {
-        dir = g_strdup_printf("%s/sys/class/net/%s/statistics",
-                              dev->be->hv->rundir, ifname);
-        names = xsim_vif_counters;
-        n = G_N_ELEMENTS(xsim_vif_counters);
-    } else {
+    /* A qdisk has no blkback (a QEMU serves it on Xen): no counters. */
+    if (!g_str_equal(dev->kind, "vbd"))
         return;
-    }
+    dir = g_strdup_printf("%s/sys/bus/xen-backend/devices/vbd-%u-%u/"
+                          "statistics", dev->be->hv->rundir, dev->domid,
+                          dev->devid);
     if (g_mkdir_with_parents(dir, 0755) < 0) {
         g_warning("backend %s: cannot make %s: %s", dev->key, dir,
                   g_strerror(errno));
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        g_autofree char *path = g_build_filename(dir, names[i], NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(xsim_vbd_counters); i++) {
+        g_autofree char *path = g_build_filename(dir, xsim_vbd_counters[i],
+                                                 NULL);
 
         if (!g_file_set_contents(path, "0\n", -1, NULL))
             g_warning("backend %s: cannot write %s", dev->key, path);
@@ -624,7 +643,7 @@ xsim_backdev_stats_create(XsimBackDev *dev,
     dev->stats_dir = g_steal_pointer(&dir);
 }
 
-/* The device is gone: so are its counters (and the vif's directory). */
+/* The device is gone: so are its counters. */
 static void
 xsim_backdev_stats_remove(XsimBackDev *dev)
 {
@@ -803,6 +822,7 @@ xsim_backdev_free(XsimBackDev *dev)
     xsim_source_drop(&dev->delay);
     xsim_console_close(dev);
     xsim_backdev_stats_remove(dev);
+    xsim_vif_remove(dev);
     xsim_vbd_unplug(dev);
     g_free(dev->kind);
     g_free(dev->key);

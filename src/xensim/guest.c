@@ -36,8 +36,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "hv_internal.h"
 #include "xsim_fdsource.h"
+#include "xsim_netfront.h"
 #include "xsim_xsc.h"
 
 /* XenbusState (xen/io/xenbus.h) */
@@ -61,6 +64,7 @@ typedef struct {
     char *back;             /* the backend's absolute path */
     char *back_state;       /* <back>/state, watched */
     int state;              /* ours, as last written */
+    XsimNetfront *net;      /* vif: its frames, once netback connected */
 } XsimFront;
 
 struct _XsimGuest {
@@ -471,6 +475,7 @@ xsim_guest_balloon_timer(gpointer opaque)
 static void
 xsim_front_free(XsimFront *front)
 {
+    xsim_netfront_free(front->net);
     g_free(front->kind);
     g_free(front->devid);
     g_free(front->front);
@@ -609,6 +614,47 @@ xsim_front_disk_io(XsimGuest *guest,
                       front->devid, reads, writes);
 }
 
+/*
+ * netback is connected: the guest's end of its interface carries frames
+ * (xsim_netfront.c), with the MAC the toolstack gave the frontend and
+ * the guest's static address.  The interface is the one netback named
+ * (the toolstack's vifname, else vif<domid>.<devid>).
+ */
+static void
+xsim_front_net_connect(XsimGuest *guest,
+                       XsimFront *front)
+{
+    g_autofree char *mac_path = g_strdup_printf("%s/mac", front->front);
+    g_autofree char *name_path = g_strdup_printf("%s/vifname", front->back);
+    g_autofree char *mac_text = NULL;
+    g_autofree char *ifname = NULL;
+    uint32_t addr = xsim_net_guest_addr(guest->domid);
+    char addr_text[INET_ADDRSTRLEN];
+    guint8 mac[6];
+    int err = 0;
+
+    if (front->net)
+        return;
+    if (xsim_xsc_read(guest->xsc, mac_path, &mac_text) != 0 ||
+        !xsim_netfront_parse_mac(mac_text, mac)) {
+        xsim_guest_printf(guest, "xen_netfront: vif %s: no valid mac\r\n",
+                          front->devid);
+        return;
+    }
+    if (xsim_xsc_read(guest->xsc, name_path, &ifname) != 0)
+        ifname = g_strdup_printf("vif%u.%s", guest->domid, front->devid);
+    if (!(front->net = xsim_netfront_connect(guest->hv->net, ifname, mac,
+                                             addr, &err))) {
+        if (err != ENETDOWN)
+            xsim_guest_printf(guest, "xen_netfront: vif %s: %s\r\n",
+                              front->devid, g_strerror(err));
+        return;
+    }
+    inet_ntop(AF_INET, &addr, addr_text, sizeof(addr_text));
+    xsim_guest_printf(guest, "xen_netfront: vif %s: %s/%d (no DHCP offer)\r\n",
+                      front->devid, addr_text, XSIM_NET_PREFIX);
+}
+
 /* The backend changed state: xenbus' otherend_changed() for one driver. */
 static void
 xsim_front_backend_changed(XsimGuest *guest,
@@ -647,6 +693,8 @@ xsim_front_backend_changed(XsimGuest *guest,
                 xsim_front_disk_io(guest, front);
             }
         }
+        if (g_str_equal(front->kind, "vif"))
+            xsim_front_net_connect(guest, front);
         break;
     case XSIM_XB_CLOSING:
     case XSIM_XB_CLOSED:

@@ -162,6 +162,9 @@ bool
 xsim_hv_start(XsimHv *hv,
               GError **error)
 {
+    /* Before the backends' thread, and the guests', which inherit it;
+     * and before the control socket, whose clients may look at it. */
+    hv->net = xsim_net_new(hv->rundir);
     if (!xsim_hv_control_listen(hv, error))
         return false;
     hv->backends = xsim_backends_start(hv);
@@ -973,6 +976,7 @@ xsim_hv_free(XsimHv *hv)
     }
     if (hv->backends)
         xsim_backends_stop(hv->backends);
+    g_clear_pointer(&hv->net, xsim_net_free);
 
     g_mutex_lock(&hv->lock);
     {

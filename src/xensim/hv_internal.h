@@ -31,6 +31,7 @@
 #include <glib.h>
 
 #include "hv.h"
+#include "xsim_net.h"
 
 #define XSIM_PAGE_SIZE 4096
 
@@ -206,6 +207,9 @@ struct _XsimHv {
     gint64 settled_ns[XSIM_HOST_CPUS];
 
     XsimBackends *backends;
+    /* dom0's network namespace, made before any thread that uses it:
+     * set at start, read only after (its own lock inside). */
+    XsimNet *net;
 
     XsimHvStopFunc stop_cb;
     gpointer stop_opaque;

@@ -53,6 +53,7 @@ typedef struct {
     char *rundir;
     char *sock_path;
     char *sysfs;                  /* RUNDIR/sys: its backends' statistics */
+    char *procnet;                /* RUNDIR/net: its network's /proc/net */
     /* The query path's state: reconnects without resetting xenstore (the
      * context's own state sees the host restart). */
     bool query;
@@ -547,6 +548,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
                                                     NULL);
     st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
     st->sysfs = g_build_filename(st->rundir, "sys", NULL);
+    st->procnet = g_build_filename(st->rundir, "net", NULL);
 
     /* libxenstore finds xenstored through the environment only. */
     xs_path = g_build_filename(st->rundir, "xenstored", "socket", NULL);
@@ -571,6 +573,7 @@ sim_open(xlite_ctx *ctx, void **state_r)
     g_free(st->rundir);
     g_free(st->sock_path);
     g_free(st->sysfs);
+    g_free(st->procnet);
     g_free(st);
     return rc;
 }
@@ -598,6 +601,7 @@ sim_close(xlite_ctx *ctx, void *state)
     g_free(st->rundir);
     g_free(st->sock_path);
     g_free(st->sysfs);
+    g_free(st->procnet);
     g_free(st);
 }
 
@@ -620,6 +624,7 @@ sim_open_query(xlite_ctx *ctx, void **state_r)
                                                     NULL);
     st->sock_path = g_build_filename(st->rundir, "hypervisor.sock", NULL);
     st->sysfs = g_build_filename(st->rundir, "sys", NULL);
+    st->procnet = g_build_filename(st->rundir, "net", NULL);
     if ((rc = sim_ensure_connected(ctx, st)) < 0) {
         sim_close(ctx, st);
         return rc;
@@ -987,6 +992,14 @@ sim_sysfs_root(void *state)
     return st->sysfs;
 }
 
+static const char *
+sim_procnet_root(void *state)
+{
+    sim_state *st = state;
+
+    return st->procnet;
+}
+
 static int
 sim_dom_set_max_mem(xlite_ctx *ctx, void *state, uint32_t domid,
                     uint64_t max_memkb)
@@ -1178,6 +1191,7 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .vcpu_list = sim_vcpu_list,
     .pcpu_list = sim_pcpu_list,
     .sysfs_root = sim_sysfs_root,
+    .procnet_root = sim_procnet_root,
     .vcpu_set_affinity = sim_vcpu_set_affinity,
     .watch_domains = sim_watch_domains,
 };

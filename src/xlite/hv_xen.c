@@ -694,6 +694,12 @@ xen_sysfs_root(void *state)
     return "/sys";
 }
 
+static const char *
+xen_procnet_root(void *state)
+{
+    return "/proc/net";
+}
+
 const xlite__hv_ops xlite__hv_xen_ops = {
     .name = "xen",
     /* Xen's own, as libxl runs them: block sets up a loop device for a
@@ -723,6 +729,7 @@ const xlite__hv_ops xlite__hv_xen_ops = {
     .vcpu_list = xen_vcpu_list,
     .pcpu_list = xen_pcpu_list,
     .sysfs_root = xen_sysfs_root,
+    .procnet_root = xen_procnet_root,
     .dom_node_affinity = xen_dom_node_affinity,
     .vcpu_set_affinity = xen_vcpu_set_affinity,
 };

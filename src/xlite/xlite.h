@@ -517,7 +517,11 @@ int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);
  * netif_stats: the counters of a host network interface (a guest's vif,
  *   vifD.N or the name its config gives); -ENOENT if there is none.
  * Both read the host's sysfs, where Linux's blkback and netdevs keep them
- * (the simulated host keeps the same files under its run directory).
+ * (the simulated host keeps the same files under its run directory; a
+ * vif's are its network namespace's own).
+ * arp_table: the host's ARP table (/proc/net/arp; the simulated host's
+ *   network namespace's), its complete, not permanent, Ethernet entries.
+ *   Free *entries_r with free().
  * memory_stats: the balloon from the hypervisor (or from info, a
  *   dominfo of the domain the caller has just had, to spare a request in
  *   a pass over many domains) and what the guest reports in xenstore,
@@ -539,6 +543,8 @@ int xlite_device_disk_stats(xlite_ctx *ctx, uint32_t domid, const char *vdev,
                             xlite_disk_stats *stats_r);
 int xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
                            xlite_netif_stats *stats_r);
+int xlite_host_arp_table(xlite_ctx *ctx, xlite_arp_entry **entries_r,
+                         size_t *n_r);
 int xlite_domain_memory_stats(xlite_ctx *ctx, uint32_t domid,
                               const xlite_dominfo *info,
                               xlite_memory_stats *stats_r);

@@ -91,6 +91,14 @@ typedef struct {
     uint64_t tx_dropped;
 } xlite_netif_stats;
 
+/* An entry of the host's ARP table: a neighbour whose hardware address
+ * the host knows (what Linux's /proc/net/arp lists as complete). */
+typedef struct {
+    char ip[16];                    /* IPv4, dotted quad */
+    char mac[18];                   /* aa:bb:cc:dd:ee:ff, lower case */
+    char ifname[16];                /* the host's interface it is on */
+} xlite_arp_entry;
+
 /* A domain's memory: what it holds (the balloon), and what its guest
  * reports of its own use in xenstore (data/meminfo_total, _free as
  * XenServer's guest tools write them, and _available), in KiB;

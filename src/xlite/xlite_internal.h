@@ -171,6 +171,9 @@ typedef struct xlite__hv_ops {
     /* Where the host's sysfs is (the simulated host keeps the parts its
      * backends serve under its run directory), or NULL for none. */
     const char *(*sysfs_root)(void *state);
+    /* Where the host's /proc/net is (the simulated host's is its network
+     * namespace's, linked from its run directory), or NULL for none. */
+    const char *(*procnet_root)(void *state);
     /* Start (fn) or stop (NULL) reporting domain state changes. */
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);

@@ -16,9 +16,12 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 #include <xenstore.h>
 
 #include "xlite_internal.h"
@@ -215,26 +218,48 @@ xlite_host_pcpu_list(xlite_ctx *ctx, xlite_pcpuinfo **cpus_r, size_t *n_r)
 /*
  * Counters the host's kernel keeps in sysfs: one decimal number per file,
  * read whole and parsed strictly (a file that says anything else is an
- * error, not a zero).
+ * error, not a zero).  @dfd is the counters' directory, @dir its name for
+ * the messages.
  */
-static int
-stats_read_counter(xlite_ctx *ctx, const char *dir, const char *name,
-                   uint64_t *val_r)
-{
-    g_autofree char *path = g_build_filename(dir, name, NULL);
-    g_autofree char *text = NULL;
-    g_autoptr(GError) err = NULL;
-    guint64 val;
-    gsize len = 0;
+#define STATS_COUNTER_MAX 32
 
-    if (!g_file_get_contents(path, &text, &len, &err))
-        return XLITE_ERROR(ctx, err->code == G_FILE_ERROR_NOENT ? -ENOENT
-                                                                : -EIO,
-                           "cannot read %s: %s", path, err->message);
+static int
+stats_read_counter(xlite_ctx *ctx, int dfd, const char *dir,
+                   const char *name, uint64_t *val_r)
+{
+    char text[STATS_COUNTER_MAX + 2];
+    size_t len = 0;
+    guint64 val;
+    ssize_t r;
+    int fd;
+
+    xlite__nofork_lock();
+    fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    xlite__nofork_unlock();
+    if (fd < 0)
+        return XLITE_ERROR(ctx, errno == ENOENT ? -ENOENT : -EIO,
+                           "cannot read %s/%s: %s", dir, name,
+                           g_strerror(errno));
+    /* One more byte than a counter may have: to see that it has more. */
+    while (len < sizeof(text) - 1 &&
+           (r = read(fd, text + len, sizeof(text) - 1 - len)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = errno;
+
+            close(fd);
+            return XLITE_ERROR(ctx, -EIO, "cannot read %s/%s: %s", dir, name,
+                               g_strerror(err));
+        }
+        len += (size_t)r;
+    }
+    close(fd);
+    text[len] = '\0';
     g_strchomp(text);
-    if (len > 32 || !g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64,
-                                                &val, NULL))
-        return XLITE_ERROR(ctx, -EPROTO, "%s holds no counter", path);
+    if (len > STATS_COUNTER_MAX ||
+        !g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &val, NULL))
+        return XLITE_ERROR(ctx, -EPROTO, "%s/%s holds no counter", dir, name);
     *val_r = val;
     return 0;
 }
@@ -253,17 +278,27 @@ typedef struct {
     size_t offset;
 } stats_field;
 
-/* Reads each of @fields under @dir into @base. */
+/* Reads each of @fields under @dir into @base.  The directory is opened
+ * once, and each counter looked up in it: a whole path resolved for each
+ * file cost as much as the reads (on the simulated host the path goes
+ * through /proc/PID/root, docs/xensim-host.md). */
 static int
 stats_read_counters(xlite_ctx *ctx, const char *dir, const stats_field *fields,
                     size_t n, void *base)
 {
-    int rc = 0;
+    int dfd, rc = 0;
 
+    xlite__nofork_lock();
+    dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    xlite__nofork_unlock();
+    if (dfd < 0)
+        return XLITE_ERROR(ctx, errno == ENOENT ? -ENOENT : -EIO,
+                           "cannot open %s: %s", dir, g_strerror(errno));
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = stats_read_counter(ctx, dir, fields[i].name,
+        rc = stats_read_counter(ctx, dfd, dir, fields[i].name,
                                 (uint64_t *)(void *)((char *)base +
                                                      fields[i].offset));
+    close(dfd);
     return rc;
 }
 
@@ -372,6 +407,103 @@ xlite_host_netif_stats(xlite_ctx *ctx, const char *ifname,
     if (rc < 0)
         return rc;
     *stats_r = stats;
+    return 0;
+}
+
+/*
+ * The host's ARP table as Linux lists it in /proc/net/arp: a header, then
+ * "IP HWTYPE FLAGS MAC MASK DEVICE" per entry.  Kept: Ethernet entries
+ * whose address is known (ATF_COM), not those an administrator fixed
+ * (ATF_PERM): as libvirt reads the table (virArpTableGet), the
+ * neighbours the host heard from.  Each field is checked, a line that
+ * does not parse is an error.
+ */
+#define STATS_ATF_COM 0x02
+#define STATS_ATF_PERM 0x04
+
+static bool
+stats_arp_line(const char *line, xlite_arp_entry *entry)
+{
+    g_auto(GStrv) f = g_strsplit_set(line, " \t", -1);
+    const char *field[6];
+    guint64 hwtype, flags;
+    struct in_addr addr;
+    size_t n = 0;
+
+    for (size_t i = 0; f[i]; i++) {
+        if (!f[i][0])
+            continue;
+        if (n == G_N_ELEMENTS(field))
+            return false;
+        field[n++] = f[i];
+    }
+    if (n != G_N_ELEMENTS(field) ||
+        strlen(field[0]) >= sizeof(entry->ip) ||
+        inet_pton(AF_INET, field[0], &addr) != 1 ||
+        !g_str_has_prefix(field[1], "0x") || !g_str_has_prefix(field[2], "0x") ||
+        !g_ascii_string_to_unsigned(field[1] + 2, 16, 0, 0xffff, &hwtype,
+                                    NULL) ||
+        !g_ascii_string_to_unsigned(field[2] + 2, 16, 0, 0xffff, &flags,
+                                    NULL) ||
+        strlen(field[3]) != 17 || !stats_ifname_valid(field[5]))
+        return false;
+    for (size_t i = 0; i < 17; i++)
+        if (i % 3 == 2 ? field[3][i] != ':' : !g_ascii_isxdigit(field[3][i]))
+            return false;
+    memset(entry, 0, sizeof(*entry));
+    if (hwtype != 1 || !(flags & STATS_ATF_COM) || (flags & STATS_ATF_PERM))
+        return true;            /* well formed, not one we keep */
+    g_strlcpy(entry->ip, field[0], sizeof(entry->ip));
+    for (size_t i = 0; i < 17; i++)
+        entry->mac[i] = g_ascii_tolower(field[3][i]);
+    g_strlcpy(entry->ifname, field[5], sizeof(entry->ifname));
+    return true;
+}
+
+XLITE_EXPORT int
+xlite_host_arp_table(xlite_ctx *ctx, xlite_arp_entry **entries_r,
+                     size_t *n_r)
+{
+    g_autoptr(GArray) entries = g_array_new(FALSE, TRUE,
+                                            sizeof(xlite_arp_entry));
+    g_autoptr(GError) err = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    const char *procnet;
+    int rc = 0;
+
+    if (!entries_r || !n_r)
+        return XLITE_ERROR(ctx, -EINVAL, "result pointers are required");
+    if ((rc = query_begin(ctx)) < 0)
+        return rc;
+    procnet = ctx->hv->procnet_root ?
+              ctx->hv->procnet_root(ctx->query_state) : NULL;
+    path = procnet ? g_build_filename(procnet, "arp", NULL) : NULL;
+    query_end(ctx);
+    if (!path)
+        return XLITE_ERROR(ctx, -EOPNOTSUPP, "the %s backend has no "
+                           "network", ctx->hv->name);
+    if (!g_file_get_contents(path, &text, NULL, &err))
+        return XLITE_ERROR(ctx, err->code == G_FILE_ERROR_NOENT ? -ENOENT
+                                                                : -EIO,
+                           "cannot read %s: %s", path, err->message);
+    lines = g_strsplit(text, "\n", -1);
+    /* The first line names the columns. */
+    for (size_t i = 1; lines[0] && lines[i]; i++) {
+        xlite_arp_entry entry;
+
+        if (!lines[i][0])
+            continue;
+        if (!stats_arp_line(lines[i], &entry))
+            return XLITE_ERROR(ctx, -EPROTO, "%s: line %zu is not an ARP "
+                               "entry", path, i + 1);
+        if (entry.ip[0])
+            g_array_append_val(entries, entry);
+    }
+    *n_r = entries->len;
+    *entries_r = (xlite_arp_entry *)(void *)g_array_free(
+        g_steal_pointer(&entries), FALSE);
     return 0;
 }
 

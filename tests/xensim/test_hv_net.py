@@ -1,0 +1,353 @@
+"""dom0's network on the simulated host: each vif is a real tap device in
+xensimd's own network namespace, on its bridge, and the simulated guest
+sends and answers real frames on it (docs/xensim-host.md, "dom0's
+network").  Everything is looked at from inside that namespace, through
+the links xensimd makes in its run directory (DIR/netns, DIR/net), with
+the kernel's own tools: ip, ping, /proc/net.
+"""
+import os
+import signal
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import Xensimd
+from hvclient import wait_until
+from xsclient import wait_for_socket
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="a network namespace needs root")
+
+
+def netns(host):
+    return os.path.join(host.rundir, "netns")
+
+
+def tool_env():
+    """The environment of the tools run here (ip, ping, python): in the
+    sanitizer stage, not ours to check for leaks."""
+    env = dict(os.environ)
+    if "ASAN_OPTIONS" in env:
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"].replace("detect_leaks=1",
+                                                          "detect_leaks=0")
+    return env
+
+
+def in_ns(host, *cmd, timeout=30):
+    return subprocess.run(["nsenter", "--net=" + netns(host), *cmd],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=tool_env())
+
+
+def links(host):
+    """The namespace's interfaces: {name: `ip -d -o link` line}."""
+    res = in_ns(host, "ip", "-d", "-o", "link", "show")
+    assert res.returncode == 0, res
+    out = {}
+    for line in res.stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        out[name] = line
+    return out
+
+
+def netdev(host, ifname):
+    """The interface's counters as the namespace's /proc/net/dev has them
+    (the host's side: rx is what the guest sent)."""
+    with open(os.path.join(host.rundir, "net", "dev")) as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name.strip() == ifname:
+                v = [int(x) for x in rest.split()]
+                return {"rx_bytes": v[0], "rx_packets": v[1],
+                        "tx_bytes": v[8], "tx_packets": v[9],
+                        "tx_dropped": v[11]}
+    return None
+
+
+def arp_table(host):
+    """DIR/net/arp: [(ip, flags, mac, device)]."""
+    with open(os.path.join(host.rundir, "net", "arp")) as f:
+        rows = f.read().splitlines()[1:]
+    return [(r.split()[0], r.split()[2], r.split()[3], r.split()[5])
+            for r in rows]
+
+
+def guest_ip(domid):
+    return "10.200.%d.%d" % (domid // 256, domid % 256)
+
+
+def guest_mac(domid, devid=0):
+    # hvclient.Toolstack's MACs.
+    return "00:16:3e:00:%02x:%02x" % (domid % 256, devid)
+
+
+def fe_connected(ts, domid, kind, devid):
+    fe = "/local/domain/%d/device/%s/%d/state" % (domid, kind, devid)
+    be = "/local/domain/0/backend/%s/%d/%d/state" % (kind, domid, devid)
+    return ts.read(fe) == "4" and ts.read(be) == "4"
+
+
+def start_with_vif(host, ts, kernel, nics=1):
+    domid = ts.create(kernel, nics=nics)
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: all(fe_connected(ts, domid, "vif", i)
+                                  for i in range(nics)))
+    # The guest is in dom0's ARP table once it asked for dom0's address.
+    assert wait_until(lambda: any(row[0] == guest_ip(domid)
+                                  for row in arp_table(host)))
+    return domid
+
+
+def test_the_namespace_is_xensimds_own(host):
+    """DIR/netns is xensimd's namespace, not the host's; it starts with a
+    loopback only, and DIR/net is its /proc/net."""
+    assert os.readlink(netns(host)) == "/proc/%d/ns/net" % host.pid
+    assert os.readlink(os.path.join(host.rundir, "net")) == \
+        "/proc/%d/net" % host.pid
+    assert os.stat(netns(host)).st_ino != os.stat("/proc/self/ns/net").st_ino
+    assert set(links(host)) == {"lo"}
+    assert "UP" in links(host)["lo"].split(">")[0]
+
+
+def test_vif_is_a_tap_on_its_bridge(host, ts, kernel):
+    domid = start_with_vif(host, ts, kernel, nics=2)
+    ls = links(host)
+    assert set(ls) == {"lo", "xenbr0", "vif%d.0" % domid, "vif%d.1" % domid}
+    for i in (0, 1):
+        vif = ls["vif%d.%d" % (domid, i)]
+        assert "tun type tap" in vif and "master xenbr0" in vif, vif
+        # As netback's vifs: dom0's side has fe:ff:ff:ff:ff:ff; up, with a
+        # carrier now that the guest is attached.
+        assert "link/ether fe:ff:ff:ff:ff:ff" in vif, vif
+        assert "LOWER_UP" in vif, vif
+    res = in_ns(host, "ip", "-o", "-4", "addr", "show", "dev", "xenbr0")
+    assert "inet 10.200.255.254/16" in res.stdout, res
+    # IPv4 only: no IPv6 chatter on the vifs.
+    res = in_ns(host, "ip", "-o", "-6", "addr", "show")
+    assert res.returncode == 0 and res.stdout == "", res
+    # Never in the host's namespace.
+    assert not os.path.exists("/sys/class/net/vif%d.0" % domid)
+    res = subprocess.run(["ip", "-o", "link", "show"], capture_output=True,
+                         text=True, env=tool_env())
+    assert "vif%d.0" % domid not in res.stdout
+
+
+def test_guest_answers_ping_and_the_counters_count_it(host, ts, kernel):
+    domid = start_with_vif(host, ts, kernel)
+    ifname = "vif%d.0" % domid
+    before = netdev(host, ifname)
+    res = in_ns(host, "ping", "-c", "5", "-i", "0.2", "-W", "2", "-s", "200",
+                guest_ip(domid))
+    assert res.returncode == 0 and " 5 received" in res.stdout, res
+    after = netdev(host, ifname)
+    # 5 requests to the guest (the vif transmits them), 5 replies from it
+    # (the vif receives them), 200 bytes of data + 28 of headers + 14 of
+    # Ethernet each.
+    assert after["tx_packets"] - before["tx_packets"] >= 5
+    assert after["rx_packets"] - before["rx_packets"] >= 5
+    assert after["tx_bytes"] - before["tx_bytes"] >= 5 * 242
+    assert after["rx_bytes"] - before["rx_bytes"] >= 5 * 242
+    # The same counters where Linux keeps them per interface, as a
+    # toolstack reads them on a real dom0: DIR/sys/class/net is the
+    # namespace's.
+    stats = os.path.join(host.rundir, "sys", "class", "net", ifname,
+                         "statistics")
+    for name in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes"):
+        with open(os.path.join(stats, name)) as f:
+            assert int(f.read()) >= after[name]
+
+
+def test_guest_is_in_dom0s_arp_table(host, ts, kernel):
+    domid = start_with_vif(host, ts, kernel)
+    rows = [r for r in arp_table(host) if r[0] == guest_ip(domid)]
+    assert rows == [(guest_ip(domid), "0x2", guest_mac(domid), "xenbr0")]
+
+
+def test_guest_sends_a_dhcp_discover_at_connection(host, ts, kernel):
+    """Captured on the vif from inside the namespace: a BOOTREQUEST from
+    0.0.0.0:68 to 255.255.255.255:67 with DHCP message type DISCOVER and
+    the guest's MAC."""
+    domid = ts.create(kernel, nics=1)
+    ifname = "vif%d.0" % domid
+    capture = textwrap.dedent("""
+        import socket, struct, sys, time
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        s.bind((sys.argv[1], 0))
+        s.settimeout(1)
+        print("ready", flush=True)
+        end = time.time() + 15
+        while time.time() < end:
+            try:
+                f = s.recv(2048)
+            except socket.timeout:
+                continue
+            if len(f) < 14 + 20 + 8 + 240 or f[12:14] != b"\\x08\\x00":
+                continue
+            ip = f[14:]
+            hl = (ip[0] & 15) * 4
+            udp = ip[hl:]
+            sport, dport = struct.unpack("!HH", udp[:4])
+            if ip[9] != 17 or (sport, dport) != (68, 67):
+                continue
+            bootp = udp[8:]
+            opts = bootp[240:]
+            print(ip[12:16].hex(), ip[16:20].hex(), bootp[0],
+                  bootp[28:34].hex(), bootp[236:240].hex(),
+                  opts[:3].hex(), flush=True)
+            break
+    """)
+    proc = subprocess.Popen(["nsenter", "--net=" + netns(host),
+                             "/usr/bin/python3", "-c", capture, ifname],
+                            stdout=subprocess.PIPE, text=True, env=tool_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        ts.hv.call("unpause", domid=domid)
+        line = proc.stdout.readline().split()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert line == ["00000000", "ffffffff", "1",
+                    guest_mac(domid).replace(":", ""), "63825363", "350101"]
+
+
+def test_hostile_frames_are_dropped(host, ts, kernel):
+    """Truncated and lying frames sent to the guest's MAC: dropped; the
+    guest still answers pings and xensimd still runs."""
+    domid = start_with_vif(host, ts, kernel)
+    mac = bytes.fromhex(guest_mac(domid).replace(":", ""))
+    ip = bytes(int(x) for x in guest_ip(domid).split("."))
+    sender = textwrap.dedent("""
+        import socket, sys
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind(("xenbr0", 0))
+        mac, ip = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
+        src = bytes.fromhex("02aabbccddee")
+        def eth(t): return mac + src + t
+        hdr = bytes([0x45, 0, 0xff, 0xff, 0, 0, 0, 0, 64, 1, 0, 0,
+                     10, 200, 255, 254]) + ip
+        frames = [
+            eth(b"\\x08\\x00"),                         # IPv4 without a body
+            eth(b"\\x08\\x06"),                         # ARP without a body
+            eth(b"\\x08\\x06" + b"\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01"),
+            eth(b"\\x08\\x00" + hdr),                   # total length 65535
+            eth(b"\\x08\\x00" + bytes([0x4f]) + hdr[1:]),  # header of 60
+            eth(b"\\x08\\x00" + bytes([0x41]) + hdr[1:]),  # header of 4
+            eth(b"\\x08\\x00" + hdr[:2] + b"\\x00\\x1c" + hdr[4:] + b"\\x08" +
+                bytes(7)),                           # bad checksums
+            eth(b"\\x08\\x00" + hdr[:2] + b"\\x00\\x15" + hdr[4:] + b"\\x08"),
+            eth(b"\\x88\\xcc" + bytes(100)),            # not ours to know
+        ]
+        for i in range(50):
+            for f in frames:
+                s.send(f)
+    """)
+    res = subprocess.run(["nsenter", "--net=" + netns(host),
+                          "/usr/bin/python3", "-c", sender, mac.hex(),
+                          ip.hex()], capture_output=True, text=True,
+                         env=tool_env())
+    assert res.returncode == 0, res
+    res = in_ns(host, "ping", "-c", "2", "-i", "0.2", "-W", "2",
+                guest_ip(domid))
+    assert res.returncode == 0, res
+    assert host.alive()
+
+
+def test_paused_guest_answers_nothing(host, ts, kernel):
+    domid = start_with_vif(host, ts, kernel)
+    ts.hv.call("pause", domid=domid)
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", guest_ip(domid))
+    assert res.returncode != 0, res
+    ts.hv.call("unpause", domid=domid)
+    res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(domid))
+    assert res.returncode == 0, res
+
+
+def test_guest_without_vif_makes_nothing(host, ts, kernel):
+    domid = ts.create(kernel)
+    ts.hv.call("unpause", domid=domid)
+    assert wait_until(lambda: ts.read(
+        "/local/domain/%d/control/feature-poweroff" % domid) == "1")
+    assert set(links(host)) == {"lo"}
+
+
+def test_destroy_removes_the_tap_and_its_bridge(host, ts, kernel):
+    a = start_with_vif(host, ts, kernel)
+    b = start_with_vif(host, ts, kernel)
+    assert {"vif%d.0" % a, "vif%d.0" % b, "xenbr0"} <= set(links(host))
+    ts.destroy(a)
+    assert wait_until(lambda: set(links(host)) ==
+                      {"lo", "xenbr0", "vif%d.0" % b})
+    ts.destroy(b)
+    # The bridge goes with its last port: nothing is left.
+    assert wait_until(lambda: set(links(host)) == {"lo"})
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", guest_ip(b))
+    assert res.returncode != 0
+
+
+def sysfs_holder(rundir):
+    """The pid of the process whose /sys DIR/sys/class/net links to."""
+    target = os.readlink(os.path.join(rundir, "sys", "class", "net"))
+    assert target.startswith("/proc/") and \
+        target.endswith("/root/sys/class/net"), target
+    return int(target.split("/")[2])
+
+
+def test_stop_leaves_nothing(host):
+    """A clean stop removes the links and ends the process holding the
+    namespace's sysfs."""
+    d = host
+    holder = sysfs_holder(d.rundir)
+    with open("/proc/%d/status" % holder) as f:
+        assert "PPid:\t%d\n" % d.pid in f.read()
+    assert d.stop() == 0
+    for link in ("netns", "net", "sys/class/net"):
+        assert not os.path.lexists(os.path.join(d.rundir, link)), link
+    assert not os.path.exists("/proc/%d" % holder)
+
+
+def test_killed_xensimd_takes_its_sysfs_holder_along(xsd_factory, tmp_path):
+    # Not the factory's: its teardown calls any death a crash.
+    d = Xensimd(tmp_path / "killed")
+    try:
+        # The links exist once the hypervisor serves.
+        wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
+        holder = sysfs_holder(d.rundir)
+        os.kill(d.pid, signal.SIGKILL)
+        d.proc.wait()
+    finally:
+        # Nothing once killed; a daemon a failed check left, stopped.
+        d.stop()
+    assert wait_until(lambda: not os.path.exists("/proc/%d" % holder))
+    # A new daemon in the same directory replaces the stale links.
+    d2 = xsd_factory(rundir=d.rundir)
+    wait_for_socket(os.path.join(d2.rundir, "hypervisor.sock"), d2.proc)
+    assert sysfs_holder(d2.rundir) != holder
+    assert os.readlink(netns(d2)) == "/proc/%d/ns/net" % d2.pid
+
+
+def test_vifname_names_the_interface_and_a_taken_name_fails(host, ts,
+                                                            kernel):
+    """The toolstack's vifname names the interface (the guest finds it
+    there); a second device of that name fails as a failed vif-bridge
+    does, and the first still works."""
+    def create(mac):
+        domid = ts.create(kernel)
+        ts.add_device(domid, "vif", 0,
+                      {"mac": mac, "bridge": "xenbr0", "vifname": "web0",
+                       "handle": "0"},
+                      {"mac": mac, "handle": "0"})
+        ts.hv.call("unpause", domid=domid)
+        return domid
+    a = create("00:16:3e:aa:00:01")
+    assert wait_until(lambda: fe_connected(ts, a, "vif", 0))
+    assert wait_until(lambda: any(r[0] == guest_ip(a)
+                                  for r in arp_table(host)))
+    assert "web0" in links(host) and "vif%d.0" % a not in links(host)
+    b = create("00:16:3e:aa:00:02")
+    be = "/local/domain/0/backend/vif/%d/0" % b
+    assert wait_until(lambda: ts.read(be + "/hotplug-status") == "error")
+    assert ts.read(be + "/hotplug-error") == \
+        "interface web0 on bridge xenbr0: File exists"
+    res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(a))
+    assert res.returncode == 0, res
