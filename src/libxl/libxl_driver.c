@@ -516,7 +516,7 @@ xvCapsHaveGuest(virCaps *caps, virDomainOSType ostype, virArch arch)
     size_t i;
 
     for (i = 0; i < caps->nguests; i++) {
-        if (caps->guests[i]->ostype == ostype &&
+        if ((virDomainOSType)caps->guests[i]->ostype == ostype &&
             caps->guests[i]->arch.id == arch)
             return true;
     }
