@@ -31,7 +31,10 @@ ASAN_REPORTS=/tmp/asan-reports
 # Xen's hotplug scripts, libvirtd's children, run without the runtime: in
 # each of their many short processes it costs so much under TCG that the
 # block script overran its 40 s (dom0's root is an overlay: the wrappers
-# vanish with the boot).
+# vanish with the boot).  So do the programs libvirt's network driver
+# runs (dnsmasq, iptables: tests/sanitizers/uninstrumented, as in the
+# sanitizer stage): preloaded, dnsmasq never answered `--version`, the
+# network driver's start waited for ever, and with it every virsh call.
 libvirtd_private() {   # start DIR BUILD | stop DIR
     if [ "${ASAN:-0}" = 1 ] && [ "$1" = start ]; then
         mkdir -p "$ASAN_REPORTS"
@@ -42,7 +45,8 @@ libvirtd_private() {   # start DIR BUILD | stop DIR
                 "$s" > "/etc/xen/scripts/$s"
             chmod 755 "/etc/xen/scripts/$s"
         done
-        LD_PRELOAD="$(gcc -print-file-name=libasan.so) /lib/x86_64-linux-gnu/libtirpc.so.3" \
+        PATH="$TOP/tests/sanitizers/uninstrumented:$PATH" \
+            LD_PRELOAD="$(gcc -print-file-name=libasan.so) /lib/x86_64-linux-gnu/libtirpc.so.3" \
             ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=0:verify_asan_link_order=0:suppressions=$TOP/tests/sanitizers/asan.supp:log_path=$ASAN_REPORTS/asan" \
             "$TOP/tools/libvirtd-private" "$@"
     else
