@@ -89,7 +89,8 @@ typedef struct {
     /* console */
     int pty;                /* master */
     int pty_slave;          /* held open so the master never sees EIO/HUP */
-    int chan;               /* our dup of the domain's console channel */
+    int chan;               /* the domain's console channel, taken from
+                             * the hypervisor while we serve it */
     GSource *pty_source;
     GSource *chan_source;
 
@@ -253,8 +254,13 @@ xsim_console_close(XsimBackDev *dev)
         close(dev->pty);
     if (dev->pty_slave >= 0)
         close(dev->pty_slave);
-    if (dev->chan >= 0)
-        close(dev->chan);
+    if (dev->chan >= 0) {
+        XsimHv *hv = dev->be->hv;
+
+        g_mutex_lock(&hv->lock);
+        xsim_hv_console_give_back(hv, dev->domid, dev->chan);
+        g_mutex_unlock(&hv->lock);
+    }
     dev->pty = dev->pty_slave = dev->chan = -1;
 }
 
@@ -330,7 +336,7 @@ xsim_console_setup(XsimBackDev *dev,
     /* Only the primary console is the guest's hvc0 channel. */
     if (dev->devid == 0) {
         g_mutex_lock(&hv->lock);
-        dev->chan = xsim_hv_console_dup(hv, dev->domid);
+        dev->chan = xsim_hv_console_take(hv, dev->domid);
         g_mutex_unlock(&hv->lock);
     }
     dev->pty_source = xsim_fd_source_new(dev->pty, G_IO_IN,

@@ -4,9 +4,10 @@
  * Each running domain's kernel is a thread of xensimd with its own GLib
  * main context.  A thread rather than a child process: the simulation must
  * see pause (a paused domain runs no instruction) and destroy at once and
- * without signals, and a thread costs a stack and two fds (its xenstore
- * socket, its end of the console channel) where a process would cost a
- * whole address space and a reaper.  The thread never touches the domain
+ * without signals, and a thread costs a stack and three fds (its xenstore
+ * socket, its end of the console channel, handed to it at boot, and its
+ * main context's wakeup) where a process would cost a whole address space
+ * and a reaper.  The thread never touches the domain
  * table: it talks to xenstore over its own endpoint as the real guest
  * would (xsim_xsc.c), and to the hypervisor by posting messages
  * (hv_internal.h).  A guest is hostile input for everybody else, and its
@@ -1070,7 +1071,9 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->cmdline = g_strdup(dom->cmdline);
     guest->max_memkb = dom->max_memkb;
     guest->script = dom->script;
-    guest->console = fcntl(dom->console[0], F_DUPFD_CLOEXEC, 0);
+    /* Handed over, not dup()ed: the thread's from now on. */
+    guest->console = dom->console[0];
+    dom->console[0] = -1;
     guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)xsim_front_free);
     guest->line = g_string_new(NULL);
@@ -1082,7 +1085,7 @@ xsim_guest_start(XsimHvDomain *dom)
         guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
     if (!guest->thread) {
         g_warning("domain %u: cannot start its kernel: %s", dom->domid,
-                  error ? error->message : g_strerror(errno));
+                  error ? error->message : "it has no console channel");
         xsim_guest_join(guest);
         return NULL;
     }

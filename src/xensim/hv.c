@@ -424,6 +424,8 @@ xsim_hv_domain_create(XsimHv *hv,
 
     g_message("domain %u created (%s, %u vcpus, %" G_GUINT64_FORMAT " KiB)",
               domid, dom->uuid, max_vcpus, max_memkb);
+    /* It has one xenstore ring, for its kernel (xs_domain.c). */
+    xsim_server_domain_built(hv->xs, domid);
     xsim_hv_notify(hv, domid);
     *domid_r = domid;
     return 0;
@@ -910,15 +912,35 @@ xsim_hv_grant_unmap(XsimHvDomain *dom,
 /* ---- for backend.c, under hv->lock ---- */
 
 int
-xsim_hv_console_dup(XsimHv *hv,
-                    uint32_t domid)
+xsim_hv_console_take(XsimHv *hv,
+                     uint32_t domid)
+{
+    XsimHvDomain *dom = g_hash_table_lookup(hv->domains,
+                                            GUINT_TO_POINTER(domid));
+    int fd;
+
+    if (!dom || dom->dying)
+        return -1;
+    fd = dom->console[1];
+    dom->console[1] = -1;
+    return fd;
+}
+
+void
+xsim_hv_console_give_back(XsimHv *hv,
+                          uint32_t domid,
+                          int fd)
 {
     XsimHvDomain *dom = g_hash_table_lookup(hv->domains,
                                             GUINT_TO_POINTER(domid));
 
-    if (!dom || dom->dying || dom->console[1] < 0)
-        return -1;
-    return fcntl(dom->console[1], F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (dom && !dom->dying && dom->console[1] < 0) {
+        dom->console[1] = fd;
+        return;
+    }
+    close(fd);
 }
 
 bool

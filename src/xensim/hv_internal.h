@@ -165,8 +165,12 @@ typedef struct {
 
     /*
      * The console "ring": a socketpair standing for the shared page and
-     * event channel.  [0] is the guest's end, [1] xenconsoled's (backend.c
-     * takes a dup of it under hv->lock).
+     * event channel.  [0] is the guest's end, handed to its kernel at
+     * boot (-1 from then on: the kernel thread owns and closes it).  [1]
+     * is xenconsoled's: backend.c takes it while it serves the console and
+     * gives it back when it stops, both under hv->lock, as xenconsoled
+     * maps the ring and unmaps it.  Handed, never dup()ed: each end is one
+     * fd of xensimd's, whoever holds it.
      */
     int console[2];
 
@@ -358,10 +362,24 @@ void
 xsim_backends_domain_gone(XsimBackends *be,
                           uint32_t domid);
 
-/* Under hv->lock: a dup of the domain's console channel, or -1. */
+/*
+ * Under hv->lock: take xenconsoled's end of the domain's console channel
+ * (the caller owns it from then on), or -1 when the domain is gone or
+ * dying, or its end is already taken.
+ */
 int
-xsim_hv_console_dup(XsimHv *hv,
-                    uint32_t domid);
+xsim_hv_console_take(XsimHv *hv,
+                     uint32_t domid);
+
+/*
+ * Under hv->lock: give back what xsim_hv_console_take() returned (a
+ * console backend stopping, so that one set up again finds it); closed
+ * if the domain is gone or dying.  -1 is ignored.
+ */
+void
+xsim_hv_console_give_back(XsimHv *hv,
+                          uint32_t domid,
+                          int fd);
 
 /* Under hv->lock: consume the domain's fail-next-hotplug fault. */
 bool

@@ -6,6 +6,14 @@
  * instead, and whatever connects there speaks as that domain: unprivileged,
  * relative paths under /local/domain/<domid>, quotas applied.  The mfn and
  * port of the request are kept for IS_DOMAIN_INTRODUCED and the log only.
+ *
+ * A domain the hypervisor built (xsim_server_domain_built) has one ring, so
+ * its endpoint takes one connection, its kernel's: the listening socket is
+ * closed and its file removed once that connection is accepted, and the
+ * domain costs xenstored one fd from then on, not two.  A domid introduced
+ * with no domain behind it (xenstored tested alone, Xen's own tools run as
+ * a guest) keeps its endpoint, which takes up to XSIM_DOMAIN_CONNS_MAX
+ * connections at once, until RELEASE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +39,24 @@ xsim_domain_count_conns(XsimDomain *dom)
     return g_hash_table_size(dom->conns);
 }
 
+/* No more connections: the listening socket and its file go. */
+static void
+xsim_domain_close_endpoint(XsimDomain *dom)
+{
+    if (dom->listen_source) {
+        g_source_destroy(dom->listen_source);
+        g_clear_pointer(&dom->listen_source, g_source_unref);
+    }
+    if (dom->listen_fd >= 0) {
+        close(dom->listen_fd);
+        dom->listen_fd = -1;
+    }
+    if (dom->sock_path) {
+        unlink(dom->sock_path);
+        g_clear_pointer(&dom->sock_path, g_free);
+    }
+}
+
 static void
 xsim_domain_accept(int fd,
                    GIOCondition revents,
@@ -53,6 +79,11 @@ xsim_domain_accept(int fd,
         return;
     }
     xsim_conn_new(srv, cfd, dom->domid, dom);
+    if (dom->one_ring) {
+        g_message("domain %u: its ring is connected, its endpoint closed",
+                  dom->domid);
+        xsim_domain_close_endpoint(dom);
+    }
     xsim_server_idle(srv);
 }
 
@@ -119,6 +150,7 @@ xsim_domain_introduce(XsimServer *srv,
     dom->target = XSIM_DOMID_NONE;
     dom->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     dom->listen_fd = -1;
+    dom->one_ring = g_hash_table_contains(srv->built, GUINT_TO_POINTER(domid));
 
     if (srv->rundir) {
         g_autoptr(GError) error = NULL;
@@ -175,15 +207,7 @@ xsim_domain_free(XsimDomain *dom)
         if (conn->domain == dom)
             conn->domain = NULL;
     }
-    if (dom->listen_source) {
-        g_source_destroy(dom->listen_source);
-        g_source_unref(dom->listen_source);
-    }
-    if (dom->listen_fd >= 0)
-        close(dom->listen_fd);
-    if (dom->sock_path)
-        unlink(dom->sock_path);
-    g_free(dom->sock_path);
+    xsim_domain_close_endpoint(dom);
     g_free(dom);
 }
 

@@ -100,7 +100,9 @@ struct _XsimDomain {
     uint32_t port;
     uint32_t target;        /* SET_TARGET, or XSIM_DOMID_NONE */
     bool shutdown;
-    char *sock_path;        /* DIR/xenstored/domain/<domid>.sock */
+    bool one_ring;          /* the hypervisor built it: one connection */
+    char *sock_path;        /* DIR/xenstored/domain/<domid>.sock, NULL
+                             * once closed (one_ring, connected) */
     GHashTable *conns;      /* XsimConn set: its live connections */
     int listen_fd;
     GSource *listen_source;
@@ -123,6 +125,8 @@ struct _XsimServer {
     GHashTable *watch_specials;     /* "@..." -> XsimWatchNode */
     guint64 watch_seq;
     GHashTable *domains;    /* domid -> XsimDomain */
+    GHashTable *built;      /* domids the hypervisor built and has not
+                             * destroyed (a set) */
     guint next_conn_id;
 };
 

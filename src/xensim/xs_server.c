@@ -764,6 +764,7 @@ xsim_server_new(const XsimQuota *quota,
     xsim_watch_index_init(srv);
     srv->domains = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                          (GDestroyNotify)xsim_domain_free);
+    srv->built = g_hash_table_new(g_direct_hash, g_direct_equal);
     return srv;
 }
 
@@ -829,6 +830,7 @@ xsim_server_free(XsimServer *srv)
     if (srv->sock_path)
         unlink(srv->sock_path);
     g_hash_table_unref(srv->domains);
+    g_hash_table_unref(srv->built);
     xsim_watch_index_free(srv);
     g_hash_table_unref(srv->conns);
     g_ptr_array_unref(srv->doomed);
@@ -892,6 +894,13 @@ xsim_server_introduce(XsimServer *srv,
 }
 
 void
+xsim_server_domain_built(XsimServer *srv,
+                         uint32_t domid)
+{
+    g_hash_table_add(srv->built, GUINT_TO_POINTER(domid));
+}
+
+void
 xsim_server_domain_shutdown(XsimServer *srv,
                             uint32_t domid)
 {
@@ -907,6 +916,7 @@ void
 xsim_server_domain_destroyed(XsimServer *srv,
                              uint32_t domid)
 {
+    g_hash_table_remove(srv->built, GUINT_TO_POINTER(domid));
     /* Release fires @releaseDomain itself when the domain was known. */
     if (xsim_domain_release(srv, domid) != 0)
         xsim_watch_fire_special(srv, "@releaseDomain");

@@ -60,6 +60,18 @@ xsim_server_introduce(XsimServer *srv,
                       uint32_t port);
 
 /*
+ * The hypervisor built @domid (before any INTRODUCE of it).  Like a real
+ * domain it has one xenstore ring, its kernel's: the endpoint INTRODUCE
+ * opens for it takes one connection, then its listening socket closes and
+ * its file goes (a second connect finds nothing).  Other domids keep the
+ * endpoint open until RELEASE (xenstored tested alone, Xen's tools as a
+ * guest).  Forgotten at xsim_server_domain_destroyed().
+ */
+void
+xsim_server_domain_built(XsimServer *srv,
+                         uint32_t domid);
+
+/*
  * The hypervisor reports that a domain shut down or died: fire
  * @releaseDomain so the toolstack looks, as C xenstored does on
  * VIRQ_DOM_EXC.  The domain stays introduced until RELEASE.
