@@ -350,6 +350,46 @@ def test_destroy_closes_xenstore_connection(host, kernel):
         g.close()
 
 
+def test_built_domains_endpoint_takes_one_connection(host):
+    """A domain the hypervisor built has one xenstore ring: its endpoint
+    serves the first connection (its kernel's) and then closes, so a
+    running guest costs xenstored one fd, not two."""
+    with host.hv() as hv, host.dom0() as xs:
+        domid = create(hv)
+        home = "/local/domain/%d" % domid
+        xs.mkdir(home)
+        xs.set_perms(home, ["n%d" % domid])
+        xs.introduce(domid)
+        assert os.path.exists(host.domain_sock(domid))
+        g = XsClient(host.domain_sock(domid))
+        g.write("x", "1")
+        assert wait_until(lambda: not os.path.exists(host.domain_sock(domid)))
+        with pytest.raises(OSError):
+            XsClient(host.domain_sock(domid)).read("x")
+        # The one connection still speaks as the domain.
+        g.write("y", "2")
+        assert xs.read(home + "/y") == b"2"
+        assert xs.get_perms(home + "/y") == ["n%d" % domid]
+        assert "domain %d: its ring is connected, its endpoint closed" \
+            % domid in host.log()
+        # Re-introduced (a resumed guest): nothing opens again.
+        xs.introduce(domid)
+        assert not os.path.exists(host.domain_sock(domid))
+        g.write("z", "3")
+        hv.call("destroy", domid=domid)
+        g.close()
+        # A domid the hypervisor did not build keeps its endpoint.
+        other = domid + 100
+        xs.mkdir("/local/domain/%d" % other)
+        xs.set_perms("/local/domain/%d" % other, ["n%d" % other])
+        xs.introduce(other)
+        with XsClient(host.domain_sock(other)) as a, \
+                XsClient(host.domain_sock(other)) as b:
+            a.write("x", "1")
+            assert b.read("x") == b"1"
+        assert os.path.exists(host.domain_sock(other))
+
+
 def test_memory_vcpus_sched(host, kernel):
     with host.hv() as hv:
         domid = create(hv, memkb=262144, vcpus=4)
