@@ -4,10 +4,10 @@
  * Each running domain's kernel is a thread of xensimd with its own GLib
  * main context.  A thread rather than a child process: the simulation must
  * see pause (a paused domain runs no instruction) and destroy at once and
- * without signals, and a thread costs a stack and three fds (its xenstore
- * socket, its end of the console channel, handed to it at boot, and its
- * main context's wakeup) where a process would cost a whole address space
- * and a reaper.  The thread never touches the domain
+ * without signals, and a thread costs a stack and two fds (its xenstore
+ * socket and its main context's wakeup; its console is a ring in memory,
+ * xsim_consring.h) where a process would cost a whole address space and
+ * a reaper.  The thread never touches the domain
  * table: it talks to xenstore over its own endpoint as the real guest
  * would (xsim_xsc.c), and to the hypervisor by posting messages
  * (hv_internal.h).  A guest is hostile input for everybody else, and its
@@ -75,7 +75,7 @@ struct _XsimGuest {
     char *xs_path;          /* DIR/xenstored/domain/<domid>.sock */
     char *cmdline;
     guint64 max_memkb;
-    int console;            /* our end of the console channel */
+    XsimConsRing *console;  /* hvc0's ring, shared with xenconsoled */
     GThread *thread;
 
     /* Shared with the main thread, under lock. */
@@ -90,7 +90,7 @@ struct _XsimGuest {
     /* The thread's own. */
     XsimXsc *xsc;
     GSource *xsc_source;
-    GSource *console_source;
+    bool console_reading;   /* false once hung: input stays in the ring */
     GHashTable *fronts;     /* "kind/devid" -> XsimFront */
     GString *line;          /* console input being typed */
     char *hostname;         /* from our home's name, made printable */
@@ -266,24 +266,15 @@ xsim_source_drop(GSource **source)
 /* ---- the console ---- */
 
 /*
- * Output goes to the console channel without blocking: like a real
- * console ring, what xenconsoled has not taken is lost, never waited for.
+ * Output goes to the console ring without blocking: what xenconsoled has
+ * not taken when the ring is full is lost, never waited for.
  */
 static void
 xsim_guest_write(XsimGuest *guest,
                  const char *text,
                  gsize len)
 {
-    while (len > 0) {
-        ssize_t n = send(guest->console, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        text += n;
-        len -= n;
-    }
+    xsim_cons_ring_guest_write(guest->console, text, len);
 }
 
 static void G_GNUC_PRINTF(2, 3)
@@ -309,31 +300,38 @@ xsim_guest_prompt(XsimGuest *guest)
 
 /* A getty that never lets anyone in, and echoes what is typed. */
 static void
-xsim_guest_console_in(int fd,
-                      GIOCondition revents,
-                      gpointer opaque)
+xsim_guest_console_in(XsimGuest *guest)
 {
-    XsimGuest *guest = opaque;
     char buf[512];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    gsize n;
 
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR))
-            xsim_source_drop(&guest->console_source);
+    if (!guest->console_reading)
         return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        char c = buf[i];
+    while ((n = xsim_cons_ring_guest_read(guest->console, buf,
+                                          sizeof(buf))) > 0) {
+        for (gsize i = 0; i < n; i++) {
+            char c = buf[i];
 
-        if (c == '\r' || c == '\n') {
-            xsim_guest_printf(guest, "\r\nLogin incorrect\r\n");
-            xsim_guest_prompt(guest);
-            g_string_truncate(guest->line, 0);
-        } else if (guest->line->len < 256) {
-            g_string_append_c(guest->line, c);
-            xsim_guest_write(guest, &c, 1);
+            if (c == '\r' || c == '\n') {
+                xsim_guest_printf(guest, "\r\nLogin incorrect\r\n");
+                xsim_guest_prompt(guest);
+                g_string_truncate(guest->line, 0);
+            } else if (guest->line->len < 256) {
+                g_string_append_c(guest->line, c);
+                xsim_guest_write(guest, &c, 1);
+            }
         }
     }
+}
+
+/* xenconsoled wrote input: the thread reads it before it waits again. */
+static void
+xsim_guest_console_kick(XsimConsRing *ring,
+                        gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    g_main_context_wakeup(guest->ctx);
 }
 
 /* ---- sleeping, pausing, stopping ---- */
@@ -1018,8 +1016,8 @@ xsim_guest_main(gpointer opaque)
     XsimGuest *guest = opaque;
 
     g_main_context_push_thread_default(guest->ctx);
-    guest->console_source = xsim_fd_source_new(guest->console, G_IO_IN,
-                                               xsim_guest_console_in, guest);
+    guest->console_reading = true;
+    xsim_cons_ring_attach_guest(guest->console, xsim_guest_console_kick, guest);
     xsim_guest_apply_script(guest);
     xsim_guest_boot(guest);
     if (guest->hung) {
@@ -1028,7 +1026,7 @@ xsim_guest_main(gpointer opaque)
          * queues our events until its bound, then drops the connection.
          */
         xsim_source_drop(&guest->xsc_source);
-        xsim_source_drop(&guest->console_source);
+        guest->console_reading = false;
     }
 
     for (;;) {
@@ -1044,12 +1042,14 @@ xsim_guest_main(gpointer opaque)
         if (changed && !guest->hung)
             xsim_guest_apply_script(guest);
         xsim_guest_events(guest);
+        /* Whatever a kick brought since: the wakeup it made is pending. */
+        xsim_guest_console_in(guest);
         g_main_context_iteration(guest->ctx, TRUE);
     }
 
     /* Everything the thread made, in the thread's context. */
     xsim_source_drop(&guest->xsc_source);
-    xsim_source_drop(&guest->console_source);
+    xsim_cons_ring_attach_guest(guest->console, NULL, NULL);
     g_hash_table_remove_all(guest->fronts);
     g_clear_pointer(&guest->xsc, xsim_xsc_free);
     g_main_context_pop_thread_default(guest->ctx);
@@ -1071,9 +1071,7 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->cmdline = g_strdup(dom->cmdline);
     guest->max_memkb = dom->max_memkb;
     guest->script = dom->script;
-    /* Handed over, not dup()ed: the thread's from now on. */
-    guest->console = dom->console[0];
-    dom->console[0] = -1;
+    guest->console = xsim_cons_ring_ref(dom->console);
     guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)xsim_front_free);
     guest->line = g_string_new(NULL);
@@ -1081,11 +1079,10 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->ctx = g_main_context_new();
     g_mutex_init(&guest->lock);
     g_cond_init(&guest->cond);
-    if (guest->console >= 0)
-        guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
+    guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
     if (!guest->thread) {
         g_warning("domain %u: cannot start its kernel: %s", dom->domid,
-                  error ? error->message : "it has no console channel");
+                  error->message);
         xsim_guest_join(guest);
         return NULL;
     }
@@ -1133,8 +1130,7 @@ xsim_guest_join(XsimGuest *guest)
 {
     if (guest->thread)
         g_thread_join(guest->thread);
-    if (guest->console >= 0)
-        close(guest->console);
+    xsim_cons_ring_unref(guest->console);
     /* Drops the timers the thread left in its context. */
     g_main_context_unref(guest->ctx);
     g_hash_table_unref(guest->fronts);

@@ -87,7 +87,6 @@ xsim_hv_domain_new(XsimHv *hv,
                                         NULL, (GDestroyNotify)xsim_grant_free);
     dom->next_gref = 8;     /* Linux reserves the first 8 entries */
     dom->mapped = g_ptr_array_new_with_free_func(g_free);
-    dom->console[0] = dom->console[1] = -1;
     return dom;
 }
 
@@ -100,10 +99,7 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_hash_table_unref(dom->evtchns);
     g_hash_table_unref(dom->grants);
     g_ptr_array_unref(dom->mapped);
-    if (dom->console[0] >= 0)
-        close(dom->console[0]);
-    if (dom->console[1] >= 0)
-        close(dom->console[1]);
+    xsim_cons_ring_unref(dom->console);
     g_free(dom->uuid);
     g_free(dom->kernel);
     g_free(dom->ramdisk);
@@ -381,7 +377,6 @@ xsim_hv_domain_create(XsimHv *hv,
     g_autofree char *luuid = g_ascii_strdown(uuid, -1);
     XsimHvDomain *dom;
     uint32_t domid;
-    int sv[2];
 
     /* A dying domain with the same uuid is the one being replaced: only
      * those not dying are in the index. */
@@ -400,11 +395,7 @@ xsim_hv_domain_create(XsimHv *hv,
             break;
     }
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0, sv) < 0)
-        return errno;
-
-    dom = xsim_hv_domain_new(hv, domid);
+dom = xsim_hv_domain_new(hv, domid);
     dom->uuid = g_steal_pointer(&luuid);
     dom->type = type;
     dom->paused = true;
@@ -413,8 +404,7 @@ xsim_hv_domain_create(XsimHv *hv,
     xsim_hv_vcpus_init(dom);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
-    dom->console[0] = sv[0];
-    dom->console[1] = sv[1];
+    dom->console = xsim_cons_ring_new();
 
     g_mutex_lock(&hv->lock);
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(domid), dom);
@@ -911,36 +901,16 @@ xsim_hv_grant_unmap(XsimHvDomain *dom,
 
 /* ---- for backend.c, under hv->lock ---- */
 
-int
-xsim_hv_console_take(XsimHv *hv,
+XsimConsRing *
+xsim_hv_console_ring(XsimHv *hv,
                      uint32_t domid)
 {
     XsimHvDomain *dom = g_hash_table_lookup(hv->domains,
                                             GUINT_TO_POINTER(domid));
-    int fd;
 
     if (!dom || dom->dying)
-        return -1;
-    fd = dom->console[1];
-    dom->console[1] = -1;
-    return fd;
-}
-
-void
-xsim_hv_console_give_back(XsimHv *hv,
-                          uint32_t domid,
-                          int fd)
-{
-    XsimHvDomain *dom = g_hash_table_lookup(hv->domains,
-                                            GUINT_TO_POINTER(domid));
-
-    if (fd < 0)
-        return;
-    if (dom && !dom->dying && dom->console[1] < 0) {
-        dom->console[1] = fd;
-        return;
-    }
-    close(fd);
+        return NULL;
+    return xsim_cons_ring_ref(dom->console);
 }
 
 bool

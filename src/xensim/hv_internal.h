@@ -31,6 +31,7 @@
 #include <glib.h>
 
 #include "hv.h"
+#include "xsim_consring.h"
 #include "xsim_net.h"
 
 #define XSIM_PAGE_SIZE 4096
@@ -164,15 +165,10 @@ typedef struct {
     GPtrArray *mapped;      /* XsimHvMapping: others' grants this one maps */
 
     /*
-     * The console "ring": a socketpair standing for the shared page and
-     * event channel.  [0] is the guest's end, handed to its kernel at
-     * boot (-1 from then on: the kernel thread owns and closes it).  [1]
-     * is xenconsoled's: backend.c takes it while it serves the console and
-     * gives it back when it stops, both under hv->lock, as xenconsoled
-     * maps the ring and unmaps it.  Handed, never dup()ed: each end is one
-     * fd of xensimd's, whoever holds it.
+     * The console ring (xsim_consring.h), made with the domain: its kernel
+     * takes a ref at boot, xenconsoled one while it serves the console.
      */
-    int console[2];
+    XsimConsRing *console;
 
     XsimGuest *guest;       /* the running kernel, or NULL */
 
@@ -362,24 +358,11 @@ void
 xsim_backends_domain_gone(XsimBackends *be,
                           uint32_t domid);
 
-/*
- * Under hv->lock: take xenconsoled's end of the domain's console channel
- * (the caller owns it from then on), or -1 when the domain is gone or
- * dying, or its end is already taken.
- */
-int
-xsim_hv_console_take(XsimHv *hv,
+/* Under hv->lock: a ref of the domain's console ring, NULL if it is gone
+ * or dying. */
+XsimConsRing *
+xsim_hv_console_ring(XsimHv *hv,
                      uint32_t domid);
-
-/*
- * Under hv->lock: give back what xsim_hv_console_take() returned (a
- * console backend stopping, so that one set up again finds it); closed
- * if the domain is gone or dying.  -1 is ignored.
- */
-void
-xsim_hv_console_give_back(XsimHv *hv,
-                          uint32_t domid,
-                          int fd);
 
 /* Under hv->lock: consume the domain's fail-next-hotplug fault. */
 bool
