@@ -89,7 +89,7 @@ typedef struct {
     /* console */
     int pty;                /* master */
     int pty_slave;          /* held open so the master never sees EIO/HUP */
-    XsimConsRing *ring;     /* the primary console's: the guest's hvc0 */
+    XsimRing *ring;     /* the primary console's: the guest's hvc0 */
     GSource *pty_source;
 
     /* Where blkback keeps its counters, in the simulated host's sysfs
@@ -130,7 +130,7 @@ struct _XsimBackends {
     bool stop;
     GHashTable *faults;     /* key -> XsimBackFault, not yet applied */
     bool faults_pending;
-    GPtrArray *kicked;      /* XsimConsRing refs: console output to copy */
+    GPtrArray *kicked;      /* XsimRing refs: console output to copy */
 };
 
 typedef struct {
@@ -249,8 +249,8 @@ xsim_console_close(XsimBackDev *dev)
 {
     xsim_source_drop(&dev->pty_source);
     if (dev->ring) {
-        xsim_cons_ring_attach_back(dev->ring, NULL, NULL);
-        g_clear_pointer(&dev->ring, xsim_cons_ring_unref);
+        xsim_ring_attach_back(dev->ring, NULL, NULL);
+        g_clear_pointer(&dev->ring, xsim_ring_unref);
     }
     if (dev->pty >= 0)
         close(dev->pty);
@@ -264,14 +264,14 @@ xsim_console_close(XsimBackDev *dev)
  * output is copied to the pty in ours, xsim_backends_console_output().
  */
 static void
-xsim_console_kick(XsimConsRing *ring,
+xsim_console_kick(XsimRing *ring,
                   gpointer opaque)
 {
     XsimBackDev *dev = opaque;
     XsimBackends *be = dev->be;
 
     g_mutex_lock(&be->lock);
-    g_ptr_array_add(be->kicked, xsim_cons_ring_ref(ring));
+    g_ptr_array_add(be->kicked, xsim_ring_ref(ring));
     g_mutex_unlock(&be->lock);
     g_main_context_wakeup(be->ctx);
 }
@@ -290,19 +290,19 @@ xsim_backends_console_output(XsimBackends *be)
     if (be->kicked->len > 0) {
         kicked = be->kicked;
         be->kicked = g_ptr_array_new_with_free_func(
-            (GDestroyNotify)xsim_cons_ring_unref);
+            (GDestroyNotify)xsim_ring_unref);
     }
     g_mutex_unlock(&be->lock);
     if (!kicked)
         return;
     for (guint i = 0; i < kicked->len; i++) {
-        XsimConsRing *ring = g_ptr_array_index(kicked, i);
+        XsimRing *ring = g_ptr_array_index(kicked, i);
         /* Detached (its console closed) since the kick: no one to copy to. */
-        XsimBackDev *dev = xsim_cons_ring_back(ring);
+        XsimBackDev *dev = xsim_ring_back(ring);
         char buf[4096];
         gsize n;
 
-        while ((n = xsim_cons_ring_back_read(ring, buf, sizeof(buf))) > 0) {
+        while ((n = xsim_ring_back_read(ring, buf, sizeof(buf))) > 0) {
             if (dev && dev->pty >= 0 && write(dev->pty, buf, n) < 0) {
                 /* Full (EAGAIN) or gone: dropped, like a full console ring. */
             }
@@ -322,7 +322,7 @@ xsim_console_pty_ready(int fd,
 
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
         if (dev->ring)
-            xsim_cons_ring_back_write(dev->ring, buf, n);
+            xsim_ring_back_write(dev->ring, buf, n);
     }
     if (revents & (G_IO_HUP | G_IO_ERR))
         xsim_source_drop(&dev->pty_source);
@@ -363,7 +363,7 @@ xsim_console_setup(XsimBackDev *dev,
     dev->pty_source = xsim_fd_source_new(dev->pty, G_IO_IN,
                                          xsim_console_pty_ready, dev);
     if (dev->ring)
-        xsim_cons_ring_attach_back(dev->ring, xsim_console_kick, dev);
+        xsim_ring_attach_back(dev->ring, xsim_console_kick, dev);
 
     /* Like xenconsoled (and QEMU), only into the frontend, where the
      * toolstack made tty a node of dom0's. */
@@ -1328,7 +1328,7 @@ xsim_backends_start(XsimHv *hv)
                                          (GDestroyNotify)g_ptr_array_unref);
     be->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     be->kicked = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)xsim_cons_ring_unref);
+        (GDestroyNotify)xsim_ring_unref);
     g_mutex_init(&be->lock);
     be->thread = g_thread_new("dom0-backends", xsim_backends_main, be);
     return be;

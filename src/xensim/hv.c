@@ -99,7 +99,8 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_hash_table_unref(dom->evtchns);
     g_hash_table_unref(dom->grants);
     g_ptr_array_unref(dom->mapped);
-    xsim_cons_ring_unref(dom->console);
+    xsim_ring_unref(dom->xenstore);
+    xsim_ring_unref(dom->console);
     g_free(dom->uuid);
     g_free(dom->kernel);
     g_free(dom->ramdisk);
@@ -404,7 +405,8 @@ dom = xsim_hv_domain_new(hv, domid);
     xsim_hv_vcpus_init(dom);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
-    dom->console = xsim_cons_ring_new();
+    dom->xenstore = xsim_ring_new(XSIM_XS_RING_REQ, XSIM_XS_RING_RSP);
+    dom->console = xsim_ring_new(XSIM_CONS_RING_OUT, XSIM_CONS_RING_IN);
 
     g_mutex_lock(&hv->lock);
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(domid), dom);
@@ -414,8 +416,8 @@ dom = xsim_hv_domain_new(hv, domid);
 
     g_message("domain %u created (%s, %u vcpus, %" G_GUINT64_FORMAT " KiB)",
               domid, dom->uuid, max_vcpus, max_memkb);
-    /* It has one xenstore ring, for its kernel (xs_domain.c). */
-    xsim_server_domain_built(hv->xs, domid);
+    /* Its xenstore page, for INTRODUCE to name (xs_domain.c). */
+    xsim_server_domain_built(hv->xs, domid, dom->xenstore);
     xsim_hv_notify(hv, domid);
     *domid_r = domid;
     return 0;
@@ -559,9 +561,11 @@ xsim_hv_domain_destroy(XsimHvDomain *dom)
 
     /*
      * Cut the kernel's xenstore link first: its thread may be waiting for
-     * a reply, and must see the socket close rather than a hang.
+     * a reply, and must see its ring close rather than a hang (whether or
+     * not xenstored was serving it: INTRODUCE may never have come).
      */
     xsim_server_domain_destroyed(hv->xs, dom->domid);
+    xsim_ring_close(dom->xenstore);
     if (dom->guest)
         xsim_guest_stop(dom->guest);
 
@@ -901,7 +905,7 @@ xsim_hv_grant_unmap(XsimHvDomain *dom,
 
 /* ---- for backend.c, under hv->lock ---- */
 
-XsimConsRing *
+XsimRing *
 xsim_hv_console_ring(XsimHv *hv,
                      uint32_t domid)
 {
@@ -910,7 +914,7 @@ xsim_hv_console_ring(XsimHv *hv,
 
     if (!dom || dom->dying)
         return NULL;
-    return xsim_cons_ring_ref(dom->console);
+    return xsim_ring_ref(dom->console);
 }
 
 bool
@@ -960,6 +964,7 @@ xsim_hv_free(XsimHv *hv)
         if (dom->domid == 0)
             continue;
         xsim_server_domain_destroyed(hv->xs, dom->domid);
+        xsim_ring_close(dom->xenstore);
         if (dom->guest) {
             xsim_guest_stop(dom->guest);
             xsim_guest_join(dom->guest);

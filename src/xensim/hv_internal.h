@@ -31,10 +31,23 @@
 #include <glib.h>
 
 #include "hv.h"
-#include "xsim_consring.h"
 #include "xsim_net.h"
+#include "xsim_ring.h"
 
 #define XSIM_PAGE_SIZE 4096
+
+/*
+ * What the rings hold.  Xen's pages hold 1 KiB each way for xenstore, and
+ * 2 KiB of console output and 1 KiB of input; ours hold more, like the
+ * socket buffers they replace: what a kernel prints before xenconsoled
+ * attaches, or xenstored's replies and events to a kernel slow to read
+ * them, are not cut shorter than before (xenstored's own bounds,
+ * docs/xensim-xenstored.md, apply past the ring).
+ */
+#define XSIM_XS_RING_REQ (64 * 1024)
+#define XSIM_XS_RING_RSP (128 * 1024)
+#define XSIM_CONS_RING_OUT (16 * 1024)
+#define XSIM_CONS_RING_IN (4 * 1024)
 
 /* What the simulated machine looks like: a small one-socket server, one
  * NUMA node, 4 cores of 2 threads; cpu N is thread N % 2 of core N / 2
@@ -165,10 +178,14 @@ typedef struct {
     GPtrArray *mapped;      /* XsimHvMapping: others' grants this one maps */
 
     /*
-     * The console ring (xsim_consring.h), made with the domain: its kernel
-     * takes a ref at boot, xenconsoled one while it serves the console.
+     * Its rings (xsim_ring.h), made with the domain, as the builder makes
+     * the pages: the xenstore ring, handed to xenstored at create
+     * (xsim_server_domain_built) and closed when the domain dies; the
+     * console ring, which xenconsoled takes while it serves the console.
+     * The kernel takes a ref of each at boot.
      */
-    XsimConsRing *console;
+    XsimRing *xenstore;
+    XsimRing *console;
 
     XsimGuest *guest;       /* the running kernel, or NULL */
 
@@ -360,7 +377,7 @@ xsim_backends_domain_gone(XsimBackends *be,
 
 /* Under hv->lock: a ref of the domain's console ring, NULL if it is gone
  * or dying. */
-XsimConsRing *
+XsimRing *
 xsim_hv_console_ring(XsimHv *hv,
                      uint32_t domid);
 

@@ -2,18 +2,16 @@
  * xs_domain.c: introduced domains and their connections.
  *
  * On real Xen a guest reaches xenstored through a shared ring page and an
- * event channel.  Here INTRODUCE opens DIR/xenstored/domain/<domid>.sock
- * instead, and whatever connects there speaks as that domain: unprivileged,
- * relative paths under /local/domain/<domid>, quotas applied.  The mfn and
- * port of the request are kept for IS_DOMAIN_INTRODUCED and the log only.
- *
- * A domain the hypervisor built (xsim_server_domain_built) has one ring, so
- * its endpoint takes one connection, its kernel's: the listening socket is
- * closed and its file removed once that connection is accepted, and the
- * domain costs xenstored one fd from then on, not two.  A domid introduced
- * with no domain behind it (xenstored tested alone, Xen's own tools run as
- * a guest) keeps its endpoint, which takes up to XSIM_DOMAIN_CONNS_MAX
- * connections at once, until RELEASE.
+ * event channel, which INTRODUCE names (mfn, port) for xenstored to map.
+ * Here a domain the hypervisor built has such a ring (xsim_ring.h, handed
+ * over by xsim_server_domain_built), and INTRODUCE puts a connection on
+ * it: no socket, no fd.  A domid introduced with no domain behind it
+ * (xenstored tested alone, Xen's own tools run as a guest) gets an
+ * endpoint instead, DIR/xenstored/domain/<domid>.sock, and whatever
+ * connects there (up to XSIM_DOMAIN_CONNS_MAX at once) speaks as that
+ * domain.  Either way the domain's connections are unprivileged, with
+ * relative paths under /local/domain/<domid> and quotas applied.  The mfn
+ * and port are kept for IS_DOMAIN_INTRODUCED and the log only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,24 +37,6 @@ xsim_domain_count_conns(XsimDomain *dom)
     return g_hash_table_size(dom->conns);
 }
 
-/* No more connections: the listening socket and its file go. */
-static void
-xsim_domain_close_endpoint(XsimDomain *dom)
-{
-    if (dom->listen_source) {
-        g_source_destroy(dom->listen_source);
-        g_clear_pointer(&dom->listen_source, g_source_unref);
-    }
-    if (dom->listen_fd >= 0) {
-        close(dom->listen_fd);
-        dom->listen_fd = -1;
-    }
-    if (dom->sock_path) {
-        unlink(dom->sock_path);
-        g_clear_pointer(&dom->sock_path, g_free);
-    }
-}
-
 static void
 xsim_domain_accept(int fd,
                    GIOCondition revents,
@@ -79,11 +59,6 @@ xsim_domain_accept(int fd,
         return;
     }
     xsim_conn_new(srv, cfd, dom->domid, dom);
-    if (dom->one_ring) {
-        g_message("domain %u: its ring is connected, its endpoint closed",
-                  dom->domid);
-        xsim_domain_close_endpoint(dom);
-    }
     xsim_server_idle(srv);
 }
 
@@ -132,6 +107,7 @@ xsim_domain_introduce(XsimServer *srv,
                       uint32_t port)
 {
     XsimDomain *dom;
+    XsimRing *ring;
 
     if (domid == 0 || domid >= XSIM_DOMID_MAX)
         return EINVAL;
@@ -150,9 +126,11 @@ xsim_domain_introduce(XsimServer *srv,
     dom->target = XSIM_DOMID_NONE;
     dom->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     dom->listen_fd = -1;
-    dom->one_ring = g_hash_table_contains(srv->built, GUINT_TO_POINTER(domid));
 
-    if (srv->rundir) {
+    ring = g_hash_table_lookup(srv->built, GUINT_TO_POINTER(domid));
+    if (ring) {
+        xsim_conn_new_ring(srv, ring, domid, dom);
+    } else if (srv->rundir) {
         g_autoptr(GError) error = NULL;
         g_autofree char *dir = g_build_filename(srv->rundir, "xenstored",
                                                 "domain", NULL);
@@ -207,7 +185,15 @@ xsim_domain_free(XsimDomain *dom)
         if (conn->domain == dom)
             conn->domain = NULL;
     }
-    xsim_domain_close_endpoint(dom);
+    if (dom->listen_source) {
+        g_source_destroy(dom->listen_source);
+        g_source_unref(dom->listen_source);
+    }
+    if (dom->listen_fd >= 0)
+        close(dom->listen_fd);
+    if (dom->sock_path)
+        unlink(dom->sock_path);
+    g_free(dom->sock_path);
     g_free(dom);
 }
 

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "xs_store.h"
+#include "xsim_ring.h"
 
 typedef struct _XsimServer XsimServer;
 typedef struct _XsimConn XsimConn;
@@ -60,16 +61,18 @@ xsim_server_introduce(XsimServer *srv,
                       uint32_t port);
 
 /*
- * The hypervisor built @domid (before any INTRODUCE of it).  Like a real
- * domain it has one xenstore ring, its kernel's: the endpoint INTRODUCE
- * opens for it takes one connection, then its listening socket closes and
- * its file goes (a second connect finds nothing).  Other domids keep the
- * endpoint open until RELEASE (xenstored tested alone, Xen's tools as a
- * guest).  Forgotten at xsim_server_domain_destroyed().
+ * The hypervisor built @domid, whose kernel reaches xenstore through
+ * @ring (xsim_ring.h), as a real domain through its xenstore page and
+ * event channel.  INTRODUCE of it then serves that ring (the mfn and port
+ * are kept for the log): a built domain has no endpoint socket.  A domid
+ * introduced without being built gets DIR/xenstored/domain/<domid>.sock
+ * instead (xenstored tested alone, Xen's own tools run as a guest).
+ * Forgotten at xsim_server_domain_destroyed().
  */
 void
 xsim_server_domain_built(XsimServer *srv,
-                         uint32_t domid);
+                         uint32_t domid,
+                         XsimRing *ring);
 
 /*
  * The hypervisor reports that a domain shut down or died: fire

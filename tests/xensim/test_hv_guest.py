@@ -185,11 +185,10 @@ def fds_by_kind(pid):
 
 def test_fds_per_running_guest(host, ts, kernel):
     """What a running guest with its console costs xensimd in fds (the
-    inventory of docs/xensim-host.md): its xenstore connection, both ends
-    (xenstored's and its kernel's); the console's pty, master and slave
-    (held open, as xenconsoled does); its kernel thread's main context
-    wakeup.  The endpoint's listening socket is closed once the kernel
-    connected, and the console ring is memory, not a socketpair."""
+    inventory of docs/xensim-host.md): the console's pty, master and slave
+    (the slave held open, as xenconsoled does), and its kernel thread's
+    main context wakeup (an eventfd).  Its xenstore and console rings are
+    memory, not sockets."""
     n = 4
     warm = start(ts, kernel)
     console_of(ts, warm).close()
@@ -204,7 +203,7 @@ def test_fds_per_running_guest(host, ts, kernel):
     per = {k: (after.get(k, 0) - before.get(k, 0)) / n
            for k in set(before) | set(after)}
     per = {k: v for k, v in per.items() if v}
-    assert per == {"socket": 2, "pty master": 1, "pty slave": 1,
+    assert per == {"pty master": 1, "pty slave": 1,
                    "anon_inode:": 1}, per
     # And all of them go with the domain.
     for domid in domids:
