@@ -13,14 +13,16 @@ last hundred destroyed (the host emptying).  Everything it started is
 torn down at the end.
 
 The guests are PV with a console (a guest kernel thread in xensimd, the
-console's backend and pty): seven of xensimd's fds each (the inventory
-is in docs/xensim-host.md), measured over the first hundred; where the
-open-files limit cannot hold N of those, fewer are started and the
-benchmark says so.  --paused-hvm starts device-less HVM domains paused
-instead (no kernel runs, no backend: three fds each): the toolstack does
-the same work for the domain itself (name, hypervisor domain, xenstore
-home, stored config, events), so its cost per domain is still what is
-measured.
+console's backend and pty): three of xensimd's fds each (the inventory
+is in docs/xensim-host.md), measured over the first hundred, and one of
+the machine's ptys, as xenconsoled takes one per console.  Where the
+open-files limit or the kernel's pty limit (kernel.pty.max, 4096 by
+default, shared by the whole machine: PTY_SPARE are left to others)
+cannot hold N of those, fewer are started and the benchmark says so.
+--paused-hvm starts device-less HVM domains paused instead (no kernel
+runs, no console: no pty, no fd): the toolstack does the same work for
+the domain itself (name, hypervisor domain, xenstore home, stored
+config, events), so its cost per domain is still what is measured.
 
 Usage: bench/driver/scale-bench.py [--build DIR] [--domains N] [--step S]
                                    [--memory-mib M] [--paused-hvm]
@@ -40,6 +42,8 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parents[2]
 # Room kept in xensimd's open-files limit beyond its domains' fds.
 FDS_SPARE = 200
+# The machine's ptys left to everybody else (terminals, other tests).
+PTY_SPARE = 512
 
 
 def guest_xml(kernel, name, mib, hvm=False):
@@ -85,6 +89,16 @@ def open_fds(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
+
+
+def pty_room():
+    """How many more ptys this machine may open, PTY_SPARE kept back."""
+    try:
+        top = int(Path("/proc/sys/kernel/pty/max").read_text())
+        used = int(Path("/proc/sys/kernel/pty/nr").read_text())
+    except (OSError, ValueError):
+        return None
+    return max(0, top - used - PTY_SPARE)
 
 
 def open_files_limit(pid):
@@ -146,6 +160,14 @@ def run(libvirt, build, work, args):
     lbefore, sbefore = rss_kib(lpid), rss_kib(spid)
 
     n, step = args.domains, args.step
+    ptys = None if hvm else pty_room()
+    if ptys is not None and ptys // step * step < n:
+        print(f"== the machine may open {ptys + PTY_SPARE} more ptys "
+              f"(kernel.pty.max), one per console: this host holds "
+              f"{ptys // step * step} PV guests, not {n}")
+        n = ptys // step * step
+    if n < step:
+        raise SystemExit("no room for a hundred guests")
     print(f"== starting {n} "
           f"{'device-less HVM domains, paused' if hvm else 'PV guests with a console'}"
           f" of {args.memory_mib} MiB, rate per {step}")
@@ -236,8 +258,8 @@ def main():
     ap.add_argument("--domains", type=int, default=1000)
     ap.add_argument("--step", type=int, default=100)
     ap.add_argument("--paused-hvm", action="store_true",
-                    help="device-less HVM domains started paused (three "
-                    "fds each in xensimd, not seven)")
+                    help="device-less HVM domains started paused (no "
+                    "kernel, no console: no pty and no fd in xensimd)")
     ap.add_argument("--memory-mib", type=int, default=2,
                     help="each guest's memory (5,000 of 2 MiB fit the "
                     "simulated host's default 16 GiB)")

@@ -89,7 +89,7 @@ typedef struct {
     /* console */
     int pty;                /* master */
     int pty_slave;          /* held open so the master never sees EIO/HUP */
-    XsimRing *ring;     /* the primary console's: the guest's hvc0 */
+    XsimRing *ring;         /* the primary console's: the guest's hvc0 */
     GSource *pty_source;
 
     /* Where blkback keeps its counters, in the simulated host's sysfs

@@ -74,7 +74,7 @@ struct _XsimGuest {
     XsimRing *xenstore;     /* the domain's xenstore ring */
     char *cmdline;
     guint64 max_memkb;
-    XsimRing *console;  /* hvc0's ring, shared with xenconsoled */
+    XsimRing *console;      /* hvc0's ring, shared with xenconsoled */
     GThread *thread;
 
     /* Shared with the main thread, under lock. */
@@ -295,8 +295,7 @@ xsim_guest_console_in(XsimGuest *guest)
 
     if (!guest->console_reading)
         return;
-    while ((n = xsim_ring_front_read(guest->console, buf,
-                                          sizeof(buf))) > 0) {
+    while ((n = xsim_ring_front_read(guest->console, buf, sizeof(buf))) > 0) {
         for (gsize i = 0; i < n; i++) {
             char c = buf[i];
 
@@ -1014,8 +1013,9 @@ xsim_guest_main(gpointer opaque)
     xsim_guest_boot(guest);
     if (guest->hung) {
         /*
-         * Hung after boot: nothing reads our sockets any more.  xenstored
-         * queues our events until its bound, then drops the connection.
+         * Hung after boot: nothing reads our rings any more.  xenstored
+         * fills the xenstore ring, queues our events until its bound, then
+         * drops the connection.
          */
         guest->xsc_reading = false;
         guest->console_reading = false;

@@ -10,18 +10,20 @@
  *    calls into the xenstore server (which is single threaded).
  *  - Every running guest kernel is a thread of its own (guest.c), and all
  *    dom0 backends share one thread (backend.c).  Both reach xenstore only
- *    through the wire protocol, over sockets, as real guests and backends
- *    do; they never touch XsimServer.
+ *    through the wire protocol, as real guests and backends do: the
+ *    backends over a socket, a guest over its domain's xenstore ring
+ *    (xsim_ring.h); they never touch XsimServer.
  *  - Those threads never modify the domain table.  They report to the
  *    hypervisor by queueing a message on the main context
  *    (xsim_hv_post_*), which the main thread applies in order.
- *  - The few things they read from the table (a domain's console channel,
+ *  - The few things they read from the table (a domain's console ring,
  *    its pending backend faults) are read under hv->lock, which the main
  *    thread takes whenever it adds or removes a domain or changes those
  *    fields.  The main thread reads its own table without the lock.
  *  - The main thread may wait for a guest thread to end (join), because a
- *    guest thread never waits for the main thread except on a xenstore
- *    socket, and the main thread closes that socket before joining.
+ *    guest thread never waits for the main thread except for a xenstore
+ *    reply on its ring, and the main thread closes that ring before
+ *    joining.
  */
 #pragma once
 
