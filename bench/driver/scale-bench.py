@@ -13,12 +13,16 @@ last hundred destroyed (the host emptying).  Everything it started is
 torn down at the end.
 
 The guests are PV with a console (a guest kernel thread in xensimd, the
-console's backend and pty): about ten of xensimd's fds each.  Where the
-open-files limit cannot hold N of those, --paused-hvm starts device-less
-HVM domains paused instead (no kernel runs, no backend: three fds each):
-the toolstack does the same work for the domain itself (name, hypervisor
-domain, xenstore home, stored config, events), so its cost per domain is
-still what is measured.
+console's backend and pty): three of xensimd's fds each (the inventory
+is in docs/xensim-host.md), measured over the first hundred, and one of
+the machine's ptys, as xenconsoled takes one per console.  Where the
+open-files limit or the kernel's pty limit (kernel.pty.max, 4096 by
+default, shared by the whole machine: PTY_SPARE are left to others)
+cannot hold N of those, fewer are started and the benchmark says so.
+--paused-hvm starts device-less HVM domains paused instead (no kernel
+runs, no console: no pty, no fd): the toolstack does the same work for
+the domain itself (name, hypervisor domain, xenstore home, stored
+config, events), so its cost per domain is still what is measured.
 
 Usage: bench/driver/scale-bench.py [--build DIR] [--domains N] [--step S]
                                    [--memory-mib M] [--paused-hvm]
@@ -36,10 +40,10 @@ import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-# xensimd's fds per domain: a running PV guest with its console; a paused
-# device-less HVM domain (its console channel and xenstore endpoint).
-FDS_PER_GUEST = 10
-FDS_PER_PAUSED_HVM = 3
+# Room kept in xensimd's open-files limit beyond its domains' fds.
+FDS_SPARE = 200
+# The machine's ptys left to everybody else (terminals, other tests).
+PTY_SPARE = 512
 
 
 def guest_xml(kernel, name, mib, hvm=False):
@@ -78,6 +82,23 @@ def cpu_ms(pid):
         return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def pty_room():
+    """How many more ptys this machine may open, PTY_SPARE kept back."""
+    try:
+        top = int(Path("/proc/sys/kernel/pty/max").read_text())
+        used = int(Path("/proc/sys/kernel/pty/nr").read_text())
+    except (OSError, ValueError):
+        return None
+    return max(0, top - used - PTY_SPARE)
 
 
 def open_files_limit(pid):
@@ -139,39 +160,57 @@ def run(libvirt, build, work, args):
     lbefore, sbefore = rss_kib(lpid), rss_kib(spid)
 
     n, step = args.domains, args.step
-    # A running guest holds about ten of xensimd's fds (docs/xensim-host.md);
-    # where root cannot raise the hard limit, that bounds the host.
-    per = FDS_PER_PAUSED_HVM if hvm else FDS_PER_GUEST
-    nofile = open_files_limit(spid)
-    room = (nofile - 200) // per // step * step if nofile else n
-    if room < n:
-        print(f"== xensimd may open {nofile} files, about {per} per "
-              f"domain: this host holds {room} domains, not {n}")
-        n = room
+    ptys = None if hvm else pty_room()
+    if ptys is not None and ptys // step * step < n:
+        print(f"== the machine may open {ptys + PTY_SPARE} more ptys "
+              f"(kernel.pty.max), one per console: this host holds "
+              f"{ptys // step * step} PV guests, not {n}")
+        n = ptys // step * step
     if n < step:
         raise SystemExit("no room for a hundred guests")
     print(f"== starting {n} "
           f"{'device-less HVM domains, paused' if hvm else 'PV guests with a console'}"
           f" of {args.memory_mib} MiB, rate per {step}")
     rates, cpus = [], []
+    fds0, nofile = open_fds(spid), open_files_limit(spid)
+    lfds0 = open_fds(lpid)
+    paused = 0.0
     t0 = t = time.perf_counter()
     c = (cpu_ms(lpid), cpu_ms(spid))
-    for i in range(n):
+    i = 0
+    while i < n:
         conn.createXML(guest_xml(kernel, f"s{i}", args.memory_mib, hvm),
                        flags)
-        if (i + 1) % step == 0:
-            now = time.perf_counter()
-            cnow = (cpu_ms(lpid), cpu_ms(spid))
-            rates.append(step / (now - t))
-            cpus.append(((cnow[0] - c[0]) / step, (cnow[1] - c[1]) / step))
-            t, c = now, cnow
-            print(f"  started {i + 1:5d} ({rates[-1]:.1f}/s)",
-                  file=sys.stderr, flush=True)
-    total = time.perf_counter() - t0
+        i += 1
+        if i % step:
+            continue
+        now = time.perf_counter()
+        cnow = (cpu_ms(lpid), cpu_ms(spid))
+        rates.append(step / (now - t))
+        cpus.append(((cnow[0] - c[0]) / step, (cnow[1] - c[1]) / step))
+        print(f"  started {i:5d} ({rates[-1]:.1f}/s)",
+              file=sys.stderr, flush=True)
+        if i == step:
+            # What a domain costs xensimd in fds (docs/xensim-host.md),
+            # once its kernel and console are up: where root cannot
+            # raise the hard limit, that bounds the host.
+            time.sleep(1)
+            paused = time.perf_counter() - now
+            per = (open_fds(spid) - fds0) / step
+            room = (nofile - fds0 - FDS_SPARE) / per if nofile and per else n
+            room = int(room) // step * step
+            print(f"== xensimd: {per:.2f} fds per domain, {nofile} at most:"
+                  f" room for {room} domains")
+            if room < n:
+                print(f"== this host holds {room} domains, not {n}")
+                n = room
+        t, c = time.perf_counter(), (cpu_ms(lpid), cpu_ms(spid))
+    total = time.perf_counter() - t0 - paused
     report("start", rates, cpus, step)
     print(f"  {n} started in {total:.1f} s ({n / total:.1f}/s)")
 
     lafter, safter = rss_kib(lpid), rss_kib(spid)
+    lfds, sfds = open_fds(lpid), open_fds(spid)
     t = time.perf_counter()
     doms = conn.listAllDomains()
     for d in doms:
@@ -184,6 +223,10 @@ def run(libvirt, build, work, args):
           f"{(lafter - lbefore) / max(1, n):.1f} KiB per domain")
     print(f"  xensimd resident memory: {sbefore} KiB -> {safter} KiB, "
           f"{(safter - sbefore) / max(1, n):.1f} KiB per domain")
+    print(f"  open fds: libvirtd {lfds0} -> {lfds} "
+          f"({(lfds - lfds0) / max(1, n):.2f} per domain), xensimd {fds0} -> "
+          f"{sfds} ({(sfds - fds0) / max(1, n):.2f} per domain, limit "
+          f"{nofile})")
 
     drates, dcpus = [], []
     t = time.perf_counter()
@@ -215,8 +258,8 @@ def main():
     ap.add_argument("--domains", type=int, default=1000)
     ap.add_argument("--step", type=int, default=100)
     ap.add_argument("--paused-hvm", action="store_true",
-                    help="device-less HVM domains started paused (three "
-                    "fds each in xensimd, not ten)")
+                    help="device-less HVM domains started paused (no "
+                    "kernel, no console: no pty and no fd in xensimd)")
     ap.add_argument("--memory-mib", type=int, default=2,
                     help="each guest's memory (5,000 of 2 MiB fit the "
                     "simulated host's default 16 GiB)")

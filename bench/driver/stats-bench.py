@@ -34,9 +34,11 @@ import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
-# xensimd's fds per running guest: kernel thread, console, disk, vif
-# (the guest's end of its tap, one).
-FDS_PER_GUEST = 15
+# xensimd's fds per running guest with a disk, a vif and a console
+# (docs/xensim-host.md, "Guests"; tests/xensim/test_hv_scale.py): its
+# kernel thread's eventfd, the console's pty master and slave, the
+# guest's end of its tap.  Its rings and its disk hold none.
+FDS_PER_GUEST = 4
 
 
 def guest_xml(kernel, disk, name, i):

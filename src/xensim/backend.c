@@ -89,9 +89,8 @@ typedef struct {
     /* console */
     int pty;                /* master */
     int pty_slave;          /* held open so the master never sees EIO/HUP */
-    int chan;               /* our dup of the domain's console channel */
+    XsimRing *ring;         /* the primary console's: the guest's hvc0 */
     GSource *pty_source;
-    GSource *chan_source;
 
     /* Where blkback keeps its counters, in the simulated host's sysfs
      * (RUNDIR/sys), or NULL; its values, in the order of
@@ -131,6 +130,7 @@ struct _XsimBackends {
     bool stop;
     GHashTable *faults;     /* key -> XsimBackFault, not yet applied */
     bool faults_pending;
+    GPtrArray *kicked;      /* XsimRing refs: console output to copy */
 };
 
 typedef struct {
@@ -248,55 +248,82 @@ static void
 xsim_console_close(XsimBackDev *dev)
 {
     xsim_source_drop(&dev->pty_source);
-    xsim_source_drop(&dev->chan_source);
+    if (dev->ring) {
+        xsim_ring_attach_back(dev->ring, NULL, NULL);
+        g_clear_pointer(&dev->ring, xsim_ring_unref);
+    }
     if (dev->pty >= 0)
         close(dev->pty);
     if (dev->pty_slave >= 0)
         close(dev->pty_slave);
-    if (dev->chan >= 0)
-        close(dev->chan);
-    dev->pty = dev->pty_slave = dev->chan = -1;
+    dev->pty = dev->pty_slave = -1;
 }
 
 /*
- * Copy between the guest's console channel and the pty, never blocking:
- * with nobody reading the pty, output is dropped as xenconsoled drops it
- * once its buffer is full.
+ * The guest wrote to its console ring (its thread, the ring locked): the
+ * output is copied to the pty in ours, xsim_backends_console_output().
  */
 static void
-xsim_console_copy(int from,
-                  int to)
+xsim_console_kick(XsimRing *ring,
+                  gpointer opaque)
 {
-    char buf[4096];
-    ssize_t n;
+    XsimBackDev *dev = opaque;
+    XsimBackends *be = dev->be;
 
-    while ((n = read(from, buf, sizeof(buf))) > 0) {
-        if (to >= 0 && write(to, buf, n) < 0) {
-            /* Full (EAGAIN) or gone: dropped, like a full console ring. */
+    g_mutex_lock(&be->lock);
+    g_ptr_array_add(be->kicked, xsim_ring_ref(ring));
+    g_mutex_unlock(&be->lock);
+    g_main_context_wakeup(be->ctx);
+}
+
+/*
+ * Copy the kicked rings' output to their ptys, never blocking: with
+ * nobody reading the pty, output is dropped as xenconsoled drops it once
+ * its buffer is full.
+ */
+static void
+xsim_backends_console_output(XsimBackends *be)
+{
+    g_autoptr(GPtrArray) kicked = NULL;
+
+    g_mutex_lock(&be->lock);
+    if (be->kicked->len > 0) {
+        kicked = be->kicked;
+        be->kicked = g_ptr_array_new_with_free_func(
+            (GDestroyNotify)xsim_ring_unref);
+    }
+    g_mutex_unlock(&be->lock);
+    if (!kicked)
+        return;
+    for (guint i = 0; i < kicked->len; i++) {
+        XsimRing *ring = g_ptr_array_index(kicked, i);
+        /* Detached (its console closed) since the kick: no one to copy to. */
+        XsimBackDev *dev = xsim_ring_back(ring);
+        char buf[4096];
+        gsize n;
+
+        while ((n = xsim_ring_back_read(ring, buf, sizeof(buf))) > 0) {
+            if (dev && dev->pty >= 0 && write(dev->pty, buf, n) < 0) {
+                /* Full (EAGAIN) or gone: dropped, like a full console ring. */
+            }
         }
     }
 }
 
-static void
-xsim_console_chan_ready(int fd,
-                        GIOCondition revents,
-                        gpointer opaque)
-{
-    XsimBackDev *dev = opaque;
-
-    xsim_console_copy(fd, dev->pty);
-    if (revents & (G_IO_HUP | G_IO_ERR))
-        xsim_source_drop(&dev->chan_source);
-}
-
+/* Console input: into the guest's ring, what does not fit is dropped. */
 static void
 xsim_console_pty_ready(int fd,
                        GIOCondition revents,
                        gpointer opaque)
 {
     XsimBackDev *dev = opaque;
+    char buf[4096];
+    ssize_t n;
 
-    xsim_console_copy(fd, dev->chan);
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        if (dev->ring)
+            xsim_ring_back_write(dev->ring, buf, n);
+    }
     if (revents & (G_IO_HUP | G_IO_ERR))
         xsim_source_drop(&dev->pty_source);
 }
@@ -327,17 +354,16 @@ xsim_console_setup(XsimBackDev *dev,
         tcsetattr(dev->pty_slave, TCSANOW, &tio);
     }
 
-    /* Only the primary console is the guest's hvc0 channel. */
+    /* Only the primary console is the guest's hvc0 ring. */
     if (dev->devid == 0) {
         g_mutex_lock(&hv->lock);
-        dev->chan = xsim_hv_console_dup(hv, dev->domid);
+        dev->ring = xsim_hv_console_ring(hv, dev->domid);
         g_mutex_unlock(&hv->lock);
     }
     dev->pty_source = xsim_fd_source_new(dev->pty, G_IO_IN,
                                          xsim_console_pty_ready, dev);
-    if (dev->chan >= 0)
-        dev->chan_source = xsim_fd_source_new(dev->chan, G_IO_IN,
-                                              xsim_console_chan_ready, dev);
+    if (dev->ring)
+        xsim_ring_attach_back(dev->ring, xsim_console_kick, dev);
 
     /* Like xenconsoled (and QEMU), only into the frontend, where the
      * toolstack made tty a node of dom0's. */
@@ -1051,7 +1077,7 @@ xsim_backdev_get(XsimBackends *be,
     dev->devid = devid;
     dev->key = g_steal_pointer(&key);
     dev->path = g_strdup_printf(XSIM_BACKEND_ROOT "/%s", dev->key);
-    dev->pty = dev->pty_slave = dev->chan = -1;
+    dev->pty = dev->pty_slave = -1;
     g_hash_table_insert(be->devs, dev->key, dev);
     xsim_backdev_index_add(dev);
 
@@ -1242,7 +1268,7 @@ xsim_backends_main(gpointer opaque)
     XsimBackends *be = opaque;
 
     g_main_context_push_thread_default(be->ctx);
-    /* A pty (and a console channel) per console of every guest. */
+    /* A pty per console of every guest. */
     xsim_fd_sources_many(be->ctx);
     be->xsc_source = xsim_fd_source_new(xsim_xsc_fd(be->xsc), G_IO_IN,
                                         xsim_backends_xsc_ready, be);
@@ -1262,6 +1288,8 @@ xsim_backends_main(gpointer opaque)
             break;
         xsim_backends_apply_faults(be);
         xsim_backends_events(be);
+        /* Whatever a kick brought since: the wakeup it made is pending. */
+        xsim_backends_console_output(be);
         g_main_context_iteration(be->ctx, TRUE);
     }
     g_hash_table_remove_all(be->devs);
@@ -1299,6 +1327,8 @@ xsim_backends_start(XsimHv *hv)
     be->by_front = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)g_ptr_array_unref);
     be->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    be->kicked = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)xsim_ring_unref);
     g_mutex_init(&be->lock);
     be->thread = g_thread_new("dom0-backends", xsim_backends_main, be);
     return be;
@@ -1320,6 +1350,7 @@ xsim_backends_stop(XsimBackends *be)
     g_hash_table_unref(be->by_domid);
     g_hash_table_unref(be->by_front);
     g_hash_table_unref(be->faults);
+    g_ptr_array_unref(be->kicked);
     xsim_xsc_free(be->xsc);
     g_main_context_unref(be->ctx);
     g_mutex_clear(&be->lock);

@@ -4,18 +4,19 @@
  * Each running domain's kernel is a thread of xensimd with its own GLib
  * main context.  A thread rather than a child process: the simulation must
  * see pause (a paused domain runs no instruction) and destroy at once and
- * without signals, and a thread costs a stack and two fds (its xenstore
- * socket, its end of the console channel) where a process would cost a
- * whole address space and a reaper.  The thread never touches the domain
- * table: it talks to xenstore over its own endpoint as the real guest
- * would (xsim_xsc.c), and to the hypervisor by posting messages
+ * without signals, and a thread costs a stack and one fd (its main
+ * context's wakeup; its xenstore and console rings are memory,
+ * xsim_ring.h) where a process would cost a whole address space and a
+ * reaper.  The thread never touches the domain table: it talks to
+ * xenstore over its domain's ring as the real guest would (xsim_xsc.c),
+ * and to the hypervisor by posting messages
  * (hv_internal.h).  A guest is hostile input for everybody else, and its
  * code being ours changes nothing: the "garbage" script is there to prove
  * that xenstored's checks hold.
  *
  * What the kernel does, like a Linux PV guest:
- *  - prints boot messages on its console, connects to xenstore through
- *    DIR/xenstored/domain/<domid>.sock (retrying until INTRODUCE made it),
+ *  - prints boot messages on its console, reaches xenstore through its
+ *    domain's xenstore ring (once INTRODUCE has xenstored serve it),
  *    writes control/feature-*, and watches control/shutdown, memory/target
  *    and device/;
  *  - runs the frontend side of the XenbusState handshake for every
@@ -39,7 +40,6 @@
 #include <arpa/inet.h>
 
 #include "hv_internal.h"
-#include "xsim_fdsource.h"
 #include "xsim_netfront.h"
 #include "xsim_xsc.h"
 
@@ -71,10 +71,10 @@ struct _XsimGuest {
     /* Set at start, read only after. */
     XsimHv *hv;
     uint32_t domid;
-    char *xs_path;          /* DIR/xenstored/domain/<domid>.sock */
+    XsimRing *xenstore;     /* the domain's xenstore ring */
     char *cmdline;
     guint64 max_memkb;
-    int console;            /* our end of the console channel */
+    XsimRing *console;      /* hvc0's ring, shared with xenconsoled */
     GThread *thread;
 
     /* Shared with the main thread, under lock. */
@@ -87,9 +87,9 @@ struct _XsimGuest {
     GMainContext *ctx;      /* for wakeups, set before the thread starts */
 
     /* The thread's own. */
-    XsimXsc *xsc;
-    GSource *xsc_source;
-    GSource *console_source;
+    XsimXsc *xsc;           /* on the xenstore ring */
+    bool xsc_reading;       /* false once hung or cut off */
+    bool console_reading;   /* false once hung: input stays in the ring */
     GHashTable *fronts;     /* "kind/devid" -> XsimFront */
     GString *line;          /* console input being typed */
     char *hostname;         /* from our home's name, made printable */
@@ -251,38 +251,18 @@ xsim_guest_parse_script(const char *path,
     return true;
 }
 
-/* Sources are created with a reference for us: drop both at once. */
-static void
-xsim_source_drop(GSource **source)
-{
-    if (*source) {
-        g_source_destroy(*source);
-        g_source_unref(*source);
-        *source = NULL;
-    }
-}
-
 /* ---- the console ---- */
 
 /*
- * Output goes to the console channel without blocking: like a real
- * console ring, what xenconsoled has not taken is lost, never waited for.
+ * Output goes to the console ring without blocking: what xenconsoled has
+ * not taken when the ring is full is lost, never waited for.
  */
 static void
 xsim_guest_write(XsimGuest *guest,
                  const char *text,
                  gsize len)
 {
-    while (len > 0) {
-        ssize_t n = send(guest->console, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        text += n;
-        len -= n;
-    }
+    xsim_ring_front_write(guest->console, text, len);
 }
 
 static void G_GNUC_PRINTF(2, 3)
@@ -308,31 +288,40 @@ xsim_guest_prompt(XsimGuest *guest)
 
 /* A getty that never lets anyone in, and echoes what is typed. */
 static void
-xsim_guest_console_in(int fd,
-                      GIOCondition revents,
-                      gpointer opaque)
+xsim_guest_console_in(XsimGuest *guest)
 {
-    XsimGuest *guest = opaque;
     char buf[512];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    gsize n;
 
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR))
-            xsim_source_drop(&guest->console_source);
+    if (!guest->console_reading)
         return;
-    }
-    for (ssize_t i = 0; i < n; i++) {
-        char c = buf[i];
+    while ((n = xsim_ring_front_read(guest->console, buf, sizeof(buf))) > 0) {
+        for (gsize i = 0; i < n; i++) {
+            char c = buf[i];
 
-        if (c == '\r' || c == '\n') {
-            xsim_guest_printf(guest, "\r\nLogin incorrect\r\n");
-            xsim_guest_prompt(guest);
-            g_string_truncate(guest->line, 0);
-        } else if (guest->line->len < 256) {
-            g_string_append_c(guest->line, c);
-            xsim_guest_write(guest, &c, 1);
+            if (c == '\r' || c == '\n') {
+                xsim_guest_printf(guest, "\r\nLogin incorrect\r\n");
+                xsim_guest_prompt(guest);
+                g_string_truncate(guest->line, 0);
+            } else if (guest->line->len < 256) {
+                g_string_append_c(guest->line, c);
+                xsim_guest_write(guest, &c, 1);
+            }
         }
     }
+}
+
+/*
+ * Either ring's kick (xenstored's replies and events, xenconsoled's
+ * input): the thread reads them before it waits again.
+ */
+static void
+xsim_guest_kick(XsimRing *ring,
+                gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    g_main_context_wakeup(guest->ctx);
 }
 
 /* ---- sleeping, pausing, stopping ---- */
@@ -913,16 +902,15 @@ xsim_guest_events(XsimGuest *guest)
     }
 }
 
+/* Queue the events xenstored sent, until it cuts us off. */
 static void
-xsim_guest_xsc_ready(int fd,
-                     GIOCondition revents,
-                     gpointer opaque)
+xsim_guest_xsc_in(XsimGuest *guest)
 {
-    XsimGuest *guest = opaque;
-
+    if (!guest->xsc_reading)
+        return;
     if (xsim_xsc_pump(guest->xsc) != 0) {
         /* xenstored closed us: the domain is dying.  Nothing more to say. */
-        xsim_source_drop(&guest->xsc_source);
+        guest->xsc_reading = false;
     }
 }
 
@@ -948,16 +936,18 @@ xsim_guest_may_send(gpointer opaque)
     return !stop;
 }
 
-/* Connect to our xenstore endpoint; it exists once INTRODUCE made it. */
+/*
+ * xenbus comes up once xenstored serves our ring, which INTRODUCE makes it
+ * do (the ring's back is then attached: xenstored's).
+ */
 static bool
 xsim_guest_connect(XsimGuest *guest)
 {
-    int err = 0;
-
-    while (!(guest->xsc = xsim_xsc_connect(guest->xs_path, &err))) {
+    while (!xsim_ring_back(guest->xenstore)) {
         if (!xsim_guest_sleep(guest, 50))
             return false;
     }
+    guest->xsc = xsim_xsc_new_ring(guest->xenstore);
     xsim_xsc_set_gate(guest->xsc, xsim_guest_may_send, guest);
     return true;
 }
@@ -983,8 +973,7 @@ xsim_guest_boot(XsimGuest *guest)
         return;
     if (!xsim_guest_connect(guest))
         return;
-    guest->xsc_source = xsim_fd_source_new(xsim_xsc_fd(guest->xsc), G_IO_IN,
-                                           xsim_guest_xsc_ready, guest);
+    guest->xsc_reading = true;
 
     /*
      * Our home: relative paths are under it.  The name is the toolstack's,
@@ -1017,17 +1006,19 @@ xsim_guest_main(gpointer opaque)
     XsimGuest *guest = opaque;
 
     g_main_context_push_thread_default(guest->ctx);
-    guest->console_source = xsim_fd_source_new(guest->console, G_IO_IN,
-                                               xsim_guest_console_in, guest);
+    guest->console_reading = true;
+    xsim_ring_attach_front(guest->xenstore, xsim_guest_kick, guest);
+    xsim_ring_attach_front(guest->console, xsim_guest_kick, guest);
     xsim_guest_apply_script(guest);
     xsim_guest_boot(guest);
     if (guest->hung) {
         /*
-         * Hung after boot: nothing reads our sockets any more.  xenstored
-         * queues our events until its bound, then drops the connection.
+         * Hung after boot: nothing reads our rings any more.  xenstored
+         * fills the xenstore ring, queues our events until its bound, then
+         * drops the connection.
          */
-        xsim_source_drop(&guest->xsc_source);
-        xsim_source_drop(&guest->console_source);
+        guest->xsc_reading = false;
+        guest->console_reading = false;
     }
 
     for (;;) {
@@ -1042,13 +1033,16 @@ xsim_guest_main(gpointer opaque)
             break;
         if (changed && !guest->hung)
             xsim_guest_apply_script(guest);
+        /* Whatever a kick brought since: the wakeup it made is pending. */
+        xsim_guest_xsc_in(guest);
         xsim_guest_events(guest);
+        xsim_guest_console_in(guest);
         g_main_context_iteration(guest->ctx, TRUE);
     }
 
     /* Everything the thread made, in the thread's context. */
-    xsim_source_drop(&guest->xsc_source);
-    xsim_source_drop(&guest->console_source);
+    xsim_ring_attach_front(guest->xenstore, NULL, NULL);
+    xsim_ring_attach_front(guest->console, NULL, NULL);
     g_hash_table_remove_all(guest->fronts);
     g_clear_pointer(&guest->xsc, xsim_xsc_free);
     g_main_context_pop_thread_default(guest->ctx);
@@ -1065,12 +1059,11 @@ xsim_guest_start(XsimHvDomain *dom)
 
     guest->hv = dom->hv;
     guest->domid = dom->domid;
-    guest->xs_path = g_strdup_printf("%s/xenstored/domain/%u.sock",
-                                     dom->hv->rundir, dom->domid);
+    guest->xenstore = xsim_ring_ref(dom->xenstore);
     guest->cmdline = g_strdup(dom->cmdline);
     guest->max_memkb = dom->max_memkb;
     guest->script = dom->script;
-    guest->console = fcntl(dom->console[0], F_DUPFD_CLOEXEC, 0);
+    guest->console = xsim_ring_ref(dom->console);
     guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)xsim_front_free);
     guest->line = g_string_new(NULL);
@@ -1078,11 +1071,10 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->ctx = g_main_context_new();
     g_mutex_init(&guest->lock);
     g_cond_init(&guest->cond);
-    if (guest->console >= 0)
-        guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
+    guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
     if (!guest->thread) {
         g_warning("domain %u: cannot start its kernel: %s", dom->domid,
-                  error ? error->message : g_strerror(errno));
+                  error->message);
         xsim_guest_join(guest);
         return NULL;
     }
@@ -1130,15 +1122,14 @@ xsim_guest_join(XsimGuest *guest)
 {
     if (guest->thread)
         g_thread_join(guest->thread);
-    if (guest->console >= 0)
-        close(guest->console);
+    xsim_ring_unref(guest->console);
     /* Drops the timers the thread left in its context. */
     g_main_context_unref(guest->ctx);
     g_hash_table_unref(guest->fronts);
     g_string_free(guest->line, TRUE);
     g_mutex_clear(&guest->lock);
     g_cond_clear(&guest->cond);
-    g_free(guest->xs_path);
+    xsim_ring_unref(guest->xenstore);
     g_free(guest->cmdline);
     g_free(guest->hostname);
     g_free(guest);

@@ -87,7 +87,6 @@ xsim_hv_domain_new(XsimHv *hv,
                                         NULL, (GDestroyNotify)xsim_grant_free);
     dom->next_gref = 8;     /* Linux reserves the first 8 entries */
     dom->mapped = g_ptr_array_new_with_free_func(g_free);
-    dom->console[0] = dom->console[1] = -1;
     return dom;
 }
 
@@ -100,10 +99,8 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     g_hash_table_unref(dom->evtchns);
     g_hash_table_unref(dom->grants);
     g_ptr_array_unref(dom->mapped);
-    if (dom->console[0] >= 0)
-        close(dom->console[0]);
-    if (dom->console[1] >= 0)
-        close(dom->console[1]);
+    xsim_ring_unref(dom->xenstore);
+    xsim_ring_unref(dom->console);
     g_free(dom->uuid);
     g_free(dom->kernel);
     g_free(dom->ramdisk);
@@ -381,7 +378,6 @@ xsim_hv_domain_create(XsimHv *hv,
     g_autofree char *luuid = g_ascii_strdown(uuid, -1);
     XsimHvDomain *dom;
     uint32_t domid;
-    int sv[2];
 
     /* A dying domain with the same uuid is the one being replaced: only
      * those not dying are in the index. */
@@ -400,11 +396,7 @@ xsim_hv_domain_create(XsimHv *hv,
             break;
     }
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0, sv) < 0)
-        return errno;
-
-    dom = xsim_hv_domain_new(hv, domid);
+dom = xsim_hv_domain_new(hv, domid);
     dom->uuid = g_steal_pointer(&luuid);
     dom->type = type;
     dom->paused = true;
@@ -413,8 +405,8 @@ xsim_hv_domain_create(XsimHv *hv,
     xsim_hv_vcpus_init(dom);
     /* The builder populates the whole allocation; the balloon gives back. */
     dom->max_memkb = dom->cur_memkb = max_memkb;
-    dom->console[0] = sv[0];
-    dom->console[1] = sv[1];
+    dom->xenstore = xsim_ring_new(XSIM_XS_RING_REQ, XSIM_XS_RING_RSP);
+    dom->console = xsim_ring_new(XSIM_CONS_RING_OUT, XSIM_CONS_RING_IN);
 
     g_mutex_lock(&hv->lock);
     g_hash_table_insert(hv->domains, GUINT_TO_POINTER(domid), dom);
@@ -424,6 +416,8 @@ xsim_hv_domain_create(XsimHv *hv,
 
     g_message("domain %u created (%s, %u vcpus, %" G_GUINT64_FORMAT " KiB)",
               domid, dom->uuid, max_vcpus, max_memkb);
+    /* Its xenstore page, for INTRODUCE to name (xs_domain.c). */
+    xsim_server_domain_built(hv->xs, domid, dom->xenstore);
     xsim_hv_notify(hv, domid);
     *domid_r = domid;
     return 0;
@@ -567,9 +561,11 @@ xsim_hv_domain_destroy(XsimHvDomain *dom)
 
     /*
      * Cut the kernel's xenstore link first: its thread may be waiting for
-     * a reply, and must see the socket close rather than a hang.
+     * a reply, and must see its ring close rather than a hang (whether or
+     * not xenstored was serving it: INTRODUCE may never have come).
      */
     xsim_server_domain_destroyed(hv->xs, dom->domid);
+    xsim_ring_close(dom->xenstore);
     if (dom->guest)
         xsim_guest_stop(dom->guest);
 
@@ -909,16 +905,16 @@ xsim_hv_grant_unmap(XsimHvDomain *dom,
 
 /* ---- for backend.c, under hv->lock ---- */
 
-int
-xsim_hv_console_dup(XsimHv *hv,
-                    uint32_t domid)
+XsimRing *
+xsim_hv_console_ring(XsimHv *hv,
+                     uint32_t domid)
 {
     XsimHvDomain *dom = g_hash_table_lookup(hv->domains,
                                             GUINT_TO_POINTER(domid));
 
-    if (!dom || dom->dying || dom->console[1] < 0)
-        return -1;
-    return fcntl(dom->console[1], F_DUPFD_CLOEXEC, 0);
+    if (!dom || dom->dying)
+        return NULL;
+    return xsim_ring_ref(dom->console);
 }
 
 bool
@@ -968,6 +964,7 @@ xsim_hv_free(XsimHv *hv)
         if (dom->domid == 0)
             continue;
         xsim_server_domain_destroyed(hv->xs, dom->domid);
+        xsim_ring_close(dom->xenstore);
         if (dom->guest) {
             xsim_guest_stop(dom->guest);
             xsim_guest_join(dom->guest);

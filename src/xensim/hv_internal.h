@@ -10,18 +10,20 @@
  *    calls into the xenstore server (which is single threaded).
  *  - Every running guest kernel is a thread of its own (guest.c), and all
  *    dom0 backends share one thread (backend.c).  Both reach xenstore only
- *    through the wire protocol, over sockets, as real guests and backends
- *    do; they never touch XsimServer.
+ *    through the wire protocol, as real guests and backends do: the
+ *    backends over a socket, a guest over its domain's xenstore ring
+ *    (xsim_ring.h); they never touch XsimServer.
  *  - Those threads never modify the domain table.  They report to the
  *    hypervisor by queueing a message on the main context
  *    (xsim_hv_post_*), which the main thread applies in order.
- *  - The few things they read from the table (a domain's console channel,
+ *  - The few things they read from the table (a domain's console ring,
  *    its pending backend faults) are read under hv->lock, which the main
  *    thread takes whenever it adds or removes a domain or changes those
  *    fields.  The main thread reads its own table without the lock.
  *  - The main thread may wait for a guest thread to end (join), because a
- *    guest thread never waits for the main thread except on a xenstore
- *    socket, and the main thread closes that socket before joining.
+ *    guest thread never waits for the main thread except for a xenstore
+ *    reply on its ring, and the main thread closes that ring before
+ *    joining.
  */
 #pragma once
 
@@ -32,8 +34,22 @@
 
 #include "hv.h"
 #include "xsim_net.h"
+#include "xsim_ring.h"
 
 #define XSIM_PAGE_SIZE 4096
+
+/*
+ * What the rings hold.  Xen's pages hold 1 KiB each way for xenstore, and
+ * 2 KiB of console output and 1 KiB of input; ours hold more, like the
+ * socket buffers they replace: what a kernel prints before xenconsoled
+ * attaches, or xenstored's replies and events to a kernel slow to read
+ * them, are not cut shorter than before (xenstored's own bounds,
+ * docs/xensim-xenstored.md, apply past the ring).
+ */
+#define XSIM_XS_RING_REQ (64 * 1024)
+#define XSIM_XS_RING_RSP (128 * 1024)
+#define XSIM_CONS_RING_OUT (16 * 1024)
+#define XSIM_CONS_RING_IN (4 * 1024)
 
 /* What the simulated machine looks like: a small one-socket server, one
  * NUMA node, 4 cores of 2 threads; cpu N is thread N % 2 of core N / 2
@@ -164,11 +180,14 @@ typedef struct {
     GPtrArray *mapped;      /* XsimHvMapping: others' grants this one maps */
 
     /*
-     * The console "ring": a socketpair standing for the shared page and
-     * event channel.  [0] is the guest's end, [1] xenconsoled's (backend.c
-     * takes a dup of it under hv->lock).
+     * Its rings (xsim_ring.h), made with the domain, as the builder makes
+     * the pages: the xenstore ring, handed to xenstored at create
+     * (xsim_server_domain_built) and closed when the domain dies; the
+     * console ring, which xenconsoled takes while it serves the console.
+     * The kernel takes a ref of each at boot.
      */
-    int console[2];
+    XsimRing *xenstore;
+    XsimRing *console;
 
     XsimGuest *guest;       /* the running kernel, or NULL */
 
@@ -358,10 +377,11 @@ void
 xsim_backends_domain_gone(XsimBackends *be,
                           uint32_t domid);
 
-/* Under hv->lock: a dup of the domain's console channel, or -1. */
-int
-xsim_hv_console_dup(XsimHv *hv,
-                    uint32_t domid);
+/* Under hv->lock: a ref of the domain's console ring, NULL if it is gone
+ * or dying. */
+XsimRing *
+xsim_hv_console_ring(XsimHv *hv,
+                     uint32_t domid);
 
 /* Under hv->lock: consume the domain's fail-next-hotplug fault. */
 bool

@@ -140,11 +140,12 @@ xsim_daemonize(int *ready_fd,
 }
 
 /*
- * About ten fds per guest (its xenstore endpoint and connection, its
- * console channel, the backend's pty, the guest thread's own), so a host
- * of thousands needs more than the usual 1024 or 20000: as much as we may
- * (root with CAP_SYS_RESOURCE may raise the hard limit too), as a real
- * dom0 sizes its daemons.
+ * Three fds per running guest (its console's pty, master and slave, and
+ * its kernel thread's main context; its xenstore and console rings are
+ * memory, its vbds and vifs hold none at rest), so a host of thousands
+ * needs more than the usual 1024: as much as we may (root
+ * with CAP_SYS_RESOURCE may raise the hard limit too), as a real dom0
+ * sizes its daemons.
  */
 static void
 xsim_raise_fd_limit(void)
@@ -363,7 +364,8 @@ main(int argc,
     }
 
     xsim_raise_fd_limit();
-    /* xenstored and the control socket: a few fds per guest. */
+    /* xenstored, the control socket, the endpoints of domids not built:
+     * many fds. */
     xsim_fd_sources_many(g_main_context_default());
 
     /*

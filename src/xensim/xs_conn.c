@@ -13,6 +13,12 @@
  *    for, so pausing input is no defence.  Past quota.watch_queue undelivered
  *    events the connection is closed, as the C xenstored does with a
  *    domain whose event queue overflows.
+ *
+ * Transports: a socket (dom0's clients, and the endpoints of domids the
+ * hypervisor did not build), a ring (a built domain's kernel, xsim_ring.h:
+ * "written" above means put in the ring), or memory (the fuzzer: output
+ * discarded).  A ring is served from the server's doorbell
+ * (xsim_server_ring_kick, xs_server.c), as a socket is from its fd source.
  */
 #include <errno.h>
 #include <string.h>
@@ -22,6 +28,7 @@
 
 #include "xs_internal.h"
 #include "xsim_fdsource.h"
+#include "xsim_ring.h"
 
 struct _XsimOutMsg {
     gsize len;
@@ -60,11 +67,26 @@ xsim_conn_new(XsimServer *srv,
     return conn;
 }
 
+XsimConn *
+xsim_conn_new_ring(XsimServer *srv,
+                   XsimRing *ring,
+                   uint32_t domid,
+                   XsimDomain *domain)
+{
+    XsimConn *conn = xsim_conn_new(srv, -1, domid, domain);
+
+    conn->ring = xsim_ring_ref(ring);
+    /* Whatever the kernel wrote before INTRODUCE kicks us now. */
+    xsim_ring_attach_back(ring, xsim_server_ring_kick, conn);
+    return conn;
+}
+
 void
 xsim_conn_free(XsimConn *conn)
 {
     if (!conn)
         return;
+    xsim_ring_unref(conn->ring);
     if (conn->source) {
         g_source_destroy(conn->source);
         g_source_unref(conn->source);
@@ -91,6 +113,12 @@ xsim_conn_close(XsimConn *conn,
     conn->dead = true;
     if (conn->source)
         g_source_destroy(conn->source);
+    if (conn->ring) {
+        /* The kernel's requests fail from now on (EPIPE), as on a socket
+         * closed under it. */
+        xsim_ring_attach_back(conn->ring, NULL, NULL);
+        xsim_ring_close(conn->ring);
+    }
     /* Its watches go in xsim_server_idle(): we may be firing them now. */
     g_hash_table_remove_all(conn->txns);
     g_hash_table_remove(srv->conns, conn);
@@ -255,6 +283,30 @@ xsim_conn_sent(XsimConn *conn,
     }
 }
 
+/*
+ * Put in the ring what fits now; the rest waits for the kernel to read
+ * (the ring kicks us then).
+ */
+static void
+xsim_conn_flush_ring(XsimConn *conn,
+                     bool was_throttled)
+{
+    while (!g_queue_is_empty(&conn->out)) {
+        XsimOutMsg *msg = g_queue_peek_head(&conn->out);
+        gsize left = msg->len - conn->out_off;
+        gsize n = xsim_ring_back_write(conn->ring, msg->data + conn->out_off,
+                                       left);
+
+        if (n > 0)
+            xsim_conn_sent(conn, n);
+        if (n < left)
+            break;
+    }
+    /* Room again for replies: serve what waits, in our buffer and the ring. */
+    if (was_throttled && !xsim_conn_throttled(conn))
+        xsim_conn_ring_input(conn);
+}
+
 /* Write what the socket takes now; the rest waits for G_IO_OUT. */
 void
 xsim_conn_flush(XsimConn *conn)
@@ -265,7 +317,11 @@ xsim_conn_flush(XsimConn *conn)
     if (conn->dead)
         return;
 
-    if (conn->fd < 0) {
+    if (conn->ring) {
+        xsim_conn_flush_ring(conn, was_throttled);
+        return;
+    }
+    if (xsim_conn_is_memory(conn)) {
         /* In memory: the peer reads everything at once. */
         while (!g_queue_is_empty(&conn->out))
             xsim_conn_sent(conn, ((XsimOutMsg *)g_queue_peek_head(&conn->out))->len);
@@ -337,6 +393,34 @@ xsim_conn_process_input(XsimConn *conn)
      * The poll events are left to the flush that follows whenever a reply
      * was queued: each change costs GLib a wakeup write and a loop turn.
      */
+}
+
+/*
+ * One read from the ring, as one read from a socket per wakeup: a busy
+ * kernel cannot starve the others.  If more waits, the connection is
+ * kicked again, to be served at the doorbell's next turn.
+ */
+void
+xsim_conn_ring_input(XsimConn *conn)
+{
+    gsize n = 0;
+
+    if (conn->dead)
+        return;
+    xsim_conn_process_input(conn);
+    if (conn->dead || xsim_conn_throttled(conn))
+        return;
+    if (conn->in_len < sizeof(conn->in))
+        n = xsim_ring_back_read(conn->ring, conn->in + conn->in_len,
+                                sizeof(conn->in) - conn->in_len);
+    if (n > 0) {
+        conn->in_len += n;
+        xsim_conn_process_input(conn);
+        if (!conn->dead && xsim_ring_back_pending(conn->ring) > 0)
+            xsim_server_ring_kick(conn->ring, conn);
+    } else if (xsim_ring_is_closed(conn->ring)) {
+        xsim_conn_close(conn, "end of file");
+    }
 }
 
 static void

@@ -2,10 +2,16 @@
  * xs_domain.c: introduced domains and their connections.
  *
  * On real Xen a guest reaches xenstored through a shared ring page and an
- * event channel.  Here INTRODUCE opens DIR/xenstored/domain/<domid>.sock
- * instead, and whatever connects there speaks as that domain: unprivileged,
- * relative paths under /local/domain/<domid>, quotas applied.  The mfn and
- * port of the request are kept for IS_DOMAIN_INTRODUCED and the log only.
+ * event channel, which INTRODUCE names (mfn, port) for xenstored to map.
+ * Here a domain the hypervisor built has such a ring (xsim_ring.h, handed
+ * over by xsim_server_domain_built), and INTRODUCE puts a connection on
+ * it: no socket, no fd.  A domid introduced with no domain behind it
+ * (xenstored tested alone, Xen's own tools run as a guest) gets an
+ * endpoint instead, DIR/xenstored/domain/<domid>.sock, and whatever
+ * connects there (up to XSIM_DOMAIN_CONNS_MAX at once) speaks as that
+ * domain.  Either way the domain's connections are unprivileged, with
+ * relative paths under /local/domain/<domid> and quotas applied.  The mfn
+ * and port are kept for IS_DOMAIN_INTRODUCED and the log only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,6 +107,7 @@ xsim_domain_introduce(XsimServer *srv,
                       uint32_t port)
 {
     XsimDomain *dom;
+    XsimRing *ring;
 
     if (domid == 0 || domid >= XSIM_DOMID_MAX)
         return EINVAL;
@@ -120,7 +127,10 @@ xsim_domain_introduce(XsimServer *srv,
     dom->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     dom->listen_fd = -1;
 
-    if (srv->rundir) {
+    ring = g_hash_table_lookup(srv->built, GUINT_TO_POINTER(domid));
+    if (ring) {
+        xsim_conn_new_ring(srv, ring, domid, dom);
+    } else if (srv->rundir) {
         g_autoptr(GError) error = NULL;
         g_autofree char *dir = g_build_filename(srv->rundir, "xenstored",
                                                 "domain", NULL);

@@ -19,6 +19,7 @@
 #include <xen/io/xs_wire.h>
 
 #include "xs_server.h"
+#include "xsim_ring.h"
 
 typedef struct _XsimDomain XsimDomain;
 
@@ -71,7 +72,9 @@ typedef struct _XsimOutMsg XsimOutMsg;
 struct _XsimConn {
     XsimServer *srv;
     guint id;               /* for the log */
-    int fd;                 /* -1: in-memory connection, output discarded */
+    int fd;                 /* a socket, or -1 */
+    XsimRing *ring;         /* a built domain's ring (fd -1), or NULL;
+                             * neither: in memory, output discarded */
     GSource *source;
     XsimCaller caller;
     XsimDomain *domain;     /* NULL for the privileged socket */
@@ -100,7 +103,8 @@ struct _XsimDomain {
     uint32_t port;
     uint32_t target;        /* SET_TARGET, or XSIM_DOMID_NONE */
     bool shutdown;
-    char *sock_path;        /* DIR/xenstored/domain/<domid>.sock */
+    char *sock_path;        /* DIR/xenstored/domain/<domid>.sock, or NULL
+                             * (a built domain: its ring, no endpoint) */
     GHashTable *conns;      /* XsimConn set: its live connections */
     int listen_fd;
     GSource *listen_source;
@@ -123,6 +127,14 @@ struct _XsimServer {
     GHashTable *watch_specials;     /* "@..." -> XsimWatchNode */
     guint64 watch_seq;
     GHashTable *domains;    /* domid -> XsimDomain */
+    GHashTable *built;      /* domid -> XsimRing (a ref): the domains the
+                             * hypervisor built and has not destroyed */
+
+    /* Rings kicked by their kernels' threads: the doorbell. */
+    GMainContext *ctx;      /* ours, the thread-default at creation */
+    GSource *doorbell;
+    GMutex kicked_lock;
+    GPtrArray *kicked;      /* XsimRing refs, under kicked_lock */
     guint next_conn_id;
 };
 
@@ -132,6 +144,23 @@ xsim_conn_new(XsimServer *srv,
               int fd,
               uint32_t domid,
               XsimDomain *domain);
+
+/* A connection on a built domain's ring (xsim_server_domain_built). */
+XsimConn *
+xsim_conn_new_ring(XsimServer *srv,
+                   XsimRing *ring,
+                   uint32_t domid,
+                   XsimDomain *domain);
+
+static inline bool
+xsim_conn_is_memory(const XsimConn *conn)
+{
+    return conn->fd < 0 && !conn->ring;
+}
+
+/* The ring kicked us: serve it (one read, as a socket's wakeup). */
+void
+xsim_conn_ring_input(XsimConn *conn);
 
 void
 xsim_conn_free(XsimConn *conn);
@@ -164,6 +193,15 @@ void
 xsim_conn_process_input(XsimConn *conn);
 
 /* xs_server.c */
+
+/*
+ * A ring's kick, attached with its connection as the opaque: any thread,
+ * the ring locked.  The doorbell serves the connection in the main loop.
+ */
+void
+xsim_server_ring_kick(XsimRing *ring,
+                      gpointer opaque);
+
 void
 xsim_server_dispatch(XsimConn *conn,
                      const struct xsd_sockmsg *hdr,

@@ -736,6 +736,80 @@ xsim_server_dispatch(XsimConn *conn,
 
 /* ---- the server ---- */
 
+/* ---- the doorbell: rings kicked by their kernels' threads ---- */
+
+void
+xsim_server_ring_kick(XsimRing *ring,
+                      gpointer opaque)
+{
+    /* Attached: not freed before it detaches, which takes the ring lock. */
+    XsimServer *srv = ((XsimConn *)opaque)->srv;
+
+    g_mutex_lock(&srv->kicked_lock);
+    g_ptr_array_add(srv->kicked, xsim_ring_ref(ring));
+    g_mutex_unlock(&srv->kicked_lock);
+    g_main_context_wakeup(srv->ctx);
+}
+
+typedef struct {
+    GSource base;
+    XsimServer *srv;
+} XsimDoorbell;
+
+static gboolean
+xsim_doorbell_ready(GSource *source)
+{
+    XsimServer *srv = ((XsimDoorbell *)source)->srv;
+    bool ready;
+
+    g_mutex_lock(&srv->kicked_lock);
+    ready = srv->kicked->len > 0;
+    g_mutex_unlock(&srv->kicked_lock);
+    return ready;
+}
+
+static gboolean
+xsim_doorbell_prepare(GSource *source,
+                      gint *timeout_r)
+{
+    *timeout_r = -1;
+    return xsim_doorbell_ready(source);
+}
+
+/*
+ * Each kicked ring's connection: what it can send now, and one read.  A
+ * ring whose connection went (closed since the kick) has no back any more.
+ */
+static gboolean
+xsim_doorbell_dispatch(GSource *source,
+                       GSourceFunc unused,
+                       gpointer unused_data)
+{
+    XsimServer *srv = ((XsimDoorbell *)source)->srv;
+    g_autoptr(GPtrArray) kicked = NULL;
+
+    g_mutex_lock(&srv->kicked_lock);
+    kicked = srv->kicked;
+    srv->kicked = g_ptr_array_new_with_free_func((GDestroyNotify)xsim_ring_unref);
+    g_mutex_unlock(&srv->kicked_lock);
+    for (guint i = 0; i < kicked->len; i++) {
+        XsimConn *conn = xsim_ring_back(g_ptr_array_index(kicked, i));
+
+        if (!conn || conn->dead)
+            continue;
+        xsim_conn_flush(conn);
+        xsim_conn_ring_input(conn);
+    }
+    xsim_server_idle(srv);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs xsim_doorbell_funcs = {
+    .prepare = xsim_doorbell_prepare,
+    .check = xsim_doorbell_ready,
+    .dispatch = xsim_doorbell_dispatch,
+};
+
 XsimServer *
 xsim_server_new(const XsimQuota *quota,
                 const char *rundir)
@@ -764,6 +838,16 @@ xsim_server_new(const XsimQuota *quota,
     xsim_watch_index_init(srv);
     srv->domains = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                          (GDestroyNotify)xsim_domain_free);
+    srv->built = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                       (GDestroyNotify)xsim_ring_unref);
+    g_mutex_init(&srv->kicked_lock);
+    srv->kicked = g_ptr_array_new_with_free_func((GDestroyNotify)xsim_ring_unref);
+    srv->ctx = g_main_context_ref_thread_default();
+    srv->doorbell = g_source_new(&xsim_doorbell_funcs, sizeof(XsimDoorbell));
+    ((XsimDoorbell *)srv->doorbell)->srv = srv;
+    /* As the fd sources' set (xsim_fdsource.c): no recursion, no blocking. */
+    g_source_set_can_recurse(srv->doorbell, TRUE);
+    g_source_attach(srv->doorbell, srv->ctx);
     return srv;
 }
 
@@ -784,7 +868,7 @@ xsim_server_reap(XsimServer *srv,
         XsimConn *conn = g_ptr_array_index(srv->doomed, i);
 
         /* Memory connections stay valid for their owner until the end. */
-        if (conn->fd < 0 && !all) {
+        if (xsim_conn_is_memory(conn) && !all) {
             i++;
             continue;
         }
@@ -829,6 +913,12 @@ xsim_server_free(XsimServer *srv)
     if (srv->sock_path)
         unlink(srv->sock_path);
     g_hash_table_unref(srv->domains);
+    g_hash_table_unref(srv->built);
+    g_source_destroy(srv->doorbell);
+    g_source_unref(srv->doorbell);
+    g_ptr_array_unref(srv->kicked);
+    g_mutex_clear(&srv->kicked_lock);
+    g_main_context_unref(srv->ctx);
     xsim_watch_index_free(srv);
     g_hash_table_unref(srv->conns);
     g_ptr_array_unref(srv->doomed);
@@ -892,6 +982,15 @@ xsim_server_introduce(XsimServer *srv,
 }
 
 void
+xsim_server_domain_built(XsimServer *srv,
+                         uint32_t domid,
+                         XsimRing *ring)
+{
+    g_hash_table_insert(srv->built, GUINT_TO_POINTER(domid),
+                        xsim_ring_ref(ring));
+}
+
+void
 xsim_server_domain_shutdown(XsimServer *srv,
                             uint32_t domid)
 {
@@ -907,6 +1006,7 @@ void
 xsim_server_domain_destroyed(XsimServer *srv,
                              uint32_t domid)
 {
+    g_hash_table_remove(srv->built, GUINT_TO_POINTER(domid));
     /* Release fires @releaseDomain itself when the domain was known. */
     if (xsim_domain_release(srv, domid) != 0)
         xsim_watch_fire_special(srv, "@releaseDomain");

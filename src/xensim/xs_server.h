@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "xs_store.h"
+#include "xsim_ring.h"
 
 typedef struct _XsimServer XsimServer;
 typedef struct _XsimConn XsimConn;
@@ -58,6 +59,20 @@ xsim_server_introduce(XsimServer *srv,
                       uint32_t domid,
                       uint64_t mfn,
                       uint32_t port);
+
+/*
+ * The hypervisor built @domid, whose kernel reaches xenstore through
+ * @ring (xsim_ring.h), as a real domain through its xenstore page and
+ * event channel.  INTRODUCE of it then serves that ring (the mfn and port
+ * are kept for the log): a built domain has no endpoint socket.  A domid
+ * introduced without being built gets DIR/xenstored/domain/<domid>.sock
+ * instead (xenstored tested alone, Xen's own tools run as a guest).
+ * Forgotten at xsim_server_domain_destroyed().
+ */
+void
+xsim_server_domain_built(XsimServer *srv,
+                         uint32_t domid,
+                         XsimRing *ring);
 
 /*
  * The hypervisor reports that a domain shut down or died: fire

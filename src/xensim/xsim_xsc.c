@@ -12,13 +12,15 @@
 
 #include <xen/io/xs_wire.h>
 
+#include "xsim_ring.h"
 #include "xsim_xsc.h"
 
 /* A reply slower than this means xenstored is wedged: give up on it. */
 #define XSIM_XSC_TIMEOUT_MS 30000
 
 struct _XsimXsc {
-    int fd;
+    int fd;                 /* a socket, or -1 on a ring */
+    XsimRing *ring;
     uint32_t next_req;
     GByteArray *in;
     GQueue events;          /* XsimXscEvent */
@@ -72,12 +74,30 @@ xsim_xsc_connect(const char *path,
     return xsc;
 }
 
+XsimXsc *
+xsim_xsc_new_ring(XsimRing *ring)
+{
+    XsimXsc *xsc = g_new0(XsimXsc, 1);
+
+    xsc->fd = -1;
+    xsc->ring = xsim_ring_ref(ring);
+    xsc->in = g_byte_array_new();
+    g_queue_init(&xsc->events);
+    return xsc;
+}
+
 void
 xsim_xsc_free(XsimXsc *xsc)
 {
     if (!xsc)
         return;
-    close(xsc->fd);
+    if (xsc->ring) {
+        /* As a socket's close: xenstored sees the end of the stream. */
+        xsim_ring_close(xsc->ring);
+        xsim_ring_unref(xsc->ring);
+    } else {
+        close(xsc->fd);
+    }
     g_byte_array_unref(xsc->in);
     g_queue_clear_full(&xsc->events, (GDestroyNotify)xsim_xsc_event_free);
     g_free(xsc);
@@ -101,7 +121,10 @@ xsim_xsc_set_gate(XsimXsc *xsc,
 void
 xsim_xsc_shutdown(XsimXsc *xsc)
 {
-    shutdown(xsc->fd, SHUT_RDWR);
+    if (xsc->ring)
+        xsim_ring_close(xsc->ring);
+    else
+        shutdown(xsc->fd, SHUT_RDWR);
 }
 
 static int
@@ -111,6 +134,14 @@ xsim_xsc_wait(XsimXsc *xsc,
     struct pollfd pfd = { .fd = xsc->fd, .events = events };
     int r;
 
+    if (xsc->ring) {
+        int rc = xsim_ring_front_wait(xsc->ring, events == POLLOUT,
+                                      XSIM_XSC_TIMEOUT_MS);
+
+        if (rc)
+            xsc->broken = true;
+        return rc;
+    }
     do {
         r = poll(&pfd, 1, XSIM_XSC_TIMEOUT_MS);
     } while (r < 0 && errno == EINTR);
@@ -128,6 +159,15 @@ xsim_xsc_send(XsimXsc *xsc,
 {
     const char *p = data;
 
+    while (xsc->ring && len > 0) {
+        gsize n = xsim_ring_front_write(xsc->ring, p, len);
+        int rc;
+
+        p += n;
+        len -= n;
+        if (len > 0 && (rc = xsim_xsc_wait(xsc, POLLOUT)))
+            return rc;
+    }
     while (len > 0) {
         ssize_t n = send(xsc->fd, p, len, MSG_NOSIGNAL);
 
@@ -157,6 +197,18 @@ xsim_xsc_fill(XsimXsc *xsc)
     guint8 buf[8192];
     ssize_t n;
 
+    if (xsc->ring) {
+        gsize got = xsim_ring_front_read(xsc->ring, buf, sizeof(buf));
+
+        if (got > 0) {
+            g_byte_array_append(xsc->in, buf, got);
+            return 0;
+        }
+        if (!xsim_ring_is_closed(xsc->ring))
+            return EAGAIN;
+        xsc->broken = true;
+        return EPIPE;
+    }
     do {
         n = recv(xsc->fd, buf, sizeof(buf), 0);
     } while (n < 0 && errno == EINTR);

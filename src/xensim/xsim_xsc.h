@@ -4,11 +4,13 @@
  *
  * Why not libxenstore: its socket path comes from the process-wide
  * XENSTORED_PATH environment variable, read at xs_open(), while each guest
- * thread must reach its own DIR/xenstored/domain/<domid>.sock; and its
+ * kernel must reach xenstored through its own domain's ring; and its
  * reader thread per handle would double our threads per guest.  This
- * client is just the wire format (xen/io/xs_wire.h) over a unix socket:
- * requests block until their reply (watch events that arrive meanwhile are
- * queued), and the owner polls xsim_xsc_fd() to learn of new events.
+ * client is just the wire format (xen/io/xs_wire.h) over a unix socket
+ * (dom0's backends) or a domain's xenstore ring (a guest's kernel,
+ * xsim_ring.h): requests block until their reply (watch events that
+ * arrive meanwhile are queued), and the owner polls xsim_xsc_fd(), or
+ * attaches the ring's front kick, to learn of new events.
  *
  * Not thread safe: one owner thread per client.  Errors are errno values;
  * EPIPE means the connection is gone (the domain died, the daemon stops).
@@ -20,14 +22,21 @@
 
 typedef struct _XsimXsc XsimXsc;
 
+#include "xsim_ring.h"
+
 XsimXsc *
 xsim_xsc_connect(const char *path,
                  int *err_r);
+
+/* On the front of @ring (a ref is taken; freeing the client closes it). */
+XsimXsc *
+xsim_xsc_new_ring(XsimRing *ring);
 
 void
 xsim_xsc_free(XsimXsc *xsc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimXsc, xsim_xsc_free);
 
+/* The socket, or -1 on a ring. */
 int
 xsim_xsc_fd(XsimXsc *xsc);
 

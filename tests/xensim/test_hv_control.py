@@ -334,20 +334,60 @@ def test_shutdown_op_fires_release_domain(host, kernel):
 
 
 def test_destroy_closes_xenstore_connection(host, kernel):
+    """A built domain's kernel reaches xenstored through its ring, and
+    destroy cuts it: xenstored closes the connection (the kernel's next
+    request fails) and the kernel thread ends."""
+    from hvclient import Toolstack
+    ts = Toolstack(host.rundir)
+    try:
+        domid = ts.create(kernel)
+        ts.hv.call("unpause", domid=domid)
+        assert wait_until(lambda: ts.read("/local/domain/%d/control/"
+                                          "feature-poweroff" % domid) == "1")
+        ts.hv.call("destroy", domid=domid)
+        assert wait_until(lambda: domid not in ts.hv.domids())
+        assert "(domain %d): closed: domain released" % domid in host.log()
+    finally:
+        ts.close()
+
+
+def test_built_domain_has_a_ring_not_an_endpoint(host, kernel):
+    """INTRODUCE of a domain the hypervisor built serves the domain's
+    xenstore ring (its kernel's, as the page INTRODUCE names on Xen): no
+    endpoint socket, no fd.  The kernel's xenbus waits for it.  A domid
+    with no domain behind it gets an endpoint, which any number of clients
+    (up to the limit) connect to as that domain."""
     with host.hv() as hv, host.dom0() as xs:
         domid = create(hv)
+        hv.call("build", domid=domid, kernel=str(kernel))
         home = "/local/domain/%d" % domid
         xs.mkdir(home)
-        xs.set_perms(home, ["n%d" % domid])
+        xs.set_perms(home, ["n0", "r%d" % domid])
+        xs.mkdir(home + "/control")
+        xs.mkdir(home + "/control/feature-poweroff")
+        xs.set_perms(home + "/control/feature-poweroff", ["n%d" % domid])
+        hv.call("unpause", domid=domid)
+        # Booted, but xenstored does not serve its ring yet.
+        time.sleep(0.3)
+        assert xs.read(home + "/control/feature-poweroff") == b""
         xs.introduce(domid)
-        g = XsClient(host.domain_sock(domid))
-        g.write("x", "1")
-        hv.call("destroy", domid=domid)
-        with pytest.raises((ConnectionError, OSError)):
-            g.write("x", "2")
-            g.read("x")
+        assert wait_until(lambda: xs.read(home + "/control/feature-poweroff")
+                          == b"1")
         assert not os.path.exists(host.domain_sock(domid))
-        g.close()
+        assert xs.get_perms(home + "/control/feature-poweroff") == \
+            ["n%d" % domid]
+        hv.call("destroy", domid=domid)
+        assert wait_until(lambda: domid not in hv.domids())
+
+        other = domid + 100
+        xs.mkdir("/local/domain/%d" % other)
+        xs.set_perms("/local/domain/%d" % other, ["n%d" % other])
+        xs.introduce(other)
+        with XsClient(host.domain_sock(other)) as a, \
+                XsClient(host.domain_sock(other)) as b:
+            a.write("x", "1")
+            assert b.read("x") == b"1"
+            assert b.get_perms("x") == ["n%d" % other]
 
 
 def test_memory_vcpus_sched(host, kernel):

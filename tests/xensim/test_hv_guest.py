@@ -164,6 +164,54 @@ def test_boot_handshakes_and_poweroff(host, ts, kernel, tmp_path):
     assert wait_until(lambda: not os.path.lexists(node))
 
 
+def fds_by_kind(pid):
+    kinds = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("/dev/pts/"):
+            kind = "pty slave"
+        elif target == "/dev/ptmx":
+            kind = "pty master"
+        elif target.startswith("socket:"):
+            kind = "socket"
+        else:
+            kind = target.split("[")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def test_fds_per_running_guest(host, ts, kernel):
+    """What a running guest with its console costs xensimd in fds (the
+    inventory of docs/xensim-host.md): the console's pty, master and slave
+    (the slave held open, as xenconsoled does), and its kernel thread's
+    main context wakeup (an eventfd).  Its xenstore and console rings are
+    memory, not sockets."""
+    n = 4
+    warm = start(ts, kernel)
+    console_of(ts, warm).close()
+    before = fds_by_kind(host.pid)
+    domids = [start(ts, kernel) for _ in range(n)]
+    for domid in domids:
+        console_of(ts, domid).close()
+        assert wait_until(lambda: ts.read(home(domid) +
+                                          "/control/feature-poweroff") == "1")
+        assert wait_until(lambda: not os.path.exists(host.domain_sock(domid)))
+    after = fds_by_kind(host.pid)
+    per = {k: (after.get(k, 0) - before.get(k, 0)) / n
+           for k in set(before) | set(after)}
+    per = {k: v for k, v in per.items() if v}
+    assert per == {"pty master": 1, "pty slave": 1,
+                   "anon_inode:": 1}, per
+    # And all of them go with the domain.
+    for domid in domids:
+        ts.hv.call("destroy", domid=domid)
+    assert wait_until(lambda: fds_by_kind(host.pid) == before), \
+        (before, fds_by_kind(host.pid))
+
+
 @pytest.mark.parametrize("request_, reason", [("reboot", "reboot"),
                                               ("crash", "crash"),
                                               ("halt", "poweroff"),
