@@ -23,9 +23,10 @@
  * removal does.
  *
  * add:    initiator: the domain's uuid -> devop_locked: the JSON with the
- *         device, its nodes, its aodev -> devop_added: done.  A failure
- *         goes to devop_add_undo: the device removed (its remove script
- *         only if the add one ran) -> devop_add_undone: its entry: done.
+ *         device, its nodes, its aodev -> devop_added: done.  A failed
+ *         add is taken back there: the device removed by its aodev (its
+ *         remove script only if the add one ran) -> devop_add_undone:
+ *         its entry: done.
  * remove: initiator -> devop_locked: its aodev (closed, remove script,
  *         nodes) -> devop_removed: its entry: done.
  *
