@@ -204,8 +204,17 @@ aodev_waited(xlite__egc *egc, xlite__xswait *xw, int rc)
 {
     xlite__aodev *aodev = XLITE__CONTAINER_OF(xw, xlite__aodev, xswait);
 
-    if (rc == 0 && aodev->action == XLITE__DEVICE_ADD &&
-        xlite__ao_aborting(aodev->ao))
+    if (aodev->action == XLITE__DEVICE_REMOVE) {
+        /* A wait that could not be made is a wait cut short: the removal
+         * goes on. */
+        if (rc < 0)
+            XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: not waiting "
+                      "for %s to close: %s", aodev->domid,
+                      aodev->dev.backend, xlite_errmsg());
+        aodev_script(egc, aodev);
+        return;
+    }
+    if (rc == 0 && xlite__ao_aborting(aodev->ao))
         rc = -ECANCELED;
     if (rc < 0) {
         aodev_complete(egc, aodev, rc);
@@ -236,7 +245,7 @@ aodev_wait(xlite__egc *egc, xlite__aodev *aodev)
     xw->timedout = add ? aodev_add_timedout : aodev_remove_timedout;
     xw->callback = aodev_waited;
     if ((rc = xlite__xswait_start(egc, xw)) < 0)
-        aodev_complete(egc, aodev, rc);
+        aodev_waited(egc, xw, rc);
 }
 
 /* ---------- the hotplug script ---------- */
