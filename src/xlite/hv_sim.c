@@ -329,6 +329,29 @@ read_some(int fd, GString *buf)
     }
 }
 
+/*
+ * The next complete line of @fd, waiting for it until @deadline: 0, or
+ * -ETIMEDOUT, -EPIPE at end of file, another -errno.
+ */
+static int
+read_line(int fd, GString *buf, int64_t deadline, char **line_r)
+{
+    int rc;
+
+    while (!(*line_r = take_line(buf))) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int64_t left = deadline - g_get_monotonic_time();
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+            return -errno;
+        if ((rc = read_some(fd, buf)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static JsonObject *
 parse_object(const char *line, JsonParser **parser_r)
 {
@@ -390,18 +413,11 @@ sim_call(xlite_ctx *ctx, sim_state *st, const char *op, const char *args,
         JsonObject *obj;
         JsonNode *node;
 
-        while (!(line = take_line(st->inbuf))) {
-            struct pollfd pfd = { .fd = st->fd, .events = POLLIN };
-            int64_t left = deadline - g_get_monotonic_time();
-
-            if (left <= 0)
-                return sim_lost(ctx, st, "no reply in time");
-            if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
-                return sim_lost(ctx, st, g_strerror(errno));
-            if ((rc = read_some(st->fd, st->inbuf)) < 0)
-                return sim_lost(ctx, st, rc == -EPIPE ? "it closed the "
-                                "connection" : g_strerror(-rc));
-        }
+        if ((rc = read_line(st->fd, st->inbuf, deadline, &line)) < 0)
+            return sim_lost(ctx, st,
+                            rc == -ETIMEDOUT ? "no reply in time" :
+                            rc == -EPIPE ? "it closed the connection" :
+                            g_strerror(-rc));
         if (!(obj = parse_object(line, &parser)))
             return sim_lost(ctx, st, "it sent a line that is not a JSON "
                             "object");
@@ -1133,18 +1149,31 @@ sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev)
     st->changed(egc, XLITE__DOMID_ANY);
 }
 
+/*
+ * Subscribed once xensimd has answered: a change made after we return is
+ * reported, so the look the core takes next misses nothing.  (Not waiting
+ * for the answer lost changes: xensimd could serve the core's look, made
+ * on the request connection, before it read the subscription, and the
+ * domain change between the two reached nobody.  libxenstore's xs_watch
+ * waits for its reply for the same reason.)  Notifications read together
+ * with the answer stay in the buffer, for the next read.
+ */
 static int
 sim_notify_start(xlite_ctx *ctx, sim_state *st)
 {
     static const char sub[] = "{\"id\": 0, \"op\": \"subscribe\"}\n";
+    int64_t deadline = g_get_monotonic_time() + XLITE__HV_REPLY_TIMEOUT;
+    g_autofree char *reply = NULL;
     int rc;
 
     if ((rc = sim_connect_fd(ctx, st->sock_path, &st->nfd)) < 0)
         return XLITE_ERROR(ctx, -ENOTCONN,
                            "hypervisor connection lost: cannot connect to "
                            "%s: %s", st->sock_path, g_strerror(-rc));
-    if ((rc = write_all(st->nfd, sub, strlen(sub),
-                        g_get_monotonic_time() + XLITE__HV_REPLY_TIMEOUT)) < 0 ||
+    g_string_truncate(st->ninbuf, 0);
+    if ((rc = write_all(st->nfd, sub, strlen(sub), deadline)) < 0 ||
+        (rc = read_line(st->nfd, st->ninbuf, deadline, &reply)) < 0 ||
+        (rc = strstr(reply, "\"ok\"") ? 0 : -EPROTO) < 0 ||
         (rc = xlite__ev_fd_register(ctx, &st->nev, sim_notify_fd_cb, st->nfd,
                                     POLLIN)) < 0) {
         xlite__close(&st->nfd);

@@ -158,7 +158,10 @@ def libvirt_view(daemon):
     running = {}
     for line in daemon.virsh("list").out.splitlines():
         f = line.split()
-        if len(f) >= 3:
+        # Id "-": the domain stopped between libvirt's filtering of the
+        # active ones and its reading of their ids (virDomainObjListExport
+        # takes each domain's lock twice), as with every libvirt driver.
+        if len(f) >= 3 and f[0] != "-":
             running[f[1]] = (int(f[0]), f[2] == "paused")
     persistent = set(daemon.virsh("list", "--all", "--persistent",
                                   "--name").out.split())
