@@ -1135,3 +1135,81 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     virDomainObjEndAPI(&vm);
     return ret;
 }
+
+/* ---------------------------------------------------------------------
+ * Resize: the checks and errors of libvirt's qemuDomainBlockResize; the
+ * core grows the image (the disk server's block_resize, or the file
+ * blkback serves) and tells the guest as Xen's backends do.
+ */
+
+int
+xvDomainBlockResize(virDomainPtr dom, const char *path,
+                    unsigned long long size, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    g_autofree char *target = NULL;
+    uint32_t domid;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_RESIZE_BYTES, -1);
+
+    /* Bytes are what the core takes. */
+    if (!(flags & VIR_DOMAIN_BLOCK_RESIZE_BYTES)) {
+        if (size > ULLONG_MAX / 1024) {
+            virReportError(VIR_ERR_OVERFLOW, _("size must be less than %llu"),
+                           ULLONG_MAX / 1024);
+            return -1;
+        }
+        size *= 1024;
+    }
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockResizeEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!path || !(disk = virDomainDiskByName(vm->def, path, false))) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk '%s' was not found in the domain config"),
+                       NULLSTR(path));
+        goto endjob;
+    }
+    /* qcow2 is sized in sectors of 512 bytes: round up, as libvirt does. */
+    if (disk->src->format == VIR_STORAGE_FILE_QCOW2)
+        size = VIR_ROUND_UP(size, 512);
+    if (virStorageSourceIsEmpty(disk->src) || disk->src->readonly) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("can't resize empty or readonly disk '%s'"),
+                       disk->dst);
+        goto endjob;
+    }
+    target = g_strdup(disk->dst);
+    domid = vm->def->id;
+    virObjectUnlock(vm);
+    rc = xlite_disk_resize(driver->ctx, domid, target, size, NULL);
+    virObjectLock(vm);
+    if (rc == -ERANGE) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("cannot shrink disk '%s': %s"), target,
+                       xlite_errmsg());
+        goto endjob;
+    }
+    if (rc == -EOPNOTSUPP || rc == -EROFS) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("block resize is not supported for disk '%s': %s"),
+                       target, xlite_errmsg());
+        goto endjob;
+    }
+    if (rc < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot resize disk '%s': %s"), target,
+                       xlite_errmsg());
+        goto endjob;
+    }
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}

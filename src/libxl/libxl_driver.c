@@ -2439,6 +2439,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainBlockRebase = xvDomainBlockRebase,
     .domainBlockCopy = xvDomainBlockCopy,
     .domainBlockCommit = xvDomainBlockCommit,
+    .domainBlockResize = xvDomainBlockResize,
     .domainResume = xvDomainResume,
     .domainShutdown = xvDomainShutdown,
     .domainShutdownFlags = xvDomainShutdownFlags,
