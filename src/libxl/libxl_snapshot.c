@@ -85,23 +85,25 @@ xvSnapshotDiscardMetadata(xvDriver *driver, virDomainObj *vm,
     g_autofree char *dir = xvSnapshotDomainDir(driver, vm);
     g_autofree char *file = g_strdup_printf("%s/%s.xml", dir,
                                             snap->def->name);
-    virDomainMomentObj *parent = NULL;
+    g_autoptr(GPtrArray) children = g_ptr_array_new();
+    /* The list's root when snap is one of its roots (no def). */
+    virDomainMomentObj *parent = snap->parent;
+    bool current = virDomainSnapshotGetCurrent(vm->snapshots) == snap;
     virDomainMomentObj *child;
     int ret = 0;
+    size_t i;
 
-    if (snap->def->parent_name)
-        parent = virDomainSnapshotFindByName(vm->snapshots,
-                                             snap->def->parent_name);
     for (child = snap->first_child; child; child = child->sibling) {
         g_free(child->def->parent_name);
-        child->def->parent_name = g_strdup(parent ? parent->def->name : NULL);
+        child->def->parent_name = parent && parent->def
+                                  ? g_strdup(parent->def->name) : NULL;
+        g_ptr_array_add(children, child);
     }
     if (parent)
         virDomainMomentMoveChildren(snap, parent);
-    else
-        virDomainMomentDropChildren(snap);
-    if (virDomainSnapshotGetCurrent(vm->snapshots) == snap)
-        virDomainSnapshotSetCurrent(vm->snapshots, parent);
+    if (current)
+        virDomainSnapshotSetCurrent(vm->snapshots,
+                                    parent && parent->def ? parent : NULL);
     if (unlink(file) < 0 && errno != ENOENT) {
         virReportSystemError(errno, _("failed to remove snapshot file '%s'"),
                              file);
@@ -111,10 +113,9 @@ xvSnapshotDiscardMetadata(xvDriver *driver, virDomainObj *vm,
     virDomainSnapshotObjListRemove(vm->snapshots, snap);
 
     /* What changed in the others' files: their parent, the current mark. */
-    for (child = parent ? parent->first_child : NULL; child;
-         child = child->sibling)
-        ignore_value(xvSnapshotWriteMetadata(driver, vm, child));
-    if (parent)
+    for (i = 0; i < children->len; i++)
+        ignore_value(xvSnapshotWriteMetadata(driver, vm, children->pdata[i]));
+    if (current && parent && parent->def)
         ignore_value(xvSnapshotWriteMetadata(driver, vm, parent));
     return ret;
 }
