@@ -46,6 +46,8 @@ typedef struct {
     xlite_block_job_state state;
     char *dest;                 /* COPY */
     xlite_disk_format dest_format;
+    char *node;                 /* COPY: the node it started from (its
+                                 * job file's; NULL: the disk's own) */
 } bjob;
 
 struct xlite__dserver {
@@ -262,6 +264,7 @@ bjob_free(void *p)
 
     g_free(job->vdev);
     g_free(job->dest);
+    g_free(job->node);
     g_free(job);
 }
 
@@ -554,6 +557,10 @@ read_job_file(dserver *ds, bjob *job)
     if (node_is_int(f, "format") &&
         json_object_get_int_member(f, "format") <= XLITE_DISK_FORMAT_QCOW2)
         job->dest_format = json_object_get_int_member(f, "format");
+    if (node_is_string(f, "node")) {
+        g_free(job->node);
+        job->node = g_strdup(json_object_get_string_member(f, "node"));
+    }
     return true;
 }
 
@@ -654,6 +661,10 @@ ds_exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         g_autofree char *path = job_file(ds->dir, vdev);
         bool pivoted = false;
         bjob job = { .vdev = (char *)vdev };
+        bool known = read_job_file(ds, &job);
+        /* The node the copy started from (a snapshot may have put it on
+         * top of the disk's own). */
+        const char *from = job.node ? job.node : vdev;
 
         for (guint j = 0; arr && j < json_array_get_length(arr); j++) {
             JsonNode *n = json_array_get_element(arr, j);
@@ -665,18 +676,21 @@ ds_exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
             if (node_is_string(o, "id") && node_is_string(o, "node-name") &&
                 g_str_equal(json_object_get_string_member(o, "id"), vdev))
                 pivoted = !g_str_equal(json_object_get_string_member(
-                                           o, "node-name"), vdev);
+                                           o, "node-name"), from);
         }
         if (!arr) {
             /* Cannot tell: leave the file for a later connection. */
+            g_free(job.dest);
+            g_free(job.node);
             continue;
         }
-        if (pivoted && read_job_file(ds, &job)) {
+        if (pivoted && known) {
             XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u disk %s: its copy "
                       "was pivoted while no one watched", ds->domid, vdev);
             follow_pivot(egc->ctx, ds, &job);
         }
         g_free(job.dest);
+        g_free(job.node);
         unlink(path);
     }
     if (rc < 0 && rc != -EIO) {
@@ -1057,6 +1071,8 @@ write_job_file(xlite__egc *egc, bj_op *op)
     json_builder_add_string_value(b, op->params.dest);
     json_builder_set_member_name(b, "format");
     json_builder_add_int_value(b, op->params.dest_format);
+    json_builder_set_member_name(b, "node");
+    json_builder_add_string_value(b, op->node);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     json_generator_set_root(gen, root);
@@ -1547,6 +1563,11 @@ resize_sized(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
          * server refuses a resize under it): it goes, and comes back
          * after, with the new size.  Its end is an event, which may come
          * before the command's reply. */
+        if (op->ds->export_wait) {
+            op_done(egc, op, XLITE_ERROR(egc->ctx, -EBUSY, "domain %u has "
+                                         "a resize under way", op->domid));
+            return;
+        }
         args = json_object_new();
         json_object_set_string_member(args, "id", op->vdev);
         json_object_set_string_member(args, "mode", "hard");
