@@ -366,16 +366,9 @@ xvDomainSnapshotCreateXML(virDomainPtr dom, const char *xmlDesc,
     if (flags & VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE)
         parseFlags |= VIR_DOMAIN_SNAPSHOT_PARSE_VALIDATE;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomainBeginJob(dom, NULL, virDomainSnapshotCreateXMLEnsureACL,
+                                flags, XV_DOMAIN_BEGIN_ANY)))
         return NULL;
-    if (virDomainSnapshotCreateXMLEnsureACL(dom->conn, vm->def, flags) < 0) {
-        virDomainObjEndAPI(&vm);
-        return NULL;
-    }
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
-        virDomainObjEndAPI(&vm);
-        return NULL;
-    }
     if (xvSnapshotCheckFlags(vm, flags) < 0)
         goto endjob;
     if (!(def = virDomainSnapshotDefParseString(xmlDesc, driver->xmlopt, NULL,
@@ -825,12 +818,10 @@ xvDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags)
                   VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY |
                   VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY, -1);
 
-    if (!(vm = xvSnapshotDomObj(snapshot)))
+    if (!(vm = xvDomainBeginJob(snapshot->domain,
+                                virDomainSnapshotDeleteEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ANY)))
         return -1;
-    if (virDomainSnapshotDeleteEnsureACL(snapshot->domain->conn, vm->def) < 0)
-        goto out;
-    if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
-        goto out;
     if (!(snap = xvSnapshotFind(vm, snapshot->name)))
         goto endjob;
 
@@ -865,7 +856,6 @@ xvDomainSnapshotDelete(virDomainSnapshotPtr snapshot, unsigned int flags)
 
  endjob:
     virDomainObjEndJob(vm);
- out:
     virDomainObjEndAPI(&vm);
     return ret;
 }
