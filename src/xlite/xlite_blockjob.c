@@ -1411,6 +1411,10 @@ announce_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
         return XLITE_ERROR(ctx, -ENOENT, "%s has no state", a->backend);
     state = g_strndup(v, len);
     free(v);
+    /* A XenbusState: one digit. */
+    if (strlen(state) != 1 || !g_ascii_isdigit(state[0]))
+        return XLITE_ERROR(ctx, -EPROTO, "%s has no valid state",
+                           a->backend);
     if (!xs_write(xsh, t, spath, sectors, strlen(sectors)) ||
         !xs_write(xsh, t, stpath, state, strlen(state)))
         return XLITE_ERROR(ctx, -errno, "cannot write %s: %s", spath,
