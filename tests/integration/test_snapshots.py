@@ -415,6 +415,20 @@ def test_snapshot_calls(embed, tmp_path):
     assert res.rc == 0, res
     res = embed.virsh("snapshot-list", "sn", "--name")
     assert res.rc == 0 and res.out.strip() == "", res
+    # A snapshot and its children, metadata only: the images stay.
+    for name in ("t1", "t2"):
+        res = embed.virsh("snapshot-create-as", "sn", name, "--disk-only",
+                          "--diskspec", f"xvda,file={tmp_path / name}.qcow2")
+        assert res.rc == 0, res
+    res = embed.virsh("snapshot-list", "sn", "--tree")
+    assert res.rc == 0 and res.out.split()[:4] == ["t1", "|", "+-", "t2"], res
+    res = embed.virsh("snapshot-delete", "sn", "t1", "--children",
+                      "--metadata")
+    assert res.rc == 0, res
+    res = embed.virsh("snapshot-list", "sn", "--name")
+    assert res.rc == 0 and res.out.strip() == "", res
+    assert chain(embed.virsh("dumpxml", "sn").out, "xvda")[:2] == [
+        str(tmp_path / "t2.qcow2"), str(tmp_path / "t1.qcow2")]
     assert embed.virsh("destroy", "sn").rc == 0
 
 
