@@ -82,6 +82,102 @@ xvBlockJobDrop(virDomainObj *vm, const char *target)
     g_hash_table_remove(xvBlockJobTable(vm), target);
 }
 
+/* ---------------------------------------------------------------------
+ * The live backing chain (<backingStore>, as a snapshot made it) after a
+ * job that merged images: known to the process that started the job,
+ * which is the one that sees its end (libvirtd; virsh --wait).
+ */
+
+typedef struct {
+    char *top;      /* COMMIT: the image merged down; NULL: a pull */
+    char *base;     /* the image that stays below; NULL: the chain's end
+                     * (a pull) or its bottom (a commit) */
+} xvBlockMerge;
+
+static void
+xvBlockMergeFree(void *p)
+{
+    xvBlockMerge *merge = p;
+
+    g_free(merge->top);
+    g_free(merge->base);
+    g_free(merge);
+}
+
+static GHashTable *
+xvBlockMergeTable(virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+
+    if (!priv->blockmerges)
+        priv->blockmerges = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                  g_free, xvBlockMergeFree);
+    return priv->blockmerges;
+}
+
+/* The element of @chain whose file is @path, or NULL. */
+static virStorageSource *
+xvBlockChainFind(virStorageSource *chain, const char *path)
+{
+    for (; chain; chain = chain->backingStore) {
+        if (STREQ_NULLABLE(chain->path, path))
+            return chain;
+    }
+    return NULL;
+}
+
+/* The images strictly between @above and @base go from the chain (all of
+ * them below @above for a NULL @base).  A chain that does not show @base
+ * is left as it is: it was never known (no snapshot made it). */
+static void
+xvBlockChainCut(virStorageSource *above, const char *base)
+{
+    virStorageSource *keep = NULL;
+
+    if (base) {
+        if (!(keep = xvBlockChainFind(above->backingStore, base)))
+            return;
+        keep = virObjectRef(keep);
+    }
+    virObjectUnref(above->backingStore);
+    above->backingStore = keep;
+}
+
+/* A pull or a commit completed on @disk. */
+static void
+xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
+                   virDomainBlockJobType type)
+{
+    xvBlockMerge *merge = g_hash_table_lookup(xvBlockMergeTable(vm),
+                                              disk->dst);
+    virStorageSource *above;
+    virStorageSource *bottom;
+
+    if (!merge)
+        return;
+    if (type == VIR_DOMAIN_BLOCK_JOB_TYPE_PULL) {
+        xvBlockChainCut(disk->src, merge->base);
+        return;
+    }
+    if (type != VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT || !merge->top)
+        return;
+    for (above = disk->src; above->backingStore; above = above->backingStore) {
+        if (STREQ_NULLABLE(above->backingStore->path, merge->top))
+            break;
+    }
+    if (!above->backingStore)
+        return;
+    if (merge->base) {
+        xvBlockChainCut(above, merge->base);
+        return;
+    }
+    for (bottom = above->backingStore; bottom->backingStore;
+         bottom = bottom->backingStore)
+        ;
+    if (bottom != above->backingStore)
+        xvBlockChainCut(above, bottom->path);
+}
+
 static virDomainBlockJobType
 xvBlockJobTypeFromCore(xlite_block_job_type type)
 {
@@ -244,12 +340,26 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
         /* The one terminal event: after a pivot the copy (or the base of
          * an active commit) is the disk. */
         if (status == VIR_DOMAIN_BLOCK_JOB_COMPLETED &&
-            (type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY ||
-             type == VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT) &&
-            disk->mirror) {
+            type == VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT &&
+            disk->mirror &&
+            xvBlockChainFind(disk->src->backingStore, disk->mirror->path)) {
+            /* The base, with what the chain shows below it. */
+            virStorageSource *base = virObjectRef(
+                xvBlockChainFind(disk->src->backingStore,
+                                 disk->mirror->path));
+
+            virObjectUnref(disk->src);
+            disk->src = base;
+        } else if (status == VIR_DOMAIN_BLOCK_JOB_COMPLETED &&
+                   (type == VIR_DOMAIN_BLOCK_JOB_TYPE_COPY ||
+                    type == VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT) &&
+                   disk->mirror) {
             virObjectUnref(disk->src);
             disk->src = g_steal_pointer(&disk->mirror);
+        } else if (status == VIR_DOMAIN_BLOCK_JOB_COMPLETED) {
+            xvBlockMergeFollow(vm, disk, type);
         }
+        g_hash_table_remove(xvBlockMergeTable(vm), disk->dst);
         xvBlockJobClearMirror(disk);
         job->ended = true;
         job->status = status;
@@ -704,9 +814,20 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
                        _("disk '%s' already in active block job"), target);
         return -1;
     }
+    /* Known before the start: the end may come before it returns. */
+    if (params->type == XLITE_BLOCK_JOB_PULL ||
+        params->type == XLITE_BLOCK_JOB_COMMIT) {
+        xvBlockMerge *merge = g_new0(xvBlockMerge, 1);
+
+        merge->top = g_strdup(params->top);
+        merge->base = g_strdup(params->base);
+        g_hash_table_replace(xvBlockMergeTable(vm), g_strdup(target), merge);
+    }
     virObjectUnlock(vm);
     rc = xlite_block_job_start(driver->ctx, domid, params, NULL);
     virObjectLock(vm);
+    if (rc < 0)
+        g_hash_table_remove(xvBlockMergeTable(vm), target);
     if (rc == -EBUSY) {
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
                        _("disk '%s' already in active block job"), target);
@@ -1128,6 +1249,84 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     if (rc < 0)
         goto endjob;
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
+    ret = 0;
+
+ endjob:
+    virDomainObjEndJob(vm);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Resize: the checks and errors of libvirt's qemuDomainBlockResize; the
+ * core grows the image (the disk server's block_resize, or the file
+ * blkback serves) and tells the guest as Xen's backends do.
+ */
+
+int
+xvDomainBlockResize(virDomainPtr dom, const char *path,
+                    unsigned long long size, unsigned int flags)
+{
+    xvDriver *driver = dom->conn->privateData;
+    virDomainDiskDef *disk;
+    virDomainObj *vm;
+    g_autofree char *target = NULL;
+    uint32_t domid;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_BLOCK_RESIZE_BYTES, -1);
+
+    /* Bytes are what the core takes. */
+    if (!(flags & VIR_DOMAIN_BLOCK_RESIZE_BYTES)) {
+        if (size > ULLONG_MAX / 1024) {
+            virReportError(VIR_ERR_OVERFLOW, _("size must be less than %llu"),
+                           ULLONG_MAX / 1024);
+            return -1;
+        }
+        size *= 1024;
+    }
+    if (!(vm = xvDomainBeginJob(dom, virDomainBlockResizeEnsureACL, NULL, 0,
+                                XV_DOMAIN_BEGIN_ACTIVE)))
+        return -1;
+    if (!path || !(disk = virDomainDiskByName(vm->def, path, false))) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("disk '%s' was not found in the domain config"),
+                       NULLSTR(path));
+        goto endjob;
+    }
+    /* qcow2 is sized in sectors of 512 bytes: round up, as libvirt does. */
+    if (disk->src->format == VIR_STORAGE_FILE_QCOW2)
+        size = VIR_ROUND_UP(size, 512);
+    if (virStorageSourceIsEmpty(disk->src) || disk->src->readonly) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("can't resize empty or readonly disk '%s'"),
+                       disk->dst);
+        goto endjob;
+    }
+    target = g_strdup(disk->dst);
+    domid = vm->def->id;
+    virObjectUnlock(vm);
+    rc = xlite_disk_resize(driver->ctx, domid, target, size, NULL);
+    virObjectLock(vm);
+    if (rc == -ERANGE) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("cannot shrink disk '%s': %s"), target,
+                       xlite_errmsg());
+        goto endjob;
+    }
+    if (rc == -EOPNOTSUPP || rc == -EROFS) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("block resize is not supported for disk '%s': %s"),
+                       target, xlite_errmsg());
+        goto endjob;
+    }
+    if (rc < 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot resize disk '%s': %s"), target,
+                       xlite_errmsg());
+        goto endjob;
+    }
     ret = 0;
 
  endjob:

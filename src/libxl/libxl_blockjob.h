@@ -46,6 +46,8 @@ int xvDomainBlockRebase(virDomainPtr dom, const char *path,
 int xvDomainBlockCommit(virDomainPtr dom, const char *path,
                         const char *base, const char *top,
                         unsigned long bandwidth, unsigned int flags);
+int xvDomainBlockResize(virDomainPtr dom, const char *path,
+                        unsigned long long size, unsigned int flags);
 int xvDomainBlockCopy(virDomainPtr dom, const char *disk,
                       const char *destxml, virTypedParameterPtr params,
                       int nparams, unsigned int flags);

@@ -48,6 +48,7 @@ xvDriverConfigFree(xvDriverConfig *cfg)
     g_free(cfg->autostartDir);
     g_free(cfg->stateDir);
     g_free(cfg->runDir);
+    g_free(cfg->snapshotDir);
     g_free(cfg->logDir);
     g_free(cfg->simRundir);
     g_free(cfg);
@@ -98,6 +99,9 @@ xvDriverConfigNew(bool privileged, const char *root)
     }
 
     cfg->autostartDir = g_strdup_printf("%s/autostart", cfg->domainConfigDir);
+    /* Beside the core's state, as libvirt's QEMU driver keeps it beside
+     * its own (/var/lib/libvirt/qemu/snapshot). */
+    cfg->snapshotDir = g_strdup_printf("%s/snapshot", cfg->stateDir);
     cfg->backend = xvDefaultBackend();
     cfg->simRundir = g_strdup_printf("%s/xensim", cfg->runDir);
     return g_steal_pointer(&cfg);

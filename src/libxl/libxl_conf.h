@@ -40,6 +40,7 @@ struct _xvDriverConfig {
     char *stateDir;       /* libxlite's private state */
     char *runDir;         /* live status of running domains */
     char *logDir;
+    char *snapshotDir;    /* snapshot metadata: <snapshotDir>/<domain>/ */
 
     /* From xenvirt.conf */
     xlite_backend_kind backend;

@@ -27,6 +27,7 @@
 #include "libxl_device.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
+#include "libxl_snapshot.h"
 #include "libxl_network.h"
 #include "libxl_stats.h"
 
@@ -341,6 +342,7 @@ xvDomainObjPrivateFree(void *data)
     g_assert(!priv->deathEvgen);
     virChrdevFree(priv->devs);
     g_clear_pointer(&priv->blockjobs, g_hash_table_unref);
+    g_clear_pointer(&priv->blockmerges, g_hash_table_unref);
     g_free(priv);
 }
 
@@ -404,6 +406,10 @@ xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
                  g_strerror(errno));
     vm->def->id = -1;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, reason);
+    /* A transient domain's snapshots go with it, as in libvirt's QEMU
+     * driver. */
+    if (!vm->persistent)
+        xvSnapshotDiscardAll(driver, vm);
     if (vm->newDef) {
         virDomainDefFree(vm->def);
         vm->def = g_steal_pointer(&vm->newDef);

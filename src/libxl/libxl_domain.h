@@ -39,6 +39,12 @@ struct _xvDomainObjPrivate {
     /* Block jobs this driver knows of, by disk target (xvBlockJob,
      * libxl_blockjob.c).  Protected by the domain object's lock. */
     GHashTable *blockjobs;
+
+    /* What the live backing chain of each disk whose block job merges
+     * images (a pull, a commit) becomes when the job completes, by disk
+     * target (xvBlockMerge, libxl_blockjob.c).  Protected by the domain
+     * object's lock. */
+    GHashTable *blockmerges;
 };
 
 /* The domain object for @dom, locked and referenced (release it with

@@ -26,6 +26,8 @@
 #include "libxl_stats.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
+#include "libxl_snapshot.h"
+#include "virdomainsnapshotobjlist.h"
 #include "libxl_driver.h"
 #include "libxl_event.h"
 #include "libxl_host.h"
@@ -271,6 +273,7 @@ xvStateInitialize(bool privileged,
                                        driver->config->autostartDir,
                                        false, driver->xmlopt, NULL, NULL) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
+    xvSnapshotLoadAll(driver);
     xvDomainReclaimStarts(driver);
     xvDomainReconnectAll(driver);
 
@@ -928,11 +931,13 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
+    int nsnapshots;
     int ret = -1;
 
     /* There is no managed save image to remove yet: the flag is accepted,
      * as it is harmless when no image exists. */
-    virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE, -1);
+    virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                  VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, -1);
 
     /* A job, like every change: a start in progress runs with the object
      * unlocked and still looks inactive, and removing the object under it
@@ -945,6 +950,18 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
                        _("cannot undefine a transient domain"));
         goto endjob;
+    }
+    /* Snapshot metadata goes with an inactive domain only if asked (a
+     * running one keeps it until it stops), as in libvirt's QEMU driver. */
+    if (!virDomainObjIsActive(vm) &&
+        (nsnapshots = virDomainSnapshotObjListNum(vm->snapshots, NULL, 0))) {
+        if (!(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("cannot delete inactive domain with %d snapshots"),
+                           nsnapshots);
+            goto endjob;
+        }
+        xvSnapshotDiscardAll(driver, vm);
     }
 
     if (virDomainDeleteConfig(driver->config->domainConfigDir,
@@ -2439,6 +2456,22 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainBlockRebase = xvDomainBlockRebase,
     .domainBlockCopy = xvDomainBlockCopy,
     .domainBlockCommit = xvDomainBlockCommit,
+    .domainBlockResize = xvDomainBlockResize,
+    .domainSnapshotCreateXML = xvDomainSnapshotCreateXML,
+    .domainSnapshotNum = xvDomainSnapshotNum,
+    .domainSnapshotListNames = xvDomainSnapshotListNames,
+    .domainListAllSnapshots = xvDomainListAllSnapshots,
+    .domainSnapshotNumChildren = xvDomainSnapshotNumChildren,
+    .domainSnapshotListChildrenNames = xvDomainSnapshotListChildrenNames,
+    .domainSnapshotListAllChildren = xvDomainSnapshotListAllChildren,
+    .domainSnapshotLookupByName = xvDomainSnapshotLookupByName,
+    .domainHasCurrentSnapshot = xvDomainHasCurrentSnapshot,
+    .domainSnapshotGetParent = xvDomainSnapshotGetParent,
+    .domainSnapshotCurrent = xvDomainSnapshotCurrent,
+    .domainSnapshotGetXMLDesc = xvDomainSnapshotGetXMLDesc,
+    .domainSnapshotIsCurrent = xvDomainSnapshotIsCurrent,
+    .domainSnapshotHasMetadata = xvDomainSnapshotHasMetadata,
+    .domainSnapshotDelete = xvDomainSnapshotDelete,
     .domainResume = xvDomainResume,
     .domainShutdown = xvDomainShutdown,
     .domainShutdownFlags = xvDomainShutdownFlags,

@@ -65,6 +65,7 @@ typedef struct {
     char *back_state;       /* <back>/state, watched */
     int state;              /* ours, as last written */
     XsimNetfront *net;      /* vif: its frames, once netback connected */
+    guint64 sectors;        /* vbd: the capacity, as last read */
 } XsimFront;
 
 struct _XsimGuest {
@@ -644,6 +645,20 @@ xsim_front_net_connect(XsimGuest *guest,
                       front->devid, addr_text, XSIM_NET_PREFIX);
 }
 
+/* The backend's "sectors": a decimal, or it is ignored, like Linux. */
+static bool
+xsim_front_read_sectors(XsimGuest *guest,
+                        XsimFront *front,
+                        guint64 *sectors_r)
+{
+    g_autofree char *p = g_strdup_printf("%s/sectors", front->back);
+    g_autofree char *val = NULL;
+
+    return xsim_xsc_read(guest->xsc, p, &val) == 0 &&
+           g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT64, sectors_r,
+                                      NULL);
+}
+
 /* The backend changed state: xenbus' otherend_changed() for one driver. */
 static void
 xsim_front_backend_changed(XsimGuest *guest,
@@ -672,14 +687,24 @@ xsim_front_backend_changed(XsimGuest *guest,
         if (front->state != XSIM_XB_CONNECTED) {
             xsim_front_set_state(guest, front, XSIM_XB_CONNECTED);
             if (g_str_equal(front->kind, "vbd")) {
-                g_autofree char *p = g_strdup_printf("%s/sectors", front->back);
-                g_autofree char *sectors = NULL;
-
-                if (xsim_xsc_read(guest->xsc, p, &sectors) == 0 &&
-                    strspn(sectors, "0123456789") == strlen(sectors))
-                    xsim_guest_printf(guest, "blkfront: %s: %s sectors\r\n",
-                                      front->devid, sectors);
+                if (xsim_front_read_sectors(guest, front, &front->sectors))
+                    xsim_guest_printf(guest, "blkfront: %s: %" G_GUINT64_FORMAT
+                                      " sectors\r\n", front->devid,
+                                      front->sectors);
                 xsim_front_disk_io(guest, front);
+            }
+        } else if (g_str_equal(front->kind, "vbd")) {
+            guint64 sectors;
+
+            /* Connected again while connected: the backend rewrote its
+             * state after a resize (xen_vbd_resize), and blkfront reads
+             * the capacity again (blkfront_connect). */
+            if (xsim_front_read_sectors(guest, front, &sectors) &&
+                sectors != front->sectors) {
+                front->sectors = sectors;
+                xsim_guest_printf(guest, "blkfront: %s: changing capacity to "
+                                  "%" G_GUINT64_FORMAT " sectors\r\n",
+                                  front->devid, sectors);
             }
         }
         if (g_str_equal(front->kind, "vif"))

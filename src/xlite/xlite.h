@@ -705,6 +705,49 @@ int xlite_block_job_set_speed(xlite_ctx *ctx, uint32_t domid,
                               const char *vdev, uint64_t bandwidth,
                               const xlite_async_how *how);
 
+/*
+ * Growing a running domain's disk to size bytes (docs/snapshots.md).
+ *  - A raw or qcow2 file with a QEMU backend (qdisk): the disk server's
+ *    block_resize on the node the disk's export serves (the server is
+ *    started, and the disk opened in it, if they are not yet);
+ *  - a raw file with blkback (backend phy or default): the file grows.
+ * Then the backend's "sectors" is rewritten, and its "state" rewritten
+ * to the same value in the same transaction, which is what Linux's
+ * xen-blkback (xen_vbd_resize) and QEMU's xen-block do on a resize: a
+ * connected blkfront re-reads the capacity.  Never shrinks: -ERANGE for
+ * a size below the disk's.  -ENOENT: no such disk; -EOPNOTSUPP: any
+ * other disk (a CD-ROM, a block device, tap, a network source); -EROFS:
+ * a read-only disk; -EIO: the server refused (xlite_errmsg()).
+ */
+int xlite_disk_resize(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                      uint64_t size, const xlite_async_how *how);
+
+/*
+ * External disk snapshots of a running domain (docs/snapshots.md): each
+ * disk named (a raw or qcow2 file with a QEMU backend) goes on in a new
+ * qcow2 overlay whose backing file is the disk's image; the disk's old
+ * chain is read-only from then on.  The overlay is created (qemu-img
+ * create -b) unless reuse_ext, when it must exist with the disk's image
+ * as its backing file (how Nova prepares it).  In the disk server: each
+ * overlay is opened (blockdev-add), then one QMP transaction of
+ * blockdev-snapshot puts them all on top at once, so that several disks
+ * are snapshotted together or not at all; on failure the overlays this
+ * call opened are closed and those it created removed.  Then the stored
+ * config names the overlays (qcow2).  -ENOENT: no such disk; -EBUSY: a
+ * disk has a block job; -EEXIST: an overlay to create exists already;
+ * -EOPNOTSUPP: a disk not served by a QEMU; -EIO: the server or qemu-img
+ * refused (xlite_errmsg()).
+ */
+typedef struct {
+    const char *vdev;            /* the disk: "xvda" */
+    const char *overlay;         /* absolute path of the new top image */
+} xlite_disk_snapshot;
+
+int xlite_disk_snapshot_create(xlite_ctx *ctx, uint32_t domid,
+                               const xlite_disk_snapshot *disks,
+                               size_t num_disks, bool reuse_ext,
+                               const xlite_async_how *how);
+
 /* The user's config as stored at create, merged with the runtime facts
  * (name, memory, vcpus): xenstore is the primary reference and the stored
  * JSON the template (DESIGN.md section 4).  cfg_r must be _init'ed. */

@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "xlite_dom_internal.h"
 #include "xlite_qmp.h"
 
 #define QSD_PROGRAM "qemu-storage-daemon"
@@ -45,6 +46,8 @@ typedef struct {
     xlite_block_job_state state;
     char *dest;                 /* COPY */
     xlite_disk_format dest_format;
+    char *node;                 /* COPY: the node it started from (its
+                                 * job file's; NULL: the disk's own) */
 } bjob;
 
 struct xlite__dserver {
@@ -57,6 +60,7 @@ struct xlite__dserver {
     GQueue waiting;             /* bj_op, until ready */
     unsigned int nops;          /* operations using it */
     GHashTable *jobs;           /* vdev -> bjob */
+    struct bj_op *export_wait;  /* a resize waiting for its export to go */
 };
 
 struct xlite__blockjobs {
@@ -69,9 +73,22 @@ typedef enum {
     OP_ABORT,
     OP_INFO,
     OP_SPEED,
+    OP_RESIZE,
+    OP_SNAPSHOT,
 } op_kind;
 
+/* SNAPSHOT: one disk's part. */
 typedef struct {
+    char *vdev;
+    char *overlay;
+    char *source;               /* the disk's image, the overlay's backing */
+    xlite_disk_format format;
+    char *node;                 /* the disk's top node before */
+    char *ovnode;               /* the overlay's node, once opened */
+    bool created;               /* by this call: removed on failure */
+} snap_disk;
+
+typedef struct bj_op {
     /* caller */
     xlite__ao *ao;
     op_kind kind;
@@ -81,6 +98,9 @@ typedef struct {
     bool pivot;                     /* ABORT */
     uint64_t bandwidth;             /* SPEED */
     xlite_block_job_info *info_r;   /* INFO */
+    uint64_t size;                  /* RESIZE: bytes */
+    GPtrArray *snaps;               /* SNAPSHOT: snap_disk */
+    bool reuse_ext;                 /* SNAPSHOT */
     /* private */
     uint8_t uuid[16];
     char *source;                   /* START: the disk's file */
@@ -91,6 +111,12 @@ typedef struct {
     char **argv;
     int logfd;
     xlite_block_job_state prev;     /* ABORT: to go back to on refusal */
+    char *node;                     /* the node the disk's export serves */
+    char *backend;                  /* RESIZE: the disk's backend in xenstore */
+    guint cur;                      /* SNAPSHOT: the disk worked on */
+    bool export_del_replied;        /* RESIZE: block-export-del answered */
+    bool export_gone;               /* RESIZE: BLOCK_EXPORT_DELETED came */
+    char *refusal;                  /* RESIZE: why the server refused */
     GList link;                     /* in ds->waiting */
 } bj_op;
 
@@ -99,6 +125,15 @@ static void op_spawned(xlite__egc *egc, xlite__spawn_state *ss, int rc,
                        int status);
 static void op_connect(xlite__egc *egc, bj_op *op);
 static void op_run(xlite__egc *egc, bj_op *op);
+static void node_resolve(xlite__egc *egc, bj_op *op);
+static void node_ready(xlite__egc *egc, bj_op *op);
+static void snap_next_disk(xlite__egc *egc, bj_op *op);
+static void snap_create_next(xlite__egc *egc, bj_op *op);
+static void snap_add_next(xlite__egc *egc, bj_op *op);
+static void op_ensure_node(xlite__egc *egc, bj_op *op);
+static void resize_export_gone(xlite__egc *egc, bj_op *op, bool gone,
+                               bool replied);
+static bool node_is_string(JsonObject *o, const char *m);
 static void op_done(xlite__egc *egc, bj_op *op, int rc);
 static void ds_release_if_idle(xlite__egc *egc, dserver *ds);
 
@@ -229,6 +264,7 @@ bjob_free(void *p)
 
     g_free(job->vdev);
     g_free(job->dest);
+    g_free(job->node);
     g_free(job);
 }
 
@@ -391,6 +427,13 @@ ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
             job->state = XLITE_BLOCK_JOB_STATE_READY;
             emit(egc, ds, job->vdev, job->type, XLITE_BLOCK_JOB_READY);
         }
+    } else if (g_str_equal(name, "BLOCK_EXPORT_DELETED")) {
+        bj_op *op = ds->export_wait;
+
+        if (op && data && node_is_string(data, "id") &&
+            g_str_equal(json_object_get_string_member(data, "id"), op->vdev))
+            resize_export_gone(egc, op, true, false);
+        return;
     } else if (g_str_equal(name, "BLOCK_JOB_COMPLETED") ||
                g_str_equal(name, "BLOCK_JOB_CANCELLED")) {
         /* A second terminal event finds no job: dropped. */
@@ -514,6 +557,10 @@ read_job_file(dserver *ds, bjob *job)
     if (node_is_int(f, "format") &&
         json_object_get_int_member(f, "format") <= XLITE_DISK_FORMAT_QCOW2)
         job->dest_format = json_object_get_int_member(f, "format");
+    if (node_is_string(f, "node")) {
+        g_free(job->node);
+        job->node = g_strdup(json_object_get_string_member(f, "node"));
+    }
     return true;
 }
 
@@ -614,6 +661,10 @@ ds_exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         g_autofree char *path = job_file(ds->dir, vdev);
         bool pivoted = false;
         bjob job = { .vdev = (char *)vdev };
+        bool known = read_job_file(ds, &job);
+        /* The node the copy started from (a snapshot may have put it on
+         * top of the disk's own). */
+        const char *from = job.node ? job.node : vdev;
 
         for (guint j = 0; arr && j < json_array_get_length(arr); j++) {
             JsonNode *n = json_array_get_element(arr, j);
@@ -625,18 +676,21 @@ ds_exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
             if (node_is_string(o, "id") && node_is_string(o, "node-name") &&
                 g_str_equal(json_object_get_string_member(o, "id"), vdev))
                 pivoted = !g_str_equal(json_object_get_string_member(
-                                           o, "node-name"), vdev);
+                                           o, "node-name"), from);
         }
         if (!arr) {
             /* Cannot tell: leave the file for a later connection. */
+            g_free(job.dest);
+            g_free(job.node);
             continue;
         }
-        if (pivoted && read_job_file(ds, &job)) {
+        if (pivoted && known) {
             XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u disk %s: its copy "
                       "was pivoted while no one watched", ds->domid, vdev);
             follow_pivot(egc->ctx, ds, &job);
         }
         g_free(job.dest);
+        g_free(job.node);
         unlink(path);
     }
     if (rc < 0 && rc != -EIO) {
@@ -704,6 +758,11 @@ ds_state(xlite__egc *egc, xlite__qmp *qmp, int rc, void *opaque)
     ds->nops++;
     while ((l = g_queue_pop_head_link(&waiting)))
         op_done(egc, l->data, rc);
+    if (ds->export_wait) {
+        bj_op *op = g_steal_pointer(&ds->export_wait);
+
+        op_done(egc, op, rc);
+    }
     g_hash_table_iter_init(&it, ds->jobs);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         bjob *job = value;
@@ -723,9 +782,27 @@ static const xlite__qmp_callbacks ds_callbacks = { ds_state, ds_event };
 /* ---------- operations: finding or starting the server ---------- */
 
 static void
+snap_disk_free(void *p)
+{
+    snap_disk *sd = p;
+
+    g_free(sd->vdev);
+    g_free(sd->overlay);
+    g_free(sd->source);
+    g_free(sd->node);
+    g_free(sd->ovnode);
+    g_free(sd);
+}
+
+static void
 op_free(bj_op *op)
 {
     g_free(op->vdev);
+    g_free(op->node);
+    g_free(op->backend);
+    g_free(op->refusal);
+    if (op->snaps)
+        g_ptr_array_unref(op->snaps);
     g_free((char *)op->params.vdev);
     g_free((char *)op->params.dest);
     g_free((char *)op->params.base);
@@ -822,7 +899,8 @@ op_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
         op_connect(egc, op);
         return;
     }
-    if (op->kind != OP_START) {
+    if (op->kind != OP_START && op->kind != OP_RESIZE &&
+        op->kind != OP_SNAPSHOT) {
         /* No server: no job. */
         op_done(egc, op, -ENOENT);
         return;
@@ -993,6 +1071,8 @@ write_job_file(xlite__egc *egc, bj_op *op)
     json_builder_add_string_value(b, op->params.dest);
     json_builder_set_member_name(b, "format");
     json_builder_add_int_value(b, op->params.dest_format);
+    json_builder_set_member_name(b, "node");
+    json_builder_add_string_value(b, op->node);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     json_generator_set_root(gen, root);
@@ -1013,7 +1093,7 @@ start_job(xlite__egc *egc, bj_op *op)
     int rc;
 
     json_object_set_string_member(args, "job-id", op->vdev);
-    json_object_set_string_member(args, "device", op->vdev);
+    json_object_set_string_member(args, "device", op->node);
     if (op->params.bandwidth)
         json_object_set_int_member(args, "speed",
                                    (gint64)MIN(op->params.bandwidth,
@@ -1098,7 +1178,7 @@ chain_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         o = json_node_get_object(n);
         if (!node_is_string(o, "node-name") ||
             !g_str_equal(json_object_get_string_member(o, "node-name"),
-                         op->vdev) ||
+                         op->node) ||
             !json_object_has_member(o, "image") ||
             JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
                 JSON_NODE_OBJECT)
@@ -1158,7 +1238,7 @@ export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, refused(egc, op, rc, "export", errdesc));
         return;
     }
-    start_resolved(egc, op);
+    node_resolve(egc, op);
 }
 
 static void
@@ -1213,8 +1293,8 @@ nodes_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         if (node_is_string(o, "node-name") &&
             g_str_equal(json_object_get_string_member(o, "node-name"),
                         op->vdev)) {
-            /* Served already (an earlier job on this disk). */
-            start_resolved(egc, op);
+            /* Served already (an earlier operation on this disk). */
+            node_resolve(egc, op);
             return;
         }
     }
@@ -1235,6 +1315,601 @@ nodes_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
     if ((rc = xlite__qmp_command(egc, qmp, "blockdev-add", args, -1,
                                  node_added, op)) < 0)
         op_done(egc, op, rc);
+}
+
+/* The disk (op->vdev, op->source) is opened in the server, with its
+ * export, unless it is already; then node_resolve. */
+static void
+op_ensure_node(xlite__egc *egc, bj_op *op)
+{
+    JsonObject *args = json_object_new();
+    int rc;
+
+    json_object_set_boolean_member(args, "flat", true);
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "query-named-block-nodes",
+                                 args, -1, nodes_listed, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+/* Which node the disk's export serves: the disk's own node until
+ * something was put on top of it (a snapshot's overlay) or in its place
+ * (a pivot).  Jobs and resizes act on that node, the guest's. */
+static void
+exports_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+               const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonArray *arr;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "list the exports of",
+                                 errdesc));
+        return;
+    }
+    if (!ret || JSON_NODE_TYPE(ret) != JSON_NODE_ARRAY) {
+        op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's "
+                                     "export list is not a list"));
+        return;
+    }
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        JsonObject *o;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "id") || !node_is_string(o, "node-name") ||
+            !g_str_equal(json_object_get_string_member(o, "id"), op->vdev))
+            continue;
+        g_free(op->node);
+        op->node = g_strdup(json_object_get_string_member(o, "node-name"));
+        node_ready(egc, op);
+        return;
+    }
+    op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server does "
+                                 "not export disk '%s'", op->vdev));
+}
+
+static void
+node_resolve(xlite__egc *egc, bj_op *op)
+{
+    int rc;
+
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "query-block-exports",
+                                 NULL, -1, exports_listed, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+/* ---------- resize ---------- */
+
+/*
+ * The backend tells its frontend of the new size as Linux's xen-blkback
+ * does (xen_vbd_resize) and QEMU's xen-block after it: "sectors", and
+ * "state" written again with its value, in one transaction; a connected
+ * blkfront then reads the capacity again (blkback_changed, Connected).
+ */
+typedef struct {
+    const char *backend;
+    uint64_t sectors;
+} announce;
+
+static int
+announce_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+              void *opaque)
+{
+    announce *a = opaque;
+    g_autofree char *spath = g_strdup_printf("%s/sectors", a->backend);
+    g_autofree char *stpath = g_strdup_printf("%s/state", a->backend);
+    g_autofree char *sectors = g_strdup_printf("%" G_GUINT64_FORMAT,
+                                               a->sectors);
+    g_autofree char *state = NULL;
+    unsigned int len = 0;
+    char *v;
+
+    if (!(v = xs_read(xsh, t, stpath, &len)))
+        return XLITE_ERROR(ctx, -ENOENT, "%s has no state", a->backend);
+    state = g_strndup(v, len);
+    free(v);
+    /* A XenbusState: one digit. */
+    if (strlen(state) != 1 || !g_ascii_isdigit(state[0]))
+        return XLITE_ERROR(ctx, -EPROTO, "%s has no valid state",
+                           a->backend);
+    if (!xs_write(xsh, t, spath, sectors, strlen(sectors)) ||
+        !xs_write(xsh, t, stpath, state, strlen(state)))
+        return XLITE_ERROR(ctx, -errno, "cannot write %s: %s", spath,
+                           g_strerror(errno));
+    return 0;
+}
+
+static int
+resize_announce(xlite_ctx *ctx, const char *backend, uint64_t size)
+{
+    announce a = { backend, size / 512 };
+    int rc;
+
+    rc = xlite__xs_transact(ctx, "tell the frontend the disk's new size",
+                            announce_body, &a);
+    return rc < 0 ? rc : 0;
+}
+
+static void
+resize_exported(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+                const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "export", errdesc));
+        return;
+    }
+    if (op->refusal) {
+        op_done(egc, op, refused(egc, op, -EIO, "resize", op->refusal));
+        return;
+    }
+    op_done(egc, op, resize_announce(egc->ctx, op->backend, op->size));
+}
+
+/* Resized or refused (op->refusal says why), the export comes back. */
+static void
+resize_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonObject *args;
+
+    if (rc < 0 && rc != -EIO) {
+        op_done(egc, op, rc);
+        return;
+    }
+    if (rc < 0)
+        op->refusal = g_strdup(errdesc);
+    args = json_object_new();
+    json_object_set_string_member(args, "type", "nbd");
+    json_object_set_string_member(args, "id", op->vdev);
+    json_object_set_string_member(args, "node-name", op->node);
+    json_object_set_string_member(args, "name", op->vdev);
+    json_object_set_boolean_member(args, "writable", true);
+    if ((rc = xlite__qmp_command(egc, qmp, "block-export-add", args, -1,
+                                 resize_exported, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+/* The export is gone once block-export-del was answered and its
+ * BLOCK_EXPORT_DELETED came, in either order: then the resize. */
+static void
+resize_export_gone(xlite__egc *egc, bj_op *op, bool gone, bool replied)
+{
+    JsonObject *args;
+    int rc;
+
+    op->export_gone |= gone;
+    op->export_del_replied |= replied;
+    if (!op->export_gone || !op->export_del_replied)
+        return;
+    op->ds->export_wait = NULL;
+    args = json_object_new();
+    json_object_set_string_member(args, "node-name", op->node);
+    json_object_set_int_member(args, "size", (gint64)op->size);
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "block_resize", args, -1,
+                                 resize_reply, op)) < 0)
+        op_done(egc, op, rc);
+}
+
+static void
+resize_export_deleted(xlite__egc *egc, xlite__qmp *qmp, int rc,
+                      JsonNode *ret, const char *errclass,
+                      const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+
+    if (rc < 0) {
+        op->ds->export_wait = NULL;
+        op_done(egc, op, refused(egc, op, rc, "stop the export of",
+                                 errdesc));
+        return;
+    }
+    resize_export_gone(egc, op, false, true);
+}
+
+/* The node's virtual size: never shrink it. */
+static void
+resize_sized(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    JsonObject *args;
+    JsonArray *arr;
+
+    if (rc < 0) {
+        op_done(egc, op, refused(egc, op, rc, "list the nodes of", errdesc));
+        return;
+    }
+    if (!ret || JSON_NODE_TYPE(ret) != JSON_NODE_ARRAY) {
+        op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server's "
+                                     "node list is not a list"));
+        return;
+    }
+    arr = json_node_get_array(ret);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        JsonObject *o;
+        JsonObject *img;
+        uint64_t cur;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "node-name") ||
+            !g_str_equal(json_object_get_string_member(o, "node-name"),
+                         op->node))
+            continue;
+        if (!json_object_has_member(o, "image") ||
+            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
+                JSON_NODE_OBJECT ||
+            !node_is_int((img = json_object_get_object_member(o, "image")),
+                         "virtual-size")) {
+            op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk "
+                                         "server does not say the size of "
+                                         "disk '%s'", op->vdev));
+            return;
+        }
+        cur = json_object_get_int_member(img, "virtual-size");
+        if (op->size < cur) {
+            op_done(egc, op, XLITE_ERROR(egc->ctx, -ERANGE, "disk '%s' of "
+                                         "domain %u has %" G_GUINT64_FORMAT
+                                         " bytes: it cannot shrink to %"
+                                         G_GUINT64_FORMAT, op->vdev,
+                                         op->domid, cur, op->size));
+            return;
+        }
+        /* An NBD export fixes its size for its clients (QEMU's NBD
+         * server refuses a resize under it): it goes, and comes back
+         * after, with the new size.  Its end is an event, which may come
+         * before the command's reply. */
+        if (op->ds->export_wait) {
+            op_done(egc, op, XLITE_ERROR(egc->ctx, -EBUSY, "domain %u has "
+                                         "a resize under way", op->domid));
+            return;
+        }
+        args = json_object_new();
+        json_object_set_string_member(args, "id", op->vdev);
+        json_object_set_string_member(args, "mode", "hard");
+        op->ds->export_wait = op;
+        if ((rc = xlite__qmp_command(egc, qmp, "block-export-del", args, -1,
+                                     resize_export_deleted, op)) < 0) {
+            op->ds->export_wait = NULL;
+            op_done(egc, op, rc);
+        }
+        return;
+    }
+    op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server does "
+                                 "not list disk '%s'", op->vdev));
+}
+
+/* A raw file served by blkback: the file grows, and blkback says so. */
+static int
+resize_file(xlite_ctx *ctx, bj_op *op)
+{
+    struct stat st;
+    int fd;
+    int rc = 0;
+
+    if ((fd = xlite__open(ctx, op->source, O_WRONLY | O_NOCTTY, 0)) < 0)
+        return fd;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "disk '%s' of domain %u is not a "
+                         "file", op->vdev, op->domid);
+    } else if (op->size < (uint64_t)st.st_size) {
+        rc = XLITE_ERROR(ctx, -ERANGE, "disk '%s' of domain %u has %lld "
+                         "bytes: it cannot shrink to %" G_GUINT64_FORMAT,
+                         op->vdev, op->domid, (long long)st.st_size,
+                         op->size);
+    } else if (ftruncate(fd, (off_t)op->size) < 0) {
+        rc = XLITE_ERROR(ctx, -errno, "cannot grow %s: %s", op->source,
+                         g_strerror(errno));
+    }
+    xlite__close(&fd);
+    if (rc < 0)
+        return rc;
+    return resize_announce(ctx, op->backend, op->size);
+}
+
+/* ---------- snapshot ---------- */
+
+static void
+snap_select(bj_op *op, guint i)
+{
+    snap_disk *sd = op->snaps->pdata[i];
+
+    op->cur = i;
+    g_free(op->vdev);
+    op->vdev = g_strdup(sd->vdev);
+    g_free(op->source);
+    op->source = g_strdup(sd->source);
+    op->source_format = sd->format;
+}
+
+static void
+snap_closed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+            const char *errclass, const char *errdesc, void *opaque)
+{
+    if (rc < 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "the disk server did not close "
+                  "an overlay after a failed snapshot: %s",
+                  errdesc ? errdesc : xlite_errmsg());
+}
+
+/* The overlays this call made go again: closed in the server (the
+ * replies are not waited for: the node is of no use either way), and
+ * removed if created. */
+static void
+snap_undo(xlite__egc *egc, bj_op *op)
+{
+    for (guint i = 0; i < op->snaps->len; i++) {
+        snap_disk *sd = op->snaps->pdata[i];
+
+        if (sd->ovnode && op->ds && op->ds->qmp &&
+            !xlite__qmp_is_dead(op->ds->qmp)) {
+            JsonObject *args = json_object_new();
+
+            json_object_set_string_member(args, "node-name", sd->ovnode);
+            xlite__qmp_command(egc, op->ds->qmp, "blockdev-del", args, -1,
+                               snap_closed, NULL);
+        }
+        if (sd->created && unlink(sd->overlay) < 0)
+            XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "cannot remove %s: %s",
+                      sd->overlay, g_strerror(errno));
+    }
+}
+
+static void
+snap_fail(xlite__egc *egc, bj_op *op, int rc)
+{
+    snap_undo(egc, op);
+    op_done(egc, op, rc);
+}
+
+static void
+snap_created(xlite__egc *egc, xlite__spawn_state *ss, int rc, int status)
+{
+    bj_op *op = XLITE__CONTAINER_OF(ss, bj_op, spawn);
+    snap_disk *sd = op->snaps->pdata[op->cur];
+    g_autofree char *logpath = g_strdup_printf("%s/log", op->ds->dir);
+
+    xlite__close(&op->logfd);
+    if (rc == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = XLITE_ERROR(egc->ctx, -EIO, "qemu-img could not create the "
+                         "overlay %s of disk '%s' (see %s)", sd->overlay,
+                         sd->vdev, logpath);
+    if (rc < 0) {
+        unlink(sd->overlay);
+        snap_fail(egc, op, rc);
+        return;
+    }
+    sd->created = true;
+    op->cur++;
+    snap_create_next(egc, op);
+}
+
+/* Without REUSE_EXT: the overlays, one after the other, with qemu-img
+ * (its output in the server's log); then they are opened. */
+static void
+snap_create_next(xlite__egc *egc, bj_op *op)
+{
+    xlite_ctx *ctx = egc->ctx;
+    g_autofree char *logpath = g_strdup_printf("%s/log", op->ds->dir);
+    snap_disk *sd;
+    int rc;
+
+    if (op->cur == op->snaps->len) {
+        op->cur = 0;
+        snap_add_next(egc, op);
+        return;
+    }
+    sd = op->snaps->pdata[op->cur];
+    if (g_file_test(sd->overlay, G_FILE_TEST_EXISTS)) {
+        snap_fail(egc, op, XLITE_ERROR(ctx, -EEXIST, "the overlay %s of "
+                                       "disk '%s' exists already",
+                                       sd->overlay, sd->vdev));
+        return;
+    }
+    if ((op->logfd = xlite__open(ctx, logpath, O_WRONLY | O_CREAT | O_APPEND,
+                                 0600)) < 0) {
+        snap_fail(egc, op, op->logfd);
+        return;
+    }
+    g_strfreev(op->argv);
+    op->argv = g_new0(char *, 12);
+    op->argv[0] = g_strdup("qemu-img");
+    op->argv[1] = g_strdup("create");
+    op->argv[2] = g_strdup("-q");
+    op->argv[3] = g_strdup("-f");
+    op->argv[4] = g_strdup("qcow2");
+    op->argv[5] = g_strdup("-b");
+    op->argv[6] = g_strdup(sd->source);
+    op->argv[7] = g_strdup("-F");
+    op->argv[8] = g_strdup(xlite_disk_format_to_string(sd->format));
+    op->argv[9] = g_strdup(sd->overlay);
+    xlite__spawn_init(&op->spawn);
+    op->spawn.ao = op->ao;
+    op->spawn.what = "qemu-img";
+    op->spawn.argv = (const char *const *)op->argv;
+    op->spawn.stdfds[0] = -1;
+    op->spawn.stdfds[1] = op->logfd;
+    op->spawn.stdfds[2] = op->logfd;
+    op->spawn.timeout_usec = QSD_START_TIMEOUT;
+    op->spawn.death_cb = snap_created;
+    if ((rc = xlite__spawn(egc, &op->spawn)) < 0) {
+        xlite__close(&op->logfd);
+        snap_fail(egc, op, rc);
+    }
+}
+
+/* Each disk opened in the server, its top node known (node_ready comes
+ * back here); then the overlays created (unless they exist) and opened. */
+static void
+snap_next_disk(xlite__egc *egc, bj_op *op)
+{
+    if (op->cur < op->snaps->len) {
+        snap_select(op, op->cur);
+        op_ensure_node(egc, op);
+        return;
+    }
+    op->cur = 0;
+    if (op->reuse_ext)
+        snap_add_next(egc, op);
+    else
+        snap_create_next(egc, op);
+}
+
+static void
+snap_taken(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    xlite_domain_config cfg;
+
+    if (rc < 0) {
+        if (rc == -EIO)
+            rc = XLITE_ERROR(egc->ctx, -EIO, "the disk server refused the "
+                             "snapshot of domain %u: %s", op->domid,
+                             errdesc);
+        snap_fail(egc, op, rc);
+        return;
+    }
+    /* Taken: from here on the overlays are the disks' images. */
+    xlite_domain_config_init(&cfg);
+    if ((rc = xlite__userdata_load(egc->ctx, op->domid, op->uuid,
+                                   &cfg)) == 0) {
+        for (size_t i = 0; i < cfg.num_disks; i++) {
+            for (guint j = 0; j < op->snaps->len; j++) {
+                snap_disk *sd = op->snaps->pdata[j];
+
+                if (g_strcmp0(cfg.disks[i].vdev, sd->vdev) != 0)
+                    continue;
+                g_free(cfg.disks[i].target);
+                cfg.disks[i].target = g_strdup(sd->overlay);
+                cfg.disks[i].format = XLITE_DISK_FORMAT_QCOW2;
+            }
+        }
+        rc = xlite__userdata_store(egc->ctx, op->domid, op->uuid, &cfg);
+    }
+    xlite_domain_config_dispose(&cfg);
+    if (rc < 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the stored config "
+                  "could not be updated after a snapshot", op->domid);
+    op_done(egc, op, 0);
+}
+
+/* All overlays open: one transaction puts each on top of its disk. */
+static void
+snap_take(xlite__egc *egc, bj_op *op)
+{
+    JsonObject *args = json_object_new();
+    JsonArray *actions = json_array_new();
+    int rc;
+
+    for (guint i = 0; i < op->snaps->len; i++) {
+        snap_disk *sd = op->snaps->pdata[i];
+        JsonObject *action = json_object_new();
+        JsonObject *data = json_object_new();
+
+        json_object_set_string_member(data, "node", sd->node);
+        json_object_set_string_member(data, "overlay", sd->ovnode);
+        json_object_set_string_member(action, "type", "blockdev-snapshot");
+        json_object_set_object_member(action, "data", data);
+        json_array_add_object_element(actions, action);
+    }
+    json_object_set_array_member(args, "actions", actions);
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "transaction", args, -1,
+                                 snap_taken, op)) < 0)
+        snap_fail(egc, op, rc);
+}
+
+static void
+snap_added(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    snap_disk *sd = op->snaps->pdata[op->cur];
+
+    if (rc < 0) {
+        g_clear_pointer(&sd->ovnode, g_free);
+        if (rc == -EIO)
+            rc = XLITE_ERROR(egc->ctx, -EIO, "the disk server cannot open "
+                             "the overlay %s of disk '%s': %s", sd->overlay,
+                             sd->vdev, errdesc);
+        snap_fail(egc, op, rc);
+        return;
+    }
+    op->cur++;
+    snap_add_next(egc, op);
+}
+
+/* An overlay's node: the disk's name, and a number no other node of the
+ * server has (QEMU ids: at most 31 characters). */
+static void
+snap_add_next(xlite__egc *egc, bj_op *op)
+{
+    JsonObject *args;
+    JsonObject *file;
+    snap_disk *sd;
+    int rc;
+
+    if (op->cur == op->snaps->len) {
+        snap_take(egc, op);
+        return;
+    }
+    sd = op->snaps->pdata[op->cur];
+    sd->ovnode = g_strdup_printf("%.16s-ov%08x", sd->vdev, g_random_int());
+    file = json_object_new();
+    json_object_set_string_member(file, "driver", "file");
+    json_object_set_string_member(file, "filename", sd->overlay);
+    args = json_object_new();
+    json_object_set_string_member(args, "driver", "qcow2");
+    json_object_set_string_member(args, "node-name", sd->ovnode);
+    json_object_set_object_member(args, "file", file);
+    /* Its backing is the disk's node, which blockdev-snapshot sets. */
+    json_object_set_null_member(args, "backing");
+    if ((rc = xlite__qmp_command(egc, op->ds->qmp, "blockdev-add", args, -1,
+                                 snap_added, op)) < 0)
+        snap_fail(egc, op, rc);
+}
+
+/* The disk's top node is known (op->node): what the operation does. */
+static void
+node_ready(xlite__egc *egc, bj_op *op)
+{
+    JsonObject *args;
+    int rc;
+
+    switch (op->kind) {
+    case OP_START:
+        start_resolved(egc, op);
+        return;
+    case OP_RESIZE:
+        args = json_object_new();
+        json_object_set_boolean_member(args, "flat", true);
+        if ((rc = xlite__qmp_command(egc, op->ds->qmp,
+                                     "query-named-block-nodes", args, -1,
+                                     resize_sized, op)) < 0)
+            op_done(egc, op, rc);
+        return;
+    case OP_SNAPSHOT: {
+        snap_disk *sd = op->snaps->pdata[op->cur];
+
+        sd->node = g_strdup(op->node);
+        op->cur++;
+        snap_next_disk(egc, op);
+        return;
+    }
+    case OP_ABORT:
+    case OP_INFO:
+    case OP_SPEED:
+    default:
+        g_assert_not_reached();
+    }
 }
 
 static void
@@ -1360,18 +2035,29 @@ op_run(xlite__egc *egc, bj_op *op)
     JsonObject *args;
     int rc;
 
-    if (op->kind == OP_START) {
-        if (job) {
-            op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "disk '%s' of domain "
-                                         "%u has a block job already",
-                                         op->vdev, op->domid));
-            return;
+    if (op->kind == OP_START && job) {
+        op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "disk '%s' of domain %u "
+                                     "has a block job already", op->vdev,
+                                     op->domid));
+        return;
+    }
+    if (op->kind == OP_START || op->kind == OP_RESIZE) {
+        op_ensure_node(egc, op);
+        return;
+    }
+    if (op->kind == OP_SNAPSHOT) {
+        for (guint i = 0; i < op->snaps->len; i++) {
+            snap_disk *sd = op->snaps->pdata[i];
+
+            if (g_hash_table_contains(ds->jobs, sd->vdev)) {
+                op_done(egc, op, XLITE_ERROR(ctx, -EBUSY, "disk '%s' of "
+                                             "domain %u has a block job",
+                                             sd->vdev, op->domid));
+                return;
+            }
         }
-        args = json_object_new();
-        json_object_set_boolean_member(args, "flat", true);
-        if ((rc = xlite__qmp_command(egc, ds->qmp, "query-named-block-nodes",
-                                     args, -1, nodes_listed, op)) < 0)
-            op_done(egc, op, rc);
+        op->cur = 0;
+        snap_next_disk(egc, op);
         return;
     }
     if (!job) {
@@ -1396,6 +2082,8 @@ op_run(xlite__egc *egc, bj_op *op)
                                 -1, speed_reply, op);
         break;
     case OP_START:
+    case OP_RESIZE:
+    case OP_SNAPSHOT:
     default:
         g_assert_not_reached();
     }
@@ -1440,9 +2128,81 @@ find_disk(xlite_ctx *ctx, bj_op *op)
     return rc;
 }
 
+/* RESIZE: the disk, and whether it is a file blkback serves (*direct_r:
+ * grown here) or a disk of the server. */
+static int
+resize_find(xlite_ctx *ctx, bj_op *op, bool *direct_r)
+{
+    xlite_domain_config cfg;
+    int devid;
+    int rc;
+
+    xlite_domain_config_init(&cfg);
+    if ((rc = xlite__userdata_load(ctx, op->domid, op->uuid, &cfg)) < 0)
+        return rc;
+    rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'", op->domid,
+                     op->vdev);
+    for (size_t i = 0; i < cfg.num_disks; i++) {
+        const xlite_disk_config *d = &cfg.disks[i];
+        bool file = d->target && !d->network && !d->cdrom &&
+                    g_file_test(d->target, G_FILE_TEST_IS_REGULAR);
+
+        if (g_strcmp0(d->vdev, op->vdev) != 0)
+            continue;
+        if (file && d->readonly) {
+            rc = XLITE_ERROR(ctx, -EROFS, "disk '%s' of domain %u is "
+                             "read-only", op->vdev, op->domid);
+        } else if (file && d->backend == XLITE_DISK_BACKEND_QDISK &&
+                   (d->format == XLITE_DISK_FORMAT_RAW ||
+                    d->format == XLITE_DISK_FORMAT_QCOW2)) {
+            *direct_r = false;
+            rc = 0;
+        } else if (file && (d->backend == XLITE_DISK_BACKEND_PHY ||
+                            d->backend == XLITE_DISK_BACKEND_DEFAULT) &&
+                   (d->format == XLITE_DISK_FORMAT_RAW ||
+                    d->format == XLITE_DISK_FORMAT_DEFAULT)) {
+            *direct_r = true;
+            rc = 0;
+        } else {
+            rc = XLITE_ERROR(ctx, -EOPNOTSUPP, "disk '%s' of domain %u "
+                             "cannot be resized: only a raw file, or a raw "
+                             "or qcow2 file with backend qdisk can",
+                             op->vdev, op->domid);
+        }
+        if (rc == 0 && (rc = xlite__disk_devid(ctx, d->vdev, &devid)) == 0) {
+            op->source = g_strdup(d->target);
+            op->source_format = d->format;
+            op->backend = xlite__disk_backend_path(op->domid, d, devid);
+        }
+        break;
+    }
+    xlite_domain_config_dispose(&cfg);
+    return rc;
+}
+
+/* SNAPSHOT: each disk's image and format. */
+static int
+snap_find(xlite_ctx *ctx, bj_op *op)
+{
+    for (guint i = 0; i < op->snaps->len; i++) {
+        snap_disk *sd = op->snaps->pdata[i];
+        int rc;
+
+        g_free(op->vdev);
+        op->vdev = g_strdup(sd->vdev);
+        g_clear_pointer(&op->source, g_free);
+        if ((rc = find_disk(ctx, op)) < 0)
+            return rc;
+        sd->source = g_steal_pointer(&op->source);
+        sd->format = op->source_format;
+    }
+    return 0;
+}
+
 static int
 initiate(xlite_ctx *ctx, bj_op *op, const xlite_async_how *how)
 {
+    bool direct = false;
     xlite_dominfo info;
     xlite__ao *ao;
     int rc;
@@ -1462,12 +2222,23 @@ initiate(xlite_ctx *ctx, bj_op *op, const xlite_async_how *how)
     memcpy(op->uuid, info.uuid, 16);
     if (op->kind == OP_START && (rc = find_disk(ctx, op)) < 0)
         goto fail;
+    if (op->kind == OP_RESIZE && (rc = resize_find(ctx, op, &direct)) < 0)
+        goto fail;
+    if (op->kind == OP_SNAPSHOT && (rc = snap_find(ctx, op)) < 0)
+        goto fail;
     if (op->kind == OP_START && op->params.type == XLITE_BLOCK_JOB_COPY &&
         op->params.dest_format == XLITE_DISK_FORMAT_DEFAULT)
         op->params.dest_format = op->source_format;
     /* op may be gone once op_begin returns (it failed at once). */
     ao = op->ao = xlite__ao_create(ctx, how);
-    op_begin(egc, op);
+    if (direct) {
+        /* A file blkback serves: no server, nothing to wait for. */
+        rc = resize_file(ctx, op);
+        op_free(op);
+        xlite__ao_complete(egc, ao, rc);
+    } else {
+        op_begin(egc, op);
+    }
     rc = xlite__ao_inprogress(egc, ao);
     CTX_UNLOCK(ctx);
     EGC_FREE;
@@ -1576,6 +2347,58 @@ xlite_block_job_set_speed(xlite_ctx *ctx, uint32_t domid, const char *vdev,
         return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
     op = op_new(OP_SPEED, domid, vdev);
     op->bandwidth = bandwidth;
+    return initiate(ctx, op, how);
+}
+
+XLITE_EXPORT int
+xlite_disk_resize(xlite_ctx *ctx, uint32_t domid, const char *vdev,
+                  uint64_t size, const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!vdev_valid(vdev))
+        return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+    if (size > (uint64_t)G_MAXINT64)
+        return XLITE_ERROR(ctx, -EINVAL, "a disk of %" G_GUINT64_FORMAT
+                           " bytes is too large", size);
+    op = op_new(OP_RESIZE, domid, vdev);
+    op->size = size;
+    return initiate(ctx, op, how);
+}
+
+XLITE_EXPORT int
+xlite_disk_snapshot_create(xlite_ctx *ctx, uint32_t domid,
+                           const xlite_disk_snapshot *disks,
+                           size_t num_disks, bool reuse_ext,
+                           const xlite_async_how *how)
+{
+    bj_op *op;
+
+    if (!disks || num_disks == 0)
+        return XLITE_ERROR(ctx, -EINVAL, "a snapshot needs a disk");
+    for (size_t i = 0; i < num_disks; i++) {
+        if (!vdev_valid(disks[i].vdev))
+            return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
+        if (!disks[i].overlay || disks[i].overlay[0] != '/')
+            return XLITE_ERROR(ctx, -EINVAL, "the overlay of disk '%s' must "
+                               "be an absolute path", disks[i].vdev);
+        for (size_t j = 0; j < i; j++) {
+            if (g_str_equal(disks[i].vdev, disks[j].vdev) ||
+                g_str_equal(disks[i].overlay, disks[j].overlay))
+                return XLITE_ERROR(ctx, -EINVAL, "disk '%s' or its overlay "
+                                   "is named twice", disks[i].vdev);
+        }
+    }
+    op = op_new(OP_SNAPSHOT, domid, disks[0].vdev);
+    op->reuse_ext = reuse_ext;
+    op->snaps = g_ptr_array_new_with_free_func(snap_disk_free);
+    for (size_t i = 0; i < num_disks; i++) {
+        snap_disk *sd = g_new0(snap_disk, 1);
+
+        sd->vdev = g_strdup(disks[i].vdev);
+        sd->overlay = g_strdup(disks[i].overlay);
+        g_ptr_array_add(op->snaps, sd);
+    }
     return initiate(ctx, op, how);
 }
 

@@ -15,6 +15,9 @@
  *  - another context (the next virsh process in embedded mode) finds the
  *    server and the job, and pivots it;
  *  - the server killed mid-job: FAILED, no hang;
+ *  - a disk snapshot: the overlay on top (stored config, its backing
+ *    file), refused ones leave nothing; an active commit after it merges
+ *    the overlay down; a resize grows the image, never shrinks it;
  *  - destroy stops the server and removes its files.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -26,6 +29,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <json-glib/json-glib.h>
 
 #include "domtest.h"
 #include "qmppeer.h"
@@ -462,6 +467,106 @@ test_commit_and_active_commit(void)
     leak_check_end(&lc);
 }
 
+static uint64_t
+virtual_size(const char *image)
+{
+    g_autofree char *cmd = g_strdup_printf("qemu-img info -U --output=json "
+                                           "%s", image);
+    g_autofree char *out = NULL;
+    g_autoptr(JsonParser) p = json_parser_new();
+
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    g_assert_true(json_parser_load_from_data(p, out, -1, NULL));
+    return json_object_get_int_member(
+        json_node_get_object(json_parser_get_root(p)), "virtual-size");
+}
+
+static void
+test_snapshot_commit_resize(void)
+{
+    g_autofree char *base = NULL;
+    g_autofree char *ov = NULL;
+    g_autofree char *other = NULL;
+    g_autofree char *target = NULL;
+    g_autofree char *cmd = NULL;
+    g_autofree char *out = NULL;
+    xlite_disk_snapshot snap = { .vdev = "xvda" };
+    xlite_block_job_params p = { 0 };
+    leak_check lc;
+    fixture f = { 0 };
+
+    leak_check_begin(&lc);
+    f.sh = simhost_start();
+    base = make_image(f.sh, "base.qcow2", 32, 4, NULL);
+    ov = g_build_filename(f.sh->dir, "ov.qcow2", NULL);
+    other = g_build_filename(f.sh->dir, "nowhere", "ov.qcow2", NULL);
+    fixture_start(&f, "snapshot", base);
+
+    /* Refused: nothing is left of them, the disk is as it was. */
+    snap.overlay = other;
+    g_assert_cmpint(xlite_disk_snapshot_create(f.ctx, f.domid, &snap, 1,
+                                               false, NULL), ==, -EIO);
+    g_assert_cmpint(xlite_disk_snapshot_create(f.ctx, f.domid, &snap, 1,
+                                               true, NULL), ==, -EIO);
+    snap.vdev = "xvdz";
+    snap.overlay = ov;
+    g_assert_cmpint(xlite_disk_snapshot_create(f.ctx, f.domid, &snap, 1,
+                                               false, NULL), ==, -ENOENT);
+    g_assert_false(g_file_test(ov, G_FILE_TEST_EXISTS));
+    target = stored_target(&f);
+    g_assert_cmpstr(target, ==, base);
+    g_clear_pointer(&target, g_free);
+
+    /* Taken: the overlay is the disk's image, the base its backing. */
+    snap.vdev = "xvda";
+    g_assert_cmpint(xlite_disk_snapshot_create(f.ctx, f.domid, &snap, 1,
+                                               false, NULL), ==, 0);
+    target = stored_target(&f);
+    g_assert_cmpstr(target, ==, ov);
+    g_clear_pointer(&target, g_free);
+    g_assert_cmpint(xlite_disk_snapshot_create(f.ctx, f.domid, &snap, 1,
+                                               false, NULL), ==, -EEXIST);
+    cmd = g_strdup_printf("qemu-img info -U %s", ov);
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    g_assert_nonnull(strstr(out, base));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&cmd, g_free);
+
+    /* Resized: the top image grows (the base does not), never shrinks. */
+    g_assert_cmpint(xlite_disk_resize(f.ctx, f.domid, "xvda", 48 * MIB,
+                                      NULL), ==, 0);
+    g_assert_cmpuint(virtual_size(ov), ==, 48 * MIB);
+    g_assert_cmpuint(virtual_size(base), ==, 32 * MIB);
+    g_assert_cmpint(xlite_disk_resize(f.ctx, f.domid, "xvda", 16 * MIB,
+                                      NULL), ==, -ERANGE);
+    g_assert_cmpint(xlite_disk_resize(f.ctx, f.domid, "xvdz", 64 * MIB,
+                                      NULL), ==, -ENOENT);
+
+    /* The job acts on the top: an active commit merges the overlay into
+     * the base, which is the disk's image again. */
+    p.type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
+    p.vdev = "xvda";
+    p.base = base;
+    if (xlite_block_job_start(f.ctx, f.domid, &p, NULL) < 0)
+        g_error("active commit: %s", xlite_errmsg());
+    g_assert_cmpint(wait_job_event(f.ctx, XLITE_BLOCK_JOB_ACTIVE_COMMIT), ==,
+                    XLITE_BLOCK_JOB_READY);
+    g_assert_cmpint(xlite_block_job_abort(f.ctx, f.domid, "xvda", true,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(f.ctx, XLITE_BLOCK_JOB_ACTIVE_COMMIT), ==,
+                    XLITE_BLOCK_JOB_COMPLETED);
+    target = stored_target(&f);
+    g_assert_cmpstr(target, ==, base);
+    fixture_stop(&f);
+    /* The commit took the overlay's size down with it. */
+    g_assert_cmpuint(virtual_size(base), ==, 48 * MIB);
+    cmd = g_strdup_printf("qemu-io -f qcow2 -c 'read -P 0x5a 0 4M' %s", base);
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    g_assert_null(strstr(out, "Pattern verification failed"));
+    simhost_free(f.sh);
+    leak_check_end(&lc);
+}
+
 static void
 test_other_context_pivots(void)
 {
@@ -839,6 +944,8 @@ main(int argc, char **argv)
     g_test_add_func("/xlite/blockjob/other-context-pivots",
                     test_other_context_pivots);
     g_test_add_func("/xlite/blockjob/server-killed", test_server_killed);
+    g_test_add_func("/xlite/blockjob/snapshot-commit-resize",
+                    test_snapshot_commit_resize);
     g_test_add_func("/xlite/blockjob/fake/abort-races-end",
                     test_abort_races_end);
     g_test_add_func("/xlite/blockjob/fake/second-abort-while-ending",
