@@ -1123,8 +1123,16 @@ xvDomainEventBeginJob(xvDriver *driver, uint32_t domid)
     while (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0) {
         bool running;
 
-        if (vm->removing ||
-            virGetLastErrorCode() != VIR_ERR_OPERATION_TIMEOUT) {
+        if (vm->removing) {
+            /* A transient domain whose destroy removes it: that call
+             * handles its end (every embedded-mode destroy comes here). */
+            VIR_DEBUG("domain '%s': event for domid %u: the domain is "
+                      "being removed", vm->def->name, domid);
+            virResetLastError();
+            virDomainObjEndAPI(&vm);
+            return NULL;
+        }
+        if (virGetLastErrorCode() != VIR_ERR_OPERATION_TIMEOUT) {
             VIR_WARN("domain '%s': event for domid %u not handled: %s",
                      vm->def->name, domid, virGetLastErrorMessage());
             virDomainObjEndAPI(&vm);
