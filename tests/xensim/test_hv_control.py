@@ -429,19 +429,23 @@ def test_event_channels(host):
         expect_error("ESRCH", hv.call, "evtchn_alloc_unbound", domid=a, remote=99)
 
 
-def shm_files():
-    return {f for f in os.listdir("/dev/shm") if f.startswith("xensim-")}
+def shm_files(host):
+    """This xensimd's grant files (named /xensim-PID-DOMID-GREF): another
+    xensimd may run at the same time."""
+    return {f for f in os.listdir("/dev/shm")
+            if f.startswith("xensim-%d-" % host.pid)}
 
 
 def test_grants_and_zombie(host):
     with host.hv() as hv, host.hv() as sub:
         sub.call("subscribe")
-        before = shm_files()
+        before = shm_files(host)
         g = create(hv)
         other = create(hv)
         r = hv.call("grant_share", domid=g, peer=0, pages=2)
         path = "/dev/shm" + r["shm"]
         assert os.path.getsize(path) == 8192
+        assert r["shm"].lstrip("/") in shm_files(host)
         expect_error("EACCES", hv.call, "grant_map", domid=other, granter=g,
                      gref=r["gref"])
         expect_error("ENOENT", hv.call, "grant_map", domid=0, granter=g,
@@ -463,7 +467,7 @@ def test_grants_and_zombie(host):
         assert sub.wait_event() == {"event": "domain_changed", "domid": g}
         expect_error("ENOENT", hv.call, "grant_unmap", domid=0, granter=g,
                      gref=r["gref"])
-        assert shm_files() == before
+        assert shm_files(host) == before
 
 
 def test_guest_mapping_dropped_on_its_death(host):
