@@ -116,6 +116,21 @@ xsim_net_sysctl(const char *path,
     return ok;
 }
 
+/* IPv6 off on an interface of ours, where the namespace's default did
+ * not do it (a shared namespace keeps its own settings).  The file is
+ * missing without IPv6: nothing to turn off then. */
+static void
+xsim_net_ipv6_off(XsimNet *net,
+                  const char *ifname)
+{
+    g_autofree char *path = NULL;
+
+    if (!net->shared)
+        return;
+    path = g_strdup_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+    xsim_net_sysctl(path, "1");
+}
+
 static int
 xsim_net_ifreq(XsimNet *net,
                unsigned long req,
@@ -429,6 +444,7 @@ xsim_net_bridge_get(XsimNet *net,
         return err;
     }
     if (br->made) {
+        xsim_net_ipv6_off(net, bridge);
         if ((err = xsim_net_set_mac(net, bridge, mac)) != 0 ||
             (err = xsim_net_set_up(net, bridge)) != 0 ||
             (!net->addr_bridge &&
@@ -505,16 +521,10 @@ xsim_net_vif_add(XsimNet *net,
         return EINVAL;
     if ((err = xsim_net_tap_create(ifname)) != 0)
         return err;
+    xsim_net_ipv6_off(net, ifname);
     if ((err = xsim_net_set_mac(net, ifname, netback_mac)) != 0 ||
         (err = xsim_net_set_up(net, ifname)) != 0)
         goto fail;
-    if (net->shared) {
-        g_autofree char *path =
-            g_strdup_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
-
-        /* Missing without IPv6: nothing to turn off then. */
-        xsim_net_sysctl(path, "1");
-    }
     if (!bridge)
         return 0;
 
