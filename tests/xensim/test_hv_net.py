@@ -211,6 +211,146 @@ def test_guest_sends_a_dhcp_discover_at_connection(host, ts, kernel):
                     guest_mac(domid).replace(":", ""), "63825363", "350101"]
 
 
+# A DHCP server scripted on dom0's bridge: it answers the guest's
+# DISCOVER with offers a client must refuse, then with a good one, and
+# acknowledges the guest's REQUEST; it prints what the guest sent.
+DHCP_SERVER = r"""
+import socket, struct, sys, time
+mac = bytes.fromhex(sys.argv[1])
+offered = socket.inet_aton(sys.argv[2])
+server = socket.inet_aton("10.200.255.254")
+src = bytes.fromhex("02aabbccddee")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("xenbr0", 0))
+s.settimeout(0.2)
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+
+def options(data):
+    out, i = {}, 0
+    while i < len(data) and data[i] != 255:
+        if data[i] == 0:
+            i += 1
+            continue
+        out[data[i]] = data[i + 2:i + 2 + data[i + 1]]
+        i += 2 + data[i + 1]
+    return out
+
+def recv(types, timeout):
+    # The guest's next BOOTREQUEST of one of @types: (bootp, options).
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            f = s.recv(2048)
+        except socket.timeout:
+            continue
+        if f[6:12] != mac or f[12:14] != b"\x08\x00" or f[23] != 17:
+            continue
+        ip = f[14:]
+        udp = ip[(ip[0] & 15) * 4:]
+        bootp = udp[8:]
+        if udp[:4] != b"\x00\x44\x00\x43" or bootp[236:240] != \
+                b"\x63\x82\x53\x63":
+            continue
+        opts = options(bootp[240:])
+        if opts.get(53, b"\0")[0] in types:
+            return bootp, opts
+    return None, None
+
+def reply(xid, opts, yiaddr=offered, udp_csum=True, cut=None):
+    bootp = (bytes([2, 1, 6, 0]) + xid + bytes(8) + yiaddr + server +
+             bytes(4) + mac + bytes(10 + 192) + b"\x63\x82\x53\x63" +
+             opts + b"\xff")
+    bootp += bytes(max(0, 300 - len(bootp)))
+    udp = struct.pack("!HHHH", 67, 68, 8 + len(bootp), 0) + bootp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17,
+                     0, server, b"\xff" * 4)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    if udp_csum:
+        c = csum(ip[12:20] + struct.pack("!HH", 17, len(udp)) + udp) or 0xffff
+        if udp_csum == "bad":
+            c ^= 0x5555
+        udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+    frame = b"\xff" * 6 + src + b"\x08\x00" + ip + udp
+    s.send(frame[:cut] if cut else frame)
+
+def lease(mtype, extra=b""):
+    return (bytes([53, 1, mtype, 54, 4]) + server +
+            bytes([51, 4]) + struct.pack("!I", 3600) +
+            bytes([1, 4, 255, 255, 0, 0, 3, 4]) + server + extra)
+
+print("ready", flush=True)
+bootp, opts = recv({1}, 20)
+assert bootp, "no DISCOVER"
+xid = bootp[4:8]
+print("discover", opts.get(12, b"").decode(), opts.get(61, b"").hex(),
+      flush=True)
+bad_xid = bytes([xid[0] ^ 0xff]) + xid[1:]
+reply(xid, lease(2), udp_csum="bad")            # a wrong UDP checksum
+reply(bad_xid, lease(2))                        # another transaction
+reply(xid, lease(2), yiaddr=socket.inet_aton("127.0.0.1"))  # loopback
+reply(xid, lease(2), yiaddr=bytes(4))           # no address
+reply(xid, bytes([53, 1, 2]))                   # no server identifier
+reply(xid, lease(5))                            # an ACK while selecting
+reply(xid, bytes([53, 1, 2, 54, 200]) + server)  # an option too long
+reply(xid, lease(2), cut=14 + 20 + 8 + 100)     # BOOTP cut short
+bootp, opts = recv({3}, 3)
+print("hostile", "request" if bootp else "none", flush=True)
+reply(xid, lease(2))                            # the offer to take
+bootp, opts = recv({3}, 10)
+assert bootp, "no REQUEST"
+print("request", bootp[4:8] == xid, socket.inet_ntoa(opts[50]),
+      socket.inet_ntoa(opts[54]), opts.get(12, b"").decode(),
+      bootp[12:16].hex(), flush=True)
+reply(xid, lease(5), udp_csum=False)            # acknowledged, no checksum
+"""
+
+
+def test_guest_takes_a_dhcp_lease(host, ts, kernel):
+    """The guest's DHCP client against a server scripted on its bridge:
+    offers a client must refuse (wrong checksum or transaction, unusable
+    address, no server identifier, an ACK while selecting, lying option
+    lengths, a cut message) make no REQUEST; the good offer gets a
+    REQUEST for its address from its server, with the guest's host name;
+    once acknowledged, the guest answers ping and ARP at the leased
+    address, and dom0's ARP table has it there."""
+    domid = ts.create(kernel, nics=1)
+    mac = guest_mac(domid)
+    leased = "10.200.128.7"
+    proc = subprocess.Popen(["nsenter", "--net=" + netns(host),
+                             "/usr/bin/python3", "-c", DHCP_SERVER,
+                             mac.replace(":", ""), leased],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=tool_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        ts.hv.call("unpause", domid=domid)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, (out, err)
+    hostname = ts.read("/local/domain/%d/name" % domid)
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0] == ["discover", hostname, "01" + mac.replace(":", "")]
+    assert lines[1] == ["hostile", "none"], lines
+    assert lines[2] == ["request", "True", leased, "10.200.255.254",
+                        hostname, "00000000"], lines
+    res = in_ns(host, "ping", "-c", "2", "-i", "0.2", "-W", "2", leased)
+    assert res.returncode == 0 and " 2 received" in res.stdout, res
+    assert wait_until(lambda: (leased, "0x2", mac, "xenbr0")
+                      in arp_table(host))
+    # The static address is the guest's no more.
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", guest_ip(domid))
+    assert res.returncode != 0, res
+
+
 def test_hostile_frames_are_dropped(host, ts, kernel):
     """Truncated and lying frames sent to the guest's MAC: dropped; the
     guest still answers pings and xensimd still runs."""
