@@ -211,15 +211,19 @@ def test_guest_sends_a_dhcp_discover_at_connection(host, ts, kernel):
                     guest_mac(domid).replace(":", ""), "63825363", "350101"]
 
 
-# A DHCP server scripted on dom0's bridge: it answers the guest's
-# DISCOVER with offers a client must refuse, then with a good one, and
-# acknowledges the guest's REQUEST; it prints what the guest sent.
+# A DHCP server scripted on dom0's bridge, with the bridge's MAC (so that
+# the guest's unicast renewals reach it): it answers the guest's DISCOVER
+# with offers a client must refuse, then with a good one, and
+# acknowledges the guest's REQUEST for LEASE seconds; a short lease is
+# renewed once and refused (NAK) at the second renewal.  It prints what
+# the guest sent.
 DHCP_SERVER = r"""
 import socket, struct, sys, time
 mac = bytes.fromhex(sys.argv[1])
 offered = socket.inet_aton(sys.argv[2])
+src = bytes.fromhex(sys.argv[3])
+lease_s = int(sys.argv[4])
 server = socket.inet_aton("10.200.255.254")
-src = bytes.fromhex("02aabbccddee")
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind(("xenbr0", 0))
 s.settimeout(0.2)
@@ -243,7 +247,9 @@ def options(data):
     return out
 
 def recv(types, timeout):
-    # The guest's next BOOTREQUEST of one of @types: (bootp, options).
+    # The guest's next BOOTREQUEST of one of @types: (bootp, options);
+    # the frame's Ethernet and IPv4 destinations and IPv4 source in
+    # last["to"].
     end = time.time() + timeout
     while time.time() < end:
         try:
@@ -260,8 +266,12 @@ def recv(types, timeout):
             continue
         opts = options(bootp[240:])
         if opts.get(53, b"\0")[0] in types:
+            last["to"] = (f[:6].hex(), socket.inet_ntoa(ip[16:20]),
+                          socket.inet_ntoa(ip[12:16]))
             return bootp, opts
     return None, None
+
+last = {}
 
 def reply(xid, opts, yiaddr=offered, udp_csum=True, cut=None):
     bootp = (bytes([2, 1, 6, 0]) + xid + bytes(8) + yiaddr + server +
@@ -282,7 +292,7 @@ def reply(xid, opts, yiaddr=offered, udp_csum=True, cut=None):
 
 def lease(mtype, extra=b""):
     return (bytes([53, 1, mtype, 54, 4]) + server +
-            bytes([51, 4]) + struct.pack("!I", 3600) +
+            bytes([51, 4]) + struct.pack("!I", lease_s) +
             bytes([1, 4, 255, 255, 0, 0, 3, 4]) + server + extra)
 
 print("ready", flush=True)
@@ -309,7 +319,50 @@ print("request", bootp[4:8] == xid, socket.inet_ntoa(opts[50]),
       socket.inet_ntoa(opts[54]), opts.get(12, b"").decode(),
       bootp[12:16].hex(), flush=True)
 reply(xid, lease(5), udp_csum=False)            # acknowledged, no checksum
+if lease_s >= 10:
+    sys.exit(0)
+# Renewed at T1 (half the lease), from the leased address to us alone;
+# then refused.
+for answer in (5, 6):
+    bootp, opts = recv({3}, lease_s)
+    assert bootp, "no renewal"
+    print("renew", bootp[4:8] != xid, socket.inet_ntoa(bootp[12:16]),
+          50 in opts, 54 in opts, *last["to"], flush=True)
+    xid = bootp[4:8]
+    reply(xid, lease(answer) if answer == 5 else
+          bytes([53, 1, 6, 54, 4]) + server)
+bootp, opts = recv({1}, 5)
+print("rediscover", bool(bootp) and bootp[4:8] != xid, flush=True)
 """
+
+
+def bridge_mac(host, bridge="xenbr0"):
+    """Read in the namespace's sysfs (DIR/sys/class/net)."""
+    with open(os.path.join(host.rundir, "sys", "class", "net", bridge,
+                           "address")) as f:
+        return f.read().strip()
+
+
+def run_dhcp_server(host, ts, domid, leased, lease_s):
+    """DHCP_SERVER on the bridge of guest @domid's vif (made before the
+    guest runs), which it unpauses; the server's lines once it ends."""
+    assert wait_until(lambda: "xenbr0" in links(host))
+    proc = subprocess.Popen(["nsenter", "--net=" + netns(host),
+                             "/usr/bin/python3", "-c", DHCP_SERVER,
+                             guest_mac(domid).replace(":", ""), leased,
+                             bridge_mac(host).replace(":", ""),
+                             str(lease_s)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=tool_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        ts.hv.call("unpause", domid=domid)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, (out, err)
+    return [line.split() for line in out.splitlines()]
 
 
 def test_guest_takes_a_dhcp_lease(host, ts, kernel):
@@ -323,21 +376,8 @@ def test_guest_takes_a_dhcp_lease(host, ts, kernel):
     domid = ts.create(kernel, nics=1)
     mac = guest_mac(domid)
     leased = "10.200.128.7"
-    proc = subprocess.Popen(["nsenter", "--net=" + netns(host),
-                             "/usr/bin/python3", "-c", DHCP_SERVER,
-                             mac.replace(":", ""), leased],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=tool_env())
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        ts.hv.call("unpause", domid=domid)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, (out, err)
+    lines = run_dhcp_server(host, ts, domid, leased, 3600)
     hostname = ts.read("/local/domain/%d/name" % domid)
-    lines = [line.split() for line in out.splitlines()]
     assert lines[0] == ["discover", hostname, "01" + mac.replace(":", "")]
     assert lines[1] == ["hostile", "none"], lines
     assert lines[2] == ["request", "True", leased, "10.200.255.254",
@@ -348,6 +388,26 @@ def test_guest_takes_a_dhcp_lease(host, ts, kernel):
                       in arp_table(host))
     # The static address is the guest's no more.
     res = in_ns(host, "ping", "-c", "1", "-W", "1", guest_ip(domid))
+    assert res.returncode != 0, res
+
+
+def test_guest_renews_its_lease_and_loses_it_to_a_nak(host, ts, kernel):
+    """A lease of 4 s: the guest renews it at T1 (2 s) with a new
+    transaction, unicast from the leased address to the server (no
+    requested address or server identifier, as RFC 2131 has a renewal),
+    and again once renewed; refused (NAK), it goes back to its static
+    address and asks again from the start."""
+    domid = ts.create(kernel, nics=1)
+    leased = "10.200.128.9"
+    lines = run_dhcp_server(host, ts, domid, leased, 4)
+    to_us = [bridge_mac(host).replace(":", ""), "10.200.255.254", leased]
+    assert lines[1] == ["hostile", "none"], lines
+    assert lines[3] == ["renew", "True", leased, "False", "False"] + to_us
+    assert lines[4] == ["renew", "True", leased, "False", "False"] + to_us
+    assert lines[5] == ["rediscover", "True"], lines
+    res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(domid))
+    assert res.returncode == 0, res
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", leased)
     assert res.returncode != 0, res
 
 
