@@ -551,3 +551,96 @@ def test_vifname_names_the_interface_and_a_taken_name_fails(host, ts,
         "interface web0 on bridge xenbr0: File exists"
     res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(a))
     assert res.returncode == 0, res
+
+
+@pytest.fixture
+def toolstack_netns(tmp_path):
+    """A network namespace standing for a toolstack's (a private
+    libvirtd's), persistent as `ip netns add` makes one, with a bridge
+    someone else made: xenbr0, with a MAC and an address of its own."""
+    path = tmp_path / "toolstack-netns"
+    path.touch()
+    subprocess.run(["unshare", "--net=%s" % path, "ip", "link", "set", "lo",
+                    "up"], check=True, timeout=30)
+    for cmd in (("link", "add", "xenbr0", "type", "bridge"),
+                ("link", "set", "xenbr0", "address", "52:54:00:aa:bb:cc"),
+                ("addr", "add", "10.231.9.1/24", "dev", "xenbr0"),
+                ("link", "set", "xenbr0", "up")):
+        subprocess.run(["nsenter", "--net=%s" % path, "ip", *cmd],
+                       check=True, timeout=30, env=tool_env())
+    yield str(path)
+    subprocess.run(["umount", "--lazy", str(path)], timeout=30)
+
+
+def shared_xensimd(rundir, ns):
+    """xensimd started in @ns and told to take it as dom0's."""
+    d = Xensimd(rundir, args=("--shared-netns",),
+                prefix=("nsenter", "--net=" + ns))
+    wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
+    return d
+
+
+def test_shared_namespace_is_joined_as_it_is(toolstack_netns, tmp_path,
+                                             kernel):
+    """--shared-netns: dom0's network is the namespace xensimd starts in.
+    A vif goes on the bridge that is there, which keeps its MAC and
+    address and stays when the vif goes; the vif has IPv6 off.  The tap a
+    killed xensimd leaves behind (persistent) is removed by the next one,
+    which can then make a vif of the same name again; a clean stop
+    removes its vifs."""
+    ns = toolstack_netns
+
+    def ns_links():
+        res = subprocess.run(["nsenter", "--net=" + ns, "ip", "-d", "-o",
+                              "link", "show"], capture_output=True,
+                             text=True, timeout=30, env=tool_env())
+        assert res.returncode == 0, res
+        return {line.split(":")[1].strip().split("@")[0]: line
+                for line in res.stdout.splitlines()}
+
+    def start_guest(d):
+        from hvclient import Toolstack
+
+        ts = Toolstack(d.rundir)
+        domid = ts.create(kernel, nics=1)
+        ts.hv.call("unpause", domid=domid)
+        assert wait_until(lambda: fe_connected(ts, domid, "vif", 0))
+        ts.close()
+        return "vif%d.0" % domid
+
+    d = shared_xensimd(tmp_path / "shared", ns)
+    try:
+        assert os.stat(os.path.join(d.rundir, "netns")).st_ino == \
+            os.stat(ns).st_ino
+        vif = start_guest(d)
+        ls = ns_links()
+        assert "master xenbr0" in ls[vif], ls
+        assert "link/ether 52:54:00:aa:bb:cc" in ls["xenbr0"], ls
+        res = subprocess.run(["nsenter", "--net=" + ns, "ip", "-o", "-4",
+                              "addr", "show", "dev", "xenbr0"],
+                             capture_output=True, text=True, timeout=30,
+                             env=tool_env())
+        assert [line.split()[3] for line in res.stdout.splitlines()] == \
+            ["10.231.9.1/24"], res
+        res = subprocess.run(["nsenter", "--net=" + ns, "cat",
+                              "/proc/sys/net/ipv6/conf/%s/disable_ipv6" % vif],
+                             capture_output=True, text=True, timeout=30,
+                             env=tool_env())
+        assert res.stdout.strip() == "1", res
+        # Killed, it leaves its tap; the next one sweeps it.
+        os.kill(d.pid, signal.SIGKILL)
+        d.proc.wait()
+        assert vif in ns_links()
+    finally:
+        d.stop()
+    d = shared_xensimd(tmp_path / "shared", ns)
+    try:
+        assert set(ns_links()) == {"lo", "xenbr0"}
+        assert start_guest(d) == vif
+        assert vif in ns_links()
+    finally:
+        assert d.stop() == 0
+    ls = ns_links()
+    assert set(ls) == {"lo", "xenbr0"}, ls
+    assert "link/ether 52:54:00:aa:bb:cc" in ls["xenbr0"], ls
+
