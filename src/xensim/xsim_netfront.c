@@ -56,10 +56,10 @@ enum {
 enum {
     OPT_PAD = 0,
     OPT_SUBNET_MASK = 1,
-    OPT_DNS = 6,
-    OPT_DOMAIN_NAME = 15,
     OPT_ROUTER = 3,
+    OPT_DNS = 6,
     OPT_HOSTNAME = 12,
+    OPT_DOMAIN_NAME = 15,
     OPT_REQUESTED_ADDR = 50,
     OPT_LEASE_TIME = 51,
     OPT_MSG_TYPE = 53,
@@ -71,8 +71,9 @@ enum {
     OPT_END = 255,
 };
 
-/* dhclient's timing (dhclient.conf(5) defaults; its first interval is
- * random, ours a second, so a test sees the lease soon). */
+/* Retransmissions back off exponentially (RFC 2131, 4.1) from a second
+ * (dhclient's first interval is random) to 8 s; the timeout and the
+ * retry are dhclient.conf(5)'s defaults. */
 #define DHCP_RETRY_FIRST_S 1
 #define DHCP_RETRY_MAX_S 8
 #define DHCP_TIMEOUT_S 60       /* no lease: keep the static address */
@@ -85,7 +86,7 @@ enum {
  * forward from the port yet (Linux turns a port on when it sees the
  * carrier, which it learns up to a second after the guest attached).
  * The ARP request for dom0, and the gratuitous ARP with it, until dom0
- * answers; DHCPDISCOVER a few times, as a client without an answer.
+ * answers (the DHCP client retransmits on its own timer).
  */
 #define ANNOUNCE_PERIOD_MS 1000
 #define ANNOUNCE_MAX 10
