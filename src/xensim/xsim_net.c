@@ -284,6 +284,8 @@ xsim_net_sysfs_holder(void)
  * (fe:ff:ff:ff:ff:ff, which no other device has: Linux's netback gives it
  * to its vifs alone).  In a shared namespace they outlive us (a tap is
  * persistent), and a vif of the same name would be refused next time.
+ * A namespace has one simulated host at most, as a dom0 one netback:
+ * every such tap is ours.
  */
 static void
 xsim_net_sweep_vifs(XsimNet *net)
