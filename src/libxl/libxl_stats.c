@@ -26,6 +26,7 @@
 
 #include "datatypes.h"
 #include "domain_event.h"
+#include "storage_file/storage_source.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
 #include "virbitmap.h"
@@ -34,7 +35,6 @@
 #include "virerror.h"
 #include "virlog.h"
 #include "virstring.h"
-#include "storage_file/storage_source.h"
 #include "virtypedparam.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
