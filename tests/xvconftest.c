@@ -67,7 +67,25 @@ test_conf_values(void)
     g_assert_cmpint(xvDriverConfigLoadFile(cfg, path), ==, 0);
     g_assert_cmpint(cfg->backend, ==, XLITE_BACKEND_SIM);
     g_assert_cmpstr(cfg->simRundir, ==, "/srv/sim");
+    /* The simulated host's network: its own namespace unless told. */
+    g_assert_false(cfg->simSharedNetns);
     unlink(path);
+}
+
+static void
+test_conf_sim_network(void)
+{
+    g_autoptr(xvDriverConfig) cfg = xvDriverConfigNew(true, "/srv/x");
+    g_autofree char *shared = write_conf("sim_network = \"shared\"\n");
+    g_autofree char *own = NULL;
+
+    g_assert_cmpint(xvDriverConfigLoadFile(cfg, shared), ==, 0);
+    g_assert_true(cfg->simSharedNetns);
+    unlink(shared);
+    own = write_conf("sim_network = \"own\"\n");
+    g_assert_cmpint(xvDriverConfigLoadFile(cfg, own), ==, 0);
+    g_assert_false(cfg->simSharedNetns);
+    unlink(own);
 }
 
 static void
@@ -88,6 +106,8 @@ test_conf_errors(void)
     expect_conf_error("hypervisor = \"kvm\"\n", "unknown hypervisor 'kvm'");
     expect_conf_error("sim_rundir = \"rel/dir\"\n", "must be an absolute path");
     expect_conf_error("hypervisor = 3\n", "hypervisor");
+    expect_conf_error("sim_network = \"host\"\n",
+                      "unknown sim_network 'host'");
     expect_conf_error("hypervisor = \"sim\n", "");
 }
 
@@ -177,6 +197,7 @@ main(int argc, char **argv)
     g_test_add_func("/conf/paths/deep-root", test_paths_deep_root);
     g_test_add_func("/conf/file/missing", test_conf_missing_file_keeps_defaults);
     g_test_add_func("/conf/file/values", test_conf_values);
+    g_test_add_func("/conf/file/sim-network", test_conf_sim_network);
     g_test_add_func("/conf/file/errors", test_conf_errors);
     g_test_add_func("/conf/host-version", test_host_version);
     rc = g_test_run();

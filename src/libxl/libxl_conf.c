@@ -126,6 +126,7 @@ xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path)
     g_autoptr(virConf) conf = NULL;
     g_autofree char *hypervisor = NULL;
     g_autofree char *simRundir = NULL;
+    g_autofree char *simNetwork = NULL;
 
     if (!virFileExists(path)) {
         VIR_DEBUG("no driver config file '%s', using defaults", path);
@@ -155,6 +156,21 @@ xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path)
         }
         g_free(cfg->simRundir);
         cfg->simRundir = g_steal_pointer(&simRundir);
+    }
+
+    if (virConfGetValueString(conf, "sim_network", &simNetwork) < 0)
+        return -1;
+    if (simNetwork) {
+        if (STREQ(simNetwork, "shared")) {
+            cfg->simSharedNetns = true;
+        } else if (STREQ(simNetwork, "own")) {
+            cfg->simSharedNetns = false;
+        } else {
+            virReportError(VIR_ERR_CONF_SYNTAX,
+                           _("unknown sim_network '%s' in '%s': expected \"own\" or \"shared\""),
+                           simNetwork, path);
+            return -1;
+        }
     }
     return 0;
 }

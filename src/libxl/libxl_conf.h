@@ -45,6 +45,7 @@ struct _xvDriverConfig {
     /* From xenvirt.conf */
     xlite_backend_kind backend;
     char *simRundir;      /* the simulated host's run directory */
+    bool simSharedNetns;  /* sim_network = "shared" */
 };
 
 void xvDriverConfigFree(xvDriverConfig *cfg);

@@ -188,6 +188,7 @@ xvStateOpenCore(xvDriver *driver)
     opts.backend = driver->config->backend;
     opts.state_dir = driver->config->stateDir;
     opts.sim_rundir = driver->config->simRundir;
+    opts.sim_shared_netns = driver->config->simSharedNetns;
     opts.log = xvCoreLog;
     if (xlite_ctx_new(&opts, &driver->ctx) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,

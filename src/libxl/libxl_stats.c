@@ -26,6 +26,7 @@
 
 #include "datatypes.h"
 #include "domain_event.h"
+#include "storage_file/storage_source.h"
 #include "viraccessapicheck.h"
 #include "viralloc.h"
 #include "virbitmap.h"
@@ -468,17 +469,18 @@ typedef struct {
     unsigned long long physical;    /* the image's size */
 } xvDiskSize;
 
-/* The size of a disk's local image: raw, or qcow2 (whose header gives the
- * virtual size); nothing for others and for block devices. */
+/* The size of a local image @src (a disk's, or a layer of its backing
+ * chain): raw, or qcow2 (whose header gives the virtual size); nothing
+ * for others and for block devices. */
 static int
-xvStatsDiskSize(virDomainDiskDef *disk, xvDiskSize *size)
+xvStatsImageSize(const virStorageSource *src, xvDiskSize *size)
 {
-    const char *path = virDomainDiskGetSource(disk);
-    int format = virDomainDiskGetFormat(disk);
+    const char *path = src->path;
+    int format = src->format;
     VIR_AUTOCLOSE fd = -1;
     struct stat sb;
 
-    if (!path || !virStorageSourceIsLocalStorage(disk->src) ||
+    if (!path || !virStorageSourceIsLocalStorage(src) ||
         (format != VIR_STORAGE_FILE_RAW && format != VIR_STORAGE_FILE_QCOW2 &&
          format != VIR_STORAGE_FILE_NONE))
         return -1;
@@ -1042,43 +1044,110 @@ xvStatsInterface(xvDriver *driver, virDomainObj *vm,
     return 0;
 }
 
-/* The disks: their names and sources, the size of a local image, and
- * for a running domain the requests its backend counted. */
-static int
-xvStatsBlock(xvDriver *driver, virDomainObj *vm, virTypedParamList *params)
+/* As libvirt's QEMU driver bounds a disk's chain. */
+#define XV_STATS_CHAIN_MAX_DEPTH 200
+
+/*
+ * The backing chain of a disk's local qcow2 image, as libvirt's storage
+ * file code reads it from the images' headers (libvirt's QEMU driver
+ * reads the same at start): the layers below the disk's own image carry
+ * ids 1, 2... from the top down, the index <backingStore index='N'>
+ * gives them.  NULL when there is no chain to show: a disk whose format
+ * is not given as qcow2 (the backing file of an image whose format was
+ * probed is never followed, as in libvirt), or a top image that cannot
+ * be read.  A chain ends where a layer cannot be read or names no
+ * format.
+ */
+static virStorageSource *
+xvStatsDiskChain(virDomainDiskDef *disk)
 {
+    g_autoptr(virStorageSource) src = NULL;
+
+    if (!disk->src->path || !virStorageSourceIsLocalStorage(disk->src) ||
+        disk->src->format != VIR_STORAGE_FILE_QCOW2)
+        return NULL;
+    src = virStorageSourceCopy(disk->src, false);
+    if (virStorageSourceGetMetadata(src, -1, -1, XV_STATS_CHAIN_MAX_DEPTH,
+                                    false) < 0) {
+        /* Stats leave out what they cannot read: no error stays behind. */
+        VIR_DEBUG("no backing chain for disk '%s': %s", disk->dst,
+                  virGetLastErrorMessage());
+        virResetLastError();
+        return NULL;
+    }
+    return g_steal_pointer(&src);
+}
+
+/* One record's name, path and place in its disk's chain, as libvirt's
+ * QEMU driver gives them (an image without an id, the disk's own, has
+ * no backingIndex); and the image's size. */
+static int
+xvStatsBlockLayer(virTypedParamList *params, virDomainDiskDef *disk,
+                  const virStorageSource *src, size_t rec)
+{
+    xvDiskSize size;
+
+    if (virTypedParamListAddString(params, disk->dst,
+                                   "block.%zu.name", rec) < 0)
+        return -1;
+    if (src->path && virStorageSourceIsLocalStorage(src) &&
+        virTypedParamListAddString(params, src->path,
+                                   "block.%zu.path", rec) < 0)
+        return -1;
+    if (src->id &&
+        virTypedParamListAddUInt(params, src->id,
+                                 "block.%zu.backingIndex", rec) < 0)
+        return -1;
+    if (xvStatsImageSize(src, &size) == 0) {
+        XV_STATS_ADD_ULL(params, size.allocation, "block.%zu.allocation", rec);
+        XV_STATS_ADD_ULL(params, size.capacity, "block.%zu.capacity", rec);
+        XV_STATS_ADD_ULL(params, size.physical, "block.%zu.physical", rec);
+    }
+    return 0;
+}
+
+/* The disks: their names and sources, the size of a local image, and
+ * for a running domain the requests its backend counted.  With
+ * @backing (VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING), each layer of a
+ * disk's backing chain is a record of its own after the disk's, as
+ * libvirt's QEMU driver lists them, and block.count counts records. */
+static int
+xvStatsBlock(xvDriver *driver, virDomainObj *vm, bool backing,
+             virTypedParamList *params)
+{
+    size_t count_index = params->npar;
+    size_t rec = 0;
     size_t i;
 
     if (virTypedParamListAddUInt(params, vm->def->ndisks, "block.count") < 0)
         return -1;
     for (i = 0; i < vm->def->ndisks; i++) {
         virDomainDiskDef *disk = vm->def->disks[i];
-        const char *path = virDomainDiskGetSource(disk);
+        g_autoptr(virStorageSource) chain = NULL;
+        virStorageSource *n;
         xvDiskStats st;
-        xvDiskSize size;
 
-        if (virTypedParamListAddString(params, disk->dst,
-                                       "block.%zu.name", i) < 0)
-            return -1;
-        if (path && virStorageSourceIsLocalStorage(disk->src) &&
-            virTypedParamListAddString(params, path, "block.%zu.path", i) < 0)
+        if (xvStatsBlockLayer(params, disk, disk->src, rec) < 0)
             return -1;
         if (virDomainObjIsActive(vm) &&
             xvStatsDiskRead(driver, vm, disk, &st, true) == 0) {
-            XV_STATS_ADD_ULL(params, st.rd_req, "block.%zu.rd.reqs", i);
-            XV_STATS_ADD_ULL(params, st.rd_bytes, "block.%zu.rd.bytes", i);
-            XV_STATS_ADD_ULL(params, st.wr_req, "block.%zu.wr.reqs", i);
-            XV_STATS_ADD_ULL(params, st.wr_bytes, "block.%zu.wr.bytes", i);
-            XV_STATS_ADD_ULL(params, st.fl_req, "block.%zu.fl.reqs", i);
-            XV_STATS_ADD_ULL(params, st.errs, "block.%zu.errs", i);
+            XV_STATS_ADD_ULL(params, st.rd_req, "block.%zu.rd.reqs", rec);
+            XV_STATS_ADD_ULL(params, st.rd_bytes, "block.%zu.rd.bytes", rec);
+            XV_STATS_ADD_ULL(params, st.wr_req, "block.%zu.wr.reqs", rec);
+            XV_STATS_ADD_ULL(params, st.wr_bytes, "block.%zu.wr.bytes", rec);
+            XV_STATS_ADD_ULL(params, st.fl_req, "block.%zu.fl.reqs", rec);
+            XV_STATS_ADD_ULL(params, st.errs, "block.%zu.errs", rec);
         }
-        if (xvStatsDiskSize(disk, &size) == 0) {
-            XV_STATS_ADD_ULL(params, size.allocation,
-                             "block.%zu.allocation", i);
-            XV_STATS_ADD_ULL(params, size.capacity, "block.%zu.capacity", i);
-            XV_STATS_ADD_ULL(params, size.physical, "block.%zu.physical", i);
+        rec++;
+        if (!backing || !(chain = xvStatsDiskChain(disk)))
+            continue;
+        for (n = chain->backingStore; virStorageSourceIsBacking(n);
+             n = n->backingStore) {
+            if (xvStatsBlockLayer(params, disk, n, rec++) < 0)
+                return -1;
         }
     }
+    params->par[count_index].value.ui = rec;
     return 0;
 }
 
@@ -1086,7 +1155,8 @@ xvStatsBlock(xvDriver *driver, virDomainObj *vm, virTypedParamList *params)
 
 static int
 xvStatsRecord(virConnectPtr conn, virDomainObj *vm, unsigned int stats,
-              const xvStatsHost *host, virDomainStatsRecordPtr *record_r)
+              bool backing, const xvStatsHost *host,
+              virDomainStatsRecordPtr *record_r)
 {
     g_autoptr(virTypedParamList) params = g_new0(virTypedParamList, 1);
     g_autofree virDomainStatsRecordPtr record = NULL;
@@ -1106,7 +1176,7 @@ xvStatsRecord(virConnectPtr conn, virDomainObj *vm, unsigned int stats,
         xvStatsInterface(conn->privateData, vm, params) < 0)
         return -1;
     if ((stats & VIR_DOMAIN_STATS_BLOCK) &&
-        xvStatsBlock(conn->privateData, vm, params) < 0)
+        xvStatsBlock(conn->privateData, vm, backing, params) < 0)
         return -1;
 
     record = g_new0(virDomainStatsRecord, 1);
@@ -1129,6 +1199,7 @@ xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
                                    VIR_CONNECT_LIST_DOMAINS_FILTERS_PERSISTENT |
                                    VIR_CONNECT_LIST_DOMAINS_FILTERS_STATE);
     bool enforce = !!(flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS);
+    bool backing = !!(flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING);
     virDomainObj **vms = NULL;
     size_t nvms = 0, i;
     virDomainStatsRecordPtr *records = NULL;
@@ -1175,7 +1246,8 @@ xvConnectGetAllDomainStats(virConnectPtr conn, virDomainPtr *doms,
         int rc;
 
         virObjectLock(vms[i]);
-        rc = xvStatsRecord(conn, vms[i], stats, &host, &records[nrecords]);
+        rc = xvStatsRecord(conn, vms[i], stats, backing, &host,
+                           &records[nrecords]);
         virObjectUnlock(vms[i]);
         if (rc < 0)
             goto cleanup;

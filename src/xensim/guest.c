@@ -607,7 +607,7 @@ xsim_front_disk_io(XsimGuest *guest,
 /*
  * netback is connected: the guest's end of its interface carries frames
  * (xsim_netfront.c), with the MAC the toolstack gave the frontend and
- * the guest's static address.  The interface is the one netback named
+ * the guest's static address until a DHCP server leases one.  The interface is the one netback named
  * (the toolstack's vifname, else vif<domid>.<devid>).
  */
 static void
@@ -634,14 +634,14 @@ xsim_front_net_connect(XsimGuest *guest,
     if (xsim_xsc_read(guest->xsc, name_path, &ifname) != 0)
         ifname = g_strdup_printf("vif%u.%s", guest->domid, front->devid);
     if (!(front->net = xsim_netfront_connect(guest->hv->net, ifname, mac,
-                                             addr, &err))) {
+                                             addr, guest->hostname, &err))) {
         if (err != ENETDOWN)
             xsim_guest_printf(guest, "xen_netfront: vif %s: %s\r\n",
                               front->devid, g_strerror(err));
         return;
     }
     inet_ntop(AF_INET, &addr, addr_text, sizeof(addr_text));
-    xsim_guest_printf(guest, "xen_netfront: vif %s: %s/%d (no DHCP offer)\r\n",
+    xsim_guest_printf(guest, "xen_netfront: vif %s: %s/%d until a DHCP lease\r\n",
                       front->devid, addr_text, XSIM_NET_PREFIX);
 }
 

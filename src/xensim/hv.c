@@ -155,13 +155,19 @@ xsim_hv_new(XsimServer *xs,
     return hv;
 }
 
+void
+xsim_hv_share_network(XsimHv *hv)
+{
+    hv->shared_netns = true;
+}
+
 bool
 xsim_hv_start(XsimHv *hv,
               GError **error)
 {
     /* Before the backends' thread, and the guests', which inherit it;
      * and before the control socket, whose clients may look at it. */
-    hv->net = xsim_net_new(hv->rundir);
+    hv->net = xsim_net_new(hv->rundir, hv->shared_netns);
     if (!xsim_hv_control_listen(hv, error))
         return false;
     hv->backends = xsim_backends_start(hv);

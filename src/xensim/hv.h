@@ -25,6 +25,11 @@ xsim_hv_new(XsimServer *xs,
             guint64 total_kib,
             guint64 dom0_kib);
 
+/* dom0's network is the namespace xensimd runs in, not one of its own
+ * (xensimd --shared-netns; xsim_net_new).  Before xsim_hv_start. */
+void
+xsim_hv_share_network(XsimHv *hv);
+
 /* Listen on DIR/hypervisor.sock (0600) and start dom0's backends. */
 bool
 xsim_hv_start(XsimHv *hv,

@@ -229,6 +229,7 @@ struct _XsimHv {
     /* dom0's network namespace, made before any thread that uses it:
      * set at start, read only after (its own lock inside). */
     XsimNet *net;
+    bool shared_netns;      /* set before start: dom0's is the process's */
 
     XsimHvStopFunc stop_cb;
     gpointer stop_opaque;

@@ -173,6 +173,7 @@ typedef struct {
     gboolean foreground;
     gboolean daemonize;
     gboolean verbose;
+    gboolean shared_netns;
     int memory_mib;
     int nodes, node_size, perms, txn_nodes;
     int watches, txns, outstanding, wq;
@@ -218,6 +219,9 @@ xsim_parse_options(int *argc,
           "Fork, return once serving (the default)", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opts->verbose,
           "Log every request", NULL },
+        { "shared-netns", 0, 0, G_OPTION_ARG_NONE, &opts->shared_netns,
+          "dom0's network is the namespace xensimd starts in (where "
+          "libvirt's networks are), not one of its own", NULL },
         { "memory", 'm', 0, G_OPTION_ARG_INT, &opts->memory_mib,
           "The host's memory in MiB (16384), 1024 of it dom0's", "MIB" },
         { "quota-nodes", 0, 0, G_OPTION_ARG_INT, &opts->nodes,
@@ -382,6 +386,8 @@ main(int argc,
     hv = xsim_hv_new(srv, opts.rundir, (guint64)opts.memory_mib * 1024,
                      1024 * 1024);
     xsim_hv_set_stop_func(hv, xsim_on_stop, loop);
+    if (opts.shared_netns)
+        xsim_hv_share_network(hv);
     if (!xsim_hv_start(hv, &error))
         return xsim_start_failed(&ready_fd, opts.foreground, error);
     g_message("xensimd started, run directory %s", opts.rundir);

@@ -9,6 +9,14 @@
  * host's network: its sockets are unix sockets named by paths, which the
  * namespace does not hide.  The namespace goes with the process.
  *
+ * Shared (xensimd --shared-netns), dom0's network is the namespace
+ * xensimd was started in, as a real dom0's is its toolstack's: there
+ * libvirt's virtual networks (their bridge, their dnsmasq) and the vifs
+ * meet.  Nothing of the namespace's own settings is changed then, a
+ * bridge someone else made is only joined, never configured nor
+ * removed, and the taps that outlive xensimd there (persistent devices)
+ * are removed at its next start and at its stop.
+ *
  * Interfaces are configured with the classic ioctls on one socket made in
  * the namespace (SIOCBRADDBR, SIOCBRADDIF, SIOCSIFFLAGS, SIOCSIFADDR...),
  * and removed with rtnetlink's RTM_DELLINK, the one operation the ioctls
@@ -39,15 +47,24 @@
 
 #include "xsim_net.h"
 
+static const guint8 netback_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+/* A bridge with vifs on it. */
+typedef struct {
+    guint ports;
+    bool made;              /* by us, configured and removed by us */
+} XsimBridge;
+
 struct _XsimNet {
     char *netns_link;       /* DIR/netns */
     char *procnet_link;     /* DIR/net */
     char *sysfs_link;       /* DIR/sys/class/net */
+    bool shared;            /* the namespace we were started in */
     int ctl;                /* an AF_INET socket in the namespace, or -1 */
     pid_t sysfs_holder;     /* the process whose /sys is the namespace's */
 
     GMutex lock;
-    GHashTable *bridges;    /* name -> ports (guint); under lock */
+    GHashTable *bridges;    /* name -> XsimBridge; under lock */
     char *addr_bridge;      /* the bridge with XSIM_NET_HOST_ADDR; under lock */
 };
 
@@ -97,6 +114,21 @@ xsim_net_sysctl(const char *path,
     ok = write(fd, value, strlen(value)) == (ssize_t)strlen(value);
     close(fd);
     return ok;
+}
+
+/* IPv6 off on an interface of ours, where the namespace's default did
+ * not do it (a shared namespace keeps its own settings).  The file is
+ * missing without IPv6: nothing to turn off then. */
+static void
+xsim_net_ipv6_off(XsimNet *net,
+                  const char *ifname)
+{
+    g_autofree char *path = NULL;
+
+    if (!net->shared)
+        return;
+    path = g_strdup_printf("/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+    xsim_net_sysctl(path, "1");
 }
 
 static int
@@ -247,8 +279,43 @@ xsim_net_sysfs_holder(void)
     return pid;
 }
 
+/*
+ * Removes netback's taps from the namespace: the interfaces with its MAC
+ * (fe:ff:ff:ff:ff:ff, which no other device has: Linux's netback gives it
+ * to its vifs alone).  In a shared namespace they outlive us (a tap is
+ * persistent), and a vif of the same name would be refused next time.
+ * A namespace has one simulated host at most, as a dom0 one netback:
+ * every such tap is ours.
+ */
+static void
+xsim_net_sweep_vifs(XsimNet *net)
+{
+    struct if_nameindex *names = if_nameindex();
+
+    if (!names)
+        return;
+    for (struct if_nameindex *n = names; n->if_index != 0; n++) {
+        struct ifreq ifr = { 0 };
+        int err;
+
+        g_strlcpy(ifr.ifr_name, n->if_name, sizeof(ifr.ifr_name));
+        if (xsim_net_ifreq(net, SIOCGIFHWADDR, &ifr) != 0 ||
+            ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER ||
+            memcmp(ifr.ifr_hwaddr.sa_data, netback_mac, 6) != 0)
+            continue;
+        if ((err = xsim_net_del_link(n->if_name)) != 0)
+            g_warning("cannot remove interface %s: %s", n->if_name,
+                      g_strerror(err));
+        else
+            g_message("interface %s removed (a vif of an earlier run)",
+                      n->if_name);
+    }
+    if_freenameindex(names);
+}
+
 XsimNet *
-xsim_net_new(const char *rundir)
+xsim_net_new(const char *rundir,
+             bool shared)
 {
     g_autoptr(XsimNet) net = g_new0(XsimNet, 1);
     g_autofree char *ns = NULL;
@@ -260,11 +327,12 @@ xsim_net_new(const char *rundir)
     net->procnet_link = g_build_filename(rundir, "net", NULL);
     net->sysfs_link = g_build_filename(rundir, "sys", "class", "net", NULL);
     net->sysfs_holder = -1;
+    net->shared = shared;
     net->bridges = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                         NULL);
+                                         g_free);
     g_mutex_init(&net->lock);
 
-    if (unshare(CLONE_NEWNET) < 0) {
+    if (!shared && unshare(CLONE_NEWNET) < 0) {
         g_warning("no network namespace (%s): vifs get no interface",
                   g_strerror(errno));
         xsim_net_link(net->netns_link, NULL);
@@ -274,12 +342,16 @@ xsim_net_new(const char *rundir)
     }
     /* The guests speak IPv4 only: no IPv6 chatter (addresses, router
      * solicitations) on the vifs, whose counters then count the guests'
-     * frames and dom0's answers. */
-    if (!xsim_net_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1") ||
-        !xsim_net_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1"))
+     * frames and dom0's answers.  A shared namespace keeps its settings:
+     * each vif has IPv6 off instead (xsim_net_vif_add). */
+    if (!shared &&
+        (!xsim_net_sysctl("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1") ||
+         !xsim_net_sysctl("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")))
         g_message("network namespace: IPv6 stays on: %s", g_strerror(errno));
     if ((net->ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
         g_warning("network namespace: no socket: %s", g_strerror(errno));
+    } else if (shared) {
+        xsim_net_sweep_vifs(net);
     } else if ((err = xsim_net_set_up(net, "lo")) != 0) {
         g_warning("network namespace: cannot bring lo up: %s",
                   g_strerror(err));
@@ -299,7 +371,8 @@ xsim_net_new(const char *rundir)
         g_mkdir_with_parents(dir, 0755);
         xsim_net_link(net->sysfs_link, sysfs);
     }
-    g_message("dom0's network: namespace %s", ns);
+    g_message("dom0's network: namespace %s (%s)", ns,
+              shared ? "the one xensimd was started in" : "its own");
     return g_steal_pointer(&net);
 }
 
@@ -309,6 +382,18 @@ xsim_net_free(XsimNet *net)
     if (!net)
         return;
     if (net->ctl >= 0) {
+        GHashTableIter iter;
+        gpointer name, value;
+
+        if (net->shared) {
+            /* Ours go: the vifs, and the bridges we made for them. */
+            xsim_net_sweep_vifs(net);
+            g_hash_table_iter_init(&iter, net->bridges);
+            while (g_hash_table_iter_next(&iter, &name, &value)) {
+                if (((XsimBridge *)value)->made)
+                    xsim_net_del_link(name);
+            }
+        }
         unlink(net->netns_link);
         unlink(net->procnet_link);
         close(net->ctl);
@@ -333,53 +418,71 @@ xsim_net_available(XsimNet *net)
     return net && net->ctl >= 0;
 }
 
-/* A port more on @bridge, made (up, with its own MAC, and dom0's address
- * if no bridge has it) for its first one.  net->lock held. */
+/* A port more on @bridge.  For its first one, a bridge that does not
+ * exist is made (up, with its own MAC, and dom0's address if no bridge
+ * has it), and one that exists (libvirt's network driver's, an
+ * administrator's) is taken as it is, as Xen's vif-bridge script takes
+ * it.  net->lock held. */
 static int
 xsim_net_bridge_get(XsimNet *net,
                     const char *bridge)
 {
-    guint ports = GPOINTER_TO_UINT(g_hash_table_lookup(net->bridges, bridge));
+    XsimBridge *br = g_hash_table_lookup(net->bridges, bridge);
     /* Locally administered, from the name: stable across runs. */
     guint h = g_str_hash(bridge);
     const guint8 mac[6] = { 0x02, 0x58, 0x53, h >> 16, h >> 8, h };
     int err;
 
-    if (ports == 0) {
-        if (ioctl(net->ctl, SIOCBRADDBR, bridge) < 0 && errno != EEXIST)
-            return errno;
-        if ((err = xsim_net_set_mac(net, bridge, mac)) != 0 ||
-            (err = xsim_net_set_up(net, bridge)) != 0)
-            return err;
-        if (!net->addr_bridge) {
-            if ((err = xsim_net_set_addr(net, bridge, XSIM_NET_HOST_ADDR,
-                                         XSIM_NET_PREFIX)) != 0)
-                return err;
-            net->addr_bridge = g_strdup(bridge);
-        }
-        g_message("bridge %s up", bridge);
+    if (br) {
+        br->ports++;
+        return 0;
     }
-    g_hash_table_replace(net->bridges, g_strdup(bridge),
-                         GUINT_TO_POINTER(ports + 1));
+    br = g_new0(XsimBridge, 1);
+    if (ioctl(net->ctl, SIOCBRADDBR, bridge) == 0) {
+        br->made = true;
+    } else if (errno != EEXIST) {
+        err = errno;
+        g_free(br);
+        return err;
+    }
+    if (br->made) {
+        xsim_net_ipv6_off(net, bridge);
+        if ((err = xsim_net_set_mac(net, bridge, mac)) != 0 ||
+            (err = xsim_net_set_up(net, bridge)) != 0 ||
+            (!net->addr_bridge &&
+             (err = xsim_net_set_addr(net, bridge, XSIM_NET_HOST_ADDR,
+                                      XSIM_NET_PREFIX)) != 0)) {
+            xsim_net_del_link(bridge);
+            g_free(br);
+            return err;
+        }
+        if (!net->addr_bridge)
+            net->addr_bridge = g_strdup(bridge);
+        g_message("bridge %s up", bridge);
+    } else {
+        g_message("bridge %s: joined as it is", bridge);
+    }
+    br->ports = 1;
+    g_hash_table_replace(net->bridges, g_strdup(bridge), br);
     return 0;
 }
 
-/* One port less on @bridge; it goes with its last.  net->lock held. */
+/* One port less on @bridge; one we made goes with its last.  net->lock
+ * held. */
 static void
 xsim_net_bridge_put(XsimNet *net,
                     const char *bridge)
 {
-    guint ports = GPOINTER_TO_UINT(g_hash_table_lookup(net->bridges, bridge));
+    XsimBridge *br = g_hash_table_lookup(net->bridges, bridge);
     int err;
 
-    if (ports > 1) {
-        g_hash_table_replace(net->bridges, g_strdup(bridge),
-                             GUINT_TO_POINTER(ports - 1));
+    if (!br)
         return;
-    }
-    g_hash_table_remove(net->bridges, bridge);
-    if ((err = xsim_net_del_link(bridge)) != 0)
+    if (--br->ports > 0)
+        return;
+    if (br->made && (err = xsim_net_del_link(bridge)) != 0)
         g_warning("cannot remove bridge %s: %s", bridge, g_strerror(err));
+    g_hash_table_remove(net->bridges, bridge);
     if (g_strcmp0(net->addr_bridge, bridge) == 0)
         g_clear_pointer(&net->addr_bridge, g_free);
 }
@@ -410,7 +513,6 @@ xsim_net_vif_add(XsimNet *net,
                  const char *ifname,
                  const char *bridge)
 {
-    static const guint8 netback_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
     struct ifreq ifr = { 0 };
     int err;
 
@@ -421,6 +523,7 @@ xsim_net_vif_add(XsimNet *net,
         return EINVAL;
     if ((err = xsim_net_tap_create(ifname)) != 0)
         return err;
+    xsim_net_ipv6_off(net, ifname);
     if ((err = xsim_net_set_mac(net, ifname, netback_mac)) != 0 ||
         (err = xsim_net_set_up(net, ifname)) != 0)
         goto fail;

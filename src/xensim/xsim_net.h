@@ -28,10 +28,13 @@ typedef struct _XsimNet XsimNet;
  * DIR/net (its /proc/net) links to the process's own.  Where the
  * namespace cannot be made (no CAP_SYS_ADMIN), the object says so
  * (xsim_net_available) and vifs get no interface; the host's namespace is
- * never used instead.
+ * never used instead.  With @shared, no namespace is made: dom0's is the
+ * one the process runs in (its settings left alone), as a real dom0's is
+ * its toolstack's, where libvirt's networks are; the links lead to it.
  */
 XsimNet *
-xsim_net_new(const char *rundir);
+xsim_net_new(const char *rundir,
+             bool shared);
 
 void
 xsim_net_free(XsimNet *net);
@@ -44,7 +47,8 @@ xsim_net_available(XsimNet *net);
  * netback's probe and the vif-bridge hotplug script: a persistent tap
  * @ifname (up, dom0's MAC fe:ff:ff:ff:ff:ff as netback gives its vifs),
  * attached to @bridge (made if absent, up, with XSIM_NET_HOST_ADDR if no
- * other bridge has it) unless @bridge is NULL.  Returns 0 or an errno.
+ * other bridge has it; joined as it is if someone else made it) unless
+ * @bridge is NULL.  Returns 0 or an errno.
  * Any thread.
  */
 int
@@ -53,7 +57,7 @@ xsim_net_vif_add(XsimNet *net,
                  const char *bridge);
 
 /* The interface goes (even with a guest attached to it), and its bridge
- * with it when it was the bridge's last port. */
+ * with it when it was the bridge's last port and we made it. */
 void
 xsim_net_vif_remove(XsimNet *net,
                     const char *ifname,

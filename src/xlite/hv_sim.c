@@ -18,7 +18,8 @@
  * timer and, once back, asks the core to look again.
  *
  * At open, if nothing serves DIR, the backend starts `xensimd --rundir
- * DIR` (which forks and returns once it serves) and waits for the socket.
+ * DIR` (with --shared-netns where the context says) (which forks and
+ * returns once it serves) and waits for the socket.
  * xensimd outlives the context, like a host outlives its toolstack.  It
  * also points libxenstore at DIR's xenstored (XENSTORED_PATH) unless the
  * environment already names one.
@@ -181,15 +182,17 @@ static int
 sim_start_xensimd(xlite_ctx *ctx, sim_state *st)
 {
     const char *prog = sim_xensimd_program();
-    char *argv[] = { (char *)prog, (char *)"--rundir", st->rundir, NULL };
+    char *argv[] = { (char *)prog, (char *)"--rundir", st->rundir,
+                     ctx->sim_shared_netns ? (char *)"--shared-netns" : NULL,
+                     NULL };
     posix_spawn_file_actions_t fa;
     int64_t deadline;
     pid_t pid;
     int status;
     int r;
 
-    XLITE_LOG(ctx, XLITE_LOG_INFO, "starting %s --rundir %s", prog,
-              st->rundir);
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "starting %s --rundir %s%s", prog,
+              st->rundir, ctx->sim_shared_netns ? " --shared-netns" : "");
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);

@@ -59,6 +59,10 @@ typedef struct {
     const char *state_dir;
     /* The simulated host's run directory (backend SIM).  Optional. */
     const char *sim_rundir;
+    /* A simulated host this context starts takes the network namespace
+     * the process runs in as dom0's, not one of its own (xensimd
+     * --shared-netns): where libvirt's virtual networks are. */
+    bool sim_shared_netns;
     xlite_log_fn log;
     void *log_opaque;
     /* Debugging: every child the library spawns writes a line to its

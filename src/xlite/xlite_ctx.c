@@ -147,6 +147,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
 
     ctx->state_dir = g_strdup(opts->state_dir);
     ctx->sim_rundir = g_strdup(opts->sim_rundir);
+    ctx->sim_shared_netns = opts->sim_shared_netns;
     ctx->log = opts->log;
     ctx->log_opaque = opts->log_opaque;
     ctx->debug_child_fds = opts->debug_child_fds;

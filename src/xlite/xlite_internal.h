@@ -613,6 +613,7 @@ struct xlite_ctx {
     /* Immutable after xlite_ctx_new. */
     char *state_dir;
     char *sim_rundir;
+    bool sim_shared_netns;
     xlite_log_fn log;
     void *log_opaque;
     bool debug_child_fds;

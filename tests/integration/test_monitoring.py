@@ -495,6 +495,97 @@ def test_qdisk_keeps_no_blkback_counters(guests, tmp_path):
         guests.virsh("destroy", "qd1")
 
 
+def qcow2_chain(tmp_path, *names):
+    """qcow2 images NAMES[0] (the bottom, 1 MiB) to NAMES[-1] (the top),
+    each backed by the one before with its format recorded, made by
+    qemu-img as a user makes them; their paths, top last."""
+    paths = []
+    for name in names:
+        path = tmp_path / f"{name}.qcow2"
+        cmd = ["qemu-img", "create", "-q", "-f", "qcow2"]
+        if paths:
+            cmd += ["-b", str(paths[-1]), "-F", "qcow2"]
+        subprocess.run(cmd + [str(path), "1M"], check=True, timeout=30)
+        paths.append(path)
+    return paths
+
+
+def test_domstats_backing_chain(guests, tmp_path):
+    """With --backing (VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING), each
+    image below a qcow2 disk's own is a record of its own after the
+    disk's, as libvirt's QEMU driver lists them: the disk's target as
+    name, the image's path, its backingIndex (1 just below the top, as
+    <backingStore index='1'>), its size; block.count counts records.
+    Without it, the disks alone."""
+    base, mid, top = qcow2_chain(tmp_path, "base", "mid", "top")
+    xml = guest_xml(tmp_path, "chain1", disk_driver="qemu")
+    xml = xml.replace("<driver name='qemu'/>",
+                      "<driver name='qemu' type='qcow2'/>")
+    xml = xml.replace(f"<source file='{tmp_path / 'chain1.img'}'/>",
+                      f"<source file='{top}'/>")
+    assert f"<source file='{top}'/>" in xml
+    f = tmp_path / "chain1.xml"
+    f.write_text(xml)
+    assert guests.virsh("create", str(f)).rc == 0
+    try:
+        def records(*args):
+            return domstats(guests, "--block", *args, "chain1")["chain1"]
+        s = records("--backing")
+        assert s["block.count"] == 3, s
+        assert [(s[f"block.{i}.name"], s[f"block.{i}.path"],
+                 s.get(f"block.{i}.backingIndex")) for i in range(3)] == \
+            [("xvda", str(top), None), ("xvda", str(mid), 1),
+             ("xvda", str(base), 2)], s
+        for i, path in enumerate((top, mid, base)):
+            assert s[f"block.{i}.capacity"] == 1024 * 1024, s
+            assert s[f"block.{i}.physical"] == path.stat().st_size, s
+            assert s[f"block.{i}.allocation"] == \
+                path.stat().st_blocks * 512, s
+        # The same through python-libvirt, for this domain alone.
+        out = probe(guests, """
+            dom = conn.lookupByName("chain1")
+            recs = conn.domainListGetStats(
+                [dom], libvirt.VIR_DOMAIN_STATS_BLOCK,
+                libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING)
+            out = {k: v for k, v in recs[0][1].items()
+                   if k == "block.count" or "backingIndex" in k}
+        """)
+        assert out == {"block.count": 3, "block.1.backingIndex": 1,
+                       "block.2.backingIndex": 2}, out
+        s = records()
+        assert s["block.count"] == 1 and "block.1.name" not in s, s
+        assert "block.0.backingIndex" not in s, s
+    finally:
+        guests.virsh("destroy", "chain1")
+
+
+def test_domstats_backing_of_a_chain_that_breaks(guests, tmp_path):
+    """A layer that cannot be read (its file gone) ends the chain there;
+    an image whose format is not given (probed) shows no chain, as
+    libvirt never follows a probed image's backing file."""
+    base, mid, top = qcow2_chain(tmp_path, "base", "mid", "top")
+    base.unlink()
+    for name, driver in (("chain2", "<driver name='qemu' type='qcow2'/>"),
+                         ("chain3", "<driver name='qemu'/>")):
+        xml = xvtest.pv_guest_xml(tmp_path, name, disk_driver="qemu")
+        xml = xml.replace("<driver name='qemu'/>", driver)
+        xml = xml.replace(f"<source file='{tmp_path / (name + '.img')}'/>",
+                          f"<source file='{top}'/>")
+        f = tmp_path / f"{name}.xml"
+        f.write_text(xml)
+        assert guests.virsh("define", str(f)).rc == 0
+    try:
+        s = domstats(guests, "--block", "--backing", "chain2")["chain2"]
+        assert s["block.count"] == 2, s
+        assert (s["block.1.path"], s["block.1.backingIndex"]) == \
+            (str(mid), 1), s
+        s = domstats(guests, "--block", "--backing", "chain3")["chain3"]
+        assert s["block.count"] == 1, s
+    finally:
+        for name in ("chain2", "chain3"):
+            guests.virsh("undefine", name)
+
+
 def test_block_and_interface_stats_errors(guests):
     res = guests.virsh("domblkstat", "idle", "xvdz")
     assert res.rc != 0 and "invalid path: xvdz" in res.err, res

@@ -4,10 +4,15 @@ our plugin (tools/libvirtd-private): a guest's <interface type='network'>
 gets a port on the network and its vif is on the network's bridge in the
 simulated host's xenstore, at start and when attached live; destroy and
 detach give the port back, a restarted daemon claims again the ports a
-recreated network lost; a <disk
-type='volume'> of a dir pool starts on the volume's file; stopping the
-daemon destroys its networks; embedded mode, which has no network or
-storage driver, refuses both with a clear error."""
+recreated network lost; the simulated guest takes a DHCP lease from the
+network's dnsmasq, which `virsh domifaddr` reports, and answers ping at
+it; a <disk type='volume'> of a dir pool starts on the volume's file;
+stopping the daemon destroys its networks; embedded mode, which has no
+network or storage driver, refuses both with a clear error.
+
+The private daemon's networks are in its network namespace (DIR/netns),
+which the simulated host shares, as a real dom0's toolstack and netback
+share dom0's: never in the machine's."""
 
 import os
 import signal
@@ -71,21 +76,51 @@ def xenstore_tree(rundir, path):
     return nodes
 
 
-def bridge_exists(bridge):
+class DaemonNet:
+    """The private daemon's network namespace (DIR/netns), held open so
+    that it can be looked at after the daemon stopped."""
+
+    def __init__(self, daemon):
+        self.fd = os.open(daemon.dir / "netns", os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self):
+        os.close(self.fd)
+
+    def run(self, *cmd, timeout=30):
+        return subprocess.run(["nsenter", f"--net=/proc/self/fd/{self.fd}",
+                               *map(str, cmd)], pass_fds=(self.fd,),
+                              capture_output=True, text=True,
+                              timeout=timeout)
+
+    def bridge_exists(self, bridge):
+        return self.run("ip", "link", "show", bridge).returncode == 0
+
+
+@pytest.fixture
+def daemon_net(own_daemon):
+    net = DaemonNet(own_daemon)
+    yield net
+    net.close()
+
+
+def host_bridge_exists(bridge):
+    """In the machine's own namespace, where no test bridge may be."""
     return subprocess.run(["ip", "link", "show", bridge],
                           capture_output=True).returncode == 0
 
 
-def test_guest_on_network_is_on_its_bridge(own_daemon, tmp_path):
+def test_guest_on_network_is_on_its_bridge(own_daemon, daemon_net, tmp_path):
     d = own_daemon
     bridge, xml = network_xml("xvnet")
-    assert not bridge_exists(bridge), f"{bridge} is left from another run"
+    assert not daemon_net.bridge_exists(bridge)
     (tmp_path / "net.xml").write_text(xml)
     assert d.virsh("net-define", tmp_path / "net.xml").rc == 0
     res = d.virsh("net-start", "xvnet")
     assert res.rc == 0, res.err
     try:
-        assert bridge_exists(bridge)
+        # In the daemon's namespace, not the machine's.
+        assert daemon_net.bridge_exists(bridge)
+        assert not host_bridge_exists(bridge)
         # The network's state is the private daemon's: its definition and
         # status are under its directory.
         assert (d.dir / "host/etc/qemu/networks/xvnet.xml").exists()
@@ -147,11 +182,12 @@ def test_guest_on_network_is_on_its_bridge(own_daemon, tmp_path):
     finally:
         # Stopping the daemon destroys its networks: the bridge is gone.
         d.stop()
-    assert not bridge_exists(bridge)
+    assert not daemon_net.bridge_exists(bridge)
     assert not (d.dir / "host/run/network/xvnet.xml").exists()
 
 
-def test_attach_interface_on_network_gets_a_port(own_daemon, tmp_path):
+def test_attach_interface_on_network_gets_a_port(own_daemon, daemon_net,
+                                                 tmp_path):
     """An interface attached live to a running guest gets its port and its
     vif is on the network's bridge; detaching it gives the port back."""
     d = own_daemon
@@ -186,10 +222,11 @@ def test_attach_interface_on_network_gets_a_port(own_daemon, tmp_path):
         assert d.virsh("destroy", "h1").rc == 0
     finally:
         d.stop()
-    assert not bridge_exists(bridge)
+    assert not daemon_net.bridge_exists(bridge)
 
 
-def test_restarted_daemon_reclaims_lost_ports(own_daemon, tmp_path):
+def test_restarted_daemon_reclaims_lost_ports(own_daemon, daemon_net,
+                                              tmp_path):
     """A network recreated under a running guest has lost its port; the
     next daemon that reconnects to the guest claims it again, with the
     same identity."""
@@ -227,7 +264,90 @@ def test_restarted_daemon_reclaims_lost_ports(own_daemon, tmp_path):
         assert d.virsh("net-port-list", "xvnet", "--uuid").out.split() == []
     finally:
         d.stop()
-    assert not bridge_exists(bridge)
+    assert not daemon_net.bridge_exists(bridge)
+
+
+def dhcp_network_xml(name):
+    """As network_xml, with a DHCP range: libvirt's network driver runs
+    dnsmasq on the bridge, in the daemon's network namespace."""
+    bridge, xml = network_xml(name)
+    subnet = xml.split("<ip address='")[1].rsplit(".", 1)[0]
+    xml = xml.replace(f"<ip address='{subnet}.1' prefix='24'/>",
+                      f"<ip address='{subnet}.1' prefix='24'><dhcp>"
+                      f"<range start='{subnet}.100' end='{subnet}.199'/>"
+                      f"</dhcp></ip>")
+    assert "<dhcp>" in xml
+    return bridge, subnet, xml
+
+
+def test_guest_takes_a_lease_from_the_networks_dnsmasq(own_daemon,
+                                                       daemon_net, tmp_path):
+    """The simulated guest asks for an address as a Linux guest's dhclient
+    does, on its vif on the network's bridge; the network's dnsmasq
+    leases one (with the guest's host name, its domain name), `virsh
+    domifaddr` (leases, the default source, through libvirt's network
+    driver) and python-libvirt give it, the guest answers ping there
+    from dom0's side, and dom0's ARP table has it."""
+    d = own_daemon
+    bridge, subnet, xml = dhcp_network_xml("xvdhcp")
+    (tmp_path / "net.xml").write_text(xml)
+    res = d.virsh("net-create", tmp_path / "net.xml")
+    assert res.rc == 0, res.err
+    mac = "00:16:3e:17:01:01"
+    try:
+        (tmp_path / "g.xml").write_text(guest_xml(
+            tmp_path, "lease1",
+            f"<interface type='network'><source network='xvdhcp'/>"
+            f"<mac address='{mac}'/></interface>"))
+        res = d.virsh("create", tmp_path / "g.xml")
+        assert res.rc == 0, res.err
+        ifname = f"vif{int(d.virsh('domid', 'lease1').out)}.0"
+
+        def domifaddr(*args):
+            res = d.virsh("domifaddr", "lease1", *args)
+            assert res.rc == 0, res
+            return [line.split() for line in res.out.splitlines()
+                    if line.strip()]
+        # dnsmasq checks by ping that nobody has an address before it
+        # offers it; the guest retries as dhclient does (1, 2, 4, 8 s).
+        assert xvtest.wait_for(lambda: domifaddr(), timeout=40), \
+            "no lease: " + d.log()[-2000:]
+        rows = domifaddr()
+        assert len(rows) == 1, rows
+        name, hwaddr, proto, cidr = rows[0]
+        addr, prefix = cidr.split("/")
+        assert (name, hwaddr, proto, prefix) == (ifname, mac, "ipv4", "24")
+        assert addr.rsplit(".", 1)[0] == subnet
+        assert 100 <= int(addr.rsplit(".", 1)[1]) <= 199
+
+        # The network's own view: one lease, for the guest's MAC, with
+        # its host name and its client identifier.
+        conn = libvirt.open(d.uri)
+        try:
+            leases = conn.networkLookupByName("xvdhcp").DHCPLeases()
+            assert [(le["mac"], le["ipaddr"], le["hostname"], le["clientid"])
+                    for le in leases] == \
+                [(mac, addr, "lease1", "01:" + mac)], leases
+            dom = conn.lookupByName("lease1")
+            assert dom.interfaceAddresses(
+                libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE) == \
+                {ifname: {"hwaddr": mac, "addrs": [
+                    {"type": libvirt.VIR_IP_ADDR_TYPE_IPV4, "addr": addr,
+                     "prefix": 24}]}}
+        finally:
+            conn.close()
+
+        # The guest has the leased address: ping from dom0's side (the
+        # bridge has the network's address) gets its replies, and the
+        # host's ARP table lists it.
+        res = daemon_net.run("ping", "-c", "3", "-i", "0.2", "-W", "2", addr)
+        assert res.returncode == 0 and " 3 received" in res.stdout, res
+        arp = domifaddr("--source", "arp")
+        assert arp == [[ifname, mac, "ipv4", f"{addr}/0"]], arp
+        assert d.virsh("destroy", "lease1").rc == 0
+    finally:
+        d.stop()
+    assert not daemon_net.bridge_exists(bridge)
 
 
 def test_unknown_network_refuses_start(own_daemon, tmp_path):

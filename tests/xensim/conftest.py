@@ -22,11 +22,14 @@ XENSIMD = os.path.join(BUILD, "src", "xensim", "xensimd")
 
 
 class Xensimd:
-    def __init__(self, rundir, args=()):
+    def __init__(self, rundir, args=(), prefix=()):
+        """@prefix: a command that execs xensimd in place (nsenter), so
+        that the process is still xensimd's."""
         self.rundir = str(rundir)
         self.sock = os.path.join(self.rundir, "xenstored", "socket")
         self.proc = subprocess.Popen(
-            [XENSIMD, "--rundir", self.rundir, "--foreground", "--verbose", *args],
+            [*prefix, XENSIMD, "--rundir", self.rundir, "--foreground",
+             "--verbose", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for_socket(self.sock, self.proc)
 

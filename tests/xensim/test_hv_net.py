@@ -211,6 +211,206 @@ def test_guest_sends_a_dhcp_discover_at_connection(host, ts, kernel):
                     guest_mac(domid).replace(":", ""), "63825363", "350101"]
 
 
+# A DHCP server scripted on dom0's bridge, with the bridge's MAC (so that
+# the guest's unicast renewals reach it): it answers the guest's DISCOVER
+# with offers a client must refuse, then with a good one, and
+# acknowledges the guest's REQUEST for LEASE seconds; a short lease is
+# renewed once and refused (NAK) at the second renewal.  It prints what
+# the guest sent.
+DHCP_SERVER = r"""
+import socket, struct, sys, time
+mac = bytes.fromhex(sys.argv[1])
+offered = socket.inet_aton(sys.argv[2])
+src = bytes.fromhex(sys.argv[3])
+lease_s = int(sys.argv[4])
+server = socket.inet_aton("10.200.255.254")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("xenbr0", 0))
+s.settimeout(0.2)
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+
+def options(data):
+    out, i = {}, 0
+    while i < len(data) and data[i] != 255:
+        if data[i] == 0:
+            i += 1
+            continue
+        out[data[i]] = data[i + 2:i + 2 + data[i + 1]]
+        i += 2 + data[i + 1]
+    return out
+
+def recv(types, timeout):
+    # The guest's next BOOTREQUEST of one of @types: (bootp, options);
+    # the frame's Ethernet and IPv4 destinations and IPv4 source in
+    # last["to"].
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            f = s.recv(2048)
+        except socket.timeout:
+            continue
+        if f[6:12] != mac or f[12:14] != b"\x08\x00" or f[23] != 17:
+            continue
+        ip = f[14:]
+        udp = ip[(ip[0] & 15) * 4:]
+        bootp = udp[8:]
+        if udp[:4] != b"\x00\x44\x00\x43" or bootp[236:240] != \
+                b"\x63\x82\x53\x63":
+            continue
+        opts = options(bootp[240:])
+        if opts.get(53, b"\0")[0] in types:
+            last["to"] = (f[:6].hex(), socket.inet_ntoa(ip[16:20]),
+                          socket.inet_ntoa(ip[12:16]))
+            return bootp, opts
+    return None, None
+
+last = {}
+
+def reply(xid, opts, yiaddr=offered, udp_csum=True, cut=None):
+    bootp = (bytes([2, 1, 6, 0]) + xid + bytes(8) + yiaddr + server +
+             bytes(4) + mac + bytes(10 + 192) + b"\x63\x82\x53\x63" +
+             opts + b"\xff")
+    bootp += bytes(max(0, 300 - len(bootp)))
+    udp = struct.pack("!HHHH", 67, 68, 8 + len(bootp), 0) + bootp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17,
+                     0, server, b"\xff" * 4)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    if udp_csum:
+        c = csum(ip[12:20] + struct.pack("!HH", 17, len(udp)) + udp) or 0xffff
+        if udp_csum == "bad":
+            c ^= 0x5555
+        udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+    frame = b"\xff" * 6 + src + b"\x08\x00" + ip + udp
+    s.send(frame[:cut] if cut else frame)
+
+def lease(mtype, extra=b""):
+    return (bytes([53, 1, mtype, 54, 4]) + server +
+            bytes([51, 4]) + struct.pack("!I", lease_s) +
+            bytes([1, 4, 255, 255, 0, 0, 3, 4]) + server + extra)
+
+print("ready", flush=True)
+bootp, opts = recv({1}, 20)
+assert bootp, "no DISCOVER"
+xid = bootp[4:8]
+print("discover", opts.get(12, b"").decode(), opts.get(61, b"").hex(),
+      flush=True)
+bad_xid = bytes([xid[0] ^ 0xff]) + xid[1:]
+reply(xid, lease(2), udp_csum="bad")            # a wrong UDP checksum
+reply(bad_xid, lease(2))                        # another transaction
+reply(xid, lease(2), yiaddr=socket.inet_aton("127.0.0.1"))  # loopback
+reply(xid, lease(2), yiaddr=bytes(4))           # no address
+reply(xid, bytes([53, 1, 2]))                   # no server identifier
+reply(xid, lease(5))                            # an ACK while selecting
+reply(xid, bytes([53, 1, 2, 54, 200]) + server)  # an option too long
+reply(xid, lease(2), cut=14 + 20 + 8 + 100)     # BOOTP cut short
+bootp, opts = recv({3}, 3)
+print("hostile", "request" if bootp else "none", flush=True)
+reply(xid, lease(2))                            # the offer to take
+bootp, opts = recv({3}, 10)
+assert bootp, "no REQUEST"
+print("request", bootp[4:8] == xid, socket.inet_ntoa(opts[50]),
+      socket.inet_ntoa(opts[54]), opts.get(12, b"").decode(),
+      bootp[12:16].hex(), flush=True)
+reply(xid, lease(5), udp_csum=False)            # acknowledged, no checksum
+if lease_s >= 10:
+    sys.exit(0)
+# Renewed at T1 (half the lease), from the leased address to us alone;
+# then refused.
+for answer in (5, 6):
+    bootp, opts = recv({3}, lease_s)
+    assert bootp, "no renewal"
+    print("renew", bootp[4:8] != xid, socket.inet_ntoa(bootp[12:16]),
+          50 in opts, 54 in opts, *last["to"], flush=True)
+    xid = bootp[4:8]
+    reply(xid, lease(answer) if answer == 5 else
+          bytes([53, 1, 6, 54, 4]) + server)
+bootp, opts = recv({1}, 5)
+print("rediscover", bool(bootp) and bootp[4:8] != xid, flush=True)
+"""
+
+
+def bridge_mac(host, bridge="xenbr0"):
+    """Read in the namespace's sysfs (DIR/sys/class/net)."""
+    with open(os.path.join(host.rundir, "sys", "class", "net", bridge,
+                           "address")) as f:
+        return f.read().strip()
+
+
+def run_dhcp_server(host, ts, domid, leased, lease_s):
+    """DHCP_SERVER on the bridge of guest @domid's vif (made before the
+    guest runs), which it unpauses; the server's lines once it ends."""
+    assert wait_until(lambda: "xenbr0" in links(host))
+    proc = subprocess.Popen(["nsenter", "--net=" + netns(host),
+                             "/usr/bin/python3", "-c", DHCP_SERVER,
+                             guest_mac(domid).replace(":", ""), leased,
+                             bridge_mac(host).replace(":", ""),
+                             str(lease_s)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=tool_env())
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        ts.hv.call("unpause", domid=domid)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, (out, err)
+    return [line.split() for line in out.splitlines()]
+
+
+def test_guest_takes_a_dhcp_lease(host, ts, kernel):
+    """The guest's DHCP client against a server scripted on its bridge:
+    offers a client must refuse (wrong checksum or transaction, unusable
+    address, no server identifier, an ACK while selecting, lying option
+    lengths, a cut message) make no REQUEST; the good offer gets a
+    REQUEST for its address from its server, with the guest's host name;
+    once acknowledged, the guest answers ping and ARP at the leased
+    address, and dom0's ARP table has it there."""
+    domid = ts.create(kernel, nics=1)
+    mac = guest_mac(domid)
+    leased = "10.200.128.7"
+    lines = run_dhcp_server(host, ts, domid, leased, 3600)
+    hostname = ts.read("/local/domain/%d/name" % domid)
+    assert lines[0] == ["discover", hostname, "01" + mac.replace(":", "")]
+    assert lines[1] == ["hostile", "none"], lines
+    assert lines[2] == ["request", "True", leased, "10.200.255.254",
+                        hostname, "00000000"], lines
+    res = in_ns(host, "ping", "-c", "2", "-i", "0.2", "-W", "2", leased)
+    assert res.returncode == 0 and " 2 received" in res.stdout, res
+    assert wait_until(lambda: (leased, "0x2", mac, "xenbr0")
+                      in arp_table(host))
+    # The static address is the guest's no more.
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", guest_ip(domid))
+    assert res.returncode != 0, res
+
+
+def test_guest_renews_its_lease_and_loses_it_to_a_nak(host, ts, kernel):
+    """A lease of 4 s: the guest renews it at T1 (2 s) with a new
+    transaction, unicast from the leased address to the server (no
+    requested address or server identifier, as RFC 2131 has a renewal),
+    and again once renewed; refused (NAK), it goes back to its static
+    address and asks again from the start."""
+    domid = ts.create(kernel, nics=1)
+    leased = "10.200.128.9"
+    lines = run_dhcp_server(host, ts, domid, leased, 4)
+    to_us = [bridge_mac(host).replace(":", ""), "10.200.255.254", leased]
+    assert lines[1] == ["hostile", "none"], lines
+    assert lines[3] == ["renew", "True", leased, "False", "False"] + to_us
+    assert lines[4] == ["renew", "True", leased, "False", "False"] + to_us
+    assert lines[5] == ["rediscover", "True"], lines
+    res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(domid))
+    assert res.returncode == 0, res
+    res = in_ns(host, "ping", "-c", "1", "-W", "1", leased)
+    assert res.returncode != 0, res
+
+
 def test_hostile_frames_are_dropped(host, ts, kernel):
     """Truncated and lying frames sent to the guest's MAC: dropped; the
     guest still answers pings and xensimd still runs."""
@@ -351,3 +551,96 @@ def test_vifname_names_the_interface_and_a_taken_name_fails(host, ts,
         "interface web0 on bridge xenbr0: File exists"
     res = in_ns(host, "ping", "-c", "1", "-W", "2", guest_ip(a))
     assert res.returncode == 0, res
+
+
+@pytest.fixture
+def toolstack_netns(tmp_path):
+    """A network namespace standing for a toolstack's (a private
+    libvirtd's), persistent as `ip netns add` makes one, with a bridge
+    someone else made: xenbr0, with a MAC and an address of its own."""
+    path = tmp_path / "toolstack-netns"
+    path.touch()
+    subprocess.run(["unshare", "--net=%s" % path, "ip", "link", "set", "lo",
+                    "up"], check=True, timeout=30)
+    for cmd in (("link", "add", "xenbr0", "type", "bridge"),
+                ("link", "set", "xenbr0", "address", "52:54:00:aa:bb:cc"),
+                ("addr", "add", "10.231.9.1/24", "dev", "xenbr0"),
+                ("link", "set", "xenbr0", "up")):
+        subprocess.run(["nsenter", "--net=%s" % path, "ip", *cmd],
+                       check=True, timeout=30, env=tool_env())
+    yield str(path)
+    subprocess.run(["umount", "--lazy", str(path)], timeout=30)
+
+
+def shared_xensimd(rundir, ns):
+    """xensimd started in @ns and told to take it as dom0's."""
+    d = Xensimd(rundir, args=("--shared-netns",),
+                prefix=("nsenter", "--net=" + ns))
+    wait_for_socket(os.path.join(d.rundir, "hypervisor.sock"), d.proc)
+    return d
+
+
+def test_shared_namespace_is_joined_as_it_is(toolstack_netns, tmp_path,
+                                             kernel):
+    """--shared-netns: dom0's network is the namespace xensimd starts in.
+    A vif goes on the bridge that is there, which keeps its MAC and
+    address and stays when the vif goes; the vif has IPv6 off.  The tap a
+    killed xensimd leaves behind (persistent) is removed by the next one,
+    which can then make a vif of the same name again; a clean stop
+    removes its vifs."""
+    ns = toolstack_netns
+
+    def ns_links():
+        res = subprocess.run(["nsenter", "--net=" + ns, "ip", "-d", "-o",
+                              "link", "show"], capture_output=True,
+                             text=True, timeout=30, env=tool_env())
+        assert res.returncode == 0, res
+        return {line.split(":")[1].strip().split("@")[0]: line
+                for line in res.stdout.splitlines()}
+
+    def start_guest(d):
+        from hvclient import Toolstack
+
+        ts = Toolstack(d.rundir)
+        domid = ts.create(kernel, nics=1)
+        ts.hv.call("unpause", domid=domid)
+        assert wait_until(lambda: fe_connected(ts, domid, "vif", 0))
+        ts.close()
+        return "vif%d.0" % domid
+
+    d = shared_xensimd(tmp_path / "shared", ns)
+    try:
+        assert os.stat(os.path.join(d.rundir, "netns")).st_ino == \
+            os.stat(ns).st_ino
+        vif = start_guest(d)
+        ls = ns_links()
+        assert "master xenbr0" in ls[vif], ls
+        assert "link/ether 52:54:00:aa:bb:cc" in ls["xenbr0"], ls
+        res = subprocess.run(["nsenter", "--net=" + ns, "ip", "-o", "-4",
+                              "addr", "show", "dev", "xenbr0"],
+                             capture_output=True, text=True, timeout=30,
+                             env=tool_env())
+        assert [line.split()[3] for line in res.stdout.splitlines()] == \
+            ["10.231.9.1/24"], res
+        res = subprocess.run(["nsenter", "--net=" + ns, "cat",
+                              "/proc/sys/net/ipv6/conf/%s/disable_ipv6" % vif],
+                             capture_output=True, text=True, timeout=30,
+                             env=tool_env())
+        assert res.stdout.strip() == "1", res
+        # Killed, it leaves its tap; the next one sweeps it.
+        os.kill(d.pid, signal.SIGKILL)
+        d.proc.wait()
+        assert vif in ns_links()
+    finally:
+        d.stop()
+    d = shared_xensimd(tmp_path / "shared", ns)
+    try:
+        assert set(ns_links()) == {"lo", "xenbr0"}
+        assert start_guest(d) == vif
+        assert vif in ns_links()
+    finally:
+        assert d.stop() == 0
+    ls = ns_links()
+    assert set(ls) == {"lo", "xenbr0"}, ls
+    assert "link/ether 52:54:00:aa:bb:cc" in ls["xenbr0"], ls
+
