@@ -744,14 +744,18 @@ xvDomainStartCheck(virDomainObj *vm)
 static int
 xvDomainStartCore(xvDriver *driver, virDomainObj *vm,
                   const xlite_domain_config *cfg, GArray *pins,
-                  bool startPaused, bool *created_r, uint32_t *domid_r)
+                  const char *restorePath, bool startPaused,
+                  bool *created_r, uint32_t *domid_r)
 {
     uint32_t domid = 0;
     size_t i;
     int rc;
 
     virObjectUnlock(vm);
-    rc = xlite_domain_create(driver->ctx, cfg, &domid, NULL);
+    if (restorePath)
+        rc = xlite_domain_restore(driver->ctx, restorePath, cfg, &domid, NULL);
+    else
+        rc = xlite_domain_create(driver->ctx, cfg, &domid, NULL);
     if (rc == 0) {
         *created_r = true;
         *domid_r = domid;
@@ -767,9 +771,14 @@ xvDomainStartCore(xvDriver *driver, virDomainObj *vm,
     virObjectLock(vm);
 
     if (rc < 0) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("failed to start domain '%s': %s"),
-                       vm->def->name, xlite_errmsg());
+        if (restorePath)
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to restore domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+        else
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to start domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
         return -1;
     }
     return 0;
@@ -814,8 +823,9 @@ xvDomainStartUndo(xvDriver *driver, virDomainObj *vm, bool created,
 }
 
 int
-xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
-              virDomainRunningReason reason)
+xvDomainStartRestore(xvDriver *driver, virDomainObj *vm,
+                     const char *restorePath, bool startPaused,
+                     virDomainRunningReason reason)
 {
     xlite_domain_config cfg;
     uint32_t domid = 0;
@@ -848,7 +858,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         return -1;
     }
     pins = xvDomainVcpuPins(vm->def);
-    rc = xvDomainStartCore(driver, vm, &cfg, pins, startPaused,
+    rc = xvDomainStartCore(driver, vm, &cfg, pins, restorePath, startPaused,
                            &created, &domid);
     xlite_domain_config_dispose(&cfg);
 
@@ -859,6 +869,52 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         return -1;
     }
     xvDomainStartMarkClear(driver, vm, &mark);
+    return 0;
+}
+
+/*
+ * Managed save
+ *
+ * A domain's managed save image is STATE_DIR/save/NAME.save (libvirt's
+ * Xen driver keeps it in /var/lib/libvirt/libxl/save/).  A start of a
+ * domain that has one restores it, then removes it; a start that fails
+ * leaves it, for the next try.
+ */
+char *
+xvDomainManagedSavePath(xvDriver *driver, virDomainObj *vm)
+{
+    return g_strdup_printf("%s/save/%s.save", driver->config->stateDir,
+                           vm->def->name);
+}
+
+int
+xvDomainManagedSaveLoad(virDomainObj *vm, void *opaque)
+{
+    xvDriver *driver = opaque;
+    g_autofree char *path = NULL;
+
+    virObjectLock(vm);
+    path = xvDomainManagedSavePath(driver, vm);
+    vm->hasManagedSave = virFileExists(path);
+    virObjectUnlock(vm);
+    return 0;
+}
+
+int
+xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
+              virDomainRunningReason reason)
+{
+    g_autofree char *managed = xvDomainManagedSavePath(driver, vm);
+
+    if (!virFileExists(managed))
+        return xvDomainStartRestore(driver, vm, NULL, startPaused, reason);
+    if (xvDomainStartRestore(driver, vm, managed, startPaused,
+                             VIR_DOMAIN_RUNNING_RESTORED) < 0)
+        return -1;
+    if (unlink(managed) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove managed save image '%s': %s", managed,
+                 g_strerror(errno));
+    vm->hasManagedSave = false;
     return 0;
 }
 
