@@ -1,0 +1,231 @@
+"""Save, restore and managed save of simulated guests through Debian's
+libvirtd, virsh and python-libvirt: the restored guest is the same one,
+going on where it stopped (its boot id, its tick counter and its console
+carry on), a managed save survives a libvirtd restart and `virsh start`
+resumes it, and a corrupt, truncated or foreign image is refused with
+nothing started (docs/save-restore.md)."""
+
+import os
+import re
+import signal
+import stat
+import subprocess
+import textwrap
+from pathlib import Path
+
+import xvtest
+from xvtest import wait_for
+
+
+def define_ticker(daemon, tmp_path, name):
+    xml = tmp_path / f"{name}.xml"
+    xml.write_text(xvtest.pv_guest_xml(tmp_path, name, vcpus=1,
+                                       script_lines=["ticker"]))
+    res = daemon.virsh("define", str(xml))
+    assert res.rc == 0, res.err
+
+
+def xs_read(daemon, domid, node):
+    env = {"XENSTORED_PATH": str(daemon.sim_rundir / "xenstored" / "socket")}
+    r = subprocess.run(["xenstore-read", f"/local/domain/{domid}/{node}"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def domid(daemon, name):
+    return daemon.virsh("domid", name).out.strip()
+
+
+def ticks(daemon, name):
+    val = xs_read(daemon, domid(daemon, name), "data/ticks")
+    return int(val) if val and val.isdigit() else -1
+
+
+def state(daemon, name):
+    return daemon.virsh("domstate", "--reason", name).out.strip()
+
+
+def console_ticks(daemon, name, seconds=3.5):
+    """The [tick N] numbers the guest prints on its console while
+    python-libvirt reads it for about @seconds."""
+    code = textwrap.dedent("""\
+        import sys, time, libvirt
+        conn = libvirt.open(sys.argv[1])
+        dom = conn.lookupByName(sys.argv[2])
+        st = conn.newStream(0)
+        dom.openConsole(None, st, 0)
+        out = b""
+        end = time.monotonic() + float(sys.argv[3])
+        while time.monotonic() < end:
+            out += st.recv(4096)
+        st.abort()
+        sys.stdout.write(out.decode(errors="replace"))
+        """)
+    res = xvtest.python(code, daemon.uri, name, str(seconds))
+    assert res.rc == 0, res.err
+    return [int(n) for n in re.findall(r"\[tick (\d+)\]", res.out)]
+
+
+def sim_names(daemon):
+    return set(xvtest.sim_domains(daemon.sim_rundir))
+
+
+def test_save_and_restore_carry_on(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "sr")
+    assert own_daemon.virsh("start", "sr").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "sr") >= 2)
+    boot_id = xs_read(own_daemon, domid(own_daemon, "sr"), "data/boot-id")
+    assert re.fullmatch(r"[0-9a-f]{16}", boot_id)
+    before = console_ticks(own_daemon, "sr")
+    assert before and before == sorted(before), before
+
+    image = tmp_path / "sr.save"
+    res = own_daemon.virsh("save", "sr", str(image))
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "sr") == "shut off (saved)"
+    assert "sr" not in sim_names(own_daemon)
+    assert stat.S_IMODE(image.stat().st_mode) == 0o600
+    data = image.read_bytes()
+    assert data.startswith(b"XLITESAV")
+    # The guest state holds its console output (its kernel log).
+    assert b"Suspending" in data and b"[tick " in data
+    # The image's XML, as libvirt shows it.
+    res = own_daemon.virsh("save-image-dumpxml", str(image))
+    assert res.rc == 0 and "<name>sr</name>" in res.out, res.err
+
+    res = own_daemon.virsh("restore", str(image))
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "sr") == "running (restored)"
+    new_id = domid(own_daemon, "sr")
+    # The same guest: its marker again in its new home, its counter on.
+    assert wait_for(lambda: xs_read(own_daemon, new_id, "data/boot-id")
+                    == boot_id)
+    assert wait_for(lambda: ticks(own_daemon, "sr") > before[-1])
+    after = console_ticks(own_daemon, "sr")
+    assert after and after[0] > before[-1], (before, after)
+    # Continuity: the counter did not start over (a fresh boot starts at 1).
+    assert min(after) > max(before)
+    assert own_daemon.virsh("destroy", "sr").rc == 0
+
+
+def test_restore_flags_and_edited_xml(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "fl")
+    assert own_daemon.virsh("start", "fl").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "fl") >= 1)
+    image = tmp_path / "fl.save"
+    assert own_daemon.virsh("save", "fl", str(image), "--paused").rc == 0
+    res = own_daemon.virsh("restore", str(image))
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "fl") == "paused (user)"
+    assert own_daemon.virsh("destroy", "fl").rc == 0
+
+    # An edited XML: the description changes, the machine may not.
+    xml = own_daemon.virsh("save-image-dumpxml", str(image)).out
+    edited = tmp_path / "edited.xml"
+    edited.write_text(xml.replace("<name>fl</name>",
+                                  "<name>fl</name><description>edited"
+                                  "</description>"))
+    res = own_daemon.virsh("save-image-define", str(image), str(edited),
+                           "--running")
+    assert res.rc == 0, res.err
+    assert "edited" in own_daemon.virsh("save-image-dumpxml", str(image)).out
+    bad = tmp_path / "bad.xml"
+    bad.write_text(xml.replace("<vcpu placement='static'>1</vcpu>",
+                               "<vcpu placement='static'>2</vcpu>"))
+    res = own_daemon.virsh("save-image-define", str(image), str(bad))
+    assert res.rc != 0 and "vCPU" in res.err, res.err
+    res = own_daemon.virsh("restore", str(image))
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "fl") == "running (restored)"
+    assert own_daemon.virsh("destroy", "fl").rc == 0
+
+
+def test_managed_save_across_a_restart(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "ms")
+    assert own_daemon.virsh("start", "ms").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "ms") >= 2)
+    boot_id = xs_read(own_daemon, domid(own_daemon, "ms"), "data/boot-id")
+    saved_ticks = ticks(own_daemon, "ms")
+
+    res = own_daemon.virsh("managedsave", "ms")
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "ms") == "shut off (saved)"
+    listing = own_daemon.virsh("list", "--all", "--managed-save").out
+    assert re.search(r"-\s+ms\s+saved", listing), listing
+    assert "ms" not in sim_names(own_daemon)
+
+    pid = own_daemon.pid
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20)
+    own_daemon.start()
+
+    res = xvtest.python(textwrap.dedent("""\
+        import sys, libvirt
+        dom = libvirt.open(sys.argv[1]).lookupByName("ms")
+        print(dom.hasManagedSaveImage(0))
+        """), own_daemon.uri)
+    assert res.rc == 0 and res.out.strip() == "1", (res.out, res.err)
+    res = own_daemon.virsh("start", "ms")
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "ms") == "running (restored)"
+    new_id = domid(own_daemon, "ms")
+    assert wait_for(lambda: xs_read(own_daemon, new_id, "data/boot-id")
+                    == boot_id)
+    assert wait_for(lambda: ticks(own_daemon, "ms") > saved_ticks)
+    # The image is used up.
+    listing = own_daemon.virsh("list", "--all", "--managed-save").out
+    assert re.search(r"\d+\s+ms\s+running", listing), listing
+    assert not list((own_daemon.dir / "root").rglob("ms.save"))
+
+    # managedsave-remove: the next start boots afresh.
+    assert own_daemon.virsh("managedsave", "ms").rc == 0
+    assert own_daemon.virsh("managedsave-remove", "ms").rc == 0
+    assert own_daemon.virsh("start", "ms").rc == 0
+    assert state(own_daemon, "ms") == "running (booted)"
+    new_id = domid(own_daemon, "ms")
+    assert wait_for(lambda: xs_read(own_daemon, new_id, "data/boot-id")
+                    not in (None, boot_id))
+    assert own_daemon.virsh("destroy", "ms").rc == 0
+
+
+def test_bad_images_are_refused_with_nothing_started(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "bad")
+    assert own_daemon.virsh("start", "bad").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "bad") >= 1)
+    image = tmp_path / "bad.save"
+    assert own_daemon.virsh("save", "bad", str(image)).rc == 0
+    good = image.read_bytes()
+
+    cases = {
+        "truncated": good[:len(good) // 2],
+        "header-only": good[:40],
+        "flipped": bytearray(good),
+        "foreign": b"LibvirtXMLSave" + good[14:],
+        "empty": b"",
+    }
+    cases["flipped"][len(good) - 100] ^= 0x01
+    for case, content in cases.items():
+        f = tmp_path / f"{case}.save"
+        f.write_bytes(bytes(content))
+        res = own_daemon.virsh("restore", str(f))
+        assert res.rc != 0, case
+        assert "not a valid save image" in res.err, (case, res.err)
+        assert state(own_daemon, "bad") == "shut off (saved)", case
+        assert "bad" not in sim_names(own_daemon), case
+        res = own_daemon.virsh("save-image-dumpxml", str(f))
+        assert res.rc != 0, case
+
+    # The image itself was good all along.
+    assert own_daemon.virsh("restore", str(image)).rc == 0
+    assert state(own_daemon, "bad") == "running (restored)"
+    assert own_daemon.virsh("destroy", "bad").rc == 0
+
+
+def test_save_refuses_a_paused_guest(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "pz")
+    assert own_daemon.virsh("start", "pz", "--paused").rc == 0
+    res = own_daemon.virsh("save", "pz", str(tmp_path / "pz.save"))
+    assert res.rc != 0 and "has to be running" in res.err, res.err
+    assert not (tmp_path / "pz.save").exists()
+    assert state(own_daemon, "pz") == "paused (user)"
+    assert own_daemon.virsh("destroy", "pz").rc == 0
