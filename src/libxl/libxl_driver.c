@@ -933,11 +933,10 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
-    int nsnapshots;
+    g_autofree char *managed = NULL;
+    int nsnapshots = 0;
     int ret = -1;
 
-    /* There is no managed save image to remove yet: the flag is accepted,
-     * as it is harmless when no image exists. */
     virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, -1);
 
@@ -956,15 +955,33 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     /* Snapshot metadata goes with an inactive domain only if asked (a
      * running one keeps it until it stops), as in libvirt's QEMU driver. */
     if (!virDomainObjIsActive(vm) &&
-        (nsnapshots = virDomainSnapshotObjListNum(vm->snapshots, NULL, 0))) {
-        if (!(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
-            virReportError(VIR_ERR_OPERATION_INVALID,
-                           _("cannot delete inactive domain with %d snapshots"),
-                           nsnapshots);
+        (nsnapshots = virDomainSnapshotObjListNum(vm->snapshots, NULL, 0)) &&
+        !(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("cannot delete inactive domain with %d snapshots"),
+                       nsnapshots);
+        goto endjob;
+    }
+
+    /* As libvirt's Xen driver: the managed save image goes only when the
+     * caller says.  Checked before anything goes, so a refusal changes
+     * nothing. */
+    managed = xvDomainManagedSavePath(driver, vm);
+    if (virFileExists(managed)) {
+        if (!(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("Refusing to undefine while domain managed save image exists"));
             goto endjob;
         }
-        xvSnapshotDiscardAll(driver, vm);
+        if (unlink(managed) < 0) {
+            virReportSystemError(errno, _("Failed to remove domain managed save image '%s'"),
+                                 managed);
+            goto endjob;
+        }
+        vm->hasManagedSave = false;
     }
+    if (nsnapshots)
+        xvSnapshotDiscardAll(driver, vm);
 
     if (virDomainDeleteConfig(driver->config->domainConfigDir,
                               driver->config->autostartDir, vm) < 0)
@@ -1634,7 +1651,8 @@ xvDomainSaveInternal(xvDriver *driver, virDomainObj *vm, const char *path,
     rc = xlite_domain_save(driver->ctx, domid, path, data, strlen(data), NULL);
     virObjectLock(vm);
     if (rc < 0) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
+        virReportError(rc == -ENOTSUP ? VIR_ERR_OPERATION_UNSUPPORTED :
+                       VIR_ERR_OPERATION_FAILED,
                        _("failed to save domain '%s': %s"), vm->def->name,
                        xlite_errmsg());
         return -1;

@@ -230,3 +230,83 @@ def test_save_refuses_a_paused_guest(own_daemon, tmp_path):
     assert not (tmp_path / "pz.save").exists()
     assert state(own_daemon, "pz") == "paused (user)"
     assert own_daemon.virsh("destroy", "pz").rc == 0
+
+
+def test_lifecycle_events(own_daemon, tmp_path):
+    """Every client sees STOPPED/SAVED and STARTED/RESTORED, and nothing
+    else of the guest's suspend."""
+    define_ticker(own_daemon, tmp_path, "ev")
+    image = tmp_path / "ev.save"
+    code = textwrap.dedent("""\
+        import sys, threading, time, libvirt
+        libvirt.virEventRegisterDefaultImpl()
+        conn = libvirt.open(sys.argv[1])
+        seen = []
+        conn.domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+            lambda c, d, e, det, o: seen.append((e, det)), None)
+        def loop():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+        threading.Thread(target=loop, daemon=True).start()
+        dom = conn.lookupByName("ev")
+        dom.create()
+        time.sleep(1.5)
+        dom.save(sys.argv[2])
+        conn.restore(sys.argv[2])
+        dom = conn.lookupByName("ev")
+        dom.managedSave(0)
+        assert dom.hasManagedSaveImage(0) == 1
+        dom.create()
+        assert dom.hasManagedSaveImage(0) == 0
+        dom.destroy()
+        time.sleep(1)
+        print(seen)
+        """)
+    res = xvtest.python(code, own_daemon.uri, str(image))
+    assert res.rc == 0, res.err
+    # libvirt's numbers: STARTED 2 (BOOTED 0, RESTORED 2), STOPPED 5
+    # (DESTROYED 1, SAVED 4).
+    booted, restored = (2, 0), (2, 2)
+    saved, destroyed = (5, 4), (5, 1)
+    assert eval(res.out) == [booted, saved, restored, saved, restored,
+                             destroyed], res.out
+
+
+def test_undefine_with_a_managed_save_image(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "un")
+    assert own_daemon.virsh("start", "un").rc == 0
+    assert own_daemon.virsh("managedsave", "un").rc == 0
+    res = own_daemon.virsh("undefine", "un")
+    assert res.rc != 0
+    assert "Refusing to undefine while domain managed save image exists" \
+        in res.err, res.err
+    res = own_daemon.virsh("undefine", "un", "--managed-save")
+    assert res.rc == 0, res.err
+    assert not list((own_daemon.dir / "root").rglob("un.save"))
+
+
+def test_autostart_resumes_a_managed_save(own_daemon, tmp_path):
+    define_ticker(own_daemon, tmp_path, "au")
+    assert own_daemon.virsh("autostart", "au").rc == 0
+    assert own_daemon.virsh("start", "au").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "au") >= 2)
+    boot_id = xs_read(own_daemon, domid(own_daemon, "au"), "data/boot-id")
+    assert own_daemon.virsh("managedsave", "au").rc == 0
+    # The last tick the guest printed before it suspended, from its log
+    # in the image.
+    image = next((own_daemon.dir / "root").rglob("au.save")).read_bytes()
+    saved = max(int(n) for n in re.findall(rb"\[tick (\d+)\]", image))
+
+    pid = own_daemon.pid
+    os.kill(pid, signal.SIGTERM)
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 20)
+    own_daemon.start()
+
+    assert wait_for(lambda: state(own_daemon, "au") == "running (restored)")
+    new_id = domid(own_daemon, "au")
+    assert wait_for(lambda: ticks(own_daemon, "au") >= 0)
+    assert ticks(own_daemon, "au") >= saved
+    assert xs_read(own_daemon, new_id, "data/boot-id") == boot_id
+    assert not list((own_daemon.dir / "root").rglob("au.save"))
+    assert own_daemon.virsh("destroy", "au").rc == 0
