@@ -29,6 +29,7 @@
 #include "libxl_blockjob.h"
 #include "libxl_snapshot.h"
 #include "libxl_network.h"
+#include "libxl_save.h"
 #include "libxl_stats.h"
 
 #include "viralloc.h"
@@ -872,45 +873,24 @@ xvDomainStartRestore(xvDriver *driver, virDomainObj *vm,
     return 0;
 }
 
-/*
- * Managed save
- *
- * A domain's managed save image is STATE_DIR/save/NAME.save (libvirt's
- * Xen driver keeps it in /var/lib/libvirt/libxl/save/).  A start of a
- * domain that has one restores it, then removes it; a start that fails
- * leaves it, for the next try.
- */
-char *
-xvDomainManagedSavePath(xvDriver *driver, virDomainObj *vm)
-{
-    return g_strdup_printf("%s/save/%s.save", driver->config->stateDir,
-                           vm->def->name);
-}
-
-int
-xvDomainManagedSaveLoad(virDomainObj *vm, void *opaque)
-{
-    xvDriver *driver = opaque;
-    g_autofree char *path = NULL;
-
-    virObjectLock(vm);
-    path = xvDomainManagedSavePath(driver, vm);
-    vm->hasManagedSave = virFileExists(path);
-    virObjectUnlock(vm);
-    return 0;
-}
-
 int
 xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
               virDomainRunningReason reason)
 {
     g_autofree char *managed = xvDomainManagedSavePath(driver, vm);
+    bool paused = false;
 
     if (!virFileExists(managed))
         return xvDomainStartRestore(driver, vm, NULL, startPaused, reason);
-    if (xvDomainStartRestore(driver, vm, managed, startPaused,
-                             VIR_DOMAIN_RUNNING_RESTORED) < 0)
+    /* The machine the image holds, which the definition may no longer
+     * describe exactly: it runs, the definition stays for the next boot. */
+    if (xvDomainManagedSaveAssignDef(driver, vm, managed, &paused) < 0 ||
+        xvDomainStartRestore(driver, vm, managed, startPaused || paused,
+                             VIR_DOMAIN_RUNNING_RESTORED) < 0) {
+        /* Back to the definition, whichever step failed. */
+        virDomainObjRemoveTransientDef(vm);
         return -1;
+    }
     if (unlink(managed) < 0 && errno != ENOENT)
         VIR_WARN("cannot remove managed save image '%s': %s", managed,
                  g_strerror(errno));

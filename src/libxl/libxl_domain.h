@@ -96,11 +96,6 @@ int xvDomainStartRestore(xvDriver *driver, virDomainObj *vm,
                          const char *restorePath, bool startPaused,
                          virDomainRunningReason reason);
 
-/* Where @vm's managed save image is; and, for virDomainObjListForEach at
- * the driver's start, whether it has one (vm->hasManagedSave). */
-char *xvDomainManagedSavePath(xvDriver *driver, virDomainObj *vm);
-int xvDomainManagedSaveLoad(virDomainObj *vm, void *opaque);
-
 /* Destroy a running domain and mark it shut off with @reason; the caller
  * holds a MODIFY job and the lock.  Queues the STOPPED event @detail. */
 int xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,

@@ -310,3 +310,40 @@ def test_autostart_resumes_a_managed_save(own_daemon, tmp_path):
     assert xs_read(own_daemon, new_id, "data/boot-id") == boot_id
     assert not list((own_daemon.dir / "root").rglob("au.save"))
     assert own_daemon.virsh("destroy", "au").rc == 0
+
+
+def test_managed_save_restores_the_saved_machine(own_daemon, tmp_path):
+    """The definition changed after the managed save: the start restores
+    the machine the image holds, and the next boot takes the new
+    definition; a definition the image's machine does not fit is refused
+    and the image kept."""
+    define_ticker(own_daemon, tmp_path, "md")
+    assert own_daemon.virsh("start", "md").rc == 0
+    assert own_daemon.virsh("managedsave", "md").rc == 0
+    xml = own_daemon.virsh("dumpxml", "--inactive", "md").out
+    edited = tmp_path / "md-edited.xml"
+    edited.write_text(xml.replace("<name>md</name>",
+                                  "<name>md</name><description>later"
+                                  "</description>"))
+    assert own_daemon.virsh("define", str(edited)).rc == 0
+
+    res = own_daemon.virsh("start", "md")
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "md") == "running (restored)"
+    assert "later" not in own_daemon.virsh("dumpxml", "md").out
+    assert "later" in own_daemon.virsh("dumpxml", "--inactive", "md").out
+    assert own_daemon.virsh("managedsave", "md").rc == 0
+
+    bigger = tmp_path / "md-bigger.xml"
+    bigger.write_text(xml.replace("<vcpu placement='static'>1</vcpu>",
+                                  "<vcpu placement='static'>2</vcpu>"))
+    assert own_daemon.virsh("define", str(bigger)).rc == 0
+    res = own_daemon.virsh("start", "md")
+    assert res.rc != 0 and "vCPU" in res.err, res.err
+    assert state(own_daemon, "md") == "shut off (saved)"
+    assert "<vcpu placement='static'>2</vcpu>" in \
+        own_daemon.virsh("dumpxml", "md").out
+    assert own_daemon.virsh("domstats", "md").rc == 0
+    assert "md" not in sim_names(own_daemon)
+    listing = own_daemon.virsh("list", "--all", "--managed-save").out
+    assert re.search(r"-\s+md\s+saved", listing), listing
