@@ -368,6 +368,26 @@ xsim_guest_sleep(XsimGuest *guest,
 
 /* ---- shutting down ---- */
 
+/*
+ * The log as the state's text: echoed input may be any bytes, and making
+ * them valid UTF-8 may lengthen them (U+FFFD is 3 bytes): the tail that
+ * fits XSIM_GUEST_LOG_MAX, cut at a character.
+ */
+static char *
+xsim_guest_log_text(GString *log)
+{
+    g_autofree char *text = g_utf8_make_valid(log->str, log->len);
+    gsize len = strlen(text);
+    const char *from = text;
+
+    if (len > XSIM_GUEST_LOG_MAX) {
+        from = text + len - XSIM_GUEST_LOG_MAX;
+        while (*from && (*from & 0xc0) == 0x80)
+            from++;
+    }
+    return g_strdup(from);
+}
+
 static void
 xsim_guest_shutdown(XsimGuest *guest,
                     XsimShutdownReason reason)
@@ -385,8 +405,7 @@ xsim_guest_shutdown(XsimGuest *guest,
 
         image->ticks = guest->ticks;
         memcpy(image->boot_id, guest->boot_id, sizeof(image->boot_id));
-        /* Echoed input may be any bytes: the state is text. */
-        image->log = g_utf8_make_valid(guest->log->str, guest->log->len);
+        image->log = xsim_guest_log_text(guest->log);
         xsim_hv_post_suspended(guest->hv, guest->domid, image);
     }
     xsim_hv_post_shutdown(guest->hv, guest->domid, reason);

@@ -347,3 +347,35 @@ def test_managed_save_restores_the_saved_machine(own_daemon, tmp_path):
     assert "md" not in sim_names(own_daemon)
     listing = own_daemon.virsh("list", "--all", "--managed-save").out
     assert re.search(r"-\s+md\s+saved", listing), listing
+
+
+def test_console_input_of_any_bytes_is_saved(own_daemon, tmp_path):
+    """Bytes typed on the console that are not UTF-8 end up in the guest's
+    log, three times longer once made valid: the state still fits what
+    the simulated host takes back."""
+    define_ticker(own_daemon, tmp_path, "by")
+    assert own_daemon.virsh("start", "by").rc == 0
+    assert wait_for(lambda: ticks(own_daemon, "by") >= 1)
+    code = textwrap.dedent("""\
+        import sys, time, libvirt
+        conn = libvirt.open(sys.argv[1])
+        dom = conn.lookupByName("by")
+        st = conn.newStream(0)
+        dom.openConsole(None, st, 0)
+        for _ in range(30):
+            st.send(b"\\xff" * 200 + b"\\r")
+            time.sleep(0.02)
+        time.sleep(1)
+        st.abort()
+        """)
+    res = xvtest.python(code, own_daemon.uri)
+    assert res.rc == 0, res.err
+    image = tmp_path / "by.save"
+    res = own_daemon.virsh("save", "by", str(image))
+    assert res.rc == 0, res.err
+    assert "\ufffd".encode() in image.read_bytes() or b"\\ufffd" in \
+        image.read_bytes()
+    res = own_daemon.virsh("restore", str(image))
+    assert res.rc == 0, res.err
+    assert state(own_daemon, "by") == "running (restored)"
+    assert own_daemon.virsh("destroy", "by").rc == 0
