@@ -379,3 +379,29 @@ def test_console_input_of_any_bytes_is_saved(own_daemon, tmp_path):
     assert res.rc == 0, res.err
     assert state(own_daemon, "by") == "running (restored)"
     assert own_daemon.virsh("destroy", "by").rc == 0
+
+
+def test_embedded_save_restore_and_managed_save(embed, tmp_path):
+    """Embedded mode: each virsh is a driver of its own, the simulated
+    host and the images outlive it."""
+    xml = tmp_path / "em.xml"
+    xml.write_text(xvtest.pv_guest_xml(tmp_path, "em", vcpus=1,
+                                       script_lines=["ticker"]))
+    assert embed.virsh("define", str(xml)).rc == 0
+    assert embed.virsh("start", "em").rc == 0
+    image = tmp_path / "em.save"
+    res = embed.virsh("save", "em", str(image))
+    assert res.rc == 0, res.err
+    res = embed.virsh("restore", str(image))
+    assert res.rc == 0, res.err
+    assert embed.virsh("domstate", "--reason", "em").out.strip() == \
+        "running (restored)"
+    assert embed.virsh("managedsave", "em").rc == 0
+    assert embed.virsh("dominfo", "em").out.count("Managed save:   yes") == 1
+    assert list(embed.root.rglob("save/em.save"))
+    res = embed.virsh("start", "em")
+    assert res.rc == 0, res.err
+    assert embed.virsh("domstate", "--reason", "em").out.strip() == \
+        "running (restored)"
+    assert not list(embed.root.rglob("save/em.save"))
+    assert embed.virsh("destroy", "em").rc == 0
