@@ -57,7 +57,6 @@ xvDomainManagedSaveLoad(virDomainObj *vm, void *opaque)
     return 0;
 }
 
-
 #define XV_SAVE_DATA_HEAD "xenvirt-save 1 "
 
 static char *
@@ -101,11 +100,18 @@ xvSaveImageOpen(xvDriver *driver, const char *path, const char *dxml,
     g_autoptr(virDomainDef) def = NULL;
     g_autoptr(virDomainDef) newdef = NULL;
     const char *xml;
+    int rc;
 
-    if (xlite_save_image_read(driver->ctx, path, NULL, &data, NULL) < 0) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("cannot read save image '%s': %s"), path,
-                       xlite_errmsg());
+    if ((rc = xlite_save_image_read(driver->ctx, path, NULL, &data,
+                                    NULL)) < 0) {
+        /* libvirt's Xen driver: a file it cannot open is a system error,
+         * one without the magic an invalid argument, the rest a failure. */
+        if (rc == -ENOENT || rc == -EACCES || rc == -EPERM || rc == -EISDIR)
+            virReportSystemError(-rc, _("Failed to open domain image file '%s'"),
+                                 path);
+        else
+            virReportError(rc == -EINVAL ? VIR_ERR_INVALID_ARG :
+                           VIR_ERR_OPERATION_FAILED, "%s", xlite_errmsg());
         return NULL;
     }
     if (xvSaveDataParse(path, data, paused_r, &xml) < 0 ||

@@ -511,9 +511,9 @@ int xlite_domain_forget(xlite_ctx *ctx, uint32_t domid,
  *   xlite_domain_create does, from cfg (which must have the saved
  *   domain's uuid) or, if NULL, the image's config, and hands it the
  *   guest state: it is left paused and resumes where it stopped at its
- *   unpause.  A file that is not an image of this kind of host, of this
- *   version, whole and unchanged, is refused (-EINVAL, -ENOTSUP) and
- *   nothing is created.
+ *   unpause.  A file that is not an image is refused with -EINVAL, an
+ *   image of another version or kind of host with -ENOTSUP, a damaged one
+ *   (cut short, a bit changed) with -EBADMSG, and nothing is created.
  * save_image_read: the image's config (cfg_r _init'ed, or NULL) and data
  *   (NUL-terminated, g_free; or NULL), after the same checks.
  * save_image_set_data: replaces the data section (the same checks, then

@@ -190,10 +190,12 @@ image_dispose(save_image *img)
     memset(img, 0, sizeof(*img));
 }
 
+/* An image whose content is damaged: -EBADMSG.  (Not an image at all is
+ * -EINVAL; an image of another version or kind of host, -ENOTSUP.) */
 static int
 image_corrupt(xlite_ctx *ctx, const char *path, const char *why)
 {
-    return XLITE_ERROR(ctx, -EINVAL, "'%s' is not a valid save image: %s",
+    return XLITE_ERROR(ctx, -EBADMSG, "'%s' is not a valid save image: %s",
                        path, why);
 }
 
@@ -270,8 +272,8 @@ image_read(xlite_ctx *ctx, const char *path, save_image *img)
         return rc;
     h = (const uint8_t *)img->buf;
     if (img->len < 8 || memcmp(h, SAVE_MAGIC, 8) != 0) {
-        rc = image_corrupt(ctx, path, "it does not start with the save "
-                           "image magic");
+        rc = XLITE_ERROR(ctx, -EINVAL, "'%s' is not a valid save image: it "
+                         "does not start with the save image magic", path);
         goto fail;
     }
     if (img->len < SAVE_HEADER_LEN + SAVE_DIGEST_LEN) {
@@ -314,7 +316,7 @@ image_read(xlite_ctx *ctx, const char *path, save_image *img)
                                            G_CSET_a_2_z G_CSET_A_2_Z
                                            "0123456789", '?');
 
-        rc = XLITE_ERROR(ctx, -EINVAL, "save image '%s' was made on a '%s' "
+        rc = XLITE_ERROR(ctx, -ENOTSUP, "save image '%s' was made on a '%s' "
                          "host, this one is '%s'", path, safe,
                          ctx->hv->name);
         goto fail;

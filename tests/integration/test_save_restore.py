@@ -211,10 +211,18 @@ def test_bad_images_are_refused_with_nothing_started(own_daemon, tmp_path):
         res = own_daemon.virsh("restore", str(f))
         assert res.rc != 0, case
         assert "not a valid save image" in res.err, (case, res.err)
+        # libvirt's Xen driver's codes: no magic, an invalid argument.
+        code = ("invalid argument" if case in ("foreign", "empty")
+                else "operation failed")
+        assert f"error: {code}: " in res.err, (case, res.err)
         assert state(own_daemon, "bad") == "shut off (saved)", case
         assert "bad" not in sim_names(own_daemon), case
         res = own_daemon.virsh("save-image-dumpxml", str(f))
         assert res.rc != 0, case
+
+    res = own_daemon.virsh("restore", str(tmp_path / "missing.save"))
+    assert res.rc != 0
+    assert "Failed to open domain image file" in res.err, res.err
 
     # The image itself was good all along.
     assert own_daemon.virsh("restore", str(image)).rc == 0

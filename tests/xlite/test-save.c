@@ -204,8 +204,8 @@ test_bad_images(void)
     restore_refused(sh, ctx, bad, good, 0, -EINVAL, "save image magic");
     restore_refused(sh, ctx, bad, good, 5, -EINVAL, "save image magic");
     for (gsize cut = 8; cut < len; cut += cut < 100 ? 13 : 211)
-        restore_refused(sh, ctx, bad, good, cut, -EINVAL, "truncated");
-    restore_refused(sh, ctx, bad, good, len - 1, -EINVAL, "truncated");
+        restore_refused(sh, ctx, bad, good, cut, -EBADMSG, "truncated");
+    restore_refused(sh, ctx, bad, good, len - 1, -EBADMSG, "truncated");
 
     /* One bit flipped, past the magic: the header's checks or the sum. */
     for (gsize at = 8; at < len; at += at < 48 ? 1 : 97) {
@@ -213,8 +213,8 @@ test_bad_images(void)
 
         copy[at] ^= 0x10;
         /* Bytes 8 to 11 are the version. */
-        restore_refused(sh, ctx, bad, copy, len, at < 12 ? -ENOTSUP : -EINVAL,
-                        at < 12 ? "version" : "");
+        restore_refused(sh, ctx, bad, copy, len, at < 12 ? -ENOTSUP : -EBADMSG,
+                        at < 12 ? "version" : "not a valid save image");
     }
     {
         g_autofree char *copy = g_memdup2(good, len);
@@ -226,7 +226,7 @@ test_bad_images(void)
         copy = g_malloc(len + 1);
         memcpy(copy, good, len);
         copy[len] = '\n';
-        restore_refused(sh, ctx, bad, copy, len + 1, -EINVAL, "trailing data");
+        restore_refused(sh, ctx, bad, copy, len + 1, -EBADMSG, "trailing data");
     }
     /* Not a file. */
     g_assert_cmpint(xlite_domain_restore(ctx, sh->dir, NULL, &domid, NULL),
