@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include "libxl_blockjob.h"
 #include "libxl_domain.h"
 #include "libxl_driver.h"
 #include "libxl_save.h"
@@ -149,6 +150,13 @@ xvDomainSaveInternal(xvDriver *driver, virDomainObj *vm, const char *path,
         virReportError(VIR_ERR_OPERATION_INVALID,
                        _("Domain '%d' has to be running because libxenlight will suspend it"),
                        vm->def->id);
+        return -1;
+    }
+    /* As libvirt's QEMU driver: the job would be lost with the domain. */
+    if (xvBlockJobAny(driver, vm)) {
+        if (virDomainObjCheckActive(vm) == 0)
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("domain has active block job"));
         return -1;
     }
     if (dxml) {

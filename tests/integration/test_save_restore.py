@@ -2,8 +2,10 @@
 libvirtd, virsh and python-libvirt: the restored guest is the same one,
 going on where it stopped (its boot id, its tick counter and its console
 carry on), a managed save survives a libvirtd restart and `virsh start`
-resumes it, and a corrupt, truncated or foreign image is refused with
-nothing started (docs/save-restore.md)."""
+resumes it (autostart too), and a corrupt, truncated or foreign image is
+refused with nothing started; the flags, an edited XML, the events,
+undefine, a guest with a block job, embedded mode
+(docs/save-restore.md)."""
 
 import os
 import re
@@ -12,6 +14,8 @@ import stat
 import subprocess
 import textwrap
 from pathlib import Path
+
+import pytest
 
 import xvtest
 from xvtest import wait_for
@@ -413,3 +417,48 @@ def test_embedded_save_restore_and_managed_save(embed, tmp_path):
         "running (restored)"
     assert not list(embed.root.rglob("save/em.save"))
     assert embed.virsh("destroy", "em").rc == 0
+
+
+def test_save_refuses_a_guest_with_a_block_job(own_daemon, tmp_path):
+    """As libvirt's QEMU driver: the job would go with the domain."""
+    if subprocess.run(["sh", "-c", "command -v qemu-storage-daemon && "
+                       "command -v qemu-img"],
+                      capture_output=True).returncode:
+        pytest.skip("qemu-storage-daemon or qemu-img missing "
+                    "(tools/setup-deps)")
+    src = tmp_path / "src.qcow2"
+    res = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2",
+                          str(src), "64M"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          "write -P 0x5a 0 32M", str(src)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    kernel = tmp_path / "kernel"
+    kernel.write_text("a simulated kernel\n")
+    xml = tmp_path / "bj.xml"
+    xml.write_text(textwrap.dedent(f"""\
+        <domain type='xen'>
+          <name>bj</name>
+          <memory unit='MiB'>64</memory>
+          <os><type arch='x86_64'>xen</type><kernel>{kernel}</kernel></os>
+          <devices>
+            <disk type='file' device='disk'>
+              <driver name='qemu' type='qcow2'/>
+              <source file='{src}'/><target dev='xvda' bus='xen'/>
+            </disk>
+          </devices>
+        </domain>"""))
+    assert own_daemon.virsh("create", str(xml)).rc == 0
+    res = own_daemon.virsh("blockcopy", "bj", "xvda",
+                           str(tmp_path / "copy.qcow2"), "--bandwidth", "1")
+    assert res.rc == 0, res.err
+    res = own_daemon.virsh("save", "bj", str(tmp_path / "bj.save"))
+    assert res.rc != 0 and "domain has active block job" in res.err, res.err
+    assert state(own_daemon, "bj") == "running (booted)"
+    assert not (tmp_path / "bj.save").exists()
+    assert own_daemon.virsh("blockjob", "bj", "xvda", "--abort").rc == 0
+    res = own_daemon.virsh("save", "bj", str(tmp_path / "bj.save"))
+    assert res.rc == 0, res.err
+    assert own_daemon.virsh("restore", str(tmp_path / "bj.save")).rc == 0
+    assert own_daemon.virsh("destroy", "bj").rc == 0
