@@ -462,3 +462,23 @@ def test_save_refuses_a_guest_with_a_block_job(own_daemon, tmp_path):
     assert res.rc == 0, res.err
     assert own_daemon.virsh("restore", str(tmp_path / "bj.save")).rc == 0
     assert own_daemon.virsh("destroy", "bj").rc == 0
+
+
+def test_transient_domain(own_daemon, tmp_path):
+    """A saved transient domain is gone until its restore brings it back,
+    transient still; it has no managed save."""
+    xml = tmp_path / "tr.xml"
+    xml.write_text(xvtest.pv_guest_xml(tmp_path, "tr", vcpus=1,
+                                       script_lines=["ticker"]))
+    assert own_daemon.virsh("create", str(xml)).rc == 0
+    res = own_daemon.virsh("managedsave", "tr")
+    assert res.rc != 0
+    assert "cannot do managed save for transient domain" in res.err, res.err
+    image = tmp_path / "tr.save"
+    assert own_daemon.virsh("save", "tr", str(image)).rc == 0
+    assert "tr" not in own_daemon.virsh("list", "--all", "--name").out.split()
+    assert own_daemon.virsh("restore", str(image)).rc == 0
+    assert state(own_daemon, "tr") == "running (restored)"
+    assert "Persistent:     no" in own_daemon.virsh("dominfo", "tr").out
+    assert own_daemon.virsh("destroy", "tr").rc == 0
+    assert "tr" not in own_daemon.virsh("list", "--all", "--name").out.split()
