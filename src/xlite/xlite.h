@@ -504,7 +504,8 @@ int xlite_domain_forget(xlite_ctx *ctx, uint32_t domid,
  *   through a new file renamed over path): the domain's config as
  *   xlite_retrieve_domain_config gives it when the save starts, data (the
  *   application's own section, e.g. libvirt's XML) and the guest state.
- *   The domain is left suspended: the caller destroys it.  A guest that
+ *   The domain is left suspended: the caller destroys it.  A paused
+ *   domain is refused (-EINVAL): its guest could not suspend.  A guest that
  *   does not suspend in time has its request taken back and keeps
  *   running (-ETIMEDOUT); an abort before it suspended does the same.
  * restore: reads and checks the whole image, then creates the domain as

@@ -460,6 +460,12 @@ xlite_domain_save(xlite_ctx *ctx, uint32_t domid, const char *path,
         rc = XLITE_ERROR(ctx, -EINVAL, "domain %u is not running", domid);
         goto out;
     }
+    /* The guest suspends itself: paused, it never would. */
+    if (info.paused) {
+        rc = XLITE_ERROR(ctx, -EINVAL, "domain %u is paused: its guest "
+                         "cannot suspend", domid);
+        goto out;
+    }
     ss = g_new0(save_state, 1);
     ss->domid = domid;
     ss->path = g_strdup(path);

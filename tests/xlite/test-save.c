@@ -104,6 +104,14 @@ test_save_restore(void)
     g_assert_nonnull(boot_id);
     g_assert_cmpuint(strlen(boot_id), ==, 16);
 
+    /* Paused, the guest could never suspend: refused at once. */
+    g_assert_cmpint(xlite_domain_pause(ctx, domid), ==, 0);
+    g_assert_cmpint(xlite_domain_save(ctx, domid, image, data, sizeof(data),
+                                      NULL), ==, -EINVAL);
+    g_assert_nonnull(strstr(xlite_errmsg(), "is paused"));
+    g_assert_false(g_file_test(image, G_FILE_TEST_EXISTS));
+    g_assert_cmpint(xlite_domain_unpause(ctx, domid), ==, 0);
+
     g_assert_cmpint(xlite_domain_save(ctx, domid, image, data, sizeof(data),
                                       NULL), ==, 0);
     /* Left suspended, for the caller to destroy. */
