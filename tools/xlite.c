@@ -40,7 +40,8 @@ usage(void)
             "[--backend sim|xen|auto]\n"
             "             list | create CONFIG.json | destroy DOMID | "
             "shutdown DOMID [SECONDS]\n"
-            "             | console DOMID | info DOMID | config DOMID\n");
+            "             | console DOMID | info DOMID | config DOMID\n"
+            "             | save DOMID FILE | restore FILE\n");
     return 2;
 }
 
@@ -241,6 +242,12 @@ main(int argc, char **argv)
     } else if (strcmp(argv[i], "create") == 0 && i + 2 == argc) {
         ret = cmd_create(ctx, argv[i + 1]);
         goto out;
+    } else if (strcmp(argv[i], "restore") == 0 && i + 2 == argc) {
+        /* As xl restore: the guest runs again where it stopped. */
+        if ((rc = xlite_domain_restore(ctx, argv[i + 1], NULL, &domid,
+                                       NULL)) == 0 &&
+            (rc = xlite_domain_unpause(ctx, domid)) == 0)
+            printf("%u\n", domid);
     } else if (i + 2 <= argc && !parse_domid(argv[i + 1], &domid)) {
         xlite_ctx_free(ctx);
         return usage();
@@ -250,6 +257,11 @@ main(int argc, char **argv)
             (rc = xlite_domain_destroy(ctx, domid, NULL)) == 0)
             rc = print_events(ctx, XLITE_EVENT_DOMAIN_DEATH,
                               5 * G_USEC_PER_SEC);
+    } else if (strcmp(argv[i], "save") == 0 && i + 3 == argc) {
+        /* As xl save: the image, then the suspended domain destroyed. */
+        if ((rc = xlite_domain_save(ctx, domid, argv[i + 2], NULL, 0,
+                                    NULL)) == 0)
+            rc = xlite_domain_destroy(ctx, domid, NULL);
     } else if (strcmp(argv[i], "config") == 0 && i + 2 == argc) {
         rc = cmd_config(ctx, domid);
     } else if (strcmp(argv[i], "shutdown") == 0 && i + 2 <= argc &&

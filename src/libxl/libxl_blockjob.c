@@ -478,6 +478,22 @@ xvBlockJobCoreInfo(xvDriver *driver, virDomainObj *vm, const char *target,
     return rc;
 }
 
+bool
+xvBlockJobAny(xvDriver *driver, virDomainObj *vm)
+{
+    size_t i;
+
+    for (i = 0; i < vm->def->ndisks && virDomainObjIsActive(vm); i++) {
+        xlite_block_job_info info;
+
+        if (vm->def->disks[i]->mirror ||
+            xvBlockJobCoreInfo(driver, vm, vm->def->disks[i]->dst,
+                               &info) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void
 xvBlockJobReportCore(const char *what, const char *target)
 {

@@ -23,6 +23,11 @@ typedef struct {
 
 void xvBlockJobFree(void *job);
 
+/* Whether a disk of the running @vm has a block job, asked of the core
+ * (the job may be another process's, in embedded mode), with the domain
+ * unlocked during each question: the caller holds its job. */
+bool xvBlockJobAny(xvDriver *driver, virDomainObj *vm);
+
 /* Handles one of the core's XLITE_EVENT_BLOCK_JOB events (from the
  * block-job worker thread; takes the domain's lock, never its job). */
 void xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev);

@@ -29,6 +29,7 @@
 #include "libxl_blockjob.h"
 #include "libxl_snapshot.h"
 #include "libxl_network.h"
+#include "libxl_save.h"
 #include "libxl_stats.h"
 
 #include "viralloc.h"
@@ -744,14 +745,18 @@ xvDomainStartCheck(virDomainObj *vm)
 static int
 xvDomainStartCore(xvDriver *driver, virDomainObj *vm,
                   const xlite_domain_config *cfg, GArray *pins,
-                  bool startPaused, bool *created_r, uint32_t *domid_r)
+                  const char *restorePath, bool startPaused,
+                  bool *created_r, uint32_t *domid_r)
 {
     uint32_t domid = 0;
     size_t i;
     int rc;
 
     virObjectUnlock(vm);
-    rc = xlite_domain_create(driver->ctx, cfg, &domid, NULL);
+    if (restorePath)
+        rc = xlite_domain_restore(driver->ctx, restorePath, cfg, &domid, NULL);
+    else
+        rc = xlite_domain_create(driver->ctx, cfg, &domid, NULL);
     if (rc == 0) {
         *created_r = true;
         *domid_r = domid;
@@ -767,9 +772,14 @@ xvDomainStartCore(xvDriver *driver, virDomainObj *vm,
     virObjectLock(vm);
 
     if (rc < 0) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("failed to start domain '%s': %s"),
-                       vm->def->name, xlite_errmsg());
+        if (restorePath)
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to restore domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
+        else
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("failed to start domain '%s': %s"),
+                           vm->def->name, xlite_errmsg());
         return -1;
     }
     return 0;
@@ -814,8 +824,9 @@ xvDomainStartUndo(xvDriver *driver, virDomainObj *vm, bool created,
 }
 
 int
-xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
-              virDomainRunningReason reason)
+xvDomainStartRestore(xvDriver *driver, virDomainObj *vm,
+                     const char *restorePath, bool startPaused,
+                     virDomainRunningReason reason)
 {
     xlite_domain_config cfg;
     uint32_t domid = 0;
@@ -848,7 +859,7 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         return -1;
     }
     pins = xvDomainVcpuPins(vm->def);
-    rc = xvDomainStartCore(driver, vm, &cfg, pins, startPaused,
+    rc = xvDomainStartCore(driver, vm, &cfg, pins, restorePath, startPaused,
                            &created, &domid);
     xlite_domain_config_dispose(&cfg);
 
@@ -859,6 +870,31 @@ xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
         return -1;
     }
     xvDomainStartMarkClear(driver, vm, &mark);
+    return 0;
+}
+
+int
+xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
+              virDomainRunningReason reason)
+{
+    g_autofree char *managed = xvDomainManagedSavePath(driver, vm);
+    bool paused = false;
+
+    if (!virFileExists(managed))
+        return xvDomainStartRestore(driver, vm, NULL, startPaused, reason);
+    /* The machine the image holds, which the definition may no longer
+     * describe exactly: it runs, the definition stays for the next boot. */
+    if (xvDomainManagedSaveAssignDef(driver, vm, managed, &paused) < 0 ||
+        xvDomainStartRestore(driver, vm, managed, startPaused || paused,
+                             VIR_DOMAIN_RUNNING_RESTORED) < 0) {
+        /* Back to the definition, whichever step failed. */
+        virDomainObjRemoveTransientDef(vm);
+        return -1;
+    }
+    if (unlink(managed) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove managed save image '%s': %s", managed,
+                 g_strerror(errno));
+    vm->hasManagedSave = false;
     return 0;
 }
 

@@ -89,6 +89,13 @@ void xvDomainNameNic(virDomainObj *vm, virDomainNetDef *net, int devid);
 int xvDomainStart(xvDriver *driver, virDomainObj *vm, bool startPaused,
                   virDomainRunningReason reason);
 
+/* The same from a save image at @restorePath (NULL: a boot).  A plain
+ * start restores the domain's managed save image if it has one, and then
+ * removes it. */
+int xvDomainStartRestore(xvDriver *driver, virDomainObj *vm,
+                         const char *restorePath, bool startPaused,
+                         virDomainRunningReason reason);
+
 /* Destroy a running domain and mark it shut off with @reason; the caller
  * holds a MODIFY job and the lock.  Queues the STOPPED event @detail. */
 int xvDomainDestroyAndCleanup(xvDriver *driver, virDomainObj *vm,

@@ -31,6 +31,7 @@
 #include "libxl_driver.h"
 #include "libxl_event.h"
 #include "libxl_host.h"
+#include "libxl_save.h"
 #include "xen_xl.h"
 
 #include "datatypes.h"
@@ -275,6 +276,8 @@ xvStateInitialize(bool privileged,
                                        false, driver->xmlopt, NULL, NULL) < 0)
         return VIR_DRV_STATE_INIT_ERROR;
     xvSnapshotLoadAll(driver);
+    virDomainObjListForEach(driver->domains, false, xvDomainManagedSaveLoad,
+                            driver);
     xvDomainReclaimStarts(driver);
     xvDomainReconnectAll(driver);
 
@@ -786,9 +789,7 @@ xvDomainDefCheckVcpuCount(const char *xml)
     return 0;
 }
 
-/* Parse domain XML the way every entry point that accepts one does, and
- * refuse at once what the core could never run. */
-static virDomainDef *
+virDomainDef *
 xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
 {
     g_autoptr(virDomainDef) def = NULL;
@@ -830,7 +831,7 @@ xvDomainDefParse(xvDriver *driver, const char *xml, unsigned int parseFlags)
  * find and lock it, or to NULL if there is none.  xvDomainEndRedefine
  * ends that job and drops the reference.
  */
-static int
+int
 xvDomainBeginRedefine(xvDriver *driver, const unsigned char *uuid,
                       virDomainObj **existing)
 {
@@ -856,7 +857,7 @@ xvDomainBeginRedefine(xvDriver *driver, const unsigned char *uuid,
     return 0;
 }
 
-static void
+void
 xvDomainEndRedefine(virDomainObj **existing)
 {
     if (!*existing)
@@ -932,11 +933,10 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
-    int nsnapshots;
+    g_autofree char *managed = NULL;
+    int nsnapshots = 0;
     int ret = -1;
 
-    /* There is no managed save image to remove yet: the flag is accepted,
-     * as it is harmless when no image exists. */
     virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                   VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA, -1);
 
@@ -955,15 +955,33 @@ xvDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     /* Snapshot metadata goes with an inactive domain only if asked (a
      * running one keeps it until it stops), as in libvirt's QEMU driver. */
     if (!virDomainObjIsActive(vm) &&
-        (nsnapshots = virDomainSnapshotObjListNum(vm->snapshots, NULL, 0))) {
-        if (!(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
-            virReportError(VIR_ERR_OPERATION_INVALID,
-                           _("cannot delete inactive domain with %d snapshots"),
-                           nsnapshots);
+        (nsnapshots = virDomainSnapshotObjListNum(vm->snapshots, NULL, 0)) &&
+        !(flags & VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("cannot delete inactive domain with %d snapshots"),
+                       nsnapshots);
+        goto endjob;
+    }
+
+    /* As libvirt's Xen driver: the managed save image goes only when the
+     * caller says.  Checked before anything goes, so a refusal changes
+     * nothing. */
+    managed = xvDomainManagedSavePath(driver, vm);
+    if (virFileExists(managed)) {
+        if (!(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("Refusing to undefine while domain managed save image exists"));
             goto endjob;
         }
-        xvSnapshotDiscardAll(driver, vm);
+        if (unlink(managed) < 0) {
+            virReportSystemError(errno, _("Failed to remove domain managed save image '%s'"),
+                                 managed);
+            goto endjob;
+        }
+        vm->hasManagedSave = false;
     }
+    if (nsnapshots)
+        xvSnapshotDiscardAll(driver, vm);
 
     if (virDomainDeleteConfig(driver->config->domainConfigDir,
                               driver->config->autostartDir, vm) < 0)
@@ -1263,6 +1281,7 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
     virObjectEvent *event = NULL;
+    bool restored;
     int ret = -1;
 
     virCheckFlags(VIR_DOMAIN_START_PAUSED, -1);
@@ -1271,11 +1290,14 @@ xvDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
                                 XV_DOMAIN_BEGIN_ANY)))
         return -1;
 
+    restored = vm->hasManagedSave;
     if (xvDomainStart(driver, vm, flags & VIR_DOMAIN_START_PAUSED,
                       VIR_DOMAIN_RUNNING_BOOTED) < 0)
         goto endjob;
 
     event = virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_STARTED,
+                                              restored ?
+                                              VIR_DOMAIN_EVENT_STARTED_RESTORED :
                                               VIR_DOMAIN_EVENT_STARTED_BOOTED);
     dom->id = vm->def->id;
     ret = 0;
@@ -2478,6 +2500,15 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainShutdownFlags = xvDomainShutdownFlags,
     .domainReboot = xvDomainReboot,
     .domainDestroy = xvDomainDestroy,
+    .domainSave = xvDomainSave,
+    .domainSaveFlags = xvDomainSaveFlags,
+    .domainRestore = xvDomainRestore,
+    .domainRestoreFlags = xvDomainRestoreFlags,
+    .domainSaveImageGetXMLDesc = xvDomainSaveImageGetXMLDesc,
+    .domainSaveImageDefineXML = xvDomainSaveImageDefineXML,
+    .domainManagedSave = xvDomainManagedSave,
+    .domainHasManagedSaveImage = xvDomainHasManagedSaveImage,
+    .domainManagedSaveRemove = xvDomainManagedSaveRemove,
     .domainDestroyFlags = xvDomainDestroyFlags,
     .domainOpenConsole = xvDomainOpenConsole,
     .domainAttachDevice = xvDomainAttachDevice,

@@ -25,7 +25,14 @@
  *  - answers control/shutdown (poweroff, halt, reboot, suspend, crash) by
  *    acknowledging it and shutting down with that reason;
  *  - follows memory/target: the hypervisor's cur_memkb becomes the target;
- *  - prints a login prompt and echoes console input.
+ *  - prints a login prompt and echoes console input;
+ *  - counts the seconds it runs (its ticks), and with the script's
+ *    "ticker" prints each on its console and writes it to data/ticks,
+ *    beside data/boot-id, the marker its first boot made;
+ *  - suspends when asked (control/shutdown = suspend): its state (ticks,
+ *    boot id, the tail of its console output) goes to the hypervisor
+ *    with the shutdown, and a kernel started from such a state (restore)
+ *    resumes instead of booting: same boot id, ticks going on.
  *
  * Device rings are not real: the frontend writes the ring-ref and
  * event-channel nodes a backend expects, but no backend here moves data.
@@ -76,6 +83,7 @@ struct _XsimGuest {
     char *cmdline;
     guint64 max_memkb;
     XsimRing *console;      /* hvc0's ring, shared with xenconsoled */
+    XsimGuestImage *resume; /* resume from this instead of booting */
     GThread *thread;
 
     /* Shared with the main thread, under lock. */
@@ -98,6 +106,11 @@ struct _XsimGuest {
     guint garbage_id;
     guint crash_id;
     guint balloon_id;
+    guint tick_id;
+    guint64 ticks;          /* seconds run, across saves */
+    char boot_id[XSIM_GUEST_BOOT_ID_LEN + 1];
+    GString *log;           /* the tail of our console output */
+    bool ticker;
     guint64 garbage_n;
     bool ignore_shutdown;
     bool no_balloon;
@@ -215,6 +228,8 @@ xsim_guest_parse_directive(const char *line,
         script->garbage = true;
     else if (g_str_equal(verb, "hang"))
         script->hang = true;
+    else if (g_str_equal(verb, "ticker"))
+        script->ticker = true;
     else
         return false;
     return true;
@@ -264,6 +279,10 @@ xsim_guest_write(XsimGuest *guest,
                  gsize len)
 {
     xsim_ring_front_write(guest->console, text, len);
+    /* The kernel's log buffer: the last XSIM_GUEST_LOG_MAX bytes. */
+    g_string_append_len(guest->log, text, len);
+    if (guest->log->len > XSIM_GUEST_LOG_MAX)
+        g_string_erase(guest->log, 0, guest->log->len - XSIM_GUEST_LOG_MAX);
 }
 
 static void G_GNUC_PRINTF(2, 3)
@@ -349,6 +368,26 @@ xsim_guest_sleep(XsimGuest *guest,
 
 /* ---- shutting down ---- */
 
+/*
+ * The log as the state's text: echoed input may be any bytes, and making
+ * them valid UTF-8 may lengthen them (U+FFFD is 3 bytes): the tail that
+ * fits XSIM_GUEST_LOG_MAX, cut at a character.
+ */
+static char *
+xsim_guest_log_text(GString *log)
+{
+    g_autofree char *text = g_utf8_make_valid(log->str, log->len);
+    gsize len = strlen(text);
+    const char *from = text;
+
+    if (len > XSIM_GUEST_LOG_MAX) {
+        from = text + len - XSIM_GUEST_LOG_MAX;
+        while (*from && (*from & 0xc0) == 0x80)
+            from++;
+    }
+    return g_strdup(from);
+}
+
 static void
 xsim_guest_shutdown(XsimGuest *guest,
                     XsimShutdownReason reason)
@@ -361,6 +400,14 @@ xsim_guest_shutdown(XsimGuest *guest,
                       reason == XSIM_SHUTDOWN_CRASH ? "Kernel panic - not syncing" :
                       reason == XSIM_SHUTDOWN_SUSPEND ? "Suspending" :
                       "Power down");
+    if (reason == XSIM_SHUTDOWN_SUSPEND) {
+        XsimGuestImage *image = g_new0(XsimGuestImage, 1);
+
+        image->ticks = guest->ticks;
+        memcpy(image->boot_id, guest->boot_id, sizeof(image->boot_id));
+        image->log = xsim_guest_log_text(guest->log);
+        xsim_hv_post_suspended(guest->hv, guest->domid, image);
+    }
     xsim_hv_post_shutdown(guest->hv, guest->domid, reason);
 }
 
@@ -870,6 +917,25 @@ xsim_guest_add_timer(XsimGuest *guest,
     return id;
 }
 
+/* A second of running time (a paused guest's loop does not turn). */
+static gboolean
+xsim_guest_tick_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+
+    if (guest->done)
+        return G_SOURCE_CONTINUE;
+    guest->ticks++;
+    if (guest->ticker && !guest->hung) {
+        xsim_guest_printf(guest, "[tick %" G_GUINT64_FORMAT "]\r\n",
+                          guest->ticks);
+        if (guest->xsc)
+            xsim_xsc_printf(guest->xsc, "data/ticks", "%" G_GUINT64_FORMAT,
+                            guest->ticks);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
 /* Apply what the script (and any fault since) asks for. */
 static void
 xsim_guest_apply_script(XsimGuest *guest)
@@ -884,6 +950,7 @@ xsim_guest_apply_script(XsimGuest *guest)
     guest->ignore_shutdown = script.ignore_shutdown;
     guest->no_balloon = script.no_balloon;
     guest->hung = script.hang;
+    guest->ticker = script.ticker;
     if (script.console_flood && !guest->flood_id)
         guest->flood_id = xsim_guest_add_timer(guest, g_timeout_source_new(10),
                                                xsim_guest_flood_timer);
@@ -985,14 +1052,27 @@ xsim_guest_boot(XsimGuest *guest)
         "control/feature-suspend",
     };
 
-    xsim_guest_printf(guest,
-                      "Linux version 6.1.0-xensim (xensim@localhost) #1 SMP\r\n"
-                      "Command line: %s\r\n"
-                      "Booting paravirtualized kernel on Xen\r\n"
-                      "Xen version: 4.17.0-xensim (preserve-AD)\r\n"
-                      "Memory: %" G_GUINT64_FORMAT "K available\r\n",
-                      guest->cmdline ? guest->cmdline : "",
-                      guest->max_memkb);
+    if (guest->resume) {
+        /* What Linux's xen_suspend() returns to: our memory as it was. */
+        guest->ticks = guest->resume->ticks;
+        memcpy(guest->boot_id, guest->resume->boot_id, sizeof(guest->boot_id));
+        g_string_assign(guest->log, guest->resume->log);
+        g_clear_pointer(&guest->resume, xsim_guest_image_free);
+        xsim_guest_printf(guest, "PM: resumed from a saved image: boot %s, "
+                          "tick %" G_GUINT64_FORMAT "\r\n",
+                          guest->boot_id, guest->ticks);
+    } else {
+        g_snprintf(guest->boot_id, sizeof(guest->boot_id), "%08x%08x",
+                   g_random_int(), g_random_int());
+        xsim_guest_printf(guest,
+                          "Linux version 6.1.0-xensim (xensim@localhost) #1 SMP\r\n"
+                          "Command line: %s\r\n"
+                          "Booting paravirtualized kernel on Xen\r\n"
+                          "Xen version: 4.17.0-xensim (preserve-AD)\r\n"
+                          "Memory: %" G_GUINT64_FORMAT "K available\r\n",
+                          guest->cmdline ? guest->cmdline : "",
+                          guest->max_memkb);
+    }
     if (guest->script.boot_delay > 0 &&
         !xsim_guest_sleep(guest, guest->script.boot_delay * 1000))
         return;
@@ -1018,6 +1098,13 @@ xsim_guest_boot(XsimGuest *guest)
     /* The toolstack pre-creates these for us (libxl does): just write. */
     for (guint i = 0; i < G_N_ELEMENTS(features); i++)
         xsim_xsc_write_str(guest->xsc, features[i], "1");
+    if (guest->ticker) {
+        /* Our marker, which a restored kernel writes again: the toolstack
+         * makes a new home for the new domain. */
+        xsim_xsc_write_str(guest->xsc, "data/boot-id", guest->boot_id);
+        xsim_xsc_printf(guest->xsc, "data/ticks", "%" G_GUINT64_FORMAT,
+                        guest->ticks);
+    }
     xsim_xsc_watch(guest->xsc, "control/shutdown", "shutdown");
     xsim_xsc_watch(guest->xsc, "memory/target", "target");
     xsim_xsc_watch(guest->xsc, "device", "device");
@@ -1034,6 +1121,8 @@ xsim_guest_main(gpointer opaque)
     guest->console_reading = true;
     xsim_ring_attach_front(guest->xenstore, xsim_guest_kick, guest);
     xsim_ring_attach_front(guest->console, xsim_guest_kick, guest);
+    guest->tick_id = xsim_guest_add_timer(guest, g_timeout_source_new(1000),
+                                          xsim_guest_tick_timer);
     xsim_guest_apply_script(guest);
     xsim_guest_boot(guest);
     if (guest->hung) {
@@ -1089,6 +1178,8 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->max_memkb = dom->max_memkb;
     guest->script = dom->script;
     guest->console = xsim_ring_ref(dom->console);
+    guest->resume = g_steal_pointer(&dom->resume);
+    guest->log = g_string_new(NULL);
     guest->fronts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                           (GDestroyNotify)xsim_front_free);
     guest->line = g_string_new(NULL);
@@ -1141,6 +1232,15 @@ xsim_guest_stop(XsimGuest *guest)
     g_main_context_wakeup(guest->ctx);
 }
 
+void
+xsim_guest_image_free(XsimGuestImage *image)
+{
+    if (!image)
+        return;
+    g_free(image->log);
+    g_free(image);
+}
+
 /* Also frees a guest whose thread never started. */
 void
 xsim_guest_join(XsimGuest *guest)
@@ -1152,6 +1252,8 @@ xsim_guest_join(XsimGuest *guest)
     g_main_context_unref(guest->ctx);
     g_hash_table_unref(guest->fronts);
     g_string_free(guest->line, TRUE);
+    g_string_free(guest->log, TRUE);
+    xsim_guest_image_free(guest->resume);
     g_mutex_clear(&guest->lock);
     g_cond_clear(&guest->cond);
     xsim_ring_unref(guest->xenstore);

@@ -96,6 +96,8 @@ xsim_hv_domain_free(XsimHvDomain *dom)
     if (!dom)
         return;
     g_assert(!dom->guest);
+    g_clear_pointer(&dom->suspended, xsim_guest_image_free);
+    g_clear_pointer(&dom->resume, xsim_guest_image_free);
     g_hash_table_unref(dom->evtchns);
     g_hash_table_unref(dom->grants);
     g_ptr_array_unref(dom->mapped);
@@ -615,6 +617,7 @@ typedef enum {
     XSIM_HV_MSG_SHUTDOWN,
     XSIM_HV_MSG_MEMKB,
     XSIM_HV_MSG_EXITED,
+    XSIM_HV_MSG_SUSPENDED,
 } XsimHvMsgType;
 
 typedef struct {
@@ -623,7 +626,17 @@ typedef struct {
     uint32_t domid;
     XsimShutdownReason reason;
     guint64 memkb;
+    XsimGuestImage *image;  /* SUSPENDED: owned by the message */
 } XsimHvMsg;
+
+static void
+xsim_hv_msg_free(gpointer opaque)
+{
+    XsimHvMsg *msg = opaque;
+
+    xsim_guest_image_free(msg->image);
+    g_free(msg);
+}
 
 static gboolean
 xsim_hv_msg_dispatch(gpointer opaque)
@@ -652,6 +665,14 @@ xsim_hv_msg_dispatch(gpointer opaque)
     case XSIM_HV_MSG_EXITED:
         xsim_hv_guest_exited(msg->hv, msg->domid);
         break;
+    case XSIM_HV_MSG_SUSPENDED:
+        /* Its shutdown comes next, in order: the state is there first. */
+        if (dom && !dom->dying && !dom->shutdown) {
+            g_clear_pointer(&dom->suspended, xsim_guest_image_free);
+            dom->suspended = g_steal_pointer(&msg->image);
+            dom->suspended->memkb = dom->cur_memkb;
+        }
+        break;
     }
     return G_SOURCE_REMOVE;
 }
@@ -670,7 +691,8 @@ xsim_hv_post(XsimHv *hv,
 
     copy->hv = hv;
     g_source_set_priority(source, G_PRIORITY_DEFAULT);
-    g_source_set_callback(source, xsim_hv_msg_dispatch, copy, g_free);
+    g_source_set_callback(source, xsim_hv_msg_dispatch, copy,
+                          xsim_hv_msg_free);
     g_source_attach(source, g_main_context_default());
     g_source_unref(source);
 }
@@ -682,6 +704,15 @@ xsim_hv_post_shutdown(XsimHv *hv,
 {
     xsim_hv_post(hv, (XsimHvMsg) { .type = XSIM_HV_MSG_SHUTDOWN,
                                    .domid = domid, .reason = reason });
+}
+
+void
+xsim_hv_post_suspended(XsimHv *hv,
+                       uint32_t domid,
+                       XsimGuestImage *image)
+{
+    xsim_hv_post(hv, (XsimHvMsg) { .type = XSIM_HV_MSG_SUSPENDED,
+                                   .domid = domid, .image = image });
 }
 
 void

@@ -915,6 +915,125 @@ xsim_op_fault(XsimHvReq *req)
     return 0;
 }
 
+/*
+ * Save: what a suspended guest's memory holds, which the toolstack writes
+ * into its image (on Xen, libxenguest reads the pages of a domain shut
+ * down with reason suspend).  Nothing changes: the domain stays suspended
+ * until the toolstack destroys it.
+ */
+static int
+xsim_op_save_state(XsimHvReq *req)
+{
+    XsimHvDomain *dom;
+    XsimGuestImage *image;
+    int rc;
+
+    if ((rc = xsim_req_guest(req, &dom)))
+        return rc;
+    if (dom->dying || !dom->shutdown || dom->reason != XSIM_SHUTDOWN_SUSPEND ||
+        !(image = dom->suspended))
+        return xsim_req_fail(req, EINVAL, "domain %u has not suspended",
+                             dom->domid);
+    json_builder_set_member_name(req->result, "state");
+    json_builder_begin_object(req->result);
+    xsim_add_int(req->result, "version", XSIM_GUEST_STATE_VERSION);
+    xsim_add_int(req->result, "ticks", image->ticks);
+    xsim_add_str(req->result, "boot_id", image->boot_id);
+    xsim_add_str(req->result, "log", image->log);
+    xsim_add_int(req->result, "memkb", image->memkb);
+    json_builder_end_object(req->result);
+    return 0;
+}
+
+/*
+ * A state from an image file: anything may be in it.  Every member is
+ * required, typed and bounded, and nothing else is allowed.
+ */
+static int
+xsim_req_guest_state(XsimHvReq *req,
+                     XsimGuestImage **image_r)
+{
+    static const char *const members[] = {
+        "version", "ticks", "boot_id", "log", "memkb",
+    };
+    g_autoptr(XsimGuestImage) image = g_new0(XsimGuestImage, 1);
+    JsonNode *node = json_object_get_member(req->args, "state");
+    JsonObject *o;
+    JsonNode *m;
+    const char *str;
+
+    if (!node)
+        return xsim_req_fail(req, EINVAL, "argument 'state' is missing");
+    if (!JSON_NODE_HOLDS_OBJECT(node))
+        return xsim_req_fail(req, EINVAL, "argument 'state' must be an object");
+    o = json_node_get_object(node);
+    if (json_object_get_size(o) != G_N_ELEMENTS(members))
+        return xsim_req_fail(req, EINVAL, "argument 'state' must have exactly "
+                             "the members version, ticks, boot_id, log, memkb");
+    for (guint i = 0; i < G_N_ELEMENTS(members); i++) {
+        bool is_str = i == 2 || i == 3;
+
+        m = json_object_get_member(o, members[i]);
+        if (!m || !JSON_NODE_HOLDS_VALUE(m) ||
+            json_node_get_value_type(m) != (is_str ? G_TYPE_STRING : G_TYPE_INT64) ||
+            (!is_str && json_node_get_int(m) < 0))
+            return xsim_req_fail(req, EINVAL, "argument 'state': member '%s' "
+                                 "is missing or not a %s", members[i],
+                                 is_str ? "string" : "non-negative integer");
+    }
+    if (json_object_get_int_member(o, "version") != XSIM_GUEST_STATE_VERSION)
+        return xsim_req_fail(req, EINVAL, "argument 'state': version %"
+                             G_GINT64_FORMAT " is not %d",
+                             json_object_get_int_member(o, "version"),
+                             XSIM_GUEST_STATE_VERSION);
+    str = json_object_get_string_member(o, "boot_id");
+    if (strlen(str) != XSIM_GUEST_BOOT_ID_LEN ||
+        strspn(str, "0123456789abcdef") != XSIM_GUEST_BOOT_ID_LEN)
+        return xsim_req_fail(req, EINVAL, "argument 'state': 'boot_id' must be "
+                             "%d lower-case hex digits", XSIM_GUEST_BOOT_ID_LEN);
+    memcpy(image->boot_id, str, sizeof(image->boot_id));
+    str = json_object_get_string_member(o, "log");
+    if (strlen(str) > XSIM_GUEST_LOG_MAX)
+        return xsim_req_fail(req, EINVAL, "argument 'state': 'log' is longer "
+                             "than %d bytes", XSIM_GUEST_LOG_MAX);
+    image->log = g_strdup(str);
+    image->ticks = json_object_get_int_member(o, "ticks");
+    image->memkb = json_object_get_int_member(o, "memkb");
+    *image_r = g_steal_pointer(&image);
+    return 0;
+}
+
+/*
+ * Restore: a built domain that has not run yet resumes from @state at its
+ * first unpause, holding the memory it held (at most its maximum).
+ */
+static int
+xsim_op_restore_state(XsimHvReq *req)
+{
+    g_autoptr(XsimGuestImage) image = NULL;
+    XsimHvDomain *dom;
+    guint64 kb;
+    int rc;
+
+    if ((rc = xsim_req_guest(req, &dom)) ||
+        (rc = xsim_req_guest_state(req, &image)))
+        return rc;
+    if (dom->booted || dom->dying || dom->shutdown)
+        return xsim_req_fail(req, EINVAL, "domain %u has already run",
+                             dom->domid);
+    if (!dom->built)
+        return xsim_req_fail(req, EINVAL, "domain %u has not been built",
+                             dom->domid);
+    kb = MAX(MIN(image->memkb, dom->max_memkb), 1024);
+    req->hv->held_kib = req->hv->held_kib - dom->cur_memkb + kb;
+    dom->cur_memkb = kb;
+    g_clear_pointer(&dom->resume, xsim_guest_image_free);
+    dom->resume = g_steal_pointer(&image);
+    g_message("domain %u: resumes from a saved state at its first unpause",
+              dom->domid);
+    return 0;
+}
+
 static int
 xsim_op_stop(XsimHvReq *req)
 {
@@ -949,6 +1068,8 @@ static const XsimHvOp xsim_hv_ops[] = {
     { "grant_map", xsim_op_grant_map, { "domid", "granter", "gref" } },
     { "grant_unmap", xsim_op_grant_unmap, { "domid", "granter", "gref" } },
     { "fault", xsim_op_fault, { "domid", "kind", "device", "seconds" } },
+    { "save_state", xsim_op_save_state, { "domid" } },
+    { "restore_state", xsim_op_restore_state, { "domid", "state" } },
     { "stop", xsim_op_stop, { NULL } },
 };
 

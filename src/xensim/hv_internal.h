@@ -115,7 +115,30 @@ typedef struct {
     guint64 busy_vcpus;     /* bit N: vcpu N runs flat out (N < 64) */
     guint disk_reads;       /* requests to each vbd once connected */
     guint disk_writes;
+    bool ticker;            /* prints and publishes its tick counter */
 } XsimGuestScript;
+
+/*
+ * What a suspended guest's memory holds that the simulation shows, the
+ * "guest state" of a save image (docs/xensim-hypervisor-protocol.md,
+ * "Save and restore"): the guest thread fills the first three when it
+ * suspends, the hypervisor the memory it held.  A restored guest carries
+ * on from it instead of booting.
+ */
+#define XSIM_GUEST_STATE_VERSION 1
+#define XSIM_GUEST_LOG_MAX 4096
+#define XSIM_GUEST_BOOT_ID_LEN 16
+
+typedef struct {
+    guint64 ticks;          /* seconds it has run, since its first boot */
+    char boot_id[XSIM_GUEST_BOOT_ID_LEN + 1];   /* hex, made at first boot */
+    char *log;              /* the tail of its console output, UTF-8 */
+    guint64 memkb;          /* what it held when it suspended */
+} XsimGuestImage;
+
+void
+xsim_guest_image_free(XsimGuestImage *image);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimGuestImage, xsim_guest_image_free);
 
 /* One event channel port of a domain. */
 typedef enum {
@@ -190,6 +213,13 @@ typedef struct {
     XsimRing *console;
 
     XsimGuest *guest;       /* the running kernel, or NULL */
+
+    /* Save and restore: what the kernel left when it suspended (set once
+     * it shut down with reason suspend), and what the next boot resumes
+     * from instead (restore_state, before the first unpause).  Main
+     * thread only; the kernel takes resume at its start. */
+    XsimGuestImage *suspended;
+    XsimGuestImage *resume;
 
     /* Faults for the backends, read by backend.c under hv->lock. */
     bool fail_next_hotplug;
@@ -333,6 +363,13 @@ xsim_guest_parse_script(const char *path,
                         GError **error);
 
 /* Messages from guest threads, applied in the main thread. */
+
+/* Before its shutdown with reason suspend: the hypervisor owns @image. */
+void
+xsim_hv_post_suspended(XsimHv *hv,
+                       uint32_t domid,
+                       XsimGuestImage *image);
+
 void
 xsim_hv_post_shutdown(XsimHv *hv,
                       uint32_t domid,

@@ -499,6 +499,43 @@ int xlite_domain_destroy(xlite_ctx *ctx, uint32_t domid,
 int xlite_domain_forget(xlite_ctx *ctx, uint32_t domid,
                         const uint8_t uuid[16]);
 
+
+/*
+ * Save and restore (xlite_save.c; docs/xlite-domains.md, "Save images").
+ *
+ * save: asks the guest to suspend, waits (60 s at most) until it has shut
+ *   down with reason suspend, and writes the image to path (mode 0600,
+ *   through a new file renamed over path): the domain's config as
+ *   xlite_retrieve_domain_config gives it when the save starts, data (the
+ *   application's own section, e.g. libvirt's XML) and the guest state.
+ *   The domain is left suspended: the caller destroys it.  A paused
+ *   domain is refused (-EINVAL): its guest could not suspend.  A guest that
+ *   does not suspend in time has its request taken back and keeps
+ *   running (-ETIMEDOUT); an abort before it suspended does the same.
+ * restore: reads and checks the whole image, then creates the domain as
+ *   xlite_domain_create does, from cfg (which must have the saved
+ *   domain's uuid) or, if NULL, the image's config, and hands it the
+ *   guest state: it is left paused and resumes where it stopped at its
+ *   unpause.  A file that is not an image is refused with -EINVAL, an
+ *   image of another version or kind of host with -ENOTSUP, a damaged one
+ *   (cut short, a bit changed) with -EBADMSG, and nothing is created.
+ * save_image_read: the image's config (cfg_r _init'ed, or NULL) and data
+ *   (NUL-terminated, g_free; or NULL), after the same checks.
+ * save_image_set_data: replaces the data section (the same checks, then
+ *   the same rewrite as a save).
+ */
+int xlite_domain_save(xlite_ctx *ctx, uint32_t domid, const char *path,
+                      const void *data, size_t data_len,
+                      const xlite_async_how *how);
+int xlite_domain_restore(xlite_ctx *ctx, const char *path,
+                         const xlite_domain_config *cfg, uint32_t *domid_r,
+                         const xlite_async_how *how);
+int xlite_save_image_read(xlite_ctx *ctx, const char *path,
+                          xlite_domain_config *cfg_r, char **data_r,
+                          size_t *data_len_r);
+int xlite_save_image_set_data(xlite_ctx *ctx, const char *path,
+                              const void *data, size_t data_len);
+
 int xlite_domain_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info_r);
 /* Every domain but dom0, by domid; free *infos_r with free(). */
 int xlite_domain_list(xlite_ctx *ctx, xlite_dominfo **infos_r, size_t *n_r);

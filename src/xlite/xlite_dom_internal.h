@@ -29,6 +29,16 @@ int64_t xlite__hotplug_timeout(void);
  * id out of range.  Lock held. */
 int xlite__dom_info(xlite_ctx *ctx, uint32_t domid, xlite_dominfo *info);
 
+/* xlite_domain_create, for a restore (xlite_save.c): the guest @state
+ * (the backend's bytes, copied) is handed to the hypervisor after the
+ * build, so the domain resumes from it at its first unpause.  Lock not
+ * held. */
+int xlite__domain_create_restore(xlite_ctx *ctx,
+                                 const xlite_domain_config *cfg,
+                                 const char *state, size_t state_len,
+                                 uint32_t *domid_r,
+                                 const xlite_async_how *how);
+
 /* Fills what create decides for devices: nic devids and MACs. */
 void xlite__devices_prepare(xlite_domain_config *cfg);
 

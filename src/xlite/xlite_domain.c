@@ -409,6 +409,8 @@ typedef struct {
     /* caller */
     xlite__ao *ao;
     xlite_domain_config cfg;       /* our copy, defaults filled */
+    char *restore_state;           /* a restore: the guest's, or NULL */
+    size_t restore_len;
     uint32_t *domid_r;
     /* results */
     uint32_t domid;
@@ -436,6 +438,7 @@ create_state_free(create_state *cs)
 {
     xlite_domain_config_dispose(&cs->cfg);
     xlite__multidev_dispose(&cs->devices);
+    g_free(cs->restore_state);
     g_free(cs->errmsg);
     g_free(cs);
 }
@@ -489,12 +492,14 @@ check_devices_provided(xlite_ctx *ctx, const xlite_domain_config *cfg)
                        "toolstack yet", cfg->name, what);
 }
 
-/* The initiator: every check before anything exists, then the hypervisor
- * domain.  Long because the checks are done here, before the first
- * change, so that a refused config leaves nothing to undo. */
-XLITE_EXPORT int
-xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
-                    uint32_t *domid_r, const xlite_async_how *how)
+/* The initiator of create and restore: every check before anything
+ * exists, then the hypervisor domain.  Long because the checks are done
+ * here, before the first change, so that a refused config leaves nothing
+ * to undo. */
+static int
+domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
+              const char *state, size_t state_len, uint32_t *domid_r,
+              const xlite_async_how *how)
 {
     create_state *cs;
     xlite__hv_create_args args = { 0 };
@@ -515,6 +520,10 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     cs = g_new0(create_state, 1);
     cs->ao = ao;
     cs->domid_r = domid_r;
+    if (state) {
+        cs->restore_state = g_memdup2(state, state_len);
+        cs->restore_len = state_len;
+    }
     xlite_domain_config_init(&cs->cfg);
     xlite__udlock_init(&cs->udlock);
     xlite__xswait_init(&cs->gone);
@@ -570,6 +579,22 @@ xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
     CTX_UNLOCK(ctx);
     EGC_FREE;
     return rc;
+}
+
+XLITE_EXPORT int
+xlite_domain_create(xlite_ctx *ctx, const xlite_domain_config *cfg,
+                    uint32_t *domid_r, const xlite_async_how *how)
+{
+    return domain_create(ctx, cfg, NULL, 0, domid_r, how);
+}
+
+int
+xlite__domain_create_restore(xlite_ctx *ctx, const xlite_domain_config *cfg,
+                             const char *state, size_t state_len,
+                             uint32_t *domid_r, const xlite_async_how *how)
+{
+    return domain_create(ctx, cfg, state ? state : "", state_len, domid_r,
+                         how);
 }
 
 /* The transaction of create_write_xenstore.  Long because it is the list
@@ -714,6 +739,12 @@ create_locked(xlite__egc *egc, xlite__udlock *ul, int rc)
     b->max_memkb = cs->cfg.max_memkb;
     b->target_memkb = cs->cfg.target_memkb;
     if ((rc = ctx->hv->dom_build(ctx, ctx->hv_state, cs->domid, b)) < 0)
+        goto fail;
+    /* A restore: the guest resumes from its state instead of booting. */
+    if (cs->restore_state &&
+        (rc = ctx->hv->dom_restore_state(ctx, ctx->hv_state, cs->domid,
+                                         cs->restore_state,
+                                         cs->restore_len)) < 0)
         goto fail;
     if ((rc = create_write_xenstore(ctx, cs)) < 0)
         goto fail;

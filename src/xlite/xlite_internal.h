@@ -137,6 +137,18 @@ typedef struct xlite__hv_ops {
     int (*dom_pause)(xlite_ctx *ctx, void *state, uint32_t domid);
     int (*dom_unpause)(xlite_ctx *ctx, void *state, uint32_t domid);
     int (*dom_destroy)(xlite_ctx *ctx, void *state, uint32_t domid);
+    /*
+     * Save and restore (xlite_save.c).  save_state: the state of a domain
+     * that shut down with reason suspend, as bytes the backend alone
+     * understands (*state_r g_malloc'd); restore_state: hands such bytes,
+     * read back from an image (untrusted: the backend checks them), to a
+     * built domain that has not run, which resumes from them at its first
+     * unpause.  NULL where the backend cannot save (-ENOTSUP).
+     */
+    int (*dom_save_state)(xlite_ctx *ctx, void *state, uint32_t domid,
+                          char **state_r, size_t *len_r);
+    int (*dom_restore_state)(xlite_ctx *ctx, void *state, uint32_t domid,
+                             const char *blob, size_t len);
     /* -ESRCH, without reporting an error, if domid does not exist. */
     int (*dom_info)(xlite_ctx *ctx, void *state, uint32_t domid,
                     xlite_dominfo *info_r);

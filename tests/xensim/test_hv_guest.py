@@ -584,3 +584,69 @@ def test_backend_forgets_a_removed_subtree(ts, kernel):
     assert wait_until(lambda: be_state(ts, domid, "vif", 0) == "2")
     ts.hv.call("unpause", domid=domid)
     assert wait_until(lambda: connected(ts, domid, "vif", 0))
+
+
+# ---- save and restore (docs/xensim-hypervisor-protocol.md) ----
+
+def test_suspend_save_state_restore_state(ts, kernel_script):
+    """A ticker guest suspends, its state is read, and a new domain given
+    that state resumes: same boot id, its counter going on, its log."""
+    script = kernel_script("ticker")
+    domid = start(ts, script)
+    assert wait_until(lambda: int(ts.read(home(domid) + "/data/ticks", "0")) >= 2)
+    boot_id = ts.read(home(domid) + "/data/boot-id")
+    with pytest.raises(HvError) as e:
+        ts.hv.call("save_state", domid=domid)
+    assert e.value.name == "EINVAL" and "has not suspended" in e.value.message
+
+    ts.xs.write(home(domid) + "/control/shutdown", "suspend")
+    assert wait_until(lambda: ts.hv.info(domid)["shutdown"])
+    assert ts.hv.info(domid)["shutdown_reason"] == "suspend"
+    state = ts.hv.call("save_state", domid=domid)["state"]
+    assert sorted(state) == ["boot_id", "log", "memkb", "ticks", "version"]
+    assert state["version"] == 1 and state["boot_id"] == boot_id
+    assert state["ticks"] >= 2
+    assert "reboot: Suspending" in state["log"] and "[tick 2]" in state["log"]
+    assert state["memkb"] == ts.hv.info(domid)["cur_memkb"]
+    ts.destroy(domid)
+
+    new = ts.create(script)
+    ts.hv.call("restore_state", domid=new, state=state)
+    con = console_of(ts, new)
+    ts.hv.call("unpause", domid=new)
+    assert con.wait_for(("PM: resumed from a saved image: boot %s, tick %d"
+                         % (boot_id, state["ticks"])).encode())
+    assert con.wait_for(("[tick %d]" % (state["ticks"] + 1)).encode())
+    assert b"Linux version" not in con.data
+    assert ts.read(home(new) + "/data/boot-id") == boot_id
+    # Once run, a domain takes no state.
+    with pytest.raises(HvError) as e:
+        ts.hv.call("restore_state", domid=new, state=state)
+    assert e.value.name == "EINVAL" and "already run" in e.value.message
+    con.close()
+    ts.destroy(new)
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda s: s.pop("log"), "exactly the members"),
+    (lambda s: s.update(extra=1), "exactly the members"),
+    (lambda s: s.update(version=2), "version 2"),
+    (lambda s: s.update(ticks=-1), "'ticks'"),
+    (lambda s: s.update(ticks="3"), "'ticks'"),
+    (lambda s: s.update(boot_id="../../etc"), "'boot_id'"),
+    (lambda s: s.update(boot_id="ABCDEF0123456789"), "'boot_id'"),
+    (lambda s: s.update(log="x" * 4097), "'log'"),
+    (lambda s: s.update(memkb=[1]), "'memkb'"),
+])
+def test_restore_state_checks_every_member(ts, kernel, change, what):
+    state = {"version": 1, "ticks": 5, "boot_id": "0123456789abcdef",
+             "log": "hello\r\n", "memkb": 65536}
+    change(state)
+    domid = ts.create(kernel)
+    with pytest.raises(HvError) as e:
+        ts.hv.call("restore_state", domid=domid, state=state)
+    assert e.value.name == "EINVAL" and what in e.value.message, e.value
+    with pytest.raises(HvError) as e:
+        ts.hv.call("restore_state", domid=domid, state="not an object")
+    assert e.value.name == "EINVAL"
+    ts.destroy(domid)
