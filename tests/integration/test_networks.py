@@ -288,6 +288,14 @@ def test_guest_takes_a_lease_from_the_networks_dnsmasq(own_daemon,
     domifaddr` (leases, the default source, through libvirt's network
     driver) and python-libvirt give it, the guest answers ping there
     from dom0's side, and dom0's ARP table has it."""
+    if os.environ.get("XENVIRT_OWN_ASAN_OPTIONS"):
+        # Debian's libvirtd is not built for the preloaded runtime: the
+        # child it forks to probe dnsmasq allocates before its exec
+        # (virCommandRunAsync -> opendir -> malloc) and hung on ASan's
+        # allocator lock, held by another thread at the fork (gdb, the
+        # fresh-clone run of 2026-12-02).  The first stage runs it.
+        pytest.skip("libvirtd's dnsmasq probe can deadlock after fork under "
+                    "the preloaded sanitizer runtime")
     d = own_daemon
     bridge, subnet, xml = dhcp_network_xml("xvdhcp")
     (tmp_path / "net.xml").write_text(xml)
