@@ -1137,6 +1137,17 @@ xvDomainHandleShutdown(xvDriver *driver, virDomainObj *vm,
             virObjectEventStateQueue(driver->domainEventState,
                                      virDomainEventLifecycleNewFromObj(vm, VIR_DOMAIN_EVENT_SHUTDOWN,
                                                                        VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED));
+        /* The guest is off; its teardown (backends, hotplug scripts:
+         * seconds on real Xen) runs with the domain unlocked, shown as "in
+         * shutdown" (or "crashed"), as libvirt's QEMU driver shows a guest
+         * whose QEMU has not exited yet.  "shut off" is said only once nothing of the
+         * domain holds its disks and NICs: a client that then reclaims
+         * them (Nova disconnecting a volume) cannot race the backends.
+         * libvirt's libxl driver says "shut off" before its teardown. */
+        if (crashed)
+            virDomainObjSetState(vm, VIR_DOMAIN_CRASHED, VIR_DOMAIN_CRASHED_PANICKED);
+        else
+            virDomainObjSetState(vm, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
         ignore_value(xvDomainDestroyAndCleanup(driver, vm,
                                                crashed ? VIR_DOMAIN_SHUTOFF_CRASHED
                                                        : VIR_DOMAIN_SHUTOFF_SHUTDOWN,

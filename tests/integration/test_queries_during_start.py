@@ -120,3 +120,75 @@ def test_queries_answer_during_a_slow_start(daemon, tmp_path):
     assert daemon.virsh("destroy", "qs").rc == 0
     assert daemon.virsh("undefine", "qs").rc == 0
     assert daemon.virsh("destroy", "qr").rc == 0
+
+
+def test_a_slow_teardown_shows_in_shutdown_then_shut_off(daemon, tmp_path):
+    """A guest that powers off while its NIC's hotplug script takes seconds
+    to go offline (as Xen's scripts do under emulation): meanwhile the
+    domain says "in shutdown" (the guest is off, its backends not yet
+    gone), queries answer, and a start waits for the teardown and then
+    succeeds.  "shut off" comes only once the simulated host has no trace
+    of the domain: a client that reclaims the disk then cannot race a
+    backend that still holds it."""
+    kernel = tmp_path / "plain-kernel"
+    kernel.write_text("a kernel the simulated host boots\n")
+    script = tmp_path / "slow-offline"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = offline ] && sleep {SCRIPT_DELAY}\n"
+                      "exit 0\n")
+    script.chmod(0o755)
+    xml = guest_xml(tmp_path, "td").replace(
+        str(tmp_path / "slow-build"), str(kernel)).replace(
+        str(tmp_path / "slow-hotplug"), str(script))
+    f = tmp_path / "td.xml"
+    f.write_text(xml)
+    assert daemon.virsh("define", str(f)).rc == 0
+    assert daemon.virsh("start", "td").rc == 0
+    domid = daemon.virsh("domid", "td").out.strip()
+
+    def hosted():
+        return {n for n in xvtest.sim_domains(daemon.sim_rundir)}
+
+    assert daemon.virsh("shutdown", "td").rc == 0
+    assert xvtest.wait_for(
+        lambda: daemon.virsh("domstate", "td").out.strip() == "in shutdown",
+        20)
+    # The teardown runs: the domain still has its domid and the host
+    # still has it; queries answer.
+    assert daemon.virsh("domid", "td").out.strip() == domid
+    assert "td" in hosted()
+    info = daemon.virsh("dominfo", "td")
+    assert info.rc == 0 and "in shutdown" in info.out
+    assert daemon.virsh("list", "--all").rc == 0
+    assert xvtest.wait_for(
+        lambda: daemon.virsh("domstate", "td").out.strip() == "shut off", 30)
+    assert daemon.virsh("domid", "td").out.strip() == "-"
+    assert "td" not in hosted()
+
+    # A start during the teardown waits for its job, then boots again.
+    assert daemon.virsh("start", "td").rc == 0
+    domid = daemon.virsh("domid", "td").out.strip()
+    assert daemon.virsh("shutdown", "td").rc == 0
+    assert xvtest.wait_for(
+        lambda: daemon.virsh("domstate", "td").out.strip() == "in shutdown",
+        20)
+    # virsh refuses by itself: the domain still has its domid.
+    res = daemon.virsh("start", "td")
+    assert res.rc != 0 and "already active" in res.err
+    # The API waits for the teardown's job, then boots the guest again.
+    res = xvtest.python(textwrap.dedent("""\
+        import sys, libvirt
+        dom = libvirt.open(sys.argv[1]).lookupByName("td")
+        dom.create()
+        print(dom.ID())
+        """), daemon.uri)
+    assert res.rc == 0, res
+    assert res.out.strip() not in ("-1", domid)
+    assert "td" in hosted()
+    assert daemon.virsh("domid", "td").out.strip() not in ("-", domid)
+    assert daemon.virsh("domstate", "td").out.strip() == "running"
+
+    # A destroy has no "in shutdown" step: it returns once all is gone.
+    assert daemon.virsh("destroy", "td").rc == 0
+    assert daemon.virsh("domstate", "td").out.strip() == "shut off"
+    assert "td" not in hosted()
+    assert daemon.virsh("undefine", "td").rc == 0
