@@ -5,6 +5,8 @@
 #   tools/build-deb /tmp/xv-deb
 #   tools/xen-testhost run --timeout 1500 -- \
 #       "sh tools/xen-testhost.d/scenario-package.sh /tmp/xv-deb/xenvirt_0.1.0_amd64.deb"
+# (or PACKAGE_DEB=... in the environment, as scenario-set.sh runs it: last
+# in the shared boot, since it installs into dom0).
 # Prints what it does and one line per check ("CHECK <name> ok|FAIL");
 # exits 1 if any check failed.  Needs no build directory.
 #
@@ -21,7 +23,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tools/xen-testhost.d/scenario-lib.sh"
 
-DEB=${1:?usage: scenario-package.sh DEB}
+DEB=${1:-${PACKAGE_DEB:?usage: scenario-package.sh DEB (or PACKAGE_DEB=DEB)}}
 NAME=xth-pkg
 # The installed driver's core state (docs/architecture.md: a privileged
 # daemon's files).
