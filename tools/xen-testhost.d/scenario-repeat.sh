@@ -34,10 +34,11 @@ while [ "$i" -le "$RUNS" ]; do
     for log in /var/log/xen/console/guest-*.log; do
         [ -e "$log" ] && : > "$log"
     done
-    ASAN=$asan BUILD_DIR=$build \
-        sh "$top/tools/xen-testhost.d/scenario-$scenario.sh" > /tmp/repeat.out 2>&1
-    rc=$?
-    cat /tmp/repeat.out
+    # Printed as it runs, not at the end: a run that hangs shows where.
+    { ASAN=$asan BUILD_DIR=$build \
+          sh "$top/tools/xen-testhost.d/scenario-$scenario.sh" 2>&1
+      echo $? > /tmp/repeat.rc; } | tee /tmp/repeat.out
+    rc=$(cat /tmp/repeat.rc)
     if grep -q "^CRASH UNDER TEST\|AddressSanitizer" /tmp/repeat.out; then
         verdict=CRASHED
     elif [ "$rc" = 0 ]; then
