@@ -822,6 +822,8 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     xvBlockJob *job;
     uint32_t domid = vm->def->id;
     g_autofree char *target = g_strdup(disk->dst);
+    g_autofree char *source = g_strdup(virDomainDiskGetSource(disk));
+    const char *top = params->top ? params->top : source;
     int rc;
 
     params->vdev = target;
@@ -852,6 +854,31 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     if (rc == -EOPNOTSUPP) {
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
                        _("block jobs are not supported on disk '%s': %s"),
+                       target, xlite_errmsg());
+        return -1;
+    }
+    /* What the disk's chain refused, as libvirt's QEMU driver says it. */
+    if (rc == -EXDEV) {
+        VIR_INFO("disk '%s': %s", target, xlite_errmsg());
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("can't keep relative backing relationship"));
+        return -1;
+    }
+    if (rc == -ENXIO) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("base '%s' is not immediately below '%s' in chain for '%s'"),
+                       NULLSTR(params->base), NULLSTR(top), NULLSTR(source));
+        return -1;
+    }
+    if (rc == -ENODATA) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("top '%s' in chain for '%s' has no backing file"),
+                       NULLSTR(top), NULLSTR(source));
+        return -1;
+    }
+    if (rc == -EINVAL) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("cannot start a block job on disk '%s': %s"),
                        target, xlite_errmsg());
         return -1;
     }
@@ -905,11 +932,6 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
                        _("flag VIR_DOMAIN_BLOCK_REBASE_RELATIVE is valid only with non-null base"));
         return -1;
     }
-    if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE) {
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("relative backing paths are not supported yet"));
-        return -1;
-    }
     if (xvBlockJobBandwidth(bandwidth,
                             flags & VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES,
                             &speed) < 0)
@@ -920,6 +942,7 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
         goto endjob;
     params.base = base;
     params.bandwidth = speed;
+    params.relative = !!(flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE);
     if (xvBlockJobStart(driver, vm, disk, &params) < 0)
         goto endjob;
     ret = 0;
@@ -1025,6 +1048,7 @@ xvBlockCopyParams(const virDomainDiskDef *disk, virStorageSource *mirror,
 static int
 xvBlockCopyCommon(virDomainPtr dom, const char *path,
                   virStorageSource *mirrorArg, unsigned long long bandwidth,
+                  unsigned int granularity, unsigned long long buf_size,
                   unsigned int flags, xvDomainACLCheck acl)
 {
     xvDriver *driver = dom->conn->privateData;
@@ -1050,6 +1074,8 @@ xvBlockCopyCommon(virDomainPtr dom, const char *path,
     if (xvBlockCopyParams(disk, mirror, flags, &params) < 0)
         goto endjob;
     params.bandwidth = bandwidth;
+    params.granularity = granularity;
+    params.buf_size = buf_size;
     if (xvBlockJobStartMirrored(driver, vm, disk, g_steal_pointer(&mirror),
                                 VIR_DOMAIN_BLOCK_JOB_TYPE_COPY, &params) < 0)
         goto endjob;
@@ -1103,8 +1129,8 @@ xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
      * passes its flags on; only SHALLOW and REUSE_EXT carry over). */
     flags &= (VIR_DOMAIN_BLOCK_REBASE_SHALLOW |
               VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT);
-    return xvBlockCopyCommon(dom, path, g_steal_pointer(&dest), speed, flags,
-                             virDomainBlockRebaseEnsureACL);
+    return xvBlockCopyCommon(dom, path, g_steal_pointer(&dest), speed, 0, 0,
+                             flags, virDomainBlockRebaseEnsureACL);
 }
 
 int
@@ -1114,6 +1140,8 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
 {
     xvDriver *driver = dom->conn->privateData;
     unsigned long long bandwidth = 0;
+    unsigned int granularity = 0;
+    unsigned long long buf_size = 0;
     virStorageSource *dest;
     int i;
 
@@ -1141,14 +1169,16 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
                                _("granularity must be power of 2"));
                 return -1;
             }
-            /* The disk server picks its own: a hint, as in QEMU. */
+            granularity = param->value.ui;
+        } else if (STREQ(param->field, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE)) {
+            buf_size = param->value.ul;
         }
     }
     if (!(dest = virDomainDiskDefParseSource(destxml, driver->xmlopt,
                                              VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return -1;
-    return xvBlockCopyCommon(dom, disk, dest, bandwidth, flags,
-                             virDomainBlockCopyEnsureACL);
+    return xvBlockCopyCommon(dom, disk, dest, bandwidth, granularity,
+                             buf_size, flags, virDomainBlockCopyEnsureACL);
 }
 
 /* Whether a commit from @top is an active one (from the disk's own
@@ -1169,13 +1199,6 @@ xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
         virReportError(VIR_ERR_INVALID_ARG,
                        _("active commit requested but '%s' is not active"),
                        top);
-        return -1;
-    }
-    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)) {
-        /* An active commit rewrites no image above it: there RELATIVE
-         * changes nothing. */
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("relative backing paths are not supported yet"));
         return -1;
     }
     *active_r = active;
@@ -1220,6 +1243,7 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     unsigned long long speed;
     virDomainDiskDef *disk;
     virDomainObj *vm;
+    g_autofree char *shallowBase = NULL;
     bool active;
     int ret = -1;
     int rc;
@@ -1230,12 +1254,6 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                   VIR_DOMAIN_BLOCK_COMMIT_RELATIVE |
                   VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES, -1);
 
-    if (flags & (VIR_DOMAIN_BLOCK_COMMIT_SHALLOW |
-                 VIR_DOMAIN_BLOCK_COMMIT_DELETE)) {
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("shallow commit and deleting committed images are not supported yet"));
-        return -1;
-    }
     if (xvBlockJobBandwidth(bandwidth,
                             flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES,
                             &speed) < 0)
@@ -1254,6 +1272,21 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
         goto endjob;
     params.base = base;
     params.bandwidth = speed;
+    /* An active commit rewrites no image above it: there RELATIVE
+     * changes nothing (the core ignores it), as in libvirt. */
+    params.relative = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE);
+    params.shallow = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_SHALLOW);
+    params.delete_committed = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_DELETE);
+    if (!base && params.shallow) {
+        /* The live chain (<backingStore>, as a snapshot made it) says
+         * what the core will take: top's backing image. */
+        virStorageSource *above = top ? xvBlockChainFind(disk->src, top)
+                                      : disk->src;
+
+        if (above && above->backingStore && above->backingStore->path)
+            shallowBase = g_strdup(above->backingStore->path);
+        params.base = shallowBase;
+    }
     if (active) {
         params.type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
         rc = xvBlockCommitStartActive(driver, vm, disk, &params);
