@@ -54,6 +54,8 @@ typedef struct {
     bool started;               /* the server has it (its start answered,
                                  * or found listed): a poll must list it */
     bool cancel_asked;          /* an abort (not a pivot) was accepted */
+    JsonObject *conclusion;     /* polled: its "concluded" entry, until
+                                 * its dismissal is answered */
 } bjob;
 
 struct xlite__dserver {
@@ -152,7 +154,7 @@ static bool node_is_string(JsonObject *o, const char *m);
 static void op_done(xlite__egc *egc, bj_op *op, int rc);
 static void ds_release_if_idle(xlite__egc *egc, dserver *ds);
 static void poll_kick(xlite__egc *egc, dserver *ds);
-static void job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev);
+static int job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev);
 
 /* ---------- names and files ---------- */
 
@@ -283,6 +285,8 @@ bjob_free(void *p)
     g_free(job->dest);
     g_free(job->node);
     g_strfreev(job->delete);
+    if (job->conclusion)
+        json_object_unref(job->conclusion);
     g_free(job);
 }
 
@@ -835,31 +839,56 @@ polling_forced(void)
     return g_strcmp0(g_getenv("XLITE_BLOCKJOB_POLL"), "1") == 0;
 }
 
+typedef struct {
+    dserver *ds;
+    char *vdev;
+} dismissal;
+
+/* The dismissal of a concluded job was answered (or the connection
+ * failed): the job's one terminal event, if it was ours; the disk's job
+ * id is free again by then, so that a job started at that event is not
+ * refused. */
 static void
 dismiss_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
               const char *errclass, const char *errdesc, void *opaque)
 {
-    dserver *ds = opaque;
+    dismissal *d = opaque;
+    dserver *ds = d->ds;
+    bjob *job = g_hash_table_lookup(ds->jobs, d->vdev);
 
     if (rc < 0)
         XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the disk server did "
-                  "not dismiss a concluded block job: %s", ds->domid,
-                  rc == -EIO ? errdesc : xlite_errmsg());
+                  "not dismiss the concluded block job of %s: %s", ds->domid,
+                  d->vdev, rc == -EIO ? errdesc : xlite_errmsg());
+    if (job && job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED &&
+        job->conclusion)
+        on_job_end_event(egc, ds, job, job->cancel_asked, job->conclusion);
+    g_free(d->vdev);
+    g_free(d);
     ds->ndismiss--;
     ds_release_if_idle(egc, ds);
 }
 
 /* A concluded job goes from the server's list; the connection is kept
  * until it is answered (the job would hold the disk's job id). */
-static void
+static int
 job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev)
 {
     JsonObject *args = json_object_new();
+    dismissal *d = g_new0(dismissal, 1);
+    int rc;
 
+    d->ds = ds;
+    d->vdev = g_strdup(vdev);
     json_object_set_string_member(args, "id", vdev);
-    if (xlite__qmp_command(egc, ds->qmp, "block-job-dismiss", args, -1,
-                           dismiss_reply, ds) == 0)
-        ds->ndismiss++;
+    if ((rc = xlite__qmp_command(egc, ds->qmp, "block-job-dismiss", args, -1,
+                                 dismiss_reply, d)) < 0) {
+        g_free(d->vdev);
+        g_free(d);
+        return rc;
+    }
+    ds->ndismiss++;
+    return 0;
 }
 
 static JsonObject *
@@ -884,12 +913,15 @@ member_is_true(JsonObject *o, const char *m)
            json_node_get_boolean(n);
 }
 
-/* A concluded job's one terminal event (see above). */
+/* A concluded job: dismissed, then its one terminal event (see
+ * above), as dismiss_reply says. */
 static void
 poll_concluded(xlite__egc *egc, dserver *ds, bjob *job, JsonObject *o)
 {
-    job_dismiss(egc, ds, job->vdev);
-    on_job_end_event(egc, ds, job, job->cancel_asked, o);
+    job->state = XLITE_BLOCK_JOB_STATE_CONCLUDED;
+    job->conclusion = json_object_ref(o);
+    if (job_dismiss(egc, ds, job->vdev) < 0)
+        on_job_end_event(egc, ds, job, job->cancel_asked, o);
 }
 
 /* What one query-block-jobs shows, for each job of ours that the server
@@ -912,7 +944,8 @@ poll_process(xlite__egc *egc, dserver *ds, JsonArray *arr)
         const char *status;
         JsonObject *o;
 
-        if (!job || !job->started)
+        if (!job || !job->started ||
+            job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED)
             continue;
         if (!(o = job_list_find(arr, job->vdev))) {
             on_job_status(egc, ds, job, "null");

@@ -588,13 +588,33 @@ NOVA = textwrap.dedent("""\
     """)
 
 
-def nova_run(host, how, args):
-    proc = subprocess.Popen([xvtest.PYTHON, "-c", NOVA, host.uri, how,
+def nova_replay(host, how, args, snapshotted_chain, pattern, offset_mib):
+    """Runs NOVA: the snapshots, a check of the live chain they made
+    (SNAPSHOTTED_CHAIN), the guest's write of PATTERN at OFFSET_MIB
+    through its disk, then the deletion HOW.  Returns what NOVA printed,
+    by key."""
+    nova = subprocess.Popen([xvtest.PYTHON, "-c", NOVA, host.uri, how,
                              "xvda", *map(str, args)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env=xvtest.driver_env(leaks=False))
-    return proc
+    try:
+        nova.stdin.write("go\n")
+        nova.stdin.flush()
+        assert nova.stdout.readline().strip() == "snapshotted", \
+            nova.stderr.read()
+        assert chain(host.virsh("dumpxml", "nova").out, "xvda") == \
+            [str(f) for f in snapshotted_chain]
+        guest_write(host, "nova", "xvda", pattern, offset_mib)
+        nova.stdin.write("\n")
+        nova.stdin.flush()
+        out, err = nova.communicate(timeout=120)
+    finally:
+        if nova.poll() is None:
+            nova.kill()
+            nova.wait()
+    assert nova.returncode == 0, err
+    return dict(line.split(" ", 1) for line in out.splitlines())
 
 
 def test_nova_volume_snapshot_deleted_by_active_commit(embed, tmp_path):
@@ -605,24 +625,7 @@ def test_nova_volume_snapshot_deleted_by_active_commit(embed, tmp_path):
     ov = tmp_path / "volume.snap1"
     qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
              str(ov))
-    nova = nova_run(embed, "commit", [ov, base])
-    try:
-        nova.stdin.write("go\n")
-        nova.stdin.flush()
-        assert nova.stdout.readline().strip() == "snapshotted", \
-            nova.stderr.read()
-        assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
-            [str(ov), str(base)]
-        guest_write(embed, "nova", "xvda", 0x33, 3)
-        nova.stdin.write("\n")
-        nova.stdin.flush()
-        out, err = nova.communicate(timeout=120)
-    finally:
-        if nova.poll() is None:
-            nova.kill()
-            nova.wait()
-    assert nova.returncode == 0, err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    lines = nova_replay(embed, "commit", [ov, base], [ov, base], 0x33, 3)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_READY,
                                    libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
@@ -655,26 +658,10 @@ def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
     base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
     create(embed, tmp_path, "nova", [disk_xml(base, "xvda")])
     snap1, snap2 = cinder_overlays(tmp_path, base)
-    nova = nova_run(embed, "rebase", [snap1, snap2, base])
-    try:
-        # Two snapshots; the first (snap1, in the middle of the chain once
-        # the second is taken) is the one deleted.
-        nova.stdin.write("go\n")
-        nova.stdin.flush()
-        assert nova.stdout.readline().strip() == "snapshotted", \
-            nova.stderr.read()
-        assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
-            [str(snap2), str(snap1), str(base)]
-        guest_write(embed, "nova", "xvda", 0x44, 4)
-        nova.stdin.write("\n")
-        nova.stdin.flush()
-        out, err = nova.communicate(timeout=120)
-    finally:
-        if nova.poll() is None:
-            nova.kill()
-            nova.wait()
-    assert nova.returncode == 0, err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    # Two snapshots; the first (snap1, in the middle of the chain once the
+    # second is taken) is the one deleted.
+    lines = nova_replay(embed, "rebase", [snap1, snap2, base],
+                        [snap2, snap1, base], 0x44, 4)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
     assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
@@ -692,22 +679,8 @@ def test_nova_volume_snapshot_deleted_by_commit_below(embed, tmp_path):
     base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
     create(embed, tmp_path, "nova", [disk_xml(base, "xvda")])
     snap1, snap2 = cinder_overlays(tmp_path, base)
-    nova = nova_run(embed, "commit-below", [snap1, snap2, base])
-    try:
-        nova.stdin.write("go\n")
-        nova.stdin.flush()
-        assert nova.stdout.readline().strip() == "snapshotted", \
-            nova.stderr.read()
-        guest_write(embed, "nova", "xvda", 0x44, 4)
-        nova.stdin.write("\n")
-        nova.stdin.flush()
-        out, err = nova.communicate(timeout=120)
-    finally:
-        if nova.poll() is None:
-            nova.kill()
-            nova.wait()
-    assert nova.returncode == 0, err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    lines = nova_replay(embed, "commit-below", [snap1, snap2, base],
+                        [snap2, snap1, base], 0x44, 4)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
     assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \

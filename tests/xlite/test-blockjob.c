@@ -923,6 +923,26 @@ test_garbage_mid_job(void)
     leak_check_end(&lc);
 }
 
+/* The start and end of a test against the fake peer: no leak, nothing
+ * left unplayed in the script, no stray event. */
+static char *
+fake_begin(fake_server *fs, leak_check *lc, const char *name)
+{
+    leak_check_begin(lc);
+    fake_server_start(fs, name);
+    return peer_path(fs);
+}
+
+static void
+fake_end(fake_server *fs, leak_check *lc, qmp_peer *peer, const char *path)
+{
+    assert_peer_done(peer);
+    assert_no_job_event(fs->f.ctx, 50 * 1000);
+    unlink(path);
+    fake_server_stop(fs);
+    leak_check_end(lc);
+}
+
 /* A copy's granularity and buffer size reach the server's drive-mirror,
  * as the raw format of its destination does. */
 static void
@@ -958,9 +978,7 @@ test_copy_params_sent(void)
         .granularity = 65536, .buf_size = 4 * MIB,
     };
 
-    leak_check_begin(&lc);
-    fake_server_start(&fs, "params");
-    path = peer_path(&fs);
+    path = fake_begin(&fs, &lc, "params");
     dest = g_build_filename(fs.f.sh->dir, "copy.raw", NULL);
     params.dest = dest;
     peer = qmp_peer_listen(script, path);
@@ -968,11 +986,7 @@ test_copy_params_sent(void)
                                           NULL), ==, 0);
     g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
                     XLITE_BLOCK_JOB_FAILED);
-    assert_peer_done(peer);
-    assert_no_job_event(fs.f.ctx, 50 * 1000);
-    unlink(path);
-    fake_server_stop(&fs);
-    leak_check_end(&lc);
+    fake_end(&fs, &lc, peer, path);
 }
 
 #define POLLED_JOB(status, extra) \
@@ -1009,9 +1023,7 @@ test_polled_ready_then_cancel(void)
     fake_server fs = { 0 };
     qmp_peer *peer;
 
-    leak_check_begin(&lc);
-    fake_server_start(&fs, "polled");
-    path = peer_path(&fs);
+    path = fake_begin(&fs, &lc, "polled");
     peer = qmp_peer_listen(script, path);
     /* Connects, and adopts the job (the poll may have seen it ready). */
     g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
@@ -1022,11 +1034,7 @@ test_polled_ready_then_cancel(void)
                                           NULL), ==, 0);
     g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
                     XLITE_BLOCK_JOB_CANCELED);
-    assert_peer_done(peer);
-    assert_no_job_event(fs.f.ctx, 50 * 1000);
-    unlink(path);
-    fake_server_stop(&fs);
-    leak_check_end(&lc);
+    fake_end(&fs, &lc, peer, path);
 }
 
 /* Polled: a job that fails by itself ends FAILED, and one the peer
@@ -1063,9 +1071,7 @@ test_polled_failure_and_pivot(void)
     fake_server fs = { 0 };
     qmp_peer *peer;
 
-    leak_check_begin(&lc);
-    fake_server_start(&fs, "polled2");
-    path = peer_path(&fs);
+    path = fake_begin(&fs, &lc, "polled2");
     peer = qmp_peer_listen(failing, path);
     g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
                                              &info, NULL), ==, 0);
@@ -1083,11 +1089,7 @@ test_polled_failure_and_pivot(void)
                                           NULL), ==, 0);
     g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
                     XLITE_BLOCK_JOB_COMPLETED);
-    assert_peer_done(peer);
-    assert_no_job_event(fs.f.ctx, 50 * 1000);
-    unlink(path);
-    fake_server_stop(&fs);
-    leak_check_end(&lc);
+    fake_end(&fs, &lc, peer, path);
 }
 
 int
