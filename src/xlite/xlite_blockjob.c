@@ -133,6 +133,8 @@ typedef struct bj_op {
     bool export_gone;               /* RESIZE: BLOCK_EXPORT_DELETED came */
     char *refusal;                  /* RESIZE: why the server refused */
     char *backing_file;             /* START: the new backing name given */
+    char *top_node;                 /* START: top and base as the server */
+    char *base_node;                /* names their nodes (NULL: by file) */
     char **delete;                  /* START: the images to delete after */
     GList link;                     /* in ds->waiting */
 } bj_op;
@@ -1179,6 +1181,8 @@ op_free(bj_op *op)
     g_free(op->backend);
     g_free(op->refusal);
     g_free(op->backing_file);
+    g_free(op->top_node);
+    g_free(op->base_node);
     g_strfreev(op->delete);
     if (op->snaps)
         g_ptr_array_unref(op->snaps);
@@ -1508,16 +1512,22 @@ start_job(xlite__egc *egc, bj_op *op)
         }
     } else if (op->params.type == XLITE_BLOCK_JOB_PULL) {
         cmd = "block-stream";
-        if (op->params.base)
+        if (op->base_node)
+            json_object_set_string_member(args, "base-node", op->base_node);
+        else if (op->params.base)
             json_object_set_string_member(args, "base", op->params.base);
         if (op->backing_file)
             json_object_set_string_member(args, "backing-file",
                                           op->backing_file);
     } else {
         cmd = "block-commit";
-        if (op->params.base)
+        if (op->base_node)
+            json_object_set_string_member(args, "base-node", op->base_node);
+        else if (op->params.base)
             json_object_set_string_member(args, "base", op->params.base);
-        if (op->params.top)
+        if (op->top_node)
+            json_object_set_string_member(args, "top-node", op->top_node);
+        else if (op->params.top)
             json_object_set_string_member(args, "top", op->params.top);
         if (op->backing_file)
             json_object_set_string_member(args, "backing-file",
@@ -1592,6 +1602,62 @@ same_file(const char *a, const char *b)
     return g_str_equal(ca, cb);
 }
 
+/* An image's file.  QEMU names an image whose backing it did not open
+ * itself (a snapshot's overlay, put on top with blockdev-snapshot) by its
+ * options, "json:{... "file": {"driver": "file", "filename": F}}": F is
+ * the file. */
+static char *
+image_file_of(JsonObject *img)
+{
+    const char *name = json_object_get_string_member(img, "filename");
+    g_autoptr(JsonParser) p = NULL;
+    JsonObject *o;
+    JsonObject *file;
+
+    if (!g_str_has_prefix(name, "json:"))
+        return g_strdup(name);
+    p = json_parser_new();
+    if (!json_parser_load_from_data(p, name + 5, -1, NULL) ||
+        JSON_NODE_TYPE(json_parser_get_root(p)) != JSON_NODE_OBJECT)
+        return g_strdup(name);
+    o = json_node_get_object(json_parser_get_root(p));
+    if (!json_object_has_member(o, "file") ||
+        JSON_NODE_TYPE(json_object_get_member(o, "file")) != JSON_NODE_OBJECT)
+        return g_strdup(name);
+    file = json_object_get_object_member(o, "file");
+    if (!node_is_string(file, "filename"))
+        return g_strdup(name);
+    return g_strdup(json_object_get_string_member(file, "filename"));
+}
+
+/* One image of a chain: what the server says of it (borrowed from its
+ * reply), and its file. */
+typedef struct {
+    JsonObject *info;
+    char *file;
+} chain_img;
+
+static void
+chain_img_free(void *p)
+{
+    chain_img *ci = p;
+
+    g_free(ci->file);
+    g_free(ci);
+}
+
+static JsonObject *
+image_info(GPtrArray *imgs, guint i)
+{
+    return ((chain_img *)imgs->pdata[i])->info;
+}
+
+static const char *
+image_file(GPtrArray *imgs, guint i)
+{
+    return ((chain_img *)imgs->pdata[i])->file;
+}
+
 /* The images of node's chain, top first (ImageInfo objects, borrowed
  * from ret); NULL if the server does not list node. */
 static GPtrArray *
@@ -1615,14 +1681,19 @@ chain_images(JsonNode *ret, const char *node)
             JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
                 JSON_NODE_OBJECT)
             continue;
-        imgs = g_ptr_array_new();
+        imgs = g_ptr_array_new_with_free_func(chain_img_free);
         img = json_object_get_object_member(o, "image");
         for (;;) {
+            chain_img *ci;
+
             if (!node_is_string(img, "filename") || imgs->len > 256) {
                 g_ptr_array_set_size(imgs, 0);
                 break;
             }
-            g_ptr_array_add(imgs, img);
+            ci = g_new0(chain_img, 1);
+            ci->info = img;
+            ci->file = image_file_of(img);
+            g_ptr_array_add(imgs, ci);
             if (!json_object_has_member(img, "backing-image") ||
                 JSON_NODE_TYPE(json_object_get_member(img, "backing-image"))
                     != JSON_NODE_OBJECT)
@@ -1634,10 +1705,36 @@ chain_images(JsonNode *ret, const char *node)
     return NULL;
 }
 
-static const char *
-image_file(GPtrArray *imgs, guint i)
+/* The node that opens file as an image (not its protocol node), from the
+ * server's node list; NULL if none.  QEMU finds a commit's top and base
+ * by their file names only if it opened them itself: a snapshot's
+ * overlays are known by their nodes. */
+static char *
+node_of_file(JsonNode *ret, const char *file)
 {
-    return json_object_get_string_member(imgs->pdata[i], "filename");
+    JsonArray *arr = json_node_get_array(ret);
+
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        g_autofree char *f = NULL;
+        JsonObject *o;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "node-name") || !node_is_string(o, "drv") ||
+            g_str_equal(json_object_get_string_member(o, "drv"), "file") ||
+            !json_object_has_member(o, "image") ||
+            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
+                JSON_NODE_OBJECT ||
+            !node_is_string(json_object_get_object_member(o, "image"),
+                            "filename"))
+            continue;
+        f = image_file_of(json_object_get_object_member(o, "image"));
+        if (same_file(f, file))
+            return g_strdup(json_object_get_string_member(o, "node-name"));
+    }
+    return NULL;
 }
 
 /* The index of file in imgs at from or below; -1 if it is not there. */
@@ -1663,7 +1760,7 @@ relative_backing(xlite__egc *egc, bj_op *op, GPtrArray *imgs, guint top,
     g_autofree char *path = NULL;
 
     for (guint k = top; k <= b; k++) {
-        JsonObject *above = imgs->pdata[k - 1];
+        JsonObject *above = image_info(imgs, k - 1);
         const char *rel = node_is_string(above, "backing-filename")
                           ? json_object_get_string_member(above,
                                                           "backing-filename")
@@ -1698,6 +1795,9 @@ chain_resolve(xlite__egc *egc, bj_op *op, GPtrArray *imgs)
     if (imgs->len == 0)
         return XLITE_ERROR(ctx, -EPROTO, "the disk server does not say the "
                            "chain of disk '%s'", op->vdev);
+    for (guint i = 0; i < imgs->len; i++)
+        XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u disk %s: chain image %u: "
+                  "%s", op->domid, op->vdev, i, image_file(imgs, i));
     if (op->params.type == XLITE_BLOCK_JOB_COMMIT &&
         ((top = image_find(imgs, 1, op->params.top)) < 0))
         return XLITE_ERROR(ctx, -EINVAL, "%s is not below the active image "
@@ -1725,7 +1825,7 @@ chain_resolve(xlite__egc *egc, bj_op *op, GPtrArray *imgs)
         op->params.base = g_strdup(image_file(imgs, b));
     }
     if (op->params.type == XLITE_BLOCK_JOB_ACTIVE_COMMIT) {
-        JsonObject *img = imgs->pdata[b];
+        JsonObject *img = image_info(imgs, b);
         const char *fmt = node_is_string(img, "format")
                           ? json_object_get_string_member(img, "format") : "";
 
@@ -1784,6 +1884,10 @@ chain_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, rc);
         return;
     }
+    if (op->params.type == XLITE_BLOCK_JOB_COMMIT)
+        op->top_node = node_of_file(ret, op->params.top);
+    if (op->params.base)
+        op->base_node = node_of_file(ret, op->params.base);
     start_job(egc, op);
 }
 
@@ -1793,9 +1897,9 @@ start_resolved(xlite__egc *egc, bj_op *op)
     const xlite_block_job_params *p = &op->params;
     int rc;
 
+    /* A copy, or a pull of the whole chain, names no image of it. */
     if (p->type == XLITE_BLOCK_JOB_COPY ||
-        (!p->relative && !p->shallow && !p->delete_committed &&
-         (p->type != XLITE_BLOCK_JOB_ACTIVE_COMMIT || p->dest))) {
+        (p->type == XLITE_BLOCK_JOB_PULL && !p->base)) {
         start_job(egc, op);
         return;
     }

@@ -627,6 +627,7 @@ def test_blockrebase_relative_refused_for_absolute_names(embed, tmp_path):
     create(embed, tmp_path, top)
     code = textwrap.dedent("""\
         import sys, libvirt
+        libvirt.virEventRegisterDefaultImpl()
         c = libvirt.open(sys.argv[1])
         d = c.lookupByName('bj')
         try:
