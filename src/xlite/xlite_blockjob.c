@@ -832,7 +832,7 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
  *    lost end event (on_job_status "null").
  * While a poll runs, job events the server sends anyway are dropped.
  */
-#define POLL_MIN (20 * 1000)
+#define POLL_MIN (5 * 1000)
 #define POLL_MAX (1000 * 1000)
 
 static bool
