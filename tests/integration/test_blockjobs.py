@@ -784,14 +784,9 @@ def test_blockcopy_granularity_and_buf_size(embed, tmp_path):
 # ---------------------------------------------------------------------------
 # The polling fallback: the same events with and without the server's
 
-SEQUENCE = textwrap.dedent("""\
+SEQUENCE = xvtest.EVENT_LOOP + textwrap.dedent("""\
     import os, sys, threading, time, libvirt
     uri, copy1, copy2 = sys.argv[1:4]
-    libvirt.virEventRegisterDefaultImpl()
-    def loop():
-        while True:
-            libvirt.virEventRunDefaultImpl()
-    threading.Thread(target=loop, daemon=True).start()
     c = libvirt.open(uri)
     d = c.lookupByName('bj')
     lock = threading.Lock()

@@ -995,6 +995,15 @@ test_copy_params_sent(void)
     "\"busy\": false, \"paused\": false, \"io-status\": \"ok\", " \
     "\"auto-finalize\": true, \"auto-dismiss\": false" extra "}], \"id\": @ID@}"
 
+/* The concluded job dismissed (by its id), then the peer's end: polls
+ * that come meanwhile find no job. */
+#define POLLED_DISMISSED \
+    { PEER_EXPECT, "block-job-dismiss", "{\"return\": {}, \"id\": @ID@}", \
+      0, "{\"id\": \"xvda\"}" }, \
+    { PEER_POLL_STATE, "{\"return\": [], \"id\": @ID@}", NULL, 0, NULL }, \
+    { PEER_DRAIN, NULL, NULL, 0, NULL }, \
+    { PEER_END, NULL, NULL, 0, NULL }
+
 /* A peer without job events (detected at connect: its schema lists
  * none): the job is polled, and its READY and its end come as the events
  * would have made them, once each; the concluded job is dismissed. */
@@ -1011,11 +1020,7 @@ test_polled_ready_then_cancel(void)
         /* QEMU concludes a cancelled job with an error. */
         { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false, "
                                       "\"error\": \"Operation canceled\"") },
-        { PEER_EXPECT, "block-job-dismiss", "{\"return\": {}, \"id\": @ID@}",
-          0, "{\"id\": \"xvda\"}" },
-        { PEER_POLL_STATE, "{\"return\": [], \"id\": @ID@}" },
-        { PEER_DRAIN },
-        { PEER_END },
+        POLLED_DISMISSED,
     };
     g_autofree char *path = NULL;
     xlite_block_job_info info;
@@ -1048,10 +1053,7 @@ test_polled_failure_and_pivot(void)
           POLLED_JOB("running", ", \"ready\": false") },
         { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false, "
                                       "\"error\": \"No space left on device\"") },
-        { PEER_EXPECT, "block-job-dismiss", "{\"return\": {}, \"id\": @ID@}" },
-        { PEER_POLL_STATE, "{\"return\": [], \"id\": @ID@}" },
-        { PEER_DRAIN },
-        { PEER_END },
+        POLLED_DISMISSED,
     };
     static const peer_step pivoting[] = {
         PEER_HANDSHAKE_NO_JOB_EVENTS,
@@ -1060,10 +1062,7 @@ test_polled_failure_and_pivot(void)
         { PEER_POLL_STATE, POLLED_JOB("ready", ", \"ready\": true") },
         { PEER_EXPECT, "job-complete", "{\"return\": {}, \"id\": @ID@}" },
         { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false") },
-        { PEER_EXPECT, "block-job-dismiss", "{\"return\": {}, \"id\": @ID@}" },
-        { PEER_POLL_STATE, "{\"return\": [], \"id\": @ID@}" },
-        { PEER_DRAIN },
-        { PEER_END },
+        POLLED_DISMISSED,
     };
     g_autofree char *path = NULL;
     xlite_block_job_info info;
