@@ -70,6 +70,10 @@ typedef struct {
      * exec (none should: see "File descriptors" below).  Also switched on
      * by XLITE_DEBUG_FDS=1 in the environment. */
     bool debug_child_fds;
+    /* Block jobs are polled even where the disk server sends job events
+     * (the fallback for one that sends none; docs/blockjobs.md).  Also
+     * switched on by XLITE_BLOCKJOB_POLL=1 in the environment. */
+    bool blockjob_poll;
 } xlite_ctx_options;
 
 int xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r);

@@ -814,8 +814,9 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
  * decided at connect: a QEMU from 2.12 on (JOB_STATUS_CHANGE's) sends
  * them; any other peer is asked its schema (query-qmp-schema), and one
  * that lists no BLOCK_JOB_COMPLETED, _CANCELLED and _READY events is
- * polled.  XLITE_BLOCKJOB_POLL=1 in the environment forces the polling
- * (the tests run both paths on the same server).
+ * polled.  The context's blockjob_poll option (xenvirt.conf's
+ * blockjob_events = "poll", or XLITE_BLOCKJOB_POLL=1 in the environment)
+ * forces the polling: the tests run both paths on the same server.
  *
  * Polled jobs are started with auto-dismiss off, so that their end stays
  * listed until seen; a timer asks query-block-jobs, first POLL_MIN after
@@ -834,12 +835,6 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
  */
 #define POLL_MIN (5 * 1000)
 #define POLL_MAX (1000 * 1000)
-
-static bool
-polling_forced(void)
-{
-    return g_strcmp0(g_getenv("XLITE_BLOCKJOB_POLL"), "1") == 0;
-}
 
 typedef struct {
     dserver *ds;
@@ -1121,7 +1116,7 @@ ds_state(xlite__egc *egc, xlite__qmp *qmp, int rc, void *opaque)
     if (rc == 0) {
         /* Job state is the server's: read it again on every connection,
          * once it is known whether its events or a poll say it. */
-        ds->polling = polling_forced();
+        ds->polling = egc->ctx->blockjob_poll;
         if (ds->polling || peer_sends_job_events(qmp))
             rc = ds_read_jobs(egc, ds);
         else

@@ -830,19 +830,24 @@ SEQUENCE = xvtest.EVENT_LOOP + textwrap.dedent("""\
 
 
 def run_sequence(build_dir, root, tmp, poll):
-    """The sequence above on a fresh domain of a fresh embedded root:
-    the events it printed and the driver's log."""
+    """The sequence above on a fresh domain of a fresh embedded root, its
+    jobs polled if POLL says how ("conf": xenvirt.conf's blockjob_events,
+    "env": XLITE_BLOCKJOB_POLL): the events it printed and the driver's
+    log."""
     (tmp / "imgs").mkdir(parents=True)
     base = make_image(tmp / "imgs" / "base.qcow2", 32, 4)
     top = make_image(tmp / "imgs" / "top.qcow2", written_mib=0,
                      backing=base)
     host = xvtest.EmbeddedHost(root)
-    root.mkdir()
+    (root / "etc").mkdir(parents=True)
+    if poll == "conf":
+        (root / "etc" / "xenvirt.conf").write_text(
+            'blockjob_events = "poll"\n')
     create(host, tmp, top)
     log = tmp / "driver.log"
     extra = {"LIBVIRT_LOG_OUTPUTS": f"1:file:{log}",
              "LIBVIRT_LOG_FILTERS": "1:xenvirt"}
-    if poll:
+    if poll == "env":
         extra["XLITE_BLOCKJOB_POLL"] = "1"
     proc = subprocess.run([xvtest.PYTHON, "-c", SEQUENCE, host.uri,
                            str(tmp / "imgs" / "copy1.qcow2"),
@@ -858,11 +863,15 @@ def run_sequence(build_dir, root, tmp, poll):
 
 def test_polled_jobs_give_the_same_events(build_dir, short_dir, tmp_path):
     evented, elog = run_sequence(build_dir, short_dir / "r1",
-                                 tmp_path / "ev", poll=False)
+                                 tmp_path / "ev", poll=None)
     polled, plog = run_sequence(build_dir, short_dir / "r2",
-                                tmp_path / "poll", poll=True)
-    # Each path is the one it claims: the forced one polled, the other not.
+                                tmp_path / "conf", poll="conf")
+    polled_env, penvlog = run_sequence(build_dir, short_dir / "r3",
+                                       tmp_path / "env", poll="env")
+    # Each path is the one it claims: the forced ones polled, the other
+    # not.
     assert "polled its block jobs" in plog
+    assert "polled its block jobs" in penvlog
     assert "polled its block jobs" not in elog
     E = libvirt
     pull = E.VIR_DOMAIN_BLOCK_JOB_TYPE_PULL
@@ -880,3 +889,4 @@ def test_polled_jobs_give_the_same_events(build_dir, short_dir, tmp_path):
                      f"BLOCK_JOB_2 xvda {typ} {status}"]
     assert evented == expected, evented
     assert polled == evented
+    assert polled_env == evented
