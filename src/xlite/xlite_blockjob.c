@@ -75,7 +75,9 @@ struct xlite__dserver {
     xlite__ev_time poll_timer;
     int64_t poll_interval;      /* us, until the next poll */
     bool poll_inflight;         /* a query-block-jobs of the timer's */
-    unsigned int ndismiss;      /* block-job-dismiss unanswered */
+    GPtrArray *dismissals;      /* block-job-dismiss unanswered
+                                 * (dismissal, freed with the server's
+                                 * connection if it goes first) */
 };
 
 struct xlite__blockjobs {
@@ -515,6 +517,7 @@ ds_free(xlite_ctx *ctx, dserver *ds)
 {
     xlite__ev_time_deregister(ctx, &ds->poll_timer);
     xlite__qmp_free(ctx, ds->qmp);
+    g_ptr_array_unref(ds->dismissals);
     g_hash_table_unref(ds->jobs);
     g_free(ds->dir);
     g_free(ds);
@@ -532,7 +535,8 @@ ds_forget(xlite_ctx *ctx, dserver *ds)
 static void
 ds_release_if_idle(xlite__egc *egc, dserver *ds)
 {
-    if (ds->nops == 0 && ds->waiting.length == 0 && ds->ndismiss == 0 &&
+    if (ds->nops == 0 && ds->waiting.length == 0 &&
+        ds->dismissals->len == 0 &&
         g_hash_table_size(ds->jobs) == 0)
         ds_forget(egc->ctx, ds);
 }
@@ -841,6 +845,15 @@ typedef struct {
     char *vdev;
 } dismissal;
 
+static void
+dismissal_free(void *p)
+{
+    dismissal *d = p;
+
+    g_free(d->vdev);
+    g_free(d);
+}
+
 /* The dismissal of a concluded job was answered (or the connection
  * failed): the job's one terminal event, if it was ours; the disk's job
  * id is free again by then, so that a job started at that event is not
@@ -860,9 +873,7 @@ dismiss_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
     if (job && job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED &&
         job->conclusion)
         on_job_end_event(egc, ds, job, job->cancel_asked, job->conclusion);
-    g_free(d->vdev);
-    g_free(d);
-    ds->ndismiss--;
+    g_ptr_array_remove_fast(ds->dismissals, d);
     ds_release_if_idle(egc, ds);
 }
 
@@ -880,11 +891,10 @@ job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev)
     json_object_set_string_member(args, "id", vdev);
     if ((rc = xlite__qmp_command(egc, ds->qmp, "block-job-dismiss", args, -1,
                                  dismiss_reply, d)) < 0) {
-        g_free(d->vdev);
-        g_free(d);
+        dismissal_free(d);
         return rc;
     }
-    ds->ndismiss++;
+    g_ptr_array_add(ds->dismissals, d);
     return 0;
 }
 
@@ -1383,6 +1393,7 @@ op_connect(xlite__egc *egc, bj_op *op)
     g_queue_init(&ds->waiting);
     xlite__ev_time_init(&ds->poll_timer);
     ds->poll_interval = POLL_MIN;
+    ds->dismissals = g_ptr_array_new_with_free_func(dismissal_free);
     ds->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      bjob_free);
     sockdir = server_sock_dir(ds->dir);
