@@ -115,12 +115,28 @@ xvBlockMergeTable(virDomainObj *vm)
     return priv->blockmerges;
 }
 
-/* The element of @chain whose file is @path, or NULL. */
+/* The element of @chain whose file is @path, or NULL.  A relative @path
+ * names a file from the directory of the element above (libvirt's
+ * virStorageSourceChainLookup). */
 static virStorageSource *
 xvBlockChainFind(virStorageSource *chain, const char *path)
 {
-    for (; chain; chain = chain->backingStore) {
+    virStorageSource *above = NULL;
+
+    for (; chain; above = chain, chain = chain->backingStore) {
+        g_autofree char *dir = NULL;
+        g_autofree char *full = NULL;
+        g_autofree char *canon = NULL;
+
         if (STREQ_NULLABLE(chain->path, path))
+            return chain;
+        if (!path || g_path_is_absolute(path) || !above || !above->path ||
+            !chain->path)
+            continue;
+        dir = g_path_get_dirname(above->path);
+        full = g_build_filename(dir, path, NULL);
+        canon = g_canonicalize_filename(full, "/");
+        if (STREQ(canon, chain->path))
             return chain;
     }
     return NULL;
@@ -152,6 +168,7 @@ xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
                                               disk->dst);
     virStorageSource *above;
     virStorageSource *bottom;
+    virStorageSource *top;
 
     if (!merge)
         return;
@@ -161,8 +178,9 @@ xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
     }
     if (type != VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT || !merge->top)
         return;
+    top = xvBlockChainFind(disk->src, merge->top);
     for (above = disk->src; above->backingStore; above = above->backingStore) {
-        if (STREQ_NULLABLE(above->backingStore->path, merge->top))
+        if (top && above->backingStore == top)
             break;
     }
     if (!above->backingStore)
@@ -1187,7 +1205,8 @@ static int
 xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
                       unsigned int flags, bool *active_r)
 {
-    bool active = !top || STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
+    bool active = !top || STREQ(top, disk->dst) ||
+                  STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
 
     if (active && !(flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
         virReportError(VIR_ERR_INVALID_ARG,
@@ -1258,12 +1277,6 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                             flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES,
                             &speed) < 0)
         return -1;
-    if ((base && !g_path_is_absolute(base)) ||
-        (top && !g_path_is_absolute(top))) {
-        virReportError(VIR_ERR_INVALID_ARG, "%s",
-                       _("the base and top of a commit must be absolute paths"));
-        return -1;
-    }
     if (!(vm = xvDomainBeginJob(dom, virDomainBlockCommitEnsureACL, NULL, 0,
                                 XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;

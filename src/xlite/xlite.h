@@ -710,7 +710,9 @@ typedef struct {
     bool shallow;
     /* PULL: the backing file that stays (NULL: pull everything in).
      * COMMIT, ACTIVE_COMMIT: the image committed into (NULL: the bottom
-     * of the chain). */
+     * of the chain).  base and top are absolute files, or names relative
+     * to the image above them (as that image records them, or from its
+     * directory), as libvirt looks them up in a chain. */
     const char *base;
     /* COMMIT: the image whose data goes down into base (not the active
      * one: that is ACTIVE_COMMIT, two-phase like a copy, whose pivot

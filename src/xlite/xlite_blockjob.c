@@ -1743,12 +1743,34 @@ node_of_file(JsonNode *ret, const char *file)
     return NULL;
 }
 
-/* The index of file in imgs at from or below; -1 if it is not there. */
+/* The index of the image name names in imgs, at from or below; -1 if
+ * none.  An absolute name is the image's file; a relative one (as
+ * libvirt's virStorageSourceChainLookup takes it: what Nova passes, the
+ * names Cinder gave the files) is the name the image above records for
+ * it, or names it from that image's directory. */
 static int
-image_find(GPtrArray *imgs, guint from, const char *file)
+image_find(GPtrArray *imgs, guint from, const char *name)
 {
     for (guint i = from; i < imgs->len; i++) {
-        if (same_file(image_file(imgs, i), file))
+        JsonObject *above = i > 0 ? image_info(imgs, i - 1) : NULL;
+        g_autofree char *dir = NULL;
+        g_autofree char *full = NULL;
+
+        if (name[0] == '/') {
+            if (same_file(image_file(imgs, i), name))
+                return (int)i;
+            continue;
+        }
+        if (!above)
+            continue;
+        if (node_is_string(above, "backing-filename") &&
+            g_str_equal(json_object_get_string_member(above,
+                                                      "backing-filename"),
+                        name))
+            return (int)i;
+        dir = g_path_get_dirname(image_file(imgs, i - 1));
+        full = g_build_filename(dir, name, NULL);
+        if (same_file(full, image_file(imgs, i)))
             return (int)i;
     }
     return -1;
@@ -1804,11 +1826,14 @@ chain_resolve(xlite__egc *egc, bj_op *op, GPtrArray *imgs)
     for (guint i = 0; i < imgs->len; i++)
         XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u disk %s: chain image %u: "
                   "%s", op->domid, op->vdev, i, image_file(imgs, i));
-    if (op->params.type == XLITE_BLOCK_JOB_COMMIT &&
-        ((top = image_find(imgs, 1, op->params.top)) < 0))
-        return XLITE_ERROR(ctx, -EINVAL, "%s is not below the active image "
-                           "of disk '%s' of domain %u", op->params.top,
-                           op->vdev, op->domid);
+    if (op->params.type == XLITE_BLOCK_JOB_COMMIT) {
+        if ((top = image_find(imgs, 1, op->params.top)) < 0)
+            return XLITE_ERROR(ctx, -EINVAL, "%s is not below the active "
+                               "image of disk '%s' of domain %u",
+                               op->params.top, op->vdev, op->domid);
+        g_free((char *)op->params.top);
+        op->params.top = g_strdup(image_file(imgs, top));
+    }
     if (!pull && (guint)top + 1 >= imgs->len)
         return XLITE_ERROR(ctx, -ENODATA, "%s, top of the commit of disk "
                            "'%s' of domain %u, has no backing file",
@@ -1824,6 +1849,8 @@ chain_resolve(xlite__egc *egc, bj_op *op, GPtrArray *imgs)
                                "%s in the chain of disk '%s' of domain %u",
                                op->params.base, image_file(imgs, top),
                                op->vdev, op->domid);
+        g_free((char *)op->params.base);
+        op->params.base = g_strdup(image_file(imgs, b));
     } else if (pull) {
         b = (int)imgs->len;
     } else {
@@ -3002,15 +3029,13 @@ xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
     if (!params || !vdev_valid(params->vdev))
         return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
     if (params->type == XLITE_BLOCK_JOB_COMMIT &&
-        (!params->top || params->top[0] != '/'))
-        return XLITE_ERROR(ctx, -EINVAL, "a commit needs the absolute path "
-                           "of its top image");
+        (!params->top || !params->top[0]))
+        return XLITE_ERROR(ctx, -EINVAL, "a commit needs its top image");
     if (params->type == XLITE_BLOCK_JOB_ACTIVE_COMMIT && params->top)
         return XLITE_ERROR(ctx, -EINVAL, "an active commit's top is the "
                            "disk's image");
-    if (params->base && params->base[0] != '/')
-        return XLITE_ERROR(ctx, -EINVAL, "the base must be an absolute "
-                           "path");
+    if (params->base && !params->base[0])
+        return XLITE_ERROR(ctx, -EINVAL, "an empty base");
     if (params->type == XLITE_BLOCK_JOB_COPY &&
         (!params->dest || params->dest[0] != '/'))
         return XLITE_ERROR(ctx, -EINVAL, "a copy needs an absolute "

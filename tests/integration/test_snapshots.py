@@ -510,9 +510,12 @@ def test_snapshot_metadata_survives_libvirtd_restart(own_daemon, tmp_path):
 # rebase_base is not None"); with one, blockCommit(merge_target_file,
 # file_to_merge) with VIR_DOMAIN_BLOCK_COMMIT_RELATIVE ("relative=True");
 # either polled through blockJobInfo every 0.5 s (wait_for_job).  The
-# active-layer commit with a pivot is the path of newer Novas.
+# files come from Cinder's delete_info, which names them as its remotefs
+# drivers keep them: by their bare names, relative to the share, which
+# libvirt looks up in the disk's chain.  The active-layer commit with a
+# pivot is the path of newer Novas.
 NOVA = textwrap.dedent("""\
-    import sys, threading, time, libvirt
+    import os, sys, threading, time, libvirt
     uri, how, disk = sys.argv[1:4]
     overlays, base = sys.argv[4:-1], sys.argv[-1]
     libvirt.virEventRegisterDefaultImpl()
@@ -569,13 +572,14 @@ NOVA = textwrap.dedent("""\
     elif how == 'commit-below':
         # The snapshot in the middle (file_to_merge, the first overlay)
         # into the volume below it (merge_target_file), relative.
-        dom.blockCommit(disk, base, overlays[0], 0,
+        dom.blockCommit(disk, os.path.basename(base),
+                        os.path.basename(overlays[0]), 0,
                         libvirt.VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)
         wait_job()
     else:
         # The middle image into the active one: the active one's backing
         # becomes the base, named relatively.
-        dom.blockRebase(disk, base, 0,
+        dom.blockRebase(disk, os.path.basename(base), 0,
                         libvirt.VIR_DOMAIN_BLOCK_REBASE_RELATIVE)
         wait_job()
     deadline = time.time() + 10
