@@ -584,16 +584,23 @@ def relative_chain(tmp):
     res = qemu_img("create", "-q", "-f", "qcow2", "-b", "m/mid.qcow2",
                    "-F", "qcow2", str(top))
     assert res.returncode == 0, res.stderr
-    for img, pattern, at in ((mid, "0x6d", "8M"), (top, "0x74", "12M")):
+    ref = write_layers(tmp, [(mid, "0x6d", "8M"), (top, "0x74", "12M")])
+    assert image_info(top)["backing-filename"] == "m/mid.qcow2"
+    return base, mid, top, ref
+
+
+def write_layers(tmp, layers):
+    """Writes 1 MiB of each (image, pattern, offset) with qemu-io, then
+    returns a raw image of what the last one, the top, reads as."""
+    for img, pattern, at in layers:
         res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
                               f"write -P {pattern} {at} 1M", str(img)],
                              capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
     ref = tmp / "ref.raw"
-    res = qemu_img("convert", "-O", "raw", str(top), str(ref))
+    res = qemu_img("convert", "-O", "raw", str(layers[-1][0]), str(ref))
     assert res.returncode == 0, res.stderr
-    assert image_info(top)["backing-filename"] == "m/mid.qcow2"
-    return base, mid, top, ref
+    return ref
 
 
 def same_data(image, ref):
@@ -678,15 +685,8 @@ def four_chain(tmp):
     mid1 = make_image(tmp / "mid1.qcow2", written_mib=0, backing=base)
     mid2 = make_image(tmp / "mid2.qcow2", written_mib=0, backing=mid1)
     top = make_image(tmp / "top.qcow2", written_mib=0, backing=mid2)
-    for img, pattern, at in ((mid1, "0x31", "5M"), (mid2, "0x32", "6M"),
-                             (top, "0x74", "7M")):
-        res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
-                              f"write -P {pattern} {at} 1M", str(img)],
-                             capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stderr
-    ref = tmp / "ref.raw"
-    res = qemu_img("convert", "-O", "raw", str(top), str(ref))
-    assert res.returncode == 0, res.stderr
+    ref = write_layers(tmp, [(mid1, "0x31", "5M"), (mid2, "0x32", "6M"),
+                             (top, "0x74", "7M")])
     return base, mid1, mid2, top, ref
 
 

@@ -658,21 +658,30 @@ def cinder_overlays(tmp_path, base):
     return snap1, snap2
 
 
-def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
+def nova_snapshot_deleted(host, tmp_path, how):
+    """Two Cinder snapshots of a volume (which holds 0x11 at 0), the
+    guest's 0x44 at 4 MiB meanwhile, then the first snapshot (snap1, in
+    the middle of the chain once the second is taken) deleted HOW: one
+    COMPLETED event, no job left, snap1 gone from the live chain, and the
+    active image still naming the volume relatively.  Returns (volume,
+    snap1, snap2), the domain destroyed."""
     base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
-    create(embed, tmp_path, "nova", [disk_xml(base, "xvda")])
+    create(host, tmp_path, "nova", [disk_xml(base, "xvda")])
     snap1, snap2 = cinder_overlays(tmp_path, base)
-    # Two snapshots; the first (snap1, in the middle of the chain once the
-    # second is taken) is the one deleted.
-    lines = nova_replay(embed, "rebase", [snap1, snap2, base],
+    lines = nova_replay(host, how, [snap1, snap2, base],
                         [snap2, snap1, base], 0x44, 4)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
-    assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
+    assert chain(host.virsh("dumpxml", "nova").out, "xvda") == \
         [str(snap2), str(base)]
-    assert embed.virsh("destroy", "nova").rc == 0
+    assert host.virsh("destroy", "nova").rc == 0
     # RELATIVE: the volume keeps being named as Cinder named it.
     assert image_info(snap2)["backing-filename"] == "volume.qcow2"
+    return base, snap1, snap2
+
+
+def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
+    base, snap1, snap2 = nova_snapshot_deleted(embed, tmp_path, "rebase")
     # It was pulled up: the active image reads as the whole chain did.
     assert reads_as(snap2, 0x44, 4) and reads_as(snap2, 0x55, 5)
     assert reads_as(snap2, 0x11, 0)
@@ -680,17 +689,8 @@ def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
 
 
 def test_nova_volume_snapshot_deleted_by_commit_below(embed, tmp_path):
-    base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
-    create(embed, tmp_path, "nova", [disk_xml(base, "xvda")])
-    snap1, snap2 = cinder_overlays(tmp_path, base)
-    lines = nova_replay(embed, "commit-below", [snap1, snap2, base],
-                        [snap2, snap1, base], 0x44, 4)
-    assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
-    assert lines["blockjob"] == "{}"
-    assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
-        [str(snap2), str(base)]
-    assert embed.virsh("destroy", "nova").rc == 0
-    assert image_info(snap2)["backing-filename"] == "volume.qcow2"
+    base, snap1, snap2 = nova_snapshot_deleted(embed, tmp_path,
+                                               "commit-below")
     # The first snapshot's data went down into the volume; the guest's
     # writes stayed in the active image.
     assert reads_as(base, 0x55, 5) and reads_as(base, 0x11, 0)

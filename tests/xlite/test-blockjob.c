@@ -1004,6 +1004,19 @@ test_copy_params_sent(void)
     { PEER_DRAIN, NULL, NULL, 0, NULL }, \
     { PEER_END, NULL, NULL, 0, NULL }
 
+/* The peer plays script; the core connects to it and adopts its job,
+ * through a query of the job (info_r). */
+static qmp_peer *
+fake_connect(fake_server *fs, const char *path, const peer_step *script,
+             xlite_block_job_info *info_r)
+{
+    qmp_peer *peer = qmp_peer_listen(script, path);
+
+    g_assert_cmpint(xlite_block_job_get_info(fs->f.ctx, fs->f.domid, "xvda",
+                                             info_r, NULL), ==, 0);
+    return peer;
+}
+
 /* A peer without job events (detected at connect: its schema lists
  * none): the job is polled, and its READY and its end come as the events
  * would have made them, once each; the concluded job is dismissed. */
@@ -1029,10 +1042,8 @@ test_polled_ready_then_cancel(void)
     qmp_peer *peer;
 
     path = fake_begin(&fs, &lc, "polled");
-    peer = qmp_peer_listen(script, path);
-    /* Connects, and adopts the job (the poll may have seen it ready). */
-    g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
-                                             &info, NULL), ==, 0);
+    /* (The poll may have seen the job ready already.) */
+    peer = fake_connect(&fs, path, script, &info);
     g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
                     XLITE_BLOCK_JOB_READY);
     g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
@@ -1071,17 +1082,13 @@ test_polled_failure_and_pivot(void)
     qmp_peer *peer;
 
     path = fake_begin(&fs, &lc, "polled2");
-    peer = qmp_peer_listen(failing, path);
-    g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
-                                             &info, NULL), ==, 0);
+    peer = fake_connect(&fs, path, failing, &info);
     g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
                     XLITE_BLOCK_JOB_FAILED);
     assert_peer_done(peer);
     assert_no_job_event(fs.f.ctx, 50 * 1000);
 
-    peer = qmp_peer_listen(pivoting, path);
-    g_assert_cmpint(xlite_block_job_get_info(fs.f.ctx, fs.f.domid, "xvda",
-                                             &info, NULL), ==, 0);
+    peer = fake_connect(&fs, path, pivoting, &info);
     g_assert_true(info.ready);
     /* Adopted ready: no READY again. */
     g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", true,
