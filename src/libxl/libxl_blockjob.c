@@ -1243,11 +1243,14 @@ xvBlockCommitStartActive(xvDriver *driver, virDomainObj *vm,
                                 VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT,
                                 params) < 0)
         return -1;
-    if (!params->base &&
-        xvBlockJobCoreInfo(driver, vm, target, &info) == 0 && info.dest[0] &&
+    /* The base as the core found it in the chain: its file (base may
+     * have been a relative name, or none) and its format. */
+    if (xvBlockJobCoreInfo(driver, vm, target, &info) == 0 && info.dest[0] &&
         (disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror) {
         g_free(disk->mirror->path);
         disk->mirror->path = g_strdup(info.dest);
+        if (info.dest_format == XLITE_DISK_FORMAT_RAW)
+            disk->mirror->format = VIR_STORAGE_FILE_RAW;
     }
     return 0;
 }

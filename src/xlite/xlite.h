@@ -747,6 +747,7 @@ typedef struct {
     /* COPY, ACTIVE_COMMIT: the file the disk switches to at the pivot
      * ("" if not known). */
     char dest[1024];
+    xlite_disk_format dest_format;   /* its format (DEFAULT: not known) */
 } xlite_block_job_info;
 
 /* Starts a job (completes once the server accepted it).  -EBUSY: the disk

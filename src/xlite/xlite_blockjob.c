@@ -2711,6 +2711,7 @@ info_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op->info_r->bandwidth = json_object_get_int_member(o, "speed");
         op->info_r->ready = json_object_has_member(o, "ready") &&
                             json_object_get_boolean_member(o, "ready");
+        op->info_r->dest_format = job->dest_format;
         g_strlcpy(op->info_r->dest, job->dest ? job->dest : "",
                   sizeof(op->info_r->dest));
         op_done(egc, op, 0);

@@ -890,3 +890,49 @@ def test_polled_jobs_give_the_same_events(build_dir, short_dir, tmp_path):
     assert evented == expected, evented
     assert polled == evented
     assert polled_env == evented
+
+
+ACTIVE_RAW = xvtest.EVENT_LOOP + textwrap.dedent("""\
+    import re, sys, time, libvirt
+    c = libvirt.open(sys.argv[1])
+    d = c.lookupByName('bj')
+    ready = []
+    c.domainEventRegisterAny(d, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2,
+                             lambda c, d, disk, t, s, o: ready.append(s),
+                             None)
+    d.blockCommit('xvda', None, None, 0,
+                  libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)
+    print('mirror', ' '.join(re.search('<mirror.*?</mirror>', d.XMLDesc(0),
+                                       re.S).group(0).split()))
+    end = time.monotonic() + 60
+    while libvirt.VIR_DOMAIN_BLOCK_JOB_READY not in ready:
+        if time.monotonic() > end:
+            raise SystemExit('never ready')
+        time.sleep(0.01)
+    d.blockJobAbort('xvda', libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+    print('driver', re.search("<driver name='qemu' type='[a-z0-9]*'",
+                              d.XMLDesc(0)).group(0))
+    """)
+
+
+def test_active_commit_into_a_raw_base(embed, tmp_path):
+    base = tmp_path / "base.raw"
+    assert qemu_img("create", "-q", "-f", "raw", str(base),
+                    "32M").returncode == 0
+    top = tmp_path / "top.qcow2"
+    assert qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F",
+                    "raw", str(top)).returncode == 0
+    ref = write_layers(tmp_path, [(top, "0x74", "2M")])
+    create(embed, tmp_path, top)
+    res = xvtest.python(ACTIVE_RAW, embed.uri, timeout=120)
+    assert res.rc == 0, res
+    lines = dict(line.split(" ", 1) for line in res.out.splitlines())
+    # The <mirror> names the base with its own format, and the disk is the
+    # raw base after the pivot.
+    assert lines["mirror"] == (
+        "<mirror type='file' job='active-commit'> <format type='raw'/> "
+        f"<source file='{base}'/> </mirror>"), res.out
+    assert lines["driver"] == "<driver name='qemu' type='raw'", res.out
+    assert embed.virsh("destroy", "bj").rc == 0
+    res = qemu_img("compare", "-f", "raw", "-F", "raw", str(base), str(ref))
+    assert res.returncode == 0, res.stdout + res.stderr
