@@ -89,6 +89,23 @@ test_conf_sim_network(void)
 }
 
 static void
+test_conf_blockjob_events(void)
+{
+    g_autoptr(xvDriverConfig) cfg = xvDriverConfigNew(true, "/srv/x");
+    g_autofree char *poll = write_conf("blockjob_events = \"poll\"\n");
+    g_autofree char *dflt = NULL;
+
+    g_assert_false(cfg->blockjobPoll);
+    g_assert_cmpint(xvDriverConfigLoadFile(cfg, poll), ==, 0);
+    g_assert_true(cfg->blockjobPoll);
+    unlink(poll);
+    dflt = write_conf("blockjob_events = \"auto\"\n");
+    g_assert_cmpint(xvDriverConfigLoadFile(cfg, dflt), ==, 0);
+    g_assert_false(cfg->blockjobPoll);
+    unlink(dflt);
+}
+
+static void
 expect_conf_error(const char *text, const char *fragment)
 {
     g_autoptr(xvDriverConfig) cfg = xvDriverConfigNew(true, "/srv/x");
@@ -108,6 +125,8 @@ test_conf_errors(void)
     expect_conf_error("hypervisor = 3\n", "hypervisor");
     expect_conf_error("sim_network = \"host\"\n",
                       "unknown sim_network 'host'");
+    expect_conf_error("blockjob_events = \"never\"\n",
+                      "unknown blockjob_events 'never'");
     expect_conf_error("hypervisor = \"sim\n", "");
 }
 
@@ -198,6 +217,7 @@ main(int argc, char **argv)
     g_test_add_func("/conf/file/missing", test_conf_missing_file_keeps_defaults);
     g_test_add_func("/conf/file/values", test_conf_values);
     g_test_add_func("/conf/file/sim-network", test_conf_sim_network);
+    g_test_add_func("/conf/file/blockjob-events", test_conf_blockjob_events);
     g_test_add_func("/conf/file/errors", test_conf_errors);
     g_test_add_func("/conf/host-version", test_host_version);
     rc = g_test_run();

@@ -8,7 +8,9 @@
 2. Pull: virDomainBlockPull of an empty top image over a base with N MiB
    of data, until COMPLETED; against `qemu-img convert` of the base.
 3. Synchronous abort: the time of virDomainBlockJobAbort(0) on a ready
-   copy, until it returns (its CANCELED event queued), median of R.
+   copy, until it returns (its CANCELED event queued), median of R; then
+   the same with the jobs polled (XLITE_BLOCKJOB_POLL=1, the fallback for
+   a server without job events, docs/blockjobs.md), and the ratio.
 
 All in embedded mode (xen:///embed), the disk server a real
 qemu-storage-daemon.  libvirt's QEMU driver on a real QEMU is the
@@ -96,8 +98,10 @@ def domain_xml(work, disk):
     return f
 
 
-def ours(build, work, disk, mode, arg, rounds=1):
+def ours(build, work, disk, mode, arg, rounds=1, extra_env=None):
     env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(build / "src" / "libxl"))
+    env.pop("XLITE_BLOCKJOB_POLL", None)
+    env.update(extra_env or {})
     uri = f"xen:///embed?root={work}/root"
     xml = domain_xml(work, disk)
     res = subprocess.run(["/usr/bin/python3", "-c", RUNNER, uri, str(xml),
@@ -162,6 +166,13 @@ def main():
               f"{statistics.median(lat) * 1000:.1f} ms, max "
               f"{max(lat) * 1000:.1f} ms over {len(lat)} "
               f"(libvirt's QEMU driver: not measured here, see the header)")
+        polled = ours(build, work, small, "abort", work / "p.qcow2",
+                      a.rounds, {"XLITE_BLOCKJOB_POLL": "1"})
+        print(f"synchronous abort, jobs polled: median "
+              f"{statistics.median(polled) * 1000:.1f} ms, max "
+              f"{max(polled) * 1000:.1f} ms over {len(polled)}, ratio "
+              f"{statistics.median(polled) / statistics.median(lat):.2f} "
+              f"of the events' median")
     finally:
         stop_hosts(work)
         shutil.rmtree(work, ignore_errors=True)

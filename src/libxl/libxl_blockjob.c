@@ -115,12 +115,28 @@ xvBlockMergeTable(virDomainObj *vm)
     return priv->blockmerges;
 }
 
-/* The element of @chain whose file is @path, or NULL. */
+/* The element of @chain whose file is @path, or NULL.  A relative @path
+ * names a file from the directory of the element above (libvirt's
+ * virStorageSourceChainLookup). */
 static virStorageSource *
 xvBlockChainFind(virStorageSource *chain, const char *path)
 {
-    for (; chain; chain = chain->backingStore) {
+    virStorageSource *above = NULL;
+
+    for (; chain; above = chain, chain = chain->backingStore) {
+        g_autofree char *dir = NULL;
+        g_autofree char *full = NULL;
+        g_autofree char *canon = NULL;
+
         if (STREQ_NULLABLE(chain->path, path))
+            return chain;
+        if (!path || g_path_is_absolute(path) || !above || !above->path ||
+            !chain->path)
+            continue;
+        dir = g_path_get_dirname(above->path);
+        full = g_build_filename(dir, path, NULL);
+        canon = g_canonicalize_filename(full, "/");
+        if (STREQ(canon, chain->path))
             return chain;
     }
     return NULL;
@@ -152,6 +168,7 @@ xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
                                               disk->dst);
     virStorageSource *above;
     virStorageSource *bottom;
+    virStorageSource *top;
 
     if (!merge)
         return;
@@ -161,8 +178,9 @@ xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
     }
     if (type != VIR_DOMAIN_BLOCK_JOB_TYPE_COMMIT || !merge->top)
         return;
+    top = xvBlockChainFind(disk->src, merge->top);
     for (above = disk->src; above->backingStore; above = above->backingStore) {
-        if (STREQ_NULLABLE(above->backingStore->path, merge->top))
+        if (top && above->backingStore == top)
             break;
     }
     if (!above->backingStore)
@@ -822,6 +840,8 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     xvBlockJob *job;
     uint32_t domid = vm->def->id;
     g_autofree char *target = g_strdup(disk->dst);
+    g_autofree char *source = g_strdup(virDomainDiskGetSource(disk));
+    const char *top = params->top ? params->top : source;
     int rc;
 
     params->vdev = target;
@@ -852,6 +872,31 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     if (rc == -EOPNOTSUPP) {
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
                        _("block jobs are not supported on disk '%s': %s"),
+                       target, xlite_errmsg());
+        return -1;
+    }
+    /* What the disk's chain refused, as libvirt's QEMU driver says it. */
+    if (rc == -EXDEV) {
+        VIR_INFO("disk '%s': %s", target, xlite_errmsg());
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("can't keep relative backing relationship"));
+        return -1;
+    }
+    if (rc == -ENXIO) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("base '%s' is not immediately below '%s' in chain for '%s'"),
+                       NULLSTR(params->base), NULLSTR(top), NULLSTR(source));
+        return -1;
+    }
+    if (rc == -ENODATA) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("top '%s' in chain for '%s' has no backing file"),
+                       NULLSTR(top), NULLSTR(source));
+        return -1;
+    }
+    if (rc == -EINVAL) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("cannot start a block job on disk '%s': %s"),
                        target, xlite_errmsg());
         return -1;
     }
@@ -905,11 +950,6 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
                        _("flag VIR_DOMAIN_BLOCK_REBASE_RELATIVE is valid only with non-null base"));
         return -1;
     }
-    if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE) {
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("relative backing paths are not supported yet"));
-        return -1;
-    }
     if (xvBlockJobBandwidth(bandwidth,
                             flags & VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES,
                             &speed) < 0)
@@ -920,6 +960,7 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
         goto endjob;
     params.base = base;
     params.bandwidth = speed;
+    params.relative = !!(flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE);
     if (xvBlockJobStart(driver, vm, disk, &params) < 0)
         goto endjob;
     ret = 0;
@@ -1025,6 +1066,7 @@ xvBlockCopyParams(const virDomainDiskDef *disk, virStorageSource *mirror,
 static int
 xvBlockCopyCommon(virDomainPtr dom, const char *path,
                   virStorageSource *mirrorArg, unsigned long long bandwidth,
+                  unsigned int granularity, unsigned long long buf_size,
                   unsigned int flags, xvDomainACLCheck acl)
 {
     xvDriver *driver = dom->conn->privateData;
@@ -1050,6 +1092,8 @@ xvBlockCopyCommon(virDomainPtr dom, const char *path,
     if (xvBlockCopyParams(disk, mirror, flags, &params) < 0)
         goto endjob;
     params.bandwidth = bandwidth;
+    params.granularity = granularity;
+    params.buf_size = buf_size;
     if (xvBlockJobStartMirrored(driver, vm, disk, g_steal_pointer(&mirror),
                                 VIR_DOMAIN_BLOCK_JOB_TYPE_COPY, &params) < 0)
         goto endjob;
@@ -1103,8 +1147,8 @@ xvDomainBlockRebase(virDomainPtr dom, const char *path, const char *base,
      * passes its flags on; only SHALLOW and REUSE_EXT carry over). */
     flags &= (VIR_DOMAIN_BLOCK_REBASE_SHALLOW |
               VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT);
-    return xvBlockCopyCommon(dom, path, g_steal_pointer(&dest), speed, flags,
-                             virDomainBlockRebaseEnsureACL);
+    return xvBlockCopyCommon(dom, path, g_steal_pointer(&dest), speed, 0, 0,
+                             flags, virDomainBlockRebaseEnsureACL);
 }
 
 int
@@ -1114,6 +1158,8 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
 {
     xvDriver *driver = dom->conn->privateData;
     unsigned long long bandwidth = 0;
+    unsigned int granularity = 0;
+    unsigned long long buf_size = 0;
     virStorageSource *dest;
     int i;
 
@@ -1141,14 +1187,16 @@ xvDomainBlockCopy(virDomainPtr dom, const char *disk, const char *destxml,
                                _("granularity must be power of 2"));
                 return -1;
             }
-            /* The disk server picks its own: a hint, as in QEMU. */
+            granularity = param->value.ui;
+        } else if (STREQ(param->field, VIR_DOMAIN_BLOCK_COPY_BUF_SIZE)) {
+            buf_size = param->value.ul;
         }
     }
     if (!(dest = virDomainDiskDefParseSource(destxml, driver->xmlopt,
                                              VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return -1;
-    return xvBlockCopyCommon(dom, disk, dest, bandwidth, flags,
-                             virDomainBlockCopyEnsureACL);
+    return xvBlockCopyCommon(dom, disk, dest, bandwidth, granularity,
+                             buf_size, flags, virDomainBlockCopyEnsureACL);
 }
 
 /* Whether a commit from @top is an active one (from the disk's own
@@ -1157,7 +1205,8 @@ static int
 xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
                       unsigned int flags, bool *active_r)
 {
-    bool active = !top || STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
+    bool active = !top || STREQ(top, disk->dst) ||
+                  STREQ_NULLABLE(top, virDomainDiskGetSource(disk));
 
     if (active && !(flags & VIR_DOMAIN_BLOCK_COMMIT_ACTIVE)) {
         virReportError(VIR_ERR_INVALID_ARG,
@@ -1169,13 +1218,6 @@ xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
         virReportError(VIR_ERR_INVALID_ARG,
                        _("active commit requested but '%s' is not active"),
                        top);
-        return -1;
-    }
-    if (!active && (flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)) {
-        /* An active commit rewrites no image above it: there RELATIVE
-         * changes nothing. */
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("relative backing paths are not supported yet"));
         return -1;
     }
     *active_r = active;
@@ -1201,11 +1243,14 @@ xvBlockCommitStartActive(xvDriver *driver, virDomainObj *vm,
                                 VIR_DOMAIN_BLOCK_JOB_TYPE_ACTIVE_COMMIT,
                                 params) < 0)
         return -1;
-    if (!params->base &&
-        xvBlockJobCoreInfo(driver, vm, target, &info) == 0 && info.dest[0] &&
+    /* The base as the core found it in the chain: its file (base may
+     * have been a relative name, or none) and its format. */
+    if (xvBlockJobCoreInfo(driver, vm, target, &info) == 0 && info.dest[0] &&
         (disk = virDomainDiskByTarget(vm->def, target)) && disk->mirror) {
         g_free(disk->mirror->path);
         disk->mirror->path = g_strdup(info.dest);
+        if (info.dest_format == XLITE_DISK_FORMAT_RAW)
+            disk->mirror->format = VIR_STORAGE_FILE_RAW;
     }
     return 0;
 }
@@ -1220,6 +1265,7 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     unsigned long long speed;
     virDomainDiskDef *disk;
     virDomainObj *vm;
+    g_autofree char *shallowBase = NULL;
     bool active;
     int ret = -1;
     int rc;
@@ -1230,22 +1276,10 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                   VIR_DOMAIN_BLOCK_COMMIT_RELATIVE |
                   VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES, -1);
 
-    if (flags & (VIR_DOMAIN_BLOCK_COMMIT_SHALLOW |
-                 VIR_DOMAIN_BLOCK_COMMIT_DELETE)) {
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("shallow commit and deleting committed images are not supported yet"));
-        return -1;
-    }
     if (xvBlockJobBandwidth(bandwidth,
                             flags & VIR_DOMAIN_BLOCK_COMMIT_BANDWIDTH_BYTES,
                             &speed) < 0)
         return -1;
-    if ((base && !g_path_is_absolute(base)) ||
-        (top && !g_path_is_absolute(top))) {
-        virReportError(VIR_ERR_INVALID_ARG, "%s",
-                       _("the base and top of a commit must be absolute paths"));
-        return -1;
-    }
     if (!(vm = xvDomainBeginJob(dom, virDomainBlockCommitEnsureACL, NULL, 0,
                                 XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
@@ -1254,6 +1288,21 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
         goto endjob;
     params.base = base;
     params.bandwidth = speed;
+    /* An active commit rewrites no image above it: there RELATIVE
+     * changes nothing (the core ignores it), as in libvirt. */
+    params.relative = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_RELATIVE);
+    params.shallow = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_SHALLOW);
+    params.delete_committed = !!(flags & VIR_DOMAIN_BLOCK_COMMIT_DELETE);
+    if (!base && params.shallow) {
+        /* The live chain (<backingStore>, as a snapshot made it) says
+         * what the core will take: top's backing image. */
+        virStorageSource *above = top ? xvBlockChainFind(disk->src, top)
+                                      : disk->src;
+
+        if (above && above->backingStore && above->backingStore->path)
+            shallowBase = g_strdup(above->backingStore->path);
+        params.base = shallowBase;
+    }
     if (active) {
         params.type = XLITE_BLOCK_JOB_ACTIVE_COMMIT;
         rc = xvBlockCommitStartActive(driver, vm, disk, &params);

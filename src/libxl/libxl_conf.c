@@ -127,6 +127,7 @@ xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path)
     g_autofree char *hypervisor = NULL;
     g_autofree char *simRundir = NULL;
     g_autofree char *simNetwork = NULL;
+    g_autofree char *blockjobEvents = NULL;
 
     if (!virFileExists(path)) {
         VIR_DEBUG("no driver config file '%s', using defaults", path);
@@ -169,6 +170,21 @@ xvDriverConfigLoadFile(xvDriverConfig *cfg, const char *path)
             virReportError(VIR_ERR_CONF_SYNTAX,
                            _("unknown sim_network '%s' in '%s': expected \"own\" or \"shared\""),
                            simNetwork, path);
+            return -1;
+        }
+    }
+
+    if (virConfGetValueString(conf, "blockjob_events", &blockjobEvents) < 0)
+        return -1;
+    if (blockjobEvents) {
+        if (STREQ(blockjobEvents, "poll")) {
+            cfg->blockjobPoll = true;
+        } else if (STREQ(blockjobEvents, "auto")) {
+            cfg->blockjobPoll = false;
+        } else {
+            virReportError(VIR_ERR_CONF_SYNTAX,
+                           _("unknown blockjob_events '%s' in '%s': expected \"auto\" or \"poll\""),
+                           blockjobEvents, path);
             return -1;
         }
     }

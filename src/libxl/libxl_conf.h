@@ -46,6 +46,7 @@ struct _xvDriverConfig {
     xlite_backend_kind backend;
     char *simRundir;      /* the simulated host's run directory */
     bool simSharedNetns;  /* sim_network = "shared" */
+    bool blockjobPoll;    /* blockjob_events = "poll" */
 };
 
 void xvDriverConfigFree(xvDriverConfig *cfg);

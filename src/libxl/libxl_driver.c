@@ -190,6 +190,7 @@ xvStateOpenCore(xvDriver *driver)
     opts.state_dir = driver->config->stateDir;
     opts.sim_rundir = driver->config->simRundir;
     opts.sim_shared_netns = driver->config->simSharedNetns;
+    opts.blockjob_poll = driver->config->blockjobPoll;
     opts.log = xvCoreLog;
     if (xlite_ctx_new(&opts, &driver->ctx) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,

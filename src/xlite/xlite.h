@@ -70,6 +70,10 @@ typedef struct {
      * exec (none should: see "File descriptors" below).  Also switched on
      * by XLITE_DEBUG_FDS=1 in the environment. */
     bool debug_child_fds;
+    /* Block jobs are polled even where the disk server sends job events
+     * (the fallback for one that sends none; docs/blockjobs.md).  Also
+     * switched on by XLITE_BLOCKJOB_POLL=1 in the environment. */
+    bool blockjob_poll;
 } xlite_ctx_options;
 
 int xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r);
@@ -696,20 +700,41 @@ typedef struct {
     /* COPY: the destination, its format (DEFAULT: the source's), whether
      * it exists already (REUSE_EXT: its contents are the caller's), and
      * whether only the top image is copied (SHALLOW: the destination
-     * keeps the source's backing chain). */
+     * keeps the source's backing chain).  COMMIT, ACTIVE_COMMIT with
+     * shallow: base is top's own backing image (when base is NULL too);
+     * -ENXIO if base names another.  Either commit of a top without
+     * backing: -ENODATA. */
     const char *dest;
     xlite_disk_format dest_format;
     bool reuse_ext;
     bool shallow;
     /* PULL: the backing file that stays (NULL: pull everything in).
      * COMMIT, ACTIVE_COMMIT: the image committed into (NULL: the bottom
-     * of the chain). */
+     * of the chain).  base and top are absolute files, or names relative
+     * to the image above them (as that image records them, or from its
+     * directory), as libvirt looks them up in a chain. */
     const char *base;
     /* COMMIT: the image whose data goes down into base (not the active
      * one: that is ACTIVE_COMMIT, two-phase like a copy, whose pivot
      * makes base the disk's image). */
     const char *top;
     uint64_t bandwidth;          /* bytes per second; 0: unlimited */
+    /* PULL with a base, COMMIT: the image that gets a new backing file
+     * (the active one for a pull, the one above top for a commit) names
+     * it relatively, built from the names the images in between give
+     * their backing files (libvirt's RELATIVE flags); -EXDEV if one of
+     * them names its backing file by an absolute path.  Ignored by an
+     * ACTIVE_COMMIT, which rewrites no image. */
+    bool relative;
+    /* COMMIT, ACTIVE_COMMIT: once the job completed (an active commit:
+     * pivoted), the images whose data went down are deleted: top and
+     * those between it and base, never base, never a file the disk's
+     * chain did not hold when the job started. */
+    bool delete_committed;
+    /* COPY: the granularity of the copy's dirty bitmap in bytes (a power
+     * of two) and the size of its buffer; 0: the server's defaults. */
+    uint32_t granularity;
+    uint64_t buf_size;
 } xlite_block_job_params;
 
 typedef struct {
@@ -722,11 +747,15 @@ typedef struct {
     /* COPY, ACTIVE_COMMIT: the file the disk switches to at the pivot
      * ("" if not known). */
     char dest[1024];
+    xlite_disk_format dest_format;   /* its format (DEFAULT: not known) */
 } xlite_block_job_info;
 
 /* Starts a job (completes once the server accepted it).  -EBUSY: the disk
  * has a job; -ENOENT: no such disk; -EOPNOTSUPP: the disk has no QEMU
- * backend; -EIO: the server refused (its reason in xlite_errmsg()). */
+ * backend; -EIO: the server refused (its reason in xlite_errmsg()).
+ * Where the disk's chain had to be read (an active commit without base,
+ * relative, shallow or delete_committed): -EINVAL if base or top is not
+ * in it; -EXDEV, -ENXIO, -ENODATA as said of the params above. */
 int xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
                           const xlite_block_job_params *params,
                           const xlite_async_how *how);

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +49,13 @@ typedef struct {
     xlite_disk_format dest_format;
     char *node;                 /* COPY: the node it started from (its
                                  * job file's; NULL: the disk's own) */
+    char **delete;              /* COMMIT: the images deleted once it
+                                 * completed (NULL: none) */
+    bool started;               /* the server has it (its start answered,
+                                 * or found listed): a poll must list it */
+    bool cancel_asked;          /* an abort (not a pivot) was accepted */
+    JsonObject *conclusion;     /* polled: its "concluded" entry, until
+                                 * its dismissal is answered */
 } bjob;
 
 struct xlite__dserver {
@@ -61,6 +69,15 @@ struct xlite__dserver {
     unsigned int nops;          /* operations using it */
     GHashTable *jobs;           /* vdev -> bjob */
     struct bj_op *export_wait;  /* a resize waiting for its export to go */
+    /* The polling fallback (see "polling" below): the server's job events
+     * are not used; a timer asks for the jobs with backoff. */
+    bool polling;
+    xlite__ev_time poll_timer;
+    int64_t poll_interval;      /* us, until the next poll */
+    bool poll_inflight;         /* a query-block-jobs of the timer's */
+    GPtrArray *dismissals;      /* block-job-dismiss unanswered
+                                 * (dismissal, freed with the server's
+                                 * connection if it goes first) */
 };
 
 struct xlite__blockjobs {
@@ -117,6 +134,10 @@ typedef struct bj_op {
     bool export_del_replied;        /* RESIZE: block-export-del answered */
     bool export_gone;               /* RESIZE: BLOCK_EXPORT_DELETED came */
     char *refusal;                  /* RESIZE: why the server refused */
+    char *backing_file;             /* START: the new backing name given */
+    char *top_node;                 /* START: top and base as the server */
+    char *base_node;                /* names their nodes (NULL: by file) */
+    char **delete;                  /* START: the images to delete after */
     GList link;                     /* in ds->waiting */
 } bj_op;
 
@@ -136,6 +157,8 @@ static void resize_export_gone(xlite__egc *egc, bj_op *op, bool gone,
 static bool node_is_string(JsonObject *o, const char *m);
 static void op_done(xlite__egc *egc, bj_op *op, int rc);
 static void ds_release_if_idle(xlite__egc *egc, dserver *ds);
+static void poll_kick(xlite__egc *egc, dserver *ds);
+static int job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev);
 
 /* ---------- names and files ---------- */
 
@@ -265,6 +288,9 @@ bjob_free(void *p)
     g_free(job->vdev);
     g_free(job->dest);
     g_free(job->node);
+    g_strfreev(job->delete);
+    if (job->conclusion)
+        json_object_unref(job->conclusion);
     g_free(job);
 }
 
@@ -325,6 +351,23 @@ two_phase(xlite_block_job_type type)
            type == XLITE_BLOCK_JOB_ACTIVE_COMMIT;
 }
 
+/* A commit with DELETE completed: the images whose data went down go
+ * (listed at its start from the disk's chain, base excluded).  The server
+ * closed them as the job ended. */
+static void
+delete_committed(xlite_ctx *ctx, dserver *ds, const bjob *job)
+{
+    for (char **f = job->delete; f && *f; f++) {
+        if (unlink(*f) < 0)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u disk %s: cannot "
+                      "delete the committed image %s: %s", ds->domid,
+                      job->vdev, *f, g_strerror(errno));
+        else
+            XLITE_LOG(ctx, XLITE_LOG_INFO, "domain %u disk %s: deleted the "
+                      "committed image %s", ds->domid, job->vdev, *f);
+    }
+}
+
 /* The one terminal event of a job; the job is gone afterwards. */
 static void
 job_end(xlite__egc *egc, dserver *ds, bjob *job,
@@ -336,6 +379,8 @@ job_end(xlite__egc *egc, dserver *ds, bjob *job,
 
     if (status == XLITE_BLOCK_JOB_COMPLETED && two_phase(type))
         follow_pivot(egc->ctx, ds, job);
+    if (status == XLITE_BLOCK_JOB_COMPLETED)
+        delete_committed(egc->ctx, ds, job);
     unlink(path);
     g_hash_table_remove(ds->jobs, vdev);
     emit(egc, ds, vdev, type, status);
@@ -376,6 +421,9 @@ on_job_status(xlite__egc *egc, dserver *ds, bjob *job, const char *status)
     }
 }
 
+/* A job's end, from its BLOCK_JOB_COMPLETED or _CANCELLED event (or a
+ * poll's "concluded" entry: cancelled says whether an abort of ours was
+ * accepted, which QEMU reports as an error, "Operation canceled"). */
 static void
 on_job_end_event(xlite__egc *egc, dserver *ds, bjob *job, bool cancelled,
                  JsonObject *data)
@@ -383,7 +431,9 @@ on_job_end_event(xlite__egc *egc, dserver *ds, bjob *job, bool cancelled,
     bool error = json_object_has_member(data, "error");
     xlite_block_job_status status;
 
-    if (error) {
+    if (cancelled) {
+        status = XLITE_BLOCK_JOB_CANCELED;
+    } else if (error) {
         JsonNode *n = json_object_get_member(data, "error");
 
         XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "domain %u disk %s: the block "
@@ -392,7 +442,7 @@ on_job_end_event(xlite__egc *egc, dserver *ds, bjob *job, bool cancelled,
                   json_node_get_value_type(n) == G_TYPE_STRING
                   ? json_node_get_string(n) : "(no reason given)");
         status = XLITE_BLOCK_JOB_FAILED;
-    } else if (cancelled || job->state == XLITE_BLOCK_JOB_STATE_ABORTING) {
+    } else if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING) {
         /* A cancelled copy that had reached sync ends as "completed" in
          * QEMU without switching: for the user it was aborted. */
         status = XLITE_BLOCK_JOB_CANCELED;
@@ -402,6 +452,20 @@ on_job_end_event(xlite__egc *egc, dserver *ds, bjob *job, bool cancelled,
     job_end(egc, ds, job, status);
 }
 
+/* A copy (or an active commit) reached sync: READY, once; a duplicate, or
+ * a report for a job that is ending already, changes nothing.  Whether
+ * the state changed. */
+static bool
+job_ready(xlite__egc *egc, dserver *ds, bjob *job)
+{
+    if (job->state != XLITE_BLOCK_JOB_STATE_CREATED &&
+        job->state != XLITE_BLOCK_JOB_STATE_RUNNING)
+        return false;
+    job->state = XLITE_BLOCK_JOB_STATE_READY;
+    emit(egc, ds, job->vdev, job->type, XLITE_BLOCK_JOB_READY);
+    return true;
+}
+
 static void
 ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
          JsonObject *data, int64_t ts, void *opaque)
@@ -409,6 +473,11 @@ ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
     dserver *ds = opaque;
     bjob *job;
 
+    /* Polled: the job events (a peer that sends some anyway, when the
+     * polling is forced) are not what drives the jobs. */
+    if (ds->polling && (g_str_equal(name, "JOB_STATUS_CHANGE") ||
+                        g_str_has_prefix(name, "BLOCK_JOB_")))
+        return;
     if (g_str_equal(name, "JOB_STATUS_CHANGE")) {
         JsonNode *st = data ? json_object_get_member(data, "status") : NULL;
 
@@ -420,13 +489,7 @@ ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
     } else if (g_str_equal(name, "BLOCK_JOB_READY")) {
         if (!(job = event_job(ds, data, "device")))
             return;
-        /* Once: a duplicated event, or one for a job that is ending
-         * already, changes nothing. */
-        if (job->state == XLITE_BLOCK_JOB_STATE_CREATED ||
-            job->state == XLITE_BLOCK_JOB_STATE_RUNNING) {
-            job->state = XLITE_BLOCK_JOB_STATE_READY;
-            emit(egc, ds, job->vdev, job->type, XLITE_BLOCK_JOB_READY);
-        }
+        job_ready(egc, ds, job);
     } else if (g_str_equal(name, "BLOCK_EXPORT_DELETED")) {
         bj_op *op = ds->export_wait;
 
@@ -452,7 +515,9 @@ ds_event(xlite__egc *egc, xlite__qmp *qmp, const char *name,
 static void
 ds_free(xlite_ctx *ctx, dserver *ds)
 {
+    xlite__ev_time_deregister(ctx, &ds->poll_timer);
     xlite__qmp_free(ctx, ds->qmp);
+    g_ptr_array_unref(ds->dismissals);
     g_hash_table_unref(ds->jobs);
     g_free(ds->dir);
     g_free(ds);
@@ -471,6 +536,7 @@ static void
 ds_release_if_idle(xlite__egc *egc, dserver *ds)
 {
     if (ds->nops == 0 && ds->waiting.length == 0 &&
+        ds->dismissals->len == 0 &&
         g_hash_table_size(ds->jobs) == 0)
         ds_forget(egc->ctx, ds);
 }
@@ -567,7 +633,7 @@ read_job_file(dserver *ds, bjob *job)
 /* A job found on the server that this context did not start (another
  * process did, or this one before a reconnect). */
 static void
-adopt_job(dserver *ds, JsonObject *o)
+adopt_job(xlite__egc *egc, dserver *ds, JsonObject *o)
 {
     const char *vdev = json_object_get_string_member(o, "device");
     const char *status = json_object_has_member(o, "status") &&
@@ -577,6 +643,14 @@ adopt_job(dserver *ds, JsonObject *o)
 
     if (!vdev_valid(vdev) || g_hash_table_contains(ds->jobs, vdev))
         return;
+    /* Concluded and left for its owner to dismiss (a polled job whose
+     * dismissal did not arrive before its context let the connection
+     * go): it would hold the disk's job id for ever. */
+    if (g_str_equal(status, "concluded") &&
+        json_object_has_member(o, "auto-dismiss") &&
+        JSON_NODE_HOLDS_VALUE(json_object_get_member(o, "auto-dismiss")) &&
+        !json_object_get_boolean_member(o, "auto-dismiss"))
+        job_dismiss(egc, ds, vdev);
     /* Ending already: its end is not ours to report. */
     if (g_str_equal(status, "waiting") || g_str_equal(status, "pending") ||
         g_str_equal(status, "concluded") || g_str_equal(status, "null"))
@@ -590,6 +664,7 @@ adopt_job(dserver *ds, JsonObject *o)
         job->state = XLITE_BLOCK_JOB_STATE_ABORTING;
     else
         job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
+    job->started = true;
     /* A job file says where the pivot goes: a copy's, or an active
      * commit's (QEMU calls both kinds of commit "commit"). */
     if (read_job_file(ds, job) && job->type == XLITE_BLOCK_JOB_COMMIT)
@@ -726,7 +801,8 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         return;
     }
     for (guint i = 0; i < json_array_get_length(arr); i++)
-        adopt_job(ds, json_array_get_object_element(arr, i));
+        adopt_job(egc, ds, json_array_get_object_element(arr, i));
+    poll_kick(egc, ds);
     if (ds_has_orphans(ds)) {
         /* Copies that ended while no context watched: how? */
         if (xlite__qmp_command(egc, qmp, "query-block-exports", NULL, -1,
@@ -734,6 +810,308 @@ ds_queried(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
             return;
     }
     ds_set_ready(egc, ds);
+}
+
+/* ---------- polling: a server without job events ----------
+ *
+ * Where the server sends no job events, the jobs are polled.  That is
+ * decided at connect: a QEMU from 2.12 on (JOB_STATUS_CHANGE's) sends
+ * them; any other peer is asked its schema (query-qmp-schema), and one
+ * that lists no BLOCK_JOB_COMPLETED, _CANCELLED and _READY events is
+ * polled.  The context's blockjob_poll option (xenvirt.conf's
+ * blockjob_events = "poll", or XLITE_BLOCKJOB_POLL=1 in the environment)
+ * forces the polling: the tests run both paths on the same server.
+ *
+ * Polled jobs are started with auto-dismiss off, so that their end stays
+ * listed until seen; a timer asks query-block-jobs, first POLL_MIN after
+ * anything changed or was asked (a start, an abort, a state seen), then
+ * twice as late each time nothing changed, up to POLL_MAX.  What a poll
+ * shows makes the transitions the events make, with the same events:
+ *  - "running", "aborting": the state;
+ *  - "ready" (or ready: true): READY, once;
+ *  - "concluded": the one terminal event: CANCELED after an abort of
+ *    ours (QEMU concludes a cancelled job with an error, "Operation
+ *    cancelled"), else FAILED with an error, CANCELED if the server
+ *    aborted it by itself, else COMPLETED; then block-job-dismiss;
+ *  - a started job no longer listed (dismissed by someone else): as a
+ *    lost end event (on_job_status "null").
+ * While a poll runs, job events the server sends anyway are dropped.
+ */
+#define POLL_MIN (5 * 1000)
+#define POLL_MAX (1000 * 1000)
+
+typedef struct {
+    dserver *ds;
+    char *vdev;
+} dismissal;
+
+static void
+dismissal_free(void *p)
+{
+    dismissal *d = p;
+
+    g_free(d->vdev);
+    g_free(d);
+}
+
+/* The dismissal of a concluded job was answered (or the connection
+ * failed): the job's one terminal event, if it was ours; the disk's job
+ * id is free again by then, so that a job started at that event is not
+ * refused. */
+static void
+dismiss_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+              const char *errclass, const char *errdesc, void *opaque)
+{
+    dismissal *d = opaque;
+    dserver *ds = d->ds;
+    bjob *job = g_hash_table_lookup(ds->jobs, d->vdev);
+
+    if (rc < 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: the disk server did "
+                  "not dismiss the concluded block job of %s: %s", ds->domid,
+                  d->vdev, rc == -EIO ? errdesc : xlite_errmsg());
+    if (job && job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED &&
+        job->conclusion)
+        on_job_end_event(egc, ds, job, job->cancel_asked, job->conclusion);
+    g_ptr_array_remove_fast(ds->dismissals, d);
+    ds_release_if_idle(egc, ds);
+}
+
+/* A concluded job goes from the server's list; the connection is kept
+ * until it is answered (the job would hold the disk's job id). */
+static int
+job_dismiss(xlite__egc *egc, dserver *ds, const char *vdev)
+{
+    JsonObject *args = json_object_new();
+    dismissal *d = g_new0(dismissal, 1);
+    int rc;
+
+    d->ds = ds;
+    d->vdev = g_strdup(vdev);
+    json_object_set_string_member(args, "id", vdev);
+    if ((rc = xlite__qmp_command(egc, ds->qmp, "block-job-dismiss", args, -1,
+                                 dismiss_reply, d)) < 0) {
+        dismissal_free(d);
+        return rc;
+    }
+    g_ptr_array_add(ds->dismissals, d);
+    return 0;
+}
+
+static JsonObject *
+job_list_find(JsonArray *arr, const char *vdev)
+{
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+
+        if (g_str_equal(json_object_get_string_member(o, "device"), vdev))
+            return o;
+    }
+    return NULL;
+}
+
+static bool
+member_is_true(JsonObject *o, const char *m)
+{
+    JsonNode *n = json_object_get_member(o, m);
+
+    return n && JSON_NODE_HOLDS_VALUE(n) &&
+           json_node_get_value_type(n) == G_TYPE_BOOLEAN &&
+           json_node_get_boolean(n);
+}
+
+/* A concluded job: dismissed, then its one terminal event (see
+ * above), as dismiss_reply says. */
+static void
+poll_concluded(xlite__egc *egc, dserver *ds, bjob *job, JsonObject *o)
+{
+    job->state = XLITE_BLOCK_JOB_STATE_CONCLUDED;
+    job->conclusion = json_object_ref(o);
+    if (job_dismiss(egc, ds, job->vdev) < 0)
+        on_job_end_event(egc, ds, job, job->cancel_asked, o);
+}
+
+/* What one query-block-jobs shows, for each job of ours that the server
+ * has; whether anything changed. */
+static bool
+poll_process(xlite__egc *egc, dserver *ds, JsonArray *arr)
+{
+    g_autoptr(GPtrArray) vdevs = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key;
+    bool changed = false;
+
+    /* Ending a job changes the table: walk a copy of its keys. */
+    g_hash_table_iter_init(&it, ds->jobs);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        g_ptr_array_add(vdevs, g_strdup(key));
+    for (guint i = 0; i < vdevs->len; i++) {
+        bjob *job = g_hash_table_lookup(ds->jobs, vdevs->pdata[i]);
+        xlite_block_job_state before;
+        const char *status;
+        JsonObject *o;
+
+        if (!job || !job->started ||
+            job->state == XLITE_BLOCK_JOB_STATE_CONCLUDED)
+            continue;
+        if (!(o = job_list_find(arr, job->vdev))) {
+            on_job_status(egc, ds, job, "null");
+            changed = true;
+            continue;
+        }
+        status = node_is_string(o, "status")
+                 ? json_object_get_string_member(o, "status") : "";
+        before = job->state;
+        if (g_str_equal(status, "concluded")) {
+            poll_concluded(egc, ds, job, o);
+            changed = true;
+        } else if (g_str_equal(status, "ready") ||
+                   g_str_equal(status, "standby") ||
+                   member_is_true(o, "ready")) {
+            if (job->state == XLITE_BLOCK_JOB_STATE_CREATED)
+                job->state = XLITE_BLOCK_JOB_STATE_RUNNING;
+            changed |= job_ready(egc, ds, job) || job->state != before;
+        } else if (g_str_equal(status, "running") ||
+                   g_str_equal(status, "aborting")) {
+            on_job_status(egc, ds, job, status);
+            changed |= job->state != before;
+        }
+    }
+    return changed;
+}
+
+static void poll_fire(xlite__egc *egc, xlite__ev_time *ev);
+
+static void
+poll_arm(xlite__egc *egc, dserver *ds)
+{
+    if (!ds->polling || ds->poll_inflight ||
+        g_hash_table_size(ds->jobs) == 0 ||
+        xlite__ev_time_isregistered(&ds->poll_timer))
+        return;
+    if (xlite__ev_time_register_rel(egc->ctx, &ds->poll_timer, poll_fire,
+                                    ds->poll_interval) < 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_ERROR, "domain %u: its block jobs "
+                  "cannot be polled", ds->domid);
+}
+
+/* Something changed or was asked: the next poll comes soon. */
+static void
+poll_kick(xlite__egc *egc, dserver *ds)
+{
+    if (!ds->polling)
+        return;
+    ds->poll_interval = POLL_MIN;
+    xlite__ev_time_deregister(egc->ctx, &ds->poll_timer);
+    poll_arm(egc, ds);
+}
+
+static void
+poll_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+           const char *errclass, const char *errdesc, void *opaque)
+{
+    dserver *ds = opaque;
+    JsonArray *arr;
+
+    ds->poll_inflight = false;
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: polled its block jobs "
+              "(rc %d)", ds->domid, rc);
+    if (rc < 0 && rc != -EIO && rc != -ETIMEDOUT) {
+        /* The connection failed: ds_state ends the jobs. */
+        return;
+    }
+    if (rc == 0 && (rc = check_job_list(egc, ret, &arr)) == 0) {
+        if (poll_process(egc, ds, arr))
+            ds->poll_interval = POLL_MIN;
+        else
+            ds->poll_interval = MIN(ds->poll_interval * 2, POLL_MAX);
+    } else {
+        XLITE_LOG(egc->ctx, XLITE_LOG_WARN, "domain %u: its block jobs "
+                  "could not be polled: %s", ds->domid,
+                  rc == -EIO ? errdesc : xlite_errmsg());
+        ds->poll_interval = POLL_MAX;
+    }
+    poll_arm(egc, ds);
+    ds_release_if_idle(egc, ds);
+}
+
+static void
+poll_fire(xlite__egc *egc, xlite__ev_time *ev)
+{
+    dserver *ds = XLITE__CONTAINER_OF(ev, dserver, poll_timer);
+
+    if (g_hash_table_size(ds->jobs) == 0)
+        return;
+    if (xlite__qmp_command(egc, ds->qmp, "query-block-jobs", NULL, -1,
+                           poll_reply, ds) == 0)
+        ds->poll_inflight = true;
+}
+
+/* The jobs are read on every connection, once it is known whether they
+ * are polled. */
+static int
+ds_read_jobs(xlite__egc *egc, dserver *ds)
+{
+    return xlite__qmp_command(egc, ds->qmp, "query-block-jobs", NULL, -1,
+                              ds_queried, ds);
+}
+
+static void
+ds_schema_read(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+               const char *errclass, const char *errdesc, void *opaque)
+{
+    dserver *ds = opaque;
+    unsigned int found = 0;
+
+    if (rc < 0 && rc != -EIO) {
+        /* The connection failed: ds_state tells the waiting operations. */
+        return;
+    }
+    if (rc == 0 && ret && JSON_NODE_TYPE(ret) == JSON_NODE_ARRAY) {
+        JsonArray *arr = json_node_get_array(ret);
+
+        for (guint i = 0; i < json_array_get_length(arr); i++) {
+            JsonNode *n = json_array_get_element(arr, i);
+            JsonObject *o;
+            const char *name;
+
+            if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+                continue;
+            o = json_node_get_object(n);
+            if (!node_is_string(o, "meta-type") || !node_is_string(o, "name") ||
+                !g_str_equal(json_object_get_string_member(o, "meta-type"),
+                             "event"))
+                continue;
+            name = json_object_get_string_member(o, "name");
+            if (g_str_equal(name, "BLOCK_JOB_COMPLETED"))
+                found |= 1;
+            else if (g_str_equal(name, "BLOCK_JOB_CANCELLED"))
+                found |= 2;
+            else if (g_str_equal(name, "BLOCK_JOB_READY"))
+                found |= 4;
+        }
+        ds->polling = found != 7;
+    }
+    /* A peer without the schema command predates it (QEMU 2.5), not the
+     * block-job events: they are used. */
+    if (ds->polling)
+        XLITE_LOG(egc->ctx, XLITE_LOG_INFO, "domain %u: its disk server "
+                  "sends no block-job events: they are polled", ds->domid);
+    if ((rc = ds_read_jobs(egc, ds)) < 0)
+        XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u: the disk server's "
+                  "jobs cannot be asked for", ds->domid);
+}
+
+/* Whether the peer is a QEMU known to send the job events (2.12 on). */
+static bool
+peer_sends_job_events(xlite__qmp *qmp)
+{
+    unsigned int major = 0;
+    unsigned int minor = 0;
+
+    if (sscanf(xlite__qmp_peer_version(qmp), "%u.%u", &major, &minor) != 2)
+        return false;
+    return major > 2 || (major == 2 && minor >= 12);
 }
 
 static void
@@ -746,9 +1124,15 @@ ds_state(xlite__egc *egc, xlite__qmp *qmp, int rc, void *opaque)
     gpointer value;
 
     if (rc == 0) {
-        /* Job state is the server's: read it again on every connection. */
-        if ((rc = xlite__qmp_command(egc, qmp, "query-block-jobs", NULL, -1,
-                                     ds_queried, ds)) == 0)
+        /* Job state is the server's: read it again on every connection,
+         * once it is known whether its events or a poll say it. */
+        ds->polling = egc->ctx->blockjob_poll;
+        if (ds->polling || peer_sends_job_events(qmp))
+            rc = ds_read_jobs(egc, ds);
+        else
+            rc = xlite__qmp_command(egc, qmp, "query-qmp-schema", NULL, -1,
+                                    ds_schema_read, ds);
+        if (rc == 0)
             return;
     }
     /* The connection failed: waiting operations fail with it, and jobs in
@@ -801,6 +1185,10 @@ op_free(bj_op *op)
     g_free(op->node);
     g_free(op->backend);
     g_free(op->refusal);
+    g_free(op->backing_file);
+    g_free(op->top_node);
+    g_free(op->base_node);
+    g_strfreev(op->delete);
     if (op->snaps)
         g_ptr_array_unref(op->snaps);
     g_free((char *)op->params.vdev);
@@ -1003,6 +1391,9 @@ op_connect(xlite__egc *egc, bj_op *op)
     memcpy(ds->uuid, op->uuid, 16);
     ds->dir = server_dir(ctx, op->domid);
     g_queue_init(&ds->waiting);
+    xlite__ev_time_init(&ds->poll_timer);
+    ds->poll_interval = POLL_MIN;
+    ds->dismissals = g_ptr_array_new_with_free_func(dismissal_free);
     ds->jobs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      bjob_free);
     sockdir = server_sock_dir(ds->dir);
@@ -1039,10 +1430,12 @@ start_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
 {
     bj_op *op = opaque;
     dserver *ds = op->ds;
+    bjob *job;
 
     if (rc < 0) {
-        bjob *job = g_hash_table_lookup(ds->jobs, op->vdev);
         g_autofree char *path = job_file(ds->dir, op->vdev);
+
+        job = g_hash_table_lookup(ds->jobs, op->vdev);
 
         /* Refused: no job was made, so no event either. */
         if (job && job->state == XLITE_BLOCK_JOB_STATE_CREATED) {
@@ -1053,6 +1446,9 @@ start_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
                                  errdesc));
         return;
     }
+    if ((job = g_hash_table_lookup(ds->jobs, op->vdev)))
+        job->started = true;
+    poll_kick(egc, ds);
     op_done(egc, op, 0);
 }
 
@@ -1108,6 +1504,13 @@ start_job(xlite__egc *egc, bj_op *op)
         json_object_set_string_member(args, "mode",
                                       op->params.reuse_ext ? "existing"
                                                            : "absolute-paths");
+        if (op->params.granularity)
+            json_object_set_int_member(args, "granularity",
+                                       op->params.granularity);
+        if (op->params.buf_size)
+            json_object_set_int_member(args, "buf-size",
+                                       (gint64)MIN(op->params.buf_size,
+                                                   (uint64_t)G_MAXINT64));
         if ((rc = write_job_file(egc, op)) < 0) {
             json_object_unref(args);
             op_done(egc, op, rc);
@@ -1115,14 +1518,26 @@ start_job(xlite__egc *egc, bj_op *op)
         }
     } else if (op->params.type == XLITE_BLOCK_JOB_PULL) {
         cmd = "block-stream";
-        if (op->params.base)
+        if (op->base_node)
+            json_object_set_string_member(args, "base-node", op->base_node);
+        else if (op->params.base)
             json_object_set_string_member(args, "base", op->params.base);
+        if (op->backing_file)
+            json_object_set_string_member(args, "backing-file",
+                                          op->backing_file);
     } else {
         cmd = "block-commit";
-        if (op->params.base)
+        if (op->base_node)
+            json_object_set_string_member(args, "base-node", op->base_node);
+        else if (op->params.base)
             json_object_set_string_member(args, "base", op->params.base);
-        if (op->params.top)
+        if (op->top_node)
+            json_object_set_string_member(args, "top-node", op->top_node);
+        else if (op->params.top)
             json_object_set_string_member(args, "top", op->params.top);
+        if (op->backing_file)
+            json_object_set_string_member(args, "backing-file",
+                                          op->backing_file);
         if (op->params.type == XLITE_BLOCK_JOB_ACTIVE_COMMIT &&
             op->params.dest && (rc = write_job_file(egc, op)) < 0) {
             json_object_unref(args);
@@ -1130,6 +1545,8 @@ start_job(xlite__egc *egc, bj_op *op)
             return;
         }
     }
+    if (ds->polling)
+        json_object_set_boolean_member(args, "auto-dismiss", false);
     /* The job exists before the command is answered: its first events
      * (created, running) come before the reply. */
     job = g_new0(bjob, 1);
@@ -1138,6 +1555,7 @@ start_job(xlite__egc *egc, bj_op *op)
     job->state = XLITE_BLOCK_JOB_STATE_CREATED;
     job->dest = g_strdup(op->params.dest);
     job->dest_format = op->params.dest_format;
+    job->delete = g_steal_pointer(&op->delete);
     g_hash_table_insert(ds->jobs, job->vdev, job);
     if ((rc = xlite__qmp_command(egc, ds->qmp, cmd, args, -1, start_reply,
                                  op)) < 0) {
@@ -1147,15 +1565,339 @@ start_job(xlite__egc *egc, bj_op *op)
 }
 
 
-/* An active commit without a base goes into the bottom of the disk's
- * chain: its file is what the disk becomes at the pivot, so it is looked
- * up first. */
+/* ---------- the chain a pull or a commit works on ----------
+ *
+ * What only the disk's chain, as the server opened it, tells: the base of
+ * an active commit given none (the bottom) or of a shallow commit (top's
+ * backing image), the relative name of the new backing file (RELATIVE),
+ * and the images a commit deletes once done (DELETE).  The chain is read
+ * once, from the server's view of the node the disk's export serves.
+ */
+
+/* Whether a backing file name, as an image records it, is relative: not
+ * absolute, and not a protocol ("nbd:...", "json:{...}"; QEMU's
+ * path_has_protocol). */
+static bool
+backing_name_is_relative(const char *name)
+{
+    const char *colon;
+
+    if (!name || !*name || name[0] == '/')
+        return false;
+    colon = strchr(name, ':');
+    return !colon || memchr(name, '/', colon - name);
+}
+
+/* rel taken relative to the directory of path (libvirt's and QEMU's
+ * rule: what follows the last '/' of path is replaced). */
+static char *
+relative_join(const char *path, const char *rel)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+
+    return g_strdup_printf("%.*s%s", slash ? (int)(slash - path + 1) : 0,
+                           path ? path : "", rel);
+}
+
+static bool
+same_file(const char *a, const char *b)
+{
+    g_autofree char *ca = g_canonicalize_filename(a, "/");
+    g_autofree char *cb = g_canonicalize_filename(b, "/");
+
+    return g_str_equal(ca, cb);
+}
+
+/* An image's file.  QEMU names an image whose backing it did not open
+ * itself (a snapshot's overlay, put on top with blockdev-snapshot) by its
+ * options, "json:{... "file": {"driver": "file", "filename": F}}": F is
+ * the file. */
+static char *
+image_file_of(JsonObject *img)
+{
+    const char *name = json_object_get_string_member(img, "filename");
+    g_autoptr(JsonParser) p = NULL;
+    JsonObject *o;
+    JsonObject *file;
+
+    if (!g_str_has_prefix(name, "json:"))
+        return g_strdup(name);
+    p = json_parser_new();
+    if (!json_parser_load_from_data(p, name + 5, -1, NULL) ||
+        JSON_NODE_TYPE(json_parser_get_root(p)) != JSON_NODE_OBJECT)
+        return g_strdup(name);
+    o = json_node_get_object(json_parser_get_root(p));
+    if (!json_object_has_member(o, "file") ||
+        JSON_NODE_TYPE(json_object_get_member(o, "file")) != JSON_NODE_OBJECT)
+        return g_strdup(name);
+    file = json_object_get_object_member(o, "file");
+    if (!node_is_string(file, "filename"))
+        return g_strdup(name);
+    return g_strdup(json_object_get_string_member(file, "filename"));
+}
+
+/* One image of a chain: what the server says of it (borrowed from its
+ * reply), and its file. */
+typedef struct {
+    JsonObject *info;
+    char *file;
+} chain_img;
+
+static void
+chain_img_free(void *p)
+{
+    chain_img *ci = p;
+
+    g_free(ci->file);
+    g_free(ci);
+}
+
+static JsonObject *
+image_info(GPtrArray *imgs, guint i)
+{
+    return ((chain_img *)imgs->pdata[i])->info;
+}
+
+static const char *
+image_file(GPtrArray *imgs, guint i)
+{
+    return ((chain_img *)imgs->pdata[i])->file;
+}
+
+/* The images of node's chain, top first (ImageInfo objects, borrowed
+ * from ret); NULL if the server does not list node. */
+static GPtrArray *
+chain_images(JsonNode *ret, const char *node)
+{
+    JsonArray *arr = json_node_get_array(ret);
+
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        GPtrArray *imgs;
+        JsonObject *o;
+        JsonObject *img;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "node-name") ||
+            !g_str_equal(json_object_get_string_member(o, "node-name"),
+                         node) ||
+            !json_object_has_member(o, "image") ||
+            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
+                JSON_NODE_OBJECT)
+            continue;
+        imgs = g_ptr_array_new_with_free_func(chain_img_free);
+        img = json_object_get_object_member(o, "image");
+        for (;;) {
+            chain_img *ci;
+
+            if (!node_is_string(img, "filename") || imgs->len > 256) {
+                g_ptr_array_set_size(imgs, 0);
+                break;
+            }
+            ci = g_new0(chain_img, 1);
+            ci->info = img;
+            ci->file = image_file_of(img);
+            g_ptr_array_add(imgs, ci);
+            if (!json_object_has_member(img, "backing-image") ||
+                JSON_NODE_TYPE(json_object_get_member(img, "backing-image"))
+                    != JSON_NODE_OBJECT)
+                break;
+            img = json_object_get_object_member(img, "backing-image");
+        }
+        return imgs;
+    }
+    return NULL;
+}
+
+/* The node that opens file as an image (not its protocol node), from the
+ * server's node list; NULL if none.  QEMU finds a commit's top and base
+ * by their file names only if it opened them itself: a snapshot's
+ * overlays are known by their nodes. */
+static char *
+node_of_file(JsonNode *ret, const char *file)
+{
+    JsonArray *arr = json_node_get_array(ret);
+
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+        g_autofree char *f = NULL;
+        JsonObject *o;
+
+        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
+            continue;
+        o = json_node_get_object(n);
+        if (!node_is_string(o, "node-name") || !node_is_string(o, "drv") ||
+            g_str_equal(json_object_get_string_member(o, "drv"), "file") ||
+            !json_object_has_member(o, "image") ||
+            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
+                JSON_NODE_OBJECT ||
+            !node_is_string(json_object_get_object_member(o, "image"),
+                            "filename"))
+            continue;
+        f = image_file_of(json_object_get_object_member(o, "image"));
+        if (same_file(f, file))
+            return g_strdup(json_object_get_string_member(o, "node-name"));
+    }
+    return NULL;
+}
+
+/* The index of the image name names in imgs, at from or below; -1 if
+ * none.  An absolute name is the image's file; a relative one (as
+ * libvirt's virStorageSourceChainLookup takes it: what Nova passes, the
+ * names Cinder gave the files) is the name the image above records for
+ * it, or names it from that image's directory. */
+static int
+image_find(GPtrArray *imgs, guint from, const char *name)
+{
+    for (guint i = from; i < imgs->len; i++) {
+        JsonObject *above = i > 0 ? image_info(imgs, i - 1) : NULL;
+        g_autofree char *dir = NULL;
+        g_autofree char *full = NULL;
+
+        if (name[0] == '/') {
+            if (same_file(image_file(imgs, i), name))
+                return (int)i;
+            continue;
+        }
+        if (!above)
+            continue;
+        if (node_is_string(above, "backing-filename") &&
+            g_str_equal(json_object_get_string_member(above,
+                                                      "backing-filename"),
+                        name))
+            return (int)i;
+        dir = g_path_get_dirname(image_file(imgs, i - 1));
+        full = g_build_filename(dir, name, NULL);
+        if (same_file(full, image_file(imgs, i)))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* The name the image above top gets for base (index b) with RELATIVE:
+ * the names the images from top down to base give each other, each
+ * relative to the one before (libvirt's
+ * virStorageSourceGetRelativeBackingPath).  top is the first image below
+ * the one rewritten. */
+static int
+relative_backing(xlite__egc *egc, bj_op *op, GPtrArray *imgs, guint top,
+                 guint b, char **name_r)
+{
+    g_autofree char *path = NULL;
+
+    for (guint k = top; k <= b; k++) {
+        JsonObject *above = image_info(imgs, k - 1);
+        const char *rel = node_is_string(above, "backing-filename")
+                          ? json_object_get_string_member(above,
+                                                          "backing-filename")
+                          : NULL;
+        char *next;
+
+        if (!backing_name_is_relative(rel))
+            return XLITE_ERROR(egc->ctx, -EXDEV, "%s names its backing "
+                               "file %s by an absolute path: disk '%s' of "
+                               "domain %u cannot keep a relative backing "
+                               "name", image_file(imgs, k - 1),
+                               rel ? rel : "(none)", op->vdev, op->domid);
+        next = relative_join(path, rel);
+        g_free(path);
+        path = next;
+    }
+    *name_r = g_steal_pointer(&path);
+    return 0;
+}
+
+/* From the chain: the base (and with it an active commit's pivot
+ * target), the relative backing name, the images to delete. */
+static int
+chain_resolve(xlite__egc *egc, bj_op *op, GPtrArray *imgs)
+{
+    xlite_ctx *ctx = egc->ctx;
+    bool pull = op->params.type == XLITE_BLOCK_JOB_PULL;
+    bool shallow = op->params.shallow && !pull;
+    int top = 0;
+    int b;
+
+    if (imgs->len == 0)
+        return XLITE_ERROR(ctx, -EPROTO, "the disk server does not say the "
+                           "chain of disk '%s'", op->vdev);
+    for (guint i = 0; i < imgs->len; i++)
+        XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u disk %s: chain image %u: "
+                  "%s", op->domid, op->vdev, i, image_file(imgs, i));
+    if (op->params.type == XLITE_BLOCK_JOB_COMMIT) {
+        if ((top = image_find(imgs, 1, op->params.top)) < 0)
+            return XLITE_ERROR(ctx, -EINVAL, "%s is not below the active "
+                               "image of disk '%s' of domain %u",
+                               op->params.top, op->vdev, op->domid);
+        g_free((char *)op->params.top);
+        op->params.top = g_strdup(image_file(imgs, top));
+    }
+    if (!pull && (guint)top + 1 >= imgs->len)
+        return XLITE_ERROR(ctx, -ENODATA, "%s, top of the commit of disk "
+                           "'%s' of domain %u, has no backing file",
+                           image_file(imgs, top), op->vdev, op->domid);
+    if (op->params.base) {
+        if ((b = image_find(imgs, top + 1, op->params.base)) < 0)
+            return XLITE_ERROR(ctx, -EINVAL, "%s is not below %s in the "
+                               "chain of disk '%s' of domain %u",
+                               op->params.base, image_file(imgs, top),
+                               op->vdev, op->domid);
+        if (shallow && b != top + 1)
+            return XLITE_ERROR(ctx, -ENXIO, "%s is not immediately below "
+                               "%s in the chain of disk '%s' of domain %u",
+                               op->params.base, image_file(imgs, top),
+                               op->vdev, op->domid);
+        g_free((char *)op->params.base);
+        op->params.base = g_strdup(image_file(imgs, b));
+    } else if (pull) {
+        b = (int)imgs->len;
+    } else {
+        b = shallow ? top + 1 : (int)imgs->len - 1;
+        op->params.base = g_strdup(image_file(imgs, b));
+    }
+    if (op->params.type == XLITE_BLOCK_JOB_ACTIVE_COMMIT) {
+        JsonObject *img = image_info(imgs, b);
+        const char *fmt = node_is_string(img, "format")
+                          ? json_object_get_string_member(img, "format") : "";
+
+        g_free((char *)op->params.dest);
+        op->params.dest = g_strdup(image_file(imgs, b));
+        op->params.dest_format = g_str_equal(fmt, "qcow2")
+                                 ? XLITE_DISK_FORMAT_QCOW2
+                                 : g_str_equal(fmt, "raw")
+                                 ? XLITE_DISK_FORMAT_RAW
+                                 : XLITE_DISK_FORMAT_DEFAULT;
+    }
+    if (op->params.relative && op->params.base &&
+        op->params.type != XLITE_BLOCK_JOB_ACTIVE_COMMIT) {
+        int rc = relative_backing(egc, op, imgs, pull ? 1 : top, b,
+                                  &op->backing_file);
+
+        if (rc < 0)
+            return rc;
+    }
+    if (op->params.delete_committed && !pull) {
+        GPtrArray *del = g_ptr_array_new();
+
+        for (int k = top; k < b; k++) {
+            if (!same_file(image_file(imgs, k), image_file(imgs, b)))
+                g_ptr_array_add(del, g_strdup(image_file(imgs, k)));
+        }
+        g_ptr_array_add(del, NULL);
+        g_strfreev(op->delete);
+        op->delete = (char **)g_ptr_array_free(del, FALSE);
+    }
+    return 0;
+}
+
 static void
 chain_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
              const char *errclass, const char *errdesc, void *opaque)
 {
     bj_op *op = opaque;
-    JsonArray *arr;
+    g_autoptr(GPtrArray) imgs = NULL;
 
     if (rc < 0) {
         op_done(egc, op, refused(egc, op, rc, "list the chain of", errdesc));
@@ -1166,60 +1908,31 @@ chain_listed(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
                                      "node list is not a list"));
         return;
     }
-    arr = json_node_get_array(ret);
-    for (guint i = 0; i < json_array_get_length(arr); i++) {
-        JsonNode *n = json_array_get_element(arr, i);
-        JsonObject *o;
-        JsonObject *img;
-        unsigned int depth = 0;
-
-        if (JSON_NODE_TYPE(n) != JSON_NODE_OBJECT)
-            continue;
-        o = json_node_get_object(n);
-        if (!node_is_string(o, "node-name") ||
-            !g_str_equal(json_object_get_string_member(o, "node-name"),
-                         op->node) ||
-            !json_object_has_member(o, "image") ||
-            JSON_NODE_TYPE(json_object_get_member(o, "image")) !=
-                JSON_NODE_OBJECT)
-            continue;
-        img = json_object_get_object_member(o, "image");
-        while (json_object_has_member(img, "backing-image") &&
-               JSON_NODE_TYPE(json_object_get_member(img, "backing-image")) ==
-                   JSON_NODE_OBJECT && depth++ < 256)
-            img = json_object_get_object_member(img, "backing-image");
-        if (depth == 0 || !node_is_string(img, "filename")) {
-            op_done(egc, op, XLITE_ERROR(egc->ctx, -EINVAL, "disk '%s' of "
-                                         "domain %u has no backing image to "
-                                         "commit into", op->vdev,
-                                         op->domid));
-            return;
-        }
-        g_free((char *)op->params.dest);
-        op->params.dest = g_strdup(json_object_get_string_member(img,
-                                                                 "filename"));
-        if (node_is_string(img, "format")) {
-            const char *fmt = json_object_get_string_member(img, "format");
-
-            op->params.dest_format = g_str_equal(fmt, "qcow2")
-                                     ? XLITE_DISK_FORMAT_QCOW2
-                                     : g_str_equal(fmt, "raw")
-                                     ? XLITE_DISK_FORMAT_RAW
-                                     : XLITE_DISK_FORMAT_DEFAULT;
-        }
-        start_job(egc, op);
+    if (!(imgs = chain_images(ret, op->node))) {
+        op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server "
+                                     "does not list disk '%s'", op->vdev));
         return;
     }
-    op_done(egc, op, XLITE_ERROR(egc->ctx, -EPROTO, "the disk server does "
-                                 "not list disk '%s'", op->vdev));
+    if ((rc = chain_resolve(egc, op, imgs)) < 0) {
+        op_done(egc, op, rc);
+        return;
+    }
+    if (op->params.type == XLITE_BLOCK_JOB_COMMIT)
+        op->top_node = node_of_file(ret, op->params.top);
+    if (op->params.base)
+        op->base_node = node_of_file(ret, op->params.base);
+    start_job(egc, op);
 }
 
 static void
 start_resolved(xlite__egc *egc, bj_op *op)
 {
+    const xlite_block_job_params *p = &op->params;
     int rc;
 
-    if (op->params.type != XLITE_BLOCK_JOB_ACTIVE_COMMIT || op->params.dest) {
+    /* A copy, or a pull of the whole chain, names no image of it. */
+    if (p->type == XLITE_BLOCK_JOB_COPY ||
+        (p->type == XLITE_BLOCK_JOB_PULL && !p->base)) {
         start_job(egc, op);
         return;
     }
@@ -1912,6 +2625,40 @@ node_ready(xlite__egc *egc, bj_op *op)
     }
 }
 
+/* The server refused the abort, and the job is still ours: it goes back
+ * to where it was. */
+static void
+abort_refused(xlite__egc *egc, bj_op *op, bjob *job, int rc,
+              const char *errdesc)
+{
+    if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
+        job->state == XLITE_BLOCK_JOB_STATE_PIVOTING)
+        job->state = op->prev;
+    job->cancel_asked = false;
+    op_done(egc, op, refused(egc, op, rc, op->pivot ? "pivot" : "abort "
+                             "the block job of", errdesc));
+}
+
+/* Polled: a refusal may be the job's own end, not yet seen; a poll says
+ * (as the events would have come before the reply). */
+static void
+abort_polled(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
+             const char *errclass, const char *errdesc, void *opaque)
+{
+    bj_op *op = opaque;
+    dserver *ds = op->ds;
+    JsonArray *arr;
+    bjob *job;
+
+    if (rc == 0 && check_job_list(egc, ret, &arr) == 0)
+        poll_process(egc, ds, arr);
+    if (!(job = g_hash_table_lookup(ds->jobs, op->vdev))) {
+        op_done(egc, op, 0);
+        return;
+    }
+    abort_refused(egc, op, job, -EIO, op->refusal);
+}
+
 static void
 abort_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
             const char *errclass, const char *errdesc, void *opaque)
@@ -1925,14 +2672,17 @@ abort_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, 0);
         return;
     }
+    if (rc == -EIO && op->ds->polling) {
+        op->refusal = g_strdup(errdesc);
+        if (xlite__qmp_command(egc, qmp, "query-block-jobs", NULL, -1,
+                               abort_polled, op) == 0)
+            return;
+    }
     if (rc < 0) {
-        if (job->state == XLITE_BLOCK_JOB_STATE_ABORTING ||
-            job->state == XLITE_BLOCK_JOB_STATE_PIVOTING)
-            job->state = op->prev;
-        op_done(egc, op, refused(egc, op, rc, op->pivot ? "pivot" : "abort "
-                                 "the block job of", errdesc));
+        abort_refused(egc, op, job, rc, errdesc);
         return;
     }
+    poll_kick(egc, op->ds);
     op_done(egc, op, 0);
 }
 
@@ -1961,6 +2711,7 @@ info_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op->info_r->bandwidth = json_object_get_int_member(o, "speed");
         op->info_r->ready = json_object_has_member(o, "ready") &&
                             json_object_get_boolean_member(o, "ready");
+        op->info_r->dest_format = job->dest_format;
         g_strlcpy(op->info_r->dest, job->dest ? job->dest : "",
                   sizeof(op->info_r->dest));
         op_done(egc, op, 0);
@@ -2012,6 +2763,7 @@ op_abort_send(xlite__egc *egc, bj_op *op, bjob *job)
     op->prev = job->state;
     job->state = op->pivot ? XLITE_BLOCK_JOB_STATE_PIVOTING
                            : XLITE_BLOCK_JOB_STATE_ABORTING;
+    job->cancel_asked = !op->pivot;
     if (op->pivot) {
         json_object_set_string_member(args, "id", op->vdev);
         rc = xlite__qmp_command(egc, op->ds->qmp, "job-complete", args, -1,
@@ -2021,8 +2773,10 @@ op_abort_send(xlite__egc *egc, bj_op *op, bjob *job)
         rc = xlite__qmp_command(egc, op->ds->qmp, "block-job-cancel", args,
                                 -1, abort_reply, op);
     }
-    if (rc < 0)
+    if (rc < 0) {
         job->state = op->prev;
+        job->cancel_asked = false;
+    }
     return rc;
 }
 
@@ -2276,15 +3030,13 @@ xlite_block_job_start(xlite_ctx *ctx, uint32_t domid,
     if (!params || !vdev_valid(params->vdev))
         return XLITE_ERROR(ctx, -EINVAL, "invalid disk name");
     if (params->type == XLITE_BLOCK_JOB_COMMIT &&
-        (!params->top || params->top[0] != '/'))
-        return XLITE_ERROR(ctx, -EINVAL, "a commit needs the absolute path "
-                           "of its top image");
+        (!params->top || !params->top[0]))
+        return XLITE_ERROR(ctx, -EINVAL, "a commit needs its top image");
     if (params->type == XLITE_BLOCK_JOB_ACTIVE_COMMIT && params->top)
         return XLITE_ERROR(ctx, -EINVAL, "an active commit's top is the "
                            "disk's image");
-    if (params->base && params->base[0] != '/')
-        return XLITE_ERROR(ctx, -EINVAL, "the base must be an absolute "
-                           "path");
+    if (params->base && !params->base[0])
+        return XLITE_ERROR(ctx, -EINVAL, "an empty base");
     if (params->type == XLITE_BLOCK_JOB_COPY &&
         (!params->dest || params->dest[0] != '/'))
         return XLITE_ERROR(ctx, -EINVAL, "a copy needs an absolute "

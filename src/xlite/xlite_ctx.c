@@ -151,6 +151,8 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     ctx->log = opts->log;
     ctx->log_opaque = opts->log_opaque;
     ctx->debug_child_fds = opts->debug_child_fds;
+    ctx->blockjob_poll = opts->blockjob_poll ||
+                         g_strcmp0(g_getenv("XLITE_BLOCKJOB_POLL"), "1") == 0;
     ctx->backend = backend_resolve(opts->backend);
     ctx->hv = hv_ops_for(ctx->backend);
     if (!ctx->hv) {

@@ -629,6 +629,7 @@ struct xlite_ctx {
     xlite_log_fn log;
     void *log_opaque;
     bool debug_child_fds;
+    bool blockjob_poll;
     xlite_backend_kind backend;
     const xlite__hv_ops *hv;
     void *hv_state;

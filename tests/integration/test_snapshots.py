@@ -11,8 +11,11 @@ qcow2 images:
   libvirtd restart;
 - Nova's volume snapshot replayed: a REUSE_EXT overlay made with qemu-img,
   the guest writing through its disk's NBD export, then the snapshot's
-  deletion by an active blockcommit with pivot, and by a blockrebase (a
-  pull with a base); the images are checked with qemu-img afterwards.
+  deletion by an active blockcommit with pivot, by a blockrebase (a pull
+  with a base) and by a blockcommit below the active image, both with
+  the RELATIVE flags Nova passes, on overlays that name their backing
+  files relatively as Cinder's remotefs drivers make them; the images are
+  checked with qemu-img afterwards.
 """
 
 import json
@@ -502,13 +505,17 @@ def test_snapshot_metadata_survives_libvirtd_restart(own_daemon, tmp_path):
 # nova.virt.libvirt.driver: _volume_snapshot_create (the overlay made by
 # the volume driver with qemu-img, then a disk-only snapshot with
 # REUSE_EXT and NO_METADATA, quiesced first and, failing that, not) and
-# _volume_snapshot_delete (blockCommit of the active layer then a pivot,
-# or blockRebase with a base, polled through blockJobInfo).  Nova passes
-# VIR_DOMAIN_BLOCK_REBASE_RELATIVE to its rebase too, which the block-job
-# driver does not support yet (docs/blockjobs.md): this rebase keeps the
-# absolute path.
+# _volume_snapshot_delete: without a merge target, blockRebase of the
+# snapshot's file with VIR_DOMAIN_BLOCK_REBASE_RELATIVE ("relative =
+# rebase_base is not None"); with one, blockCommit(merge_target_file,
+# file_to_merge) with VIR_DOMAIN_BLOCK_COMMIT_RELATIVE ("relative=True");
+# either polled through blockJobInfo every 0.5 s (wait_for_job).  The
+# files come from Cinder's delete_info, which names them as its remotefs
+# drivers keep them: by their bare names, relative to the share, which
+# libvirt looks up in the disk's chain.  The active-layer commit with a
+# pivot is the path of newer Novas.
 NOVA = textwrap.dedent("""\
-    import sys, threading, time, libvirt
+    import os, sys, threading, time, libvirt
     uri, how, disk = sys.argv[1:4]
     overlays, base = sys.argv[4:-1], sys.argv[-1]
     libvirt.virEventRegisterDefaultImpl()
@@ -562,10 +569,18 @@ NOVA = textwrap.dedent("""\
                         libvirt.VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)
         wait_job(ready=True)
         dom.blockJobAbort(disk, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+    elif how == 'commit-below':
+        # The snapshot in the middle (file_to_merge, the first overlay)
+        # into the volume below it (merge_target_file), relative.
+        dom.blockCommit(disk, os.path.basename(base),
+                        os.path.basename(overlays[0]), 0,
+                        libvirt.VIR_DOMAIN_BLOCK_COMMIT_RELATIVE)
+        wait_job()
     else:
         # The middle image into the active one: the active one's backing
-        # becomes the base.
-        dom.blockRebase(disk, base, 0, 0)
+        # becomes the base, named relatively.
+        dom.blockRebase(disk, os.path.basename(base), 0,
+                        libvirt.VIR_DOMAIN_BLOCK_REBASE_RELATIVE)
         wait_job()
     deadline = time.time() + 10
     while libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED not in ended and \\
@@ -577,13 +592,33 @@ NOVA = textwrap.dedent("""\
     """)
 
 
-def nova_run(host, how, args):
-    proc = subprocess.Popen([xvtest.PYTHON, "-c", NOVA, host.uri, how,
+def nova_replay(host, how, args, snapshotted_chain, pattern, offset_mib):
+    """Runs NOVA: the snapshots, a check of the live chain they made
+    (SNAPSHOTTED_CHAIN), the guest's write of PATTERN at OFFSET_MIB
+    through its disk, then the deletion HOW.  Returns what NOVA printed,
+    by key."""
+    nova = subprocess.Popen([xvtest.PYTHON, "-c", NOVA, host.uri, how,
                              "xvda", *map(str, args)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             env=xvtest.driver_env(leaks=False))
-    return proc
+    try:
+        nova.stdin.write("go\n")
+        nova.stdin.flush()
+        assert nova.stdout.readline().strip() == "snapshotted", \
+            nova.stderr.read()
+        assert chain(host.virsh("dumpxml", "nova").out, "xvda") == \
+            [str(f) for f in snapshotted_chain]
+        guest_write(host, "nova", "xvda", pattern, offset_mib)
+        nova.stdin.write("\n")
+        nova.stdin.flush()
+        out, err = nova.communicate(timeout=120)
+    finally:
+        if nova.poll() is None:
+            nova.kill()
+            nova.wait()
+    assert nova.returncode == 0, err
+    return dict(line.split(" ", 1) for line in out.splitlines())
 
 
 def test_nova_volume_snapshot_deleted_by_active_commit(embed, tmp_path):
@@ -594,24 +629,7 @@ def test_nova_volume_snapshot_deleted_by_active_commit(embed, tmp_path):
     ov = tmp_path / "volume.snap1"
     qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
              str(ov))
-    nova = nova_run(embed, "commit", [ov, base])
-    try:
-        nova.stdin.write("go\n")
-        nova.stdin.flush()
-        assert nova.stdout.readline().strip() == "snapshotted", \
-            nova.stderr.read()
-        assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
-            [str(ov), str(base)]
-        guest_write(embed, "nova", "xvda", 0x33, 3)
-        nova.stdin.write("\n")
-        nova.stdin.flush()
-        out, err = nova.communicate(timeout=120)
-    finally:
-        if nova.poll() is None:
-            nova.kill()
-            nova.wait()
-    assert nova.returncode == 0, err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    lines = nova_replay(embed, "commit", [ov, base], [ov, base], 0x33, 3)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_READY,
                                    libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
@@ -624,44 +642,56 @@ def test_nova_volume_snapshot_deleted_by_active_commit(embed, tmp_path):
     qemu_img("compare", str(base), str(ov))
 
 
-def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
-    base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
-    create(embed, tmp_path, "nova", [disk_xml(base, "xvda")])
+def cinder_overlays(tmp_path, base):
+    """Two snapshot overlays as Cinder's remotefs drivers make them: each
+    names its backing file by its bare name (the share is mounted
+    elsewhere on each host)."""
     snap1 = tmp_path / "volume.snap1"
     snap2 = tmp_path / "volume.snap2"
-    qemu_img("create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2",
+    qemu_img("create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2",
              str(snap1))
-    qemu_img("create", "-q", "-f", "qcow2", "-b", str(snap1), "-F", "qcow2",
+    qemu_img("create", "-q", "-f", "qcow2", "-b", snap1.name, "-F", "qcow2",
              str(snap2))
+    assert image_info(snap2)["backing-filename"] == "volume.snap1"
     # What the first snapshot holds (Nova's REUSE_EXT: the caller's).
     qemu_io(snap1, "write -P 0x55 5M 1M")
-    nova = nova_run(embed, "rebase", [snap1, snap2, base])
-    try:
-        # Two snapshots; the first (snap1, in the middle of the chain once
-        # the second is taken) is the one deleted.
-        nova.stdin.write("go\n")
-        nova.stdin.flush()
-        assert nova.stdout.readline().strip() == "snapshotted", \
-            nova.stderr.read()
-        assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
-            [str(snap2), str(snap1), str(base)]
-        guest_write(embed, "nova", "xvda", 0x44, 4)
-        nova.stdin.write("\n")
-        nova.stdin.flush()
-        out, err = nova.communicate(timeout=120)
-    finally:
-        if nova.poll() is None:
-            nova.kill()
-            nova.wait()
-    assert nova.returncode == 0, err
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    return snap1, snap2
+
+
+def nova_snapshot_deleted(host, tmp_path, how):
+    """Two Cinder snapshots of a volume (which holds 0x11 at 0), the
+    guest's 0x44 at 4 MiB meanwhile, then the first snapshot (snap1, in
+    the middle of the chain once the second is taken) deleted HOW: one
+    COMPLETED event, no job left, snap1 gone from the live chain, and the
+    active image still naming the volume relatively.  Returns (volume,
+    snap1, snap2), the domain destroyed."""
+    base = make_qcow2(tmp_path / "volume.qcow2", 16, pattern=0x11)
+    create(host, tmp_path, "nova", [disk_xml(base, "xvda")])
+    snap1, snap2 = cinder_overlays(tmp_path, base)
+    lines = nova_replay(host, how, [snap1, snap2, base],
+                        [snap2, snap1, base], 0x44, 4)
     assert lines["events"] == str([libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED])
     assert lines["blockjob"] == "{}"
-    assert chain(embed.virsh("dumpxml", "nova").out, "xvda") == \
+    assert chain(host.virsh("dumpxml", "nova").out, "xvda") == \
         [str(snap2), str(base)]
-    assert embed.virsh("destroy", "nova").rc == 0
-    assert image_info(snap2)["backing-filename"] == str(base)
+    assert host.virsh("destroy", "nova").rc == 0
+    # RELATIVE: the volume keeps being named as Cinder named it.
+    assert image_info(snap2)["backing-filename"] == "volume.qcow2"
+    return base, snap1, snap2
+
+
+def test_nova_volume_snapshot_deleted_by_rebase(embed, tmp_path):
+    base, snap1, snap2 = nova_snapshot_deleted(embed, tmp_path, "rebase")
     # It was pulled up: the active image reads as the whole chain did.
     assert reads_as(snap2, 0x44, 4) and reads_as(snap2, 0x55, 5)
     assert reads_as(snap2, 0x11, 0)
     assert reads_as(base, 0, 4)
+
+
+def test_nova_volume_snapshot_deleted_by_commit_below(embed, tmp_path):
+    base, snap1, snap2 = nova_snapshot_deleted(embed, tmp_path,
+                                               "commit-below")
+    # The first snapshot's data went down into the volume; the guest's
+    # writes stayed in the active image.
+    assert reads_as(base, 0x55, 5) and reads_as(base, 0x11, 0)
+    assert reads_as(snap2, 0x44, 4) and reads_as(base, 0, 4)

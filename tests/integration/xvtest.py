@@ -78,6 +78,18 @@ def quick_virsh(host, *args):
     return Result(proc)
 
 
+# The start of a python-libvirt snippet that receives events: libvirt's
+# default event loop, run by a daemon thread (registered before any open).
+EVENT_LOOP = """\
+import threading, libvirt
+libvirt.virEventRegisterDefaultImpl()
+def _event_loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=_event_loop, daemon=True).start()
+"""
+
+
 def python(code, *args, timeout=60):
     """Run a python-libvirt snippet in its own process (embedded mode allows
     one root per process, and the driver directory is read at load time)."""

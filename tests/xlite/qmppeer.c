@@ -24,6 +24,7 @@ struct qmp_peer {
     GString *in;
     GString *failure;
     char *last_id;
+    const char *poll_state;     /* PEER_POLL_STATE */
 };
 
 static void
@@ -88,37 +89,83 @@ replace_id(const char *tmpl, const char *id)
     return g_strjoinv(id, parts);
 }
 
+/* Whether the command obj has the arguments step s wants. */
+static bool
+peer_args_match(qmp_peer *p, const peer_step *s, JsonObject *obj,
+                const char *line)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *want;
+    JsonObject *args;
+    g_autoptr(GList) members = NULL;
+
+    if (!s->args)
+        return true;
+    g_assert_true(json_parser_load_from_data(parser, s->args, -1, NULL));
+    want = json_node_get_object(json_parser_get_root(parser));
+    args = json_object_has_member(obj, "arguments")
+           ? json_object_get_object_member(obj, "arguments") : NULL;
+    members = json_object_get_members(want);
+    for (GList *l = members; l; l = l->next) {
+        JsonNode *got = args ? json_object_get_member(args, l->data) : NULL;
+
+        if (!got || !json_node_equal(got, json_object_get_member(want,
+                                                                 l->data))) {
+            peer_fail(p, "'%s' without the argument %s of %s: %s", s->text,
+                      (const char *)l->data, s->args, line);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool
 peer_expect(qmp_peer *p, const peer_step *s)
 {
-    g_autofree char *line = peer_read_line(p);
+    g_autofree char *line = NULL;
     g_autoptr(JsonParser) parser = json_parser_new();
     JsonObject *obj;
     JsonNode *id;
     const char *name;
 
-    if (!line) {
-        peer_fail(p, "expected '%s', the client closed", s->text);
-        return false;
+    for (;;) {
+        g_free(line);
+        if (!(line = peer_read_line(p))) {
+            peer_fail(p, "expected '%s', the client closed", s->text);
+            return false;
+        }
+        if (!json_parser_load_from_data(parser, line, -1, NULL) ||
+            JSON_NODE_TYPE(json_parser_get_root(parser)) !=
+                JSON_NODE_OBJECT) {
+            peer_fail(p, "the client sent something not JSON: %s", line);
+            return false;
+        }
+        obj = json_node_get_object(json_parser_get_root(parser));
+        name = json_object_has_member(obj, "execute")
+               ? json_object_get_string_member(obj, "execute") : NULL;
+        if (!(id = json_object_get_member(obj, "id"))) {
+            peer_fail(p, "command without id: %s", line);
+            return false;
+        }
+        g_free(p->last_id);
+        p->last_id = json_to_string(id, FALSE);
+        /* A poll, answered from the current state (PEER_POLL_STATE). */
+        if (p->poll_state && g_strcmp0(name, s->text) != 0 &&
+            g_strcmp0(name, "query-block-jobs") == 0) {
+            g_autofree char *reply = replace_id(p->poll_state, p->last_id);
+
+            if (!peer_send(p, reply))
+                return false;
+            continue;
+        }
+        break;
     }
-    if (!json_parser_load_from_data(parser, line, -1, NULL) ||
-        JSON_NODE_TYPE(json_parser_get_root(parser)) != JSON_NODE_OBJECT) {
-        peer_fail(p, "the client sent something not JSON: %s", line);
-        return false;
-    }
-    obj = json_node_get_object(json_parser_get_root(parser));
-    name = json_object_has_member(obj, "execute")
-           ? json_object_get_string_member(obj, "execute") : NULL;
     if (g_strcmp0(name, s->text) != 0) {
         peer_fail(p, "expected '%s', got: %s", s->text, line);
         return false;
     }
-    if (!(id = json_object_get_member(obj, "id"))) {
-        peer_fail(p, "command without id: %s", line);
+    if (!peer_args_match(p, s, obj, line))
         return false;
-    }
-    g_free(p->last_id);
-    p->last_id = json_to_string(id, FALSE);
     if (s->reply) {
         g_autofree char *reply = replace_id(s->reply, p->last_id);
 
@@ -160,6 +207,9 @@ peer_main(void *opaque)
         case PEER_SLEEP:
             g_usleep(s->ms * 1000);
             break;
+        case PEER_POLL_STATE:
+            p->poll_state = s->text;
+            break;
         case PEER_CLOSE:
             shutdown(p->fd, SHUT_RDWR);
             return NULL;
@@ -167,6 +217,26 @@ peer_main(void *opaque)
             g_autofree char *line = NULL;
 
             while ((line = peer_read_line(p))) {
+                /* A late poll (PEER_POLL_STATE) is no failure. */
+                if (p->poll_state && strstr(line, "\"query-block-jobs\"")) {
+                    g_autoptr(JsonParser) jp = json_parser_new();
+                    g_autofree char *id = NULL;
+                    g_autofree char *reply = NULL;
+
+                    if (json_parser_load_from_data(jp, line, -1, NULL) &&
+                        JSON_NODE_TYPE(json_parser_get_root(jp)) ==
+                            JSON_NODE_OBJECT &&
+                        json_object_has_member(json_node_get_object(
+                            json_parser_get_root(jp)), "id")) {
+                        id = json_to_string(json_object_get_member(
+                            json_node_get_object(json_parser_get_root(jp)),
+                            "id"), FALSE);
+                        reply = replace_id(p->poll_state, id);
+                        peer_send(p, reply);
+                        g_clear_pointer(&line, g_free);
+                        continue;
+                    }
+                }
                 peer_fail(p, "unexpected after the script: %s", line);
                 g_clear_pointer(&line, g_free);
             }

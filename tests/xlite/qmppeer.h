@@ -25,6 +25,11 @@ typedef enum {
     PEER_SLEEP,       /* ms */
     PEER_CLOSE,       /* closes the socket and ends */
     PEER_DRAIN,       /* reads until the client closes (end of a test) */
+    PEER_POLL_STATE,  /* text: the answer (with @ID@) to any query-block-jobs
+                       * the client sends from now on while the script
+                       * waits for another command: a peer without job
+                       * events, whose jobs the client polls at its own
+                       * pace (NULL: polls are unexpected again) */
 } peer_op;
 
 typedef struct {
@@ -32,6 +37,9 @@ typedef struct {
     const char *text;
     const char *reply;
     int ms;
+    /* PEER_EXPECT: a JSON object whose members the command's "arguments"
+     * must hold, with these values (NULL: not checked) */
+    const char *args;
 } peer_step;
 
 #define PEER_GREETING \
@@ -41,6 +49,19 @@ typedef struct {
 #define PEER_HANDSHAKE \
     { PEER_SEND, PEER_GREETING, NULL, 0 }, \
     { PEER_EXPECT, "qmp_capabilities", "{\"return\": {}, \"id\": @ID@}", 0 }
+/* A peer that is not a QEMU known to send job events (older than 2.12),
+ * and whose schema lists none: its jobs are polled. */
+#define PEER_GREETING_OLD \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 11, " \
+    "\"major\": 2}, \"package\": \"fake\"}, \"capabilities\": []}}"
+#define PEER_HANDSHAKE_NO_JOB_EVENTS \
+    { PEER_SEND, PEER_GREETING_OLD, NULL, 0 }, \
+    { PEER_EXPECT, "qmp_capabilities", "{\"return\": {}, \"id\": @ID@}", 0 }, \
+    { PEER_EXPECT, "query-qmp-schema", \
+      "{\"return\": [{\"name\": \"query-block-jobs\", \"meta-type\": " \
+      "\"command\", \"arg-type\": \"0\", \"ret-type\": \"1\"}, " \
+      "{\"name\": \"BLOCK_IO_ERROR\", \"meta-type\": \"event\", " \
+      "\"arg-type\": \"2\"}], \"id\": @ID@}", 0 }
 #define PEER_TS "\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 1}"
 
 typedef struct qmp_peer qmp_peer;

@@ -923,6 +923,181 @@ test_garbage_mid_job(void)
     leak_check_end(&lc);
 }
 
+/* The start and end of a test against the fake peer: no leak, nothing
+ * left unplayed in the script, no stray event. */
+static char *
+fake_begin(fake_server *fs, leak_check *lc, const char *name)
+{
+    leak_check_begin(lc);
+    fake_server_start(fs, name);
+    return peer_path(fs);
+}
+
+static void
+fake_end(fake_server *fs, leak_check *lc, qmp_peer *peer, const char *path)
+{
+    assert_peer_done(peer);
+    assert_no_job_event(fs->f.ctx, 50 * 1000);
+    unlink(path);
+    fake_server_stop(fs);
+    leak_check_end(lc);
+}
+
+/* A copy's granularity and buffer size reach the server's drive-mirror,
+ * as the raw format of its destination does. */
+static void
+test_copy_params_sent(void)
+{
+    static const peer_step script[] = {
+        PEER_HANDSHAKE,
+        { PEER_EXPECT, "query-block-jobs", "{\"return\": [], \"id\": @ID@}" },
+        { PEER_EXPECT, "query-named-block-nodes",
+          "{\"return\": [{\"node-name\": \"xvda\"}], \"id\": @ID@}" },
+        { PEER_EXPECT, "query-block-exports",
+          "{\"return\": [{\"id\": \"xvda\", \"node-name\": \"xvda\", "
+          "\"type\": \"nbd\", \"shutting-down\": false}], \"id\": @ID@}" },
+        { PEER_EXPECT, "drive-mirror", "{\"return\": {}, \"id\": @ID@}", 0,
+          "{\"granularity\": 65536, \"buf-size\": 4194304, "
+          "\"format\": \"raw\", \"sync\": \"full\", \"job-id\": \"xvda\"}" },
+        /* Then it fails: its one event, and the connection goes. */
+        { PEER_SEND, EV("BLOCK_JOB_COMPLETED",
+                        "{\"device\": \"xvda\", \"len\": 100, \"offset\": 5, "
+                        "\"speed\": 0, \"type\": \"mirror\", "
+                        "\"error\": \"Input/output error\"}") },
+        { PEER_DRAIN },
+        { PEER_END },
+    };
+    g_autofree char *path = NULL;
+    g_autofree char *dest = NULL;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+    xlite_block_job_params params = {
+        .type = XLITE_BLOCK_JOB_COPY, .vdev = "xvda",
+        .dest_format = XLITE_DISK_FORMAT_RAW,
+        .granularity = 65536, .buf_size = 4 * MIB,
+    };
+
+    path = fake_begin(&fs, &lc, "params");
+    dest = g_build_filename(fs.f.sh->dir, "copy.raw", NULL);
+    params.dest = dest;
+    peer = qmp_peer_listen(script, path);
+    g_assert_cmpint(xlite_block_job_start(fs.f.ctx, fs.f.domid, &params,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_FAILED);
+    fake_end(&fs, &lc, peer, path);
+}
+
+#define POLLED_JOB(status, extra) \
+    "{\"return\": [{\"device\": \"xvda\", \"type\": \"mirror\", \"len\": 100, " \
+    "\"offset\": 100, \"speed\": 0, \"status\": \"" status "\", " \
+    "\"busy\": false, \"paused\": false, \"io-status\": \"ok\", " \
+    "\"auto-finalize\": true, \"auto-dismiss\": false" extra "}], \"id\": @ID@}"
+
+/* The concluded job dismissed (by its id), then the peer's end: polls
+ * that come meanwhile find no job. */
+#define POLLED_DISMISSED \
+    { PEER_EXPECT, "block-job-dismiss", "{\"return\": {}, \"id\": @ID@}", \
+      0, "{\"id\": \"xvda\"}" }, \
+    { PEER_POLL_STATE, "{\"return\": [], \"id\": @ID@}", NULL, 0, NULL }, \
+    { PEER_DRAIN, NULL, NULL, 0, NULL }, \
+    { PEER_END, NULL, NULL, 0, NULL }
+
+/* The peer plays script; the core connects to it and adopts its job,
+ * through a query of the job (info_r). */
+static qmp_peer *
+fake_connect(fake_server *fs, const char *path, const peer_step *script,
+             xlite_block_job_info *info_r)
+{
+    qmp_peer *peer = qmp_peer_listen(script, path);
+
+    g_assert_cmpint(xlite_block_job_get_info(fs->f.ctx, fs->f.domid, "xvda",
+                                             info_r, NULL), ==, 0);
+    return peer;
+}
+
+/* A peer without job events (detected at connect: its schema lists
+ * none): the job is polled, and its READY and its end come as the events
+ * would have made them, once each; the concluded job is dismissed. */
+static void
+test_polled_ready_then_cancel(void)
+{
+    static const peer_step script[] = {
+        PEER_HANDSHAKE_NO_JOB_EVENTS,
+        { PEER_EXPECT, "query-block-jobs",
+          POLLED_JOB("running", ", \"ready\": false") },
+        { PEER_POLL_STATE, POLLED_JOB("ready", ", \"ready\": true") },
+        { PEER_EXPECT, "block-job-cancel", "{\"return\": {}, \"id\": @ID@}",
+          0, "{\"device\": \"xvda\"}" },
+        /* QEMU concludes a cancelled job with an error. */
+        { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false, "
+                                      "\"error\": \"Operation canceled\"") },
+        POLLED_DISMISSED,
+    };
+    g_autofree char *path = NULL;
+    xlite_block_job_info info;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+
+    path = fake_begin(&fs, &lc, "polled");
+    /* (The poll may have seen the job ready already.) */
+    peer = fake_connect(&fs, path, script, &info);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_READY);
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", false,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_CANCELED);
+    fake_end(&fs, &lc, peer, path);
+}
+
+/* Polled: a job that fails by itself ends FAILED, and one the peer
+ * reports concluded without error after a pivot ends COMPLETED. */
+static void
+test_polled_failure_and_pivot(void)
+{
+    static const peer_step failing[] = {
+        PEER_HANDSHAKE_NO_JOB_EVENTS,
+        { PEER_EXPECT, "query-block-jobs",
+          POLLED_JOB("running", ", \"ready\": false") },
+        { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false, "
+                                      "\"error\": \"No space left on device\"") },
+        POLLED_DISMISSED,
+    };
+    static const peer_step pivoting[] = {
+        PEER_HANDSHAKE_NO_JOB_EVENTS,
+        { PEER_EXPECT, "query-block-jobs",
+          POLLED_JOB("ready", ", \"ready\": true") },
+        { PEER_POLL_STATE, POLLED_JOB("ready", ", \"ready\": true") },
+        { PEER_EXPECT, "job-complete", "{\"return\": {}, \"id\": @ID@}" },
+        { PEER_POLL_STATE, POLLED_JOB("concluded", ", \"ready\": false") },
+        POLLED_DISMISSED,
+    };
+    g_autofree char *path = NULL;
+    xlite_block_job_info info;
+    leak_check lc;
+    fake_server fs = { 0 };
+    qmp_peer *peer;
+
+    path = fake_begin(&fs, &lc, "polled2");
+    peer = fake_connect(&fs, path, failing, &info);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_FAILED);
+    assert_peer_done(peer);
+    assert_no_job_event(fs.f.ctx, 50 * 1000);
+
+    peer = fake_connect(&fs, path, pivoting, &info);
+    g_assert_true(info.ready);
+    /* Adopted ready: no READY again. */
+    g_assert_cmpint(xlite_block_job_abort(fs.f.ctx, fs.f.domid, "xvda", true,
+                                          NULL), ==, 0);
+    g_assert_cmpint(wait_job_event(fs.f.ctx, XLITE_BLOCK_JOB_COPY), ==,
+                    XLITE_BLOCK_JOB_COMPLETED);
+    fake_end(&fs, &lc, peer, path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -954,5 +1129,11 @@ main(int argc, char **argv)
                     test_missing_end_event);
     g_test_add_func("/xlite/blockjob/fake/garbage-mid-job",
                     test_garbage_mid_job);
+    g_test_add_func("/xlite/blockjob/fake/copy-params-sent",
+                    test_copy_params_sent);
+    g_test_add_func("/xlite/blockjob/fake/polled-ready-then-cancel",
+                    test_polled_ready_then_cancel);
+    g_test_add_func("/xlite/blockjob/fake/polled-failure-and-pivot",
+                    test_polled_failure_and_pivot);
     return g_test_run();
 }
