@@ -730,22 +730,22 @@ xsim_front_nbd_where(XsimGuest *guest,
                      char **export_r)
 {
     g_autofree char *spath = g_strdup_printf("%s/nbd-socket", front->back);
-    g_autofree char *socket = NULL;
+    g_autofree char *sock = NULL;
     g_autofree char *export = NULL;
     int rc;
 
-    if ((rc = xsim_xsc_read(guest->xsc, spath, &socket)) != 0 ||
+    if ((rc = xsim_xsc_read(guest->xsc, spath, &sock)) != 0 ||
         (rc = xsim_xsc_read(guest->xsc, front->nbd_watch, &export)) != 0)
         return rc;
-    if (socket[0] != '/' || strlen(socket) >= 108 ||
-        !g_str_is_ascii(socket) ||
-        strspn(socket, "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                       "0123456789._-+") != strlen(socket) ||
+    if (sock[0] != '/' || strlen(sock) >= 108 ||
+        !g_str_is_ascii(sock) ||
+        strspn(sock, "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-+") != strlen(sock) ||
         !*export || strlen(export) > 64 ||
         strspn(export, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                        "0123456789._-") != strlen(export))
         return EINVAL;
-    *socket_r = g_steal_pointer(&socket);
+    *socket_r = g_steal_pointer(&sock);
     *export_r = g_steal_pointer(&export);
     return 0;
 }
@@ -760,7 +760,7 @@ xsim_front_nbd_connect(XsimGuest *guest,
                        XsimFront *front,
                        char **msg_r)
 {
-    g_autofree char *socket = NULL;
+    g_autofree char *sock = NULL;
     g_autofree char *export = NULL;
     g_autofree char *path = NULL;
     guint8 block[XSIM_NBD_BLOCK];
@@ -768,12 +768,12 @@ xsim_front_nbd_connect(XsimGuest *guest,
     int err;
 
     xsim_nbdfront_disconnect(front->nbd);
-    if ((err = xsim_front_nbd_where(guest, front, &socket, &export)) != 0) {
+    if ((err = xsim_front_nbd_where(guest, front, &sock, &export)) != 0) {
         *msg_r = g_strdup(err == EINVAL ? "the backend names no valid export"
                                         : "the backend names no export");
         return err;
     }
-    if ((err = xsim_nbdfront_connect(front->nbd, socket, export, msg_r)) != 0)
+    if ((err = xsim_nbdfront_connect(front->nbd, sock, export, msg_r)) != 0)
         return err;
     size = xsim_nbdfront_size(front->nbd);
     if (size >= sizeof(block) &&
@@ -795,13 +795,13 @@ xsim_front_nbd_changed(XsimGuest *guest,
                        XsimFront *front)
 {
     g_autofree char *msg = NULL;
-    g_autofree char *socket = NULL;
+    g_autofree char *sock = NULL;
     g_autofree char *export = NULL;
 
     /* Not connected to its backend yet (this comes again then), or not
      * published yet (the watch's first event): nothing to say. */
     if (front->state != XSIM_XB_CONNECTED ||
-        xsim_front_nbd_where(guest, front, &socket, &export) == ENOENT)
+        xsim_front_nbd_where(guest, front, &sock, &export) == ENOENT)
         return;
     if (xsim_front_nbd_connect(guest, front, &msg) != 0)
         xsim_guest_printf(guest, "blkfront: %s: NBD: %s\r\n", front->devid,
@@ -864,11 +864,11 @@ xsim_front_nbd_write_next(XsimGuest *guest,
         front->state != XSIM_XB_CONNECTED)
         return;
     if (!xsim_nbdfront_connected(front->nbd)) {
-        g_autofree char *socket = NULL;
+        g_autofree char *sock = NULL;
         g_autofree char *export = NULL;
 
         /* Nothing published yet: the writer waits for its disk server. */
-        if (xsim_front_nbd_where(guest, front, &socket, &export) == ENOENT &&
+        if (xsim_front_nbd_where(guest, front, &sock, &export) == ENOENT &&
             !front->nbd_failing)
             return;
         if ((err = xsim_front_nbd_connect(guest, front, &msg)) != 0)

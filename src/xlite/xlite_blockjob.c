@@ -1238,7 +1238,7 @@ start_resolved(xlite__egc *egc, bj_op *op)
  */
 typedef struct {
     const char *backend;
-    const char *socket;
+    const char *sock;
     const char *export;
 } publish;
 
@@ -1257,7 +1257,7 @@ publish_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
     if (!(v = xs_read(xsh, t, state, &len)))
         return -ENOENT;
     free(v);
-    if (!xs_write(xsh, t, spath, p->socket, strlen(p->socket)) ||
+    if (!xs_write(xsh, t, spath, p->sock, strlen(p->sock)) ||
         !xs_write(xsh, t, epath, p->export, strlen(p->export)))
         return -errno;
     return 0;
@@ -1269,7 +1269,7 @@ publish_export(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
 {
     g_autofree char *dir = server_dir(ctx, domid);
     g_autofree char *sockdir = server_sock_dir(dir);
-    g_autofree char *socket = g_strdup_printf("%s/nbd.sock", sockdir);
+    g_autofree char *sock = g_strdup_printf("%s/nbd.sock", sockdir);
     g_autofree char *backend = NULL;
     xlite_domain_config cfg;
     int devid;
@@ -1291,7 +1291,7 @@ publish_export(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
         return;
     }
     {
-        publish p = { backend, socket, vdev };
+        publish p = { backend, sock, vdev };
 
         if ((rc = xlite__xs_transact(ctx, NULL, publish_body, &p)) < 0)
             XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the export of disk "
