@@ -777,8 +777,8 @@ xsim_front_nbd_connect(XsimGuest *guest,
         return err;
     size = xsim_nbdfront_size(front->nbd);
     if (size >= sizeof(block) &&
-        (err = xsim_nbdfront_pread(front->nbd, block, sizeof(block), 0,
-                                   msg_r)) != 0) {
+        (err = xsim_nbdfront_io(front->nbd, false, block, sizeof(block), 0,
+                                msg_r)) != 0) {
         xsim_nbdfront_disconnect(front->nbd);
         return err;
     }
@@ -828,10 +828,8 @@ xsim_front_nbd_io(XsimGuest *guest,
         if (!xsim_nbdfront_connected(front->nbd) &&
             (err = xsim_front_nbd_connect(guest, front, msg_r)) != 0)
             continue;
-        err = write ? xsim_nbdfront_pwrite(front->nbd, block, XSIM_NBD_BLOCK,
-                                           offset, msg_r)
-                    : xsim_nbdfront_pread(front->nbd, block, XSIM_NBD_BLOCK,
-                                          offset, msg_r);
+        err = xsim_nbdfront_io(front->nbd, write, block, XSIM_NBD_BLOCK,
+                               offset, msg_r);
         if (err == 0 || err == EINVAL)
             break;
         xsim_nbdfront_disconnect(front->nbd);
@@ -904,22 +902,29 @@ xsim_front_nbd_write_next(XsimGuest *guest,
     front->nbd_failing = true;
 }
 
-static gboolean
-xsim_guest_nbd_writer_timer(gpointer opaque)
+/* @fn on each qdisk of a guest that is up and reading its xenstore. */
+static void
+xsim_guest_each_nbd(XsimGuest *guest,
+                    void (*fn)(XsimGuest *guest, XsimFront *front))
 {
-    XsimGuest *guest = opaque;
     GHashTableIter iter;
     gpointer value;
 
     if (guest->done || guest->hung || !guest->xsc)
-        return G_SOURCE_CONTINUE;
+        return;
     g_hash_table_iter_init(&iter, guest->fronts);
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         XsimFront *front = value;
 
         if (front->nbd)
-            xsim_front_nbd_write_next(guest, front);
+            fn(guest, front);
     }
+}
+
+static gboolean
+xsim_guest_nbd_writer_timer(gpointer opaque)
+{
+    xsim_guest_each_nbd(opaque, xsim_front_nbd_write_next);
     return G_SOURCE_CONTINUE;
 }
 
@@ -978,40 +983,6 @@ xsim_front_nbd_verify(XsimGuest *guest,
                       "read back, %" G_GUINT64_FORMAT " mismatches, %u "
                       "errors\r\n", front->devid, front->nbd_written,
                       mismatches, front->nbd_errors);
-}
-
-static void
-xsim_guest_nbd_verify(XsimGuest *guest)
-{
-    GHashTableIter iter;
-    gpointer value;
-
-    if (guest->done || guest->hung || !guest->xsc)
-        return;
-    g_hash_table_iter_init(&iter, guest->fronts);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        XsimFront *front = value;
-
-        if (front->nbd)
-            xsim_front_nbd_verify(guest, front);
-    }
-}
-
-static XsimFront *
-xsim_guest_front_by_nbd_watch(XsimGuest *guest,
-                              const char *path)
-{
-    GHashTableIter iter;
-    gpointer value;
-
-    g_hash_table_iter_init(&iter, guest->fronts);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        XsimFront *front = value;
-
-        if (front->nbd_watch && g_str_equal(front->nbd_watch, path))
-            return front;
-    }
-    return NULL;
 }
 
 /* The backend's "sectors": a decimal, or it is ignored, like Linux. */
@@ -1161,9 +1132,11 @@ xsim_guest_scan_devices(XsimGuest *guest)
     }
 }
 
+/* The device whose backend state node (@nbd: export node) is @path. */
 static XsimFront *
-xsim_guest_front_by_back_state(XsimGuest *guest,
-                               const char *path)
+xsim_guest_front_by_watch(XsimGuest *guest,
+                          const char *path,
+                          bool nbd)
 {
     GHashTableIter iter;
     gpointer value;
@@ -1172,7 +1145,7 @@ xsim_guest_front_by_back_state(XsimGuest *guest,
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         XsimFront *front = value;
 
-        if (g_str_equal(front->back_state, path))
+        if (g_strcmp0(nbd ? front->nbd_watch : front->back_state, path) == 0)
             return front;
     }
     return NULL;
@@ -1320,12 +1293,12 @@ xsim_guest_events(XsimGuest *guest)
         } else if (g_str_equal(t, "device")) {
             xsim_guest_scan_devices(guest);
         } else if (g_str_equal(t, "nbd")) {
-            XsimFront *front = xsim_guest_front_by_nbd_watch(guest, p);
+            XsimFront *front = xsim_guest_front_by_watch(guest, p, true);
 
             if (front)
                 xsim_front_nbd_changed(guest, front);
         } else if (g_str_equal(t, "back")) {
-            XsimFront *front = xsim_guest_front_by_back_state(guest, p);
+            XsimFront *front = xsim_guest_front_by_watch(guest, p, false);
 
             if (front)
                 xsim_front_backend_changed(guest, front);
@@ -1490,7 +1463,7 @@ xsim_guest_main(gpointer opaque)
         if (changed && !guest->hung)
             xsim_guest_apply_script(guest);
         if (verify)
-            xsim_guest_nbd_verify(guest);
+            xsim_guest_each_nbd(guest, xsim_front_nbd_verify);
         /* Whatever a kick brought since: the wakeup it made is pending. */
         xsim_guest_xsc_in(guest);
         xsim_guest_events(guest);

@@ -222,34 +222,20 @@ xsim_nbdfront_check(XsimNbdfront *nf,
 }
 
 int
-xsim_nbdfront_pread(XsimNbdfront *nf,
-                    void *buf,
-                    gsize count,
-                    guint64 offset,
-                    char **msg_r)
+xsim_nbdfront_io(XsimNbdfront *nf,
+                 bool write,
+                 void *buf,
+                 gsize count,
+                 guint64 offset,
+                 char **msg_r)
 {
     int err;
 
     if ((err = xsim_nbdfront_check(nf, count, offset, msg_r)))
         return err;
-    if (nbd_pread(nf->nbd, buf, count, offset, 0) < 0)
-        return xsim_nbdfront_error("read", msg_r);
-    return 0;
-}
-
-int
-xsim_nbdfront_pwrite(XsimNbdfront *nf,
-                     const void *buf,
-                     gsize count,
-                     guint64 offset,
-                     char **msg_r)
-{
-    int err;
-
-    if ((err = xsim_nbdfront_check(nf, count, offset, msg_r)))
-        return err;
-    if (nbd_pwrite(nf->nbd, buf, count, offset, 0) < 0)
-        return xsim_nbdfront_error("write", msg_r);
+    if ((write ? nbd_pwrite(nf->nbd, buf, count, offset, 0)
+               : nbd_pread(nf->nbd, buf, count, offset, 0)) < 0)
+        return xsim_nbdfront_error(write ? "write" : "read", msg_r);
     return 0;
 }
 

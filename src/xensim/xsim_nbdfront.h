@@ -68,21 +68,16 @@ xsim_nbdfront_connected(XsimNbdfront *nf);
 guint64
 xsim_nbdfront_size(XsimNbdfront *nf);
 
-/* One request each; 0, or an errno with a message in *msg_r.  Beyond
- * the export's size is EINVAL without asking the server. */
+/* One read or write of @count bytes at @offset; 0, or an errno with a
+ * message in *msg_r.  Beyond the export's size is EINVAL without asking
+ * the server. */
 int
-xsim_nbdfront_pread(XsimNbdfront *nf,
-                    void *buf,
-                    gsize count,
-                    guint64 offset,
-                    char **msg_r);
-
-int
-xsim_nbdfront_pwrite(XsimNbdfront *nf,
-                     const void *buf,
-                     gsize count,
-                     guint64 offset,
-                     char **msg_r);
+xsim_nbdfront_io(XsimNbdfront *nf,
+                 bool write,
+                 void *buf,
+                 gsize count,
+                 guint64 offset,
+                 char **msg_r);
 
 int
 xsim_nbdfront_flush(XsimNbdfront *nf,

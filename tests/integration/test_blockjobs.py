@@ -623,6 +623,17 @@ def verify(rundir, domid):
             (item.split("=") for item in report.split())}
 
 
+def write_more_and_verify(rundir, domid):
+    """Lets the guest write 128 blocks more, then has it read back: every
+    write must read back right.  How many it wrote."""
+    after = written(rundir, domid) + 128
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= after,
+                           timeout=120), written(rundir, domid)
+    report = verify(rundir, domid)
+    assert report["mismatches"] == 0 and report["errors"] == 0, report
+    return report["writes"]
+
+
 def prefill(img, offset, length, byte="0x33"):
     res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
                           f"write -P {byte} {offset} {length}", str(img)],
@@ -658,12 +669,7 @@ def test_guest_writes_through_copy_and_pivot(embed, tmp_path):
     assert res.rc == 0, res
     assert f"<source file='{dest}'/>" in embed.virsh("dumpxml", "bj").out
     # Writes after the pivot, on the copy only.
-    after = written(rundir, domid) + 128
-    assert xvtest.wait_for(lambda: written(rundir, domid) >= after,
-                           timeout=120), written(rundir, domid)
-    report = verify(rundir, domid)
-    assert report["mismatches"] == 0 and report["errors"] == 0, report
-    n = report["writes"]
+    n = write_more_and_verify(rundir, domid)
     assert embed.virsh("destroy", "bj").rc == 0
 
     copy = raw_blocks(tmp_path, dest, n)
@@ -708,12 +714,7 @@ def test_guest_writes_through_aborted_copy(embed, tmp_path):
     res = embed.virsh("blockjob", "bj", "xvda", "--abort")
     assert res.rc == 0, res
     assert "<mirror" not in embed.virsh("dumpxml", "bj").out
-    after = written(rundir, domid) + 128
-    assert xvtest.wait_for(lambda: written(rundir, domid) >= after,
-                           timeout=120), written(rundir, domid)
-    report = verify(rundir, domid)
-    assert report["mismatches"] == 0 and report["errors"] == 0, report
-    n = report["writes"]
+    n = write_more_and_verify(rundir, domid)
     assert embed.virsh("destroy", "bj").rc == 0
 
     source = raw_blocks(tmp_path, src, n)
