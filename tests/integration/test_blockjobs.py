@@ -586,12 +586,20 @@ def writer_xml(tmp, disk, name="bj", ms=5):
         f"<kernel>{tmp / 'kernel'}</kernel>", f"<kernel>{kernel}</kernel>")
 
 
+def host_rundir(host):
+    """The simulated host's run directory of an embedded root or a
+    private libvirtd."""
+    if isinstance(host, xvtest.PrivateDaemon):
+        return host.sim_rundir
+    return xvtest.sim_rundir(host.root)
+
+
 def create_writer(host, tmp, disk, name="bj"):
     f = tmp / f"{name}.xml"
     f.write_text(writer_xml(tmp, disk, name))
     res = host.virsh("create", str(f))
     assert res.rc == 0, res
-    rundir = xvtest.sim_rundir(host.root)
+    rundir = host_rundir(host)
     return rundir, xvtest.sim_domains(rundir)[name][0]
 
 
@@ -652,25 +660,27 @@ def raw_blocks(tmp, img, count):
     return [data[i * BLOCK:(i + 1) * BLOCK] for i in range(count)]
 
 
-def test_guest_writes_through_copy_and_pivot(embed, tmp_path):
-    """The guest writes during `blockcopy --wait --pivot`: every write
-    reads back, the copy holds every write, and the source holds exactly
-    those made before the pivot (a prefix: the writes are in order), the
-    rest of it as the copy."""
+@pytest.mark.parametrize("mode", ["embed", "daemon"])
+def test_guest_writes_through_copy_and_pivot(mode, request, tmp_path):
+    """The guest writes during `blockcopy --wait --pivot` (embedded, and
+    through libvirtd): every write reads back, the copy holds every
+    write, and the source holds exactly those made before the pivot (a
+    prefix: the writes are in order), the rest of it as the copy."""
+    host = request.getfixturevalue(mode)
     src = make_image(tmp_path / "src.qcow2", 256, 0)
     # 32 MiB to copy at 4 MiB/s (after QEMU's first 16 MiB at once): the
     # copy is under way for seconds while the guest writes.
     prefill(src, "192M", "32M")
     dest = tmp_path / "copy.qcow2"
-    rundir, domid = create_writer(embed, tmp_path, src)
-    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
+    rundir, domid = create_writer(host, tmp_path, src)
+    res = host.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
                       "--pivot", "--bandwidth", "4", "--verbose",
                       timeout=180)
     assert res.rc == 0, res
-    assert f"<source file='{dest}'/>" in embed.virsh("dumpxml", "bj").out
+    assert f"<source file='{dest}'/>" in host.virsh("dumpxml", "bj").out
     # Writes after the pivot, on the copy only.
     n = write_more_and_verify(rundir, domid)
-    assert embed.virsh("destroy", "bj").rc == 0
+    assert host.virsh("destroy", "bj").rc == 0
 
     copy = raw_blocks(tmp_path, dest, n)
     bad = [k for k in range(n) if copy[k] != pattern(k)]
