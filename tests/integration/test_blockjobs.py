@@ -739,6 +739,36 @@ def test_guest_writes_through_aborted_copy(embed, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_guest_writes_through_snapshot_and_active_commit(embed, tmp_path):
+    """Nova's volume snapshot and its deletion under a writing guest: a
+    disk-only snapshot puts an overlay under the guest's writes, an
+    active commit with pivot takes them down into the base, where the
+    guest goes on writing: the base holds every write."""
+    base = make_image(tmp_path / "base.qcow2", 256, 0)
+    overlay = tmp_path / "ov1.qcow2"
+    rundir, domid = create_writer(embed, tmp_path, base)
+    res = embed.virsh("snapshot-create-as", "bj", "s1", "--disk-only",
+                      "--diskspec", f"xvda,file={overlay}")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= 128,
+                           timeout=120), written(rundir, domid)
+    res = embed.virsh("blockcommit", "bj", "xvda", "--active", "--wait",
+                      "--pivot", timeout=180)
+    assert res.rc == 0, res
+    assert f"<source file='{base}'/>" in embed.virsh("dumpxml", "bj").out
+    n = write_more_and_verify(rundir, domid)
+    assert embed.virsh("destroy", "bj").rc == 0
+
+    blocks = raw_blocks(tmp_path, base, n)
+    bad = [k for k in range(n) if blocks[k] != pattern(k)]
+    assert not bad, f"{len(bad)} of {n} writes missing in the base from {bad[0]}"
+    # Writes went through the overlay before the commit.
+    res = qemu_img("map", "--output=json", str(overlay))
+    assert res.returncode == 0, res.stderr
+    assert any(e["depth"] == 0 and e["data"] and e["start"] < n * BLOCK
+               for e in json.loads(res.stdout)), res.stdout
+
+
 def test_guest_sees_blockresize_through_export(embed, tmp_path):
     """`virsh blockresize` grows the disk under a running guest: the
     export comes back with the new size, and the guest, connected again,
