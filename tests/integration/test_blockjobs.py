@@ -660,6 +660,13 @@ def raw_blocks(tmp, img, count):
     return [data[i * BLOCK:(i + 1) * BLOCK] for i in range(count)]
 
 
+def assert_holds_writes(tmp, img, n):
+    """IMG holds the writer's blocks 0 to n-1."""
+    blocks = raw_blocks(tmp, img, n)
+    bad = [k for k in range(n) if blocks[k] != pattern(k)]
+    assert not bad, f"{len(bad)} of {n} writes missing in {img.name} from {bad[0]}"
+
+
 @pytest.mark.parametrize("mode", ["embed", "daemon"])
 def test_guest_writes_through_copy_and_pivot(mode, request, tmp_path):
     """The guest writes during `blockcopy --wait --pivot` (embedded, and
@@ -682,9 +689,7 @@ def test_guest_writes_through_copy_and_pivot(mode, request, tmp_path):
     n = write_more_and_verify(rundir, domid)
     assert host.virsh("destroy", "bj").rc == 0
 
-    copy = raw_blocks(tmp_path, dest, n)
-    bad = [k for k in range(n) if copy[k] != pattern(k)]
-    assert not bad, f"{len(bad)} of {n} writes missing in the copy from {bad[0]}"
+    assert_holds_writes(tmp_path, dest, n)
     source = raw_blocks(tmp_path, src, n)
     p = 0
     while p < n and source[p] == pattern(p):
@@ -727,9 +732,7 @@ def test_guest_writes_through_aborted_copy(embed, tmp_path):
     n = write_more_and_verify(rundir, domid)
     assert embed.virsh("destroy", "bj").rc == 0
 
-    source = raw_blocks(tmp_path, src, n)
-    bad = [k for k in range(n) if source[k] != pattern(k)]
-    assert not bad, f"{len(bad)} of {n} writes missing in the source from {bad[0]}"
+    assert_holds_writes(tmp_path, src, n)
     res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
                           "read -P 0x33 128M 64M", str(src)],
                          capture_output=True, text=True, timeout=60)
@@ -759,9 +762,7 @@ def test_guest_writes_through_snapshot_and_active_commit(embed, tmp_path):
     n = write_more_and_verify(rundir, domid)
     assert embed.virsh("destroy", "bj").rc == 0
 
-    blocks = raw_blocks(tmp_path, base, n)
-    bad = [k for k in range(n) if blocks[k] != pattern(k)]
-    assert not bad, f"{len(bad)} of {n} writes missing in the base from {bad[0]}"
+    assert_holds_writes(tmp_path, base, n)
     # Writes went through the overlay before the commit.
     res = qemu_img("map", "--output=json", str(overlay))
     assert res.returncode == 0, res.stderr
