@@ -10,6 +10,7 @@
  *   xensimctl --rundir DIR kill-backend DOMID KIND/DEVID
  *   xensimctl --rundir DIR delay-backend DOMID KIND/DEVID SECONDS
  *   xensimctl --rundir DIR fail-next-hotplug DOMID
+ *   xensimctl --rundir DIR disk-verify DOMID         the NBD writer reads back
  *   xensimctl --rundir DIR stop                      tear everything down
  *
  * It speaks the control protocol (docs/xensim-hypervisor-protocol.md) on
@@ -403,6 +404,7 @@ xsim_ctl_usage(void)
             "  kill-backend DOMID KIND/DEVID     kill one backend\n"
             "  delay-backend DOMID KIND/DEVID S  stall one backend's handshake\n"
             "  fail-next-hotplug DOMID           the next backend up fails\n"
+            "  disk-verify DOMID                 its NBD writer stops, reads back\n"
             "  stop                              tear every guest down, stop\n");
     return 2;
 }
@@ -492,7 +494,8 @@ main(int argc,
         }
     } else if ((g_str_equal(cmd, "crash") || g_str_equal(cmd, "ignore-shutdown") ||
                 g_str_equal(cmd, "garbage") ||
-                g_str_equal(cmd, "fail-next-hotplug")) && nargs == 1) {
+                g_str_equal(cmd, "fail-next-hotplug") ||
+                g_str_equal(cmd, "disk-verify")) && nargs == 1) {
         rc = xsim_ctl_domid(argv[2], &domid) ?
             xsim_ctl_fault(&ctl, cmd, domid, NULL, -1) : 2;
     } else if (g_str_equal(cmd, "kill-backend") && nargs == 2) {

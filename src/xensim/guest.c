@@ -47,6 +47,7 @@
 #include <arpa/inet.h>
 
 #include "hv_internal.h"
+#include "xsim_nbdfront.h"
 #include "xsim_netfront.h"
 #include "xsim_xsc.h"
 
@@ -73,6 +74,15 @@ typedef struct {
     int state;              /* ours, as last written */
     XsimNetfront *net;      /* vif: its frames, once netback connected */
     guint64 sectors;        /* vbd: the capacity, as last read */
+    /* A qdisk vbd: its disk server's NBD export (xsim_nbdfront.h), named
+     * by <back>/nbd-socket and <back>/nbd-export, the latter watched. */
+    XsimNbdfront *nbd;
+    char *nbd_watch;        /* <back>/nbd-export */
+    guint64 nbd_written;    /* the writer's blocks written, in order */
+    guint nbd_errors;       /* requests that failed even after a reconnect */
+    bool nbd_failing;       /* the last request failed (said once) */
+    bool nbd_full;          /* the writer reached the disk's end */
+    bool nbd_stopped;       /* verified: the writer writes no more */
 } XsimFront;
 
 struct _XsimGuest {
@@ -94,6 +104,8 @@ struct _XsimGuest {
     XsimGuestScript script; /* faults may change it */
     bool script_changed;
     GMainContext *ctx;      /* for wakeups, set before the thread starts */
+    bool nbd_verify;        /* asked to stop writing and read back */
+    XsimNbdGroup *nbds;     /* the NBD connections, cut by a stop */
 
     /* The thread's own. */
     XsimXsc *xsc;           /* on the xenstore ring */
@@ -107,6 +119,7 @@ struct _XsimGuest {
     guint crash_id;
     guint balloon_id;
     guint tick_id;
+    guint nbd_writer_id;
     guint64 ticks;          /* seconds run, across saves */
     char boot_id[XSIM_GUEST_BOOT_ID_LEN + 1];
     GString *log;           /* the tail of our console output */
@@ -208,6 +221,12 @@ xsim_guest_parse_directive(const char *line,
     if (g_str_equal(verb, "build-delay"))
         return xsim_guest_parse_seconds(arg, &script->build_delay) &&
                script->build_delay <= 4;
+    if (g_str_equal(verb, "nbd-writer")) {
+        if (!arg || !g_ascii_string_to_unsigned(arg, 10, 1, 10000, &val, NULL))
+            return false;
+        script->nbd_writer_ms = val;
+        return true;
+    }
     if (g_str_equal(verb, "busy-vcpu")) {
         if (!arg || !g_ascii_string_to_unsigned(arg, 10, 0, 63, &val, NULL))
             return false;
@@ -513,6 +532,8 @@ static void
 xsim_front_free(XsimFront *front)
 {
     xsim_netfront_free(front->net);
+    xsim_nbdfront_free(front->nbd);
+    g_free(front->nbd_watch);
     g_free(front->kind);
     g_free(front->devid);
     g_free(front->front);
@@ -606,6 +627,8 @@ xsim_front_detach(XsimGuest *guest,
                   XsimFront *front)
 {
     xsim_xsc_unwatch(guest->xsc, front->back_state, "back");
+    if (front->nbd_watch)
+        xsim_xsc_unwatch(guest->xsc, front->nbd_watch, "nbd");
     /* The key is the "kind/devid" tail of front->front: frees @front. */
     g_hash_table_remove(guest->fronts, front->front + strlen("device/"));
 }
@@ -692,6 +715,276 @@ xsim_front_net_connect(XsimGuest *guest,
                       front->devid, addr_text, XSIM_NET_PREFIX);
 }
 
+/* ---- a qdisk's NBD export ---- */
+
+/*
+ * The export's coordinates from the backend directory.  The core writes
+ * them, but a backend directory is no more trusted than any value read
+ * here: an absolute socket path that fits a socket's name, of printable
+ * characters, and an export name of the disk-name characters.
+ */
+static int
+xsim_front_nbd_where(XsimGuest *guest,
+                     XsimFront *front,
+                     char **socket_r,
+                     char **export_r)
+{
+    g_autofree char *spath = g_strdup_printf("%s/nbd-socket", front->back);
+    g_autofree char *sock = NULL;
+    g_autofree char *export = NULL;
+    int rc;
+
+    if ((rc = xsim_xsc_read(guest->xsc, spath, &sock)) != 0 ||
+        (rc = xsim_xsc_read(guest->xsc, front->nbd_watch, &export)) != 0)
+        return rc;
+    if (sock[0] != '/' || strlen(sock) >= 108 ||
+        !g_str_is_ascii(sock) ||
+        strspn(sock, "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-+") != strlen(sock) ||
+        !*export || strlen(export) > 64 ||
+        strspn(export, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789._-") != strlen(export))
+        return EINVAL;
+    *socket_r = g_steal_pointer(&sock);
+    *export_r = g_steal_pointer(&export);
+    return 0;
+}
+
+/*
+ * (Re)connects to the disk's export, as published now, and reads its
+ * first block as Linux reads a new disk's partition table.  0, or an
+ * errno with a message in *msg_r.
+ */
+static int
+xsim_front_nbd_connect(XsimGuest *guest,
+                       XsimFront *front,
+                       char **msg_r)
+{
+    g_autofree char *sock = NULL;
+    g_autofree char *export = NULL;
+    g_autofree char *path = NULL;
+    guint8 block[XSIM_NBD_BLOCK];
+    guint64 size;
+    int err;
+
+    xsim_nbdfront_disconnect(front->nbd);
+    if ((err = xsim_front_nbd_where(guest, front, &sock, &export)) != 0) {
+        *msg_r = g_strdup(err == EINVAL ? "the backend names no valid export"
+                                        : "the backend names no export");
+        return err;
+    }
+    if ((err = xsim_nbdfront_connect(front->nbd, sock, export, msg_r)) != 0)
+        return err;
+    size = xsim_nbdfront_size(front->nbd);
+    if (size >= sizeof(block) &&
+        (err = xsim_nbdfront_io(front->nbd, false, block, sizeof(block), 0,
+                                msg_r)) != 0) {
+        xsim_nbdfront_disconnect(front->nbd);
+        return err;
+    }
+    path = g_strdup_printf("data/nbd/%s/size", front->devid);
+    xsim_xsc_printf(guest->xsc, path, "%" G_GUINT64_FORMAT, size);
+    xsim_guest_printf(guest, "blkfront: %s: NBD export '%s', %" G_GUINT64_FORMAT
+                      " bytes\r\n", front->devid, export, size);
+    return 0;
+}
+
+/* The backend (re)published the export: connect to it again. */
+static void
+xsim_front_nbd_changed(XsimGuest *guest,
+                       XsimFront *front)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *sock = NULL;
+    g_autofree char *export = NULL;
+
+    /* Not connected to its backend yet (this comes again then), or not
+     * published yet (the watch's first event): nothing to say. */
+    if (front->state != XSIM_XB_CONNECTED ||
+        xsim_front_nbd_where(guest, front, &sock, &export) == ENOENT)
+        return;
+    if (xsim_front_nbd_connect(guest, front, &msg) != 0)
+        xsim_guest_printf(guest, "blkfront: %s: NBD: %s\r\n", front->devid,
+                          msg);
+}
+
+/*
+ * One block read or written, connecting again once if the connection
+ * failed (the export went and came back, as at a resize: the request is
+ * made again; a write of the same block is idempotent).
+ */
+static int
+xsim_front_nbd_io(XsimGuest *guest,
+                  XsimFront *front,
+                  bool write,
+                  guint8 *block,
+                  guint64 offset,
+                  char **msg_r)
+{
+    int err = 0;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        g_clear_pointer(msg_r, g_free);
+        if (!xsim_nbdfront_connected(front->nbd) &&
+            (err = xsim_front_nbd_connect(guest, front, msg_r)) != 0)
+            continue;
+        err = xsim_nbdfront_io(front->nbd, write, block, XSIM_NBD_BLOCK,
+                               offset, msg_r);
+        if (err == 0 || err == EINVAL)
+            break;
+        xsim_nbdfront_disconnect(front->nbd);
+    }
+    return err;
+}
+
+static void
+xsim_front_nbd_publish(XsimGuest *guest,
+                       XsimFront *front)
+{
+    g_autofree char *path = g_strdup_printf("data/nbd/%s/written",
+                                            front->devid);
+
+    xsim_xsc_printf(guest->xsc, path, "%" G_GUINT64_FORMAT,
+                    front->nbd_written);
+}
+
+/* The writer's next block on one disk: block N holds pattern N. */
+static void
+xsim_front_nbd_write_next(XsimGuest *guest,
+                          XsimFront *front)
+{
+    guint8 block[XSIM_NBD_BLOCK];
+    g_autofree char *msg = NULL;
+    guint64 offset = front->nbd_written * XSIM_NBD_BLOCK;
+    int err;
+
+    if (front->nbd_stopped || front->nbd_full ||
+        front->state != XSIM_XB_CONNECTED)
+        return;
+    if (!xsim_nbdfront_connected(front->nbd)) {
+        g_autofree char *sock = NULL;
+        g_autofree char *export = NULL;
+
+        /* Nothing published yet: the writer waits for its disk server. */
+        if (xsim_front_nbd_where(guest, front, &sock, &export) == ENOENT &&
+            !front->nbd_failing)
+            return;
+        if ((err = xsim_front_nbd_connect(guest, front, &msg)) != 0)
+            goto fail;
+    }
+    if (offset + XSIM_NBD_BLOCK > xsim_nbdfront_size(front->nbd)) {
+        front->nbd_full = true;
+        xsim_guest_printf(guest, "nbd-writer: %s: the disk is full after %"
+                          G_GUINT64_FORMAT " blocks\r\n", front->devid,
+                          front->nbd_written);
+        xsim_front_nbd_publish(guest, front);
+        return;
+    }
+    xsim_nbd_pattern(front->nbd_written, block);
+    if ((err = xsim_front_nbd_io(guest, front, true, block, offset,
+                                 &msg)) != 0)
+        goto fail;
+    if (front->nbd_failing)
+        xsim_guest_printf(guest, "nbd-writer: %s: writing again\r\n",
+                          front->devid);
+    front->nbd_failing = false;
+    if (++front->nbd_written % 64 == 0)
+        xsim_front_nbd_publish(guest, front);
+    return;
+
+ fail:
+    /* Said once; the next tick tries again (a server that comes back). */
+    front->nbd_errors++;
+    if (!front->nbd_failing)
+        xsim_guest_printf(guest, "nbd-writer: %s: I/O error on block %"
+                          G_GUINT64_FORMAT ": %s\r\n", front->devid,
+                          front->nbd_written, msg ? msg : g_strerror(err));
+    front->nbd_failing = true;
+}
+
+/* @fn on each qdisk of a guest that is up and reading its xenstore. */
+static void
+xsim_guest_each_nbd(XsimGuest *guest,
+                    void (*fn)(XsimGuest *guest, XsimFront *front))
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    if (guest->done || guest->hung || !guest->xsc)
+        return;
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+
+        if (front->nbd)
+            fn(guest, front);
+    }
+}
+
+static gboolean
+xsim_guest_nbd_writer_timer(gpointer opaque)
+{
+    xsim_guest_each_nbd(opaque, xsim_front_nbd_write_next);
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Asked to check (xensimctl disk-verify): the writer stops, flushes, and
+ * reads every block it wrote back.  The result is on the console and in
+ * data/nbd/<devid>/verify: "writes=N mismatches=M errors=E first-bad=B"
+ * (B the first block read back wrong or unreadable, -1 if none; E the
+ * requests that failed, writes included).
+ */
+static void
+xsim_front_nbd_verify(XsimGuest *guest,
+                      XsimFront *front)
+{
+    g_autofree char *path = g_strdup_printf("data/nbd/%s/verify",
+                                            front->devid);
+    g_autofree char *msg = NULL;
+    guint8 want[XSIM_NBD_BLOCK];
+    guint8 got[XSIM_NBD_BLOCK];
+    guint64 mismatches = 0;
+    gint64 first_bad = -1;
+    int err;
+
+    front->nbd_stopped = true;
+    if ((!xsim_nbdfront_connected(front->nbd) &&
+         xsim_front_nbd_connect(guest, front, &msg) != 0) ||
+        xsim_nbdfront_flush(front->nbd, &msg) != 0) {
+        front->nbd_errors++;
+        xsim_guest_printf(guest, "nbd-writer: %s: flush: %s\r\n",
+                          front->devid, msg ? msg : "failed");
+        g_clear_pointer(&msg, g_free);
+    }
+    for (guint64 n = 0; n < front->nbd_written; n++) {
+        xsim_nbd_pattern(n, want);
+        err = xsim_front_nbd_io(guest, front, false, got, n * XSIM_NBD_BLOCK,
+                                &msg);
+        if (err != 0)
+            front->nbd_errors++;
+        if (err != 0 || memcmp(want, got, sizeof(want)) != 0) {
+            mismatches++;
+            if (first_bad < 0) {
+                first_bad = n;
+                xsim_guest_printf(guest, "nbd-writer: %s: block %"
+                                  G_GUINT64_FORMAT " reads back wrong%s%s\r\n",
+                                  front->devid, n, err ? ": " : "",
+                                  err && msg ? msg : "");
+            }
+        }
+    }
+    xsim_front_nbd_publish(guest, front);
+    xsim_xsc_printf(guest->xsc, path, "writes=%" G_GUINT64_FORMAT
+                    " mismatches=%" G_GUINT64_FORMAT " errors=%u first-bad=%"
+                    G_GINT64_FORMAT, front->nbd_written, mismatches,
+                    front->nbd_errors, first_bad);
+    xsim_guest_printf(guest, "nbd-writer: %s: %" G_GUINT64_FORMAT " writes "
+                      "read back, %" G_GUINT64_FORMAT " mismatches, %u "
+                      "errors\r\n", front->devid, front->nbd_written,
+                      mismatches, front->nbd_errors);
+}
+
 /* The backend's "sectors": a decimal, or it is ignored, like Linux. */
 static bool
 xsim_front_read_sectors(XsimGuest *guest,
@@ -739,6 +1032,8 @@ xsim_front_backend_changed(XsimGuest *guest,
                                       " sectors\r\n", front->devid,
                                       front->sectors);
                 xsim_front_disk_io(guest, front);
+                if (front->nbd)
+                    xsim_front_nbd_changed(guest, front);
             }
         } else if (g_str_equal(front->kind, "vbd")) {
             guint64 sectors;
@@ -806,9 +1101,15 @@ xsim_guest_probe_device(XsimGuest *guest,
     front->back = g_steal_pointer(&back);
     front->back_state = g_strdup_printf("%s/state", front->back);
     front->state = XSIM_XB_INITIALISING;
+    if (g_str_equal(kind, "vbd") && strstr(front->back, "/backend/qdisk/")) {
+        front->nbd = xsim_nbdfront_new(guest->nbds);
+        front->nbd_watch = g_strdup_printf("%s/nbd-export", front->back);
+    }
     g_hash_table_insert(guest->fronts, front->front + strlen("device/"), front);
     /* The initial watch event runs the handshake from wherever it stands. */
-    if (xsim_xsc_watch(guest->xsc, front->back_state, "back") != 0)
+    if (xsim_xsc_watch(guest->xsc, front->back_state, "back") != 0 ||
+        (front->nbd_watch &&
+         xsim_xsc_watch(guest->xsc, front->nbd_watch, "nbd") != 0))
         g_hash_table_remove(guest->fronts, key);
 }
 
@@ -831,9 +1132,11 @@ xsim_guest_scan_devices(XsimGuest *guest)
     }
 }
 
+/* The device whose backend state node (@nbd: export node) is @path. */
 static XsimFront *
-xsim_guest_front_by_back_state(XsimGuest *guest,
-                               const char *path)
+xsim_guest_front_by_watch(XsimGuest *guest,
+                          const char *path,
+                          bool nbd)
 {
     GHashTableIter iter;
     gpointer value;
@@ -842,7 +1145,7 @@ xsim_guest_front_by_back_state(XsimGuest *guest,
     while (g_hash_table_iter_next(&iter, NULL, &value)) {
         XsimFront *front = value;
 
-        if (g_str_equal(front->back_state, path))
+        if (g_strcmp0(nbd ? front->nbd_watch : front->back_state, path) == 0)
             return front;
     }
     return NULL;
@@ -961,6 +1264,10 @@ xsim_guest_apply_script(XsimGuest *guest)
         guest->crash_id = xsim_guest_add_timer(
             guest, g_timeout_source_new_seconds(script.crash_after),
             xsim_guest_crash_timer);
+    if (script.nbd_writer_ms > 0 && !guest->nbd_writer_id)
+        guest->nbd_writer_id = xsim_guest_add_timer(
+            guest, g_timeout_source_new(script.nbd_writer_ms),
+            xsim_guest_nbd_writer_timer);
     if (script.balloon_after >= 0 && !guest->balloon_id)
         guest->balloon_id = xsim_guest_add_timer(
             guest, g_timeout_source_new_seconds(script.balloon_after),
@@ -985,8 +1292,13 @@ xsim_guest_events(XsimGuest *guest)
             xsim_guest_memory_target(guest);
         } else if (g_str_equal(t, "device")) {
             xsim_guest_scan_devices(guest);
+        } else if (g_str_equal(t, "nbd")) {
+            XsimFront *front = xsim_guest_front_by_watch(guest, p, true);
+
+            if (front)
+                xsim_front_nbd_changed(guest, front);
         } else if (g_str_equal(t, "back")) {
-            XsimFront *front = xsim_guest_front_by_back_state(guest, p);
+            XsimFront *front = xsim_guest_front_by_watch(guest, p, false);
 
             if (front)
                 xsim_front_backend_changed(guest, front);
@@ -1137,16 +1449,21 @@ xsim_guest_main(gpointer opaque)
 
     for (;;) {
         bool changed;
+        bool verify;
 
         g_mutex_lock(&guest->lock);
         while (guest->paused && !guest->stop)
             g_cond_wait(&guest->cond, &guest->lock);
         changed = guest->script_changed;
+        verify = guest->nbd_verify;
+        guest->nbd_verify = false;
         g_mutex_unlock(&guest->lock);
         if (guest->stop)
             break;
         if (changed && !guest->hung)
             xsim_guest_apply_script(guest);
+        if (verify)
+            xsim_guest_each_nbd(guest, xsim_front_nbd_verify);
         /* Whatever a kick brought since: the wakeup it made is pending. */
         xsim_guest_xsc_in(guest);
         xsim_guest_events(guest);
@@ -1185,6 +1502,7 @@ xsim_guest_start(XsimHvDomain *dom)
     guest->line = g_string_new(NULL);
     guest->hostname = g_strdup("xensim");
     guest->ctx = g_main_context_new();
+    guest->nbds = xsim_nbd_group_new();
     g_mutex_init(&guest->lock);
     g_cond_init(&guest->cond);
     guest->thread = g_thread_try_new(name, xsim_guest_main, guest, &error);
@@ -1217,6 +1535,8 @@ xsim_guest_fault(XsimGuest *guest,
         guest->script.garbage = true;
     else if (g_str_equal(kind, "ignore-shutdown"))
         guest->script.ignore_shutdown = true;
+    else if (g_str_equal(kind, "disk-verify"))
+        guest->nbd_verify = true;
     guest->script_changed = true;
     g_mutex_unlock(&guest->lock);
     g_main_context_wakeup(guest->ctx);
@@ -1229,6 +1549,8 @@ xsim_guest_stop(XsimGuest *guest)
     guest->stop = true;
     g_cond_broadcast(&guest->cond);
     g_mutex_unlock(&guest->lock);
+    /* A request to a disk server that does not answer ends now. */
+    xsim_nbd_group_cut(guest->nbds);
     g_main_context_wakeup(guest->ctx);
 }
 
@@ -1251,6 +1573,7 @@ xsim_guest_join(XsimGuest *guest)
     /* Drops the timers the thread left in its context. */
     g_main_context_unref(guest->ctx);
     g_hash_table_unref(guest->fronts);
+    xsim_nbd_group_free(guest->nbds);
     g_string_free(guest->line, TRUE);
     g_string_free(guest->log, TRUE);
     xsim_guest_image_free(guest->resume);

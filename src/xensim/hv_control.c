@@ -903,6 +903,12 @@ xsim_op_fault(XsimHvReq *req)
         if (rc)
             return xsim_req_fail(req, rc, "argument 'device': '%s' is not "
                                  "KIND/DEVID of a vbd, vif or console", device);
+    } else if (g_str_equal(kind, "disk-verify")) {
+        /* The running kernel's NBD writer stops and reads back. */
+        if (!dom->guest)
+            return xsim_req_fail(req, EINVAL, "domain %u is not running",
+                                 dom->domid);
+        xsim_guest_fault(dom->guest, kind);
     } else if (g_str_equal(kind, "fail-next-hotplug")) {
         g_mutex_lock(&req->hv->lock);
         dom->fail_next_hotplug = true;

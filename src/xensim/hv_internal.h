@@ -116,6 +116,8 @@ typedef struct {
     guint disk_reads;       /* requests to each vbd once connected */
     guint disk_writes;
     bool ticker;            /* prints and publishes its tick counter */
+    guint nbd_writer_ms;    /* writes its pattern through each qdisk's
+                             * NBD export every that many ms, or 0 */
 } XsimGuestScript;
 
 /*

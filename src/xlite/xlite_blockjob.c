@@ -1941,6 +1941,78 @@ start_resolved(xlite__egc *egc, bj_op *op)
         op_done(egc, op, rc);
 }
 
+/*
+ * Where a guest finds the disk's export: "nbd-socket" (the server's NBD
+ * socket) and "nbd-export" (the export's name) in the disk's backend
+ * directory, written together each time the export is added, as a qdisk
+ * backend publishes what its frontend needs (docs/blockjobs.md, "The
+ * guest's I/O").  The frontend watches "nbd-export" and connects again
+ * when it changes.  Nothing here depends on it: a failure is logged.
+ */
+typedef struct {
+    const char *backend;
+    const char *sock;
+    const char *export;
+} publish;
+
+static int
+publish_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
+             void *opaque)
+{
+    publish *p = opaque;
+    g_autofree char *spath = g_strdup_printf("%s/nbd-socket", p->backend);
+    g_autofree char *epath = g_strdup_printf("%s/nbd-export", p->backend);
+    g_autofree char *state = g_strdup_printf("%s/state", p->backend);
+    unsigned int len = 0;
+    char *v;
+
+    /* A device being removed keeps what it had. */
+    if (!(v = xs_read(xsh, t, state, &len)))
+        return -ENOENT;
+    free(v);
+    if (!xs_write(xsh, t, spath, p->sock, strlen(p->sock)) ||
+        !xs_write(xsh, t, epath, p->export, strlen(p->export)))
+        return -errno;
+    return 0;
+}
+
+static void
+publish_export(xlite_ctx *ctx, uint32_t domid, const uint8_t uuid[16],
+               const char *vdev)
+{
+    g_autofree char *dir = server_dir(ctx, domid);
+    g_autofree char *sockdir = server_sock_dir(dir);
+    g_autofree char *sock = g_strdup_printf("%s/nbd.sock", sockdir);
+    g_autofree char *backend = NULL;
+    xlite_domain_config cfg;
+    int devid;
+    int rc;
+
+    xlite_domain_config_init(&cfg);
+    if (xlite__userdata_load(ctx, domid, uuid, &cfg) == 0) {
+        for (size_t i = 0; i < cfg.num_disks; i++) {
+            if (g_strcmp0(cfg.disks[i].vdev, vdev) == 0 &&
+                xlite__disk_devid(ctx, vdev, &devid) == 0)
+                backend = xlite__disk_backend_path(domid, &cfg.disks[i],
+                                                   devid);
+        }
+    }
+    xlite_domain_config_dispose(&cfg);
+    if (!backend) {
+        XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the export of disk %s "
+                  "could not be published: no such disk", domid, vdev);
+        return;
+    }
+    {
+        publish p = { backend, sock, vdev };
+
+        if ((rc = xlite__xs_transact(ctx, NULL, publish_body, &p)) < 0)
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "domain %u: the export of disk "
+                      "%s could not be published in %s: %s", domid, vdev,
+                      backend, g_strerror(-rc));
+    }
+}
+
 static void
 export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
              const char *errclass, const char *errdesc, void *opaque)
@@ -1951,6 +2023,7 @@ export_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, refused(egc, op, rc, "export", errdesc));
         return;
     }
+    publish_export(egc->ctx, op->domid, op->uuid, op->vdev);
     node_resolve(egc, op);
 }
 
@@ -2156,6 +2229,8 @@ resize_exported(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         op_done(egc, op, refused(egc, op, rc, "export", errdesc));
         return;
     }
+    /* Its clients connect again (the export went): the size is new. */
+    publish_export(egc->ctx, op->domid, op->uuid, op->vdev);
     if (op->refusal) {
         op_done(egc, op, refused(egc, op, -EIO, "resize", op->refusal));
         return;

@@ -938,3 +938,259 @@ def test_active_commit_into_a_raw_base(embed, tmp_path):
     assert embed.virsh("destroy", "bj").rc == 0
     res = qemu_img("compare", "-f", "raw", "-F", "raw", str(base), str(ref))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ---- the guest's own I/O through its disk's NBD export ----
+#
+# A guest whose script says "nbd-writer MS" writes block N of its disk
+# (4 KiB at N * 4096) with pattern N every MS milliseconds through the
+# disk server's export, in order, and publishes how many it wrote in
+# data/nbd/<devid>/written (every 64); `xensimctl disk-verify` stops it,
+# flushes and reads every block back (data/nbd/<devid>/verify).  See
+# docs/xensim-host.md, "Disk I/O through the disk server".
+
+BLOCK = 4096
+XVDA = 51712            # xvda's devid
+
+
+def pattern(n):
+    """Block n of the writer's pattern (xsim_nbd_pattern in C)."""
+    block = bytearray((n * 131 + i) & 0xff for i in range(BLOCK))
+    head = b"xensim-nbd seq %d\n" % n
+    block[:len(head)] = head
+    return bytes(block)
+
+
+def writer_xml(tmp, disk, name="bj", ms=5):
+    kernel = tmp / "writer.kernel"
+    kernel.write_text(f"#!xensim-guest\nnbd-writer {ms}\n")
+    return domain_xml(tmp, disk, name).replace(
+        f"<kernel>{tmp / 'kernel'}</kernel>", f"<kernel>{kernel}</kernel>")
+
+
+def host_rundir(host):
+    """The simulated host's run directory of an embedded root or a
+    private libvirtd."""
+    if isinstance(host, xvtest.PrivateDaemon):
+        return host.sim_rundir
+    return xvtest.sim_rundir(host.root)
+
+
+def create_writer(host, tmp, disk, name="bj"):
+    f = tmp / f"{name}.xml"
+    f.write_text(writer_xml(tmp, disk, name))
+    res = host.virsh("create", str(f))
+    assert res.rc == 0, res
+    rundir = host_rundir(host)
+    return rundir, xvtest.sim_domains(rundir)[name][0]
+
+
+def guest_node(rundir, domid, node):
+    """The guest's data/nbd/<xvda>/NODE, or None."""
+    res = xvtest.simctl(rundir, "tree", f"/local/domain/{domid}/data/nbd/{XVDA}")
+    if res.returncode != 0:
+        return None
+    for line in res.stdout.splitlines():
+        key, _, value = line.strip().partition(" = ")
+        if key == node:
+            return value.strip('"')
+    return None
+
+
+def written(rundir, domid):
+    val = guest_node(rundir, domid, "written")
+    return int(val) if val else 0
+
+
+def verify(rundir, domid):
+    """Asks the writer to stop and read back; its report as a dict."""
+    res = xvtest.simctl(rundir, "disk-verify", domid)
+    assert res.returncode == 0, res.stderr
+    assert xvtest.wait_for(lambda: guest_node(rundir, domid, "verify"),
+                           timeout=120)
+    report = guest_node(rundir, domid, "verify")
+    return {k: int(v) for k, v in
+            (item.split("=") for item in report.split())}
+
+
+def write_more_and_verify(rundir, domid):
+    """Lets the guest write 128 blocks more, then has it read back: every
+    write must read back right.  How many it wrote."""
+    after = written(rundir, domid) + 128
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= after,
+                           timeout=120), written(rundir, domid)
+    report = verify(rundir, domid)
+    assert report["mismatches"] == 0 and report["errors"] == 0, report
+    return report["writes"]
+
+
+def prefill(img, offset, length, byte="0x33"):
+    res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          f"write -P {byte} {offset} {length}", str(img)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+
+
+def raw_blocks(tmp, img, count):
+    """The first COUNT blocks of IMG as qemu-img reads them."""
+    raw = tmp / (img.name + ".raw")
+    res = qemu_img("convert", "-f", "qcow2", "-O", "raw", str(img), str(raw))
+    assert res.returncode == 0, res.stderr
+    with open(raw, "rb") as f:
+        data = f.read(count * BLOCK)
+    raw.unlink()
+    return [data[i * BLOCK:(i + 1) * BLOCK] for i in range(count)]
+
+
+def assert_holds_writes(tmp, img, n):
+    """IMG holds the writer's blocks 0 to n-1."""
+    blocks = raw_blocks(tmp, img, n)
+    bad = [k for k in range(n) if blocks[k] != pattern(k)]
+    assert not bad, f"{len(bad)} of {n} writes missing in {img.name} from {bad[0]}"
+
+
+@pytest.mark.parametrize("mode", ["embed", "daemon"])
+def test_guest_writes_through_copy_and_pivot(mode, request, tmp_path):
+    """The guest writes during `blockcopy --wait --pivot` (embedded, and
+    through libvirtd): every write reads back, the copy holds every
+    write, and the source holds exactly those made before the pivot (a
+    prefix: the writes are in order), the rest of it as the copy."""
+    host = request.getfixturevalue(mode)
+    src = make_image(tmp_path / "src.qcow2", 256, 0)
+    # 32 MiB to copy at 4 MiB/s (after QEMU's first 16 MiB at once): the
+    # copy is under way for seconds while the guest writes.
+    prefill(src, "192M", "32M")
+    dest = tmp_path / "copy.qcow2"
+    rundir, domid = create_writer(host, tmp_path, src)
+    res = host.virsh("blockcopy", "bj", "xvda", str(dest), "--wait",
+                      "--pivot", "--bandwidth", "4", "--verbose",
+                      timeout=180)
+    assert res.rc == 0, res
+    assert f"<source file='{dest}'/>" in host.virsh("dumpxml", "bj").out
+    # Writes after the pivot, on the copy only.
+    n = write_more_and_verify(rundir, domid)
+    assert host.virsh("destroy", "bj").rc == 0
+
+    assert_holds_writes(tmp_path, dest, n)
+    source = raw_blocks(tmp_path, src, n)
+    p = 0
+    while p < n and source[p] == pattern(p):
+        p += 1
+    # Some writes were made before the pivot, some after.
+    assert 0 < p < n, (p, n)
+    assert all(b == bytes(BLOCK) for b in source[p:]), \
+        "the source has writes made after the pivot"
+    # The copy without the writes made after the pivot is the source.
+    masked = tmp_path / "copy-before-pivot.qcow2"
+    res = qemu_img("create", "-q", "-f", "qcow2", "-b", str(dest), "-F",
+                   "qcow2", str(masked))
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          f"write -z {p * BLOCK} {(n - p) * BLOCK}",
+                          str(masked)], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    res = qemu_img("compare", str(src), str(masked))
+    assert res.returncode == 0 and "identical" in res.stdout, \
+        res.stdout + res.stderr
+
+
+def test_guest_writes_through_aborted_copy(embed, tmp_path):
+    """After `blockjob --abort` the guest goes on on the source, which
+    holds every write, and the guest reads them all back."""
+    src = make_image(tmp_path / "src.qcow2", 256, 0)
+    # 64 MiB at 1 MiB/s: far from ready when it is aborted.
+    prefill(src, "128M", "64M")
+    dest = tmp_path / "copy.qcow2"
+    rundir, domid = create_writer(embed, tmp_path, src)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--bandwidth",
+                      "1")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= 128,
+                           timeout=120), written(rundir, domid)
+    res = embed.virsh("blockjob", "bj", "xvda", "--abort")
+    assert res.rc == 0, res
+    assert "<mirror" not in embed.virsh("dumpxml", "bj").out
+    n = write_more_and_verify(rundir, domid)
+    assert embed.virsh("destroy", "bj").rc == 0
+
+    assert_holds_writes(tmp_path, src, n)
+    res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          "read -P 0x33 128M 64M", str(src)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "verification failed" not in res.stdout, \
+        res.stdout + res.stderr
+    res = qemu_img("check", str(src))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_guest_writes_through_snapshot_and_active_commit(embed, tmp_path):
+    """Nova's volume snapshot and its deletion under a writing guest: a
+    disk-only snapshot puts an overlay under the guest's writes, an
+    active commit with pivot takes them down into the base, where the
+    guest goes on writing: the base holds every write."""
+    base = make_image(tmp_path / "base.qcow2", 256, 0)
+    overlay = tmp_path / "ov1.qcow2"
+    rundir, domid = create_writer(embed, tmp_path, base)
+    res = embed.virsh("snapshot-create-as", "bj", "s1", "--disk-only",
+                      "--diskspec", f"xvda,file={overlay}")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= 128,
+                           timeout=120), written(rundir, domid)
+    res = embed.virsh("blockcommit", "bj", "xvda", "--active", "--wait",
+                      "--pivot", timeout=180)
+    assert res.rc == 0, res
+    assert f"<source file='{base}'/>" in embed.virsh("dumpxml", "bj").out
+    n = write_more_and_verify(rundir, domid)
+    assert embed.virsh("destroy", "bj").rc == 0
+
+    assert_holds_writes(tmp_path, base, n)
+    # Writes went through the overlay before the commit.
+    res = qemu_img("map", "--output=json", str(overlay))
+    assert res.returncode == 0, res.stderr
+    assert any(e["depth"] == 0 and e["data"] and e["start"] < n * BLOCK
+               for e in json.loads(res.stdout)), res.stdout
+
+
+def test_guest_sees_blockresize_through_export(embed, tmp_path):
+    """`virsh blockresize` grows the disk under a running guest: the
+    export comes back with the new size, and the guest, connected again,
+    sees it."""
+    src = make_image(tmp_path / "src.qcow2", 64, 1)
+    create(embed, tmp_path, src)
+    rundir = xvtest.sim_rundir(embed.root)
+    domid = xvtest.sim_domains(rundir)["bj"][0]
+    res = embed.virsh("blockresize", "bj", "xvda", "96M")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(
+        lambda: guest_node(rundir, domid, "size") == str(96 << 20)), \
+        guest_node(rundir, domid, "size")
+    res = embed.virsh("blockresize", "bj", "xvda", "128M")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(
+        lambda: guest_node(rundir, domid, "size") == str(128 << 20)), \
+        guest_node(rundir, domid, "size")
+    assert embed.virsh("destroy", "bj").rc == 0
+
+
+def test_guest_io_error_when_disk_server_dies(embed, tmp_path):
+    """The disk server killed under a writing guest: the guest's requests
+    fail (its read-back reports errors), the simulated host answers and
+    the domain is destroyed as usual."""
+    src = make_image(tmp_path / "src.qcow2", 256, 0)
+    prefill(src, "128M", "64M")
+    rundir, domid = create_writer(embed, tmp_path, src)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(tmp_path / "c.qcow2"),
+                      "--bandwidth", "1")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: written(rundir, domid) >= 64,
+                           timeout=120), written(rundir, domid)
+    pidfiles = list(embed.root.rglob("qsd/*/pid"))
+    assert len(pidfiles) == 1, pidfiles
+    os.kill(int(pidfiles[0].read_text().split()[0]), signal.SIGKILL)
+    report = verify(rundir, domid)
+    assert report["errors"] > 0, report
+    assert report["mismatches"] == report["writes"], report
+    assert xvtest.simctl(rundir, "list").returncode == 0
+    assert embed.virsh("destroy", "bj").rc == 0
+    assert "bj" not in xvtest.sim_domains(rundir)

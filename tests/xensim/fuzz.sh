@@ -21,10 +21,10 @@ cp -n "$here"/fuzz-corpus/* "$out/corpus/" 2>/dev/null || true
 # shellcheck disable=SC2046
 clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined \
-    -I"$top/src/xensim" $(pkg-config --cflags glib-2.0) \
+    -I"$top/src/xensim" $(pkg-config --cflags glib-2.0 json-glib-1.0 libnbd) \
     "$here/xs_fuzz_target.c" \
     $(ls "$top"/src/xensim/*.c | grep -v '/main\.c$') \
-    $(pkg-config --libs glib-2.0) \
+    $(pkg-config --libs glib-2.0 json-glib-1.0 libnbd) \
     -o "$out/xs-fuzzer"
 
 cd "$out"
