@@ -37,7 +37,18 @@ struct _XsimHvClient {
     bool subscribed;
     bool dead;              /* too far behind: freed at its next wakeup */
     GSource *hold;          /* output held back until it fires */
+    GArray *watched;        /* XsimHvWatched: ports it watches */
 };
+
+typedef struct {
+    uint32_t domid;
+    uint32_t port;
+} XsimHvWatched;
+
+/* A client watches few ports (one per channel it serves). */
+#define XSIM_HV_CLIENT_MAX_WATCHES 256
+
+static void xsim_hv_client_send(XsimHvClient *client, JsonNode *node);
 
 typedef struct {
     XsimHv *hv;
@@ -840,6 +851,84 @@ xsim_op_grant_map(XsimHvReq *req)
 }
 
 static int
+xsim_op_grant_end(XsimHvReq *req)
+{
+    XsimHvDomain *dom;
+    gint64 gref;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "gref", true, 0, G_MAXUINT32, &gref)))
+        return rc;
+    if ((rc = xsim_hv_grant_end(dom, gref)))
+        return xsim_req_fail(req, rc, "domain %u has no grant %" G_GINT64_FORMAT,
+                             dom->domid, gref);
+    return 0;
+}
+
+static int
+xsim_op_evtchn_watch(XsimHvReq *req)
+{
+    XsimHvClient *client = req->client;
+    XsimHvWatched w;
+    XsimHvDomain *dom;
+    gint64 port;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
+        return rc;
+    if (client->watched->len >= XSIM_HV_CLIENT_MAX_WATCHES)
+        return xsim_req_fail(req, ENOMEM, "this connection watches %u ports "
+                             "already", client->watched->len);
+    if ((rc = xsim_hv_evtchn_watch(dom, port, client)) == EBUSY)
+        return xsim_req_fail(req, rc, "port %" G_GINT64_FORMAT " of domain %u "
+                             "is watched by another connection", port,
+                             dom->domid);
+    if (rc)
+        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
+                             dom->domid, port);
+    w.domid = dom->domid;
+    w.port = port;
+    g_array_append_val(client->watched, w);
+    return 0;
+}
+
+static int
+xsim_op_evtchn_unmask(XsimHvReq *req)
+{
+    XsimHvDomain *dom;
+    gint64 port;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
+        return rc;
+    if ((rc = xsim_hv_evtchn_unmask(dom, port, req->client)))
+        return xsim_req_fail(req, rc, "this connection does not watch port %"
+                             G_GINT64_FORMAT " of domain %u", port, dom->domid);
+    return 0;
+}
+
+void
+xsim_hv_client_evtchn_event(XsimHvClient *client,
+                            uint32_t domid,
+                            uint32_t port)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, "evtchn");
+    xsim_add_int(b, "domid", domid);
+    xsim_add_int(b, "port", port);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    xsim_hv_client_send(client, root);
+}
+
+static int
 xsim_op_grant_unmap(XsimHvReq *req)
 {
     XsimHvDomain *dom;
@@ -1067,6 +1156,9 @@ static const XsimHvOp xsim_hv_ops[] = {
     { "grant_share", xsim_op_grant_share, { "domid", "peer", "pages" } },
     { "grant_map", xsim_op_grant_map, { "domid", "granter", "gref" } },
     { "grant_unmap", xsim_op_grant_unmap, { "domid", "granter", "gref" } },
+    { "grant_end", xsim_op_grant_end, { "domid", "gref" } },
+    { "evtchn_watch", xsim_op_evtchn_watch, { "domid", "port" } },
+    { "evtchn_unmask", xsim_op_evtchn_unmask, { "domid", "port" } },
     { "fault", xsim_op_fault, { "domid", "kind", "device", "seconds" } },
     { "save_state", xsim_op_save_state, { "domid" } },
     { "restore_state", xsim_op_restore_state, { "domid", "state" } },
@@ -1083,6 +1175,12 @@ xsim_hv_client_free(XsimHvClient *client)
     if (!client)
         return;
     client->hv->clients = g_list_remove(client->hv->clients, client);
+    for (guint i = 0; i < client->watched->len; i++) {
+        XsimHvWatched *w = &g_array_index(client->watched, XsimHvWatched, i);
+
+        xsim_hv_evtchn_unwatch_client(client->hv, client, w->domid, w->port);
+    }
+    g_array_unref(client->watched);
     if (client->hold) {
         g_source_destroy(client->hold);
         g_source_unref(client->hold);
@@ -1340,6 +1438,7 @@ xsim_hv_accept(int fd,
     client->fd = cfd;
     client->in = g_string_new(NULL);
     client->out = g_string_new(NULL);
+    client->watched = g_array_new(FALSE, FALSE, sizeof(XsimHvWatched));
     client->source = xsim_fd_source_new(cfd, G_IO_IN, xsim_hv_client_io, client);
     hv->clients = g_list_prepend(hv->clients, client);
 }

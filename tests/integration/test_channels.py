@@ -1,0 +1,383 @@
+"""Xen channels (<channel type='pty'|'unix'><target type='xen' name=.../>)
+through a private libvirtd, virsh and python-libvirt, against simulated
+guests whose channel driver maps dom0's grant, binds dom0's port and
+echoes, floods, corrupts or writes garbage as their script says
+(docs/channels.md, docs/xensim-host.md).
+
+What is checked: the live XML shows the pty's path and the socket's; a
+megabyte sent each way through virDomainOpenChannel comes back equal; the
+xenstore nodes have the owners and permissions docs/channels.md gives;
+a guest killed mid-transfer gives the reader end of file, its channel's
+nodes, dom0's grant and the served fds go, and the domain leaves the host
+completely; the same with the debug switch (the toolstack maps the
+guest's pages instead) leaves a zombie, so the check above can fail; a
+guest that floods, corrupts its ring's indexes and writes garbage into its
+nodes leaves libvirtd answering and the other channels working."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import xvtest
+
+PYTHON = "/usr/bin/python3"
+
+
+def channel_xml(tmp, name, script_lines, channels):
+    """A PV guest NAME (xvtest.pv_guest_xml) with CHANNELS: (type, target
+    name, socket path or None)."""
+    xml = xvtest.pv_guest_xml(tmp, name, script_lines=script_lines)
+    devs = ""
+    for kind, target, path in channels:
+        source = f"<source mode='bind' path='{path}'/>" if path else ""
+        devs += (f"<channel type='{kind}'>{source}"
+                 f"<target type='xen' name='{target}'/></channel>\n")
+    return xml.replace("</devices>", devs + "</devices>")
+
+
+def define_start(host, tmp, name, script_lines, channels):
+    f = Path(tmp) / f"{name}.xml"
+    f.write_text(channel_xml(tmp, name, script_lines, channels))
+    res = host.virsh("define", str(f))
+    assert res.rc == 0, res
+    res = host.virsh("start", name)
+    assert res.rc == 0, res
+    return int(host.virsh("domid", name).out)
+
+
+def live_channels(host, name):
+    """{target name: (type, source path, alias)} of the live XML."""
+    root = ET.fromstring(host.virsh("dumpxml", name).out)
+    res = {}
+    for c in root.findall("./devices/channel"):
+        src = c.find("source")
+        alias = c.find("alias")
+        res[c.find("target").get("name")] = (
+            c.get("type"), src.get("path") if src is not None else None,
+            alias.get("name") if alias is not None else None)
+    return res
+
+
+class Xenstore:
+    def __init__(self, rundir):
+        self.env = dict(os.environ,
+                        XENSTORED_PATH=str(rundir / "xenstored" / "socket"))
+
+    def read(self, path):
+        r = subprocess.run(["xenstore-read", path], capture_output=True,
+                           text=True, env=self.env, timeout=30)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def perms(self, path):
+        r = subprocess.run(["xenstore-ls", "-p", path], capture_output=True,
+                           text=True, env=self.env, timeout=30)
+        return r.stdout if r.returncode == 0 else None
+
+    def ls_perm(self, path):
+        """The permissions of PATH itself, as xenstore-ls shows them."""
+        parent, leaf = path.rsplit("/", 1)
+        r = subprocess.run(["xenstore-ls", "-p", parent], capture_output=True,
+                           text=True, env=self.env, timeout=30)
+        for line in r.stdout.splitlines():
+            if line.startswith(leaf + " "):
+                m = re.search(r"\(([^)]*)\)\s*$", line)
+                return m.group(1) if m else None
+        return None
+
+    def exists(self, path):
+        r = subprocess.run(["xenstore-exists", path], capture_output=True,
+                           env=self.env, timeout=30)
+        return r.returncode == 0
+
+
+def dom0_grant_files(rundir):
+    """This xensimd's shm files of grants dom0 made (/xensim-PID-0-GREF)."""
+    pid = int((rundir / "xensimd.pid").read_text().strip())
+    return sorted(f for f in os.listdir("/dev/shm")
+                  if f.startswith(f"xensim-{pid}-0-"))
+
+
+def fd_targets(pid):
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return out
+
+
+# A client of one channel: sends SIZE random bytes in chunks, reading the
+# echo after each, and compares; with HALF, prints "half" once half is
+# through and goes on reading until end of file or an error.
+ECHO = textwrap.dedent("""\
+    import os, sys, libvirt
+    uri, name, chan, size, half = sys.argv[1:6]
+    size, half = int(size), half == "1"
+    c = libvirt.open(uri)
+    d = c.lookupByName(name)
+    st = c.newStream(0)
+    d.openChannel(chan, st, 0)
+    data = os.urandom(size)
+
+    def expected(pos, n):
+        out = b""
+        while n:
+            off = pos % size
+            k = min(n, size - off)
+            out += data[off:off + k]
+            pos += k
+            n -= k
+        return out
+
+    sent = got = 0
+    told = False
+    try:
+        while half or sent < size:
+            off = sent % size
+            sent += st.send(data[off:min(off + 4096, size)])
+            while got < sent:
+                b = st.recv(65536)
+                if not b:
+                    print("eof", got, flush=True)
+                    raise SystemExit(0)
+                assert b == expected(got, len(b)), "the echo differs"
+                got += len(b)
+            if half and not told and sent >= size // 2:
+                print("half", flush=True)
+                told = True
+    except libvirt.libvirtError as e:
+        print("error", got, e.get_error_message(), flush=True)
+        raise SystemExit(0)
+    print("ok", got, flush=True)
+    st.finish()
+    """)
+
+
+def run_echo(host, name, chan, size):
+    return subprocess.run([PYTHON, "-c", ECHO, host.uri, name, chan,
+                           str(size), "0"], capture_output=True, text=True,
+                          env=xvtest.driver_env(leaks=False), timeout=300)
+
+
+def test_megabyte_each_way_pty_and_unix(daemon, tmp_path):
+    sock = tmp_path / "echo.sock"
+    domid = define_start(daemon, tmp_path, "ch1",
+                         ["channel-echo org.test.pty",
+                          "channel-echo org.test.unix"],
+                         [("pty", "org.test.pty", None),
+                          ("unix", "org.test.unix", str(sock))])
+    rundir = daemon.sim_rundir
+    xs = Xenstore(rundir)
+    try:
+        live = live_channels(daemon, "ch1")
+        kind, path, alias = live["org.test.pty"]
+        assert kind == "pty" and re.fullmatch(r"/dev/pts/\d+", path), live
+        assert alias == "channel0"
+        assert live["org.test.unix"][:2] == ("unix", str(sock))
+        assert sock.is_socket()
+
+        # The nodes: dom0 owns both directories, the guest reads them and
+        # may write its frontend's state alone.
+        be = f"/local/domain/0/backend/channel/{domid}/0"
+        fe = f"/local/domain/{domid}/device/channel/0"
+        assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+        assert xs.read(fe + "/state") == "4"
+        assert xs.read(be + "/name") == "org.test.pty"
+        assert xs.ls_perm(be) == f"n0,r{domid}"
+        assert xs.ls_perm(fe) == f"n0,r{domid}"
+        assert xs.ls_perm(fe + "/state") == f"n{domid},r0"
+        assert xs.ls_perm(fe + "/name") is not None
+        assert xs.read(be + "/ring-ref") is not None
+        assert xs.read(be + "/event-channel") is not None
+        assert len(dom0_grant_files(rundir)) == 2
+
+        for chan in ("org.test.pty", "channel1"):
+            r = run_echo(daemon, "ch1", chan, 1 << 20)
+            assert r.returncode == 0, r
+            assert r.stdout.split() == ["ok", str(1 << 20)], r
+    finally:
+        assert daemon.virsh("destroy", "ch1").rc == 0
+    # Destroyed: nothing of the channels is left.
+    assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
+    assert dom0_grant_files(rundir) == []
+    assert not sock.exists()
+    assert "ch1" not in xvtest.sim_domains(rundir)
+    assert daemon.virsh("undefine", "ch1").rc == 0
+
+
+def crash_mid_transfer(host, tmp_path, name):
+    """Starts NAME with an echo channel on a socket, sends through it, has
+    the guest crash half way: (domid, what the reader saw)."""
+    sock = tmp_path / f"{name}.sock"
+    domid = define_start(host, tmp_path, name, ["channel-echo org.test.e"],
+                         [("unix", "org.test.e", str(sock))])
+    p = subprocess.Popen([PYTHON, "-c", ECHO, host.uri, name, "org.test.e",
+                          str(1 << 20), "1"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=xvtest.driver_env(leaks=False))
+    try:
+        line = p.stdout.readline().strip()
+        assert line == "half", (line, p.stderr.read() if p.poll() else "")
+        r = xvtest.simctl(host.sim_rundir, "crash", domid)
+        assert r.returncode == 0, r.stderr
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return domid, sock, out.split(), err
+
+
+def test_guest_killed_mid_transfer_leaves_nothing(daemon, tmp_path):
+    rundir = daemon.sim_rundir
+    xs = Xenstore(rundir)
+    domid, sock, seen, err = crash_mid_transfer(daemon, tmp_path, "ch2")
+    # The reader gets end of file (the socket's client is closed).
+    assert seen[:1] == ["eof"], (seen, err)
+    assert int(seen[1]) >= (1 << 19)
+    # The watch fired: the nodes, dom0's grant, the socket are gone...
+    assert xvtest.wait_for(lambda: not xs.exists(
+        f"/local/domain/0/backend/channel/{domid}"))
+    assert xvtest.wait_for(lambda: dom0_grant_files(rundir) == [])
+    assert xvtest.wait_for(lambda: not sock.exists())
+    assert not any(t == str(sock) or "/dev/pts/" in t
+                   for t in fd_targets(daemon.pid))
+    # ... and the domain left the host completely (never a zombie).
+    assert xvtest.wait_for(lambda: "ch2" not in xvtest.sim_domains(rundir))
+    assert xvtest.wait_for(
+        lambda: daemon.virsh("domstate", "ch2").out.strip() == "shut off")
+    assert daemon.virsh("undefine", "ch2").rc == 0
+
+
+def test_debug_mapping_guest_pages_makes_a_zombie(build_dir, tmp_path):
+    """The same with the toolstack mapping the guest's pages (the debug
+    switch): the dead guest stays dying while the mapping is held, so the
+    check of the test above can fail."""
+    workdir = Path(tempfile.mkdtemp(prefix="xvd-"))
+    d = xvtest.PrivateDaemon(workdir)
+    subprocess.run([str(d.script), "start", str(d.dir), str(build_dir)],
+                   check=True, capture_output=True, text=True, timeout=60,
+                   env=xvtest.driver_env(
+                       {"XLITE_DEBUG_CHANNEL_MAP_GUEST": "1",
+                        "XLITE_DEVICE_TIMEOUT_MS": "2000"}, leaks=False))
+    try:
+        domid, sock, seen, err = crash_mid_transfer(d, tmp_path, "ch3")
+        assert seen[:1] == ["eof"], (seen, err)
+        xs = Xenstore(d.sim_rundir)
+        # The ring was the guest's (its frontend named it), not dom0's.
+        assert dom0_grant_files(d.sim_rundir) == []
+        # The zombie: destroyed, dying, still on the host.
+        assert xvtest.wait_for(
+            lambda: "d" in xvtest.sim_domains(d.sim_rundir)
+            .get("ch3", (0, ""))[1])
+        time.sleep(3)
+        doms = xvtest.sim_domains(d.sim_rundir)
+        assert "ch3" in doms and "d" in doms["ch3"][1], doms
+        del xs
+    finally:
+        d.stop()
+        xvtest.stop_simulated_hosts(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+READ_SOME = textwrap.dedent("""\
+    import sys, libvirt
+    uri, name, chan = sys.argv[1:4]
+    c = libvirt.open(uri)
+    d = c.lookupByName(name)
+    st = c.newStream(0)
+    d.openChannel(chan, st, 0)
+    got = b""
+    while len(got) < 100000:
+        b = st.recv(65536)
+        if not b:
+            break
+        got += b
+    print(len(got), set(got) == {ord("F")}, flush=True)
+    st.abort()
+    """)
+
+
+def test_adversary_guest_toolstack_stays_responsive(daemon, tmp_path):
+    rundir = daemon.sim_rundir
+    xs = Xenstore(rundir)
+    domid = define_start(daemon, tmp_path, "ch4",
+                         ["channel-flood org.test.flood",
+                          "channel-corrupt org.test.corrupt",
+                          "channel-garbage org.test.garbage",
+                          "channel-echo org.test.echo"],
+                         [("pty", "org.test.flood", None),
+                          ("pty", "org.test.corrupt", None),
+                          ("pty", "org.test.garbage", None),
+                          ("pty", "org.test.echo", None)])
+    pid = daemon.pid
+    fds_before = len(fd_targets(pid))
+    try:
+        # The channel whose indexes are impossible is closed by the
+        # toolstack: its nodes go.
+        assert xvtest.wait_for(lambda: not xs.exists(
+            f"/local/domain/0/backend/channel/{domid}/1"))
+        # Meanwhile libvirtd answers, again and again.
+        for _ in range(20):
+            assert daemon.virsh("list").rc == 0
+            assert daemon.virsh("dominfo", "ch4").rc == 0
+        # The flood reaches its reader, as flood.
+        r = subprocess.run([PYTHON, "-c", READ_SOME, daemon.uri, "ch4",
+                            "org.test.flood"], capture_output=True, text=True,
+                           env=xvtest.driver_env(leaks=False), timeout=120)
+        assert r.returncode == 0, r
+        n, only_f = r.stdout.split()
+        assert int(n) >= 100000 and only_f == "True", r.stdout
+        # The garbage in its nodes changed nothing: the backend's nodes are
+        # dom0's and stay as written, and the honest channel still echoes.
+        assert xs.read(f"/local/domain/0/backend/channel/{domid}/2/name") == \
+            "org.test.garbage"
+        r = run_echo(daemon, "ch4", "org.test.echo", 1 << 18)
+        assert r.returncode == 0 and r.stdout.split()[0] == "ok", r
+        # No fd leaked to the adversary (the corrupt channel's pty went).
+        assert len(fd_targets(pid)) <= fds_before
+    finally:
+        assert daemon.virsh("destroy", "ch4").rc == 0
+    assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
+    assert xvtest.wait_for(lambda: dom0_grant_files(rundir) == [])
+    assert "ch4" not in xvtest.sim_domains(rundir)
+    assert daemon.virsh("undefine", "ch4").rc == 0
+
+
+def test_open_channel_errors(daemon, tmp_path):
+    define_start(daemon, tmp_path, "ch5", [], [("pty", "org.test.x", None)])
+    try:
+        code = textwrap.dedent("""\
+            import sys, libvirt
+            c = libvirt.open(sys.argv[1])
+            d = c.lookupByName("ch5")
+            try:
+                d.openChannel("nosuch", c.newStream(0), 0)
+            except libvirt.libvirtError as e:
+                print(e.get_error_code(), e.get_error_message())
+            st = c.newStream(0)
+            d.openChannel("org.test.x", st, 0)
+            try:
+                d.openChannel("channel0", c.newStream(0), 0)
+            except libvirt.libvirtError as e:
+                print(e.get_error_code(), e.get_error_message())
+            """)
+        r = subprocess.run([PYTHON, "-c", code, daemon.uri],
+                           capture_output=True, text=True,
+                           env=xvtest.driver_env(leaks=False), timeout=60)
+        lines = r.stdout.splitlines()
+        assert lines[0] == "1 internal error: cannot find channel nosuch", r
+        assert lines[1] == ("38 operation failed: Active channel stream "
+                            "exists for this domain"), r
+    finally:
+        daemon.virsh("destroy", "ch5")
+        daemon.virsh("undefine", "ch5")
