@@ -928,6 +928,7 @@ typedef struct _XsimChan {
     bool guest_grants;      /* the debug layout: our pages, dom0 maps */
     uint32_t gref;          /* the grant we map, or ours */
     uint32_t port;          /* ours, bound to dom0's */
+    uint32_t dom0_port;
     void *mem;
     gsize len;
     guint64 moved;          /* bytes read and written, for the console */
@@ -1211,12 +1212,20 @@ xsim_chan_connect(XsimGuest *guest,
     XsimChannelMode mode;
     int rc;
 
-    if (front->chan || xsim_xsc_read(guest->xsc, p, &name) != 0 ||
+    if (xsim_xsc_read(guest->xsc, p, &name) != 0 ||
         (mode = xsim_chan_mode(guest, name)) == XSIM_CHANNEL_NONE ||
         !xsim_chan_read_u32(guest, front->back, "event-channel", &dom0_port))
         return;
+    /* The same device again, or a new channel that took its number at
+     * once (its nodes replaced while we looked away): then the old one
+     * goes first. */
+    if (front->chan && front->chan->dom0_port == dom0_port)
+        return;
+    if (front->chan)
+        xsim_chan_disconnect(guest, front);
     chan = g_new0(XsimChan, 1);
     chan->mode = mode;
+    chan->dom0_port = dom0_port;
     chan->len = (gsize)XSIM_CHAN_PAGES * XSIM_PAGE_SIZE;
     g_free(p);
     p = g_strdup_printf("%s/grant-side", front->back);

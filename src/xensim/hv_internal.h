@@ -22,8 +22,9 @@
  *    fields.  The main thread reads its own table without the lock.
  *  - The main thread may wait for a guest thread to end (join), because a
  *    guest thread never waits for the main thread except for a xenstore
- *    reply on its ring, and the main thread closes that ring before
- *    joining.
+ *    reply on its ring, which the main thread closes before joining, and
+ *    for the answer to a hypercall (XsimHcall: a channel's grant map or
+ *    port bind), which a stop ends too.
  */
 #pragma once
 

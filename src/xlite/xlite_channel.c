@@ -136,14 +136,44 @@ chan_name_ok(const char *name)
 
 /* ---------- teardown ---------- */
 
+/*
+ * A socket's client is told end of file, not a reset: Linux resets the
+ * peer of a unix socket closed with unread data, which a client that was
+ * writing into a full ring always leaves.  So: no more of its writes
+ * (they fail from now on), what it wrote dropped, then the close.
+ */
+static void
+chan_close_client(int *fd)
+{
+    char buf[4096];
+
+    if (*fd < 0)
+        return;
+    shutdown(*fd, SHUT_RDWR);
+    while (read(*fd, buf, sizeof(buf)) > 0)
+        ;
+    xlite__close(fd);
+}
+
 static int
 rm_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
         void *opaque)
 {
     xlite_channel *ch = opaque;
+    const char *dirs[] = { ch->be, ch->fe };
 
     xs_rm(xsh, t, ch->fe);
     xs_rm(xsh, t, ch->be);
+    /* Their parents, backend/channel/D and device/channel, once empty. */
+    for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        g_autofree char *parent = g_strndup(dirs[i],
+                                            strrchr(dirs[i], '/') - dirs[i]);
+        g_autofree char **ents = NULL;
+        unsigned int n = 0;
+
+        if ((ents = xs_directory(xsh, t, parent, &n)) && n == 0)
+            xs_rm(xsh, t, parent);
+    }
     return 0;
 }
 
@@ -175,7 +205,7 @@ chan_release(xlite_ctx *ctx, xlite_channel *ch, bool all)
     }
     if (ch->fe)
         xlite__xs_transact(ctx, NULL, rm_body, ch);
-    xlite__close(&ch->client);
+    chan_close_client(&ch->client);
     xlite__close(&ch->master);
     xlite__close(&ch->slave);
     if (ch->listen_fd >= 0) {
@@ -236,15 +266,15 @@ static void
 chan_client_gone(xlite__egc *egc, xlite_channel *ch)
 {
     xlite__ev_fd_deregister(egc->ctx, &ch->ev_data);
-    xlite__close(&ch->client);
+    chan_close_client(&ch->client);
     if (ch->listen_fd >= 0)
         xlite__ev_fd_modify(egc->ctx, &ch->ev_listen, POLLIN);
 }
 
 /*
  * One pass each way: true if an index moved.  *broken says the guest's
- * indexes are impossible; *blocked_out that the fd took less than the
- * ring had.
+ * indexes are impossible; *fd_gone that the served fd failed or, for a
+ * socket's client, ended.
  */
 static bool
 chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
@@ -257,8 +287,7 @@ chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
 
     /* Guest to fd: the guest writes left.prod, we own left.cons. */
     prod = __atomic_load_n(&vi->left.prod, __ATOMIC_ACQUIRE);
-    cons = ch->gnt_mapped ? __atomic_load_n(&vi->left.cons, __ATOMIC_RELAXED)
-                          : __atomic_load_n(&vi->left.cons, __ATOMIC_RELAXED);
+    cons = __atomic_load_n(&vi->left.cons, __ATOMIC_RELAXED);
     used = prod - cons;
     if (used > size) {
         *broken = true;
