@@ -408,3 +408,51 @@ def test_open_channel_errors(daemon, tmp_path):
     finally:
         daemon.virsh("destroy", "ch5")
         daemon.virsh("undefine", "ch5")
+
+
+def test_driver_restart_closes_and_reopens(own_daemon, tmp_path):
+    """A live guest's channel closed by the toolstack (libvirtd stops):
+    its nodes and dom0's grant go at once and the guest runs on; the next
+    libvirtd serves it again (a new pty) at reconnect,
+    and it echoes, also as a console (virDomainOpenConsole 'channel0')."""
+    d = own_daemon
+    domid = define_start(d, tmp_path, "ch6", ["channel-echo org.test.r"],
+                         [("pty", "org.test.r", None)])
+    rundir = d.sim_rundir
+    xs = Xenstore(rundir)
+    be = f"/local/domain/0/backend/channel/{domid}/0"
+    assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+    subprocess.run([str(d.script), "stop", str(d.dir)], check=True,
+                   timeout=60)
+    assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
+    assert not xs.exists(f"/local/domain/{domid}/device/channel")
+    assert dom0_grant_files(rundir) == []
+    assert host_states(rundir)[domid][5:] == "-"
+    d.start()
+    try:
+        assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+        kind, pty, alias = live_channels(d, "ch6")["org.test.r"]
+        assert kind == "pty" and pty and alias == "channel0"
+        r = run_echo(d, "ch6", "org.test.r", 1 << 16)
+        assert r.returncode == 0 and r.stdout.split()[0] == "ok", r
+        code = textwrap.dedent("""\
+            import sys, libvirt
+            c = libvirt.open(sys.argv[1])
+            d = c.lookupByName("ch6")
+            st = c.newStream(0)
+            d.openConsole("channel0", st, 0)
+            st.send(b"ping over a console\\n")
+            got = b""
+            while len(got) < 20:
+                got += st.recv(64)
+            print(got.decode().strip())
+            st.abort()
+            """)
+        r = subprocess.run([PYTHON, "-c", code, d.uri], capture_output=True,
+                           text=True, env=xvtest.driver_env(leaks=False),
+                           timeout=60)
+        assert r.stdout.strip() == "ping over a console", r
+    finally:
+        assert d.virsh("destroy", "ch6").rc == 0
+    assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
+    assert dom0_grant_files(rundir) == []
