@@ -1536,13 +1536,28 @@ xvDomainDestroy(virDomainPtr dom)
  * Domains: console, memory, vcpus, scheduler
  */
 
+/* A console's or channel's stream: one session at a time unless @force
+ * (@busy is the error then). */
+static int
+xvDomainOpenChrdev(virDomainObj *vm, virDomainChrDef *chr, virStreamPtr st,
+                   bool force, const char *busy)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    int ret = virChrdevOpen(priv->devs, chr->source, st, force);
+
+    if (ret == 1) {
+        virReportError(VIR_ERR_OPERATION_FAILED, "%s", busy);
+        ret = -1;
+    }
+    return ret;
+}
+
 static int
 xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
                     unsigned int flags)
 {
     virDomainObj *vm;
     virDomainChrDef *chr = NULL;
-    xvDomainObjPrivate *priv;
     size_t i;
     int ret = -1;
 
@@ -1592,14 +1607,9 @@ xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
         goto cleanup;
     }
 
-    priv = vm->privateData;
-    ret = virChrdevOpen(priv->devs, chr->source, st,
-                        (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0);
-    if (ret == 1) {
-        virReportError(VIR_ERR_OPERATION_FAILED, "%s",
-                       _("an active console session exists for this domain"));
-        ret = -1;
-    }
+    ret = xvDomainOpenChrdev(vm, chr, st,
+                             (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0,
+                             _("an active console session exists for this domain"));
 
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -1615,7 +1625,6 @@ xvDomainOpenChannel(virDomainPtr dom, const char *name, virStreamPtr st,
 {
     virDomainObj *vm;
     virDomainChrDef *chr = NULL;
-    xvDomainObjPrivate *priv;
     size_t i;
     int ret = -1;
 
@@ -1655,14 +1664,9 @@ xvDomainOpenChannel(virDomainPtr dom, const char *name, virStreamPtr st,
         goto cleanup;
     }
 
-    priv = vm->privateData;
-    ret = virChrdevOpen(priv->devs, chr->source, st,
-                        (flags & VIR_DOMAIN_CHANNEL_FORCE) != 0);
-    if (ret == 1) {
-        virReportError(VIR_ERR_OPERATION_FAILED, "%s",
-                       _("Active channel stream exists for this domain"));
-        ret = -1;
-    }
+    ret = xvDomainOpenChrdev(vm, chr, st,
+                             (flags & VIR_DOMAIN_CHANNEL_FORCE) != 0,
+                             _("Active channel stream exists for this domain"));
 
  cleanup:
     virDomainObjEndAPI(&vm);

@@ -772,37 +772,62 @@ xsim_op_evtchn_bind(XsimHvReq *req)
     return 0;
 }
 
+
+/*
+ * An op on one domain and a number of it (a port, a grant): @fn's error
+ * is reported as "domain D has no WHAT N".
+ */
 static int
-xsim_op_evtchn_notify(XsimHvReq *req)
+xsim_op_domain_number(XsimHvReq *req,
+                      const char *arg,
+                      gint64 min,
+                      const char *what,
+                      int (*fn)(XsimHvReq *req, XsimHvDomain *dom,
+                                uint32_t n))
 {
     XsimHvDomain *dom;
-    gint64 port;
+    gint64 n;
     int rc;
 
     if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
+        (rc = xsim_req_int(req, arg, true, min, G_MAXUINT32, &n)))
         return rc;
-    if ((rc = xsim_hv_evtchn_notify(dom, port)))
-        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
-                             dom->domid, port);
+    if ((rc = fn(req, dom, n)))
+        return xsim_req_fail(req, rc, "domain %u has no %s %" G_GINT64_FORMAT,
+                             dom->domid, what, n);
     return 0;
+}
+
+static int
+xsim_do_evtchn_notify(XsimHvReq *req,
+                      XsimHvDomain *dom,
+                      uint32_t port)
+{
+    return xsim_hv_evtchn_notify(dom, port);
+}
+
+static int
+xsim_op_evtchn_notify(XsimHvReq *req)
+{
+    return xsim_op_domain_number(req, "port", 1, "port",
+                                 xsim_do_evtchn_notify);
+}
+
+static int
+xsim_do_evtchn_close(XsimHvReq *req,
+                     XsimHvDomain *dom,
+                     uint32_t port)
+{
+    return xsim_hv_evtchn_close(dom, port);
 }
 
 static int
 xsim_op_evtchn_close(XsimHvReq *req)
 {
-    XsimHvDomain *dom;
-    gint64 port;
-    int rc;
-
-    if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
-        return rc;
-    if ((rc = xsim_hv_evtchn_close(dom, port)))
-        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
-                             dom->domid, port);
-    return 0;
+    return xsim_op_domain_number(req, "port", 1, "port",
+                                 xsim_do_evtchn_close);
 }
+
 
 static int
 xsim_op_grant_share(XsimHvReq *req)
@@ -850,20 +875,35 @@ xsim_op_grant_map(XsimHvReq *req)
     return 0;
 }
 
+
+static int
+xsim_do_grant_end(XsimHvReq *req,
+                  XsimHvDomain *dom,
+                  uint32_t gref)
+{
+    return xsim_hv_grant_end(dom, gref);
+}
+
 static int
 xsim_op_grant_end(XsimHvReq *req)
 {
-    XsimHvDomain *dom;
-    gint64 gref;
-    int rc;
+    return xsim_op_domain_number(req, "gref", 0, "grant", xsim_do_grant_end);
+}
 
-    if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "gref", true, 0, G_MAXUINT32, &gref)))
-        return rc;
-    if ((rc = xsim_hv_grant_end(dom, gref)))
-        return xsim_req_fail(req, rc, "domain %u has no grant %" G_GINT64_FORMAT,
-                             dom->domid, gref);
-    return 0;
+static int
+xsim_do_evtchn_unmask(XsimHvReq *req,
+                      XsimHvDomain *dom,
+                      uint32_t port)
+{
+    return xsim_hv_evtchn_unmask(dom, port, req->client);
+}
+
+/* EINVAL too for a port another connection watches. */
+static int
+xsim_op_evtchn_unmask(XsimHvReq *req)
+{
+    return xsim_op_domain_number(req, "port", 1, "port watched here",
+                                 xsim_do_evtchn_unmask);
 }
 
 static int
@@ -894,21 +934,6 @@ xsim_op_evtchn_watch(XsimHvReq *req)
     return 0;
 }
 
-static int
-xsim_op_evtchn_unmask(XsimHvReq *req)
-{
-    XsimHvDomain *dom;
-    gint64 port;
-    int rc;
-
-    if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
-        return rc;
-    if ((rc = xsim_hv_evtchn_unmask(dom, port, req->client)))
-        return xsim_req_fail(req, rc, "this connection does not watch port %"
-                             G_GINT64_FORMAT " of domain %u", port, dom->domid);
-    return 0;
-}
 
 void
 xsim_hv_client_evtchn_event(XsimHvClient *client,
