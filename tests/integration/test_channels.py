@@ -456,3 +456,58 @@ def test_driver_restart_closes_and_reopens(own_daemon, tmp_path):
         assert d.virsh("destroy", "ch6").rc == 0
     assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
     assert dom0_grant_files(rundir) == []
+
+
+WRITER = textwrap.dedent("""\
+    import sys, libvirt
+    uri, name, chan = sys.argv[1:4]
+    c = libvirt.open(uri)
+    d = c.lookupByName(name)
+    st = c.newStream(0)
+    d.openChannel(chan, st, 0)
+    sent = 0
+    try:
+        while sent < (1 << 24):
+            sent += st.send(b"s" * 4096)
+            if sent == 4096:
+                print("writing", flush=True)
+    except libvirt.libvirtError as e:
+        print("error", sent, flush=True)
+        raise SystemExit(0)
+    print("all sent", sent, flush=True)
+    """)
+
+
+def test_stalled_guest_blocks_only_its_writer(daemon, tmp_path):
+    """A guest that never takes its channel (no driver claims it): the
+    ring and the pty fill and the writer waits; libvirtd answers meanwhile
+    and the writer is released when the domain goes."""
+    domid = define_start(daemon, tmp_path, "ch7", [],
+                         [("unix", "org.test.stall",
+                           str(tmp_path / "stall.sock"))])
+    rundir = daemon.sim_rundir
+    xs = Xenstore(rundir)
+    p = subprocess.Popen([PYTHON, "-c", WRITER, daemon.uri, "ch7",
+                          "org.test.stall"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env=xvtest.driver_env(leaks=False))
+    try:
+        assert p.stdout.readline().strip() == "writing"
+        # The frontend never went past Initialising: nothing reads.
+        fe = f"/local/domain/{domid}/device/channel/0/state"
+        assert xs.read(fe) == "1"
+        time.sleep(2)
+        assert p.poll() is None, p.communicate()
+        for _ in range(10):
+            assert daemon.virsh("list").rc == 0
+            assert daemon.virsh("dominfo", "ch7").rc == 0
+        assert daemon.virsh("destroy", "ch7").rc == 0
+        out, err = p.communicate(timeout=60)
+        assert out.split()[0] == "error", (out, err)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
+    assert dom0_grant_files(rundir) == []
+    assert daemon.virsh("undefine", "ch7").rc == 0
