@@ -96,8 +96,12 @@ struct xlite_channel {
     uint64_t garbage;             /* state values that made no sense */
     GList link;                   /* in the context's channels */
 
-    /* The ring: dom0's grant (or, mapped, the guest's). */
+    /* The ring: dom0's grant (or, mapped, the guest's).  Our own
+     * indexes are kept here and only written out: the guest may scribble
+     * over them in the shared page, and is never believed about them. */
     void *mem;
+    uint32_t left_cons;
+    uint32_t right_prod;
     uint32_t gref;
     bool gnt_mapped;              /* mem is the guest's, mapped here */
     /* dom0's port. */
@@ -287,7 +291,7 @@ chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
 
     /* Guest to fd: the guest writes left.prod, we own left.cons. */
     prod = __atomic_load_n(&vi->left.prod, __ATOMIC_ACQUIRE);
-    cons = __atomic_load_n(&vi->left.cons, __ATOMIC_RELAXED);
+    cons = ch->left_cons;
     used = prod - cons;
     if (used > size) {
         *broken = true;
@@ -299,8 +303,8 @@ chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
         ssize_t r = write(fd, ring_left(ch) + off, n);
 
         if (r > 0) {
-            __atomic_store_n(&vi->left.cons, cons + (uint32_t)r,
-                             __ATOMIC_RELEASE);
+            ch->left_cons = cons + (uint32_t)r;
+            __atomic_store_n(&vi->left.cons, ch->left_cons, __ATOMIC_RELEASE);
             ch->from_guest += r;
             moved = true;
         } else if (r < 0 && errno != EAGAIN && errno != EINTR) {
@@ -310,7 +314,7 @@ chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
     }
 
     /* fd to guest: we own right.prod, the guest writes right.cons. */
-    prod = __atomic_load_n(&vi->right.prod, __ATOMIC_RELAXED);
+    prod = ch->right_prod;
     cons = __atomic_load_n(&vi->right.cons, __ATOMIC_ACQUIRE);
     used = prod - cons;
     if (used > size) {
@@ -323,7 +327,8 @@ chan_pass(xlite__egc *egc, xlite_channel *ch, bool *broken, bool *fd_gone)
         ssize_t r = read(fd, ring_right(ch) + off, n);
 
         if (r > 0) {
-            __atomic_store_n(&vi->right.prod, prod + (uint32_t)r,
+            ch->right_prod = prod + (uint32_t)r;
+            __atomic_store_n(&vi->right.prod, ch->right_prod,
                              __ATOMIC_RELEASE);
             ch->to_guest += r;
             moved = true;
@@ -367,10 +372,8 @@ chan_pump(xlite__egc *egc, xlite_channel *ch)
     /* What the fd should wait for: room in the guest's ring (POLLIN), the
      * fd taking what the guest wrote (POLLOUT). */
     vi = ch->mem;
-    lused = __atomic_load_n(&vi->left.prod, __ATOMIC_ACQUIRE) -
-            __atomic_load_n(&vi->left.cons, __ATOMIC_RELAXED);
-    rused = __atomic_load_n(&vi->right.prod, __ATOMIC_RELAXED) -
-            __atomic_load_n(&vi->right.cons, __ATOMIC_ACQUIRE);
+    lused = __atomic_load_n(&vi->left.prod, __ATOMIC_ACQUIRE) - ch->left_cons;
+    rused = ch->right_prod - __atomic_load_n(&vi->right.cons, __ATOMIC_ACQUIRE);
     want = (rused < XLITE__CHAN_RING_SIZE ? POLLIN : 0) |
            (lused > 0 && lused <= XLITE__CHAN_RING_SIZE ? POLLOUT : 0);
     xlite__ev_fd_modify(ctx, &ch->ev_data, want);

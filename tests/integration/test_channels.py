@@ -245,7 +245,10 @@ def test_guest_killed_mid_transfer_leaves_nothing(daemon, tmp_path):
     # The reader gets end of file (the socket's client is closed).
     assert seen[:1] == ["eof"], (seen, err)
     assert int(seen[1]) >= (1 << 19)
-    # The watch fired: the nodes, dom0's grant, the socket are gone...
+    # The watch fired (the core saw the guest go, before any destroy):
+    # the nodes, dom0's grant, the socket are gone...
+    assert (f"channel 'org.test.e' of domain {domid} closed: the domain "
+            "shut down") in daemon.log()
     assert xvtest.wait_for(lambda: not xs.exists(
         f"/local/domain/0/backend/channel/{domid}"))
     assert xvtest.wait_for(lambda: dom0_grant_files(rundir) == [])
