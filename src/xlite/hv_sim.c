@@ -1358,6 +1358,19 @@ sim_evtchn_close(xlite_ctx *ctx, void *state, struct xlite__hv_evtchn *ev)
     sim_evtchn_free(ctx, ev);
 }
 
+static void
+sim_chan_forget(xlite_ctx *ctx, void *state, uint32_t gref, uint32_t port)
+{
+    g_autofree char *gargs = g_strdup_printf(", \"domid\": 0, \"gref\": %u",
+                                             gref);
+    g_autofree char *pargs = g_strdup_printf(", \"domid\": 0, \"port\": %u",
+                                             port);
+
+    /* Either may be gone already (the host restarted): no matter. */
+    sim_call(ctx, state, "grant_end", gargs, false, NULL, NULL);
+    sim_call(ctx, state, "evtchn_close", pargs, false, NULL, NULL);
+}
+
 /* ---------- notifications ---------- */
 
 static void sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev);
@@ -1521,6 +1534,7 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .evtchn_notify = sim_evtchn_notify,
     .evtchn_consume = sim_evtchn_consume,
     .evtchn_close = sim_evtchn_close,
+    .chan_forget = sim_chan_forget,
     .vcpu_list = sim_vcpu_list,
     .pcpu_list = sim_pcpu_list,
     .sysfs_root = sim_sysfs_root,

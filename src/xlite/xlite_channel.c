@@ -621,6 +621,30 @@ chan_write_body(xlite_ctx *ctx, struct xs_handle *xsh, xs_transaction_t t,
     return 0;
 }
 
+/*
+ * A channel of this name left behind by another process (it died, or was
+ * an embedded client that exited): dom0's grant and port it held go
+ * before the nodes are replaced.  Only dom0's own nodes are read, and
+ * only where dom0 granted (in the debug layout the grant was the guest's).
+ */
+static void
+chan_forget_stale(xlite_ctx *ctx, const char *be)
+{
+    g_autofree char *side_p = g_strdup_printf("%s/grant-side", be);
+    g_autofree char *gref_p = g_strdup_printf("%s/ring-ref", be);
+    g_autofree char *port_p = g_strdup_printf("%s/event-channel", be);
+    g_autofree char *side = xlite__xs_read_bounded(ctx, side_p, 16);
+    uint64_t gref, port;
+
+    if (!ctx->hv->chan_forget || side ||
+        xlite__xs_read_uint(ctx, gref_p, UINT32_MAX, &gref) < 0 ||
+        xlite__xs_read_uint(ctx, port_p, UINT32_MAX, &port) < 0)
+        return;
+    XLITE_LOG(ctx, XLITE_LOG_INFO, "%s was left behind: ending grant %"
+              G_GUINT64_FORMAT " and port %" G_GUINT64_FORMAT, be, gref, port);
+    ctx->hv->chan_forget(ctx, ctx->hv_state, (uint32_t)gref, (uint32_t)port);
+}
+
 /* The devid: the channel's own if it was left behind (same name), else
  * the lowest free one. */
 static int
@@ -642,8 +666,12 @@ chan_pick_devid(xlite_ctx *ctx, uint32_t domid, const char *name)
 
         if (!g_ascii_string_to_unsigned(ents[i], 10, 0, 63, &id, NULL))
             continue;
-        if (other && g_str_equal(other, name))
+        if (other && g_str_equal(other, name)) {
+            g_autofree char *be = g_strdup_printf("%s/%s", dir, ents[i]);
+
+            chan_forget_stale(ctx, be);
             return (int)id;
+        }
         used |= G_GUINT64_CONSTANT(1) << id;
     }
     for (int id = 0; id < 64; id++) {

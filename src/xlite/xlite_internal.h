@@ -220,6 +220,11 @@ typedef struct xlite__hv_ops {
     int (*evtchn_consume)(xlite_ctx *ctx, struct xlite__hv_evtchn *ev);
     void (*evtchn_close)(xlite_ctx *ctx, void *state,
                          struct xlite__hv_evtchn *ev);
+    /* A channel another process served and left behind (it died, or an
+     * embedded client exited): dom0's grant gref ended and its port
+     * closed, best effort.  NULL: nothing to do. */
+    void (*chan_forget)(xlite_ctx *ctx, void *state, uint32_t gref,
+                        uint32_t port);
 } xlite__hv_ops;
 
 /* xlite_stats.c: the query path's teardown, at xlite_ctx_free. */

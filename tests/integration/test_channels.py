@@ -18,6 +18,7 @@ import os
 import re
 from collections import Counter
 import shutil
+import signal
 import subprocess
 import tempfile
 import textwrap
@@ -514,3 +515,35 @@ def test_stalled_guest_blocks_only_its_writer(daemon, tmp_path):
     assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
     assert dom0_grant_files(rundir) == []
     assert daemon.virsh("undefine", "ch7").rc == 0
+
+
+def test_killed_driver_leaves_nothing_behind_at_reconnect(own_daemon,
+                                                          tmp_path):
+    """libvirtd killed: the channel it served stays in xenstore, with
+    dom0's grant; the next libvirtd takes it over at reconnect, ending
+    the grant and the port left behind, so nothing accumulates."""
+    d = own_daemon
+    domid = define_start(d, tmp_path, "ch8", ["channel-echo org.test.k"],
+                         [("pty", "org.test.k", None)])
+    rundir = d.sim_rundir
+    xs = Xenstore(rundir)
+    be = f"/local/domain/0/backend/channel/{domid}/0"
+    assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+    first = dom0_grant_files(rundir)
+    assert len(first) == 1
+    for _ in range(2):
+        pid = d.pid
+        os.kill(pid, signal.SIGKILL)
+        assert xvtest.wait_for(lambda: not os.path.exists(f"/proc/{pid}"))
+        assert xs.read(be + "/name") == "org.test.k"
+        d.start()
+        # Reconnected: a new grant, and the one left behind ended.
+        assert xvtest.wait_for(lambda: dom0_grant_files(rundir) != first)
+        grants = dom0_grant_files(rundir)
+        assert len(grants) == 1, (first, grants)
+        assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+        first = grants
+    r = run_echo(d, "ch8", "org.test.k", 1 << 16)
+    assert r.returncode == 0 and r.stdout.split()[0] == "ok", r
+    assert d.virsh("destroy", "ch8").rc == 0
+    assert dom0_grant_files(rundir) == []
