@@ -150,6 +150,10 @@ ECHO = textwrap.dedent("""\
                 b = st.recv(65536)
                 if not b:
                     print("eof", got, flush=True)
+                    # A client that saw end of file finishes its stream:
+                    # libvirtd 9.0 leaks a stream filter of a client that
+                    # leaves without (virNetServerClientAddFilter).
+                    st.finish()
                     raise SystemExit(0)
                 assert b == expected(got, len(b)), "the echo differs"
                 got += len(b)
@@ -158,6 +162,10 @@ ECHO = textwrap.dedent("""\
                 told = True
     except libvirt.libvirtError as e:
         print("error", got, e.get_error_message(), flush=True)
+        try:
+            st.abort()
+        except libvirt.libvirtError:
+            pass
         raise SystemExit(0)
     print("ok", got, flush=True)
     st.finish()
@@ -401,6 +409,7 @@ def test_open_channel_errors(daemon, tmp_path):
                 d.openChannel("channel0", c.newStream(0), 0)
             except libvirt.libvirtError as e:
                 print(e.get_error_code(), e.get_error_message())
+            st.abort()
             """)
         r = subprocess.run([PYTHON, "-c", code, daemon.uri],
                            capture_output=True, text=True,
@@ -477,6 +486,10 @@ WRITER = textwrap.dedent("""\
                 print("writing", flush=True)
     except libvirt.libvirtError as e:
         print("error", sent, flush=True)
+        try:
+            st.abort()
+        except libvirt.libvirtError:
+            pass
         raise SystemExit(0)
     print("all sent", sent, flush=True)
     """)
@@ -538,7 +551,8 @@ def test_killed_driver_leaves_nothing_behind_at_reconnect(own_daemon,
         assert xs.read(be + "/name") == "org.test.k"
         d.start()
         # Reconnected: a new grant, and the one left behind ended.
-        assert xvtest.wait_for(lambda: dom0_grant_files(rundir) != first)
+        assert xvtest.wait_for(lambda: dom0_grant_files(rundir) not in
+                               (first, []))
         grants = dom0_grant_files(rundir)
         assert len(grants) == 1, (first, grants)
         assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
