@@ -49,6 +49,7 @@
 #include <xen/io/libxenvchan.h>
 
 #include "hv_internal.h"
+#include "xsim_agent.h"
 #include "xsim_netfront.h"
 #include "xsim_xsc.h"
 
@@ -265,6 +266,8 @@ xsim_guest_parse_directive(const char *line,
         script->hang = true;
     else if (g_str_equal(verb, "ticker"))
         script->ticker = true;
+    else if (g_str_equal(verb, "no-agent"))
+        script->no_agent = true;
     else
         return false;
     return true;
@@ -932,7 +935,12 @@ typedef struct _XsimChan {
     void *mem;
     gsize len;
     guint64 moved;          /* bytes read and written, for the console */
+    XsimAgent *agent;       /* AGENT: qemu-ga, and its replies not sent */
+    GString *agent_out;
 } XsimChan;
+
+/* What qemu-ga's replies may hold back before it reads no more. */
+#define XSIM_AGENT_OUT_MAX (64 * 1024)
 
 /* Any call of the kernel that needs an answer; ESRCH once stopping. */
 static int
@@ -1007,6 +1015,9 @@ xsim_chan_free(XsimChan *chan)
 {
     if (!chan)
         return;
+    xsim_agent_free(chan->agent);
+    if (chan->agent_out)
+        g_string_free(chan->agent_out, TRUE);
     if (chan->mem) {
         struct vchan_interface *vi = chan->mem;
 
@@ -1024,6 +1035,8 @@ xsim_chan_mode(XsimGuest *guest,
         if (g_str_equal(guest->script.channels[i].name, name))
             return guest->script.channels[i].mode;
     }
+    if (g_str_equal(name, XSIM_AGENT_CHANNEL) && !guest->script.no_agent)
+        return XSIM_CHANNEL_AGENT;
     return XSIM_CHANNEL_NONE;
 }
 
@@ -1049,6 +1062,53 @@ xsim_chan_notify(XsimGuest *guest,
     xsim_hv_post_notify(guest->hv, guest->domid, chan->port);
 }
 
+/*
+ * qemu-ga: what the host wrote goes to the agent while its unsent
+ * replies are few, and its replies into our ring as room allows.
+ */
+static bool
+xsim_chan_pump_agent(XsimChan *chan)
+{
+    struct vchan_interface *vi = chan->mem;
+    const uint32_t size = 1u << XSIM_CHAN_RING_ORDER;
+    bool moved = false;
+
+    for (;;) {
+        uint32_t rprod = __atomic_load_n(&vi->right.prod, __ATOMIC_ACQUIRE);
+        uint32_t rcons = vi->right.cons;
+        uint32_t lprod = vi->left.prod;
+        uint32_t lcons = __atomic_load_n(&vi->left.cons, __ATOMIC_ACQUIRE);
+        uint32_t avail = rprod - rcons, space = size - (lprod - lcons);
+        bool step = false;
+
+        if (avail > size || space > size)
+            return moved;
+        if (avail && chan->agent_out->len < XSIM_AGENT_OUT_MAX) {
+            char buf[4096];
+            uint32_t n = MIN(avail, sizeof(buf));
+
+            for (uint32_t i = 0; i < n; i++)
+                buf[i] = xsim_chan_right(chan)[(rcons + i) & (size - 1)];
+            __atomic_store_n(&vi->right.cons, rcons + n, __ATOMIC_RELEASE);
+            xsim_agent_input(chan->agent, buf, n, chan->agent_out);
+            step = true;
+        }
+        if (space && chan->agent_out->len) {
+            uint32_t n = MIN(space, chan->agent_out->len);
+
+            for (uint32_t i = 0; i < n; i++)
+                xsim_chan_left(chan)[(lprod + i) & (size - 1)] =
+                    chan->agent_out->str[i];
+            g_string_erase(chan->agent_out, 0, n);
+            __atomic_store_n(&vi->left.prod, lprod + n, __ATOMIC_RELEASE);
+            step = true;
+        }
+        if (!step)
+            return moved;
+        moved = true;
+    }
+}
+
 /* Moves what the script asks for; true if any index moved. */
 static bool
 xsim_chan_pump(XsimGuest *guest,
@@ -1059,6 +1119,8 @@ xsim_chan_pump(XsimGuest *guest,
     uint32_t rprod, rcons, lprod, lcons, avail, space, n;
     bool moved = false;
 
+    if (chan->mode == XSIM_CHANNEL_AGENT)
+        return xsim_chan_pump_agent(chan);
     if (chan->mode != XSIM_CHANNEL_ECHO && chan->mode != XSIM_CHANNEL_SINK)
         return false;
     for (;;) {
@@ -1193,6 +1255,20 @@ xsim_chan_read_u32(XsimGuest *guest,
     return true;
 }
 
+static const char *
+xsim_guest_agent_hostname(gpointer opaque)
+{
+    return ((XsimGuest *)opaque)->hostname;
+}
+
+static void
+xsim_guest_agent_shutdown(gpointer opaque,
+                          const char *mode)
+{
+    xsim_guest_shutdown(opaque, g_str_equal(mode, "reboot") ?
+                        XSIM_SHUTDOWN_REBOOT : XSIM_SHUTDOWN_POWEROFF);
+}
+
 /*
  * The backend is ready (InitWait): map its pages (or, in the debug
  * layout, share ours), bind to its port, and say Connected.  A channel
@@ -1253,6 +1329,16 @@ xsim_chan_connect(XsimGuest *guest,
         return;
     }
     front->chan = chan;
+    if (mode == XSIM_CHANNEL_AGENT) {
+        XsimAgentHost host = {
+            .hostname = xsim_guest_agent_hostname,
+            .shutdown = xsim_guest_agent_shutdown,
+            .opaque = guest,
+        };
+
+        chan->agent = xsim_agent_new(&host);
+        chan->agent_out = g_string_new(NULL);
+    }
     if (chan->guest_grants) {
         struct vchan_interface *vi = chan->mem;
 

@@ -109,7 +109,11 @@ typedef enum {
     XSIM_CHANNEL_FLOOD,     /* fills the ring and notifies, forever */
     XSIM_CHANNEL_CORRUPT,   /* writes nonsense into the ring's indexes */
     XSIM_CHANNEL_GARBAGE,   /* writes garbage to the channel's nodes */
+    XSIM_CHANNEL_AGENT,     /* qemu-ga (xsim_agent.c) */
 } XsimChannelMode;
+/* The guest agent's channel, which the guest's qemu-ga takes unless its
+ * script says no-agent or names the channel itself. */
+#define XSIM_AGENT_CHANNEL "org.qemu.guest_agent.0"
 #define XSIM_CHANNEL_NAME_MAX 128
 #define XSIM_GUEST_MAX_CHANNELS 4
 
@@ -136,6 +140,7 @@ typedef struct {
         XsimChannelMode mode;
     } channels[XSIM_GUEST_MAX_CHANNELS];
     guint nchannels;
+    bool no_agent;          /* no qemu-ga on its agent channel */
 } XsimGuestScript;
 
 /*

@@ -14,6 +14,7 @@ guest's pages instead) leaves a zombie, so the check above can fail; a
 guest that floods, corrupts its ring's indexes and writes garbage into its
 nodes leaves libvirtd answering and the other channels working."""
 
+import json
 import os
 import re
 from collections import Counter
@@ -561,3 +562,88 @@ def test_killed_driver_leaves_nothing_behind_at_reconnect(own_daemon,
     assert r.returncode == 0 and r.stdout.split()[0] == "ok", r
     assert d.virsh("destroy", "ch8").rc == 0
     assert dom0_grant_files(rundir) == []
+
+
+AGENT = textwrap.dedent("""\
+    import json, sys, libvirt
+    uri, name = sys.argv[1:3]
+    c = libvirt.open(uri)
+    d = c.lookupByName(name)
+    st = c.newStream(0)
+    d.openChannel("org.qemu.guest_agent.0", st, 0)
+    buf = b""
+
+    def ask(line):
+        global buf
+        st.send(line)
+        while b"\\n" not in buf:
+            buf += st.recv(4096)
+        reply, buf = buf.split(b"\\n", 1)
+        return reply
+
+    out = []
+    out.append(ask(b'{"execute":"guest-sync","arguments":{"id":4711}}\\n'))
+    out.append(ask(b'\\xff{"execute":"guest-sync-delimited",'
+                   b'"arguments":{"id":12}}\\n'))
+    out.append(ask(b'{"execute":"guest-ping"}\\n'))
+    out.append(ask(b'{"execute":"guest-get-host-name"}\\n'))
+    out.append(ask(b'{"execute":"guest-set-time",'
+                   b'"arguments":{"time":1000000000000000000}}\\n'))
+    out.append(ask(b'{"execute":"guest-get-time"}\\n'))
+    out.append(ask(b'{"execute":"guest-fsfreeze-freeze"}\\n'))
+    out.append(ask(b'{"execute":"guest-get-osinfo"}\\n'))
+    out.append(ask(b'{"execute":"guest-fsfreeze-thaw"}\\n'))
+    out.append(ask(b'{"execute":"no-such-thing"}\\n'))
+    out.append(ask(b'not json at all\\n'))
+    out.append(ask(b"x" * 70000 + b"\\n"))
+    out.append(ask(b'{"execute":"guest-ping"}\\n'))
+    st.abort()
+    for r in out:
+        print(r.decode("utf-8", "replace"))
+    """)
+
+
+def test_simulated_guest_agent_answers_on_its_channel(daemon, tmp_path):
+    """The simulated guest's qemu-ga on org.qemu.guest_agent.0, spoken to
+    raw through virDomainOpenChannel (the driver's agent APIs are the
+    issue's second half, not here)."""
+    define_start(daemon, tmp_path, "ch9", [],
+                 [("unix", "org.qemu.guest_agent.0",
+                   str(tmp_path / "qga.sock"))])
+    try:
+        r = subprocess.run([PYTHON, "-c", AGENT, daemon.uri, "ch9"],
+                           capture_output=True, text=True,
+                           env=xvtest.driver_env(leaks=False), timeout=60)
+        assert r.returncode == 0, r
+        lines = r.stdout.splitlines()
+        assert json.loads(lines[0]) == {"return": 4711}
+        assert lines[1] == "\ufffd" + '{"return":12}'
+        assert json.loads(lines[2]) == {"return": {}}
+        assert json.loads(lines[3]) == {"return": {"host-name": "ch9"}}
+        assert json.loads(lines[4]) == {"return": {}}
+        # The guest's clock, set a few ms ago to 2001-09-09.
+        t = json.loads(lines[5])["return"]
+        assert 10**18 <= t < 10**18 + 60 * 10**9
+        assert json.loads(lines[6]) == {"return": 1}
+        frozen = json.loads(lines[7])["error"]
+        assert frozen["class"] == "GenericError" and "frozen" in frozen["desc"]
+        assert json.loads(lines[8]) == {"return": 1}
+        assert json.loads(lines[9])["error"]["class"] == "CommandNotFound"
+        assert json.loads(lines[10])["error"]["class"] == "GenericError"
+        assert json.loads(lines[11])["error"]["desc"] == "Command too long"
+        assert json.loads(lines[12]) == {"return": {}}
+    finally:
+        daemon.virsh("destroy", "ch9")
+        daemon.virsh("undefine", "ch9")
+
+
+def test_no_agent_guest_leaves_its_channel_alone(daemon, tmp_path):
+    domid = define_start(daemon, tmp_path, "ch10", ["no-agent"],
+                         [("pty", "org.qemu.guest_agent.0", None)])
+    xs = Xenstore(daemon.sim_rundir)
+    try:
+        time.sleep(1)
+        assert xs.read(f"/local/domain/{domid}/device/channel/0/state") == "1"
+    finally:
+        daemon.virsh("destroy", "ch10")
+        daemon.virsh("undefine", "ch10")
