@@ -118,17 +118,23 @@ def fd_targets(pid):
     return out
 
 
-# A client of one channel: sends SIZE random bytes in chunks, reading the
-# echo after each, and compares; with HALF, prints "half" once half is
-# through and goes on reading until end of file or an error.
-ECHO = textwrap.dedent("""\
-    import os, sys, libvirt
-    uri, name, chan, size, half = sys.argv[1:6]
-    size, half = int(size), half == "1"
+# What every client below starts with: the stream of channel CHAN of
+# domain NAME (argv 1 to 3), open.
+OPEN = textwrap.dedent("""\
+    import json, os, sys, libvirt
+    uri, name, chan = sys.argv[1:4]
     c = libvirt.open(uri)
     d = c.lookupByName(name)
     st = c.newStream(0)
     d.openChannel(chan, st, 0)
+    """)
+
+
+# A client of one channel: sends SIZE random bytes in chunks, reading the
+# echo after each, and compares; with HALF, prints "half" once half is
+# through and goes on reading until end of file or an error.
+ECHO = OPEN + textwrap.dedent("""\
+    size, half = int(sys.argv[4]), sys.argv[5] == "1"
     data = os.urandom(size)
 
     def expected(pos, n):
@@ -322,13 +328,7 @@ def test_debug_mapping_guest_pages_makes_a_zombie(build_dir, tmp_path):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-READ_SOME = textwrap.dedent("""\
-    import sys, libvirt
-    uri, name, chan = sys.argv[1:4]
-    c = libvirt.open(uri)
-    d = c.lookupByName(name)
-    st = c.newStream(0)
-    d.openChannel(chan, st, 0)
+READ_SOME = OPEN + textwrap.dedent("""\
     got = b""
     while len(got) < 100000:
         b = st.recv(65536)
@@ -424,18 +424,25 @@ def test_open_channel_errors(daemon, tmp_path):
         daemon.virsh("undefine", "ch5")
 
 
+def start_pty_echo(host, tmp, name, chan):
+    """NAME with an echoing pty channel CHAN, once the guest connected it:
+    (domid, the host's run directory, its xenstore, the backend's path)."""
+    domid = define_start(host, tmp, name, [f"channel-echo {chan}"],
+                         [("pty", chan, None)])
+    rundir = host.sim_rundir
+    xs = Xenstore(rundir)
+    be = f"/local/domain/0/backend/channel/{domid}/0"
+    assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+    return domid, rundir, xs, be
+
+
 def test_driver_restart_closes_and_reopens(own_daemon, tmp_path):
     """A live guest's channel closed by the toolstack (libvirtd stops):
     its nodes and dom0's grant go at once and the guest runs on; the next
     libvirtd serves it again (a new pty) at reconnect,
     and it echoes, also as a console (virDomainOpenConsole 'channel0')."""
     d = own_daemon
-    domid = define_start(d, tmp_path, "ch6", ["channel-echo org.test.r"],
-                         [("pty", "org.test.r", None)])
-    rundir = d.sim_rundir
-    xs = Xenstore(rundir)
-    be = f"/local/domain/0/backend/channel/{domid}/0"
-    assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+    domid, rundir, xs, be = start_pty_echo(d, tmp_path, "ch6", "org.test.r")
     subprocess.run([str(d.script), "stop", str(d.dir)], check=True,
                    timeout=60)
     assert not xs.exists(f"/local/domain/0/backend/channel/{domid}")
@@ -472,13 +479,7 @@ def test_driver_restart_closes_and_reopens(own_daemon, tmp_path):
     assert dom0_grant_files(rundir) == []
 
 
-WRITER = textwrap.dedent("""\
-    import sys, libvirt
-    uri, name, chan = sys.argv[1:4]
-    c = libvirt.open(uri)
-    d = c.lookupByName(name)
-    st = c.newStream(0)
-    d.openChannel(chan, st, 0)
+WRITER = OPEN + textwrap.dedent("""\
     sent = 0
     try:
         while sent < (1 << 24):
@@ -537,12 +538,7 @@ def test_killed_driver_leaves_nothing_behind_at_reconnect(own_daemon,
     dom0's grant; the next libvirtd takes it over at reconnect, ending
     the grant and the port left behind, so nothing accumulates."""
     d = own_daemon
-    domid = define_start(d, tmp_path, "ch8", ["channel-echo org.test.k"],
-                         [("pty", "org.test.k", None)])
-    rundir = d.sim_rundir
-    xs = Xenstore(rundir)
-    be = f"/local/domain/0/backend/channel/{domid}/0"
-    assert xvtest.wait_for(lambda: xs.read(be + "/state") == "4")
+    domid, rundir, xs, be = start_pty_echo(d, tmp_path, "ch8", "org.test.k")
     first = dom0_grant_files(rundir)
     assert len(first) == 1
     for _ in range(2):
@@ -564,13 +560,7 @@ def test_killed_driver_leaves_nothing_behind_at_reconnect(own_daemon,
     assert dom0_grant_files(rundir) == []
 
 
-AGENT = textwrap.dedent("""\
-    import json, sys, libvirt
-    uri, name = sys.argv[1:3]
-    c = libvirt.open(uri)
-    d = c.lookupByName(name)
-    st = c.newStream(0)
-    d.openChannel("org.qemu.guest_agent.0", st, 0)
+AGENT = OPEN + textwrap.dedent("""\
     buf = b""
 
     def ask(line):
@@ -611,7 +601,8 @@ def test_simulated_guest_agent_answers_on_its_channel(daemon, tmp_path):
                  [("unix", "org.qemu.guest_agent.0",
                    str(tmp_path / "qga.sock"))])
     try:
-        r = subprocess.run([PYTHON, "-c", AGENT, daemon.uri, "ch9"],
+        r = subprocess.run([PYTHON, "-c", AGENT, daemon.uri, "ch9",
+                            "org.qemu.guest_agent.0"],
                            capture_output=True, text=True,
                            env=xvtest.driver_env(leaks=False), timeout=60)
         assert r.returncode == 0, r
