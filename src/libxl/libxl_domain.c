@@ -344,6 +344,9 @@ xvDomainObjPrivateFree(void *data)
     virChrdevFree(priv->devs);
     g_clear_pointer(&priv->blockjobs, g_hash_table_unref);
     g_clear_pointer(&priv->blockmerges, g_hash_table_unref);
+    /* Closed when the domain stops, before the object can go away. */
+    g_assert(!priv->channels || priv->channels->len == 0);
+    g_clear_pointer(&priv->channels, g_ptr_array_unref);
     g_free(priv);
 }
 
@@ -392,6 +395,99 @@ xvDomainEnableEvents(xvDriver *driver, virDomainObj *vm)
     return 0;
 }
 
+/* ---------------------------------------------------------------------
+ * Channels (docs/channels.md)
+ */
+
+static void
+xvDomainCloseChannels(xvDriver *driver, virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    size_t i;
+
+    if (!priv->channels)
+        return;
+    for (i = 0; i < priv->channels->len; i++)
+        xlite_channel_close(driver->ctx, g_ptr_array_index(priv->channels, i));
+    g_ptr_array_set_size(priv->channels, 0);
+}
+
+static int
+xvDomainCloseChannelsOne(virDomainObj *vm, void *opaque)
+{
+    virObjectLock(vm);
+    xvDomainCloseChannels(opaque, vm);
+    virObjectUnlock(vm);
+    return 0;
+}
+
+/* The driver stops: the channels it served go with it (a new driver
+ * opens them again at reconnect). */
+void
+xvDomainCloseAllChannels(xvDriver *driver)
+{
+    if (driver->domains)
+        virDomainObjListForEach(driver->domains, false,
+                                xvDomainCloseChannelsOne, driver);
+}
+
+/*
+ * The core sets up and serves each Xen channel of the running domain (its
+ * xenstore nodes, dom0's grant of the ring, the event channel, the pty or
+ * socket); the live definition shows each pty's path.  @reconnect: a new
+ * driver takes over channels another process served (open replaces what
+ * was left), and a failure is only logged, as the domain runs anyway.
+ */
+static int
+xvDomainOpenChannels(xvDriver *driver, virDomainObj *vm, bool reconnect)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    virDomainDef *def = vm->def;
+    size_t i;
+
+    xvDomainCloseChannels(driver, vm);
+    if (!priv->channels)
+        priv->channels = g_ptr_array_new();
+    for (i = 0; i < def->nchannels; i++) {
+        virDomainChrDef *chr = def->channels[i];
+        xlite_channel_config cfg = { 0 };
+        xlite_channel *chan = NULL;
+
+        if (!chr->info.alias)
+            chr->info.alias = g_strdup_printf("channel%zu", i);
+        if (chr->targetType != VIR_DOMAIN_CHR_CHANNEL_TARGET_TYPE_XEN ||
+            !chr->target.name) {
+            g_ptr_array_add(priv->channels, NULL);
+            continue;
+        }
+        cfg.name = chr->target.name;
+        if (chr->source->type == VIR_DOMAIN_CHR_TYPE_UNIX) {
+            cfg.connection = XLITE_CHANNEL_SOCKET;
+            cfg.path = chr->source->data.nix.path;
+        } else {
+            cfg.connection = XLITE_CHANNEL_PTY;
+        }
+        if (xlite_channel_open(driver->ctx, def->id, &cfg, &chan, NULL) < 0) {
+            if (reconnect) {
+                VIR_WARN("domain '%s': cannot serve channel '%s': %s",
+                         def->name, chr->target.name, xlite_errmsg());
+                g_ptr_array_add(priv->channels, NULL);
+                continue;
+            }
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("cannot open channel '%s' of domain '%s': %s"),
+                           chr->target.name, def->name, xlite_errmsg());
+            return -1;
+        }
+        g_ptr_array_add(priv->channels, chan);
+        if (chr->source->type == VIR_DOMAIN_CHR_TYPE_PTY) {
+            g_free(chr->source->data.file.path);
+            chr->source->data.file.path = g_strdup(xlite_channel_path(chan));
+        }
+    }
+    return 0;
+}
+
 /* Forget the running instance: state, status file, transient object. */
 static void
 xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
@@ -400,6 +496,7 @@ xvDomainCleanupStopped(xvDriver *driver, virDomainObj *vm,
     g_autofree char *statusFile = virDomainConfigFile(driver->config->runDir,
                                                       vm->def->name);
 
+    xvDomainCloseChannels(driver, vm);
     xvDomainDisableEvents(driver, vm);
     xvNetworkReleaseDomain(vm->def);
     if (unlink(statusFile) < 0 && errno != ENOENT)
@@ -793,7 +890,8 @@ xvDomainStartFinish(xvDriver *driver, virDomainObj *vm, uint32_t domid,
     vm->def->id = domid;
     xvDomainRecordConsoles(driver, vm);
     xvDomainNameDevices(driver, vm);
-    if (xvDomainEnableEvents(driver, vm) < 0)
+    if (xvDomainEnableEvents(driver, vm) < 0 ||
+        xvDomainOpenChannels(driver, vm, false) < 0)
         return -1;
     if (startPaused)
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
@@ -1459,6 +1557,7 @@ xvDomainReconnect(xvDriver *driver, virDomainObj *vm)
                      vm->def->id);
         xvBlockJobReconnect(driver, vm);
         xvNetworkReclaimDomain(vm->def);
+        ignore_value(xvDomainOpenChannels(driver, vm, true));
         return;
     }
 

@@ -45,6 +45,13 @@ struct _xvDomainObjPrivate {
      * target (xvBlockMerge, libxl_blockjob.c).  Protected by the domain
      * object's lock. */
     GHashTable *blockmerges;
+
+    /* The Xen channels the core serves for the running domain
+     * (xlite_channel *), one per def->channels entry in its order, NULL
+     * where the entry is not a Xen channel.  Opened at start and at
+     * reconnect, closed when the domain stops.  Protected by the domain
+     * object's lock. */
+    GPtrArray *channels;
 };
 
 /* The domain object for @dom, locked and referenced (release it with
@@ -113,6 +120,9 @@ void xvDomainReclaimStarts(xvDriver *driver);
 /* After the driver (re)starts: reconnect to every domain whose status was
  * saved, and report the ones that died meanwhile as shut off. */
 void xvDomainReconnectAll(xvDriver *driver);
+
+/* The driver stops: close the channels it serves (docs/channels.md). */
+void xvDomainCloseAllChannels(xvDriver *driver);
 
 /* Start the autostart domains that are not running. */
 void xvDomainAutostartAll(xvDriver *driver);

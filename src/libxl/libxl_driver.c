@@ -97,6 +97,8 @@ xvDriverFree(xvDriver *driver)
     if (!driver)
         return;
     xvDomainEventsStop(driver);
+    if (driver->ctx)
+        xvDomainCloseAllChannels(driver);
     g_mutex_clear(&driver->eventWorkerLock);
     virObjectUnref(driver->xmlopt);
     virObjectUnref(driver->caps);
@@ -1511,13 +1513,28 @@ xvDomainDestroy(virDomainPtr dom)
  * Domains: console, memory, vcpus, scheduler
  */
 
+/* A console's or channel's stream: one session at a time unless @force
+ * (@busy is the error then). */
+static int
+xvDomainOpenChrdev(virDomainObj *vm, virDomainChrDef *chr, virStreamPtr st,
+                   bool force, const char *busy)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    int ret = virChrdevOpen(priv->devs, chr->source, st, force);
+
+    if (ret == 1) {
+        virReportError(VIR_ERR_OPERATION_FAILED, "%s", busy);
+        ret = -1;
+    }
+    return ret;
+}
+
 static int
 xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
                     unsigned int flags)
 {
     virDomainObj *vm;
     virDomainChrDef *chr = NULL;
-    xvDomainObjPrivate *priv;
     size_t i;
     int ret = -1;
 
@@ -1538,6 +1555,12 @@ xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
         for (i = 0; !chr && i < vm->def->nserials; i++) {
             if (STREQ_NULLABLE(devName, vm->def->serials[i]->info.alias))
                 chr = vm->def->serials[i];
+        }
+        /* A Xen channel on a pty is a console too (virsh console
+         * --devname channel0). */
+        for (i = 0; !chr && i < vm->def->nchannels; i++) {
+            if (STREQ_NULLABLE(devName, vm->def->channels[i]->info.alias))
+                chr = vm->def->channels[i];
         }
     } else if (vm->def->nconsoles > 0) {
         chr = vm->def->consoles[0];
@@ -1561,14 +1584,66 @@ xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
         goto cleanup;
     }
 
-    priv = vm->privateData;
-    ret = virChrdevOpen(priv->devs, chr->source, st,
-                        (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0);
-    if (ret == 1) {
-        virReportError(VIR_ERR_OPERATION_FAILED, "%s",
-                       _("an active console session exists for this domain"));
-        ret = -1;
+    ret = xvDomainOpenChrdev(vm, chr, st,
+                             (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0,
+                             _("an active console session exists for this domain"));
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* A channel's stream, as libvirt's QEMU driver opens it: by alias, or by
+ * the Xen target name (as QEMU's matches a virtio channel's), or the
+ * first channel; its pty or its socket. */
+static int
+xvDomainOpenChannel(virDomainPtr dom, const char *name, virStreamPtr st,
+                    unsigned int flags)
+{
+    virDomainObj *vm;
+    virDomainChrDef *chr = NULL;
+    size_t i;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_CHANNEL_FORCE, -1);
+
+    if (!(vm = xvDomObjFromDomain(dom)))
+        return -1;
+    if (virDomainOpenChannelEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+
+    if (name) {
+        for (i = 0; !chr && i < vm->def->nchannels; i++) {
+            virDomainChrDef *c = vm->def->channels[i];
+
+            if (STREQ_NULLABLE(name, c->info.alias) ||
+                (c->targetType == VIR_DOMAIN_CHR_CHANNEL_TARGET_TYPE_XEN &&
+                 STREQ_NULLABLE(name, c->target.name)))
+                chr = c;
+        }
+    } else if (vm->def->nchannels > 0) {
+        chr = vm->def->channels[0];
     }
+    if (!chr) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, _("cannot find channel %s"),
+                       NULLSTR(name));
+        goto cleanup;
+    }
+    if (!(chr->source->type == VIR_DOMAIN_CHR_TYPE_UNIX &&
+          chr->source->data.nix.path) &&
+        !(chr->source->type == VIR_DOMAIN_CHR_TYPE_PTY &&
+          chr->source->data.file.path)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("channel %s is not using a PTY or UNIX socket"),
+                       name ? name : NULLSTR(chr->info.alias));
+        goto cleanup;
+    }
+
+    ret = xvDomainOpenChrdev(vm, chr, st,
+                             (flags & VIR_DOMAIN_CHANNEL_FORCE) != 0,
+                             _("Active channel stream exists for this domain"));
 
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -2488,6 +2563,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainManagedSaveRemove = xvDomainManagedSaveRemove,
     .domainDestroyFlags = xvDomainDestroyFlags,
     .domainOpenConsole = xvDomainOpenConsole,
+    .domainOpenChannel = xvDomainOpenChannel,
     .domainAttachDevice = xvDomainAttachDevice,
     .domainAttachDeviceFlags = xvDomainAttachDeviceFlags,
     .domainDetachDevice = xvDomainDetachDevice,

@@ -41,12 +41,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <xen/io/libxenvchan.h>
 
 #include "hv_internal.h"
+#include "xsim_agent.h"
 #include "xsim_nbdfront.h"
 #include "xsim_netfront.h"
 #include "xsim_xsc.h"
@@ -73,6 +76,7 @@ typedef struct {
     char *back_state;       /* <back>/state, watched */
     int state;              /* ours, as last written */
     XsimNetfront *net;      /* vif: its frames, once netback connected */
+    struct _XsimChan *chan; /* channel: the driver's side, once connected */
     guint64 sectors;        /* vbd: the capacity, as last read */
     /* A qdisk vbd: its disk server's NBD export (xsim_nbdfront.h), named
      * by <back>/nbd-socket and <back>/nbd-export, the latter watched. */
@@ -129,6 +133,12 @@ struct _XsimGuest {
     bool no_balloon;
     bool hung;
     bool done;              /* shut down: stop doing anything */
+
+    /* Hypercalls that need an answer (hv_internal.h): one at a time,
+     * answered under lock; it lives as long as the guest. */
+    XsimHcall hcall;
+    bool evtchn_pending;    /* under lock: a port of ours was notified */
+    guint chan_timer_id;    /* channels' misbehaviour, while any needs it */
 };
 
 
@@ -234,6 +244,32 @@ xsim_guest_parse_directive(const char *line,
         return true;
     }
 
+    if (g_str_has_prefix(verb, "channel-")) {
+        static const struct {
+            const char *verb;
+            XsimChannelMode mode;
+        } modes[] = {
+            { "channel-echo", XSIM_CHANNEL_ECHO },
+            { "channel-sink", XSIM_CHANNEL_SINK },
+            { "channel-flood", XSIM_CHANNEL_FLOOD },
+            { "channel-corrupt", XSIM_CHANNEL_CORRUPT },
+            { "channel-garbage", XSIM_CHANNEL_GARBAGE },
+        };
+
+        if (!arg || strlen(arg) > XSIM_CHANNEL_NAME_MAX ||
+            script->nchannels >= XSIM_GUEST_MAX_CHANNELS)
+            return false;
+        for (guint i = 0; i < G_N_ELEMENTS(modes); i++) {
+            if (g_str_equal(verb, modes[i].verb)) {
+                g_strlcpy(script->channels[script->nchannels].name, arg,
+                          sizeof(script->channels[0].name));
+                script->channels[script->nchannels++].mode = modes[i].mode;
+                return true;
+            }
+        }
+        return false;
+    }
+
     /* The switches, which take no argument. */
     if (arg)
         return false;
@@ -249,6 +285,8 @@ xsim_guest_parse_directive(const char *line,
         script->hang = true;
     else if (g_str_equal(verb, "ticker"))
         script->ticker = true;
+    else if (g_str_equal(verb, "no-agent"))
+        script->no_agent = true;
     else
         return false;
     return true;
@@ -528,9 +566,14 @@ xsim_guest_balloon_timer(gpointer opaque)
 
 /* ---- frontends ---- */
 
+static void xsim_chan_free(struct _XsimChan *chan);
+static void xsim_chan_connect(XsimGuest *guest, XsimFront *front);
+static void xsim_chan_disconnect(XsimGuest *guest, XsimFront *front);
+
 static void
 xsim_front_free(XsimFront *front)
 {
+    xsim_chan_free(front->chan);
     xsim_netfront_free(front->net);
     xsim_nbdfront_free(front->nbd);
     g_free(front->nbd_watch);
@@ -1012,6 +1055,18 @@ xsim_front_backend_changed(XsimGuest *guest,
     if (rc == 0 && !g_ascii_string_to_unsigned(val, 10, 0, 6, &state, NULL))
         return;     /* a backend writing nonsense is ignored, like Linux */
 
+    if (g_str_equal(front->kind, "channel")) {
+        if (state == XSIM_XB_INITWAIT || state == XSIM_XB_CONNECTED) {
+            xsim_chan_connect(guest, front);
+        } else if (state >= XSIM_XB_CLOSING || rc == ENOENT) {
+            xsim_chan_disconnect(guest, front);
+            if (front->state != XSIM_XB_CLOSED && rc == 0)
+                xsim_front_set_state(guest, front, XSIM_XB_CLOSED);
+            xsim_front_detach(guest, front);
+        }
+        return;
+    }
+
     switch (state) {
     case XSIM_XB_INITWAIT:
         if (front->state < XSIM_XB_INITIALISED) {
@@ -1117,7 +1172,8 @@ xsim_guest_probe_device(XsimGuest *guest,
 static void
 xsim_guest_scan_devices(XsimGuest *guest)
 {
-    static const char *const kinds[] = { "vbd", "vif", "console", "vkb" };
+    static const char *const kinds[] = { "vbd", "vif", "console", "vkb",
+                                         "channel" };
 
     for (guint k = 0; k < G_N_ELEMENTS(kinds); k++) {
         g_autofree char *dir = g_strdup_printf("device/%s", kinds[k]);
@@ -1149,6 +1205,482 @@ xsim_guest_front_by_watch(XsimGuest *guest,
             return front;
     }
     return NULL;
+}
+
+/* ---- channels (docs/channels.md) ---- */
+
+static guint xsim_guest_add_timer(XsimGuest *guest, GSource *source,
+                                  GSourceFunc fn);
+
+/*
+ * A channel is a vchan (xen/io/libxenvchan.h) whose server is dom0: the
+ * toolstack grants the pages and the guest maps them, so that no page of
+ * the guest is ever held by dom0.  Page 0 of the grant is the shared
+ * struct vchan_interface; the left ring (our writes, dom0's reads) and
+ * the right ring (dom0's writes, our reads) follow, their sizes given by
+ * left_order and right_order.  In the simulation one grant covers all the
+ * pages (grant_share's "pages"), so the grants[] list repeats ring-ref.
+ *
+ * With the backend's grant-side = "guest" (the toolstack's debug switch
+ * for the zombie test) the roles are the other way round: we share the
+ * pages and publish their ref in our frontend's ring-ref, and dom0 maps
+ * them.
+ */
+#define XSIM_CHAN_RING_ORDER 14   /* 16 KiB each way */
+#define XSIM_CHAN_PAGES (1 + 2 * (1 << (XSIM_CHAN_RING_ORDER - 12)))
+
+typedef struct _XsimChan {
+    XsimChannelMode mode;
+    bool guest_grants;      /* the debug layout: our pages, dom0 maps */
+    uint32_t gref;          /* the grant we map, or ours */
+    uint32_t port;          /* ours, bound to dom0's */
+    uint32_t dom0_port;
+    void *mem;
+    gsize len;
+    guint64 moved;          /* bytes read and written, for the console */
+    XsimAgent *agent;       /* AGENT: qemu-ga, and its replies not sent */
+    GString *agent_out;
+} XsimChan;
+
+/* What qemu-ga's replies may hold back before it reads no more. */
+#define XSIM_AGENT_OUT_MAX (64 * 1024)
+
+/* Any call of the kernel that needs an answer; ESRCH once stopping. */
+static int
+xsim_guest_hcall(XsimGuest *guest,
+                 XsimHcallOp op,
+                 uint32_t remote,
+                 uint32_t arg,
+                 uint32_t *value_r,
+                 char **shm_r)
+{
+    XsimHcall *hc = &guest->hcall;
+    int rc;
+
+    g_mutex_lock(&guest->lock);
+    if (guest->stop) {
+        g_mutex_unlock(&guest->lock);
+        return ESRCH;
+    }
+    g_free(hc->shm);
+    *hc = (XsimHcall) { .op = op, .remote = remote, .arg = arg };
+    g_mutex_unlock(&guest->lock);
+    xsim_hv_post_hcall(guest->hv, guest->domid, hc);
+
+    g_mutex_lock(&guest->lock);
+    while (!hc->done && !guest->stop)
+        g_cond_wait(&guest->cond, &guest->lock);
+    rc = hc->done ? hc->rc : ESRCH;
+    if (rc == 0 && value_r)
+        *value_r = hc->value;
+    if (rc == 0 && shm_r)
+        *shm_r = g_steal_pointer(&hc->shm);
+    g_mutex_unlock(&guest->lock);
+    return rc;
+}
+
+void
+xsim_guest_hcall_done(XsimGuest *guest,
+                      XsimHcall *hc)
+{
+    g_mutex_lock(&guest->lock);
+    hc->done = true;
+    g_cond_broadcast(&guest->cond);
+    g_mutex_unlock(&guest->lock);
+}
+
+void
+xsim_guest_evtchn_kick(XsimGuest *guest,
+                       uint32_t port)
+{
+    g_mutex_lock(&guest->lock);
+    guest->evtchn_pending = true;
+    g_mutex_unlock(&guest->lock);
+    g_main_context_wakeup(guest->ctx);
+}
+
+static void *
+xsim_chan_map(const char *shm,
+              gsize len)
+{
+    void *mem;
+    int fd = shm_open(shm, O_RDWR | O_CLOEXEC, 0);
+
+    if (fd < 0)
+        return NULL;
+    mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return mem == MAP_FAILED ? NULL : mem;
+}
+
+static void
+xsim_chan_free(XsimChan *chan)
+{
+    if (!chan)
+        return;
+    xsim_agent_free(chan->agent);
+    if (chan->agent_out)
+        g_string_free(chan->agent_out, TRUE);
+    if (chan->mem) {
+        struct vchan_interface *vi = chan->mem;
+
+        __atomic_store_n(&vi->cli_live, 0, __ATOMIC_SEQ_CST);
+        munmap(chan->mem, chan->len);
+    }
+    g_free(chan);
+}
+
+static XsimChannelMode
+xsim_chan_mode(XsimGuest *guest,
+               const char *name)
+{
+    for (guint i = 0; i < guest->script.nchannels; i++) {
+        if (g_str_equal(guest->script.channels[i].name, name))
+            return guest->script.channels[i].mode;
+    }
+    if (g_str_equal(name, XSIM_AGENT_CHANNEL) && !guest->script.no_agent)
+        return XSIM_CHANNEL_AGENT;
+    return XSIM_CHANNEL_NONE;
+}
+
+/* The rings of a mapped interface, as the guest (client) sees them: it
+ * writes the left one and reads the right one. */
+static char *
+xsim_chan_left(XsimChan *chan)
+{
+    return (char *)chan->mem + XSIM_PAGE_SIZE;
+}
+
+static char *
+xsim_chan_right(XsimChan *chan)
+{
+    return (char *)chan->mem + XSIM_PAGE_SIZE +
+           ((gsize)1 << XSIM_CHAN_RING_ORDER);
+}
+
+static void
+xsim_chan_notify(XsimGuest *guest,
+                 XsimChan *chan)
+{
+    xsim_hv_post_notify(guest->hv, guest->domid, chan->port);
+}
+
+/*
+ * qemu-ga: what the host wrote goes to the agent while its unsent
+ * replies are few, and its replies into our ring as room allows.
+ */
+static bool
+xsim_chan_pump_agent(XsimChan *chan)
+{
+    struct vchan_interface *vi = chan->mem;
+    const uint32_t size = 1u << XSIM_CHAN_RING_ORDER;
+    bool moved = false;
+
+    for (;;) {
+        uint32_t rprod = __atomic_load_n(&vi->right.prod, __ATOMIC_ACQUIRE);
+        uint32_t rcons = vi->right.cons;
+        uint32_t lprod = vi->left.prod;
+        uint32_t lcons = __atomic_load_n(&vi->left.cons, __ATOMIC_ACQUIRE);
+        uint32_t avail = rprod - rcons, space = size - (lprod - lcons);
+        bool step = false;
+
+        if (avail > size || space > size)
+            return moved;
+        if (avail && chan->agent_out->len < XSIM_AGENT_OUT_MAX) {
+            char buf[4096];
+            uint32_t n = MIN(avail, sizeof(buf));
+
+            for (uint32_t i = 0; i < n; i++)
+                buf[i] = xsim_chan_right(chan)[(rcons + i) & (size - 1)];
+            __atomic_store_n(&vi->right.cons, rcons + n, __ATOMIC_RELEASE);
+            xsim_agent_input(chan->agent, buf, n, chan->agent_out);
+            step = true;
+        }
+        if (space && chan->agent_out->len) {
+            uint32_t n = MIN(space, chan->agent_out->len);
+
+            for (uint32_t i = 0; i < n; i++)
+                xsim_chan_left(chan)[(lprod + i) & (size - 1)] =
+                    chan->agent_out->str[i];
+            g_string_erase(chan->agent_out, 0, n);
+            __atomic_store_n(&vi->left.prod, lprod + n, __ATOMIC_RELEASE);
+            step = true;
+        }
+        if (!step)
+            return moved;
+        moved = true;
+    }
+}
+
+/* Moves what the script asks for; true if any index moved. */
+static bool
+xsim_chan_pump(XsimGuest *guest,
+               XsimChan *chan)
+{
+    struct vchan_interface *vi = chan->mem;
+    const uint32_t size = 1u << XSIM_CHAN_RING_ORDER;
+    uint32_t rprod, rcons, lprod, lcons, avail, space, n;
+    bool moved = false;
+
+    if (chan->mode == XSIM_CHANNEL_AGENT)
+        return xsim_chan_pump_agent(chan);
+    if (chan->mode != XSIM_CHANNEL_ECHO && chan->mode != XSIM_CHANNEL_SINK)
+        return false;
+    for (;;) {
+        rprod = __atomic_load_n(&vi->right.prod, __ATOMIC_ACQUIRE);
+        rcons = vi->right.cons;
+        lprod = vi->left.prod;
+        lcons = __atomic_load_n(&vi->left.cons, __ATOMIC_ACQUIRE);
+        avail = rprod - rcons;
+        space = size - (lprod - lcons);
+        /* dom0 is trusted, but a bad index here must not crash xensimd. */
+        if (avail > size || space > size)
+            return moved;
+        n = chan->mode == XSIM_CHANNEL_ECHO ? MIN(avail, space) : avail;
+        if (n == 0)
+            return moved;
+        for (uint32_t i = 0; i < n; i++) {
+            char c = xsim_chan_right(chan)[(rcons + i) & (size - 1)];
+
+            if (chan->mode == XSIM_CHANNEL_ECHO)
+                xsim_chan_left(chan)[(lprod + i) & (size - 1)] = c;
+        }
+        if (chan->mode == XSIM_CHANNEL_ECHO)
+            __atomic_store_n(&vi->left.prod, lprod + n, __ATOMIC_RELEASE);
+        __atomic_store_n(&vi->right.cons, rcons + n, __ATOMIC_RELEASE);
+        chan->moved += n;
+        moved = true;
+    }
+}
+
+/* A port of ours was notified (we do not tell which): every channel. */
+static void
+xsim_guest_channels_pump(XsimGuest *guest)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+
+        if (front->chan && front->chan->mem &&
+            xsim_chan_pump(guest, front->chan))
+            xsim_chan_notify(guest, front->chan);
+    }
+}
+
+/* The misbehaving channels, every 2 ms. */
+static gboolean
+xsim_guest_chan_timer(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    GHashTableIter iter;
+    gpointer value;
+
+    if (guest->done || guest->hung)
+        return G_SOURCE_CONTINUE;
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+        XsimChan *chan = front->chan;
+        struct vchan_interface *vi;
+        const uint32_t size = 1u << XSIM_CHAN_RING_ORDER;
+
+        if (!chan || !chan->mem)
+            continue;
+        vi = chan->mem;
+        switch (chan->mode) {
+        case XSIM_CHANNEL_FLOOD: {
+            uint32_t lprod = vi->left.prod;
+            uint32_t lcons = __atomic_load_n(&vi->left.cons, __ATOMIC_ACQUIRE);
+            uint32_t used = lprod - lcons;
+
+            for (uint32_t i = 0; used <= size && i < size - used; i++)
+                xsim_chan_left(chan)[(lprod + i) & (size - 1)] = 'F';
+            if (used <= size)
+                __atomic_store_n(&vi->left.prod, lcons + size,
+                                 __ATOMIC_RELEASE);
+            /* And notifications, many more than the data needs. */
+            for (int i = 0; i < 4; i++)
+                xsim_chan_notify(guest, chan);
+            break;
+        }
+        case XSIM_CHANNEL_CORRUPT:
+            /* Indexes no ring can have, then random ones. */
+            __atomic_store_n(&vi->left.prod, vi->left.cons + 0x7fffffffu +
+                             g_random_int_range(0, 1000), __ATOMIC_RELEASE);
+            __atomic_store_n(&vi->right.cons, g_random_int(),
+                             __ATOMIC_RELEASE);
+            vi->left_order = g_random_int_range(0, 65536);
+            vi->right_order = g_random_int_range(0, 65536);
+            xsim_chan_notify(guest, chan);
+            break;
+        case XSIM_CHANNEL_GARBAGE: {
+            static const char *const nodes[] = {
+                "state", "ring-ref", "name", "backend", "event-channel",
+                "state/deeper",
+            };
+            char junk[512];
+            gsize len = g_random_int_range(0, sizeof(junk));
+            g_autofree char *path = NULL;
+
+            for (gsize j = 0; j < len; j++)
+                junk[j] = g_random_int_range(0, 256);
+            path = g_strdup_printf("%s/%s", front->front,
+                                   nodes[g_random_int_range(0, G_N_ELEMENTS(nodes))]);
+            xsim_xsc_write(guest->xsc, path, junk, len);
+            path = (g_free(path), g_strdup_printf("%s/ring-ref", front->back));
+            xsim_xsc_write(guest->xsc, path, junk, len);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static bool
+xsim_chan_read_u32(XsimGuest *guest,
+                   const char *dir,
+                   const char *node,
+                   uint32_t *val_r)
+{
+    g_autofree char *p = g_strdup_printf("%s/%s", dir, node);
+    g_autofree char *val = NULL;
+    guint64 v;
+
+    if (xsim_xsc_read(guest->xsc, p, &val) != 0 ||
+        !g_ascii_string_to_unsigned(val, 10, 0, G_MAXUINT32, &v, NULL))
+        return false;
+    *val_r = v;
+    return true;
+}
+
+static const char *
+xsim_guest_agent_hostname(gpointer opaque)
+{
+    return ((XsimGuest *)opaque)->hostname;
+}
+
+static void
+xsim_guest_agent_shutdown(gpointer opaque,
+                          const char *mode)
+{
+    xsim_guest_shutdown(opaque, g_str_equal(mode, "reboot") ?
+                        XSIM_SHUTDOWN_REBOOT : XSIM_SHUTDOWN_POWEROFF);
+}
+
+/*
+ * The backend is ready (InitWait): map its pages (or, in the debug
+ * layout, share ours), bind to its port, and say Connected.  A channel
+ * the script does not name is left alone, like one no driver claims.
+ */
+static void
+xsim_chan_connect(XsimGuest *guest,
+                  XsimFront *front)
+{
+    g_autofree char *name = NULL;
+    g_autofree char *side = NULL;
+    g_autofree char *shm = NULL;
+    g_autofree char *p = g_strdup_printf("%s/name", front->back);
+    g_autoptr(GError) error = NULL;
+    XsimChan *chan;
+    uint32_t dom0_port;
+    XsimChannelMode mode;
+    int rc;
+
+    if (xsim_xsc_read(guest->xsc, p, &name) != 0 ||
+        (mode = xsim_chan_mode(guest, name)) == XSIM_CHANNEL_NONE ||
+        !xsim_chan_read_u32(guest, front->back, "event-channel", &dom0_port))
+        return;
+    /* The same device again, or a new channel that took its number at
+     * once (its nodes replaced while we looked away): then the old one
+     * goes first. */
+    if (front->chan && front->chan->dom0_port == dom0_port)
+        return;
+    if (front->chan)
+        xsim_chan_disconnect(guest, front);
+    chan = g_new0(XsimChan, 1);
+    chan->mode = mode;
+    chan->dom0_port = dom0_port;
+    chan->len = (gsize)XSIM_CHAN_PAGES * XSIM_PAGE_SIZE;
+    g_free(p);
+    p = g_strdup_printf("%s/grant-side", front->back);
+    chan->guest_grants = xsim_xsc_read(guest->xsc, p, &side) == 0 &&
+                         g_str_equal(side, "guest");
+    if (chan->guest_grants) {
+        rc = xsim_guest_hcall(guest, XSIM_HCALL_GRANT_SHARE, 0,
+                              XSIM_CHAN_PAGES, &chan->gref, &shm);
+    } else if (!xsim_chan_read_u32(guest, front->back, "ring-ref",
+                                   &chan->gref)) {
+        rc = EINVAL;
+    } else {
+        rc = xsim_guest_hcall(guest, XSIM_HCALL_GRANT_MAP, 0, chan->gref,
+                              NULL, &shm);
+    }
+    if (rc == 0 && !(chan->mem = xsim_chan_map(shm, chan->len)))
+        rc = errno;
+    if (rc == 0)
+        rc = xsim_guest_hcall(guest, XSIM_HCALL_EVTCHN_BIND, 0, dom0_port,
+                              &chan->port, NULL);
+    if (rc != 0) {
+        xsim_guest_printf(guest, "xen-channel %s: cannot connect: %s\r\n",
+                          name, g_strerror(rc));
+        xsim_chan_free(chan);
+        return;
+    }
+    front->chan = chan;
+    if (mode == XSIM_CHANNEL_AGENT) {
+        XsimAgentHost host = {
+            .hostname = xsim_guest_agent_hostname,
+            .shutdown = xsim_guest_agent_shutdown,
+            .opaque = guest,
+        };
+
+        chan->agent = xsim_agent_new(&host);
+        chan->agent_out = g_string_new(NULL);
+    }
+    if (chan->guest_grants) {
+        struct vchan_interface *vi = chan->mem;
+
+        vi->left_order = vi->right_order = XSIM_CHAN_RING_ORDER;
+        vi->srv_live = 1;
+        vi->cli_live = 2;
+        g_free(p);
+        p = g_strdup_printf("%s/ring-ref", front->front);
+        xsim_xsc_printf(guest->xsc, p, "%u", chan->gref);
+    } else {
+        __atomic_store_n(&((struct vchan_interface *)chan->mem)->cli_live, 1,
+                         __ATOMIC_SEQ_CST);
+    }
+    xsim_front_set_state(guest, front, XSIM_XB_CONNECTED);
+    xsim_guest_printf(guest, "xen-channel %s: connected\r\n", name);
+    if (mode >= XSIM_CHANNEL_FLOOD && !guest->chan_timer_id)
+        guest->chan_timer_id = xsim_guest_add_timer(guest,
+                                                    g_timeout_source_new(2),
+                                                    xsim_guest_chan_timer);
+    /* What dom0 wrote before we came. */
+    if (xsim_chan_pump(guest, chan))
+        xsim_chan_notify(guest, chan);
+}
+
+/* The backend closes: unmap, unbind, Closed. */
+static void
+xsim_chan_disconnect(XsimGuest *guest,
+                     XsimFront *front)
+{
+    XsimChan *chan = g_steal_pointer(&front->chan);
+
+    if (!chan)
+        return;
+    if (!chan->guest_grants)
+        xsim_guest_hcall(guest, XSIM_HCALL_GRANT_UNMAP, 0, chan->gref,
+                         NULL, NULL);
+    xsim_guest_hcall(guest, XSIM_HCALL_EVTCHN_CLOSE, 0, chan->port,
+                     NULL, NULL);
+    xsim_chan_free(chan);
 }
 
 /* ---- misbehaviour ---- */
@@ -1468,6 +2000,12 @@ xsim_guest_main(gpointer opaque)
         xsim_guest_xsc_in(guest);
         xsim_guest_events(guest);
         xsim_guest_console_in(guest);
+        g_mutex_lock(&guest->lock);
+        changed = guest->evtchn_pending;
+        guest->evtchn_pending = false;
+        g_mutex_unlock(&guest->lock);
+        if (changed && !guest->hung && !guest->done)
+            xsim_guest_channels_pump(guest);
         g_main_context_iteration(guest->ctx, TRUE);
     }
 
@@ -1577,6 +2115,7 @@ xsim_guest_join(XsimGuest *guest)
     g_string_free(guest->line, TRUE);
     g_string_free(guest->log, TRUE);
     xsim_guest_image_free(guest->resume);
+    g_free(guest->hcall.shm);
     g_mutex_clear(&guest->lock);
     g_cond_clear(&guest->cond);
     xsim_ring_unref(guest->xenstore);

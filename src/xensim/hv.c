@@ -618,6 +618,8 @@ typedef enum {
     XSIM_HV_MSG_MEMKB,
     XSIM_HV_MSG_EXITED,
     XSIM_HV_MSG_SUSPENDED,
+    XSIM_HV_MSG_HCALL,
+    XSIM_HV_MSG_NOTIFY,
 } XsimHvMsgType;
 
 typedef struct {
@@ -627,7 +629,52 @@ typedef struct {
     XsimShutdownReason reason;
     guint64 memkb;
     XsimGuestImage *image;  /* SUSPENDED: owned by the message */
+    XsimHcall *hcall;       /* HCALL: the guest's, answered here */
+    uint32_t port;          /* NOTIFY */
 } XsimHvMsg;
+
+static void
+xsim_hv_hcall_run(XsimHvDomain *dom,
+                  XsimHcall *hc)
+{
+    XsimHvDomain *remote;
+    const char *shm = NULL;
+    uint32_t value = 0;
+
+    if (!dom || dom->dying || !dom->guest) {
+        hc->rc = ESRCH;
+        return;
+    }
+    switch (hc->op) {
+    case XSIM_HCALL_GRANT_MAP:
+        if (!(remote = xsim_hv_lookup(dom->hv, hc->remote)))
+            hc->rc = ESRCH;
+        else if ((hc->rc = xsim_hv_grant_map(dom, remote, hc->arg, &shm)) == 0)
+            hc->shm = g_strdup(shm);
+        break;
+    case XSIM_HCALL_GRANT_UNMAP:
+        hc->rc = xsim_hv_grant_unmap(dom, hc->remote, hc->arg);
+        break;
+    case XSIM_HCALL_GRANT_SHARE:
+        if ((hc->rc = xsim_hv_grant_share(dom, hc->remote, hc->arg, &value,
+                                          &shm)) == 0)
+            hc->shm = g_strdup(shm);
+        break;
+    case XSIM_HCALL_EVTCHN_BIND:
+        if (!(remote = xsim_hv_lookup(dom->hv, hc->remote)))
+            hc->rc = ESRCH;
+        else
+            hc->rc = xsim_hv_evtchn_bind(dom, remote, hc->arg, &value);
+        break;
+    case XSIM_HCALL_EVTCHN_CLOSE:
+        hc->rc = xsim_hv_evtchn_close(dom, hc->arg);
+        break;
+    default:
+        hc->rc = ENOSYS;
+        break;
+    }
+    hc->value = value;
+}
 
 static void
 xsim_hv_msg_free(gpointer opaque)
@@ -664,6 +711,16 @@ xsim_hv_msg_dispatch(gpointer opaque)
         break;
     case XSIM_HV_MSG_EXITED:
         xsim_hv_guest_exited(msg->hv, msg->domid);
+        break;
+    case XSIM_HV_MSG_HCALL:
+        /* The kernel's exit is queued after this: dom->guest is its own. */
+        xsim_hv_hcall_run(dom, msg->hcall);
+        if (dom && dom->guest)
+            xsim_guest_hcall_done(dom->guest, msg->hcall);
+        break;
+    case XSIM_HV_MSG_NOTIFY:
+        if (dom && !dom->dying)
+            xsim_hv_evtchn_notify(dom, msg->port);
         break;
     case XSIM_HV_MSG_SUSPENDED:
         /* Its shutdown comes next, in order: the state is there first. */
@@ -722,6 +779,24 @@ xsim_hv_post_memkb(XsimHv *hv,
 {
     xsim_hv_post(hv, (XsimHvMsg) { .type = XSIM_HV_MSG_MEMKB,
                                    .domid = domid, .memkb = memkb });
+}
+
+void
+xsim_hv_post_hcall(XsimHv *hv,
+                   uint32_t domid,
+                   XsimHcall *hc)
+{
+    xsim_hv_post(hv, (XsimHvMsg) { .type = XSIM_HV_MSG_HCALL,
+                                   .domid = domid, .hcall = hc });
+}
+
+void
+xsim_hv_post_notify(XsimHv *hv,
+                    uint32_t domid,
+                    uint32_t port)
+{
+    xsim_hv_post(hv, (XsimHvMsg) { .type = XSIM_HV_MSG_NOTIFY,
+                                   .domid = domid, .port = port });
 }
 
 void
@@ -796,10 +871,67 @@ xsim_hv_evtchn_notify(XsimHvDomain *dom,
     if (chn->state != XSIM_EVTCHN_INTERDOMAIN)
         return 0;
     remote = xsim_hv_lookup(dom->hv, chn->remote);
-    if (remote && (rchn = g_hash_table_lookup(remote->evtchns,
-                                              GUINT_TO_POINTER(chn->remote_port))))
-        rchn->pending++;
+    if (!remote || remote->dying ||
+        !(rchn = g_hash_table_lookup(remote->evtchns,
+                                     GUINT_TO_POINTER(chn->remote_port))))
+        return 0;
+    rchn->pending++;
+    /* Delivered: to the toolstack watching the port (one event until it
+     * unmasks), or to the remote's kernel. */
+    if (rchn->watcher && !rchn->masked) {
+        rchn->masked = true;
+        xsim_hv_client_evtchn_event(rchn->watcher, remote->domid,
+                                    chn->remote_port);
+    }
+    if (remote->guest)
+        xsim_guest_evtchn_kick(remote->guest, chn->remote_port);
     return 0;
+}
+
+/* ---- a toolstack's port watches (evtchn_watch, evtchn_unmask) ---- */
+
+int
+xsim_hv_evtchn_watch(XsimHvDomain *dom,
+                     uint32_t port,
+                     XsimHvClient *client)
+{
+    XsimEvtchn *chn = g_hash_table_lookup(dom->evtchns, GUINT_TO_POINTER(port));
+
+    if (!chn)
+        return EINVAL;
+    if (chn->watcher && chn->watcher != client)
+        return EBUSY;
+    chn->watcher = client;
+    chn->masked = false;
+    return 0;
+}
+
+int
+xsim_hv_evtchn_unmask(XsimHvDomain *dom,
+                      uint32_t port,
+                      XsimHvClient *client)
+{
+    XsimEvtchn *chn = g_hash_table_lookup(dom->evtchns, GUINT_TO_POINTER(port));
+
+    if (!chn || chn->watcher != client)
+        return EINVAL;
+    chn->masked = false;
+    return 0;
+}
+
+void
+xsim_hv_evtchn_unwatch_client(XsimHv *hv,
+                              XsimHvClient *client,
+                              uint32_t domid,
+                              uint32_t port)
+{
+    XsimHvDomain *dom = xsim_hv_lookup(hv, domid);
+    XsimEvtchn *chn;
+
+    if (dom && (chn = g_hash_table_lookup(dom->evtchns,
+                                          GUINT_TO_POINTER(port))) &&
+        chn->watcher == client)
+        chn->watcher = NULL;
 }
 
 static void
@@ -903,6 +1035,15 @@ xsim_hv_grant_map(XsimHvDomain *dom,
     m->gref = gref;
     g_ptr_array_add(dom->mapped, m);
     *shm_r = grant->shm;
+    return 0;
+}
+
+int
+xsim_hv_grant_end(XsimHvDomain *dom,
+                  uint32_t gref)
+{
+    if (!g_hash_table_remove(dom->grants, GUINT_TO_POINTER(gref)))
+        return ENOENT;
     return 0;
 }
 

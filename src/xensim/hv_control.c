@@ -37,7 +37,18 @@ struct _XsimHvClient {
     bool subscribed;
     bool dead;              /* too far behind: freed at its next wakeup */
     GSource *hold;          /* output held back until it fires */
+    GArray *watched;        /* XsimHvWatched: ports it watches */
 };
+
+typedef struct {
+    uint32_t domid;
+    uint32_t port;
+} XsimHvWatched;
+
+/* A client watches few ports (one per channel it serves). */
+#define XSIM_HV_CLIENT_MAX_WATCHES 256
+
+static void xsim_hv_client_send(XsimHvClient *client, JsonNode *node);
 
 typedef struct {
     XsimHv *hv;
@@ -761,37 +772,62 @@ xsim_op_evtchn_bind(XsimHvReq *req)
     return 0;
 }
 
+
+/*
+ * An op on one domain and a number of it (a port, a grant): @fn's error
+ * is reported as "domain D has no WHAT N".
+ */
 static int
-xsim_op_evtchn_notify(XsimHvReq *req)
+xsim_op_domain_number(XsimHvReq *req,
+                      const char *arg,
+                      gint64 min,
+                      const char *what,
+                      int (*fn)(XsimHvReq *req, XsimHvDomain *dom,
+                                uint32_t n))
 {
     XsimHvDomain *dom;
-    gint64 port;
+    gint64 n;
     int rc;
 
     if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
+        (rc = xsim_req_int(req, arg, true, min, G_MAXUINT32, &n)))
         return rc;
-    if ((rc = xsim_hv_evtchn_notify(dom, port)))
-        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
-                             dom->domid, port);
+    if ((rc = fn(req, dom, n)))
+        return xsim_req_fail(req, rc, "domain %u has no %s %" G_GINT64_FORMAT,
+                             dom->domid, what, n);
     return 0;
+}
+
+static int
+xsim_do_evtchn_notify(XsimHvReq *req,
+                      XsimHvDomain *dom,
+                      uint32_t port)
+{
+    return xsim_hv_evtchn_notify(dom, port);
+}
+
+static int
+xsim_op_evtchn_notify(XsimHvReq *req)
+{
+    return xsim_op_domain_number(req, "port", 1, "port",
+                                 xsim_do_evtchn_notify);
+}
+
+static int
+xsim_do_evtchn_close(XsimHvReq *req,
+                     XsimHvDomain *dom,
+                     uint32_t port)
+{
+    return xsim_hv_evtchn_close(dom, port);
 }
 
 static int
 xsim_op_evtchn_close(XsimHvReq *req)
 {
-    XsimHvDomain *dom;
-    gint64 port;
-    int rc;
-
-    if ((rc = xsim_req_domain(req, &dom)) ||
-        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
-        return rc;
-    if ((rc = xsim_hv_evtchn_close(dom, port)))
-        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
-                             dom->domid, port);
-    return 0;
+    return xsim_op_domain_number(req, "port", 1, "port",
+                                 xsim_do_evtchn_close);
 }
+
 
 static int
 xsim_op_grant_share(XsimHvReq *req)
@@ -837,6 +873,84 @@ xsim_op_grant_map(XsimHvReq *req)
                              granter->domid, gref);
     xsim_add_str(req->result, "shm", shm);
     return 0;
+}
+
+
+static int
+xsim_do_grant_end(XsimHvReq *req,
+                  XsimHvDomain *dom,
+                  uint32_t gref)
+{
+    return xsim_hv_grant_end(dom, gref);
+}
+
+static int
+xsim_op_grant_end(XsimHvReq *req)
+{
+    return xsim_op_domain_number(req, "gref", 0, "grant", xsim_do_grant_end);
+}
+
+static int
+xsim_do_evtchn_unmask(XsimHvReq *req,
+                      XsimHvDomain *dom,
+                      uint32_t port)
+{
+    return xsim_hv_evtchn_unmask(dom, port, req->client);
+}
+
+/* EINVAL too for a port another connection watches. */
+static int
+xsim_op_evtchn_unmask(XsimHvReq *req)
+{
+    return xsim_op_domain_number(req, "port", 1, "port watched here",
+                                 xsim_do_evtchn_unmask);
+}
+
+static int
+xsim_op_evtchn_watch(XsimHvReq *req)
+{
+    XsimHvClient *client = req->client;
+    XsimHvWatched w;
+    XsimHvDomain *dom;
+    gint64 port;
+    int rc;
+
+    if ((rc = xsim_req_domain(req, &dom)) ||
+        (rc = xsim_req_int(req, "port", true, 1, G_MAXUINT32, &port)))
+        return rc;
+    if (client->watched->len >= XSIM_HV_CLIENT_MAX_WATCHES)
+        return xsim_req_fail(req, ENOMEM, "this connection watches %u ports "
+                             "already", client->watched->len);
+    if ((rc = xsim_hv_evtchn_watch(dom, port, client)) == EBUSY)
+        return xsim_req_fail(req, rc, "port %" G_GINT64_FORMAT " of domain %u "
+                             "is watched by another connection", port,
+                             dom->domid);
+    if (rc)
+        return xsim_req_fail(req, rc, "domain %u has no port %" G_GINT64_FORMAT,
+                             dom->domid, port);
+    w.domid = dom->domid;
+    w.port = port;
+    g_array_append_val(client->watched, w);
+    return 0;
+}
+
+
+void
+xsim_hv_client_evtchn_event(XsimHvClient *client,
+                            uint32_t domid,
+                            uint32_t port)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "event");
+    json_builder_add_string_value(b, "evtchn");
+    xsim_add_int(b, "domid", domid);
+    xsim_add_int(b, "port", port);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    xsim_hv_client_send(client, root);
 }
 
 static int
@@ -1073,6 +1187,9 @@ static const XsimHvOp xsim_hv_ops[] = {
     { "grant_share", xsim_op_grant_share, { "domid", "peer", "pages" } },
     { "grant_map", xsim_op_grant_map, { "domid", "granter", "gref" } },
     { "grant_unmap", xsim_op_grant_unmap, { "domid", "granter", "gref" } },
+    { "grant_end", xsim_op_grant_end, { "domid", "gref" } },
+    { "evtchn_watch", xsim_op_evtchn_watch, { "domid", "port" } },
+    { "evtchn_unmask", xsim_op_evtchn_unmask, { "domid", "port" } },
     { "fault", xsim_op_fault, { "domid", "kind", "device", "seconds" } },
     { "save_state", xsim_op_save_state, { "domid" } },
     { "restore_state", xsim_op_restore_state, { "domid", "state" } },
@@ -1089,6 +1206,12 @@ xsim_hv_client_free(XsimHvClient *client)
     if (!client)
         return;
     client->hv->clients = g_list_remove(client->hv->clients, client);
+    for (guint i = 0; i < client->watched->len; i++) {
+        XsimHvWatched *w = &g_array_index(client->watched, XsimHvWatched, i);
+
+        xsim_hv_evtchn_unwatch_client(client->hv, client, w->domid, w->port);
+    }
+    g_array_unref(client->watched);
     if (client->hold) {
         g_source_destroy(client->hold);
         g_source_unref(client->hold);
@@ -1346,6 +1469,7 @@ xsim_hv_accept(int fd,
     client->fd = cfd;
     client->in = g_string_new(NULL);
     client->out = g_string_new(NULL);
+    client->watched = g_array_new(FALSE, FALSE, sizeof(XsimHvWatched));
     client->source = xsim_fd_source_new(cfd, G_IO_IN, xsim_hv_client_io, client);
     hv->clients = g_list_prepend(hv->clients, client);
 }

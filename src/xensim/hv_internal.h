@@ -22,8 +22,9 @@
  *    fields.  The main thread reads its own table without the lock.
  *  - The main thread may wait for a guest thread to end (join), because a
  *    guest thread never waits for the main thread except for a xenstore
- *    reply on its ring, and the main thread closes that ring before
- *    joining.
+ *    reply on its ring, which the main thread closes before joining, and
+ *    for the answer to a hypercall (XsimHcall: a channel's grant map or
+ *    port bind), which a stop ends too.
  */
 #pragma once
 
@@ -100,6 +101,22 @@ xsim_shutdown_reason_name(XsimShutdownReason reason);
 XsimShutdownReason
 xsim_shutdown_reason_parse(const char *name);
 
+/* Channels (docs/channels.md): what a guest's driver does with one. */
+typedef enum {
+    XSIM_CHANNEL_NONE = 0,
+    XSIM_CHANNEL_ECHO,      /* sends back what it reads */
+    XSIM_CHANNEL_SINK,      /* reads and drops */
+    XSIM_CHANNEL_FLOOD,     /* fills the ring and notifies, forever */
+    XSIM_CHANNEL_CORRUPT,   /* writes nonsense into the ring's indexes */
+    XSIM_CHANNEL_GARBAGE,   /* writes garbage to the channel's nodes */
+    XSIM_CHANNEL_AGENT,     /* qemu-ga (xsim_agent.c) */
+} XsimChannelMode;
+/* The guest agent's channel, which the guest's qemu-ga takes unless its
+ * script says no-agent or names the channel itself. */
+#define XSIM_AGENT_CHANNEL "org.qemu.guest_agent.0"
+#define XSIM_CHANNEL_NAME_MAX 128
+#define XSIM_GUEST_MAX_CHANNELS 4
+
 /* The behaviour a guest script (the kernel file) selects. */
 typedef struct {
     bool ignore_shutdown;
@@ -118,6 +135,14 @@ typedef struct {
     bool ticker;            /* prints and publishes its tick counter */
     guint nbd_writer_ms;    /* writes its pattern through each qdisk's
                              * NBD export every that many ms, or 0 */
+    /* What the kernel's channel driver does with each named channel
+     * (channel-echo NAME, ...); a channel not named stays unconnected. */
+    struct {
+        char name[XSIM_CHANNEL_NAME_MAX + 1];
+        XsimChannelMode mode;
+    } channels[XSIM_GUEST_MAX_CHANNELS];
+    guint nchannels;
+    bool no_agent;          /* no qemu-ga on its agent channel */
 } XsimGuestScript;
 
 /*
@@ -142,6 +167,8 @@ void
 xsim_guest_image_free(XsimGuestImage *image);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimGuestImage, xsim_guest_image_free);
 
+typedef struct _XsimHvClient XsimHvClient;
+
 /* One event channel port of a domain. */
 typedef enum {
     XSIM_EVTCHN_UNBOUND,    /* waiting for @remote to bind */
@@ -153,6 +180,12 @@ typedef struct {
     uint32_t remote;        /* the peer domain */
     uint32_t remote_port;   /* INTERDOMAIN: its port */
     guint64 pending;        /* notifications received, for the log/tests */
+    /* A control connection told of notifications to this port (the
+     * toolstack's /dev/xen/evtchn, evtchn_watch), and whether it was told
+     * since its last evtchn_unmask: one event until then, however many
+     * notifications come (a flooding peer costs it one line). */
+    XsimHvClient *watcher;
+    bool masked;
 } XsimEvtchn;
 
 /* A page range a domain grants to a peer, backed by a /dev/shm file. */
@@ -232,7 +265,6 @@ typedef struct {
     uint32_t gref;
 } XsimHvMapping;
 
-typedef struct _XsimHvClient XsimHvClient;
 typedef struct _XsimBackends XsimBackends;
 
 struct _XsimHv {
@@ -482,6 +514,87 @@ int
 xsim_hv_grant_unmap(XsimHvDomain *dom,
                     uint32_t granter,
                     uint32_t gref);
+
+/* The granter ends its grant (gnttab_end_foreign_access): the entry and
+ * its shm name go at once; a peer that still maps the pages keeps its
+ * mapping until it unmaps (or dies), as Linux's gntalloc defers the free. */
+int
+xsim_hv_grant_end(XsimHvDomain *dom,
+                  uint32_t gref);
+
+/* evtchn_watch: @client is told of notifications to @port of @dom (EBUSY
+ * if another is); evtchn_unmask: told again from now on. */
+int
+xsim_hv_evtchn_watch(XsimHvDomain *dom,
+                     uint32_t port,
+                     XsimHvClient *client);
+
+int
+xsim_hv_evtchn_unmask(XsimHvDomain *dom,
+                      uint32_t port,
+                      XsimHvClient *client);
+
+/* Sends @client the event of a watched port (hv_control.c). */
+void
+xsim_hv_client_evtchn_event(XsimHvClient *client,
+                            uint32_t domid,
+                            uint32_t port);
+
+/* A client going: its port watches end. */
+void
+xsim_hv_evtchn_unwatch_client(XsimHv *hv,
+                              XsimHvClient *client,
+                              uint32_t domid,
+                              uint32_t port);
+
+/*
+ * Hypercalls of a guest kernel that need an answer (map a grant, bind a
+ * port): the guest thread posts one and waits for it on its own lock and
+ * condition (guest.c), which a stop also wakes; the main thread performs
+ * it in order with the guest's other messages, so before the kernel's
+ * exit is handled, and the request, part of the XsimGuest, outlives it.
+ */
+typedef enum {
+    XSIM_HCALL_GRANT_MAP,
+    XSIM_HCALL_GRANT_UNMAP,
+    XSIM_HCALL_GRANT_SHARE,
+    XSIM_HCALL_EVTCHN_BIND,
+    XSIM_HCALL_EVTCHN_CLOSE,
+} XsimHcallOp;
+
+typedef struct {
+    XsimHcallOp op;
+    uint32_t remote;        /* granter, peer or remote domain */
+    uint32_t arg;           /* gref, pages or port */
+    /* results, set by the main thread before done */
+    int rc;
+    uint32_t value;         /* the port or gref */
+    char *shm;              /* the grant's shm name, g_malloc'd */
+    bool done;
+} XsimHcall;
+
+/* Any thread: queue @hc of the kernel of @domid (the guest thread waits
+ * for hc->done, signalled through xsim_guest_hcall_done). */
+void
+xsim_hv_post_hcall(XsimHv *hv,
+                   uint32_t domid,
+                   XsimHcall *hc);
+
+/* Any thread: the kernel of @domid notifies its @port (fire and forget). */
+void
+xsim_hv_post_notify(XsimHv *hv,
+                    uint32_t domid,
+                    uint32_t port);
+
+/* guest.c, main thread: the answer is in @hc. */
+void
+xsim_guest_hcall_done(XsimGuest *guest,
+                      XsimHcall *hc);
+
+/* guest.c, main thread: a port of the guest was notified. */
+void
+xsim_guest_evtchn_kick(XsimGuest *guest,
+                       uint32_t port);
 
 void
 xsim_hv_stop_requested(XsimHv *hv);

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1119,6 +1120,257 @@ sim_evtchn_alloc_unbound(xlite_ctx *ctx, void *state, uint32_t domid,
     return 0;
 }
 
+/* ---------- channels: grants and event channels of dom0 ---------- */
+
+#define SIM_PAGE_SIZE 4096
+
+static void *
+sim_shm_map(xlite_ctx *ctx, const char *shm, unsigned int pages)
+{
+    void *mem;
+    int fd;
+
+    /* A name the host chose, but still checked: one component. */
+    if (shm[0] != '/' || strchr(shm + 1, '/') || strlen(shm) > 255) {
+        XLITE_ERROR(ctx, -EPROTO, "hypervisor: a bad grant name");
+        return NULL;
+    }
+    xlite__nofork_lock();
+    fd = shm_open(shm, O_RDWR | O_CLOEXEC, 0);
+    xlite__nofork_unlock();
+    if (fd < 0) {
+        XLITE_ERROR(ctx, -errno, "cannot open grant %s: %s", shm,
+                    g_strerror(errno));
+        return NULL;
+    }
+    mem = mmap(NULL, (size_t)pages * SIM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+               MAP_SHARED, fd, 0);
+    close(fd);
+    if (mem == MAP_FAILED) {
+        XLITE_ERROR(ctx, -errno, "cannot map grant %s: %s", shm,
+                    g_strerror(errno));
+        return NULL;
+    }
+    return mem;
+}
+
+static int
+sim_gnt_share(xlite_ctx *ctx, void *state, uint32_t peer, unsigned int pages,
+              uint32_t *gref_r, void **mem_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = g_strdup_printf(
+        ", \"domid\": 0, \"peer\": %u, \"pages\": %u", peer, pages);
+    g_autofree char *end = NULL;
+    JsonObject *o;
+    uint32_t gref;
+    void *mem;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "grant_share", args, false, &parser,
+                       &o)) < 0)
+        return rc;
+    gref = (uint32_t)obj_uint(o, "gref");
+    if (!(mem = sim_shm_map(ctx, obj_str(o, "shm"), pages))) {
+        rc = -EIO;
+        end = g_strdup_printf(", \"domid\": 0, \"gref\": %u", gref);
+        sim_call(ctx, state, "grant_end", end, false, NULL, NULL);
+        return rc;
+    }
+    *gref_r = gref;
+    *mem_r = mem;
+    return 0;
+}
+
+static void
+sim_gnt_end(xlite_ctx *ctx, void *state, uint32_t gref, void *mem,
+            unsigned int pages)
+{
+    g_autofree char *args = g_strdup_printf(", \"domid\": 0, \"gref\": %u",
+                                            gref);
+
+    munmap(mem, (size_t)pages * SIM_PAGE_SIZE);
+    sim_call(ctx, state, "grant_end", args, false, NULL, NULL);
+}
+
+static int
+sim_gnt_map(xlite_ctx *ctx, void *state, uint32_t granter, uint32_t gref,
+            unsigned int pages, void **mem_r)
+{
+    g_autoptr(JsonParser) parser = NULL;
+    g_autofree char *args = g_strdup_printf(
+        ", \"domid\": 0, \"granter\": %u, \"gref\": %u", granter, gref);
+    JsonObject *o;
+    void *mem;
+    int rc;
+
+    if ((rc = sim_call(ctx, state, "grant_map", args, false, &parser,
+                       &o)) < 0)
+        return rc;
+    if (!(mem = sim_shm_map(ctx, obj_str(o, "shm"), pages))) {
+        sim_call(ctx, state, "grant_unmap", args, false, NULL, NULL);
+        return -EIO;
+    }
+    *mem_r = mem;
+    return 0;
+}
+
+static void
+sim_gnt_unmap(xlite_ctx *ctx, void *state, uint32_t granter, uint32_t gref,
+              void *mem, unsigned int pages)
+{
+    g_autofree char *args = g_strdup_printf(
+        ", \"domid\": 0, \"granter\": %u, \"gref\": %u", granter, gref);
+
+    munmap(mem, (size_t)pages * SIM_PAGE_SIZE);
+    sim_call(ctx, state, "grant_unmap", args, false, NULL, NULL);
+}
+
+/*
+ * A port's notifications come on a connection of its own (xensimd's
+ * evtchn_watch), as /dev/xen/evtchn is opened per user: its fd is the
+ * one the core polls.  Once watched, nothing waits on it: notify and
+ * unmask go out without waiting for their replies, which the reader
+ * drops (an error among them is logged).
+ */
+struct xlite__hv_evtchn {
+    sim_state conn;               /* fd, inbuf, next_id, sock_path */
+    uint32_t port;
+};
+
+static int
+sim_evtchn_send(xlite_ctx *ctx, struct xlite__hv_evtchn *ev, const char *op)
+{
+    g_autofree char *req = g_strdup_printf(
+        "{\"id\": %" G_GUINT64_FORMAT ", \"op\": \"%s\", \"domid\": 0, "
+        "\"port\": %u}\n", ++ev->conn.next_id, op, ev->port);
+    int rc;
+
+    if (ev->conn.fd < 0)
+        return -ENOTCONN;
+    if ((rc = write_all(ev->conn.fd, req, strlen(req), g_get_monotonic_time() +
+                        XLITE__HV_REPLY_TIMEOUT)) < 0)
+        return XLITE_ERROR(ctx, rc, "hypervisor: cannot %s port %u: %s", op,
+                           ev->port, g_strerror(-rc));
+    return 0;
+}
+
+static void
+sim_evtchn_free(xlite_ctx *ctx, struct xlite__hv_evtchn *ev)
+{
+    xlite__close(&ev->conn.fd);
+    if (ev->conn.inbuf)
+        g_string_free(ev->conn.inbuf, TRUE);
+    g_free(ev->conn.sock_path);
+    g_free(ev);
+}
+
+static int
+sim_evtchn_open(xlite_ctx *ctx, void *state, uint32_t remote,
+                struct xlite__hv_evtchn **ev_r, uint32_t *port_r, int *fd_r)
+{
+    sim_state *st = state;
+    struct xlite__hv_evtchn *ev;
+    g_autofree char *args = NULL;
+    g_autofree char *closeargs = NULL;
+    int rc;
+
+    ev = g_new0(struct xlite__hv_evtchn, 1);
+    ev->conn.fd = -1;
+    ev->conn.nfd = -1;
+    ev->conn.inbuf = g_string_new(NULL);
+    ev->conn.sock_path = g_strdup(st->sock_path);
+    ev->conn.rundir = st->rundir;      /* borrowed, for messages */
+    if ((rc = sim_evtchn_alloc_unbound(ctx, state, 0, remote,
+                                       &ev->port)) < 0) {
+        sim_evtchn_free(ctx, ev);
+        return rc;
+    }
+    closeargs = g_strdup_printf(", \"domid\": 0, \"port\": %u", ev->port);
+    if ((rc = sim_connect_fd(ctx, st->sock_path, &ev->conn.fd)) < 0) {
+        rc = XLITE_ERROR(ctx, rc, "cannot connect to the hypervisor: %s",
+                         g_strerror(-rc));
+    } else {
+        args = g_strdup_printf(", \"domid\": 0, \"port\": %u", ev->port);
+        /* Connected by hand: sim_call must not reconnect this one. */
+        rc = sim_call(ctx, &ev->conn, "evtchn_watch", args, false, NULL,
+                      NULL);
+    }
+    if (rc < 0) {
+        sim_call(ctx, state, "evtchn_close", closeargs, false, NULL, NULL);
+        sim_evtchn_free(ctx, ev);
+        return rc;
+    }
+    *port_r = ev->port;
+    *fd_r = ev->conn.fd;
+    *ev_r = ev;
+    return 0;
+}
+
+static int
+sim_evtchn_notify(xlite_ctx *ctx, struct xlite__hv_evtchn *ev)
+{
+    return sim_evtchn_send(ctx, ev, "evtchn_notify");
+}
+
+static int
+sim_evtchn_consume(xlite_ctx *ctx, struct xlite__hv_evtchn *ev)
+{
+    bool notified = false;
+    char *line;
+    int rc;
+
+    if (ev->conn.fd < 0)
+        return -ENOTCONN;
+    rc = read_some(ev->conn.fd, ev->conn.inbuf);
+    while ((line = take_line(ev->conn.inbuf))) {
+        g_autofree char *l = line;
+        g_autoptr(JsonParser) parser = NULL;
+        JsonObject *obj = parse_object(l, &parser);
+
+        if (!obj)
+            continue;
+        if (json_object_has_member(obj, "event"))
+            notified = true;
+        else if (json_object_has_member(obj, "error"))
+            XLITE_LOG(ctx, XLITE_LOG_WARN, "hypervisor: port %u: %s",
+                      ev->port, json_object_get_string_member_with_default(
+                          obj, "message", ""));
+    }
+    if (rc < 0)
+        return XLITE_ERROR(ctx, rc, "hypervisor: the connection of port %u "
+                           "is lost", ev->port);
+    /* Told once until unmasked: unmask, and the caller looks again. */
+    if (notified && (rc = sim_evtchn_send(ctx, ev, "evtchn_unmask")) < 0)
+        return rc;
+    return notified ? 1 : 0;
+}
+
+static void
+sim_evtchn_close(xlite_ctx *ctx, void *state, struct xlite__hv_evtchn *ev)
+{
+    g_autofree char *args = g_strdup_printf(", \"domid\": 0, \"port\": %u",
+                                            ev->port);
+
+    if (!ev)
+        return;
+    sim_call(ctx, state, "evtchn_close", args, false, NULL, NULL);
+    sim_evtchn_free(ctx, ev);
+}
+
+static void
+sim_chan_forget(xlite_ctx *ctx, void *state, uint32_t gref, uint32_t port)
+{
+    g_autofree char *gargs = g_strdup_printf(", \"domid\": 0, \"gref\": %u",
+                                             gref);
+    g_autofree char *pargs = g_strdup_printf(", \"domid\": 0, \"port\": %u",
+                                             port);
+
+    /* Either may be gone already (the host restarted): no matter. */
+    sim_call(ctx, state, "grant_end", gargs, false, NULL, NULL);
+    sim_call(ctx, state, "evtchn_close", pargs, false, NULL, NULL);
+}
+
 /* ---------- notifications ---------- */
 
 static void sim_notify_retry_cb(xlite__egc *egc, xlite__ev_time *ev);
@@ -1274,6 +1526,15 @@ const xlite__hv_ops xlite__hv_sim_ops = {
     .dom_set_vcpus = sim_dom_set_vcpus,
     .dom_sched_set = sim_dom_sched_set,
     .evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+    .gnt_share = sim_gnt_share,
+    .gnt_end = sim_gnt_end,
+    .gnt_map = sim_gnt_map,
+    .gnt_unmap = sim_gnt_unmap,
+    .evtchn_open = sim_evtchn_open,
+    .evtchn_notify = sim_evtchn_notify,
+    .evtchn_consume = sim_evtchn_consume,
+    .evtchn_close = sim_evtchn_close,
+    .chan_forget = sim_chan_forget,
     .vcpu_list = sim_vcpu_list,
     .pcpu_list = sim_pcpu_list,
     .sysfs_root = sim_sysfs_root,

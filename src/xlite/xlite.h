@@ -663,6 +663,65 @@ int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
                                    const xlite_async_how *how);
 
 /*
+ * ==================== Channels ====================
+ *
+ * (docs/channels.md.)  A named byte stream between dom0 and a guest, the
+ * Xen channel of libvirt's <channel type='pty'|'unix'><target type='xen'
+ * name='...'/>.  The library writes the xenstore nodes (the guest may
+ * write only its frontend's state), dom0 grants the ring pages (a vchan,
+ * xen/io/libxenvchan.h, whose server is dom0: the guest maps them, the
+ * toolstack never maps a page of the guest) and allocates the event
+ * channel, and watches for a dead peer.  The core serves the data on an
+ * fd in its event loop: a pty (path: its slave, which the core also
+ * holds open, as xenconsoled does) or a unix socket it listens on (path:
+ * the socket; one client at a time).
+ *
+ * open completes once all that is in place, without waiting for the
+ * guest: what is written before the guest connects waits in the ring (and
+ * then in the fd).  When the guest closes its side, dies, shuts down, or
+ * breaks the protocol (ring indexes no ring can have), the channel is
+ * CLOSED: every node, grant, port and fd is released at once and readers
+ * get end of file; the object stays until xlite_channel_close, which
+ * releases what is left (and is the only release when the guest is
+ * alive).  Neither waits for the guest.  The channel is served by this
+ * context: it ends with the process (a new process opens it again; open
+ * replaces the nodes of a channel of the same name left behind).
+ *
+ * The config is a domain config's channel (xlite_config.h): its name,
+ * and a pty or a socket with an absolute path.
+ *
+ * -EINVAL: a bad name (1 to 64 of [A-Za-z0-9._-]) or path; -EEXIST: the
+ * domain has an open channel of that name in this context; -ESRCH: no
+ * such domain (or it is dying); -EOPNOTSUPP: the host has no channels.
+ */
+typedef struct xlite_channel xlite_channel;
+
+typedef enum {
+    XLITE_CHANNEL_WAITING = 0,    /* set up; the guest has not connected */
+    XLITE_CHANNEL_CONNECTED,
+    XLITE_CHANNEL_CLOSED,         /* the guest went: nothing is held */
+} xlite_channel_state;
+
+typedef struct {
+    xlite_channel_state state;
+    int devid;                    /* its number under device/channel */
+    uint64_t to_guest;            /* bytes put in the ring for the guest */
+    uint64_t from_guest;          /* bytes taken from the guest's ring */
+    char why[128];                /* CLOSED: what closed it */
+} xlite_channel_info;
+
+int xlite_channel_open(xlite_ctx *ctx, uint32_t domid,
+                       const xlite_channel_config *cfg,
+                       xlite_channel **chan_r, const xlite_async_how *how);
+/* The pty's slave or the socket: valid until xlite_channel_close. */
+const char *xlite_channel_path(const xlite_channel *chan);
+void xlite_channel_get_info(xlite_ctx *ctx, xlite_channel *chan,
+                            xlite_channel_info *info_r);
+/* Releases everything the channel still holds, and the object (NULL is
+ * fine).  Tells the guest (its backend goes Closed) without waiting. */
+void xlite_channel_close(xlite_ctx *ctx, xlite_channel *chan);
+
+/*
  * ==================== Block jobs ====================
  *
  * (DESIGN.md section 7; docs/blockjobs.md.)  Disks with a QEMU backend

@@ -456,8 +456,10 @@ config_copy(const xlite_domain_config *cfg, xlite_domain_config *copy)
 }
 
 /* The devices this core does not provide yet: passed-through PCI and USB
- * host devices, PV USB controllers, PV channels, network disk sources and
- * devices served by a driver domain.  The config carries them (they are
+ * host devices, PV USB controllers, network disk sources and devices
+ * served by a driver domain, and PV channels on a host without them (the
+ * application opens a domain's channels itself, xlite_channel_open, and
+ * serves them).  The config carries them (they are
  * the user's definition); a start refuses them rather than run the guest
  * without them.  The platform settings (features, cpuid, clock, limits,
  * vNUMA, device model) are the domain build's inputs and are kept in the
@@ -472,7 +474,7 @@ check_devices_provided(xlite_ctx *ctx, const xlite_domain_config *cfg)
         what = "PCI passthrough is";
     else if (cfg->num_usbdevs || cfg->num_usbctrls)
         what = "PV USB is";
-    else if (cfg->num_channels)
+    else if (cfg->num_channels && !ctx->hv->gnt_share)
         what = "PV channels are";
     for (i = 0; !what && i < cfg->num_disks; i++) {
         if (cfg->disks[i].network)

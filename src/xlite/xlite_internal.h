@@ -102,6 +102,8 @@ typedef struct xlite__egc xlite__egc;
  * domains may have changed (look at all). */
 #define XLITE__DOMID_ANY UINT32_MAX
 typedef void xlite__hv_changed_fn(xlite__egc *egc, uint32_t domid);
+/* A port of dom0 and its notifications, the backend's own (channels). */
+struct xlite__hv_evtchn;
 
 typedef struct xlite__hv_ops {
     const char *name;
@@ -189,6 +191,40 @@ typedef struct xlite__hv_ops {
     /* Start (fn) or stop (NULL) reporting domain state changes. */
     int (*watch_domains)(xlite_ctx *ctx, void *state,
                          xlite__hv_changed_fn *fn);
+
+    /*
+     * Channels (xlite_channel.c, docs/channels.md); NULL where the
+     * backend has none (the core reports -EOPNOTSUPP).
+     * gnt_share: pages of dom0's memory granted to peer, mapped here at
+     * *mem_r (libxengntshr's share_pages); gnt_end revokes and unmaps.
+     * gnt_map/gnt_unmap: a grant of another domain mapped here (only the
+     * tests' debug layout does this: it is what makes zombies).
+     * evtchn_open: a port of dom0 left unbound for remote, with an fd
+     * that polls readable when the port is notified (/dev/xen/evtchn);
+     * evtchn_consume takes that readiness and re-arms the port: 1 if it
+     * was notified, 0 if not, < 0 if the fd is lost.  evtchn_notify and
+     * evtchn_consume never wait.
+     */
+    int (*gnt_share)(xlite_ctx *ctx, void *state, uint32_t peer,
+                     unsigned int pages, uint32_t *gref_r, void **mem_r);
+    void (*gnt_end)(xlite_ctx *ctx, void *state, uint32_t gref, void *mem,
+                    unsigned int pages);
+    int (*gnt_map)(xlite_ctx *ctx, void *state, uint32_t granter,
+                   uint32_t gref, unsigned int pages, void **mem_r);
+    void (*gnt_unmap)(xlite_ctx *ctx, void *state, uint32_t granter,
+                      uint32_t gref, void *mem, unsigned int pages);
+    int (*evtchn_open)(xlite_ctx *ctx, void *state, uint32_t remote,
+                       struct xlite__hv_evtchn **ev_r, uint32_t *port_r,
+                       int *fd_r);
+    int (*evtchn_notify)(xlite_ctx *ctx, struct xlite__hv_evtchn *ev);
+    int (*evtchn_consume)(xlite_ctx *ctx, struct xlite__hv_evtchn *ev);
+    void (*evtchn_close)(xlite_ctx *ctx, void *state,
+                         struct xlite__hv_evtchn *ev);
+    /* A channel another process served and left behind (it died, or an
+     * embedded client exited): dom0's grant gref ended and its port
+     * closed, best effort.  NULL: nothing to do. */
+    void (*chan_forget)(xlite_ctx *ctx, void *state, uint32_t gref,
+                        uint32_t port);
 } xlite__hv_ops;
 
 /* xlite_stats.c: the query path's teardown, at xlite_ctx_free. */
@@ -699,6 +735,8 @@ struct xlite_ctx {
     struct xlite__balloons *balloons;
     /* Disk servers and block jobs (xlite_blockjob.c). */
     struct xlite__blockjobs *blockjobs;
+    /* Open channels (xlite_channel.c), xlite_channel.link. */
+    GQueue channels;
     /* The stored configs of domains the host does not have were collected
      * on this host (xlite__userdata_collect: once per context, and again
      * after the host restarted). */
@@ -952,3 +990,31 @@ bool xlite__udlock_inuse(const xlite__udlock *ul);
 /* Releases the lock; with remove, deletes the lock file first (while
  * holding it, so that a waiter re-checks the inode). */
 void xlite__udlock_release(xlite_ctx *ctx, xlite__udlock *ul, bool remove);
+
+/*
+ * A pseudo-terminal pair in raw mode, as a sub-operation (xlite_pty.c):
+ * openpty(3) runs in a helper child and the fds come back by SCM_RIGHTS.
+ * _start returns 0 and the callback is called once, from the loop (never
+ * from inside _start), with master and slave (CLOEXEC, the caller's) on
+ * 0; or returns an error with nothing registered and no callback to
+ * come.  Abort kills the helper: the callback gets -ECANCELED.
+ * xlite_openpty is this, wrapped in an operation of its own.
+ */
+typedef struct xlite__openpty xlite__openpty;
+typedef void xlite__openpty_callback(xlite__egc *egc, xlite__openpty *op,
+                                     int rc);
+struct xlite__openpty {
+    /* caller */
+    xlite__ao *ao;
+    xlite__openpty_callback *callback;
+    /* results */
+    int master;
+    int slave;
+    /* private */
+    int sock;
+    xlite__ev_child child;
+    xlite__ao_abortable abrt;
+};
+
+void xlite__openpty_init(xlite__openpty *op);
+int xlite__openpty_start(xlite__egc *egc, xlite__openpty *op);

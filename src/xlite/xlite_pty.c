@@ -21,17 +21,6 @@
 
 #include "xlite_internal.h"
 
-typedef struct {
-    /* caller */
-    xlite__ao *ao;
-    int *master_r;
-    int *slave_r;
-    /* private */
-    int sock[2];                  /* [0] ours, [1] the child's end */
-    xlite__ev_child child;
-    xlite__ao_abortable abrt;
-} pty_state;
-
 /* In the child: never returns. */
 static void G_GNUC_NORETURN
 pty_child(int sock)
@@ -102,35 +91,88 @@ static void
 pty_child_death_cb(xlite__egc *egc, xlite__ev_child *ch, pid_t pid,
                    int status)
 {
-    pty_state *ps = XLITE__CONTAINER_OF(ch, pty_state, child);
-    xlite__ao *ao = ps->ao;
+    xlite__openpty *op = XLITE__CONTAINER_OF(ch, xlite__openpty, child);
     int fds[2] = { -1, -1 };
     int rc;
 
-    xlite__ao_abortable_deregister(&ps->abrt);
+    xlite__ao_abortable_deregister(&op->abrt);
     /* What the helper sent decides, not its exit status (which valgrind,
      * for one, may change in a forked child). */
-    if (xlite__ao_aborting(ao)) {
+    if (xlite__ao_aborting(op->ao)) {
         rc = -ECANCELED;
-    } else if ((rc = pty_receive(egc->ctx, ps->sock[0], fds)) == 0) {
-        *ps->master_r = fds[0];
-        *ps->slave_r = fds[1];
+    } else if ((rc = pty_receive(egc->ctx, op->sock, fds)) == 0) {
+        op->master = fds[0];
+        op->slave = fds[1];
     } else {
         XLITE_LOG(egc->ctx, XLITE_LOG_ERROR,
                   "the pty helper exited with wait status %#x", status);
     }
-    xlite__close(&ps->sock[0]);
-    g_free(ps);
-    xlite__ao_complete(egc, ao, rc);
+    xlite__close(&op->sock);
+    op->callback(egc, op, rc);
 }
 
 static void
 pty_abort_cb(xlite__egc *egc, xlite__ao_abortable *abrt, int rc)
 {
-    pty_state *ps = XLITE__CONTAINER_OF(abrt, pty_state, abrt);
+    xlite__openpty *op = XLITE__CONTAINER_OF(abrt, xlite__openpty, abrt);
 
-    /* Its death completes the operation (with -ECANCELED). */
-    kill(ps->child.pid, SIGKILL);
+    /* Its death calls back (with -ECANCELED). */
+    kill(op->child.pid, SIGKILL);
+}
+
+void
+xlite__openpty_init(xlite__openpty *op)
+{
+    op->master = op->slave = op->sock = -1;
+    xlite__ev_child_init(&op->child);
+    xlite__ao_abortable_init(&op->abrt);
+}
+
+int
+xlite__openpty_start(xlite__egc *egc, xlite__openpty *op)
+{
+    int sock[2] = { -1, -1 };
+    pid_t pid;
+    int rc;
+
+    op->child.callback = pty_child_death_cb;
+    op->abrt.ao = op->ao;
+    op->abrt.callback = pty_abort_cb;
+    if ((rc = xlite__socketpair(egc->ctx, sock)) < 0)
+        return rc;
+    if ((rc = xlite__ao_abortable_register(&op->abrt)) < 0 ||
+        (rc = pid = xlite__fork(egc, &op->child)) < 0) {
+        xlite__ao_abortable_deregister(&op->abrt);
+        xlite__close(&sock[0]);
+        xlite__close(&sock[1]);
+        return rc;
+    }
+    if (pid == 0)
+        pty_child(sock[1]);
+    xlite__close(&sock[1]);
+    op->sock = sock[0];
+    return 0;
+}
+
+/* xlite_openpty: the sub-operation, in an operation of its own. */
+typedef struct {
+    int *master_r;
+    int *slave_r;
+    xlite__openpty op;
+} pty_state;
+
+static void
+pty_done_cb(xlite__egc *egc, xlite__openpty *op, int rc)
+{
+    pty_state *ps = XLITE__CONTAINER_OF(op, pty_state, op);
+    xlite__ao *ao = op->ao;
+
+    if (rc == 0) {
+        *ps->master_r = op->master;
+        *ps->slave_r = op->slave;
+    }
+    g_free(ps);
+    xlite__ao_complete(egc, ao, rc);
 }
 
 XLITE_EXPORT int
@@ -139,7 +181,6 @@ xlite_openpty(xlite_ctx *ctx, int *master_r, int *slave_r,
 {
     pty_state *ps;
     xlite__ao *ao;
-    pid_t pid = -1;
     int rc;
     EGC_INIT(ctx);
 
@@ -148,29 +189,16 @@ xlite_openpty(xlite_ctx *ctx, int *master_r, int *slave_r,
     CTX_LOCK(ctx);
     ao = xlite__ao_create(ctx, how);
     ps = g_new0(pty_state, 1);
-    ps->ao = ao;
     ps->master_r = master_r;
     ps->slave_r = slave_r;
-    ps->sock[0] = ps->sock[1] = -1;
-    xlite__ev_child_init(&ps->child);
-    ps->child.callback = pty_child_death_cb;
-    xlite__ao_abortable_init(&ps->abrt);
-    ps->abrt.ao = ao;
-    ps->abrt.callback = pty_abort_cb;
-
-    if ((rc = xlite__socketpair(ctx, ps->sock)) < 0 ||
-        (rc = xlite__ao_abortable_register(&ps->abrt)) < 0 ||
-        (rc = pid = xlite__fork(egc, &ps->child)) < 0) {
-        xlite__ao_abortable_deregister(&ps->abrt);
-        xlite__close(&ps->sock[0]);
-        xlite__close(&ps->sock[1]);
+    xlite__openpty_init(&ps->op);
+    ps->op.ao = ao;
+    ps->op.callback = pty_done_cb;
+    if ((rc = xlite__openpty_start(egc, &ps->op)) < 0) {
         g_free(ps);
         xlite__ao_create_fail(ao);
         goto out;
     }
-    if (pid == 0)
-        pty_child(ps->sock[1]);
-    xlite__close(&ps->sock[1]);
     rc = xlite__ao_inprogress(egc, ao);
 
  out:

@@ -470,6 +470,51 @@ def test_grants_and_zombie(host):
         assert shm_files(host) == before
 
 
+def test_evtchn_watch_unmask_and_grant_end(host):
+    """The toolstack's side of a channel: a dom0 port watched by one
+    connection gets one evtchn event per unmask however often the peer
+    notifies; grant_end takes dom0's grant and its file away even while
+    the peer maps it, and the peer's mapping never holds dom0 back."""
+    with host.hv() as hv, host.hv() as w, host.hv() as other:
+        before = shm_files(host)
+        g = create(hv)
+        port0 = hv.call("evtchn_alloc_unbound", domid=0, remote=g)["port"]
+        assert w.call("evtchn_watch", domid=0, port=port0) == {}
+        expect_error("EBUSY", other.call, "evtchn_watch", domid=0, port=port0)
+        expect_error("EINVAL", other.call, "evtchn_unmask", domid=0,
+                     port=port0)
+        expect_error("EINVAL", w.call, "evtchn_watch", domid=0,
+                     port=port0 + 1000)
+        pg = hv.call("evtchn_bind", domid=g, remote=0,
+                     remote_port=port0)["port"]
+        for _ in range(50):
+            hv.call("evtchn_notify", domid=g, port=pg)
+        ev = w.wait_event(5)
+        assert ev == {"event": "evtchn", "domid": 0, "port": port0}
+        # Masked until unmasked: the 49 others made no line.
+        assert w.drain_events(0.3) == []
+        assert w.call("evtchn_unmask", domid=0, port=port0) == {}
+        hv.call("evtchn_notify", domid=g, port=pg)
+        assert w.wait_event(5) == {"event": "evtchn", "domid": 0,
+                                   "port": port0}
+
+        r = hv.call("grant_share", domid=0, peer=g, pages=3)
+        assert r["shm"].lstrip("/") in shm_files(host)
+        hv.call("grant_map", domid=g, granter=0, gref=r["gref"])
+        expect_error("ENOENT", hv.call, "grant_end", domid=0,
+                     gref=r["gref"] + 100)
+        assert hv.call("grant_end", domid=0, gref=r["gref"]) == {}
+        assert r["shm"].lstrip("/") not in shm_files(host)
+        expect_error("ENOENT", hv.call, "grant_map", domid=g, granter=0,
+                     gref=r["gref"])
+        # The guest dies with dom0's page mapped: it goes all the same.
+        hv.call("destroy", domid=g)
+        assert wait_until(lambda: g not in hv.domids())
+        # Its port's end is gone; the watch ends with the connection.
+        hv.call("evtchn_close", domid=0, port=port0)
+        assert shm_files(host) == before
+
+
 def test_guest_mapping_dropped_on_its_death(host):
     with host.hv() as hv:
         a = create(hv)
@@ -557,7 +602,8 @@ def test_random_requests_never_hurt(host, kernel):
     ops = ["host_info", "topology", "create", "build", "unpause", "pause", "destroy",
            "shutdown", "info", "list", "set_max_mem", "set_vcpus", "sched_set",
            "evtchn_alloc_unbound", "evtchn_bind", "evtchn_notify",
-           "evtchn_close", "grant_share", "grant_map", "grant_unmap", "fault",
+           "evtchn_close", "grant_share", "grant_map", "grant_unmap",
+           "grant_end", "evtchn_watch", "evtchn_unmask", "fault",
            "nope"]
     names = ["domid", "uuid", "type", "max_vcpus", "max_memkb", "kernel",
              "reason", "online", "weight", "cap", "remote", "remote_port",

@@ -1,0 +1,43 @@
+/*
+ * xsim_agent.h: the simulated guest's QEMU guest agent (qemu-ga), the
+ * protocol side: JSON commands in, replies out, on the guest's channel
+ * org.qemu.guest_agent.0 (docs/channels.md, "The simulated guest agent").
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+/* What the agent asks of its guest. */
+typedef struct {
+    /* The guest's host name (its home's name, made printable). */
+    const char *(*hostname)(gpointer opaque);
+    /* guest-shutdown: "powerdown", "halt" or "reboot", checked. */
+    void (*shutdown)(gpointer opaque, const char *mode);
+    gpointer opaque;
+} XsimAgentHost;
+
+typedef struct _XsimAgent XsimAgent;
+
+XsimAgent *
+xsim_agent_new(const XsimAgentHost *host);
+
+void
+xsim_agent_free(XsimAgent *agent);
+
+/*
+ * Bytes from the host: each complete command (a JSON object ending a
+ * line, or a 0xFF that resets the parser, as qemu-ga takes it) gets its
+ * reply appended to @out, one JSON object and a newline (guest-sync-
+ * delimited's preceded by 0xFF).  A line longer than the agent's bound
+ * is dropped whole, with an error reply.
+ */
+void
+xsim_agent_input(XsimAgent *agent,
+                 const char *data,
+                 gsize len,
+                 GString *out);
