@@ -41,6 +41,52 @@ xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
     ctx->log(ctx->log_opaque, level, func, msg);
 }
 
+void
+xlite__log_guest(xlite_ctx *ctx, const char *func, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    unsigned int held = 0;
+    int64_t now;
+    va_list ap;
+
+    if (!ctx || !ctx->log)
+        return;
+    now = g_get_monotonic_time();
+    pthread_mutex_lock(&ctx->guestlog_lock);
+    if (ctx->guestlog_tokens < XLITE__GUESTLOG_BURST) {
+        int64_t periods = (now - ctx->guestlog_refilled) /
+                          XLITE__GUESTLOG_PERIOD_US;
+
+        if (periods > 0) {
+            ctx->guestlog_tokens = MIN((int64_t)XLITE__GUESTLOG_BURST,
+                                       ctx->guestlog_tokens + periods);
+            ctx->guestlog_refilled = now;
+        }
+    } else {
+        ctx->guestlog_refilled = now;
+    }
+    if (ctx->guestlog_tokens == 0) {
+        ctx->guestlog_held++;
+        pthread_mutex_unlock(&ctx->guestlog_lock);
+        return;
+    }
+    ctx->guestlog_tokens--;
+    held = ctx->guestlog_held;
+    ctx->guestlog_held = 0;
+    pthread_mutex_unlock(&ctx->guestlog_lock);
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (held > 0) {
+        g_autofree char *more = msg;
+
+        msg = g_strdup_printf("%s (%u more such warnings held back)",
+                              more, held);
+    }
+    ctx->log(ctx->log_opaque, XLITE_LOG_WARN, func, msg);
+}
+
 int
 xlite__error(xlite_ctx *ctx, int rc, const char *func, const char *fmt, ...)
 {
@@ -121,6 +167,7 @@ ctx_free_fields(xlite_ctx *ctx)
     g_free(ctx->sim_rundir);
     pthread_mutex_destroy(&ctx->lock);
     pthread_mutex_destroy(&ctx->query_lock);
+    pthread_mutex_destroy(&ctx->guestlog_lock);
     g_free(ctx);
 }
 
@@ -144,6 +191,9 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
     pthread_mutex_init(&ctx->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&ctx->query_lock, NULL);
+    pthread_mutex_init(&ctx->guestlog_lock, NULL);
+    ctx->guestlog_tokens = XLITE__GUESTLOG_BURST;
+    ctx->guestlog_refilled = g_get_monotonic_time();
 
     ctx->state_dir = g_strdup(opts->state_dir);
     ctx->sim_rundir = g_strdup(opts->sim_rundir);
@@ -161,6 +211,7 @@ xlite_ctx_new(const xlite_ctx_options *opts, xlite_ctx **ctx_r)
                           xlite_backend_name(ctx->backend));
         pthread_mutex_destroy(&ctx->lock);
         pthread_mutex_destroy(&ctx->query_lock);
+        pthread_mutex_destroy(&ctx->guestlog_lock);
         g_free(ctx->state_dir);
         g_free(ctx->sim_rundir);
         g_free(ctx);

@@ -42,6 +42,18 @@ void xlite__log(xlite_ctx *ctx, xlite_log_level level, const char *func,
 #define XLITE_LOG(ctx, level, ...) \
     xlite__log((ctx), (level), __func__, __VA_ARGS__)
 
+/* A warning about what a guest wrote where the core reads it (a value too
+ * long, not a string, not a path).  A guest that writes garbage in a loop
+ * must not flood the toolstack's log: a context lets XLITE__GUESTLOG_BURST
+ * of these through at once, then one per XLITE__GUESTLOG_PERIOD_US; the
+ * next one that goes out says how many were held back. */
+void xlite__log_guest(xlite_ctx *ctx, const char *func,
+                      const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+#define XLITE_LOG_GUEST(ctx, ...) \
+    xlite__log_guest((ctx), __func__, __VA_ARGS__)
+#define XLITE__GUESTLOG_BURST 10
+#define XLITE__GUESTLOG_PERIOD_US G_USEC_PER_SEC
+
 /*
  * ==================== Hypervisor backends ====================
  *
@@ -685,6 +697,13 @@ struct xlite_ctx {
     pthread_mutex_t query_lock;
     void *query_state;
     struct xs_handle *query_xsh;
+
+    /* The guest warnings' budget (xlite__log_guest), under guestlog_lock,
+     * a leaf: warnings come from both paths above. */
+    pthread_mutex_t guestlog_lock;
+    unsigned int guestlog_tokens;
+    int64_t guestlog_refilled;           /* monotonic, microseconds */
+    unsigned int guestlog_held;
 
     /* Event loop (xlite_event.c). */
     const xlite_osevent_hooks *hooks;    /* NULL or &hooks_copy */

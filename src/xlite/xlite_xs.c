@@ -148,8 +148,8 @@ xlite__xs_read_bounded(xlite_ctx *ctx, const char *path, size_t max)
     if (!xsh || !(v = xs_read(xsh, XBT_NULL, path, &len)))
         return NULL;
     if (len > max || strlen(v) != len) {
-        XLITE_LOG(ctx, XLITE_LOG_WARN, "ignoring the value of %s: too long "
-                  "or not a string", path);
+        XLITE_LOG_GUEST(ctx, "ignoring the value of %s: too long or not "
+                        "a string", path);
         free(v);
         return NULL;
     }

@@ -648,6 +648,50 @@ def test_guest_eject_empties_the_tray(daemon, tmp_path):
         daemon.virsh("undefine", "cd1")
 
 
+def test_a_guest_writing_garbage_cannot_flood_the_log(daemon, tmp_path):
+    """A guest that writes an unreadable value (too long) to a node the
+    core reads, over and over: libvirtd's log gets a handful of warnings,
+    not one per write, and the next warning that goes out says how many
+    were held back (xlite__log_guest)."""
+    iso = tmp_path / "disc.iso"
+    iso.write_bytes(b"\0" * 4096)
+    start_cd1(daemon, tmp_path, iso)
+    try:
+        sock = str(xvtest.sim_rundir(daemon.dir / "root") / "xenstored"
+                   / "socket")
+        env = {"XENSTORED_PATH": sock}
+        domid = int(daemon.virsh("domid", "cd1").out)
+        node = f"/local/domain/{domid}/device/vbd/51744/eject"
+        marker = f"ignoring the value of {node}"
+        before = daemon.log().count(marker)
+        t0 = time.monotonic()
+        writes = 300
+        for n in range(writes):
+            subprocess.run(["xenstore-write", node, f"{n:040d}"], check=True,
+                           env=env, timeout=60)
+        # The daemon answers, and its guest is still served.
+        assert daemon.virsh("domstate", "cd1").out.strip() == "running"
+        assert xvtest.wait_for(
+            lambda: daemon.log().count(marker) > before, 10)
+        time.sleep(1.5)
+        # A period later, one more goes out and counts the rest.
+        subprocess.run(["xenstore-write", node, "x" * 40], check=True,
+                       env=env, timeout=30)
+        def warnings():
+            return [line for line in daemon.log().splitlines()
+                    if marker in line]
+        assert xvtest.wait_for(lambda: "held back" in warnings()[-1], 10), \
+            (len(warnings()) - before, warnings()[-3:])
+        logged = daemon.log().count(marker) - before
+        # A burst of 10, then one a second: however long the writes took,
+        # far fewer lines than writes.
+        allowed = 10 + int(time.monotonic() - t0) + 1
+        assert 2 <= logged <= allowed < writes, (logged, allowed)
+    finally:
+        daemon.virsh("destroy", "cd1")
+        daemon.virsh("undefine", "cd1")
+
+
 def libvirt_tray_open():
     import libvirt
     return libvirt.VIR_DOMAIN_EVENT_TRAY_CHANGE_OPEN
