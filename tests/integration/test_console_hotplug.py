@@ -351,26 +351,39 @@ def test_libvirtd_killed_mid_console_attach_and_detach(own_daemon, tmp_path):
     cf.write_text(CONSOLE1)
     be = f"/local/domain/0/backend/console/{domid}/1"
 
-    def kill_during(*args):
+    def kill_during(*args, reached=None, settled=None):
+        """Runs virsh ARGS with the console backend 3 s slow; kills
+        libvirtd once @reached holds (else after a second), restarts it
+        once @settled holds (else 3 s later)."""
         assert xvtest.simctl(rundir, "delay-backend", str(domid),
                              "console/1", "3").returncode == 0
         proc = subprocess.Popen(["virsh", "-q", "-c", d.uri, *args],
                                 env=xvtest.driver_env(),
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(1)
+        if reached:
+            assert xvtest.wait_for(reached, 60), args
+        else:
+            time.sleep(1)
         pid = d.pid
         os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)
         while os.path.exists(f"/proc/{pid}"):
             time.sleep(0.05)
-        time.sleep(3)        # the delayed backend answers
+        if settled:
+            assert xvtest.wait_for(settled, 30), args
+        else:
+            time.sleep(3)    # the delayed backend answers
         d.start()
 
     def live_ports():
         return [p for p, _, _ in consoles(d.virsh("dumpxml", "c6").out)]
 
-    kill_during("attach-device", "c6", str(cf), "--live")
+    # Killed once the attach wrote the console's nodes (the backend is
+    # slow to answer), restarted once the backend has.
+    kill_during("attach-device", "c6", str(cf), "--live",
+                reached=lambda: host.read(be) is not None,
+                settled=lambda: host.read(be + "/state") == "4")
     # Its nodes were written before the driver died: it is there, served.
     assert host.read(be + "/state") == "4"
     live = consoles(d.virsh("dumpxml", "c6").out)

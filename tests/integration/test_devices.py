@@ -311,7 +311,9 @@ def test_libvirtd_killed_mid_attach_and_mid_detach(own_daemon, tmp_path):
     works."""
     d = own_daemon
     script = tmp_path / "slow-vif"
-    script.write_text("#!/bin/sh\nsleep 2\n")
+    ran = tmp_path / "slow-vif.log"
+    script.write_text(f"#!/bin/sh\necho start >>{ran}\nsleep 2\n"
+                      f"echo end >>{ran}\n")
     script.chmod(0o755)
     f = tmp_path / "h1.xml"
     f.write_text(guest_xml(tmp_path))
@@ -321,18 +323,27 @@ def test_libvirtd_killed_mid_attach_and_mid_detach(own_daemon, tmp_path):
     rundir = d.dir / "root" / "run" / "xenvirt" / "xensim"
     mac = "00:16:3e:aa:bb:cc"
 
+    def script_runs():
+        return ran.read_text().split() if ran.exists() else []
+
     def kill_during(*args):
+        """Runs virsh ARGS and kills libvirtd once the slow script has
+        started (however long the call took to get there)."""
+        before = script_runs().count("start")
         proc = subprocess.Popen(["virsh", "-q", "-c", d.uri, *args],
                                 env=xvtest.driver_env(),
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(1)
+        assert xvtest.wait_for(
+            lambda: script_runs().count("start") > before, 60), args
         pid = d.pid
         os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)
         while Path(f"/proc/{pid}").exists():
             time.sleep(0.05)
-        time.sleep(2)        # the orphaned script finishes
+        # The orphaned script finishes.
+        assert xvtest.wait_for(
+            lambda: script_runs().count("end") > before, 30), script_runs()
         d.start()
 
     def agree():
