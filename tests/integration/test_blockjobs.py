@@ -421,12 +421,22 @@ def kill_and_restart(daemon):
     daemon.start()
 
 
-def watch_until_completed(daemon):
+def assert_only_completed(daemon, meanwhile=None):
+    """A client watching from now on sees one block-job event, COMPLETED
+    (after @meanwhile, if given, ran)."""
     watcher = subprocess.Popen([xvtest.PYTHON, "-c", WATCH_TWO, daemon.uri],
                                stdout=subprocess.PIPE, text=True,
                                env=xvtest.driver_env(leaks=False))
-    assert watcher.stdout.readline().strip() == "ready"
-    return watcher
+    try:
+        assert watcher.stdout.readline().strip() == "ready"
+        if meanwhile:
+            meanwhile()
+        out, _ = watcher.communicate(timeout=90)
+        assert out.split() == [str(libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED)]
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
 
 
 def test_pull_tracked_after_libvirtd_kill(own_daemon, tmp_path):
@@ -442,14 +452,7 @@ def test_pull_tracked_after_libvirtd_kill(own_daemon, tmp_path):
     kill_and_restart(own_daemon)
     assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
         [(str(top), None), (str(base), "1")]
-    watcher = watch_until_completed(own_daemon)
-    try:
-        out, _ = watcher.communicate(timeout=90)
-        assert out.split() == [str(libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED)]
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
+    assert_only_completed(own_daemon)
     assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
         [(str(top), None)]
     assert own_daemon.virsh("destroy", "bj").rc == 0
@@ -478,17 +481,13 @@ def test_commit_tracked_after_libvirtd_kill(own_daemon, tmp_path):
                            "--base", "xvda[2]", "--bandwidth", "8")
     assert res.rc == 0, res
     kill_and_restart(own_daemon)
-    watcher = watch_until_completed(own_daemon)
-    try:
+
+    def info():
         res = own_daemon.virsh("blockjob", "bj", "xvda", "--info")
         assert res.rc == 0 and "Block Commit: [" in res.err, res
         assert "Bandwidth limit: 8388608 bytes/s" in res.out, res
-        out, _ = watcher.communicate(timeout=90)
-        assert out.split() == [str(libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED)]
-    finally:
-        if watcher.poll() is None:
-            watcher.kill()
-            watcher.wait()
+
+    assert_only_completed(own_daemon, info)
     assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
         [(str(top), None), (str(base), "1")]
     assert own_daemon.virsh("destroy", "bj").rc == 0
