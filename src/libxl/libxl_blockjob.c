@@ -549,7 +549,7 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
         xvBlockChainUpdate(disk);
         job->ended = true;
         job->status = status;
-        if (job->waiters == 0)
+        if (job->waiters == 0 && !job->starting)
             xvBlockJobDrop(vm, disk->dst);
     }
     if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
@@ -577,7 +577,10 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
     virDomainDiskDef *disk = virDomainDiskByTarget(vm->def, target);
     xvBlockJob *job = xvBlockJobLookup(vm, target);
 
-    if (job && job->waiters)
+    /* Not stale: a synchronous abort waits for its end, or it is being
+     * started (the core has no job yet, and the <mirror> or the chain's
+     * merge is already recorded). */
+    if (job && (job->waiters || job->starting))
         return;
     if (job)
         xvBlockJobDrop(vm, target);
@@ -1032,6 +1035,9 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
                        _("disk '%s' already in active block job"), target);
         return -1;
     }
+    xvBlockJobDrop(vm, target);
+    job = xvBlockJobGetOrAdd(vm, target, xvBlockJobTypeFromCore(params->type));
+    job->starting = true;
     /* Known before the start: the end may come before it returns. */
     if (params->type == XLITE_BLOCK_JOB_PULL ||
         params->type == XLITE_BLOCK_JOB_COMMIT) {
@@ -1047,6 +1053,12 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
     virObjectUnlock(vm);
     rc = xlite_block_job_start(driver->ctx, domid, params, NULL);
     virObjectLock(vm);
+    /* Its end may have come meanwhile: then it is over. */
+    if ((job = xvBlockJobLookup(vm, target))) {
+        job->starting = false;
+        if (rc < 0 || (job->ended && job->waiters == 0))
+            xvBlockJobDrop(vm, target);
+    }
     if (rc < 0 &&
         g_hash_table_remove(xvBlockMergeTable(vm), target))
         xvBlockJobSaveStatus(driver, vm);

@@ -19,6 +19,8 @@ typedef struct {
     bool ended;           /* its terminal event was handled */
     int status;           /* virConnectDomainEventBlockJobStatus, once ended */
     unsigned int waiters; /* synchronous aborts waiting for the end */
+    bool starting;        /* its start is under way (domain unlocked): the
+                           * core may not know it yet */
 } xvBlockJob;
 
 void xvBlockJobFree(void *job);

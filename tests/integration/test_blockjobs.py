@@ -899,6 +899,22 @@ def test_index_notation_for_base_and_top(embed, tmp_path):
     assert same_data(snap, ref)
 
 
+def test_pull_ended_unseen_chain_read_again(embed, tmp_path):
+    """Embedded mode: a pull without --wait ends after its process
+    exited; the next call on the disk finds it gone, and the live chain
+    is read again from the images (no backing left)."""
+    base = make_image(tmp_path / "base.qcow2", 32, 8)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(embed, tmp_path, top)
+    res = embed.virsh("blockpull", "bj", "xvda")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: embed.virsh(
+        "blockjob", "bj", "xvda", "--info").out.strip() == "", 60)
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == [(str(top), None)]
+    assert embed.virsh("destroy", "bj").rc == 0
+    assert "backing-filename" not in image_info(top)
+
+
 def test_blockcopy_raw(embed, tmp_path):
     src = make_image(tmp_path / "src.qcow2", 32, 8)
     dest = tmp_path / "copy.raw"
