@@ -638,6 +638,17 @@ xvBlockJobReconnect(xvDriver *driver, virDomainObj *vm)
      * docs/blockjobs.md); the next call on the disk finds the job. */
     if (driver->embedded)
         return;
+    /* A status written before the live chain was kept (an older driver)
+     * shows none: it is read now. */
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+
+        if (!disk->src->backingStore) {
+            xvBlockChainUpdate(disk);
+            if (disk->src->backingStore)
+                xvBlockJobSaveStatus(driver, vm);
+        }
+    }
     for (i = 0; i < vm->def->ndisks; i++) {
         virDomainDiskDef *disk = vm->def->disks[i];
         xlite_block_job_info info;

@@ -15,6 +15,7 @@ closed and flushed):
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -414,10 +415,14 @@ def test_job_tracked_after_libvirtd_kill(own_daemon, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def kill_and_restart(daemon):
-    os.kill(daemon.pid, signal.SIGKILL)
+def kill_daemon(daemon):
     pid = daemon.pid
+    os.kill(pid, signal.SIGKILL)
     assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+
+
+def kill_and_restart(daemon):
+    kill_daemon(daemon)
     daemon.start()
 
 
@@ -897,6 +902,30 @@ def test_index_notation_for_base_and_top(embed, tmp_path):
     assert embed.virsh("destroy", "bj").rc == 0
     assert image_info(snap)["backing-filename"] == str(base)
     assert same_data(snap, ref)
+
+
+def test_chain_read_at_reconnect_when_status_has_none(own_daemon, tmp_path):
+    """A running domain whose saved status shows no chain (an older
+    driver wrote it): the restarted daemon reads it, and an index works."""
+    base = make_image(tmp_path / "base.qcow2", 32, 4)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(own_daemon, tmp_path, top)
+    kill_daemon(own_daemon)
+    (status,) = [f for f in own_daemon.dir.rglob("bj.xml")
+                 if "<domstatus" in f.read_text()]
+    text, n = re.subn(r"\n *<backingStore.*?</backingStore>|"
+                      r"\n *<backingStore/>", "", status.read_text(),
+                      count=1, flags=re.S)
+    assert n == 1
+    status.write_text(text)
+    own_daemon.start()
+    assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(base), "1")]
+    res = own_daemon.virsh("blockpull", "bj", "xvda", "--base", "xvda[1]",
+                           "--wait", timeout=120)
+    assert res.rc == 0, res
+    assert own_daemon.virsh("destroy", "bj").rc == 0
+    assert image_info(top)["backing-filename"] == str(base)
 
 
 def test_pull_ended_unseen_chain_read_again(embed, tmp_path):
