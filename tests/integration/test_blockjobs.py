@@ -944,6 +944,25 @@ def test_pull_ended_unseen_chain_read_again(embed, tmp_path):
     assert "backing-filename" not in image_info(top)
 
 
+def test_blockcopy_shallow_keeps_the_backing_chain(embed, tmp_path):
+    """--shallow on a disk whose image has a backing file (known from the
+    chain read at start): only the top is copied, the copy names the same
+    backing file, and after the pivot the live chain shows it below."""
+    base = make_image(tmp_path / "base.qcow2", 32, 8)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    ref = write_layers(tmp_path, [(top, "0x74", "12M")])
+    dest = tmp_path / "copy.qcow2"
+    create(embed, tmp_path, top)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--shallow",
+                      "--wait", "--pivot", timeout=120)
+    assert res.rc == 0, res
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
+        [(str(dest), None), (str(base), "1")]
+    assert embed.virsh("destroy", "bj").rc == 0
+    assert image_info(dest)["backing-filename"] == str(base)
+    assert same_data(dest, ref)
+
+
 def test_blockcopy_raw(embed, tmp_path):
     src = make_image(tmp_path / "src.qcow2", 32, 8)
     dest = tmp_path / "copy.raw"
