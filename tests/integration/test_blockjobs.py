@@ -843,6 +843,16 @@ def live_chain(xml, target="xvda"):
     return None
 
 
+def destroy_on_chain(host, image, base, ref):
+    """The live chain of xvda is IMAGE over BASE; once the domain is
+    destroyed, IMAGE names BASE and reads as REF."""
+    assert live_chain(host.virsh("dumpxml", "bj").out) == \
+        [(str(image), None), (str(base), "1")]
+    assert host.virsh("destroy", "bj").rc == 0
+    assert image_info(image)["backing-filename"] == str(base)
+    assert same_data(image, ref)
+
+
 def test_index_notation_for_base_and_top(embed, tmp_path):
     """libvirt's "xvda[N]" for --base and --top: the image with
     <backingStore index='N'> in the live XML (virStorageSourceChainLookup),
@@ -897,11 +907,7 @@ def test_index_notation_for_base_and_top(embed, tmp_path):
     res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[1]",
                       "--base", "xvda[2]", "--wait", timeout=120)
     assert res.rc == 0, res
-    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
-        [(str(snap), None), (str(base), "1")]
-    assert embed.virsh("destroy", "bj").rc == 0
-    assert image_info(snap)["backing-filename"] == str(base)
-    assert same_data(snap, ref)
+    destroy_on_chain(embed, snap, base, ref)
 
 
 def test_chain_read_at_reconnect_when_status_has_none(own_daemon, tmp_path):
@@ -956,11 +962,7 @@ def test_blockcopy_shallow_keeps_the_backing_chain(embed, tmp_path):
     res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--shallow",
                       "--wait", "--pivot", timeout=120)
     assert res.rc == 0, res
-    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
-        [(str(dest), None), (str(base), "1")]
-    assert embed.virsh("destroy", "bj").rc == 0
-    assert image_info(dest)["backing-filename"] == str(base)
-    assert same_data(dest, ref)
+    destroy_on_chain(embed, dest, base, ref)
 
 
 def test_blockcopy_raw(embed, tmp_path):
