@@ -28,12 +28,15 @@
 
 #include "datatypes.h"
 #include "domain_event.h"
+#include "storage_file/storage_source.h"
 #include "viraccessapicheck.h"
 #include "virerror.h"
 #include "virfile.h"
 #include "virlog.h"
+#include "virstoragefile.h"
 #include "virstring.h"
 #include "virtypedparam.h"
+#include "virxml.h"
 
 #define VIR_FROM_THIS VIR_FROM_LIBXL
 
@@ -83,9 +86,110 @@ xvBlockJobDrop(virDomainObj *vm, const char *target)
 }
 
 /* ---------------------------------------------------------------------
- * The live backing chain (<backingStore>, as a snapshot made it) after a
- * job that merged images: known to the process that started the job,
- * which is the one that sees its end (libvirtd; virsh --wait).
+ * The live backing chain (<backingStore index='N'>): read from the images
+ * when the domain starts, as libvirt's QEMU driver reads it, then followed
+ * through snapshots and jobs.  Its images are numbered by depth, the
+ * disk's own 0 (no index shown), the one below it 1, and so on, as the
+ * block records of domstats --backing number them; libvirt's index
+ * notation ("xvda[2]") names them.
+ */
+
+/* As libvirt's QEMU driver bounds a disk's chain. */
+#define XV_BLOCK_CHAIN_MAX_DEPTH 200
+
+virStorageSource *
+xvBlockChainRead(const virStorageSource *src)
+{
+    g_autoptr(virStorageSource) copy = NULL;
+
+    if (!src->path || !virStorageSourceIsLocalStorage(src) ||
+        src->format != VIR_STORAGE_FILE_QCOW2)
+        return NULL;
+    copy = virStorageSourceCopy(src, false);
+    if (virStorageSourceGetMetadata(copy, -1, -1, XV_BLOCK_CHAIN_MAX_DEPTH,
+                                    false) < 0) {
+        /* What cannot be read is left out: no error stays behind. */
+        VIR_DEBUG("no backing chain for '%s': %s", src->path,
+                  virGetLastErrorMessage());
+        virResetLastError();
+        return NULL;
+    }
+    return g_steal_pointer(&copy);
+}
+
+void
+xvBlockChainUpdate(virDomainDiskDef *disk)
+{
+    virStorageSource *n;
+    unsigned int depth = 0;
+
+    if (!disk->src->backingStore) {
+        g_autoptr(virStorageSource) chain = xvBlockChainRead(disk->src);
+
+        if (chain)
+            disk->src->backingStore = g_steal_pointer(&chain->backingStore);
+    }
+    for (n = disk->src; virStorageSourceIsBacking(n); n = n->backingStore)
+        n->id = depth++;
+}
+
+/* The image of @disk's live chain that @name gives by libvirt's index
+ * notation (virStorageSourceChainLookup), looked for below @from: in
+ * *@found_r, or NULL when @name is not such an index (a file, for the
+ * core to find).  -1 with libvirt's errors for another disk's name or an
+ * index the chain does not hold. */
+static int
+xvBlockChainLookupIndex(virDomainDiskDef *disk, virStorageSource *from,
+                        const char *name, virStorageSource **found_r)
+{
+    g_autofree char *target = NULL;
+    unsigned int idx = 0;
+    virStorageSource *n;
+
+    *found_r = NULL;
+    if (!name || virStorageFileParseBackingStoreStr(name, &target, &idx) < 0 ||
+        idx == 0)
+        return 0;
+    if (STRNEQ(target, disk->dst)) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("requested target '%s' does not match target '%s'"),
+                       target, disk->dst);
+        return -1;
+    }
+    for (n = from->backingStore; virStorageSourceIsBacking(n);
+         n = n->backingStore) {
+        if (n->id == idx && n->path) {
+            *found_r = n;
+            return 0;
+        }
+    }
+    virReportError(VIR_ERR_INVALID_ARG,
+                   _("could not find backing store index '%u' in chain for '%s'"),
+                   idx, disk->dst);
+    return -1;
+}
+
+/* @name as the core takes it: the file of the image an index names, or
+ * @name itself; in *@name_r (to free), NULL for a NULL @name. */
+static int
+xvBlockChainResolve(virDomainDiskDef *disk, virStorageSource *from,
+                    const char *name, char **name_r,
+                    virStorageSource **found_r)
+{
+    virStorageSource *found;
+
+    if (xvBlockChainLookupIndex(disk, from, name, &found) < 0)
+        return -1;
+    *name_r = g_strdup(found ? found->path : name);
+    if (found_r)
+        *found_r = found;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The live backing chain after a job that merged images: known to the
+ * process that started the job, which is the one that sees its end
+ * (libvirtd; virsh --wait).
  */
 
 typedef struct {
@@ -194,6 +298,69 @@ xvBlockMergeFollow(virDomainObj *vm, virDomainDiskDef *disk,
         ;
     if (bottom != above->backingStore)
         xvBlockChainCut(above, bottom->path);
+}
+
+static void
+xvBlockJobSaveStatus(xvDriver *driver, virDomainObj *vm)
+{
+    if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
+        VIR_WARN("domain '%s': cannot save its status: %s", vm->def->name,
+                 virGetLastErrorMessage());
+}
+
+/* The pulls and commits under way, in the domain's status:
+ *   <blockmerges><merge dev='xvda' top='...' base='...'/></blockmerges>
+ * (no top: a pull), so that a restarted daemon follows them again. */
+int
+xvBlockJobStatusFormat(virBuffer *buf, virDomainObj *vm)
+{
+    xvDomainObjPrivate *priv = vm->privateData;
+    g_auto(virBuffer) childBuf = VIR_BUFFER_INIT_CHILD(buf);
+    g_autofree gpointer *keys = NULL;
+    guint n = 0;
+    guint i;
+
+    if (!priv->blockmerges)
+        return 0;
+    keys = g_hash_table_get_keys_as_array(priv->blockmerges, &n);
+    for (i = 0; i < n; i++) {
+        xvBlockMerge *merge = g_hash_table_lookup(priv->blockmerges, keys[i]);
+        g_auto(virBuffer) attrBuf = VIR_BUFFER_INITIALIZER;
+
+        virBufferEscapeString(&attrBuf, " dev='%s'", keys[i]);
+        virBufferEscapeString(&attrBuf, " top='%s'", merge->top);
+        virBufferEscapeString(&attrBuf, " base='%s'", merge->base);
+        virXMLFormatElement(&childBuf, "merge", &attrBuf, NULL);
+    }
+    virXMLFormatElement(buf, "blockmerges", NULL, &childBuf);
+    return 0;
+}
+
+int
+xvBlockJobStatusParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
+{
+    g_autofree xmlNodePtr *nodes = NULL;
+    int n;
+    int i;
+
+    if ((n = virXPathNodeSet("./blockmerges/merge", ctxt, &nodes)) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        g_autofree char *dev = virXMLPropString(nodes[i], "dev");
+        xvBlockMerge *merge;
+
+        if (!dev) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("block job status without a disk"));
+            return -1;
+        }
+        merge = g_new0(xvBlockMerge, 1);
+        merge->top = virXMLPropString(nodes[i], "top");
+        merge->base = virXMLPropString(nodes[i], "base");
+        g_hash_table_replace(xvBlockMergeTable(vm), g_steal_pointer(&dev),
+                             merge);
+    }
+    return 0;
 }
 
 static virDomainBlockJobType
@@ -379,9 +546,10 @@ xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev)
         }
         g_hash_table_remove(xvBlockMergeTable(vm), disk->dst);
         xvBlockJobClearMirror(disk);
+        xvBlockChainUpdate(disk);
         job->ended = true;
         job->status = status;
-        if (job->waiters == 0)
+        if (job->waiters == 0 && !job->starting)
             xvBlockJobDrop(vm, disk->dst);
     }
     if (virDomainObjSave(vm, driver->xmlopt, driver->config->runDir) < 0)
@@ -409,10 +577,23 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
     virDomainDiskDef *disk = virDomainDiskByTarget(vm->def, target);
     xvBlockJob *job = xvBlockJobLookup(vm, target);
 
-    if (job && job->waiters)
+    /* Not stale: a synchronous abort waits for its end, or it is being
+     * started (the core has no job yet, and the <mirror> or the chain's
+     * merge is already recorded). */
+    if (job && (job->waiters || job->starting))
         return;
     if (job)
         xvBlockJobDrop(vm, target);
+    if (g_hash_table_remove(xvBlockMergeTable(vm), target) && disk) {
+        /* A pull or a commit ended unseen, completed or not: the images
+         * say what the chain is now. */
+        VIR_INFO("domain '%s' disk '%s': its pull or commit ended unseen",
+                 vm->def->name, target);
+        g_clear_pointer(&disk->src->backingStore, virObjectUnref);
+        xvBlockChainUpdate(disk);
+        ignore_value(virDomainObjSave(vm, driver->xmlopt,
+                                      driver->config->runDir));
+    }
     if (!disk || !disk->mirror)
         return;
     VIR_INFO("domain '%s' disk '%s': its block job ended unseen",
@@ -439,6 +620,7 @@ xvBlockJobForgetStale(xvDriver *driver, virDomainObj *vm, const char *target)
         xlite_domain_config_dispose(&cfg);
     }
     xvBlockJobClearMirror(disk);
+    xvBlockChainUpdate(disk);
     ignore_value(virDomainObjSave(vm, driver->xmlopt, driver->config->runDir));
 }
 
@@ -456,12 +638,26 @@ xvBlockJobReconnect(xvDriver *driver, virDomainObj *vm)
      * docs/blockjobs.md); the next call on the disk finds the job. */
     if (driver->embedded)
         return;
+    /* A status written before the live chain was kept (an older driver)
+     * shows none: it is read now. */
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+
+        if (!disk->src->backingStore) {
+            xvBlockChainUpdate(disk);
+            if (disk->src->backingStore)
+                xvBlockJobSaveStatus(driver, vm);
+        }
+    }
     for (i = 0; i < vm->def->ndisks; i++) {
         virDomainDiskDef *disk = vm->def->disks[i];
         xlite_block_job_info info;
         int rc;
 
-        if (!disk->mirror)
+        /* A copy or an active commit (a <mirror>), a pull or a commit
+         * (what its end does to the chain, saved in the status). */
+        if (!disk->mirror &&
+            !g_hash_table_contains(xvBlockMergeTable(vm), disk->dst))
             continue;
         /* Asking adopts the job: its events come to this driver again. */
         rc = xlite_block_job_get_info(driver->ctx, vm->def->id, disk->dst,
@@ -850,6 +1046,9 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
                        _("disk '%s' already in active block job"), target);
         return -1;
     }
+    xvBlockJobDrop(vm, target);
+    job = xvBlockJobGetOrAdd(vm, target, xvBlockJobTypeFromCore(params->type));
+    job->starting = true;
     /* Known before the start: the end may come before it returns. */
     if (params->type == XLITE_BLOCK_JOB_PULL ||
         params->type == XLITE_BLOCK_JOB_COMMIT) {
@@ -858,12 +1057,22 @@ xvBlockJobStart(xvDriver *driver, virDomainObj *vm, virDomainDiskDef *disk,
         merge->top = g_strdup(params->top);
         merge->base = g_strdup(params->base);
         g_hash_table_replace(xvBlockMergeTable(vm), g_strdup(target), merge);
+        /* In the status before the job exists: a daemon restarted at any
+         * point finds it again (or finds it never started). */
+        xvBlockJobSaveStatus(driver, vm);
     }
     virObjectUnlock(vm);
     rc = xlite_block_job_start(driver->ctx, domid, params, NULL);
     virObjectLock(vm);
-    if (rc < 0)
-        g_hash_table_remove(xvBlockMergeTable(vm), target);
+    /* Its end may have come meanwhile: then it is over. */
+    if ((job = xvBlockJobLookup(vm, target))) {
+        job->starting = false;
+        if (rc < 0 || (job->ended && job->waiters == 0))
+            xvBlockJobDrop(vm, target);
+    }
+    if (rc < 0 &&
+        g_hash_table_remove(xvBlockMergeTable(vm), target))
+        xvBlockJobSaveStatus(driver, vm);
     if (rc == -EBUSY) {
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
                        _("disk '%s' already in active block job"), target);
@@ -943,6 +1152,7 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
     unsigned long long speed;
     virDomainDiskDef *disk;
     virDomainObj *vm;
+    g_autofree char *baseName = NULL;
     int ret = -1;
 
     if (flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE && !base) {
@@ -956,9 +1166,10 @@ xvBlockPullCommon(virDomainPtr dom, const char *path, const char *base,
         return -1;
     if (!(vm = xvDomainBeginJob(dom, acl, NULL, 0, XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
-    if (!(disk = xvBlockJobDiskForNewJob(vm, path)))
+    if (!(disk = xvBlockJobDiskForNewJob(vm, path)) ||
+        xvBlockChainResolve(disk, disk->src, base, &baseName, NULL) < 0)
         goto endjob;
-    params.base = base;
+    params.base = baseName;
     params.bandwidth = speed;
     params.relative = !!(flags & VIR_DOMAIN_BLOCK_REBASE_RELATIVE);
     if (xvBlockJobStart(driver, vm, disk, &params) < 0)
@@ -1224,6 +1435,27 @@ xvBlockCommitIsActive(const virDomainDiskDef *disk, const char *top,
     return 0;
 }
 
+/* A commit's @top and @base as the core takes them, where libvirt's index
+ * notation gave them (the base is looked for below top, as libvirt
+ * does); the names are kept in @topName and @baseName. */
+static int
+xvBlockCommitResolve(virDomainDiskDef *disk, const char **top,
+                     const char **base, char **topName, char **baseName)
+{
+    virStorageSource *from = NULL;
+
+    if (xvBlockChainResolve(disk, disk->src, *top, topName, &from) < 0)
+        return -1;
+    if (!from && *top)
+        from = xvBlockChainFind(disk->src, *top);
+    if (xvBlockChainResolve(disk, from ? from : disk->src, *base, baseName,
+                            NULL) < 0)
+        return -1;
+    *top = *topName;
+    *base = *baseName;
+    return 0;
+}
+
 /* Starts an active commit, shown as <mirror job='active-commit'> until
  * the pivot.  The mirror's file is the base, which the core finds when
  * not given: then it is asked for after the start. */
@@ -1266,6 +1498,8 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
     virDomainDiskDef *disk;
     virDomainObj *vm;
     g_autofree char *shallowBase = NULL;
+    g_autofree char *topName = NULL;
+    g_autofree char *baseName = NULL;
     bool active;
     int ret = -1;
     int rc;
@@ -1284,6 +1518,7 @@ xvDomainBlockCommit(virDomainPtr dom, const char *path, const char *base,
                                 XV_DOMAIN_BEGIN_ACTIVE)))
         return -1;
     if (!(disk = xvBlockJobDiskForNewJob(vm, path)) ||
+        xvBlockCommitResolve(disk, &top, &base, &topName, &baseName) < 0 ||
         xvBlockCommitIsActive(disk, top, flags, &active) < 0)
         goto endjob;
     params.base = base;

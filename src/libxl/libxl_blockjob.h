@@ -19,9 +19,22 @@ typedef struct {
     bool ended;           /* its terminal event was handled */
     int status;           /* virConnectDomainEventBlockJobStatus, once ended */
     unsigned int waiters; /* synchronous aborts waiting for the end */
+    bool starting;        /* its start is under way (domain unlocked): the
+                           * core may not know it yet */
 } xvBlockJob;
 
 void xvBlockJobFree(void *job);
+
+/* A copy of @src with the backing chain its images give (libvirt's
+ * storage file code reads their headers), numbered by depth; NULL where
+ * there is none to read: not a local qcow2 image, or one that cannot be
+ * read. */
+virStorageSource *xvBlockChainRead(const virStorageSource *src);
+
+/* The live chain of @disk: read from its images if unknown (at start,
+ * after a pivot), and numbered by depth, its own image 0, for the
+ * <backingStore index='N'> of the live XML and libvirt's "xvda[N]". */
+void xvBlockChainUpdate(virDomainDiskDef *disk);
 
 /* Whether a disk of the running @vm has a block job, asked of the core
  * (the job may be another process's, in embedded mode), with the domain
@@ -32,8 +45,14 @@ bool xvBlockJobAny(xvDriver *driver, virDomainObj *vm);
  * block-job worker thread; takes the domain's lock, never its job). */
 void xvBlockJobHandleEvent(xvDriver *driver, const xlite_event *ev);
 
+/* The domain's private status: the pulls and commits under way (what
+ * their ends do to the live chain), so that a restarted daemon follows
+ * them. */
+int xvBlockJobStatusFormat(virBuffer *buf, virDomainObj *vm);
+int xvBlockJobStatusParse(xmlXPathContextPtr ctxt, virDomainObj *vm);
+
 /* After a driver restart: follows again the jobs its saved status shows
- * (a disk with a <mirror>), in the daemon only. */
+ * (a disk with a <mirror>, a pull or a commit), in the daemon only. */
 void xvBlockJobReconnect(xvDriver *driver, virDomainObj *vm);
 
 int xvDomainBlockJobAbort(virDomainPtr dom, const char *path,

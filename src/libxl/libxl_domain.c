@@ -350,9 +350,24 @@ xvDomainObjPrivateFree(void *data)
     g_free(priv);
 }
 
+static int
+xvDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
+{
+    return xvBlockJobStatusFormat(buf, vm);
+}
+
+static int
+xvDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt, virDomainObj *vm,
+                           virDomainDefParserConfig *config G_GNUC_UNUSED)
+{
+    return xvBlockJobStatusParse(ctxt, vm);
+}
+
 static virDomainXMLPrivateDataCallbacks xvDomainXMLPrivateDataCallbacks = {
     .alloc = xvDomainObjPrivateAlloc,
     .free = xvDomainObjPrivateFree,
+    .format = xvDomainObjPrivateXMLFormat,
+    .parse = xvDomainObjPrivateXMLParse,
 };
 
 /* ---------------------------------------------------------------------
@@ -887,9 +902,13 @@ static int
 xvDomainStartFinish(xvDriver *driver, virDomainObj *vm, uint32_t domid,
                     bool startPaused, virDomainRunningReason reason)
 {
+    size_t i;
+
     vm->def->id = domid;
     xvDomainRecordConsoles(driver, vm);
     xvDomainNameDevices(driver, vm);
+    for (i = 0; i < vm->def->ndisks; i++)
+        xvBlockChainUpdate(vm->def->disks[i]);
     if (xvDomainEnableEvents(driver, vm) < 0 ||
         xvDomainOpenChannels(driver, vm, false) < 0)
         return -1;

@@ -22,6 +22,7 @@
 
 #include "libxl_snapshot.h"
 #include "libxl_domain.h"
+#include "libxl_blockjob.h"
 
 #include "datatypes.h"
 #include "snapshot_conf.h"
@@ -448,6 +449,7 @@ xvDomainSnapshotCreateXML(virDomainPtr dom, const char *xmlDesc,
             continue;
         oldpath = g_strdup(virDomainDiskGetSource(disk));
         xvSnapshotUpdateDisk(disk, disks[i].overlay);
+        xvBlockChainUpdate(disk);
         xvSnapshotUpdatePersistent(vm, disks[i].vdev, oldpath,
                                    disks[i].overlay);
     }

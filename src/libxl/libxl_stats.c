@@ -23,6 +23,7 @@
 
 #include "libxl_stats.h"
 #include "libxl_domain.h"
+#include "libxl_blockjob.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -1044,38 +1045,21 @@ xvStatsInterface(xvDriver *driver, virDomainObj *vm,
     return 0;
 }
 
-/* As libvirt's QEMU driver bounds a disk's chain. */
-#define XV_STATS_CHAIN_MAX_DEPTH 200
-
 /*
  * The backing chain of a disk's local qcow2 image, as libvirt's storage
  * file code reads it from the images' headers (libvirt's QEMU driver
- * reads the same at start): the layers below the disk's own image carry
- * ids 1, 2... from the top down, the index <backingStore index='N'>
- * gives them.  NULL when there is no chain to show: a disk whose format
- * is not given as qcow2 (the backing file of an image whose format was
- * probed is never followed, as in libvirt), or a top image that cannot
- * be read.  A chain ends where a layer cannot be read or names no
- * format.
+ * reads the same at start, and so does this driver for the live XML):
+ * the layers below the disk's own image carry ids 1, 2... from the top
+ * down, the index <backingStore index='N'> gives them.  NULL when there
+ * is no chain to show: a disk whose format is not given as qcow2 (the
+ * backing file of an image whose format was probed is never followed, as
+ * in libvirt), or a top image that cannot be read.  A chain ends where a
+ * layer cannot be read or names no format.
  */
 static virStorageSource *
 xvStatsDiskChain(virDomainDiskDef *disk)
 {
-    g_autoptr(virStorageSource) src = NULL;
-
-    if (!disk->src->path || !virStorageSourceIsLocalStorage(disk->src) ||
-        disk->src->format != VIR_STORAGE_FILE_QCOW2)
-        return NULL;
-    src = virStorageSourceCopy(disk->src, false);
-    if (virStorageSourceGetMetadata(src, -1, -1, XV_STATS_CHAIN_MAX_DEPTH,
-                                    false) < 0) {
-        /* Stats leave out what they cannot read: no error stays behind. */
-        VIR_DEBUG("no backing chain for disk '%s': %s", disk->dst,
-                  virGetLastErrorMessage());
-        virResetLastError();
-        return NULL;
-    }
-    return g_steal_pointer(&src);
+    return xvBlockChainRead(disk->src);
 }
 
 /* One record's name, path and place in its disk's chain, as libvirt's

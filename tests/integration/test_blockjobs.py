@@ -15,6 +15,7 @@ closed and flushed):
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -414,6 +415,91 @@ def test_job_tracked_after_libvirtd_kill(own_daemon, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def kill_daemon(daemon):
+    pid = daemon.pid
+    os.kill(pid, signal.SIGKILL)
+    assert xvtest.wait_for(lambda: not Path(f"/proc/{pid}").exists(), 10)
+
+
+def kill_and_restart(daemon):
+    kill_daemon(daemon)
+    daemon.start()
+
+
+def assert_only_completed(daemon, meanwhile=None):
+    """A client watching from now on sees one block-job event, COMPLETED
+    (after @meanwhile, if given, ran)."""
+    watcher = subprocess.Popen([xvtest.PYTHON, "-c", WATCH_TWO, daemon.uri],
+                               stdout=subprocess.PIPE, text=True,
+                               env=xvtest.driver_env(leaks=False))
+    try:
+        assert watcher.stdout.readline().strip() == "ready"
+        if meanwhile:
+            meanwhile()
+        out, _ = watcher.communicate(timeout=90)
+        assert out.split() == [str(libvirt.VIR_DOMAIN_BLOCK_JOB_COMPLETED)]
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+
+
+def test_pull_tracked_after_libvirtd_kill(own_daemon, tmp_path):
+    """A pull (throttled: 64 MiB at 8 MiB/s) survives libvirtd killed -9:
+    the restarted daemon follows it by itself, from its saved status,
+    with no call on the disk: its COMPLETED comes and the live chain
+    follows."""
+    base = make_image(tmp_path / "base.qcow2", 128, 64)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(own_daemon, tmp_path, top)
+    res = own_daemon.virsh("blockpull", "bj", "xvda", "--bandwidth", "8")
+    assert res.rc == 0, res
+    kill_and_restart(own_daemon)
+    assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(base), "1")]
+    assert_only_completed(own_daemon)
+    assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
+        [(str(top), None)]
+    assert own_daemon.virsh("destroy", "bj").rc == 0
+    assert "backing-filename" not in image_info(top)
+    res = qemu_img("compare", str(base), str(top))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_commit_tracked_after_libvirtd_kill(own_daemon, tmp_path):
+    """A commit below the active image, killed -9 under it: right after
+    the restart blockjob --info shows it, and its end comes as with a
+    pull."""
+    base = make_image(tmp_path / "base.qcow2", 128, 4)
+    mid = make_image(tmp_path / "mid.qcow2", written_mib=0, backing=base)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=mid)
+    ref = write_layers(tmp_path, [(mid, "0x6d", "8M"), (mid, "0x6e", "9M"),
+                                  (mid, "0x6f", "10M"), (top, "0x74", "80M")])
+    res = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          "write -P 0x6d 16M 48M", str(mid)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    res = qemu_img("convert", "-O", "raw", str(top), str(ref))
+    assert res.returncode == 0, res.stderr
+    create(own_daemon, tmp_path, top)
+    res = own_daemon.virsh("blockcommit", "bj", "xvda", "--top", "xvda[1]",
+                           "--base", "xvda[2]", "--bandwidth", "8")
+    assert res.rc == 0, res
+    kill_and_restart(own_daemon)
+
+    def info():
+        res = own_daemon.virsh("blockjob", "bj", "xvda", "--info")
+        assert res.rc == 0 and "Block Commit: [" in res.err, res
+        assert "Bandwidth limit: 8388608 bytes/s" in res.out, res
+
+    assert_only_completed(own_daemon, info)
+    assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(base), "1")]
+    assert own_daemon.virsh("destroy", "bj").rc == 0
+    assert image_info(top)["backing-filename"] == str(base)
+    assert same_data(top, ref)
+
+
 NOVA_SWAP = textwrap.dedent("""\
     import sys, threading, time, libvirt
     libvirt.virEventRegisterDefaultImpl()
@@ -739,6 +825,144 @@ def test_blockcommit_delete_leaves_files_outside_the_chain(embed, tmp_path):
     assert embed.virsh("destroy", "bj").rc == 0
     assert image_info(top)["backing-filename"] == str(base)
     assert same_data(top, ref)
+
+
+def live_chain(xml, target="xvda"):
+    """[(file, index), ...] of disk TARGET's live chain, its own image
+    first: the <backingStore index='N'> libvirt's "xvda[N]" names."""
+    import xml.etree.ElementTree as ET
+    for disk in ET.fromstring(xml).findall("./devices/disk"):
+        if disk.find("target").get("dev") != target:
+            continue
+        out = [(disk.find("source").get("file"), None)]
+        node = disk.find("backingStore")
+        while node is not None and node.find("source") is not None:
+            out.append((node.find("source").get("file"), node.get("index")))
+            node = node.find("backingStore")
+        return out
+    return None
+
+
+def destroy_on_chain(host, image, base, ref):
+    """The live chain of xvda is IMAGE over BASE; once the domain is
+    destroyed, IMAGE names BASE and reads as REF."""
+    assert live_chain(host.virsh("dumpxml", "bj").out) == \
+        [(str(image), None), (str(base), "1")]
+    assert host.virsh("destroy", "bj").rc == 0
+    assert image_info(image)["backing-filename"] == str(base)
+    assert same_data(image, ref)
+
+
+def test_index_notation_for_base_and_top(embed, tmp_path):
+    """libvirt's "xvda[N]" for --base and --top: the image with
+    <backingStore index='N'> in the live XML (virStorageSourceChainLookup),
+    through virsh; the live chain and its indices follow each job and a
+    snapshot."""
+    base, mid1, mid2, top, ref = four_chain(tmp_path)
+    create(embed, tmp_path, top)
+    # The chain is read at start, numbered from the top down.
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(mid2), "1"), (str(mid1), "2"),
+         (str(base), "3")]
+    # libvirt's errors: another disk's name, an index the chain does not
+    # hold, a base not below top; no job starts.
+    res = embed.virsh("blockpull", "bj", "xvda", "--base", "xvdb[1]")
+    assert res.rc != 0, res
+    assert ("invalid argument: requested target 'xvdb' does not match "
+            "target 'xvda'") in res.err, res
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[1]",
+                      "--base", "xvda[9]")
+    assert res.rc != 0, res
+    assert ("invalid argument: could not find backing store index '9' in "
+            "chain for 'xvda'") in res.err, res
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[2]",
+                      "--base", "xvda[1]")
+    assert res.rc != 0 and "could not find backing store index '1'" in \
+        res.err, res
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[7]")
+    assert res.rc != 0 and "could not find backing store index '7'" in \
+        res.err, res
+    assert embed.virsh("blockjob", "bj", "xvda", "--info").out.strip() == ""
+    # mid1 (index 2) into base (3): the chain closes up and is numbered
+    # again.
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[2]",
+                      "--base", "xvda[3]", "--wait", timeout=120)
+    assert res.rc == 0, res
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(mid2), "1"), (str(base), "2")]
+    # A pull down to base (now index 2): mid2 comes into top.
+    res = embed.virsh("blockpull", "bj", "xvda", "--base", "xvda[2]",
+                      "--wait", timeout=120)
+    assert res.rc == 0, res
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(base), "1")]
+    # A snapshot puts an overlay on top: the others go one down.
+    snap = tmp_path / "snap.qcow2"
+    res = embed.virsh("snapshot-create-as", "bj", "--disk-only",
+                      "--no-metadata", "--diskspec", f"xvda,file={snap}")
+    assert res.rc == 0, res
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == \
+        [(str(snap), None), (str(top), "1"), (str(base), "2")]
+    # top (now index 1) into base (2), under the overlay.
+    res = embed.virsh("blockcommit", "bj", "xvda", "--top", "xvda[1]",
+                      "--base", "xvda[2]", "--wait", timeout=120)
+    assert res.rc == 0, res
+    destroy_on_chain(embed, snap, base, ref)
+
+
+def test_chain_read_at_reconnect_when_status_has_none(own_daemon, tmp_path):
+    """A running domain whose saved status shows no chain (an older
+    driver wrote it): the restarted daemon reads it, and an index works."""
+    base = make_image(tmp_path / "base.qcow2", 32, 4)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(own_daemon, tmp_path, top)
+    kill_daemon(own_daemon)
+    (status,) = [f for f in own_daemon.dir.rglob("bj.xml")
+                 if "<domstatus" in f.read_text()]
+    text, n = re.subn(r"\n *<backingStore.*?</backingStore>|"
+                      r"\n *<backingStore/>", "", status.read_text(),
+                      count=1, flags=re.S)
+    assert n == 1
+    status.write_text(text)
+    own_daemon.start()
+    assert live_chain(own_daemon.virsh("dumpxml", "bj").out) == \
+        [(str(top), None), (str(base), "1")]
+    res = own_daemon.virsh("blockpull", "bj", "xvda", "--base", "xvda[1]",
+                           "--wait", timeout=120)
+    assert res.rc == 0, res
+    assert own_daemon.virsh("destroy", "bj").rc == 0
+    assert image_info(top)["backing-filename"] == str(base)
+
+
+def test_pull_ended_unseen_chain_read_again(embed, tmp_path):
+    """Embedded mode: a pull without --wait ends after its process
+    exited; the next call on the disk finds it gone, and the live chain
+    is read again from the images (no backing left)."""
+    base = make_image(tmp_path / "base.qcow2", 32, 8)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    create(embed, tmp_path, top)
+    res = embed.virsh("blockpull", "bj", "xvda")
+    assert res.rc == 0, res
+    assert xvtest.wait_for(lambda: embed.virsh(
+        "blockjob", "bj", "xvda", "--info").out.strip() == "", 60)
+    assert live_chain(embed.virsh("dumpxml", "bj").out) == [(str(top), None)]
+    assert embed.virsh("destroy", "bj").rc == 0
+    assert "backing-filename" not in image_info(top)
+
+
+def test_blockcopy_shallow_keeps_the_backing_chain(embed, tmp_path):
+    """--shallow on a disk whose image has a backing file (known from the
+    chain read at start): only the top is copied, the copy names the same
+    backing file, and after the pivot the live chain shows it below."""
+    base = make_image(tmp_path / "base.qcow2", 32, 8)
+    top = make_image(tmp_path / "top.qcow2", written_mib=0, backing=base)
+    ref = write_layers(tmp_path, [(top, "0x74", "12M")])
+    dest = tmp_path / "copy.qcow2"
+    create(embed, tmp_path, top)
+    res = embed.virsh("blockcopy", "bj", "xvda", str(dest), "--shallow",
+                      "--wait", "--pivot", timeout=120)
+    assert res.rc == 0, res
+    destroy_on_chain(embed, dest, base, ref)
 
 
 def test_blockcopy_raw(embed, tmp_path):
