@@ -52,6 +52,12 @@ struct _xvDomainObjPrivate {
      * reconnect, closed when the domain stops.  Protected by the domain
      * object's lock. */
     GPtrArray *channels;
+
+    /* The guest agent's response timeout (libxl_agent.c): seconds, or
+     * VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK/_DEFAULT/_NOWAIT.  Not
+     * kept across a restart of the driver.  Protected by the domain
+     * object's lock. */
+    int agentTimeout;
 };
 
 /* The domain object for @dom, locked and referenced (release it with
