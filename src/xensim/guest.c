@@ -254,6 +254,7 @@ xsim_guest_parse_directive(const char *line,
             { "channel-flood", XSIM_CHANNEL_FLOOD },
             { "channel-corrupt", XSIM_CHANNEL_CORRUPT },
             { "channel-garbage", XSIM_CHANNEL_GARBAGE },
+            { "channel-agent", XSIM_CHANNEL_AGENT },
         };
 
         if (!arg || strlen(arg) > XSIM_CHANNEL_NAME_MAX ||
@@ -287,6 +288,8 @@ xsim_guest_parse_directive(const char *line,
         script->ticker = true;
     else if (g_str_equal(verb, "no-agent"))
         script->no_agent = true;
+    else if (g_str_equal(verb, "agent-wrong-sync"))
+        script->agent_wrong_sync = true;
     else
         return false;
     return true;
@@ -1636,6 +1639,7 @@ xsim_chan_connect(XsimGuest *guest,
         XsimAgentHost host = {
             .hostname = xsim_guest_agent_hostname,
             .shutdown = xsim_guest_agent_shutdown,
+            .wrong_sync = guest->script.agent_wrong_sync,
             .opaque = guest,
         };
 

@@ -146,7 +146,7 @@ xsim_agent_command(XsimAgent *agent,
             return;
         }
         delimited = g_str_equal(execute, "guest-sync-delimited");
-        json_builder_add_int_value(b, n);
+        json_builder_add_int_value(b, agent->host.wrong_sync ? n + 1 : n);
     } else if (g_str_equal(execute, "guest-ping") ||
                g_str_equal(execute, "guest-set-time") ||
                g_str_equal(execute, "guest-shutdown")) {

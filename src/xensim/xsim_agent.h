@@ -18,6 +18,8 @@ typedef struct {
     const char *(*hostname)(gpointer opaque);
     /* guest-shutdown: "powerdown", "halt" or "reboot", checked. */
     void (*shutdown)(gpointer opaque, const char *mode);
+    /* A broken agent (tests): every sync is answered with another id. */
+    bool wrong_sync;
     gpointer opaque;
 } XsimAgentHost;
 
