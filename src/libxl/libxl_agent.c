@@ -27,6 +27,7 @@
 #include "libxl_agent.h"
 
 #include "datatypes.h"
+#include "domain_event.h"
 #include "virerror.h"
 #include "virfile.h"
 #include "virstring.h"
@@ -1057,4 +1058,98 @@ xvDomainAgentSetResponseTimeout(virDomainPtr dom, int timeout,
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * The agent's channel coming and going: AGENT_LIFECYCLE events and the
+ * live XML's state
+ */
+
+void
+xvAgentChannelEvent(xvDriver *driver, const xlite_event *ev)
+{
+    static const uint8_t nouuid[VIR_UUID_BUFLEN];
+    virDomainObj *vm;
+    virObjectEvent *event = NULL;
+    virDomainChrDef *chr;
+    ssize_t idx;
+    virDomainChrDeviceState state;
+
+    if (!STREQ(ev->u.channel_state.name, XV_AGENT_CHANNEL))
+        return;
+    if (!(vm = virDomainObjListFindByID(driver->domains, ev->domid)))
+        return;
+    /* Stopped, or another instance, since the core saw it. */
+    if (!virDomainObjIsActive(vm) || (uint32_t)vm->def->id != ev->domid ||
+        (memcmp(ev->uuid, nouuid, VIR_UUID_BUFLEN) != 0 &&
+         memcmp(vm->def->uuid, ev->uuid, VIR_UUID_BUFLEN) != 0) ||
+        (idx = xvAgentChannelIndex(vm->def)) < 0)
+        goto cleanup;
+    chr = vm->def->channels[idx];
+    state = ev->u.channel_state.state == XLITE_CHANNEL_CONNECTED
+            ? VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED
+            : VIR_DOMAIN_CHR_DEVICE_STATE_DISCONNECTED;
+    if (chr->state == state)
+        goto cleanup;
+    chr->state = state;
+    VIR_DEBUG("domain '%s': guest agent channel %s", vm->def->name,
+              state == VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED
+              ? "connected" : "disconnected");
+    event = virDomainEventAgentLifecycleNewFromObj(
+        vm,
+        state == VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED
+        ? VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED
+        : VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED,
+        VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    virObjectEventStateQueue(driver->domainEventState, event);
+}
+
+void
+xvAgentChannelClosed(xvDriver *driver, virDomainObj *vm)
+{
+    ssize_t idx = xvAgentChannelIndex(vm->def);
+    virObjectEvent *event;
+
+    if (idx < 0 ||
+        vm->def->channels[idx]->state != VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED)
+        return;
+    vm->def->channels[idx]->state = VIR_DOMAIN_CHR_DEVICE_STATE_DISCONNECTED;
+    event = virDomainEventAgentLifecycleNewFromObj(
+        vm, VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED,
+        VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL);
+    virObjectEventStateQueue(driver->domainEventState, event);
+}
+
+char *
+xvAgentFormatState(virDomainObj *vm, char *xml)
+{
+    ssize_t idx = xvAgentChannelIndex(vm->def);
+    const char *target = "<target type='xen' name='" XV_AGENT_CHANNEL "'/>";
+    const char *state;
+    g_autofree char *with = NULL;
+    char *at, *out;
+
+    if (!xml || idx < 0 || !virDomainObjIsActive(vm))
+        return xml;
+    switch (vm->def->channels[idx]->state) {
+    case VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED:
+        state = "connected";
+        break;
+    case VIR_DOMAIN_CHR_DEVICE_STATE_DISCONNECTED:
+        state = "disconnected";
+        break;
+    default:
+        return xml;
+    }
+    if (!(at = strstr(xml, target)))
+        return xml;
+    with = g_strdup_printf("<target type='xen' name='%s' state='%s'/>",
+                           XV_AGENT_CHANNEL, state);
+    out = g_strdup_printf("%.*s%s%s", (int)(at - xml), xml, with,
+                          at + strlen(target));
+    g_free(xml);
+    return out;
 }

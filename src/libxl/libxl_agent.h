@@ -83,3 +83,17 @@ int xvDomainGetGuestInfo(virDomainPtr dom, unsigned int types,
                          unsigned int flags);
 int xvDomainAgentSetResponseTimeout(virDomainPtr dom, int timeout,
                                     unsigned int flags);
+
+/* The core saw a channel's guest side connect or go
+ * (XLITE_EVENT_CHANNEL_STATE): for the agent's channel, its state and the
+ * AGENT_LIFECYCLE event (reason CHANNEL).  Takes the domain's lock. */
+void xvAgentChannelEvent(xvDriver *driver, const xlite_event *ev);
+
+/* The driver closed @vm's channels (@vm locked): a connected agent
+ * channel becomes disconnected, with its event. */
+void xvAgentChannelClosed(xvDriver *driver, virDomainObj *vm);
+
+/* libvirt formats a channel's state='connected|disconnected' for virtio
+ * targets only: the live @xml of @vm (locked) with the agent's Xen
+ * channel's state added (@xml is consumed). */
+char *xvAgentFormatState(virDomainObj *vm, char *xml);

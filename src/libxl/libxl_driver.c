@@ -1002,10 +1002,14 @@ xvDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)
         return NULL;
 
     if (virDomainGetXMLDescEnsureACL(dom->conn, vm->def, flags) == 0)
+    {
         ret = virDomainDefFormat((flags & VIR_DOMAIN_XML_INACTIVE) && vm->newDef
                                  ? vm->newDef : vm->def,
                                  driver->xmlopt,
                                  virDomainDefFormatConvertXMLFlags(flags));
+        if (!(flags & VIR_DOMAIN_XML_INACTIVE))
+            ret = xvAgentFormatState(vm, ret);
+    }
     virDomainObjEndAPI(&vm);
     return ret;
 }

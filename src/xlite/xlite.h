@@ -253,7 +253,8 @@ typedef enum {
     XLITE_EVENT_OPERATION_COMPLETE,
     XLITE_EVENT_OPERATION_PROGRESS,
     XLITE_EVENT_BALLOON_CHANGE,     /* what the domain holds moved */
-    XLITE_EVENT_LAST = XLITE_EVENT_BALLOON_CHANGE,
+    XLITE_EVENT_CHANNEL_STATE,      /* a channel's guest side came or went */
+    XLITE_EVENT_LAST = XLITE_EVENT_CHANNEL_STATE,
 } xlite_event_type;
 
 #define XLITE_EVENTMASK(type) (UINT64_C(1) << (type))
@@ -313,6 +314,10 @@ typedef struct {
         struct {
             uint64_t actual_kib; /* what the domain holds now */
         } balloon_change;
+        struct {
+            char name[65];    /* the channel's name */
+            int state;        /* xlite_channel_state: CONNECTED or CLOSED */
+        } channel_state;
     } u;
 } xlite_event;
 

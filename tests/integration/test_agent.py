@@ -226,3 +226,67 @@ def test_guests_without_a_working_agent_fail_in_bounded_time(daemon, tmp_path):
     finally:
         for n in names:
             gone(daemon, n)
+
+
+# Starts domain argv 2 with AGENT_LIFECYCLE events registered, waits for
+# the agent to connect, prints the live XML's agent target, reboots the
+# guest through the agent and prints the events it saw as JSON lines
+# ([state, reason] each), then the target again.
+EVENTS = xvtest.EVENT_LOOP + textwrap.dedent("""\
+    import json, sys, time
+    import xml.etree.ElementTree as ET
+    c = libvirt.open(sys.argv[1])
+    seen = []
+    def cb(conn, dom, state, reason, opaque):
+        if dom.name() == sys.argv[2]:
+            seen.append([state, reason])
+    c.domainEventRegisterAny(None,
+                             libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE,
+                             cb, None)
+    def wait(n):
+        end = time.monotonic() + 30
+        while len(seen) < n and time.monotonic() < end:
+            time.sleep(0.05)
+    def target(d):
+        root = ET.fromstring(d.XMLDesc(0))
+        for ch in root.findall("./devices/channel/target"):
+            if ch.get("name") == "org.qemu.guest_agent.0":
+                return ch.attrib
+    d = c.lookupByName(sys.argv[2])
+    d.create()
+    wait(1)
+    print(json.dumps(target(d)), flush=True)
+    d.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)
+    wait(3)
+    print(json.dumps(seen), flush=True)
+    print(json.dumps(target(d)), flush=True)
+    """)
+
+
+def test_agent_lifecycle_events_and_live_state(daemon, tmp_path):
+    start(daemon, tmp_path, "ag4", script=["no-agent"])
+    start(daemon, tmp_path, "ag5")
+    try:
+        # A guest that never takes the channel: disconnected, no event.
+        root = daemon.virsh("dumpxml", "ag4").out
+        assert ("<target type='xen' name='org.qemu.guest_agent.0' "
+                "state='disconnected'/>") in root
+        # Not in the inactive XML (libvirt's rule for a virtio target).
+        r = daemon.virsh("dumpxml", "ag4", "--inactive")
+        assert "state=" not in r.out, r
+
+        assert daemon.virsh("destroy", "ag5").rc == 0
+        r = xvtest.python(EVENTS, daemon.uri, "ag5", timeout=120)
+        assert r.rc == 0, r
+        first, seen, last = (json.loads(x) for x in r.out.splitlines())
+        assert first["state"] == "connected", r
+        C = libvirt.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_CONNECTED
+        D = libvirt.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED
+        CH = libvirt.VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL
+        # Connected at the start; at the reboot the old domain's channel
+        # goes and the new one's connects.
+        assert seen == [[C, CH], [D, CH], [C, CH]], r
+        assert last["state"] == "connected", r
+    finally:
+        gone(daemon, "ag4")
+        gone(daemon, "ag5")
