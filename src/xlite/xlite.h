@@ -692,6 +692,12 @@ int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
  * context: it ends with the process (a new process opens it again; open
  * replaces the nodes of a channel of the same name left behind).
  *
+ * The guest's side connecting (CONNECTED) and the channel closing
+ * (CLOSED) otherwise than by xlite_channel_close are reported as
+ * XLITE_EVENT_CHANNEL_STATE events (the domain's domid and uuid, the
+ * channel's name): to the event callback if its mask has the type, else
+ * to the queue (xlite_event_check/wait).
+ *
  * The config is a domain config's channel (xlite_config.h): its name,
  * and a pty or a socket with an absolute path.
  *

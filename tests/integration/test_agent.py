@@ -229,9 +229,11 @@ def test_guests_without_a_working_agent_fail_in_bounded_time(daemon, tmp_path):
 
 
 # Starts domain argv 2 with AGENT_LIFECYCLE events registered, waits for
-# the agent to connect, prints the live XML's agent target, reboots the
-# guest through the agent and prints the events it saw as JSON lines
-# ([state, reason] each), then the target again.
+# the agent to connect, prints the live XML's agent target, then reboots
+# the guest through the agent (argv 3 "reboot") or asks its agent the
+# time ("time": the guest's side then breaks the ring, channel-corrupt),
+# and prints the events it saw as JSON lines ([state, reason] each), then
+# the target again.
 EVENTS = xvtest.EVENT_LOOP + textwrap.dedent("""\
     import json, sys, time
     import xml.etree.ElementTree as ET
@@ -256,8 +258,15 @@ EVENTS = xvtest.EVENT_LOOP + textwrap.dedent("""\
     d.create()
     wait(1)
     print(json.dumps(target(d)), flush=True)
-    d.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)
-    wait(3)
+    if sys.argv[3] == "reboot":
+        d.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)
+        wait(3)
+    else:
+        try:
+            d.getTime()
+        except libvirt.libvirtError:
+            pass
+        wait(2)
     print(json.dumps(seen), flush=True)
     print(json.dumps(target(d)), flush=True)
     """)
@@ -276,7 +285,7 @@ def test_agent_lifecycle_events_and_live_state(daemon, tmp_path):
         assert "state=" not in r.out, r
 
         assert daemon.virsh("destroy", "ag5").rc == 0
-        r = xvtest.python(EVENTS, daemon.uri, "ag5", timeout=120)
+        r = xvtest.python(EVENTS, daemon.uri, "ag5", "reboot", timeout=120)
         assert r.rc == 0, r
         first, seen, last = (json.loads(x) for x in r.out.splitlines())
         assert first["state"] == "connected", r
@@ -287,6 +296,21 @@ def test_agent_lifecycle_events_and_live_state(daemon, tmp_path):
         # goes and the new one's connects.
         assert seen == [[C, CH], [D, CH], [C, CH]], r
         assert last["state"] == "connected", r
+
+        # The guest's side breaks the ring: the core closes the channel
+        # and reports it, the agent is disconnected.
+        start(daemon, tmp_path, "ag6",
+              script=[f"channel-corrupt {AGENT}"])
+        assert daemon.virsh("destroy", "ag6").rc == 0
+        r = xvtest.python(EVENTS, daemon.uri, "ag6", "time", timeout=120)
+        assert r.rc == 0, r
+        first, seen, last = (json.loads(x) for x in r.out.splitlines())
+        assert seen == [[C, CH], [D, CH]], r
+        assert last["state"] == "disconnected", r
+        r = calls(daemon, "ag6", ["getTime"])
+        assert r[0]["code"] == libvirt.VIR_ERR_AGENT_UNRESPONSIVE, r
+        assert "QEMU guest agent is not connected" in r[0]["msg"], r
     finally:
         gone(daemon, "ag4")
         gone(daemon, "ag5")
+        gone(daemon, "ag6")
