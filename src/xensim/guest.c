@@ -290,6 +290,8 @@ xsim_guest_parse_directive(const char *line,
         script->no_agent = true;
     else if (g_str_equal(verb, "agent-wrong-sync"))
         script->agent_wrong_sync = true;
+    else if (g_str_equal(verb, "agent-long-reply"))
+        script->agent_long_reply = true;
     else
         return false;
     return true;
@@ -1640,6 +1642,7 @@ xsim_chan_connect(XsimGuest *guest,
             .hostname = xsim_guest_agent_hostname,
             .shutdown = xsim_guest_agent_shutdown,
             .wrong_sync = guest->script.agent_wrong_sync,
+            .long_reply = guest->script.agent_long_reply,
             .opaque = guest,
         };
 

@@ -136,6 +136,13 @@ xsim_agent_command(XsimAgent *agent,
     bool delimited = false;
     gint64 n;
 
+    if (agent->host.long_reply && !g_str_has_prefix(execute, "guest-sync")) {
+        g_string_append(out, "{\"return\": \"");
+        for (guint i = 0; i < 2 * 1024 * 1024 / 64; i++)
+            g_string_append(out, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        g_string_append(out, "\"}\n");
+        return;
+    }
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "return");
     if (g_str_equal(execute, "guest-sync") ||

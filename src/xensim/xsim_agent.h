@@ -20,6 +20,9 @@ typedef struct {
     void (*shutdown)(gpointer opaque, const char *mode);
     /* A broken agent (tests): every sync is answered with another id. */
     bool wrong_sync;
+    /* A broken agent (tests): every command but a sync is answered with
+     * one line of 2 MiB. */
+    bool long_reply;
     gpointer opaque;
 } XsimAgentHost;
 

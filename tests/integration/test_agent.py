@@ -183,7 +183,8 @@ def test_guests_without_a_working_agent_fail_in_bounded_time(daemon, tmp_path):
           kind="unix")
     start(daemon, tmp_path, "flood", script=[f"channel-flood {AGENT}"])
     start(daemon, tmp_path, "wsync", script=["agent-wrong-sync"])
-    names = ["ok1", "none", "noag", "sink", "echo", "flood", "wsync"]
+    start(daemon, tmp_path, "long", script=["agent-long-reply"])
+    names = ["ok1", "none", "noag", "sink", "echo", "flood", "wsync", "long"]
     try:
         assert connected(daemon, "ok1")
         r = calls(daemon, "none", ["getTime"], ["shutdownFlags",
@@ -207,6 +208,12 @@ def test_guests_without_a_working_agent_fail_in_bounded_time(daemon, tmp_path):
         r = calls(daemon, "flood", ["getTime"])
         assert r[0].get("code") in (libvirt.VIR_ERR_AGENT_UNSYNCED,
                                     libvirt.VIR_ERR_AGENT_UNRESPONSIVE), r
+        # A reply past the bound (the sync went well): an error, and the
+        # next command syncs again past the rest of it.
+        r = calls(daemon, "long", ["getTime"], ["hostname", 0])
+        for e in r:
+            assert e["code"] == libvirt.VIR_ERR_INTERNAL_ERROR, r
+            assert "exceeds 1048576 bytes" in e["msg"], r
         # The shutdown with the PV fallback takes the PV path when the
         # agent does not answer; the agent alone fails.
         r = calls(daemon, "sink", ["shutdownFlags",
