@@ -581,11 +581,8 @@ xvAgentBegin(virDomainPtr dom, xvDomainACLCheck acl,
     xvDriver *driver = dom->conn->privateData;
     virDomainObj *vm;
 
-    if (!(vm = xvDomObjFromDomain(dom)))
+    if (!(vm = xvDomObjFromDomainACL(dom, acl, aclFlags, flags)))
         return NULL;
-    if ((acl ? acl(dom->conn, vm->def)
-             : aclFlags(dom->conn, vm->def, flags)) < 0)
-        goto error;
     if (virDomainObjBeginAgentJob(vm, job) < 0)
         goto error;
     if (!xvAgentAvailable(driver, vm, true)) {
@@ -752,51 +749,25 @@ xvDomainSetTime(virDomainPtr dom, long long seconds, unsigned int nseconds,
     return ret;
 }
 
-/* The count a freeze or thaw returns. */
+/* A freeze or a thaw (@name, with @args, stolen): the count it returns. */
 static int
-xvAgentCount(virJSONValue *reply)
+xvAgentFreezeThaw(virDomainPtr dom, xvDomainACLCheck acl, const char *name,
+                  virJSONValue *args)
 {
-    int n;
+    g_autoptr(virJSONValue) owned = args;
+    g_autoptr(virJSONValue) reply = NULL;
+    virDomainObj *vm;
+    int ret = -1;
 
-    if (virJSONValueGetNumberInt(reply, &n) < 0 || n < 0) {
+    if (!(vm = xvAgentBegin(dom, acl, NULL, 0, VIR_AGENT_JOB_MODIFY)))
+        return -1;
+    if (xvAgentRun(dom, vm, name, g_steal_pointer(&owned), &reply, true) < 0)
+        goto cleanup;
+    if (virJSONValueGetNumberInt(reply, &ret) < 0 || ret < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("malformed return value"));
-        return -1;
+        ret = -1;
     }
-    return n;
-}
-
-int
-xvDomainFSFreeze(virDomainPtr dom, const char **mountpoints,
-                 unsigned int nmountpoints, unsigned int flags)
-{
-    virDomainObj *vm;
-    g_autoptr(virJSONValue) args = NULL;
-    g_autoptr(virJSONValue) reply = NULL;
-    int ret = -1;
-    size_t i;
-
-    virCheckFlags(0, -1);
-
-    if (!(vm = xvAgentBegin(dom, virDomainFSFreezeEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_MODIFY)))
-        return -1;
-    if (nmountpoints > 0) {
-        g_autoptr(virJSONValue) list = virJSONValueNewArray();
-
-        for (i = 0; i < nmountpoints; i++) {
-            if (virJSONValueArrayAppendString(list, mountpoints[i]) < 0)
-                goto cleanup;
-        }
-        args = virJSONValueNewObject();
-        if (virJSONValueObjectAppend(args, "mountpoints", &list) < 0)
-            goto cleanup;
-    }
-    if (xvAgentRun(dom, vm,
-                   args ? "guest-fsfreeze-freeze-list" : "guest-fsfreeze-freeze",
-                   g_steal_pointer(&args), &reply, true) < 0)
-        goto cleanup;
-    ret = xvAgentCount(reply);
 
  cleanup:
     xvAgentEnd(&vm);
@@ -804,13 +775,35 @@ xvDomainFSFreeze(virDomainPtr dom, const char **mountpoints,
 }
 
 int
+xvDomainFSFreeze(virDomainPtr dom, const char **mountpoints,
+                 unsigned int nmountpoints, unsigned int flags)
+{
+    g_autoptr(virJSONValue) args = NULL;
+    size_t i;
+
+    virCheckFlags(0, -1);
+
+    if (nmountpoints > 0) {
+        g_autoptr(virJSONValue) list = virJSONValueNewArray();
+
+        for (i = 0; i < nmountpoints; i++) {
+            if (virJSONValueArrayAppendString(list, mountpoints[i]) < 0)
+                return -1;
+        }
+        args = virJSONValueNewObject();
+        if (virJSONValueObjectAppend(args, "mountpoints", &list) < 0)
+            return -1;
+    }
+    return xvAgentFreezeThaw(dom, virDomainFSFreezeEnsureACL,
+                             args ? "guest-fsfreeze-freeze-list"
+                                  : "guest-fsfreeze-freeze",
+                             g_steal_pointer(&args));
+}
+
+int
 xvDomainFSThaw(virDomainPtr dom, const char **mountpoints,
                unsigned int nmountpoints, unsigned int flags)
 {
-    virDomainObj *vm;
-    g_autoptr(virJSONValue) reply = NULL;
-    int ret = -1;
-
     virCheckFlags(0, -1);
 
     if (mountpoints || nmountpoints) {
@@ -818,16 +811,8 @@ xvDomainFSThaw(virDomainPtr dom, const char **mountpoints,
                        _("specifying mountpoints is not supported"));
         return -1;
     }
-    if (!(vm = xvAgentBegin(dom, virDomainFSThawEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_MODIFY)))
-        return -1;
-    if (xvAgentRun(dom, vm, "guest-fsfreeze-thaw", NULL, &reply, true) < 0)
-        goto cleanup;
-    ret = xvAgentCount(reply);
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return xvAgentFreezeThaw(dom, virDomainFSThawEnsureACL,
+                             "guest-fsfreeze-thaw", NULL);
 }
 
 /* Guest info groups, as libvirt's QEMU driver names their parameters.

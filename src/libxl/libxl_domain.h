@@ -71,6 +71,13 @@ typedef int (*xvDomainACLCheck)(virConnectPtr conn, virDomainDef *def);
 typedef int (*xvDomainACLCheckFlags)(virConnectPtr conn, virDomainDef *def,
                                      unsigned int flags);
 
+/* xvDomObjFromDomain, then the generated ACL check (@acl, or @aclFlags
+ * with the API's @flags: exactly one of the two): NULL with the error
+ * reported if either fails. */
+virDomainObj *xvDomObjFromDomainACL(virDomainPtr dom, xvDomainACLCheck acl,
+                                    xvDomainACLCheckFlags aclFlags,
+                                    unsigned int flags);
+
 typedef enum {
     XV_DOMAIN_BEGIN_ANY = 0,            /* running or not */
     XV_DOMAIN_BEGIN_ACTIVE = 1 << 0,    /* refuse a domain that is not running */

@@ -654,9 +654,8 @@ xvDomObjFromDomain(virDomainPtr dom)
 }
 
 virDomainObj *
-xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
-                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
-                 unsigned int begin)
+xvDomObjFromDomainACL(virDomainPtr dom, xvDomainACLCheck acl,
+                      xvDomainACLCheckFlags aclFlags, unsigned int flags)
 {
     virDomainObj *vm;
 
@@ -664,7 +663,19 @@ xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
         return NULL;
     if ((acl ? acl(dom->conn, vm->def)
              : aclFlags(dom->conn, vm->def, flags)) < 0)
-        goto error;
+        virDomainObjEndAPI(&vm);
+    return vm;
+}
+
+virDomainObj *
+xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
+                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
+                 unsigned int begin)
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomObjFromDomainACL(dom, acl, aclFlags, flags)))
+        return NULL;
     if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
         goto error;
     if ((begin & XV_DOMAIN_BEGIN_ACTIVE) && !virDomainObjIsActive(vm)) {
@@ -1481,12 +1492,8 @@ xvDomainShutdownOrReboot(virDomainPtr dom, unsigned int flags, bool reboot,
     if (flags & agentFlag) {
         bool forced = !(flags & pvFlag);
 
-        if (!(vm = xvDomObjFromDomain(dom)))
+        if (!(vm = xvDomObjFromDomainACL(dom, NULL, acl, flags)))
             return -1;
-        if (acl(dom->conn, vm->def, flags) < 0) {
-            virDomainObjEndAPI(&vm);
-            return -1;
-        }
         virDomainObjEndAPI(&vm);
         if (xvAgentShutdown(dom, reboot, forced) == 0)
             return 0;
