@@ -1138,3 +1138,135 @@ xvAgentFormatState(virDomainObj *vm, char *xml)
     g_free(xml);
     return out;
 }
+
+/* ---------------------------------------------------------------------
+ * virDomainInterfaceAddresses, source agent
+ */
+
+/* What the driver takes of guest-network-get-interfaces: more is a guest
+ * flooding the caller. */
+#define XV_AGENT_IFACES_MAX 256
+#define XV_AGENT_IFACE_ADDRS_MAX 64
+
+static int
+xvAgentIfaceAddress(virDomainIPAddressPtr out, virJSONValue *obj,
+                    const char *ifname)
+{
+    const char *type = virJSONValueObjectGetString(obj, "ip-address-type");
+    const char *addr = virJSONValueObjectGetString(obj, "ip-address");
+    unsigned int prefix;
+    bool v4;
+
+    if (!type || (STRNEQ(type, "ipv4") && STRNEQ(type, "ipv6"))) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("qemu agent didn't provide 'ip-address-type' field for interface '%s'"),
+                       ifname);
+        return -1;
+    }
+    v4 = STREQ(type, "ipv4");
+    if (!addr || strlen(addr) >= INET6_ADDRSTRLEN) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("qemu agent didn't provide 'ip-address' field for interface '%s'"),
+                       ifname);
+        return -1;
+    }
+    if (virJSONValueObjectGetNumberUint(obj, "prefix", &prefix) < 0 ||
+        prefix > (v4 ? 32 : 128)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("malformed 'prefix' field"));
+        return -1;
+    }
+    out->type = v4 ? VIR_IP_ADDR_TYPE_IPV4 : VIR_IP_ADDR_TYPE_IPV6;
+    out->addr = g_strdup(addr);
+    out->prefix = prefix;
+    return 0;
+}
+
+/* The interfaces of @reply (the guest's array) into @ifaces; an alias
+ * (NAME:ALIAS) adds its addresses to NAME's entry.  Returns the count. */
+static int
+xvAgentParseInterfaces(virJSONValue *reply, GPtrArray *ifaces)
+{
+    size_t i, j, n;
+
+    if (!virJSONValueIsArray(reply) ||
+        (n = virJSONValueArraySize(reply)) > XV_AGENT_IFACES_MAX) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("guest-network-get-interfaces reply was missing return data"));
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        virJSONValue *obj = virJSONValueArrayGet(reply, i);
+        virJSONValue *addrs;
+        const char *name = obj ? virJSONValueObjectGetString(obj, "name") : NULL;
+        g_autofree char *ifname = NULL;
+        virDomainInterfacePtr iface = NULL;
+        size_t k, naddrs;
+
+        if (!name) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("qemu agent didn't provide 'name' field"));
+            return -1;
+        }
+        ifname = g_strndup(name, strcspn(name, ":"));
+        for (k = 0; k < ifaces->len && !iface; k++) {
+            virDomainInterfacePtr it = g_ptr_array_index(ifaces, k);
+
+            if (STREQ(it->name, ifname))
+                iface = it;
+        }
+        if (!iface) {
+            iface = g_new0(virDomainInterface, 1);
+            iface->name = g_strdup(ifname);
+            iface->hwaddr = g_strdup(virJSONValueObjectGetString(obj,
+                                                                 "hardware-address"));
+            g_ptr_array_add(ifaces, iface);
+        }
+        if (!(addrs = virJSONValueObjectGet(obj, "ip-addresses")))
+            continue;
+        if (!virJSONValueIsArray(addrs) ||
+            (naddrs = virJSONValueArraySize(addrs)) >
+            XV_AGENT_IFACE_ADDRS_MAX - iface->naddrs) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("Malformed ip-addresses array"));
+            return -1;
+        }
+        iface->addrs = g_renew(virDomainIPAddress, iface->addrs,
+                               iface->naddrs + naddrs);
+        for (j = 0; j < naddrs; j++) {
+            virJSONValue *a = virJSONValueArrayGet(addrs, j);
+
+            if (!a || xvAgentIfaceAddress(iface->addrs + iface->naddrs, a,
+                                          ifname) < 0)
+                return -1;
+            iface->naddrs++;
+        }
+    }
+    return ifaces->len;
+}
+
+int
+xvAgentInterfaceAddresses(virDomainPtr dom, virDomainInterfacePtr **ifaces_r,
+                          unsigned int source)
+{
+    g_autoptr(GPtrArray) ifaces =
+        g_ptr_array_new_with_free_func((GDestroyNotify)virDomainInterfaceFree);
+    g_autoptr(virJSONValue) reply = NULL;
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = xvAgentBegin(dom, NULL, virDomainInterfaceAddressesEnsureACL,
+                            source, VIR_AGENT_JOB_QUERY)))
+        return -1;
+    if (xvAgentRun(dom, vm, "guest-network-get-interfaces", NULL, &reply,
+                   true) < 0 ||
+        (ret = xvAgentParseInterfaces(reply, ifaces)) < 0)
+        goto cleanup;
+    g_ptr_array_set_free_func(ifaces, NULL);
+    *ifaces_r = (virDomainInterfacePtr *)g_ptr_array_free(
+        g_steal_pointer(&ifaces), ret == 0);
+
+ cleanup:
+    xvAgentEnd(&vm);
+    return ret;
+}

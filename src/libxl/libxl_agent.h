@@ -97,3 +97,10 @@ void xvAgentChannelClosed(xvDriver *driver, virDomainObj *vm);
  * targets only: the live @xml of @vm (locked) with the agent's Xen
  * channel's state added (@xml is consumed). */
 char *xvAgentFormatState(virDomainObj *vm, char *xml);
+
+/* virDomainInterfaceAddresses with VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT
+ * (@source, for the ACL check): guest-network-get-interfaces, as libvirt's
+ * QEMU driver gives it (the guest's names, "lo" included). */
+int xvAgentInterfaceAddresses(virDomainPtr dom,
+                              virDomainInterfacePtr **ifaces_r,
+                              unsigned int source);

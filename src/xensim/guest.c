@@ -1569,6 +1569,47 @@ xsim_guest_agent_hostname(gpointer opaque)
     return ((XsimGuest *)opaque)->hostname;
 }
 
+static gint
+xsim_guest_front_devid_cmp(gconstpointer a, gconstpointer b)
+{
+    const XsimFront *fa = *(XsimFront *const *)a;
+    const XsimFront *fb = *(XsimFront *const *)b;
+
+    return (gint)g_ascii_strtoull(fa->devid, NULL, 10) -
+           (gint)g_ascii_strtoull(fb->devid, NULL, 10);
+}
+
+/* The vifs netfront carries, in devid order, named as Linux probes them;
+ * on the guest's thread, as the netfronts. */
+static GArray *
+xsim_guest_agent_interfaces(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    g_autoptr(GPtrArray) vifs = g_ptr_array_new();
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(XsimAgentIface));
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+
+        if (g_str_equal(front->kind, "vif") && front->net)
+            g_ptr_array_add(vifs, front);
+    }
+    g_ptr_array_sort(vifs, xsim_guest_front_devid_cmp);
+    for (guint i = 0; i < vifs->len; i++) {
+        XsimFront *front = g_ptr_array_index(vifs, i);
+        XsimAgentIface iface = { 0 };
+
+        g_snprintf(iface.name, sizeof(iface.name), "eth%u", i);
+        xsim_netfront_get_addr(front->net, iface.mac, &iface.addr,
+                               &iface.prefix);
+        g_array_append_val(out, iface);
+    }
+    return out;
+}
+
 static void
 xsim_guest_agent_shutdown(gpointer opaque,
                           const char *mode)
@@ -1641,6 +1682,7 @@ xsim_chan_connect(XsimGuest *guest,
         XsimAgentHost host = {
             .hostname = xsim_guest_agent_hostname,
             .shutdown = xsim_guest_agent_shutdown,
+            .interfaces = xsim_guest_agent_interfaces,
             .wrong_sync = guest->script.agent_wrong_sync,
             .long_reply = guest->script.agent_long_reply,
             .opaque = guest,

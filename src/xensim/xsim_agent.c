@@ -15,6 +15,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -37,7 +38,7 @@ static const char *const xsim_agent_commands[] = {
     "guest-get-time", "guest-set-time", "guest-get-host-name",
     "guest-get-osinfo", "guest-get-timezone", "guest-get-users",
     "guest-fsfreeze-status", "guest-fsfreeze-freeze", "guest-fsfreeze-thaw",
-    "guest-shutdown",
+    "guest-shutdown", "guest-network-get-interfaces",
 };
 
 XsimAgent *
@@ -123,6 +124,37 @@ xsim_agent_str_arg(JsonObject *args,
         json_node_get_value_type(n) != G_TYPE_STRING)
         return NULL;
     return json_node_get_string(n);
+}
+
+/* One interface of guest-network-get-interfaces, as qemu-ga gives it. */
+static void
+xsim_agent_iface(JsonBuilder *b,
+                 const char *name,
+                 const guint8 mac[6],
+                 const char *addr,
+                 guint prefix)
+{
+    g_autofree char *hw = g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x",
+                                          mac[0], mac[1], mac[2], mac[3],
+                                          mac[4], mac[5]);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "hardware-address");
+    json_builder_add_string_value(b, hw);
+    json_builder_set_member_name(b, "ip-addresses");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "ip-address-type");
+    json_builder_add_string_value(b, "ipv4");
+    json_builder_set_member_name(b, "ip-address");
+    json_builder_add_string_value(b, addr);
+    json_builder_set_member_name(b, "prefix");
+    json_builder_add_int_value(b, prefix);
+    json_builder_end_object(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
 }
 
 /* One command; its reply into @out. */
@@ -230,6 +262,20 @@ xsim_agent_command(XsimAgent *agent,
         json_builder_set_member_name(b, "offset");
         json_builder_add_int_value(b, 0);
         json_builder_end_object(b);
+    } else if (g_str_equal(execute, "guest-network-get-interfaces")) {
+        static const guint8 nomac[6];
+        g_autoptr(GArray) ifaces = agent->host.interfaces(agent->host.opaque);
+
+        json_builder_begin_array(b);
+        xsim_agent_iface(b, "lo", nomac, "127.0.0.1", 8);
+        for (guint i = 0; i < ifaces->len; i++) {
+            const XsimAgentIface *it = &g_array_index(ifaces, XsimAgentIface, i);
+            char text[INET_ADDRSTRLEN];
+
+            inet_ntop(AF_INET, &it->addr, text, sizeof(text));
+            xsim_agent_iface(b, it->name, it->mac, text, it->prefix);
+        }
+        json_builder_end_array(b);
     } else if (g_str_equal(execute, "guest-get-users")) {
         json_builder_begin_array(b);
         json_builder_end_array(b);

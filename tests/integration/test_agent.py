@@ -6,7 +6,7 @@ an agent that never answers, one that answers every sync with another
 id, or a flood or an echo where the agent should be.
 
 What is checked: virsh domtime (read, set, --sync), domhostname --source
-agent, guestinfo (all groups and one), domfsfreeze/domfsthaw and what a
+agent, domifaddr --source agent, guestinfo (all groups and one), domfsfreeze/domfsthaw and what a
 frozen agent refuses, reboot --mode agent and shutdown --mode agent (the
 guest does it), virDomainOpenChannel and virDomainOpenConsole refused on
 the agent's channel; libvirt's errors, each with its code, for a domain
@@ -79,9 +79,19 @@ def connected(host, name):
 
 def test_agent_commands_pty_and_unix(daemon, tmp_path):
     for name, kind in (("ag1", "pty"), ("ag2", "unix")):
-        start(daemon, tmp_path, name, kind=kind)
+        domid = start(daemon, tmp_path, name, kind=kind)
         try:
             assert connected(daemon, name)
+            # The guest's interfaces as its agent sees them: its loopback
+            # and its vif, with the MAC of the definition and the address
+            # the simulated guest has on it (docs/xensim-host.md).
+            mac = f"00:16:3e:00:00:{len(name):02x}"
+            addr = f"10.200.{domid // 256}.{domid % 256}/16"
+            r = daemon.virsh("domifaddr", name, "--source", "agent")
+            assert r.rc == 0, r
+            assert [line.split() for line in r.out.splitlines()] == [
+                ["lo", "00:00:00:00:00:00", "ipv4", "127.0.0.1/8"],
+                ["eth0", mac, "ipv4", addr]], r
             r = daemon.virsh("domhostname", name, "--source", "agent")
             assert r.rc == 0 and r.out.strip() == name, r
 
