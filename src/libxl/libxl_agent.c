@@ -749,6 +749,37 @@ xvDomainSetTime(virDomainPtr dom, long long seconds, unsigned int nseconds,
     return ret;
 }
 
+int
+xvDomainSetUserPassword(virDomainPtr dom, const char *user,
+                        const char *password, unsigned int flags)
+{
+    g_autoptr(virJSONValue) args = virJSONValueNewObject();
+    g_autoptr(virJSONValue) reply = NULL;
+    g_autofree char *b64 = NULL;
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_PASSWORD_ENCRYPTED, -1);
+
+    b64 = g_base64_encode((const guchar *)password, strlen(password));
+    if (virJSONValueObjectAppendString(args, "username", user) < 0 ||
+        virJSONValueObjectAppendString(args, "password", b64) < 0 ||
+        virJSONValueObjectAppendBoolean(args, "crypted",
+                                        !!(flags & VIR_DOMAIN_PASSWORD_ENCRYPTED)) < 0)
+        return -1;
+    if (!(vm = xvAgentBegin(dom, virDomainSetUserPasswordEnsureACL, NULL, 0,
+                            VIR_AGENT_JOB_MODIFY)))
+        return -1;
+    if (xvAgentRun(dom, vm, "guest-set-user-password", g_steal_pointer(&args),
+                   &reply, true) < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    xvAgentEnd(&vm);
+    return ret;
+}
+
 /* A freeze or a thaw (@name, with @args, stolen): the count it returns. */
 static int
 xvAgentFreezeThaw(virDomainPtr dom, xvDomainACLCheck acl, const char *name,

@@ -81,6 +81,8 @@ int xvDomainFSThaw(virDomainPtr dom, const char **mountpoints,
 int xvDomainGetGuestInfo(virDomainPtr dom, unsigned int types,
                          virTypedParameterPtr *params, int *nparams,
                          unsigned int flags);
+int xvDomainSetUserPassword(virDomainPtr dom, const char *user,
+                            const char *password, unsigned int flags);
 int xvDomainAgentSetResponseTimeout(virDomainPtr dom, int timeout,
                                     unsigned int flags);
 

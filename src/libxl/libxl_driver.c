@@ -2645,6 +2645,7 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainFSThaw = xvDomainFSThaw,
     .domainGetGuestInfo = xvDomainGetGuestInfo,
     .domainAgentSetResponseTimeout = xvDomainAgentSetResponseTimeout,
+    .domainSetUserPassword = xvDomainSetUserPassword,
     .domainAttachDevice = xvDomainAttachDevice,
     .domainAttachDeviceFlags = xvDomainAttachDeviceFlags,
     .domainDetachDevice = xvDomainDetachDevice,

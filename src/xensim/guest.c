@@ -1611,6 +1611,13 @@ xsim_guest_agent_interfaces(gpointer opaque)
 }
 
 static void
+xsim_guest_agent_console(gpointer opaque,
+                         const char *line)
+{
+    xsim_guest_printf(opaque, "%s\r\n", line);
+}
+
+static void
 xsim_guest_agent_shutdown(gpointer opaque,
                           const char *mode)
 {
@@ -1683,6 +1690,7 @@ xsim_chan_connect(XsimGuest *guest,
             .hostname = xsim_guest_agent_hostname,
             .shutdown = xsim_guest_agent_shutdown,
             .interfaces = xsim_guest_agent_interfaces,
+            .console = xsim_guest_agent_console,
             .wrong_sync = guest->script.agent_wrong_sync,
             .long_reply = guest->script.agent_long_reply,
             .opaque = guest,

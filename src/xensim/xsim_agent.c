@@ -39,6 +39,7 @@ static const char *const xsim_agent_commands[] = {
     "guest-get-osinfo", "guest-get-timezone", "guest-get-users",
     "guest-fsfreeze-status", "guest-fsfreeze-freeze", "guest-fsfreeze-thaw",
     "guest-shutdown", "guest-network-get-interfaces",
+    "guest-set-user-password",
 };
 
 XsimAgent *
@@ -157,6 +158,72 @@ xsim_agent_iface(JsonBuilder *b,
     json_builder_end_object(b);
 }
 
+/* Whether @s is base64 (RFC 4648, padded) of at most @max bytes. */
+static bool
+xsim_agent_base64(const char *s,
+                  gsize max)
+{
+    gsize len = strlen(s), pad = 0;
+
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > max + 2)
+        return false;
+    for (gsize i = 0; i < len; i++) {
+        if (s[i] == '=' && i >= len - 2) {
+            pad++;
+            continue;
+        }
+        if (pad || !(g_ascii_isalnum(s[i]) || s[i] == '+' || s[i] == '/'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * guest-set-user-password: qemu-ga runs chpasswd (-e when crypted); the
+ * simulated guest has one account, root, and says on its console what
+ * chpasswd did, which is what a test can see of it.
+ */
+static bool
+xsim_agent_set_password(XsimAgent *agent,
+                        JsonObject *args,
+                        GString *out)
+{
+    const char *user = xsim_agent_str_arg(args, "username");
+    const char *pw = xsim_agent_str_arg(args, "password");
+    JsonNode *crypted = args ? json_object_get_member(args, "crypted") : NULL;
+    g_autofree guchar *plain = NULL;
+    g_autofree char *line = NULL;
+    gsize len;
+
+    if (!user || !pw || !crypted || !JSON_NODE_HOLDS_VALUE(crypted) ||
+        json_node_get_value_type(crypted) != G_TYPE_BOOLEAN) {
+        xsim_agent_error(out, "GenericError",
+                         "Parameter 'username', 'password' or 'crypted' is missing");
+        return false;
+    }
+    if (!xsim_agent_base64(pw, 1024)) {
+        xsim_agent_error(out, "GenericError", "Invalid base64 data");
+        return false;
+    }
+    plain = g_base64_decode(pw, &len);
+    if (len == 0 || memchr(plain, '\n', len) || memchr(plain, ':', len) ||
+        memchr(plain, '\0', len)) {
+        xsim_agent_error(out, "GenericError",
+                         "Password must not contain newline, colon or NUL");
+        return false;
+    }
+    if (!g_str_equal(user, "root")) {
+        xsim_agent_error(out, "GenericError",
+                         "child process has failed to set user password");
+        return false;
+    }
+    line = g_strdup_printf("chpasswd: password of 'root' changed (%s, %zu bytes)",
+                           json_node_get_boolean(crypted) ? "crypted" : "plain",
+                           len);
+    agent->host.console(agent->host.opaque, line);
+    return true;
+}
+
 /* One command; its reply into @out. */
 static void
 xsim_agent_command(XsimAgent *agent,
@@ -261,6 +328,11 @@ xsim_agent_command(XsimAgent *agent,
         json_builder_add_string_value(b, "UTC");
         json_builder_set_member_name(b, "offset");
         json_builder_add_int_value(b, 0);
+        json_builder_end_object(b);
+    } else if (g_str_equal(execute, "guest-set-user-password")) {
+        if (!xsim_agent_set_password(agent, args, out))
+            return;
+        json_builder_begin_object(b);
         json_builder_end_object(b);
     } else if (g_str_equal(execute, "guest-network-get-interfaces")) {
         static const guint8 nomac[6];

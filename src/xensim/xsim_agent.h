@@ -26,6 +26,8 @@ typedef struct {
     const char *(*hostname)(gpointer opaque);
     /* guest-shutdown: "powerdown", "halt" or "reboot", checked. */
     void (*shutdown)(gpointer opaque, const char *mode);
+    /* A line on its console (what the guest's programs print). */
+    void (*console)(gpointer opaque, const char *line);
     /* Its interfaces that carry frames (XsimAgentIface), in its order. */
     GArray *(*interfaces)(gpointer opaque);
     /* A broken agent (tests): every sync is answered with another id. */

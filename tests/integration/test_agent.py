@@ -331,3 +331,57 @@ def test_agent_lifecycle_events_and_live_state(daemon, tmp_path):
         gone(daemon, "ag4")
         gone(daemon, "ag5")
         gone(daemon, "ag6")
+
+
+# Opens domain argv 2's console, sets root's password (argv 3, plain)
+# and then an encrypted one, each through the agent, and prints what the
+# console showed after each until the guest's chpasswd line.
+PASSWORD = textwrap.dedent("""\
+    import sys, libvirt
+    c = libvirt.open(sys.argv[1])
+    d = c.lookupByName(sys.argv[2])
+    st = c.newStream(0)
+    d.openConsole(None, st, 0)
+    def until(marker):
+        got = b""
+        while marker not in got:
+            b = st.recv(4096)
+            if not b:
+                break
+            got += b
+        line = [l for l in got.split(b"\\n") if marker in l]
+        print(line[0].decode().strip() if line else "none", flush=True)
+    d.setUserPassword("root", sys.argv[3], 0)
+    until(b"chpasswd")
+    d.setUserPassword("root", "$6$salt$abc",
+                      libvirt.VIR_DOMAIN_PASSWORD_ENCRYPTED)
+    until(b"chpasswd")
+    st.abort()
+    """)
+
+
+def test_set_user_password(daemon, tmp_path):
+    start(daemon, tmp_path, "ag7")
+    try:
+        assert connected(daemon, "ag7")
+        r = xvtest.python(PASSWORD, daemon.uri, "ag7", "s3cret pass",
+                          timeout=60)
+        assert r.rc == 0, r
+        assert r.out.splitlines() == [
+            "chpasswd: password of 'root' changed (plain, 11 bytes)",
+            "chpasswd: password of 'root' changed (crypted, 11 bytes)"], r
+        # virsh's own path, and the guest's refusal of an unknown user,
+        # with libvirt's wording of an agent's error.
+        r = daemon.virsh("set-user-password", "ag7", "root", "another")
+        assert r.rc == 0, r
+        r = daemon.virsh("set-user-password", "ag7", "nobody", "x")
+        assert r.rc != 0, r
+        assert ("unable to execute QEMU agent command "
+                "'guest-set-user-password'") in r.err, r
+        # A frozen agent refuses it.
+        assert daemon.virsh("domfsfreeze", "ag7").rc == 0
+        r = daemon.virsh("set-user-password", "ag7", "root", "again")
+        assert r.rc != 0 and "frozen" in r.err, r
+        assert daemon.virsh("domfsthaw", "ag7").rc == 0
+    finally:
+        gone(daemon, "ag7")
