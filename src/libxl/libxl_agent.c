@@ -1133,6 +1133,8 @@ xvAgentChannelClosed(xvDriver *driver, virDomainObj *vm)
         vm->def->channels[idx]->state != VIR_DOMAIN_CHR_DEVICE_STATE_CONNECTED)
         return;
     vm->def->channels[idx]->state = VIR_DOMAIN_CHR_DEVICE_STATE_DISCONNECTED;
+    if (!driver->domainEventState)
+        return;
     event = virDomainEventAgentLifecycleNewFromObj(
         vm, VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_STATE_DISCONNECTED,
         VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL);
