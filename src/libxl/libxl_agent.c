@@ -617,6 +617,24 @@ xvAgentRun(virDomainPtr dom, virDomainObj *vm, const char *name,
                           reportUnsupported);
 }
 
+/* One command as an entry point's whole work: an agent job of @job on
+ * @dom (ACL @acl), @name with @args (stolen), its reply in *@reply_r. */
+static int
+xvAgentOneCommand(virDomainPtr dom, xvDomainACLCheck acl,
+                  virDomainAgentJob job, const char *name, virJSONValue *args,
+                  virJSONValue **reply_r)
+{
+    g_autoptr(virJSONValue) owned = args;
+    virDomainObj *vm;
+    int ret;
+
+    if (!(vm = xvAgentBegin(dom, acl, NULL, 0, job)))
+        return -1;
+    ret = xvAgentRun(dom, vm, name, g_steal_pointer(&owned), reply_r, true);
+    xvAgentEnd(&vm);
+    return ret;
+}
+
 int
 xvAgentShutdown(virDomainPtr dom, bool reboot, bool reportError)
 {
@@ -651,74 +669,58 @@ xvAgentShutdown(virDomainPtr dom, bool reboot, bool reportError)
 char *
 xvDomainGetHostname(virDomainPtr dom, unsigned int flags)
 {
-    virDomainObj *vm;
     g_autoptr(virJSONValue) reply = NULL;
     const char *name;
-    char *ret = NULL;
 
     /* The DHCP leases' host name (VIR_DOMAIN_GET_HOSTNAME_LEASE) needs
      * libvirt's networks: refused (docs/libvirt-compat.md). */
     virCheckFlags(VIR_DOMAIN_GET_HOSTNAME_AGENT, NULL);
 
-    if (!(vm = xvAgentBegin(dom, virDomainGetHostnameEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_QUERY)))
+    if (xvAgentOneCommand(dom, virDomainGetHostnameEnsureACL,
+                          VIR_AGENT_JOB_QUERY, "guest-get-host-name", NULL,
+                          &reply) < 0)
         return NULL;
-    if (xvAgentRun(dom, vm, "guest-get-host-name", NULL, &reply, true) < 0)
-        goto cleanup;
     if (virJSONValueGetType(reply) != VIR_JSON_TYPE_OBJECT ||
         !(name = virJSONValueObjectGetString(reply, "host-name"))) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("'host-name' missing in guest-get-host-name reply"));
-        goto cleanup;
+        return NULL;
     }
-    ret = g_strdup(name);
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return g_strdup(name);
 }
 
 int
 xvDomainGetTime(virDomainPtr dom, long long *seconds,
                 unsigned int *nseconds, unsigned int flags)
 {
-    virDomainObj *vm;
     g_autoptr(virJSONValue) reply = NULL;
     unsigned long long t;
-    int ret = -1;
 
     virCheckFlags(0, -1);
 
-    if (!(vm = xvAgentBegin(dom, virDomainGetTimeEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_QUERY)))
+    if (xvAgentOneCommand(dom, virDomainGetTimeEnsureACL, VIR_AGENT_JOB_QUERY,
+                          "guest-get-time", NULL, &reply) < 0)
         return -1;
-    if (xvAgentRun(dom, vm, "guest-get-time", NULL, &reply, true) < 0)
-        goto cleanup;
     if (virJSONValueGetNumberUlong(reply, &t) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("malformed return value"));
-        goto cleanup;
+        return -1;
     }
     *seconds = t / 1000000000ULL;
     *nseconds = t % 1000000000ULL;
-    ret = 0;
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return 0;
 }
 
 int
 xvDomainSetTime(virDomainPtr dom, long long seconds, unsigned int nseconds,
                 unsigned int flags)
 {
-    virDomainObj *vm;
     g_autoptr(virJSONValue) args = NULL;
     g_autoptr(virJSONValue) reply = NULL;
-    int ret = -1;
 
     virCheckFlags(VIR_DOMAIN_TIME_SYNC, -1);
 
+    /* With SYNC no time: the guest reads its own hardware clock. */
     if (!(flags & VIR_DOMAIN_TIME_SYNC)) {
         /* The agent takes nanoseconds since the epoch in a long long. */
         if (seconds < 0 || seconds > LLONG_MAX / 1000000000LL - 1 ||
@@ -728,25 +730,14 @@ xvDomainSetTime(virDomainPtr dom, long long seconds, unsigned int nseconds,
                            seconds);
             return -1;
         }
-    }
-    if (!(vm = xvAgentBegin(dom, virDomainSetTimeEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_MODIFY)))
-        return -1;
-    if (!(flags & VIR_DOMAIN_TIME_SYNC)) {
         args = virJSONValueNewObject();
         if (virJSONValueObjectAppendNumberLong(
                 args, "time", seconds * 1000000000LL + nseconds) < 0)
-            goto cleanup;
+            return -1;
     }
-    /* With SYNC no time: the guest reads its own hardware clock. */
-    if (xvAgentRun(dom, vm, "guest-set-time", g_steal_pointer(&args), &reply,
-                   true) < 0)
-        goto cleanup;
-    ret = 0;
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return xvAgentOneCommand(dom, virDomainSetTimeEnsureACL,
+                             VIR_AGENT_JOB_MODIFY, "guest-set-time",
+                             g_steal_pointer(&args), &reply);
 }
 
 int
@@ -756,8 +747,6 @@ xvDomainSetUserPassword(virDomainPtr dom, const char *user,
     g_autoptr(virJSONValue) args = virJSONValueNewObject();
     g_autoptr(virJSONValue) reply = NULL;
     g_autofree char *b64 = NULL;
-    virDomainObj *vm;
-    int ret = -1;
 
     virCheckFlags(VIR_DOMAIN_PASSWORD_ENCRYPTED, -1);
 
@@ -767,17 +756,9 @@ xvDomainSetUserPassword(virDomainPtr dom, const char *user,
         virJSONValueObjectAppendBoolean(args, "crypted",
                                         !!(flags & VIR_DOMAIN_PASSWORD_ENCRYPTED)) < 0)
         return -1;
-    if (!(vm = xvAgentBegin(dom, virDomainSetUserPasswordEnsureACL, NULL, 0,
-                            VIR_AGENT_JOB_MODIFY)))
-        return -1;
-    if (xvAgentRun(dom, vm, "guest-set-user-password", g_steal_pointer(&args),
-                   &reply, true) < 0)
-        goto cleanup;
-    ret = 0;
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return xvAgentOneCommand(dom, virDomainSetUserPasswordEnsureACL,
+                             VIR_AGENT_JOB_MODIFY, "guest-set-user-password",
+                             g_steal_pointer(&args), &reply);
 }
 
 /* A freeze or a thaw (@name, with @args, stolen): the count it returns. */
@@ -785,24 +766,18 @@ static int
 xvAgentFreezeThaw(virDomainPtr dom, xvDomainACLCheck acl, const char *name,
                   virJSONValue *args)
 {
-    g_autoptr(virJSONValue) owned = args;
     g_autoptr(virJSONValue) reply = NULL;
-    virDomainObj *vm;
-    int ret = -1;
+    int n;
 
-    if (!(vm = xvAgentBegin(dom, acl, NULL, 0, VIR_AGENT_JOB_MODIFY)))
+    if (xvAgentOneCommand(dom, acl, VIR_AGENT_JOB_MODIFY, name, args,
+                          &reply) < 0)
         return -1;
-    if (xvAgentRun(dom, vm, name, g_steal_pointer(&owned), &reply, true) < 0)
-        goto cleanup;
-    if (virJSONValueGetNumberInt(reply, &ret) < 0 || ret < 0) {
+    if (virJSONValueGetNumberInt(reply, &n) < 0 || n < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("malformed return value"));
-        ret = -1;
+        return -1;
     }
-
- cleanup:
-    xvAgentEnd(&vm);
-    return ret;
+    return n;
 }
 
 int
