@@ -26,6 +26,7 @@
 
 #include "libxl_device.h"
 #include "libxl_domain.h"
+#include "libxl_agent.h"
 #include "libxl_blockjob.h"
 #include "libxl_snapshot.h"
 #include "libxl_network.h"
@@ -330,6 +331,7 @@ xvDomainObjPrivateAlloc(void *opaque G_GNUC_UNUSED)
         g_free(priv);
         return NULL;
     }
+    priv->agentTimeout = VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_DEFAULT;
     return priv;
 }
 
@@ -425,6 +427,8 @@ xvDomainCloseChannels(xvDriver *driver, virDomainObj *vm)
     for (i = 0; i < priv->channels->len; i++)
         xlite_channel_close(driver->ctx, g_ptr_array_index(priv->channels, i));
     g_ptr_array_set_size(priv->channels, 0);
+    /* The core tells nothing of a close of ours: the agent is gone. */
+    xvAgentChannelClosed(driver, vm);
 }
 
 static int
@@ -495,6 +499,10 @@ xvDomainOpenChannels(xvDriver *driver, virDomainObj *vm, bool reconnect)
             return -1;
         }
         g_ptr_array_add(priv->channels, chan);
+        /* The agent's channel is disconnected until the guest takes it
+         * (XLITE_EVENT_CHANNEL_STATE, handled under this lock: after). */
+        if ((ssize_t)i == xvAgentChannelIndex(def))
+            chr->state = VIR_DOMAIN_CHR_DEVICE_STATE_DISCONNECTED;
         if (chr->source->type == VIR_DOMAIN_CHR_TYPE_PTY) {
             g_free(chr->source->data.file.path);
             chr->source->data.file.path = g_strdup(xlite_channel_path(chan));
@@ -1321,6 +1329,11 @@ xvDomainEventHandle(xvDriver *driver, const xlite_event *ev)
 {
     virDomainObj *vm;
 
+    if (ev->type == XLITE_EVENT_CHANNEL_STATE) {
+        /* A state, as the balloon's figure: no job (libxl_agent.c). */
+        xvAgentChannelEvent(driver, ev);
+        return;
+    }
     if (ev->type == XLITE_EVENT_BALLOON_CHANGE) {
         /* A figure, not a change of state: no job (libxl_stats.c). */
         xvDomainBalloonChanged(driver, ev);
@@ -1408,7 +1421,8 @@ xvDomainEventOccurs(void *user, xlite_event *ev)
     xvDomainEventQueue *queue;
 
     if (ev->type <= 0 || ev->type > XLITE_EVENT_LAST ||
-        !(XLITE_EVENTMASK(ev->type) & XV_DOMAIN_EVENTS)) {
+        !(XLITE_EVENTMASK(ev->type) &
+          (XV_DOMAIN_EVENTS | XLITE_EVENTMASK(XLITE_EVENT_CHANNEL_STATE)))) {
         xlite_event_free(ev);
         return;
     }
@@ -1482,7 +1496,9 @@ xvDomainEventsInit(xvDriver *driver)
                        err->message);
         return -1;
     }
-    if (xlite_event_register_callbacks(driver->ctx, XV_DOMAIN_EVENTS,
+    if (xlite_event_register_callbacks(driver->ctx,
+                                       XV_DOMAIN_EVENTS |
+                                       XLITE_EVENTMASK(XLITE_EVENT_CHANNEL_STATE),
                                        xvDomainEventOccurs, driver, NULL) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("cannot register for domain events: %s"),

@@ -52,6 +52,12 @@ struct _xvDomainObjPrivate {
      * reconnect, closed when the domain stops.  Protected by the domain
      * object's lock. */
     GPtrArray *channels;
+
+    /* The guest agent's response timeout (libxl_agent.c): seconds, or
+     * VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK/_DEFAULT/_NOWAIT.  Not
+     * kept across a restart of the driver.  Protected by the domain
+     * object's lock. */
+    int agentTimeout;
 };
 
 /* The domain object for @dom, locked and referenced (release it with
@@ -64,6 +70,13 @@ virDomainObj *xvDomObjFromDomain(virDomainPtr dom);
 typedef int (*xvDomainACLCheck)(virConnectPtr conn, virDomainDef *def);
 typedef int (*xvDomainACLCheckFlags)(virConnectPtr conn, virDomainDef *def,
                                      unsigned int flags);
+
+/* xvDomObjFromDomain, then the generated ACL check (@acl, or @aclFlags
+ * with the API's @flags: exactly one of the two): NULL with the error
+ * reported if either fails. */
+virDomainObj *xvDomObjFromDomainACL(virDomainPtr dom, xvDomainACLCheck acl,
+                                    xvDomainACLCheckFlags aclFlags,
+                                    unsigned int flags);
 
 typedef enum {
     XV_DOMAIN_BEGIN_ANY = 0,            /* running or not */

@@ -22,6 +22,7 @@
 #include <config.h>
 
 #include "libxl_conf.h"
+#include "libxl_agent.h"
 #include "libxl_device.h"
 #include "libxl_stats.h"
 #include "libxl_domain.h"
@@ -653,9 +654,8 @@ xvDomObjFromDomain(virDomainPtr dom)
 }
 
 virDomainObj *
-xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
-                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
-                 unsigned int begin)
+xvDomObjFromDomainACL(virDomainPtr dom, xvDomainACLCheck acl,
+                      xvDomainACLCheckFlags aclFlags, unsigned int flags)
 {
     virDomainObj *vm;
 
@@ -663,7 +663,19 @@ xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
         return NULL;
     if ((acl ? acl(dom->conn, vm->def)
              : aclFlags(dom->conn, vm->def, flags)) < 0)
-        goto error;
+        virDomainObjEndAPI(&vm);
+    return vm;
+}
+
+virDomainObj *
+xvDomainBeginJob(virDomainPtr dom, xvDomainACLCheck acl,
+                 xvDomainACLCheckFlags aclFlags, unsigned int flags,
+                 unsigned int begin)
+{
+    virDomainObj *vm;
+
+    if (!(vm = xvDomObjFromDomainACL(dom, acl, aclFlags, flags)))
+        return NULL;
     if (virDomainObjBeginJob(vm, VIR_JOB_MODIFY) < 0)
         goto error;
     if ((begin & XV_DOMAIN_BEGIN_ACTIVE) && !virDomainObjIsActive(vm)) {
@@ -1001,10 +1013,14 @@ xvDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)
         return NULL;
 
     if (virDomainGetXMLDescEnsureACL(dom->conn, vm->def, flags) == 0)
+    {
         ret = virDomainDefFormat((flags & VIR_DOMAIN_XML_INACTIVE) && vm->newDef
                                  ? vm->newDef : vm->def,
                                  driver->xmlopt,
                                  virDomainDefFormatConvertXMLFlags(flags));
+        if (!(flags & VIR_DOMAIN_XML_INACTIVE))
+            ret = xvAgentFormatState(vm, ret);
+    }
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1459,12 +1475,47 @@ xvDomainRequestShutdown(virDomainPtr dom, unsigned int flags,
     return ret;
 }
 
+/*
+ * libvirt's libxl driver takes only VIR_..._PARAVIRT: the default (0) keeps
+ * its meaning, the PV request.  GUEST_AGENT asks the guest agent, and only
+ * it; GUEST_AGENT | PARAVIRT asks the agent and falls back to the PV
+ * request when the agent is not there or fails, as libvirt's QEMU driver
+ * falls back to ACPI.
+ */
+static int
+xvDomainShutdownOrReboot(virDomainPtr dom, unsigned int flags, bool reboot,
+                         unsigned int agentFlag, unsigned int pvFlag,
+                         xvDomainACLCheckFlags acl)
+{
+    virDomainObj *vm;
+
+    if (flags & agentFlag) {
+        bool forced = !(flags & pvFlag);
+
+        if (!(vm = xvDomObjFromDomainACL(dom, NULL, acl, flags)))
+            return -1;
+        virDomainObjEndAPI(&vm);
+        if (xvAgentShutdown(dom, reboot, forced) == 0)
+            return 0;
+        if (forced)
+            return -1;
+        virResetLastError();
+    }
+    return xvDomainRequestShutdown(dom, flags,
+                                   reboot ? XLITE_SHUTDOWN_REQUEST_REBOOT
+                                          : XLITE_SHUTDOWN_REQUEST_POWEROFF,
+                                   acl);
+}
+
 static int
 xvDomainShutdownFlags(virDomainPtr dom, unsigned int flags)
 {
-    virCheckFlags(VIR_DOMAIN_SHUTDOWN_PARAVIRT, -1);
-    return xvDomainRequestShutdown(dom, flags, XLITE_SHUTDOWN_REQUEST_POWEROFF,
-                                   virDomainShutdownFlagsEnsureACL);
+    virCheckFlags(VIR_DOMAIN_SHUTDOWN_PARAVIRT |
+                  VIR_DOMAIN_SHUTDOWN_GUEST_AGENT, -1);
+    return xvDomainShutdownOrReboot(dom, flags, false,
+                                    VIR_DOMAIN_SHUTDOWN_GUEST_AGENT,
+                                    VIR_DOMAIN_SHUTDOWN_PARAVIRT,
+                                    virDomainShutdownFlagsEnsureACL);
 }
 
 static int
@@ -1476,9 +1527,12 @@ xvDomainShutdown(virDomainPtr dom)
 static int
 xvDomainReboot(virDomainPtr dom, unsigned int flags)
 {
-    virCheckFlags(VIR_DOMAIN_REBOOT_PARAVIRT, -1);
-    return xvDomainRequestShutdown(dom, flags, XLITE_SHUTDOWN_REQUEST_REBOOT,
-                                   virDomainRebootEnsureACL);
+    virCheckFlags(VIR_DOMAIN_REBOOT_PARAVIRT |
+                  VIR_DOMAIN_REBOOT_GUEST_AGENT, -1);
+    return xvDomainShutdownOrReboot(dom, flags, true,
+                                    VIR_DOMAIN_REBOOT_GUEST_AGENT,
+                                    VIR_DOMAIN_REBOOT_PARAVIRT,
+                                    virDomainRebootEnsureACL);
 }
 
 static int
@@ -1527,6 +1581,22 @@ xvDomainOpenChrdev(virDomainObj *vm, virDomainChrDef *chr, virStreamPtr st,
         ret = -1;
     }
     return ret;
+}
+
+/* The agent's channel is the driver's (libxl_agent.c): a stream on it
+ * would take the agent's replies. */
+static int
+xvDomainRefuseAgentChannel(virDomainObj *vm, virDomainChrDef *chr)
+{
+    ssize_t idx = xvAgentChannelIndex(vm->def);
+
+    if (idx >= 0 && vm->def->channels[idx] == chr) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("channel %s is used by the guest agent"),
+                       XV_AGENT_CHANNEL);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -1583,6 +1653,8 @@ xvDomainOpenConsole(virDomainPtr dom, const char *devName, virStreamPtr st,
                        vm->def->name);
         goto cleanup;
     }
+    if (xvDomainRefuseAgentChannel(vm, chr) < 0)
+        goto cleanup;
 
     ret = xvDomainOpenChrdev(vm, chr, st,
                              (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0,
@@ -1640,6 +1712,8 @@ xvDomainOpenChannel(virDomainPtr dom, const char *name, virStreamPtr st,
                        name ? name : NULLSTR(chr->info.alias));
         goto cleanup;
     }
+    if (xvDomainRefuseAgentChannel(vm, chr) < 0)
+        goto cleanup;
 
     ret = xvDomainOpenChrdev(vm, chr, st,
                              (flags & VIR_DOMAIN_CHANNEL_FORCE) != 0,
@@ -2564,6 +2638,14 @@ static virHypervisorDriver xvHypervisorDriver = {
     .domainDestroyFlags = xvDomainDestroyFlags,
     .domainOpenConsole = xvDomainOpenConsole,
     .domainOpenChannel = xvDomainOpenChannel,
+    .domainGetHostname = xvDomainGetHostname,
+    .domainGetTime = xvDomainGetTime,
+    .domainSetTime = xvDomainSetTime,
+    .domainFSFreeze = xvDomainFSFreeze,
+    .domainFSThaw = xvDomainFSThaw,
+    .domainGetGuestInfo = xvDomainGetGuestInfo,
+    .domainAgentSetResponseTimeout = xvDomainAgentSetResponseTimeout,
+    .domainSetUserPassword = xvDomainSetUserPassword,
     .domainAttachDevice = xvDomainAttachDevice,
     .domainAttachDeviceFlags = xvDomainAttachDeviceFlags,
     .domainDetachDevice = xvDomainDetachDevice,

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libxl_agent.h"
 #include "libxl_stats.h"
 #include "libxl_domain.h"
 #include "libxl_blockjob.h"
@@ -785,6 +786,9 @@ xvDomainInterfaceAddresses(virDomainPtr dom, virDomainInterfacePtr **ifaces,
     int ret = -1;
 
     virCheckFlags(0, -1);
+
+    if (source == VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT)
+        return xvAgentInterfaceAddresses(dom, ifaces, source);
 
     if (!(vm = xvDomObjFromDomain(dom)))
         return -1;

@@ -254,6 +254,7 @@ xsim_guest_parse_directive(const char *line,
             { "channel-flood", XSIM_CHANNEL_FLOOD },
             { "channel-corrupt", XSIM_CHANNEL_CORRUPT },
             { "channel-garbage", XSIM_CHANNEL_GARBAGE },
+            { "channel-agent", XSIM_CHANNEL_AGENT },
         };
 
         if (!arg || strlen(arg) > XSIM_CHANNEL_NAME_MAX ||
@@ -287,6 +288,10 @@ xsim_guest_parse_directive(const char *line,
         script->ticker = true;
     else if (g_str_equal(verb, "no-agent"))
         script->no_agent = true;
+    else if (g_str_equal(verb, "agent-wrong-sync"))
+        script->agent_wrong_sync = true;
+    else if (g_str_equal(verb, "agent-long-reply"))
+        script->agent_long_reply = true;
     else
         return false;
     return true;
@@ -1564,6 +1569,54 @@ xsim_guest_agent_hostname(gpointer opaque)
     return ((XsimGuest *)opaque)->hostname;
 }
 
+static gint
+xsim_guest_front_devid_cmp(gconstpointer a, gconstpointer b)
+{
+    const XsimFront *fa = *(XsimFront *const *)a;
+    const XsimFront *fb = *(XsimFront *const *)b;
+
+    return (gint)g_ascii_strtoull(fa->devid, NULL, 10) -
+           (gint)g_ascii_strtoull(fb->devid, NULL, 10);
+}
+
+/* The vifs netfront carries, in devid order, named as Linux probes them;
+ * on the guest's thread, as the netfronts. */
+static GArray *
+xsim_guest_agent_interfaces(gpointer opaque)
+{
+    XsimGuest *guest = opaque;
+    g_autoptr(GPtrArray) vifs = g_ptr_array_new();
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(XsimAgentIface));
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, guest->fronts);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        XsimFront *front = value;
+
+        if (g_str_equal(front->kind, "vif") && front->net)
+            g_ptr_array_add(vifs, front);
+    }
+    g_ptr_array_sort(vifs, xsim_guest_front_devid_cmp);
+    for (guint i = 0; i < vifs->len; i++) {
+        XsimFront *front = g_ptr_array_index(vifs, i);
+        XsimAgentIface iface = { 0 };
+
+        g_snprintf(iface.name, sizeof(iface.name), "eth%u", i);
+        xsim_netfront_get_addr(front->net, iface.mac, &iface.addr,
+                               &iface.prefix);
+        g_array_append_val(out, iface);
+    }
+    return out;
+}
+
+static void
+xsim_guest_agent_console(gpointer opaque,
+                         const char *line)
+{
+    xsim_guest_printf(opaque, "%s\r\n", line);
+}
+
 static void
 xsim_guest_agent_shutdown(gpointer opaque,
                           const char *mode)
@@ -1636,6 +1689,10 @@ xsim_chan_connect(XsimGuest *guest,
         XsimAgentHost host = {
             .hostname = xsim_guest_agent_hostname,
             .shutdown = xsim_guest_agent_shutdown,
+            .interfaces = xsim_guest_agent_interfaces,
+            .console = xsim_guest_agent_console,
+            .wrong_sync = guest->script.agent_wrong_sync,
+            .long_reply = guest->script.agent_long_reply,
             .opaque = guest,
         };
 

@@ -143,6 +143,8 @@ typedef struct {
     } channels[XSIM_GUEST_MAX_CHANNELS];
     guint nchannels;
     bool no_agent;          /* no qemu-ga on its agent channel */
+    bool agent_wrong_sync;  /* its qemu-ga answers a sync with another id */
+    bool agent_long_reply;  /* ... and anything else with 2 MiB in a line */
 } XsimGuestScript;
 
 /*

@@ -15,6 +15,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -37,7 +38,8 @@ static const char *const xsim_agent_commands[] = {
     "guest-get-time", "guest-set-time", "guest-get-host-name",
     "guest-get-osinfo", "guest-get-timezone", "guest-get-users",
     "guest-fsfreeze-status", "guest-fsfreeze-freeze", "guest-fsfreeze-thaw",
-    "guest-shutdown",
+    "guest-shutdown", "guest-network-get-interfaces",
+    "guest-set-user-password",
 };
 
 XsimAgent *
@@ -125,6 +127,103 @@ xsim_agent_str_arg(JsonObject *args,
     return json_node_get_string(n);
 }
 
+/* One interface of guest-network-get-interfaces, as qemu-ga gives it. */
+static void
+xsim_agent_iface(JsonBuilder *b,
+                 const char *name,
+                 const guint8 mac[6],
+                 const char *addr,
+                 guint prefix)
+{
+    g_autofree char *hw = g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x",
+                                          mac[0], mac[1], mac[2], mac[3],
+                                          mac[4], mac[5]);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "hardware-address");
+    json_builder_add_string_value(b, hw);
+    json_builder_set_member_name(b, "ip-addresses");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "ip-address-type");
+    json_builder_add_string_value(b, "ipv4");
+    json_builder_set_member_name(b, "ip-address");
+    json_builder_add_string_value(b, addr);
+    json_builder_set_member_name(b, "prefix");
+    json_builder_add_int_value(b, prefix);
+    json_builder_end_object(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+}
+
+/* Whether @s is base64 (RFC 4648, padded) of at most @max bytes. */
+static bool
+xsim_agent_base64(const char *s,
+                  gsize max)
+{
+    gsize len = strlen(s), pad = 0;
+
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > max + 2)
+        return false;
+    for (gsize i = 0; i < len; i++) {
+        if (s[i] == '=' && i >= len - 2) {
+            pad++;
+            continue;
+        }
+        if (pad || !(g_ascii_isalnum(s[i]) || s[i] == '+' || s[i] == '/'))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * guest-set-user-password: qemu-ga runs chpasswd (-e when crypted); the
+ * simulated guest has one account, root, and says on its console what
+ * chpasswd did, which is what a test can see of it.
+ */
+static bool
+xsim_agent_set_password(XsimAgent *agent,
+                        JsonObject *args,
+                        GString *out)
+{
+    const char *user = xsim_agent_str_arg(args, "username");
+    const char *pw = xsim_agent_str_arg(args, "password");
+    JsonNode *crypted = args ? json_object_get_member(args, "crypted") : NULL;
+    g_autofree guchar *plain = NULL;
+    g_autofree char *line = NULL;
+    gsize len;
+
+    if (!user || !pw || !crypted || !JSON_NODE_HOLDS_VALUE(crypted) ||
+        json_node_get_value_type(crypted) != G_TYPE_BOOLEAN) {
+        xsim_agent_error(out, "GenericError",
+                         "Parameter 'username', 'password' or 'crypted' is missing");
+        return false;
+    }
+    if (!xsim_agent_base64(pw, 1024)) {
+        xsim_agent_error(out, "GenericError", "Invalid base64 data");
+        return false;
+    }
+    plain = g_base64_decode(pw, &len);
+    if (len == 0 || memchr(plain, '\n', len) || memchr(plain, ':', len) ||
+        memchr(plain, '\0', len)) {
+        xsim_agent_error(out, "GenericError",
+                         "Password must not contain newline, colon or NUL");
+        return false;
+    }
+    if (!g_str_equal(user, "root")) {
+        xsim_agent_error(out, "GenericError",
+                         "child process has failed to set user password");
+        return false;
+    }
+    line = g_strdup_printf("chpasswd: password of 'root' changed (%s, %zu bytes)",
+                           json_node_get_boolean(crypted) ? "crypted" : "plain",
+                           len);
+    agent->host.console(agent->host.opaque, line);
+    return true;
+}
+
 /* One command; its reply into @out. */
 static void
 xsim_agent_command(XsimAgent *agent,
@@ -136,6 +235,13 @@ xsim_agent_command(XsimAgent *agent,
     bool delimited = false;
     gint64 n;
 
+    if (agent->host.long_reply && !g_str_has_prefix(execute, "guest-sync")) {
+        g_string_append(out, "{\"return\": \"");
+        for (guint i = 0; i < 2 * 1024 * 1024 / 64; i++)
+            g_string_append(out, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        g_string_append(out, "\"}\n");
+        return;
+    }
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "return");
     if (g_str_equal(execute, "guest-sync") ||
@@ -146,7 +252,7 @@ xsim_agent_command(XsimAgent *agent,
             return;
         }
         delimited = g_str_equal(execute, "guest-sync-delimited");
-        json_builder_add_int_value(b, n);
+        json_builder_add_int_value(b, agent->host.wrong_sync ? n + 1 : n);
     } else if (g_str_equal(execute, "guest-ping") ||
                g_str_equal(execute, "guest-set-time") ||
                g_str_equal(execute, "guest-shutdown")) {
@@ -223,6 +329,25 @@ xsim_agent_command(XsimAgent *agent,
         json_builder_set_member_name(b, "offset");
         json_builder_add_int_value(b, 0);
         json_builder_end_object(b);
+    } else if (g_str_equal(execute, "guest-set-user-password")) {
+        if (!xsim_agent_set_password(agent, args, out))
+            return;
+        json_builder_begin_object(b);
+        json_builder_end_object(b);
+    } else if (g_str_equal(execute, "guest-network-get-interfaces")) {
+        static const guint8 nomac[6];
+        g_autoptr(GArray) ifaces = agent->host.interfaces(agent->host.opaque);
+
+        json_builder_begin_array(b);
+        xsim_agent_iface(b, "lo", nomac, "127.0.0.1", 8);
+        for (guint i = 0; i < ifaces->len; i++) {
+            const XsimAgentIface *it = &g_array_index(ifaces, XsimAgentIface, i);
+            char text[INET_ADDRSTRLEN];
+
+            inet_ntop(AF_INET, &it->addr, text, sizeof(text));
+            xsim_agent_iface(b, it->name, it->mac, text, it->prefix);
+        }
+        json_builder_end_array(b);
     } else if (g_str_equal(execute, "guest-get-users")) {
         json_builder_begin_array(b);
         json_builder_end_array(b);

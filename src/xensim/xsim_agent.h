@@ -12,12 +12,29 @@
 
 #include <glib.h>
 
+/* One of the guest's network interfaces, for guest-network-get-interfaces. */
+typedef struct {
+    char name[16];          /* as Linux names it: eth0, eth1, ... */
+    guint8 mac[6];
+    uint32_t addr;          /* IPv4, network order */
+    guint prefix;
+} XsimAgentIface;
+
 /* What the agent asks of its guest. */
 typedef struct {
     /* The guest's host name (its home's name, made printable). */
     const char *(*hostname)(gpointer opaque);
     /* guest-shutdown: "powerdown", "halt" or "reboot", checked. */
     void (*shutdown)(gpointer opaque, const char *mode);
+    /* A line on its console (what the guest's programs print). */
+    void (*console)(gpointer opaque, const char *line);
+    /* Its interfaces that carry frames (XsimAgentIface), in its order. */
+    GArray *(*interfaces)(gpointer opaque);
+    /* A broken agent (tests): every sync is answered with another id. */
+    bool wrong_sync;
+    /* A broken agent (tests): every command but a sync is answered with
+     * one line of 2 MiB. */
+    bool long_reply;
     gpointer opaque;
 } XsimAgentHost;
 

@@ -107,6 +107,7 @@ typedef struct {
     uint32_t router;        /* the first of option 3, 0 if absent */
     guint32 lease_s;        /* option 51, 0 if absent */
     guint32 renew_s;        /* option 58, 0 if absent */
+    guint prefix;           /* option 1 as a prefix, 0 if absent or odd */
 } XsimDhcpReply;
 
 struct _XsimNetfront {
@@ -118,6 +119,7 @@ struct _XsimNetfront {
     bool dom0_answered;     /* dom0 replied to our ARP request */
     guint8 mac[6];
     uint32_t addr;          /* network order: the lease's, else static */
+    guint prefix;           /* the lease's, else XSIM_NET_PREFIX */
     uint32_t static_addr;   /* network order */
     uint32_t dom0_addr;     /* whom we ask for: dom0's, or the router */
     char *hostname;         /* a DNS label, or NULL */
@@ -581,6 +583,7 @@ xsim_netfront_dhcp_lost(XsimNetfront *nf)
     g_message("%s: lease lost: static address again", nf->ifname);
     inet_pton(AF_INET, XSIM_NET_HOST_ADDR, &dom0);
     xsim_netfront_set_addr(nf, nf->static_addr, dom0);
+    nf->prefix = XSIM_NET_PREFIX;
     xsim_netfront_dhcp_select(nf);
 }
 
@@ -702,6 +705,17 @@ xsim_netfront_dhcp_parse(const XsimNetfront *nf,
             if (olen == 4)
                 reply->renew_s = get32(v);
             break;
+        case OPT_SUBNET_MASK:
+            if (olen == 4) {
+                guint32 mask = get32(v);
+                guint bits = __builtin_popcount(mask);
+
+                /* Contiguous ones from the top only. */
+                if (bits > 0 && (guint64)mask == ((G_GUINT64_CONSTANT(1) << 32) -
+                                                  (G_GUINT64_CONSTANT(1) << (32 - bits))))
+                    reply->prefix = bits;
+            }
+            break;
         default:
             break;
         }
@@ -726,6 +740,7 @@ xsim_netfront_dhcp_bind(XsimNetfront *nf,
     xsim_netfront_set_addr(nf, reply->yiaddr,
                            reply->router && xsim_netfront_addr_unicast(reply->router) ?
                            reply->router : reply->server);
+    nf->prefix = reply->prefix ? reply->prefix : XSIM_NET_PREFIX;
     inet_ntop(AF_INET, &nf->addr, text, sizeof(text));
     if (reply->lease_s == G_MAXUINT32) {
         g_message("%s: DHCPACK: bound to %s for ever", nf->ifname, text);
@@ -876,6 +891,7 @@ xsim_netfront_connect(XsimNet *net,
     nf->hostname = xsim_netfront_hostname(hostname);
     memcpy(nf->mac, mac, 6);
     nf->addr = nf->static_addr = addr;
+    nf->prefix = XSIM_NET_PREFIX;
     inet_pton(AF_INET, XSIM_NET_HOST_ADDR, &nf->dom0_addr);
     nf->source = xsim_fd_source_new(fd, G_IO_IN, xsim_netfront_ready, nf);
     xsim_netfront_dhcp_select(nf);
@@ -904,4 +920,15 @@ xsim_netfront_free(XsimNetfront *nf)
     g_free(nf->hostname);
     g_free(nf->ifname);
     g_free(nf);
+}
+
+void
+xsim_netfront_get_addr(const XsimNetfront *nf,
+                       guint8 mac[6],
+                       uint32_t *addr,
+                       guint *prefix)
+{
+    memcpy(mac, nf->mac, 6);
+    *addr = nf->addr;
+    *prefix = nf->prefix;
 }

@@ -46,3 +46,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(XsimNetfront, xsim_netfront_free);
 bool
 xsim_netfront_parse_mac(const char *text,
                         guint8 mac[6]);
+
+/* The interface's MAC, and its address now (network order: the lease's,
+ * else the static one) with its prefix; for the guest's agent. */
+void
+xsim_netfront_get_addr(const XsimNetfront *nf,
+                       guint8 mac[6],
+                       uint32_t *addr,
+                       guint *prefix);

@@ -253,7 +253,8 @@ typedef enum {
     XLITE_EVENT_OPERATION_COMPLETE,
     XLITE_EVENT_OPERATION_PROGRESS,
     XLITE_EVENT_BALLOON_CHANGE,     /* what the domain holds moved */
-    XLITE_EVENT_LAST = XLITE_EVENT_BALLOON_CHANGE,
+    XLITE_EVENT_CHANNEL_STATE,      /* a channel's guest side came or went */
+    XLITE_EVENT_LAST = XLITE_EVENT_CHANNEL_STATE,
 } xlite_event_type;
 
 #define XLITE_EVENTMASK(type) (UINT64_C(1) << (type))
@@ -313,6 +314,10 @@ typedef struct {
         struct {
             uint64_t actual_kib; /* what the domain holds now */
         } balloon_change;
+        struct {
+            char name[65];    /* the channel's name */
+            int state;        /* xlite_channel_state: CONNECTED or CLOSED */
+        } channel_state;
     } u;
 } xlite_event;
 
@@ -686,6 +691,12 @@ int xlite_device_disk_change_media(xlite_ctx *ctx, uint32_t domid,
  * alive).  Neither waits for the guest.  The channel is served by this
  * context: it ends with the process (a new process opens it again; open
  * replaces the nodes of a channel of the same name left behind).
+ *
+ * The guest's side connecting (CONNECTED) and the channel closing
+ * (CLOSED) otherwise than by xlite_channel_close are reported as
+ * XLITE_EVENT_CHANNEL_STATE events (the domain's domid and uuid, the
+ * channel's name): to the event callback if its mask has the type, else
+ * to the queue (xlite_event_check/wait).
  *
  * The config is a domain config's channel (xlite_config.h): its name,
  * and a pty or a socket with an absolute path.

@@ -218,10 +218,30 @@ chan_release(xlite_ctx *ctx, xlite_channel *ch, bool all)
     }
 }
 
+/* The application hears of the guest's side connecting or going
+ * (XLITE_EVENT_CHANNEL_STATE); not of its own close. */
+static void
+chan_emit_state(xlite__egc *egc, xlite_channel *ch)
+{
+    xlite_ctx *ctx = egc->ctx;
+    xlite_event *ev = xlite__event_new(XLITE_EVENT_CHANNEL_STATE, ch->domid, 0);
+    xlite_dominfo info;
+
+    if (ctx->hv->dom_info &&
+        ctx->hv->dom_info(ctx, ctx->hv_state, ch->domid, &info) == 0)
+        memcpy(ev->uuid, info.uuid, 16);
+    g_strlcpy(ev->u.channel_state.name, ch->name,
+              sizeof(ev->u.channel_state.name));
+    ev->u.channel_state.state = ch->state;
+    xlite__event_occurs(egc, ev);
+}
+
 /* The guest went (or broke the ring): everything goes but the object. */
 static void
-chan_closed(xlite_ctx *ctx, xlite_channel *ch, const char *why)
+chan_closed(xlite__egc *egc, xlite_channel *ch, const char *why)
 {
+    xlite_ctx *ctx = egc->ctx;
+
     if (ch->state == XLITE_CHANNEL_CLOSED)
         return;
     XLITE_LOG(ctx, XLITE_LOG_INFO, "channel '%s' of domain %u closed: %s",
@@ -229,6 +249,7 @@ chan_closed(xlite_ctx *ctx, xlite_channel *ch, const char *why)
     g_strlcpy(ch->why, why, sizeof(ch->why));
     ch->state = XLITE_CHANNEL_CLOSED;
     chan_release(ctx, ch, false);
+    chan_emit_state(egc, ch);
 }
 
 static void
@@ -358,7 +379,7 @@ chan_pump(xlite__egc *egc, xlite_channel *ch)
         moved = true;
     }
     if (broken) {
-        chan_closed(ctx, ch, "the guest broke the ring (impossible indexes)");
+        chan_closed(egc, ch, "the guest broke the ring (impossible indexes)");
         return;
     }
     if (moved && ch->evtchn)
@@ -402,7 +423,7 @@ chan_port_cb(xlite__egc *egc, xlite__ev_fd *ev, int fd, short events,
     int rc = egc->ctx->hv->evtchn_consume(egc->ctx, ch->evtchn);
 
     if (rc < 0) {
-        chan_closed(egc->ctx, ch, "its event channel is lost");
+        chan_closed(egc, ch, "its event channel is lost");
         return;
     }
     chan_pump(egc, ch);
@@ -496,7 +517,7 @@ chan_state_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
     if (ch->state == XLITE_CHANNEL_CLOSED)
         return;
     if ((rc = chan_read_state(ctx, ch, &state)) == -ENOENT) {
-        chan_closed(ctx, ch, "its frontend is gone");
+        chan_closed(egc, ch, "its frontend is gone");
         return;
     }
     if (rc < 0) {
@@ -504,7 +525,7 @@ chan_state_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
         return;
     }
     if (state == CH_XB_CLOSING || state == CH_XB_CLOSED) {
-        chan_closed(ctx, ch, "the guest closed it");
+        chan_closed(egc, ch, "the guest closed it");
         return;
     }
     if (state == CH_XB_CONNECTED && ch->state == XLITE_CHANNEL_WAITING) {
@@ -515,6 +536,7 @@ chan_state_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
         ch->state = XLITE_CHANNEL_CONNECTED;
         bstate = g_strdup_printf("%s/state", ch->be);
         xlite__xs_write_checked(ctx, bstate, "4");
+        chan_emit_state(egc, ch);
         chan_pump(egc, ch);
     }
 }
@@ -533,11 +555,11 @@ chan_release_cb(xlite__egc *egc, xlite__ev_xswatch *w, const char *wpath,
         return;
     rc = ctx->hv->dom_info(ctx, ctx->hv_state, ch->domid, &info);
     if (rc == -ESRCH)
-        chan_closed(ctx, ch, "the domain is gone");
+        chan_closed(egc, ch, "the domain is gone");
     else if (rc == 0 && info.dying)
-        chan_closed(ctx, ch, "the domain is dying");
+        chan_closed(egc, ch, "the domain is dying");
     else if (rc == 0 && info.shutdown)
-        chan_closed(ctx, ch, "the domain shut down");
+        chan_closed(egc, ch, "the domain shut down");
 }
 
 /* ---------- open ---------- */

@@ -594,15 +594,15 @@ AGENT = OPEN + textwrap.dedent("""\
 
 
 def test_simulated_guest_agent_answers_on_its_channel(daemon, tmp_path):
-    """The simulated guest's qemu-ga on org.qemu.guest_agent.0, spoken to
-    raw through virDomainOpenChannel (the driver's agent APIs are the
-    issue's second half, not here)."""
-    define_start(daemon, tmp_path, "ch9", [],
-                 [("unix", "org.qemu.guest_agent.0",
-                   str(tmp_path / "qga.sock"))])
+    """The simulated guest's qemu-ga, spoken to raw through
+    virDomainOpenChannel: on a channel of another name (channel-agent),
+    since the driver owns org.qemu.guest_agent.0 and refuses a stream on
+    it (its agent APIs: test_agent.py)."""
+    define_start(daemon, tmp_path, "ch9", ["channel-agent qga.raw"],
+                 [("unix", "qga.raw", str(tmp_path / "qga.sock"))])
     try:
         r = subprocess.run([PYTHON, "-c", AGENT, daemon.uri, "ch9",
-                            "org.qemu.guest_agent.0"],
+                            "qga.raw"],
                            capture_output=True, text=True,
                            env=xvtest.driver_env(leaks=False), timeout=60)
         assert r.returncode == 0, r

@@ -797,12 +797,13 @@ def test_interface_addresses_from_leases(guests):
     assert res.rc == 0 and res.out.strip() == "", res
 
 
-def test_interface_addresses_refuse_the_agent(guests):
-    """The guest agent: libvirt's Xen driver has none, and refuses it with
-    this error."""
+def test_interface_addresses_agent_needs_its_channel(guests):
+    """The guest agent (test_agent.py has the answers): a guest without
+    its channel gets libvirt's QEMU driver's error, with the code
+    libvirt's Xen driver refused the source with."""
     res = guests.virsh("domifaddr", "idle", "--source", "agent")
     assert res.rc != 0, res
-    assert "argument unsupported: Unsupported IP address data source 1" \
+    assert "argument unsupported: QEMU guest agent is not configured" \
         in res.err, res
     out = probe(guests, """
         try:
@@ -812,8 +813,8 @@ def test_interface_addresses_refuse_the_agent(guests):
             out = [e.get_error_code() == libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
                    e.get_error_message()]
     """)
-    assert out == [True, "argument unsupported: Unsupported IP address "
-                         "data source 1"], out
+    assert out == [True, "argument unsupported: QEMU guest agent is not "
+                         "configured"], out
 
 
 # ---------------------------------------------------------------------------
