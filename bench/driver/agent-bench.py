@@ -22,17 +22,15 @@ Usage: bench/driver/agent-bench.py [--build DIR] [--calls N]
 """
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import libvirt
+
+from benchdaemon import private_daemon
 
 TOP = Path(__file__).resolve().parents[2]
 AGENT = "org.qemu.guest_agent.0"
@@ -63,16 +61,9 @@ def main():
     ap.add_argument("--calls", type=int, default=300)
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="xvagb-"))
-    env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(Path(args.build) / "src" /
-                                                  "libxl"))
-    script = TOP / "tools" / "libvirtd-private"
-    subprocess.run([str(script), "start", str(work), args.build], check=True,
-                   capture_output=True, env=env, timeout=60)
-    uri = f"xen:///system?socket={work}/sock/libvirt-sock"
     threads = []
     libvirt.registerErrorHandler(lambda ctx, err: None, None)
-    try:
+    with private_daemon(args.build, prefix="xvagb-") as (work, _, uri):
         conn = libvirt.open(uri)
         quiet = conn.defineXML(guest_xml(work, "quiet", []))
         quiet.create()
@@ -152,15 +143,6 @@ def main():
         for d in hostile + [quiet]:
             d.undefine()
         conn.close()
-    finally:
-        subprocess.run([str(script), "stop", str(work)], timeout=60)
-        for pidfile in work.rglob("xensimd.pid"):
-            try:
-                os.kill(int(pidfile.read_text()), 15)
-            except (OSError, ValueError):
-                pass
-        time.sleep(1)
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -22,17 +22,16 @@ Usage: bench/driver/channel-bench.py [--build DIR] [--mib N] [--calls N]
 
 import argparse
 import os
-import shutil
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import libvirt
+
+from benchdaemon import private_daemon
 
 TOP = Path(__file__).resolve().parents[2]
 
@@ -108,14 +107,7 @@ def main():
     ap.add_argument("--calls", type=int, default=300)
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="xvchb-"))
-    env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(Path(args.build) / "src" /
-                                                  "libxl"))
-    script = TOP / "tools" / "libvirtd-private"
-    subprocess.run([str(script), "start", str(work), args.build], check=True,
-                   capture_output=True, env=env, timeout=60)
-    uri = f"xen:///system?socket={work}/sock/libvirt-sock"
-    try:
+    with private_daemon(args.build, prefix="xvchb-") as (work, _, uri):
         conn = libvirt.open(uri)
         sock = work / "echo.sock"
         quiet = conn.defineXML(guest_xml(work, "quiet", ["channel-echo e"],
@@ -153,15 +145,6 @@ def main():
         adv.undefine()
         quiet.undefine()
         conn.close()
-    finally:
-        subprocess.run([str(script), "stop", str(work)], timeout=60)
-        for pidfile in work.rglob("xensimd.pid"):
-            try:
-                os.kill(int(pidfile.read_text()), 15)
-            except (OSError, ValueError):
-                pass
-        time.sleep(1)
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -23,14 +23,12 @@ Usage: bench/driver/save-bench.py [--build DIR] [--mib N] [--rounds R]
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from benchdaemon import private_daemon
 
 TOP = Path(__file__).resolve().parents[2]
 
@@ -46,13 +44,6 @@ def guest_xml(kernel, disk, mib):
     </disk>
   </devices>
 </domain>"""
-
-
-def pid_of(pidfile):
-    try:
-        return int(Path(pidfile).read_text())
-    except (OSError, ValueError):
-        return 0
 
 
 def copy_reference(path, nbytes):
@@ -73,15 +64,12 @@ def copy_reference(path, nbytes):
     return elapsed
 
 
-def run(libvirt, build, work, args):
-    daemon = work / "d"
+def run(libvirt, work, daemon, uri, args):
     kernel = work / "vmlinuz"
     kernel.write_text("#!xensim-guest\nticker\n")
     disk = work / "disk.img"
     disk.write_bytes(bytes(1 << 20))
-    subprocess.run([str(TOP / "tools" / "libvirtd-private"), "start",
-                    str(daemon), str(build)], check=True, capture_output=True)
-    conn = libvirt.open(f"xen:///system?socket={daemon}/sock/libvirt-sock")
+    conn = libvirt.open(uri)
     dom = conn.defineXML(guest_xml(kernel, disk, args.mib))
     dom.create()
     time.sleep(1)
@@ -125,24 +113,8 @@ def main():
     import libvirt
     libvirt.registerErrorHandler(lambda *a: None, None)
 
-    work = Path(tempfile.mkdtemp(prefix="xvb-", dir="/var/tmp"))
-    try:
-        run(libvirt, build, work, args)
-    finally:
-        subprocess.run([str(TOP / "tools" / "libvirtd-private"), "stop",
-                        str(work / "d")], capture_output=True)
-        for pidfile in work.rglob("xensimd.pid"):
-            pid = pid_of(pidfile)
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                for _ in range(100):
-                    if not Path(f"/proc/{pid}").exists():
-                        break
-                    time.sleep(0.1)
-        shutil.rmtree(work, ignore_errors=True)
+    with private_daemon(build, tmp="/var/tmp") as (work, daemon, uri):
+        run(libvirt, work, daemon, uri, args)
     return 0
 
 

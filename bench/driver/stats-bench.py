@@ -24,14 +24,13 @@ Usage: bench/driver/stats-bench.py [--build DIR] [--domains N] [--rounds R]
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from benchdaemon import pid_of, private_daemon
 
 TOP = Path(__file__).resolve().parents[2]
 # xensimd's fds per running guest with a disk, a vif and a console
@@ -55,13 +54,6 @@ def guest_xml(kernel, disk, name, i):
     </interface>
   </devices>
 </domain>"""
-
-
-def pid_of(pidfile):
-    try:
-        return int(Path(pidfile).read_text())
-    except (OSError, ValueError):
-        return 0
 
 
 def cpu_ms(pid):
@@ -90,13 +82,9 @@ def measure(fn, pids):
     return wall, [cpu_ms(p) - c for p, c in zip(pids, c0)], n
 
 
-def run(libvirt, build, work, args):
-    daemon = work / "d"
+def run(libvirt, work, daemon, uri, args):
     kernel = work / "vmlinuz"
     kernel.write_text("simulated kernel\n")
-    subprocess.run([str(TOP / "tools" / "libvirtd-private"), "start",
-                    str(daemon), str(build)], check=True, capture_output=True)
-    uri = f"xen:///system?socket={daemon}/sock/libvirt-sock"
     conn = libvirt.open(uri)
     lpid = pid_of(daemon / "libvirtd.pid")
     (work / "warm.img").write_bytes(bytes(4096))
@@ -204,24 +192,8 @@ def main():
     import libvirt
     libvirt.registerErrorHandler(lambda *a: None, None)
 
-    work = Path(tempfile.mkdtemp(prefix="xvb-", dir="/tmp"))
-    try:
-        run(libvirt, build, work, args)
-    finally:
-        subprocess.run([str(TOP / "tools" / "libvirtd-private"), "stop",
-                        str(work / "d")], capture_output=True)
-        for pidfile in work.rglob("xensimd.pid"):
-            pid = pid_of(pidfile)
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                for _ in range(100):
-                    if not Path(f"/proc/{pid}").exists():
-                        break
-                    time.sleep(0.1)
-        shutil.rmtree(work, ignore_errors=True)
+    with private_daemon(build, tmp="/tmp") as (work, daemon, uri):
+        run(libvirt, work, daemon, uri, args)
     return 0
 
 
