@@ -43,12 +43,18 @@ no cgroups, no relabelling, a QEMU of nobody's) with HOME and XDG_*
 directories of its own in the work directory; its qemu.conf (ROOT/etc)
 says stdio_handler "file", so no virtlogd is spawned.
 
+--daemons runs (4) with both drivers in daemons instead, each client
+over the daemon's socket: ours in a private libvirtd
+(tools/libvirtd-private), libvirt's QEMU driver in a libvirtd of
+nobody's in session mode whose module directory holds only Debian's
+QEMU driver, its sockets, HOME and XDG_* in the work directory.
+
 --abort-only runs (4) alone; --log FILE writes our driver's debug log of
 (4) (log filter 1:xenvirt) to FILE and prints the median time between
 the steps of our abort it shows, to see where its time goes.
 
 Usage: bench/driver/blockjob-bench.py [--build DIR] [--mib N] [--rounds R]
-                                      [--abort-only] [--log FILE]
+                                      [--abort-only] [--daemons] [--log FILE]
 """
 
 import argparse
@@ -314,6 +320,54 @@ def abort_phases(log):
     return (f"our abort's steps in the log, medians of {len(rounds)} (ms): "
             + ", ".join(out) + f"; in the log {whole * 1000:.1f}")
 
+DEBIAN_QEMU_DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/"
+                          "connection-driver/libvirt_driver_qemu.so")
+
+
+def qemu_session_daemon(qd, env, user):
+    """--daemons: a libvirtd of @user's in session mode whose module
+    directory holds only Debian's QEMU driver, its socket in @qd/sock;
+    returns (its process, the URI)."""
+    (qd / "modules").mkdir()
+    (qd / "modules" / DEBIAN_QEMU_DRIVER.name).symlink_to(DEBIAN_QEMU_DRIVER)
+    (qd / "sock").mkdir()
+    (qd / "libvirtd.conf").write_text(
+        "# written by bench/driver/blockjob-bench.py\n"
+        f'unix_sock_dir = "{qd}/sock"\n'
+        'unix_sock_rw_perms = "0700"\nunix_sock_ro_perms = "0700"\n'
+        'auth_unix_rw = "none"\nauth_unix_ro = "none"\n')
+    ids = {}
+    if user is not None:
+        for n in ("modules", "sock", "libvirtd.conf"):
+            os.lchown(qd / n, user.pw_uid, user.pw_gid)
+        ids = dict(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+    sock = qd / "sock" / "libvirt-sock"
+    with open(qd / "libvirtd.out", "w") as out:
+        proc = subprocess.Popen(
+            ["/usr/sbin/libvirtd", "--config", str(qd / "libvirtd.conf")],
+            env=dict(env, LIBVIRT_DRIVER_DIR=str(qd / "modules")),
+            stdout=out, stderr=out, **ids)
+    end = time.monotonic() + 30
+    while not sock.exists():
+        if time.monotonic() > end or proc.poll() is not None:
+            proc.kill()
+            proc.wait()
+            raise SystemExit("libvirt's QEMU driver's libvirtd did not "
+                             "start:\n" + (qd / "libvirtd.out").read_text())
+        time.sleep(0.05)
+    return proc, f"qemu:///session?socket={sock}"
+
+
+def ours_daemon(build, d):
+    """--daemons: our plugin in a private libvirtd (tools/libvirtd-private
+    start @d); returns its URI."""
+    res = subprocess.run([str(TOP / "tools" / "libvirtd-private"), "start",
+                          str(d), str(build)], capture_output=True,
+                         text=True, timeout=120)
+    if res.returncode != 0:
+        raise SystemExit("our libvirtd did not start:\n" + res.stderr)
+    return res.stdout.strip()
+
 def side_by_side(a, build, work):
     image = work / "abort-image.qcow2"
     sh("qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M")
@@ -327,9 +381,13 @@ def side_by_side(a, build, work):
     shutil.copyfile(image, od / "disk.qcow2")
     shutil.copyfile(image, qd / "disk.qcow2")
     shutil.copyfile(image, bd / "disk.qcow2")
-    (qd / "root" / "etc" / "qemu.conf").write_text(
-        "# written by bench/driver/blockjob-bench.py\n"
-        "stdio_handler = \"file\"\n")
+    # No virtlogd: QEMU's output to a file (embedded: ROOT/etc/qemu.conf;
+    # session: XDG_CONFIG_HOME/libvirt/qemu.conf).
+    for d in (qd / "root" / "etc", qd / "home" / "config" / "libvirt"):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "qemu.conf").write_text(
+            "# written by bench/driver/blockjob-bench.py\n"
+            "stdio_handler = \"file\"\n")
     user = None
     if os.geteuid() == 0:
         user = pwd.getpwnam("nobody")
@@ -351,15 +409,19 @@ def side_by_side(a, build, work):
         oenv.update(LIBVIRT_LOG_FILTERS="1:xenvirt",
                     LIBVIRT_LOG_OUTPUTS=f"1:file:{Path(a.log).resolve()}")
     sides = []
+    qdaemon = None
+    ouri = f"xen:///embed?root={od}/root"
+    quri = f"qemu:///embed?root={qd}/root"
     try:
+        if a.daemons:
+            ouri = ours_daemon(build, work / "lvd")
+            qdaemon, quri = qemu_session_daemon(qd, qenv, user)
         sides.append(Side("ours", [
-            "/usr/bin/python3", "-c", STEP_RUNNER,
-            f"xen:///embed?root={od}/root",
+            "/usr/bin/python3", "-c", STEP_RUNNER, ouri,
             str(domain_xml(od, od / "disk.qcow2")), "xvda",
             str(od / "copy.qcow2")], oenv, work / "ours.err"))
         sides.append(Side("libvirt's QEMU driver", [
-            "/usr/bin/python3", "-c", STEP_RUNNER,
-            f"qemu:///embed?root={qd}/root",
+            "/usr/bin/python3", "-c", STEP_RUNNER, quri,
             str(qemu_domain_xml(qd, qd / "disk.qcow2")), "vda",
             str(qd / "copy.qcow2")], qenv, work / "qemu.err", user))
         sides.append(BareSide(bd, bd / "disk.qcow2"))
@@ -376,12 +438,23 @@ def side_by_side(a, build, work):
     finally:
         for s in sides:
             s.stop()
+        if qdaemon is not None:
+            qdaemon.terminate()
+            qdaemon.wait()
+        if a.daemons:
+            subprocess.run([str(TOP / "tools" / "libvirtd-private"), "stop",
+                            str(work / "lvd")], capture_output=True,
+                           timeout=120)
+            if a.log and (work / "lvd" / "libvirtd.log").exists():
+                shutil.copyfile(work / "lvd" / "libvirtd.log", a.log)
         stop_qemus(qd)
     ours_lat, qemu_lat, bare_lat = lat.values()
     om, qm = statistics.median(ours_lat), statistics.median(qemu_lat)
     bm = statistics.median(bare_lat)
+    how = "through private libvirtds" if a.daemons else "embedded"
     print(f"synchronous abort of a running copy (a 64 MiB image, all "
-          f"written, 1 MiB/s), {a.rounds} rounds alternating: ours median "
+          f"written, 1 MiB/s), {how}, {a.rounds} rounds alternating: "
+          f"ours median "
           f"{om * 1000:.1f} ms, max {max(ours_lat) * 1000:.1f} ms; libvirt's "
           f"QEMU driver (qemu-system-x86_64, TCG) median {qm * 1000:.1f} ms, "
           f"max {max(qemu_lat) * 1000:.1f} ms; ratio ours/QEMU's "
@@ -596,6 +669,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--abort-only", action="store_true")
     ap.add_argument("--log")
+    ap.add_argument("--daemons", action="store_true")
     a = ap.parse_args()
     build = Path(a.build).resolve()
     work = Path(tempfile.mkdtemp(prefix="xvbj-"))
