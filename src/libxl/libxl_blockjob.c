@@ -878,8 +878,14 @@ xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
     if (!(disk = xvBlockJobDisk(vm, path)))
         goto endjob;
     target = g_strdup(disk->dst);
+    /* The steps of an abort at debug level, to see where its time goes
+     * (bench/driver/blockjob-bench.py --log). */
+    VIR_DEBUG("domain '%s' disk '%s': abort (flags 0x%x), job begun",
+              vm->def->name, target, flags);
     if (!(job = xvBlockJobAbortFind(driver, vm, target)))
         goto endjob;
+    VIR_DEBUG("domain '%s' disk '%s': the disk server has the job",
+              vm->def->name, target);
     if (!async) {
         job->waiters++;
         waiting = true;
@@ -890,6 +896,8 @@ xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
      * unlocked: the event worker has then dropped its entry. */
     if ((job = xvBlockJobLookup(vm, target)) && !job->ended)
         xvBlockJobMarkEnding(driver, vm, target, job, pivot);
+    VIR_DEBUG("domain '%s' disk '%s': the abort is under way%s",
+              vm->def->name, target, waiting ? ", waiting for its end" : "");
     if (waiting && xvBlockJobWaitEnd(vm, job, target, pivot) < 0)
         goto endjob;
     ret = 0;
@@ -897,6 +905,8 @@ xvDomainBlockJobAbort(virDomainPtr dom, const char *path, unsigned int flags)
  endjob:
     xvBlockJobAbortRelease(vm, target, waiting, ret == 0);
     virDomainObjEndJob(vm);
+    VIR_DEBUG("domain '%s' disk '%s': abort returns %d", vm->def->name,
+              NULLSTR(target), ret);
     virDomainObjEndAPI(&vm);
     return ret;
 }

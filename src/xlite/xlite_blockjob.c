@@ -2757,6 +2757,8 @@ abort_reply(xlite__egc *egc, xlite__qmp *qmp, int rc, JsonNode *ret,
         abort_refused(egc, op, job, rc, errdesc);
         return;
     }
+    XLITE_LOG(egc->ctx, XLITE_LOG_DEBUG, "domain %u disk %s: the disk "
+              "server took the request", op->domid, op->vdev);
     poll_kick(egc, op->ds);
     op_done(egc, op, 0);
 }
@@ -2839,6 +2841,9 @@ op_abort_send(xlite__egc *egc, bj_op *op, bjob *job)
     job->state = op->pivot ? XLITE_BLOCK_JOB_STATE_PIVOTING
                            : XLITE_BLOCK_JOB_STATE_ABORTING;
     job->cancel_asked = !op->pivot;
+    XLITE_LOG(ctx, XLITE_LOG_DEBUG, "domain %u disk %s: asking the disk "
+              "server to %s the job", op->domid, op->vdev,
+              op->pivot ? "complete" : "cancel");
     if (op->pivot) {
         json_object_set_string_member(args, "id", op->vdev);
         rc = xlite__qmp_command(egc, op->ds->qmp, "job-complete", args, -1,
@@ -2927,18 +2932,18 @@ static int
 find_disk(xlite_ctx *ctx, bj_op *op)
 {
     xlite_domain_config cfg;
+    bool found = false;
     int rc;
 
     xlite_domain_config_init(&cfg);
     if ((rc = xlite__userdata_load(ctx, op->domid, op->uuid, &cfg)) < 0)
         return rc;
-    rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'", op->domid,
-                     op->vdev);
     for (size_t i = 0; i < cfg.num_disks; i++) {
         const xlite_disk_config *d = &cfg.disks[i];
 
         if (g_strcmp0(d->vdev, op->vdev) != 0)
             continue;
+        found = true;
         if (d->backend != XLITE_DISK_BACKEND_QDISK || d->cdrom ||
             !d->target ||
             (d->format != XLITE_DISK_FORMAT_RAW &&
@@ -2953,6 +2958,9 @@ find_disk(xlite_ctx *ctx, bj_op *op)
         rc = 0;
         break;
     }
+    if (!found)
+        rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'",
+                         op->domid, op->vdev);
     xlite_domain_config_dispose(&cfg);
     return rc;
 }
@@ -2963,14 +2971,13 @@ static int
 resize_find(xlite_ctx *ctx, bj_op *op, bool *direct_r)
 {
     xlite_domain_config cfg;
+    bool found = false;
     int devid;
     int rc;
 
     xlite_domain_config_init(&cfg);
     if ((rc = xlite__userdata_load(ctx, op->domid, op->uuid, &cfg)) < 0)
         return rc;
-    rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'", op->domid,
-                     op->vdev);
     for (size_t i = 0; i < cfg.num_disks; i++) {
         const xlite_disk_config *d = &cfg.disks[i];
         bool file = d->target && !d->network && !d->cdrom &&
@@ -2978,6 +2985,7 @@ resize_find(xlite_ctx *ctx, bj_op *op, bool *direct_r)
 
         if (g_strcmp0(d->vdev, op->vdev) != 0)
             continue;
+        found = true;
         if (file && d->readonly) {
             rc = XLITE_ERROR(ctx, -EROFS, "disk '%s' of domain %u is "
                              "read-only", op->vdev, op->domid);
@@ -3005,6 +3013,9 @@ resize_find(xlite_ctx *ctx, bj_op *op, bool *direct_r)
         }
         break;
     }
+    if (!found)
+        rc = XLITE_ERROR(ctx, -ENOENT, "domain %u has no disk '%s'",
+                         op->domid, op->vdev);
     xlite_domain_config_dispose(&cfg);
     return rc;
 }
